@@ -1,0 +1,1 @@
+"""Engines behind the store contract (see base.py)."""

@@ -1,0 +1,111 @@
+"""Key encoding: FoundationDB's tuple layer and subspaces.
+
+``fdb.tuple`` works without the FoundationDB client library, except that
+packing a :class:`Versionstamp` looks up ``fdb.impl.Value``, and importing
+``fdb.impl`` loads ``libfdb_c``.  Where the library is absent we give the tuple
+module a stand-in ``fdb.impl`` holding only that class name, so versionstamped
+keys pack the same bytes on every engine.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Sequence
+from typing import Any
+
+import fdb
+import fdb.tuple as _tuple
+
+
+def _ensure_tuple_layer_works() -> None:
+    if hasattr(fdb, "impl"):
+        return
+    try:
+        import fdb.impl  # noqa: F401  (loads libfdb_c where it is installed)
+    except Exception:  # the client library is missing: only Value is needed
+
+        class _Value:  # nothing is ever an instance of it
+            pass
+
+        fdb.impl = types.SimpleNamespace(Value=_Value)  # type: ignore[attr-defined]
+
+
+_ensure_tuple_layer_works()
+
+Versionstamp = _tuple.Versionstamp
+TupleElement = Any  # str | bytes | int | float | bool | None | uuid | Versionstamp | tuple
+
+
+def pack(t: Sequence[TupleElement]) -> bytes:
+    return bytes(_tuple.pack(tuple(t)))
+
+
+def unpack(key: bytes) -> tuple[TupleElement, ...]:
+    return tuple(_tuple.unpack(key))
+
+
+def pack_with_versionstamp(t: Sequence[TupleElement], prefix: bytes = b"") -> bytes:
+    """Pack a tuple holding one incomplete :class:`Versionstamp`, for
+    ``set_versionstamped_key``; the result ends with the 4-byte placeholder offset."""
+    return bytes(_tuple.pack_with_versionstamp(tuple(t), prefix=prefix))
+
+
+def strinc(key: bytes) -> bytes:
+    """The first key after every key that starts with ``key``."""
+    stripped = key.rstrip(b"\xff")
+    if not stripped:
+        raise ValueError("key must contain at least one byte not equal to 0xFF")
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class Subspace:
+    """A key prefix; keys inside it are the prefix plus a packed tuple."""
+
+    __slots__ = ("raw_prefix",)
+
+    def __init__(self, prefix_tuple: Sequence[TupleElement] = (), raw_prefix: bytes = b"") -> None:
+        self.raw_prefix = raw_prefix + pack(prefix_tuple)
+
+    def __repr__(self) -> str:
+        return f"Subspace({self.raw_prefix!r})"
+
+    def key(self) -> bytes:
+        return self.raw_prefix
+
+    def pack(self, t: Sequence[TupleElement] = ()) -> bytes:
+        return self.raw_prefix + pack(t)
+
+    def pack_with_versionstamp(self, t: Sequence[TupleElement]) -> bytes:
+        return pack_with_versionstamp(t, prefix=self.raw_prefix)
+
+    def unpack(self, key: bytes) -> tuple[TupleElement, ...]:
+        if not self.contains(key):
+            raise ValueError("key is not in this subspace")
+        return unpack(key[len(self.raw_prefix):])
+
+    def contains(self, key: bytes) -> bool:
+        return key.startswith(self.raw_prefix)
+
+    def range(self, t: Sequence[TupleElement] = ()) -> tuple[bytes, bytes]:
+        """Begin and end of every key strictly inside ``self[t]`` (FoundationDB's
+        ``Subspace.range``: excludes the key ``self.pack(t)`` itself)."""
+        p = self.pack(t)
+        return p + b"\x00", p + b"\xff"
+
+    def __getitem__(self, item: TupleElement) -> Subspace:
+        return self.subspace((item,))
+
+    def subspace(self, t: Sequence[TupleElement]) -> Subspace:
+        return Subspace(t, self.raw_prefix)
+
+
+def encode_int(n: int) -> bytes:
+    """A little-endian signed 64-bit value, as the atomic ADD/MAX/MIN ops use."""
+    return n.to_bytes(8, "little", signed=True)
+
+
+def decode_int(value: bytes | None) -> int:
+    """Decode an atomic counter (absent reads as 0)."""
+    if not value:
+        return 0
+    return int.from_bytes(value[:8].ljust(8, b"\x00"), "little", signed=True)

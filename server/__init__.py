@@ -1,0 +1,3 @@
+"""fdbmail: the stateless mail node."""
+
+__version__ = "0.1.0"

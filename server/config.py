@@ -1,0 +1,298 @@
+"""Configuration: one TOML file plus ``FDBMAIL_<SECTION>_<KEY>`` environment overrides.
+
+Every setting is defined once, with its default and its documentation, in a
+:class:`Section` that its package declares (``server/<package>/settings.py``,
+listed in :data:`SECTION_MODULES`).  ``fdbmail config show`` prints the
+effective configuration with every default and its documentation; unknown keys
+(in the file or in the environment) are an error that names the key.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "FDBMAIL_"
+CONFIG_ENV = "FDBMAIL_CONFIG"  # path of the TOML file (not a setting)
+
+SettingValue = str | int | float | bool | list[str]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    default: SettingValue
+    doc: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+    def convert(self, raw: object, where: str) -> SettingValue:
+        """Check a value from TOML, or parse one from an environment string."""
+        kind = self.kind
+        if isinstance(raw, str) and kind is not str:
+            raw = _parse_env(raw, kind, where)
+        if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+            raw = float(raw)
+        if kind is list:
+            if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+                raise ConfigError(f"{where}: expected a list of strings, got {raw!r}")
+        elif not isinstance(raw, kind) or (kind is int and isinstance(raw, bool)):
+            raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}")
+        if self.choices and raw not in self.choices:
+            raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(self.choices)}")
+        return raw  # type: ignore[return-value]
+
+
+def _parse_env(raw: str, kind: type, where: str) -> object:
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is list:
+            return [x.strip() for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"{where}: cannot read {raw!r} as {kind.__name__}") from None
+    return raw
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    name: str
+    doc: str
+    settings: tuple[Setting, ...]
+
+    def setting(self, name: str) -> Setting | None:
+        for s in self.settings:
+            if s.name == name:
+                return s
+        return None
+
+
+# Sections of the core node; packages declare theirs in their own settings module.
+SERVER = Section(
+    "server",
+    "The node itself.",
+    (
+        Setting("data_dir", "./data", "Folder for the embedded store, local blobs, the SQLite "
+                "directory and generated TLS certificates (created if missing)."),
+        Setting("hostname", "localhost", "The node's mail host name: EHLO/greeting name, "
+                "Received headers, generated certificate subject."),
+        Setting("http_listen", "127.0.0.1:8080", "host:port of the HTTP listener that serves "
+                "/healthz and /metrics (and JMAP once it exists)."),
+        Setting("log_level", "INFO", "Lowest level logged.",
+                ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")),
+        Setting("log_format", "json", "Log line format: one JSON object per line, or "
+                "logfmt-style key=value text for a terminal.", ("json", "text")),
+    ),
+)
+
+STORE = Section(
+    "store",
+    "The metadata store (FoundationDB, or the embedded SQLite engine with the same contract).",
+    (
+        Setting("engine", "sqlite", "Store engine: 'sqlite' (embedded, one node) or "
+                "'foundationdb' (a cluster).", ("sqlite", "foundationdb")),
+        Setting("sqlite_path", "", "File of the sqlite engine; empty means "
+                "<data_dir>/store.sqlite3."),
+        Setting("cluster_file", "", "FoundationDB cluster file; empty means $FDB_CLUSTER_FILE "
+                "or the client library's default."),
+        Setting("fdb_api_version", 730, "FoundationDB API version to select (730 or newer)."),
+        Setting("fault_not_committed_rate", 0.0, "Testing only: share of commits that fail "
+                "with not_committed (a conflict) before writing."),
+        Setting("fault_unknown_result_rate", 0.0, "Testing only: share of commits that "
+                "write and then report commit_unknown_result."),
+    ),
+)
+
+# Modules that declare a ``SECTION`` (or ``SECTIONS``) for their package.
+SECTION_MODULES: tuple[str, ...] = ()
+
+
+def all_sections() -> list[Section]:
+    sections = [SERVER, STORE]
+    for module_name in SECTION_MODULES:
+        module = importlib.import_module(module_name)
+        found = getattr(module, "SECTIONS", None) or (getattr(module, "SECTION"),)
+        sections.extend(found)
+    return sections
+
+
+@dataclass(frozen=True)
+class SectionValues(Mapping[str, SettingValue]):
+    section: Section
+    values: dict[str, SettingValue] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(f"[{self.section.name}] has no setting {name!r}") from None
+
+    def __getitem__(self, name: str) -> SettingValue:
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class Config:
+    sections: dict[str, SectionValues]
+    path: Path | None = None
+
+    def __getattr__(self, name: str) -> SectionValues:
+        try:
+            return self.sections[name]
+        except KeyError:
+            raise AttributeError(f"no config section {name!r}") from None
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(str(self.sections["server"]["data_dir"])).expanduser()
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, SettingValue]]) -> Config:
+        """A copy with some values replaced (tests use it to pick ports and folders)."""
+        new: dict[str, SectionValues] = {}
+        for name, sv in self.sections.items():
+            values = dict(sv.values)
+            sources = dict(sv.sources)
+            for key, value in overrides.get(name, {}).items():
+                setting = sv.section.setting(key)
+                if setting is None:
+                    raise ConfigError(f"unknown setting [{name}] {key}")
+                values[key] = setting.convert(value, f"[{name}] {key}")
+                sources[key] = "override"
+            new[name] = SectionValues(sv.section, values, sources)
+        unknown = set(overrides) - set(self.sections)
+        if unknown:
+            raise ConfigError(f"unknown config section [{sorted(unknown)[0]}]")
+        return Config(new, self.path)
+
+
+def env_name(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}_{key.upper()}"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    """Defaults, then the TOML file (``path`` or $FDBMAIL_CONFIG), then the environment."""
+    env = os.environ if env is None else env
+    if path is None and env.get(CONFIG_ENV):
+        path = env[CONFIG_ENV]
+    file_values: dict[str, Any] = {}
+    config_path = Path(path) if path is not None else None
+    if config_path is not None:
+        try:
+            with open(config_path, "rb") as f:
+                file_values = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError(f"config file {config_path} does not exist") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {config_path}: {e}") from None
+
+    sections = all_sections()
+    by_name = {s.name: s for s in sections}
+    for name, table in file_values.items():
+        if name not in by_name:
+            raise ConfigError(f"{config_path}: unknown section [{name}]")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{config_path}: {name} must be a table ([{name}])")
+        for key in table:
+            if by_name[name].setting(key) is None:
+                raise ConfigError(f"{config_path}: unknown setting [{name}] {key}")
+
+    env_map = {env_name(s.name, k.name): (s, k) for s in sections for k in s.settings}
+    for var in env:
+        if var.startswith(ENV_PREFIX) and var != CONFIG_ENV and var not in env_map:
+            raise ConfigError(f"unknown environment setting {var}")
+
+    result: dict[str, SectionValues] = {}
+    for section in sections:
+        values: dict[str, SettingValue] = {}
+        sources: dict[str, str] = {}
+        table = file_values.get(section.name, {})
+        for s in section.settings:
+            value: SettingValue = s.default
+            source = "default"
+            if s.name in table:
+                value = s.convert(table[s.name], f"{config_path}: [{section.name}] {s.name}")
+                source = str(config_path)
+            var = env_name(section.name, s.name)
+            if var in env:
+                value = s.convert(env[var], var)
+                source = var
+            values[s.name] = value
+            sources[s.name] = source
+        result[section.name] = SectionValues(section, values, sources)
+    return Config(result, config_path)
+
+
+def _toml_value(value: SettingValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def render_config(config: Config) -> str:
+    """The effective configuration as TOML, each setting with its documentation,
+    environment variable and where its value came from."""
+    lines: list[str] = []
+    for name, sv in config.sections.items():
+        lines.append(f"# {sv.section.doc}")
+        lines.append(f"[{name}]")
+        for s in sv.section.settings:
+            for doc_line in _wrap(s.doc):
+                lines.append(f"# {doc_line}")
+            extra = f"env {env_name(name, s.name)}; default {_toml_value(s.default)}"
+            if s.choices:
+                extra += f"; one of {', '.join(s.choices)}"
+            lines.append(f"# ({extra}; from {sv.sources[s.name]})")
+            lines.append(f"{s.name} = {_toml_value(sv.values[s.name])}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _wrap(text: str, width: int = 96) -> list[str]:
+    words = text.split()
+    lines: list[str] = []
+    current = ""
+    for w in words:
+        if current and len(current) + 1 + len(w) > width:
+            lines.append(current)
+            current = w
+        else:
+            current = f"{current} {w}" if current else w
+    if current:
+        lines.append(current)
+    return lines
