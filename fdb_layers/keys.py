@@ -9,6 +9,7 @@ keys pack the same bytes on every engine.
 
 from __future__ import annotations
 
+import importlib
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +22,7 @@ def _ensure_tuple_layer_works() -> None:
     if hasattr(fdb, "impl"):
         return
     try:
-        import fdb.impl  # noqa: F401  (loads libfdb_c where it is installed)
+        importlib.import_module("fdb.impl")  # loads libfdb_c where it is installed
     except Exception:  # the client library is missing: only Value is needed
 
         class _Value:  # nothing is ever an instance of it
