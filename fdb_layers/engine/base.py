@@ -43,6 +43,7 @@ class ErrorCode(enum.IntEnum):
     TRANSACTION_TOO_LARGE = 2101
     KEY_TOO_LARGE = 2102
     VALUE_TOO_LARGE = 2103
+    KEY_OUTSIDE_LEGAL_RANGE = 2004
     INVERTED_RANGE = 2005
     USED_DURING_COMMIT = 2017
     CLIENT_INVALID_OPERATION = 2000
@@ -112,6 +113,10 @@ class InvalidOperation(StoreError):
     code = ErrorCode.CLIENT_INVALID_OPERATION
 
 
+class KeyOutsideLegalRange(StoreError):
+    code = ErrorCode.KEY_OUTSIDE_LEGAL_RANGE
+
+
 _BY_CODE: dict[int, type[StoreError]] = {
     cls.code: cls
     for cls in (
@@ -123,6 +128,7 @@ _BY_CODE: dict[int, type[StoreError]] = {
         ValueTooLarge,
         InvertedRange,
         InvalidOperation,
+        KeyOutsideLegalRange,
     )
 }
 

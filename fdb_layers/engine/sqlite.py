@@ -1,0 +1,651 @@
+"""The embedded engine: FoundationDB's contract on one SQLite file.
+
+How it keeps the contract:
+
+* **Snapshot reads.**  Each transaction reads through its own SQLite reader
+  connection inside one read transaction (WAL mode), so every read sees the
+  snapshot of its first read, and readers never wait for the writer.  The
+  snapshot's commit version (row ``version`` of table ``meta``) is the read version.
+* **Serializable commits (optimistic, like FoundationDB's resolvers).**  Writes
+  are buffered in the transaction.  At commit the read-conflict ranges are
+  checked against the write ranges of every transaction that committed after
+  the read version; any overlap fails with ``not_committed`` and the retry loop
+  runs the body again.  Commits that another *process* made (the history
+  of which we do not hold) fail every older transaction that read something.
+* **Durable group commit.**  One writer thread applies a batch of checked
+  transactions in one SQLite transaction with ``synchronous=FULL`` (the WAL is
+  fsynced before COMMIT returns) and only then resolves their commit futures:
+  a commit that was acknowledged survives ``kill -9`` and power loss.
+* **FoundationDB's limits** (key/value/transaction size, 5 s) raise the same errors.
+* **Watches** fire on in-process commits at once and on other processes'
+  commits by polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._mutations import (
+    ATOMIC,
+    Mutation,
+    Op,
+    RangeSet,
+    apply_atomic,
+    check_key,
+    check_range,
+    check_value,
+    encode_add,
+    encode_unsigned,
+    fill_versionstamp,
+    key_after,
+    make_versionstamp,
+    split_versionstamp,
+)
+from .base import (
+    MAX_TRANSACTION_SECONDS,
+    MAX_TRANSACTION_SIZE,
+    InvalidOperation,
+    KeyValue,
+    NotCommitted,
+    StoreError,
+    TransactionTooLarge,
+    TransactionTooOld,
+)
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('version', 0);
+"""
+
+# Conflict history is kept a little longer than a transaction may live.
+_HISTORY_SECONDS = MAX_TRANSACTION_SECONDS + 1.0
+_POLL_SECONDS = 0.5
+_MAX_BATCH = 256
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+@dataclass(slots=True)
+class _Commit:
+    read_version: int
+    reads: RangeSet
+    writes: RangeSet
+    mutations: list[Mutation]
+    future: asyncio.Future[tuple[int, bytes]]
+
+
+@dataclass(slots=True)
+class _HistoryEntry:
+    version: int
+    at: float
+    writes: RangeSet
+
+
+@dataclass(slots=True)
+class _WatchState:
+    key: bytes
+    value: bytes | None
+    future: asyncio.Future[None]
+    loop: asyncio.AbstractEventLoop = field(repr=False)
+
+
+class SqliteWatch:
+    def __init__(self, engine: SqliteEngine, state: _WatchState) -> None:
+        self._engine = engine
+        self._state = state
+
+    async def wait(self) -> None:
+        await asyncio.shield(self._state.future)
+
+    def cancel(self) -> None:
+        self._engine._drop_watch(self._state)
+        if not self._state.future.done():
+            self._state.future.cancel()
+
+
+class SqliteEngine:
+    """Open with ``await SqliteEngine.open(path)``; close with ``await engine.close()``."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._readers: list[sqlite3.Connection] = []
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
+        self._writer: sqlite3.Connection | None = None
+        self._pending: list[_Commit] = []
+        self._committing = False
+        self._history: collections.deque[_HistoryEntry] = collections.deque()
+        self._history_versions: collections.deque[int] = collections.deque()
+        self._floor = 0  # commits at or below this version are not all in _history
+        self._version = 0  # last version this process committed or observed
+        self._watches: dict[bytes, list[_WatchState]] = {}
+        self._poller: asyncio.Task[None] | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> SqliteEngine:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = cls(str(path))
+        await asyncio.get_running_loop().run_in_executor(engine._writer_pool, engine._open_writer)
+        return engine
+
+    def _open_writer(self) -> None:
+        conn = _connect(self.path)
+        conn.executescript(_SCHEMA)
+        self._writer = conn
+        version = conn.execute("SELECT value FROM meta WHERE name='version'").fetchone()[0]
+        self._version = version
+        self._floor = version
+
+    # -- transactions -------------------------------------------------------------
+
+    def create_transaction(self) -> SqliteTransaction:
+        if self._closed:
+            raise InvalidOperation("the engine is closed")
+        return SqliteTransaction(self)
+
+    def _take_reader(self) -> sqlite3.Connection:
+        if self._readers:
+            return self._readers.pop()
+        conn = _connect(self.path)
+        return conn
+
+    def _give_back_reader(self, conn: sqlite3.Connection) -> None:
+        if self._closed or len(self._readers) >= 128:
+            conn.close()
+        else:
+            self._readers.append(conn)
+
+    async def _commit(self, c: _Commit) -> tuple[int, bytes]:
+        self._pending.append(c)
+        if not self._committing:
+            self._committing = True
+            asyncio.get_running_loop().create_task(self._drain())
+        return await c.future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+                try:
+                    results = await loop.run_in_executor(self._writer_pool, self._write_batch, batch)
+                except BaseException as e:  # the batch did not commit (disk full, I/O error)
+                    log.error("store commit failed", exc_info=e)
+                    err = StoreError(f"sqlite commit failed: {e}")
+                    for c in batch:
+                        if not c.future.done():
+                            c.future.set_exception(err)
+                    continue
+                fired: set[bytes] = set()
+                for c, result in zip(batch, results):
+                    if c.future.done():
+                        continue
+                    if isinstance(result, StoreError):
+                        c.future.set_exception(result)
+                    else:
+                        c.future.set_result(result)
+                        if self._watches:
+                            fired.update(k for k in self._watches if c.writes.contains(k))
+                for key in fired:
+                    self._fire_watches(key)
+        finally:
+            self._committing = False
+
+    def _write_batch(self, batch: list[_Commit]) -> list[tuple[int, bytes] | StoreError]:
+        """Writer thread: check conflicts, apply, fsync, record history."""
+        conn = self._writer
+        assert conn is not None
+        now = time.monotonic()
+        self._prune_history(now)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            db_version = conn.execute("SELECT value FROM meta WHERE name='version'").fetchone()[0]
+            if db_version != self._version:  # another process committed
+                self._floor = db_version
+                self._version = db_version
+            version = db_version
+            results: list[tuple[int, bytes] | StoreError] = []
+            added: list[_HistoryEntry] = []
+            for c in batch:
+                if self._conflicts(c, added):
+                    results.append(NotCommitted("a key read by this transaction was written "
+                                                "by a transaction that committed after it began"))
+                    continue
+                version += 1
+                stamp = make_versionstamp(version, 0)
+                writes = self._apply(conn, c.mutations, stamp)
+                added.append(_HistoryEntry(version, now, writes))
+                results.append((version, stamp))
+            conn.execute("UPDATE meta SET value=? WHERE name='version'", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._version = version
+        for entry in added:
+            self._history.append(entry)
+            self._history_versions.append(entry.version)
+        return results
+
+    def _conflicts(self, c: _Commit, added: list[_HistoryEntry]) -> bool:
+        if not c.reads:
+            return False
+        if c.read_version < self._floor:
+            return True
+        start = bisect.bisect_right(self._history_versions, c.read_version)
+        for i in range(start, len(self._history)):
+            if self._history[i].writes.intersects_set(c.reads):
+                return True
+        return any(entry.writes.intersects_set(c.reads) for entry in added)
+
+    def _prune_history(self, now: float) -> None:
+        while self._history and now - self._history[0].at > _HISTORY_SECONDS:
+            entry = self._history.popleft()
+            self._history_versions.popleft()
+            self._floor = max(self._floor, entry.version)
+
+    @staticmethod
+    def _apply(conn: sqlite3.Connection, mutations: list[Mutation], stamp: bytes) -> RangeSet:
+        writes = RangeSet()
+        for m in mutations:
+            if m.op is Op.SET:
+                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (m.key, m.param))
+                writes.add_key(m.key)
+            elif m.op is Op.CLEAR:
+                conn.execute("DELETE FROM kv WHERE key=?", (m.key,))
+                writes.add_key(m.key)
+            elif m.op is Op.CLEAR_RANGE:
+                conn.execute("DELETE FROM kv WHERE key>=? AND key<?", (m.key, m.param))
+                writes.add(m.key, m.param)
+            elif m.op in ATOMIC:
+                row = conn.execute("SELECT value FROM kv WHERE key=?", (m.key,)).fetchone()
+                new = apply_atomic(m.op, row[0] if row else None, m.param)
+                if new is None:
+                    conn.execute("DELETE FROM kv WHERE key=?", (m.key,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
+                                 (m.key, new))
+                writes.add_key(m.key)
+            elif m.op is Op.VS_KEY:
+                body, offset = split_versionstamp(m.key)
+                key = fill_versionstamp(body, offset, stamp)
+                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, m.param))
+                writes.add_key(key)
+            elif m.op is Op.VS_VALUE:
+                body, offset = split_versionstamp(m.param)
+                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
+                             (m.key, fill_versionstamp(body, offset, stamp)))
+                writes.add_key(m.key)
+        return writes
+
+    # -- watches ------------------------------------------------------------------
+
+    async def watch(self, key: bytes) -> SqliteWatch:
+        check_key(key)
+        tr = self.create_transaction()
+        try:
+            value = await tr.get(key, snapshot=True)
+        finally:
+            tr.cancel()
+        loop = asyncio.get_running_loop()
+        state = _WatchState(key, value, loop.create_future(), loop)
+        self._watches.setdefault(key, []).append(state)
+        if self._poller is None or self._poller.done():
+            self._poller = loop.create_task(self._poll_watches())
+        return SqliteWatch(self, state)
+
+    def _drop_watch(self, state: _WatchState) -> None:
+        states = self._watches.get(state.key)
+        if states and state in states:
+            states.remove(state)
+            if not states:
+                del self._watches[state.key]
+
+    def _fire_watches(self, key: bytes) -> None:
+        for state in self._watches.pop(key, []):
+            if not state.future.done():
+                state.future.set_result(None)
+
+    async def _poll_watches(self) -> None:
+        """Catch commits made by other processes on the same file."""
+        while self._watches and not self._closed:
+            await asyncio.sleep(_POLL_SECONDS)
+            keys = list(self._watches)
+            tr = self.create_transaction()
+            try:
+                for key in keys:
+                    value = await tr.get(key, snapshot=True)
+                    for state in list(self._watches.get(key, [])):
+                        if state.value != value:
+                            self._drop_watch(state)
+                            if not state.future.done():
+                                state.future.set_result(None)
+            finally:
+                tr.cancel()
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._poller is not None:
+            self._poller.cancel()
+        while self._committing:
+            await asyncio.sleep(0.001)
+        for states in list(self._watches.values()):
+            for state in states:
+                if not state.future.done():
+                    state.future.cancel()
+        self._watches.clear()
+        for conn in self._readers:
+            conn.close()
+        self._readers.clear()
+
+        def _close_writer() -> None:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+        await asyncio.get_running_loop().run_in_executor(self._writer_pool, _close_writer)
+        self._writer_pool.shutdown(wait=True)
+
+
+class SqliteTransaction:
+    """Buffered writes over a snapshot; see the module docstring."""
+
+    def __init__(self, engine: SqliteEngine) -> None:
+        self._engine = engine
+        self._retries = 0
+        self._init()
+
+    def _init(self) -> None:
+        self._conn: sqlite3.Connection | None = None
+        self._read_version: int | None = None
+        self._started = time.monotonic()
+        # key -> (known, value, pending atomic ops when the base value is unknown)
+        self._local: dict[bytes, tuple[bool, bytes | None, list[Mutation]]] = {}
+        self._cleared = RangeSet()
+        self._mutations: list[Mutation] = []
+        self._reads = RangeSet()
+        self._writes = RangeSet()
+        self._size = 0
+        self._committed_stamp: asyncio.Future[bytes] | None = None
+        self._committing = False
+
+    # -- reads --------------------------------------------------------------------
+
+    def _snapshot(self) -> sqlite3.Connection:
+        self._check_age()
+        if self._conn is None:
+            conn = self._engine._take_reader()
+            conn.execute("BEGIN")
+            row = conn.execute("SELECT value FROM meta WHERE name='version'").fetchone()
+            self._conn = conn
+            self._read_version = row[0]
+        return self._conn
+
+    def _check_age(self) -> None:
+        if self._committing:
+            raise InvalidOperation("transaction used during commit")
+        if time.monotonic() - self._started > MAX_TRANSACTION_SECONDS:
+            raise TransactionTooOld("transaction is older than 5 seconds")
+
+    async def get_read_version(self) -> int:
+        self._snapshot()
+        assert self._read_version is not None
+        return self._read_version
+
+    def _db_get(self, key: bytes) -> bytes | None:
+        if self._cleared.contains(key):
+            return None
+        row = self._snapshot().execute("SELECT value FROM kv WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    async def get(self, key: bytes, *, snapshot: bool = False) -> bytes | None:
+        check_key(key)
+        self._check_age()
+        local = self._local.get(key)
+        if local is not None and local[0]:
+            return local[1]
+        value = self._db_get(key)
+        if local is not None:
+            for m in local[2]:
+                value = apply_atomic(m.op, value, m.param)
+        if not snapshot:
+            self._reads.add_key(key)
+        return value
+
+    async def get_range(
+        self,
+        begin: bytes,
+        end: bytes,
+        *,
+        limit: int = 0,
+        reverse: bool = False,
+        snapshot: bool = False,
+    ) -> list[KeyValue]:
+        check_range(begin, end)
+        self._check_age()
+        if limit < 0:
+            raise InvalidOperation("limit must not be negative")
+        out: list[KeyValue] = []
+        for key, value in self._merged(begin, end, reverse):
+            out.append(KeyValue(key, value))
+            if limit and len(out) >= limit:
+                break
+        if not snapshot:
+            if limit and len(out) >= limit:
+                last = out[-1].key
+                if reverse:
+                    self._reads.add(last, end)
+                else:
+                    self._reads.add(begin, key_after(last))
+            else:
+                self._reads.add(begin, end)
+        return out
+
+    def _merged(self, begin: bytes, end: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
+        """The database's rows (minus locally cleared ranges) merged with local writes."""
+        if begin >= end:
+            return
+        order = "DESC" if reverse else "ASC"
+        cursor = self._snapshot().execute(
+            f"SELECT key, value FROM kv WHERE key>=? AND key<? ORDER BY key {order}", (begin, end)
+        )
+        local_keys = sorted((k for k in self._local if begin <= k < end), reverse=reverse)
+        li = 0
+
+        def before(a: bytes, b: bytes) -> bool:
+            return a > b if reverse else a < b
+
+        row = cursor.fetchone()
+        while row is not None or li < len(local_keys):
+            if row is not None and self._cleared.contains(row[0]) and row[0] not in self._local:
+                row = cursor.fetchone()
+                continue
+            if li < len(local_keys) and (row is None or not before(row[0], local_keys[li])):
+                key = local_keys[li]
+                li += 1
+                if row is not None and row[0] == key:
+                    db_value: bytes | None = None if self._cleared.contains(key) else row[1]
+                    row = cursor.fetchone()
+                else:  # the snapshot has no row for this key (the cursor is past it)
+                    db_value = None
+                known, value, ops = self._local[key]
+                if not known:
+                    value = db_value
+                    for m in ops:
+                        value = apply_atomic(m.op, value, m.param)
+                if value is not None:
+                    yield key, value
+            else:
+                assert row is not None
+                yield row[0], row[1]
+                row = cursor.fetchone()
+
+    # -- writes -------------------------------------------------------------------
+
+    def _record(self, m: Mutation, size: int) -> None:
+        self._check_age()
+        self._size += size
+        self._mutations.append(m)
+
+    def set(self, key: bytes, value: bytes) -> None:
+        check_key(key)
+        check_value(value)
+        self._record(Mutation(Op.SET, key, value), len(key) + len(value))
+        self._local[key] = (True, value, [])
+        self._writes.add_key(key)
+
+    def clear(self, key: bytes) -> None:
+        check_key(key)
+        self._record(Mutation(Op.CLEAR, key), len(key))
+        self._local[key] = (True, None, [])
+        self._writes.add_key(key)
+
+    def clear_range(self, begin: bytes, end: bytes) -> None:
+        check_range(begin, end)
+        if begin >= end:
+            return
+        self._record(Mutation(Op.CLEAR_RANGE, begin, end), len(begin) + len(end))
+        for key in [k for k in self._local if begin <= k < end]:
+            self._local[key] = (True, None, [])
+        self._cleared.add(begin, end)
+        self._writes.add(begin, end)
+
+    def _atomic(self, op: Op, key: bytes, param: bytes) -> None:
+        check_key(key)
+        check_value(param)
+        m = Mutation(op, key, param)
+        self._record(m, len(key) + len(param))
+        local = self._local.get(key)
+        if local is None:
+            if self._cleared.contains(key):
+                self._local[key] = (True, apply_atomic(op, None, param), [])
+            else:
+                self._local[key] = (False, None, [m])
+        elif local[0]:
+            self._local[key] = (True, apply_atomic(op, local[1], param), [])
+        else:
+            local[2].append(m)
+        self._writes.add_key(key)
+
+    def add(self, key: bytes, delta: int) -> None:
+        self._atomic(Op.ADD, key, encode_add(delta))
+
+    def max(self, key: bytes, value: int) -> None:
+        self._atomic(Op.MAX, key, encode_unsigned(value))
+
+    def min(self, key: bytes, value: int) -> None:
+        self._atomic(Op.MIN, key, encode_unsigned(value))
+
+    def compare_and_clear(self, key: bytes, value: bytes) -> None:
+        self._atomic(Op.COMPARE_AND_CLEAR, key, value)
+
+    def set_versionstamped_key(self, key: bytes, value: bytes) -> None:
+        body, _ = split_versionstamp(key)
+        check_key(body)
+        check_value(value)
+        self._record(Mutation(Op.VS_KEY, key, value), len(body) + len(value))
+
+    def set_versionstamped_value(self, key: bytes, value: bytes) -> None:
+        check_key(key)
+        body, _ = split_versionstamp(value)
+        check_value(body)
+        self._record(Mutation(Op.VS_VALUE, key, value), len(key) + len(body))
+        self._local.pop(key, None)  # unreadable until committed, as on FoundationDB
+        self._writes.add_key(key)
+
+    def add_read_conflict_key(self, key: bytes) -> None:
+        self._reads.add_key(key)
+
+    def add_write_conflict_key(self, key: bytes) -> None:
+        self._writes.add_key(key)
+
+    # -- commit -------------------------------------------------------------------
+
+    def get_versionstamp(self) -> asyncio.Future[bytes]:
+        if self._committed_stamp is None:
+            self._committed_stamp = asyncio.get_running_loop().create_future()
+        return self._committed_stamp
+
+    def _release(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                conn.close()
+                return
+            self._engine._give_back_reader(conn)
+
+    async def commit(self) -> None:
+        self._check_age()
+        if self._size + self._reads.byte_size() + self._writes.byte_size() > MAX_TRANSACTION_SIZE:
+            raise TransactionTooLarge(
+                f"transaction of {self._size} bytes exceeds {MAX_TRANSACTION_SIZE}")
+        if not self._mutations and not self._writes:
+            self._release()
+            if self._committed_stamp is not None and not self._committed_stamp.done():
+                self._committed_stamp.set_exception(InvalidOperation("read-only transaction"))
+            return
+        if self._read_version is None:
+            self._read_version = self._engine._version
+        self._release()
+        self._committing = True
+        loop = asyncio.get_running_loop()
+        c = _Commit(self._read_version, self._reads, self._writes, self._mutations,
+                    loop.create_future())
+        try:
+            _, stamp = await self._engine._commit(c)
+        finally:
+            self._committing = False
+        if self._committed_stamp is not None and not self._committed_stamp.done():
+            self._committed_stamp.set_result(stamp)
+
+    async def on_error(self, error: StoreError) -> None:
+        if not error.retryable:
+            raise error
+        self._retries += 1
+        delay = min(0.001 * (2 ** min(self._retries, 10)), 0.2) * (0.5 + random.random() / 2)
+        self.reset()
+        await asyncio.sleep(delay)
+
+    def reset(self) -> None:
+        self._release()
+        if self._committed_stamp is not None and not self._committed_stamp.done():
+            self._committed_stamp.cancel()
+        self._init()
+
+    def cancel(self) -> None:
+        self._release()
+
+    def __del__(self) -> None:
+        try:
+            self._release()
+        except Exception:
+            pass
