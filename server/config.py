@@ -125,7 +125,9 @@ STORE = Section(
 )
 
 # Modules that declare a ``SECTION`` (or ``SECTIONS``) for their package.
-SECTION_MODULES: tuple[str, ...] = ()
+SECTION_MODULES: tuple[str, ...] = (
+    "server.directory.settings",
+)
 
 
 def all_sections() -> list[Section]:

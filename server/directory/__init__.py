@@ -1,0 +1,31 @@
+"""The directory: accounts, passwords, groups, aliases and domains, read from SQL or LDAP at
+request time.  Other packages use :func:`open_directory` and the :class:`Directory` protocol
+only."""
+
+from __future__ import annotations
+
+from server.config import Config
+
+from .base import Directory, DirectoryError, Principal, PrincipalType
+from .cache import CachedDirectory
+from .metrics import InstrumentedDirectory
+
+__all__ = ["Directory", "DirectoryError", "Principal", "PrincipalType", "open_directory"]
+
+
+async def open_directory(config: Config) -> Directory:
+    """The directory the ``[directory]`` section configures, instrumented and (unless
+    ``cache_ttl`` is 0) behind a short-lived cache."""
+    settings = config.directory
+    backend: Directory
+    if settings["type"] == "ldap":
+        from .ldap import LdapDirectory
+        backend = LdapDirectory(settings)
+    else:
+        from .sql import SqlDirectory
+        backend = SqlDirectory(settings, config.data_dir)
+    directory: Directory = InstrumentedDirectory(backend, str(settings["type"]))
+    ttl = float(settings["cache_ttl"])  # type: ignore[arg-type]
+    if ttl > 0:
+        directory = CachedDirectory(directory, ttl, int(settings["cache_size"]))  # type: ignore[arg-type]
+    return directory

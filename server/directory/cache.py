@@ -1,0 +1,93 @@
+"""A short-lived cache in front of any directory: answers are reused for ``ttl`` seconds at
+most, so a change in LDAP/SQL shows within the TTL (DESIGN.md: "short TTL caches at most").
+Passwords are never cached: :meth:`authenticate` always asks the directory."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from prometheus_client import Counter
+
+from .base import Directory, Principal
+
+CACHE_REQUESTS = Counter(
+    "fdbmail_directory_cache_requests_total",
+    "Directory cache look-ups by operation and result (hit or miss).",
+    ["op", "result"],
+)
+
+T = TypeVar("T")
+
+
+class TtlCache:
+    """Values by key, each dropped ``ttl`` seconds after it was stored; at most ``size``."""
+
+    def __init__(self, ttl: float, size: int, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.size = max(1, size)
+        self._clock = clock
+        self._items: OrderedDict[tuple[str, str], tuple[float, object]] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> tuple[bool, object]:
+        item = self._items.get(key)
+        if item is None:
+            return False, None
+        expires, value = item
+        if self._clock() >= expires:
+            del self._items[key]
+            return False, None
+        return True, value
+
+    def put(self, key: tuple[str, str], value: object) -> None:
+        self._items[key] = (self._clock() + self.ttl, value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+class CachedDirectory:
+    """Wraps a :class:`Directory`; same interface, answers cached for a few seconds."""
+
+    def __init__(self, inner: Directory, ttl: float, size: int = 10000,
+                 clock: Callable[[], float] = time.monotonic):
+        self.inner = inner
+        self.cache = TtlCache(ttl, size, clock)
+
+    async def _cached(self, op: str, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
+        hit, value = self.cache.get((op, key))
+        if hit:
+            CACHE_REQUESTS.labels(op, "hit").inc()
+            return value  # type: ignore[return-value]
+        CACHE_REQUESTS.labels(op, "miss").inc()
+        fresh = await fetch()
+        self.cache.put((op, key), fresh)
+        return fresh
+
+    async def authenticate(self, login: str, secret: str) -> Principal | None:
+        return await self.inner.authenticate(login, secret)
+
+    async def get_principal(self, name: str) -> Principal | None:
+        return await self._cached("get_principal", name,
+                                  lambda: self.inner.get_principal(name))
+
+    async def resolve_recipient(self, address: str) -> list[Principal]:
+        found = await self._cached("resolve_recipient", address,
+                                   lambda: self.inner.resolve_recipient(address))
+        return list(found)
+
+    async def is_local_domain(self, domain: str) -> bool:
+        return await self._cached("is_local_domain", domain,
+                                  lambda: self.inner.is_local_domain(domain))
+
+    async def list_domains(self) -> list[str]:
+        return list(await self._cached("list_domains", "", self.inner.list_domains))
+
+    async def close(self) -> None:
+        self.cache.clear()
+        await self.inner.close()

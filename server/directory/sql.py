@@ -1,0 +1,289 @@
+"""The SQL directory: SQLite (built in) or PostgreSQL (psycopg, the ``postgres`` extra).
+
+Every look-up runs one of the configured named queries (``sql_query_*``), always with
+parameters: each ``?`` receives the looked-up value.  Blocking driver calls run on a small
+pool of worker threads, each with its own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from server.config import SettingValue
+
+from .address import canonical_domain, domain_forms, lookup_stages, parse_address
+from .base import DirectoryError, Principal, PrincipalType
+from .passwords import dummy_verify, verify_password
+from .resolve import expand, resolve_recipient
+from .schema import create_sqlite_schema
+
+log = logging.getLogger(__name__)
+
+QUERY_NAMES = ("name", "members", "group_members", "recipients", "emails", "verify", "expand",
+               "domains", "domain_list")
+
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+def prepare_query(query: str, driver: str) -> tuple[str, int]:
+    """The query text for the driver and its number of placeholders.  Placeholders are written
+    ``?``; for psycopg they become ``%s`` (and a literal ``%`` becomes ``%%``).  A ``?`` inside
+    a quoted string or identifier is not a placeholder."""
+    out: list[str] = []
+    count = 0
+    quote = ""
+    for ch in query:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            count += 1
+            out.append("%s" if driver == "postgresql" else "?")
+            continue
+        out.append("%%" if ch == "%" and driver == "postgresql" else ch)
+    return "".join(out), count
+
+
+def sqlite_path(settings: Mapping[str, SettingValue], data_dir: Path) -> Path:
+    configured = str(settings["sql_path"])
+    return Path(configured).expanduser() if configured else data_dir / "directory.sqlite3"
+
+
+def connect(settings: Mapping[str, SettingValue], data_dir: Path) -> Any:
+    """A DB-API connection for the configured driver (blocking; call from a worker thread)."""
+    timeout = float(settings["sql_timeout"])  # type: ignore[arg-type]
+    if settings["sql_driver"] == "postgresql":
+        try:
+            import psycopg
+        except ImportError:
+            raise DirectoryError("sql_driver = 'postgresql' needs psycopg: install "
+                                 "fdbmail[postgres]") from None
+        return psycopg.connect(str(settings["sql_dsn"]), autocommit=True,
+                               connect_timeout=max(1, int(timeout)))
+    path = sqlite_path(settings, data_dir)
+    if not path.exists():
+        if not settings["sql_create_schema"]:
+            raise DirectoryError(f"SQLite directory {path} does not exist")
+        create_sqlite_schema(path)
+        log.info("created the sample directory schema in %s", path)
+    return sqlite3.connect(path, timeout=timeout, check_same_thread=False,
+                           isolation_level=None)
+
+
+def _driver_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [sqlite3.Error]
+    try:
+        import psycopg
+        errors.append(psycopg.Error)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+class SqlDirectory:
+    """A :class:`~server.directory.base.Directory` over the named SQL queries."""
+
+    backend = "sql"
+
+    def __init__(self, settings: Mapping[str, SettingValue], data_dir: Path):
+        self.driver = str(settings["sql_driver"])
+        self.separator = str(settings["subaddress_separator"])
+        self.fold_local = not settings["case_sensitive_local_part"]
+        self.allow_plaintext = bool(settings["allow_plaintext_passwords"])
+        self.queries = {name: prepare_query(str(settings[f"sql_query_{name}"]), self.driver)
+                        for name in QUERY_NAMES}
+        self._connect: Callable[[], Any] = lambda: connect(settings, data_dir)
+        self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings["sql_pool_size"])),  # type: ignore[arg-type]
+                                            thread_name_prefix="directory-sql")
+        self._local = threading.local()
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+        self._errors = _driver_errors()
+        self._closed = False
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _drop_conn(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise DirectoryError("the directory is closed")
+
+        def guarded() -> T:
+            try:
+                return fn()
+            except self._errors as e:
+                self._drop_conn()   # a broken connection is not reused
+                log.error("SQL directory query failed: %s", e.__class__.__name__, exc_info=True)
+                raise DirectoryError(f"SQL directory query failed: {e}") from e
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+
+    def _rows(self, query: str, value: str) -> list[Row]:
+        text, count = self.queries[query]
+        cur = self._conn().cursor()
+        try:
+            cur.execute(text, (value,) * count)
+            columns = [d[0].lower() for d in cur.description or ()]
+            return [dict(zip(columns, row)) for row in cur.fetchall()]
+        finally:
+            cur.close()
+
+    def _column(self, query: str, value: str) -> list[str]:
+        out: list[str] = []
+        for row in self._rows(query, value):
+            first = next(iter(row.values()), None)
+            if first is not None and str(first) not in out:
+                out.append(str(first))
+        return out
+
+    # -- blocking look-ups (worker thread) ---------------------------------------------
+
+    def _account(self, name: str) -> tuple[Principal, str] | None:
+        rows = self._rows("name", name)
+        if not rows:
+            return None
+        row = rows[0]
+        real_name = str(row.get("name") or name)
+        kind: PrincipalType = "group" if str(row.get("type", "")).lower() in (
+            "group", "list") else "individual"
+        principal = Principal(
+            id=str(row.get("id") or real_name),
+            name=real_name,
+            type=kind,
+            emails=tuple(self._column("emails", real_name)),
+            quota=int(row.get("quota") or 0),
+            member_of=tuple(self._column("members", real_name)),
+            description=str(row.get("description") or ""),
+        )
+        return principal, str(row.get("secret") or "")
+
+    def _owners(self, keys: Sequence[str]) -> list[str]:
+        names: list[str] = []
+        for key in keys:
+            for name in self._column("recipients", key):
+                if name not in names:
+                    names.append(name)
+        return names
+
+    def _entry(self, name: str) -> tuple[Principal, list[str]] | None:
+        found = self._account(name)
+        if found is None:
+            return None
+        principal = found[0]
+        members = self._column("group_members", principal.name) if principal.type == "group" \
+            else []
+        return principal, members
+
+    def _login_account(self, login: str) -> tuple[Principal, str] | None:
+        found = self._account(login)
+        if found is None and "@" in login:
+            address = parse_address(login, fold_local=self.fold_local)
+            if address is not None:
+                owners = self._owners(lookup_stages(address, "")[0])
+                if len(owners) == 1:
+                    found = self._account(owners[0])
+        return found
+
+    # -- the Directory protocol ----------------------------------------------------------
+
+    async def authenticate(self, login: str, secret: str) -> Principal | None:
+        if not login or not secret:
+            return None
+        found = await self._run(lambda: self._login_account(login))
+        if found is None:
+            await asyncio.to_thread(dummy_verify)
+            return None
+        principal, stored = found
+        ok = await asyncio.to_thread(verify_password, stored, secret,
+                                     allow_plaintext=self.allow_plaintext)
+        if not ok or principal.type != "individual":
+            return None
+        return principal
+
+    async def get_principal(self, name: str) -> Principal | None:
+        found = await self._run(lambda: self._account(name))
+        return found[0] if found else None
+
+    async def resolve_recipient(self, address: str) -> list[Principal]:
+        parsed = parse_address(address, fold_local=self.fold_local)
+        if parsed is None:
+            return []
+
+        async def find_owners(keys: Sequence[str]) -> list[str]:
+            return await self._run(lambda: self._owners(keys))
+
+        async def load(name: str) -> tuple[Principal, list[str]] | None:
+            return await self._run(lambda: self._entry(name))
+
+        return await resolve_recipient(parsed, self.separator, find_owners, load)
+
+    async def is_local_domain(self, domain: str) -> bool:
+        canon = canonical_domain(domain)
+        if canon is None:
+            return False
+        forms = domain_forms(canon)
+        return await self._run(lambda: any(self._rows("domains", d) for d in forms))
+
+    async def list_domains(self) -> list[str]:
+        raw = await self._run(lambda: self._column("domain_list", ""))
+        domains: list[str] = []
+        for d in raw:
+            canon = canonical_domain(d)
+            if canon and canon not in domains:
+                domains.append(canon)
+        return sorted(domains)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except Exception:
+                    pass
+            self._connections.clear()
+
+    # -- SMTP VRFY / EXPN (outside the Directory protocol) -------------------------------
+
+    async def verify_address(self, text: str) -> list[str]:
+        return await self._run(lambda: self._column("verify", text.lower()))
+
+    async def expand_list(self, address: str) -> list[str]:
+        return await self._run(lambda: self._column("expand", address.lower()))
+
+    async def expand_group(self, names: Sequence[str]) -> list[Principal]:
+        """The individual members of groups, by name (used by tests and tools)."""
+        return await expand(list(names), lambda n: self._run(lambda: self._entry(n)))
