@@ -510,7 +510,8 @@ class SqliteTransaction:
     # -- writes -------------------------------------------------------------------
 
     def _record(self, m: Mutation, size: int) -> None:
-        self._check_age()
+        if self._committing:  # writes never fail for age; the commit does (as on FoundationDB)
+            raise InvalidOperation("transaction used during commit")
         self._size += size
         self._mutations.append(m)
 

@@ -1,0 +1,531 @@
+"""The store contract, on every available engine (see conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fdb_layers import keys
+from fdb_layers.engine import base
+from fdb_layers.engine.base import Engine, Transaction
+from fdb_layers.engine.faults import FaultyEngine
+from fdb_layers.engine.run import transact
+from fdb_layers.engine.sqlite import SqliteEngine
+from fdb_layers.layout import check_layouts, get_layouts
+
+S = keys.Subspace(("test",))
+
+
+async def _get(engine: Engine, key: bytes) -> bytes | None:
+    async def body(tr: Transaction) -> bytes | None:
+        return await tr.get(key)
+
+    return await transact(engine, body)
+
+
+async def _set(engine: Engine, key: bytes, value: bytes) -> None:
+    async def body(tr: Transaction) -> None:
+        tr.set(key, value)
+
+    await transact(engine, body)
+
+
+# -- keys -----------------------------------------------------------------------
+
+tuple_elements = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+)
+
+
+@given(st.lists(st.tuples(tuple_elements, tuple_elements), min_size=2, max_size=10))
+def test_tuple_keys_order_like_their_tuples_within_one_type(pairs: list[tuple[object, object]]) -> None:
+    typed = [p for p in pairs if type(p[0]) is type(pairs[0][0]) and type(p[1]) is type(pairs[0][1])]
+    packed = sorted(typed, key=lambda t: keys.pack(t))
+    assert [keys.unpack(keys.pack(t)) for t in packed] == sorted(typed)  # type: ignore[type-var]
+
+
+def test_tuple_ints_sort_numerically() -> None:
+    numbers = [-(2**40), -300, -1, 0, 1, 255, 256, 70000, 2**40]
+    assert sorted(numbers, key=lambda n: keys.pack((n,))) == numbers
+
+
+def test_subspace_range_holds_its_keys_and_nothing_else() -> None:
+    sub = S["box"]
+    begin, end = sub.range()
+    assert begin <= sub.pack((1,)) < end
+    assert begin <= sub.pack(("z", b"\xff" * 3)) < end
+    assert not begin <= S["boy"].pack((1,)) < end
+    assert sub.unpack(sub.pack((5, "x"))) == (5, "x")
+
+
+# -- reads and writes -------------------------------------------------------------
+
+async def test_set_get_clear_and_read_your_writes(engine: Engine) -> None:
+    async def body(tr: Transaction) -> tuple[bytes | None, bytes | None]:
+        tr.set(S.pack(("a",)), b"1")
+        seen = await tr.get(S.pack(("a",)))
+        tr.clear(S.pack(("a",)))
+        return seen, await tr.get(S.pack(("a",)))
+
+    assert await transact(engine, body) == (b"1", None)
+    await _set(engine, S.pack(("b",)), b"2")
+    assert await _get(engine, S.pack(("b",))) == b"2"
+    assert await _get(engine, S.pack(("missing",))) is None
+
+
+async def test_get_range_limit_reverse_and_local_writes(engine: Engine) -> None:
+    async def fill(tr: Transaction) -> None:
+        for i in range(10):
+            tr.set(S.pack(("r", i)), str(i).encode())
+
+    await transact(engine, fill)
+    begin, end = S["r"].range()
+
+    async def read(tr: Transaction) -> dict[str, list[bytes]]:
+        out = {
+            "all": [kv.value for kv in await tr.get_range(begin, end)],
+            "first3": [kv.value for kv in await tr.get_range(begin, end, limit=3)],
+            "last3": [kv.value for kv in await tr.get_range(begin, end, limit=3, reverse=True)],
+        }
+        tr.clear_range(S.pack(("r", 2)), S.pack(("r", 5)))
+        tr.set(S.pack(("r", 3)), b"new")
+        tr.add(S.pack(("r", 7)), 0)
+        out["merged"] = [kv.value for kv in await tr.get_range(begin, end)]
+        out["merged_rev2"] = [kv.value for kv in await tr.get_range(begin, end, limit=2,
+                                                                      reverse=True)]
+        return out
+
+    got = await transact(engine, read)
+    assert got["all"] == [str(i).encode() for i in range(10)]
+    assert got["first3"] == [b"0", b"1", b"2"]
+    assert got["last3"] == [b"9", b"8", b"7"]
+    # the ADD of 0 on a one-byte value truncates it to the operand's 8 bytes
+    seven = (ord("7")).to_bytes(8, "little")
+    assert got["merged"] == [b"0", b"1", b"new", b"5", b"6", seven, b"8", b"9"]
+    assert got["merged_rev2"] == [b"9", b"8"]
+
+
+async def test_inverted_range_and_system_keys_are_refused(engine: Engine) -> None:
+    tr = engine.create_transaction()
+    try:
+        with pytest.raises(base.InvertedRange):
+            await tr.get_range(b"b", b"a")
+        with pytest.raises(base.KeyOutsideLegalRange):
+            tr.set(b"\xff/system", b"x")
+    finally:
+        tr.cancel()
+
+
+async def test_snapshot_isolation_reads_ignore_later_commits(plain_engine: Engine) -> None:
+    key = S.pack(("iso",))
+    await _set(plain_engine, key, b"before")
+    t1 = plain_engine.create_transaction()
+    try:
+        assert await t1.get(key) == b"before"
+        await _set(plain_engine, key, b"after")
+        assert await t1.get(key) == b"before"  # same snapshot
+    finally:
+        t1.cancel()
+    assert await _get(plain_engine, key) == b"after"
+
+
+# -- conflicts --------------------------------------------------------------------
+
+async def test_conflicting_transaction_fails_then_retry_sees_other_write(
+    plain_engine: Engine,
+) -> None:
+    key = S.pack(("conflict",))
+    await _set(plain_engine, key, b"0")
+    t1 = plain_engine.create_transaction()
+    try:
+        seen = await t1.get(key)
+        await _set(plain_engine, key, b"other")
+        t1.set(key, (seen or b"") + b"+t1")
+        with pytest.raises(base.NotCommitted):
+            await t1.commit()
+    finally:
+        t1.cancel()
+
+    attempts: list[bytes | None] = []
+    release = asyncio.Event()
+
+    async def slow_append(tr: Transaction) -> None:
+        value = await tr.get(key)
+        attempts.append(value)
+        if len(attempts) == 1:
+            await release.wait()
+        tr.set(key, (value or b"") + b"+slow")
+
+    task = asyncio.create_task(transact(plain_engine, slow_append))
+    while not attempts:
+        await asyncio.sleep(0.001)
+    await _set(plain_engine, key, b"fast")
+    release.set()
+    await task
+    assert attempts[0] == b"other"
+    assert attempts[-1] == b"fast"  # the retry saw the other transaction's write
+    assert await _get(plain_engine, key) == b"fast+slow"
+
+
+async def test_snapshot_reads_do_not_conflict(plain_engine: Engine) -> None:
+    key = S.pack(("snap",))
+    await _set(plain_engine, key, b"0")
+    t1 = plain_engine.create_transaction()
+    try:
+        await t1.get(key, snapshot=True)
+        await _set(plain_engine, key, b"1")
+        t1.set(S.pack(("snap-out",)), b"x")
+        await t1.commit()
+    finally:
+        t1.cancel()
+
+
+async def test_range_read_conflicts_with_insert_inside_range(plain_engine: Engine) -> None:
+    begin, end = S["phantom"].range()
+    t1 = plain_engine.create_transaction()
+    try:
+        assert await t1.get_range(begin, end) == []
+        await _set(plain_engine, S["phantom"].pack((5,)), b"x")
+        t1.set(S.pack(("count",)), b"0")
+        with pytest.raises(base.NotCommitted):
+            await t1.commit()
+    finally:
+        t1.cancel()
+
+
+async def test_concurrent_read_modify_write_is_serializable(engine: Engine) -> None:
+    key = S.pack(("rmw",))
+
+    async def incr(tr: Transaction, n: int) -> None:
+        marker = S.pack(("rmw-done", n))
+        if await tr.get(marker) is not None:  # idempotent under unknown results
+            return
+        value = int(await tr.get(key) or b"0")
+        tr.set(key, str(value + 1).encode())
+        tr.set(marker, b"")
+
+    await asyncio.gather(*(transact(engine, incr, n) for n in range(200)))
+    assert await _get(engine, key) == b"200"
+
+
+# -- atomic ops -------------------------------------------------------------------
+
+async def test_one_thousand_concurrent_atomic_adds(plain_engine: Engine) -> None:
+    key = S.pack(("counter",))
+
+    async def incr(tr: Transaction) -> None:
+        tr.add(key, 1)
+
+    await asyncio.gather(*(transact(plain_engine, incr) for _ in range(1000)))
+    assert keys.decode_int(await _get(plain_engine, key)) == 1000
+
+
+async def test_counter_with_marker_is_exact_under_fault_injection(engine: Engine) -> None:
+    """The idempotent pattern layers use: the caller's id marks the work as done."""
+    key = S.pack(("exact",))
+
+    async def incr(tr: Transaction, op_id: str) -> None:
+        marker = S.pack(("exact-op", op_id))
+        if await tr.get(marker) is not None:
+            return
+        tr.set(marker, b"")
+        tr.add(key, 1)
+
+    ids = [uuid.uuid4().hex for _ in range(300)]
+    await asyncio.gather(*(transact(engine, incr, i) for i in ids))
+    assert keys.decode_int(await _get(engine, key)) == 300
+    if isinstance(engine, FaultyEngine):
+        assert engine.injected_unknown_result > 0 and engine.injected_not_committed > 0
+
+
+async def test_atomic_max_min_add_negative_compare_and_clear(plain_engine: Engine) -> None:
+    async def body(tr: Transaction) -> None:
+        tr.max(S.pack(("max",)), 5)
+        tr.max(S.pack(("max",)), 3)
+        tr.min(S.pack(("min",)), 5)
+        tr.min(S.pack(("min",)), 9)
+        tr.add(S.pack(("neg",)), 10)
+        tr.add(S.pack(("neg",)), -25)
+        tr.set(S.pack(("cac",)), b"gone")
+        tr.set(S.pack(("cac2",)), b"stays")
+
+    await transact(plain_engine, body)
+
+    async def body2(tr: Transaction) -> None:
+        tr.compare_and_clear(S.pack(("cac",)), b"gone")
+        tr.compare_and_clear(S.pack(("cac2",)), b"other")
+
+    await transact(plain_engine, body2)
+    assert keys.decode_int(await _get(plain_engine, S.pack(("max",)))) == 5
+    assert keys.decode_int(await _get(plain_engine, S.pack(("min",)))) == 5
+    assert keys.decode_int(await _get(plain_engine, S.pack(("neg",)))) == -15
+    assert await _get(plain_engine, S.pack(("cac",))) is None
+    assert await _get(plain_engine, S.pack(("cac2",))) == b"stays"
+
+
+async def test_atomic_add_does_not_conflict(plain_engine: Engine) -> None:
+    key = S.pack(("blind",))
+    t1 = plain_engine.create_transaction()
+    try:
+        t1.add(key, 1)
+        await _set(plain_engine, key, keys.encode_int(10))
+        await t1.commit()
+    finally:
+        t1.cancel()
+    assert keys.decode_int(await _get(plain_engine, key)) == 11
+
+
+# -- versionstamps ----------------------------------------------------------------
+
+async def test_versionstamped_keys_sort_in_commit_order(engine: Engine) -> None:
+    log = S["log"]
+
+    async def append(tr: Transaction, i: int) -> None:
+        marker = S.pack(("log-done", i))
+        if await tr.get(marker) is not None:
+            return
+        tr.set(marker, b"")
+        tr.set_versionstamped_key(log.pack_with_versionstamp((keys.Versionstamp(),)),
+                                  str(i).encode())
+
+    for i in range(20):
+        await transact(engine, append, i)
+    begin, end = log.range()
+
+    async def read(tr: Transaction) -> list[base.KeyValue]:
+        return await tr.get_range(begin, end)
+
+    rows = await transact(engine, read)
+    assert [kv.value for kv in rows] == [str(i).encode() for i in range(20)]
+    stamps = [log.unpack(kv.key)[0] for kv in rows]
+    assert all(s.is_complete() for s in stamps)
+
+
+async def test_versionstamp_is_reported_after_commit(plain_engine: Engine) -> None:
+    tr = plain_engine.create_transaction()
+    try:
+        tr.set_versionstamped_value(S.pack(("vsv",)), b"\x00" * 10 + b"tail" +
+                                    (0).to_bytes(4, "little"))
+        stamp_future = tr.get_versionstamp()
+        await tr.commit()
+        stamp = await stamp_future
+    finally:
+        tr.cancel()
+    assert len(stamp) == 10
+    assert await _get(plain_engine, S.pack(("vsv",))) == stamp + b"tail"
+
+
+# -- limits -----------------------------------------------------------------------
+
+async def test_key_and_value_limits(engine: Engine) -> None:
+    tr = engine.create_transaction()
+    try:
+        tr.set(b"k" * base.MAX_KEY_SIZE, b"ok")
+        tr.set(b"v", b"x" * base.MAX_VALUE_SIZE)
+        with pytest.raises(base.KeyTooLarge):
+            tr.set(b"k" * (base.MAX_KEY_SIZE + 1), b"x")
+        with pytest.raises(base.ValueTooLarge):
+            tr.set(b"v", b"x" * (base.MAX_VALUE_SIZE + 1))
+    finally:
+        tr.cancel()
+
+
+async def test_transaction_size_limit(engine: Engine) -> None:
+    async def too_big(tr: Transaction) -> None:
+        for i in range(110):
+            tr.set(S.pack(("big", i)), b"x" * 99_000)
+
+    with pytest.raises(base.TransactionTooLarge):
+        await transact(engine, too_big)
+    begin, end = S["big"].range()
+
+    async def read(tr: Transaction) -> list[base.KeyValue]:
+        return await tr.get_range(begin, end)
+
+    assert await transact(engine, read) == []  # nothing of it was written
+
+
+@pytest.mark.slow
+async def test_transaction_older_than_five_seconds_is_too_old(plain_engine: Engine) -> None:
+    tr = plain_engine.create_transaction()
+    try:
+        await tr.get(S.pack(("old",)))
+        await asyncio.sleep(base.MAX_TRANSACTION_SECONDS + 0.3)
+        tr.set(S.pack(("old",)), b"x")
+        with pytest.raises(base.TransactionTooOld):
+            await tr.get(S.pack(("old",)))
+            await tr.commit()
+    finally:
+        tr.cancel()
+    assert await _get(plain_engine, S.pack(("old",))) is None
+
+
+async def test_non_retryable_error_in_body_writes_nothing(engine: Engine) -> None:
+    async def body(tr: Transaction) -> None:
+        tr.set(S.pack(("half",)), b"x")
+        raise RuntimeError("domain failure")
+
+    with pytest.raises(RuntimeError):
+        await transact(engine, body)
+    assert await _get(engine, S.pack(("half",))) is None
+
+
+# -- watches ----------------------------------------------------------------------
+
+async def test_watch_fires_when_the_key_changes(engine: Engine) -> None:
+    key = S.pack(("watched",))
+    await _set(engine, key, b"1")
+    watch = await engine.watch(key)
+    waiter = asyncio.create_task(watch.wait())
+    await asyncio.sleep(0.05)
+    assert not waiter.done()
+    await _set(engine, key, b"2")
+    await asyncio.wait_for(waiter, 5)
+
+
+# -- layout versions ----------------------------------------------------------------
+
+async def test_layout_versions_refuse_newer_major(engine: Engine) -> None:
+    await transact(engine, check_layouts, {"mailbox": (1, 2)})
+    await transact(engine, check_layouts, {"mailbox": (1, 3)})
+    assert (await transact(engine, get_layouts))["mailbox"] == (1, 3)
+    await transact(engine, check_layouts, {"mailbox": (1, 1)})  # older minor still reads it
+    with pytest.raises(base.LayoutVersionError, match="newer fdbmail"):
+        await transact(engine, check_layouts, {"mailbox": (0, 9)})
+
+
+# -- durability (sqlite: a killed process keeps what it committed) ---------------------
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from fdb_layers.engine.sqlite import SqliteEngine
+    from fdb_layers.engine.run import transact
+
+    async def main():
+        engine = await SqliteEngine.open(sys.argv[1])
+        for i in range(50):
+            async def body(tr, i=i):
+                tr.set(b"durable/%03d" % i, b"v%d" % i)
+            await transact(engine, body)
+            print(i, flush=True)  # acknowledged: committed and fsynced
+        await asyncio.sleep(3600)  # killed here, without closing anything
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_committed_data_survives_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "durable.sqlite3"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+    )
+    acknowledged = -1
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        acknowledged = int(line)
+        if acknowledged == 49:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert acknowledged == 49
+    engine = await SqliteEngine.open(path)
+    try:
+        async def read(tr: Transaction) -> list[base.KeyValue]:
+            return await tr.get_range(b"durable/", b"durable0")
+
+        rows = await transact(engine, read)
+    finally:
+        await engine.close()
+    assert [kv.value for kv in rows] == [b"v%d" % i for i in range(50)]
+
+
+async def test_second_process_commits_are_seen_and_conflict(tmp_path: Path) -> None:
+    """Two engines on one file (two processes in production) stay serializable."""
+    path = tmp_path / "shared.sqlite3"
+    a = await SqliteEngine.open(path)
+    b = await SqliteEngine.open(path)
+    try:
+        key = b"shared/k"
+        await _set(a, key, b"a")
+        t = a.create_transaction()
+        try:
+            await t.get(key)
+            await _set(b, key, b"b")
+            t.set(key, b"a2")
+            with pytest.raises(base.NotCommitted):
+                await t.commit()
+        finally:
+            t.cancel()
+        assert await _get(a, key) == b"b"
+    finally:
+        await a.close()
+        await b.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["set", "clear", "clear_range", "add"]),
+                          st.integers(0, 15), st.integers(0, 15)), max_size=25))
+def test_local_writes_read_like_committed_writes(ops: list[tuple[str, int, int]]) -> None:
+    """Reads inside a transaction see its own writes exactly as a later
+    transaction sees them once committed (read-your-writes is exact)."""
+
+    async def run() -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            engine = await SqliteEngine.open(f"{d}/s.sqlite3")
+            try:
+                async def seed(tr: Transaction) -> None:
+                    for i in range(0, 16, 3):
+                        tr.set(S.pack(("p", i)), b"seed%d" % i)
+
+                await transact(engine, seed)
+                begin, end = S["p"].range()
+
+                async def body(tr: Transaction) -> list[base.KeyValue]:
+                    for op, x, y in ops:
+                        k = S.pack(("p", x))
+                        if op == "set":
+                            tr.set(k, b"v%d" % y)
+                        elif op == "clear":
+                            tr.clear(k)
+                        elif op == "clear_range":
+                            lo, hi = sorted((x, y))
+                            tr.clear_range(S.pack(("p", lo)), S.pack(("p", hi)))
+                        else:
+                            tr.add(k, y)
+                    inside = await tr.get_range(begin, end)
+                    inside_rev = await tr.get_range(begin, end, reverse=True, limit=4)
+                    assert inside_rev == list(reversed(inside))[:4]
+                    for kv in inside:
+                        assert await tr.get(kv.key) == kv.value
+                    return inside
+
+                inside = await transact(engine, body)
+
+                async def after(tr: Transaction) -> list[base.KeyValue]:
+                    return await tr.get_range(begin, end)
+
+                assert await transact(engine, after) == inside
+            finally:
+                await engine.close()
+
+    asyncio.run(run())
