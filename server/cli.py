@@ -14,7 +14,9 @@ from .config import ConfigError, load_config, render_config
 
 # Modules that add subcommands: each defines register(subparsers) and sets
 # ``func`` on its parsers (``func(args) -> int``).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "server.directory.cli",
+)
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
