@@ -127,6 +127,7 @@ STORE = Section(
 # Modules that declare a ``SECTION`` (or ``SECTIONS``) for their package.
 SECTION_MODULES: tuple[str, ...] = (
     "server.directory.settings",
+    "server.blobs.settings",
 )
 
 

@@ -1,0 +1,298 @@
+"""The ``fs`` blob store: a local folder, the embedded default.
+
+Layout: ``<root>/ab/cd/<sha256>`` (two levels of 256 shards keep folders small)
+and ``<root>/tmp/`` for writes in progress, on the same filesystem so that the
+final ``rename`` is atomic.
+
+A put writes a temporary file, fsyncs it, renames it into place and fsyncs the
+folder: a reader, or a node restarted after a crash, sees the whole blob under
+its final name or nothing.  Blocking I/O runs in worker threads
+(``asyncio.to_thread``), never on the event loop.  Temporary files left by a
+crash are removed when the store is opened (those older than a day).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .base import BlobNotFound, BlobRef, check_blob_id, check_range
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 256 * 1024
+_STALE_TEMP_SECONDS = 24 * 3600
+_HEX = "0123456789abcdef"
+
+
+class FsBlobStore:
+    """Blobs as files under ``root``; see the module docstring."""
+
+    backend = "fs"
+
+    def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+        self.fsync = fsync
+        self.chunk_size = chunk_size
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tmp.mkdir(exist_ok=True)
+
+    @classmethod
+    async def create(cls, root: str | os.PathLike[str], *, fsync: bool = True,
+                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> FsBlobStore:
+        store = await asyncio.to_thread(cls, root, fsync=fsync, chunk_size=chunk_size)
+        await asyncio.to_thread(store._remove_stale_temps, time.time() - _STALE_TEMP_SECONDS)
+        return store
+
+    def path(self, blob_id: str) -> Path:
+        check_blob_id(blob_id)
+        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+
+    # -- writes ---------------------------------------------------------------
+
+    async def put(self, data: bytes) -> BlobRef:
+        return await asyncio.to_thread(self._put_bytes, bytes(data))
+
+    async def put_stream(self, chunks: AsyncIterable[bytes]) -> BlobRef:
+        f, tmp_path = await asyncio.to_thread(self._create_temp)
+        hasher = hashlib.sha256()
+        size = 0
+        pending: list[bytes] = []
+        pending_size = 0
+        try:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                pending.append(bytes(chunk))
+                pending_size += len(chunk)
+                size += len(chunk)
+                if pending_size >= self.chunk_size:
+                    batch, pending, pending_size = pending, [], 0
+                    await asyncio.to_thread(_write_hashed, f, hasher, batch)
+            if pending:
+                await asyncio.to_thread(_write_hashed, f, hasher, pending)
+            pending = []
+            blob_id = hasher.hexdigest()
+            await asyncio.to_thread(self._commit_temp, f, tmp_path, blob_id)
+        except BaseException:
+            # Synchronous on purpose: it must run even when we are cancelled.
+            # A write still running in a worker holds the file's lock, so
+            # close() waits for it rather than racing it.
+            _discard(f, tmp_path)
+            raise
+        return BlobRef(blob_id, size)
+
+    def _put_bytes(self, data: bytes) -> BlobRef:
+        blob_id = hashlib.sha256(data).hexdigest()
+        ref = BlobRef(blob_id, len(data))
+        if self._refresh(blob_id):
+            return ref
+        f, tmp_path = self._create_temp()
+        try:
+            f.write(data)
+            self._commit_temp(f, tmp_path, blob_id)
+        except BaseException:
+            _discard(f, tmp_path)
+            raise
+        return ref
+
+    def _create_temp(self) -> tuple[BinaryIO, Path]:
+        tmp_path = self.tmp / f"{uuid.uuid4().hex}.tmp"
+        return open(tmp_path, "xb"), tmp_path
+
+    def _commit_temp(self, f: BinaryIO, tmp_path: Path, blob_id: str) -> None:
+        """fsync the temp file and rename it to the blob's name (or drop it if
+        the blob is already there: same id, same bytes)."""
+        f.flush()
+        if self.fsync:
+            os.fsync(f.fileno())
+        f.close()
+        if self._refresh(blob_id):
+            tmp_path.unlink(missing_ok=True)
+            log.debug("blob %s already stored", blob_id)
+            return
+        final = self.path(blob_id)
+        self._make_shard_dirs(final.parent)
+        os.replace(tmp_path, final)
+        if self.fsync:
+            _fsync_dir(final.parent)
+
+    def _refresh(self, blob_id: str) -> bool:
+        """Touch an existing blob (a put of it counts as recent for the GC)."""
+        try:
+            os.utime(self.path(blob_id))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _make_shard_dirs(self, shard: Path) -> None:
+        if shard.is_dir():
+            return
+        for d in (shard.parent, shard):
+            try:
+                d.mkdir()
+            except FileExistsError:
+                continue
+            if self.fsync:
+                _fsync_dir(d.parent)
+
+    async def delete(self, blob_id: str) -> None:
+        path = self.path(blob_id)
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
+    async def delete_if_older(self, blob_id: str, cutoff: float) -> bool:
+        return await asyncio.to_thread(self._delete_if_older, blob_id, cutoff)
+
+    def _delete_if_older(self, blob_id: str, cutoff: float) -> bool:
+        # Rename first: a concurrent put then either touched this inode before
+        # the rename (we see its mtime and put it back) or finds no file and
+        # writes a new one.  Either way a put that returned keeps its blob.
+        final = self.path(blob_id)
+        doomed = self.tmp / f"{blob_id}.{uuid.uuid4().hex}.gc"
+        try:
+            os.rename(final, doomed)
+        except FileNotFoundError:
+            return False
+        if os.stat(doomed).st_mtime < cutoff:
+            doomed.unlink()
+            if self.fsync:
+                _fsync_dir(final.parent)
+            return True
+        try:
+            os.link(doomed, final)  # put it back unless a new put already did
+        except FileExistsError:
+            pass
+        doomed.unlink()
+        return False
+
+    # -- reads ----------------------------------------------------------------
+
+    async def get(self, blob_id: str) -> bytes:
+        return await asyncio.to_thread(self._read, blob_id, 0, None)
+
+    async def read_range(self, blob_id: str, start: int, end: int) -> bytes:
+        check_range(start, end)
+        return await asyncio.to_thread(self._read, blob_id, start, end)
+
+    def _read(self, blob_id: str, start: int, end: int | None) -> bytes:
+        with self._open_file(blob_id) as f:
+            if start:
+                f.seek(start)
+            return f.read() if end is None else f.read(max(0, end - start))
+
+    def _open_file(self, blob_id: str) -> BinaryIO:
+        try:
+            return open(self.path(blob_id), "rb")
+        except FileNotFoundError:
+            raise BlobNotFound(blob_id) from None
+
+    async def open(self, blob_id: str, start: int = 0,
+                   end: int | None = None) -> AsyncIterator[bytes]:
+        check_range(start, end)
+        f = await asyncio.to_thread(self._open_file, blob_id)
+        try:
+            if start:
+                await asyncio.to_thread(f.seek, start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                n = self.chunk_size if remaining is None else min(self.chunk_size, remaining)
+                chunk = await asyncio.to_thread(f.read, n)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            f.close()
+
+    async def exists(self, blob_id: str) -> bool:
+        return await asyncio.to_thread(self.path(blob_id).is_file)
+
+    async def size(self, blob_id: str) -> int:
+        return (await asyncio.to_thread(self._stat, blob_id)).st_size
+
+    async def modified(self, blob_id: str) -> float:
+        return (await asyncio.to_thread(self._stat, blob_id)).st_mtime
+
+    def _stat(self, blob_id: str) -> os.stat_result:
+        try:
+            return os.stat(self.path(blob_id))
+        except FileNotFoundError:
+            raise BlobNotFound(blob_id) from None
+
+    async def list(self) -> AsyncIterator[tuple[str, float]]:
+        # One worker call per top-level shard: bounded memory, few thread hops.
+        for top in _HEX_PAIRS:
+            for entry in await asyncio.to_thread(self._scan_shard, top):
+                yield entry
+
+    def _scan_shard(self, top: str) -> list[tuple[str, float]]:
+        found: list[tuple[str, float]] = []
+        try:
+            subs = list(os.scandir(self.root / top))
+        except FileNotFoundError:
+            return found
+        for sub in subs:
+            if not sub.is_dir():
+                continue
+            for entry in os.scandir(sub.path):
+                name = entry.name
+                if len(name) == 64 and name.startswith(top + sub.name) and _is_hex(name):
+                    try:
+                        found.append((name, entry.stat().st_mtime))
+                    except FileNotFoundError:  # collected meanwhile
+                        continue
+        return found
+
+    def _remove_stale_temps(self, cutoff: float) -> None:
+        for entry in os.scandir(self.tmp):
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+                    log.info("removed stale temporary blob file %s", entry.name)
+            except FileNotFoundError:
+                continue
+
+    async def close(self) -> None:
+        return None
+
+
+_HEX_PAIRS = tuple(a + b for a in _HEX for b in _HEX)
+
+
+def _is_hex(name: str) -> bool:
+    return all(c in _HEX for c in name)
+
+
+def _write_hashed(f: BinaryIO, hasher: hashlib._Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
+        f.write(chunk)
+
+
+def _discard(f: BinaryIO, tmp_path: Path) -> None:
+    try:
+        f.close()
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some filesystems refuse fsync on a folder
+        if e.errno not in (errno.EINVAL, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)

@@ -1,0 +1,49 @@
+"""The ``[blobs]`` section: where message bodies and attachments are stored."""
+
+from __future__ import annotations
+
+from server.config import Section, Setting
+
+MIB = 1024 * 1024
+
+SECTION = Section(
+    "blobs",
+    "The blob store: message bodies and attachments, content-addressed by SHA-256 "
+    "(a local folder, or an S3-compatible bucket).",
+    (
+        Setting("backend", "fs", "Where blobs live: 'fs' (a local folder, the embedded "
+                "default) or 's3' (an S3-compatible bucket shared by every node).",
+                ("fs", "s3")),
+        Setting("fs_path", "", "Folder of the fs backend; empty means <data_dir>/blobs. "
+                "Blobs are sharded as ab/cd/<sha256>; tmp/ holds uploads in progress."),
+        Setting("fs_fsync", True, "fs: fsync each blob and its folder before a put returns "
+                "(durable before acknowledged). Turn off only for throwaway test data."),
+        Setting("chunk_size", 256 * 1024, "Size in bytes of the chunks that streamed reads "
+                "yield and streamed writes buffer before each write."),
+        Setting("s3_bucket", "", "s3: bucket name (must exist)."),
+        Setting("s3_endpoint_url", "", "s3: endpoint URL, e.g. http://minio:9000; empty "
+                "means AWS's endpoint for the region."),
+        Setting("s3_region", "us-east-1", "s3: region name."),
+        Setting("s3_access_key", "", "s3: access key id; empty means the default AWS "
+                "credential chain (environment, instance profile, ...)."),
+        Setting("s3_secret_key", "", "s3: secret access key (with s3_access_key)."),
+        Setting("s3_prefix", "blobs/", "s3: prefix of every object key; the key of a blob "
+                "is <prefix><sha256>."),
+        Setting("s3_addressing_style", "auto", "s3: 'path' (endpoint/bucket/key, what most "
+                "self-hosted servers need), 'virtual' (bucket.endpoint/key) or 'auto'.",
+                ("auto", "path", "virtual")),
+        Setting("s3_part_size", 8 * MIB, "s3: streamed uploads larger than this use a "
+                "multipart upload with parts of this many bytes (at least 5 MiB, S3's "
+                "minimum); smaller ones are one PUT."),
+        Setting("s3_spool_memory", 1 * MIB, "s3: a streamed upload is hashed into a "
+                "spooled temporary file before it is sent (its key is its SHA-256); up to "
+                "this many bytes stay in memory, the rest goes to a temporary file."),
+        Setting("s3_max_connections", 32, "s3: size of the HTTP connection pool of the "
+                "one client a node shares."),
+        Setting("gc_grace_seconds", 3600, "Blobs unreferenced (or never referenced) for "
+                "less than this are never collected; puts and index commits must complete "
+                "well within it."),
+        Setting("gc_interval_seconds", 300, "How often a node tries to take the GC lease "
+                "and collect unreferenced blobs; 0 disables collection on this node."),
+    ),
+)
