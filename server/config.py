@@ -38,10 +38,10 @@ class Setting:
     def kind(self) -> type:
         return type(self.default)
 
-    def convert(self, raw: object, where: str) -> SettingValue:
+    def convert(self, raw: object, where: str, *, from_env: bool = False) -> SettingValue:
         """Check a value from TOML, or parse one from an environment string."""
         kind = self.kind
-        if isinstance(raw, str) and kind is not str:
+        if from_env and isinstance(raw, str) and kind is not str:
             raw = _parse_env(raw, kind, where)
         if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
             raw = float(raw)
@@ -248,7 +248,7 @@ def load_config(
                 source = str(config_path)
             var = env_name(section.name, s.name)
             if var in env:
-                value = s.convert(env[var], var)
+                value = s.convert(env[var], var, from_env=True)
                 source = var
             values[s.name] = value
             sources[s.name] = source

@@ -1,0 +1,44 @@
+# Shared by ops/start and ops/test: install what the project needs on Debian 12.
+# Source it; it defines install_debian_packages and make_venv.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${FDBMAIL_VENV:-$ROOT/.venv}"
+
+install_debian_packages() {
+  # Installs only what is missing; needs root (or sudo) the first time.
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "ops: installing Debian packages: ${missing[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+pick_python() {
+  for py in python3.13 python3.12 python3.11 python3; do
+    if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      echo "$py"; return 0
+    fi
+  done
+  echo "ops: Python 3.11 or newer is needed" >&2
+  return 1
+}
+
+make_venv() {
+  # make_venv EXTRAS: a virtualenv at $VENV with the project installed (editable).
+  local extras="$1" py
+  py="$(pick_python)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$py" -m venv "$VENV" 2>/dev/null || {
+      install_debian_packages python3-venv
+      "$py" -m venv "$VENV"
+    }
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  "$VENV/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  "$VENV/bin/python" -c 'import server, fdb_layers' || { echo "ops: install failed" >&2; return 1; }
+}

@@ -1,0 +1,103 @@
+"""Wires a node together: store, HTTP (health, metrics), and the protocol
+listeners as they are built.  Tests start a :class:`Node` on port 0."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+from fdb_layers.engine import open_engine
+from fdb_layers.engine.base import Engine, LayoutVersionError
+from fdb_layers.engine.run import transact
+from fdb_layers.layout import STORE_LAYOUT, check_layouts
+
+from . import __version__
+from .config import Config
+from .http import HttpListener, build_app
+from .logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The node cannot start; the message says why and what to do."""
+
+
+async def open_store(config: Config) -> Engine:
+    store = config.store
+    path = store.sqlite_path or str(config.data_dir / "store.sqlite3")
+    try:
+        engine = await open_engine(
+            store.engine,
+            sqlite_path=path,
+            cluster_file=store.cluster_file,
+            api_version=store.fdb_api_version,
+            not_committed_rate=store.fault_not_committed_rate,
+            unknown_result_rate=store.fault_unknown_result_rate,
+        )
+    except Exception as e:
+        from fdb_layers.engine.foundationdb import ClientLibraryMissing
+
+        if isinstance(e, ClientLibraryMissing):
+            raise StartupError(str(e)) from e
+        raise
+    try:
+        await transact(engine, check_layouts, {"store": STORE_LAYOUT})
+    except LayoutVersionError as e:
+        await engine.close()
+        raise StartupError(str(e)) from e
+    return engine
+
+
+class Node:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.engine: Engine | None = None
+        self.http: HttpListener | None = None
+
+    async def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = await open_store(self.config)
+        app = build_app({"store": self._check_store})
+        self.http = HttpListener(app, self.config.server.http_listen)
+        await self.http.start()
+        log.info("node started", extra={"version": __version__, "http_port": self.http.port,
+                                        "store": self.engine.name,
+                                        "data_dir": str(Path(self.config.data_dir).resolve())})
+
+    async def _check_store(self) -> None:
+        assert self.engine is not None
+
+        async def read(tr):  # type: ignore[no-untyped-def]
+            return await tr.get_read_version()
+
+        await transact(self.engine, read)
+
+    async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+        if self.engine is not None:
+            await self.engine.close()
+            self.engine = None
+        log.info("node stopped")
+
+
+async def serve(config: Config) -> int:
+    setup_logging(config.server.log_level, config.server.log_format)
+    node = Node(config)
+    try:
+        await node.start()
+    except StartupError as e:
+        log.error("cannot start: %s", e)
+        await node.stop()
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await node.stop()
+    return 0

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from server.cli import main
+from server.config import ConfigError, all_sections, load_config, render_config
+
+
+def test_defaults_without_a_file() -> None:
+    config = load_config(None, env={})
+    assert config.store.engine == "sqlite"
+    assert config.server.http_listen == "127.0.0.1:8080"
+    assert config.server.sources["data_dir"] == "default"
+
+
+def test_file_then_environment_override(tmp_path: Path) -> None:
+    path = tmp_path / "fdbmail.toml"
+    path.write_text('[server]\nhostname = "mx.example.test"\nhttp_listen = "127.0.0.1:9000"\n')
+    config = load_config(path, env={"FDBMAIL_SERVER_HTTP_LISTEN": "127.0.0.1:9100",
+                                    "FDBMAIL_STORE_FAULT_NOT_COMMITTED_RATE": "0.5"})
+    assert config.server.hostname == "mx.example.test"
+    assert config.server.http_listen == "127.0.0.1:9100"
+    assert config.store.fault_not_committed_rate == 0.5
+    assert config.server.sources["http_listen"] == "FDBMAIL_SERVER_HTTP_LISTEN"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "named"),
+    [
+        ('[server]\nhostnme = "x"\n', {}, "hostnme"),
+        ('[nosuch]\nx = 1\n', {}, "nosuch"),
+        ('[store]\nengine = "redis"\n', {}, "engine"),
+        ('[store]\nfdb_api_version = "730"\n', {}, "fdb_api_version"),
+        ("", {"FDBMAIL_STORE_ENGIN": "sqlite"}, "FDBMAIL_STORE_ENGIN"),
+        ("", {"FDBMAIL_STORE_FDB_API_VERSION": "seven"}, "FDBMAIL_STORE_FDB_API_VERSION"),
+        ("[server\n", {}, "fdbmail.toml"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path: Path, text: str, env: dict[str, str],
+                                  named: str) -> None:
+    path = tmp_path / "fdbmail.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=named):
+        load_config(path, env=env)
+
+
+def test_every_setting_is_documented_and_config_show_is_valid_toml(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for section in all_sections():
+        assert section.doc
+        for setting in section.settings:
+            assert len(setting.doc) > 10, f"[{section.name}] {setting.name} lacks documentation"
+    monkeypatch.delenv("FDBMAIL_CONFIG", raising=False)
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    parsed = tomllib.loads(out)
+    for section in all_sections():
+        for setting in section.settings:
+            assert parsed[section.name][setting.name] == setting.default
+    assert "# (env FDBMAIL_STORE_ENGINE" in out
+    assert render_config(load_config(None, env={})) == out
+
+
+def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("[store]\nwhat = 1\n")
+    assert main(["-c", str(path), "config", "show"]) == 2
+    assert "unknown setting [store] what" in capsys.readouterr().err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out.startswith("fdbmail ")
