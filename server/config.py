@@ -128,6 +128,7 @@ STORE = Section(
 SECTION_MODULES: tuple[str, ...] = (
     "server.directory.settings",
     "server.blobs.settings",
+    "server.smtp.settings",
 )
 
 

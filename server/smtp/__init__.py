@@ -1,0 +1,13 @@
+"""Inbound SMTP on aiosmtpd: the MX listener (port 25) and submission (587 with STARTTLS,
+465 with implicit TLS).
+
+``await start_smtp(config, directory, delivery)`` opens the listeners configured in
+``[smtp]`` and returns an :class:`SmtpService` (``.ports``, ``.close()``).  Modules:
+``settings`` ([smtp]), ``listener`` (sockets, TLS), ``session`` (the protocol, on aiosmtpd),
+``auth`` (SASL PLAIN/LOGIN), ``handler`` (policy and delivery), ``limits`` (abuse limits),
+``wire`` (pure parsers: MAIL/RCPT arguments, DATA framing), ``replies``, ``trace``, ``logs``.
+"""
+
+from server.smtp.listener import SmtpService, start_smtp
+
+__all__ = ["SmtpService", "start_smtp"]

@@ -1,0 +1,231 @@
+"""What fdbmail does with a transaction: who may send, who receives, and the delivery.
+
+The session (:mod:`.session`) speaks the protocol; this module decides.  It knows the
+directory and the delivery pipeline only through the Protocols below.
+
+Delivery and retries: the delivery id is a hash of the reverse-path, the recipient
+addresses and the message as received, so a client that retries after our 451 (or after a
+connection lost before our 250) produces the same id, and the pipeline stores the message
+once per account whatever the number of attempts.  The trace fields we prepend (whose
+timestamp differs per attempt) are not part of the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from prometheus_client import Counter, Histogram
+
+from server.directory.base import Directory, Principal
+from server.smtp import trace
+from server.smtp.wire.path import PathArgument
+
+log = logging.getLogger(__name__)
+
+MESSAGES = Counter(
+    "fdbmail_smtp_messages_total",
+    "Messages at the end of DATA, by listener, result (accepted, partial, rejected, "
+    "tempfail) and reason.",
+    ("listener", "result", "reason"),
+)
+RECIPIENTS = Counter(
+    "fdbmail_smtp_recipients_total",
+    "RCPT TO commands by listener, result (accepted, rejected, tempfail) and reason.",
+    ("listener", "result", "reason"),
+)
+DELIVERY_SECONDS = Histogram(
+    "fdbmail_smtp_delivery_duration_seconds",
+    "Time from the end of DATA until the message is durable for every recipient.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+class DeliveryOutcome(Protocol):
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def permanent(self) -> bool: ...
+
+
+class DeliveryPipeline(Protocol):
+    """``server.delivery.Delivery``: stores a message for accounts, returns once durable."""
+
+    async def deliver(
+        self,
+        raw: bytes,
+        account_ids: Sequence[str],
+        *,
+        delivery_id: str,
+        quotas: Mapping[str, int] | None = None,
+    ) -> Sequence[DeliveryOutcome]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SenderInfo:
+    """What the handler needs to know about the connection."""
+
+    listener: str               # "mx", "submission" or "submissions"
+    conn_id: str
+    peer_ip: str
+    helo: str
+    esmtp: bool
+    tls: str | None             # e.g. "TLSv1.3" when encrypted
+    principal: Principal | None
+
+
+@dataclass(slots=True)
+class Recipient:
+    address: str
+    principals: list[Principal]
+
+
+@dataclass(slots=True)
+class Transaction:
+    reverse_path: str
+    utf8: bool = False
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RcptDecision:
+    reply: str
+    principals: list[Principal] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> bool:
+        return self.reply.startswith("2")
+
+
+def delivery_id(reverse_path: str, recipients: Sequence[str], content: bytes) -> str:
+    """Idempotency key of a message: same envelope and bytes, same id (see module doc)."""
+    h = hashlib.sha256(b"fdbmail-smtp-1\0")
+    h.update(reverse_path.encode("utf-8", "surrogateescape") + b"\0")
+    for r in sorted({r.lower() for r in recipients}):
+        h.update(r.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(content)
+    return h.hexdigest()[:32]
+
+
+def _owns(principal: Principal, address: str, separator: str = "+") -> bool:
+    """Whether ``address`` (or its ``user+tag`` form) is one of the principal's emails."""
+    emails = {e.lower() for e in principal.emails}
+    addr = address.lower()
+    if addr in emails:
+        return True
+    local, _, domain = addr.rpartition("@")
+    user, sep, _tag = local.partition(separator)
+    return bool(sep) and f"{user}@{domain}" in emails
+
+
+class SmtpHandler:
+    """Policy and delivery, shared by every connection of a node."""
+
+    def __init__(self, directory: Directory, delivery: DeliveryPipeline, hostname: str) -> None:
+        self.directory = directory
+        self.delivery = delivery
+        self.hostname = hostname
+
+    async def check_sender(self, who: SenderInfo, path: PathArgument) -> str | None:
+        """None if the reverse-path is acceptable, else the refusal."""
+        if who.principal is not None and not _owns(who.principal, path.address):
+            return "553 5.7.1 Sender address not owned by the authenticated user"
+        return None
+
+    async def check_recipient(self, who: SenderInfo, path: PathArgument) -> RcptDecision:
+        decision = await self._decide_recipient(who, path)
+        result = ("accepted" if decision.accepted
+                  else "tempfail" if decision.reply.startswith("4") else "rejected")
+        RECIPIENTS.labels(who.listener, result, _reason(decision.reply)).inc()
+        return decision
+
+    async def _decide_recipient(self, who: SenderInfo, path: PathArgument) -> RcptDecision:
+        address = path.address
+        try:
+            if address == "postmaster":             # <Postmaster>, RFC 5321 section 4.5.1
+                domains = await self.directory.list_domains()
+                if not domains:
+                    return RcptDecision("550 5.1.1 No postmaster here")
+                address = f"postmaster@{domains[0]}"
+            domain = address.rpartition("@")[2]
+            if not await self.directory.is_local_domain(domain):
+                if who.principal is None:
+                    return RcptDecision("554 5.7.1 Relay access denied")
+                return RcptDecision("451 4.3.2 Outbound delivery not available yet; "
+                                    "only local recipients are accepted")
+            principals = await self.directory.resolve_recipient(address)
+        except Exception:
+            log.exception("conn=%s directory lookup failed", who.conn_id)
+            return RcptDecision("451 4.4.3 Directory unavailable, try again later")
+        if not principals:
+            return RcptDecision("550 5.1.1 No such user here")
+        return RcptDecision("250 2.1.5 Recipient OK", principals)
+
+    async def deliver(self, who: SenderInfo, tx: Transaction, content: bytes) -> str:
+        """Store the message for every recipient; the reply to DATA."""
+        did = delivery_id(tx.reverse_path, [r.address for r in tx.recipients], content)
+        accounts: dict[str, Principal] = {}
+        for rcpt in tx.recipients:
+            for p in rcpt.principals:
+                accounts.setdefault(p.id, p)
+        single = tx.recipients[0].address if len(tx.recipients) == 1 else None
+        header = trace.return_path(tx.reverse_path) + trace.received(
+            helo=who.helo, peer_ip=who.peer_ip, by=self.hostname,
+            protocol=trace.with_protocol(esmtp=who.esmtp, tls=who.tls is not None,
+                                         authenticated=who.principal is not None,
+                                         utf8=tx.utf8),
+            id=did[:16], recipient=single, when=datetime.now(UTC), tls=who.tls)
+        started = time.perf_counter()
+        try:
+            outcomes = await self.delivery.deliver(
+                header + content, list(accounts), delivery_id=did,
+                quotas={a: p.quota for a, p in accounts.items()})
+        except Exception:
+            log.exception("conn=%s delivery %s failed", who.conn_id, did)
+            MESSAGES.labels(who.listener, "tempfail", "delivery_error").inc()
+            return "451 4.3.0 Temporary delivery failure, try again later"
+        DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        return self._data_reply(who, did, outcomes, len(accounts))
+
+    def _data_reply(self, who: SenderInfo, did: str, outcomes: Sequence[DeliveryOutcome],
+                    expected: int) -> str:
+        """One reply for all recipients (LMTP would give one each, RFC 2033)."""
+        temporary = [o for o in outcomes if not o.ok and not o.permanent]
+        permanent = [o for o in outcomes if not o.ok and o.permanent]
+        stored = len(outcomes) - len(temporary) - len(permanent)
+        for o in temporary + permanent:
+            log.warning("conn=%s delivery %s to account %s failed (%s): %s", who.conn_id, did,
+                        o.account_id, "permanent" if o.permanent else "temporary", o.error)
+        if temporary or len(outcomes) != expected:
+            # The client retries the whole message; accounts that already have it are
+            # skipped by the pipeline thanks to the delivery id.
+            MESSAGES.labels(who.listener, "tempfail", "recipient_tempfail").inc()
+            return "451 4.3.0 Delivery failed for some recipients, try again later"
+        if not stored:
+            MESSAGES.labels(who.listener, "rejected", "recipient_failed").inc()
+            if all("quota" in (o.error or "").lower() for o in permanent):
+                return "552 5.2.2 Mailbox full"
+            return "554 5.0.0 Delivery failed for every recipient"
+        if permanent:
+            # No bounce queue yet: the failure is logged and counted, the rest is accepted.
+            log.warning("conn=%s delivery %s accepted for %d of %d accounts; no bounce sent "
+                        "(no bounce queue yet)", who.conn_id, did, stored, len(outcomes))
+            MESSAGES.labels(who.listener, "partial", "recipient_failed").inc()
+        else:
+            MESSAGES.labels(who.listener, "accepted", "ok").inc()
+        return f"250 2.0.0 OK id={did[:16]}"
+
+
+def _reason(reply: str) -> str:
+    """A bounded metric label from a reply: its enhanced status code."""
+    parts = reply.split(" ", 2)
+    return parts[1] if len(parts) > 1 and parts[1][:1].isdigit() else parts[0]

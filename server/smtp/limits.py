@@ -1,0 +1,108 @@
+"""Abuse limits of one node: open connections (global and per client IP), new connections
+per IP per minute, failed AUTH per IP.
+
+Counters live in memory: a node's limits are a droppable cache (DESIGN.md), so a client
+spread over N nodes gets N times the budget; the load balancer's own limits cover the rest.
+Time comes from an injected clock so tests need not sleep.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+
+CONNECTION_WINDOW = 60.0
+AUTH_FAILURE_WINDOW = 900.0
+_MAX_TRACKED_IPS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_connections: int = 1000
+    max_connections_per_ip: int = 20
+    connection_rate_per_ip: int = 120       # per CONNECTION_WINDOW
+    auth_failures_per_ip: int = 10          # per AUTH_FAILURE_WINDOW
+
+
+class _Window:
+    """Event times per key within a sliding window."""
+
+    def __init__(self, window: float, clock: Clock) -> None:
+        self._window = window
+        self._clock = clock
+        self._events: dict[str, deque[float]] = {}
+
+    def count(self, key: str) -> int:
+        events = self._events.get(key)
+        if events is None:
+            return 0
+        cutoff = self._clock() - self._window
+        while events and events[0] <= cutoff:
+            events.popleft()
+        if not events:
+            del self._events[key]
+            return 0
+        return len(events)
+
+    def add(self, key: str) -> None:
+        if len(self._events) >= _MAX_TRACKED_IPS:
+            self._prune()
+        self._events.setdefault(key, deque()).append(self._clock())
+
+    def _prune(self) -> None:
+        for key in list(self._events):
+            self.count(key)
+        if len(self._events) >= _MAX_TRACKED_IPS:     # still full: forget the oldest half
+            for key in list(self._events)[: _MAX_TRACKED_IPS // 2]:
+                del self._events[key]
+
+
+class Limits:
+    """Shared by every listener of a node."""
+
+    def __init__(self, settings: LimitSettings, clock: Clock = time.monotonic) -> None:
+        self.settings = settings
+        self._open: dict[str, int] = {}
+        self._open_total = 0
+        self._connections = _Window(CONNECTION_WINDOW, clock)
+        self._auth_failures = _Window(AUTH_FAILURE_WINDOW, clock)
+
+    @property
+    def open_connections(self) -> int:
+        return self._open_total
+
+    def admit(self, ip: str) -> str | None:
+        """Count a new connection; None if admitted (then call :meth:`release` at its end),
+        else the reason it is refused (a metric label)."""
+        s = self.settings
+        if s.max_connections and self._open_total >= s.max_connections:
+            return "max_connections"
+        if s.max_connections_per_ip and self._open.get(ip, 0) >= s.max_connections_per_ip:
+            return "max_connections_per_ip"
+        if s.connection_rate_per_ip:
+            if self._connections.count(ip) >= s.connection_rate_per_ip:
+                return "connection_rate"
+            self._connections.add(ip)
+        self._open[ip] = self._open.get(ip, 0) + 1
+        self._open_total += 1
+        return None
+
+    def release(self, ip: str) -> None:
+        left = self._open.get(ip, 0) - 1
+        if left > 0:
+            self._open[ip] = left
+        else:
+            self._open.pop(ip, None)
+        self._open_total = max(0, self._open_total - 1)
+
+    def auth_blocked(self, ip: str) -> bool:
+        limit = self.settings.auth_failures_per_ip
+        return bool(limit) and self._auth_failures.count(ip) >= limit
+
+    def auth_failed(self, ip: str) -> None:
+        if self.settings.auth_failures_per_ip:
+            self._auth_failures.add(ip)

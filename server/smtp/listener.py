@@ -1,0 +1,124 @@
+"""The SMTP listeners of a node: sockets, TLS contexts and the shared limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from server import tls
+from server.config import Config
+from server.directory.base import Directory
+from server.smtp.handler import DeliveryPipeline, SmtpHandler
+from server.smtp.limits import Clock, Limits, LimitSettings
+from server.smtp.logs import install_filters
+from server.smtp.session import ListenerContext, SessionOptions, SmtpSession
+
+log = logging.getLogger(__name__)
+
+KINDS = ("mx", "submission", "submissions")
+
+
+@dataclass
+class SmtpService:
+    """The running listeners; ``ports`` maps a listener (mx, submission, submissions) to
+    its bound port, ``addresses`` to its (host, port)."""
+
+    servers: dict[str, asyncio.Server]
+    limits: Limits
+    addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {k: a[1] for k, a in self.addresses.items()}
+
+    async def close(self) -> None:
+        for server in self.servers.values():
+            server.close()
+        for server in self.servers.values():
+            await server.wait_closed()
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """``host:port`` or ``[v6]:port``; None for an empty (disabled) listener."""
+    value = value.strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"listen address {value!r} is not host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def session_options(config: Config) -> SessionOptions:
+    s = config.smtp
+    return SessionOptions(
+        hostname=s.hostname or config.server.hostname,
+        max_message_size=s.max_message_size,
+        max_recipients=s.max_recipients,
+        max_line_length=s.max_line_length,
+        max_command_length=s.max_command_length,
+        normalize_bare_line_endings=s.bare_line_endings == "normalize",
+        smtputf8=s.smtputf8,
+        timeout=s.timeout,
+        data_timeout=s.data_timeout,
+        max_bad_commands=s.max_bad_commands,
+        auth_require_tls=s.auth_require_tls,
+        mx_auth=s.mx_auth,
+    )
+
+
+async def start_smtp(
+    config: Config,
+    directory: Directory,
+    delivery: DeliveryPipeline,
+    *,
+    clock: Clock | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> SmtpService:
+    """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``).
+
+    ``tls_context`` replaces the configured or self-signed certificate (tests)."""
+    install_filters()
+    s = config.smtp
+    options = session_options(config)
+    limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
+                                  s.connection_rate_per_ip, s.auth_failures_per_ip),
+                    **({"clock": clock} if clock else {}))
+    handler = SmtpHandler(directory, delivery, options.hostname)
+    listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
+    needs_tls = (listens["submission"] or listens["submissions"]
+                 or (listens["mx"] and s.mx_starttls))
+    if tls_context is None and needs_tls:
+        tls_context = await asyncio.to_thread(
+            tls.load_or_create, s.tls_cert, s.tls_key, config.data_dir, options.hostname)
+    loop = asyncio.get_running_loop()
+    service = SmtpService({}, limits)
+    try:
+        for kind, where in listens.items():
+            if where is None:
+                continue
+            ctx = ListenerContext(
+                kind=kind, options=options, handler=handler, limits=limits,
+                starttls=None if kind == "submissions" or (kind == "mx" and not s.mx_starttls)
+                else tls_context,
+                implicit_tls=kind == "submissions")
+            server = await loop.create_server(
+                _factory(ctx), where[0], where[1], reuse_address=True,
+                ssl=tls_context if kind == "submissions" else None)
+            service.servers[kind] = server
+            sockname = server.sockets[0].getsockname()
+            service.addresses[kind] = (str(sockname[0]), int(sockname[1]))
+            log.info("SMTP %s listening on %s:%d", kind, *service.addresses[kind])
+    except BaseException:
+        await service.close()
+        raise
+    return service
+
+
+def _factory(ctx: ListenerContext) -> Callable[[], SmtpSession]:
+    def make() -> SmtpSession:
+        return SmtpSession(ctx)
+    return make

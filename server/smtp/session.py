@@ -1,0 +1,428 @@
+"""One SMTP connection: aiosmtpd's state machine with fdbmail's rules.
+
+aiosmtpd reads command lines, dispatches them and does STARTTLS.  We override what it gets
+wrong or does not do: EHLO keywords (PIPELINING, ENHANCEDSTATUSCODES), MAIL and RCPT
+parsing (the null reverse-path ``<>``, SMTPUTF8 addresses, strict parameters), DATA framing
+(no smuggling, see :mod:`.wire.data`), enhanced status codes on its own replies
+(:mod:`.replies`), per-connection command limits (aiosmtpd keeps them in a class attribute
+shared by every connection), connection limits, DATA timeouts and log lines with a
+connection id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import ssl
+from dataclasses import dataclass
+
+from aiosmtpd.smtp import SMTP, Envelope
+from prometheus_client import Counter, Gauge
+
+from server.directory.base import Principal
+from server.smtp.auth import MECHANISMS, SaslMechanisms
+from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
+from server.smtp.limits import Limits
+from server.smtp.logs import CONNECTION_ID, ConnectionLog, new_connection_id
+from server.smtp.replies import enhance
+from server.smtp.wire.data import DataDecoder, DataProblem
+from server.smtp.wire.path import PathArgument, PathError, parse_mail, parse_rcpt
+
+log = logging.getLogger(__name__)
+
+CONNECTIONS = Counter(
+    "fdbmail_smtp_connections_total",
+    "Connections by listener and result (accepted, or the limit that refused them).",
+    ("listener", "result"),
+)
+OPEN_CONNECTIONS = Gauge(
+    "fdbmail_smtp_open_connections", "Connections open now, by listener.", ("listener",))
+REJECTED_DATA = Counter(
+    "fdbmail_smtp_data_rejected_total",
+    "Messages refused at the end of DATA before delivery, by listener and reason "
+    "(too_big, line_too_long, bare_line_ending).",
+    ("listener", "reason"),
+)
+
+# RFC 4954 section 4: an AUTH command line may have 12288 octets.
+AUTH_LINE = 12288
+# What each MAIL parameter may add to the 512 octets (RFC 1870 section 3: SIZE 26;
+# RFC 6152 (via RFC 1652): BODY 14; RFC 6531 section 3.4: SMTPUTF8 10; RFC 4954 section 5:
+# AUTH 500).
+MAIL_EXTRA = 26 + 14 + 10 + 500
+_READER_LIMIT = 64 * 1024
+_DATA_TIMER_RESOLUTION = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionOptions:
+    """The [smtp] settings one connection needs."""
+
+    hostname: str
+    max_message_size: int = 52_428_800
+    max_recipients: int = 100
+    max_line_length: int = 0
+    max_command_length: int = 512
+    normalize_bare_line_endings: bool = False
+    smtputf8: bool = True
+    timeout: float = 300.0
+    data_timeout: float = 600.0
+    max_bad_commands: int = 20
+    auth_require_tls: bool = True
+    mx_auth: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerContext:
+    """Everything shared by the connections of one listener."""
+
+    kind: str                       # "mx", "submission", "submissions"
+    options: SessionOptions
+    handler: SmtpHandler
+    limits: Limits
+    starttls: ssl.SSLContext | None     # offered by STARTTLS (None on implicit TLS)
+    implicit_tls: bool = False
+
+    @property
+    def offers_auth(self) -> bool:
+        return self.kind != "mx" or self.options.mx_auth
+
+
+class TxEnvelope(Envelope):
+    """aiosmtpd's envelope with our transaction beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tx: Transaction | None = None
+
+
+class SmtpSession(SaslMechanisms, SMTP):
+    line_length_limit = _READER_LIMIT      # StreamReader limit; our limits are checked below
+
+    def __init__(self, ctx: ListenerContext) -> None:
+        opts = ctx.options
+        require_tls = opts.auth_require_tls and not ctx.implicit_tls
+        super().__init__(
+            ctx.handler,
+            data_size_limit=opts.max_message_size or None,
+            enable_SMTPUTF8=opts.smtputf8,
+            decode_data=False,
+            hostname=opts.hostname,
+            ident="ESMTP fdbmail",
+            tls_context=ctx.starttls,
+            timeout=opts.timeout,
+            auth_required=ctx.kind != "mx",
+            auth_require_tls=require_tls,
+            auth_exclude_mechanism=() if ctx.offers_auth else MECHANISMS,
+            loop=asyncio.get_running_loop(),
+        )
+        self.ctx = ctx
+        self.conn_id = new_connection_id()
+        self.log = ConnectionLog(log, self.conn_id)
+        self.peer_ip = "unknown"
+        self._admitted = False
+        self._greeted = False
+        self._bad_commands = 0
+        base = opts.max_command_length - 2           # aiosmtpd measures without CRLF
+        self.command_size_limits: collections.defaultdict[str, int] = \
+            collections.defaultdict(lambda: base)
+        self.command_size_limits.update(MAIL=base + MAIL_EXTRA, RCPT=base + MAIL_EXTRA,
+                                        AUTH=AUTH_LINE)
+        self.command_size_limit = base
+
+    # -- connection ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is not None:          # the TLS layer after STARTTLS
+            super().connection_made(transport)
+            return
+        peer = transport.get_extra_info("peername")
+        self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "unknown"
+        refused = self.ctx.limits.admit(self.peer_ip)
+        CONNECTIONS.labels(self.ctx.kind, refused or "accepted").inc()
+        if refused is not None:
+            self.log.warning("refused connection from %s: %s", self.peer_ip, refused)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.write(f"421 4.7.0 {self.hostname} Too many connections, try again "
+                            "later\r\n".encode())
+            transport.close()
+            return
+        self._admitted = True
+        OPEN_CONNECTIONS.labels(self.ctx.kind).inc()
+        self.log.info("connection from %s on %s", self.peer_ip, self.ctx.kind)
+        token = CONNECTION_ID.set(self.conn_id)     # inherited by the session task
+        try:
+            super().connection_made(transport)
+        finally:
+            CONNECTION_ID.reset(token)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if not self._admitted:
+            return
+        self._admitted = False
+        self.ctx.limits.release(self.peer_ip)
+        OPEN_CONNECTIONS.labels(self.ctx.kind).dec()
+        self.log.info("connection closed")
+        super().connection_lost(error)
+
+    def _create_envelope(self) -> Envelope:
+        return TxEnvelope()
+
+    @property
+    def tx(self) -> Transaction | None:
+        assert isinstance(self.envelope, TxEnvelope)
+        return self.envelope.tx
+
+    def tls_version(self) -> str | None:
+        transport = self.transport
+        obj = transport.get_extra_info("ssl_object") if transport is not None else None
+        if isinstance(obj, ssl.SSLObject | ssl.SSLSocket):
+            return obj.version() or "TLS"
+        return None
+
+    def principal(self) -> Principal | None:
+        assert self.session is not None
+        data = self.session.auth_data
+        return data if self.session.authenticated and isinstance(data, Principal) else None
+
+    def sender_info(self) -> SenderInfo:
+        assert self.session is not None
+        return SenderInfo(self.ctx.kind, self.conn_id, self.peer_ip,
+                          self.session.host_name or "", bool(self.session.extended_smtp),
+                          self.tls_version(), self.principal())
+
+    async def close_with(self, reply: str) -> None:
+        await self.push(reply)
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- replies ---------------------------------------------------------------------
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, bytes):
+            status = status.decode("utf-8", "surrogateescape")
+        if not self._greeted:               # the greeting has no enhanced code
+            self._greeted = True
+        else:
+            status = enhance(status)
+            if status[:3] in ("500", "501", "503"):
+                self._bad_commands += 1
+        await super().push(status)
+        limit = self.ctx.options.max_bad_commands
+        if limit and self._bad_commands >= limit and self.transport is not None:
+            self._bad_commands = -1_000_000          # say goodbye only once
+            await super().push("421 4.7.0 Too many errors, closing connection")
+            self.transport.close()
+
+    async def _push_lines(self, lines: list[str]) -> None:
+        """A multi-line reply as given (EHLO), in one write."""
+        text = "".join(f"{line[:3]}{'-' if i < len(lines) - 1 else ' '}{line[4:]}\r\n"
+                       for i, line in enumerate(lines))
+        self._writer.write(text.encode("utf-8"))
+        await self._writer.drain()
+
+    async def handle_exception(self, error: Exception) -> str:
+        self.log.error("session error", exc_info=error)
+        return "451 4.3.0 Internal error, try again later"
+
+    # -- HELO, EHLO, AUTH ------------------------------------------------------------
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        if not hostname:
+            await self.push("501 5.5.4 Syntax: HELO hostname")
+            return
+        self._set_rset_state()
+        assert self.session is not None
+        self.session.extended_smtp = False
+        self.session.host_name = hostname
+        await self._push_lines([f"250 {self.hostname}"])
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if not hostname:
+            await self.push("501 5.5.4 Syntax: EHLO hostname")
+            return
+        self._set_rset_state()
+        assert self.session is not None
+        self.session.extended_smtp = True
+        self.session.host_name = hostname
+        opts = self.ctx.options
+        lines = [f"250 {self.hostname}", "250 PIPELINING"]
+        if opts.max_message_size:
+            lines.append(f"250 SIZE {opts.max_message_size}")
+        lines += ["250 8BITMIME", "250 ENHANCEDSTATUSCODES"]
+        if opts.smtputf8:
+            lines.append("250 SMTPUTF8")
+        if self.tls_context and not self._tls_protocol:
+            lines.append("250 STARTTLS")
+        if self.ctx.offers_auth and (not self._auth_require_tls or self._tls_protocol):
+            lines.append("250 AUTH " + " ".join(MECHANISMS))
+        await self._push_lines(lines)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        if not self.ctx.offers_auth:
+            await self.push("502 5.5.1 AUTH not available on this port")
+            return
+        if self.ctx.limits.auth_blocked(self.peer_ip):
+            self.log.warning("AUTH refused: too many failures from %s", self.peer_ip)
+            await self.close_with("421 4.7.0 Too many authentication failures, try later")
+            return
+        if self.tx is not None:
+            await self.push("503 5.5.1 AUTH not allowed during a mail transaction")
+            return
+        await super().smtp_AUTH(arg)
+
+    # -- MAIL, RCPT ------------------------------------------------------------------
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
+            return
+        if self.tx is not None:
+            await self.push("503 5.5.1 Nested MAIL command")
+            return
+        assert self.session is not None and isinstance(self.envelope, TxEnvelope)
+        try:
+            path = parse_mail(arg or "")
+            reply = self._check_mail_params(path)
+        except PathError as e:
+            reply = e.reply
+        if reply is None:
+            reply = await self.ctx.handler.check_sender(self.sender_info(), path)
+        if reply is None:
+            self.envelope.tx = Transaction(path.address, utf8="SMTPUTF8" in path.params)
+            self.envelope.mail_from = path.address or "<>"
+            self.envelope.smtp_utf8 = self.envelope.tx.utf8
+            reply = "250 2.1.0 Sender OK"
+            self.log.info("MAIL FROM:<%s>", path.address)
+        await self.push(reply)
+
+    def _check_mail_params(self, path: PathArgument) -> str | None:
+        assert self.session is not None
+        params = dict(path.params)
+        if params and not self.session.extended_smtp:
+            return "501 5.5.4 Parameters need EHLO"
+        body = params.pop("BODY", "7BIT")
+        if body is None or body.upper() not in ("7BIT", "8BITMIME"):
+            return "501 5.5.4 BODY must be 7BIT or 8BITMIME"
+        utf8 = "SMTPUTF8" in params
+        if utf8 and (params.pop("SMTPUTF8") is not None or not self.ctx.options.smtputf8):
+            return "501 5.5.4 SMTPUTF8 takes no value" if self.ctx.options.smtputf8 \
+                else "555 5.5.4 SMTPUTF8 not supported"
+        size = params.pop("SIZE", None)
+        if size is not None:
+            if not size.isdigit() or len(size) > 20:
+                return "501 5.5.4 SIZE must be a number"
+            limit = self.ctx.options.max_message_size
+            if limit and int(size) > limit:
+                return f"552 5.3.4 Message size exceeds fixed maximum of {limit} octets"
+        params.pop("AUTH", None)           # RFC 4954 section 5: accepted, not trusted
+        if params:
+            return f"555 5.5.4 MAIL parameter {next(iter(params))} not supported"
+        if not path.is_ascii and not utf8:
+            return "553 5.6.7 Non-ASCII address needs SMTPUTF8"
+        return None
+
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
+            return
+        tx = self.tx
+        if tx is None:
+            await self.push("503 5.5.1 Need MAIL command first")
+            return
+        if len(tx.recipients) >= self.ctx.options.max_recipients:
+            await self.push("452 4.5.3 Too many recipients")
+            return
+        try:
+            path = parse_rcpt(arg or "")
+        except PathError as e:
+            await self.push(e.reply)
+            return
+        if path.params:
+            await self.push(f"555 5.5.4 RCPT parameter {next(iter(path.params))} not supported")
+            return
+        if not path.is_ascii and not tx.utf8:
+            await self.push("553 5.6.7 Non-ASCII address needs SMTPUTF8")
+            return
+        decision = await self.ctx.handler.check_recipient(self.sender_info(), path)
+        if decision.accepted:
+            tx.recipients.append(Recipient(path.address, decision.principals))
+            assert self.envelope is not None
+            self.envelope.rcpt_tos.append(path.address)
+        self.log.info("RCPT TO:<%s>: %s", path.address, decision.reply[:9])
+        await self.push(decision.reply)
+
+    async def smtp_RSET(self, arg: str) -> None:
+        if arg:
+            await self.push("501 5.5.4 Syntax: RSET")
+            return
+        self._set_rset_state()
+        await self.push("250 2.0.0 OK")
+
+    async def smtp_VRFY(self, arg: str) -> None:
+        await self.push("252 2.5.0 Cannot VRFY user, but will accept message for delivery")
+
+    # -- DATA ------------------------------------------------------------------------
+
+    async def smtp_DATA(self, arg: str) -> None:
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        tx = self.tx
+        if tx is None:
+            await self.push("503 5.5.1 Need MAIL command first")
+            return
+        if not tx.recipients:
+            await self.push("554 5.5.1 No valid recipients")    # RFC 2920 section 3.1
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        opts = self.ctx.options
+        decoder = DataDecoder(max_size=opts.max_message_size, max_line=opts.max_line_length,
+                              normalize=opts.normalize_bare_line_endings)
+        await self._read_data(decoder)
+        result = decoder.result()
+        self._set_post_data_state()
+        if result.problem is not None:
+            REJECTED_DATA.labels(self.ctx.kind, result.problem.value).inc()
+            self.log.info("DATA refused (%s, %d octets)", result.problem.value, result.size)
+            await self.push(_DATA_REPLIES[result.problem].format(opts.max_message_size))
+            return
+        # The delivery runs to its end even if the client goes away meanwhile: it is
+        # idempotent, and the client, not having seen our reply, will send it again.
+        info = self.sender_info()
+        delivery = asyncio.ensure_future(self.ctx.handler.deliver(info, tx, result.content))
+        reply = await asyncio.shield(delivery)
+        self.log.info("DATA %d octets for %d recipients: %s", result.size,
+                      len(tx.recipients), reply)
+        await self.push(reply)
+
+    async def _read_data(self, decoder: DataDecoder) -> None:
+        """Feed the decoder up to the terminator; timeouts close the connection, which
+        cancels this task (nothing is stored, nothing acknowledged)."""
+        loop = self.loop
+        deadline = loop.time() + self.ctx.options.data_timeout
+        idle = self.ctx.options.timeout
+        next_reset = 0.0
+        reader = self._reader
+        while not decoder.done:
+            now = loop.time()
+            if now >= next_reset:
+                self._reset_timeout(max(0.001, min(idle, deadline - now)))
+                next_reset = now + _DATA_TIMER_RESOLUTION
+            try:
+                chunk = await reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as e:
+                chunk = await reader.read(e.consumed)
+            except asyncio.IncompleteReadError:
+                raise ConnectionResetError("connection closed during DATA") from None
+            decoder.feed(chunk)
+        self._reset_timeout()
+
+
+_DATA_REPLIES: dict[DataProblem, str] = {
+    DataProblem.TOO_BIG: "552 5.3.4 Message size exceeds fixed maximum of {} octets",
+    DataProblem.LINE_TOO_LONG: "500 5.5.2 Line too long (RFC 5321 section 4.5.3.1.6)",
+    DataProblem.BARE_LINE_ENDING: "550 5.6.0 Bare CR or LF in message (RFC 5321 section "
+                                  "2.3.8); lines must end with CRLF",
+}

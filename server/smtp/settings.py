@@ -1,0 +1,68 @@
+"""The ``[smtp]`` settings: listeners, TLS, protocol limits and abuse limits of inbound SMTP
+(MX on port 25, submission with STARTTLS on 587, submission with implicit TLS on 465)."""
+
+from __future__ import annotations
+
+from server.config import Section, Setting
+
+SECTION = Section(
+    "smtp",
+    "Inbound SMTP: the MX listener that receives mail for local domains, and the two "
+    "submission listeners where authenticated users send mail.",
+    (
+        # -- listeners ------------------------------------------------------------------
+        Setting("mx_listen", "127.0.0.1:2525", "host:port of the MX listener (25 in "
+                "production); empty disables it. Port 0 picks a free port."),
+        Setting("submission_listen", "127.0.0.1:5587", "host:port of the submission listener "
+                "with STARTTLS (RFC 6409; 587 in production); empty disables it."),
+        Setting("submissions_listen", "127.0.0.1:5465", "host:port of the submission listener "
+                "with implicit TLS (RFC 8314; 465 in production); empty disables it."),
+        Setting("hostname", "", "Name in the greeting, EHLO reply and Received headers; empty "
+                "means [server] hostname."),
+        # -- TLS ------------------------------------------------------------------------
+        Setting("tls_cert", "", "PEM certificate chain for STARTTLS and implicit TLS; empty "
+                "means a self-signed certificate generated on first run into <data_dir>/tls/ "
+                "(for development only)."),
+        Setting("tls_key", "", "PEM private key matching tls_cert; empty together with "
+                "tls_cert."),
+        Setting("mx_starttls", True, "Offer STARTTLS on the MX listener."),
+        # -- authentication -------------------------------------------------------------
+        Setting("auth_require_tls", True, "Offer and accept AUTH PLAIN/LOGIN only on an "
+                "encrypted connection. Turn off only for tests on a trusted network."),
+        Setting("mx_auth", False, "Also offer AUTH on the MX listener (submission always "
+                "offers it and requires it before MAIL)."),
+        # -- message limits ---------------------------------------------------------------
+        Setting("max_message_size", 52_428_800, "Largest message in octets, advertised as "
+                "SIZE (RFC 1870): a larger MAIL FROM SIZE= or DATA gets 552 5.3.4."),
+        Setting("max_recipients", 100, "Most RCPT TO per transaction; more get 452 4.5.3 "
+                "(RFC 5321 section 4.5.3.1.8 requires at least 100)."),
+        Setting("max_line_length", 0, "Longest DATA text line in octets including CRLF "
+                "(RFC 5321 section 4.5.3.1.6 names 1000); longer lines get 500 5.5.2 after the "
+                "data. 0 means no limit beyond max_message_size."),
+        Setting("max_command_length", 512, "Longest command line in octets including CRLF "
+                "(RFC 5321 section 4.5.3.1.4); MAIL and RCPT may be longer by what their "
+                "parameters add, AUTH up to 12288 (RFC 4954 section 4). Longer lines get "
+                "500 5.5.2."),
+        Setting("bare_line_endings", "reject", "What to do with a bare CR or LF inside DATA "
+                "(a vector of SMTP smuggling): 'reject' the message with 550 5.6.0, or "
+                "'normalize' it to CRLF. A bare LF never ends the data either way.",
+                ("reject", "normalize")),
+        Setting("smtputf8", True, "Advertise and accept SMTPUTF8 (RFC 6531) addresses."),
+        # -- abuse limits ---------------------------------------------------------------
+        Setting("max_connections", 1000, "Most open SMTP connections of this node over all "
+                "listeners; more are answered 421 4.7.0 and closed."),
+        Setting("max_connections_per_ip", 20, "Most open connections from one client IP; 0 "
+                "means no limit."),
+        Setting("connection_rate_per_ip", 120, "Most new connections from one client IP per "
+                "minute; 0 means no limit."),
+        Setting("auth_failures_per_ip", 10, "Failed AUTH attempts from one client IP per 15 "
+                "minutes before AUTH is refused (421 4.7.0, connection closed); 0 means no "
+                "limit."),
+        Setting("max_bad_commands", 20, "Unknown or malformed commands in one session before "
+                "the connection is closed with 421 4.7.0."),
+        Setting("timeout", 300.0, "Seconds a connection may be idle waiting for a command or "
+                "for data (RFC 5321 section 4.5.3.2 suggests 5 minutes)."),
+        Setting("data_timeout", 600.0, "Seconds the whole DATA phase may take "
+                "(RFC 5321 section 4.5.3.2.6 suggests 10 minutes)."),
+    ),
+)
