@@ -28,7 +28,7 @@ def _ensure_tuple_layer_works() -> None:
         class _Value:  # nothing is ever an instance of it
             pass
 
-        fdb.impl = types.SimpleNamespace(Value=_Value)  # type: ignore[attr-defined]
+        fdb.impl = types.SimpleNamespace(Value=_Value)
 
 
 _ensure_tuple_layer_works()

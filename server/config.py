@@ -136,7 +136,7 @@ def all_sections() -> list[Section]:
     sections = [SERVER, STORE]
     for module_name in SECTION_MODULES:
         module = importlib.import_module(module_name)
-        found = getattr(module, "SECTIONS", None) or (getattr(module, "SECTION"),)
+        found = getattr(module, "SECTIONS", None) or (module.SECTION,)
         sections.extend(found)
     return sections
 

@@ -20,7 +20,6 @@ import os
 import platform
 import random
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -28,10 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fdb_layers.engine.base import Transaction  # noqa: E402
-from fdb_layers.engine.run import RETRIES, transact  # noqa: E402
-from fdb_layers.engine.sqlite import SqliteEngine  # noqa: E402
-from fdb_layers.keys import Subspace  # noqa: E402
+from fdb_layers.engine.base import Transaction
+from fdb_layers.engine.run import RETRIES, transact
+from fdb_layers.engine.sqlite import SqliteEngine
+from fdb_layers.keys import Subspace
 
 DATA = Subspace(("bench",))
 LOG = Subspace(("benchlog",))
