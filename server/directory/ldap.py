@@ -1,0 +1,394 @@
+"""The LDAP directory (ldap3): principals, groups and addresses found with configurable filters
+and attribute names; passwords checked by binding as the user or by comparing the stored hash.
+
+ldap3 blocks, so every operation runs on a small pool of worker threads, each holding one
+service connection (bound as ``ldap_bind_dn``), reopened once if the server dropped it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import ssl
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.dn import parse_dn
+
+from server.config import SettingValue
+
+from .address import canonical_domain, domain_forms, lookup_stages, parse_address
+from .base import DirectoryError, Principal
+from .ldapfilter import fill_filter
+from .passwords import dummy_verify, verify_password
+from .resolve import resolve_recipient
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Errors after which a connection is dropped and the operation tried once more.
+_CONNECTION_ERRORS: tuple[type[Exception], ...] = (
+    ldap_errors.LDAPSocketOpenError,
+    ldap_errors.LDAPSocketReceiveError,
+    ldap_errors.LDAPSocketSendError,
+    ldap_errors.LDAPSessionTerminatedByServerError,
+    ldap_errors.LDAPCommunicationError,
+    ldap_errors.LDAPSocketCloseError,
+)
+_RESULT_OK = (0, 4)     # success, sizeLimitExceeded (partial answers are fine for us)
+_NO_SUCH_OBJECT = 32
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    dn: str
+    attrs: dict[str, list[bytes]]   # attribute names in lower case
+
+    def values(self, names: Sequence[str]) -> list[str]:
+        out: list[str] = []
+        for name in names:
+            for raw in self.attrs.get(name.lower(), ()):
+                out.append(raw.decode("utf-8", "replace"))
+        return out
+
+    def first(self, names: Sequence[str]) -> str:
+        found = self.values(names)
+        return found[0] if found else ""
+
+
+def _strings(value: SettingValue) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+class LdapDirectory:
+    """A :class:`~server.directory.base.Directory` over an LDAP server."""
+
+    backend = "ldap"
+
+    def __init__(self, settings: Mapping[str, SettingValue]):
+        self.s = settings
+        self.urls = _strings(settings["ldap_url"])
+        self.base = str(settings["ldap_base_dn"])
+        self.timeout = float(settings["ldap_timeout"])  # type: ignore[arg-type]
+        self.separator = str(settings["subaddress_separator"])
+        self.fold_local = not settings["case_sensitive_local_part"]
+        self.allow_plaintext = bool(settings["allow_plaintext_passwords"])
+        self.auth_by_bind = settings["ldap_auth_method"] == "bind"
+        self.a_id = str(settings["ldap_attr_id"])
+        self.a_name = _strings(settings["ldap_attr_name"])
+        self.a_class = str(settings["ldap_attr_class"])
+        self.group_classes = {c.lower() for c in _strings(settings["ldap_group_classes"])}
+        self.a_email = _strings(settings["ldap_attr_email"])
+        self.a_alias = _strings(settings["ldap_attr_email_alias"])
+        self.a_secret = _strings(settings["ldap_attr_secret"])
+        self.a_description = _strings(settings["ldap_attr_description"])
+        self.a_member_of = _strings(settings["ldap_attr_member_of"])
+        self.a_members = _strings(settings["ldap_attr_members"])
+        self.a_quota = _strings(settings["ldap_attr_quota"])
+        self.attributes = sorted({
+            *([self.a_id] if self.a_id else []), *self.a_name, self.a_class, *self.a_email,
+            *self.a_alias, *self.a_description, *self.a_member_of, *self.a_members,
+            *self.a_quota,
+        })
+        self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings["ldap_pool_size"])),  # type: ignore[arg-type]
+                                            thread_name_prefix="directory-ldap")
+        self._local = threading.local()
+        self._connections: list[ldap3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- connections (worker threads) ------------------------------------------------------
+
+    def _tls(self) -> ldap3.Tls:
+        ca_file = str(self.s["ldap_tls_ca_file"]) or None
+        verify = ssl.CERT_REQUIRED if self.s["ldap_tls_verify"] else ssl.CERT_NONE
+        return ldap3.Tls(validate=verify, ca_certs_file=ca_file,
+                         version=ssl.PROTOCOL_TLS_CLIENT)
+
+    def _servers(self) -> ldap3.ServerPool:
+        tls = self._tls()
+        servers = [ldap3.Server(url, tls=tls, connect_timeout=self.timeout,
+                                get_info=ldap3.NONE) for url in self.urls]
+        return ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=False)
+
+    def _open(self, user: str | None, password: str | None) -> ldap3.Connection:
+        """A bound connection; raises LDAPBindError if the credentials are refused."""
+        auto_bind = ldap3.AUTO_BIND_TLS_BEFORE_BIND if self.s["ldap_starttls"] \
+            else ldap3.AUTO_BIND_NO_TLS
+        return ldap3.Connection(
+            self._servers(), user=user, password=password, auto_bind=auto_bind,
+            client_strategy=ldap3.SYNC, read_only=True,
+            receive_timeout=max(1, math.ceil(self.timeout)),
+            auto_escape=False, auto_encode=False, raise_exceptions=False,
+            auto_referrals=False, check_names=False,
+        )
+
+    def _conn(self) -> ldap3.Connection:
+        conn: ldap3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            bind_dn = str(self.s["ldap_bind_dn"]) or None
+            password = str(self.s["ldap_bind_password"]) if bind_dn else None
+            try:
+                conn = self._open(bind_dn, password)
+            except ldap_errors.LDAPBindError as e:
+                raise DirectoryError(f"LDAP service bind refused: {e}") from None
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _drop_conn(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._connections:
+                    self._connections.remove(conn)
+            try:
+                conn.unbind()
+            except Exception:
+                pass
+
+    def _search(self, search_filter: str, *, base: str | None = None,
+                scope: str = ldap3.SUBTREE, attributes: Sequence[str] | None = None,
+                size_limit: int = 0) -> list[_Entry]:
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                conn.search(base or self.base, search_filter, search_scope=scope,
+                            attributes=list(attributes or self.attributes),
+                            size_limit=size_limit, time_limit=max(1, int(self.timeout)))
+            except _CONNECTION_ERRORS:
+                self._drop_conn()
+                if attempt == 2:
+                    raise
+                continue
+            code = conn.result.get("result", 0) if conn.result else 0
+            if code == _NO_SUCH_OBJECT:
+                return []
+            if code not in _RESULT_OK:
+                raise DirectoryError(f"LDAP search failed: {conn.result.get('description')} "
+                                     f"({code})")
+            entries = []
+            for item in conn.response or ():
+                if item.get("type") == "searchResEntry":
+                    attrs = {k.lower(): list(v) for k, v in item["raw_attributes"].items()}
+                    entries.append(_Entry(item["dn"], attrs))
+            return entries
+        raise AssertionError("unreachable")
+
+    async def _run(self, fn: Callable[[], T]) -> T:
+        if self._closed:
+            raise DirectoryError("the directory is closed")
+
+        def guarded() -> T:
+            try:
+                return fn()
+            except ldap_errors.LDAPException as e:
+                self._drop_conn()
+                log.error("LDAP directory operation failed: %s", e.__class__.__name__,
+                          exc_info=True)
+                raise DirectoryError(f"LDAP directory operation failed: {e}") from e
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, guarded)
+
+    # -- entries to principals (worker threads) -----------------------------------------
+
+    def _is_group(self, entry: _Entry) -> bool:
+        return any(c.lower() in self.group_classes for c in entry.values([self.a_class]))
+
+    def _emails(self, entry: _Entry) -> tuple[str, ...]:
+        out: list[str] = []
+        for value in entry.values(self.a_email) + entry.values(self.a_alias):
+            if value.startswith("@"):
+                continue    # a catch-all is not an address of its own
+            parsed = parse_address(value, fold_local=self.fold_local)
+            text = str(parsed) if parsed else value
+            if text not in out:
+                out.append(text)
+        return tuple(out)
+
+    def _groups_of(self, entry: _Entry) -> tuple[str, ...]:
+        template = str(self.s["ldap_filter_groups"])
+        names: list[str] = []
+        if template:
+            for group in self._search(fill_filter(template, entry.dn),
+                                      attributes=self.a_name):
+                name = group.first(self.a_name)
+                if name and name not in names:
+                    names.append(name)
+        else:
+            for dn in entry.values(self.a_member_of):
+                rdn = parse_dn(dn)[0][1] if dn else ""
+                if rdn and rdn not in names:
+                    names.append(rdn)
+        return tuple(names)
+
+    def _principal(self, entry: _Entry) -> Principal:
+        quota = entry.first(self.a_quota)
+        return Principal(
+            id=(entry.first([self.a_id]) if self.a_id else "") or entry.dn,
+            name=entry.first(self.a_name),
+            type="group" if self._is_group(entry) else "individual",
+            emails=self._emails(entry),
+            quota=int(quota) if quota.isdigit() else 0,
+            member_of=self._groups_of(entry),
+            description=entry.first(self.a_description),
+        )
+
+    def _find_name(self, name: str, extra: Sequence[str] = ()) -> list[_Entry]:
+        try:
+            search_filter = fill_filter(str(self.s["ldap_filter_name"]), name)
+        except ValueError:
+            return []
+        return self._search(search_filter, attributes=[*self.attributes, *extra], size_limit=2)
+
+    def _find_address(self, keys: Sequence[str], extra: Sequence[str] = ()) -> list[_Entry]:
+        found: dict[str, _Entry] = {}
+        for key in keys:
+            try:
+                search_filter = fill_filter(str(self.s["ldap_filter_email"]), key)
+            except ValueError:
+                continue
+            for entry in self._search(search_filter, attributes=[*self.attributes, *extra]):
+                found.setdefault(entry.dn.lower(), entry)
+        return list(found.values())
+
+    def _read(self, dn: str) -> _Entry | None:
+        entries = self._search("(objectClass=*)", base=dn, scope=ldap3.BASE)
+        return entries[0] if entries else None
+
+    def _login_entry(self, login: str) -> _Entry | None:
+        extra = [] if self.auth_by_bind else self.a_secret
+        entries = self._find_name(login, extra)
+        if not entries and "@" in login:
+            address = parse_address(login, fold_local=self.fold_local)
+            if address is not None:
+                entries = self._find_address(lookup_stages(address, "")[0], extra)
+        if len(entries) != 1:
+            return None     # unknown or ambiguous login
+        return entries[0]
+
+    def _check_secret(self, entry: _Entry, secret: str) -> bool:
+        if self.auth_by_bind:
+            try:
+                conn = self._open(entry.dn, secret)
+            except ldap_errors.LDAPBindError:
+                return False
+            conn.unbind()
+            return True
+        return any(verify_password(stored, secret, allow_plaintext=self.allow_plaintext)
+                   for stored in entry.values(self.a_secret))
+
+    def _authenticate(self, login: str, secret: str) -> Principal | None:
+        entry = self._login_entry(login)
+        if entry is None:
+            dummy_verify()
+            return None
+        if self._is_group(entry) or not self._check_secret(entry, secret):
+            return None
+        return self._principal(entry)
+
+    # -- the Directory protocol ----------------------------------------------------------
+
+    async def authenticate(self, login: str, secret: str) -> Principal | None:
+        # RFC 4513 section 5.1.2: a bind with an empty password is an unauthenticated bind
+        # that servers accept; it must never count as a login.
+        if not login or not secret:
+            return None
+        return await self._run(lambda: self._authenticate(login, secret))
+
+    async def get_principal(self, name: str) -> Principal | None:
+        def get() -> Principal | None:
+            entries = self._find_name(name)
+            return self._principal(entries[0]) if len(entries) == 1 else None
+        return await self._run(get)
+
+    async def resolve_recipient(self, address: str) -> list[Principal]:
+        parsed = parse_address(address, fold_local=self.fold_local)
+        if parsed is None:
+            return []
+        seen: dict[str, _Entry] = {}
+
+        def owners(keys: Sequence[str]) -> list[str]:
+            entries = self._find_address(keys)
+            for e in entries:
+                seen[e.dn.lower()] = e
+            return [e.dn.lower() for e in entries]
+
+        def load(dn: str) -> tuple[Principal, list[str]] | None:
+            entry = seen.get(dn) or self._read(dn)
+            if entry is None:
+                return None
+            members = [m.lower() for m in entry.values(self.a_members)] \
+                if self._is_group(entry) else []
+            return self._principal(entry), members
+
+        async def find_owners(keys: Sequence[str]) -> list[str]:
+            return await self._run(lambda: owners(keys))
+
+        async def load_entry(dn: str) -> tuple[Principal, list[str]] | None:
+            return await self._run(lambda: load(dn))
+
+        return await resolve_recipient(parsed, self.separator, find_owners, load_entry)
+
+    async def is_local_domain(self, domain: str) -> bool:
+        canon = canonical_domain(domain)
+        if canon is None:
+            return False
+        template = str(self.s["ldap_filter_domains"])
+
+        def check() -> bool:
+            return any(self._search(fill_filter(template, form), attributes=["1.1"],
+                                    size_limit=1)
+                       for form in domain_forms(canon))
+        return await self._run(check)
+
+    async def list_domains(self) -> list[str]:
+        def collect() -> list[str]:
+            domains: set[str] = set()
+            entries = self._search(str(self.s["ldap_filter_domain_list"]),
+                                   attributes=[*self.a_email, *self.a_alias])
+            for entry in entries:
+                for value in entry.values(self.a_email) + entry.values(self.a_alias):
+                    canon = canonical_domain(value.rpartition("@")[2])
+                    if canon:
+                        domains.add(canon)
+            return sorted(domains)
+        return await self._run(collect)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._connections:
+                try:
+                    conn.unbind()
+                except Exception:
+                    pass
+            self._connections.clear()
+
+    # -- SMTP VRFY / EXPN (outside the Directory protocol) -------------------------------
+
+    async def verify_address(self, text: str) -> list[str]:
+        def verify() -> list[str]:
+            try:
+                search_filter = fill_filter(str(self.s["ldap_filter_verify"]), text)
+            except ValueError:
+                return []
+            entries = self._search(search_filter, size_limit=5)
+            return [e for entry in entries for e in self._emails(entry)[:1]]
+        return await self._run(verify)
+
+    async def expand_list(self, address: str) -> list[str]:
+        principals = await self.resolve_recipient(address)
+        return [p.emails[0] for p in principals if p.emails]
