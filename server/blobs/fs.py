@@ -14,6 +14,7 @@ crash are removed when the store is opened (those older than a day).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import errno
 import hashlib
 import logging
@@ -236,7 +237,7 @@ class FsBlobStore:
             for entry in await asyncio.to_thread(self._scan_shard, top):
                 yield entry
 
-    def _scan_shard(self, top: str) -> list[tuple[str, float]]:
+    def _scan_shard(self, top: str) -> builtins.list[tuple[str, float]]:
         found: list[tuple[str, float]] = []
         try:
             subs = list(os.scandir(self.root / top))

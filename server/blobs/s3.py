@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 import aioboto3
-from aiobotocore.config import AioConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from .base import BlobError, BlobNotFound, BlobRef, check_blob_id, check_range
 

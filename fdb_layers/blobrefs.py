@@ -1,0 +1,465 @@
+"""Blob reference counts, and the garbage collector that removes unreferenced blobs.
+
+Blobs (message bodies) live in a blob store, content-addressed by SHA-256; the
+store keeps how many index entries refer to each one.  Layer functions take
+``tr`` first and never commit; :func:`collect_blobs` runs its own small
+transactions.
+
+Idempotency
+-----------
+A bare :func:`add_blob_ref` / :func:`remove_blob_ref` is an atomic add: run
+twice (a retry after ``commit_unknown_result``), it counts twice.  Callers make
+it safe in one of two ways:
+
+* pass ``ref_id`` (e.g. ``"<account>/<email id>"``): the reference is then a key
+  of its own; adding an existing one or removing an absent one is a no-op;
+* or guard the whole transaction with their own marker, as the mailbox layer
+  does with its per-delivery key: the body reads the marker first and does
+  nothing if it is there, else writes it together with the reference.
+
+Writers: put, then commit the reference
+----------------------------------------
+The delivery pipeline puts the blob, then commits the index entry with
+:func:`add_blob_ref` in one transaction.  A put of bytes already present
+refreshes the blob's last-modified time.  The writer must commit within the
+grace period of its put (a delivery takes seconds; the grace is an hour).
+:func:`add_blob_ref` raises :class:`BlobBeingDeleted` while the collector is
+deleting that blob: the writer then waits a moment, puts the blob again, and
+retries (or fails temporarily, e.g. SMTP 451).
+
+How the collector never leaves a dangling reference
+---------------------------------------------------
+Candidates are blobs whose count fell to 0 more than ``grace`` ago (an index
+by time) and orphans: blobs in the blob store, last modified more than
+``grace`` ago, with no record here (a crash between the put and the commit).
+For each one:
+
+1. *claim* (a transaction): re-check that the count is still 0 (or, for an
+   orphan, that no record appeared) and write a deletion marker.  A concurrent
+   :func:`add_blob_ref` reads the marker key, so the two transactions conflict:
+   either the reference commits first (the claim then sees count > 0 and backs
+   off: the re-reference wins) or the claim does (the writer then sees the
+   marker and gets :class:`BlobBeingDeleted`, so it re-puts after the marker
+   is gone and never references a blob being removed).
+2. *delete* with ``BlobStore.delete_if_older(id, now - grace)``: a writer that
+   put the blob again (a dedupe before its commit) refreshed it, so it is
+   kept.  On ``fs`` the age check and the removal are atomic.  On ``s3`` they
+   are a HEAD then a DELETE; a put landing between them *and* a commit landing
+   after step 3 is the one remaining window (one round trip wide); a writer
+   that cannot accept it checks ``exists`` after its commit and re-puts.
+3. *finish* (a transaction): clear the marker (if still ours) and, if the blob
+   is gone and still unreferenced, its record; if it was kept, its
+   "unreferenced since" moves to now, so it is looked at again a grace later.
+
+Markers carry the time they were written; a collector never starts a delete
+more than ``marker_ttl / 2`` after its claim.  A marker older than
+``marker_ttl`` belongs to a collector that died: the next run resumes it.
+
+One node at a time: the work is leased (a key holding the holder and an
+expiry), renewed between batches; a node that loses its lease stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from .engine.base import Engine, Transaction
+from .engine.run import transact
+from .keys import Subspace, decode_int, encode_int, pack, unpack
+from .layout import check_layouts
+
+log = logging.getLogger(__name__)
+
+# --- layout: every key of this layer -------------------------------------------------
+LAYOUT = (1, 0)  # (major, minor), recorded as layout["blobrefs"]
+ROOT = Subspace(("blobrefs",))
+COUNT = ROOT["count"]  # [blob_id] -> int64 LE (atomic add): references; the blob's record
+SIZE = ROOT["size"]  # [blob_id] -> int64 LE: the blob's size in bytes
+REF = ROOT["ref"]  # [blob_id, ref_id] -> b"": one named (idempotent) reference
+UNREF_SINCE = ROOT["since"]  # [blob_id] -> pack((unix time,)): when the count reached 0
+UNREFERENCED = ROOT["unref"]  # [unix time, blob_id] -> b"": the same, ordered by time (GC)
+DELETING = ROOT["deleting"]  # [blob_id] -> pack((token, unix time)): a GC is deleting it
+LEASE = ROOT.pack(("lease",))  # pack((holder, expires unix time)): who runs the GC
+
+DEFAULT_GRACE_SECONDS = 3600.0
+DEFAULT_LEASE_SECONDS = 60.0
+_BLOB_ID = re.compile(r"[0-9a-f]{64}")
+
+Clock = Callable[[], float]
+
+
+class BlobRefError(Exception):
+    """A blob reference could not be changed."""
+
+
+class BlobBeingDeleted(BlobRefError):
+    """The collector is deleting this blob: put it again, then retry the reference."""
+
+    def __init__(self, blob_id: str) -> None:
+        super().__init__(f"blob {blob_id} is being deleted; put it again and retry")
+        self.blob_id = blob_id
+
+
+class GcBlobStore(Protocol):
+    """What the collector needs of a blob store (``server.blobs.BlobStore`` fits)."""
+
+    def list(self) -> AsyncIterator[tuple[str, float]]: ...
+
+    async def delete_if_older(self, blob_id: str, cutoff: float) -> bool: ...
+
+    async def exists(self, blob_id: str) -> bool: ...
+
+
+def _check_id(blob_id: str) -> None:
+    if _BLOB_ID.fullmatch(blob_id) is None:
+        raise ValueError(f"not a blob id: {blob_id!r}")
+
+
+# --- references ----------------------------------------------------------------------
+
+
+async def add_blob_ref(
+    tr: Transaction, blob_id: str, size: int, *, ref_id: str | None = None
+) -> bool:
+    """Count one more reference to ``blob_id``; False if ``ref_id`` was already there.
+
+    Raises :class:`BlobBeingDeleted` while the collector is deleting the blob.
+    Without ``ref_id`` this is not idempotent: see the module docstring.
+    """
+    _check_id(blob_id)
+    if ref_id is not None:
+        ref_key = REF.pack((blob_id, ref_id))
+        if await tr.get(ref_key) is not None:
+            return False
+        tr.set(ref_key, b"")
+    if await tr.get(DELETING.pack((blob_id,))) is not None:
+        raise BlobBeingDeleted(blob_id)
+    since_key = UNREF_SINCE.pack((blob_id,))
+    since = await tr.get(since_key)
+    if since is not None:
+        tr.clear(since_key)
+        tr.clear(UNREFERENCED.pack((unpack(since)[0], blob_id)))
+    tr.add(COUNT.pack((blob_id,)), 1)
+    tr.set(SIZE.pack((blob_id,)), encode_int(size))
+    return True
+
+
+async def remove_blob_ref(
+    tr: Transaction, blob_id: str, *, ref_id: str | None = None, now: float | None = None
+) -> int:
+    """Count one reference less and return the references left.
+
+    At 0 the blob is recorded as unreferenced since ``now`` (default: the
+    clock); the collector removes it a grace period later.  The count never
+    goes below 0, and removing an absent ``ref_id`` is a no-op.
+    """
+    _check_id(blob_id)
+    count_key = COUNT.pack((blob_id,))
+    if ref_id is not None:
+        ref_key = REF.pack((blob_id, ref_id))
+        if await tr.get(ref_key) is None:
+            return decode_int(await tr.get(count_key))
+        tr.clear(ref_key)
+    count = decode_int(await tr.get(count_key))
+    if count <= 0:
+        return 0
+    tr.add(count_key, -1)
+    if count == 1:
+        when = time.time() if now is None else now
+        tr.set(UNREF_SINCE.pack((blob_id,)), pack((when,)))
+        tr.set(UNREFERENCED.pack((when, blob_id)), b"")
+    return count - 1
+
+
+async def get_blob_refcount(tr: Transaction, blob_id: str) -> int:
+    """References to ``blob_id`` (0 for a blob never referenced or collected)."""
+    _check_id(blob_id)
+    return decode_int(await tr.get(COUNT.pack((blob_id,))))
+
+
+async def get_blob_size(tr: Transaction, blob_id: str) -> int | None:
+    """The size recorded with the blob's references, or None without a record."""
+    _check_id(blob_id)
+    raw = await tr.get(SIZE.pack((blob_id,)))
+    return None if raw is None else decode_int(raw)
+
+
+async def list_unreferenced(
+    tr: Transaction, before: float, *, after: bytes = b"", limit: int = 100
+) -> list[tuple[float, str]]:
+    """``(since, blob_id)`` of blobs unreferenced since before ``before``, oldest first;
+    ``after`` is a key to continue from (see :func:`collect_blobs`)."""
+    begin = max(UNREFERENCED.range()[0], after + b"\x00" if after else b"")
+    end = UNREFERENCED.pack((before,))
+    if begin >= end:
+        return []
+    rows = await tr.get_range(begin, end, limit=limit)
+    out: list[tuple[float, str]] = []
+    for kv in rows:
+        since, blob_id = UNREFERENCED.unpack(kv.key)
+        out.append((float(since), str(blob_id)))
+    return out
+
+
+# --- the GC lease --------------------------------------------------------------------
+
+
+async def take_gc_lease(tr: Transaction, holder: str, now: float, seconds: float) -> bool:
+    """Take or renew the GC lease for ``holder``; False if another holder has it."""
+    raw = await tr.get(LEASE)
+    if raw is not None:
+        current, expires = unpack(raw)
+        if current != holder and float(expires) > now:
+            return False
+    tr.set(LEASE, pack((holder, now + seconds)))
+    return True
+
+
+async def release_gc_lease(tr: Transaction, holder: str) -> None:
+    raw = await tr.get(LEASE)
+    if raw is not None and unpack(raw)[0] == holder:
+        tr.clear(LEASE)
+
+
+async def get_gc_lease(tr: Transaction) -> tuple[str, float] | None:
+    """``(holder, expires)`` of the GC lease, or None."""
+    raw = await tr.get(LEASE)
+    if raw is None:
+        return None
+    holder, expires = unpack(raw)
+    return str(holder), float(expires)
+
+
+# --- the collector -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class GcResult:
+    """What one :func:`collect_blobs` run did."""
+
+    ran: bool = True  # False: another node holds the lease
+    deleted: int = 0  # unreferenced blobs removed
+    orphans: int = 0  # orphans (never referenced) removed
+    kept: int = 0  # candidates re-put or re-referenced meanwhile
+    resumed: int = 0  # deletions left by a collector that died, finished
+    lease_lost: bool = False
+    deleted_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    engine: Engine
+    store: GcBlobStore
+    token: str
+    grace: float
+    lease_seconds: float
+    marker_ttl: float
+    clock: Clock
+
+
+async def collect_blobs(
+    engine: Engine,
+    store: GcBlobStore,
+    *,
+    grace: float = DEFAULT_GRACE_SECONDS,
+    clock: Clock = time.time,
+    holder: str | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    marker_ttl: float | None = None,
+    batch: int = 100,
+) -> GcResult:
+    """Remove blobs unreferenced (or orphaned) for longer than ``grace`` seconds.
+
+    Runs only while this node holds the GC lease; returns ``GcResult(ran=False)``
+    if another node has it.  Safe to run on any number of nodes at any time.
+    """
+    holder = holder or uuid.uuid4().hex
+    await transact(engine, check_layouts, {"blobrefs": LAYOUT})
+    if not await transact(engine, take_gc_lease, holder, clock(), lease_seconds):
+        return GcResult(ran=False)
+    run = _Run(engine, store, holder, grace, lease_seconds,
+               marker_ttl if marker_ttl is not None else lease_seconds, clock)
+    result = GcResult()
+    try:
+        for phase in (_resume_stale, _collect_unreferenced, _collect_orphans):
+            if not await phase(run, result, batch):
+                result.lease_lost = True
+                log.warning("blob GC lost its lease; stopping")
+                break
+    finally:
+        if not result.lease_lost:
+            await transact(engine, release_gc_lease, holder)
+    log.info("blob GC: %d unreferenced and %d orphan blobs removed, %d kept, %d resumed",
+             result.deleted, result.orphans, result.kept, result.resumed)
+    return result
+
+
+async def _renew(run: _Run) -> bool:
+    return await transact(run.engine, take_gc_lease, run.token, run.clock(), run.lease_seconds)
+
+
+async def _resume_stale(run: _Run, result: GcResult, batch: int) -> bool:
+    """Finish deletions whose collector died (markers older than ``marker_ttl``)."""
+    cursor: bytes | None = b""
+    while cursor is not None:
+        stale, cursor = await transact(run.engine, _list_stale_markers,
+                                       run.clock() - run.marker_ttl, cursor, batch)
+        for blob_id in stale:
+            if await _collect_one(run, blob_id, orphan=None) is not None:
+                result.resumed += 1
+        if not await _renew(run):
+            return False
+    return True
+
+
+async def _collect_unreferenced(run: _Run, result: GcResult, batch: int) -> bool:
+    cursor = b""
+    while True:
+        cutoff = run.clock() - run.grace
+        rows = await transact(run.engine, list_unreferenced, cutoff, after=cursor, limit=batch)
+        if not rows:
+            return True
+        for since, blob_id in rows:
+            cursor = UNREFERENCED.pack((since, blob_id))
+            outcome = await _collect_one(run, blob_id, orphan=False, since=since)
+            if outcome is True:
+                result.deleted += 1
+                result.deleted_ids.append(blob_id)
+            elif outcome is False:
+                result.kept += 1
+        if not await _renew(run):
+            return False
+
+
+async def _collect_orphans(run: _Run, result: GcResult, batch: int) -> bool:
+    pending: list[str] = []
+    async for blob_id, modified in run.store.list():
+        if modified < run.clock() - run.grace and _BLOB_ID.fullmatch(blob_id):
+            pending.append(blob_id)
+        if len(pending) >= batch:
+            if not await _collect_orphan_batch(run, result, pending):
+                return False
+            pending = []
+    return await _collect_orphan_batch(run, result, pending)
+
+
+async def _collect_orphan_batch(run: _Run, result: GcResult, ids: list[str]) -> bool:
+    if not ids:
+        return True
+    for blob_id in await transact(run.engine, _without_record, ids):
+        outcome = await _collect_one(run, blob_id, orphan=True)
+        if outcome is True:
+            result.orphans += 1
+            result.deleted_ids.append(blob_id)
+        elif outcome is False:
+            result.kept += 1
+    return await _renew(run)
+
+
+async def _collect_one(run: _Run, blob_id: str, *, orphan: bool | None,
+                       since: float | None = None) -> bool | None:
+    """Claim, delete, finish (see the module docstring).  True: deleted; False:
+    kept (re-put meanwhile); None: not claimed (referenced, or another collector's)."""
+    started = run.clock()
+    cutoff = started - run.grace
+    claimed = await transact(run.engine, _claim, blob_id, run.token, started, cutoff,
+                             run.marker_ttl, orphan, since)
+    if not claimed:
+        return None
+    deleted = False
+    if run.clock() < started + run.marker_ttl / 2:
+        deleted = await run.store.delete_if_older(blob_id, cutoff)
+        if not deleted and not await run.store.exists(blob_id):
+            deleted = True  # already gone (a collector died after deleting it)
+    await transact(run.engine, _finish, blob_id, run.token, deleted, run.clock())
+    if deleted:
+        log.debug("blob %s collected", blob_id)
+    return deleted
+
+
+async def _claim(tr: Transaction, blob_id: str, token: str, now: float, cutoff: float,
+                 marker_ttl: float, orphan: bool | None, listed_since: float | None) -> bool:
+    """Write our deletion marker if the blob may still be collected.  ``orphan``
+    None: resuming a stale marker, whatever the blob's kind; ``listed_since``:
+    the time of the index entry that made it a candidate."""
+    marker_key = DELETING.pack((blob_id,))
+    marker = await tr.get(marker_key)
+    if marker is not None:
+        owner, written = unpack(marker)
+        if owner != token and float(written) > now - marker_ttl:
+            return False  # another collector is on it
+    count = await tr.get(COUNT.pack((blob_id,)))
+    if orphan is True and count is not None:
+        return False  # referenced (or unreferenced, recorded) since we listed it
+    if decode_int(count) > 0:
+        await _clear_unreferenced(tr, blob_id)  # a stale index entry
+        if marker is not None:
+            tr.clear(marker_key)
+        return False
+    if orphan is False:
+        raw = await tr.get(UNREF_SINCE.pack((blob_id,)))
+        since = None if raw is None else float(unpack(raw)[0])
+        if listed_since is not None and since != listed_since:
+            tr.clear(UNREFERENCED.pack((listed_since, blob_id)))  # a stale index entry
+        if since is None or since > cutoff:
+            return False  # unreferenced again more recently: a later run decides
+    tr.set(marker_key, pack((token, now)))
+    return True
+
+
+async def _finish(tr: Transaction, blob_id: str, token: str, deleted: bool, now: float) -> None:
+    marker_key = DELETING.pack((blob_id,))
+    marker = await tr.get(marker_key)
+    if marker is not None:
+        if unpack(marker)[0] != token:
+            return  # another collector took over; it finishes
+        tr.clear(marker_key)
+    count_key = COUNT.pack((blob_id,))
+    count = await tr.get(count_key)
+    if decode_int(count) > 0:
+        return
+    if deleted:
+        await _clear_unreferenced(tr, blob_id)
+        tr.clear(count_key)
+        tr.clear(SIZE.pack((blob_id,)))
+    elif count is not None:  # kept: unreferenced from now on, looked at again later
+        await _clear_unreferenced(tr, blob_id)
+        tr.set(UNREF_SINCE.pack((blob_id,)), pack((now,)))
+        tr.set(UNREFERENCED.pack((now, blob_id)), b"")
+
+
+async def _clear_unreferenced(tr: Transaction, blob_id: str) -> None:
+    since_key = UNREF_SINCE.pack((blob_id,))
+    since = await tr.get(since_key)
+    if since is not None:
+        tr.clear(since_key)
+        tr.clear(UNREFERENCED.pack((unpack(since)[0], blob_id)))
+
+
+async def _list_stale_markers(tr: Transaction, written_before: float, after: bytes,
+                              limit: int) -> tuple[list[str], bytes | None]:
+    """Blobs with a marker written before ``written_before``, from the page after
+    key ``after``; and the cursor of the next page (None at the end)."""
+    begin = max(DELETING.range()[0], after + b"\x00" if after else b"")
+    rows = await tr.get_range(begin, DELETING.range()[1], limit=limit)
+    stale: list[str] = []
+    for kv in rows:
+        (blob_id,) = DELETING.unpack(kv.key)
+        if float(unpack(kv.value)[1]) < written_before:
+            stale.append(str(blob_id))
+    return stale, (rows[-1].key if len(rows) == limit else None)
+
+
+async def _without_record(tr: Transaction, ids: list[str]) -> list[str]:
+    """Those of ``ids`` the store knows nothing about (orphan candidates)."""
+    out: list[str] = []
+    for blob_id in ids:
+        if await tr.get(COUNT.pack((blob_id,)), snapshot=True) is None:
+            out.append(blob_id)
+    return out
