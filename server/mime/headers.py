@@ -1,0 +1,140 @@
+"""Header sections (RFC 5322 §2.2, §3.6) located by offsets inside a larger buffer.
+
+The scanner walks lines with `bytes.find`, never copies the message, and decides where the header
+ends the way tolerant readers do: at the first empty line (which belongs to the header), at the
+first line that cannot be a header field (no separator: the body starts there), at a boundary
+line of an enclosing multipart, or at the end of the entity. Bare LF line ends are accepted.
+A leading mbox "From " line is skipped. After `MAX_FIELDS` fields the rest of the header is
+skipped at C speed, so a header of millions of tiny lines costs linear time with a small constant.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.mime.encoded_words import decode_header_value
+
+__all__ = [
+    "FieldSpan",
+    "MAX_FIELDS",
+    "scan_header",
+    "header_fields",
+    "header_field_spans",
+    "header_end",
+    "get_header",
+    "decode_header_value",
+]
+
+MAX_FIELDS = 2_000
+
+# RFC 5322 §3.6.8: field-name = 1*ftext (printable US-ASCII except ":"); obsolete syntax (§4.5)
+# allows white space before the colon.
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
+_BLANK = re.compile(rb"\n\r?\n")
+
+# stop(line_start, line_end) -> True when the line is a boundary of an enclosing multipart.
+StopLine = Callable[[int, int], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpan:
+    """One header field: name lowercased, offsets of the line, the value and the field end.
+
+    buf[start:end] is the whole field without its final line break, folding included;
+    buf[value_start:end] is the raw value after the colon.
+    """
+
+    name: str
+    start: int
+    value_start: int
+    end: int
+
+
+def _line_end(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """Return (end of line content, start of next line) for the line at pos."""
+    eol = buf.find(b"\n", pos, end)
+    if eol < 0:
+        stop = end
+        nxt = end
+    else:
+        stop = eol
+        nxt = eol + 1
+    if stop > pos and buf[stop - 1] == 13:
+        stop -= 1
+    return stop, nxt
+
+
+def _skip_rest(buf: bytes, pos: int, end: int, stop: StopLine | None) -> int:
+    """Body start after an over-long header: the next empty line or enclosing boundary."""
+    m = _BLANK.search(buf, max(pos - 1, 0), end)
+    limit = m.end() if m else end
+    if stop is not None:
+        cand = buf.find(b"\n--", max(pos - 1, 0), limit)
+        while cand >= 0:
+            line_end, _ = _line_end(buf, cand + 1, end)
+            if stop(cand + 1, line_end):
+                return cand + 1
+            cand = buf.find(b"\n--", cand + 1, limit)
+    return limit
+
+
+def scan_header(
+    buf: bytes, start: int, end: int, stop: StopLine | None = None
+) -> tuple[list[FieldSpan], int]:
+    """Scan the header at buf[start:end]; return its fields and the offset where the body starts."""
+    fields: list[FieldSpan] = []
+    pos = start
+    while pos < end:
+        line_end, nxt = _line_end(buf, pos, end)
+        if line_end == pos:
+            return fields, nxt
+        first = buf[pos]
+        if first == 32 or first == 9:
+            if fields:
+                last = fields[-1]
+                fields[-1] = FieldSpan(last.name, last.start, last.value_start, line_end)
+            pos = nxt
+            continue
+        if first == 45 and stop is not None and buf.startswith(b"--", pos) and stop(pos, line_end):
+            return fields, pos
+        m = _FIELD.match(buf, pos, line_end)
+        if m is not None:
+            if len(fields) >= MAX_FIELDS:
+                return fields, _skip_rest(buf, pos, end, stop)
+            name = m.group(1).decode("ascii").lower()
+            fields.append(FieldSpan(name, pos, m.end(), line_end))
+            pos = nxt
+            continue
+        if pos == start and buf.startswith(b"From ", pos):
+            pos = nxt
+            continue
+        return fields, pos
+    return fields, end
+
+
+def header_end(raw: bytes) -> int:
+    """Offset where the body of raw starts (BODY[HEADER] is raw[:header_end(raw)])."""
+    return scan_header(raw, 0, len(raw))[1]
+
+
+def header_field_spans(raw: bytes) -> list[FieldSpan]:
+    """Every field of the header at the start of raw, in order, with offsets."""
+    return scan_header(raw, 0, len(raw))[0]
+
+
+def header_fields(raw: bytes) -> list[tuple[str, bytes]]:
+    """Every field of the header of raw as (name as written, raw value with folding kept)."""
+    out: list[tuple[str, bytes]] = []
+    for f in header_field_spans(raw):
+        colon = raw.index(b":", f.start, f.value_start)
+        name = raw[f.start : colon].rstrip(b" \t").decode("ascii")
+        out.append((name, raw[f.value_start : f.end]))
+    return out
+
+
+def get_header(raw: bytes, name: str) -> list[bytes]:
+    """Raw values of every field called name (case-insensitive) in the header of raw."""
+    want = name.lower()
+    return [raw[f.value_start : f.end] for f in header_field_spans(raw) if f.name == want]

@@ -1,0 +1,268 @@
+"""The MIME part scanner: one linear pass over the raw message, recording offsets.
+
+The scanner is iterative. It keeps a stack of open entities and a stack of open multipart
+contexts, and looks only at lines that begin with "--" while any multipart is open (RFC 2046
+§5.1.1). Such a line is compared, by one dictionary lookup, with the boundaries of every open
+multipart, so a delimiter of an outer multipart also ends inner entities whose own closing
+delimiter is missing, and a 10,000-deep nest costs no more than a flat message. The line break
+before a delimiter belongs to the delimiter, so it is not part of the body it ends.
+
+Entities deeper than MAX_DEPTH, beyond MAX_PARTS, multiparts without a usable boundary, and
+message/rfc822 parts with an encoded body are kept as opaque leaves.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from server.mime.encoded_words import header_text
+from server.mime.headers import FieldSpan, scan_header
+from server.mime.params import Params, decode_params, parse_content_type
+
+__all__ = ["Entity", "scan_entities", "MAX_DEPTH", "MAX_PARTS", "MAX_VALUE", "WANTED"]
+
+MAX_DEPTH = 100
+MAX_PARTS = 1_000
+MAX_VALUE = 8_192
+MAX_BOUNDARY = 200
+
+# Header fields the summary reads; others are only reachable through header_fields().
+WANTED = frozenset(
+    {
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+        "content-id",
+        "content-description",
+        "content-md5",
+        "content-language",
+        "content-location",
+        "date",
+        "subject",
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "in-reply-to",
+        "message-id",
+        "references",
+    }
+)
+_ENCAPSULATING = frozenset({"rfc822", "global"})
+_IDENTITY = frozenset({"7bit", "8bit", "binary", ""})
+_TRAILING_WSP = re.compile(rb"[ \t]*")
+
+
+@dataclass(slots=True)
+class Entity:
+    """A MIME entity found by the scanner (mutable while scanning)."""
+
+    path: str
+    parent: int
+    is_message: bool
+    depth: int
+    header_start: int
+    body_start: int
+    body_end: int = -1
+    fields: dict[str, FieldSpan] = field(default_factory=dict)
+    type: str = "text"
+    subtype: str = "plain"
+    params: Params = ()
+    expanded: bool = False
+    children: int = 0
+
+
+@dataclass(slots=True)
+class _Context:
+    boundary: bytes
+    entity: int
+    open_len: int
+    children: int = 0
+
+
+def _field_text(buf: bytes, f: FieldSpan) -> str:
+    return header_text(buf[f.value_start : min(f.end, f.value_start + MAX_VALUE)]).strip()
+
+
+class _Scanner:
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.n = len(buf)
+        self.entities: list[Entity] = []
+        self.open: list[int] = []
+        self.contexts: list[_Context] = []
+        self.bounds: dict[bytes, list[int]] = {}
+        self.maxlen = 0
+        self.truncated = False
+
+    # -- boundaries ---------------------------------------------------------------------
+    def match(self, pos: int, line_end: int) -> tuple[int, bool] | None:
+        """If the line at pos is a delimiter of an open multipart: (context index, is_close)."""
+        if not self.bounds:
+            return None
+        buf = self.buf
+        window = min(line_end, pos + 4 + self.maxlen)
+        if window < line_end and _TRAILING_WSP.fullmatch(buf, window, line_end) is None:
+            return None
+        seg = buf[pos + 2 : window].rstrip(b" \t")
+        levels = self.bounds.get(seg)
+        if levels:
+            return levels[-1], False
+        if seg.endswith(b"--"):
+            levels = self.bounds.get(seg[:-2])
+            if levels:
+                return levels[-1], True
+        return None
+
+    def is_delimiter(self, pos: int, line_end: int) -> bool:
+        return self.match(pos, line_end) is not None
+
+    def push_context(self, boundary: bytes, entity: int) -> None:
+        self.contexts.append(_Context(boundary, entity, len(self.open)))
+        self.bounds.setdefault(boundary, []).append(len(self.contexts) - 1)
+        self.maxlen = max(self.maxlen, len(boundary))
+
+    def pop_context(self) -> None:
+        ctx = self.contexts.pop()
+        levels = self.bounds[ctx.boundary]
+        levels.pop()
+        if not levels:
+            del self.bounds[ctx.boundary]
+        if not self.contexts:
+            self.maxlen = 0
+
+    def close_to(self, open_len: int, end: int) -> None:
+        """Close open entities until open_len remain; they end at end (not before their body)."""
+        while len(self.open) > open_len:
+            ent = self.entities[self.open.pop()]
+            ent.body_end = max(end, ent.body_start)
+
+    # -- entities -----------------------------------------------------------------------
+    def start(self, pos: int, parent: int, path: str, depth: int, is_message: bool) -> int:
+        """Scan the entity at pos (and any message it encapsulates); return where to go on."""
+        buf = self.buf
+        while True:
+            if len(self.entities) >= MAX_PARTS:
+                self.truncated = True
+                return pos
+            stop = self.is_delimiter if self.bounds else None
+            spans, body_start = scan_header(buf, pos, self.n, stop)
+            fields: dict[str, FieldSpan] = {}
+            for f in spans:
+                if f.name in WANTED and f.name not in fields:
+                    fields[f.name] = f
+            default = ("message", "rfc822") if self._in_digest(parent, is_message) else None
+            ent = Entity(path, parent, is_message, depth, pos, body_start, fields=fields)
+            self._content_type(ent, default)
+            index = len(self.entities)
+            self.entities.append(ent)
+            self.open.append(index)
+            expandable = depth < MAX_DEPTH and len(self.entities) < MAX_PARTS
+            if ent.type == "multipart":
+                boundary = decode_params(ent.params).get("boundary", "")
+                raw = boundary.encode("utf-8", "surrogateescape").rstrip(b" \t")
+                if expandable and 0 < len(raw) <= MAX_BOUNDARY:
+                    ent.expanded = True
+                    if is_message:  # its parts are numbered from its container's number
+                        ent.path = "" if path == "1" else path[:-2]
+                    self.push_context(raw, index)
+                elif not expandable:
+                    self.truncated = True
+                return body_start
+            if ent.type == "message" and ent.subtype in _ENCAPSULATING:
+                cte = fields.get("content-transfer-encoding")
+                encoding = _field_text(buf, cte).lower() if cte else ""
+                if encoding in _IDENTITY and expandable and body_start < self.n:
+                    ent.expanded = True
+                    parent, pos, depth, is_message = index, body_start, depth + 1, True
+                    path = _one(ent.path)
+                    continue
+                if not expandable:
+                    self.truncated = True
+            return body_start
+
+    def _in_digest(self, parent: int, is_message: bool) -> bool:
+        if is_message or parent < 0:
+            return False
+        p = self.entities[parent]
+        return p.type == "multipart" and p.subtype == "digest"
+
+    def _content_type(self, ent: Entity, default: tuple[str, str] | None) -> None:
+        f = ent.fields.get("content-type")
+        parsed = parse_content_type(_field_text(self.buf, f)) if f else None
+        if parsed is not None:
+            ent.type, ent.subtype, ent.params = parsed
+        elif default is not None:
+            ent.type, ent.subtype = default
+        elif f is not None:  # RFC 2045 §5.2: an invalid type is treated as text/plain
+            ent.params = (("charset", "us-ascii"),)
+        if ent.type == "text" and f is None:
+            ent.params = (("charset", "us-ascii"),)
+
+    # -- the pass -----------------------------------------------------------------------
+    def run(self) -> None:
+        buf, n = self.buf, self.n
+        pos = self.start(0, -1, "1", 0, True)
+        while self.contexts:
+            if buf.startswith(b"--", pos):
+                cand = pos
+            else:
+                found = buf.find(b"\n--", pos)
+                if found < 0:
+                    break
+                cand = found + 1
+            eol = buf.find(b"\n", cand)
+            nxt = n if eol < 0 else eol + 1
+            line_end = n if eol < 0 else eol
+            if line_end > cand and buf[line_end - 1] == 13:
+                line_end -= 1
+            hit = self.match(cand, line_end)
+            if hit is None:
+                pos = nxt
+                continue
+            level, close = hit
+            ctx = self.contexts[level]
+            end = cand
+            if end >= 2 and buf[end - 2] == 13 and buf[end - 1] == 10:
+                end -= 2
+            elif end >= 1 and buf[end - 1] == 10:
+                end -= 1
+            self.close_to(ctx.open_len, end)
+            while len(self.contexts) > level + 1:
+                self.pop_context()
+            pos = nxt
+            if close:
+                self.pop_context()
+                continue
+            ctx.children += 1
+            owner = self.entities[ctx.entity]
+            owner.children = ctx.children
+            prefix = owner.path + "." if owner.path else ""
+            pos = self.start(nxt, ctx.entity, f"{prefix}{ctx.children}", owner.depth + 1, False)
+        self.close_to(0, n)
+
+
+def _one(prefix: str) -> str:
+    """IMAP number of the single body of a non-multipart message inside part prefix."""
+    return f"{prefix}.1" if prefix else "1"
+
+
+def scan_entities(buf: bytes) -> tuple[list[Entity], bool]:
+    """Scan buf; return its entities in document order and whether a cap cut anything off."""
+    scanner = _Scanner(buf)
+    scanner.run()
+    entities = scanner.entities
+    counts = [0] * len(entities)
+    for ent in entities:
+        if ent.parent >= 0:
+            counts[ent.parent] += 1
+    for ent, count in zip(entities, counts):
+        ent.children = count
+        if ent.type == "multipart" and ent.expanded and count == 0:
+            ent.expanded = False
+            if ent.is_message:  # no parts after all: the message body is its part 1
+                ent.path = _one(ent.path)
+    return entities, scanner.truncated
