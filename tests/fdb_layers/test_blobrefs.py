@@ -1,0 +1,405 @@
+"""Blob reference counts and the blob GC, on every engine (sqlite, sqlite under
+injected faults, FoundationDB when a cluster is configured)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fdb_layers import blobrefs
+from fdb_layers.blobrefs import (
+    BlobBeingDeleted,
+    add_blob_ref,
+    collect_blobs,
+    get_blob_refcount,
+    get_blob_size,
+    get_gc_lease,
+    list_unreferenced,
+    remove_blob_ref,
+    take_gc_lease,
+)
+from fdb_layers.engine.base import Engine, Transaction
+from fdb_layers.engine.run import transact
+from fdb_layers.keys import pack
+from fdb_layers.layout import get_layouts
+from server.blobs.base import BlobRef, BlobStore
+from server.blobs.fs import FsBlobStore
+from tests.fdb_layers.engine.conftest import ENGINE_PARAMS, make_engine
+
+HOUR = 3600.0
+ID = "a" * 64
+
+
+@pytest.fixture(params=ENGINE_PARAMS)
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
+    e = await make_engine(request.param, tmp_path)
+    try:
+        yield e
+    finally:
+        await e.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
+    s = await FsBlobStore.create(tmp_path / "blobs", fsync=False)
+    yield s
+    await s.close()
+
+
+class Clock:
+    """Real time plus an offset that tests move forward (blob mtimes are real)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+async def refcount(engine: Engine, blob_id: str) -> int:
+    return await transact(engine, get_blob_refcount, blob_id)
+
+
+def make_old(store: FsBlobStore, blob_id: str, age: float) -> None:
+    then = time.time() - age
+    os.utime(store.path(blob_id), (then, then))
+
+
+# --- reference counts ------------------------------------------------------------------
+
+
+async def test_refcounts(engine: Engine) -> None:
+    assert await refcount(engine, ID) == 0
+    assert await transact(engine, get_blob_size, ID) is None
+
+    async def add_twice(tr: Transaction) -> None:
+        await add_blob_ref(tr, ID, 1234)
+        await add_blob_ref(tr, ID, 1234)
+
+    async def remove_one(tr: Transaction) -> int:
+        return await remove_blob_ref(tr, ID, now=1000.0)
+
+    # a bare add is not idempotent: guard it with a marker, as callers must
+    marker = b"test-delivery-1"
+
+    async def guarded(tr: Transaction) -> None:
+        if await tr.get(marker) is None:
+            tr.set(marker, b"")
+            await add_twice(tr)
+
+    await transact(engine, guarded)
+    await transact(engine, guarded)
+    assert await refcount(engine, ID) == 2
+    assert await transact(engine, get_blob_size, ID) == 1234
+
+    assert await transact(engine, remove_blob_ref, ID, ref_id="absent") == 2
+    removed = b"test-removal-1"
+
+    async def guarded_remove(tr: Transaction) -> None:
+        if await tr.get(removed) is None:
+            tr.set(removed, b"")
+            await remove_one(tr)
+
+    await transact(engine, guarded_remove)
+    await transact(engine, guarded_remove)
+    assert await refcount(engine, ID) == 1
+    assert await transact(engine, list_unreferenced, 1e12) == []
+
+
+async def test_named_refs_are_idempotent(engine: Engine) -> None:
+    """Each write runs twice (and, on the faulty engine, may commit and report unknown)."""
+    for ref_id in ("alice/1", "bob/7"):
+        for _ in range(2):
+            await transact(engine, add_blob_ref, ID, 10, ref_id=ref_id)
+    assert await refcount(engine, ID) == 2
+    assert not await transact(engine, add_blob_ref, ID, 10, ref_id="alice/1")
+    for _ in range(2):
+        assert await transact(engine, remove_blob_ref, ID, ref_id="alice/1", now=50.0) == 1
+    for _ in range(2):
+        assert await transact(engine, remove_blob_ref, ID, ref_id="bob/7", now=60.0) == 0
+    assert await refcount(engine, ID) == 0
+    assert await transact(engine, list_unreferenced, 1e12) == [(60.0, ID)]
+
+
+async def test_count_never_goes_below_zero(engine: Engine) -> None:
+    assert await transact(engine, remove_blob_ref, ID) == 0
+    assert await refcount(engine, ID) == 0
+    await transact(engine, add_blob_ref, ID, 1, ref_id="r")
+    assert await refcount(engine, ID) == 1
+
+
+async def test_unreferenced_index(engine: Engine) -> None:
+    other = "b" * 64
+    await transact(engine, add_blob_ref, ID, 1, ref_id="x")
+    await transact(engine, add_blob_ref, other, 1, ref_id="y")
+    await transact(engine, remove_blob_ref, ID, ref_id="x", now=100.0)
+    await transact(engine, remove_blob_ref, other, ref_id="y", now=200.0)
+    assert await transact(engine, list_unreferenced, 150.0) == [(100.0, ID)]
+    assert await transact(engine, list_unreferenced, 300.0) == [(100.0, ID), (200.0, other)]
+    # referenced again: no longer a candidate
+    await transact(engine, add_blob_ref, ID, 1, ref_id="z")
+    assert await transact(engine, list_unreferenced, 300.0) == [(200.0, other)]
+
+
+async def test_bad_blob_ids_are_refused(engine: Engine) -> None:
+    with pytest.raises(ValueError):
+        await transact(engine, add_blob_ref, "../x", 1)
+
+
+# --- the collector ---------------------------------------------------------------------
+
+
+async def deliver(engine: Engine, store: BlobStore, data: bytes, ref_id: str) -> BlobRef:
+    ref = await store.put(data)
+    await transact(engine, add_blob_ref, ref.id, ref.size, ref_id=ref_id)
+    return ref
+
+
+async def test_gc_removes_unreferenced_after_grace(engine: Engine, store: FsBlobStore) -> None:
+    clock = Clock()
+    kept = await deliver(engine, store, b"kept", "m1")
+    gone = await deliver(engine, store, b"gone", "m2")
+    make_old(store, kept.id, 2 * HOUR)
+    make_old(store, gone.id, 2 * HOUR)
+    await transact(engine, remove_blob_ref, gone.id, ref_id="m2", now=clock())
+
+    result = await collect_blobs(engine, store, clock=clock)  # within the grace period
+    assert result.ran and result.deleted == 0
+    assert await store.exists(gone.id)
+
+    clock.advance(HOUR + 1)
+    result = await collect_blobs(engine, store, clock=clock)
+    assert result.deleted == 1 and result.deleted_ids == [gone.id] and result.orphans == 0
+    assert not await store.exists(gone.id)
+    assert await store.exists(kept.id)  # referenced: never collected
+    assert await transact(engine, get_blob_size, gone.id) is None
+    assert await transact(engine, list_unreferenced, 1e12) == []
+    assert "blobrefs" in await transact(engine, get_layouts)
+
+    # a second run finds nothing; the blob can be delivered again
+    assert (await collect_blobs(engine, store, clock=clock)).deleted == 0
+    again = await deliver(engine, store, b"gone", "m3")
+    assert again == gone and await refcount(engine, gone.id) == 1
+
+
+async def test_gc_removes_orphans_after_grace(engine: Engine, store: FsBlobStore) -> None:
+    clock = Clock()
+    orphan = await store.put(b"crashed before the index commit")
+    referenced = await deliver(engine, store, b"referenced", "m1")
+    unreferenced_recently = await deliver(engine, store, b"recent", "m2")
+    await transact(engine, remove_blob_ref, unreferenced_recently.id, ref_id="m2", now=clock())
+    for ref in (orphan, referenced, unreferenced_recently):
+        make_old(store, ref.id, 2 * HOUR)
+    fresh_orphan = await store.put(b"upload in progress")
+
+    result = await collect_blobs(engine, store, clock=clock)
+    assert result.orphans == 1 and result.deleted_ids == [orphan.id]
+    assert not await store.exists(orphan.id)
+    for ref in (referenced, unreferenced_recently, fresh_orphan):
+        assert await store.exists(ref.id)
+
+
+async def test_gc_keeps_a_blob_put_again(engine: Engine, store: FsBlobStore) -> None:
+    """A writer that re-puts an unreferenced blob (a dedupe) before its commit keeps it."""
+    clock = Clock()
+    ref = await deliver(engine, store, b"body", "m1")
+    await transact(engine, remove_blob_ref, ref.id, ref_id="m1", now=clock() - 2 * HOUR)
+    make_old(store, ref.id, 2 * HOUR)
+    await store.put(b"body")  # refreshes it
+
+    result = await collect_blobs(engine, store, clock=clock)
+    assert result.deleted == 0 and result.kept == 1
+    assert await store.exists(ref.id)
+    # it is unreferenced from now on, and collected a grace period later
+    (since, _), = await transact(engine, list_unreferenced, 1e12)
+    assert since >= clock() - 60
+    clock.advance(HOUR + 10)
+    result = await collect_blobs(engine, store, clock=clock)
+    assert result.deleted == 1
+
+
+async def test_rereference_before_claim_wins(engine: Engine, store: FsBlobStore) -> None:
+    """A reference committed after the candidate was listed but before the claim."""
+    clock = Clock()
+    ref = await deliver(engine, store, b"body", "m1")
+    await transact(engine, remove_blob_ref, ref.id, ref_id="m1", now=clock() - 2 * HOUR)
+    make_old(store, ref.id, 2 * HOUR)
+
+    class ReferencingStore:
+        """Commits a reference the moment the collector starts its orphan scan,
+        i.e. after it listed the candidates of the unreferenced phase."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def delete_if_older(self, blob_id: str, cutoff: float) -> bool:
+            return await store.delete_if_older(blob_id, cutoff)
+
+        async def exists(self, blob_id: str) -> bool:
+            return await store.exists(blob_id)
+
+        async def list(self) -> AsyncIterator[tuple[str, float]]:
+            async for entry in store.list():
+                yield entry
+
+    original = blobrefs.list_unreferenced
+
+    async def list_then_reference(tr: Transaction, before: float, *, after: bytes = b"",
+                                  limit: int = 100) -> list[tuple[float, str]]:
+        rows = await original(tr, before, after=after, limit=limit)
+        if rows:
+            await add_blob_ref(tr, ref.id, ref.size, ref_id="m2")
+        return rows
+
+    blobrefs.list_unreferenced = list_then_reference  # type: ignore[assignment]
+    try:
+        result = await collect_blobs(engine, ReferencingStore(), clock=clock)
+    finally:
+        blobrefs.list_unreferenced = original  # type: ignore[assignment]
+    assert result.deleted == 0
+    assert await store.exists(ref.id)
+    assert await refcount(engine, ref.id) == 1
+
+
+async def test_reference_during_deletion_is_refused(engine: Engine, store: FsBlobStore) -> None:
+    """Between the claim and the finish, a writer gets BlobBeingDeleted; it re-puts
+    and retries after the collector is done, and the blob is there."""
+    clock = Clock()
+    ref = await deliver(engine, store, b"body", "m1")
+    await transact(engine, remove_blob_ref, ref.id, ref_id="m1", now=clock() - 2 * HOUR)
+    make_old(store, ref.id, 2 * HOUR)
+    refused: list[BaseException] = []
+
+    class RacingStore:
+        async def delete_if_older(self, blob_id: str, cutoff: float) -> bool:
+            try:
+                await transact(engine, add_blob_ref, ref.id, ref.size, ref_id="m2")
+            except BlobBeingDeleted as e:
+                refused.append(e)
+            return await store.delete_if_older(blob_id, cutoff)
+
+        async def exists(self, blob_id: str) -> bool:
+            return await store.exists(blob_id)
+
+        async def list(self) -> AsyncIterator[tuple[str, float]]:
+            async for entry in store.list():
+                yield entry
+
+    result = await collect_blobs(engine, RacingStore(), clock=clock)
+    assert result.deleted == 1 and len(refused) == 1
+    assert await refcount(engine, ref.id) == 0
+    # the writer's retry: put again, then reference
+    again = await deliver(engine, store, b"body", "m2")
+    assert again == ref and await store.get(ref.id) == b"body"
+    assert await refcount(engine, ref.id) == 1
+
+
+async def test_stale_marker_is_resumed(engine: Engine, store: FsBlobStore) -> None:
+    """A collector died between deleting a blob and clearing its marker."""
+    clock = Clock()
+    ref = await deliver(engine, store, b"body", "m1")
+    await transact(engine, remove_blob_ref, ref.id, ref_id="m1", now=clock() - 2 * HOUR)
+
+    async def crashed_claim(tr: Transaction) -> None:
+        tr.set(blobrefs.DELETING.pack((ref.id,)), pack(("dead-node", clock() - 600)))
+
+    await transact(engine, crashed_claim)
+    await store.delete(ref.id)
+    with pytest.raises(BlobBeingDeleted):
+        await transact(engine, add_blob_ref, ref.id, ref.size, ref_id="m2")
+
+    result = await collect_blobs(engine, store, clock=clock)
+    assert result.resumed == 1
+    assert await transact(engine, get_blob_size, ref.id) is None
+    await deliver(engine, store, b"body", "m2")
+    assert await refcount(engine, ref.id) == 1
+
+
+async def test_live_marker_of_another_collector_is_left_alone(
+    engine: Engine, store: FsBlobStore
+) -> None:
+    clock = Clock()
+    orphan = await store.put(b"orphan")
+    make_old(store, orphan.id, 2 * HOUR)
+
+    async def other_claim(tr: Transaction) -> None:
+        tr.set(blobrefs.DELETING.pack((orphan.id,)), pack(("other-node", clock())))
+
+    await transact(engine, other_claim)
+    result = await collect_blobs(engine, store, clock=clock)
+    assert result.orphans == 0 and await store.exists(orphan.id)
+
+
+# --- the lease -------------------------------------------------------------------------
+
+
+async def test_lease_is_exclusive(engine: Engine, store: FsBlobStore) -> None:
+    clock = Clock()
+    orphan = await store.put(b"orphan")
+    make_old(store, orphan.id, 2 * HOUR)
+    assert await transact(engine, take_gc_lease, "node-a", clock(), 60.0)
+    assert not await transact(engine, take_gc_lease, "node-b", clock(), 60.0)
+    assert await transact(engine, take_gc_lease, "node-a", clock(), 60.0)  # renewal
+
+    result = await collect_blobs(engine, store, clock=clock, holder="node-b")
+    assert not result.ran and await store.exists(orphan.id)
+
+    clock.advance(61)  # node-a's lease expired (node-a died)
+    result = await collect_blobs(engine, store, clock=clock, holder="node-b")
+    assert result.ran and result.orphans == 1
+    assert await transact(engine, get_gc_lease) is None  # released
+
+
+async def test_concurrent_collectors_one_runs(engine: Engine, store: FsBlobStore) -> None:
+    clock = Clock()
+    for i in range(5):
+        ref = await store.put(b"orphan %d" % i)
+        make_old(store, ref.id, 2 * HOUR)
+    results = await asyncio.gather(
+        *(collect_blobs(engine, store, clock=clock, holder=f"node-{i}") for i in range(4))
+    )
+    ran = [r for r in results if r.ran]
+    assert sum(r.orphans for r in results) == 5
+    assert len(ran) >= 1
+    assert [entry async for entry in store.list()] == []
+
+
+async def test_collector_stops_when_its_lease_is_taken(
+    engine: Engine, store: FsBlobStore
+) -> None:
+    clock = Clock()
+    refs = []
+    for i in range(6):
+        ref = await store.put(b"orphan %d" % i)
+        make_old(store, ref.id, 2 * HOUR)
+        refs.append(ref)
+
+    class SlowStore:
+        """Each delete takes 'two minutes': the lease (60 s) expires and is taken."""
+
+        async def delete_if_older(self, blob_id: str, cutoff: float) -> bool:
+            deleted = await store.delete_if_older(blob_id, cutoff)
+            clock.advance(120)
+            await transact(engine, take_gc_lease, "thief", clock(), 60.0)
+            return deleted
+
+        async def exists(self, blob_id: str) -> bool:
+            return await store.exists(blob_id)
+
+        async def list(self) -> AsyncIterator[tuple[str, float]]:
+            async for entry in store.list():
+                yield entry
+
+    result = await collect_blobs(engine, SlowStore(), clock=clock, holder="victim", batch=2,
+                                 marker_ttl=1000.0)
+    assert result.lease_lost
+    assert result.orphans == 2  # the first batch only
+    assert (await transact(engine, get_gc_lease) or ("", 0.0))[0] == "thief"
