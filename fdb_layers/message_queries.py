@@ -1,0 +1,168 @@
+"""Reading messages: by UID range, by id, changed or vanished since a modseq,
+and a mailbox's emails by received-at.
+
+Each read is one range or a few point reads: FETCH FLAGS of a whole mailbox
+is one range of ``[storage, uid] -> (email id, modseq, keywords)``;
+CONDSTORE's CHANGEDSINCE reads the ``[storage, modseq, uid]`` index and
+QRESYNC's VANISHED the tombstones, from the given modseq on.  The UID list
+these return is what an IMAP session keeps to map sequence numbers to UIDs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .emails import memberships, read_email, read_membership, read_summary
+from .engine.base import Transaction
+from .keys import unpack
+from .mail_layout import AccountKeys, MembershipRecord, unpack_int
+from .mailbox import mailbox_of_storage, storage_of
+
+MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message in one mailbox (what FETCH UID FLAGS MODSEQ needs)."""
+
+    uid: int
+    email_id: str
+    modseq: int
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """The account-level email object (what Email/get needs besides the summary)."""
+
+    id: str
+    blob_id: str
+    size: int
+    received_at: float
+    thread_id: str
+    keywords: tuple[str, ...]
+    mailboxes: dict[str, int]  # mailbox id -> UID there
+    modseq: int
+
+
+def _message(uid: int, m: MembershipRecord) -> Message:
+    return Message(uid, m.email_id, m.modseq, m.keywords)
+
+
+async def list_messages(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    *,
+    first_uid: int = 1,
+    last_uid: int = MAX_UID,
+    limit: int = 0,
+    reverse: bool = False,
+) -> list[Message]:
+    """Messages with ``first_uid <= uid <= last_uid`` in UID order (or newest
+    first with ``reverse``); ``limit`` 0 means all."""
+    keys = AccountKeys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    if first_uid > last_uid:
+        return []
+    rows = await tr.get_range(
+        keys.uid.pack((storage, first_uid)),
+        keys.uid.pack((storage, last_uid + 1)),
+        limit=limit,
+        reverse=reverse,
+    )
+    prefix = len(keys.uid.raw_prefix)
+    return [
+        _message(int(unpack(r.key[prefix:])[1]), MembershipRecord.decode(r.value)) for r in rows
+    ]
+
+
+async def get_message(
+    tr: Transaction, account_id: str, mailbox_id: str, uid: int
+) -> Message | None:
+    keys = AccountKeys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    member = await read_membership(tr, keys, storage, uid)
+    return None if member is None else _message(uid, member)
+
+
+async def list_changed_since(
+    tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
+) -> list[Message]:
+    """Messages whose modseq is above ``modseq`` (CONDSTORE CHANGEDSINCE), by UID."""
+    keys = AccountKeys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(
+        keys.uid_modseq.pack((storage, modseq + 1)),
+        keys.uid_modseq.range((storage,))[1],
+        limit=limit,
+    )
+    out: list[Message] = []
+    for r in rows:
+        uid = int(keys.uid_modseq.unpack(r.key)[2])
+        member = await read_membership(tr, keys, storage, uid)
+        if member is not None:
+            out.append(_message(uid, member))
+    return sorted(out, key=lambda m: m.uid)
+
+
+async def list_vanished(
+    tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
+) -> list[int]:
+    """UIDs expunged after ``modseq`` (QRESYNC VANISHED (EARLIER)), ascending."""
+    keys = AccountKeys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(
+        keys.vanished.pack((storage, modseq + 1)),
+        keys.vanished.range((storage,))[1],
+        limit=limit,
+    )
+    return sorted(int(keys.vanished.unpack(r.key)[2]) for r in rows)
+
+
+async def get_email(tr: Transaction, account_id: str, email_id: str) -> Email | None:
+    keys = AccountKeys(account_id)
+    rec = await read_email(tr, keys, email_id)
+    if rec is None:
+        return None
+    boxes: dict[str, int] = {}
+    for storage, uid in (await memberships(tr, keys, email_id)).items():
+        mailbox_id = await mailbox_of_storage(tr, keys, storage)
+        if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
+            boxes[mailbox_id] = uid
+    return Email(
+        id=email_id,
+        blob_id=rec.blob_id,
+        size=rec.size,
+        received_at=rec.received_us / 1_000_000,
+        thread_id=rec.thread_id,
+        keywords=rec.keywords,
+        mailboxes=boxes,
+        modseq=rec.modseq,
+    )
+
+
+async def get_summary(tr: Transaction, account_id: str, email_id: str) -> bytes | None:
+    """The parsed summary stored at delivery (server.mime's bytes)."""
+    return await read_summary(tr, AccountKeys(account_id), email_id)
+
+
+async def query_mailbox(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    *,
+    newest_first: bool = True,
+    position: int = 0,
+    limit: int = 50,
+) -> list[tuple[str, int]]:
+    """(email id, uid) of a mailbox's emails sorted by received-at (JMAP
+    Email/query with inMailbox); reads ``position + limit`` index keys."""
+    keys = AccountKeys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(
+        *keys.received.range((storage,)), limit=position + limit, reverse=newest_first
+    )
+    return [
+        (str(keys.received.unpack(r.key)[2]), unpack_int(r.value)) for r in rows[position:]
+    ]

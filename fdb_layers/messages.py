@@ -1,0 +1,348 @@
+"""Messages in mailboxes: append, copy, move, keywords, expunge (the writes).
+
+Every function is one step of one transaction and idempotent when run again:
+an append carries a delivery id whose marker makes a repeat return the first
+result and store nothing; copying an email to a mailbox it is already in keeps
+its UID; a keyword change that is already in place changes nothing; expunging
+an expunged UID does nothing.  Work on many messages is bounded by ``limit`` or
+:data:`MAX_BATCH` per call, so that a transaction stays well under
+FoundationDB's limits; callers loop, each call in its own transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from . import emails
+from .changes import EMAIL, UPDATED, ChangeSet
+from .engine.base import Transaction
+from .keywords import normalise_keywords
+from .mail_errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
+from .mail_layout import AccountKeys, DeliveryRecord, MembershipRecord, unpack_int
+from .mailbox import storage_of
+from .quota import check_quota
+from .threads import ThreadHeaders
+
+MAX_BATCH = 1000  # messages one call may change (< 1 MB written)
+MAX_DELIVERY_ID = 500
+
+
+def email_id_for(delivery_id: str) -> str:
+    """A JMAP email id derived from a delivery id, so that a retried delivery
+    produces the same id (RFC 8620 section 1.2 id characters)."""
+    digest = hashlib.sha256(delivery_id.encode("utf-8")).hexdigest()
+    return "M" + digest[:26]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEmail:
+    email_id: str
+    blob_id: str
+    size: int
+    received_at: float  # seconds since the epoch
+    summary: bytes = b""  # server.mime's MessageSummary.to_bytes()
+    headers: ThreadHeaders = field(default_factory=ThreadHeaders)
+    keywords: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    email_id: str
+    mailbox_id: str
+    uidvalidity: int
+    uid: int
+    modseq: int
+    thread_id: str
+    created: bool  # False: the delivery id was seen before; nothing was written
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    changed: tuple[tuple[int, int, tuple[str, ...]], ...]  # (uid, modseq, keywords)
+    modified: tuple[int, ...]  # UIDs that failed UNCHANGEDSINCE (RFC 7162 section 3.1.3)
+
+
+@dataclass(frozen=True, slots=True)
+class ExpungeResult:
+    uids: tuple[int, ...]  # expunged, ascending
+    modseq: int | None  # the modseq of this expunge (None if nothing went)
+    resume_after: int | None  # call again with after_uid=this; None: finished
+
+
+async def append_email(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    email: NewEmail,
+    *,
+    delivery_id: str,
+    quota: int | None = None,
+) -> Appended:
+    """Store a new email in a mailbox (delivery, IMAP APPEND, Email/import).
+
+    Adds the blob reference, quota usage, thread, counters and change log in the
+    same transaction.  A repeated ``delivery_id`` returns the first result."""
+    if not delivery_id or len(delivery_id) > MAX_DELIVERY_ID:
+        raise ValueError("a delivery id of 1..500 characters is required")
+    keys = AccountKeys(account_id)
+    marker = keys.delivery.pack((delivery_id,))
+    raw = await tr.get(marker)
+    if raw is not None:
+        d = DeliveryRecord.decode(raw)
+        return Appended(d.email_id, d.mailbox_id, d.uidvalidity, d.uid, d.modseq, d.thread_id,
+                        created=False)
+    storage = await storage_of(tr, keys, mailbox_id)
+    if await emails.read_email(tr, keys, email.email_id) is not None:
+        raise EmailExists(email.email_id)
+    await check_quota(tr, keys, email.size, quota)
+    changes = ChangeSet(tr, keys)
+    rec = await emails.create_email(
+        tr,
+        keys,
+        changes,
+        email.email_id,
+        blob_id=email.blob_id,
+        size=email.size,
+        received_us=round(email.received_at * 1_000_000),
+        keywords=normalise_keywords(email.keywords),
+        summary=email.summary,
+        headers=email.headers,
+    )
+    uid = await emails.add_membership(tr, keys, changes, storage, mailbox_id, email.email_id, rec)
+    modseq = await changes.modseq()
+    tr.set(
+        marker,
+        DeliveryRecord(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id).encode(),
+    )
+    return Appended(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id, created=True)
+
+
+def _check_batch(uids: Collection[int]) -> None:
+    if len(uids) > MAX_BATCH:
+        raise BatchTooLarge(f"{len(uids)} messages in one call; at most {MAX_BATCH}")
+
+
+async def _copy(
+    tr: Transaction,
+    account_id: str,
+    source_id: str,
+    uids: Sequence[int],
+    target_id: str,
+    *,
+    move: bool,
+) -> list[tuple[int, int]]:
+    _check_batch(uids)
+    keys = AccountKeys(account_id)
+    source = await storage_of(tr, keys, source_id)
+    target = await storage_of(tr, keys, target_id)
+    changes = ChangeSet(tr, keys)
+    out: list[tuple[int, int]] = []
+    if source == target:  # every message is there already, under its own UID
+        present = [u for u in sorted(set(uids))
+                   if await emails.read_membership(tr, keys, source, u) is not None]
+        return [(u, u) for u in present]
+    for uid in sorted(set(uids)):
+        member = await emails.read_membership(tr, keys, source, uid)
+        if member is None:
+            continue
+        rec = await emails.read_email(tr, keys, member.email_id)
+        if rec is None:
+            continue
+        existing = await tr.get(keys.email_storage.pack((member.email_id, target)))
+        if existing is None:
+            new_uid = await emails.add_membership(
+                tr, keys, changes, target, target_id, member.email_id, rec
+            )
+            await changes.record(EMAIL, member.email_id, UPDATED)
+        else:
+            new_uid = unpack_int(existing)
+        if move:
+            await emails.remove_membership(tr, keys, changes, source, uid, member)
+        out.append((uid, new_uid))
+    return out
+
+
+async def copy_messages(
+    tr: Transaction, account_id: str, source_id: str, uids: Sequence[int], target_id: str
+) -> list[tuple[int, int]]:
+    """IMAP COPY: (source uid, target uid) pairs (RFC 4315 COPYUID).  The email
+    joins the target mailbox; if it is there already, its UID there is given."""
+    return await _copy(tr, account_id, source_id, uids, target_id, move=False)
+
+
+async def move_messages(
+    tr: Transaction, account_id: str, source_id: str, uids: Sequence[int], target_id: str
+) -> list[tuple[int, int]]:
+    """IMAP MOVE (RFC 6851): copy, then expunge from the source."""
+    return await _copy(tr, account_id, source_id, uids, target_id, move=True)
+
+
+async def store_keywords(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    uids: Sequence[int],
+    *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    replace: Iterable[str] | None = None,
+    unchanged_since: int | None = None,
+) -> StoreResult:
+    """IMAP STORE on UIDs: set (``replace``), add or remove keywords.
+
+    With ``unchanged_since`` (CONDSTORE), a message whose modseq is higher fails
+    and is listed in ``modified`` -- unless it already has the keywords the
+    store asks for, which makes a repeated STORE succeed without a change."""
+    _check_batch(uids)
+    keys = AccountKeys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    to_add = set(normalise_keywords(add))
+    to_remove = set(normalise_keywords(remove))
+    replacement = None if replace is None else normalise_keywords(replace)
+    changes = ChangeSet(tr, keys)
+    changed: list[tuple[int, int, tuple[str, ...]]] = []
+    modified: list[int] = []
+    for uid in sorted(set(uids)):
+        member = await emails.read_membership(tr, keys, storage, uid)
+        if member is None:
+            continue
+        if replacement is not None:
+            wanted = replacement
+        else:
+            wanted = tuple(sorted((set(member.keywords) | to_add) - to_remove))
+        if wanted == member.keywords:
+            continue
+        if unchanged_since is not None and member.modseq > unchanged_since:
+            modified.append(uid)
+            continue
+        rec = await emails.read_email(tr, keys, member.email_id)
+        if rec is None:
+            continue
+        new = await emails.set_keywords(tr, keys, changes, member.email_id, rec, wanted)
+        changed.append((uid, new.modseq, new.keywords))
+    return StoreResult(tuple(changed), tuple(modified))
+
+
+async def expunge_messages(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    *,
+    uids: Collection[int] | None = None,
+    only_deleted: bool = True,
+    after_uid: int = 0,
+    limit: int = MAX_BATCH,
+) -> ExpungeResult:
+    """EXPUNGE (``uids=None``: every \\Deleted message), UID EXPUNGE (``uids``:
+    the \\Deleted ones among them, RFC 4315), or removal from the mailbox
+    regardless of flags (``only_deleted=False``, JMAP mailboxIds).
+
+    At most ``limit`` messages per call; while ``resume_after`` is not None,
+    call again with ``after_uid=resume_after`` in a new transaction."""
+    if limit <= 0 or limit > MAX_BATCH:
+        raise BatchTooLarge(f"limit must be 1..{MAX_BATCH}")
+    keys = AccountKeys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    resume: int | None = None
+    victims: list[tuple[int, MembershipRecord]] = []
+    if only_deleted or isinstance(uids, range):
+        index = keys.deleted if only_deleted else keys.uid
+        lo, hi = after_uid + 1, 2**63 - 1
+        if isinstance(uids, range):
+            lo, hi = max(lo, uids.start), min(hi, uids.stop)
+        scanned = (
+            await tr.get_range(index.pack((storage, lo)), index.pack((storage, hi)), limit=limit)
+            if lo < hi else []
+        )
+        if len(scanned) == limit:
+            resume = int(index.unpack(scanned[-1].key)[1])
+        for row in scanned:
+            uid = int(index.unpack(row.key)[1])
+            if uids is not None and uid not in uids:
+                continue
+            member = await emails.read_membership(tr, keys, storage, uid)
+            if member is not None:
+                victims.append((uid, member))
+    else:
+        if uids is None:
+            raise MailError("uids are required with only_deleted=False")
+        todo = sorted(u for u in uids if u > after_uid)
+        if len(todo) > limit:
+            todo = todo[:limit]
+            resume = todo[-1]
+        for uid in todo:
+            member = await emails.read_membership(tr, keys, storage, uid)
+            if member is not None:
+                victims.append((uid, member))
+    changes = ChangeSet(tr, keys)
+    for uid, member in victims:
+        await emails.remove_membership(tr, keys, changes, storage, uid, member)
+    return ExpungeResult(tuple(u for u, _ in victims), changes.allocated, resume)
+
+
+async def set_email_keywords(
+    tr: Transaction, account_id: str, email_id: str, keywords: Iterable[str]
+) -> int:
+    """JMAP Email/set keywords; the email's modseq afterwards."""
+    keys = AccountKeys(account_id)
+    rec = await emails.read_email(tr, keys, email_id)
+    if rec is None:
+        raise EmailNotFound(email_id)
+    changes = ChangeSet(tr, keys)
+    new = await emails.set_keywords(tr, keys, changes, email_id, rec, normalise_keywords(keywords))
+    return new.modseq
+
+
+async def set_email_mailboxes(
+    tr: Transaction, account_id: str, email_id: str, mailbox_ids: Collection[str]
+) -> None:
+    """JMAP Email/set mailboxIds: join and leave mailboxes (at least one remains)."""
+    if not mailbox_ids:
+        raise MailError("an email must be in at least one mailbox")
+    keys = AccountKeys(account_id)
+    rec = await emails.read_email(tr, keys, email_id)
+    if rec is None:
+        raise EmailNotFound(email_id)
+    wanted = {await storage_of(tr, keys, m): m for m in mailbox_ids}
+    current = await emails.memberships(tr, keys, email_id)
+    changes = ChangeSet(tr, keys)
+    for storage, mailbox_id in wanted.items():
+        if storage not in current:
+            await emails.add_membership(tr, keys, changes, storage, mailbox_id, email_id, rec)
+            await changes.record(EMAIL, email_id, UPDATED)
+    for storage, uid in current.items():
+        if storage not in wanted:
+            member = await emails.read_membership(tr, keys, storage, uid)
+            if member is not None:
+                await emails.remove_membership(tr, keys, changes, storage, uid, member)
+
+
+async def destroy_email(tr: Transaction, account_id: str, email_id: str) -> bool:
+    """JMAP Email/set destroy: out of every mailbox, then gone.  False if it was gone."""
+    keys = AccountKeys(account_id)
+    current = await emails.memberships(tr, keys, email_id)
+    changes = ChangeSet(tr, keys)
+    for storage, uid in current.items():
+        member = await emails.read_membership(tr, keys, storage, uid)
+        if member is not None:
+            await emails.remove_membership(tr, keys, changes, storage, uid, member)
+    return bool(current)
+
+
+__all__ = [
+    "Appended",
+    "ExpungeResult",
+    "NewEmail",
+    "StoreResult",
+    "append_email",
+    "copy_messages",
+    "destroy_email",
+    "email_id_for",
+    "expunge_messages",
+    "move_messages",
+    "set_email_keywords",
+    "set_email_mailboxes",
+    "store_keywords",
+]
