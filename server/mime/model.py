@@ -159,6 +159,19 @@ class MessageSummary:
     truncated: bool = False
     version: int = FORMAT_VERSION
 
+    def to_bytes(self) -> bytes:
+        """Compact versioned encoding for the store (see server.mime.serialize)."""
+        from server.mime.serialize import summary_to_bytes
+
+        return summary_to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> MessageSummary:
+        """Inverse of to_bytes; ValueError when data is damaged or from a newer format."""
+        from server.mime.serialize import summary_from_bytes
+
+        return summary_from_bytes(data)
+
     @property
     def root(self) -> Part:
         return self.parts[0]

@@ -197,10 +197,7 @@ class _Scanner:
             ent.type, ent.subtype, ent.params = parsed
         elif default is not None:
             ent.type, ent.subtype = default
-        elif f is not None:  # RFC 2045 §5.2: an invalid type is treated as text/plain
-            ent.params = (("charset", "us-ascii"),)
-        if ent.type == "text" and f is None:
-            ent.params = (("charset", "us-ascii"),)
+        # otherwise text/plain: RFC 2045 §5.2 for a missing or invalid Content-Type
 
     # -- the pass -----------------------------------------------------------------------
     def run(self) -> None:
