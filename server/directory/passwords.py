@@ -4,12 +4,12 @@ Formats (the scheme is read from the stored value, never guessed from the secret
 
 - crypt(3) strings: bcrypt ``$2a$ $2b$ $2y$``, SHA-512-crypt ``$6$`` and SHA-256-crypt ``$5$``
   (with ``rounds=``), argon2 ``$argon2id$ $argon2i$ $argon2d$`` (RFC 9106), PBKDF2 in the
-  passlib form ``$pbkdf2$ $pbkdf2-sha256$ $pbkdf2-sha512$`` (RFC 8018), MD5-crypt ``$1$`` and
-  traditional DES crypt (verification only);
+  passlib form ``$pbkdf2$ $pbkdf2-sha256$ $pbkdf2-sha512$`` (RFC 8018), and MD5-crypt ``$1$``
+  (verification only).  Traditional DES crypt is refused: it reads 8 characters;
 - RFC 2307 / OpenLDAP prefixes: ``{SSHA} {SHA} {SSHA256} {SHA256} {SSHA512} {SHA512} {SMD5}
   {MD5}``, ``{CRYPT}`` followed by any crypt(3) string, ``{PBKDF2-SHA512}`` (and -SHA256, -SHA1)
-  in the passlib/slapd form, and Dovecot's ``{BLF-CRYPT} {SHA512-CRYPT} {SHA256-CRYPT}
-  {MD5-CRYPT} {ARGON2ID} {ARGON2I}`` prefixes;
+  in the passlib/slapd form, slapd's ``{ARGON2}``, and Dovecot's ``{BLF-CRYPT}
+  {SHA512-CRYPT} {SHA256-CRYPT} {MD5-CRYPT} {ARGON2ID} {ARGON2I}`` prefixes;
 - ``{PLAIN}``/``{CLEARTEXT}`` or a value without a scheme: plain text, accepted only when
   ``allow_plaintext`` is set.
 
@@ -53,7 +53,7 @@ _LDAP_DIGESTS: dict[str, tuple[Callable[[bytes], hashlib._Hash], int, bool]] = {
     "SMD5": (hashlib.md5, 16, True),
 }
 _CRYPT_PREFIXES = ("CRYPT", "BLF-CRYPT", "SHA512-CRYPT", "SHA256-CRYPT", "MD5-CRYPT",
-                   "ARGON2ID", "ARGON2I", "ARGON2D")
+                   "ARGON2", "ARGON2ID", "ARGON2I", "ARGON2D")
 _PLAIN_PREFIXES = ("PLAIN", "CLEARTEXT", "CLEAR")
 
 
@@ -86,7 +86,7 @@ def scheme_of(stored: str) -> str:
         return stored[1:stored.find("}")].upper() if "}" in stored else "unknown"
     if stored.startswith("$"):
         return stored.split("$")[1] or "unknown"
-    return "plain-or-des"
+    return "plain"
 
 
 def _verify(stored: str, secret: str, allow_plaintext: bool) -> bool:
@@ -105,15 +105,12 @@ def _verify(stored: str, secret: str, allow_plaintext: bool) -> bool:
         return False
     if stored.startswith("$"):
         return _verify_crypt(stored, secret)
-    if len(stored) == 13 and passlib_hash.des_crypt.identify(stored):
-        # Indistinguishable from a 13-character plain password: try both if plain is allowed.
-        if passlib_hash.des_crypt.verify(secret, stored):
-            return True
     return allow_plaintext and _equal(stored.encode(), secret.encode())
 
 
 def _verify_crypt(stored: str, secret: str) -> bool:
-    """A crypt(3)-style ``$id$...`` string (or traditional DES)."""
+    """A crypt(3)-style ``$id$...`` string.  Traditional DES crypt (8 significant
+    characters) is not accepted."""
     if stored.startswith(("$2a$", "$2b$", "$2y$", "$2x$")):
         if stored.startswith("$2x$"):
             return False   # the buggy pre-2011 variant: refuse rather than guess
@@ -129,8 +126,6 @@ def _verify_crypt(stored: str, secret: str) -> bool:
     handler = _CRYPT_HANDLERS.get(stored.split("$")[1] if stored.startswith("$") else "")
     if handler is not None:
         return bool(handler.verify(secret, stored))
-    if len(stored) == 13 and passlib_hash.des_crypt.identify(stored):
-        return bool(passlib_hash.des_crypt.verify(secret, stored))
     log.warning("unknown crypt scheme (scheme %s)", scheme_of(stored))
     return False
 
