@@ -529,3 +529,26 @@ def test_local_writes_read_like_committed_writes(ops: list[tuple[str, int, int]]
                 await engine.close()
 
     asyncio.run(run())
+
+
+async def test_wal_is_truncated_under_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The WAL does not grow without end while transactions keep running."""
+    import fdb_layers.engine.sqlite as sqlite_engine
+
+    monkeypatch.setattr(sqlite_engine, "_WAL_CHECK_EVERY", 10)
+    monkeypatch.setattr(sqlite_engine, "_WAL_TRUNCATE_BYTES", 256 * 1024)
+    engine = await SqliteEngine.open(tmp_path / "wal.sqlite3")
+    try:
+        async def write(tr: Transaction, i: int) -> None:
+            await tr.get(b"wal/%d" % (i - 1))
+            tr.set(b"wal/%d" % i, b"x" * 20_000)
+
+        sizes = []
+        for i in range(300):
+            await transact(engine, write, i)
+            sizes.append(os.path.getsize(tmp_path / "wal.sqlite3-wal"))
+    finally:
+        await engine.close()
+    assert max(sizes) > 256 * 1024  # it did grow past the threshold ...
+    assert any(b < a for a, b in zip(sizes, sizes[1:], strict=False))  # ... and was truncated
+    assert max(sizes) < 300 * 20_000
