@@ -14,7 +14,9 @@ from fdb_layers.engine.run import transact
 from fdb_layers.layout import STORE_LAYOUT, check_layouts
 
 from . import __version__
+from .blobs import BlobStore, open_blob_store
 from .config import Config
+from .directory import Directory, open_directory
 from .http import HttpListener, build_app
 from .logs import setup_logging
 
@@ -55,11 +57,17 @@ class Node:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.engine: Engine | None = None
+        self.blobs: BlobStore | None = None
+        self.directory: Directory | None = None
         self.http: HttpListener | None = None
+        self._workers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = await open_store(self.config)
+        self.blobs = await open_blob_store(self.config)
+        self.directory = await open_directory(self.config)
+        self._workers.append(asyncio.create_task(self._blob_gc_loop(), name="blob-gc"))
         app = build_app({"store": self._check_store})
         self.http = HttpListener(app, self.config.server.http_listen)
         await self.http.start()
@@ -75,10 +83,37 @@ class Node:
 
         await transact(self.engine, read)
 
+    async def _blob_gc_loop(self) -> None:
+        """Every node tries; the store lease lets one collect at a time."""
+        from fdb_layers.blobrefs import collect_blobs
+
+        settings = self.config.blobs
+        while True:
+            await asyncio.sleep(settings.gc_interval_seconds)
+            assert self.engine is not None and self.blobs is not None
+            try:
+                await collect_blobs(self.engine, self.blobs, grace=settings.gc_grace_seconds)
+            except Exception:
+                log.exception("blob GC failed; trying again next interval")
+
     async def stop(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._workers.clear()
         if self.http is not None:
             await self.http.stop()
             self.http = None
+        if self.directory is not None:
+            await self.directory.close()
+            self.directory = None
+        if self.blobs is not None:
+            await self.blobs.close()
+            self.blobs = None
         if self.engine is not None:
             await self.engine.close()
             self.engine = None
