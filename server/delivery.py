@@ -1,0 +1,272 @@
+"""The one way into a mailbox (DESIGN.md, "One way into a mailbox").
+
+SMTP/LMTP delivery, IMAP APPEND, JMAP Email/import and migration all call
+:meth:`Delivery.deliver`, which runs, in this order:
+
+1. parse the summary once (``server.mime.parse_message``);
+2. per recipient, the Sieve hook (:meth:`Delivery.run_sieve`; no-op for now);
+3. per recipient, the encryption-at-rest hook (:meth:`Delivery.encrypt_at_rest`;
+   no-op for now);
+4. put each distinct blob once, for every recipient that stores it;
+5. per recipient, one idempotent transaction: ensure the account, resolve the
+   target mailbox, append (blob reference, counters, thread, change log), all
+   guarded by the delivery id's marker, so a repeated call stores nothing new
+   and returns the same email ids;
+6. wake listeners: the append bumps the account's modseq key, which IMAP IDLE
+   and JMAP push watch (``fdb_layers.accounts.watch_account``); in-process
+   listeners added with :meth:`Delivery.add_listener` are called after commit.
+
+``deliver`` returns only after blob and index are durable; one recipient's
+failure never affects another's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram
+
+from fdb_layers.accounts import ensure_account, ensure_role_mailbox
+from fdb_layers.blobrefs import BlobBeingDeleted
+from fdb_layers.engine.base import Engine, LayoutVersionError, StoreError, Transaction
+from fdb_layers.engine.run import transact
+from fdb_layers.mail_errors import (
+    MailboxNotFound,
+    MailboxNotSelectable,
+    MailError,
+    QuotaExceeded,
+)
+from fdb_layers.messages import Appended, NewEmail, append_email, email_id_for
+from fdb_layers.threads import ThreadHeaders
+from server.blobs import BlobStore
+from server.mime import MessageSummary, parse_message
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "fdbmail_delivery_recipients_total",
+    "Recipients a delivery was attempted for, by result (stored, duplicate, temporary, permanent).",
+    ["result"],
+)
+DELIVERY_SECONDS = Histogram(
+    "fdbmail_delivery_seconds",
+    "Time to deliver one message to all its recipients (parse, blob, index).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+PARSE_IN_THREAD_BYTES = 1_000_000  # parse larger messages off the event loop
+BLOB_RETRIES = 3  # a blob being collected is put again this many times
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    account_id: str
+    ok: bool
+    email_id: str | None = None
+    error: str | None = None  # human-readable reason
+    permanent: bool = False  # True: 5xx (e.g. over quota, mailbox gone); False: 4xx
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one recipient's copy goes (what Sieve may change)."""
+
+    mailbox_role: str = "inbox"
+    mailbox_id: str | None = None
+    keywords: tuple[str, ...] = ()
+    discard: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    account_id: str
+    target: Target
+    raw: bytes
+
+
+def thread_headers(summary: MessageSummary) -> ThreadHeaders:
+    """What threading reads from a parsed message."""
+    env = summary.envelope
+    ids = env.message_ids
+    return ThreadHeaders(
+        message_id=ids[0] if ids else None,
+        in_reply_to=env.in_reply_to_ids,
+        references=env.reference_ids,
+        subject=env.decoded_subject or "",
+    )
+
+
+async def _store_index(
+    tr: Transaction,
+    account_id: str,
+    target: Target,
+    email: NewEmail,
+    delivery_id: str,
+    quota: int | None,
+    uidvalidity_seed: int,
+) -> Appended:
+    """One recipient's transaction: account, target mailbox, append (idempotent)."""
+    await ensure_account(tr, account_id, uidvalidity_seed=uidvalidity_seed)
+    mailbox_id = target.mailbox_id
+    if mailbox_id is None:
+        mailbox_id = await ensure_role_mailbox(tr, account_id, target.mailbox_role)
+    return await append_email(
+        tr, account_id, mailbox_id, email, delivery_id=delivery_id, quota=quota
+    )
+
+
+class Delivery:
+    def __init__(
+        self, engine: Engine, blobs: BlobStore, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.clock = clock
+        self._listeners: list[Callable[[str], None]] = []
+
+    def add_listener(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(account_id)`` after each committed new email (in-process
+        wake-ups; other nodes watch the account's modseq key)."""
+        self._listeners.append(listener)
+
+    # --- hooks ----------------------------------------------------------------------
+
+    async def run_sieve(
+        self, account_id: str, summary: MessageSummary, raw: bytes, target: Target
+    ) -> Target:
+        """Hook: the recipient's Sieve script (RFC 5228) picks the target. No-op for now."""
+        return target
+
+    async def encrypt_at_rest(
+        self, account_id: str, raw: bytes, summary: MessageSummary
+    ) -> tuple[bytes, MessageSummary]:
+        """Hook: encrypt the body for an account that asks for it (and cut the
+        summary to what stays readable). No-op for now."""
+        return raw, summary
+
+    # --- the pipeline -------------------------------------------------------------
+
+    async def deliver(
+        self,
+        raw: bytes,
+        account_ids: Sequence[str],
+        *,
+        delivery_id: str,
+        mailbox_role: str = "inbox",
+        mailbox_id: str | None = None,
+        keywords: Sequence[str] = (),
+        received_at: float | None = None,
+        quotas: Mapping[str, int] | None = None,
+    ) -> list[DeliveryOutcome]:
+        """Store ``raw`` for each account; one outcome per account, in order."""
+        started = time.perf_counter()
+        received = self.clock() if received_at is None else received_at
+        if len(raw) > PARSE_IN_THREAD_BYTES:
+            summary = await asyncio.to_thread(parse_message, raw)
+        else:
+            summary = parse_message(raw)
+        unique = list(dict.fromkeys(account_ids))
+        base = Target(mailbox_role, mailbox_id, tuple(keywords))
+        outcomes: dict[str, DeliveryOutcome] = {}
+        plans: list[tuple[_Plan, MessageSummary]] = []
+        for account_id in unique:
+            try:
+                target = await self.run_sieve(account_id, summary, raw, base)
+                if target.discard:
+                    outcomes[account_id] = DeliveryOutcome(account_id, ok=True)
+                    continue
+                body, own_summary = await self.encrypt_at_rest(account_id, raw, summary)
+                plans.append((_Plan(account_id, target, body), own_summary))
+            except Exception as e:
+                outcomes[account_id] = self._failure(account_id, e)
+
+        by_body: dict[bytes, list[tuple[_Plan, MessageSummary]]] = {}
+        for plan, own_summary in plans:
+            by_body.setdefault(plan.raw, []).append((plan, own_summary))
+        for body, group in by_body.items():
+            results = await self._store_group(body, group, delivery_id, received, quotas or {})
+            outcomes.update(results)
+        DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        return [outcomes[a] for a in account_ids]
+
+    async def _store_group(
+        self,
+        body: bytes,
+        group: list[tuple[_Plan, MessageSummary]],
+        delivery_id: str,
+        received: float,
+        quotas: Mapping[str, int],
+    ) -> dict[str, DeliveryOutcome]:
+        try:
+            ref = await self.blobs.put(body)
+        except Exception as e:
+            log.exception("blob put failed for delivery %s", delivery_id)
+            return {p.account_id: self._failure(p.account_id, e) for p, _ in group}
+
+        async def one(plan: _Plan, summary: MessageSummary) -> DeliveryOutcome:
+            email = NewEmail(
+                email_id=email_id_for(delivery_id),
+                blob_id=ref.id,
+                size=ref.size,
+                received_at=received,
+                summary=summary.to_bytes(),
+                headers=thread_headers(summary),
+                keywords=plan.target.keywords,
+            )
+            for attempt in range(BLOB_RETRIES + 1):
+                try:
+                    appended = await transact(
+                        self.engine,
+                        _store_index,
+                        plan.account_id,
+                        plan.target,
+                        email,
+                        delivery_id,
+                        quotas.get(plan.account_id),
+                        max(1, int(received)),
+                    )
+                except BlobBeingDeleted as e:
+                    if attempt == BLOB_RETRIES:
+                        return self._failure(plan.account_id, e)
+                    await self.blobs.put(body)  # refresh it, then reference it again
+                    continue
+                except Exception as e:
+                    return self._failure(plan.account_id, e)
+                DELIVERIES.labels("stored" if appended.created else "duplicate").inc()
+                if appended.created:
+                    self._wake(plan.account_id)
+                return DeliveryOutcome(plan.account_id, ok=True, email_id=appended.email_id)
+            raise AssertionError("unreachable")
+
+        results = await asyncio.gather(*(one(p, s) for p, s in group))
+        return {r.account_id: r for r in results}
+
+    def _wake(self, account_id: str) -> None:
+        for listener in self._listeners:
+            try:
+                listener(account_id)
+            except Exception:
+                log.exception("delivery listener failed")
+
+    def _failure(self, account_id: str, error: BaseException) -> DeliveryOutcome:
+        if isinstance(error, QuotaExceeded):
+            outcome = DeliveryOutcome(account_id, False, error="mailbox full: over quota",
+                                      permanent=True)
+        elif isinstance(error, MailboxNotFound | MailboxNotSelectable):
+            outcome = DeliveryOutcome(account_id, False, error="target mailbox does not exist",
+                                      permanent=True)
+        elif isinstance(error, MailError | ValueError):
+            outcome = DeliveryOutcome(account_id, False, error=str(error) or type(error).__name__,
+                                      permanent=True)
+        elif isinstance(error, StoreError | LayoutVersionError | BlobBeingDeleted):
+            log.warning("delivery to %s failed temporarily: %s", account_id, error)
+            outcome = DeliveryOutcome(account_id, False, error="temporary store failure")
+        else:
+            log.error("delivery to %s failed", account_id, exc_info=error)
+            outcome = DeliveryOutcome(account_id, False, error="internal error")
+        DELIVERIES.labels("permanent" if outcome.permanent else "temporary").inc()
+        return outcome
