@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from server.mime.charsets import surrogate_text
 from server.mime.encoded_words import decode_words
 
-__all__ = ["Address", "Group", "AddressList", "MAX_ADDRESSES", "parse_address_list", "parse_msg_ids"]
+__all__ = [
+    "Address",
+    "Group",
+    "AddressList",
+    "MAX_ADDRESSES",
+    "parse_address_list",
+    "parse_msg_ids",
+]
 
 MAX_ADDRESSES = 1_000
 MAX_MSG_IDS = 1_000

@@ -256,7 +256,7 @@ def scan_entities(buf: bytes) -> tuple[list[Entity], bool]:
     for ent in entities:
         if ent.parent >= 0:
             counts[ent.parent] += 1
-    for ent, count in zip(entities, counts):
+    for ent, count in zip(entities, counts, strict=True):
         ent.children = count
         if ent.type == "multipart" and ent.expanded and count == 0:
             ent.expanded = False
