@@ -411,17 +411,26 @@ async def rename_mailbox(
 
 
 async def rename_mailbox_path(
-    tr: Transaction, account_id: str, old_path: str, new_path: str, *, new_mailbox_id: str
+    tr: Transaction,
+    account_id: str,
+    old_path: str,
+    new_path: str,
+    *,
+    new_mailbox_id: str,
+    source_id: str | None = None,
 ) -> Mailbox:
     """IMAP RENAME (RFC 9051 section 6.3.6).  Superiors of the new name are
     created; renaming INBOX moves its messages to a new mailbox (``new_mailbox_id``)
-    and leaves INBOX empty with a new UIDVALIDITY."""
+    and leaves INBOX empty with a new UIDVALIDITY.
+
+    ``source_id``, the id the caller found at ``old_path``, makes a repeated call
+    (after an unknown commit result) a no-op instead of MailboxExists."""
     keys = AccountKeys(account_id)
     old_parts, new_parts = split_path(old_path), split_path(new_path)
     source = await _find_path(tr, keys, old_parts)
     target = await _find_path(tr, keys, new_parts)
     if target is not None:
-        if target == new_mailbox_id or (target == source and source is not None):
+        if target in (new_mailbox_id, source_id) or target == source:
             return await get_mailbox(tr, account_id, target)  # done before
         raise MailboxExists(new_path)
     if source is None:
