@@ -87,6 +87,8 @@ async def start_smtp(
     limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
                                   s.connection_rate_per_ip, s.auth_failures_per_ip),
                     **({"clock": clock} if clock else {}))
+    if not s.auth_require_tls:
+        log.warning("[smtp] auth_require_tls is off: passwords may cross the network in clear")
     handler = SmtpHandler(directory, delivery, options.hostname)
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]

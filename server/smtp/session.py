@@ -113,10 +113,11 @@ class SmtpSession(SaslMechanisms, SMTP):
             tls_context=ctx.starttls,
             timeout=opts.timeout,
             auth_required=ctx.kind != "mx",
-            auth_require_tls=require_tls,
+            auth_require_tls=True,      # set below: aiosmtpd warns on every connection
             auth_exclude_mechanism=() if ctx.offers_auth else MECHANISMS,
             loop=asyncio.get_running_loop(),
         )
+        self._auth_require_tls = require_tls
         self.ctx = ctx
         self.conn_id = new_connection_id()
         self.log = ConnectionLog(log, self.conn_id)
@@ -169,10 +170,10 @@ class SmtpSession(SaslMechanisms, SMTP):
     def _create_envelope(self) -> Envelope:
         return TxEnvelope()
 
-    @property
-    def tx(self) -> Transaction | None:
-        assert isinstance(self.envelope, TxEnvelope)
-        return self.envelope.tx
+    def current_tx(self) -> Transaction | None:
+        # (a method: aiosmtpd runs inspect.getmembers() on the session before it is ready)
+        envelope = self.envelope
+        return envelope.tx if isinstance(envelope, TxEnvelope) else None
 
     def tls_version(self) -> str | None:
         transport = self.transport
@@ -267,7 +268,7 @@ class SmtpSession(SaslMechanisms, SMTP):
             self.log.warning("AUTH refused: too many failures from %s", self.peer_ip)
             await self.close_with("421 4.7.0 Too many authentication failures, try later")
             return
-        if self.tx is not None:
+        if self.current_tx() is not None:
             await self.push("503 5.5.1 AUTH not allowed during a mail transaction")
             return
         await super().smtp_AUTH(arg)
@@ -277,7 +278,7 @@ class SmtpSession(SaslMechanisms, SMTP):
     async def smtp_MAIL(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("MAIL"):
             return
-        if self.tx is not None:
+        if self.current_tx() is not None:
             await self.push("503 5.5.1 Nested MAIL command")
             return
         assert self.session is not None and isinstance(self.envelope, TxEnvelope)
@@ -325,7 +326,7 @@ class SmtpSession(SaslMechanisms, SMTP):
     async def smtp_RCPT(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
             return
-        tx = self.tx
+        tx = self.current_tx()
         if tx is None:
             await self.push("503 5.5.1 Need MAIL command first")
             return
@@ -366,7 +367,7 @@ class SmtpSession(SaslMechanisms, SMTP):
     async def smtp_DATA(self, arg: str) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
-        tx = self.tx
+        tx = self.current_tx()
         if tx is None:
             await self.push("503 5.5.1 Need MAIL command first")
             return
@@ -409,7 +410,7 @@ class SmtpSession(SaslMechanisms, SMTP):
             now = loop.time()
             if now >= next_reset:
                 self._reset_timeout(max(0.001, min(idle, deadline - now)))
-                next_reset = now + _DATA_TIMER_RESOLUTION
+                next_reset = now + min(_DATA_TIMER_RESOLUTION, idle / 4)
             try:
                 chunk = await reader.readuntil(b"\n")
             except asyncio.LimitOverrunError as e:

@@ -101,7 +101,7 @@ class DataDecoder:
             problem = DataProblem.TOO_BIG
         elif self._too_long:
             problem = DataProblem.LINE_TOO_LONG
-        elif self._bare:
+        elif self._bare and not self._normalize:
             problem = DataProblem.BARE_LINE_ENDING
         content = b"" if problem else b"".join(self._out)
         return DataResult(content, self._size, problem)

@@ -19,8 +19,8 @@ _DOT_STRING = re.compile(rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*")
 # Quoted-string (RFC 5321 section 4.1.2): qtextSMTP or quoted-pairSMTP.
 _QUOTED_STRING = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e\u0080-\ud7ff\ue000-\U0010ffff]'
                             r'|\\[\x20-\x7e])*"')
-_LABEL = r"[A-Za-z0-9\u0080-\ud7ff\ue000-\U0010ffff](?:[A-Za-z0-9_\-\u0080-\ud7ff\ue000-\U0010ffff]*" \
-    r"[A-Za-z0-9\u0080-\ud7ff\ue000-\U0010ffff])?"
+_U8 = r"\u0080-\ud7ff\ue000-\U0010ffff"     # UTF8-non-ascii (no surrogate escapes)
+_LABEL = rf"[A-Za-z0-9{_U8}](?:[A-Za-z0-9_\-{_U8}]*[A-Za-z0-9{_U8}])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 # address-literal (section 4.1.3): IPv4, "IPv6:..." or a General-address-literal.
 _ADDRESS_LITERAL = re.compile(r"\[(?:[0-9.]+|[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+)\]")
