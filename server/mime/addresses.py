@@ -183,6 +183,8 @@ class _Builder:
             mailbox, host = _spec(angle)
         else:
             mailbox, host = _spec(cur)
+            if mailbox is None and host is None:
+                return  # only comments: not an address
             comments = [t.text for t in cur if t.kind == "c"]
             name = comments[-1].strip() if comments and comments[-1].strip() else None
         if name is None and mailbox is None and host is None:
