@@ -28,7 +28,7 @@ class TtlCache:
     def __init__(self, ttl: float, size: int, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
         self.size = max(1, size)
-        self._clock = clock
+        self.clock = clock
         self._items: OrderedDict[tuple[str, str], tuple[float, object]] = OrderedDict()
 
     def get(self, key: tuple[str, str]) -> tuple[bool, object]:
@@ -36,13 +36,13 @@ class TtlCache:
         if item is None:
             return False, None
         expires, value = item
-        if self._clock() >= expires:
+        if self.clock() >= expires:
             del self._items[key]
             return False, None
         return True, value
 
     def put(self, key: tuple[str, str], value: object) -> None:
-        self._items[key] = (self._clock() + self.ttl, value)
+        self._items[key] = (self.clock() + self.ttl, value)
         self._items.move_to_end(key)
         while len(self._items) > self.size:
             self._items.popitem(last=False)

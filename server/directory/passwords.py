@@ -37,6 +37,7 @@ DEFAULT_SCHEME = "bcrypt"
 HASH_SCHEMES = ("bcrypt", "argon2")
 
 _BCRYPT_MAX = 72       # bcrypt uses the first 72 bytes of the secret
+BCRYPT_ROUNDS = 12     # cost of new bcrypt hashes (log2 of the iterations)
 _argon2 = argon2.PasswordHasher()
 
 # {SCHEME} -> (hash function, digest size in bytes, salted)
@@ -63,7 +64,7 @@ def hash_password(secret: str, scheme: str = DEFAULT_SCHEME) -> str:
         raw = secret.encode("utf-8")
         if len(raw) > _BCRYPT_MAX:
             raise ValueError("bcrypt uses at most 72 bytes of a password; use argon2")
-        return bcrypt.hashpw(raw, bcrypt.gensalt()).decode("ascii")
+        return bcrypt.hashpw(raw, bcrypt.gensalt(BCRYPT_ROUNDS)).decode("ascii")
     if scheme == "argon2":
         return _argon2.hash(secret)
     raise ValueError(f"unknown password scheme {scheme!r} (use one of {', '.join(HASH_SCHEMES)})")
@@ -180,9 +181,9 @@ def _equal(a: bytes, b: bytes) -> bool:
 def dummy_verify() -> None:
     """Spend about the time of a real check, so an unknown login is not told apart from a
     wrong password by its latency."""
-    bcrypt.checkpw(b"x", _dummy_hash())
+    bcrypt.checkpw(b"x", _dummy_hash(BCRYPT_ROUNDS))
 
 
 @functools.cache
-def _dummy_hash() -> bytes:
-    return bcrypt.hashpw(b"fdbmail-dummy", bcrypt.gensalt())
+def _dummy_hash(rounds: int) -> bytes:
+    return bcrypt.hashpw(b"fdbmail-dummy", bcrypt.gensalt(rounds))

@@ -60,10 +60,10 @@ def all_hashes(secret: str) -> dict[str, str]:
         "{SSHA512}": _salted("SSHA512", "sha512", secret, 16),
         "{SHA512}": _plain("SHA512", "sha512", secret),
         "{SMD5}": _salted("SMD5", "md5", secret),
-        "{CRYPT}sha512": "{CRYPT}" + ph.sha512_crypt.hash(secret),
+        "{CRYPT}sha512": "{CRYPT}" + ph.sha512_crypt.using(rounds=5000).hash(secret),
         "{CRYPT}bcrypt": "{crypt}" + b,
         "{BLF-CRYPT}": "{BLF-CRYPT}" + "$2y$" + b[4:],
-        "{SHA512-CRYPT}": "{SHA512-CRYPT}" + ph.sha512_crypt.hash(secret),
+        "{SHA512-CRYPT}": "{SHA512-CRYPT}" + ph.sha512_crypt.using(rounds=5000).hash(secret),
         "{ARGON2ID}": "{ARGON2ID}" + argon2.PasswordHasher(time_cost=1, memory_cost=1024
                                                            ).hash(secret),
     }
