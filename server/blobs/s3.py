@@ -63,6 +63,7 @@ class S3Options:
     spool_memory: int = 1024 * 1024
     max_connections: int = 32
     chunk_size: int = 256 * 1024
+    list_page_size: int = 1000  # keys per LIST request (S3's maximum)
 
     @classmethod
     def from_settings(cls, s: Mapping[str, object]) -> S3Options:
@@ -281,7 +282,9 @@ class S3BlobStore:
         prefix = self.options.prefix
         paginator = self._client.get_paginator("list_objects_v2")
         async with self._errors("list", ""):
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            pages = paginator.paginate(Bucket=self.bucket, Prefix=prefix, PaginationConfig={
+                "PageSize": self.options.list_page_size})
+            async for page in pages:
                 for obj in page.get("Contents", ()):
                     name = obj["Key"][len(prefix):]
                     if len(name) == 64 and all(c in "0123456789abcdef" for c in name):

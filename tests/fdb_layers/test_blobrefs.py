@@ -226,7 +226,8 @@ async def test_gc_keeps_a_blob_put_again(engine: Engine, store: FsBlobStore) -> 
     assert result.deleted == 1
 
 
-async def test_rereference_before_claim_wins(engine: Engine, store: FsBlobStore) -> None:
+async def test_rereference_before_claim_wins(engine: Engine, store: FsBlobStore,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A reference committed after the candidate was listed but before the claim."""
     clock = Clock()
     ref = await deliver(engine, store, b"body", "m1")
@@ -259,11 +260,8 @@ async def test_rereference_before_claim_wins(engine: Engine, store: FsBlobStore)
             await add_blob_ref(tr, ref.id, ref.size, ref_id="m2")
         return rows
 
-    blobrefs.list_unreferenced = list_then_reference  # type: ignore[assignment]
-    try:
-        result = await collect_blobs(engine, ReferencingStore(), clock=clock)
-    finally:
-        blobrefs.list_unreferenced = original  # type: ignore[assignment]
+    monkeypatch.setattr(blobrefs, "list_unreferenced", list_then_reference)
+    result = await collect_blobs(engine, ReferencingStore(), clock=clock)
     assert result.deleted == 0
     assert await store.exists(ref.id)
     assert await refcount(engine, ref.id) == 1

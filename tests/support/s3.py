@@ -46,7 +46,7 @@ class S3Server:
 
     def client(self) -> Any:
         """A plain (blocking) boto3 client, for setup and checks in tests."""
-        import boto3
+        import boto3  # type: ignore[import-untyped]
 
         return boto3.client(
             "s3", endpoint_url=self.endpoint_url, region_name=self.region,

@@ -1,0 +1,222 @@
+"""What only the fs backend promises: layout, durability, bounded memory, crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from server.blobs.fs import FsBlobStore
+
+MIB = 1024 * 1024
+
+
+async def generated(total: int, chunk: int = 64 * 1024) -> AsyncIterator[bytes]:
+    """``total`` deterministic, non-repeating bytes, made on the fly."""
+    block = hashlib.sha256(b"seed").digest() * (chunk // 32)
+    sent = 0
+    n = 0
+    while sent < total:
+        piece = (n.to_bytes(8, "big") + block)[: min(chunk, total - sent)]
+        n += 1
+        sent += len(piece)
+        yield piece
+
+
+async def expected_digest(total: int) -> str:
+    h = hashlib.sha256()
+    async for piece in generated(total):
+        h.update(piece)
+    return h.hexdigest()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
+    s = await FsBlobStore.create(tmp_path / "blobs")
+    yield s
+    await s.close()
+
+
+async def test_sharded_layout(store: FsBlobStore) -> None:
+    ref = await store.put(b"hello")
+    path = store.root / ref.id[:2] / ref.id[2:4] / ref.id
+    assert path.read_bytes() == b"hello"
+    assert store.path(ref.id) == path
+    assert os.listdir(store.tmp) == []
+
+
+async def test_streams_50_mib_in_bounded_memory(store: FsBlobStore) -> None:
+    total = 50 * MIB
+    digest = await expected_digest(total)
+    tracemalloc.start()
+    try:
+        ref = await store.put_stream(generated(total))
+        _, put_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        h = hashlib.sha256()
+        size = 0
+        async for chunk in store.open(ref.id):
+            h.update(chunk)
+            size += len(chunk)
+        _, read_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ref.id == digest and ref.size == total
+    assert size == total and h.hexdigest() == digest
+    assert put_peak < 4 * MIB, put_peak
+    assert read_peak < 4 * MIB, read_peak
+
+
+async def test_range_read_seeks(store: FsBlobStore) -> None:
+    total = 8 * MIB
+    ref = await store.put_stream(generated(total))
+    data = store.path(ref.id).read_bytes()
+    tracemalloc.start()
+    try:
+        got = await store.read_range(ref.id, 7 * MIB, 7 * MIB + 100)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got == data[7 * MIB:7 * MIB + 100]
+    assert peak < 256 * 1024
+
+
+async def test_no_partial_blob_under_its_final_name(store: FsBlobStore) -> None:
+    data = os.urandom(3 * MIB)
+    final = store.path(hashlib.sha256(data).hexdigest())
+    halfway = asyncio.Event()
+    resume = asyncio.Event()
+
+    async def slow() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), MIB):
+            if i == 2 * MIB:
+                halfway.set()
+                await resume.wait()
+            yield data[i:i + MIB]
+
+    task = asyncio.create_task(store.put_stream(slow()))
+    await halfway.wait()
+    assert not final.exists()
+    assert [entry async for entry in store.list()] == []
+    assert len(os.listdir(store.tmp)) == 1  # the upload in progress
+    resume.set()
+    ref = await task
+    assert store.path(ref.id) == final and final.read_bytes() == data
+    assert os.listdir(store.tmp) == []
+
+
+async def test_cancelled_stream_leaves_nothing(store: FsBlobStore) -> None:
+    started = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            started.set()
+            yield b"x" * 65536
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(store.put_stream(endless()))
+    await started.wait()
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert os.listdir(store.tmp) == []
+    assert [entry async for entry in store.list()] == []
+
+
+def test_killed_writer_leaves_no_blob_and_its_temp_is_swept(tmp_path: Path) -> None:
+    """A process killed mid-upload: nothing under a final name; the temporary
+    file is removed when a store is opened a day later."""
+    root = tmp_path / "blobs"
+    script = textwrap.dedent(f"""
+        import asyncio, os, sys
+        sys.path.insert(0, {str(Path.cwd())!r})
+        from server.blobs.fs import FsBlobStore
+
+        async def chunks():
+            for i in range(40):
+                if i == 20:
+                    os._exit(9)  # killed mid-write: no cleanup runs
+                yield bytes([i]) * 65536
+
+        async def main():
+            store = await FsBlobStore.create({str(root)!r})
+            await store.put_stream(chunks())
+
+        asyncio.run(main())
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], timeout=60)
+    assert proc.returncode == 9
+    shards = [p for p in root.iterdir() if p.name != "tmp"]
+    assert shards == []
+    leftovers = list((root / "tmp").iterdir())
+    assert len(leftovers) == 1
+    day_ago = time.time() - 25 * 3600
+    os.utime(leftovers[0], (day_ago, day_ago))
+    asyncio.run(FsBlobStore.create(root))
+    assert list((root / "tmp").iterdir()) == []
+
+
+async def test_put_fsyncs_file_and_folder(store: FsBlobStore,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}") if os.path.exists("/proc/self/fd")
+                      else str(fd))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    ref = await store.put(b"durable")
+    final = store.path(ref.id)
+    assert any(s.startswith(str(store.tmp)) for s in synced)  # the data, before the rename
+    assert str(final.parent) in synced  # the rename
+    assert str(final.parent.parent) in synced  # the new shard folder entries
+    synced.clear()
+    await store.put_stream(generated(100_000))
+    assert len(synced) >= 2
+
+
+async def test_put_of_existing_blob_refreshes_it(store: FsBlobStore) -> None:
+    ref = await store.put(b"dedupe me")
+    old = time.time() - 7200
+    os.utime(store.path(ref.id), (old, old))
+    await store.put(b"dedupe me")
+    assert await store.modified(ref.id) > time.time() - 60
+    os.utime(store.path(ref.id), (old, old))
+
+    async def one() -> AsyncIterator[bytes]:
+        yield b"dedupe me"
+
+    await store.put_stream(one())
+    assert await store.modified(ref.id) > time.time() - 60
+
+
+async def test_delete_if_older_keeps_refreshed_and_restores(store: FsBlobStore) -> None:
+    ref = await store.put(b"racing")
+    cutoff = time.time() - 3600
+    assert not await store.delete_if_older(ref.id, cutoff)  # fresh: put back
+    assert store.path(ref.id).read_bytes() == b"racing"
+    assert os.listdir(store.tmp) == []
+    old = time.time() - 7200
+    os.utime(store.path(ref.id), (old, old))
+    assert await store.delete_if_older(ref.id, cutoff)
+    assert not store.path(ref.id).exists()
+    assert os.listdir(store.tmp) == []
+
+
+async def test_list_ignores_foreign_files(store: FsBlobStore) -> None:
+    ref = await store.put(b"real")
+    (store.root / ref.id[:2] / ref.id[2:4] / "notes.txt").write_text("hi")
+    (store.root / "zz").mkdir()
+    assert [blob_id async for blob_id, _ in store.list()] == [ref.id]
