@@ -60,7 +60,9 @@ class Appended:
 
 @dataclass(frozen=True, slots=True)
 class StoreResult:
-    changed: tuple[tuple[int, int, tuple[str, ...]], ...]  # (uid, modseq, keywords)
+    # (uid, modseq, keywords) after the store, of every message asked for that
+    # exists (what the untagged FETCH responses report; the same on a re-run)
+    messages: tuple[tuple[int, int, tuple[str, ...]], ...]
     modified: tuple[int, ...]  # UIDs that failed UNCHANGEDSINCE (RFC 7162 section 3.1.3)
 
 
@@ -202,12 +204,13 @@ async def store_keywords(
     to_remove = set(normalise_keywords(remove))
     replacement = None if replace is None else normalise_keywords(replace)
     changes = ChangeSet(tr, keys)
-    changed: list[tuple[int, int, tuple[str, ...]]] = []
+    found: list[tuple[int, str]] = []
     modified: list[int] = []
     for uid in sorted(set(uids)):
         member = await emails.read_membership(tr, keys, storage, uid)
         if member is None:
             continue
+        found.append((uid, member.email_id))
         if replacement is not None:
             wanted = replacement
         else:
@@ -218,11 +221,14 @@ async def store_keywords(
             modified.append(uid)
             continue
         rec = await emails.read_email(tr, keys, member.email_id)
-        if rec is None:
-            continue
-        new = await emails.set_keywords(tr, keys, changes, member.email_id, rec, wanted)
-        changed.append((uid, new.modseq, new.keywords))
-    return StoreResult(tuple(changed), tuple(modified))
+        if rec is not None:
+            await emails.set_keywords(tr, keys, changes, member.email_id, rec, wanted)
+    out: list[tuple[int, int, tuple[str, ...]]] = []
+    for uid, _ in found:  # read back what the store left
+        member = await emails.read_membership(tr, keys, storage, uid)
+        if member is not None:
+            out.append((uid, member.modseq, member.keywords))
+    return StoreResult(tuple(out), tuple(modified))
 
 
 async def expunge_messages(
