@@ -188,7 +188,7 @@ class SmtpHandler:
         try:
             outcomes = await self.delivery.deliver(
                 header + content, list(accounts), delivery_id=did,
-                quotas={a: p.quota for a, p in accounts.items()})
+                quotas={a: p.quota for a, p in accounts.items() if p.quota > 0})
         except Exception:
             log.exception("conn=%s delivery %s failed", who.conn_id, did)
             MESSAGES.labels(who.listener, "tempfail", "delivery_error").inc()
