@@ -96,6 +96,7 @@ class _Scanner:
         self.contexts: list[_Context] = []
         self.bounds: dict[bytes, list[int]] = {}
         self.maxlen = 0
+        self.needle = b"\n--"
         self.truncated = False
 
     # -- boundaries ---------------------------------------------------------------------
@@ -124,6 +125,7 @@ class _Scanner:
         self.contexts.append(_Context(boundary, entity, len(self.open)))
         self.bounds.setdefault(boundary, []).append(len(self.contexts) - 1)
         self.maxlen = max(self.maxlen, len(boundary))
+        self._set_needle()
 
     def pop_context(self) -> None:
         ctx = self.contexts.pop()
@@ -133,6 +135,19 @@ class _Scanner:
             del self.bounds[ctx.boundary]
         if not self.contexts:
             self.maxlen = 0
+        self._set_needle()
+
+    def _set_needle(self) -> None:
+        """Search for "--" plus the prefix all open boundaries share: bodies full of "--"
+        lines that cannot be delimiters are then skipped at C speed."""
+        common = b""
+        if self.bounds:
+            lo, hi = min(self.bounds), max(self.bounds)
+            i = 0
+            while i < len(lo) and lo[i] == hi[i]:
+                i += 1
+            common = lo[:i]
+        self.needle = b"\n--" + common
 
     def close_to(self, open_len: int, end: int) -> None:
         """Close open entities until open_len remain; they end at end (not before their body)."""
@@ -204,10 +219,10 @@ class _Scanner:
         buf, n = self.buf, self.n
         pos = self.start(0, -1, "1", 0, True)
         while self.contexts:
-            if buf.startswith(b"--", pos):
+            if buf.startswith(self.needle[1:], pos):
                 cand = pos
             else:
-                found = buf.find(b"\n--", pos)
+                found = buf.find(self.needle, pos)
                 if found < 0:
                     break
                 cand = found + 1
