@@ -35,7 +35,7 @@ LDAP_PASSWORDS = {
     "dave": "dave-pw",       # {CRYPT}$5$ with rounds= (libpass)
     "erin": "erin-pw",       # {CRYPT}$2b$ (bcrypt)
     "frank": "frank-pw",     # {SSHA}, changed by a test
-    "star": "star-pw",       # a user whose uid holds filter characters
+    "star*)(uid=*": "star-pw",   # a user whose uid holds filter characters
 }
 
 
@@ -154,7 +154,7 @@ def _groups(cn: str) -> str:
 
 def make_ldif() -> str:
     pw = LDAP_PASSWORDS
-    star_hash = _ssha(pw["star"])
+    star_hash = _ssha(pw["star*)(uid=*"])
     entries = [
         f"dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\n"
         "o: Example\n",
