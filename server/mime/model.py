@@ -233,7 +233,7 @@ class MessageSummary:
             return part.body_range
         if text == "MIME":
             return part.header_range
-        if text in ("HEADER", "TEXT") and part.type == "message" and not part.is_message:
+        if text in ("HEADER", "TEXT") and part.type == "message":
             inner = index + 1
             if inner < len(self.parts) and self.parts[inner].parent == index:
                 msg = self.parts[inner]
