@@ -26,7 +26,7 @@ class CommandError(Exception):
     """A refusal to report on stderr (exit status 1)."""
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("directory", help="manage the SQL directory (accounts, "
                               "passwords, addresses, groups, domains)")
     sub = p.add_subparsers(dest="directory_command", required=True)

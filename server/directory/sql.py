@@ -8,6 +8,7 @@ pool of worker threads, each with its own connection.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import sqlite3
 import threading
@@ -64,7 +65,7 @@ def connect(settings: Mapping[str, SettingValue], data_dir: Path) -> Any:
     timeout = float(settings["sql_timeout"])  # type: ignore[arg-type]
     if settings["sql_driver"] == "postgresql":
         try:
-            import psycopg
+            psycopg = importlib.import_module("psycopg")
         except ImportError:
             raise DirectoryError("sql_driver = 'postgresql' needs psycopg: install "
                                  "fdbmail[postgres]") from None
@@ -83,8 +84,7 @@ def connect(settings: Mapping[str, SettingValue], data_dir: Path) -> Any:
 def _driver_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [sqlite3.Error]
     try:
-        import psycopg
-        errors.append(psycopg.Error)
+        errors.append(importlib.import_module("psycopg").Error)
     except ImportError:
         pass
     return tuple(errors)
@@ -154,7 +154,7 @@ class SqlDirectory:
         try:
             cur.execute(text, (value,) * count)
             columns = [d[0].lower() for d in cur.description or ()]
-            return [dict(zip(columns, row)) for row in cur.fetchall()]
+            return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
         finally:
             cur.close()
 

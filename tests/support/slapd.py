@@ -18,6 +18,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import ldap3
+
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
 SCHEMA_DIR = Path("/etc/ldap/schema")
@@ -110,7 +112,7 @@ class Slapd:
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
 
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fdbmail test CA")])
         ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
@@ -195,9 +197,8 @@ class Slapd:
 
     # -- data ----------------------------------------------------------------------------------
 
-    def admin(self):  # type: ignore[no-untyped-def]
+    def admin(self) -> ldap3.Connection:
         """An ldap3 connection bound as the root DN (for changing data in tests)."""
-        import ldap3
         return ldap3.Connection(ldap3.Server(self.url, get_info=ldap3.NONE),
                                 self.admin_dn, self.admin_password,
                                 auto_bind=ldap3.AUTO_BIND_NO_TLS, raise_exceptions=True)
