@@ -61,6 +61,7 @@ expiry), renewed between batches; a node that loses its lease stops.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -86,9 +87,11 @@ UNREF_SINCE = ROOT["since"]  # [blob_id] -> pack((unix time,)): when the count r
 UNREFERENCED = ROOT["unref"]  # [unix time, blob_id] -> b"": the same, ordered by time (GC)
 DELETING = ROOT["deleting"]  # [blob_id] -> pack((token, unix time)): a GC is deleting it
 LEASE = ROOT.pack(("lease",))  # pack((holder, expires unix time)): who runs the GC
+ORPHAN_SCAN = ROOT.pack(("orphan_scan",))  # pack((unix time,)): last complete orphan scan
 
 DEFAULT_GRACE_SECONDS = 3600.0
 DEFAULT_LEASE_SECONDS = 60.0
+MAX_REPORTED_IDS = 1000  # GcResult.deleted_ids keeps the first ones only
 _BLOB_ID = re.compile(r"[0-9a-f]{64}")
 
 Clock = Callable[[], float]
@@ -249,7 +252,23 @@ class GcResult:
     kept: int = 0  # candidates re-put or re-referenced meanwhile
     resumed: int = 0  # deletions left by a collector that died, finished
     lease_lost: bool = False
-    deleted_ids: list[str] = field(default_factory=list)
+    orphan_scan: bool = False  # the blob store was listed for orphans
+    deleted_ids: list[str] = field(default_factory=list)  # the first MAX_REPORTED_IDS
+
+    def _tally(self, outcome: bool | None, blob_id: str, kind: str) -> None:
+        if outcome is None:
+            return
+        if not outcome:
+            self.kept += 1
+            return
+        if kind == "orphan":
+            self.orphans += 1
+        elif kind == "resumed":
+            self.resumed += 1
+        else:
+            self.deleted += 1
+        if len(self.deleted_ids) < MAX_REPORTED_IDS:
+            self.deleted_ids.append(blob_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +280,7 @@ class _Run:
     lease_seconds: float
     marker_ttl: float
     clock: Clock
+    concurrency: int
 
 
 async def collect_blobs(
@@ -272,26 +292,37 @@ async def collect_blobs(
     holder: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     marker_ttl: float | None = None,
+    orphan_scan_interval: float = 0.0,
     batch: int = 100,
+    concurrency: int = 8,
 ) -> GcResult:
     """Remove blobs unreferenced (or orphaned) for longer than ``grace`` seconds.
 
     Runs only while this node holds the GC lease; returns ``GcResult(ran=False)``
     if another node has it.  Safe to run on any number of nodes at any time.
+    Listing the whole blob store for orphans is costly: it happens only when the
+    last complete scan (by any node) is ``orphan_scan_interval`` seconds old.
+    Up to ``concurrency`` blobs of a batch are collected at once.
     """
     holder = holder or uuid.uuid4().hex
     await transact(engine, check_layouts, {"blobrefs": LAYOUT})
     if not await transact(engine, take_gc_lease, holder, clock(), lease_seconds):
         return GcResult(ran=False)
     run = _Run(engine, store, holder, grace, lease_seconds,
-               marker_ttl if marker_ttl is not None else lease_seconds, clock)
+               marker_ttl if marker_ttl is not None else lease_seconds, clock,
+               max(1, concurrency))
     result = GcResult()
     try:
-        for phase in (_resume_stale, _collect_unreferenced, _collect_orphans):
-            if not await phase(run, result, batch):
-                result.lease_lost = True
-                log.warning("blob GC lost its lease; stopping")
-                break
+        held = await _resume_stale(run, result, batch)
+        held = held and await _collect_unreferenced(run, result, batch)
+        if held and await transact(engine, _orphan_scan_due, clock(), orphan_scan_interval):
+            result.orphan_scan = True
+            held = await _collect_orphans(run, result, batch)
+            if held:
+                await transact(engine, _record_orphan_scan, clock())
+        result.lease_lost = not held
+        if not held:
+            log.warning("blob GC lost its lease; stopping")
     finally:
         if not result.lease_lost:
             await transact(engine, release_gc_lease, holder)
@@ -304,16 +335,29 @@ async def _renew(run: _Run) -> bool:
     return await transact(run.engine, take_gc_lease, run.token, run.clock(), run.lease_seconds)
 
 
+async def _collect_batch(run: _Run, result: GcResult, kind: str,
+                         items: list[tuple[str, float | None]]) -> bool:
+    """Collect ``(blob_id, unreferenced since)`` items, a few at once; then renew
+    the lease (False: lost)."""
+    orphan = {"orphan": True, "unreferenced": False}.get(kind)
+    limit = asyncio.Semaphore(run.concurrency)
+
+    async def one(blob_id: str, since: float | None) -> None:
+        async with limit:
+            outcome = await _collect_one(run, blob_id, orphan=orphan, since=since)
+        result._tally(outcome, blob_id, kind)
+
+    await asyncio.gather(*(one(blob_id, since) for blob_id, since in items))
+    return await _renew(run)
+
+
 async def _resume_stale(run: _Run, result: GcResult, batch: int) -> bool:
     """Finish deletions whose collector died (markers older than ``marker_ttl``)."""
     cursor: bytes | None = b""
     while cursor is not None:
         stale, cursor = await transact(run.engine, _list_stale_markers,
                                        run.clock() - run.marker_ttl, cursor, batch)
-        for blob_id in stale:
-            if await _collect_one(run, blob_id, orphan=None) is not None:
-                result.resumed += 1
-        if not await _renew(run):
+        if not await _collect_batch(run, result, "resumed", [(b, None) for b in stale]):
             return False
     return True
 
@@ -325,15 +369,9 @@ async def _collect_unreferenced(run: _Run, result: GcResult, batch: int) -> bool
         rows = await transact(run.engine, list_unreferenced, cutoff, after=cursor, limit=batch)
         if not rows:
             return True
-        for since, blob_id in rows:
-            cursor = UNREFERENCED.pack((since, blob_id))
-            outcome = await _collect_one(run, blob_id, orphan=False, since=since)
-            if outcome is True:
-                result.deleted += 1
-                result.deleted_ids.append(blob_id)
-            elif outcome is False:
-                result.kept += 1
-        if not await _renew(run):
+        cursor = UNREFERENCED.pack(rows[-1])
+        if not await _collect_batch(run, result, "unreferenced",
+                                    [(blob_id, since) for since, blob_id in rows]):
             return False
 
 
@@ -351,15 +389,18 @@ async def _collect_orphans(run: _Run, result: GcResult, batch: int) -> bool:
 
 async def _collect_orphan_batch(run: _Run, result: GcResult, ids: list[str]) -> bool:
     if not ids:
-        return True
-    for blob_id in await transact(run.engine, _without_record, ids):
-        outcome = await _collect_one(run, blob_id, orphan=True)
-        if outcome is True:
-            result.orphans += 1
-            result.deleted_ids.append(blob_id)
-        elif outcome is False:
-            result.kept += 1
-    return await _renew(run)
+        return await _renew(run)
+    orphans = await transact(run.engine, _without_record, ids)
+    return await _collect_batch(run, result, "orphan", [(b, None) for b in orphans])
+
+
+async def _orphan_scan_due(tr: Transaction, now: float, interval: float) -> bool:
+    raw = await tr.get(ORPHAN_SCAN)
+    return raw is None or float(unpack(raw)[0]) <= now - interval
+
+
+async def _record_orphan_scan(tr: Transaction, now: float) -> None:
+    tr.set(ORPHAN_SCAN, pack((now,)))
 
 
 async def _collect_one(run: _Run, blob_id: str, *, orphan: bool | None,
@@ -457,9 +498,7 @@ async def _list_stale_markers(tr: Transaction, written_before: float, after: byt
 
 
 async def _without_record(tr: Transaction, ids: list[str]) -> list[str]:
-    """Those of ``ids`` the store knows nothing about (orphan candidates)."""
-    out: list[str] = []
-    for blob_id in ids:
-        if await tr.get(COUNT.pack((blob_id,)), snapshot=True) is None:
-            out.append(blob_id)
-    return out
+    """Those of ``ids`` the store knows nothing about (orphan candidates; the
+    claim re-checks, so snapshot reads do)."""
+    counts = await asyncio.gather(*(tr.get(COUNT.pack((b,)), snapshot=True) for b in ids))
+    return [blob_id for blob_id, count in zip(ids, counts, strict=True) if count is None]
