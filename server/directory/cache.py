@@ -1,9 +1,11 @@
 """A short-lived cache in front of any directory: answers are reused for ``ttl`` seconds at
 most, so a change in LDAP/SQL shows within the TTL (DESIGN.md: "short TTL caches at most").
-Passwords are never cached: :meth:`authenticate` always asks the directory."""
+Concurrent misses for the same key share one look-up.  Errors are not cached.  Passwords are
+never cached: :meth:`authenticate` always asks the directory."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -15,7 +17,8 @@ from .base import Directory, Principal
 
 CACHE_REQUESTS = Counter(
     "fdbmail_directory_cache_requests_total",
-    "Directory cache look-ups by operation and result (hit or miss).",
+    "Directory cache look-ups by operation and result (hit, miss, or shared: a miss that "
+    "waited for the same look-up already under way).",
     ["op", "result"],
 )
 
@@ -58,15 +61,39 @@ class CachedDirectory:
                  clock: Callable[[], float] = time.monotonic):
         self.inner = inner
         self.cache = TtlCache(ttl, size, clock)
+        self._inflight: dict[tuple[str, str], asyncio.Future[object]] = {}
 
     async def _cached(self, op: str, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
         hit, value = self.cache.get((op, key))
         if hit:
             CACHE_REQUESTS.labels(op, "hit").inc()
             return value  # type: ignore[return-value]
+        pending = self._inflight.get((op, key))
+        if pending is not None:
+            CACHE_REQUESTS.labels(op, "shared").inc()
+            try:
+                shared = await asyncio.shield(pending)
+                return shared  # type: ignore[return-value]
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise               # this caller was cancelled
+                return await fetch()    # the caller doing the look-up was cancelled
         CACHE_REQUESTS.labels(op, "miss").inc()
-        fresh = await fetch()
+        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+        self._inflight[(op, key)] = future
+        try:
+            fresh = await fetch()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as e:
+            future.set_exception(e)
+            future.exception()      # retrieved: no "never retrieved" warning without waiters
+            raise
+        finally:
+            del self._inflight[(op, key)]
         self.cache.put((op, key), fresh)
+        future.set_result(fresh)
         return fresh
 
     async def authenticate(self, login: str, secret: str) -> Principal | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from server.config import all_sections, load_config
-from server.directory import Directory, Principal, open_directory
+from server.directory import Directory, DirectoryError, Principal, open_directory
 from server.directory.cache import CachedDirectory, TtlCache
 from server.directory.metrics import InstrumentedDirectory
 from server.directory.sql import SqlDirectory
@@ -108,3 +109,57 @@ def test_every_setting_is_documented() -> None:
     assert config.directory.type == "ldap"
     assert config.directory.ldap_url == ["ldaps://a.example", "ldap://b.example"]
     assert config.directory.cache_ttl == 0.5
+
+
+class Slow(Counting):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.fail = False
+
+    async def resolve_recipient(self, address: str) -> list[Principal]:
+        self._count("resolve_recipient")
+        await self.gate.wait()
+        if self.fail:
+            raise DirectoryError("down")
+        return list(self.answer)
+
+
+async def test_concurrent_misses_share_one_lookup() -> None:
+    inner = Slow()
+    d = CachedDirectory(inner, 2.0)
+    tasks = [asyncio.create_task(d.resolve_recipient("u@example.com")) for _ in range(20)]
+    await asyncio.sleep(0)
+    inner.gate.set()
+    results = await asyncio.gather(*tasks)
+    assert all(r == [P] for r in results)
+    assert inner.calls["resolve_recipient"] == 1
+
+
+async def test_errors_are_shared_but_not_cached() -> None:
+    inner = Slow()
+    inner.fail = True
+    d = CachedDirectory(inner, 2.0)
+    tasks = [asyncio.create_task(d.resolve_recipient("u@example.com")) for _ in range(5)]
+    await asyncio.sleep(0)
+    inner.gate.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, DirectoryError) for r in results)
+    assert inner.calls["resolve_recipient"] == 1
+    inner.fail = False
+    assert await d.resolve_recipient("u@example.com") == [P]
+    assert inner.calls["resolve_recipient"] == 2
+
+
+async def test_a_cancelled_first_caller_does_not_fail_the_others() -> None:
+    inner = Slow()
+    d = CachedDirectory(inner, 2.0)
+    first = asyncio.create_task(d.resolve_recipient("u@example.com"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(d.resolve_recipient("u@example.com"))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    inner.gate.set()
+    assert await second == [P]
+    assert first.cancelled()
