@@ -121,6 +121,19 @@ class DataDecoder:
 
     def _line(self, line: bytes) -> bool:
         """Handle one line ending in LF; True at the terminator."""
+        n = len(line)
+        if (self._line_start and line[:1] != b"." and line.count(b"\r") == 1
+                and line[-2:] == b"\r\n" and (not self._max_line or n <= self._max_line)):
+            # The common case: a plain CRLF line, kept as it is.
+            self._size += n
+            if self._too_big or self._too_long or (self._bare and not self._normalize):
+                return False
+            self._out.append(line)
+            self._stored += n
+            if self._max_size and self._stored > self._max_size:
+                self._too_big = True
+                self._drop_output()
+            return False
         crlf = line.endswith(b"\r\n")
         if self._line_start and line == b".\r\n":
             return True

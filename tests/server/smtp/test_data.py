@@ -61,6 +61,8 @@ def test_normalize_mode_turns_bare_endings_into_crlf() -> None:
     assert result is not None and result.problem is None
     # after a bare LF no line starts, so ".\r\n" there is text, not the end
     assert result.content == b"a\r\nb\r\nc\r\n\r\n.\r\n"
+    result, _ = decode(b"a\nb\r\nc\r\n.\r\n", normalize=True)
+    assert result is not None and result.content == b"a\r\nb\r\nc\r\n"
 
 
 def test_size_and_line_limits() -> None:
@@ -118,3 +120,9 @@ def test_normalized_content_has_only_crlf(stream: bytes) -> None:
     result, _ = decode(stream + TERMINATOR, normalize=True)
     assert result is not None and result.problem is None
     assert re.search(rb"\r(?!\n)|(?<!\r)\n", result.content) is None
+    # and nothing but line endings and transparency dots changed
+    sent = (b"\r\n" + stream)[: (b"\r\n" + stream + TERMINATOR).find(TERMINATOR)]
+
+    def text(b: bytes) -> bytes:
+        return re.sub(rb"[\r\n.]", b"", b)
+    assert text(result.content) == text(sent)

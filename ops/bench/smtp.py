@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""SMTP benchmark: durable delivery through the MX listener against a bare aiosmtpd server
+that discards mail (the ceiling), side by side, in one run.
+
+N messages of SIZE octets over C concurrent connections (each connection pipelines
+MAIL/RCPT/DATA, RFC 2920), each message to one of U local users.  fdbmail answers 250 only
+after the blob (fs store, fsync) and the index (sqlite engine) are durable; the ceiling
+answers 250 as soon as the data is read.  Each server runs in its own process (its peak RSS
+is its own); the client load runs in this process.
+
+    .venv/bin/python ops/bench/smtp.py [--messages 2000] [--size 10240] [--connections 20]
+                                       [--users 100] [--quick] [--breakdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import multiprocessing as mp
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+DOMAIN = "bench.example"
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+
+
+def write_config(root: Path) -> Path:
+    cfg = root / "fdbmail.toml"
+    cfg.write_text(f"""
+[server]
+data_dir = "{root / 'data'}"
+hostname = "mx.bench.example"
+[smtp]
+mx_listen = "127.0.0.1:0"
+submission_listen = ""
+submissions_listen = ""
+mx_starttls = false
+max_connections_per_ip = 0
+connection_rate_per_ip = 0
+""")
+    return cfg
+
+
+def create_users(cfg: Path, users: int) -> None:
+    from server.cli import main as cli
+    quiet = io.StringIO()
+    old = sys.stdout
+    sys.stdout = quiet
+    try:
+        assert cli(["-c", str(cfg), "directory", "add-domain", DOMAIN]) == 0
+        for i in range(users):
+            assert cli(["-c", str(cfg), "directory", "add", f"user{i}",
+                        "--email", f"user{i}@{DOMAIN}"]) == 0
+    finally:
+        sys.stdout = old
+
+
+# -- servers (each in a child process) ---------------------------------------------------
+
+def serve(mode: str, cfg: str, conn: Connection) -> None:
+    asyncio.run(_serve(mode, Path(cfg), conn))
+
+
+async def _serve(mode: str, cfg: Path, conn: Connection) -> None:
+    loop = asyncio.get_running_loop()
+    closers = []
+    if mode == "ceiling":
+        from aiosmtpd.smtp import SMTP
+
+        class Discard:
+            async def handle_DATA(self, server: object, session: object,
+                                  envelope: object) -> str:
+                return "250 OK"
+
+        server = await loop.create_server(lambda: SMTP(Discard(), hostname="ceiling"),
+                                          "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+
+        async def close_ceiling() -> None:
+            server.close()
+            await server.wait_closed()
+        closers.append(close_ceiling)
+    elif mode == "discard":
+        from server.config import load_config
+        from server.directory import open_directory
+        from server.smtp import start_smtp
+
+        class Null:
+            async def deliver(self, raw: bytes, account_ids: list[str], **kw: object
+                              ) -> list[object]:
+                from server.delivery import DeliveryOutcome
+                return [DeliveryOutcome(a, True) for a in account_ids]
+
+        config = load_config(cfg, env={})
+        directory = await open_directory(config)
+        service = await start_smtp(config, directory, Null())
+        port = service.ports["mx"]
+        closers += [service.close, directory.close]
+    else:
+        from fdb_layers.engine.sqlite import SqliteEngine
+        from server.blobs import open_blob_store
+        from server.config import load_config
+        from server.delivery import Delivery
+        from server.directory import open_directory
+        from server.smtp import start_smtp
+
+        config = load_config(cfg, env={})
+        engine = await SqliteEngine.open(config.data_dir / "store.sqlite3")
+        blobs = await open_blob_store(config)
+        directory = await open_directory(config)
+        service = await start_smtp(config, directory, Delivery(engine, blobs))
+        port = service.ports["mx"]
+        closers += [service.close, directory.close, blobs.close, engine.close]
+    conn.send(port)
+    await loop.run_in_executor(None, conn.recv)            # until told to stop
+    for close in closers:
+        await close()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    conn.send((usage.ru_maxrss, usage.ru_utime + usage.ru_stime))   # KiB on Linux, s
+
+
+# -- the client load ---------------------------------------------------------------------
+
+def message(i: int, size: int) -> bytes:
+    head = (f"From: load@client.test\r\nTo: user@{DOMAIN}\r\nSubject: bench {i}\r\n"
+            f"Message-ID: <bench-{i}-{time.time_ns()}@client.test>\r\n"
+            "Date: Wed, 25 Nov 2026 12:00:00 +0000\r\n\r\n").encode()
+    line = b"The quick brown fox jumps over the lazy dog 0123456789 abcdefghijklmnop\r\n"
+    body = line * max(1, (size - len(head)) // len(line))
+    return head + body
+
+
+async def _reply(reader: asyncio.StreamReader) -> bytes:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        if line[3:4] != b"-":
+            return line
+
+
+async def connection(port: int, jobs: list[int], size: int, users: int,
+                     latencies: list[float]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    await _reply(reader)
+    writer.write(b"EHLO client.test\r\n")
+    await _reply(reader)
+    for i in jobs:
+        data = message(i, size).replace(b"\r\n.", b"\r\n..") + b".\r\n"
+        started = time.perf_counter()
+        writer.write(b"MAIL FROM:<load@client.test>\r\nRCPT TO:<user%d@%s>\r\nDATA\r\n"
+                     % (i % users, DOMAIN.encode()))
+        for expect in (b"250", b"250", b"354"):
+            got = await _reply(reader)
+            assert got.startswith(expect), got
+        writer.write(data)
+        got = await _reply(reader)
+        assert got.startswith(b"250"), got
+        latencies.append(time.perf_counter() - started)
+    writer.write(b"QUIT\r\n")
+    await _reply(reader)
+    writer.close()
+
+
+async def load(port: int, messages: int, size: int, conns: int, users: int
+               ) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    jobs = [list(range(c, messages, conns)) for c in range(conns)]
+    started = time.perf_counter()
+    await asyncio.gather(*(connection(port, j, size, users, latencies) for j in jobs))
+    return time.perf_counter() - started, latencies
+
+
+def pipeline_alone(cfg: str, args: argparse.Namespace, conn: Connection) -> None:
+    """The delivery pipeline called directly, as many at a time as there are connections."""
+    async def go() -> None:
+        from fdb_layers.engine.sqlite import SqliteEngine
+        from server.blobs import open_blob_store
+        from server.config import load_config
+        from server.delivery import Delivery
+
+        config = load_config(Path(cfg), env={})
+        engine = await SqliteEngine.open(config.data_dir / "pipeline.sqlite3")
+        blobs = await open_blob_store(config)
+        delivery = Delivery(engine, blobs)
+        gate = asyncio.Semaphore(args.connections)
+        latencies: list[float] = []
+
+        async def one(i: int) -> None:
+            async with gate:
+                started = time.perf_counter()
+                await delivery.deliver(message(i, args.size), [f"user{i % args.users}"],
+                                       delivery_id=f"bench-{i}-{time.time_ns()}")
+                latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(args.messages)))
+        elapsed = time.perf_counter() - started
+        await blobs.close()
+        await engine.close()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send((elapsed, latencies, usage.ru_maxrss, usage.ru_utime + usage.ru_stime))
+    asyncio.run(go())
+
+
+def run_pipeline(cfg: Path, args: argparse.Namespace) -> dict[str, float]:
+    parent, child = mp.Pipe()
+    proc = mp.get_context("spawn").Process(target=pipeline_alone, args=(str(cfg), args, child))
+    proc.start()
+    elapsed, latencies, rss_kib, cpu = parent.recv()
+    proc.join(30)
+    return _stats(elapsed, latencies, rss_kib, cpu)
+
+
+def _stats(elapsed: float, latencies: list[float], rss_kib: int, cpu: float
+           ) -> dict[str, float]:
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50": percentile(latencies, 50) * 1000,
+        "p99": percentile(latencies, 99) * 1000,
+        "rss_mib": rss_kib / 1024,
+        "cpu_ms": cpu / len(latencies) * 1000,
+    }
+
+
+def run(mode: str, cfg: Path, args: argparse.Namespace) -> dict[str, float]:
+    parent, child = mp.Pipe()
+    proc = mp.get_context("spawn").Process(target=serve, args=(mode, str(cfg), child))
+    proc.start()
+    port = parent.recv()
+    elapsed, latencies = asyncio.run(load(port, args.messages, args.size, args.connections,
+                                          args.users))
+    parent.send("stop")
+    rss_kib, cpu = parent.recv()
+    proc.join(30)
+    return _stats(elapsed, latencies, rss_kib, cpu)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=10 * 1024)
+    parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="200 messages, for CI")
+    parser.add_argument("--breakdown", action="store_true", help="also run fdbmail's SMTP "
+                        "with a delivery that discards ('discard') and the delivery pipeline "
+                        "without SMTP ('pipeline'), to see where the time goes")
+    args = parser.parse_args()
+    if args.quick:
+        args.messages = 200
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}; {args.messages} messages of {args.size} B over "
+          f"{args.connections} connections to {args.users} users")
+    with tempfile.TemporaryDirectory(prefix="fdbmail-bench-") as tmp:
+        cfg = write_config(Path(tmp))
+        create_users(cfg, args.users)
+        results = {mode: run(mode, cfg, args) for mode in ("ceiling", "fdbmail")}
+        if args.breakdown:
+            results["discard"] = run("discard", cfg, args)
+            results["pipeline"] = run_pipeline(cfg, args)
+    print(f"{'server':<10} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} "
+          f"{'server CPU ms/msg':>18}")
+    for mode, r in results.items():
+        print(f"{mode:<10} {r['rate']:>8.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
+              f"{r['rss_mib']:>13.0f} {r['cpu_ms']:>18.2f}")
+    ratio = results["fdbmail"]["rate"] / results["ceiling"]["rate"]
+    print(f"ratio fdbmail/ceiling: {ratio:.2f} (goal >= 0.5)")
+    if args.breakdown:
+        print("discard: fdbmail's SMTP, delivery discards; pipeline: server.delivery alone "
+              "(no SMTP), same concurrency")
+
+
+if __name__ == "__main__":
+    main()
