@@ -45,5 +45,9 @@ SECTION = Section(
                 "well within it."),
         Setting("gc_interval_seconds", 300, "How often a node tries to take the GC lease "
                 "and collect unreferenced blobs; 0 disables collection on this node."),
+        Setting("gc_orphan_scan_interval_seconds", 86400, "How often (across all nodes) the "
+                "GC lists the whole blob store for orphans: blobs put but never referenced, "
+                "left by a crash between a put and its index commit. Listing is costly on "
+                "large buckets."),
     ),
 )

@@ -1,0 +1,84 @@
+"""The GC worker: scheduling and metrics around fdb_layers.blobrefs.collect_blobs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from fdb_layers.blobrefs import take_gc_lease
+from fdb_layers.engine.base import Engine
+from fdb_layers.engine.run import transact
+from fdb_layers.engine.sqlite import SqliteEngine
+from server.blobs.fs import FsBlobStore
+from server.blobs.gc import BlobGcWorker
+from server.config import load_config
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    e = await SqliteEngine.open(tmp_path / "store.sqlite3")
+    yield e
+    await e.close()
+
+
+def runs(result: str) -> float:
+    return REGISTRY.get_sample_value("fdbmail_blobs_gc_runs_total", {"result": result}) or 0.0
+
+
+async def test_worker_collects_and_counts(engine: Engine, tmp_path: Path) -> None:
+    store = await FsBlobStore.create(tmp_path / "blobs", fsync=False)
+    ref = await store.put(b"orphan")
+    old = time.time() - 7200
+    os.utime(store.path(ref.id), (old, old))
+    orphans = REGISTRY.get_sample_value("fdbmail_blobs_gc_blobs_total",
+                                        {"outcome": "orphan"}) or 0.0
+    collected = runs("collected")
+
+    worker = BlobGcWorker(engine, store, interval=0.05, grace=3600, orphan_scan_interval=0)
+    task = asyncio.create_task(worker.run())
+    for _ in range(100):
+        if not await store.exists(ref.id):
+            break
+        await asyncio.sleep(0.02)
+    worker.stop()
+    await asyncio.wait_for(task, 5)
+    assert not await store.exists(ref.id)
+    assert runs("collected") > collected
+    assert REGISTRY.get_sample_value("fdbmail_blobs_gc_blobs_total",
+                                     {"outcome": "orphan"}) == orphans + 1
+
+
+async def test_worker_skips_when_another_node_holds_the_lease(
+    engine: Engine, tmp_path: Path
+) -> None:
+    store = await FsBlobStore.create(tmp_path / "blobs", fsync=False)
+    await transact(engine, take_gc_lease, "other-node", time.time(), 600.0)
+    skipped = runs("skipped")
+    worker = BlobGcWorker(engine, store, interval=60, grace=3600, orphan_scan_interval=0)
+    result = await worker.run_once()
+    assert result is not None and not result.ran
+    assert runs("skipped") == skipped + 1
+
+
+async def test_worker_survives_errors(engine: Engine, tmp_path: Path) -> None:
+    store = await FsBlobStore.create(tmp_path / "blobs", fsync=False)
+    await engine.close()  # every transaction now fails
+    errors = runs("error")
+    worker = BlobGcWorker(engine, store, interval=60, grace=3600, orphan_scan_interval=0)
+    assert await worker.run_once() is None
+    assert runs("error") == errors + 1
+
+
+def test_from_config(tmp_path: Path) -> None:
+    config = load_config(env={})
+    worker = BlobGcWorker.from_config(config, None, None)  # type: ignore[arg-type]
+    assert worker is not None and worker.interval == 300 and worker.grace == 3600
+    assert worker.orphan_scan_interval == 86400
+    off = load_config(env={"FDBMAIL_BLOBS_GC_INTERVAL_SECONDS": "0"})
+    assert BlobGcWorker.from_config(off, None, None) is None  # type: ignore[arg-type]
