@@ -44,6 +44,7 @@ _CONNECTION_ERRORS: tuple[type[Exception], ...] = (
 )
 _RESULT_OK = (0, 4)     # success, sizeLimitExceeded (partial answers are fine for us)
 _NO_SUCH_OBJECT = 32
+_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +184,23 @@ class LdapDirectory:
                     entries.append(_Entry(item["dn"], attrs))
             return entries
         raise AssertionError("unreachable")
+
+    def _search_paged(self, search_filter: str, attributes: Sequence[str]) -> list[_Entry]:
+        """Every matching entry, in pages (RFC 2696), past the server's size limit."""
+        conn = self._conn()
+        entries: list[_Entry] = []
+        try:
+            pages = conn.extend.standard.paged_search(
+                self.base, search_filter, search_scope=ldap3.SUBTREE,
+                attributes=list(attributes), paged_size=_PAGE_SIZE, generator=True)
+            for item in pages:
+                if item.get("type") == "searchResEntry":
+                    attrs = {k.lower(): list(v) for k, v in item["raw_attributes"].items()}
+                    entries.append(_Entry(item["dn"], attrs))
+        except _CONNECTION_ERRORS:
+            self._drop_conn()
+            raise
+        return entries
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._closed:
@@ -354,8 +372,8 @@ class LdapDirectory:
     async def list_domains(self) -> list[str]:
         def collect() -> list[str]:
             domains: set[str] = set()
-            entries = self._search(str(self.s["ldap_filter_domain_list"]),
-                                   attributes=[*self.a_email, *self.a_alias])
+            entries = self._search_paged(str(self.s["ldap_filter_domain_list"]),
+                                         [*self.a_email, *self.a_alias])
             for entry in entries:
                 for value in entry.values(self.a_email) + entry.values(self.a_alias):
                     canon = canonical_domain(value.rpartition("@")[2])

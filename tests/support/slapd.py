@@ -52,12 +52,14 @@ def free_port() -> int:
 
 class Slapd:
     def __init__(self, root: Path, suffix: str = "dc=example,dc=test",
-                 admin_password: str = "admin-secret", tls: bool = True):
+                 admin_password: str = "admin-secret", tls: bool = True,
+                 extra_config: str = ""):
         self.root = Path(root)
         self.suffix = suffix
         self.admin_dn = f"cn=admin,{suffix}"
         self.admin_password = admin_password
         self.tls = tls
+        self.extra_config = extra_config    # slapd.conf lines for the database section
         self.port = free_port()
         self.tls_port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
@@ -104,6 +106,7 @@ class Slapd:
             "    by anonymous auth\n"
             "    by * none\n"
             "access to * by * read\n"
+            + self.extra_config
         )
 
     def _write_certificates(self) -> None:
