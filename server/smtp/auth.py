@@ -18,7 +18,10 @@ from prometheus_client import Counter
 from server.directory.base import Principal
 
 if TYPE_CHECKING:
-    from server.smtp.session import SmtpSession
+    from aiosmtpd.smtp import _Missing
+
+    from server.smtp.logs import ConnectionLog
+    from server.smtp.session import ListenerContext
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +74,21 @@ def decode_base64(text: str) -> bytes:
 class SaslMechanisms:
     """Mixin of :class:`server.smtp.session.SmtpSession`."""
 
+    if TYPE_CHECKING:       # provided by the session and aiosmtpd's SMTP
+        ctx: ListenerContext
+        log: ConnectionLog
+        peer_ip: str
+
+        async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
+                                 log_client_response: bool = False) -> _Missing | bytes: ...
+
+        async def push(self, status: str | bytes) -> None: ...
+
     # Challenges of the LOGIN mechanism (draft-murchison-sasl-login).
     AuthLoginUsernameChallenge = "Username:"
     AuthLoginPasswordChallenge = "Password:"
 
-    async def auth_PLAIN(self: SmtpSession, _: object, args: list[str]) -> AuthResult:
+    async def auth_PLAIN(self, _: object, args: list[str]) -> AuthResult:
         try:
             if len(args) == 1:
                 response = await self.challenge_auth("")
@@ -90,7 +103,7 @@ class SaslMechanisms:
             return self._auth_failed("PLAIN", "malformed", handled=True)
         return await self._verify("PLAIN", login, secret)
 
-    async def auth_LOGIN(self: SmtpSession, _: object, args: list[str]) -> AuthResult:
+    async def auth_LOGIN(self, _: object, args: list[str]) -> AuthResult:
         try:
             if len(args) == 1:
                 raw_login = await self.challenge_auth(self.AuthLoginUsernameChallenge)
@@ -111,7 +124,7 @@ class SaslMechanisms:
             return self._auth_failed("LOGIN", "malformed", handled=True)
         return await self._verify("LOGIN", login, secret)
 
-    async def _verify(self: SmtpSession, mechanism: str, login: str, secret: str) -> AuthResult:
+    async def _verify(self, mechanism: str, login: str, secret: str) -> AuthResult:
         try:
             principal: Principal | None = await self.ctx.handler.directory.authenticate(
                 login, secret)
@@ -127,7 +140,7 @@ class SaslMechanisms:
         AUTH_SUCCESSES.labels(self.ctx.kind, mechanism).inc()
         return AuthResult(success=True, auth_data=principal)
 
-    def _auth_failed(self: SmtpSession, mechanism: str, reason: str, *,
+    def _auth_failed(self, mechanism: str, reason: str, *,
                      handled: bool) -> AuthResult:
         AUTH_FAILURES.labels(self.ctx.kind, mechanism, reason).inc()
         self.ctx.limits.auth_failed(self.peer_ip)

@@ -170,6 +170,9 @@ class SmtpSession(SaslMechanisms, SMTP):
     def _create_envelope(self) -> Envelope:
         return TxEnvelope()
 
+    def _reset_transaction(self) -> None:
+        self.envelope = self._create_envelope()
+
     def current_tx(self) -> Transaction | None:
         # (a method: aiosmtpd runs inspect.getmembers() on the session before it is ready)
         envelope = self.envelope
@@ -233,7 +236,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         if not hostname:
             await self.push("501 5.5.4 Syntax: HELO hostname")
             return
-        self._set_rset_state()
+        self._reset_transaction()
         assert self.session is not None
         self.session.extended_smtp = False
         self.session.host_name = hostname
@@ -243,7 +246,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         if not hostname:
             await self.push("501 5.5.4 Syntax: EHLO hostname")
             return
-        self._set_rset_state()
+        self._reset_transaction()
         assert self.session is not None
         self.session.extended_smtp = True
         self.session.host_name = hostname
@@ -356,7 +359,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         if arg:
             await self.push("501 5.5.4 Syntax: RSET")
             return
-        self._set_rset_state()
+        self._reset_transaction()
         await self.push("250 2.0.0 OK")
 
     async def smtp_VRFY(self, arg: str) -> None:
@@ -383,7 +386,7 @@ class SmtpSession(SaslMechanisms, SMTP):
                               normalize=opts.normalize_bare_line_endings)
         await self._read_data(decoder)
         result = decoder.result()
-        self._set_post_data_state()
+        self._reset_transaction()
         if result.problem is not None:
             REJECTED_DATA.labels(self.ctx.kind, result.problem.value).inc()
             self.log.info("DATA refused (%s, %d octets)", result.problem.value, result.size)
