@@ -153,7 +153,7 @@ class _Scanner:
         """Close open entities until open_len remain; they end at end (not before their body)."""
         while len(self.open) > open_len:
             ent = self.entities[self.open.pop()]
-            ent.body_end = max(end, ent.body_start)
+            ent.body_end = end = max(end, ent.body_start)  # enclosing ends no earlier
 
     # -- entities -----------------------------------------------------------------------
     def start(self, pos: int, parent: int, path: str, depth: int, is_message: bool) -> int:

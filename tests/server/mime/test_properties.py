@@ -4,6 +4,7 @@ parses the same way twice."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,11 @@ from server.mime.imap_render import render_bodystructure, render_envelope
 
 from .imap_syntax import check_body, check_envelope, read
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("FDBMAIL_HYPOTHESIS_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 # -- generated well-formed trees -----------------------------------------------------------
 

@@ -215,3 +215,17 @@ def test_digest_default_type() -> None:
     part = s.part("1")
     assert part is not None and part.media_type == "message/rfc822"
     assert _slice(raw, "1.TEXT") == b"hello"
+
+
+def test_encapsulated_header_ending_at_delimiter_stays_inside_its_part() -> None:
+    # The blank line ending the nested header is also the line break owned by the delimiter;
+    # the message/rfc822 part must still enclose its message (found by hypothesis).
+    raw = crlf(
+        "Content-Type: multipart/mixed; boundary=b\n\n"
+        "--b\nContent-Type: message/rfc822\n\nSubject: inner\n\n--b\n\nnext\n--b--\n"
+    )
+    s = parse_message(raw, fallback=False)
+    outer, inner = s.parts[1], s.parts[2]
+    assert inner.parent == 1
+    assert outer.body_start <= inner.header_start and inner.body_end <= outer.body_end
+    assert _slice(raw, "2") == b"next"
