@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
+from fdb_layers.engine.base import ErrorCode, StoreError
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.mailbox import find_role
@@ -24,6 +26,7 @@ from server.cli import main as cli
 from server.config import Config, load_config
 from server.delivery import Delivery
 from server.directory import Directory, open_directory
+from server.mime import MessageSummary
 from server.smtp import SmtpService, start_smtp
 from server.smtp.wire.data import dot_stuff
 from tests.server.smtp.conftest import Client
@@ -41,6 +44,19 @@ def fdbmail(config_path: Path, *args: str, stdin: str = "") -> None:
         sys.stdin = old
 
 
+class FlakyDelivery(Delivery):
+    """The real pipeline, with a temporary store failure for chosen accounts, injected
+    through its encryption-at-rest hook (which runs before anything is stored)."""
+
+    failing: frozenset[str] | set[str] = frozenset()
+
+    async def encrypt_at_rest(self, account_id: str, raw: bytes, summary: MessageSummary
+                              ) -> tuple[bytes, MessageSummary]:
+        if account_id in self.failing:
+            raise StoreError("injected", code=ErrorCode.NOT_COMMITTED)
+        return await super().encrypt_at_rest(account_id, raw, summary)
+
+
 @dataclass
 class Node:
     config: Config
@@ -48,6 +64,7 @@ class Node:
     directory: Directory
     engine: SqliteEngine
     blobs: BlobStore
+    delivery: FlakyDelivery
 
     def port(self, kind: str = "mx") -> int:
         return self.service.ports[kind]
@@ -94,6 +111,7 @@ cache_ttl = 0.0
             "a.liddell@example.com", "--password-stdin", stdin="wonderland\n")
     fdbmail(cfg, "add", "bob", "--email", "bob@example.com")
     fdbmail(cfg, "add", "jorg", "--email", "jörg@bücher.example")
+    fdbmail(cfg, "add", "carl", "--email", "carl@example.com", "--quota", "3000")
     fdbmail(cfg, "add", "team", "--type", "group", "--email", "team@example.com")
     fdbmail(cfg, "add-member", "team", "alice")
     fdbmail(cfg, "add-member", "team", "bob")
@@ -101,9 +119,10 @@ cache_ttl = 0.0
     engine = await SqliteEngine.open(data / "store.sqlite3")
     blobs = await open_blob_store(config)
     directory = await open_directory(config)
-    service = await start_smtp(config, directory, Delivery(engine, blobs))
+    delivery = FlakyDelivery(engine, blobs)
+    service = await start_smtp(config, directory, delivery)
     try:
-        yield Node(config, service, directory, engine, blobs)
+        yield Node(config, service, directory, engine, blobs, delivery)
     finally:
         await service.close()
         await directory.close()
@@ -293,3 +312,44 @@ async def test_swaks_submission_tls_auth(node: Node) -> None:
     code, out = await run_swaks("--port", str(node.port()), "--from", "carol@remote.test",
                                 "--to", "someone@elsewhere.test")
     assert code != 0 and "554 5.7.1 Relay access denied" in out
+
+
+async def test_temporary_failure_retry_is_idempotent(node: Node) -> None:
+    """One recipient fails temporarily: 451, the client retries the same message, and the
+    recipient already served does not get it twice (the delivery id is the same)."""
+    node.delivery.failing = {"bob"}
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        await asyncio.to_thread(send, node.port(), "carol@remote.test",
+                                ["alice@example.com", "bob@example.com"], MSG)
+    assert e.value.smtp_code == 451
+    assert len(await node.inbox("alice")) == 1 and await node.inbox("bob") == []
+    node.delivery.failing = set()
+    await asyncio.to_thread(send, node.port(), "carol@remote.test",
+                            ["bob@example.com", "alice@example.com"], MSG)
+    assert len(await node.inbox("alice")) == 1 and len(await node.inbox("bob")) == 1
+
+
+async def test_quota_and_metrics(node: Node) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+    accepted = sample("fdbmail_smtp_messages_total", listener="mx", result="accepted",
+                      reason="ok")
+    partial = sample("fdbmail_smtp_messages_total", listener="mx", result="partial",
+                     reason="recipient_failed")
+    big = MSG + b"x" * 4000 + b"\r\n"
+    with pytest.raises(smtplib.SMTPDataError) as e:
+        await asyncio.to_thread(send, node.port(), "carol@remote.test", ["carl@example.com"],
+                                big)
+    assert (e.value.smtp_code, e.value.smtp_error) == (552, b"5.2.2 Mailbox full")
+    # over quota for one, stored for the other: accepted (and counted as partial)
+    await asyncio.to_thread(send, node.port(), "carol@remote.test",
+                            ["carl@example.com", "bob@example.com"], big)
+    assert await node.inbox("carl") == [] and len(await node.inbox("bob")) == 1
+    await asyncio.to_thread(send, node.port(), "carol@remote.test", ["carl@example.com"], MSG)
+    assert len(await node.inbox("carl")) == 1
+    assert sample("fdbmail_smtp_messages_total", listener="mx", result="accepted",
+                  reason="ok") == accepted + 1
+    assert sample("fdbmail_smtp_messages_total", listener="mx", result="partial",
+                  reason="recipient_failed") == partial + 1
+    assert sample("fdbmail_smtp_delivery_duration_seconds_count") > 0
+    assert sample("fdbmail_smtp_connections_total", listener="mx", result="accepted") > 0
