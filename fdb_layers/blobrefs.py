@@ -56,7 +56,12 @@ more than ``marker_ttl / 2`` after its claim.  A marker older than
 ``marker_ttl`` belongs to a collector that died: the next run resumes it.
 
 One node at a time: the work is leased (a key holding the holder and an
-expiry), renewed between batches; a node that loses its lease stops.
+expiry), taken and renewed between batches; a node that loses its lease stops
+after its current batch.  The lease only avoids duplicated work: safety rests
+on the markers, so two collectors overlapping for a moment do no harm.
+Listing the blob store for orphans is the costly part; the time of the last
+complete scan is kept in the store so that, whichever node runs, it happens
+once per ``orphan_scan_interval``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ A put writes a temporary file, fsyncs it, renames it into place and fsyncs the
 folder: a reader, or a node restarted after a crash, sees the whole blob under
 its final name or nothing.  Blocking I/O runs in worker threads
 (``asyncio.to_thread``), never on the event loop.  Temporary files left by a
-crash are removed when the store is opened (those older than a day).
+crash are removed when the store is opened (those older than a day), and a
+blob a crashed GC was checking is put back.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class FsBlobStore:
     async def create(cls, root: str | os.PathLike[str], *, fsync: bool = True,
                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> FsBlobStore:
         store = await asyncio.to_thread(cls, root, fsync=fsync, chunk_size=chunk_size)
-        await asyncio.to_thread(store._remove_stale_temps, time.time() - _STALE_TEMP_SECONDS)
+        await asyncio.to_thread(store._recover_temps, time.time() - _STALE_TEMP_SECONDS)
         return store
 
     def path(self, blob_id: str) -> Path:
@@ -169,11 +170,7 @@ class FsBlobStore:
             if self.fsync:
                 _fsync_dir(final.parent)
             return True
-        try:
-            os.link(doomed, final)  # put it back unless a new put already did
-        except FileExistsError:
-            pass
-        doomed.unlink()
+        self._restore(blob_id, doomed)  # put it back unless a new put already did
         return False
 
     # -- reads ----------------------------------------------------------------
@@ -255,14 +252,29 @@ class FsBlobStore:
                         continue
         return found
 
-    def _remove_stale_temps(self, cutoff: float) -> None:
+    def _recover_temps(self, cutoff: float) -> None:
+        """After a crash: put back blobs a GC was checking (``<id>.<token>.gc``;
+        the GC decides again later) and remove uploads older than ``cutoff``."""
         for entry in os.scandir(self.tmp):
             try:
-                if entry.stat().st_mtime < cutoff:
+                if entry.name.endswith(".gc"):
+                    self._restore(entry.name.split(".", 1)[0], Path(entry.path))
+                    log.info("put back %s, left by an interrupted GC check", entry.name)
+                elif entry.stat().st_mtime < cutoff:
                     os.unlink(entry.path)
                     log.info("removed stale temporary blob file %s", entry.name)
             except FileNotFoundError:
                 continue
+
+    def _restore(self, blob_id: str, doomed: Path) -> None:
+        if len(blob_id) == 64 and _is_hex(blob_id):
+            final = self.path(blob_id)
+            self._make_shard_dirs(final.parent)
+            try:
+                os.link(doomed, final)
+            except FileExistsError:
+                pass
+        doomed.unlink()
 
     async def close(self) -> None:
         return None

@@ -24,7 +24,11 @@ Blobs up to ``part_size`` are one PUT; larger ones a multipart upload of
 
 A put of a blob already present refreshes its LastModified (a small PUT
 overwrites it; a large one is copied onto itself with new metadata): the
-garbage collector never removes a blob put within its grace period.
+garbage collector never removes a blob put within its grace period.  (That
+copy limits blobs to 5 GB, far above any message size limit.)
+
+Permissions: GetObject, PutObject, DeleteObject, ListBucket (without it S3
+answers 403 instead of 404 for a missing blob) and the multipart actions.
 """
 
 from __future__ import annotations

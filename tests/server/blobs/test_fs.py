@@ -220,3 +220,14 @@ async def test_list_ignores_foreign_files(store: FsBlobStore) -> None:
     (store.root / ref.id[:2] / ref.id[2:4] / "notes.txt").write_text("hi")
     (store.root / "zz").mkdir()
     assert [blob_id async for blob_id, _ in store.list()] == [ref.id]
+
+
+async def test_blob_left_by_a_crashed_gc_check_is_put_back(tmp_path: Path) -> None:
+    store = await FsBlobStore.create(tmp_path / "blobs")
+    ref = await store.put(b"being checked")
+    # the GC renamed it aside to check its age, then the node died
+    os.rename(store.path(ref.id), store.tmp / f"{ref.id}.abc123.gc")
+    assert not await store.exists(ref.id)
+    reopened = await FsBlobStore.create(tmp_path / "blobs")
+    assert await reopened.get(ref.id) == b"being checked"
+    assert os.listdir(reopened.tmp) == []
