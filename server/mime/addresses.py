@@ -229,8 +229,11 @@ def parse_address_list(text: str) -> AddressList:
                 b.angle = []
                 b.angle_closed = False
                 continue
-            if tok.text == ":" and b.group is None and b.angle is None and not any(
-                t.text == "@" for t in b.cur
+            if (
+                tok.text == ":"
+                and b.group is None
+                and b.angle is None
+                and not any(t.text == "@" for t in b.cur)
             ):
                 b.group = _phrase(b.cur) or ""
                 b.cur = []

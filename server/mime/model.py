@@ -189,6 +189,25 @@ class MessageSummary:
         """Indices of the direct children of parts[index], in order."""
         return [i for i in range(index + 1, len(self.parts)) if self.parts[i].parent == index]
 
+    def leaves(self) -> tuple[Part, ...]:
+        """JMAP leaf parts of the top-level message, in order (RFC 8621 §4.1.4): every part that
+        is not a multipart with parts. A message/rfc822 part is a leaf; its insides are not."""
+        out: list[Part] = []
+        inside: set[int] = set()
+        for i, p in enumerate(self.parts):
+            if p.parent in inside or (p.is_message and i > 0):
+                inside.add(i)
+                continue
+            if p.is_multipart and i + 1 < len(self.parts) and self.parts[i + 1].parent == i:
+                continue
+            out.append(p)
+        return tuple(out)
+
+    @property
+    def attachment_parts(self) -> tuple[Part, ...]:
+        """Parts listed as JMAP attachments (part id = path, name, media type, decoded size)."""
+        return tuple(self.parts[i] for i in self.attachments)
+
     def part(self, path: str) -> Part | None:
         """The body part numbered path ("1", "1.2"); None when there is no such part."""
         found = self._find(path)

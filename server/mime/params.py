@@ -21,9 +21,7 @@ MAX_PARAMS = 64
 
 # RFC 2045 §5.1 token: any CHAR except SPACE, CTLs and tspecials.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_PARAM = re.compile(
-    r"""[\s;]*([^=;\s"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"?|([^;]*)))?""", re.DOTALL
-)
+_PARAM = re.compile(r"""[\s;]*([^=;\s"]+)\s*(?:=\s*(?:"((?:[^"\\]|\\.)*)"?|([^;]*)))?""", re.DOTALL)
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 _SECTION = re.compile(r"^(.+?)\*(?:(\d{1,3})(\*)?|)$")
 _COMMENT = re.compile(r"\([^()]*\)")

@@ -146,7 +146,11 @@ def check_body(v: Value, extensible: bool) -> None:
     _number(v[6])
     kind = (v[0], v[1]) if isinstance(v[0], bytes) and isinstance(v[1], bytes) else None
     n = 7
-    if kind is not None and kind[0].upper() == b"MESSAGE" and kind[1].upper() in (b"RFC822", b"GLOBAL"):
+    if (
+        kind is not None
+        and kind[0].upper() == b"MESSAGE"
+        and kind[1].upper() in (b"RFC822", b"GLOBAL")
+    ):
         check_envelope(v[7])
         check_body(v[8], extensible)
         _number(v[9])

@@ -39,7 +39,7 @@ PLAIN = crlf(
 
 ALTERNATIVE = crlf(
     "From: =?UTF-8?Q?Ren=C3=A9e_Dupr=C3=A9?= <renee@example.fr>\n"
-    "To: \"Smith, John\" <john@example.com>, team: a@example.com, b@example.com;\n"
+    'To: "Smith, John" <john@example.com>, team: a@example.com, b@example.com;\n'
     "Subject: =?UTF-8?B?UsOpdW5pb24gZGUgbCfDqXF1aXBl?=\n"
     "Date: Mon, 2 Mar 2026 18:30:00 +0100\n"
     "Message-ID: <alt-1@example.fr>\n"
@@ -77,8 +77,8 @@ MIXED = crlf(
     "\n"
     "See attached.\n"
     "--outer\n"
-    "Content-Type: application/pdf; name=\"report.pdf\"\n"
-    "Content-Disposition: attachment; filename=\"report.pdf\"\n"
+    'Content-Type: application/pdf; name="report.pdf"\n'
+    'Content-Disposition: attachment; filename="report.pdf"\n'
     "Content-Transfer-Encoding: base64\n"
     "Content-Description: Quarterly report\n"
     "\n"
@@ -88,7 +88,7 @@ MIXED = crlf(
     "Content-Type: image/png\n"
     "Content-Disposition: attachment;\n"
     " filename*0*=UTF-8''%E2%82%AC%20rates;\n"
-    " filename*1=\".png\"\n"
+    ' filename*1=".png"\n'
     "Content-Transfer-Encoding: base64\n"
     "Content-ID: <img1@example.com>\n"
     "Content-Language: en, fr\n"
@@ -104,7 +104,7 @@ NESTED = crlf(
     "Subject: Fwd: Lunch?\n"
     "Date: Wed, 4 Mar 2026 08:00:00 +0000\n"
     "MIME-Version: 1.0\n"
-    "Content-Type: multipart/mixed; boundary=\"fwd\"\n"
+    'Content-Type: multipart/mixed; boundary="fwd"\n'
     "\n"
     "--fwd\n"
     "Content-Type: text/plain\n"

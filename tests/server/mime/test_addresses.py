@@ -53,7 +53,8 @@ A = Address
         ),
         (
             "A Group(Some people)\r\n     :Chris Jones <c@(Chris's host.)public.example>,\r\n"
-            "         joe@example.org,\r\n  John <jdoe@one.test> (my dear friend); (the end of the group)",
+            "         joe@example.org,\r\n"
+            "  John <jdoe@one.test> (my dear friend); (the end of the group)",
             (
                 Group(
                     "A Group",
@@ -65,7 +66,10 @@ A = Address
                 ),
             ),
         ),
-        ("(Empty list)(start)Hidden recipients  :(nobody(that I know))  ;", (Group("Hidden recipients", ()),)),
+        (
+            "(Empty list)(start)Hidden recipients  :(nobody(that I know))  ;",
+            (Group("Hidden recipients", ()),),
+        ),
         # A.6.1 obsolete route and A.6.3 obsolete white space
         ("Mary Smith <@node.test:mary@example.net>", (A("Mary Smith", "mary", "example.net"),)),
         ("John Doe <jdoe@machine(comment).  example>", (A("John Doe", "jdoe", "machine.example"),)),

@@ -145,7 +145,16 @@ def test_eight_bit_garbage_in_headers() -> None:
 
 
 def test_unknown_and_hostile_charsets() -> None:
-    for charset in (b"x-unknown", b"base64", b"zlib", b"rot13", b"idna", b"utf-7", b"\"\"", b"a" * 500):
+    for charset in (
+        b"x-unknown",
+        b"base64",
+        b"zlib",
+        b"rot13",
+        b"idna",
+        b"utf-7",
+        b'""',
+        b"a" * 500,
+    ):
         raw = b"Content-Type: text/plain; charset=" + charset + b"\r\n\r\nbody \xff text"
         s = _full(raw)
         assert "body" in s.preview
@@ -181,12 +190,17 @@ def test_binary_noise() -> None:
 
 
 def test_many_dash_lines_in_multipart_body() -> None:
-    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n" + b"--\r\n--bx\r\n" * 200_000
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n"
+        + b"--\r\n--bx\r\n" * 200_000
+    )
     _full(raw)
 
 
 def test_hostile_html_preview() -> None:
-    raw = b"Content-Type: text/html\r\n\r\n" + b"<script" * 50_000 + b"<!--" * 50_000 + b"<" * 50_000
+    raw = (
+        b"Content-Type: text/html\r\n\r\n" + b"<script" * 50_000 + b"<!--" * 50_000 + b"<" * 50_000
+    )
     _full(raw)
     raw = b"Content-Type: text/html\r\n\r\n<p>" + b"&amp;" * 100_000
     assert _full(raw).preview.startswith("&&&")
@@ -209,9 +223,8 @@ def test_fifty_megabyte_message() -> None:
     raw = (
         b"Subject: big\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
         b"--b\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n"
-        b"--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-        + attachment
-        + b"\r\n--b--\r\n"
+        b"--b\r\nContent-Type: application/octet-stream\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + attachment + b"\r\n--b--\r\n"
     )
     s = _full(raw, seconds=10.0)
     part = s.part("2")

@@ -30,7 +30,12 @@ def test_rfc9051_section8_envelope() -> None:
     s = parse_message(RFC_MESSAGE, fallback=False)
     assert render_envelope(s) == (
         b'("Wed, 17 Jul 1996 02:23:25 -0700 (PDT)" "IMAP4rev1 WG mtg summary and minutes" '
-        + TERRY + b" " + TERRY + b" " + TERRY + b' ((NIL NIL "imap" "cac.washington.edu")) '
+        + TERRY
+        + b" "
+        + TERRY
+        + b" "
+        + TERRY
+        + b' ((NIL NIL "imap" "cac.washington.edu")) '
         b'((NIL NIL "minutes" "CNRI.Reston.VA.US")("John Klensin" NIL "KLENSIN" "MIT.EDU")) '
         b'NIL NIL "<B27397-0100000@cac.washington.edu>")'
     )
@@ -49,8 +54,10 @@ def test_rfc9051_section8_body() -> None:
 def test_plain() -> None:
     s = parse_message(PLAIN, fallback=False)
     assert render_envelope(s) == (
-        b'("Tue, 3 Mar 2026 09:59:58 +0100" "Lunch?" (("Alice Example" NIL "alice" "example.org")) '
-        b'(("Alice Example" NIL "alice" "example.org")) (("Alice Example" NIL "alice" "example.org")) '
+        b'("Tue, 3 Mar 2026 09:59:58 +0100" "Lunch?" '
+        b'(("Alice Example" NIL "alice" "example.org")) '
+        b'(("Alice Example" NIL "alice" "example.org")) '
+        b'(("Alice Example" NIL "alice" "example.org")) '
         b'(("Bob" NIL "bob" "example.net")) NIL NIL NIL "<lunch-1@example.org>")'
     )
     # no Content-Type: text/plain; charset=us-ascii (RFC 2045 §5.2)
@@ -64,7 +71,12 @@ def test_alternative_with_encoded_words_and_group() -> None:
     renee = b'(("=?UTF-8?Q?Ren=C3=A9e_Dupr=C3=A9?=" NIL "renee" "example.fr"))'
     assert render_envelope(s) == (
         b'("Mon, 2 Mar 2026 18:30:00 +0100" "=?UTF-8?B?UsOpdW5pb24gZGUgbCfDqXF1aXBl?=" '
-        + renee + b" " + renee + b" " + renee + b" "
+        + renee
+        + b" "
+        + renee
+        + b" "
+        + renee
+        + b" "
         b'(("Smith, John" NIL "john" "example.com")(NIL NIL "team" NIL)'
         b'(NIL NIL "a" "example.com")(NIL NIL "b" "example.com")(NIL NIL NIL NIL)) '
         b'NIL NIL "<root@example.com>" "<alt-1@example.fr>")'
@@ -92,7 +104,7 @@ def test_mixed_with_attachments_and_rfc2231_filename() -> None:
         b'("APPLICATION" "PDF" ("NAME" "report.pdf") NIL "Quarterly report" "BASE64" 94 NIL '
         b'("ATTACHMENT" ("FILENAME" "report.pdf")) NIL NIL)'
         b'("IMAGE" "PNG" NIL "<img1@example.com>" NIL "BASE64" 12 NIL '
-        b"(\"ATTACHMENT\" (\"FILENAME*0*\" \"UTF-8''%E2%82%AC%20rates\" \"FILENAME*1\" \".png\")) "
+        b'("ATTACHMENT" ("FILENAME*0*" "UTF-8\'\'%E2%82%AC%20rates" "FILENAME*1" ".png")) '
         b'("en" "fr") "http://example.com/rates.png") '
         b'"MIXED" ("BOUNDARY" "outer") NIL NIL NIL)'
     )
@@ -116,12 +128,18 @@ def test_nested_message_rfc822() -> None:
     )
     alice = b'(("Alice Example" NIL "alice" "example.org"))'
     envelope = (
-        b'("Tue, 3 Mar 2026 09:59:58 +0100" "Lunch?" ' + alice + b" " + alice + b" " + alice
+        b'("Tue, 3 Mar 2026 09:59:58 +0100" "Lunch?" '
+        + alice
+        + b" "
+        + alice
+        + b" "
+        + alice
         + b' (("Bob" NIL "bob" "example.net")) NIL NIL NIL "<lunch-1@example.org>")'
     )
     assert render_bodystructure(s, True) == (
         b'(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 16 1 NIL NIL NIL NIL)'
-        b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" %d ' % len(inner)
+        b'("MESSAGE" "RFC822" NIL NIL NIL "7BIT" %d '
+        % len(inner)
         + envelope
         + b' ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 5 1 NIL NIL NIL NIL) 7 '
         b'NIL ("INLINE" NIL) NIL NIL) "MIXED" ("BOUNDARY" "fwd") NIL NIL NIL)'
@@ -143,12 +161,13 @@ def test_absent_and_empty_fields() -> None:
 def test_address_without_domain() -> None:
     s = parse_message(b"To: undisclosed-recipients\r\n\r\n", fallback=False)
     assert render_envelope(s) == (
-        b'(NIL NIL NIL NIL NIL ((NIL NIL "undisclosed-recipients" "MISSING_DOMAIN")) NIL NIL NIL NIL)'
+        b'(NIL NIL NIL NIL NIL ((NIL NIL "undisclosed-recipients" "MISSING_DOMAIN")) '
+        b"NIL NIL NIL NIL)"
     )
 
 
 def test_eight_bit_header_goes_out_as_literal_verbatim() -> None:
-    s = parse_message(b"Subject: caf\xe9 \"x\"\r\n\r\n", fallback=False)
+    s = parse_message(b'Subject: caf\xe9 "x"\r\n\r\n', fallback=False)
     env = render_envelope(s)
     assert b'{8}\r\ncaf\xe9 "x"' in env
     check_envelope(read(env))

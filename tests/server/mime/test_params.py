@@ -23,14 +23,16 @@ def test_rfc2231_section3_continuations() -> None:
 
 
 def test_rfc2231_section4_charset_and_language() -> None:
-    params = _decoded("application/x-stuff;\r\n title*=us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A")
+    params = _decoded(
+        "application/x-stuff;\r\n title*=us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A"
+    )
     assert params["title"] == "This is ***fun***"
 
 
 def test_rfc2231_section4_1_mixed_sections() -> None:
     params = _decoded(
         "application/x-stuff;\r\n title*0*=us-ascii'en'This%20is%20even%20more%20;\r\n"
-        " title*1*=%2A%2A%2Afun%2A%2A%2A%20;\r\n title*2=\"isn't it!\""
+        ' title*1*=%2A%2A%2Afun%2A%2A%2A%20;\r\n title*2="isn\'t it!"'
     )
     assert params["title"] == "This is even more ***fun*** isn't it!"
 
@@ -42,16 +44,27 @@ def test_rfc2231_section4_1_mixed_sections() -> None:
         ('TEXT/Plain; Charset="us-ascii"', ("text", "plain", (("charset", "us-ascii"),))),
         ("text/plain (comment); charset=utf-8", ("text", "plain", (("charset", "utf-8"),))),
         # RFC 2045 §5.1 example: the quoted and unquoted forms are equivalent
-        ('text/plain; charset="us-ascii" (Plain text)', ("text", "plain", (("charset", "us-ascii"),))),
-        ("text/plain;; ;charset=x;novalue;y=\"a\\\"b\"", ("text", "plain", (("charset", "x"), ("y", 'a"b')))),
-        ("multipart/mixed; boundary=\"unterminated", ("multipart", "mixed", (("boundary", "unterminated"),))),
+        (
+            'text/plain; charset="us-ascii" (Plain text)',
+            ("text", "plain", (("charset", "us-ascii"),)),
+        ),
+        (
+            'text/plain;; ;charset=x;novalue;y="a\\"b"',
+            ("text", "plain", (("charset", "x"), ("y", 'a"b'))),
+        ),
+        (
+            'multipart/mixed; boundary="unterminated',
+            ("multipart", "mixed", (("boundary", "unterminated"),)),
+        ),
     ],
 )
 def test_content_type(value: str, expected: tuple[str, str, tuple[tuple[str, str], ...]]) -> None:
     assert parse_content_type(value) == expected
 
 
-@pytest.mark.parametrize("value", ["", "text", "/plain", "text/", "te xt/plain", "text/pl@in", "\u00e9/x"])
+@pytest.mark.parametrize(
+    "value", ["", "text", "/plain", "text/", "te xt/plain", "text/pl@in", "\u00e9/x"]
+)
 def test_invalid_content_type(value: str) -> None:
     assert parse_content_type(value) is None
 

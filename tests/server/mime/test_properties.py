@@ -157,7 +157,7 @@ def test_mutated_messages_never_raise(node: Node, edits: list[tuple[float, str, 
 
 _LINES = [
     b"Content-Type: multipart/mixed; boundary=x",
-    b"Content-Type: multipart/alternative; boundary=\"y\"",
+    b'Content-Type: multipart/alternative; boundary="y"',
     b"Content-Type: message/rfc822",
     b"Content-Type: text/html; charset=utf-8",
     b"Content-Type: text/plain; charset*=utf-8''%E2%82%AC",

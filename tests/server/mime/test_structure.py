@@ -92,8 +92,14 @@ def _slice(raw: bytes, spec: str) -> bytes:
         ("1.MIME", b"Content-Type: TEXT/PLAIN\r\n\r\n"),
         ("4.1.MIME", b"Content-Type: IMAGE/GIF\r\n\r\n"),
         ("3.HEADER", b"Subject: message 3\r\nContent-Type: MULTIPART/MIXED; boundary=b3\r\n\r\n"),
-        ("4.2.HEADER", b"Subject: message 4.2\r\nContent-Type: MULTIPART/MIXED; boundary=b42\r\n\r\n"),
-        ("HEADER", b"Subject: the section example\r\nContent-Type: MULTIPART/MIXED; boundary=b0\r\n\r\n"),
+        (
+            "4.2.HEADER",
+            b"Subject: message 4.2\r\nContent-Type: MULTIPART/MIXED; boundary=b42\r\n\r\n",
+        ),
+        (
+            "HEADER",
+            b"Subject: the section example\r\nContent-Type: MULTIPART/MIXED; boundary=b0\r\n\r\n",
+        ),
     ],
 )
 def test_rfc9051_section_6_4_5_example(spec: str, expected: bytes) -> None:
@@ -103,7 +109,9 @@ def test_rfc9051_section_6_4_5_example(spec: str, expected: bytes) -> None:
 def test_rfc9051_section_6_4_5_text_parts() -> None:
     assert _slice(RFC_SECTIONS, "3.TEXT").startswith(b"--b3\r\n")
     assert _slice(RFC_SECTIONS, "3.TEXT").endswith(b"--b3--")
-    assert _slice(RFC_SECTIONS, "3") == _slice(RFC_SECTIONS, "3.HEADER") + _slice(RFC_SECTIONS, "3.TEXT")
+    assert _slice(RFC_SECTIONS, "3") == _slice(RFC_SECTIONS, "3.HEADER") + _slice(
+        RFC_SECTIONS, "3.TEXT"
+    )
     assert _slice(RFC_SECTIONS, "4.2.2").startswith(b"--b422\r\n")
     assert _slice(RFC_SECTIONS, "TEXT").startswith(b"--b0\r\n")
     assert _slice(RFC_SECTIONS, "TEXT").endswith(b"--b0--\r\n")
@@ -149,7 +157,10 @@ def test_nested_single_part_message() -> None:
     assert _slice(NESTED, "2.1") == b"Noon?"
     assert _slice(NESTED, "2.TEXT") == b"Noon?"
     assert _slice(NESTED, "2.HEADER").startswith(b"From: Alice Example")
-    assert _slice(NESTED, "2.MIME") == b"Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n"
+    assert (
+        _slice(NESTED, "2.MIME")
+        == b"Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n"
+    )
     assert _slice(NESTED, "1") == b"Forwarding this."
 
 
@@ -184,7 +195,7 @@ def test_bare_lf_message() -> None:
 
 def test_boundary_with_transport_padding_and_prefix_lookalikes() -> None:
     raw = crlf(
-        "Content-Type: multipart/mixed; boundary=\"ab\"\n\n"
+        'Content-Type: multipart/mixed; boundary="ab"\n\n'
         "--ab   \n\n"
         "one\n--abc\nstill one\n--ab-- \n"
         "epilogue\n"
@@ -207,9 +218,7 @@ def test_inner_boundary_missing_closed_by_outer() -> None:
 
 def test_digest_default_type() -> None:
     raw = crlf(
-        "Content-Type: multipart/digest; boundary=d\n\n"
-        "--d\n\nSubject: first\n\nhello\n"
-        "--d--\n"
+        "Content-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: first\n\nhello\n--d--\n"
     )
     s = parse_message(raw, fallback=False)
     part = s.part("1")
