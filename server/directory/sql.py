@@ -217,8 +217,8 @@ class SqlDirectory:
     # -- the Directory protocol ----------------------------------------------------------
 
     async def authenticate(self, login: str, secret: str) -> Principal | None:
-        if not login or not secret:
-            return None
+        if not login or not secret or "\x00" in login:
+            return None     # PostgreSQL text cannot hold NUL: no such name anywhere
         found = await self._run(lambda: self._login_account(login))
         if found is None:
             await asyncio.to_thread(dummy_verify)
@@ -231,6 +231,8 @@ class SqlDirectory:
         return principal
 
     async def get_principal(self, name: str) -> Principal | None:
+        if "\x00" in name:
+            return None
         found = await self._run(lambda: self._account(name))
         return found[0] if found else None
 
