@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from bisect import bisect_left
 
+from server.mime.budget import SUMMARY_BUDGET, part_cost, slim_part
 from server.mime.bodies import classify_bodies, counts_as_attachment
 from server.mime.encoded_words import header_text
 from server.mime.envelope import build_envelope
@@ -25,11 +26,14 @@ __all__ = ["parse_message"]
 
 log = logging.getLogger(__name__)
 
+_SPENT_CAP = 1_024
+
 
 class _Fields:
-    def __init__(self, buf: bytes, ent: Entity) -> None:
+    def __init__(self, buf: bytes, ent: Entity, cap: int) -> None:
         self.buf = buf
         self.fields = ent.fields
+        self.cap = cap
         self.truncated = False
 
     def text(self, name: str) -> str | None:
@@ -37,8 +41,8 @@ class _Fields:
         if f is None:
             return None
         end = f.end
-        if end - f.value_start > MAX_VALUE:
-            end = f.value_start + MAX_VALUE
+        if end - f.value_start > self.cap:
+            end = f.value_start + self.cap
             self.truncated = True
         return header_text(self.buf[f.value_start : end]).strip()
 
@@ -94,13 +98,13 @@ def _decoded_size(buf: bytes, ent: Entity, encoding: str) -> int:
     return size
 
 
-def _part(buf: bytes, ent: Entity, lines: int) -> tuple[Part, bool]:
-    f = _Fields(buf, ent)
+def _part(buf: bytes, ent: Entity, lines: int, cap: int) -> tuple[Part, bool]:
+    f = _Fields(buf, ent, cap)
     encoding = (f.text("content-transfer-encoding") or "7bit").lower()
     if len(encoding) > 64 or not encoding.isascii():
         encoding = "7bit"
     disposition, disposition_params = _disposition(f.text("content-disposition"))
-    envelope = build_envelope(buf, ent.fields, MAX_VALUE) if ent.is_message else None
+    envelope = build_envelope(buf, ent.fields, cap) if ent.is_message else None
     part = Part(
         path=ent.path,
         parent=ent.parent,
@@ -153,13 +157,21 @@ def _summarize(buf: bytes) -> MessageSummary:
             offsets.add(ent.body_end)
     counter = _LineCounter(buf, offsets)
     parts: list[Part] = []
+    budget = SUMMARY_BUDGET
     for ent in entities:
         lines = 0
         if _counts_lines(ent) and ent.body_end > ent.body_start:
             lines = counter.at(ent.body_end) - counter.at(ent.body_start)
             if buf[ent.body_end - 1] != 10:
                 lines += 1  # a last line without its line break still counts
-        part, cut = _part(buf, ent, lines)
+        # once the budget is spent, read only short values: slimming keeps little anyway
+        part, cut = _part(buf, ent, lines, MAX_VALUE if budget > 0 else _SPENT_CAP)
+        cost = part_cost(part)
+        if parts and cost > budget:
+            part = slim_part(part)
+            cost = part_cost(part)
+            cut = True
+        budget -= cost
         truncated = truncated or cut
         parts.append(part)
     text, html, attachments = classify_bodies(parts)

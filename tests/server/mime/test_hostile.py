@@ -231,3 +231,24 @@ def test_fifty_megabyte_message() -> None:
     assert part is not None and part.size == len(attachment)
     assert s.preview == "see attachment"
     assert s.has_attachment
+
+
+def test_summary_budget_bounds_many_large_parts() -> None:
+    # 1,000 parts with 8 KB descriptions and forwarded messages with long address lists
+    noise = bytes(range(33, 127)) * 90
+    part = (
+        b"--b\r\nContent-Type: message/rfc822\r\nContent-Description: " + noise[:8000] + b"\r\n\r\n"
+        b"To: "
+        + b", ".join(b"u%d-%s@x.example" % (i, noise[i : i + 40]) for i in range(150))
+        + b"\r\nSubject: "
+        + noise[:8000]
+        + b"\r\n\r\nbody\r\n"
+    )
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + part * 600 + b"--b--\r\n"
+    s = _full(raw, seconds=20.0)
+    assert s.truncated
+    assert len(s.parts) == 1_000
+    assert len(s.to_bytes()) < 400_000
+    for p in s.parts[1:]:
+        if p.is_message:
+            assert raw[p.body_start : p.body_end] == b"body"
