@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 MESSAGES = Counter(
     "fdbmail_smtp_messages_total",
     "Messages at the end of DATA, by listener, result (accepted, partial, rejected, "
-    "tempfail) and reason.",
+    "tempfail) and reason (ok, too_big, line_too_long, bare_line_ending, recipient_failed, "
+    "recipient_tempfail, delivery_error).",
     ("listener", "result", "reason"),
 )
 RECIPIENTS = Counter(
@@ -164,11 +165,15 @@ class SmtpHandler:
                                     "only local recipients are accepted")
             principals = await self.directory.resolve_recipient(address)
         except Exception:
-            log.exception("conn=%s directory lookup failed", who.conn_id)
+            log.exception("directory lookup failed", extra={"conn": who.conn_id})
             return RcptDecision("451 4.4.3 Directory unavailable, try again later")
         if not principals:
             return RcptDecision("550 5.1.1 No such user here")
         return RcptDecision("250 2.1.5 Recipient OK", principals)
+
+    def refused(self, listener: str, reason: str) -> None:
+        """Count a message the session refused before delivery (size, framing)."""
+        MESSAGES.labels(listener, "rejected", reason).inc()
 
     async def deliver(self, who: SenderInfo, tx: Transaction, content: bytes) -> str:
         """Store the message for every recipient; the reply to DATA."""
@@ -190,7 +195,7 @@ class SmtpHandler:
                 header + content, list(accounts), delivery_id=did,
                 quotas={a: p.quota for a, p in accounts.items() if p.quota > 0})
         except Exception:
-            log.exception("conn=%s delivery %s failed", who.conn_id, did)
+            log.exception("delivery %s failed", did, extra={"conn": who.conn_id})
             MESSAGES.labels(who.listener, "tempfail", "delivery_error").inc()
             return "451 4.3.0 Temporary delivery failure, try again later"
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
@@ -203,8 +208,9 @@ class SmtpHandler:
         permanent = [o for o in outcomes if not o.ok and o.permanent]
         stored = len(outcomes) - len(temporary) - len(permanent)
         for o in temporary + permanent:
-            log.warning("conn=%s delivery %s to account %s failed (%s): %s", who.conn_id, did,
-                        o.account_id, "permanent" if o.permanent else "temporary", o.error)
+            log.warning("delivery %s to account %s failed (%s): %s", did, o.account_id,
+                        "permanent" if o.permanent else "temporary", o.error,
+                        extra={"conn": who.conn_id})
         if temporary or len(outcomes) != expected:
             # The client retries the whole message; accounts that already have it are
             # skipped by the pipeline thanks to the delivery id.
@@ -217,8 +223,9 @@ class SmtpHandler:
             return "554 5.0.0 Delivery failed for every recipient"
         if permanent:
             # No bounce queue yet: the failure is logged and counted, the rest is accepted.
-            log.warning("conn=%s delivery %s accepted for %d of %d accounts; no bounce sent "
-                        "(no bounce queue yet)", who.conn_id, did, stored, len(outcomes))
+            log.warning("delivery %s accepted for %d of %d accounts; no bounce sent (no "
+                        "bounce queue yet)", did, stored, len(outcomes),
+                        extra={"conn": who.conn_id})
             MESSAGES.labels(who.listener, "partial", "recipient_failed").inc()
         else:
             MESSAGES.labels(who.listener, "accepted", "ok").inc()

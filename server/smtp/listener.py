@@ -13,7 +13,6 @@ from server.config import Config
 from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
 from server.smtp.limits import Clock, Limits, LimitSettings
-from server.smtp.logs import install_filters
 from server.smtp.session import ListenerContext, SessionOptions, SmtpSession
 
 log = logging.getLogger(__name__)
@@ -81,7 +80,6 @@ async def start_smtp(
     """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``).
 
     ``tls_context`` replaces the configured or self-signed certificate (tests)."""
-    install_filters()
     s = config.smtp
     options = session_options(config)
     limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,

@@ -24,7 +24,7 @@ from server.directory.base import Principal
 from server.smtp.auth import MECHANISMS, SaslMechanisms
 from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
 from server.smtp.limits import Limits
-from server.smtp.logs import CONNECTION_ID, ConnectionLog, new_connection_id
+from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
 from server.smtp.replies import enhance
 from server.smtp.wire.data import DataDecoder, DataProblem
 from server.smtp.wire.path import PathArgument, PathError, parse_mail, parse_rcpt
@@ -38,12 +38,6 @@ CONNECTIONS = Counter(
 )
 OPEN_CONNECTIONS = Gauge(
     "fdbmail_smtp_open_connections", "Connections open now, by listener.", ("listener",))
-REJECTED_DATA = Counter(
-    "fdbmail_smtp_data_rejected_total",
-    "Messages refused at the end of DATA before delivery, by listener and reason "
-    "(too_big, line_too_long, bare_line_ending).",
-    ("listener", "reason"),
-)
 
 # RFC 4954 section 4: an AUTH command line may have 12288 octets.
 AUTH_LINE = 12288
@@ -103,23 +97,11 @@ class SmtpSession(SaslMechanisms, SMTP):
     def __init__(self, ctx: ListenerContext) -> None:
         opts = ctx.options
         require_tls = opts.auth_require_tls and not ctx.implicit_tls
-        super().__init__(
-            ctx.handler,
-            data_size_limit=opts.max_message_size or None,
-            enable_SMTPUTF8=opts.smtputf8,
-            decode_data=False,
-            hostname=opts.hostname,
-            ident="ESMTP fdbmail",
-            tls_context=ctx.starttls,
-            timeout=opts.timeout,
-            auth_required=ctx.kind != "mx",
-            auth_require_tls=True,      # set below: aiosmtpd warns on every connection
-            auth_exclude_mechanism=() if ctx.offers_auth else MECHANISMS,
-            loop=asyncio.get_running_loop(),
-        )
+        self.conn_id = new_connection_id()
+        with connection_context(self.conn_id):
+            self._init_aiosmtpd(ctx)
         self._auth_require_tls = require_tls
         self.ctx = ctx
-        self.conn_id = new_connection_id()
         self.log = ConnectionLog(log, self.conn_id)
         self.peer_ip = "unknown"
         self._admitted = False
@@ -131,6 +113,23 @@ class SmtpSession(SaslMechanisms, SMTP):
         self.command_size_limits.update(MAIL=base + MAIL_EXTRA, RCPT=base + MAIL_EXTRA,
                                         AUTH=AUTH_LINE)
         self.command_size_limit = base
+
+    def _init_aiosmtpd(self, ctx: ListenerContext) -> None:
+        opts = ctx.options
+        super().__init__(
+            ctx.handler,
+            data_size_limit=opts.max_message_size or None,
+            enable_SMTPUTF8=opts.smtputf8,
+            decode_data=False,
+            hostname=opts.hostname,
+            ident="ESMTP fdbmail",
+            tls_context=ctx.starttls,
+            timeout=opts.timeout,
+            auth_required=ctx.kind != "mx",
+            auth_require_tls=True,  # the real value is set after: aiosmtpd warns otherwise
+            auth_exclude_mechanism=() if ctx.offers_auth else MECHANISMS,
+            loop=asyncio.get_running_loop(),
+        )
 
     # -- connection ------------------------------------------------------------------
 
@@ -152,11 +151,8 @@ class SmtpSession(SaslMechanisms, SMTP):
         self._admitted = True
         OPEN_CONNECTIONS.labels(self.ctx.kind).inc()
         self.log.info("connection from %s on %s", self.peer_ip, self.ctx.kind)
-        token = CONNECTION_ID.set(self.conn_id)     # inherited by the session task
-        try:
+        with connection_context(self.conn_id):      # inherited by the session task
             super().connection_made(transport)
-        finally:
-            CONNECTION_ID.reset(token)
 
     def connection_lost(self, error: Exception | None) -> None:
         if not self._admitted:
@@ -165,7 +161,17 @@ class SmtpSession(SaslMechanisms, SMTP):
         self.ctx.limits.release(self.peer_ip)
         OPEN_CONNECTIONS.labels(self.ctx.kind).dec()
         self.log.info("connection closed")
-        super().connection_lost(error)
+        with connection_context(self.conn_id):
+            super().connection_lost(error)
+
+    def eof_received(self) -> bool | None:
+        with connection_context(self.conn_id):
+            return super().eof_received()
+
+    def _timeout_cb(self) -> None:
+        self.log.info("timeout, closing the connection")
+        with connection_context(self.conn_id):
+            super()._timeout_cb()  # type: ignore[no-untyped-call]
 
     def _create_envelope(self) -> Envelope:
         return TxEnvelope()
@@ -388,7 +394,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         result = decoder.result()
         self._reset_transaction()
         if result.problem is not None:
-            REJECTED_DATA.labels(self.ctx.kind, result.problem.value).inc()
+            self.ctx.handler.refused(self.ctx.kind, result.problem.value)
             self.log.info("DATA refused (%s, %d octets)", result.problem.value, result.size)
             await self.push(_DATA_REPLIES[result.problem].format(opts.max_message_size))
             return

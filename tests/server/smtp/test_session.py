@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from server.smtp.wire.data import dot_stuff
 from tests.server.smtp.conftest import StartHarness
 
@@ -258,3 +260,43 @@ async def test_slow_but_steady_data_within_data_timeout(start: StartHarness) -> 
         await asyncio.sleep(0.1)
     await c.send(b".\r\n")
     assert (await c.reply()).startswith("250")
+
+
+async def test_log_lines_carry_the_connection_id_and_no_secrets(
+        start: StartHarness, caplog: pytest.LogCaptureFixture) -> None:
+    import base64
+    import logging
+
+    from server.logs import connection_id
+
+    seen: list[tuple[str, str | None, str]] = []
+
+    class Spy(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append((record.name, getattr(record, "conn", None) or connection_id.get(),
+                         record.getMessage()))
+
+    spy = Spy(level=logging.DEBUG)
+    for name in ("server.smtp", "mail.log"):
+        logging.getLogger(name).addHandler(spy)
+    caplog.set_level(logging.DEBUG)
+    try:
+        h = await start(auth_require_tls=False)
+        c = await h.ehlo("submission")
+        token = base64.b64encode(b"\0alice\0hunter2-secret").decode()
+        assert (await c.cmd(f"AUTH PLAIN {token}")).startswith("535")
+        assert await c.cmd("AUTH LOGIN") == "334 " + base64.b64encode(b"Username:").decode()
+        await c.cmd(base64.b64encode(b"alice").decode())
+        assert (await c.cmd(base64.b64encode(b"hunter2-secret").decode())).startswith("535")
+        await c.cmd("QUIT")
+        await c.closed()
+        await asyncio.sleep(0.05)
+    finally:
+        for name in ("server.smtp", "mail.log"):
+            logging.getLogger(name).removeHandler(spy)
+    conn_lines = [s for s in seen if s[0] != "server.smtp.listener"]
+    assert conn_lines and all(conn and conn.startswith("smtp-") for _, conn, _ in conn_lines)
+    assert len({conn for _, conn, _ in conn_lines}) == 1
+    secret_b64 = base64.b64encode(b"hunter2-secret").decode()
+    for _, _, text in seen:
+        assert "hunter2" not in text and token not in text and secret_b64 not in text
