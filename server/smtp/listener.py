@@ -33,9 +33,17 @@ class SmtpService:
     def ports(self) -> dict[str, int]:
         return {k: a[1] for k, a in self.addresses.items()}
 
-    async def close(self) -> None:
+    contexts: list[ListenerContext] = field(default_factory=list)
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop listening; give deliveries in progress ``grace`` seconds to be answered;
+        close every connection (421)."""
         for server in self.servers.values():
             server.close()
+        sessions = [s for ctx in self.contexts for s in list(ctx.sessions)]
+        if sessions:
+            await asyncio.wait([asyncio.ensure_future(s.shut_down()) for s in sessions],
+                               timeout=grace)
         for server in self.servers.values():
             await server.wait_closed()
 
@@ -109,6 +117,7 @@ async def start_smtp(
                 _factory(ctx), where[0], where[1], reuse_address=True,
                 ssl=tls_context if kind == "submissions" else None)
             service.servers[kind] = server
+            service.contexts.append(ctx)
             sockname = server.sockets[0].getsockname()
             service.addresses[kind] = (str(sockname[0]), int(sockname[1]))
             log.info("SMTP %s listening on %s:%d", kind, *service.addresses[kind])

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiosmtpd.smtp import SMTP, Envelope
 from prometheus_client import Counter, Gauge
@@ -77,6 +78,7 @@ class ListenerContext:
     limits: Limits
     starttls: ssl.SSLContext | None     # offered by STARTTLS (None on implicit TLS)
     implicit_tls: bool = False
+    sessions: set[SmtpSession] = field(default_factory=set)    # open connections
 
     @property
     def offers_auth(self) -> bool:
@@ -107,6 +109,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         self._admitted = False
         self._greeted = False
         self._bad_commands = 0
+        self._delivering: asyncio.Future[str] | None = None
         base = opts.max_command_length - 2           # aiosmtpd measures without CRLF
         self.command_size_limits: collections.defaultdict[str, int] = \
             collections.defaultdict(lambda: base)
@@ -149,6 +152,7 @@ class SmtpSession(SaslMechanisms, SMTP):
             transport.close()
             return
         self._admitted = True
+        self.ctx.sessions.add(self)
         OPEN_CONNECTIONS.labels(self.ctx.kind).inc()
         self.log.info("connection from %s on %s", self.peer_ip, self.ctx.kind)
         with connection_context(self.conn_id):      # inherited by the session task
@@ -158,6 +162,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         if not self._admitted:
             return
         self._admitted = False
+        self.ctx.sessions.discard(self)
         self.ctx.limits.release(self.peer_ip)
         OPEN_CONNECTIONS.labels(self.ctx.kind).dec()
         self.log.info("connection closed")
@@ -201,6 +206,17 @@ class SmtpSession(SaslMechanisms, SMTP):
         return SenderInfo(self.ctx.kind, self.conn_id, self.peer_ip,
                           self.session.host_name or "", bool(self.session.extended_smtp),
                           self.tls_version(), self.principal())
+
+    async def shut_down(self) -> None:
+        """Node shutdown: let a delivery in progress finish and answer, then say 421."""
+        delivering = self._delivering
+        if delivering is not None:
+            await asyncio.wait([delivering])
+            await asyncio.sleep(0)      # let the session push the reply to DATA
+        if self.transport is not None and not self.transport.is_closing():
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                self._writer.write(f"421 4.3.2 {self.hostname} Shutting down\r\n".encode())
+            self.transport.close()
 
     async def close_with(self, reply: str) -> None:
         await self.push(reply)
@@ -402,7 +418,11 @@ class SmtpSession(SaslMechanisms, SMTP):
         # idempotent, and the client, not having seen our reply, will send it again.
         info = self.sender_info()
         delivery = asyncio.ensure_future(self.ctx.handler.deliver(info, tx, result.content))
-        reply = await asyncio.shield(delivery)
+        self._delivering = delivery
+        try:
+            reply = await asyncio.shield(delivery)
+        finally:
+            self._delivering = None
         self.log.info("DATA %d octets for %d recipients: %s", result.size,
                       len(tx.recipients), reply)
         await self.push(reply)

@@ -88,3 +88,28 @@ def test_delivery_id_depends_on_envelope_and_bytes_only() -> None:
     assert a != delivery_id("x@y", ["a@c"], b"m")
     assert a != delivery_id("z@y", ["b@c", "a@c"], b"m")
     assert a != delivery_id("x@y", ["b@c", "a@c"], b"m2")
+
+
+async def test_shutdown_answers_deliveries_in_progress(start: StartHarness) -> None:
+    delivery = FakeDelivery(gate=asyncio.Event())
+    h = await start(delivery=delivery)
+    idle = await h.ehlo()
+    c = await h.ehlo()
+    await c.cmd("MAIL FROM:<x@remote.test>")
+    await c.cmd("RCPT TO:<bob@example.com>")
+    await c.cmd("DATA")
+    await c.send(dot_stuff(MSG))
+    for _ in range(500):
+        if delivery.calls:
+            break
+        await asyncio.sleep(0.01)
+    closing = asyncio.ensure_future(h.service.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done()
+    assert (await idle.reply()).startswith("421 4.3.2")
+    assert delivery.gate is not None
+    delivery.gate.set()
+    assert (await c.reply()).startswith("250 2.0.0")
+    assert (await c.reply()).startswith("421 4.3.2")
+    await closing
+    assert await c.closed() and len(delivery.stored["bob"]) == 1
