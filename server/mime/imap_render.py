@@ -29,6 +29,7 @@ _CTL = re.compile(rb"[\x00-\x1f\x7f]")
 _NIL = b"NIL"
 _MISSING_DOMAIN = "MISSING_DOMAIN"
 _MISSING_MAILBOX = "MISSING_MAILBOX"
+_ENCAPSULATED = ("RFC822", "GLOBAL")  # body-type-msg subtypes (RFC 9051 §9 media-message)
 
 
 def _octets(text: str) -> bytes:
@@ -171,7 +172,7 @@ class _Renderer:
             return out + b")"
         kind, sub, params = part.type.upper(), part.subtype.upper(), part.params
         nested = kids[0] if part.type == "message" and kids else None
-        if part.is_multipart or (part.type == "message" and nested is None and sub == "RFC822"):
+        if part.is_multipart or (nested is None and kind == "MESSAGE" and sub in _ENCAPSULATED):
             kind, sub = "APPLICATION", "OCTET-STREAM"
         if kind == "TEXT" and not any(name == "charset" for name, _ in params):
             params = params + (("charset", "US-ASCII"),)

@@ -16,7 +16,9 @@ from server.mime.transfer import decode_transfer
 __all__ = ["make_preview", "PREVIEW_CHARS", "html_to_text"]
 
 PREVIEW_CHARS = 256
-_TEXT_PREFIX = 16_384
+_TEXT_FIRST = 1_024
+_TEXT_PREFIX = 65_536
+_HTML_FIRST = 8_192
 _HTML_PREFIX = 131_072
 
 _WS = re.compile(r"\s+")
@@ -34,20 +36,27 @@ def html_to_text(source: str) -> str:
     return _WS.sub(" ", html.unescape(text)).strip()
 
 
-def _encoded_prefix(raw: bytes, part: Part, chars: int) -> bytes:
+def _preview_of(raw: bytes, part: Part, chars: int, is_html: bool) -> str:
     end = min(part.body_end, part.body_start + chars)
-    return raw[part.body_start : end]
+    data = decode_transfer(raw[part.body_start : end], part.encoding)
+    text = decode_text(data, part.charset).replace("\x00", "")
+    return html_to_text(text) if is_html else _WS.sub(" ", text).strip()
 
 
 def make_preview(raw: bytes, part: Part | None) -> str:
-    """Preview text of part (text/plain or text/html) in raw; "" for anything else."""
+    """Preview text of part (text/plain or text/html) in raw; "" for anything else.
+
+    Decodes a growing prefix of the body until it yields enough text or the limit is reached.
+    """
     if part is None or part.type != "text" or part.subtype not in ("plain", "html"):
         return ""
     is_html = part.subtype == "html"
-    limit = _HTML_PREFIX if is_html else _TEXT_PREFIX
-    data = decode_transfer(_encoded_prefix(raw, part, limit), part.encoding)
-    text = decode_text(data, part.charset).replace("\x00", "")
-    text = html_to_text(text) if is_html else _WS.sub(" ", text).strip()
+    chars, limit = (_HTML_FIRST, _HTML_PREFIX) if is_html else (_TEXT_FIRST, _TEXT_PREFIX)
+    while True:
+        text = _preview_of(raw, part, chars, is_html)
+        if len(text) > PREVIEW_CHARS or chars >= limit or chars >= part.size:
+            break
+        chars *= 4
     if len(text) > PREVIEW_CHARS:
         text = text[:PREVIEW_CHARS].rstrip()
     return text

@@ -8,7 +8,15 @@ import zlib
 
 import pytest
 
-from server.mime import FORMAT_VERSION, Address, Group, MessageSummary, parse_message
+from server.mime import (
+    FORMAT_VERSION,
+    Address,
+    Group,
+    MessageSummary,
+    parse_message,
+    part_bytes,
+    part_text,
+)
 
 from .samples import ALTERNATIVE, MIXED, NESTED, PLAIN, crlf
 
@@ -206,3 +214,12 @@ def _timed(raw: bytes) -> float:
     start = time.perf_counter()
     parse_message(raw)
     return time.perf_counter() - start
+
+
+def test_part_text_decodes_transfer_encoding_and_charset() -> None:
+    s = parse_message(ALTERNATIVE, fallback=False)
+    part = s.parts[1]
+    body = ALTERNATIVE[part.body_start : part.body_end]
+    assert part_text(body, part) == "R\u00e9union demain \u2014 10h."
+    pdf = parse_message(MIXED, fallback=False).parts[2]
+    assert part_bytes(MIXED[pdf.body_start : pdf.body_end], pdf).startswith(b"%PDF-1.4")
