@@ -1,6 +1,17 @@
 """The directory: accounts, passwords, groups, aliases and domains, read from SQL or LDAP at
 request time.  Other packages use :func:`open_directory` and the :class:`Directory` protocol
-only."""
+only::
+
+    directory = await open_directory(config)
+    principal = await directory.authenticate(login, secret)      # None: bad login/password
+    recipients = await directory.resolve_recipient("user+tag@example.com")   # [] = no such
+    ...
+    await directory.close()
+
+Every method may raise :class:`DirectoryError` when the directory cannot answer (server down,
+broken query): report it as a temporary failure (SMTP 451, IMAP NO [UNAVAILABLE]), never as a
+bad password or an unknown recipient.  ``Principal.id`` is the account key for the store.
+"""
 
 from __future__ import annotations
 

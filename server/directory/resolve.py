@@ -23,8 +23,8 @@ MAX_EXPANDED = 10_000   # stop expanding a group past this many entries (a runaw
 async def resolve_recipient(
     address: Address,
     separator: str,
-    find_owners: Callable[[Sequence[str]], Awaitable[list[Ref]]],
-    load: Callable[[Ref], Awaitable[tuple[Principal, list[Ref]] | None]],
+    find_owners: FindOwners[Ref],
+    load: LoadEntry[Ref],
 ) -> list[Principal]:
     for keys in lookup_stages(address, separator):
         owners = await find_owners(keys)
@@ -33,10 +33,7 @@ async def resolve_recipient(
     return []
 
 
-async def expand(
-    refs: Sequence[Ref],
-    load: Callable[[Ref], Awaitable[tuple[Principal, list[Ref]] | None]],
-) -> list[Principal]:
+async def expand(refs: Sequence[Ref], load: LoadEntry[Ref]) -> list[Principal]:
     """The individual principals reachable from ``refs`` through group membership."""
     result: list[Principal] = []
     seen_refs: set[Ref] = set()

@@ -177,7 +177,7 @@ def make_ldif() -> str:
         _user("nomail", _ssha("nomail-pw"), "nomail@other.test"),
         _group("team", [_people("alice"), _people("bob"), _groups("sub")],
                mail="team@example.test"),
-        _group("sub", [_people("carol"), _people("alice"), _groups("team")],
+        _group("sub", [_people("carol"), _people("alice"), _groups("team"), _people("ghost")],
                mail="sub@example.test"),
         _group("movers", [_people("alice")], mail="movers@example.test"),
     ]
