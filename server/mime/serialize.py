@@ -16,11 +16,13 @@ from collections.abc import Sequence
 from server.mime.addresses import Address, AddressList, Group
 from server.mime.model import FORMAT_VERSION, Envelope, MessageSummary, Part
 from server.mime.params import Params
+from server.mime.structure import MAX_DEPTH
 
 __all__ = ["summary_to_bytes", "summary_from_bytes"]
 
 _MAGIC = b"MS"
 _MAX_INFLATED = 64 * 1024 * 1024
+_MAX_NESTING = 2 * MAX_DEPTH + 2  # renderers recurse once per level
 
 
 def _params(p: Params) -> list[str]:
@@ -220,8 +222,13 @@ def summary_from_bytes(data: bytes) -> MessageSummary:
         parts = tuple(_unpart(p) for p in _list(doc[8]))
         if not parts:
             raise ValueError("summary without parts")
-        if any(not -1 <= p.parent < i for i, p in enumerate(parts)):
-            raise ValueError("part parent out of order")
+        depth = [0] * len(parts)
+        for i, p in enumerate(parts):
+            if not -1 <= p.parent < i:
+                raise ValueError("part parent out of order")
+            depth[i] = depth[p.parent] + 1 if p.parent >= 0 else 0
+            if depth[i] > _MAX_NESTING:
+                raise ValueError("parts nested too deeply")
         for key in (4, 5, 6):
             if any(not 0 <= i < len(parts) for i in _ints(doc[key])):
                 raise ValueError("part index out of range")

@@ -130,6 +130,15 @@ def _part(buf: bytes, ent: Entity, lines: int, cap: int) -> tuple[Part, bool]:
     return part, f.truncated or (envelope is not None and envelope.truncated)
 
 
+def _preview_part(parts: list[Part], candidates: tuple[int, ...]) -> Part | None:
+    """The first text/plain or text/html part of the bodies (inline images come first at times)."""
+    for i in candidates:
+        p = parts[i]
+        if p.type == "text" and p.subtype in ("plain", "html"):
+            return p
+    return None
+
+
 def parse_message(raw: bytes | bytearray | memoryview, *, fallback: bool = True) -> MessageSummary:
     """Parse raw message octets into a MessageSummary. Never raises for any input.
 
@@ -175,8 +184,7 @@ def _summarize(buf: bytes) -> MessageSummary:
         truncated = truncated or cut
         parts.append(part)
     text, html, attachments = classify_bodies(parts)
-    first = text[0] if text else (html[0] if html else None)
-    preview = make_preview(buf, parts[first] if first is not None else None)
+    preview = make_preview(buf, _preview_part(parts, text + html))
     return MessageSummary(
         size=len(buf),
         parts=tuple(parts),

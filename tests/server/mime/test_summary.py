@@ -223,3 +223,22 @@ def test_part_text_decodes_transfer_encoding_and_charset() -> None:
     assert part_text(body, part) == "R\u00e9union demain \u2014 10h."
     pdf = parse_message(MIXED, fallback=False).parts[2]
     assert part_bytes(MIXED[pdf.body_start : pdf.body_end], pdf).startswith(b"%PDF-1.4")
+
+
+def test_preview_skips_inline_images_in_text_body() -> None:
+    raw = crlf(
+        "Content-Type: multipart/mixed; boundary=m\n\n"
+        "--m\nContent-Type: image/gif\n\nGIF89a\n"
+        "--m\nContent-Type: text/plain\n\nafter the picture\n--m--\n"
+    )
+    s = parse_message(raw, fallback=False)
+    assert [s.parts[i].path for i in s.text_body] == ["1", "2"]
+    assert s.preview == "after the picture"
+
+
+def test_too_deep_stored_summary_is_refused() -> None:
+    parts = [["", -1, 1, 0, 0, 0]] + [[str(i), i - 1, 0, 0, 0, 0] for i in range(1, 400)]
+    doc = [FORMAT_VERSION, 0, "", 0, [], [], [], 0, parts]
+    data = b"MS" + bytes((FORMAT_VERSION,)) + zlib.compress(json.dumps(doc).encode())
+    with pytest.raises(ValueError, match="deeply"):
+        MessageSummary.from_bytes(data)
