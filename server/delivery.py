@@ -237,8 +237,9 @@ class Delivery:
                 except Exception as e:
                     return self._failure(plan.account_id, e)
                 DELIVERIES.labels("stored" if appended.created else "duplicate").inc()
-                if appended.created:
-                    self._wake(plan.account_id)
+                # even for a "duplicate": a lost commit reply makes a first delivery
+                # look like one, and a spurious wake-up costs a poll
+                self._wake(plan.account_id)
                 return DeliveryOutcome(plan.account_id, ok=True, email_id=appended.email_id)
             raise AssertionError("unreachable")
 

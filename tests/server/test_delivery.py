@@ -1,0 +1,128 @@
+"""The delivery pipeline: parse, put the blob once, one idempotent transaction
+per recipient; on sqlite and on sqlite under fault injection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fdb_layers import accounts, blobrefs, mailbox
+from fdb_layers.engine.base import Engine, Transaction
+from fdb_layers.engine.run import transact
+from fdb_layers.message_queries import get_email, get_summary, list_messages
+from fdb_layers.threads import list_thread
+from server.blobs.base import BlobRef
+from server.blobs.fs import FsBlobStore
+from server.delivery import Delivery
+from server.mime import MessageSummary
+from tests.fdb_layers.mail_fixtures import dump, open_engine
+
+RAW = (
+    b"From: Bob <bob@example.org>\r\n"
+    b"To: alice@example.org\r\n"
+    b"Subject: Lunch\r\n"
+    b"Message-ID: <lunch@example.org>\r\n"
+    b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n"
+    b"\r\n"
+    b"Shall we?\r\n"
+)
+REPLY = (
+    b"From: Alice <alice@example.org>\r\n"
+    b"Subject: Re: Lunch\r\n"
+    b"Message-ID: <reply@example.org>\r\n"
+    b"In-Reply-To: <lunch@example.org>\r\n"
+    b"References: <lunch@example.org>\r\n"
+    b"\r\n"
+    b"Yes.\r\n"
+)
+
+
+@pytest.fixture(params=["sqlite", "sqlite+faults"])
+async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
+    e = await open_engine(request.param, f"{tmp_path}/store.sqlite3")
+    try:
+        yield e
+    finally:
+        await e.close()
+
+
+@pytest.fixture
+async def delivery(engine: Engine, tmp_path: Path) -> Delivery:
+    blobs = await FsBlobStore.create(tmp_path / "blobs", fsync=False)
+    return Delivery(engine, blobs, clock=lambda: 1_800_000_000.0)
+
+
+async def refcount(engine: Engine, blob_id: str) -> int:
+    async def count(tr: Transaction) -> int:
+        return await blobrefs.get_blob_refcount(tr, blob_id)
+
+    return await transact(engine, count)
+
+
+async def test_deliver_to_several_accounts(delivery: Delivery, engine: Engine) -> None:
+    woken: list[str] = []
+    delivery.add_listener(woken.append)
+    out = await delivery.deliver(RAW, ["a", "b", "a"], delivery_id="q1")
+    assert [o.account_id for o in out] == ["a", "b", "a"]
+    assert all(o.ok and o.email_id for o in out)
+    assert sorted(woken) == ["a", "b"]  # once per account (concurrently)
+    email = await transact(engine, get_email, "a", out[0].email_id or "")
+    assert email is not None and email.mailboxes == {"inbox": 1}
+    assert email.size == len(RAW) and email.received_at == 1_800_000_000.0
+    assert await refcount(engine, email.blob_id) == 2  # one per account
+    assert await delivery.blobs.get(email.blob_id) == RAW
+    summary = await transact(engine, get_summary, "b", out[1].email_id or "")
+    assert summary is not None
+    assert MessageSummary.from_bytes(summary).envelope.decoded_subject == "Lunch"
+
+
+async def test_repeat_is_a_no_op(delivery: Delivery, engine: Engine) -> None:
+    first = await delivery.deliver(RAW, ["a", "b"], delivery_id="q1")
+    before = await dump(engine)
+    again = await delivery.deliver(RAW, ["a", "b"], delivery_id="q1")
+    assert again == first
+    assert await dump(engine) == before
+
+
+async def test_threading_from_headers(delivery: Delivery, engine: Engine) -> None:
+    [a] = await delivery.deliver(RAW, ["a"], delivery_id="q1", received_at=1.0)
+    [b] = await delivery.deliver(REPLY, ["a"], delivery_id="q2", received_at=2.0)
+    ea = await transact(engine, get_email, "a", a.email_id or "")
+    eb = await transact(engine, get_email, "a", b.email_id or "")
+    assert ea is not None and eb is not None and ea.thread_id == eb.thread_id
+    assert await transact(engine, list_thread, "a", ea.thread_id) == [a.email_id, b.email_id]
+
+
+async def test_quota_fails_one_recipient_only(delivery: Delivery, engine: Engine) -> None:
+    out = await delivery.deliver(RAW, ["a", "b"], delivery_id="q1", quotas={"a": 10})
+    assert not out[0].ok and out[0].permanent and "quota" in (out[0].error or "")
+    assert out[1].ok
+    assert not await transact(engine, accounts.account_exists, "a")  # nothing was written
+
+
+async def test_target_role_mailbox_and_keywords(delivery: Delivery, engine: Engine) -> None:
+    [o] = await delivery.deliver(RAW, ["a"], delivery_id="q1", mailbox_role="junk",
+                                 keywords=["$Junk", "$seen"])
+    assert o.ok
+    msgs = await transact(engine, list_messages, "a", "junk")
+    assert len(msgs) == 1 and msgs[0].keywords == ("$junk", "$seen")
+    status = await transact(engine, mailbox.get_status, "a", "junk")
+    assert status.unseen == 0
+
+
+async def test_missing_mailbox_is_permanent(delivery: Delivery) -> None:
+    [o] = await delivery.deliver(RAW, ["a"], delivery_id="q1", mailbox_id="nope")
+    assert not o.ok and o.permanent
+
+
+class BrokenBlobs(FsBlobStore):
+    async def put(self, data: bytes) -> BlobRef:
+        raise OSError("disk on fire")
+
+
+async def test_blob_failure_is_temporary(engine: Engine, tmp_path: Path) -> None:
+    blobs = await BrokenBlobs.create(tmp_path / "b")
+    out = await Delivery(engine, blobs).deliver(RAW, ["a", "b"], delivery_id="q1")
+    assert [(o.ok, o.permanent) for o in out] == [(False, False), (False, False)]
