@@ -58,8 +58,9 @@ SECTION = Section(
         Setting("auth_failures_per_ip", 10, "Failed AUTH attempts from one client IP per 15 "
                 "minutes before AUTH is refused (421 4.7.0, connection closed); 0 means no "
                 "limit."),
-        Setting("max_bad_commands", 20, "Unknown or malformed commands in one session before "
-                "the connection is closed with 421 4.7.0."),
+        Setting("max_bad_commands", 20, "Replies 500, 501 and 503 (syntax errors, commands "
+                "out of order) in one session before it is closed with 421 4.7.0; 0 means no "
+                "limit. Apart from this, aiosmtpd closes a session after 5 unknown commands."),
         Setting("timeout", 300.0, "Seconds a connection may be idle waiting for a command or "
                 "for data (RFC 5321 section 4.5.3.2 suggests 5 minutes)."),
         Setting("data_timeout", 600.0, "Seconds the whole DATA phase may take "
