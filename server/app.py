@@ -16,7 +16,9 @@ from fdb_layers.layout import STORE_LAYOUT, check_layouts
 from . import __version__
 from .blobs import BlobStore, open_blob_store
 from .config import Config
+from .delivery import Delivery
 from .directory import Directory, open_directory
+from .smtp import SmtpService, start_smtp
 from .http import HttpListener, build_app
 from .logs import setup_logging
 
@@ -59,6 +61,8 @@ class Node:
         self.engine: Engine | None = None
         self.blobs: BlobStore | None = None
         self.directory: Directory | None = None
+        self.delivery: Delivery | None = None
+        self.smtp: SmtpService | None = None
         self.http: HttpListener | None = None
         self._workers: list[asyncio.Task[None]] = []
 
@@ -67,11 +71,14 @@ class Node:
         self.engine = await open_store(self.config)
         self.blobs = await open_blob_store(self.config)
         self.directory = await open_directory(self.config)
+        self.delivery = Delivery(self.engine, self.blobs)
         self._workers.append(asyncio.create_task(self._blob_gc_loop(), name="blob-gc"))
+        self.smtp = await start_smtp(self.config, self.directory, self.delivery)
         app = build_app({"store": self._check_store})
         self.http = HttpListener(app, self.config.server.http_listen)
         await self.http.start()
         log.info("node started", extra={"version": __version__, "http_port": self.http.port,
+                                        "smtp_ports": str(self.smtp.ports),
                                         "store": self.engine.name,
                                         "data_dir": str(Path(self.config.data_dir).resolve())})
 
@@ -97,6 +104,9 @@ class Node:
                 log.exception("blob GC failed; trying again next interval")
 
     async def stop(self) -> None:
+        if self.smtp is not None:  # first: answers deliveries in progress, then 421
+            await self.smtp.close()
+            self.smtp = None
         for task in self._workers:
             task.cancel()
         for task in self._workers:

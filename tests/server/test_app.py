@@ -14,10 +14,18 @@ from server.app import Node, StartupError, open_store
 from server.config import load_config
 
 
+def _config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "fdbmail.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "127.0.0.1:0"\n'
+        'submissions_listen = "127.0.0.1:0"\n')
+    return path
+
+
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    config = load_config(None, env={}).with_overrides(
-        {"server": {"data_dir": str(tmp_path / "data"), "http_listen": "127.0.0.1:0"}})
+    config = load_config(_config_file(tmp_path), env={})
     n = Node(config)
     await n.start()
     try:
@@ -80,3 +88,48 @@ async def test_foundationdb_engine_without_client_library_says_what_to_install(
         {"server": {"data_dir": str(tmp_path)}})
     with pytest.raises(StartupError, match="foundationdb-clients"):
         await open_store(config)
+
+
+async def test_mail_sent_to_the_node_lands_in_the_inbox(
+    node: Node, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All real parts wired by the node: SQL directory (managed with the CLI),
+    SMTP MX listener, delivery pipeline, sqlite store, fs blob store."""
+    import io
+    import smtplib
+
+    from fdb_layers.engine.run import transact
+    from fdb_layers.mailbox import find_role
+    from fdb_layers.message_queries import list_messages
+    from server.cli import main
+
+    cfg = str(_config_file(tmp_path))
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret-pw\n"))
+    assert main(["-c", cfg, "directory", "add", "alice", "--email", "alice@example.test",
+                 "--password-stdin"]) == 0
+    assert node.smtp is not None and node.directory is not None and node.engine is not None
+    principal = await node.directory.get_principal("alice")
+    assert principal is not None
+    port = node.smtp.ports["mx"]
+
+    def send() -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.sendmail("someone@remote.test", ["alice@example.test"],
+                            b"From: someone@remote.test\r\nTo: alice@example.test\r\n"
+                            b"Subject: hello\r\nMessage-ID: <n1@remote.test>\r\n\r\nHi!\r\n")
+            with pytest.raises(smtplib.SMTPRecipientsRefused):
+                client.sendmail("someone@remote.test", ["nobody@example.test"], b"x\r\n")
+
+    import asyncio
+
+    await asyncio.to_thread(send)
+    engine = node.engine
+
+    async def inbox(tr):  # type: ignore[no-untyped-def]
+        mailbox_id = await find_role(tr, principal.id, "inbox")
+        assert mailbox_id is not None
+        return await list_messages(tr, principal.id, mailbox_id)
+
+    messages = await transact(engine, inbox)
+    assert len(messages) == 1
+    assert messages[0].uid == 1
