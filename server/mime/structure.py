@@ -13,6 +13,7 @@ message/rfc822 parts with an encoded body are kept as opaque leaves.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ MAX_DEPTH = 100
 MAX_PARTS = 1_000
 MAX_VALUE = 8_192
 MAX_BOUNDARY = 200
+WASTE_LIMIT = 256  # look-alike delimiter lines tolerated before switching to _delimiter_regex
 
 # Header fields the summary reads; others are only reachable through header_fields().
 WANTED = frozenset(
@@ -97,6 +99,7 @@ class _Scanner:
         self.bounds: dict[bytes, list[int]] = {}
         self.maxlen = 0
         self.needle = b"\n--"
+        self.wasted = 0
         self.truncated = False
 
     # -- boundaries ---------------------------------------------------------------------
@@ -117,6 +120,14 @@ class _Scanner:
             if levels:
                 return levels[-1], True
         return None
+
+    def _pattern(self) -> re.Pattern[bytes]:
+        """The delimiter regex for the current state (see _delimiter_regex)."""
+        inner = self.contexts[-1].boundary
+        # past the cap, with no part of the innermost multipart open, only its end matters
+        capped = len(self.entities) >= MAX_PARTS and len(self.open) == self.contexts[-1].open_len
+        bounds = frozenset(b for b in self.bounds if not (capped and b == inner))
+        return _delimiter_regex(bounds, inner if capped else None)
 
     def is_delimiter(self, pos: int, line_end: int) -> bool:
         return self.match(pos, line_end) is not None
@@ -219,7 +230,12 @@ class _Scanner:
         buf, n = self.buf, self.n
         pos = self.start(0, -1, "1", 0, True)
         while self.contexts:
-            if buf.startswith(self.needle[1:], pos):
+            if self.wasted > WASTE_LIMIT and pos > 0:
+                m = self._pattern().search(buf, pos - 1)
+                if m is None:
+                    break
+                cand = m.start() + 1
+            elif buf.startswith(self.needle[1:], pos):
                 cand = pos
             else:
                 found = buf.find(self.needle, pos)
@@ -233,6 +249,7 @@ class _Scanner:
                 line_end -= 1
             hit = self.match(cand, line_end)
             if hit is None:
+                self.wasted += 1
                 pos = nxt
                 continue
             level, close = hit
@@ -249,12 +266,34 @@ class _Scanner:
             if close:
                 self.pop_context()
                 continue
+            if len(self.entities) >= MAX_PARTS:
+                self.truncated = True  # no room for this part: only where the last one ends
+                self.wasted += 1
+                continue
             ctx.children += 1
             owner = self.entities[ctx.entity]
             owner.children = ctx.children
             prefix = owner.path + "." if owner.path else ""
             pos = self.start(nxt, ctx.entity, f"{prefix}{ctx.children}", owner.depth + 1, False)
         self.close_to(0, n)
+
+
+@functools.lru_cache(maxsize=64)
+def _delimiter_regex(bounds: frozenset[bytes], close_only: bytes | None) -> re.Pattern[bytes]:
+    """Match whole delimiter lines of bounds (and only the close delimiter of close_only).
+
+    Used once a message has shown WASTE_LIMIT lines that looked like delimiters but were not
+    (or parts beyond MAX_PARTS): from then on such lines are skipped inside the regex engine, so
+    a body made of millions of them costs C time, not a Python loop turn each. Compiling costs
+    more than typical messages ever need, hence the threshold.
+    """
+    alts = [re.escape(b) for b in sorted(bounds, key=len, reverse=True)]
+    choices = []
+    if alts:
+        choices.append(b"(?:" + b"|".join(alts) + b")(?:--)?")
+    if close_only is not None:
+        choices.append(re.escape(close_only) + b"--")
+    return re.compile(b"\n--(?:" + b"|".join(choices) + b")[ \t]*\r?(?=\n|\\Z)")
 
 
 def _one(prefix: str) -> str:

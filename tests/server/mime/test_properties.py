@@ -5,12 +5,14 @@ parses the same way twice."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server.mime import MessageSummary, parse_message
+from server.mime import MessageSummary, parse_message, structure
 from server.mime.imap_render import render_bodystructure, render_envelope
 
 from .imap_syntax import check_body, check_envelope, read
@@ -104,9 +106,34 @@ def _check(raw: bytes) -> MessageSummary:
     return s
 
 
+@contextmanager
+def _regex_mode() -> Iterator[None]:
+    """Make the scanner use its delimiter regex from the first line on."""
+    old = structure.WASTE_LIMIT
+    structure.WASTE_LIMIT = -1
+    try:
+        yield
+    finally:
+        structure.WASTE_LIMIT = old
+
+
 @SETTINGS
 @given(_tree)
 def test_generated_trees_parse_back_exactly(node: Node) -> None:
+    _check_tree(node)
+
+
+@SETTINGS
+@given(_tree)
+def test_generated_trees_parse_back_exactly_in_regex_mode(node: Node) -> None:
+    raw, _ = _message(node)
+    plain = parse_message(raw, fallback=False)
+    with _regex_mode():
+        _check_tree(node)
+        assert parse_message(raw, fallback=False) == plain
+
+
+def _check_tree(node: Node) -> None:
     raw, built = _message(node)
     s = _check(raw)
     for path, body in built.bodies.items():
@@ -150,7 +177,10 @@ def _mutate(raw: bytes, edits: list[tuple[float, str, bytes]]) -> bytes:
 @given(_tree, st.lists(_edit, max_size=6))
 def test_mutated_messages_never_raise(node: Node, edits: list[tuple[float, str, bytes]]) -> None:
     raw, _ = _message(node)
-    _check(_mutate(raw, edits))
+    raw = _mutate(raw, edits)
+    plain = _check(raw)
+    with _regex_mode():
+        assert _check(raw) == plain  # both ways of finding delimiters agree
 
 
 # -- arbitrary input --------------------------------------------------------------------------
@@ -183,7 +213,9 @@ _LINES = [
 @SETTINGS
 @given(st.lists(st.sampled_from(_LINES), max_size=40), st.sampled_from([b"\r\n", b"\n", b"\r"]))
 def test_line_soup_never_raises(lines: list[bytes], eol: bytes) -> None:
-    _check(eol.join(lines))
+    plain = _check(eol.join(lines))
+    with _regex_mode():
+        assert _check(eol.join(lines)) == plain
 
 
 @SETTINGS
