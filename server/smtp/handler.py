@@ -32,7 +32,7 @@ MESSAGES = Counter(
     "fdbmail_smtp_messages_total",
     "Messages at the end of DATA, by listener, result (accepted, partial, rejected, "
     "tempfail) and reason (ok, too_big, line_too_long, bare_line_ending, recipient_failed, "
-    "recipient_tempfail, delivery_error).",
+    "recipient_tempfail, delivery_error, delivery_timeout).",
     ("listener", "result", "reason"),
 )
 RECIPIENTS = Counter(
@@ -171,9 +171,9 @@ class SmtpHandler:
             return RcptDecision("550 5.1.1 No such user here")
         return RcptDecision("250 2.1.5 Recipient OK", principals)
 
-    def refused(self, listener: str, reason: str) -> None:
-        """Count a message the session refused before delivery (size, framing)."""
-        MESSAGES.labels(listener, "rejected", reason).inc()
+    def refused(self, listener: str, reason: str, result: str = "rejected") -> None:
+        """Count a message the session answered without a delivery outcome."""
+        MESSAGES.labels(listener, result, reason).inc()
 
     async def deliver(self, who: SenderInfo, tx: Transaction, content: bytes) -> str:
         """Store the message for every recipient; the reply to DATA."""

@@ -71,6 +71,7 @@ def session_options(config: Config) -> SessionOptions:
         smtputf8=s.smtputf8,
         timeout=s.timeout,
         data_timeout=s.data_timeout,
+        delivery_timeout=s.delivery_timeout,
         max_bad_commands=s.max_bad_commands,
         auth_require_tls=s.auth_require_tls,
         mx_auth=s.mx_auth,

@@ -63,6 +63,7 @@ class SessionOptions:
     smtputf8: bool = True
     timeout: float = 300.0
     data_timeout: float = 600.0
+    delivery_timeout: float = 300.0
     max_bad_commands: int = 20
     auth_require_tls: bool = True
     mx_auth: bool = False
@@ -419,10 +420,18 @@ class SmtpSession(SaslMechanisms, SMTP):
         info = self.sender_info()
         delivery = asyncio.ensure_future(self.ctx.handler.deliver(info, tx, result.content))
         self._delivering = delivery
+        self._reset_timeout(opts.delivery_timeout + opts.timeout)   # no idle close meanwhile
         try:
-            reply = await asyncio.shield(delivery)
+            reply = await asyncio.wait_for(asyncio.shield(delivery),
+                                           opts.delivery_timeout or None)
+        except TimeoutError:
+            self.log.error("delivery still running after %.0f s; answering 451",
+                           opts.delivery_timeout)
+            self.ctx.handler.refused(self.ctx.kind, "delivery_timeout", result="tempfail")
+            reply = "451 4.3.0 Delivery is taking too long, try again later"
         finally:
             self._delivering = None
+            self._reset_timeout()
         self.log.info("DATA %d octets for %d recipients: %s", result.size,
                       len(tx.recipients), reply)
         await self.push(reply)

@@ -65,5 +65,8 @@ SECTION = Section(
                 "for data (RFC 5321 section 4.5.3.2 suggests 5 minutes)."),
         Setting("data_timeout", 600.0, "Seconds the whole DATA phase may take "
                 "(RFC 5321 section 4.5.3.2.6 suggests 10 minutes)."),
+        Setting("delivery_timeout", 300.0, "Seconds to wait for the delivery pipeline after "
+                "the data before answering 451 4.3.0 (clients wait 10 minutes, RFC 5321 "
+                "section 4.5.3.2.7). The delivery goes on; a retry does not store it twice."),
     ),
 )

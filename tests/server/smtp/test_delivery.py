@@ -113,3 +113,20 @@ async def test_shutdown_answers_deliveries_in_progress(start: StartHarness) -> N
     assert (await c.reply()).startswith("421 4.3.2")
     await closing
     assert await c.closed() and len(delivery.stored["bob"]) == 1
+
+
+async def test_slow_delivery_gets_451_and_still_completes(start: StartHarness) -> None:
+    delivery = FakeDelivery(gate=asyncio.Event())
+    h = await start(delivery=delivery, delivery_timeout=0.2)
+    c = await h.ehlo()
+    await c.cmd("MAIL FROM:<x@remote.test>")
+    await c.cmd("RCPT TO:<bob@example.com>")
+    await c.cmd("DATA")
+    await c.send(dot_stuff(MSG))
+    assert (await c.reply()).startswith("451 4.3.0")
+    assert delivery.gate is not None
+    delivery.gate.set()
+    await asyncio.sleep(0.05)
+    assert len(delivery.stored["bob"]) == 1                  # finished in the background
+    assert (await transaction(c, ["bob@example.com"])).startswith("250")
+    assert len(delivery.stored["bob"]) == 1                  # the retry is a no-op
