@@ -32,7 +32,7 @@ class Address:
 def canonical_domain(domain: str) -> str | None:
     """The domain in lower case with U-labels; None if it is not a usable domain."""
     domain = domain.strip().rstrip(".")
-    if not domain or len(domain.encode("utf-8")) > _MAX_DOMAIN or _CONTROL.search(domain):
+    if not domain or _utf8_len(domain) > _MAX_DOMAIN or _CONTROL.search(domain):
         return None
     if domain.startswith("[") and domain.endswith("]"):
         return domain.lower()       # address literal, RFC 5321 section 4.1.3
@@ -43,6 +43,15 @@ def canonical_domain(domain: str) -> str | None:
     low = domain.lower()
     # Names that IDNA 2008 refuses but DNS carries (underscores, odd hyphens): ASCII only.
     return low if _LENIENT_ASCII_DOMAIN.match(low) else None
+
+
+def _utf8_len(text: str) -> int:
+    """Octets of ``text`` in UTF-8; too many to accept when it is not valid Unicode text
+    (a lone surrogate)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return _MAX_DOMAIN + 1
 
 
 def domain_forms(domain: str) -> tuple[str, ...]:
@@ -62,7 +71,7 @@ def parse_address(text: str, *, fold_local: bool = True) -> Address | None:
     if text.startswith("<") and text.endswith(">"):
         text = text[1:-1].strip()
     local, at, domain = text.rpartition("@")
-    if not at or not local or _CONTROL.search(local) or len(local.encode("utf-8")) > _MAX_LOCAL:
+    if not at or not local or _CONTROL.search(local) or _utf8_len(local) > _MAX_LOCAL:
         return None
     canon = canonical_domain(domain)
     if canon is None:

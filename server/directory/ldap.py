@@ -12,7 +12,7 @@ import logging
 import math
 import ssl
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -27,7 +27,7 @@ from .address import canonical_domain, domain_forms, lookup_stages, parse_addres
 from .base import DirectoryError, Principal
 from .ldapfilter import fill_filter
 from .passwords import dummy_verify, verify_password
-from .resolve import resolve_recipient
+from .resolve import expand, resolve_recipient
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,12 @@ class LdapDirectory:
         self.a_description = _strings(settings["ldap_attr_description"])
         self.a_member_of = _strings(settings["ldap_attr_member_of"])
         self.a_members = _strings(settings["ldap_attr_members"])
+        self.a_member_names = _strings(settings["ldap_attr_member_names"])
         self.a_quota = _strings(settings["ldap_attr_quota"])
         self.attributes = sorted({
             *([self.a_id] if self.a_id else []), *self.a_name, self.a_class, *self.a_email,
             *self.a_alias, *self.a_description, *self.a_member_of, *self.a_members,
-            *self.a_quota,
+            *self.a_member_names, *self.a_quota,
         })
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings["ldap_pool_size"])),  # type: ignore[arg-type]
                                             thread_name_prefix="directory-ldap")
@@ -234,20 +235,50 @@ class LdapDirectory:
         return tuple(out)
 
     def _groups_of(self, entry: _Entry) -> tuple[str, ...]:
-        template = str(self.s["ldap_filter_groups"])
         names: list[str] = []
-        if template:
-            for group in self._search(fill_filter(template, entry.dn),
-                                      attributes=self.a_name):
+
+        def add(groups: list[_Entry]) -> None:
+            for group in groups:
                 name = group.first(self.a_name)
                 if name and name not in names:
                     names.append(name)
+
+        by_dn = str(self.s["ldap_filter_groups"])
+        if by_dn:
+            add(self._search(fill_filter(by_dn, entry.dn), attributes=self.a_name))
         else:
             for dn in entry.values(self.a_member_of):
                 rdn = parse_dn(dn)[0][1] if dn else ""
                 if rdn and rdn not in names:
                     names.append(rdn)
+        by_name = str(self.s["ldap_filter_groups_by_name"])
+        login = entry.first(self.a_name)
+        if by_name and login:
+            add(self._search(fill_filter(by_name, login), attributes=self.a_name))
         return tuple(names)
+
+    def _members(self, group: _Entry) -> list[str]:
+        """Refs (lower-case DNs) of a group's members, named by DN or by login name."""
+        refs = [m.lower() for m in group.values(self.a_members)]
+        for name in group.values(self.a_member_names):
+            for entry in self._find_name(name):
+                refs.append(entry.dn.lower())
+        return refs
+
+    def _loader(self, seen: dict[str, _Entry]
+                ) -> Callable[[str], Awaitable[tuple[Principal, list[str]] | None]]:
+        """The resolver's ``load``: a principal and its members by ref, reusing the entries
+        a search already returned."""
+        def load(ref: str) -> tuple[Principal, list[str]] | None:
+            entry = seen.get(ref) or self._read(ref)
+            if entry is None:
+                return None
+            members = self._members(entry) if self._is_group(entry) else []
+            return self._principal(entry), members
+
+        async def load_entry(ref: str) -> tuple[Principal, list[str]] | None:
+            return await self._run(lambda: load(ref))
+        return load_entry
 
     def _principal(self, entry: _Entry) -> Principal:
         quota = entry.first(self.a_quota)
@@ -341,21 +372,10 @@ class LdapDirectory:
                 seen[e.dn.lower()] = e
             return [e.dn.lower() for e in entries]
 
-        def load(dn: str) -> tuple[Principal, list[str]] | None:
-            entry = seen.get(dn) or self._read(dn)
-            if entry is None:
-                return None
-            members = [m.lower() for m in entry.values(self.a_members)] \
-                if self._is_group(entry) else []
-            return self._principal(entry), members
-
         async def find_owners(keys: Sequence[str]) -> list[str]:
             return await self._run(lambda: owners(keys))
 
-        async def load_entry(dn: str) -> tuple[Principal, list[str]] | None:
-            return await self._run(lambda: load(dn))
-
-        return await resolve_recipient(parsed, self.separator, find_owners, load_entry)
+        return await resolve_recipient(parsed, self.separator, find_owners, self._loader(seen))
 
     async def is_local_domain(self, domain: str) -> bool:
         canon = canonical_domain(domain)
@@ -408,5 +428,21 @@ class LdapDirectory:
         return await self._run(verify)
 
     async def expand_list(self, address: str) -> list[str]:
-        principals = await self.resolve_recipient(address)
+        """Primary addresses of the members of the list (group) found by ldap_filter_expand."""
+        parsed = parse_address(address, fold_local=self.fold_local)
+        if parsed is None:
+            return []
+        seen: dict[str, _Entry] = {}
+
+        def lists() -> list[str]:
+            found: list[str] = []
+            for key in lookup_stages(parsed, "")[0]:
+                search_filter = fill_filter(str(self.s["ldap_filter_expand"]), key)
+                for entry in self._search(search_filter):
+                    seen[entry.dn.lower()] = entry
+                    found.append(entry.dn.lower())
+            return found
+
+        refs = await self._run(lists)
+        principals = await expand(refs, self._loader(seen))
         return [p.emails[0] for p in principals if p.emails]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from server.config import Section, Setting
 
-_EMAIL_CLASSES = "(|(objectClass=inetOrgPerson)(objectClass=groupOfNames))"
+_PEOPLE = "(|(objectClass=inetOrgPerson)(objectClass=posixAccount))"
+_GROUPS = "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))"
+_EMAIL_CLASSES = f"(|{_PEOPLE}{_GROUPS})"
 
 SECTION = Section(
     "directory",
@@ -87,8 +89,7 @@ SECTION = Section(
         Setting("ldap_auth_method", "bind", "How passwords are checked: 'bind' (bind as the "
                 "user's DN) or 'lookup' (read ldap_attr_secret and compare the hash here).",
                 ("bind", "lookup")),
-        Setting("ldap_filter_name", "(|(&(objectClass=inetOrgPerson)(uid=?))"
-                "(&(objectClass=groupOfNames)(cn=?)))",
+        Setting("ldap_filter_name", f"(|(&{_PEOPLE}(uid=?))(&{_GROUPS}(cn=?)))",
                 "Filter finding a principal by login name; every ? receives the value, escaped "
                 "per RFC 4515."),
         Setting("ldap_filter_email", f"(&{_EMAIL_CLASSES}(|(mail=?)(mailAlternateAddress=?)))",
@@ -96,7 +97,7 @@ SECTION = Section(
                 "the value '@domain')."),
         Setting("ldap_filter_verify", f"(&{_EMAIL_CLASSES}(|(mail=*?*)"
                 "(mailAlternateAddress=*?*)))", "Filter for SMTP VRFY."),
-        Setting("ldap_filter_expand", "(&(objectClass=groupOfNames)(mail=?))",
+        Setting("ldap_filter_expand", f"(&{_GROUPS}(|(mail=?)(mailAlternateAddress=?)))",
                 "Filter finding a list (group) by address, for SMTP EXPN."),
         Setting("ldap_filter_domains", f"(&{_EMAIL_CLASSES}(|(mail=*@?)"
                 "(mailAlternateAddress=*@?)))", "Filter matching any entry when the domain is "
@@ -104,9 +105,13 @@ SECTION = Section(
         Setting("ldap_filter_domain_list", f"(&{_EMAIL_CLASSES}(|(mail=*)"
                 "(mailAlternateAddress=*)))", "Filter whose entries' address domains make "
                 "the domain list."),
-        Setting("ldap_filter_groups", "(&(objectClass=groupOfNames)(member=?))",
-                "Filter finding the groups of a principal (? is its DN); empty means read "
-                "ldap_attr_member_of instead."),
+        Setting("ldap_filter_groups", "(|(&(objectClass=groupOfNames)(member=?))"
+                "(&(objectClass=groupOfUniqueNames)(uniqueMember=?)))",
+                "Filter finding the groups of a principal by its DN (each ? receives the DN); "
+                "empty means read ldap_attr_member_of instead."),
+        Setting("ldap_filter_groups_by_name", "(&(objectClass=posixGroup)(memberUid=?))",
+                "Filter finding the groups of a principal by its login name (RFC 2307 "
+                "posixGroup); empty disables it."),
         Setting("ldap_attr_id", "entryUUID", "Attribute holding the stable account id "
                 "(RFC 4530 entryUUID by default); empty or absent means the DN."),
         Setting("ldap_attr_name", ["uid", "cn"], "Attributes holding the login name (first "
@@ -125,6 +130,8 @@ SECTION = Section(
                 "of an entry (used when ldap_filter_groups is empty)."),
         Setting("ldap_attr_members", ["member", "uniqueMember"], "DN-valued attributes "
                 "naming the members of a group."),
+        Setting("ldap_attr_member_names", ["memberUid"], "Attributes naming the members of a "
+                "group by login name (RFC 2307 posixGroup), looked up with ldap_filter_name."),
         Setting("ldap_attr_quota", ["mailQuota"], "Attributes holding the quota in bytes."),
     ),
 )

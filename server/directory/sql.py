@@ -90,6 +90,18 @@ def _driver_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def _storable(text: str) -> bool:
+    """Whether a database could hold ``text`` at all: valid Unicode without NUL (PostgreSQL
+    text cannot hold NUL).  Anything else is no such name, not a database error."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class SqlDirectory:
     """A :class:`~server.directory.base.Directory` over the named SQL queries."""
 
@@ -217,8 +229,8 @@ class SqlDirectory:
     # -- the Directory protocol ----------------------------------------------------------
 
     async def authenticate(self, login: str, secret: str) -> Principal | None:
-        if not login or not secret or "\x00" in login:
-            return None     # PostgreSQL text cannot hold NUL: no such name anywhere
+        if not login or not secret or not _storable(login):
+            return None
         found = await self._run(lambda: self._login_account(login))
         if found is None:
             await asyncio.to_thread(dummy_verify)
@@ -231,7 +243,7 @@ class SqlDirectory:
         return principal
 
     async def get_principal(self, name: str) -> Principal | None:
-        if "\x00" in name:
+        if not _storable(name):
             return None
         found = await self._run(lambda: self._account(name))
         return found[0] if found else None
@@ -281,10 +293,16 @@ class SqlDirectory:
     # -- SMTP VRFY / EXPN (outside the Directory protocol) -------------------------------
 
     async def verify_address(self, text: str) -> list[str]:
+        if not _storable(text):
+            return []
         return await self._run(lambda: self._column("verify", text.lower()))
 
     async def expand_list(self, address: str) -> list[str]:
-        return await self._run(lambda: self._column("expand", address.lower()))
+        parsed = parse_address(address, fold_local=self.fold_local)
+        if parsed is None:
+            return []
+        keys = lookup_stages(parsed, "")[0]
+        return await self._run(lambda: [a for k in keys for a in self._column("expand", k)])
 
     async def expand_group(self, names: Sequence[str]) -> list[Principal]:
         """The individual members of groups, by name (used by tests and tools)."""

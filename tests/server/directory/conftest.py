@@ -180,6 +180,9 @@ def make_ldif() -> str:
         _group("sub", [_people("carol"), _people("alice"), _groups("team"), _people("ghost")],
                mail="sub@example.test"),
         _group("movers", [_people("alice")], mail="movers@example.test"),
+        f"dn: cn=devs,{GROUPS}\nobjectClass: posixGroup\nobjectClass: fdbmailRecipient\n"
+        "cn: devs\ngidNumber: 5000\nmemberUid: bob\nmemberUid: erin\nmemberUid: ghost\n"
+        "mail: devs@example.test\n",
     ]
     return "\n".join(entries)
 

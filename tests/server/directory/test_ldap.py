@@ -116,6 +116,15 @@ async def test_groups_nested_and_cyclic(directory: Directory) -> None:
     assert names(await directory.resolve_recipient("team+x@example.test")) == names(team)
 
 
+async def test_posix_groups_by_member_uid(directory: Directory) -> None:
+    devs = await directory.resolve_recipient("devs@example.test")
+    assert sorted(names(devs)) == ["bob", "erin"]
+    bob = await directory.get_principal("bob")
+    assert bob is not None and sorted(bob.member_of) == ["devs", "team"]
+    group = await directory.get_principal("devs")
+    assert group is not None and group.type == "group"
+
+
 async def test_domains(directory: Directory) -> None:
     assert await directory.list_domains() == ["bücher.test", "catchall.test", "example.test",
                                               "other.test"]
@@ -261,5 +270,9 @@ async def test_vrfy_and_expn(ldap_config: Callable[..., Config]) -> None:
         assert await backend.verify_address("*") == []
         assert sorted(await backend.expand_list("team@example.test")) == [
             "alice@example.test", "bob@example.test", "carol@example.test"]
+        assert sorted(await backend.expand_list("DEVS@example.test")) == [
+            "bob@example.test", "erin@example.test"]
+        assert await backend.expand_list("alice@example.test") == []    # not a list
+        assert await backend.expand_list("*@example.test") == []
     finally:
         await backend.close()

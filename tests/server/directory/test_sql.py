@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from server.config import Config
 from server.directory import Directory, DirectoryError, Principal, open_directory
 from server.directory.cache import CachedDirectory
-from server.directory.sql import prepare_query
+from server.directory.sql import SqlDirectory, prepare_query
 
 from .conftest import run_cli
 from .hashes import all_hashes
@@ -220,6 +220,7 @@ HOSTILE = [
     "alice\x00",
     "?",
     "*",
+    "lone\ud800surrogate",
 ]
 
 
@@ -359,6 +360,22 @@ async def test_metrics(directory: tuple[Path, Config, Directory]) -> None:
                  result="failure") == bad + 1
     assert value("fdbmail_directory_lookup_seconds_count", backend="sql",
                  op="resolve_recipient") >= 2
+
+
+async def test_vrfy_and_expn(directory: tuple[Path, Config, Directory]) -> None:
+    _, config, _ = directory
+    backend = SqlDirectory(config.directory, config.data_dir)
+    try:
+        assert await backend.verify_address("ally") == []                 # aliases: no
+        assert await backend.verify_address("alice") == ["alice@example.com"]
+        assert await backend.verify_address("%") != []                   # LIKE, as Stalwart
+        assert await backend.verify_address("bad\ud800") == []
+        assert await backend.expand_list("LIST@example.com") == ["alice@example.com",
+                                                                 "carol@example.com"]
+        assert await backend.expand_list("alice@example.com") == []
+        assert await backend.expand_list("not an address") == []
+    finally:
+        await backend.close()
 
 
 @pytest.mark.parametrize(("query", "driver", "text", "count"), [
