@@ -33,6 +33,8 @@ MAX_FIELDS = 2_000
 # allows white space before the colon.
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
 _BLANK = re.compile(rb"\n\r?\n")
+# the line break that ends a field: one not followed by white space (a continuation line)
+_UNFOLDED = re.compile(rb"\n(?![ \t])")
 
 # stop(line_start, line_end) -> True when the line is a boundary of an enclosing multipart.
 StopLine = Callable[[int, int], bool]
@@ -91,10 +93,7 @@ def scan_header(
         if line_end == pos:
             return fields, nxt
         first = buf[pos]
-        if first == 32 or first == 9:
-            if fields:
-                last = fields[-1]
-                fields[-1] = FieldSpan(last.name, last.start, last.value_start, line_end)
+        if first == 32 or first == 9:  # white space before any field: ignored
             pos = nxt
             continue
         if first == 45 and stop is not None and buf.startswith(b"--", pos) and stop(pos, line_end):
@@ -103,9 +102,13 @@ def scan_header(
         if m is not None:
             if len(fields) >= MAX_FIELDS:
                 return fields, _skip_rest(buf, pos, end, stop)
+            # the field with its continuation lines, found by the regex engine in one call
+            unfolded = _UNFOLDED.search(buf, m.end(), end)
+            stop_at = unfolded.start() if unfolded is not None else end
+            field_end = stop_at - 1 if stop_at > m.end() and buf[stop_at - 1] == 13 else stop_at
             name = m.group(1).decode("ascii").lower()
-            fields.append(FieldSpan(name, pos, m.end(), line_end))
-            pos = nxt
+            fields.append(FieldSpan(name, pos, m.end(), field_end))
+            pos = stop_at + 1 if stop_at < end else end
             continue
         if pos == start and buf.startswith(b"From ", pos):
             pos = nxt

@@ -252,3 +252,10 @@ def test_summary_budget_bounds_many_large_parts() -> None:
     for p in s.parts[1:]:
         if p.is_message:
             assert raw[p.body_start : p.body_end] == b"body"
+
+
+def test_millions_of_continuation_lines() -> None:
+    raw = b"Subject: x\n" + b" x\n" * 2_000_000 + b"To: a@b.example\n\nbody"
+    s = _full(raw)
+    assert raw[s.header_end :] == b"body"
+    assert s.envelope.truncated and s.envelope.to
