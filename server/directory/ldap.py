@@ -63,6 +63,16 @@ class _Entry:
         found = self.values(names)
         return found[0] if found else ""
 
+    def identifier(self, name: str) -> str:
+        """A stable id from a text or binary attribute (Active Directory's objectGUID is
+        binary: it becomes hex rather than lossy text)."""
+        for raw in self.attrs.get(name.lower(), ()):
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return raw.hex()
+        return ""
+
 
 def _strings(value: SettingValue) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
@@ -283,7 +293,7 @@ class LdapDirectory:
     def _principal(self, entry: _Entry) -> Principal:
         quota = entry.first(self.a_quota)
         return Principal(
-            id=(entry.first([self.a_id]) if self.a_id else "") or entry.dn,
+            id=(entry.identifier(self.a_id) if self.a_id else "") or entry.dn,
             name=entry.first(self.a_name),
             type="group" if self._is_group(entry) else "individual",
             emails=self._emails(entry),

@@ -4,18 +4,19 @@ by hash comparison, addresses, groups, domains, hostile filter values, live chan
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import ldap3
 import pytest
 
-from server.config import Config
+from server.config import Config, SettingValue
 from server.directory import Directory, DirectoryError, Principal, open_directory
 from server.directory.cache import CachedDirectory
 from server.directory.ldap import LdapDirectory
 from tests.support.slapd import Slapd, free_port
 
-from .conftest import GROUPS, LDAP_PASSWORDS, PEOPLE, _ssha
+from .conftest import GROUPS, LDAP_PASSWORDS, PEOPLE, _ssha, run_cli, write_config
 
 MODES = ["bind", "lookup"]
 
@@ -276,3 +277,26 @@ async def test_vrfy_and_expn(ldap_config: Callable[..., Config]) -> None:
         assert await backend.expand_list("*@example.test") == []
     finally:
         await backend.close()
+
+
+def test_binary_ids_become_hex() -> None:
+    from server.directory.ldap import _Entry
+    entry = _Entry("cn=x", {"objectguid": [bytes([0xFF, 0x00, 0x10])], "entryuuid": [b"u-1"]})
+    assert entry.identifier("objectGUID") == "ff0010"
+    assert entry.identifier("entryUUID") == "u-1"
+    assert entry.identifier("missing") == ""
+
+
+def test_cli_reads_an_ldap_directory(
+        tmp_path: Path, ldap_settings: dict[str, SettingValue],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path / "cli-ldap.toml", tmp_path / "data", ldap_settings)
+    assert run_cli(cfg, "resolve", "team@example.test") == 0
+    assert sorted(capsys.readouterr().out.split()) == sorted([
+        "alice", "alice@example.test", "bob", "bob@example.test", "carol",
+        "carol@example.test"])
+    assert run_cli(cfg, "show", "alice") == 0
+    assert "quota: 1000000" in capsys.readouterr().out
+    assert run_cli(cfg, "domains") == 0
+    assert "example.test" in capsys.readouterr().out.split()
+    assert run_cli(cfg, "add", "x") == 1        # LDAP is managed with LDAP tools
