@@ -15,7 +15,7 @@ from .changes import MAILBOX, UPDATED, ChangeSet
 from .engine.base import Engine, LayoutVersionError, Transaction, Watch
 from .keys import encode_int, pack, unpack
 from .mail_errors import AccountNotFound
-from .mail_layout import LAYOUT_VERSION, MODSEQ, STORAGE, AccountKeys, MailboxRecord
+from .mail_layout import LAYOUT_VERSION, MODSEQ, STORAGE, MailboxRecord, account_keys
 from .mailbox import INBOX, ROLES, _find_child, _generated_id, insert_mailbox
 
 ROLE_NAMES = {
@@ -37,7 +37,7 @@ def _check_layout(raw: bytes) -> None:
 
 
 async def account_exists(tr: Transaction, account_id: str) -> bool:
-    raw = await tr.get(AccountKeys(account_id).meta)
+    raw = await tr.get(account_keys(account_id).meta)
     if raw is None:
         return False
     _check_layout(raw)
@@ -59,7 +59,7 @@ async def ensure_account(
     repeat UIDVALIDITY values that clients may have cached."""
     if not account_id:
         raise ValueError("empty account id")
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     raw = await tr.get(keys.meta)
     if raw is not None:
         _check_layout(raw)
@@ -80,7 +80,7 @@ async def ensure_role_mailbox(tr: Transaction, account_id: str, role: str) -> st
     to a mailbox of the standard name) if it was deleted."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     raw = await tr.get(keys.role.pack((role,)))
     if raw is not None:
         return str(unpack(raw)[0])
@@ -105,4 +105,4 @@ async def ensure_role_mailbox(tr: Transaction, account_id: str, role: str) -> st
 
 async def watch_account(engine: Engine, account_id: str) -> Watch:
     """A watch that fires at the account's next change (IMAP IDLE, JMAP push)."""
-    return await engine.watch(AccountKeys(account_id).count_key(MODSEQ))
+    return await engine.watch(account_keys(account_id).count_key(MODSEQ))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .engine.base import Transaction
 from .keys import decode_int, encode_int, pack, unpack
 from .mail_errors import CannotCalculateChanges
-from .mail_layout import BARRIER, MODSEQ, AccountKeys
+from .mail_layout import BARRIER, MODSEQ, AccountKeys, account_keys
 
 EMAIL = "Email"
 MAILBOX = "Mailbox"
@@ -37,7 +37,7 @@ class ChangeSet:
     """The changes of one layer call: takes the call's modseq on first use and
     numbers its log entries."""
 
-    __slots__ = ("_tr", "_keys", "_modseq", "_index", "_recorded")
+    __slots__ = ("_tr", "_keys", "_modseq", "_index", "_recorded", "_noted")
 
     def __init__(self, tr: Transaction, keys: AccountKeys) -> None:
         self._tr = tr
@@ -45,6 +45,7 @@ class ChangeSet:
         self._modseq: int | None = None
         self._index = 0
         self._recorded: set[tuple[str, str, str]] = set()
+        self._noted: set[int] = set()
 
     @property
     def allocated(self) -> int | None:
@@ -58,6 +59,13 @@ class ChangeSet:
             self._tr.set(key, encode_int(self._modseq))
         return self._modseq
 
+    def first_note(self, storage: int) -> bool:
+        """True the first time a storage's counts change in this call."""
+        if storage in self._noted:
+            return False
+        self._noted.add(storage)
+        return True
+
     async def record(self, kind: str, object_id: str, op: str) -> None:
         """Log one change (a repeat of the same change in this call is dropped)."""
         if (kind, object_id, op) in self._recorded:
@@ -70,7 +78,7 @@ class ChangeSet:
 
 async def get_modseq(tr: Transaction, account_id: str) -> int:
     """The account's highest modseq (0 for an account that never changed)."""
-    return decode_int(await tr.get(AccountKeys(account_id).count_key(MODSEQ)))
+    return decode_int(await tr.get(account_keys(account_id).count_key(MODSEQ)))
 
 
 async def get_state(tr: Transaction, account_id: str) -> str:
@@ -120,7 +128,7 @@ async def get_changes(
         raise ValueError(f"unknown kind {kind!r}")
     if max_changes is not None and max_changes <= 0:
         raise ValueError("max_changes must be positive")
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     since_modseq, since_index = _parse_state(since_state)
     current = decode_int(await tr.get(keys.count_key(MODSEQ)))
     barrier = decode_int(await tr.get(keys.count_key(BARRIER), snapshot=True))

@@ -17,7 +17,7 @@ from .changes import ChangeSet
 from .emails import remove_membership
 from .engine.base import Engine, Transaction
 from .engine.run import transact
-from .mail_layout import PENDING_CLEANUP, AccountKeys, MembershipRecord
+from .mail_layout import PENDING_CLEANUP, MembershipRecord, account_keys
 
 DEFAULT_BATCH = 500
 
@@ -44,7 +44,7 @@ async def clean_storage(
     """Remove up to ``batch`` messages of a detached storage; True once it is empty
     and forgotten.  Refuses (returns True, doing nothing) for a storage that is
     not pending, so a stale or repeated call cannot touch a live mailbox."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     if await tr.get(keys.cleanup.pack((storage,))) is None:
         return True
     rows = await tr.get_range(*keys.uid.range((storage,)), limit=batch)

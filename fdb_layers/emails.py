@@ -31,7 +31,6 @@ from .mail_layout import (
     EmailRecord,
     MembershipRecord,
     pack_int,
-    unpack_int,
 )
 from .mailbox import mailbox_of_storage
 from .quota import add_usage
@@ -55,10 +54,9 @@ async def read_membership(
     return None if raw is None else MembershipRecord.decode(raw)
 
 
-async def memberships(tr: Transaction, keys: AccountKeys, email_id: str) -> dict[int, int]:
+def memberships(rec: EmailRecord) -> dict[int, int]:
     """storage -> uid for every storage the email is in."""
-    rows = await tr.get_range(*keys.email_storage.range((email_id,)))
-    return {int(keys.email_storage.unpack(r.key)[1]): unpack_int(r.value) for r in rows}
+    return {storage: uid for storage, uid, _ in rec.members}
 
 
 async def read_summary(tr: Transaction, keys: AccountKeys, email_id: str) -> bytes | None:
@@ -120,6 +118,8 @@ async def _note_mailbox(
     mailbox_id: str | None = None,
 ) -> None:
     """Log that a mailbox's counts changed (once per call, see ChangeSet)."""
+    if not changes.first_note(storage):
+        return
     if mailbox_id is None:
         mailbox_id = await mailbox_of_storage(tr, keys, storage)
     if mailbox_id is not None:
@@ -134,8 +134,8 @@ async def add_membership(
     mailbox_id: str,
     email_id: str,
     rec: EmailRecord,
-) -> int:
-    """Put the email in a storage under the next UID; that UID."""
+) -> tuple[int, EmailRecord]:
+    """Put the email in a storage under the next UID; that UID and the new record."""
     last_key = keys.storage_key(storage, S_LAST_UID)
     uid = decode_int(await tr.get(last_key)) + 1
     tr.set(last_key, encode_int(uid))
@@ -143,13 +143,14 @@ async def add_membership(
     tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, rec.keywords).encode())
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
     tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
-    tr.set(keys.email_storage.pack((email_id, storage)), pack_int(uid))
+    new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
+    tr.set(keys.email.pack((email_id,)), new.encode())
     if DELETED in rec.keywords:
         tr.set(keys.deleted.pack((storage, uid)), b"")
     _count(tr, keys, storage, rec, +1)
     tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
     await _note_mailbox(tr, keys, changes, storage, mailbox_id)
-    return uid
+    return uid, new
 
 
 async def remove_membership(
@@ -171,7 +172,6 @@ async def remove_membership(
     modseq = await changes.modseq()
     tr.clear(keys.uid.pack((storage, uid)))
     tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
-    tr.clear(keys.email_storage.pack((email_id, storage)))
     tr.clear(keys.deleted.pack((storage, uid)))
     if tombstone:
         tr.set(keys.vanished.pack((storage, modseq, uid)), b"")
@@ -182,8 +182,9 @@ async def remove_membership(
     _count(tr, keys, storage, rec, -1)
     if tombstone:
         await _note_mailbox(tr, keys, changes, storage)
-    rest = await tr.get_range(*keys.email_storage.range((email_id,)), limit=1)
+    rest = tuple(m for m in rec.members if m[0] != storage)
     if rest:
+        tr.set(keys.email.pack((email_id,)), replace(rec, members=rest).encode())
         await changes.record(EMAIL, email_id, UPDATED)
     else:
         await _destroy_email(tr, keys, changes, email_id, rec)
@@ -201,16 +202,19 @@ async def set_keywords(
     if keywords == rec.keywords:
         return rec
     modseq = await changes.modseq()
-    new = replace(rec, keywords=keywords, modseq=modseq)
+    new = replace(
+        rec,
+        keywords=keywords,
+        modseq=modseq,
+        members=tuple((storage, uid, modseq) for storage, uid, _ in rec.members),
+    )
     tr.set(keys.email.pack((email_id,)), new.encode())
     was_seen, seen = SEEN in rec.keywords, SEEN in keywords
     was_deleted, deleted = DELETED in rec.keywords, DELETED in keywords
-    for storage, uid in (await memberships(tr, keys, email_id)).items():
-        member = await read_membership(tr, keys, storage, uid)
-        if member is None:
-            continue
-        tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, keywords).encode())
-        tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
+    membership = MembershipRecord(email_id, modseq, keywords).encode()
+    for storage, uid, old_modseq in rec.members:
+        tr.set(keys.uid.pack((storage, uid)), membership)
+        tr.clear(keys.uid_modseq.pack((storage, old_modseq, uid)))
         tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
         tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
         if was_seen != seen:

@@ -13,9 +13,12 @@ Values are tuple-packed; the account's ``meta`` key holds the layout version
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from .keys import Subspace, pack, unpack
+from .keys import Subspace, TupleElement, unpack
+from .keys import pack as _tuple_pack
 
 # --- layout -----------------------------------------------------------------------
 LAYOUT_VERSION = 1  # major version of everything below
@@ -40,8 +43,67 @@ S_LAST_UID = "lastuid"  # read-modify-write: UIDNEXT - 1
 S_HIGHEST_MODSEQ = "highestmodseq"  # atomic max
 
 
+# --- fast tuple packing --------------------------------------------------------------
+# The mail layer packs keys and values on every operation; fdb.tuple's general
+# encoder dominated the profiles.  This one handles the types the layer uses
+# (str, int of up to 8 bytes, bool, None, bytes, nested tuples of those) and
+# produces the tuple layer's exact bytes; anything else goes to fdb.tuple.
+_STR, _BYTES, _NESTED, _INT_ZERO, _FALSE, _TRUE = 0x02, 0x01, 0x05, 0x14, 0x26, 0x27
+
+
+def _encode(v: object, nested: bool) -> bytes | None:
+    if isinstance(v, str):
+        return b"\x02" + v.encode("utf-8").replace(b"\x00", b"\x00\xff") + b"\x00"
+    if isinstance(v, bool):
+        return b"\x27" if v else b"\x26"
+    if isinstance(v, int):
+        if v == 0:
+            return b"\x14"
+        n = ((v if v > 0 else -v).bit_length() + 7) // 8
+        if n > 8:
+            return None
+        if v > 0:
+            return bytes((_INT_ZERO + n,)) + v.to_bytes(n, "big")
+        return bytes((_INT_ZERO - n,)) + (v + (1 << (8 * n)) - 1).to_bytes(n, "big")
+    if v is None:
+        return b"\x00\xff" if nested else b"\x00"
+    if isinstance(v, bytes):
+        return b"\x01" + v.replace(b"\x00", b"\x00\xff") + b"\x00"
+    if isinstance(v, tuple):
+        parts = [b"\x05"]
+        for x in v:
+            e = _encode(x, True)
+            if e is None:
+                return None
+            parts.append(e)
+        parts.append(b"\x00")
+        return b"".join(parts)
+    return None
+
+
+def pack(t: Sequence[TupleElement]) -> bytes:
+    """``fdb.tuple.pack(t)``, faster for the types the mail layer uses."""
+    parts = []
+    for v in t:
+        e = _encode(v, False)
+        if e is None:
+            return _tuple_pack(t)
+        parts.append(e)
+    return b"".join(parts)
+
+
+class _Space(Subspace):
+    """A subspace whose keys are packed with the fast encoder."""
+
+    __slots__ = ()
+
+    def pack(self, t: Sequence[TupleElement] = ()) -> bytes:
+        return self.raw_prefix + pack(t)
+
+
 class AccountKeys:
-    """Every subspace of one account (``ROOT[account_id]``)."""
+    """Every subspace of one account (``ROOT[account_id]``); get one with
+    :func:`account_keys` (cached)."""
 
     __slots__ = (
         "account_id",
@@ -58,7 +120,6 @@ class AccountKeys:
         "deleted",
         "received",
         "email",
-        "email_storage",
         "summary",
         "thread",
         "thread_email",
@@ -69,35 +130,43 @@ class AccountKeys:
     )
 
     def __init__(self, account_id: str) -> None:
-        a = ROOT[account_id]
+        prefix = ROOT.pack((account_id,))
+
+        def a(name: str) -> _Space:
+            return _Space((name,), prefix)
+
         self.account_id = account_id
-        self.meta = a.pack(("meta",))  # (layout_version,)
-        self.counter = a["ctr"]  # [name] -> int64
-        self.mailbox = a["mbox"]  # [mailbox_id] -> MailboxRecord
-        self.mailbox_name = a["name"]  # [parent_id, name] -> mailbox_id (live mailboxes)
-        self.role = a["role"]  # [role] -> mailbox_id
-        self.storage = a["sid"]  # [storage] -> mailbox_id (attached storages)
-        self.storage_counter = a["sctr"]  # [storage, name] -> int64
-        self.uid = a["uid"]  # [storage, uid] -> MembershipRecord
-        self.uid_modseq = a["uidms"]  # [storage, modseq, uid] -> b"" (CONDSTORE)
-        self.vanished = a["gone"]  # [storage, modseq, uid] -> b"" (QRESYNC tombstones)
-        self.deleted = a["del"]  # [storage, uid] -> b"" (messages with $deleted)
-        self.received = a["recv"]  # [storage, received_us, email_id] -> (uid,)
-        self.email = a["email"]  # [email_id] -> EmailRecord
-        self.email_storage = a["emsid"]  # [email_id, storage] -> (uid,)
-        self.summary = a["sum"]  # [email_id, chunk] -> bytes of the parsed summary
-        self.thread = a["thr"]  # [thread_id] -> ThreadRecord
-        self.thread_email = a["thre"]  # [thread_id, received_us, email_id] -> b""
-        self.message_id = a["msgid"]  # [message_id] -> (thread_id,)
-        self.delivery = a["dlv"]  # [delivery_id] -> DeliveryRecord
-        self.log = a["log"]  # [kind, modseq, index] -> (object_id, op)
-        self.cleanup = a["gc"]  # [storage] -> b"" (detached, to be emptied)
+        self.meta = prefix + pack(("meta",))  # (layout_version,)
+        self.counter = a("ctr")  # [name] -> int64
+        self.mailbox = a("mbox")  # [mailbox_id] -> MailboxRecord
+        self.mailbox_name = a("name")  # [parent_id, name] -> mailbox_id (live mailboxes)
+        self.role = a("role")  # [role] -> mailbox_id
+        self.storage = a("sid")  # [storage] -> mailbox_id (attached storages)
+        self.storage_counter = a("sctr")  # [storage, name] -> int64
+        self.uid = a("uid")  # [storage, uid] -> MembershipRecord
+        self.uid_modseq = a("uidms")  # [storage, modseq, uid] -> b"" (CONDSTORE)
+        self.vanished = a("gone")  # [storage, modseq, uid] -> b"" (QRESYNC tombstones)
+        self.deleted = a("del")  # [storage, uid] -> b"" (messages with $deleted)
+        self.received = a("recv")  # [storage, received_us, email_id] -> (uid,)
+        self.email = a("email")  # [email_id] -> EmailRecord (with its memberships)
+        self.summary = a("sum")  # [email_id, chunk] -> bytes of the parsed summary
+        self.thread = a("thr")  # [thread_id] -> (base subject,)
+        self.thread_email = a("thre")  # [thread_id, received_us, email_id] -> b""
+        self.message_id = a("msgid")  # [message_id] -> (thread_id,)
+        self.delivery = a("dlv")  # [delivery_id] -> DeliveryRecord
+        self.log = a("log")  # [kind, modseq, index] -> (object_id, op)
+        self.cleanup = a("gc")  # [storage] -> b"" (detached, to be emptied)
 
     def count_key(self, name: str) -> bytes:
         return self.counter.pack((name,))
 
     def storage_key(self, storage: int, name: str) -> bytes:
         return self.storage_counter.pack((storage, name))
+
+
+@lru_cache(maxsize=4096)
+def account_keys(account_id: str) -> AccountKeys:
+    return AccountKeys(account_id)
 
 
 # --- records ----------------------------------------------------------------------
@@ -133,6 +202,9 @@ class EmailRecord:
     keywords: tuple[str, ...]  # sorted, lowercase
     summary_chunks: int
     modseq: int  # last change of the email object
+    # (storage, uid, modseq of that membership) for every mailbox it is in: one
+    # read finds them all, and their CONDSTORE index keys
+    members: tuple[tuple[int, int, int], ...] = ()
 
     def encode(self) -> bytes:
         return pack(
@@ -144,13 +216,30 @@ class EmailRecord:
                 self.keywords,
                 self.summary_chunks,
                 self.modseq,
+                self.members,
             )
         )
 
     @classmethod
     def decode(cls, raw: bytes) -> EmailRecord:
-        r, size, blob, thread, kw, chunks, modseq = unpack(raw)
-        return cls(int(r), int(size), str(blob), str(thread), tuple(kw), int(chunks), int(modseq))
+        r, size, blob, thread, kw, chunks, modseq, members = unpack(raw)
+        return cls(
+            int(r),
+            int(size),
+            str(blob),
+            str(thread),
+            tuple(kw),
+            int(chunks),
+            int(modseq),
+            tuple((int(s), int(u), int(m)) for s, u, m in members),
+        )
+
+    def member(self, storage: int) -> tuple[int, int] | None:
+        """(uid, modseq) of the email in ``storage``, if it is there."""
+        for s, uid, modseq in self.members:
+            if s == storage:
+                return uid, modseq
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from .mail_layout import (
     AccountKeys,
     MailboxRecord,
     unpack_str,
+    account_keys,
 )
 
 DELIMITER = "/"
@@ -230,14 +231,14 @@ async def _check_new_id(
 
 
 async def get_mailbox(tr: Transaction, account_id: str, mailbox_id: str) -> Mailbox:
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     rec = await load_mailbox(tr, keys, mailbox_id)
     return _public(mailbox_id, rec, await _path_of(tr, keys, rec))
 
 
 async def find_mailbox(tr: Transaction, account_id: str, path: str) -> Mailbox:
     """The mailbox at ``path`` (``INBOX`` in any case)."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     mailbox_id = await _find_path(tr, keys, split_path(path))
     if mailbox_id is None:
         raise MailboxNotFound(path)
@@ -245,14 +246,14 @@ async def find_mailbox(tr: Transaction, account_id: str, path: str) -> Mailbox:
 
 
 async def find_role(tr: Transaction, account_id: str, role: str) -> str | None:
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     raw = await tr.get(keys.role.pack((role,)))
     return None if raw is None else unpack_str(raw)
 
 
 async def list_mailboxes(tr: Transaction, account_id: str) -> list[Mailbox]:
     """Every live mailbox with its full path, in path order."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     records: dict[str, MailboxRecord] = {}
     for row in await tr.get_range(*keys.mailbox.range()):
         rec = MailboxRecord.decode(row.value)
@@ -273,7 +274,7 @@ async def list_mailboxes(tr: Transaction, account_id: str) -> list[Mailbox]:
 
 async def get_status(tr: Transaction, account_id: str, mailbox_id: str) -> MailboxStatus:
     """SELECT/STATUS/Mailbox/get figures, from counters only."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
 
     async def counter(name: str) -> int:
@@ -304,7 +305,7 @@ async def create_mailbox(
     subscribed: bool = False,
 ) -> Mailbox:
     """Create one mailbox under ``parent_id`` (JMAP Mailbox/set create)."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     parent = parent_id or ""
     existing = await _check_new_id(tr, keys, mailbox_id)
     if existing is not None:
@@ -346,7 +347,7 @@ async def create_mailbox_path(
     tr: Transaction, account_id: str, path: str, *, mailbox_id: str, subscribed: bool = False
 ) -> Mailbox:
     """IMAP CREATE (RFC 9051 section 6.3.4): creates missing superiors too."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     parts = split_path(path)
     found = await _find_path(tr, keys, parts)
     if found is not None:
@@ -397,7 +398,7 @@ async def rename_mailbox(
     tr: Transaction, account_id: str, mailbox_id: str, *, name: str, parent_id: str | None
 ) -> Mailbox:
     """Change a mailbox's name and/or parent (JMAP); its messages are not touched."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     rec = await load_mailbox(tr, keys, mailbox_id)
     parent = parent_id or ""
     if (rec.parent_id, rec.name) != (parent, name):
@@ -425,7 +426,7 @@ async def rename_mailbox_path(
 
     ``source_id``, the id the caller found at ``old_path``, makes a repeated call
     (after an unknown commit result) a no-op instead of MailboxExists."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     old_parts, new_parts = split_path(old_path), split_path(new_path)
     source = await _find_path(tr, keys, old_parts)
     target = await _find_path(tr, keys, new_parts)
@@ -476,7 +477,7 @@ async def delete_mailbox(
     ``allow_nonempty=False`` is JMAP's onDestroyRemoveEmails=false.
     Deleting a deleted mailbox is a no-op.
     """
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     raw = await tr.get(keys.mailbox.pack((mailbox_id,)))
     if raw is None:
         raise MailboxNotFound(mailbox_id)
@@ -509,7 +510,7 @@ async def delete_mailbox(
 async def set_subscribed(
     tr: Transaction, account_id: str, mailbox_id: str, subscribed: bool
 ) -> None:
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     rec = await load_mailbox(tr, keys, mailbox_id)
     if rec.subscribed != subscribed:
         tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, subscribed=subscribed).encode())

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from .emails import memberships, read_email, read_membership, read_summary
 from .engine.base import Transaction
 from .keys import unpack
-from .mail_layout import AccountKeys, MembershipRecord, unpack_int
+from .mail_layout import MembershipRecord, unpack_int, account_keys
 from .mailbox import mailbox_of_storage, storage_of
 
 MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
@@ -61,7 +61,7 @@ async def list_messages(
 ) -> list[Message]:
     """Messages with ``first_uid <= uid <= last_uid`` in UID order (or newest
     first with ``reverse``); ``limit`` 0 means all."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     if first_uid > last_uid:
         return []
@@ -80,7 +80,7 @@ async def list_messages(
 async def get_message(
     tr: Transaction, account_id: str, mailbox_id: str, uid: int
 ) -> Message | None:
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     member = await read_membership(tr, keys, storage, uid)
     return None if member is None else _message(uid, member)
@@ -90,7 +90,7 @@ async def list_changed_since(
     tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
 ) -> list[Message]:
     """Messages whose modseq is above ``modseq`` (CONDSTORE CHANGEDSINCE), by UID."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     rows = await tr.get_range(
         keys.uid_modseq.pack((storage, modseq + 1)),
@@ -110,7 +110,7 @@ async def list_vanished(
     tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
 ) -> list[int]:
     """UIDs expunged after ``modseq`` (QRESYNC VANISHED (EARLIER)), ascending."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     rows = await tr.get_range(
         keys.vanished.pack((storage, modseq + 1)),
@@ -121,12 +121,12 @@ async def list_vanished(
 
 
 async def get_email(tr: Transaction, account_id: str, email_id: str) -> Email | None:
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     rec = await read_email(tr, keys, email_id)
     if rec is None:
         return None
     boxes: dict[str, int] = {}
-    for storage, uid in (await memberships(tr, keys, email_id)).items():
+    for storage, uid in memberships(rec).items():
         mailbox_id = await mailbox_of_storage(tr, keys, storage)
         if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
             boxes[mailbox_id] = uid
@@ -144,7 +144,7 @@ async def get_email(tr: Transaction, account_id: str, email_id: str) -> Email | 
 
 async def get_summary(tr: Transaction, account_id: str, email_id: str) -> bytes | None:
     """The parsed summary stored at delivery (server.mime's bytes)."""
-    return await read_summary(tr, AccountKeys(account_id), email_id)
+    return await read_summary(tr, account_keys(account_id), email_id)
 
 
 async def query_mailbox(
@@ -158,7 +158,7 @@ async def query_mailbox(
 ) -> list[tuple[str, int]]:
     """(email id, uid) of a mailbox's emails sorted by received-at (JMAP
     Email/query with inMailbox); reads ``position + limit`` index keys."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     rows = await tr.get_range(
         *keys.received.range((storage,)), limit=position + limit, reverse=newest_first

@@ -20,7 +20,7 @@ from .changes import EMAIL, UPDATED, ChangeSet
 from .engine.base import Transaction
 from .keywords import normalise_keywords
 from .mail_errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
-from .mail_layout import AccountKeys, DeliveryRecord, MembershipRecord, unpack_int
+from .mail_layout import DeliveryRecord, MembershipRecord, account_keys
 from .mailbox import storage_of
 from .quota import check_quota
 from .threads import ThreadHeaders
@@ -88,7 +88,7 @@ async def append_email(
     same transaction.  A repeated ``delivery_id`` returns the first result."""
     if not delivery_id or len(delivery_id) > MAX_DELIVERY_ID:
         raise ValueError("a delivery id of 1..500 characters is required")
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     marker = keys.delivery.pack((delivery_id,))
     raw = await tr.get(marker)
     if raw is not None:
@@ -112,7 +112,9 @@ async def append_email(
         summary=email.summary,
         headers=email.headers,
     )
-    uid = await emails.add_membership(tr, keys, changes, storage, mailbox_id, email.email_id, rec)
+    uid, rec = await emails.add_membership(
+        tr, keys, changes, storage, mailbox_id, email.email_id, rec
+    )
     modseq = await changes.modseq()
     tr.set(
         marker,
@@ -136,7 +138,7 @@ async def _copy(
     move: bool,
 ) -> list[tuple[int, int]]:
     _check_batch(uids)
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     source = await storage_of(tr, keys, source_id)
     target = await storage_of(tr, keys, target_id)
     changes = ChangeSet(tr, keys)
@@ -152,14 +154,14 @@ async def _copy(
         rec = await emails.read_email(tr, keys, member.email_id)
         if rec is None:
             continue
-        existing = await tr.get(keys.email_storage.pack((member.email_id, target)))
+        existing = rec.member(target)
         if existing is None:
-            new_uid = await emails.add_membership(
+            new_uid, _ = await emails.add_membership(
                 tr, keys, changes, target, target_id, member.email_id, rec
             )
             await changes.record(EMAIL, member.email_id, UPDATED)
         else:
-            new_uid = unpack_int(existing)
+            new_uid = existing[0]
         if move:
             await emails.remove_membership(tr, keys, changes, source, uid, member)
         out.append((uid, new_uid))
@@ -198,36 +200,34 @@ async def store_keywords(
     and is listed in ``modified`` -- unless it already has the keywords the
     store asks for, which makes a repeated STORE succeed without a change."""
     _check_batch(uids)
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     to_add = set(normalise_keywords(add))
     to_remove = set(normalise_keywords(remove))
     replacement = None if replace is None else normalise_keywords(replace)
     changes = ChangeSet(tr, keys)
-    found: list[tuple[int, str]] = []
+    out: list[tuple[int, int, tuple[str, ...]]] = []
     modified: list[int] = []
     for uid in sorted(set(uids)):
         member = await emails.read_membership(tr, keys, storage, uid)
         if member is None:
             continue
-        found.append((uid, member.email_id))
         if replacement is not None:
             wanted = replacement
         else:
             wanted = tuple(sorted((set(member.keywords) | to_add) - to_remove))
-        if wanted == member.keywords:
-            continue
-        if unchanged_since is not None and member.modseq > unchanged_since:
-            modified.append(uid)
-            continue
-        rec = await emails.read_email(tr, keys, member.email_id)
-        if rec is not None:
-            await emails.set_keywords(tr, keys, changes, member.email_id, rec, wanted)
-    out: list[tuple[int, int, tuple[str, ...]]] = []
-    for uid, _ in found:  # read back what the store left
-        member = await emails.read_membership(tr, keys, storage, uid)
-        if member is not None:
-            out.append((uid, member.modseq, member.keywords))
+        if wanted != member.keywords:
+            if unchanged_since is not None and member.modseq > unchanged_since:
+                modified.append(uid)
+            else:
+                rec = await emails.read_email(tr, keys, member.email_id)
+                if rec is not None:
+                    new = await emails.set_keywords(
+                        tr, keys, changes, member.email_id, rec, wanted
+                    )
+                    out.append((uid, new.modseq, new.keywords))
+                    continue
+        out.append((uid, member.modseq, member.keywords))
     return StoreResult(tuple(out), tuple(modified))
 
 
@@ -249,7 +249,7 @@ async def expunge_messages(
     call again with ``after_uid=resume_after`` in a new transaction."""
     if limit <= 0 or limit > MAX_BATCH:
         raise BatchTooLarge(f"limit must be 1..{MAX_BATCH}")
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     resume: int | None = None
     victims: list[tuple[int, MembershipRecord]] = []
@@ -292,7 +292,7 @@ async def set_email_keywords(
     tr: Transaction, account_id: str, email_id: str, keywords: Iterable[str]
 ) -> int:
     """JMAP Email/set keywords; the email's modseq afterwards."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     rec = await emails.read_email(tr, keys, email_id)
     if rec is None:
         raise EmailNotFound(email_id)
@@ -307,16 +307,18 @@ async def set_email_mailboxes(
     """JMAP Email/set mailboxIds: join and leave mailboxes (at least one remains)."""
     if not mailbox_ids:
         raise MailError("an email must be in at least one mailbox")
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     rec = await emails.read_email(tr, keys, email_id)
     if rec is None:
         raise EmailNotFound(email_id)
     wanted = {await storage_of(tr, keys, m): m for m in mailbox_ids}
-    current = await emails.memberships(tr, keys, email_id)
+    current = emails.memberships(rec)
     changes = ChangeSet(tr, keys)
     for storage, mailbox_id in wanted.items():
         if storage not in current:
-            await emails.add_membership(tr, keys, changes, storage, mailbox_id, email_id, rec)
+            _, rec = await emails.add_membership(
+                tr, keys, changes, storage, mailbox_id, email_id, rec
+            )
             await changes.record(EMAIL, email_id, UPDATED)
     for storage, uid in current.items():
         if storage not in wanted:
@@ -327,8 +329,9 @@ async def set_email_mailboxes(
 
 async def destroy_email(tr: Transaction, account_id: str, email_id: str) -> bool:
     """JMAP Email/set destroy: out of every mailbox, then gone.  False if it was gone."""
-    keys = AccountKeys(account_id)
-    current = await emails.memberships(tr, keys, email_id)
+    keys = account_keys(account_id)
+    rec = await emails.read_email(tr, keys, email_id)
+    current = {} if rec is None else emails.memberships(rec)
     changes = ChangeSet(tr, keys)
     for storage, uid in current.items():
         member = await emails.read_membership(tr, keys, storage, uid)

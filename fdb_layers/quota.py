@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .engine.base import Transaction
 from .keys import decode_int
 from .mail_errors import QuotaExceeded
-from .mail_layout import USAGE_BYTES, USAGE_MESSAGES, AccountKeys
+from .mail_layout import USAGE_BYTES, USAGE_MESSAGES, AccountKeys, account_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class Usage:
 
 
 async def get_usage(tr: Transaction, account_id: str) -> Usage:
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     return Usage(
         bytes=decode_int(await tr.get(keys.count_key(USAGE_BYTES))),
         messages=decode_int(await tr.get(keys.count_key(USAGE_MESSAGES))),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from .changes import CREATED, DESTROYED, THREAD, UPDATED, ChangeSet
 from .engine.base import Transaction
 from .keys import pack, unpack
-from .mail_layout import AccountKeys, unpack_str
+from .mail_layout import AccountKeys, unpack_str, account_keys
 
 MAX_REFERENCES_INDEXED = 20  # the nearest ancestors; References can be long
 MAX_MESSAGE_ID_LENGTH = 900  # keeps keys well under 1 KB
@@ -142,6 +142,6 @@ async def leave_thread(
 
 async def list_thread(tr: Transaction, account_id: str, thread_id: str) -> list[str]:
     """The email ids of a thread, oldest received first (empty if unknown)."""
-    keys = AccountKeys(account_id)
+    keys = account_keys(account_id)
     rows = await tr.get_range(*keys.thread_email.range((thread_id,)))
     return [str(unpack(r.key[len(keys.thread_email.raw_prefix):])[2]) for r in rows]

@@ -204,9 +204,10 @@ class MailModel(RuleBasedStateMachine):
                 em.boxes[d] = db.next_uid
                 db.uids[db.next_uid] = email_id
                 db.next_uid += 1
+                self.changed = True
             if move:
                 self.drop_membership(s, uid)
-            self.changed = True
+                self.changed = True
 
     @rule(src=st.integers(0, 20), dst=st.integers(0, 20),
           picks=st.lists(st.integers(0, 50), max_size=4))
