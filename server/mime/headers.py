@@ -11,7 +11,7 @@ skipped at C speed, so a header of millions of tiny lines costs linear time with
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from server.mime.encoded_words import decode_header_value
@@ -32,7 +32,8 @@ MAX_FIELDS = 2_000
 # RFC 5322 §3.6.8: field-name = 1*ftext (printable US-ASCII except ":"); obsolete syntax (§4.5)
 # allows white space before the colon.
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:")
-_BLANK = re.compile(rb"\n\r?\n")
+# a line break followed by a line that is neither a continuation nor a field (nor starts "--")
+_HEADER_STOP = re.compile(rb"\n(?![ \t]|(?!--)[\x21-\x39\x3b-\x7e]+[ \t]*:)")
 # the line break that ends a field: one not followed by white space (a continuation line)
 _UNFOLDED = re.compile(rb"\n(?![ \t])")
 
@@ -68,24 +69,72 @@ def _line_end(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     return stop, nxt
 
 
-def _skip_rest(buf: bytes, pos: int, end: int, stop: StopLine | None) -> int:
-    """Body start after an over-long header: the next empty line or enclosing boundary."""
-    m = _BLANK.search(buf, max(pos - 1, 0), end)
-    limit = m.end() if m else end
-    if stop is not None:
-        cand = buf.find(b"\n--", max(pos - 1, 0), limit)
-        while cand >= 0:
-            line_end, _ = _line_end(buf, cand + 1, end)
-            if stop(cand + 1, line_end):
-                return cand + 1
-            cand = buf.find(b"\n--", cand + 1, limit)
-    return limit
+def _skip_rest(buf: bytes, pos: int, end: int) -> int:
+    """Body start after an over-long header, found by one regex search: after the empty line,
+    or at the first line that is neither a field nor a continuation, or at a line starting
+    with "--" (which may be an enclosing boundary). pos is the start of a field line."""
+    m = _HEADER_STOP.search(buf, pos, end)
+    if m is None:
+        return end
+    line = m.start() + 1
+    if buf.startswith(b"\r\n", line):
+        return line + 2
+    if buf.startswith(b"\n", line):
+        return line + 1
+    return line
+
+
+def _field_end(buf: bytes, value_start: int, end: int) -> tuple[int, int]:
+    """(end of the field without its line break, start of the next line)."""
+    unfolded = _UNFOLDED.search(buf, value_start, end)
+    stop_at = unfolded.start() if unfolded is not None else end
+    field_end = stop_at - 1 if stop_at > value_start and buf[stop_at - 1] == 13 else stop_at
+    return field_end, (stop_at + 1 if stop_at < end else end)
+
+
+def _wanted_fields(buf: bytes, pos: int, body: int, wanted: re.Pattern[bytes]) -> list[FieldSpan]:
+    """Fields named by wanted (a regex starting with the line break before the name; see
+    names_regex) in buf[pos:body]; pos is a line start after a line break."""
+    out: list[FieldSpan] = []
+    for m in wanted.finditer(buf, max(pos - 1, 0), body):
+        field_end, _ = _field_end(buf, m.end(), body)
+        name = m.group(1).decode("ascii").lower()
+        out.append(FieldSpan(name, m.start() + 1, m.end(), field_end))
+    return out
+
+
+def names_regex(names: Iterable[str]) -> re.Pattern[bytes]:
+    """A regex for scan_header's wanted: a line break, then one of names (any case), then ":".
+
+    Case is spelled out as [Cc] classes rather than re.IGNORECASE, so that the regex engine
+    can skip from line break to line break quickly.
+    """
+    alts = []
+    for name in sorted(names):
+        alts.append(
+            b"".join(
+                b"[%s%s]" % (c.upper().encode(), c.lower().encode())
+                if c.isalpha()
+                else re.escape(c.encode())
+                for c in name
+            )
+        )
+    return re.compile(rb"\n(" + b"|".join(alts) + rb")[ \t]*:")
 
 
 def scan_header(
-    buf: bytes, start: int, end: int, stop: StopLine | None = None
+    buf: bytes,
+    start: int,
+    end: int,
+    stop: StopLine | None = None,
+    max_fields: int = MAX_FIELDS,
+    wanted: re.Pattern[bytes] | None = None,
 ) -> tuple[list[FieldSpan], int]:
-    """Scan the header at buf[start:end]; return its fields and the offset where the body starts."""
+    """Scan the header at buf[start:end]; return its fields and the offset where the body starts.
+
+    After max_fields fields, the end of the header is found at C speed and only fields matching
+    wanted (see names_regex) are still reported.
+    """
     fields: list[FieldSpan] = []
     pos = start
     while pos < end:
@@ -100,15 +149,15 @@ def scan_header(
             return fields, pos
         m = _FIELD.match(buf, pos, line_end)
         if m is not None:
-            if len(fields) >= MAX_FIELDS:
-                return fields, _skip_rest(buf, pos, end, stop)
+            if len(fields) >= max_fields:
+                body = _skip_rest(buf, pos, end)
+                if wanted is not None:
+                    fields.extend(_wanted_fields(buf, pos, body, wanted))
+                return fields, body
             # the field with its continuation lines, found by the regex engine in one call
-            unfolded = _UNFOLDED.search(buf, m.end(), end)
-            stop_at = unfolded.start() if unfolded is not None else end
-            field_end = stop_at - 1 if stop_at > m.end() and buf[stop_at - 1] == 13 else stop_at
+            field_end, pos = _field_end(buf, m.end(), end)
             name = m.group(1).decode("ascii").lower()
-            fields.append(FieldSpan(name, pos, m.end(), field_end))
-            pos = stop_at + 1 if stop_at < end else end
+            fields.append(FieldSpan(name, m.start(), m.end(), field_end))
             continue
         if pos == start and buf.startswith(b"From ", pos):
             pos = nxt

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from server.mime.encoded_words import header_text
-from server.mime.headers import FieldSpan, scan_header
+from server.mime.headers import MAX_FIELDS, FieldSpan, names_regex, scan_header
 from server.mime.params import Params, decode_params, parse_content_type
 
 __all__ = ["Entity", "scan_entities", "MAX_DEPTH", "MAX_PARTS", "MAX_VALUE", "WANTED"]
@@ -27,6 +27,8 @@ MAX_DEPTH = 100
 MAX_PARTS = 1_000
 MAX_VALUE = 8_192
 MAX_BOUNDARY = 200
+FIELD_BUDGET = 20_000  # header fields scanned line by line in one message
+MIN_FIELDS = 64  # ...and in any one header
 WASTE_LIMIT = 256  # look-alike delimiter lines tolerated before switching to _delimiter_regex
 
 # Header fields the summary reads; others are only reachable through header_fields().
@@ -53,6 +55,7 @@ WANTED = frozenset(
         "references",
     }
 )
+_WANTED_RE = names_regex(WANTED)
 _ENCAPSULATING = frozenset({"rfc822", "global"})
 _IDENTITY = frozenset({"7bit", "8bit", "binary", ""})
 _TRAILING_WSP = re.compile(rb"[ \t]*")
@@ -100,6 +103,7 @@ class _Scanner:
         self.maxlen = 0
         self.needle = b"\n--"
         self.wasted = 0
+        self.field_budget = FIELD_BUDGET
         self.truncated = False
 
     # -- boundaries ---------------------------------------------------------------------
@@ -175,7 +179,11 @@ class _Scanner:
                 self.truncated = True
                 return pos
             stop = self.is_delimiter if self.bounds else None
-            spans, body_start = scan_header(buf, pos, self.n, stop)
+            # every header may use a few fields' worth of Python; beyond a message-wide budget
+            # the regex engine finds the header end and the fields the summary reads
+            max_fields = max(MIN_FIELDS, min(MAX_FIELDS, self.field_budget))
+            spans, body_start = scan_header(buf, pos, self.n, stop, max_fields, _WANTED_RE)
+            self.field_budget -= len(spans)
             fields: dict[str, FieldSpan] = {}
             for f in spans:
                 if f.name in WANTED and f.name not in fields:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from server.mime import get_header, header_end, header_field_spans, header_fields
-from server.mime.headers import MAX_FIELDS, scan_header
+from server.mime.headers import MAX_FIELDS, names_regex, scan_header
 
 from .samples import PLAIN
 
@@ -72,3 +72,24 @@ def test_no_separator_at_all() -> None:
     raw = b"Subject: x\r\nTo: y"
     assert header_end(raw) == len(raw)
     assert header_fields(raw) == [("Subject", b" x"), ("To", b" y")]
+
+
+def test_wanted_fields_are_still_found_past_the_field_cap() -> None:
+    raw = (
+        b"X-A: 1\r\n" * 10
+        + b"content-TYPE: text/html\r\n folded\r\nSubject: s\r\n--not-a-field\r\nbody"
+    )
+    spans, body = scan_header(raw, 0, len(raw), None, 5, names_regex(["content-type"]))
+    assert [s.name for s in spans] == ["x-a"] * 5 + ["content-type"]
+    ct = spans[-1]
+    assert raw[ct.value_start : ct.end] == b" text/html\r\n folded"
+    assert raw[body:] == b"--not-a-field\r\nbody"
+
+
+def test_skip_mode_stops_at_a_non_field_line_and_after_the_blank_line() -> None:
+    fields = b"X-A: 1\r\n" * 10
+    assert scan_header(fields + b"junk line\r\n", 0, 200, None, 5)[1] == len(fields)
+    raw = fields + b"\r\nbody"
+    assert raw[scan_header(raw, 0, len(raw), None, 5)[1] :] == b"body"
+    raw = fields + b"\nbody"
+    assert raw[scan_header(raw, 0, len(raw), None, 5)[1] :] == b"body"

@@ -259,3 +259,11 @@ def test_millions_of_continuation_lines() -> None:
     s = _full(raw)
     assert raw[s.header_end :] == b"body"
     assert s.envelope.truncated and s.envelope.to
+
+
+def test_thousand_parts_with_huge_headers() -> None:
+    part = b"--b\r\n" + b"X-A: b\r\n" * 1_990 + b"content-TYPE: text/html\r\n\r\nx\r\n"
+    raw = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n" + part * 999
+    s = _full(raw, seconds=10.0)
+    assert len(s.parts) == 1_000
+    assert all(p.media_type == "text/html" for p in s.parts[1:])
