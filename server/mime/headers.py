@@ -4,8 +4,10 @@ The scanner walks lines with `bytes.find`, never copies the message, and decides
 ends the way tolerant readers do: at the first empty line (which belongs to the header), at the
 first line that cannot be a header field (no separator: the body starts there), at a boundary
 line of an enclosing multipart, or at the end of the entity. Bare LF line ends are accepted.
-A leading mbox "From " line is skipped. After `MAX_FIELDS` fields the rest of the header is
-skipped at C speed, so a header of millions of tiny lines costs linear time with a small constant.
+A leading mbox "From " line is skipped. A field and all its continuation lines are found by one
+regex search. After `max_fields` fields the end of the header is found by one regex search too,
+and only the fields the caller names are picked out, so a header of millions of tiny lines costs
+linear time with a small constant.
 """
 
 from __future__ import annotations

@@ -1,14 +1,20 @@
 """The MIME part scanner: one linear pass over the raw message, recording offsets.
 
 The scanner is iterative. It keeps a stack of open entities and a stack of open multipart
-contexts, and looks only at lines that begin with "--" while any multipart is open (RFC 2046
-§5.1.1). Such a line is compared, by one dictionary lookup, with the boundaries of every open
-multipart, so a delimiter of an outer multipart also ends inner entities whose own closing
-delimiter is missing, and a 10,000-deep nest costs no more than a flat message. The line break
-before a delimiter belongs to the delimiter, so it is not part of the body it ends.
+contexts, and looks only at lines that begin with "--" plus the prefix all open boundaries share,
+while any multipart is open (RFC 2046 §5.1.1). Such a line is compared, by one dictionary
+lookup, with the boundaries of every open multipart, innermost first, so a delimiter of an outer
+multipart also ends inner entities whose own closing delimiter is missing, and a 10,000-deep nest
+costs no more than a flat message. The line break before a delimiter belongs to the delimiter,
+so it is not part of the body it ends. Matching is strict: "--b" followed by anything but
+"--" and white space is not a delimiter of "b".
 
 Entities deeper than MAX_DEPTH, beyond MAX_PARTS, multiparts without a usable boundary, and
 message/rfc822 parts with an encoded body are kept as opaque leaves.
+
+Costs stay linear with a small constant on hostile input: after WASTE_LIMIT look-alike lines
+the search moves into a regex (_delimiter_regex); header fields are read line by line only up
+to a message-wide FIELD_BUDGET (see headers.scan_header).
 """
 
 from __future__ import annotations
