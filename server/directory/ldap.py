@@ -124,23 +124,31 @@ class LdapDirectory:
         return ldap3.Tls(validate=verify, ca_certs_file=ca_file,
                          version=ssl.PROTOCOL_TLS_CLIENT)
 
-    def _servers(self) -> ldap3.ServerPool:
-        tls = self._tls()
-        servers = [ldap3.Server(url, tls=tls, connect_timeout=self.timeout,
-                                get_info=ldap3.NONE) for url in self.urls]
-        return ldap3.ServerPool(servers, ldap3.FIRST, active=1, exhaust=False)
-
     def _open(self, user: str | None, password: str | None) -> ldap3.Connection:
-        """A bound connection; raises LDAPBindError if the credentials are refused."""
+        """A bound connection to the first server of ``ldap_url`` that answers; raises
+        LDAPBindError at once if the credentials are refused (another server would refuse
+        them too), the last server's error if none answers."""
         auto_bind = ldap3.AUTO_BIND_TLS_BEFORE_BIND if self.s["ldap_starttls"] \
             else ldap3.AUTO_BIND_NO_TLS
-        return ldap3.Connection(
-            self._servers(), user=user, password=password, auto_bind=auto_bind,
-            client_strategy=ldap3.SYNC, read_only=True,
-            receive_timeout=max(1, math.ceil(self.timeout)),
-            auto_escape=False, auto_encode=False, raise_exceptions=False,
-            auto_referrals=False, check_names=False,
-        )
+        tls = self._tls()
+        failure: ldap_errors.LDAPException | None = None
+        for url in self.urls:
+            server = ldap3.Server(url, tls=tls, connect_timeout=self.timeout,
+                                  get_info=ldap3.NONE)
+            try:
+                return ldap3.Connection(
+                    server, user=user, password=password, auto_bind=auto_bind,
+                    client_strategy=ldap3.SYNC, read_only=True,
+                    receive_timeout=max(1, math.ceil(self.timeout)),
+                    auto_escape=False, auto_encode=False, raise_exceptions=False,
+                    auto_referrals=False, check_names=False,
+                )
+            except ldap_errors.LDAPBindError:
+                raise
+            except ldap_errors.LDAPException as e:
+                log.warning("LDAP server %s unavailable: %s", url, e.__class__.__name__)
+                failure = e
+        raise failure or ldap_errors.LDAPSocketOpenError("no LDAP server configured")
 
     def _conn(self) -> ldap3.Connection:
         conn: ldap3.Connection | None = getattr(self._local, "conn", None)
@@ -349,7 +357,8 @@ class LdapDirectory:
     def _authenticate(self, login: str, secret: str) -> Principal | None:
         entry = self._login_entry(login)
         if entry is None:
-            dummy_verify()
+            if not self.auth_by_bind:
+                dummy_verify()      # as long as comparing a hash here; a bind is quick
             return None
         if self._is_group(entry) or not self._check_secret(entry, secret):
             return None

@@ -157,10 +157,18 @@ class Slapd:
             data.write_text(ldif)
             subprocess.run([SLAPADD, "-f", str(self.conf), "-l", str(data)], check=True,
                            capture_output=True)
+        self._run()
+
+    def restart(self) -> None:
+        """Stop slapd and start it again on the same ports with the same data."""
+        self.stop()
+        self._run()
+
+    def _run(self) -> None:
         urls = self.url + "/"
         if self.tls:
             urls += " " + self.ldaps_url + "/"
-        self.log = open(self.root / "slapd.log", "wb")
+        self.log = open(self.root / "slapd.log", "ab")
         self.process = subprocess.Popen(
             [SLAPD, "-f", str(self.conf), "-h", urls, "-d", "0"],
             stdout=self.log, stderr=subprocess.STDOUT)

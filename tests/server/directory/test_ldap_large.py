@@ -11,7 +11,7 @@ import ldap3
 import pytest
 
 from server.config import load_config
-from server.directory import Directory, open_directory
+from server.directory import Directory, DirectoryError, open_directory
 from tests.support.slapd import SLAPD, Slapd
 
 from .conftest import GROUPS, PEOPLE, SUFFIX, _group, _ssha, _user, write_config
@@ -72,3 +72,16 @@ async def test_the_size_limit_is_real(big_slapd: Slapd) -> None:
         assert len(anon.entries) == SIZE_LIMIT
     finally:
         anon.unbind()
+
+
+async def test_connections_recover_after_a_server_restart(big_slapd: Slapd, big: Directory
+                                                          ) -> None:
+    assert [p.name for p in await big.resolve_recipient("u1@d1.test")] == ["u1"]
+    big_slapd.stop()
+    with pytest.raises(DirectoryError):
+        await big.resolve_recipient("u2@d2.test")
+    big_slapd.restart()
+    # pooled connections to the old process are dropped and reopened
+    for i in range(8):
+        assert [p.name for p in await big.resolve_recipient(f"u{i}@d{i}.test")] == [f"u{i}"]
+    assert await big.authenticate("u3", "pw") is not None
