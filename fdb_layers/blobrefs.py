@@ -96,6 +96,7 @@ ORPHAN_SCAN = ROOT.pack(("orphan_scan",))  # pack((unix time,)): last complete o
 
 DEFAULT_GRACE_SECONDS = 3600.0
 DEFAULT_LEASE_SECONDS = 60.0
+DEFAULT_ORPHAN_SCAN_INTERVAL = 86400.0
 MAX_REPORTED_IDS = 1000  # GcResult.deleted_ids keeps the first ones only
 _BLOB_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -297,7 +298,7 @@ async def collect_blobs(
     holder: str | None = None,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     marker_ttl: float | None = None,
-    orphan_scan_interval: float = 0.0,
+    orphan_scan_interval: float = DEFAULT_ORPHAN_SCAN_INTERVAL,
     batch: int = 100,
     concurrency: int = 8,
 ) -> GcResult:
@@ -306,7 +307,8 @@ async def collect_blobs(
     Runs only while this node holds the GC lease; returns ``GcResult(ran=False)``
     if another node has it.  Safe to run on any number of nodes at any time.
     Listing the whole blob store for orphans is costly: it happens only when the
-    last complete scan (by any node) is ``orphan_scan_interval`` seconds old.
+    last complete scan (by any node) is ``orphan_scan_interval`` seconds old
+    (0: every run).
     Up to ``concurrency`` blobs of a batch are collected at once.
     """
     holder = holder or uuid.uuid4().hex

@@ -441,7 +441,7 @@ async def test_gc_on_s3(engine: Engine, s3_server: S3Server) -> None:
         assert (await collect_blobs(engine, s3, clock=clock)).deleted_ids == []
 
         clock.advance(HOUR + 60)
-        result = await collect_blobs(engine, s3, clock=clock)
+        result = await collect_blobs(engine, s3, clock=clock, orphan_scan_interval=0)
         assert sorted(result.deleted_ids) == sorted([orphan.id, gone.id])
         assert result.deleted == 1 and result.orphans == 1
         assert [blob_id async for blob_id, _ in s3.list()] == [kept.id]

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.blobs.fs import FsBlobStore
 
@@ -231,3 +233,29 @@ async def test_blob_left_by_a_crashed_gc_check_is_put_back(tmp_path: Path) -> No
     reopened = await FsBlobStore.create(tmp_path / "blobs")
     assert await reopened.get(ref.id) == b"being checked"
     assert os.listdir(reopened.tmp) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.binary(max_size=3000), start=st.integers(0, 3200), length=st.integers(0, 3200),
+       chunk=st.integers(1, 700), stream_chunk=st.integers(1, 500))
+def test_ranges_and_streams_are_slices(tmp_path_factory: pytest.TempPathFactory, data: bytes,
+                                       start: int, length: int, chunk: int,
+                                       stream_chunk: int) -> None:
+    async def check() -> None:
+        root = tmp_path_factory.mktemp("blobs")
+        store = await FsBlobStore.create(root, fsync=False, chunk_size=chunk)
+        pieces = [data[i:i + stream_chunk] for i in range(0, len(data), stream_chunk)]
+
+        async def stream() -> AsyncIterator[bytes]:
+            for piece in pieces:
+                yield piece
+
+        ref = await store.put_stream(stream())
+        assert ref.id == hashlib.sha256(data).hexdigest() and ref.size == len(data)
+        end = start + length
+        assert await store.read_range(ref.id, start, end) == data[start:end]
+        streamed = [c async for c in store.open(ref.id, start, end)]
+        assert b"".join(streamed) == data[start:end]
+        assert all(0 < len(c) <= chunk for c in streamed)
+
+    asyncio.run(check())
