@@ -9,6 +9,7 @@ runs in linear time on any input. `summary.to_bytes()` / `MessageSummary.from_by
 IMAP wire data: `render_envelope(summary)`, `render_bodystructure(summary, extensible)`.
 Header helpers for BODY[HEADER.FIELDS], Sieve and JMAP header:*: `header_fields`, `get_header`,
 `header_field_spans`, `header_end`, `decode_header_value`, `parse_address_list`.
+IMAP SORT/THREAD: `base_subject` (RFC 5256 §2.1).
 """
 
 from server.mime.addresses import Address, AddressList, Group, parse_address_list, parse_msg_ids
@@ -21,6 +22,7 @@ from server.mime.imap_render import (
     render_envelope_of,
 )
 from server.mime.model import FORMAT_VERSION, Envelope, MessageSummary, Part
+from server.mime.subjects import base_subject
 from server.mime.summary import parse_message
 from server.mime.text import part_bytes, part_text
 
@@ -33,6 +35,7 @@ __all__ = [
     "Group",
     "MessageSummary",
     "Part",
+    "base_subject",
     "decode_header_value",
     "decode_words",
     "get_header",
