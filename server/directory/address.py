@@ -9,6 +9,7 @@ UTF-8 text.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import idna
@@ -77,6 +78,20 @@ def parse_address(text: str, *, fold_local: bool = True) -> Address | None:
     if canon is None:
         return None
     return Address(local.lower() if fold_local else local, canon)
+
+
+def principal_emails(values: Iterable[str], *, fold_local: bool = True) -> tuple[str, ...]:
+    """A principal's addresses as stored, in canonical form, each once, in order.  A catch-all
+    (``@domain``) routes mail but is no address of its own, so it is left out."""
+    out: list[str] = []
+    for value in values:
+        if value.startswith("@"):
+            continue
+        parsed = parse_address(value, fold_local=fold_local)
+        text = str(parsed) if parsed else value
+        if text not in out:
+            out.append(text)
+    return tuple(out)
 
 
 def strip_subaddress(local: str, separator: str) -> str | None:

@@ -23,7 +23,13 @@ from ldap3.utils.dn import parse_dn
 
 from server.config import SettingValue
 
-from .address import canonical_domain, domain_forms, lookup_stages, parse_address
+from .address import (
+    canonical_domain,
+    domain_forms,
+    lookup_stages,
+    parse_address,
+    principal_emails,
+)
 from .base import DirectoryError, Principal
 from .ldapfilter import fill_filter
 from .passwords import dummy_verify, verify_password
@@ -242,15 +248,8 @@ class LdapDirectory:
         return any(c.lower() in self.group_classes for c in entry.values([self.a_class]))
 
     def _emails(self, entry: _Entry) -> tuple[str, ...]:
-        out: list[str] = []
-        for value in entry.values(self.a_email) + entry.values(self.a_alias):
-            if value.startswith("@"):
-                continue    # a catch-all is not an address of its own
-            parsed = parse_address(value, fold_local=self.fold_local)
-            text = str(parsed) if parsed else value
-            if text not in out:
-                out.append(text)
-        return tuple(out)
+        return principal_emails(entry.values(self.a_email) + entry.values(self.a_alias),
+                                fold_local=self.fold_local)
 
     def _groups_of(self, entry: _Entry) -> tuple[str, ...]:
         names: list[str] = []

@@ -19,7 +19,13 @@ from typing import Any, TypeVar
 
 from server.config import SettingValue
 
-from .address import canonical_domain, domain_forms, lookup_stages, parse_address
+from .address import (
+    canonical_domain,
+    domain_forms,
+    lookup_stages,
+    parse_address,
+    principal_emails,
+)
 from .base import DirectoryError, Principal, PrincipalType
 from .passwords import dummy_verify, verify_password
 from .resolve import expand, resolve_recipient
@@ -192,7 +198,8 @@ class SqlDirectory:
             id=str(row.get("id") or real_name),
             name=real_name,
             type=kind,
-            emails=tuple(self._column("emails", real_name)),
+            emails=principal_emails(self._column("emails", real_name),
+                                    fold_local=self.fold_local),
             quota=int(row.get("quota") or 0),
             member_of=tuple(self._column("members", real_name)),
             description=str(row.get("description") or ""),
