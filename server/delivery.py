@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -127,6 +128,12 @@ class Delivery:
         self.blobs = blobs
         self.clock = clock
         self._listeners: list[Callable[[str], None]] = []
+        # One index transaction per account at a time on this node: every write
+        # to an account reads its modseq counter, so concurrent ones would only
+        # conflict and retry.  Other nodes are still kept apart by the store.
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(account_id)`` after each committed new email (in-process
@@ -218,17 +225,21 @@ class Delivery:
                 keywords=plan.target.keywords,
             )
             for attempt in range(BLOB_RETRIES + 1):
+                lock = self._locks.get(plan.account_id)
+                if lock is None:
+                    lock = self._locks[plan.account_id] = asyncio.Lock()
                 try:
-                    appended = await transact(
-                        self.engine,
-                        _store_index,
-                        plan.account_id,
-                        plan.target,
-                        email,
-                        delivery_id,
-                        quotas.get(plan.account_id),
-                        max(1, int(received)),
-                    )
+                    async with lock:
+                        appended = await transact(
+                            self.engine,
+                            _store_index,
+                            plan.account_id,
+                            plan.target,
+                            email,
+                            delivery_id,
+                            quotas.get(plan.account_id),
+                            max(1, int(received)),
+                        )
                 except BlobBeingDeleted as e:
                     if attempt == BLOB_RETRIES:
                         return self._failure(plan.account_id, e)

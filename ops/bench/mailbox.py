@@ -79,13 +79,14 @@ async def deliveries(
     latencies: list[float] = []
     failures = 0
     queue = list(range(n))
+    raws = [message(hash((tag, i)) & 0xFFFFFFFF) for i in range(n)]  # not timed
 
     async def worker() -> None:
         nonlocal failures
         while queue:
             i = queue.pop()
             account, box = targets[i % len(targets)]
-            raw = message(hash((tag, i)) & 0xFFFFFFFF)
+            raw = raws[i]
             t = time.perf_counter()
             [out] = await delivery.deliver(raw, [account], delivery_id=f"{tag}-{i}",
                                            mailbox_id=box)
