@@ -242,3 +242,28 @@ def test_too_deep_stored_summary_is_refused() -> None:
     data = b"MS" + bytes((FORMAT_VERSION,)) + zlib.compress(json.dumps(doc).encode())
     with pytest.raises(ValueError, match="deeply"):
         MessageSummary.from_bytes(data)
+
+
+def test_bytearray_and_memoryview_input() -> None:
+    s = parse_message(PLAIN, fallback=False)
+    assert parse_message(bytearray(PLAIN), fallback=False) == s
+    assert parse_message(memoryview(PLAIN), fallback=False) == s
+
+
+def test_a_parser_bug_still_yields_an_opaque_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.mime import summary as summary_module
+    from server.mime.imap_render import render_bodystructure, render_envelope
+
+    def broken(buf: bytes) -> MessageSummary:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(summary_module, "_summarize", broken)
+    s = parse_message(PLAIN)
+    assert s.truncated and s.size == len(PLAIN)
+    assert s.section("1") == (0, len(PLAIN))
+    assert render_bodystructure(s, False) == (
+        b'("APPLICATION" "OCTET-STREAM" NIL NIL NIL "7BIT" %d)' % len(PLAIN)
+    )
+    assert render_envelope(s) == b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"
+    with pytest.raises(RuntimeError):
+        parse_message(PLAIN, fallback=False)
