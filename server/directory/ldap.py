@@ -156,11 +156,21 @@ class LdapDirectory:
                 failure = e
         raise failure or ldap_errors.LDAPSocketOpenError("no LDAP server configured")
 
+    def _service_password(self) -> str:
+        path = str(self.s["ldap_bind_password_file"])
+        if not path:
+            return str(self.s["ldap_bind_password"])
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.readline().rstrip("\r\n")
+        except OSError as e:
+            raise DirectoryError(f"cannot read ldap_bind_password_file: {e.strerror}") from None
+
     def _conn(self) -> ldap3.Connection:
         conn: ldap3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             bind_dn = str(self.s["ldap_bind_dn"]) or None
-            password = str(self.s["ldap_bind_password"]) if bind_dn else None
+            password = self._service_password() if bind_dn else None
             try:
                 conn = self._open(bind_dn, password)
             except ldap_errors.LDAPBindError as e:

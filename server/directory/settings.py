@@ -76,7 +76,10 @@ SECTION = Section(
                 "tried in order."),
         Setting("ldap_bind_dn", "", "DN the node binds as to search; empty for an anonymous "
                 "bind."),
-        Setting("ldap_bind_password", "", "Password of ldap_bind_dn."),
+        Setting("ldap_bind_password", "", "Password of ldap_bind_dn (prefer "
+                "ldap_bind_password_file, which keeps it out of the config)."),
+        Setting("ldap_bind_password_file", "", "File holding the password of ldap_bind_dn "
+                "(one line; read at each new connection, so it can be rotated)."),
         Setting("ldap_base_dn", "dc=example,dc=org", "Base of every search (subtree scope)."),
         Setting("ldap_timeout", 5.0, "Seconds to wait for the server (connect and each "
                 "operation)."),

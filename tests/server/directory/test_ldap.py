@@ -16,7 +16,15 @@ from server.directory.cache import CachedDirectory
 from server.directory.ldap import LdapDirectory
 from tests.support.slapd import Slapd, free_port
 
-from .conftest import GROUPS, LDAP_PASSWORDS, PEOPLE, _ssha, run_cli, write_config
+from .conftest import (
+    GROUPS,
+    LDAP_PASSWORDS,
+    PEOPLE,
+    READER_PW,
+    _ssha,
+    run_cli,
+    write_config,
+)
 
 MODES = ["bind", "lookup"]
 
@@ -202,6 +210,25 @@ async def test_anonymous_service_bind_cannot_compare_hashes(
                                          ldap_auth_method="bind"))
     try:
         assert await d.authenticate("alice", "alice-pw") is not None
+    finally:
+        await d.close()
+
+
+async def test_service_password_from_a_file(tmp_path: Path, ldap_config: Callable[..., Config]
+                                            ) -> None:
+    secret_file = tmp_path / "ldap-password"
+    secret_file.write_text(READER_PW + "\n")
+    d = await open_directory(ldap_config(ldap_bind_password="",
+                                         ldap_bind_password_file=str(secret_file),
+                                         ldap_auth_method="lookup"))
+    try:
+        assert await d.authenticate("alice", "alice-pw") is not None   # reads userPassword
+    finally:
+        await d.close()
+    d = await open_directory(ldap_config(ldap_bind_password_file=str(tmp_path / "missing")))
+    try:
+        with pytest.raises(DirectoryError):
+            await d.get_principal("alice")
     finally:
         await d.close()
 
