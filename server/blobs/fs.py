@@ -115,14 +115,15 @@ class FsBlobStore:
     def _commit_temp(self, f: BinaryIO, tmp_path: Path, blob_id: str) -> None:
         """fsync the temp file and rename it to the blob's name (or drop it if
         the blob is already there: same id, same bytes)."""
+        if self._refresh(blob_id):  # a duplicate: no fsync needed
+            f.close()
+            tmp_path.unlink(missing_ok=True)
+            log.debug("blob %s already stored", blob_id)
+            return
         f.flush()
         if self.fsync:
             os.fsync(f.fileno())
         f.close()
-        if self._refresh(blob_id):
-            tmp_path.unlink(missing_ok=True)
-            log.debug("blob %s already stored", blob_id)
-            return
         final = self.path(blob_id)
         self._make_shard_dirs(final.parent)
         os.replace(tmp_path, final)
