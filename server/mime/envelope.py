@@ -8,8 +8,7 @@ from email.utils import parsedate_tz
 
 from server.mime.addresses import AddressList, parse_address_list
 from server.mime.charsets import surrogate_text
-from server.mime.encoded_words import header_text
-from server.mime.headers import FieldSpan
+from server.mime.headers import FieldSpan, FieldValues
 from server.mime.model import Envelope
 
 __all__ = ["build_envelope", "parse_date"]
@@ -40,29 +39,12 @@ def parse_date(text: str) -> int | None:
     return ts if _MIN_TS <= ts <= _MAX_TS else None
 
 
-class _Values:
-    def __init__(self, buf: bytes, fields: dict[str, FieldSpan], cap: int) -> None:
-        self.buf = buf
-        self.fields = fields
-        self.cap = cap
-        self.truncated = False
-
-    def text(self, name: str) -> str | None:
-        f = self.fields.get(name)
-        if f is None:
-            return None
-        end = f.end
-        if end - f.value_start > self.cap:
-            end = f.value_start + self.cap
-            self.truncated = True
-        return header_text(self.buf[f.value_start : end]).strip()
-
+class _Values(FieldValues):
     def addresses(self, name: str) -> AddressList:
-        f = self.fields.get(name)
-        if f is None:
+        text = self.text(name)
+        if text is None:
             return ()
-        text = self.text(name) or ""
-        if f.end - f.value_start > self.cap:  # drop the address the cap cut in half
+        if self.cut(name):  # drop the address the cap cut in half
             text = text[: max(text.rfind(_COMMA), 0)]
         return parse_address_list(text)
 

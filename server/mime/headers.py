@@ -16,10 +16,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from server.mime.encoded_words import decode_header_value
+from server.mime.encoded_words import decode_header_value, header_text
 
 __all__ = [
     "FieldSpan",
+    "FieldValues",
     "MAX_FIELDS",
     "scan_header",
     "header_fields",
@@ -166,6 +167,35 @@ def scan_header(
             continue
         return fields, pos
     return fields, end
+
+
+class FieldValues:
+    """Text of chosen fields (first occurrences) of one header, each cut at cap octets.
+
+    `truncated` records whether any value read was cut.
+    """
+
+    def __init__(self, buf: bytes, fields: dict[str, FieldSpan], cap: int) -> None:
+        self.buf = buf
+        self.fields = fields
+        self.cap = cap
+        self.truncated = False
+
+    def cut(self, name: str) -> bool:
+        """Whether the value of name is longer than the cap."""
+        f = self.fields.get(name)
+        return f is not None and f.end - f.value_start > self.cap
+
+    def text(self, name: str) -> str | None:
+        """The value as header text (see header_text), stripped; None if the field is absent."""
+        f = self.fields.get(name)
+        if f is None:
+            return None
+        end = f.end
+        if end - f.value_start > self.cap:
+            end = f.value_start + self.cap
+            self.truncated = True
+        return header_text(self.buf[f.value_start : end]).strip()
 
 
 def header_end(raw: bytes) -> int:

@@ -13,9 +13,8 @@ from bisect import bisect_left
 
 from server.mime.budget import SUMMARY_BUDGET, part_cost, slim_part
 from server.mime.bodies import classify_bodies, counts_as_attachment
-from server.mime.encoded_words import header_text
 from server.mime.envelope import build_envelope
-from server.mime.headers import FieldSpan
+from server.mime.headers import FieldValues
 from server.mime.model import MessageSummary, Part
 from server.mime.params import Params, parse_params
 from server.mime.preview import make_preview
@@ -27,24 +26,6 @@ __all__ = ["parse_message"]
 log = logging.getLogger(__name__)
 
 _SPENT_CAP = 1_024
-
-
-class _Fields:
-    def __init__(self, buf: bytes, ent: Entity, cap: int) -> None:
-        self.buf = buf
-        self.fields = ent.fields
-        self.cap = cap
-        self.truncated = False
-
-    def text(self, name: str) -> str | None:
-        f: FieldSpan | None = self.fields.get(name)
-        if f is None:
-            return None
-        end = f.end
-        if end - f.value_start > self.cap:
-            end = f.value_start + self.cap
-            self.truncated = True
-        return header_text(self.buf[f.value_start : end]).strip()
 
 
 class _LineCounter:
@@ -99,7 +80,7 @@ def _decoded_size(buf: bytes, ent: Entity, encoding: str) -> int:
 
 
 def _part(buf: bytes, ent: Entity, lines: int, cap: int) -> tuple[Part, bool]:
-    f = _Fields(buf, ent, cap)
+    f = FieldValues(buf, ent.fields, cap)
     encoding = (f.text("content-transfer-encoding") or "7bit").lower()
     if len(encoding) > 64 or not encoding.isascii():
         encoding = "7bit"
