@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import getpass
+import io
 import sqlite3
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -134,3 +137,19 @@ def test_ldap_directories_are_not_managed_here(sql_env: Env,
     cfg, _ = sql_env(type="ldap")
     assert run_cli(cfg, "add", "a") == 1
     assert "LDAP" in capsys.readouterr().err
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_password_prompt(sql_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg, config = sql_env()
+    answers = iter(["typed-pw", "typed-pw", "one", "other"])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt="": next(answers))
+    monkeypatch.setattr(sys, "stdin", _Tty())
+    assert main(["-c", str(cfg), "directory", "add", "a", "--password"]) == 0
+    assert verify_password(secret_of(config, "a"), "typed-pw")
+    assert main(["-c", str(cfg), "directory", "passwd", "a"]) == 1     # the two differ
+    assert verify_password(secret_of(config, "a"), "typed-pw")
