@@ -68,7 +68,11 @@ class Part:
 
     type/subtype/encoding/disposition are lowercased; params keep RFC 2231 sections as written.
     `lines` counts body lines for text/* and message/* (IMAP body-fld-lines), else 0.
-    `decoded_size` is the body size after transfer decoding (JMAP EmailBodyPart.size).
+    `decoded_size` is the body size after transfer decoding (JMAP EmailBodyPart.size), counted
+    without decoding: exact for well-formed base64 and quoted-printable, close otherwise (IMAP
+    BINARY.SIZE wanting exactness on damaged bodies must decode).
+    id, description, md5 and location are raw header text (encoded words kept), like the
+    envelope strings; `cid`, `name` and `charset` give the decoded forms JMAP needs.
     """
 
     path: str
