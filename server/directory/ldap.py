@@ -352,14 +352,33 @@ class LdapDirectory:
             return None     # unknown or ambiguous login
         return entries[0]
 
-    def _check_secret(self, entry: _Entry, secret: str) -> bool:
-        if self.auth_by_bind:
+    def _bind_as(self, dn: str, secret: str) -> bool:
+        """Whether the server accepts ``secret`` for ``dn``.  Each worker thread keeps one
+        connection for these binds only (never used to search, so a user's rights never leak
+        into look-ups) and rebinds it, saving a TCP and TLS handshake per login."""
+        for attempt in (1, 2):
+            conn: ldap3.Connection | None = getattr(self._local, "auth_conn", None)
+            if conn is None:
+                conn = self._open(None, None)       # anonymous until the first rebind
+                self._local.auth_conn = conn
+                with self._lock:
+                    self._connections.append(conn)
             try:
-                conn = self._open(entry.dn, secret)
+                return bool(conn.rebind(user=dn, password=secret))
             except ldap_errors.LDAPBindError:
                 return False
-            conn.unbind()
-            return True
+            except _CONNECTION_ERRORS:
+                self._local.auth_conn = None
+                with self._lock:
+                    if conn in self._connections:
+                        self._connections.remove(conn)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _check_secret(self, entry: _Entry, secret: str) -> bool:
+        if self.auth_by_bind:
+            return self._bind_as(entry.dn, secret)
         return any(verify_password(stored, secret, allow_plaintext=self.allow_plaintext)
                    for stored in entry.values(self.a_secret))
 

@@ -77,6 +77,8 @@ async def test_the_size_limit_is_real(big_slapd: Slapd) -> None:
 async def test_connections_recover_after_a_server_restart(big_slapd: Slapd, big: Directory
                                                           ) -> None:
     assert [p.name for p in await big.resolve_recipient("u1@d1.test")] == ["u1"]
+    for i in range(8):
+        assert await big.authenticate(f"u{i}", "pw") is not None
     big_slapd.stop()
     with pytest.raises(DirectoryError):
         await big.resolve_recipient("u2@d2.test")
@@ -84,4 +86,6 @@ async def test_connections_recover_after_a_server_restart(big_slapd: Slapd, big:
     # pooled connections to the old process are dropped and reopened
     for i in range(8):
         assert [p.name for p in await big.resolve_recipient(f"u{i}@d{i}.test")] == [f"u{i}"]
-    assert await big.authenticate("u3", "pw") is not None
+    for i in range(8):
+        assert await big.authenticate(f"u{i}", "pw") is not None
+        assert await big.authenticate(f"u{i}", "wrong") is None
