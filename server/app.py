@@ -15,6 +15,7 @@ from fdb_layers.layout import STORE_LAYOUT, check_layouts
 
 from . import __version__
 from .blobs import BlobStore, open_blob_store
+from .blobs.gc import BlobGcWorker
 from .config import Config
 from .delivery import Delivery
 from .directory import Directory, open_directory
@@ -72,7 +73,9 @@ class Node:
         self.blobs = await open_blob_store(self.config)
         self.directory = await open_directory(self.config)
         self.delivery = Delivery(self.engine, self.blobs)
-        self._workers.append(asyncio.create_task(self._blob_gc_loop(), name="blob-gc"))
+        gc = BlobGcWorker.from_config(self.config, self.engine, self.blobs)
+        if gc is not None:  # every node tries; the store lease lets one collect at a time
+            self._workers.append(asyncio.create_task(gc.run(), name="blob-gc"))
         self.smtp = await start_smtp(self.config, self.directory, self.delivery)
         app = build_app({"store": self._check_store})
         self.http = HttpListener(app, self.config.server.http_listen)
@@ -89,19 +92,6 @@ class Node:
             return await tr.get_read_version()
 
         await transact(self.engine, read)
-
-    async def _blob_gc_loop(self) -> None:
-        """Every node tries; the store lease lets one collect at a time."""
-        from fdb_layers.blobrefs import collect_blobs
-
-        settings = self.config.blobs
-        while True:
-            await asyncio.sleep(settings.gc_interval_seconds)
-            assert self.engine is not None and self.blobs is not None
-            try:
-                await collect_blobs(self.engine, self.blobs, grace=settings.gc_grace_seconds)
-            except Exception:
-                log.exception("blob GC failed; trying again next interval")
 
     async def stop(self) -> None:
         if self.smtp is not None:  # first: answers deliveries in progress, then 421
