@@ -144,23 +144,23 @@ def all_sections() -> list[Section]:
 @dataclass(frozen=True)
 class SectionValues(Mapping[str, SettingValue]):
     section: Section
-    values: dict[str, SettingValue] = field(default_factory=dict)
+    settings: dict[str, SettingValue] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self.values[name]
+            return self.settings[name]
         except KeyError:
             raise AttributeError(f"[{self.section.name}] has no setting {name!r}") from None
 
     def __getitem__(self, name: str) -> SettingValue:
-        return self.values[name]
+        return self.settings[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
+        return iter(self.settings)
 
     def __len__(self) -> int:
-        return len(self.values)
+        return len(self.settings)
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ class Config:
         """A copy with some values replaced (tests use it to pick ports and folders)."""
         new: dict[str, SectionValues] = {}
         for name, sv in self.sections.items():
-            values = dict(sv.values)
+            values = dict(sv.settings)
             sources = dict(sv.sources)
             for key, value in overrides.get(name, {}).items():
                 setting = sv.section.setting(key)
@@ -282,7 +282,7 @@ def render_config(config: Config) -> str:
             if s.choices:
                 extra += f"; one of {', '.join(s.choices)}"
             lines.append(f"# ({extra}; from {sv.sources[s.name]})")
-            lines.append(f"{s.name} = {_toml_value(sv.values[s.name])}")
+            lines.append(f"{s.name} = {_toml_value(sv.settings[s.name])}")
         lines.append("")
     return "\n".join(lines)
 
