@@ -9,6 +9,18 @@ resumable batches.  Everything here is pure: keys and value codecs, no I/O.
 
 Values are tuple-packed; the account's ``meta`` key holds the layout version
 (a node refuses an account written by a newer major version).
+
+The mail layer, one concept per module:
+
+* ``mail_layout`` (this) keys and records; ``mail_errors`` domain exceptions;
+  ``keywords`` IMAP flags <-> JMAP keywords;
+* ``accounts`` ensure_account, role mailboxes, watch_account;
+* ``mailbox`` mailboxes: create, rename, delete, subscribe, status;
+* ``messages`` append, copy, move, store keywords, expunge, Email/set;
+  ``message_queries`` the reads (UID ranges, CONDSTORE/QRESYNC, Email/get,
+  Email/query by received-at); ``emails`` the writes they share;
+* ``threads`` thread assignment; ``quota`` usage; ``changes`` modseqs and the
+  change log (JMAP /changes); ``cleanup`` emptying deleted mailboxes.
 """
 
 from __future__ import annotations
@@ -22,6 +34,7 @@ from .keys import pack as _tuple_pack
 
 # --- layout -----------------------------------------------------------------------
 LAYOUT_VERSION = 1  # major version of everything below
+LAYOUT = (LAYOUT_VERSION, 0)  # for fdb_layers.layout.check_layouts(tr, {"mail": LAYOUT})
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner

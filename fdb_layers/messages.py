@@ -251,6 +251,8 @@ async def expunge_messages(
         raise BatchTooLarge(f"limit must be 1..{MAX_BATCH}")
     keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
+    if uids is not None and not isinstance(uids, range | set | frozenset):
+        uids = set(uids)  # tested for membership below
     resume: int | None = None
     victims: list[tuple[int, MembershipRecord]] = []
     if only_deleted or isinstance(uids, range):

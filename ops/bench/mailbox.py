@@ -45,8 +45,21 @@ from server.mime import parse_message
 WORDS = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor".split()
 
 
+_FILLER: dict[int, bytes] = {}
+
+
+def _filler(size: int) -> bytes:
+    if size not in _FILLER:
+        rng = random.Random(size)
+        text = bytearray()
+        while len(text) < size:
+            text += (" ".join(rng.choice(WORDS) for _ in range(12)) + "\r\n").encode()
+        _FILLER[size] = bytes(text[:size])
+    return _FILLER[size]
+
+
 def message(n: int, size: int = 10 * 1024) -> bytes:
-    rng = random.Random(n)
+    """A distinct text message of ``size`` bytes (its own blob)."""
     head = (
         f"From: Sender {n % 97} <s{n % 97}@example.org>\r\n"
         f"To: alice@example.org\r\n"
@@ -54,11 +67,8 @@ def message(n: int, size: int = 10 * 1024) -> bytes:
         f"Message-ID: <bench-{n}@example.org>\r\n"
         f"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\n\r\n"
-    ).encode()
-    body = bytearray()
-    while len(head) + len(body) < size:
-        body += (" ".join(rng.choice(WORDS) for _ in range(12)) + "\r\n").encode()
-    return head + bytes(body[: size - len(head)])
+    ).encode() + f"Message {n}.\r\n".encode()
+    return head + _filler(size)[: max(0, size - len(head))]
 
 
 def pct(values: list[float], p: float) -> float:
