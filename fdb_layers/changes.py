@@ -92,6 +92,30 @@ def set_barrier(tr: Transaction, keys: AccountKeys, modseq: int) -> None:
     tr.max(keys.count_key(BARRIER), modseq)
 
 
+async def get_change_floor(tr: Transaction, account_id: str) -> int:
+    """The oldest modseq that changes (JMAP /changes, QRESYNC VANISHED) can be
+    calculated from; older states get CannotCalculateChanges."""
+    return decode_int(await tr.get(account_keys(account_id).count_key(BARRIER), snapshot=True))
+
+
+async def compact_changes(tr: Transaction, account_id: str, before_modseq: int) -> int:
+    """Forget the change log and the expunge tombstones older than
+    ``before_modseq`` (a few clear_range operations, whatever their size); the
+    new floor.  Clients with older states then resynchronise (JMAP
+    cannotCalculateChanges; IMAP QRESYNC without VANISHED (EARLIER))."""
+    keys = account_keys(account_id)
+    before = min(before_modseq, decode_int(await tr.get(keys.count_key(MODSEQ))) + 1)
+    if before <= 1:
+        return await get_change_floor(tr, account_id)
+    for kind in KINDS:
+        tr.clear_range(keys.log.range((kind,))[0], keys.log.pack((kind, before)))
+    for row in await tr.get_range(*keys.storage.range()):
+        storage = int(keys.storage.unpack(row.key)[0])
+        tr.clear_range(keys.vanished.range((storage,))[0], keys.vanished.pack((storage, before)))
+    set_barrier(tr, keys, before - 1)
+    return max(before - 1, await get_change_floor(tr, account_id))
+
+
 @dataclass(frozen=True, slots=True)
 class Changes:
     old_state: str

@@ -138,6 +138,7 @@ class AccountKeys:
         "thread_email",
         "message_id",
         "delivery",
+        "delivery_time",
         "log",
         "cleanup",
     )
@@ -167,6 +168,7 @@ class AccountKeys:
         self.thread_email = a("thre")  # [thread_id, received_us, email_id] -> b""
         self.message_id = a("msgid")  # [message_id] -> (thread_id,)
         self.delivery = a("dlv")  # [delivery_id] -> DeliveryRecord
+        self.delivery_time = a("dlvt")  # [received_s, delivery_id] -> b"" (to expire markers)
         self.log = a("log")  # [kind, modseq, index] -> (object_id, op)
         self.cleanup = a("gc")  # [storage] -> b"" (detached, to be emptied)
 

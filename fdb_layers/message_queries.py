@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .changes import get_change_floor
 from .emails import memberships, read_email, read_membership, read_summary
 from .engine.base import Transaction
 from .keys import unpack
+from .mail_errors import CannotCalculateChanges
 from .mail_layout import MembershipRecord, unpack_int, account_keys
 from .mailbox import mailbox_of_storage, storage_of
 
@@ -109,7 +111,10 @@ async def list_changed_since(
 async def list_vanished(
     tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
 ) -> list[int]:
-    """UIDs expunged after ``modseq`` (QRESYNC VANISHED (EARLIER)), ascending."""
+    """UIDs expunged after ``modseq`` (QRESYNC VANISHED (EARLIER)), ascending.
+    CannotCalculateChanges if tombstones that old were compacted away."""
+    if modseq < await get_change_floor(tr, account_id):
+        raise CannotCalculateChanges(f"no expunge records from modseq {modseq}")
     keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     rows = await tr.get_range(

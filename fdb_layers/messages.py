@@ -120,7 +120,26 @@ async def append_email(
         marker,
         DeliveryRecord(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id).encode(),
     )
+    tr.set(keys.delivery_time.pack((int(email.received_at), delivery_id)), b"")
     return Appended(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id, created=True)
+
+
+async def expire_deliveries(
+    tr: Transaction, account_id: str, before: float, *, limit: int = MAX_BATCH
+) -> int:
+    """Forget up to ``limit`` delivery markers of messages received before
+    ``before`` (seconds); how many.  A delivery repeated after that no longer
+    returns its first result: it fails with EmailExists (the derived email id
+    is taken) while the email exists."""
+    keys = account_keys(account_id)
+    rows = await tr.get_range(
+        keys.delivery_time.range()[0], keys.delivery_time.pack((int(before),)), limit=limit
+    )
+    for row in rows:
+        _, delivery_id = keys.delivery_time.unpack(row.key)
+        tr.clear(row.key)
+        tr.clear(keys.delivery.pack((str(delivery_id),)))
+    return len(rows)
 
 
 def _check_batch(uids: Collection[int]) -> None:
@@ -351,6 +370,7 @@ __all__ = [
     "copy_messages",
     "destroy_email",
     "email_id_for",
+    "expire_deliveries",
     "expunge_messages",
     "move_messages",
     "set_email_keywords",

@@ -36,6 +36,7 @@ from fdb_layers.blobrefs import BlobBeingDeleted
 from fdb_layers.engine.base import Engine, LayoutVersionError, StoreError, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail_errors import (
+    EmailExists,
     MailboxNotFound,
     MailboxNotSelectable,
     MailError,
@@ -240,6 +241,10 @@ class Delivery:
                             quotas.get(plan.account_id),
                             max(1, int(received)),
                         )
+                except EmailExists:
+                    # the delivery's marker expired, but its email is still there
+                    DELIVERIES.labels("duplicate").inc()
+                    return DeliveryOutcome(plan.account_id, ok=True, email_id=email.email_id)
                 except BlobBeingDeleted as e:
                     if attempt == BLOB_RETRIES:
                         return self._failure(plan.account_id, e)

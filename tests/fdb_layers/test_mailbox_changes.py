@@ -9,12 +9,13 @@ from fdb_layers import accounts, changes, cleanup, mailbox, quota
 from fdb_layers.changes import EMAIL, MAILBOX, THREAD, get_changes, get_state
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from fdb_layers.mail_errors import CannotCalculateChanges
-from fdb_layers.message_queries import get_email, list_messages
+from fdb_layers.mail_errors import CannotCalculateChanges, EmailExists
+from fdb_layers.message_queries import get_email, list_messages, list_vanished
 from fdb_layers.messages import (
     append_email,
     copy_messages,
     destroy_email,
+    expire_deliveries,
     expunge_messages,
     store_keywords,
 )
@@ -158,3 +159,38 @@ async def test_expunge_large_mailbox_in_batches(engine: Engine) -> None:
     assert await transact(engine, list_messages, ACCOUNT, "inbox") == []
     status = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
     assert (status.messages, status.unseen, status.size, status.uidnext) == (0, 0, 0, 26)
+
+
+async def test_compaction_sets_a_floor(engine: Engine) -> None:
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    for n in range(4):
+        await append(engine, n)
+    await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2], add=["$deleted"])
+    await transact(engine, expunge_messages, ACCOUNT, "inbox")
+    old = await transact(engine, get_state, ACCOUNT)
+    await transact(engine, store_keywords, ACCOUNT, "inbox", [3], add=["$deleted"])
+    await transact(engine, expunge_messages, ACCOUNT, "inbox")
+    cut = int(old) + 1
+    floor = await transact(engine, changes.compact_changes, ACCOUNT, cut)
+    assert floor == int(old) == await transact(engine, changes.get_change_floor, ACCOUNT)
+    with pytest.raises(CannotCalculateChanges):
+        await transact(engine, get_changes, ACCOUNT, EMAIL, str(int(old) - 1))
+    with pytest.raises(CannotCalculateChanges):
+        await transact(engine, list_vanished, ACCOUNT, "inbox", 0)
+    c = await transact(engine, get_changes, ACCOUNT, EMAIL, old)
+    assert len(c.destroyed) == 1
+    assert await transact(engine, list_vanished, ACCOUNT, "inbox", int(old)) == [3]
+    # compacting again with an older cut changes nothing
+    assert await transact(engine, changes.compact_changes, ACCOUNT, 2) == floor
+
+
+async def test_expired_delivery_marker_still_no_duplicate(engine: Engine) -> None:
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    e = new_email(1, received_at=1000.0)
+    await transact(engine, append_email, ACCOUNT, "inbox", e, delivery_id="d")
+    assert await transact(engine, expire_deliveries, ACCOUNT, 999.0) == 0
+    await transact(engine, expire_deliveries, ACCOUNT, 1001.0)
+    assert await transact(engine, expire_deliveries, ACCOUNT, 1001.0) == 0
+    with pytest.raises(EmailExists):
+        await transact(engine, append_email, ACCOUNT, "inbox", e, delivery_id="d")
+    assert len(await transact(engine, list_messages, ACCOUNT, "inbox")) == 1

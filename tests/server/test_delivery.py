@@ -12,6 +12,7 @@ from fdb_layers import accounts, blobrefs, mailbox
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.message_queries import get_email, get_summary, list_messages
+from fdb_layers.messages import expire_deliveries
 from fdb_layers.threads import list_thread
 from server.blobs.base import BlobRef
 from server.blobs.fs import FsBlobStore
@@ -126,3 +127,11 @@ async def test_blob_failure_is_temporary(engine: Engine, tmp_path: Path) -> None
     blobs = await BrokenBlobs.create(tmp_path / "b")
     out = await Delivery(engine, blobs).deliver(RAW, ["a", "b"], delivery_id="q1")
     assert [(o.ok, o.permanent) for o in out] == [(False, False), (False, False)]
+
+
+async def test_repeat_after_marker_expiry(delivery: Delivery, engine: Engine) -> None:
+    [first] = await delivery.deliver(RAW, ["a"], delivery_id="q1", received_at=1000.0)
+    await transact(engine, expire_deliveries, "a", 2000.0)
+    [again] = await delivery.deliver(RAW, ["a"], delivery_id="q1", received_at=1000.0)
+    assert again.ok and again.email_id == first.email_id
+    assert len(await transact(engine, list_messages, "a", "inbox")) == 1
