@@ -300,3 +300,20 @@ async def test_log_lines_carry_the_connection_id_and_no_secrets(
     secret_b64 = base64.b64encode(b"hunter2-secret").decode()
     for _, _, text in seen:
         assert "hunter2" not in text and token not in text and secret_b64 not in text
+
+
+@pytest.mark.parametrize("rcpt, code", [
+    ("<@example.com:victim@remote.test>", "554 5.7.1"),       # source route: dropped
+    ("<victim%remote.test@example.com>", "550 5.1.1"),        # percent hack: a local name
+    ("<victim@remote.test@example.com>", "501 5.1.3"),
+    ('<"victim@remote.test"@example.com>', "550 5.1.1"),
+    ("<victim@[127.0.0.1]>", "554 5.7.1"),
+    ("<victim@example.com.>", "501 5.1.3"),
+    ("<victim@remote.test> ", "554 5.7.1"),
+])
+async def test_no_relay_through_address_tricks(start: StartHarness, rcpt: str,
+                                              code: str) -> None:
+    h = await start()
+    c = await h.ehlo()
+    await c.cmd("MAIL FROM:<x@remote.test>")
+    assert (await c.cmd(f"RCPT TO:{rcpt}")).startswith(code)
