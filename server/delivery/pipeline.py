@@ -8,10 +8,12 @@ SMTP/LMTP delivery, IMAP APPEND, JMAP Email/import and migration all call
 3. per recipient, the encryption-at-rest hook (:meth:`Delivery.encrypt_at_rest`;
    no-op for now);
 4. put each distinct blob once, for every recipient that stores it;
-5. per recipient, one idempotent transaction: ensure the account, resolve the
+5. per recipient, one idempotent index entry: ensure the account, resolve the
    target mailbox, append (blob reference, counters, thread, change log), all
    guarded by the delivery id's marker, so a repeated call stores nothing new
-   and returns the same email ids;
+   and returns the same email ids.  Entries of one account are committed one
+   transaction at a time, several together when they queue up
+   (:mod:`server.delivery.writer`);
 6. wake listeners: the append bumps the account's modseq key, which IMAP IDLE
    and JMAP push watch (``fdb_layers.accounts.watch_account``); in-process
    listeners added with :meth:`Delivery.add_listener` are called after commit.
@@ -23,9 +25,9 @@ failure never affects another's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -34,7 +36,6 @@ from prometheus_client import Counter, Histogram
 from fdb_layers.accounts import ensure_account, ensure_role_mailbox
 from fdb_layers.blobrefs import BlobBeingDeleted
 from fdb_layers.engine.base import Engine, LayoutVersionError, StoreError, Transaction
-from fdb_layers.engine.run import transact
 from fdb_layers.mail_errors import (
     EmailExists,
     MailboxNotFound,
@@ -46,6 +47,8 @@ from fdb_layers.messages import Appended, NewEmail, append_email, email_id_for
 from fdb_layers.threads import ThreadHeaders
 from server.blobs import BlobStore
 from server.mime import MessageSummary, parse_message
+
+from .writer import AccountWriter
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +107,7 @@ def thread_headers(summary: MessageSummary) -> ThreadHeaders:
 
 async def _store_index(
     tr: Transaction,
+    *,
     account_id: str,
     target: Target,
     email: NewEmail,
@@ -129,12 +133,7 @@ class Delivery:
         self.blobs = blobs
         self.clock = clock
         self._listeners: list[Callable[[str], None]] = []
-        # One index transaction per account at a time on this node: every write
-        # to an account reads its modseq counter, so concurrent ones would only
-        # conflict and retry.  Other nodes are still kept apart by the store.
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        self._writer = AccountWriter(engine)  # one transaction per account at a time
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(account_id)`` after each committed new email (in-process
@@ -225,22 +224,22 @@ class Delivery:
                 headers=thread_headers(summary),
                 keywords=plan.target.keywords,
             )
+            entry = functools.partial(
+                _store_index,
+                account_id=plan.account_id,
+                target=plan.target,
+                email=email,
+                delivery_id=delivery_id,
+                quota=quotas.get(plan.account_id),
+                uidvalidity_seed=max(1, int(received)),
+            )
             for attempt in range(BLOB_RETRIES + 1):
-                lock = self._locks.get(plan.account_id)
-                if lock is None:
-                    lock = self._locks[plan.account_id] = asyncio.Lock()
                 try:
-                    async with lock:
-                        appended = await transact(
-                            self.engine,
-                            _store_index,
-                            plan.account_id,
-                            plan.target,
-                            email,
-                            delivery_id,
-                            quotas.get(plan.account_id),
-                            max(1, int(received)),
-                        )
+                    result = await self._writer.commit(
+                        plan.account_id, entry, len(email.summary)
+                    )
+                    assert isinstance(result, Appended)
+                    appended = result
                 except EmailExists:
                     # the delivery's marker expired, but its email is still there
                     DELIVERIES.labels("duplicate").inc()
