@@ -3,11 +3,21 @@
 The session (:mod:`.session`) speaks the protocol; this module decides.  It knows the
 directory and the delivery pipeline only through the Protocols below.
 
-Delivery and retries: the delivery id is a hash of the reverse-path, the recipient
-addresses and the message as received, so a client that retries after our 451 (or after a
-connection lost before our 250) produces the same id, and the pipeline stores the message
-once per account whatever the number of attempts.  The trace fields we prepend (whose
-timestamp differs per attempt) are not part of the hash.
+DATA has one reply for all recipients (LMTP would give one each, RFC 2033), so the
+pipeline's per-account outcomes are folded into one:
+
+* all stored: 250;
+* any temporary failure: 451, so the client sends the whole message again later;
+* some permanent failures, others stored: 250 (no bounce queue exists yet: the failure is
+  logged and counted as ``partial``); all permanent: 552 5.2.2 (all over quota) or 554.
+
+The 451 would duplicate the message for the accounts that did get it, were it not for the
+delivery id: a hash of the reverse-path, the recipient addresses and the message as
+received.  A retry (after our 451, a delivery timeout, or a connection lost before our 250)
+produces the same id, and the pipeline stores the message once per account whatever the
+number of attempts.  The trace fields we prepend (their timestamp differs per attempt) are
+not hashed.  The price: the same bytes sent twice with the same envelope are stored once;
+real messages carry a Message-ID and a Date, so in practice only retries collide.
 """
 
 from __future__ import annotations
@@ -203,7 +213,7 @@ class SmtpHandler:
 
     def _data_reply(self, who: SenderInfo, did: str, outcomes: Sequence[DeliveryOutcome],
                     expected: int) -> str:
-        """One reply for all recipients (LMTP would give one each, RFC 2033)."""
+        """One reply for all recipients (see the module doc)."""
         temporary = [o for o in outcomes if not o.ok and not o.permanent]
         permanent = [o for o in outcomes if not o.ok and o.permanent]
         stored = len(outcomes) - len(temporary) - len(permanent)
