@@ -123,7 +123,7 @@ class Client:
         self.reader, self.writer = reader, writer
 
     async def reply(self) -> str:
-        lines = []
+        lines: list[str] = []
         while True:
             line = await asyncio.wait_for(self.reader.readline(), 10)
             if not line:

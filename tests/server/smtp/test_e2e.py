@@ -137,7 +137,10 @@ def no_verify() -> ssl.SSLContext:
     return ctx
 
 
-def send(port: int, sender: str, rcpts: list[str], msg: bytes, **kw: object) -> dict:
+Refused = dict[str, tuple[int, bytes]]
+
+
+def send(port: int, sender: str, rcpts: list[str], msg: bytes, **kw: object) -> Refused:
     with smtplib.SMTP("127.0.0.1", port, timeout=60) as s:
         return s.sendmail(sender, rcpts, msg, **kw)  # type: ignore[arg-type]
 
@@ -188,7 +191,7 @@ async def test_unknown_user_and_relay(node: Node) -> None:
     assert list(refused) == ["nobody@example.com"] and len(await node.inbox("bob")) == 1
 
 
-def submit(port: int, login: str, password: str, *, starttls: bool = True) -> dict:
+def submit(port: int, login: str, password: str, *, starttls: bool = True) -> Refused:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
         if starttls:
             s.starttls(context=no_verify())

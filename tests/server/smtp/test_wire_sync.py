@@ -6,6 +6,7 @@ a real server over a socket."""
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import socket
 import threading
@@ -45,10 +46,10 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, FakeDe
     thread.join(5)
 
 
-def reply(f: socket.SocketIO | object) -> bytes:
+def reply(f: io.BufferedIOBase) -> bytes:
     lines = b""
     while True:
-        line = f.readline()  # type: ignore[attr-defined]
+        line = f.readline()
         assert line, "connection closed"
         lines += line
         if line[3:4] != b"-":
