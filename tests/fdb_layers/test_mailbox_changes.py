@@ -7,11 +7,12 @@ import pytest
 
 from fdb_layers import accounts, changes, cleanup, mailbox, quota
 from fdb_layers.changes import EMAIL, MAILBOX, THREAD, get_changes, get_state
-from fdb_layers.engine.base import Engine
+from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail_errors import CannotCalculateChanges, EmailExists
 from fdb_layers.message_queries import get_email, list_messages, list_vanished
 from fdb_layers.messages import (
+    MAX_BATCH,
     append_email,
     copy_messages,
     destroy_email,
@@ -194,3 +195,38 @@ async def test_expired_delivery_marker_still_no_duplicate(engine: Engine) -> Non
     with pytest.raises(EmailExists):
         await transact(engine, append_email, ACCOUNT, "inbox", e, delivery_id="d")
     assert len(await transact(engine, list_messages, ACCOUNT, "inbox")) == 1
+
+
+async def _fill(tr: Transaction, box: str, first: int, count: int) -> None:
+    for n in range(first, first + count):
+        await append_email(tr, ACCOUNT, box, new_email(n), delivery_id=f"f{n}")
+
+
+def _diff(before: dict[bytes, bytes], after: dict[bytes, bytes]) -> tuple[int, int]:
+    """(keys changed, bytes written) between two dumps."""
+    changed = [k for k in before.keys() | after.keys() if before.get(k) != after.get(k)]
+    return len(changed), sum(len(k) + len(after.get(k, b"")) for k in changed)
+
+
+async def test_big_mailbox_operations_stay_small(engine: Engine) -> None:
+    """Rename and delete touch a constant number of keys whatever the mailbox
+    holds; a STORE on MAX_BATCH messages writes well under 1 MB."""
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    await transact(engine, mailbox.create_mailbox, ACCOUNT, "big", mailbox_id="big")
+    for first in range(0, MAX_BATCH, 250):
+        await transact(engine, _fill, "big", first, 250)
+    before = await dump(engine)
+    await transact(engine, mailbox.rename_mailbox, ACCOUNT, "big", name="huge",
+                   parent_id="archive")
+    keys, _ = _diff(before, await dump(engine))
+    assert keys <= 6
+    before = await dump(engine)
+    res = await transact(engine, store_keywords, ACCOUNT, "big", list(range(1, MAX_BATCH + 1)),
+                         add=["$seen"])
+    assert len(res.messages) == MAX_BATCH
+    keys, written = _diff(before, await dump(engine))
+    assert written < 1_000_000, written
+    before = await dump(engine)
+    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "big")
+    keys, _ = _diff(before, await dump(engine))
+    assert keys <= 10
