@@ -47,6 +47,10 @@ AUTH_LINE = 12288
 # AUTH 500).
 MAIL_EXTRA = 26 + 14 + 10 + 500
 _READER_LIMIT = 64 * 1024
+# Replies that may wait for the next ones while pipelined commands are pending; any other
+# (greeting, 220 before TLS, 235, 334, 354, 421, 221) is sent at once.
+_DEFERRABLE = frozenset({"250", "251", "252", "450", "451", "452", "501", "530", "550",
+                         "552", "553", "554", "555"})
 _DATA_TIMER_RESOLUTION = 1.0
 
 
@@ -111,6 +115,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         self._greeted = False
         self._bad_commands = 0
         self._delivering: asyncio.Future[str] | None = None
+        self._pending = bytearray()                 # replies not sent yet (PIPELINING)
         base = opts.max_command_length - 2           # aiosmtpd measures without CRLF
         self.command_size_limits: collections.defaultdict[str, int] = \
             collections.defaultdict(lambda: base)
@@ -216,7 +221,9 @@ class SmtpSession(SaslMechanisms, SMTP):
             await asyncio.sleep(0)      # let the session push the reply to DATA
         if self.transport is not None and not self.transport.is_closing():
             with contextlib.suppress(ConnectionError, RuntimeError):
-                self._writer.write(f"421 4.3.2 {self.hostname} Shutting down\r\n".encode())
+                self._pending += f"421 4.3.2 {self.hostname} Shutting down\r\n".encode()
+                self._writer.write(bytes(self._pending))
+                self._pending.clear()
             self.transport.close()
 
     async def close_with(self, reply: str) -> None:
@@ -235,19 +242,36 @@ class SmtpSession(SaslMechanisms, SMTP):
             status = enhance(status)
             if status[:3] in ("500", "501", "503"):
                 self._bad_commands += 1
-        await super().push(status)
+        self._pending += status.encode("utf-8", "surrogateescape") + b"\r\n"
         limit = self.ctx.options.max_bad_commands
         if limit and self._bad_commands >= limit and self.transport is not None:
             self._bad_commands = -1_000_000          # say goodbye only once
-            await super().push("421 4.7.0 Too many errors, closing connection")
+            self._pending += b"421 4.7.0 Too many errors, closing connection\r\n"
+            await self._flush()
             self.transport.close()
+            return
+        if status[:3] not in _DEFERRABLE or not self._more_commands():
+            await self._flush()
+
+    def _more_commands(self) -> bool:
+        """Whether a whole command line is already buffered (the client pipelines).  Then
+        replies wait and leave together, in one packet (RFC 2920 section 3.2)."""
+        buffer = getattr(self._reader, "_buffer", None)   # aiosmtpd uses it too
+        return isinstance(buffer, bytearray) and b"\n" in buffer
+
+    async def _flush(self) -> None:
+        if self._pending:
+            data = bytes(self._pending)
+            self._pending.clear()
+            self._writer.write(data)
+            await self._writer.drain()
 
     async def _push_lines(self, lines: list[str]) -> None:
-        """A multi-line reply as given (EHLO), in one write."""
-        text = "".join(f"{line[:3]}{'-' if i < len(lines) - 1 else ' '}{line[4:]}\r\n"
-                       for i, line in enumerate(lines))
-        self._writer.write(text.encode("utf-8"))
-        await self._writer.drain()
+        """A multi-line reply as given (EHLO)."""
+        self._pending += "".join(
+            f"{line[:3]}{'-' if i < len(lines) - 1 else ' '}{line[4:]}\r\n"
+            for i, line in enumerate(lines)).encode("utf-8")
+        await self._flush()
 
     async def handle_exception(self, error: Exception) -> str:
         self.log.error("session error", exc_info=error)

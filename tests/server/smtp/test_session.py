@@ -317,3 +317,18 @@ async def test_no_relay_through_address_tricks(start: StartHarness, rcpt: str,
     c = await h.ehlo()
     await c.cmd("MAIL FROM:<x@remote.test>")
     assert (await c.cmd(f"RCPT TO:{rcpt}")).startswith(code)
+
+
+async def test_pipelined_replies_are_not_held_back(start: StartHarness) -> None:
+    """Replies wait only while whole commands are pending (RFC 2920 section 3.2): a
+    half-sent next command does not hold back the reply to the previous one."""
+    h = await start()
+    c = await h.ehlo()
+    await c.send(b"MAIL FROM:<x@remote.test>\r\nRCPT TO:<alice@exa")
+    assert (await c.reply()).startswith("250 2.1.0")
+    await c.send(b"mple.com>\r\nRCPT TO:<nobody@example.com>\r\nRCPT TO:<bob@example.com>\r\n"
+                 b"DATA\r\n")
+    assert [(await c.reply())[:3] for _ in range(4)] == ["250", "550", "250", "354"]
+    await c.send(dot_stuff(MSG) + b"QUIT\r\n")
+    assert (await c.reply()).startswith("250 2.0.0")
+    assert (await c.reply()).startswith("221")
