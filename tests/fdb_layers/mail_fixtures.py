@@ -16,6 +16,7 @@ from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.messages import NewEmail, email_id_for
 from fdb_layers.threads import ThreadHeaders
+from tests.fdb_layers.engine.conftest import ENGINE_PARAMS, make_engine
 
 ACCOUNT = "alice@example.org"
 
@@ -27,9 +28,11 @@ async def open_engine(kind: str, path: str, seed: int = 7) -> Engine:
     return inner
 
 
-@pytest.fixture(params=["sqlite", "sqlite+faults"])
+@pytest.fixture(params=ENGINE_PARAMS)
 async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Engine]:
-    e = await open_engine(request.param, f"{tmp_path}/store.sqlite3")
+    """Every engine of the contract tests: sqlite, sqlite under faults, and
+    FoundationDB where a cluster is configured."""
+    e = await make_engine(request.param, tmp_path)
     try:
         yield e
     finally:

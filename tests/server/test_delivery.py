@@ -4,12 +4,12 @@ per recipient; on sqlite and on sqlite under fault injection."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from fdb_layers import blobrefs, mailbox
+from fdb_layers.accounts import watch_account
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import TRANSACTIONS, transact
 from fdb_layers.message_queries import get_email, get_summary, list_messages
@@ -19,7 +19,9 @@ from server.blobs.base import BlobRef
 from server.blobs.fs import FsBlobStore
 from server.delivery import Delivery
 from server.mime import MessageSummary
-from tests.fdb_layers.mail_fixtures import dump, open_engine
+from tests.fdb_layers.mail_fixtures import dump, engine
+
+__all__ = ["engine"]
 
 RAW = (
     b"From: Bob <bob@example.org>\r\n"
@@ -41,13 +43,6 @@ REPLY = (
 )
 
 
-@pytest.fixture(params=["sqlite", "sqlite+faults"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    e = await open_engine(request.param, f"{tmp_path}/store.sqlite3")
-    try:
-        yield e
-    finally:
-        await e.close()
 
 
 @pytest.fixture
@@ -153,3 +148,10 @@ async def test_concurrent_deliveries_share_transactions(delivery: Delivery, engi
     msgs = await transact(engine, list_messages, "a", "inbox")
     assert [m.uid for m in msgs] == list(range(1, 11))
     assert committed._value.get() - before < 40  # entries were grouped
+
+
+async def test_delivery_fires_the_account_watch(delivery: Delivery, engine: Engine) -> None:
+    await delivery.deliver(RAW, ["a"], delivery_id="q0")
+    watch = await watch_account(engine, "a")
+    await delivery.deliver(REPLY, ["a"], delivery_id="q1")
+    await asyncio.wait_for(watch.wait(), 5)
