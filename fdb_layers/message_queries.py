@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from .changes import get_change_floor
 from .emails import memberships, read_email, read_membership, read_summary
 from .engine.base import Transaction
-from .keys import unpack
 from .mail_errors import CannotCalculateChanges
 from .mail_layout import MembershipRecord, unpack_int, account_keys
 from .mailbox import mailbox_of_storage, storage_of
@@ -73,10 +72,29 @@ async def list_messages(
         limit=limit,
         reverse=reverse,
     )
-    prefix = len(keys.uid.raw_prefix)
-    return [
-        _message(int(unpack(r.key[prefix:])[1]), MembershipRecord.decode(r.value)) for r in rows
-    ]
+    prefix = keys.uid.pack((storage,))
+    return [_message(_uid_after(prefix, r.key), MembershipRecord.decode(r.value)) for r in rows]
+
+
+def _uid_after(prefix: bytes, key: bytes) -> int:
+    """The UID at the end of ``prefix + pack((uid,))`` (a positive tuple-layer int)."""
+    n = key[len(prefix)] - 0x14
+    return int.from_bytes(key[len(prefix) + 1 : len(prefix) + 1 + n], "big")
+
+
+async def list_uids(
+    tr: Transaction, account_id: str, mailbox_id: str, *, after_uid: int = 0, limit: int = 0
+) -> list[int]:
+    """UIDs above ``after_uid`` in order, ``limit`` at most (0: all): the UID map
+    an IMAP session keeps for sequence numbers.  A very large mailbox is read in
+    pages (say 100,000 per transaction) to stay within the 5 s limit."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    prefix = keys.uid.pack((storage,))
+    rows = await tr.get_range(
+        keys.uid.pack((storage, after_uid + 1)), keys.uid.range((storage,))[1], limit=limit
+    )
+    return [_uid_after(prefix, r.key) for r in rows]
 
 
 async def get_message(

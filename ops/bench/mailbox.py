@@ -35,7 +35,7 @@ from fdb_layers import accounts, mailbox
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import RETRIES, transact
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.message_queries import get_summary, list_messages
+from fdb_layers.message_queries import get_summary, list_messages, list_uids
 from fdb_layers.messages import NewEmail, append_email, store_keywords
 from fdb_layers.threads import ThreadHeaders
 from server.blobs.fs import FsBlobStore
@@ -144,6 +144,9 @@ async def session_ops(engine: Engine, account: str, n: int, repeat: int) -> dict
     async def fetch_flags() -> None:
         await transact(engine, list_messages, account, "inbox")
 
+    async def uid_map() -> None:
+        await transact(engine, list_uids, account, "inbox")
+
     async def newest_summaries() -> None:
         async def body(tr: Transaction) -> int:
             msgs = await list_messages(tr, account, "inbox", limit=50, reverse=True)
@@ -169,6 +172,7 @@ async def session_ops(engine: Engine, account: str, n: int, repeat: int) -> dict
         "summaries of newest 50": await timed(newest_summaries, repeat * 5),
         "flag 1,000 messages": await timed(store_1000, repeat),
         "FETCH UID FLAGS all": await timed(fetch_flags, max(1, repeat // 2)),
+        "UID map (seq numbers)": await timed(uid_map, max(1, repeat // 2)),
     }
 
 
@@ -241,12 +245,13 @@ async def bench_session(engine: Engine, small: int, large: int, repeat: int) -> 
     for op in results["small"]:
         s, lg = results["small"][op], results["large"][op]
         ratio = pct(lg, 50) / pct(s, 50) if pct(s, 50) else float("inf")
-        scan = op.startswith("FETCH")
+        scan = op.startswith(("FETCH", "UID map"))
         note = "  (reads every message: O(n))" if scan else ("  OK" if ratio <= 2 else "  >2x!")
         print(f"{op:26} {ms(pct(s, 50))} ms {ms(pct(s, 99))} {ms(pct(lg, 50))} ms   "
               f"{ms(pct(lg, 99))} {ratio:6.2f}{note}")
-    flags = results["large"]["FETCH UID FLAGS all"]
-    print(f"FETCH UID FLAGS all on {large:,}: {large / pct(flags, 50):,.0f} messages/s")
+    for op in ("FETCH UID FLAGS all", "UID map (seq numbers)"):
+        took = pct(results["large"][op], 50)
+        print(f"{op} on {large:,}: {large / took:,.0f} messages/s")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from fdb_layers.message_queries import (
     get_summary,
     list_changed_since,
     list_messages,
+    list_uids,
     list_vanished,
     query_mailbox,
 )
@@ -93,6 +94,8 @@ async def test_uids_increase_and_list(engine: Engine) -> None:
     assert [m.uid for m in newest] == [5, 4]
     assert [m.uid for m in await transact(engine, list_messages, ACCOUNT, "inbox",
                                           first_uid=2, last_uid=3)] == [2, 3]
+    assert await transact(engine, list_uids, ACCOUNT, "inbox") == [1, 2, 3, 4, 5]
+    assert await transact(engine, list_uids, ACCOUNT, "inbox", after_uid=2, limit=2) == [3, 4]
     m3 = await transact(engine, get_message, ACCOUNT, "inbox", 3)
     assert m3 is not None and m3.email_id == ids[2]
     assert await transact(engine, get_message, ACCOUNT, "inbox", 9) is None
