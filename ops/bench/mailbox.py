@@ -135,7 +135,11 @@ async def timed(fn: Callable[[], Awaitable[object]], repeat: int) -> list[float]
     return out
 
 
-async def session_ops(engine: Engine, account: str, n: int, repeat: int) -> dict[str, list[float]]:
+Op = Callable[[], Awaitable[object]]
+
+
+def session_ops(engine: Engine, account: str, n: int) -> dict[str, tuple[Op, int]]:
+    """The operations timed on one mailbox, with their repeat weight."""
     rng = random.Random(n)
 
     async def open_box() -> None:
@@ -168,12 +172,28 @@ async def session_ops(engine: Engine, account: str, n: int, repeat: int) -> dict
             await transact(engine, store_keywords, account, "inbox", uids, remove=["$flagged"])
 
     return {
-        "open (SELECT data)": await timed(open_box, repeat * 20),
-        "summaries of newest 50": await timed(newest_summaries, repeat * 5),
-        "flag 1,000 messages": await timed(store_1000, repeat),
-        "FETCH UID FLAGS all": await timed(fetch_flags, max(1, repeat // 2)),
-        "UID map (seq numbers)": await timed(uid_map, max(1, repeat // 2)),
+        "open (SELECT data)": (open_box, 20),
+        "summaries of newest 50": (newest_summaries, 5),
+        "flag 1,000 messages": (store_1000, 1),
+        "FETCH UID FLAGS all": (fetch_flags, 0),
+        "UID map (seq numbers)": (uid_map, 0),
     }
+
+
+async def time_side_by_side(
+    small: dict[str, tuple[Op, int]], large: dict[str, tuple[Op, int]], repeat: int
+) -> dict[str, dict[str, list[float]]]:
+    """Run each operation on both mailboxes in alternation, so that whatever
+    else the machine does weighs on both sides alike."""
+    out: dict[str, dict[str, list[float]]] = {"small": {}, "large": {}}
+    for op, (fn_small, weight) in small.items():
+        fn_large = large[op][0]
+        n = max(1, repeat * weight) if weight else max(1, repeat // 2)
+        out["small"][op], out["large"][op] = [], []
+        for _ in range(n):
+            out["small"][op] += await timed(fn_small, 1)
+            out["large"][op] += await timed(fn_large, 1)
+    return out
 
 
 async def main() -> None:
@@ -236,10 +256,9 @@ async def bench_session(engine: Engine, small: int, large: int, repeat: int) -> 
         took = await build_mailbox(engine, account, count, summary)
         print(f"built {count:,} messages in {took:.1f} s ({count / took:,.0f} appends/s, "
               "500 per transaction)")
-    results = {
-        "small": await session_ops(engine, "small", small, repeat),
-        "large": await session_ops(engine, "large", large, repeat),
-    }
+    results = await time_side_by_side(
+        session_ops(engine, "small", small), session_ops(engine, "large", large), repeat
+    )
     print(f"\n{'operation':26} {'p50 ' + format(small, ','):>14} {'p99':>9} "
           f"{'p50 ' + format(large, ','):>16} {'p99':>9} {'ratio':>6}")
     for op in results["small"]:
