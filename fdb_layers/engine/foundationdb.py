@@ -119,7 +119,7 @@ class FoundationDbEngine:
                 await _await(tr.commit())
                 return FdbWatch(w)
             except StoreError as e:
-                await _await(tr.on_error(e.native))  # type: ignore[attr-defined]
+                await _await(tr.on_error(int(e.code)))
 
     async def close(self) -> None:
         self._db = None
@@ -206,10 +206,8 @@ class FdbTransaction:
         await _await(self._tr.commit())
 
     async def on_error(self, error: StoreError) -> None:
-        native = getattr(error, "native", None)
-        if native is None:  # an error injected by the faults wrapper
-            native = self._fdb.FDBError(int(error.code))
-        await _await(self._tr.on_error(native))
+        # the binding takes the code (errors injected by the faults wrapper have no native one)
+        await _await(self._tr.on_error(int(error.code)))
 
     def reset(self) -> None:
         self._tr.reset()
