@@ -175,3 +175,42 @@ class RangeSet:
 
     def byte_size(self) -> int:
         return sum(len(b) + len(e) for b, e in zip(self._begins, self._ends))
+
+
+class ConflictSet:
+    """Keys and ranges a transaction read or wrote, for conflict checks.
+
+    Transactions touch few keys and fewer ranges, so points live in a set
+    (O(1) to add; set intersection for point/point) and ranges in a list."""
+
+    __slots__ = ("points", "ranges")
+
+    def __init__(self) -> None:
+        self.points: set[bytes] = set()
+        self.ranges: list[tuple[bytes, bytes]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.points) or bool(self.ranges)
+
+    def add_key(self, key: bytes) -> None:
+        self.points.add(key)
+
+    def add(self, begin: bytes, end: bytes) -> None:
+        if begin < end:
+            self.ranges.append((begin, end))
+
+    def contains(self, key: bytes) -> bool:
+        return key in self.points or any(b <= key < e for b, e in self.ranges)
+
+    def intersects(self, other: ConflictSet) -> bool:
+        if not self.points.isdisjoint(other.points):
+            return True
+        for b, e in other.ranges:
+            if any(b <= k < e for k in self.points):
+                return True
+            if any(b < re and rb < e for rb, re in self.ranges):
+                return True
+        return any(b <= k < e for b, e in self.ranges for k in other.points)
+
+    def byte_size(self) -> int:
+        return sum(map(len, self.points)) + sum(len(b) + len(e) for b, e in self.ranges)

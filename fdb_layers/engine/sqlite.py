@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ._mutations import (
     ATOMIC,
+    ConflictSet,
     Mutation,
     Op,
     RangeSet,
@@ -90,8 +91,8 @@ def _connect(path: str) -> sqlite3.Connection:
 @dataclass(slots=True)
 class _Commit:
     read_version: int
-    reads: RangeSet
-    writes: RangeSet
+    reads: ConflictSet
+    writes: ConflictSet
     mutations: list[Mutation]
     future: asyncio.Future[tuple[int, bytes]]
 
@@ -100,7 +101,7 @@ class _Commit:
 class _HistoryEntry:
     version: int
     at: float
-    writes: RangeSet
+    writes: ConflictSet
 
 
 @dataclass(slots=True)
@@ -238,8 +239,9 @@ class SqliteEngine:
                     continue
                 version += 1
                 stamp = make_versionstamp(version, 0)
-                writes = self._apply(conn, c.mutations, stamp)
-                added.append(_HistoryEntry(version, now, writes))
+                for key in self._apply(conn, c.mutations, stamp):
+                    c.writes.add_key(key)  # versionstamped keys, known only now
+                added.append(_HistoryEntry(version, now, c.writes))
                 results.append((version, stamp))
             conn.execute("UPDATE meta SET value=? WHERE name='version'", (version,))
             conn.execute("COMMIT")
@@ -281,9 +283,9 @@ class SqliteEngine:
             return True
         start = bisect.bisect_right(self._history_versions, c.read_version)
         for i in range(start, len(self._history)):
-            if self._history[i].writes.intersects_set(c.reads):
+            if self._history[i].writes.intersects(c.reads):
                 return True
-        return any(entry.writes.intersects_set(c.reads) for entry in added)
+        return any(entry.writes.intersects(c.reads) for entry in added)
 
     def _prune_history(self, now: float) -> None:
         while self._history and now - self._history[0].at > _HISTORY_SECONDS:
@@ -292,18 +294,27 @@ class SqliteEngine:
             self._floor = max(self._floor, entry.version)
 
     @staticmethod
-    def _apply(conn: sqlite3.Connection, mutations: list[Mutation], stamp: bytes) -> RangeSet:
-        writes = RangeSet()
+    def _apply(conn: sqlite3.Connection, mutations: list[Mutation], stamp: bytes) -> list[bytes]:
+        """Apply in order (runs of plain sets go in one executemany); return the
+        versionstamped keys written."""
+        stamped: list[bytes] = []
+        pending_sets: list[tuple[bytes, bytes]] = []
+
+        def flush() -> None:
+            if pending_sets:
+                conn.executemany("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
+                                 pending_sets)
+                pending_sets.clear()
+
         for m in mutations:
             if m.op is Op.SET:
-                conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (m.key, m.param))
-                writes.add_key(m.key)
-            elif m.op is Op.CLEAR:
+                pending_sets.append((m.key, m.param))
+                continue
+            flush()
+            if m.op is Op.CLEAR:
                 conn.execute("DELETE FROM kv WHERE key=?", (m.key,))
-                writes.add_key(m.key)
             elif m.op is Op.CLEAR_RANGE:
                 conn.execute("DELETE FROM kv WHERE key>=? AND key<?", (m.key, m.param))
-                writes.add(m.key, m.param)
             elif m.op in ATOMIC:
                 row = conn.execute("SELECT value FROM kv WHERE key=?", (m.key,)).fetchone()
                 new = apply_atomic(m.op, row[0] if row else None, m.param)
@@ -312,18 +323,17 @@ class SqliteEngine:
                 else:
                     conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
                                  (m.key, new))
-                writes.add_key(m.key)
             elif m.op is Op.VS_KEY:
                 body, offset = split_versionstamp(m.key)
                 key = fill_versionstamp(body, offset, stamp)
                 conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, m.param))
-                writes.add_key(key)
+                stamped.append(key)
             elif m.op is Op.VS_VALUE:
                 body, offset = split_versionstamp(m.param)
                 conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)",
                              (m.key, fill_versionstamp(body, offset, stamp)))
-                writes.add_key(m.key)
-        return writes
+        flush()
+        return stamped
 
     # -- watches ------------------------------------------------------------------
 
@@ -412,8 +422,8 @@ class SqliteTransaction:
         self._local: dict[bytes, tuple[bool, bytes | None, list[Mutation]]] = {}
         self._cleared = RangeSet()
         self._mutations: list[Mutation] = []
-        self._reads = RangeSet()
-        self._writes = RangeSet()
+        self._reads = ConflictSet()
+        self._writes = ConflictSet()
         self._size = 0
         self._committed_stamp: asyncio.Future[bytes] | None = None
         self._committing = False

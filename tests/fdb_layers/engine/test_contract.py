@@ -552,3 +552,23 @@ async def test_wal_is_truncated_under_load(tmp_path: Path, monkeypatch: pytest.M
     assert max(sizes) > 256 * 1024  # it did grow past the threshold ...
     assert any(b < a for a, b in zip(sizes, sizes[1:], strict=False))  # ... and was truncated
     assert max(sizes) < 300 * 20_000
+
+
+async def test_explicit_conflict_keys(plain_engine: Engine) -> None:
+    """add_write_conflict_key makes readers of that key conflict, as a write would."""
+    key = S.pack(("explicit",))
+    t1 = plain_engine.create_transaction()
+    try:
+        await t1.get(key)
+        t2 = plain_engine.create_transaction()
+        try:
+            t2.add_write_conflict_key(key)
+            t2.set(S.pack(("elsewhere",)), b"x")
+            await t2.commit()
+        finally:
+            t2.cancel()
+        t1.set(S.pack(("out",)), b"y")
+        with pytest.raises(base.NotCommitted):
+            await t1.commit()
+    finally:
+        t1.cancel()
