@@ -1,10 +1,15 @@
 """A compact, versioned encoding of MessageSummary for the store.
 
-Layout: b"MS" + one version octet + zlib-compressed JSON of positional arrays. Decoders accept
+Layout: b"MS" + one version octet + a zlib stream of JSON of positional arrays. Decoders accept
 arrays longer than they know (fields appended by later minor versions are ignored) and shorter
 ones (missing trailing fields take their defaults), so the format can grow without breaking
 readers; a new major version changes the version octet, and older readers refuse it.
 JSON is written with ASCII escapes, so surrogate-escaped header octets round-trip exactly.
+
+Most summaries are a few hundred octets: their zlib stream is one *stored* (uncompressed)
+block, written and read here without calling deflate or inflate.  Those release the GIL on
+every call, and on a busy node each release costs a wait for a worker thread; the stream is
+still standard zlib, so every reader decodes it.  Larger summaries are deflated (level 1).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ __all__ = ["summary_to_bytes", "summary_from_bytes"]
 _MAGIC = b"MS"
 _MAX_INFLATED = 64 * 1024 * 1024
 _MAX_NESTING = 2 * MAX_DEPTH + 2  # renderers recurse once per level
+_STORED_MAX = 4096  # JSON up to this size is stored, not deflated (adler32 keeps the GIL)
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, no dictionary (RFC 1950 section 2.2)
 
 
 def _params(p: Params) -> list[str]:
@@ -96,8 +103,33 @@ def summary_to_bytes(s: MessageSummary) -> bytes:
         int(s.truncated),
         [_part(p) for p in s.parts],
     ]
-    text = json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
-    return _MAGIC + bytes((FORMAT_VERSION,)) + zlib.compress(text.encode("ascii"), 6)
+    text = json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    head = _MAGIC + bytes((FORMAT_VERSION,))
+    if len(text) > _STORED_MAX:
+        return head + zlib.compress(text, 1)
+    return head + _stored(text)
+
+
+def _stored(text: bytes) -> bytes:
+    """A zlib stream of one final stored block (RFC 1950, RFC 1951 section 3.2.4)."""
+    n = len(text)
+    block = b"\x01" + n.to_bytes(2, "little") + (n ^ 0xFFFF).to_bytes(2, "little")
+    return _ZLIB_HEADER + block + text + zlib.adler32(text).to_bytes(4, "big")
+
+
+def _unstored(stream: bytes) -> bytes | None:
+    """The data of a stream written by :func:`_stored`; None for any other stream."""
+    if len(stream) < 11 or stream[:3] != _ZLIB_HEADER + b"\x01":
+        return None
+    n = int.from_bytes(stream[3:5], "little")
+    if n > _STORED_MAX or n ^ 0xFFFF != int.from_bytes(stream[5:7], "little"):
+        return None
+    if len(stream) != 11 + n:
+        return None
+    text = stream[7 : 7 + n]
+    if zlib.adler32(text) != int.from_bytes(stream[7 + n :], "big"):
+        return None
+    return text
 
 
 # -- decoding: every accessor checks its type, so a damaged value is a ValueError ----------
@@ -214,10 +246,12 @@ def summary_from_bytes(data: bytes) -> MessageSummary:
     if data[2] > FORMAT_VERSION:
         raise ValueError(f"summary format {data[2]} is newer than {FORMAT_VERSION}")
     try:
-        inflater = zlib.decompressobj()
-        text = inflater.decompress(data[3:], _MAX_INFLATED)
-        if inflater.unconsumed_tail:
-            raise ValueError("summary too large")
+        text = _unstored(data[3:])
+        if text is None:
+            inflater = zlib.decompressobj()
+            text = inflater.decompress(data[3:], _MAX_INFLATED)
+            if inflater.unconsumed_tail:
+                raise ValueError("summary too large")
         doc = _list(json.loads(text))
         parts = tuple(_unpart(p) for p in _list(doc[8]))
         if not parts:
