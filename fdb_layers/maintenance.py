@@ -216,13 +216,11 @@ async def _advance(
 
 async def _finish_pass(tr: Transaction, holder: str, now: float, started: float) -> bool:
     """Close the pass and free the lease; False if the lease or the pass is not ours."""
-    last = await tr.get(LAST_PASS)
-    if last is not None and float(unpack(last)[0]) == started:
-        return True  # done already (our own retried commit)
-    if not await _still_ours(tr, holder):
-        return False
     raw = await tr.get(CURSOR)
-    if raw is None or float(unpack(raw)[0]) != started:
+    if raw is None:
+        last = await tr.get(LAST_PASS)  # done already, if this is our own retried commit
+        return last is not None and float(unpack(last)[0]) == started
+    if float(unpack(raw)[0]) != started or not await _still_ours(tr, holder):
         return False
     tr.clear(CURSOR)
     tr.set(LAST_PASS, pack((started, now)))
