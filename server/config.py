@@ -129,6 +129,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.directory.settings",
     "server.blobs.settings",
     "server.smtp.settings",
+    "server.maintenance_settings",
 )
 
 
