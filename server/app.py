@@ -19,6 +19,7 @@ from .blobs.gc import BlobGcWorker
 from .config import Config
 from .delivery import Delivery
 from .directory import Directory, open_directory
+from .maintenance import MaintenanceWorker
 from .smtp import SmtpService, start_smtp
 from .http import HttpListener, build_app
 from .logs import setup_logging
@@ -76,6 +77,9 @@ class Node:
         gc = BlobGcWorker.from_config(self.config, self.engine, self.blobs)
         if gc is not None:  # every node tries; the store lease lets one collect at a time
             self._workers.append(asyncio.create_task(gc.run(), name="blob-gc"))
+        worker = MaintenanceWorker.from_config(self.config, self.engine)
+        if worker is not None:  # likewise leased: one node at a time does a pass
+            self._workers.append(asyncio.create_task(worker.run(), name="maintenance"))
         self.smtp = await start_smtp(self.config, self.directory, self.delivery)
         app = build_app({"store": self._check_store})
         self.http = HttpListener(app, self.config.server.http_listen)
