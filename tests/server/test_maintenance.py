@@ -106,3 +106,26 @@ def test_from_config() -> None:
     assert t.keep == Retention(change_seconds=3600, max_modseqs=1000, delivery_seconds=0)
     off = load_config(env={"FDBMAIL_MAINTENANCE_INTERVAL_SECONDS": "0"})
     assert MaintenanceWorker.from_config(off, None) is None  # type: ignore[arg-type]
+
+
+async def test_node_runs_the_worker(tmp_path: Path) -> None:
+    from server.app import Node
+
+    path = tmp_path / "fdbmail.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "127.0.0.1:0"\n'
+        'submissions_listen = "127.0.0.1:0"\n[maintenance]\ninterval_seconds = 1\n')
+    node = Node(load_config(path, env={}))
+    completed = runs("completed")
+    await node.start()
+    try:
+        assert "maintenance" in {t.get_name() for t in node._workers}
+        for _ in range(150):
+            if runs("completed") > completed:
+                break
+            await asyncio.sleep(0.05)
+        assert runs("completed") > completed
+    finally:
+        await node.stop()
+    assert node._workers == []
