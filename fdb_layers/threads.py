@@ -95,8 +95,9 @@ async def join_thread(
 
     candidates = ([own] if own else []) + list(reversed(refs))  # nearest first
     thread_id: str | None = None
+    known: dict[str, bytes | None] = {}  # message id -> its index value, as read
     for mid in candidates:
-        found = await tr.get(keys.message_id.pack((mid,)))
+        found = known[mid] = await tr.get(keys.message_id.pack((mid,)))
         if found is None:
             continue
         tid = unpack_str(found)
@@ -113,12 +114,13 @@ async def join_thread(
     else:
         await changes.record(THREAD, thread_id, UPDATED)
     tr.set(keys.thread_email.pack((thread_id, received_us, email_id)), b"")
+    value = pack((thread_id,))
     for mid in candidates:
         key = keys.message_id.pack((mid,))
-        if await tr.get(key) is None:
-            tr.set(key, pack((thread_id,)))
-        elif mid == own:
-            tr.set(key, pack((thread_id,)))  # its own id points at its own thread
+        if mid == own:
+            tr.set(key, value)  # its own id points at its own thread
+        elif (known[mid] if mid in known else await tr.get(key)) is None:
+            tr.set(key, value)
     return thread_id
 
 

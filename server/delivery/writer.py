@@ -1,11 +1,20 @@
-"""Committing index entries, one account at a time, several per transaction.
+"""Committing index entries: several per transaction, one transaction per account at a time.
 
 Every write to an account reads the account's modseq counter, so two
-transactions on one account always conflict: run concurrently they would
-only retry.  The writer keeps one transaction per account in flight on this
-node (other nodes are kept apart by the store's conflict checks) and puts the
-entries that queued up meanwhile into the next transaction together, so a busy
-account takes many deliveries per commit instead of one.
+transactions on one account always conflict: run concurrently they would only
+retry.  The writer therefore never has two transactions of one account in
+flight on this node (other nodes are kept apart by the store's conflict
+checks).  Entries of *different* accounts never conflict with each other, so
+the writer puts whatever queued up meanwhile, of any accounts, into the next
+transaction: under load a transaction carries many deliveries, and the fixed
+cost of a transaction (its read snapshot, its commit, the store's conflict
+check) is paid once for all of them.  At most :data:`IN_FLIGHT` transactions
+run at once, so that one can be built while another is being made durable.
+
+A transaction holds entries of at most :data:`MAX_ACCOUNTS` accounts: on
+FoundationDB, with several nodes writing to the same accounts, a transaction
+that touches many accounts conflicts more often, and a conflict re-runs all of
+its entries.
 
 A refusal of one entry (over quota, mailbox gone) is that entry's result and
 does not stop the others: the layer raises those before writing anything.  Any
@@ -19,18 +28,21 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from fdb_layers.engine.base import Engine, StoreError, Transaction
+from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail_errors import MailError
 
-MAX_ENTRIES = 64  # per transaction
+MAX_ENTRIES = 32  # per transaction
+MAX_ACCOUNTS = 16  # per transaction
 MAX_BYTES = 512 * 1024  # of entry payload (summaries) per transaction, well under 1 MB
+IN_FLIGHT = 2  # transactions committing at once
 
 Entry = Callable[[Transaction], Awaitable[object]]
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
+    account_id: str
     run: Entry
     size: int
     future: asyncio.Future[object] = field(
@@ -39,31 +51,75 @@ class _Pending:
 
 
 class AccountWriter:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, in_flight: int = IN_FLIGHT) -> None:
         self.engine = engine
-        self._queues: dict[str, list[_Pending]] = {}
+        self.in_flight = max(1, in_flight)
+        self._queue: list[_Pending] = []
+        self._busy: set[str] = set()  # accounts with a transaction in flight
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def commit(self, account_id: str, run: Entry, size: int = 0) -> object:
-        """Run ``run(tr)`` in a committed transaction of the account; its result.
+        """Run ``run(tr)`` in a committed transaction; its result.
 
-        ``run`` must be a layer body (idempotent, no side effects) that raises
-        :class:`MailError` before writing anything when it refuses."""
-        pending = _Pending(run, size)
-        queue = self._queues.get(account_id)
-        if queue is not None:  # a transaction of this account is in flight
-            queue.append(pending)
-            return await pending.future
-        self._queues[account_id] = queue = [pending]
+        ``run`` must be a layer body of ``account_id`` (idempotent, no side
+        effects) that raises :class:`MailError` before writing anything when it
+        refuses.  A caller cancelled before its entry was taken withdraws it."""
+        pending = _Pending(account_id, run, size)
+        self._queue.append(pending)
+        self._start()
         try:
-            while queue:
-                batch = _take(queue)
-                await self._commit_batch(batch)
+            return await asyncio.shield(pending.future)
+        except asyncio.CancelledError:
+            if pending in self._queue:
+                self._queue.remove(pending)
+            raise
+
+    def _start(self) -> None:
+        while len(self._tasks) < self.in_flight:
+            batch = self._take()
+            if not batch:
+                return
+            task = asyncio.get_running_loop().create_task(self._run(batch))
+            self._tasks.add(task)
+
+    def _take(self) -> list[_Pending]:
+        """The next transaction's entries, in queue order; their accounts become busy."""
+        batch: list[_Pending] = []
+        rest: list[_Pending] = []
+        accounts: set[str] = set()
+        waiting: set[str] = set()  # an entry stays queued: later ones of its account too
+        size = 0
+        for p in self._queue:
+            a = p.account_id
+            if (
+                a not in self._busy
+                and a not in waiting
+                and len(batch) < MAX_ENTRIES
+                and (a in accounts or len(accounts) < MAX_ACCOUNTS)
+                and (not batch or size + p.size <= MAX_BYTES)
+            ):
+                batch.append(p)
+                accounts.add(a)
+                size += p.size
+            else:
+                rest.append(p)
+                waiting.add(a)
+        self._queue = rest
+        self._busy |= accounts
+        return batch
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        try:
+            await self._commit_batch(batch)
         finally:
-            del self._queues[account_id]
-            for left in queue:  # only if this task was cancelled
-                if not left.future.done():
-                    left.future.set_exception(StoreError("delivery writer cancelled"))
-        return await pending.future
+            for p in batch:  # only if cancelled (the loop is closing)
+                if not p.future.done():
+                    p.future.cancel()
+            self._busy -= {p.account_id for p in batch}
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.discard(task)
+            self._start()
 
     async def _commit_batch(self, batch: list[_Pending]) -> None:
         async def body(tr: Transaction) -> list[object]:
@@ -89,15 +145,3 @@ class AccountWriter:
                 p.future.set_exception(r)
             else:
                 p.future.set_result(r)
-
-
-def _take(queue: list[_Pending]) -> list[_Pending]:
-    batch: list[_Pending] = []
-    size = 0
-    while queue and len(batch) < MAX_ENTRIES:
-        if batch and size + queue[0].size > MAX_BYTES:
-            break
-        p = queue.pop(0)
-        batch.append(p)
-        size += p.size
-    return batch
