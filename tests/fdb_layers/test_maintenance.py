@@ -404,3 +404,31 @@ async def _layouts(tr: Transaction) -> dict[str, tuple[int, int]]:
     from fdb_layers.layout import get_layouts
 
     return await get_layouts(tr)
+
+
+class TickingClock(Clock):
+    """Each reading is 25 s after the last: the lease (60 s) needs renewing as work goes."""
+
+    def __call__(self) -> float:
+        self.now += 25.0
+        return self.now
+
+
+async def test_long_work_goes_in_batches_and_renews_the_lease(engine: Engine) -> None:
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    await transact(engine, mailbox.create_mailbox, ACCOUNT, "old", mailbox_id="old")
+    for n in range(5):
+        await append(engine, ACCOUNT, n, received_at=T0 - 1000, box="old")
+    for n in range(5, 12):
+        await append(engine, ACCOUNT, n, received_at=T0 - 1000)
+    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "old")
+    await seed_accounts(engine, ["b", "c", "d"])
+    result = await run_maintenance(engine, keep=KEEP, clock=TickingClock(), holder="me",
+                                   account_batch=1, delivery_batch=2, cleanup_batch=2)
+    assert result.completed and not result.lease_lost and result.accounts == 4
+    if exact(engine):
+        assert (result.deliveries, result.storages) == (12 + 3, 1)
+    store = await dump(engine)
+    assert not any(marker(ACCOUNT, n) in store for n in range(12))
+    assert await transact(engine, list_pending) == []
+    assert await transact(engine, get_maintenance_lease) is None
