@@ -82,11 +82,18 @@ class MailboxStatus:
 # --- helpers shared with the message modules ----------------------------------------
 
 
-async def load_mailbox(tr: Transaction, keys: AccountKeys, mailbox_id: str) -> MailboxRecord:
+async def find_mailbox_record(
+    tr: Transaction, keys: AccountKeys, mailbox_id: str
+) -> MailboxRecord | None:
+    """The mailbox's record (a deleted one's tombstone too), or None."""
     raw = await tr.get(keys.mailbox.pack((mailbox_id,)))
-    if raw is None:
+    return None if raw is None else MailboxRecord.decode(raw)
+
+
+async def load_mailbox(tr: Transaction, keys: AccountKeys, mailbox_id: str) -> MailboxRecord:
+    rec = await find_mailbox_record(tr, keys, mailbox_id)
+    if rec is None:
         raise MailboxNotFound(mailbox_id)
-    rec = MailboxRecord.decode(raw)
     if rec.deleted:
         raise MailboxNotFound(mailbox_id)
     return rec

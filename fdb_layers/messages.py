@@ -20,8 +20,9 @@ from .changes import EMAIL, UPDATED, ChangeSet
 from .engine.base import Transaction
 from .keywords import normalise_keywords
 from .mail_errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
-from .mail_layout import DeliveryRecord, MembershipRecord, account_keys
-from .mailbox import storage_of
+from .accounts import ensure_account, ensure_role_mailbox
+from .mail_layout import AccountKeys, DeliveryRecord, MembershipRecord, account_keys
+from .mailbox import find_mailbox_record, storage_of
 from .quota import check_quota
 from .threads import ThreadHeaders
 
@@ -85,17 +86,87 @@ async def append_email(
     """Store a new email in a mailbox (delivery, IMAP APPEND, Email/import).
 
     Adds the blob reference, quota usage, thread, counters and change log in the
-    same transaction.  A repeated ``delivery_id`` returns the first result."""
+    same transaction.  A repeated ``delivery_id`` returns the first result.
+    ``quota`` None or 0 is unlimited."""
+    keys = account_keys(account_id)
+    done = await _delivered(tr, keys, delivery_id)
+    if done is not None:
+        return done
+    storage = await storage_of(tr, keys, mailbox_id)
+    return await _append(tr, keys, mailbox_id, storage, email, delivery_id, quota)
+
+
+@dataclass(frozen=True, slots=True)
+class RoleMailbox:
+    """An account's mailbox of one role, as a node may remember it between
+    transactions: only ever a hint, checked against the mailbox's record."""
+
+    mailbox_id: str
+    storage: int
+
+
+async def deliver_email(
+    tr: Transaction,
+    account_id: str,
+    email: NewEmail,
+    *,
+    delivery_id: str,
+    role: str = "inbox",
+    mailbox_id: str | None = None,
+    quota: int | None = None,
+    uidvalidity_seed: int = 1,
+    hint: RoleMailbox | None = None,
+) -> tuple[Appended, RoleMailbox | None]:
+    """The delivery pipeline's transaction: create the account if needed, find
+    the target (``mailbox_id``, else the mailbox with ``role``, re-created if it
+    was deleted) and append, idempotently as :func:`append_email` does.
+
+    ``hint``, the role mailbox a previous call returned, saves the lookup of the
+    role: it is used only if the mailbox's record, read here (so a concurrent
+    change conflicts), is still live, selectable and of that role.  Returns the
+    role mailbox to remember (None when ``mailbox_id`` was given)."""
+    await ensure_account(tr, account_id, uidvalidity_seed=uidvalidity_seed)
+    keys = account_keys(account_id)
+    if mailbox_id is not None:
+        return await append_email(
+            tr, account_id, mailbox_id, email, delivery_id=delivery_id, quota=quota
+        ), None
+    target: RoleMailbox | None = None
+    if hint is not None:
+        rec = await find_mailbox_record(tr, keys, hint.mailbox_id)
+        if rec is not None and not rec.deleted and rec.role == role and rec.storage:
+            target = RoleMailbox(hint.mailbox_id, rec.storage)
+    if target is None:
+        found = await ensure_role_mailbox(tr, account_id, role)
+        target = RoleMailbox(found, await storage_of(tr, keys, found))
+    done = await _delivered(tr, keys, delivery_id)
+    if done is None:
+        done = await _append(tr, keys, target.mailbox_id, target.storage, email, delivery_id,
+                             quota)
+    return done, target
+
+
+async def _delivered(tr: Transaction, keys: AccountKeys, delivery_id: str) -> Appended | None:
+    """The first result of a delivery id seen before (its marker), else None."""
     if not delivery_id or len(delivery_id) > MAX_DELIVERY_ID:
         raise ValueError("a delivery id of 1..500 characters is required")
-    keys = account_keys(account_id)
-    marker = keys.delivery.pack((delivery_id,))
-    raw = await tr.get(marker)
-    if raw is not None:
-        d = DeliveryRecord.decode(raw)
-        return Appended(d.email_id, d.mailbox_id, d.uidvalidity, d.uid, d.modseq, d.thread_id,
-                        created=False)
-    storage = await storage_of(tr, keys, mailbox_id)
+    raw = await tr.get(keys.delivery.pack((delivery_id,)))
+    if raw is None:
+        return None
+    d = DeliveryRecord.decode(raw)
+    return Appended(d.email_id, d.mailbox_id, d.uidvalidity, d.uid, d.modseq, d.thread_id,
+                    created=False)
+
+
+async def _append(
+    tr: Transaction,
+    keys: AccountKeys,
+    mailbox_id: str,
+    storage: int,
+    email: NewEmail,
+    delivery_id: str,
+    quota: int | None,
+) -> Appended:
     if await emails.read_email(tr, keys, email.email_id) is not None:
         raise EmailExists(email.email_id)
     await check_quota(tr, keys, email.size, quota)
@@ -117,7 +188,7 @@ async def append_email(
     )
     modseq = await changes.modseq()
     tr.set(
-        marker,
+        keys.delivery.pack((delivery_id,)),
         DeliveryRecord(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id).encode(),
     )
     tr.set(keys.delivery_time.pack((int(email.received_at), delivery_id)), b"")
@@ -365,9 +436,11 @@ __all__ = [
     "Appended",
     "ExpungeResult",
     "NewEmail",
+    "RoleMailbox",
     "StoreResult",
     "append_email",
     "copy_messages",
+    "deliver_email",
     "destroy_email",
     "email_id_for",
     "expire_deliveries",

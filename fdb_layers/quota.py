@@ -1,6 +1,7 @@
 """Per-account quota usage, kept with atomic adds (never by scanning).
 
-The limit itself belongs to the directory; callers pass it in.  Usage counts
+The limit itself belongs to the directory; callers pass it in.  As in the
+directory (``Principal.quota``), a limit of 0 -- or none -- means unlimited.  Usage counts
 each email once, however many mailboxes it is in (its blob is stored once).
 """
 
@@ -29,8 +30,9 @@ async def get_usage(tr: Transaction, account_id: str) -> Usage:
 
 
 async def check_quota(tr: Transaction, keys: AccountKeys, size: int, quota: int | None) -> None:
-    """Raise :class:`QuotaExceeded` if ``size`` more bytes would pass ``quota``."""
-    if quota is None:
+    """Raise :class:`QuotaExceeded` if ``size`` more bytes would pass ``quota``
+    (None or 0: unlimited)."""
+    if quota is None or quota <= 0:
         return
     used = decode_int(await tr.get(keys.count_key(USAGE_BYTES)))
     if used + size > quota:

@@ -12,14 +12,27 @@ SMTP/LMTP delivery, IMAP APPEND, JMAP Email/import and migration all call
    target mailbox, append (blob reference, counters, thread, change log), all
    guarded by the delivery id's marker, so a repeated call stores nothing new
    and returns the same email ids.  Entries of one account are committed one
-   transaction at a time, several together when they queue up
-   (:mod:`server.delivery.writer`);
+   transaction at a time; entries that queue up meanwhile, of any accounts,
+   share the next transaction (:mod:`server.delivery.writer`).  If the blob
+   collector is deleting the blob right then, the entry waits a little, puts
+   the blob again and retries;
 6. wake listeners: the append bumps the account's modseq key, which IMAP IDLE
    and JMAP push watch (``fdb_layers.accounts.watch_account``); in-process
    listeners added with :meth:`Delivery.add_listener` are called after commit.
 
 ``deliver`` returns only after blob and index are durable; one recipient's
 failure never affects another's.
+
+Droppable node-local state: the role mailboxes of recently seen accounts
+(``fdb_layers.messages.RoleMailbox``), a hint that saves a lookup and that the
+transaction checks against the mailbox's record.
+
+Blob store without an atomic delete-if-older (S3): the collector's age check
+and its DELETE are two requests, and a put of the same bytes landing between
+them, with an index commit after the collector finished, would leave a
+reference to a deleted blob (see ``fdb_layers.blobrefs``).  After such a
+store's index commit the pipeline checks that the blob is there and puts it
+again if not (it still holds the bytes).
 """
 
 from __future__ import annotations
@@ -27,13 +40,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
-from fdb_layers.accounts import ensure_account, ensure_role_mailbox
 from fdb_layers.blobrefs import BlobBeingDeleted
 from fdb_layers.engine.base import Engine, LayoutVersionError, StoreError, Transaction
 from fdb_layers.mail_errors import (
@@ -43,7 +56,7 @@ from fdb_layers.mail_errors import (
     MailError,
     QuotaExceeded,
 )
-from fdb_layers.messages import Appended, NewEmail, append_email, email_id_for
+from fdb_layers.messages import Appended, NewEmail, RoleMailbox, deliver_email, email_id_for
 from fdb_layers.threads import ThreadHeaders
 from server.blobs import BlobStore
 from server.mime import MessageSummary, parse_message
@@ -62,9 +75,18 @@ DELIVERY_SECONDS = Histogram(
     "Time to deliver one message to all its recipients (parse, blob, index).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+_STORED = DELIVERIES.labels("stored")
+_DUPLICATE = DELIVERIES.labels("duplicate")
+_PERMANENT = DELIVERIES.labels("permanent")
+_TEMPORARY = DELIVERIES.labels("temporary")
 
 PARSE_IN_THREAD_BYTES = 1_000_000  # parse larger messages off the event loop
 BLOB_RETRIES = 3  # a blob being collected is put again this many times
+BLOB_RETRY_SECONDS = 0.05  # first wait before that put (doubled each time, jittered)
+MAX_HINTS = 10_000  # role mailboxes remembered (dropped all at once when full)
+# Blob stores whose delete_if_older is atomic with respect to puts (server.blobs.base):
+# no re-check after the index commit.
+ATOMIC_DELETE_BACKENDS = frozenset({"fs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +136,19 @@ async def _store_index(
     delivery_id: str,
     quota: int | None,
     uidvalidity_seed: int,
-) -> Appended:
+    hint: RoleMailbox | None,
+) -> tuple[Appended, RoleMailbox | None]:
     """One recipient's transaction: account, target mailbox, append (idempotent)."""
-    await ensure_account(tr, account_id, uidvalidity_seed=uidvalidity_seed)
-    mailbox_id = target.mailbox_id
-    if mailbox_id is None:
-        mailbox_id = await ensure_role_mailbox(tr, account_id, target.mailbox_role)
-    return await append_email(
-        tr, account_id, mailbox_id, email, delivery_id=delivery_id, quota=quota
+    return await deliver_email(
+        tr,
+        account_id,
+        email,
+        delivery_id=delivery_id,
+        role=target.mailbox_role,
+        mailbox_id=target.mailbox_id,
+        quota=quota or None,  # the directory's 0: unlimited
+        uidvalidity_seed=uidvalidity_seed,
+        hint=hint,
     )
 
 
@@ -134,6 +161,8 @@ class Delivery:
         self.clock = clock
         self._listeners: list[Callable[[str], None]] = []
         self._writer = AccountWriter(engine)  # one transaction per account at a time
+        self._hints: dict[tuple[str, str], RoleMailbox] = {}
+        self._recheck_blobs = getattr(blobs, "backend", "") not in ATOMIC_DELETE_BACKENDS
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(account_id)`` after each committed new email (in-process
@@ -214,52 +243,93 @@ class Delivery:
             log.exception("blob put failed for delivery %s", delivery_id)
             return {p.account_id: self._failure(p.account_id, e) for p, _ in group}
 
+        seed = max(1, int(received))  # the first UIDVALIDITY of a new account
+        email_id = email_id_for(delivery_id)
+        encoded: dict[int, tuple[bytes, ThreadHeaders]] = {}  # per summary object
+        committed = False
+
         async def one(plan: _Plan, summary: MessageSummary) -> DeliveryOutcome:
+            nonlocal committed
+            account_id = plan.account_id
+            if id(summary) not in encoded:
+                encoded[id(summary)] = (summary.to_bytes(), thread_headers(summary))
+            summary_bytes, headers = encoded[id(summary)]
             email = NewEmail(
-                email_id=email_id_for(delivery_id),
+                email_id=email_id,
                 blob_id=ref.id,
                 size=ref.size,
                 received_at=received,
-                summary=summary.to_bytes(),
-                headers=thread_headers(summary),
+                summary=summary_bytes,
+                headers=headers,
                 keywords=plan.target.keywords,
             )
-            entry = functools.partial(
-                _store_index,
-                account_id=plan.account_id,
-                target=plan.target,
-                email=email,
-                delivery_id=delivery_id,
-                quota=quotas.get(plan.account_id),
-                uidvalidity_seed=max(1, int(received)),
-            )
+            hint_key = (account_id, plan.target.mailbox_role)
             for attempt in range(BLOB_RETRIES + 1):
+                entry = functools.partial(
+                    _store_index,
+                    account_id=account_id,
+                    target=plan.target,
+                    email=email,
+                    delivery_id=delivery_id,
+                    quota=quotas.get(account_id),
+                    uidvalidity_seed=seed,
+                    hint=None if plan.target.mailbox_id else self._hints.get(hint_key),
+                )
                 try:
-                    result = await self._writer.commit(
-                        plan.account_id, entry, len(email.summary)
-                    )
-                    assert isinstance(result, Appended)
-                    appended = result
+                    result = await self._writer.commit(account_id, entry, len(email.summary))
                 except EmailExists:
                     # the delivery's marker expired, but its email is still there
-                    DELIVERIES.labels("duplicate").inc()
-                    return DeliveryOutcome(plan.account_id, ok=True, email_id=email.email_id)
+                    _DUPLICATE.inc()
+                    return DeliveryOutcome(account_id, ok=True, email_id=email.email_id)
                 except BlobBeingDeleted as e:
                     if attempt == BLOB_RETRIES:
-                        return self._failure(plan.account_id, e)
-                    await self.blobs.put(body)  # refresh it, then reference it again
+                        return self._failure(account_id, e)
+                    # the collector is deleting it right now: let it finish, then put
+                    # the blob again (a fresh put is never collected) and retry
+                    delay = BLOB_RETRY_SECONDS * 2**attempt
+                    await asyncio.sleep(delay * (0.5 + random.random()))
+                    try:
+                        await self.blobs.put(body)
+                    except Exception as put_error:
+                        log.exception("blob put failed for delivery %s", delivery_id)
+                        return self._failure(account_id, put_error)
                     continue
                 except Exception as e:
-                    return self._failure(plan.account_id, e)
-                DELIVERIES.labels("stored" if appended.created else "duplicate").inc()
+                    return self._failure(account_id, e)
+                assert isinstance(result, tuple)
+                appended, role_mailbox = result
+                committed = True
+                if role_mailbox is not None:
+                    if len(self._hints) >= MAX_HINTS:
+                        self._hints.clear()
+                    self._hints[hint_key] = role_mailbox
+                (_STORED if appended.created else _DUPLICATE).inc()
                 # even for a "duplicate": a lost commit reply makes a first delivery
                 # look like one, and a spurious wake-up costs a poll
-                self._wake(plan.account_id)
-                return DeliveryOutcome(plan.account_id, ok=True, email_id=appended.email_id)
+                self._wake(account_id)
+                return DeliveryOutcome(account_id, ok=True, email_id=appended.email_id)
             raise AssertionError("unreachable")
 
         results = await asyncio.gather(*(one(p, s) for p, s in group))
+        # (a "duplicate" too: it may be this delivery's own commit whose reply was lost)
+        if committed and self._recheck_blobs:
+            results = await self._recheck_blob(body, ref.id, delivery_id, results)
         return {r.account_id: r for r in results}
+
+    async def _recheck_blob(
+        self, body: bytes, blob_id: str, delivery_id: str, results: list[DeliveryOutcome]
+    ) -> list[DeliveryOutcome]:
+        """After the index commit, on a store whose collector may have deleted the
+        blob just before it: put it again if it is gone (see the module docstring)."""
+        try:
+            if not await self.blobs.exists(blob_id):
+                log.warning("blob %s vanished before delivery %s committed; put again",
+                            blob_id, delivery_id)
+                await self.blobs.put(body)
+        except Exception as e:
+            log.exception("blob re-check failed for delivery %s", delivery_id)
+            return [self._failure(r.account_id, e) if r.ok else r for r in results]
+        return results
 
     def _wake(self, account_id: str) -> None:
         for listener in self._listeners:
@@ -284,5 +354,5 @@ class Delivery:
         else:
             log.error("delivery to %s failed", account_id, exc_info=error)
             outcome = DeliveryOutcome(account_id, False, error="internal error")
-        DELIVERIES.labels("permanent" if outcome.permanent else "temporary").inc()
+        (_PERMANENT if outcome.permanent else _TEMPORARY).inc()
         return outcome

@@ -25,7 +25,9 @@ from fdb_layers.message_queries import (
 from fdb_layers.messages import (
     MAX_BATCH,
     append_email,
+    RoleMailbox,
     copy_messages,
+    deliver_email,
     destroy_email,
     email_id_for,
     expunge_messages,
@@ -113,6 +115,33 @@ async def test_quota(engine: Engine) -> None:
         await transact(engine, append_email, ACCOUNT, "inbox", new_email(2), delivery_id="q2",
                        quota=1500)
     assert (await transact(engine, mailbox.get_status, ACCOUNT, "inbox")).messages == 1
+
+
+async def test_quota_zero_is_unlimited(engine: Engine) -> None:
+    # as in the directory (Principal.quota): 0 means no limit
+    await setup(engine)
+    for i in range(3):
+        await twice(engine, append_email, ACCOUNT, "inbox", new_email(i), delivery_id=f"q{i}",
+                    quota=0)
+    assert (await transact(engine, mailbox.get_status, ACCOUNT, "inbox")).messages == 3
+
+
+async def test_deliver_email_checks_its_hint(engine: Engine) -> None:
+    appended, inbox = await twice(engine, deliver_email, ACCOUNT, new_email(0), delivery_id="d0")
+    assert inbox is not None and inbox.mailbox_id == "inbox" and appended.uid == 1
+    got, same = await twice(engine, deliver_email, ACCOUNT, new_email(1), delivery_id="d1",
+                            hint=inbox)
+    assert same == inbox and got.uid == 2
+    # stale hints: another role's mailbox, a deleted mailbox, a mailbox that never was
+    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "trash")
+    for i, stale in enumerate([RoleMailbox("junk", inbox.storage), RoleMailbox("trash", 3),
+                               RoleMailbox("nope", inbox.storage)], start=2):
+        got, found = await twice(engine, deliver_email, ACCOUNT, new_email(i),
+                                 delivery_id=f"d{i}", hint=stale)
+        assert found == inbox and got.mailbox_id == "inbox" and got.uid == i + 1
+    got, trash = await twice(engine, deliver_email, ACCOUNT, new_email(9), delivery_id="d9",
+                             role="trash", hint=RoleMailbox("trash", 3))
+    assert trash is not None and trash.mailbox_id != "trash" and got.mailbox_id == trash.mailbox_id
 
 
 async def test_large_summary_is_split(engine: Engine) -> None:

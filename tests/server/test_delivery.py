@@ -4,6 +4,7 @@ per recipient; on sqlite and on sqlite under fault injection."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from fdb_layers.messages import expire_deliveries
 from fdb_layers.threads import list_thread
 from server.blobs.base import BlobRef
 from server.blobs.fs import FsBlobStore
-from server.delivery import Delivery
+from server.delivery import Delivery, pipeline
 from server.mime import MessageSummary
 from tests.fdb_layers.mail_fixtures import dump, engine
 
@@ -155,3 +156,131 @@ async def test_delivery_fires_the_account_watch(delivery: Delivery, engine: Engi
     watch = await watch_account(engine, "a")
     await delivery.deliver(REPLY, ["a"], delivery_id="q1")
     await asyncio.wait_for(watch.wait(), 5)
+
+
+async def test_quota_zero_is_unlimited(delivery: Delivery, engine: Engine) -> None:
+    # the directory's Principal.quota == 0 means unlimited
+    out = await delivery.deliver(RAW, ["a", "b"], delivery_id="q1", quotas={"a": 0})
+    assert [o.ok for o in out] == [True, True]
+    assert len(await transact(engine, list_messages, "a", "inbox")) == 1
+
+
+async def test_many_accounts_share_transactions(delivery: Delivery, engine: Engine) -> None:
+    committed = TRANSACTIONS.labels(engine.name, "committed")
+    before = committed._value.get()
+    raws = [RAW.replace(b"Shall we?", f"Shall we? {i}".encode()) for i in range(40)]
+    outs = await asyncio.gather(*(
+        delivery.deliver(raw, [f"u{i % 20}"], delivery_id=f"c{i}")
+        for i, raw in enumerate(raws)
+    ))
+    assert all(o.ok for [o] in outs)
+    assert committed._value.get() - before < 40  # entries of different accounts were grouped
+    for n in range(20):
+        msgs = await transact(engine, list_messages, f"u{n}", "inbox")
+        assert [m.uid for m in msgs] == [1, 2]
+
+
+async def test_remembered_role_mailbox_is_checked(delivery: Delivery, engine: Engine) -> None:
+    [o] = await delivery.deliver(RAW, ["a"], delivery_id="q1", mailbox_role="junk")
+    assert o.ok
+    await transact(engine, mailbox.delete_mailbox, "a", "junk")  # the remembered one
+    [o] = await delivery.deliver(REPLY, ["a"], delivery_id="q2", mailbox_role="junk")
+    assert o.ok
+    junk = await transact(engine, mailbox.find_role, "a", "junk")
+    assert junk is not None and junk != "junk"  # re-created, not the deleted one
+    email = await transact(engine, get_email, "a", o.email_id or "")
+    assert email is not None and email.mailboxes == {junk: 1}
+
+
+async def test_remembered_inbox_after_rename(delivery: Delivery, engine: Engine) -> None:
+    [first] = await delivery.deliver(RAW, ["a"], delivery_id="q1")
+    # renaming INBOX moves its messages away and gives INBOX a new UIDVALIDITY
+    await transact(engine, mailbox.rename_mailbox_path, "a", "INBOX", "Old", new_mailbox_id="old")
+    [o] = await delivery.deliver(REPLY, ["a"], delivery_id="q2")
+    assert o.ok
+    inbox = await transact(engine, list_messages, "a", "inbox")
+    assert [m.email_id for m in inbox] == [o.email_id]
+    status = await transact(engine, mailbox.get_status, "a", "inbox")
+    assert status.messages == 1
+    old = await transact(engine, list_messages, "a", "old")
+    assert [m.email_id for m in old] == [first.email_id]
+
+
+class CountingBlobs(FsBlobStore):
+    puts = 0
+    checks = 0
+
+    async def put(self, data: bytes) -> BlobRef:
+        self.puts += 1
+        return await super().put(data)
+
+    async def exists(self, blob_id: str) -> bool:
+        self.checks += 1
+        return await super().exists(blob_id)
+
+
+async def test_blob_being_deleted_waits_and_puts_again(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "BLOB_RETRY_SECONDS", 0.02)
+    blobs = await CountingBlobs.create(tmp_path / "b", fsync=False)
+    blob_id = hashlib.sha256(RAW).hexdigest()
+    # a collector has claimed this (orphan) blob and is deleting it right now
+    assert await transact(engine, blobrefs._claim, blob_id, "gc", 1.0, 2.0, 1e9, True, None)
+
+    async def collector_finishes() -> None:
+        await asyncio.sleep(0.03)
+        await transact(engine, blobrefs._finish, blob_id, "gc", True, 3.0)
+
+    finishing = asyncio.create_task(collector_finishes())
+    [o] = await Delivery(engine, blobs).deliver(RAW, ["a"], delivery_id="q1")
+    await finishing
+    assert o.ok
+    assert blobs.puts >= 2  # put again after the collector let go
+    assert await blobs.get(blob_id) == RAW
+    assert await refcount(engine, blob_id) == 1
+
+
+async def test_blob_being_deleted_too_long_is_temporary(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "BLOB_RETRY_SECONDS", 0.001)
+    blobs = await CountingBlobs.create(tmp_path / "b", fsync=False)
+    blob_id = hashlib.sha256(RAW).hexdigest()
+    assert await transact(engine, blobrefs._claim, blob_id, "gc", 1.0, 2.0, 1e9, True, None)
+    [o] = await Delivery(engine, blobs).deliver(RAW, ["a"], delivery_id="q1")
+    assert not o.ok and not o.permanent
+    assert blobs.puts == 1 + pipeline.BLOB_RETRIES
+    assert await refcount(engine, blob_id) == 0  # nothing was committed
+
+
+class RacyS3Blobs(CountingBlobs):
+    """A store without an atomic delete-if-older, whose collector deletes the blob
+    between our put and our index commit (the S3 window of fdb_layers.blobrefs)."""
+
+    backend = "s3"
+
+    async def put(self, data: bytes) -> BlobRef:
+        ref = await super().put(data)
+        if self.puts == 1:
+            await self.delete(ref.id)  # the collector's DELETE lands after our put
+        return ref
+
+
+async def test_blob_deleted_before_the_commit_is_put_again(
+    engine: Engine, tmp_path: Path
+) -> None:
+    blobs = await RacyS3Blobs.create(tmp_path / "b", fsync=False)
+    o, p = await Delivery(engine, blobs).deliver(RAW, ["a", "b"], delivery_id="q1")
+    assert o.ok and p.ok
+    assert blobs.checks == 1 and blobs.puts == 2  # one check for both recipients
+    email = await transact(engine, get_email, "a", o.email_id or "")
+    assert email is not None and await blobs.get(email.blob_id) == RAW
+
+
+async def test_fs_blobs_are_not_checked_after_the_commit(
+    engine: Engine, tmp_path: Path
+) -> None:
+    blobs = await CountingBlobs.create(tmp_path / "b", fsync=False)
+    [o] = await Delivery(engine, blobs).deliver(RAW, ["a"], delivery_id="q1")
+    assert o.ok and blobs.checks == 0 and blobs.puts == 1
