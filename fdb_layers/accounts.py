@@ -13,9 +13,9 @@ from dataclasses import replace
 
 from .changes import MAILBOX, UPDATED, ChangeSet
 from .engine.base import Engine, LayoutVersionError, Transaction, Watch
-from .keys import encode_int, pack, unpack
+from .keys import encode_int, unpack
 from .mail_errors import AccountNotFound
-from .mail_layout import LAYOUT_VERSION, MODSEQ, STORAGE, MailboxRecord, account_keys
+from .mail_layout import LAYOUT_VERSION, MODSEQ, STORAGE, MailboxRecord, account_keys, pack
 from .mailbox import INBOX, ROLES, _find_child, _generated_id, insert_mailbox
 
 ROLE_NAMES = {

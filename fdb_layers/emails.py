@@ -79,13 +79,14 @@ async def create_email(
     summary: bytes,
     headers: ThreadHeaders,
 ) -> EmailRecord:
+    """Everything of a new email but its record, which the caller writes once it
+    holds the first membership (:func:`add_membership` does): one encoding, one write."""
     modseq = await changes.modseq()
     thread_id = await join_thread(tr, keys, changes, email_id, received_us, headers)
     chunks = [summary[i : i + SUMMARY_CHUNK] for i in range(0, len(summary), SUMMARY_CHUNK)]
     for i, chunk in enumerate(chunks):
         tr.set(keys.summary.pack((email_id, i)), chunk)
     rec = EmailRecord(received_us, size, blob_id, thread_id, keywords, len(chunks), modseq)
-    tr.set(keys.email.pack((email_id,)), rec.encode())
     add_usage(tr, keys, size, 1)
     await blobrefs.add_blob_ref(tr, blob_id, size, ref_id=_blob_ref_id(keys, email_id))
     await changes.record(EMAIL, email_id, CREATED)

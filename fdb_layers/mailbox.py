@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from .changes import COUNTS, CREATED, DESTROYED, MAILBOX, UPDATED, ChangeSet, set_barrier
 from .engine.base import Transaction
-from .keys import decode_int, encode_int, pack
+from .keys import decode_int, encode_int
 from .mail_errors import (
     InvalidMailboxName,
     MailboxExists,
@@ -41,8 +41,9 @@ from .mail_layout import (
     STORAGE,
     AccountKeys,
     MailboxRecord,
-    unpack_str,
     account_keys,
+    pack,
+    unpack_str,
 )
 
 DELIMITER = "/"

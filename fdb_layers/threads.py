@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from .changes import CREATED, DESTROYED, THREAD, UPDATED, ChangeSet
 from .engine.base import Transaction
-from .keys import pack, unpack
-from .mail_layout import AccountKeys, unpack_str, account_keys
+from .keys import unpack
+from .mail_layout import AccountKeys, account_keys, pack, unpack_str
 
 MAX_REFERENCES_INDEXED = 20  # the nearest ancestors; References can be long
 MAX_MESSAGE_ID_LENGTH = 900  # keeps keys well under 1 KB

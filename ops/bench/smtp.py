@@ -186,6 +186,31 @@ async def load(port: int, messages: int, size: int, conns: int, users: int
     return time.perf_counter() - started, latencies
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of this process's live threads, by kind: the event
+    loop, the default executor (blob puts), the store's commit thread (Linux only)."""
+    import threading
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(tid), "other")
+        kind = ("event loop" if name == "MainThread" else
+                "executor" if name.startswith("asyncio") else
+                "store commit" if name.startswith("sqlite-commit") else "other")
+        out[kind] = out.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def pipeline_alone(cfg: str, args: argparse.Namespace, conn: Connection) -> None:
     """The delivery pipeline called directly, as many at a time as there are connections."""
     async def go() -> None:
@@ -207,13 +232,17 @@ def pipeline_alone(cfg: str, args: argparse.Namespace, conn: Connection) -> None
                 await delivery.deliver(message(i, args.size), [f"user{i % args.users}"],
                                        delivery_id=f"bench-{i}-{time.time_ns()}")
                 latencies.append(time.perf_counter() - started)
+        before = thread_cpu()
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(args.messages)))
         elapsed = time.perf_counter() - started
+        after = thread_cpu()
+        threads = {k: v - before.get(k, 0.0) for k, v in after.items()}
         await blobs.close()
         await engine.close()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        conn.send((elapsed, latencies, usage.ru_maxrss, usage.ru_utime + usage.ru_stime))
+        conn.send((elapsed, latencies, usage.ru_maxrss, usage.ru_utime + usage.ru_stime,
+                   threads))
     asyncio.run(go())
 
 
@@ -221,9 +250,12 @@ def run_pipeline(cfg: Path, args: argparse.Namespace) -> dict[str, float]:
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(target=pipeline_alone, args=(str(cfg), args, child))
     proc.start()
-    elapsed, latencies, rss_kib, cpu = parent.recv()
+    elapsed, latencies, rss_kib, cpu, threads = parent.recv()
     proc.join(30)
-    return _stats(elapsed, latencies, rss_kib, cpu)
+    stats = _stats(elapsed, latencies, rss_kib, cpu)
+    for kind, seconds in threads.items():
+        stats["threads:" + kind] = seconds / len(latencies) * 1000
+    return stats
 
 
 def _stats(elapsed: float, latencies: list[float], rss_kib: int, cpu: float
@@ -283,6 +315,11 @@ def main() -> None:
     if args.breakdown:
         print("discard: fdbmail's SMTP, delivery discards; pipeline: server.delivery alone "
               "(no SMTP), same concurrency")
+        by_thread = {k.split(":", 1)[1]: v for k, v in results["pipeline"].items()
+                     if k.startswith("threads:")}
+        if by_thread:
+            print("pipeline CPU ms/msg by thread: " + ", ".join(
+                f"{k} {v:.2f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":
