@@ -8,7 +8,9 @@ SMTP/LMTP delivery, IMAP APPEND, JMAP Email/import and migration all call
 3. per recipient, the encryption-at-rest hook (:meth:`Delivery.encrypt_at_rest`;
    no-op for now);
 4. put each distinct blob once, for every recipient that stores it;
-5. per recipient, one idempotent index entry: ensure the account, resolve the
+5. per recipient, one idempotent index entry (run while the blob is being
+   written -- its id is its SHA-256 -- and committed only after the put
+   returned, so the index never refers to a blob that is not durable): ensure the account, resolve the
    target mailbox, append (blob reference, counters, thread, change log), all
    guarded by the delivery id's marker, so a repeated call stores nothing new
    and returns the same email ids.  Entries of one account are committed one
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import random
 import time
@@ -59,6 +62,7 @@ from fdb_layers.mail_errors import (
 from fdb_layers.messages import Appended, NewEmail, RoleMailbox, deliver_email, email_id_for
 from fdb_layers.threads import ThreadHeaders
 from server.blobs import BlobStore
+from server.blobs.base import BlobRef
 from server.mime import MessageSummary, parse_message
 
 from .writer import AccountWriter
@@ -113,6 +117,10 @@ class _Plan:
     account_id: str
     target: Target
     raw: bytes
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def thread_headers(summary: MessageSummary) -> ThreadHeaders:
@@ -237,11 +245,14 @@ class Delivery:
         received: float,
         quotas: Mapping[str, int],
     ) -> dict[str, DeliveryOutcome]:
-        try:
-            ref = await self.blobs.put(body)
-        except Exception as e:
-            log.exception("blob put failed for delivery %s", delivery_id)
-            return {p.account_id: self._failure(p.account_id, e) for p, _ in group}
+        # The blob's id is the SHA-256 of its bytes: the index entries are built
+        # while the blob store writes, and commit once the put has returned.
+        if len(body) > PARSE_IN_THREAD_BYTES:
+            blob_id = await asyncio.to_thread(_sha256, body)
+        else:
+            blob_id = _sha256(body)
+        ref = BlobRef(blob_id, len(body))
+        put = asyncio.ensure_future(self._put(body, blob_id))
 
         seed = max(1, int(received))  # the first UIDVALIDITY of a new account
         email_id = email_id_for(delivery_id)
@@ -276,7 +287,9 @@ class Delivery:
                     hint=None if plan.target.mailbox_id else self._hints.get(hint_key),
                 )
                 try:
-                    result = await self._writer.commit(account_id, entry, len(email.summary))
+                    result = await self._writer.commit(
+                        account_id, entry, len(email.summary), ready=put if attempt == 0 else None
+                    )
                 except EmailExists:
                     # the delivery's marker expired, but its email is still there
                     _DUPLICATE.inc()
@@ -311,10 +324,21 @@ class Delivery:
             raise AssertionError("unreachable")
 
         results = await asyncio.gather(*(one(p, s) for p, s in group))
+        try:
+            await put
+        except Exception:
+            log.exception("blob put failed for delivery %s", delivery_id)
+            return {r.account_id: r for r in results}
         # (a "duplicate" too: it may be this delivery's own commit whose reply was lost)
         if committed and self._recheck_blobs:
             results = await self._recheck_blob(body, ref.id, delivery_id, results)
         return {r.account_id: r for r in results}
+
+    async def _put(self, body: bytes, blob_id: str) -> object:
+        ref = await self.blobs.put(body)
+        if ref.id != blob_id:
+            raise RuntimeError(f"blob store gave id {ref.id} for a blob of SHA-256 {blob_id}")
+        return ref
 
     async def _recheck_blob(
         self, body: bytes, blob_id: str, delivery_id: str, results: list[DeliveryOutcome]

@@ -16,6 +16,12 @@ FoundationDB, with several nodes writing to the same accounts, a transaction
 that touches many accounts conflicts more often, and a conflict re-runs all of
 its entries.
 
+An entry may come with an awaitable it depends on (the put of its blob): the
+transaction runs the entry's reads and writes meanwhile and commits only once
+that is done, so the index work overlaps the blob store's write and the index
+still never refers to a blob that is not durable.  If it fails, the entry fails
+with that error and the transaction is committed without it.
+
 A refusal of one entry (over quota, mailbox gone) is that entry's result and
 does not stop the others: the layer raises those before writing anything.  Any
 other failure of a shared transaction makes the writer commit its entries one
@@ -25,10 +31,10 @@ by one, so that a bad entry fails alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from fdb_layers.engine.base import Engine, Transaction
+from fdb_layers.engine.base import Engine, StoreError, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail_errors import MailError
 
@@ -45,6 +51,7 @@ class _Pending:
     account_id: str
     run: Entry
     size: int
+    ready: asyncio.Future[object] | None = None
     future: asyncio.Future[object] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -58,13 +65,22 @@ class AccountWriter:
         self._busy: set[str] = set()  # accounts with a transaction in flight
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def commit(self, account_id: str, run: Entry, size: int = 0) -> object:
+    async def commit(
+        self,
+        account_id: str,
+        run: Entry,
+        size: int = 0,
+        *,
+        ready: asyncio.Future[object] | None = None,
+    ) -> object:
         """Run ``run(tr)`` in a committed transaction; its result.
 
         ``run`` must be a layer body of ``account_id`` (idempotent, no side
         effects) that raises :class:`MailError` before writing anything when it
-        refuses.  A caller cancelled before its entry was taken withdraws it."""
-        pending = _Pending(account_id, run, size)
+        refuses.  The transaction commits only after ``ready`` (if given) is
+        done; if it fails, so does this entry, with its error.  A caller
+        cancelled before its entry was taken withdraws it."""
+        pending = _Pending(account_id, run, size, ready)
         self._queue.append(pending)
         self._start()
         try:
@@ -129,10 +145,28 @@ class AccountWriter:
                     out.append(await p.run(tr))
                 except MailError as e:
                     out.append(e)
+            waits = [p.ready for p in batch if p.ready is not None]
+            if waits:
+                await asyncio.wait(waits)
+                failed = [p for p in batch if p.ready is not None
+                          and (p.ready.cancelled() or p.ready.exception() is not None)]
+                if failed:
+                    raise _NotReady(failed)
             return out
 
         try:
             results = await transact(self.engine, body)
+        except _NotReady as e:
+            for p in e.entries:
+                assert p.ready is not None
+                if p.ready.cancelled():
+                    p.future.cancel()
+                else:
+                    p.future.set_exception(p.ready.exception() or StoreError("not ready"))
+            rest = [p for p in batch if p not in e.entries]
+            if rest:
+                await self._commit_batch(rest)
+            return
         except Exception as e:
             if len(batch) == 1:
                 batch[0].future.set_exception(e)
@@ -145,3 +179,11 @@ class AccountWriter:
                 p.future.set_exception(r)
             else:
                 p.future.set_result(r)
+
+
+class _NotReady(Exception):
+    """Entries whose awaitable failed: the transaction must go without them."""
+
+    def __init__(self, entries: Sequence[_Pending]) -> None:
+        super().__init__(f"{len(entries)} entries not ready")
+        self.entries = list(entries)

@@ -284,3 +284,49 @@ async def test_fs_blobs_are_not_checked_after_the_commit(
     blobs = await CountingBlobs.create(tmp_path / "b", fsync=False)
     [o] = await Delivery(engine, blobs).deliver(RAW, ["a"], delivery_id="q1")
     assert o.ok and blobs.checks == 0 and blobs.puts == 1
+
+
+class GatedBlobs(FsBlobStore):
+    """Puts wait for the gate; bytes containing b"fail" fail to store."""
+
+    gate: asyncio.Event
+
+    async def put(self, data: bytes) -> BlobRef:
+        await self.gate.wait()
+        if b"fail" in data:
+            raise OSError("disk on fire")
+        return await super().put(data)
+
+
+async def test_index_commits_only_after_the_blob_put(engine: Engine, tmp_path: Path) -> None:
+    blobs = await GatedBlobs.create(tmp_path / "b", fsync=False)
+    blobs.gate = asyncio.Event()
+    bad = RAW.replace(b"Shall we?", b"Shall we fail?")
+    delivery = Delivery(engine, blobs)
+    good_task = asyncio.create_task(delivery.deliver(RAW, ["a"], delivery_id="q1"))
+    bad_task = asyncio.create_task(delivery.deliver(bad, ["b"], delivery_id="q2"))
+    await asyncio.sleep(0.05)  # the index entries are built, the puts still wait
+    assert await dump(engine) == {}
+    blobs.gate.set()
+    [good], [failed] = await asyncio.gather(good_task, bad_task)
+    assert good.ok and not failed.ok and not failed.permanent
+    assert len(await transact(engine, list_messages, "a", "inbox")) == 1
+    blob_id = hashlib.sha256(bad).hexdigest()
+    assert await refcount(engine, blob_id) == 0  # nothing refers to the blob never stored
+
+
+async def test_failed_put_leaves_its_batch(engine: Engine, tmp_path: Path) -> None:
+    blobs = await GatedBlobs.create(tmp_path / "b", fsync=False)
+    blobs.gate = asyncio.Event()
+    delivery = Delivery(engine, blobs)
+    delivery._writer.in_flight = 1  # the later entries queue up and share one transaction
+    raws = [RAW.replace(b"Shall we?", word) for word in (b"first", b"fail", b"second")]
+    tasks = [asyncio.create_task(delivery.deliver(raw, [account], delivery_id=f"q{i}"))
+             for i, (raw, account) in enumerate(zip(raws, ["c", "b", "a"]))]
+    await asyncio.sleep(0.05)
+    blobs.gate.set()
+    [first], [failed], [second] = await asyncio.gather(*tasks)
+    assert first.ok and second.ok and not failed.ok and not failed.permanent
+    for account in ("c", "a"):
+        assert len(await transact(engine, list_messages, account, "inbox")) == 1
+    assert await refcount(engine, hashlib.sha256(raws[1]).hexdigest()) == 0
