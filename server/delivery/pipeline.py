@@ -10,10 +10,10 @@ SMTP/LMTP delivery, IMAP APPEND, JMAP Email/import and migration all call
 4. put each distinct blob once, for every recipient that stores it;
 5. per recipient, one idempotent index entry (run while the blob is being
    written -- its id is its SHA-256 -- and committed only after the put
-   returned, so the index never refers to a blob that is not durable): ensure the account, resolve the
-   target mailbox, append (blob reference, counters, thread, change log), all
-   guarded by the delivery id's marker, so a repeated call stores nothing new
-   and returns the same email ids.  Entries of one account are committed one
+   returned, so the index never refers to a blob that is not durable): ensure
+   the account, resolve the target mailbox, append (blob reference, counters,
+   thread, change log), all guarded by the delivery id's marker, so a
+   repeated call stores nothing new and returns the same email ids.  Entries of one account are committed one
    transaction at a time; entries that queue up meanwhile, of any accounts,
    share the next transaction (:mod:`server.delivery.writer`).  If the blob
    collector is deleting the blob right then, the entry waits a little, puts

@@ -322,7 +322,7 @@ async def test_failed_put_leaves_its_batch(engine: Engine, tmp_path: Path) -> No
     delivery._writer.in_flight = 1  # the later entries queue up and share one transaction
     raws = [RAW.replace(b"Shall we?", word) for word in (b"first", b"fail", b"second")]
     tasks = [asyncio.create_task(delivery.deliver(raw, [account], delivery_id=f"q{i}"))
-             for i, (raw, account) in enumerate(zip(raws, ["c", "b", "a"]))]
+             for i, (raw, account) in enumerate(zip(raws, ["c", "b", "a"], strict=True))]
     await asyncio.sleep(0.05)
     blobs.gate.set()
     [first], [failed], [second] = await asyncio.gather(*tasks)
