@@ -12,12 +12,12 @@ SMTP/LMTP delivery, IMAP APPEND, JMAP Email/import and migration all call
    written -- its id is its SHA-256 -- and committed only after the put
    returned, so the index never refers to a blob that is not durable): ensure
    the account, resolve the target mailbox, append (blob reference, counters,
-   thread, change log), all guarded by the delivery id's marker, so a
-   repeated call stores nothing new and returns the same email ids.  Entries
-   of one account are committed one transaction at a time; entries that queue
-   up meanwhile, of any accounts, share the next transaction (:mod:`server.delivery.writer`).  If the blob
-   collector is deleting the blob right then, the entry waits a little, puts
-   the blob again and retries;
+   thread, change log), all guarded by the delivery id's marker, so a repeated
+   call stores nothing new and returns the same email ids.  Entries of one
+   account are committed one transaction at a time; entries that queue up
+   meanwhile, of any accounts, share the next transaction
+   (:mod:`server.delivery.writer`).  If the blob collector is deleting the
+   blob right then, the entry waits a little, puts the blob again and retries;
 6. wake listeners: the append bumps the account's modseq key, which IMAP IDLE
    and JMAP push watch (``fdb_layers.accounts.watch_account``); in-process
    listeners added with :meth:`Delivery.add_listener` are called after commit.
