@@ -119,6 +119,11 @@ class _Plan:
     raw: bytes
 
 
+def _retrieve(task: asyncio.Future[object]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -253,6 +258,7 @@ class Delivery:
             blob_id = _sha256(body)
         ref = BlobRef(blob_id, len(body))
         put = asyncio.ensure_future(self._put(body, blob_id))
+        put.add_done_callback(_retrieve)  # its error is reported below, unless we are cancelled
 
         seed = max(1, int(received))  # the first UIDVALIDITY of a new account
         email_id = email_id_for(delivery_id)
