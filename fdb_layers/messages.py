@@ -46,6 +46,10 @@ class NewEmail:
     summary: bytes = b""  # server.mime's MessageSummary.to_bytes()
     headers: ThreadHeaders = field(default_factory=ThreadHeaders)
     keywords: Sequence[str] = ()
+    # When this delivery happened (seconds); the delivery marker expires by it.
+    # None: received_at (right for new mail, wrong for an APPEND or an import of
+    # old mail, whose received_at is in the past: give the time of the call then).
+    delivered_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,15 +195,16 @@ async def _append(
         keys.delivery.pack((delivery_id,)),
         DeliveryRecord(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id).encode(),
     )
-    tr.set(keys.delivery_time.pack((int(email.received_at), delivery_id)), b"")
+    delivered = email.delivered_at if email.delivered_at is not None else email.received_at
+    tr.set(keys.delivery_time.pack((int(delivered), delivery_id)), b"")
     return Appended(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id, created=True)
 
 
 async def expire_deliveries(
     tr: Transaction, account_id: str, before: float, *, limit: int = MAX_BATCH
 ) -> int:
-    """Forget up to ``limit`` delivery markers of messages received before
-    ``before`` (seconds); how many.  A delivery repeated after that no longer
+    """Forget up to ``limit`` delivery markers of deliveries made before
+    ``before`` (seconds; ``NewEmail.delivered_at``); how many.  A delivery repeated after that no longer
     returns its first result: it fails with EmailExists (the derived email id
     is taken) while the email exists."""
     keys = account_keys(account_id)

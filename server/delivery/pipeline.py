@@ -276,6 +276,7 @@ class Delivery:
                 blob_id=ref.id,
                 size=ref.size,
                 received_at=received,
+                delivered_at=self.clock(),
                 summary=summary_bytes,
                 headers=headers,
                 keywords=plan.target.keywords,

@@ -197,6 +197,20 @@ async def test_expired_delivery_marker_still_no_duplicate(engine: Engine) -> Non
     assert len(await transact(engine, list_messages, ACCOUNT, "inbox")) == 1
 
 
+async def test_delivery_marker_of_old_mail_expires_by_delivery_time(engine: Engine) -> None:
+    """An APPEND or import of old mail (received_at long ago) keeps its marker
+    for the retention counted from the delivery, so a retry stays a no-op."""
+    import dataclasses
+
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    e = dataclasses.replace(new_email(1, received_at=1000.0), delivered_at=50_000.0)
+    first = await transact(engine, append_email, ACCOUNT, "inbox", e, delivery_id="old")
+    assert await transact(engine, expire_deliveries, ACCOUNT, 40_000.0) == 0
+    again = await transact(engine, append_email, ACCOUNT, "inbox", e, delivery_id="old")
+    assert again.email_id == first.email_id and not again.created
+    assert await transact(engine, expire_deliveries, ACCOUNT, 50_001.0) == 1
+
+
 async def _fill(tr: Transaction, box: str, first: int, count: int) -> None:
     for n in range(first, first + count):
         await append_email(tr, ACCOUNT, box, new_email(n), delivery_id=f"f{n}")
