@@ -19,6 +19,10 @@ from typing import Any
 
 ENV_PREFIX = "FDBMAIL_"
 CONFIG_ENV = "FDBMAIL_CONFIG"  # path of the TOML file (not a setting)
+# Variables under our prefix that are not settings: the ops scripts' venv folder,
+# and FDBMAIL_TEST_* which only the test suite reads.
+NON_SETTING_ENV = frozenset({CONFIG_ENV, "FDBMAIL_VENV"})
+NON_SETTING_ENV_PREFIX = "FDBMAIL_TEST_"
 
 SettingValue = str | int | float | bool | list[str]
 
@@ -234,7 +238,8 @@ def load_config(
 
     env_map = {env_name(s.name, k.name): (s, k) for s in sections for k in s.settings}
     for var in env:
-        if var.startswith(ENV_PREFIX) and var != CONFIG_ENV and var not in env_map:
+        if (var.startswith(ENV_PREFIX) and var not in env_map and var not in NON_SETTING_ENV
+                and not var.startswith(NON_SETTING_ENV_PREFIX)):
             raise ConfigError(f"unknown environment setting {var}")
 
     result: dict[str, SectionValues] = {}

@@ -16,6 +16,12 @@ def test_defaults_without_a_file() -> None:
     assert config.server.sources["data_dir"] == "default"
 
 
+def test_ops_and_test_variables_are_not_settings() -> None:
+    config = load_config(None, env={"FDBMAIL_VENV": "/opt/venv",
+                                    "FDBMAIL_TEST_POSTGRES_DSN": "postgresql://x"})
+    assert config.store.engine == "sqlite"
+
+
 def test_file_then_environment_override(tmp_path: Path) -> None:
     path = tmp_path / "fdbmail.toml"
     path.write_text('[server]\nhostname = "mx.example.test"\nhttp_listen = "127.0.0.1:9000"\n')
