@@ -1,0 +1,33 @@
+"""The benchmark scripts keep running (their figures are in the README).
+
+Only that they run to the end and print their comparison is checked here:
+timings never belong in tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("store.py", ["--transactions", "300", "--keys", "2000"],
+         ["ceiling: plain sqlite3", "engine tx/s"]),
+        ("smtp.py", ["--quick"], ["ceiling", "fdbmail", "ratio fdbmail/ceiling"]),
+        ("mailbox.py", ["--quick"], ["open (SELECT data)", "summaries of newest 50"]),
+    ],
+)
+def test_benchmark_runs(script: str, args: list[str], expect: list[str], tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "ops" / "bench" / script), *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for text in expect:
+        assert text in proc.stdout, f"{script} printed no {text!r}:\n{proc.stdout[-2000:]}"
