@@ -78,6 +78,7 @@ from typing import Protocol
 from .engine.base import Engine, Transaction
 from .engine.run import transact
 from .keys import Subspace, decode_int, encode_int, pack, unpack
+from .lease import get_lease, release_lease, take_lease
 from .layout import check_layouts
 
 log = logging.getLogger(__name__)
@@ -221,28 +222,16 @@ async def list_unreferenced(
 
 async def take_gc_lease(tr: Transaction, holder: str, now: float, seconds: float) -> bool:
     """Take or renew the GC lease for ``holder``; False if another holder has it."""
-    raw = await tr.get(LEASE)
-    if raw is not None:
-        current, expires = unpack(raw)
-        if current != holder and float(expires) > now:
-            return False
-    tr.set(LEASE, pack((holder, now + seconds)))
-    return True
+    return await take_lease(tr, LEASE, holder, now, seconds)
 
 
 async def release_gc_lease(tr: Transaction, holder: str) -> None:
-    raw = await tr.get(LEASE)
-    if raw is not None and unpack(raw)[0] == holder:
-        tr.clear(LEASE)
+    await release_lease(tr, LEASE, holder)
 
 
 async def get_gc_lease(tr: Transaction) -> tuple[str, float] | None:
     """``(holder, expires)`` of the GC lease, or None."""
-    raw = await tr.get(LEASE)
-    if raw is None:
-        return None
-    holder, expires = unpack(raw)
-    return str(holder), float(expires)
+    return await get_lease(tr, LEASE)
 
 
 # --- the collector -------------------------------------------------------------------

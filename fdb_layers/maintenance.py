@@ -51,6 +51,7 @@ from .cleanup import clean_storage, list_pending
 from .engine.base import Engine, LayoutVersionError, Transaction
 from .engine.run import transact
 from .keys import Subspace, pack, unpack
+from .lease import get_lease, release_lease, take_lease
 from .layout import check_layouts
 from .messages import expire_deliveries
 
@@ -117,28 +118,16 @@ class MaintenanceState:
 
 async def take_maintenance_lease(tr: Transaction, holder: str, now: float, seconds: float) -> bool:
     """Take or renew the lease for ``holder``; False if another holder has it."""
-    raw = await tr.get(LEASE)
-    if raw is not None:
-        current, expires = unpack(raw)
-        if current != holder and float(expires) > now:
-            return False
-    tr.set(LEASE, pack((holder, now + seconds)))
-    return True
+    return await take_lease(tr, LEASE, holder, now, seconds)
 
 
 async def release_maintenance_lease(tr: Transaction, holder: str) -> None:
-    raw = await tr.get(LEASE)
-    if raw is not None and unpack(raw)[0] == holder:
-        tr.clear(LEASE)
+    await release_lease(tr, LEASE, holder)
 
 
 async def get_maintenance_lease(tr: Transaction) -> tuple[str, float] | None:
     """``(holder, expires)`` of the lease, or None."""
-    raw = await tr.get(LEASE)
-    if raw is None:
-        return None
-    holder, expires = unpack(raw)
-    return str(holder), float(expires)
+    return await get_lease(tr, LEASE)
 
 
 async def _still_ours(tr: Transaction, holder: str) -> bool:
