@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 
@@ -19,6 +18,7 @@ from prometheus_client import Counter, Histogram
 from fdb_layers.blobrefs import GcResult, collect_blobs
 from fdb_layers.engine.base import Engine
 from server.config import Config
+from server.periodic import run_every
 
 from .base import BlobStore
 
@@ -90,14 +90,7 @@ class BlobGcWorker:
 
     async def run(self) -> None:
         """Loop until :meth:`stop`; cancel-safe."""
-        while not self._stop.is_set():
-            delay = self.interval * random.uniform(0.8, 1.2)
-            try:
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
-                return
-            except TimeoutError:
-                pass
-            await self.run_once()
+        await run_every(self.interval, self._stop, self.run_once)
 
     def stop(self) -> None:
         self._stop.set()
