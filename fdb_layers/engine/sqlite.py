@@ -57,6 +57,7 @@ from .base import (
     MAX_TRANSACTION_SECONDS,
     MAX_TRANSACTION_SIZE,
     InvalidOperation,
+    CommitUnknownResult,
     KeyValue,
     NotCommitted,
     StoreError,
@@ -86,6 +87,10 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+class _CommitUncertain(Exception):
+    """COMMIT itself failed: the batch may or may not be durable."""
 
 
 @dataclass(slots=True)
@@ -197,7 +202,10 @@ class SqliteEngine:
                     results = await loop.run_in_executor(self._writer_pool, self._write_batch, batch)
                 except BaseException as e:  # the batch did not commit (disk full, I/O error)
                     log.error("store commit failed", exc_info=e)
-                    err = StoreError(f"sqlite commit failed: {e}")
+                    err: StoreError = (
+                        CommitUnknownResult(f"sqlite commit may have failed: {e}")
+                        if isinstance(e, _CommitUncertain)
+                        else StoreError(f"sqlite commit failed: {e}"))
                     for c in batch:
                         if not c.future.done():
                             c.future.set_exception(err)
@@ -244,11 +252,22 @@ class SqliteEngine:
                 added.append(_HistoryEntry(version, now, c.writes))
                 results.append((version, stamp))
             conn.execute("UPDATE meta SET value=? WHERE name='version'", (version,))
-            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            # An I/O error while committing may or may not have made the batch
+            # durable.  self._version stays behind, so the next batch sees the
+            # file's version move (if it did) and fails every older reader.
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise _CommitUncertain(str(e)) from e
         self._version = version
         for entry in added:
             self._history.append(entry)

@@ -572,3 +572,46 @@ async def test_explicit_conflict_keys(plain_engine: Engine) -> None:
             await t1.commit()
     finally:
         t1.cancel()
+
+
+async def test_failed_sqlite_commit_is_reported_as_unknown_result(tmp_path: Path) -> None:
+    """An I/O error at COMMIT may or may not have made the batch durable: the
+    caller gets commit_unknown_result (retryable, so layer writes must be
+    idempotent), and a reader older than the uncertain commit then conflicts."""
+    import sqlite3
+
+    engine = await SqliteEngine.open(tmp_path / "io.sqlite3")
+    real = engine._writer
+    assert real is not None
+
+    class CommitFails:
+        """The writer connection, except that COMMIT reports an I/O error after committing."""
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            cursor = real.execute(sql, *args)
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("disk I/O error")
+            return cursor
+
+    try:
+        await _set(engine, b"io/seen", b"0")
+        reader = engine.create_transaction()
+        await reader.get(b"io/seen")
+        engine._writer = CommitFails()  # type: ignore[assignment]
+        tr = engine.create_transaction()
+        tr.set(b"io/seen", b"1")
+        with pytest.raises(base.CommitUnknownResult):
+            await tr.commit()
+        tr.cancel()
+        engine._writer = real
+        reader.set(b"io/out", b"x")
+        with pytest.raises(base.NotCommitted):  # it did commit: the older reader conflicts
+            await reader.commit()
+        reader.cancel()
+        assert await _get(engine, b"io/seen") == b"1"
+    finally:
+        engine._writer = real
+        await engine.close()
