@@ -204,9 +204,9 @@ async def expire_deliveries(
     tr: Transaction, account_id: str, before: float, *, limit: int = MAX_BATCH
 ) -> int:
     """Forget up to ``limit`` delivery markers of deliveries made before
-    ``before`` (seconds; ``NewEmail.delivered_at``); how many.  A delivery repeated after that no longer
-    returns its first result: it fails with EmailExists (the derived email id
-    is taken) while the email exists."""
+    ``before`` (seconds; ``NewEmail.delivered_at``); how many.  A delivery
+    repeated after that no longer returns its first result: it fails with
+    EmailExists (the derived email id is taken) while the email exists."""
     keys = account_keys(account_id)
     rows = await tr.get_range(
         keys.delivery_time.range()[0], keys.delivery_time.pack((int(before),)), limit=limit

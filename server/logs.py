@@ -57,12 +57,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_fields(record), ensure_ascii=False)
 
 
+def _text_value(key: str, value: object) -> str:
+    text = str(value)
+    return json.dumps(value, ensure_ascii=False) if key == "msg" or " " in text else text
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = _fields(record)
         exc = fields.pop("exc", None)
-        line = " ".join(f"{k}={json.dumps(v, ensure_ascii=False) if k == 'msg' or ' ' in str(v) else v}"
-                        for k, v in fields.items())
+        line = " ".join(f"{k}={_text_value(k, v)}" for k, v in fields.items())
         return f"{line}\n{exc}" if exc else line
 
 

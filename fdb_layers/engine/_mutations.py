@@ -168,13 +168,13 @@ class RangeSet:
 
     def intersects_set(self, other: RangeSet) -> bool:
         small, big = (self, other) if len(self) <= len(other) else (other, self)
-        return any(big.intersects(b, e) for b, e in zip(small._begins, small._ends))
+        return any(big.intersects(b, e) for b, e in zip(small._begins, small._ends, strict=True))
 
     def ranges(self) -> list[tuple[bytes, bytes]]:
-        return list(zip(self._begins, self._ends))
+        return list(zip(self._begins, self._ends, strict=True))
 
     def byte_size(self) -> int:
-        return sum(len(b) + len(e) for b, e in zip(self._begins, self._ends))
+        return sum(len(b) + len(e) for b, e in zip(self._begins, self._ends, strict=True))
 
 
 class ConflictSet:

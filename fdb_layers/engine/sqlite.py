@@ -143,6 +143,7 @@ class SqliteEngine:
         self._writer: sqlite3.Connection | None = None
         self._pending: list[_Commit] = []
         self._committing = False
+        self._drain_task: asyncio.Task[None] | None = None
         self._history: collections.deque[_HistoryEntry] = collections.deque()
         self._history_versions: collections.deque[int] = collections.deque()
         self._floor = 0  # commits at or below this version are not all in _history
@@ -190,7 +191,7 @@ class SqliteEngine:
         self._pending.append(c)
         if not self._committing:
             self._committing = True
-            asyncio.get_running_loop().create_task(self._drain())
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain())
         return await c.future
 
     async def _drain(self) -> None:
@@ -199,7 +200,8 @@ class SqliteEngine:
             while self._pending:
                 batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
                 try:
-                    results = await loop.run_in_executor(self._writer_pool, self._write_batch, batch)
+                    results = await loop.run_in_executor(
+                        self._writer_pool, self._write_batch, batch)
                 except BaseException as e:  # the batch did not commit (disk full, I/O error)
                     log.error("store commit failed", exc_info=e)
                     err: StoreError = (
@@ -211,7 +213,7 @@ class SqliteEngine:
                             c.future.set_exception(err)
                     continue
                 fired: set[bytes] = set()
-                for c, result in zip(batch, results):
+                for c, result in zip(batch, results, strict=True):
                     if c.future.done():
                         continue
                     if isinstance(result, StoreError):
@@ -405,8 +407,8 @@ class SqliteEngine:
         self._closed = True
         if self._poller is not None:
             self._poller.cancel()
-        while self._committing:
-            await asyncio.sleep(0.001)
+        if self._drain_task is not None:
+            await self._drain_task  # commits already handed in finish first
         for states in list(self._watches.values()):
             for state in states:
                 if not state.future.done():

@@ -50,8 +50,11 @@ tuple_elements = st.one_of(
 
 
 @given(st.lists(st.tuples(tuple_elements, tuple_elements), min_size=2, max_size=10))
-def test_tuple_keys_order_like_their_tuples_within_one_type(pairs: list[tuple[object, object]]) -> None:
-    typed = [p for p in pairs if type(p[0]) is type(pairs[0][0]) and type(p[1]) is type(pairs[0][1])]
+def test_tuple_keys_order_like_their_tuples_within_one_type(
+    pairs: list[tuple[object, object]],
+) -> None:
+    first = pairs[0]
+    typed = [p for p in pairs if type(p[0]) is type(first[0]) and type(p[1]) is type(first[1])]
     packed = sorted(typed, key=lambda t: keys.pack(t))
     assert [keys.unpack(keys.pack(t)) for t in packed] == sorted(typed)  # type: ignore[type-var]
 
@@ -165,12 +168,13 @@ async def test_conflicting_transaction_fails_then_retry_sees_other_write(
         value = await tr.get(key)
         attempts.append(value)
         if len(attempts) == 1:
+            first_read.set()
             await release.wait()
         tr.set(key, (value or b"") + b"+slow")
 
+    first_read = asyncio.Event()
     task = asyncio.create_task(transact(plain_engine, slow_append))
-    while not attempts:
-        await asyncio.sleep(0.001)
+    await first_read.wait()
     await _set(plain_engine, key, b"fast")
     release.set()
     await task
