@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.blobs.base import BlobRef
 from server.blobs.fs import FsBlobStore
 
 MIB = 1024 * 1024
@@ -259,3 +260,30 @@ def test_ranges_and_streams_are_slices(tmp_path_factory: pytest.TempPathFactory,
         assert all(0 < len(c) <= chunk for c in streamed)
 
     asyncio.run(check())
+
+
+async def test_concurrent_puts_each_get_their_own_durable_blob(tmp_path: Path) -> None:
+    """Puts that arrive together share a worker hand-off; each still gets its
+    own blob (and duplicates the same id), and a failing one fails alone."""
+    store = await FsBlobStore.create(tmp_path / "blobs")
+    payloads = [b"blob %d " % i * 100 for i in range(40)] + [b"same"] * 5
+    refs = await asyncio.gather(*(store.put(p) for p in payloads))
+    for p, ref in zip(payloads, refs, strict=True):
+        assert ref.id == hashlib.sha256(p).hexdigest() and ref.size == len(p)
+        assert await store.get(ref.id) == p
+    assert len({r.id for r in refs}) == 41
+
+    real = store._put_bytes
+
+    def flaky(data: bytes) -> BlobRef:
+        if data == b"bad":
+            raise OSError("disk says no")
+        return real(data)
+
+    store._put_bytes = flaky  # type: ignore[method-assign]
+    results = await asyncio.gather(store.put(b"good 1"), store.put(b"bad"), store.put(b"good 2"),
+                                   return_exceptions=True)
+    assert isinstance(results[1], OSError)
+    assert await store.get(results[0].id) == b"good 1"  # type: ignore[union-attr]
+    assert await store.get(results[2].id) == b"good 2"  # type: ignore[union-attr]
+    await store.close()
