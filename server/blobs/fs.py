@@ -78,7 +78,17 @@ class FsBlobStore:
     async def _drain_puts(self) -> None:
         while self._queued:
             batch, self._queued = self._queued, []
-            results = await asyncio.to_thread(self._put_many, [d for d, _ in batch])
+            try:
+                results = await asyncio.to_thread(self._put_many, [d for d, _ in batch])
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    future.cancel()
+                raise
+            except Exception as e:  # no worker thread (shutting down): the callers get it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue

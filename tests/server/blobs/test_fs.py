@@ -287,3 +287,15 @@ async def test_concurrent_puts_each_get_their_own_durable_blob(tmp_path: Path) -
     assert await store.get(results[0].id) == b"good 1"  # type: ignore[union-attr]
     assert await store.get(results[2].id) == b"good 2"  # type: ignore[union-attr]
     await store.close()
+
+
+async def test_puts_fail_rather_than_hang_when_no_worker_can_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = await FsBlobStore.create(tmp_path / "blobs")
+
+    async def no_worker(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("cannot schedule new futures after shutdown")
+
+    monkeypatch.setattr("server.blobs.fs.asyncio.to_thread", no_worker)
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        await asyncio.wait_for(store.put(b"x"), timeout=5)
