@@ -11,7 +11,6 @@ import asyncio
 import logging
 import math
 import ssl
-import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from .base import DirectoryError, Principal
 from .ldapfilter import fill_filter
 from .passwords import dummy_verify, verify_password
 from .resolve import expand, resolve_recipient
+from .threadconns import ThreadConnections
 
 log = logging.getLogger(__name__)
 
@@ -117,9 +117,8 @@ class LdapDirectory:
         })
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings["ldap_pool_size"])),  # type: ignore[arg-type]
                                             thread_name_prefix="directory-ldap")
-        self._local = threading.local()
-        self._connections: list[ldap3.Connection] = []
-        self._lock = threading.Lock()
+        self._conns: ThreadConnections[ldap3.Connection] = ThreadConnections(
+            lambda conn: conn.unbind())
         self._closed = False
 
     # -- connections (worker threads) ------------------------------------------------------
@@ -167,30 +166,18 @@ class LdapDirectory:
             raise DirectoryError(f"cannot read ldap_bind_password_file: {e.strerror}") from None
 
     def _conn(self) -> ldap3.Connection:
-        conn: ldap3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            bind_dn = str(self.s["ldap_bind_dn"]) or None
-            password = self._service_password() if bind_dn else None
-            try:
-                conn = self._open(bind_dn, password)
-            except ldap_errors.LDAPBindError as e:
-                raise DirectoryError(f"LDAP service bind refused: {e}") from None
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._conns.get("conn", self._open_service)
+
+    def _open_service(self) -> ldap3.Connection:
+        bind_dn = str(self.s["ldap_bind_dn"]) or None
+        password = self._service_password() if bind_dn else None
+        try:
+            return self._open(bind_dn, password)
+        except ldap_errors.LDAPBindError as e:
+            raise DirectoryError(f"LDAP service bind refused: {e}") from None
 
     def _drop_conn(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
-            try:
-                conn.unbind()
-            except Exception:
-                pass
+        self._conns.drop("conn")
 
     def _search(self, search_filter: str, *, base: str | None = None,
                 scope: str = ldap3.SUBTREE, attributes: Sequence[str] | None = None,
@@ -357,21 +344,14 @@ class LdapDirectory:
         connection for these binds only (never used to search, so a user's rights never leak
         into look-ups) and rebinds it, saving a TCP and TLS handshake per login."""
         for attempt in (1, 2):
-            conn: ldap3.Connection | None = getattr(self._local, "auth_conn", None)
-            if conn is None:
-                conn = self._open(None, None)       # anonymous until the first rebind
-                self._local.auth_conn = conn
-                with self._lock:
-                    self._connections.append(conn)
+            # anonymous until the first rebind
+            conn = self._conns.get("auth_conn", lambda: self._open(None, None))
             try:
                 return bool(conn.rebind(user=dn, password=secret))
             except ldap_errors.LDAPBindError:
                 return False
             except _CONNECTION_ERRORS:
-                self._local.auth_conn = None
-                with self._lock:
-                    if conn in self._connections:
-                        self._connections.remove(conn)
+                self._conns.drop("auth_conn")
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
@@ -454,13 +434,7 @@ class LdapDirectory:
             return
         self._closed = True
         self._executor.shutdown(wait=True)
-        with self._lock:
-            for conn in self._connections:
-                try:
-                    conn.unbind()
-                except Exception:
-                    pass
-            self._connections.clear()
+        self._conns.close_all()
 
     # -- SMTP VRFY / EXPN (outside the Directory protocol) -------------------------------
 

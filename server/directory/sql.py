@@ -11,7 +11,6 @@ import asyncio
 import importlib
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,6 +29,7 @@ from .base import DirectoryError, Principal, PrincipalType
 from .passwords import dummy_verify, verify_password
 from .resolve import expand, resolve_recipient
 from .schema import create_sqlite_schema
+from .threadconns import ThreadConnections
 
 log = logging.getLogger(__name__)
 
@@ -123,34 +123,17 @@ class SqlDirectory:
         self._connect: Callable[[], Any] = lambda: connect(settings, data_dir)
         self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings["sql_pool_size"])),  # type: ignore[arg-type]
                                             thread_name_prefix="directory-sql")
-        self._local = threading.local()
-        self._connections: list[Any] = []
-        self._lock = threading.Lock()
+        self._conns: ThreadConnections[Any] = ThreadConnections(lambda conn: conn.close())
         self._errors = _driver_errors()
         self._closed = False
 
     # -- plumbing ------------------------------------------------------------------------
 
     def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._conns.get("conn", self._connect)
 
     def _drop_conn(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._lock:
-                if conn in self._connections:
-                    self._connections.remove(conn)
-            try:
-                conn.close()
-            except Exception:
-                pass
+        self._conns.drop("conn")
 
     async def _run(self, fn: Callable[[], T]) -> T:
         if self._closed:
@@ -289,13 +272,7 @@ class SqlDirectory:
             return
         self._closed = True
         self._executor.shutdown(wait=True)
-        with self._lock:
-            for conn in self._connections:
-                try:
-                    conn.close()
-                except Exception:
-                    pass
-            self._connections.clear()
+        self._conns.close_all()
 
     # -- SMTP VRFY / EXPN (outside the Directory protocol) -------------------------------
 
