@@ -68,16 +68,3 @@ async def transact(
     finally:
         tr.cancel()
 
-
-async def read(
-    engine: Engine,
-    fn: Callable[Concatenate[Transaction, P], Awaitable[T]],
-    *args: P.args,
-    **kwargs: P.kwargs,
-) -> T:
-    """Like :func:`transact` for a read-only body: same retries, no commit needed.
-
-    Committing a read-only transaction is free on both engines, so this is
-    simply :func:`transact`; it exists so that call sites say what they mean.
-    """
-    return await transact(engine, fn, *args, **kwargs)
