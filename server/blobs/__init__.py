@@ -40,6 +40,6 @@ async def open_blob_store(config: Config) -> BlobStore:
         from .fs import FsBlobStore
 
         root = Path(settings.fs_path) if settings.fs_path else config.data_dir / "blobs"
-        inner = await FsBlobStore.create(root, fsync=settings.fs_fsync,
+        inner = await FsBlobStore.create(root, fsync=settings.fs_fsync, sync=settings.fs_sync,
                                        chunk_size=settings.chunk_size)
     return MeteredBlobStore(inner)

@@ -25,11 +25,12 @@ async def open_s3_store(server: S3Server, **options: object) -> S3BlobStore:
     return await S3BlobStore.create(S3Options(bucket=bucket, **defaults))  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["fs", "s3"])
+@pytest.fixture(params=["fs", "fs-file-sync", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
     opened: BlobStore
-    if request.param == "fs":
-        opened = await FsBlobStore.create(tmp_path / "blobs", chunk_size=64 * 1024)
+    if request.param.startswith("fs"):
+        sync = "file" if request.param == "fs-file-sync" else "filesystem"
+        opened = await FsBlobStore.create(tmp_path / "blobs", sync=sync, chunk_size=64 * 1024)
     else:
         opened = await open_s3_store(request.getfixturevalue("s3_server"))
     try:

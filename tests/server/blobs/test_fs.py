@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import errno
 import hashlib
 import os
 import subprocess
@@ -17,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.blobs.base import BlobRef
+from server.blobs import fs as fs_module
 from server.blobs.fs import FsBlobStore
 
 MIB = 1024 * 1024
@@ -42,11 +44,60 @@ async def expected_digest(total: int) -> str:
     return h.hexdigest()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
-    s = await FsBlobStore.create(tmp_path / "blobs")
+@pytest.fixture(params=["filesystem", "file"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FsBlobStore]:
+    s = await FsBlobStore.create(tmp_path / "blobs", sync=request.param)
     yield s
     await s.close()
+
+
+@pytest.fixture
+async def file_sync_store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
+    s = await FsBlobStore.create(tmp_path / "blobs", sync="file")
+    yield s
+    await s.close()
+
+
+needs_syncfs = pytest.mark.skipif(fs_module._syncfs is None, reason="no syncfs(2) here")
+
+
+@pytest.fixture
+async def syncfs_store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
+    s = await FsBlobStore.create(tmp_path / "blobs", sync="filesystem")
+    assert s.sync_mode == "filesystem"
+    yield s
+    await s.close()
+
+
+class FlushSpy:
+    """Stands in for syncfs(2) (calling the real one) and records, in order,
+    each flush and each rename into place, with what was on disk at a flush."""
+
+    def __init__(self, store: FsBlobStore, monkeypatch: pytest.MonkeyPatch,
+                 fail_at: set[int] | None = None) -> None:
+        self.store = store
+        self.events: list[str] = []
+        self.fail_at = fail_at or set()
+        real_syncfs = fs_module._syncfs
+        real_replace = os.replace
+        assert real_syncfs is not None
+
+        def syncfs(fd: int) -> int:
+            self.events.append("flush")
+            if len(self.flushes()) in self.fail_at:
+                ctypes.set_errno(errno.EIO)
+                return -1
+            return int(real_syncfs(fd))
+
+        def replace(src: object, dst: object) -> None:
+            self.events.append(f"rename {Path(str(dst)).name}")
+            real_replace(src, dst)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(fs_module, "_syncfs", syncfs)
+        monkeypatch.setattr(os, "replace", replace)
+
+    def flushes(self) -> list[str]:
+        return [e for e in self.events if e == "flush"]
 
 
 async def test_sharded_layout(store: FsBlobStore) -> None:
@@ -169,8 +220,9 @@ def test_killed_writer_leaves_no_blob_and_its_temp_is_swept(tmp_path: Path) -> N
     assert list((root / "tmp").iterdir()) == []
 
 
-async def test_put_fsyncs_file_and_folder(store: FsBlobStore,
+async def test_put_fsyncs_file_and_folder(file_sync_store: FsBlobStore,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    store = file_sync_store
     synced: list[str] = []
     real_fsync = os.fsync
 
@@ -188,6 +240,71 @@ async def test_put_fsyncs_file_and_folder(store: FsBlobStore,
     synced.clear()
     await store.put_stream(generated(100_000))
     assert len(synced) >= 2
+
+
+@needs_syncfs
+async def test_batched_puts_share_two_flushes_data_before_names(
+        syncfs_store: FsBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = FlushSpy(syncfs_store, monkeypatch)
+    bodies = [b"message %d" % i for i in range(12)]
+    refs = await asyncio.gather(*(syncfs_store.put(b) for b in bodies))
+    assert [await syncfs_store.get(r.id) for r in refs] == bodies
+    # one hand-off took them all: data flushed, then every rename, then flushed again
+    renames = [e for e in spy.events if e.startswith("rename")]
+    assert spy.events == ["flush", *renames, "flush"]
+    assert sorted(renames) == sorted(f"rename {r.id}" for r in refs)
+    assert os.listdir(syncfs_store.tmp) == []
+
+
+@needs_syncfs
+async def test_put_of_a_stored_blob_waits_for_a_flush(
+        syncfs_store: FsBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = await syncfs_store.put(b"again")
+    spy = FlushSpy(syncfs_store, monkeypatch)
+    assert await syncfs_store.put(b"again") == ref
+    # no new file, but the earlier batch's rename may not be durable: one flush
+    assert spy.events == ["flush"]
+
+
+@needs_syncfs
+async def test_failed_data_flush_fails_the_batch_and_names_nothing(
+        syncfs_store: FsBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = FlushSpy(syncfs_store, monkeypatch, fail_at={1})
+    results = await asyncio.gather(*(syncfs_store.put(b"doomed %d" % i) for i in range(3)),
+                                   return_exceptions=True)
+    assert all(isinstance(r, OSError) and r.errno == errno.EIO for r in results)
+    assert not any(e.startswith("rename") for e in spy.events)  # no name for unflushed data
+    assert [p.name for p in syncfs_store.root.iterdir()] == ["tmp"]
+    assert os.listdir(syncfs_store.tmp) == []
+    ref = await syncfs_store.put(b"doomed 0")  # the next batch works
+    assert await syncfs_store.get(ref.id) == b"doomed 0"
+
+
+@needs_syncfs
+async def test_failed_name_flush_fails_the_puts_and_a_retry_succeeds(
+        syncfs_store: FsBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    spy = FlushSpy(syncfs_store, monkeypatch, fail_at={2})
+    with pytest.raises(OSError):
+        await syncfs_store.put(b"renamed, not yet durable")
+    ref = await syncfs_store.put(b"renamed, not yet durable")  # the client's retry
+    assert spy.events[-1:] == ["flush"] and len(spy.flushes()) == 3
+    assert await syncfs_store.get(ref.id) == b"renamed, not yet durable"
+
+
+async def test_file_sync_is_used_where_asked_or_without_syncfs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = await FsBlobStore.create(tmp_path / "a", sync="file")
+    assert asked.sync_mode == "file"
+    await asked.close()
+    unsynced = await FsBlobStore.create(tmp_path / "b", fsync=False)
+    assert unsynced.sync_mode is None
+    await unsynced.close()
+    monkeypatch.setattr(fs_module, "_syncfs", None)
+    fallback = await FsBlobStore.create(tmp_path / "c", sync="filesystem")
+    assert fallback.sync_mode == "file"
+    ref = await fallback.put(b"still durable")
+    assert await fallback.get(ref.id) == b"still durable"
+    await fallback.close()
 
 
 async def test_put_of_existing_blob_refreshes_it(store: FsBlobStore) -> None:
@@ -262,10 +379,12 @@ def test_ranges_and_streams_are_slices(tmp_path_factory: pytest.TempPathFactory,
     asyncio.run(check())
 
 
-async def test_concurrent_puts_each_get_their_own_durable_blob(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sync", ["filesystem", "file"])
+async def test_concurrent_puts_each_get_their_own_durable_blob(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: fs_module.SyncMode) -> None:
     """Puts that arrive together share a worker hand-off; each still gets its
     own blob (and duplicates the same id), and a failing one fails alone."""
-    store = await FsBlobStore.create(tmp_path / "blobs")
+    store = await FsBlobStore.create(tmp_path / "blobs", sync=sync)
     payloads = [b"blob %d " % i * 100 for i in range(40)] + [b"same"] * 5
     refs = await asyncio.gather(*(store.put(p) for p in payloads))
     for p, ref in zip(payloads, refs, strict=True):
@@ -273,19 +392,22 @@ async def test_concurrent_puts_each_get_their_own_durable_blob(tmp_path: Path) -
         assert await store.get(ref.id) == p
     assert len({r.id for r in refs}) == 41
 
-    real = store._put_bytes
+    bad_id = hashlib.sha256(b"bad").hexdigest()
+    real_replace = os.replace
 
-    def flaky(data: bytes) -> BlobRef:
-        if data == b"bad":
+    def flaky(src: str, dst: str) -> None:
+        if Path(dst).name == bad_id:
             raise OSError("disk says no")
-        return real(data)
+        real_replace(src, dst)
 
-    store._put_bytes = flaky  # type: ignore[method-assign]
+    monkeypatch.setattr(os, "replace", flaky)
     results = await asyncio.gather(store.put(b"good 1"), store.put(b"bad"), store.put(b"good 2"),
                                    return_exceptions=True)
     assert isinstance(results[1], OSError)
+    assert not await store.exists(bad_id)
     assert await store.get(results[0].id) == b"good 1"  # type: ignore[union-attr]
     assert await store.get(results[2].id) == b"good 2"  # type: ignore[union-attr]
+    assert os.listdir(store.tmp) == []
     await store.close()
 
 
