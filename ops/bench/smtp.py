@@ -127,11 +127,14 @@ async def _serve(mode: str, cfg: Path, conn: Connection) -> None:
         port = service.ports["mx"]
         closers += [service.close, directory.close, blobs.close, engine.close]
     conn.send(port)
+    before = thread_cpu()
     await loop.run_in_executor(None, conn.recv)            # until told to stop
+    after = thread_cpu()
     for close in closers:
         await close()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    conn.send((usage.ru_maxrss, usage.ru_utime + usage.ru_stime))   # KiB on Linux, s
+    threads = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    conn.send((usage.ru_maxrss, usage.ru_utime + usage.ru_stime, threads))  # KiB on Linux, s
 
 
 # -- the client load ---------------------------------------------------------------------
@@ -252,9 +255,13 @@ def run_pipeline(cfg: Path, args: argparse.Namespace) -> dict[str, float]:
     proc.start()
     elapsed, latencies, rss_kib, cpu, threads = parent.recv()
     proc.join(30)
-    stats = _stats(elapsed, latencies, rss_kib, cpu)
+    return _with_threads(_stats(elapsed, latencies, rss_kib, cpu), threads, len(latencies))
+
+
+def _with_threads(stats: dict[str, float], threads: dict[str, float], messages: int
+                  ) -> dict[str, float]:
     for kind, seconds in threads.items():
-        stats["threads:" + kind] = seconds / len(latencies) * 1000
+        stats["threads:" + kind] = seconds / messages * 1000
     return stats
 
 
@@ -277,9 +284,9 @@ def run(mode: str, cfg: Path, args: argparse.Namespace) -> dict[str, float]:
     elapsed, latencies = asyncio.run(load(port, args.messages, args.size, args.connections,
                                           args.users))
     parent.send("stop")
-    rss_kib, cpu = parent.recv()
+    rss_kib, cpu, threads = parent.recv()
     proc.join(30)
-    return _stats(elapsed, latencies, rss_kib, cpu)
+    return _with_threads(_stats(elapsed, latencies, rss_kib, cpu), threads, len(latencies))
 
 
 def main() -> None:
@@ -315,11 +322,12 @@ def main() -> None:
     if args.breakdown:
         print("discard: fdbmail's SMTP, delivery discards; pipeline: server.delivery alone "
               "(no SMTP), same concurrency")
-        by_thread = {k.split(":", 1)[1]: v for k, v in results["pipeline"].items()
-                     if k.startswith("threads:")}
-        if by_thread:
-            print("pipeline CPU ms/msg by thread: " + ", ".join(
-                f"{k} {v:.2f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])))
+        for mode in ("fdbmail", "pipeline"):
+            by_thread = {k.split(":", 1)[1]: v for k, v in results[mode].items()
+                         if k.startswith("threads:")}
+            if by_thread:
+                print(f"{mode} CPU ms/msg by thread: " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in sorted(by_thread.items(), key=lambda kv: -kv[1])))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
 """The ``fs`` blob store: a local folder, the embedded default.
 
-Layout: ``<root>/ab/cd/<sha256>`` (two levels of 256 shards keep folders small)
-and ``<root>/tmp/`` for writes in progress, on the same filesystem so that the
-final ``rename`` is atomic.
+Layout: ``<root>/ab/<sha256>``, 256 shard folders made when the store is
+created (a put never creates a folder: on ext4 a new folder costs more than the
+blob), and ``<root>/tmp/`` for writes in progress, on the same filesystem so
+that the final ``rename`` is atomic.  With ten million blobs a shard holds
+about 40,000 names, which indexed folders (ext4, XFS) handle well; a larger
+store belongs in S3.  The file ``LAYOUT`` names the layout; a folder written by
+an older version (``ab/cd/<sha256>``) is flattened once when it is opened.
 
 A put writes a temporary file, makes it durable, renames it into place and
 makes the rename durable: a reader, or a node restarted after a crash, sees the
@@ -48,6 +52,8 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 256 * 1024
 _STALE_TEMP_SECONDS = 24 * 3600
 _HEX = "0123456789abcdef"
+_LAYOUT_FILE = "LAYOUT"
+_LAYOUT = "fdbmail-blobs 2: ab/<sha256>"
 SyncMode = Literal["file", "filesystem"]
 
 
@@ -65,6 +71,7 @@ class FsBlobStore:
         self.chunk_size = chunk_size
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(exist_ok=True)
+        self._ensure_layout()
         self._queued: list[tuple[bytes, asyncio.Future[BlobRef]]] = []
         self._drainer: asyncio.Task[None] | None = None
         # One descriptor for the store's life: syncfs reports the write-back
@@ -93,7 +100,52 @@ class FsBlobStore:
 
     def path(self, blob_id: str) -> Path:
         check_blob_id(blob_id)
-        return self.root / blob_id[:2] / blob_id[2:4] / blob_id
+        return self.root / blob_id[:2] / blob_id
+
+    def _ensure_layout(self) -> None:
+        marker = self.root / _LAYOUT_FILE
+        try:
+            layout = marker.read_text().strip()
+        except FileNotFoundError:
+            layout = ""
+        if layout == _LAYOUT:
+            return
+        if layout:
+            raise RuntimeError(f"{self.root}: unknown blob folder layout {layout!r}")
+        for top in _HEX_PAIRS:
+            shard = self.root / top
+            shard.mkdir(exist_ok=True)
+            self._flatten(shard)
+            if self.fsync:
+                _fsync_dir(shard)
+        if self.fsync:
+            _fsync_dir(self.root)
+        tmp_marker = self.tmp / f"{_LAYOUT_FILE}.{uuid.uuid4().hex}"
+        with open(tmp_marker, "x") as f:
+            f.write(_LAYOUT + "\n")
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
+        os.replace(tmp_marker, marker)
+        if self.fsync:
+            _fsync_dir(self.root)
+
+    def _flatten(self, shard: Path) -> None:
+        """Move blobs of the old two-level layout (``ab/cd/<id>``) up to ``ab/<id>``."""
+        for sub in os.scandir(shard):
+            if not (len(sub.name) == 2 and _is_hex(sub.name) and sub.is_dir()):
+                continue
+            for entry in os.scandir(sub.path):
+                if len(entry.name) == 64 and _is_hex(entry.name):
+                    os.replace(entry.path, shard / entry.name)
+            if self.fsync:
+                _fsync_dir(shard)
+            try:
+                os.rmdir(sub.path)
+            except OSError:  # something else lives there: leave it
+                log.warning("left %s in place: it holds files that are not blobs", sub.path)
+            else:
+                log.info("moved the blobs of %s into %s", sub.path, shard)
 
     # -- writes ---------------------------------------------------------------
 
@@ -177,9 +229,7 @@ class FsBlobStore:
                 staged = []
         for i, tmp_path, blob_id in staged:
             try:
-                final = self.path(blob_id)
-                self._make_shard_dirs(final.parent, sync=False)  # the flush below does
-                os.replace(tmp_path, final)
+                self._rename_into_shard(tmp_path, self.path(blob_id), sync=False)
             except Exception as e:
                 tmp_path.unlink(missing_ok=True)
                 out[i] = e
@@ -259,8 +309,7 @@ class FsBlobStore:
             os.fsync(f.fileno())
         f.close()
         final = self.path(blob_id)
-        self._make_shard_dirs(final.parent)
-        os.replace(tmp_path, final)
+        self._rename_into_shard(tmp_path, final)
         if self.fsync:
             _fsync_dir(final.parent)
 
@@ -272,19 +321,25 @@ class FsBlobStore:
             return False
         return True
 
-    def _make_shard_dirs(self, shard: Path, *, sync: bool = True) -> None:
-        """Create the shard folders; ``sync``: fsync each new one's entry (unless
-        the store does not sync at all)."""
-        sync = sync and self.fsync
-        if shard.is_dir():
+    def _rename_into_shard(self, src: Path, final: Path, *, sync: bool = True) -> None:
+        """Rename ``src`` to ``final``; re-create its shard folder if someone removed
+        it (``sync``: and fsync that folder's entry, unless the store never syncs)."""
+        try:
+            os.replace(src, final)
             return
-        for d in (shard.parent, shard):
-            try:
-                d.mkdir()
-            except FileExistsError:
-                continue
-            if sync:
-                _fsync_dir(d.parent)
+        except FileNotFoundError:
+            if not src.exists():
+                raise
+        self._make_shard(final.parent, sync=sync)
+        os.replace(src, final)
+
+    def _make_shard(self, shard: Path, *, sync: bool = True) -> None:
+        try:
+            shard.mkdir()
+        except FileExistsError:
+            return
+        if sync and self.fsync:
+            _fsync_dir(shard.parent)
 
     async def delete(self, blob_id: str) -> None:
         path = self.path(blob_id)
@@ -375,19 +430,16 @@ class FsBlobStore:
     def _scan_shard(self, top: str) -> builtins.list[tuple[str, float]]:
         found: list[tuple[str, float]] = []
         try:
-            subs = list(os.scandir(self.root / top))
+            entries = list(os.scandir(self.root / top))
         except FileNotFoundError:
             return found
-        for sub in subs:
-            if not sub.is_dir():
-                continue
-            for entry in os.scandir(sub.path):
-                name = entry.name
-                if len(name) == 64 and name.startswith(top + sub.name) and _is_hex(name):
-                    try:
-                        found.append((name, entry.stat().st_mtime))
-                    except FileNotFoundError:  # collected meanwhile
-                        continue
+        for entry in entries:
+            name = entry.name
+            if len(name) == 64 and name.startswith(top) and _is_hex(name):
+                try:
+                    found.append((name, entry.stat().st_mtime))
+                except FileNotFoundError:  # collected meanwhile
+                    continue
         return found
 
     def _recover_temps(self, cutoff: float) -> None:
@@ -407,7 +459,7 @@ class FsBlobStore:
     def _restore(self, blob_id: str, doomed: Path) -> None:
         if len(blob_id) == 64 and _is_hex(blob_id):
             final = self.path(blob_id)
-            self._make_shard_dirs(final.parent)
+            self._make_shard(final.parent)
             try:
                 os.link(doomed, final)
             except FileExistsError:

@@ -51,7 +51,6 @@ _READER_LIMIT = 64 * 1024
 # (greeting, 220 before TLS, 235, 334, 354, 421, 221) is sent at once.
 _DEFERRABLE = frozenset({"250", "251", "252", "450", "451", "452", "501", "530", "550",
                          "552", "553", "554", "555"})
-_DATA_TIMER_RESOLUTION = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +115,8 @@ class SmtpSession(SaslMechanisms, SMTP):
         self._bad_commands = 0
         self._delivering: asyncio.Future[str] | None = None
         self._pending = bytearray()                 # replies not sent yet (PIPELINING)
+        self._last_data = 0.0                        # loop time octets last arrived
+        self._data_deadline: float | None = None     # while reading DATA: its time limit
         base = opts.max_command_length - 2           # aiosmtpd measures without CRLF
         self.command_size_limits: collections.defaultdict[str, int] = \
             collections.defaultdict(lambda: base)
@@ -179,7 +180,18 @@ class SmtpSession(SaslMechanisms, SMTP):
         with connection_context(self.conn_id):
             return super().eof_received()
 
+    def data_received(self, data: bytes) -> None:
+        self._last_data = self.loop.time()
+        super().data_received(data)
+
     def _timeout_cb(self) -> None:
+        if self._data_deadline is not None:
+            # DATA: idle means no octets for `timeout`, not a read that has not returned
+            now = self.loop.time()
+            idle_left = self._last_data + self.ctx.options.timeout - now
+            if idle_left > 0 and now < self._data_deadline:
+                self._reset_timeout(max(0.001, min(idle_left, self._data_deadline - now)))
+                return
         self.log.info("timeout, closing the connection")
         with connection_context(self.conn_id):
             super()._timeout_cb()  # type: ignore[no-untyped-call]
@@ -462,25 +474,51 @@ class SmtpSession(SaslMechanisms, SMTP):
 
     async def _read_data(self, decoder: DataDecoder) -> None:
         """Feed the decoder up to the terminator; timeouts close the connection, which
-        cancels this task (nothing is stored, nothing acknowledged)."""
+        cancels this task (nothing is stored, nothing acknowledged).
+
+        Reads run up to the next CRLF "." CRLF (or 64 KiB), not line by line, and never
+        past the terminator: what follows it is the client's next command.  When the
+        octets read so far end with the start of a terminator (say CRLF), exactly the
+        octets that would complete it are read next: the decoder, fed the same octets,
+        decides where the data ends (``server.smtp.wire.data``)."""
         loop = self.loop
-        deadline = loop.time() + self.ctx.options.data_timeout
-        idle = self.ctx.options.timeout
-        next_reset = 0.0
+        opts = self.ctx.options
+        now = loop.time()
+        self._last_data = now
+        self._data_deadline = now + opts.data_timeout
+        self._reset_timeout(max(0.001, min(opts.timeout, opts.data_timeout)))
         reader = self._reader
-        while not decoder.done:
-            now = loop.time()
-            if now >= next_reset:
-                self._reset_timeout(max(0.001, min(idle, deadline - now)))
-                next_reset = now + min(_DATA_TIMER_RESOLUTION, idle / 4)
-            try:
-                chunk = await reader.readuntil(b"\n")
-            except asyncio.LimitOverrunError as e:
-                chunk = await reader.read(e.consumed)
-            except asyncio.IncompleteReadError:
-                raise ConnectionResetError("connection closed during DATA") from None
-            decoder.feed(chunk)
+        tail = b"\r\n"    # the DATA command's CRLF: the data starts at a line start
+        try:
+            while not decoder.done:
+                started = _terminator_started(tail)
+                try:
+                    if started:
+                        chunk = await reader.readexactly(len(_TERMINATOR) - started)
+                    else:
+                        chunk = await reader.readuntil(_TERMINATOR)
+                except asyncio.LimitOverrunError as e:
+                    chunk = await reader.read(e.consumed)
+                except asyncio.IncompleteReadError:
+                    raise ConnectionResetError("connection closed during DATA") from None
+                if not chunk:
+                    raise ConnectionResetError("connection closed during DATA")
+                decoder.feed(chunk)
+                tail = (tail + chunk)[-4:] if len(chunk) < 4 else chunk[-4:]
+        finally:
+            self._data_deadline = None
         self._reset_timeout()
+
+
+_TERMINATOR = b"\r\n.\r\n"
+
+
+def _terminator_started(tail: bytes) -> int:
+    """How many octets of a terminator ``tail`` ends with (0 to 4)."""
+    for n in (4, 3, 2, 1):
+        if tail.endswith(_TERMINATOR[:n]):
+            return n
+    return 0
 
 
 _DATA_REPLIES: dict[DataProblem, str] = {

@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server.blobs import fs as fs_module
+from server.blobs.base import BlobRef
 from server.blobs.fs import FsBlobStore
 
 MIB = 1024 * 1024
@@ -102,7 +103,7 @@ class FlushSpy:
 
 async def test_sharded_layout(store: FsBlobStore) -> None:
     ref = await store.put(b"hello")
-    path = store.root / ref.id[:2] / ref.id[2:4] / ref.id
+    path = store.root / ref.id[:2] / ref.id
     assert path.read_bytes() == b"hello"
     assert store.path(ref.id) == path
     assert os.listdir(store.tmp) == []
@@ -210,8 +211,8 @@ def test_killed_writer_leaves_no_blob_and_its_temp_is_swept(tmp_path: Path) -> N
     """)
     proc = subprocess.run([sys.executable, "-c", script], timeout=60)
     assert proc.returncode == 9
-    shards = [p for p in root.iterdir() if p.name != "tmp"]
-    assert shards == []
+    blobs = [p for p in root.glob("*/*") if p.parent.name != "tmp"]
+    assert blobs == []
     leftovers = list((root / "tmp").iterdir())
     assert len(leftovers) == 1
     day_ago = time.time() - 25 * 3600
@@ -236,7 +237,6 @@ async def test_put_fsyncs_file_and_folder(file_sync_store: FsBlobStore,
     final = store.path(ref.id)
     assert any(s.startswith(str(store.tmp)) for s in synced)  # the data, before the rename
     assert str(final.parent) in synced  # the rename
-    assert str(final.parent.parent) in synced  # the new shard folder entries
     synced.clear()
     await store.put_stream(generated(100_000))
     assert len(synced) >= 2
@@ -274,7 +274,7 @@ async def test_failed_data_flush_fails_the_batch_and_names_nothing(
                                    return_exceptions=True)
     assert all(isinstance(r, OSError) and r.errno == errno.EIO for r in results)
     assert not any(e.startswith("rename") for e in spy.events)  # no name for unflushed data
-    assert [p.name for p in syncfs_store.root.iterdir()] == ["tmp"]
+    assert [b async for b, _ in syncfs_store.list()] == []
     assert os.listdir(syncfs_store.tmp) == []
     ref = await syncfs_store.put(b"doomed 0")  # the next batch works
     assert await syncfs_store.get(ref.id) == b"doomed 0"
@@ -307,6 +307,42 @@ async def test_file_sync_is_used_where_asked_or_without_syncfs(
     await fallback.close()
 
 
+async def test_shards_exist_from_the_start_and_come_back_if_removed(store: FsBlobStore) -> None:
+    shards = sorted(p.name for p in store.root.iterdir() if p.is_dir() and p.name != "tmp")
+    assert len(shards) == 256 and shards[0] == "00" and shards[-1] == "ff"
+    ref = BlobRef(hashlib.sha256(b"lost shard").hexdigest(), 10)
+    store.path(ref.id).parent.rmdir()
+    assert await store.put(b"lost shard") == ref
+    assert await store.get(ref.id) == b"lost shard"
+    assert os.listdir(store.tmp) == []
+
+
+async def test_old_two_level_layout_is_flattened_once(tmp_path: Path) -> None:
+    root = tmp_path / "blobs"
+    ids = {}
+    for body in (b"one", b"two", b"three"):
+        blob_id = hashlib.sha256(body).hexdigest()
+        old = root / blob_id[:2] / blob_id[2:4] / blob_id
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_bytes(body)
+        ids[blob_id] = body
+    (root / "tmp").mkdir()
+    stray = root / "ab" / "cd" / "README"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text("not a blob")
+    store = await FsBlobStore.create(root)
+    for blob_id, body in ids.items():
+        assert await store.get(blob_id) == body
+        assert not (root / blob_id[:2] / blob_id[2:4]).exists()
+    assert sorted([b async for b, _ in store.list()]) == sorted(ids)
+    assert stray.read_text() == "not a blob"  # left where it was
+    assert (root / "LAYOUT").read_text().startswith("fdbmail-blobs 2")
+    await store.close()
+    (root / "LAYOUT").write_text("fdbmail-blobs 99\n")
+    with pytest.raises(RuntimeError, match="unknown blob folder layout"):
+        await FsBlobStore.create(root)
+
+
 async def test_put_of_existing_blob_refreshes_it(store: FsBlobStore) -> None:
     ref = await store.put(b"dedupe me")
     old = time.time() - 7200
@@ -337,7 +373,8 @@ async def test_delete_if_older_keeps_refreshed_and_restores(store: FsBlobStore) 
 
 async def test_list_ignores_foreign_files(store: FsBlobStore) -> None:
     ref = await store.put(b"real")
-    (store.root / ref.id[:2] / ref.id[2:4] / "notes.txt").write_text("hi")
+    (store.root / ref.id[:2] / "notes.txt").write_text("hi")
+    (store.root / ref.id[:2] / ("0" * 64)).write_text("not in its shard")
     (store.root / "zz").mkdir()
     assert [blob_id async for blob_id, _ in store.list()] == [ref.id]
 

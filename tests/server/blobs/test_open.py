@@ -24,7 +24,7 @@ async def test_default_is_fs_under_data_dir(tmp_path: Path) -> None:
     try:
         assert isinstance(store, MeteredBlobStore) and isinstance(store.inner, FsBlobStore)
         ref = await store.put(b"x")
-        assert (tmp_path / "blobs" / ref.id[:2] / ref.id[2:4] / ref.id).exists()
+        assert (tmp_path / "blobs" / ref.id[:2] / ref.id).exists()
     finally:
         await store.close()
 

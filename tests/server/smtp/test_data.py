@@ -126,3 +126,33 @@ def test_normalized_content_has_only_crlf(stream: bytes) -> None:
     def text(b: bytes) -> bytes:
         return re.sub(rb"[\r\n.]", b"", b)
     assert text(result.content) == text(sent)
+
+
+class LineByLine(DataDecoder):
+    """The decoder without its fast path for runs of plain lines: the reference."""
+
+    def _plain_lines(self, chunk: bytes) -> int:
+        return 0
+
+
+lines = st.lists(st.sampled_from([b"plain text\r\n", b"\r\n", b"..dot\r\n", b".\r\n",
+                                  b"x" * 30 + b"\r\n", b"bare\n", b"cr\r", b"."]),
+                 max_size=40).map(b"".join)
+
+
+@settings(max_examples=400)
+@given(streams | lines, st.lists(st.integers(0, 400), max_size=8),
+       st.integers(0, 200), st.sampled_from([0, 5, 12, 40, 1000]), st.booleans())
+def test_fast_path_decodes_as_line_by_line(stream: bytes, pieces: list[int], max_size: int,
+                                           max_line: int, normalize: bool) -> None:
+    kw = {"max_size": max_size, "max_line": max_line, "normalize": normalize}
+    fast = DataDecoder(**kw)  # type: ignore[arg-type]
+    slow = LineByLine(**kw)  # type: ignore[arg-type]
+    cuts = sorted({p for p in pieces if 0 < p < len(stream)}) + [len(stream)]
+    start = 0
+    for cut in cuts:
+        assert fast.feed(stream[start:cut]) == slow.feed(stream[start:cut])
+        start = cut
+    assert fast.done == slow.done
+    if fast.done:
+        assert fast.result() == slow.result()

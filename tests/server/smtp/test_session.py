@@ -332,3 +332,32 @@ async def test_pipelined_replies_are_not_held_back(start: StartHarness) -> None:
     await c.send(dot_stuff(MSG) + b"QUIT\r\n")
     assert (await c.reply()).startswith("250 2.0.0")
     assert (await c.reply()).startswith("221")
+
+
+@pytest.mark.parametrize("pieces", [
+    [MSG, b".\r\n"],                                   # the terminator in a packet of its own
+    [MSG[:-1], b"\n", b".", b"\r", b"\n"],             # CRLF "." CRLF split octet by octet
+    [MSG[:-2], b"\r\n.", b"\r\n"],
+    [b"\r\n", b".\r\n"],                               # an empty line, then the end
+    [b".\r\n"],                                        # an empty message
+    [b"..x\r\n", b"\r\n.", b".\r\n", b".\r\n"],        # dot-stuffed lines at every boundary
+])
+async def test_data_ends_at_its_terminator_however_it_arrives(
+        start: StartHarness, pieces: list[bytes]) -> None:
+    """DATA is read in large pieces, never past CRLF "." CRLF: the next command, sent
+    right behind it (RFC 2920), is read as a command, not as message text."""
+    h = await start()
+    c = await h.ehlo()
+    await c.cmd("MAIL FROM:<x@remote.test>")
+    await c.cmd("RCPT TO:<alice@example.com>")
+    assert (await c.cmd("DATA")).startswith("354")
+    for piece in pieces[:-1]:
+        await c.send(piece)
+        await asyncio.sleep(0.02)
+    await c.send(pieces[-1] + b"MAIL FROM:<y@remote.test>\r\n")
+    assert (await c.reply()).startswith("250 2.0.0")
+    assert await c.reply() == "250 2.1.0 Sender OK"
+    [raw] = h.delivery.stored["alice"]
+    sent = b"".join(pieces)
+    body = sent[: sent.index(b"\r\n.\r\n") + 2] if not sent.startswith(b".\r\n") else b""
+    assert raw.endswith(body.replace(b"\r\n..", b"\r\n.").removeprefix(b"."))
