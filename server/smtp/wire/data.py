@@ -75,9 +75,17 @@ class DataDecoder:
         """Take octets; returns how many were used (fewer than given once the end is seen)."""
         if self.done:
             return 0
-        pos = self._plain_lines(chunk) if self._line_start and not self._partial else 0
+        pos = 0
         end = len(chunk)
+        line_by_line_until = 0  # lines the fast path looked at and left to the slow one
         while pos < end:
+            if pos >= line_by_line_until and self._line_start and not self._partial:
+                taken, looked_at = self._plain_lines(chunk, pos)
+                pos += taken
+                if not taken:
+                    line_by_line_until = looked_at
+                if pos >= end:
+                    break
             nl = chunk.find(b"\n", pos)
             if nl < 0:
                 self._keep_partial(chunk[pos:])
@@ -95,31 +103,36 @@ class DataDecoder:
                 return pos
         return end
 
-    def _plain_lines(self, chunk: bytes) -> int:
-        """The fast path, at a line start: take the leading run of whole lines that are
-        plain CRLF text (no bare CR or LF, no line starting with ".", none too long) in
-        one piece, as the line-by-line path would; the octets taken."""
-        cut = chunk.find(b"\n.") + 1 if chunk[:1] != b"." else 0
+    def _plain_lines(self, chunk: bytes, pos: int) -> tuple[int, int]:
+        """The fast path, at a line start: take the run of whole lines from ``pos`` on
+        that are plain CRLF text (no bare CR or LF, no line starting with ".", none too
+        long) in one piece, as the line-by-line path would.  Returns the octets taken,
+        and where the run it looked at ends (when it took none, the lines up to there
+        go one by one: each octet is looked at a bounded number of times)."""
+        if chunk[pos:pos + 1] == b".":
+            return 0, pos
+        cut = chunk.find(b"\n.", pos) + 1
         if cut <= 0:
-            cut = chunk.rfind(b"\n") + 1 if chunk[:1] != b"." else 0
-        if cut == 0:
-            return 0
-        run = chunk[:cut] if cut < len(chunk) else chunk
-        lines = run.count(b"\n")
-        if run.count(b"\r\n") != lines or run.count(b"\r") != lines:
-            return 0
+            cut = chunk.rfind(b"\n", pos) + 1
+            if cut <= pos:
+                return 0, pos
+        lines = chunk.count(b"\n", pos, cut)
+        if chunk.count(b"\r\n", pos, cut) != lines or chunk.count(b"\r", pos, cut) != lines:
+            return 0, cut
+        run = chunk[pos:cut] if pos or cut < len(chunk) else chunk
+        n = cut - pos
         limit = self._max_line
-        if limit and cut > limit and max(map(len, run.split(b"\n"))) + 1 > limit:
-            return 0
-        self._size += cut
+        if limit and n > limit and max(map(len, run.split(b"\n"))) + 1 > limit:
+            return 0, cut
+        self._size += n
         if self._too_big or self._too_long or (self._bare and not self._normalize):
-            return cut
+            return n, cut
         self._out.append(run)
-        self._stored += cut
+        self._stored += n
         if self._max_size and self._stored > self._max_size:
             self._too_big = True
             self._drop_output()
-        return cut
+        return n, cut
 
     def result(self) -> DataResult:
         problem = None

@@ -131,8 +131,8 @@ def test_normalized_content_has_only_crlf(stream: bytes) -> None:
 class LineByLine(DataDecoder):
     """The decoder without its fast path for runs of plain lines: the reference."""
 
-    def _plain_lines(self, chunk: bytes) -> int:
-        return 0
+    def _plain_lines(self, chunk: bytes, pos: int) -> tuple[int, int]:
+        return 0, pos
 
 
 lines = st.lists(st.sampled_from([b"plain text\r\n", b"\r\n", b"..dot\r\n", b".\r\n",
@@ -156,3 +156,40 @@ def test_fast_path_decodes_as_line_by_line(stream: bytes, pieces: list[int], max
     assert fast.done == slow.done
     if fast.done:
         assert fast.result() == slow.result()
+
+
+class Counting(DataDecoder):
+    """Counts the lines that go one by one and the octets the fast path scans."""
+
+    def __init__(self, **kw: int | bool) -> None:
+        super().__init__(**kw)  # type: ignore[arg-type]
+        self.slow_lines = 0
+        self.scanned = 0
+
+    def _line(self, line: bytes) -> bool:
+        self.slow_lines += 1
+        return super()._line(line)
+
+    def _plain_lines(self, chunk: bytes, pos: int) -> tuple[int, int]:
+        taken, looked_at = super()._plain_lines(chunk, pos)
+        self.scanned += looked_at - pos
+        return taken, looked_at
+
+
+def test_plain_text_goes_in_one_piece_even_after_a_partial_line() -> None:
+    message = b"".join(b"line %d of plain text\r\n" % i for i in range(200))
+    d = Counting()
+    d.feed(message[:3])                  # the session reads the first octets on their own
+    d.feed(message[3:] + b".\r\n")
+    assert d.done and d.result().content == message
+    assert d.slow_lines <= 2             # the rest of the first line, and the terminator
+
+
+@pytest.mark.parametrize("poison", [b"bare\r", b"bare\nx\r\n", b"x" * 2000 + b"\r\n"])
+def test_fast_path_scans_each_octet_a_bounded_number_of_times(poison: bytes) -> None:
+    """A run the fast path refuses (a bare CR or LF, an overlong line at its end) goes
+    line by line without being scanned again at every line: no quadratic work."""
+    chunk = b"".join(b"line %d\r\n" % i for i in range(5000)) + poison + b"\r\n"
+    d = Counting(max_line=1000)
+    d.feed(chunk)
+    assert d.scanned <= 2 * len(chunk)
