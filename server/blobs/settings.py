@@ -15,7 +15,8 @@ SECTION = Section(
                 "default) or 's3' (an S3-compatible bucket shared by every node).",
                 ("fs", "s3")),
         Setting("fs_path", "", "Folder of the fs backend; empty means <data_dir>/blobs. "
-                "Blobs are stored as ab/<sha256> (256 shard folders); tmp/ holds uploads in progress."),
+                "Blobs are stored as ab/<sha256> (256 shard folders); tmp/ holds uploads in "
+                "progress."),
         Setting("fs_fsync", True, "fs: make each blob and its name durable before a put "
                 "returns (durable before acknowledged). Turn off only for throwaway test data."),
         Setting("fs_sync", "filesystem", "fs: how puts are made durable. 'filesystem' "
