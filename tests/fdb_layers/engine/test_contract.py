@@ -484,8 +484,9 @@ async def test_second_process_commits_are_seen_and_conflict(tmp_path: Path) -> N
         await b.close()
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["set", "clear", "clear_range", "add"]),
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["set", "clear", "clear_range", "add", "max", "min",
+                                           "compare_and_clear"]),
                           st.integers(0, 15), st.integers(0, 15)), max_size=25))
 def test_local_writes_read_like_committed_writes(ops: list[tuple[str, int, int]]) -> None:
     """Reads inside a transaction see its own writes exactly as a later
@@ -514,6 +515,12 @@ def test_local_writes_read_like_committed_writes(ops: list[tuple[str, int, int]]
                         elif op == "clear_range":
                             lo, hi = sorted((x, y))
                             tr.clear_range(S.pack(("p", lo)), S.pack(("p", hi)))
+                        elif op == "max":
+                            tr.max(k, y)
+                        elif op == "min":
+                            tr.min(k, y)
+                        elif op == "compare_and_clear":
+                            tr.compare_and_clear(k, b"v%d" % y)
                         else:
                             tr.add(k, y)
                     inside = await tr.get_range(begin, end)
@@ -619,3 +626,42 @@ async def test_failed_sqlite_commit_is_reported_as_unknown_result(tmp_path: Path
     finally:
         engine._writer = real
         await engine.close()
+
+
+async def test_large_transaction_of_mixed_mutations_commits_exactly(engine: Engine) -> None:
+    """More keys than one multi-row statement holds, atomic ops on stored and on
+    fresh keys, clears and a range clear in between: the committed result is what
+    the transaction read of its own writes."""
+    n = 1000
+
+    async def seed(tr: Transaction) -> None:
+        for i in range(0, n, 2):
+            tr.set(S.pack(("big", i)), (i).to_bytes(8, "little"))
+
+    await transact(engine, seed)
+
+    async def body(tr: Transaction) -> list[base.KeyValue]:
+        for i in range(n):
+            k = S.pack(("big", i))
+            if i % 5 == 0:
+                tr.add(k, 7)                  # on a stored value or on nothing
+            elif i % 5 == 1:
+                tr.set(k, b"x")
+                tr.add(k, 1)                  # on a value of this transaction
+            elif i % 5 == 2:
+                tr.clear(k)
+            elif i % 5 == 3:
+                tr.max(k, 500)
+                tr.min(k, 700)
+        tr.clear_range(S.pack(("big", 100)), S.pack(("big", 200)))
+        for i in range(150, 160):
+            tr.add(S.pack(("big", i)), 3)     # after the range clear: on nothing
+        return await tr.get_range(*S["big"].range())
+
+    expected = await transact(engine, body)
+    assert len(expected) > 500
+
+    async def after(tr: Transaction) -> list[base.KeyValue]:
+        return await tr.get_range(*S["big"].range())
+
+    assert await transact(engine, after) == expected
