@@ -503,7 +503,9 @@ class SmtpSession(SaslMechanisms, SMTP):
                     raise ConnectionResetError("connection closed during DATA") from None
                 if not chunk:
                     raise ConnectionResetError("connection closed during DATA")
-                decoder.feed(chunk)
+                if decoder.feed(chunk) != len(chunk):  # cannot happen: see the docstring
+                    self.log.error("DATA read past its end; closing the connection")
+                    raise ConnectionResetError("DATA read past its end")
                 tail = (tail + chunk)[-4:] if len(chunk) < 4 else chunk[-4:]
         finally:
             self._data_deadline = None
