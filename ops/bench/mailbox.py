@@ -220,7 +220,7 @@ async def main() -> None:
 
 
 async def bench_deliveries(engine: Engine, blobs: FsBlobStore, n: int) -> None:
-    print(f"\n== delivery: {n} messages of 10 KB each, parse + blob (fs, fsync) + index "
+    print(f"\n== delivery: {n} messages of 10 KB each, parse + blob (fs, synced) + index "
           "(sqlite, durable), per scenario")
     await transact(engine, accounts.ensure_account, "one")
     boxes = []

@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from server.blobs import BlobNotFound, MeteredBlobStore, open_blob_store
+from server.blobs import fs
 from server.blobs.fs import FsBlobStore
 from server.blobs.s3 import S3BlobStore
 from server.config import ConfigError, load_config
@@ -27,6 +28,21 @@ async def test_default_is_fs_under_data_dir(tmp_path: Path) -> None:
         assert (tmp_path / "blobs" / ref.id[:2] / ref.id).exists()
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize(("setting", "mode"), [("filesystem", "filesystem"), ("file", "file")])
+async def test_fs_sync_setting(tmp_path: Path, setting: str, mode: str) -> None:
+    config = load_config(env={"FDBMAIL_BLOBS_FS_PATH": str(tmp_path / "b"),
+                              "FDBMAIL_BLOBS_FS_SYNC": setting})
+    store = await open_blob_store(config)
+    try:
+        assert isinstance(store, MeteredBlobStore) and isinstance(store.inner, FsBlobStore)
+        # (without syncfs(2), as off Linux, "filesystem" falls back to "file")
+        assert store.inner.sync_mode == (mode if fs._syncfs is not None else "file")
+    finally:
+        await store.close()
+    with pytest.raises(ConfigError):
+        load_config(env={"FDBMAIL_BLOBS_FS_SYNC": "sometimes"})
 
 
 async def test_fs_path_setting(tmp_path: Path) -> None:
