@@ -113,12 +113,16 @@ class FsBlobStore:
             return
         if layout:
             raise RuntimeError(f"{self.root}: unknown blob folder layout {layout!r}")
+        flattened = 0
         for top in _HEX_PAIRS:
             shard = self.root / top
             shard.mkdir(exist_ok=True)
-            self._flatten(shard)
+            flattened += self._flatten(shard)
             if self.fsync:
                 _fsync_dir(shard)
+        if flattened:
+            log.info("moved the blobs of %d folders of the old layout (ab/cd/<id>) up to "
+                     "ab/<id> in %s", flattened, self.root)
         if self.fsync:
             _fsync_dir(self.root)
         tmp_marker = self.tmp / f"{_LAYOUT_FILE}.{uuid.uuid4().hex}"
@@ -131,22 +135,35 @@ class FsBlobStore:
         if self.fsync:
             _fsync_dir(self.root)
 
-    def _flatten(self, shard: Path) -> None:
-        """Move blobs of the old two-level layout (``ab/cd/<id>``) up to ``ab/<id>``."""
+    def _flatten(self, shard: Path) -> int:
+        """Move blobs of the old two-level layout (``ab/cd/<id>``) up to ``ab/<id>``;
+        how many folders were emptied.  Another process doing the same at the same
+        time is harmless: what it moved first is simply gone here."""
+        emptied = 0
         for sub in os.scandir(shard):
             if not (len(sub.name) == 2 and _is_hex(sub.name) and sub.is_dir()):
                 continue
-            for entry in os.scandir(sub.path):
+            try:
+                entries = list(os.scandir(sub.path))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
                 if len(entry.name) == 64 and _is_hex(entry.name):
-                    os.replace(entry.path, shard / entry.name)
+                    try:
+                        os.replace(entry.path, shard / entry.name)
+                    except FileNotFoundError:
+                        continue
             if self.fsync:
                 _fsync_dir(shard)
             try:
                 os.rmdir(sub.path)
+            except FileNotFoundError:
+                continue
             except OSError:  # something else lives there: leave it
                 log.warning("left %s in place: it holds files that are not blobs", sub.path)
             else:
-                log.info("moved the blobs of %s into %s", sub.path, shard)
+                emptied += 1
+        return emptied
 
     # -- writes ---------------------------------------------------------------
 
