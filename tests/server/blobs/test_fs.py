@@ -71,8 +71,9 @@ async def syncfs_store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
 
 
 class FlushSpy:
-    """Stands in for syncfs(2) (calling the real one) and records, in order,
-    each flush and each rename into place, with what was on disk at a flush."""
+    """Stands in for syncfs(2) (calling the real one, or failing with EIO at the
+    flushes numbered in ``fail_at``) and records, in order, each flush and each
+    rename into place."""
 
     def __init__(self, store: FsBlobStore, monkeypatch: pytest.MonkeyPatch,
                  fail_at: set[int] | None = None) -> None:
