@@ -37,6 +37,7 @@ class Setting:
     default: SettingValue
     doc: str
     choices: tuple[str, ...] = ()
+    minimum: int | float | None = None  # for numbers: the smallest value allowed
 
     @property
     def kind(self) -> type:
@@ -56,6 +57,8 @@ class Setting:
             raise ConfigError(f"{where}: expected {kind.__name__}, got {raw!r}")
         if self.choices and raw not in self.choices:
             raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(self.choices)}")
+        if self.minimum is not None and isinstance(raw, int | float) and raw < self.minimum:
+            raise ConfigError(f"{where}: {raw!r} is less than {self.minimum}")
         return raw  # type: ignore[return-value]
 
 

@@ -41,5 +41,6 @@ async def open_blob_store(config: Config) -> BlobStore:
 
         root = Path(settings.fs_path) if settings.fs_path else config.data_dir / "blobs"
         inner = await FsBlobStore.create(root, fsync=settings.fs_fsync, sync=settings.fs_sync,
-                                       chunk_size=settings.chunk_size)
+                                       chunk_size=settings.chunk_size,
+                                       pack_max=settings.fs_pack_max_bytes)
     return MeteredBlobStore(inner)

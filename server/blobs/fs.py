@@ -23,8 +23,15 @@ whole blob under its final name or nothing.  Two ways to make it durable
   filesystem of its own (or the store's) if other programs write a lot there.
   Where ``syncfs`` does not exist it falls back to ``"file"``.
 
+Blobs up to ``pack_max`` bytes (most messages) are not files at all: they go
+into one SQLite file beside the shards (:mod:`.pack`), a batch of puts made
+durable by one fsync of its log.  Larger blobs, and every blob when
+``pack_max`` is 0, are files as described above.  Where a blob lives follows
+from its size, so each lives in one place; reads look in the pack first.
+
 Blocking I/O runs in worker threads
-(``asyncio.to_thread``), never on the event loop.  Temporary files left by a
+(``asyncio.to_thread``; the pack's writes in a thread of their own), never on
+the event loop.  Temporary files left by a
 crash are removed when the store is opened (those older than a day), and a
 blob a crashed GC was checking is put back.
 """
@@ -35,6 +42,7 @@ import asyncio
 import builtins
 import ctypes
 import errno
+import functools
 import hashlib
 import itertools
 import logging
@@ -42,20 +50,27 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TypeVar
 
 from .base import BlobNotFound, BlobRef, check_blob_id, check_range
+from .pack import FILE_NAME as PACK_FILE
+from .pack import BlobPack
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 256 * 1024
+DEFAULT_PACK_MAX = 256 * 1024
+_LIST_PAGE = 1000
 _STALE_TEMP_SECONDS = 24 * 3600
 _HEX = "0123456789abcdef"
 _LAYOUT_FILE = "LAYOUT"
-_LAYOUT = "fdbmail-blobs 2: ab/<sha256>"
+_LAYOUT = "fdbmail-blobs 3: ab/<sha256>, packed.sqlite3"
+_LAYOUT_2 = "fdbmail-blobs 2: ab/<sha256>"  # no pack: upgraded by writing the marker
 SyncMode = Literal["file", "filesystem"]
+T = TypeVar("T")
 
 
 class FsBlobStore:
@@ -65,16 +80,24 @@ class FsBlobStore:
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True,
                  sync: SyncMode = "filesystem",
-                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 pack_max: int = DEFAULT_PACK_MAX) -> None:
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.fsync = fsync
         self.chunk_size = chunk_size
+        self.pack_max = max(0, pack_max)
         self.root.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(exist_ok=True)
         self._ensure_layout()
         self._queued: list[tuple[bytes, asyncio.Future[BlobRef]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        # The pack is opened whatever pack_max says: blobs packed under an
+        # earlier setting stay readable.
+        self._pack = BlobPack(self.root / PACK_FILE, durable=fsync)
+        self._pack_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-pack")
+        self._pack_queued: list[tuple[bytes, asyncio.Future[BlobRef]]] = []
+        self._pack_drainer: asyncio.Task[None] | None = None
         # One descriptor for the store's life: syncfs reports the write-back
         # errors seen since the previous call on the same descriptor.
         self._syncfs_fd: int | None = None
@@ -87,8 +110,10 @@ class FsBlobStore:
     @classmethod
     async def create(cls, root: str | os.PathLike[str], *, fsync: bool = True,
                      sync: SyncMode = "filesystem",
-                     chunk_size: int = DEFAULT_CHUNK_SIZE) -> FsBlobStore:
-        store = await asyncio.to_thread(cls, root, fsync=fsync, sync=sync, chunk_size=chunk_size)
+                     chunk_size: int = DEFAULT_CHUNK_SIZE,
+                     pack_max: int = DEFAULT_PACK_MAX) -> FsBlobStore:
+        store = await asyncio.to_thread(cls, root, fsync=fsync, sync=sync, chunk_size=chunk_size,
+                                        pack_max=pack_max)
         await asyncio.to_thread(store._recover_temps, time.time() - _STALE_TEMP_SECONDS)
         return store
 
@@ -111,6 +136,9 @@ class FsBlobStore:
             layout = ""
         if layout == _LAYOUT:
             return
+        if layout == _LAYOUT_2:  # same folders; the pack is created when opened
+            self._write_layout()
+            return
         if layout:
             raise RuntimeError(f"{self.root}: unknown blob folder layout {layout!r}")
         flattened = 0
@@ -125,6 +153,10 @@ class FsBlobStore:
                      "ab/<id> in %s", flattened, self.root)
         if self.fsync:
             _fsync_dir(self.root)
+        self._write_layout()
+
+    def _write_layout(self) -> None:
+        marker = self.root / _LAYOUT_FILE
         tmp_marker = self.tmp / f"{_LAYOUT_FILE}.{uuid.uuid4().hex}"
         with open(tmp_marker, "x") as f:
             f.write(_LAYOUT + "\n")
@@ -174,10 +206,41 @@ class FsBlobStore:
         blob is durable under its final name."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[BlobRef] = loop.create_future()
+        if len(data) <= self.pack_max:
+            self._pack_queued.append((bytes(data), future))
+            if self._pack_drainer is None or self._pack_drainer.done():
+                self._pack_drainer = loop.create_task(self._drain_pack_puts())
+            return await future
         self._queued.append((bytes(data), future))
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain_puts())
         return await future
+
+    async def _drain_pack_puts(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pack_queued:
+            batch, self._pack_queued = self._pack_queued, []
+            try:
+                refs = await loop.run_in_executor(
+                    self._pack_thread, self._put_packed, [d for d, _ in batch])
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    future.cancel()
+                raise
+            except Exception as e:  # nothing of the batch was stored
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(e)
+                continue
+            for (_, future), ref in zip(batch, refs, strict=True):
+                if not future.done():
+                    future.set_result(ref)
+
+    def _put_packed(self, blobs: list[bytes]) -> list[BlobRef]:
+        """Pack writer thread: one transaction for the batch (see :mod:`.pack`)."""
+        rows = [(hashlib.sha256(data).digest(), data) for data in blobs]
+        self._pack.put_many(rows, time.time())
+        return [BlobRef(digest.hex(), len(data)) for digest, data in rows]
 
     async def _drain_puts(self) -> None:
         while self._queued:
@@ -276,6 +339,9 @@ class FsBlobStore:
                 await asyncio.to_thread(_write_hashed, f, hasher, pending)
             pending = []
             blob_id = hasher.hexdigest()
+            if size <= self.pack_max:  # small after all: it belongs in the pack
+                data = await asyncio.to_thread(_read_back, f, tmp_path)
+                return await self.put(data)
             await asyncio.to_thread(self._commit_temp, f, tmp_path, blob_id)
         except BaseException:
             # Synchronous on purpose: it must run even when we are cancelled.
@@ -374,10 +440,28 @@ class FsBlobStore:
 
     async def delete(self, blob_id: str) -> None:
         path = self.path(blob_id)
+        await self._in_pack_thread(self._pack.delete, bytes.fromhex(blob_id))
         await asyncio.to_thread(path.unlink, missing_ok=True)
 
     async def delete_if_older(self, blob_id: str, cutoff: float) -> bool:
-        return await asyncio.to_thread(self._delete_if_older, blob_id, cutoff)
+        """Each place's copy goes if it is older than ``cutoff`` (atomically
+        there); True if one went and none is left (a copy put meanwhile keeps
+        the blob)."""
+        digest = bytes.fromhex(check_blob_id(blob_id))
+        packed = await self._in_pack_thread(self._pack.delete_if_older, digest, cutoff)
+        filed = await asyncio.to_thread(self._delete_if_older, blob_id, cutoff)
+        if not (packed or filed):
+            return False
+        return not await self.exists(blob_id)
+
+    async def release_space(self) -> None:
+        """Give the pack's free pages (left by deletes) back to the filesystem."""
+        await self._in_pack_thread(self._pack.release_space)
+
+    async def _in_pack_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a write of the pack in its writer thread (one connection, one thread)."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._pack_thread, functools.partial(fn, *args))
 
     def _delete_if_older(self, blob_id: str, cutoff: float) -> bool:
         # Rename first: a concurrent put then either touched this inode before
@@ -407,6 +491,9 @@ class FsBlobStore:
         return await asyncio.to_thread(self._read, blob_id, start, end)
 
     def _read(self, blob_id: str, start: int, end: int | None) -> bytes:
+        packed = self._pack.read(_digest(blob_id), start, end)
+        if packed is not None:
+            return packed
         with self._open_file(blob_id) as f:
             if start:
                 f.seek(start)
@@ -421,6 +508,11 @@ class FsBlobStore:
     async def open(self, blob_id: str, start: int = 0,
                    end: int | None = None) -> AsyncIterator[bytes]:
         check_range(start, end)
+        packed = await asyncio.to_thread(self._pack.read, _digest(blob_id), start, end)
+        if packed is not None:  # at most pack_max bytes, read at once
+            for i in range(0, len(packed), self.chunk_size):
+                yield packed[i:i + self.chunk_size]
+            return
         f = await asyncio.to_thread(self._open_file, blob_id)
         try:
             if start:
@@ -438,25 +530,53 @@ class FsBlobStore:
             f.close()
 
     async def exists(self, blob_id: str) -> bool:
-        return await asyncio.to_thread(self.path(blob_id).is_file)
+        return await asyncio.to_thread(self._stat_any, blob_id) is not None
 
     async def size(self, blob_id: str) -> int:
-        return (await asyncio.to_thread(self._stat, blob_id)).st_size
+        return (await self._stat(blob_id))[0]
 
     async def modified(self, blob_id: str) -> float:
-        return (await asyncio.to_thread(self._stat, blob_id)).st_mtime
+        return (await self._stat(blob_id))[1]
 
-    def _stat(self, blob_id: str) -> os.stat_result:
+    async def _stat(self, blob_id: str) -> tuple[int, float]:
+        found = await asyncio.to_thread(self._stat_any, blob_id)
+        if found is None:
+            raise BlobNotFound(blob_id)
+        return found
+
+    def _stat_any(self, blob_id: str) -> tuple[int, float] | None:
+        """``(size, mtime)`` from the pack or the blob's file; None if neither has it."""
+        packed = self._pack.stat(_digest(blob_id))
+        if packed is not None:
+            return packed
         try:
-            return os.stat(self.path(blob_id))
+            st = os.stat(self.path(blob_id))
         except FileNotFoundError:
-            raise BlobNotFound(blob_id) from None
+            return None
+        return st.st_size, st.st_mtime
 
     async def list(self) -> AsyncIterator[tuple[str, float]]:
-        # One worker call per top-level shard: bounded memory, few thread hops.
+        # The pack a page at a time, then one worker call per top-level shard
+        # (bounded memory, few thread hops), leaving out files of blobs that
+        # are in the pack too (possible if pack_max changed between puts).
+        after = b""
+        while True:
+            page = await asyncio.to_thread(self._pack.scan, after, _LIST_PAGE)
+            for digest, mtime in page:
+                yield digest.hex(), mtime
+            if len(page) < _LIST_PAGE:
+                break
+            after = page[-1][0]
         for top in _HEX_PAIRS:
-            for entry in await asyncio.to_thread(self._scan_shard, top):
+            for entry in await asyncio.to_thread(self._scan_shard_unpacked, top):
                 yield entry
+
+    def _scan_shard_unpacked(self, top: str) -> builtins.list[tuple[str, float]]:
+        found = self._scan_shard(top)
+        if not found:
+            return found
+        packed = self._pack.present(bytes.fromhex(blob_id) for blob_id, _ in found)
+        return [(b, m) for b, m in found if bytes.fromhex(b) not in packed]
 
     def _scan_shard(self, top: str) -> builtins.list[tuple[str, float]]:
         found: list[tuple[str, float]] = []
@@ -500,6 +620,10 @@ class FsBlobStore:
     async def close(self) -> None:
         if self._drainer is not None:
             await self._drainer  # puts already handed in finish
+        if self._pack_drainer is not None:
+            await self._pack_drainer
+        await asyncio.get_running_loop().run_in_executor(self._pack_thread, self._pack.close)
+        self._pack_thread.shutdown(wait=True)
         if self._syncfs_fd is not None:
             os.close(self._syncfs_fd)
             self._syncfs_fd = None
@@ -525,6 +649,10 @@ def _load_syncfs() -> ctypes._NamedFuncPointer | None:
 _syncfs = _load_syncfs()
 
 
+def _digest(blob_id: str) -> bytes:
+    return bytes.fromhex(check_blob_id(blob_id))
+
+
 def _is_hex(name: str) -> bool:
     return all(c in _HEX for c in name)
 
@@ -533,6 +661,17 @@ def _write_hashed(f: BinaryIO, hasher: hashlib._Hash, chunks: list[bytes]) -> No
     for chunk in chunks:
         hasher.update(chunk)
         f.write(chunk)
+
+
+def _read_back(f: BinaryIO, tmp_path: Path) -> bytes:
+    """The bytes written to a temporary file, which is then removed."""
+    try:
+        f.flush()
+        f.seek(0)
+        with open(tmp_path, "rb") as again:
+            return again.read()
+    finally:
+        _discard(f, tmp_path)
 
 
 def _discard(f: BinaryIO, tmp_path: Path) -> None:

@@ -16,16 +16,23 @@ SECTION = Section(
                 ("fs", "s3")),
         Setting("fs_path", "", "Folder of the fs backend; empty means <data_dir>/blobs. "
                 "Blobs are stored as ab/<sha256> (256 shard folders); tmp/ holds uploads in "
-                "progress."),
+                "progress; packed.sqlite3 holds the small blobs (see fs_pack_max_bytes)."),
         Setting("fs_fsync", True, "fs: make each blob and its name durable before a put "
                 "returns (durable before acknowledged). Turn off only for throwaway test data."),
-        Setting("fs_sync", "filesystem", "fs: how puts are made durable. 'filesystem' "
+        Setting("fs_sync", "filesystem", "fs: how puts of blobs stored as files are made "
+                "durable (packed ones: by an fsync of the pack's log). 'filesystem' "
                 "(Linux): puts that arrive together are written as a batch made durable by "
                 "two syncfs(2) calls (data, then names), far cheaper than an fsync per file "
                 "with many small messages; it also flushes whatever else is dirty on that "
                 "filesystem, so prefer 'file' if other programs write heavily there. 'file': "
                 "fsync each blob and its folder. Where syncfs does not exist, 'file' is used.",
                 ("filesystem", "file")),
+        Setting("fs_pack_max_bytes", 256 * 1024, "fs: blobs of at most this many bytes (most "
+                "messages) are not files of their own but rows of one SQLite file, "
+                "<fs_path>/packed.sqlite3: a batch of puts costs one append and one fsync "
+                "instead of an inode, a folder entry and a journal commit per blob. Larger "
+                "blobs are files under ab/. 0: every blob is a file. Blobs packed under an "
+                "earlier value stay readable.", minimum=0),
         Setting("chunk_size", 256 * 1024, "Size in bytes of the chunks that streamed reads "
                 "yield and streamed writes buffer before each write."),
         Setting("s3_bucket", "", "s3: bucket name (must exist)."),

@@ -4,7 +4,6 @@ injected faults, FoundationDB when a cluster is configured)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,6 +28,7 @@ from fdb_layers.keys import pack
 from fdb_layers.layout import get_layouts
 from server.blobs.base import BlobRef, BlobStore
 from server.blobs.fs import FsBlobStore
+from tests.support.blobs import set_modified
 from tests.fdb_layers.engine.conftest import ENGINE_PARAMS, make_engine
 from tests.server.blobs.conftest import open_s3_store
 from tests.support import s3 as s3_support
@@ -48,9 +48,11 @@ async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await e.close()
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
-    s = await FsBlobStore.create(tmp_path / "blobs", fsync=False)
+@pytest.fixture(params=["packed", "files"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FsBlobStore]:
+    # small blobs in the pack (the default), or every blob a file
+    pack_max = 0 if request.param == "files" else 256 * 1024
+    s = await FsBlobStore.create(tmp_path / "blobs", fsync=False, pack_max=pack_max)
     yield s
     await s.close()
 
@@ -73,8 +75,7 @@ async def refcount(engine: Engine, blob_id: str) -> int:
 
 
 def make_old(store: FsBlobStore, blob_id: str, age: float) -> None:
-    then = time.time() - age
-    os.utime(store.path(blob_id), (then, then))
+    set_modified(store, blob_id, time.time() - age)
 
 
 # --- reference counts ------------------------------------------------------------------

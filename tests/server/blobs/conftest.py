@@ -25,12 +25,16 @@ async def open_s3_store(server: S3Server, **options: object) -> S3BlobStore:
     return await S3BlobStore.create(S3Options(bucket=bucket, **defaults))  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["fs", "fs-file-sync", "s3"])
+@pytest.fixture(params=["fs", "fs-files", "fs-file-sync", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
+    # fs: small blobs packed (the default); fs-files: every blob a file, made
+    # durable by syncfs batches; fs-file-sync: every blob a file, fsynced alone.
     opened: BlobStore
     if request.param.startswith("fs"):
         sync = "file" if request.param == "fs-file-sync" else "filesystem"
-        opened = await FsBlobStore.create(tmp_path / "blobs", sync=sync, chunk_size=64 * 1024)
+        pack_max = 1000 if request.param == "fs" else 0  # the suite's blobs: both kinds
+        opened = await FsBlobStore.create(tmp_path / "blobs", sync=sync, chunk_size=64 * 1024,
+                                          pack_max=pack_max)
     else:
         opened = await open_s3_store(request.getfixturevalue("s3_server"))
     try:

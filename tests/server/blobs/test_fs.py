@@ -47,14 +47,14 @@ async def expected_digest(total: int) -> str:
 
 @pytest.fixture(params=["filesystem", "file"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[FsBlobStore]:
-    s = await FsBlobStore.create(tmp_path / "blobs", sync=request.param)
+    s = await FsBlobStore.create(tmp_path / "blobs", sync=request.param, pack_max=0)
     yield s
     await s.close()
 
 
 @pytest.fixture
 async def file_sync_store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
-    s = await FsBlobStore.create(tmp_path / "blobs", sync="file")
+    s = await FsBlobStore.create(tmp_path / "blobs", sync="file", pack_max=0)
     yield s
     await s.close()
 
@@ -64,7 +64,7 @@ needs_syncfs = pytest.mark.skipif(fs_module._syncfs is None, reason="no syncfs(2
 
 @pytest.fixture
 async def syncfs_store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
-    s = await FsBlobStore.create(tmp_path / "blobs", sync="filesystem")
+    s = await FsBlobStore.create(tmp_path / "blobs", sync="filesystem", pack_max=0)
     assert s.sync_mode == "filesystem"
     yield s
     await s.close()
@@ -205,7 +205,7 @@ def test_killed_writer_leaves_no_blob_and_its_temp_is_swept(tmp_path: Path) -> N
                 yield bytes([i]) * 65536
 
         async def main():
-            store = await FsBlobStore.create({str(root)!r})
+            store = await FsBlobStore.create({str(root)!r}, pack_max=0)
             await store.put_stream(chunks())
 
         asyncio.run(main())
@@ -218,7 +218,7 @@ def test_killed_writer_leaves_no_blob_and_its_temp_is_swept(tmp_path: Path) -> N
     assert len(leftovers) == 1
     day_ago = time.time() - 25 * 3600
     os.utime(leftovers[0], (day_ago, day_ago))
-    asyncio.run(FsBlobStore.create(root))
+    asyncio.run(FsBlobStore.create(root, pack_max=0))
     assert list((root / "tmp").iterdir()) == []
 
 
@@ -294,14 +294,14 @@ async def test_failed_name_flush_fails_the_puts_and_a_retry_succeeds(
 
 async def test_file_sync_is_used_where_asked_or_without_syncfs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    asked = await FsBlobStore.create(tmp_path / "a", sync="file")
+    asked = await FsBlobStore.create(tmp_path / "a", sync="file", pack_max=0)
     assert asked.sync_mode == "file"
     await asked.close()
-    unsynced = await FsBlobStore.create(tmp_path / "b", fsync=False)
+    unsynced = await FsBlobStore.create(tmp_path / "b", fsync=False, pack_max=0)
     assert unsynced.sync_mode is None
     await unsynced.close()
     monkeypatch.setattr(fs_module, "_syncfs", None)
-    fallback = await FsBlobStore.create(tmp_path / "c", sync="filesystem")
+    fallback = await FsBlobStore.create(tmp_path / "c", sync="filesystem", pack_max=0)
     assert fallback.sync_mode == "file"
     ref = await fallback.put(b"still durable")
     assert await fallback.get(ref.id) == b"still durable"
@@ -331,17 +331,17 @@ async def test_old_two_level_layout_is_flattened_once(tmp_path: Path) -> None:
     stray = root / "ab" / "cd" / "README"
     stray.parent.mkdir(parents=True, exist_ok=True)
     stray.write_text("not a blob")
-    store = await FsBlobStore.create(root)
+    store = await FsBlobStore.create(root, pack_max=0)
     for blob_id, body in ids.items():
         assert await store.get(blob_id) == body
         assert not (root / blob_id[:2] / blob_id[2:4]).exists()
     assert sorted([b async for b, _ in store.list()]) == sorted(ids)
     assert stray.read_text() == "not a blob"  # left where it was
-    assert (root / "LAYOUT").read_text().startswith("fdbmail-blobs 2")
+    assert (root / "LAYOUT").read_text().startswith("fdbmail-blobs 3")
     await store.close()
     (root / "LAYOUT").write_text("fdbmail-blobs 99\n")
     with pytest.raises(RuntimeError, match="unknown blob folder layout"):
-        await FsBlobStore.create(root)
+        await FsBlobStore.create(root, pack_max=0)
 
 
 async def test_put_of_existing_blob_refreshes_it(store: FsBlobStore) -> None:
@@ -381,12 +381,12 @@ async def test_list_ignores_foreign_files(store: FsBlobStore) -> None:
 
 
 async def test_blob_left_by_a_crashed_gc_check_is_put_back(tmp_path: Path) -> None:
-    store = await FsBlobStore.create(tmp_path / "blobs")
+    store = await FsBlobStore.create(tmp_path / "blobs", pack_max=0)
     ref = await store.put(b"being checked")
     # the GC renamed it aside to check its age, then the node died
     os.rename(store.path(ref.id), store.tmp / f"{ref.id}.abc123.gc")
     assert not await store.exists(ref.id)
-    reopened = await FsBlobStore.create(tmp_path / "blobs")
+    reopened = await FsBlobStore.create(tmp_path / "blobs", pack_max=0)
     assert await reopened.get(ref.id) == b"being checked"
     assert os.listdir(reopened.tmp) == []
 
@@ -399,7 +399,7 @@ def test_ranges_and_streams_are_slices(tmp_path_factory: pytest.TempPathFactory,
                                        stream_chunk: int) -> None:
     async def check() -> None:
         root = tmp_path_factory.mktemp("blobs")
-        store = await FsBlobStore.create(root, fsync=False, chunk_size=chunk)
+        store = await FsBlobStore.create(root, fsync=False, chunk_size=chunk, pack_max=0)
         pieces = [data[i:i + stream_chunk] for i in range(0, len(data), stream_chunk)]
 
         async def stream() -> AsyncIterator[bytes]:
@@ -422,7 +422,7 @@ async def test_concurrent_puts_each_get_their_own_durable_blob(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: fs_module.SyncMode) -> None:
     """Puts that arrive together share a worker hand-off; each still gets its
     own blob (and duplicates the same id), and a failing one fails alone."""
-    store = await FsBlobStore.create(tmp_path / "blobs", sync=sync)
+    store = await FsBlobStore.create(tmp_path / "blobs", sync=sync, pack_max=0)
     payloads = [b"blob %d " % i * 100 for i in range(40)] + [b"same"] * 5
     refs = await asyncio.gather(*(store.put(p) for p in payloads))
     for p, ref in zip(payloads, refs, strict=True):
@@ -451,7 +451,7 @@ async def test_concurrent_puts_each_get_their_own_durable_blob(
 
 async def test_puts_fail_rather_than_hang_when_no_worker_can_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = await FsBlobStore.create(tmp_path / "blobs")
+    store = await FsBlobStore.create(tmp_path / "blobs", pack_max=0)
 
     async def no_worker(*args: object, **kwargs: object) -> object:
         raise RuntimeError("cannot schedule new futures after shutdown")

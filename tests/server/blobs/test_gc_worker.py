@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from server.blobs.fs import FsBlobStore
+from tests.support.blobs import set_modified
 from server.blobs.gc import BlobGcWorker
 from server.config import load_config
 
@@ -35,7 +35,7 @@ async def test_worker_collects_and_counts(engine: Engine, tmp_path: Path) -> Non
     store = await FsBlobStore.create(tmp_path / "blobs", fsync=False)
     ref = await store.put(b"orphan")
     old = time.time() - 7200
-    os.utime(store.path(ref.id), (old, old))
+    set_modified(store, ref.id, old)
     orphans = REGISTRY.get_sample_value("fdbmail_blobs_gc_blobs_total",
                                         {"outcome": "orphan"}) or 0.0
     collected = runs("collected")

@@ -24,10 +24,28 @@ async def test_default_is_fs_under_data_dir(tmp_path: Path) -> None:
     store = await open_blob_store(config)
     try:
         assert isinstance(store, MeteredBlobStore) and isinstance(store.inner, FsBlobStore)
-        ref = await store.put(b"x")
-        assert (tmp_path / "blobs" / ref.id[:2] / ref.id).exists()
+        ref = await store.put(b"x")  # small: packed
+        assert (tmp_path / "blobs" / "packed.sqlite3").exists()
+        assert not (tmp_path / "blobs" / ref.id[:2] / ref.id).exists()
+        assert store.inner.pack_max == 256 * 1024
+        large = await store.put(b"y" * (256 * 1024 + 1))
+        assert (tmp_path / "blobs" / large.id[:2] / large.id).exists()
     finally:
         await store.close()
+
+
+async def test_fs_pack_max_setting(tmp_path: Path) -> None:
+    config = load_config(env={"FDBMAIL_BLOBS_FS_PATH": str(tmp_path / "b"),
+                              "FDBMAIL_BLOBS_FS_PACK_MAX_BYTES": "0"})
+    store = await open_blob_store(config)
+    try:
+        assert isinstance(store, MeteredBlobStore) and isinstance(store.inner, FsBlobStore)
+        ref = await store.put(b"x")  # every blob a file
+        assert (tmp_path / "b" / ref.id[:2] / ref.id).exists()
+    finally:
+        await store.close()
+    with pytest.raises(ConfigError):
+        load_config(env={"FDBMAIL_BLOBS_FS_PACK_MAX_BYTES": "-1"})
 
 
 @pytest.mark.parametrize(("setting", "mode"), [("filesystem", "filesystem"), ("file", "file")])
