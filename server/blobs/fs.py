@@ -27,7 +27,10 @@ Blobs up to ``pack_max`` bytes (most messages) are not files at all: they go
 into one SQLite file beside the shards (:mod:`.pack`), a batch of puts made
 durable by one fsync of its log.  Larger blobs, and every blob when
 ``pack_max`` is 0, are files as described above.  Where a blob lives follows
-from its size, so each lives in one place; reads look in the pack first.
+from its size; only a change of ``pack_max`` between two puts of the same bytes
+leaves a copy in each place, which :meth:`FsBlobStore.list` reports once and
+:meth:`FsBlobStore.delete_if_older` removes together.  Reads look in the pack
+first.
 
 Blocking I/O runs in worker threads
 (``asyncio.to_thread``; the pack's writes in a thread of their own), never on
