@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 _BLOB_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -116,3 +116,11 @@ class BlobStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ReleasesSpace(Protocol):
+    """A store whose deletes leave free space behind that it can give back to the
+    filesystem (the ``fs`` store's pack); the blob GC calls it after deleting."""
+
+    async def release_space(self) -> None: ...

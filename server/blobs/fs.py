@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_SIZE = 256 * 1024
 DEFAULT_PACK_MAX = 256 * 1024
 _LIST_PAGE = 1000
+_RELEASE_PAGES = 1024  # pack pages freed per turn (4 MiB of 4 KiB pages)
 _STALE_TEMP_SECONDS = 24 * 3600
 _HEX = "0123456789abcdef"
 _LAYOUT_FILE = "LAYOUT"
@@ -458,8 +459,11 @@ class FsBlobStore:
         return not await self.exists(blob_id)
 
     async def release_space(self) -> None:
-        """Give the pack's free pages (left by deletes) back to the filesystem."""
-        await self._in_pack_thread(self._pack.release_space)
+        """Give the pack's free pages (left by deletes) back to the filesystem, a
+        few MiB per turn of its writer thread, so that puts queued meanwhile go
+        in between (moving pages holds the pack's write lock)."""
+        while await self._in_pack_thread(self._pack.release_space, _RELEASE_PAGES):
+            pass
 
     async def _in_pack_thread(self, fn: Callable[..., T], *args: object) -> T:
         """Run a write of the pack in its writer thread (one connection, one thread)."""

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from .base import BlobNotFound, BlobRef, BlobStore
+from .base import BlobNotFound, BlobRef, BlobStore, ReleasesSpace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,6 +52,17 @@ class MeteredBlobStore:
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
         self.backend = inner.backend
+
+    async def release_space(self) -> None:
+        """The inner store's :meth:`ReleasesSpace.release_space`, if it has one."""
+        if isinstance(self.inner, ReleasesSpace):
+            started = time.perf_counter()
+            try:
+                await self.inner.release_space()
+            except Exception as e:
+                self._record("release_space", started, e)
+                raise
+            self._record("release_space", started, None)
 
     def _record(self, op: str, started: float, error: BaseException | None,
                 nbytes: int = 0) -> None:

@@ -100,10 +100,11 @@ class BlobPack:
         cur = self._writer.execute("DELETE FROM blobs WHERE id=? AND mtime<?", (digest, cutoff))
         return cur.rowcount > 0
 
-    def release_space(self, pages: int = 0) -> None:
-        """Give up to ``pages`` free pages (0: all) back to the filesystem."""
+    def release_space(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the filesystem; how many stay free."""
         # executescript steps the pragma to the end (execute would free one page)
-        self._writer.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+        self._writer.executescript(f"PRAGMA incremental_vacuum({max(1, int(pages))});")
+        return int(self._writer.execute("PRAGMA freelist_count").fetchone()[0])
 
     # -- reads (any worker thread) --------------------------------------------
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,10 +16,12 @@ from fdb_layers.blobrefs import take_gc_lease
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
+from server.blobs import MeteredBlobStore
 from server.blobs.fs import FsBlobStore
-from tests.support.blobs import set_modified
+from server.blobs.pack import FILE_NAME
 from server.blobs.gc import BlobGcWorker
 from server.config import load_config
+from tests.support.blobs import set_modified
 
 
 @pytest.fixture
@@ -52,6 +56,26 @@ async def test_worker_collects_and_counts(engine: Engine, tmp_path: Path) -> Non
     assert runs("collected") > collected
     assert REGISTRY.get_sample_value("fdbmail_blobs_gc_blobs_total",
                                      {"outcome": "orphan"}) == orphans + 1
+
+
+async def test_worker_gives_the_packs_free_space_back(engine: Engine, tmp_path: Path) -> None:
+    store = MeteredBlobStore(await FsBlobStore.create(tmp_path / "blobs", fsync=False))
+    inner = store.inner
+    assert isinstance(inner, FsBlobStore)
+    refs = [await store.put(os.urandom(20_000)) for _ in range(250)]  # ~5 MiB: two turns
+    for ref in refs[:-1]:  # orphans, old enough to collect
+        set_modified(inner, ref.id, time.time() - 7200)
+    worker = BlobGcWorker(engine, store, interval=60, grace=3600, orphan_scan_interval=0)
+    result = await worker.run_once()
+    assert result is not None and result.orphans == len(refs) - 1
+    pack = inner.root / FILE_NAME
+    with sqlite3.connect(pack) as conn:
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    assert pack.stat().st_size < 200 * 1024
+    assert len(await store.get(refs[-1].id)) == 20_000  # the fresh one is intact
+    await store.close()
 
 
 async def test_worker_skips_when_another_node_holds_the_lease(
