@@ -275,6 +275,7 @@ async def test_disconnect_mid_data(node: Node) -> None:
     root = Path(str(node.config.data_dir)) / "blobs"
     blobs = [b for b in root.rglob("*") if b.is_file() and b.parent != root]  # not LAYOUT
     assert blobs == []
+    assert [b async for b, _ in node.blobs.list()] == []  # packed ones too
 
 
 swaks = pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks is not installed "
