@@ -86,6 +86,11 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
+    # A multi-row write keeps a statement journal (the pages it changed, to undo
+    # it alone); past 64 KiB SQLite spills it to a new temporary file: an
+    # inode and a write per page on every batch.  Its size is bounded by one
+    # batch's pages, so memory it is.
+    conn.execute("PRAGMA temp_store=MEMORY")
     return conn
 
 

@@ -67,6 +67,7 @@ class BlobPack:
             conn.execute(before)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'OFF'}")
+        conn.execute("PRAGMA temp_store=MEMORY")  # statement journals: no temporary files
         return conn
 
     # -- writes (the pack writer thread) --------------------------------------
