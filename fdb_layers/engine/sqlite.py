@@ -98,12 +98,22 @@ _ROWS_PER_STATEMENT = 200  # multi-row statements: 2 parameters a row, well unde
 
 
 def _read_values(conn: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, bytes]:
-    """The stored values of ``keys`` (absent ones left out), a few statements in all."""
+    """The stored values of ``keys`` (absent ones left out), a few statements in all.
+
+    Each chunk comes back as one row (the pairs in hex): every row a statement
+    steps through hands the interpreter lock to whichever thread waits for it, and
+    under load the event loop does, so a row per key cost a wait per key."""
     out: dict[bytes, bytes] = {}
     for i in range(0, len(keys), 2 * _ROWS_PER_STATEMENT):
         chunk = keys[i:i + 2 * _ROWS_PER_STATEMENT]
         marks = ",".join("?" * len(chunk))
-        out.update(conn.execute(f"SELECT key, value FROM kv WHERE key IN ({marks})", chunk))
+        found = conn.execute(
+            "SELECT group_concat(hex(key) || ':' || hex(value), ',') FROM kv "
+            f"WHERE key IN ({marks})", chunk).fetchone()[0]
+        if found:
+            for pair in found.split(","):
+                key, _, value = pair.partition(":")
+                out[bytes.fromhex(key)] = bytes.fromhex(value)
     return out
 
 
@@ -118,6 +128,73 @@ def _write_values(conn: sqlite3.Connection, values: dict[bytes, bytes | None]) -
         chunk = rows[i:i + 2 * _ROWS_PER_STATEMENT]
         values_sql = ",".join(["(?,?)"] * (len(chunk) // 2))
         conn.execute(f"INSERT OR REPLACE INTO kv (key, value) VALUES {values_sql}", chunk)
+
+
+class _Fold:
+    """A batch's mutations, transaction after transaction, folded into each key's
+    final value and written in a few statements for the whole batch.
+
+    An atomic op on a key not written earlier in the batch reads its base; all such
+    bases are read in one query.  Every statement hands the interpreter lock back
+    and forth with the event loop, which holds it most of the time under load: a
+    statement (or a row) per transaction or per key each waited for it, and a batch
+    took milliseconds.  A range clear writes what came before it, then clears."""
+
+    __slots__ = ("conn", "final", "chains")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.final: dict[bytes, bytes | None] = {}  # None: delete
+        self.chains: dict[bytes, list[tuple[Op, bytes]]] = {}  # atomic ops on an unread base
+
+    def add(self, mutations: list[Mutation], stamp: bytes) -> list[bytes]:
+        """Fold one transaction's mutations in order; return the versionstamped keys."""
+        final, chains = self.final, self.chains
+        stamped: list[bytes] = []
+        for m in mutations:
+            op = m.op
+            if op is Op.SET:
+                chains.pop(m.key, None)
+                final[m.key] = m.param
+            elif op is Op.CLEAR:
+                chains.pop(m.key, None)
+                final[m.key] = None
+            elif op in ATOMIC:
+                if m.key in chains:
+                    chains[m.key].append((op, m.param))
+                elif m.key in final:
+                    final[m.key] = apply_atomic(op, final[m.key], m.param)
+                else:
+                    chains[m.key] = [(op, m.param)]
+            elif op is Op.VS_KEY:
+                body, offset = split_versionstamp(m.key)
+                key = fill_versionstamp(body, offset, stamp)
+                chains.pop(key, None)
+                final[key] = m.param
+                stamped.append(key)
+            elif op is Op.VS_VALUE:
+                body, offset = split_versionstamp(m.param)
+                chains.pop(m.key, None)
+                final[m.key] = fill_versionstamp(body, offset, stamp)
+            elif op is Op.CLEAR_RANGE:
+                self.flush()
+                self.conn.execute("DELETE FROM kv WHERE key>=? AND key<?", (m.key, m.param))
+        return stamped
+
+    def flush(self) -> None:
+        """Write everything folded so far."""
+        final, chains = self.final, self.chains
+        if chains:
+            bases = _read_values(self.conn, list(chains))
+            for key, ops in chains.items():
+                value = bases.get(key)
+                for op, param in ops:
+                    value = apply_atomic(op, value, param)
+                final[key] = value
+            chains.clear()
+        if final:
+            _write_values(self.conn, final)
+            final.clear()
 
 
 class _CommitUncertain(Exception):
@@ -273,6 +350,7 @@ class SqliteEngine:
             version = db_version
             results: list[tuple[int, bytes] | StoreError] = []
             added: list[_HistoryEntry] = []
+            fold = _Fold(conn)
             for c in batch:
                 if self._conflicts(c, added):
                     results.append(NotCommitted("a key read by this transaction was written "
@@ -280,10 +358,11 @@ class SqliteEngine:
                     continue
                 version += 1
                 stamp = make_versionstamp(version, 0)
-                for key in self._apply(conn, c.mutations, stamp):
+                for key in fold.add(c.mutations, stamp):
                     c.writes.add_key(key)  # versionstamped keys, known only now
                 added.append(_HistoryEntry(version, now, c.writes))
                 results.append((version, stamp))
+            fold.flush()
             conn.execute("UPDATE meta SET value=? WHERE name='version'", (version,))
         except BaseException:
             if conn.in_transaction:
@@ -344,65 +423,6 @@ class SqliteEngine:
             entry = self._history.popleft()
             self._history_versions.popleft()
             self._floor = max(self._floor, entry.version)
-
-    @staticmethod
-    def _apply(conn: sqlite3.Connection, mutations: list[Mutation], stamp: bytes) -> list[bytes]:
-        """Apply in order; return the versionstamped keys written.
-
-        Each key's operations are folded into its final value first (an atomic op
-        on a value not written earlier in the transaction reads its base, all such
-        bases in one query), so a transaction costs a few statements rather than
-        several per mutation.  Every statement hands the interpreter lock back and
-        forth with the event loop, which holds it most of the time under load: a
-        batch of statements each waiting for it took milliseconds.  A range clear
-        applies what came before it, then clears."""
-        stamped: list[bytes] = []
-        final: dict[bytes, bytes | None] = {}  # None: delete
-        chains: dict[bytes, list[tuple[Op, bytes]]] = {}  # atomic ops on an unread base
-
-        def flush() -> None:
-            if chains:
-                bases = _read_values(conn, list(chains))
-                for key, ops in chains.items():
-                    value = bases.get(key)
-                    for op, param in ops:
-                        value = apply_atomic(op, value, param)
-                    final[key] = value
-                chains.clear()
-            if final:
-                _write_values(conn, final)
-                final.clear()
-
-        for m in mutations:
-            op = m.op
-            if op is Op.SET:
-                chains.pop(m.key, None)
-                final[m.key] = m.param
-            elif op is Op.CLEAR:
-                chains.pop(m.key, None)
-                final[m.key] = None
-            elif op in ATOMIC:
-                if m.key in chains:
-                    chains[m.key].append((op, m.param))
-                elif m.key in final:
-                    final[m.key] = apply_atomic(op, final[m.key], m.param)
-                else:
-                    chains[m.key] = [(op, m.param)]
-            elif op is Op.VS_KEY:
-                body, offset = split_versionstamp(m.key)
-                key = fill_versionstamp(body, offset, stamp)
-                chains.pop(key, None)
-                final[key] = m.param
-                stamped.append(key)
-            elif op is Op.VS_VALUE:
-                body, offset = split_versionstamp(m.param)
-                chains.pop(m.key, None)
-                final[m.key] = fill_versionstamp(body, offset, stamp)
-            elif op is Op.CLEAR_RANGE:
-                flush()
-                conn.execute("DELETE FROM kv WHERE key>=? AND key<?", (m.key, m.param))
-        flush()
-        return stamped
 
     # -- watches ------------------------------------------------------------------
 

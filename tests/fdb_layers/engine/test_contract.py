@@ -236,6 +236,63 @@ async def test_one_thousand_concurrent_atomic_adds(plain_engine: Engine) -> None
     assert keys.decode_int(await _get(plain_engine, key)) == 1000
 
 
+async def test_concurrent_blind_writes_apply_in_commit_order(plain_engine: Engine) -> None:
+    """Transactions that commit together (the sqlite engine writes them in one
+    batch) each apply, in commit order, on top of the ones before: sets, clears,
+    atomic ops on the same keys, range clears between them."""
+    import random
+
+    rng = random.Random(11)
+    names = [S.pack(("blind-mix", i)) for i in range(8)]
+    # keys 0-5 see every kind of write; 6 and 7 only atomic ops, on a stored base
+    plans = [[(rng.choice(["set", "add", "max", "clear", "range"]), rng.randrange(6),
+               rng.randrange(1, 50)) for _ in range(rng.randrange(1, 5))]
+             + [(rng.choice(["add", "max"]), rng.randrange(6, 8), rng.randrange(1, 200))]
+             for _ in range(80)]
+    await _set(plain_engine, names[6], (3).to_bytes(8, "little"))
+    await _set(plain_engine, names[7], (90).to_bytes(8, "little"))
+
+    async def run(plan: list[tuple[str, int, int]]) -> bytes:
+        tr = plain_engine.create_transaction()
+        try:
+            for op, i, n in plan:
+                if op == "set":
+                    tr.set(names[i], n.to_bytes(8, "little"))
+                elif op == "add":
+                    tr.add(names[i], n)
+                elif op == "max":
+                    tr.max(names[i], n)
+                elif op == "clear":
+                    tr.clear(names[i])
+                else:
+                    tr.clear_range(names[i], S.pack(("blind-mix", i + 2)))
+            stamp = tr.get_versionstamp()
+            await tr.commit()
+            return await stamp
+        finally:
+            tr.cancel()
+
+    stamps = await asyncio.gather(*(run(p) for p in plans))
+    model: dict[int, int] = {6: 3, 7: 90}
+    for _, plan in sorted(zip(stamps, plans, strict=True)):
+        for op, i, n in plan:
+            if op == "set":
+                model[i] = n
+            elif op == "add":
+                model[i] = model.get(i, 0) + n
+            elif op == "max":
+                model[i] = max(model.get(i, 0), n)
+            elif op == "clear":
+                model.pop(i, None)
+            else:
+                for j in range(i, i + 2):
+                    model.pop(j, None)
+    got = {i: keys.decode_int(v) for i in range(8)
+           if (v := await _get(plain_engine, names[i])) is not None}
+    assert got == model
+    assert len(set(stamps)) == len(plans)
+
+
 async def test_counter_with_marker_is_exact_under_fault_injection(engine: Engine) -> None:
     """The idempotent pattern layers use: the caller's id marks the work as done."""
     key = S.pack(("exact",))
