@@ -65,6 +65,8 @@ from .base import (
     TransactionTooOld,
 )
 
+from .sqlite_remote import CommitClient
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -260,11 +262,26 @@ class SqliteEngine:
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
         self._batches = 0
+        self._remote: CommitClient | None = None
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str]) -> SqliteEngine:
+    async def open(cls, path: str | os.PathLike[str], *,
+                   commit_socket: str | None = None) -> SqliteEngine:
+        """Open the store; with ``commit_socket``, commits go to the process that
+        serves it (see :mod:`.sqlite_remote`) and this one only reads the file."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = cls(str(path))
+        if commit_socket is not None:
+            engine._remote = CommitClient(commit_socket)
+            conn = engine._take_reader()
+            try:
+                row = conn.execute("SELECT value FROM meta WHERE name='version'").fetchone()
+            except sqlite3.OperationalError as e:
+                conn.close()
+                raise StoreError(f"no store at {path}: {e}") from e
+            engine._give_back_reader(conn)
+            engine._version = engine._floor = row[0]
+            return engine
         await asyncio.get_running_loop().run_in_executor(engine._writer_pool, engine._open_writer)
         return engine
 
@@ -296,11 +313,25 @@ class SqliteEngine:
             self._readers.append(conn)
 
     async def _commit(self, c: _Commit) -> tuple[int, bytes]:
+        if self._remote is not None:
+            result = await self._remote.commit(c)
+            self._version = max(self._version, result[0])
+            if self._watches:
+                for key in [k for k in self._watches if c.writes.contains(k)]:
+                    self._fire_watches(key)
+            return result
+        return await self._submit(c)
+
+    def _submit(self, c: _Commit) -> asyncio.Future[tuple[int, bytes]]:
+        """Queue ``c`` for the writer; its future resolves once it is durable (or failed)."""
+        if self._closed:
+            c.future.set_exception(StoreError("the engine is closed"))
+            return c.future
         self._pending.append(c)
         if not self._committing:
             self._committing = True
             self._drain_task = asyncio.get_running_loop().create_task(self._drain())
-        return await c.future
+        return c.future
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -485,6 +516,10 @@ class SqliteEngine:
         for conn in self._readers:
             conn.close()
         self._readers.clear()
+        if self._remote is not None:
+            await self._remote.close()
+            self._writer_pool.shutdown(wait=True)
+            return
 
         def _close_writer() -> None:
             if self._writer is not None:

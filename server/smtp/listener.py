@@ -85,6 +85,7 @@ async def start_smtp(
     *,
     clock: Clock | None = None,
     tls_context: ssl.SSLContext | None = None,
+    reuse_port: bool = False,
 ) -> SmtpService:
     """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``).
 
@@ -115,7 +116,7 @@ async def start_smtp(
                 else tls_context,
                 implicit_tls=kind == "submissions")
             server = await loop.create_server(
-                _factory(ctx), where[0], where[1], reuse_address=True,
+                _factory(ctx), where[0], where[1], reuse_address=True, reuse_port=reuse_port,
                 ssl=tls_context if kind == "submissions" else None)
             service.servers[kind] = server
             service.contexts.append(ctx)

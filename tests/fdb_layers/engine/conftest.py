@@ -4,6 +4,7 @@ injection, and FoundationDB where a cluster is reachable."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.sqlite import SqliteEngine
+from fdb_layers.engine.sqlite_remote import CommitServer
 
 
 def _fdb_skip_reason() -> str | None:
@@ -28,6 +30,7 @@ def _fdb_skip_reason() -> str | None:
 ENGINE_PARAMS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("sqlite+faults", id="sqlite+faults"),
+    pytest.param("sqlite-remote", id="sqlite-remote"),
     pytest.param(
         "foundationdb",
         id="foundationdb",
@@ -37,9 +40,32 @@ ENGINE_PARAMS = [
 ]
 
 
+class _ServedSqlite(SqliteEngine):
+    """A store opened with ``commit_socket``: reads the file itself, commits
+    through a CommitServer of another engine (in this process, for the tests;
+    the wire is the same as between processes)."""
+
+    served: tuple[CommitServer, SqliteEngine]
+
+    async def close(self) -> None:
+        await super().close()
+        server, owner = self.served
+        await server.close()
+        await owner.close()
+        os.rmdir(os.path.dirname(server.path))
+
+
 async def make_engine(kind: str, tmp_path: object) -> Engine:
     if kind == "sqlite":
         return await SqliteEngine.open(f"{tmp_path}/store.sqlite3")
+    if kind == "sqlite-remote":
+        owner = await SqliteEngine.open(f"{tmp_path}/store.sqlite3")
+        # a short folder: a Unix socket's path is limited to 107 bytes
+        server = CommitServer(owner, tempfile.mkdtemp(prefix="fdbmail-sock-") + "/commit.sock")
+        await server.start()
+        served = await _ServedSqlite.open(f"{tmp_path}/store.sqlite3", commit_socket=server.path)
+        served.served = (server, owner)
+        return served
     if kind == "sqlite+faults":
         inner = await SqliteEngine.open(f"{tmp_path}/store.sqlite3")
         return FaultyEngine(inner, not_committed_rate=0.2, unknown_result_rate=0.2, seed=7)

@@ -1,0 +1,196 @@
+"""The embedded engine's commits from other processes (fdb_layers/engine/sqlite_remote.py).
+The whole contract also runs on a served engine (conftest: "sqlite-remote")."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import pickle
+import stat
+import struct
+import sys
+import tempfile
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from fdb_layers import keys
+from fdb_layers.engine.base import CommitUnknownResult, NotCommitted, Transaction
+from fdb_layers.engine.run import transact
+from fdb_layers.engine.sqlite import SqliteEngine
+from fdb_layers.engine.sqlite_remote import CommitServer
+
+ROOT = Path(__file__).resolve().parents[3]
+COUNTER = b"remote/counter"
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[SqliteEngine, CommitServer, str]]:
+    # a short folder: a Unix socket's path is limited to 107 bytes
+    sock_dir = tempfile.mkdtemp(prefix="fdbmail-sock-")
+    owner = await SqliteEngine.open(tmp_path / "store.sqlite3")
+    server = CommitServer(owner, f"{sock_dir}/commit.sock")
+    await server.start()
+    try:
+        yield owner, server, server.path
+    finally:
+        await server.close()
+        await owner.close()
+        os.rmdir(sock_dir)
+
+
+async def _put(engine: SqliteEngine, n: int) -> None:
+    async def body(tr: Transaction) -> None:
+        tr.set(COUNTER, keys.encode_int(n))
+
+    await transact(engine, body)
+
+
+async def _count(engine: SqliteEngine) -> int:
+    async def body(tr: Transaction) -> bytes | None:
+        return await tr.get(COUNTER)
+
+    value = await transact(engine, body)
+    return keys.decode_int(value) if value is not None else 0
+
+
+_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from fdb_layers.engine.sqlite import SqliteEngine
+    from fdb_layers.engine.run import transact
+
+    async def main():
+        engine = await SqliteEngine.open(sys.argv[1], commit_socket=sys.argv[2])
+        async def incr(tr):  # read-modify-write: conflicts are resolved by the server
+            value = await tr.get(b"remote/counter")
+            n = int.from_bytes(value, "little") if value else 0
+            tr.set(b"remote/counter", (n + 1).to_bytes(8, "little"))
+        await asyncio.gather(*(transact(engine, incr) for _ in range(int(sys.argv[3]))))
+        await engine.close()
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_other_processes_commit_through_the_server_without_lost_updates(
+        tmp_path: Path, served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    owner, _, sock = served
+
+    async def incr(tr: Transaction) -> None:
+        value = await tr.get(COUNTER)
+        n = keys.decode_int(value) if value else 0
+        tr.set(COUNTER, keys.encode_int(n + 1))
+
+    children = [await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _CHILD, str(tmp_path / "store.sqlite3"), sock, "60",
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}) for _ in range(2)]
+    await asyncio.gather(*(transact(owner, incr) for _ in range(60)))
+    for child in children:
+        assert await asyncio.wait_for(child.wait(), 60) == 0
+    assert await _count(owner) == 180
+
+
+async def test_the_socket_is_for_the_owner_only(
+        served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    mode = stat.S_IMODE(os.stat(served[2]).st_mode)
+    assert mode == 0o600
+
+
+async def test_a_stale_read_fails_with_not_committed(
+        tmp_path: Path, served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    owner, _, sock = served
+    client = await SqliteEngine.open(tmp_path / "store.sqlite3", commit_socket=sock)
+    try:
+        tr = client.create_transaction()
+        await tr.get(COUNTER)
+        await _put(owner, 5)
+        tr.set(COUNTER, keys.encode_int(1))
+        with pytest.raises(NotCommitted):
+            await tr.commit()
+        tr.cancel()
+        assert await _count(client) == 5
+    finally:
+        await client.close()
+
+
+def _frame(request_id: int, body: bytes) -> bytes:
+    return struct.pack("<II", request_id, len(body)) + body
+
+
+async def test_hostile_frames_get_an_error_and_the_server_keeps_serving(
+        tmp_path: Path, served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    owner, _, sock = served
+    reader, writer = await asyncio.open_unix_connection(sock)
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (os.system, ("touch " + str(tmp_path / "pwned"),))
+
+    for i, body in enumerate([
+        pickle.dumps(Evil()),                                     # a global: refused
+        b"not a pickle",
+        pickle.dumps((1, 2, 3)),                                  # not a commit
+        pickle.dumps((0, set(), [], set(), [], [("set", "str key", b"v")])),
+        pickle.dumps((0, set(), [], set(), [], [("drop_table", b"k", b"v")])),
+    ], start=1):
+        writer.write(_frame(i, body))
+        request_id, length = struct.unpack("<II", await reader.readexactly(8))
+        code, message = pickle.loads(await reader.readexactly(length))
+        assert request_id == i and code != 0 and message
+    assert not (tmp_path / "pwned").exists()
+    writer.write(struct.pack("<II", 99, 2**31))                  # an oversized frame: dropped
+    assert await asyncio.wait_for(reader.read(), 5) == b""
+    writer.close()
+
+    client = await SqliteEngine.open(tmp_path / "store.sqlite3", commit_socket=sock)
+    try:
+        await _put(client, 7)
+        assert await _count(owner) == 7
+    finally:
+        await client.close()
+
+
+async def test_server_gone_mid_commit_is_an_unknown_result(tmp_path: Path) -> None:
+    sock_dir = tempfile.mkdtemp(prefix="fdbmail-sock-")
+    path = f"{sock_dir}/commit.sock"
+    got = asyncio.Event()
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(8)  # a request arrives; the "server" dies without answering
+        got.set()
+        writer.close()
+
+    owner = await SqliteEngine.open(tmp_path / "store.sqlite3")  # creates the file
+    await owner.close()
+    fake = await asyncio.start_unix_server(swallow, path)
+    client = await SqliteEngine.open(tmp_path / "store.sqlite3", commit_socket=path)
+    try:
+        tr = client.create_transaction()
+        tr.set(COUNTER, b"x")
+        with pytest.raises(CommitUnknownResult):
+            await tr.commit()
+        assert got.is_set()
+    finally:
+        await client.close()
+        fake.close()
+        await fake.wait_closed()
+        os.unlink(path)
+        os.rmdir(sock_dir)
+
+
+async def test_no_server_is_not_committed(tmp_path: Path) -> None:
+    owner = await SqliteEngine.open(tmp_path / "store.sqlite3")
+    await owner.close()
+    client = await SqliteEngine.open(tmp_path / "store.sqlite3",
+                                     commit_socket=str(tmp_path / "absent.sock"))
+    try:
+        tr = client.create_transaction()
+        tr.set(COUNTER, b"x")
+        with pytest.raises(NotCommitted):
+            await tr.commit()
+    finally:
+        await client.close()
