@@ -4,12 +4,20 @@ listeners as they are built.  Tests start a :class:`Node` on port 0."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import tempfile
 from pathlib import Path
+
+from prometheus_client import generate_latest
 
 from fdb_layers.engine import open_engine
 from fdb_layers.engine.base import Engine, LayoutVersionError
+from fdb_layers.engine.faults import FaultyEngine
+from fdb_layers.engine.sqlite import SqliteEngine
+from fdb_layers.engine.sqlite_remote import CommitServer
 from fdb_layers.engine.run import transact
 from fdb_layers.layout import STORE_LAYOUT, check_layouts
 
@@ -23,6 +31,7 @@ from .maintenance import MaintenanceWorker
 from .smtp import SmtpService, start_smtp
 from .http import HttpListener, build_app
 from .logs import setup_logging
+from .workers import MergedMetrics, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +40,15 @@ class StartupError(Exception):
     """The node cannot start; the message says why and what to do."""
 
 
-async def open_store(config: Config) -> Engine:
+def store_path(config: Config) -> str:
+    return config.store.sqlite_path or str(config.data_dir / "store.sqlite3")
+
+
+async def open_store(config: Config, *, commit_socket: str | None = None) -> Engine:
+    """The configured store, its layout checked.  ``commit_socket``: a worker's
+    embedded store, whose commits the main process makes (see server.workers)."""
     store = config.store
-    path = store.sqlite_path or str(config.data_dir / "store.sqlite3")
+    path = store_path(config)
     try:
         engine = await open_engine(
             store.engine,
@@ -42,6 +57,7 @@ async def open_store(config: Config) -> Engine:
             api_version=store.fdb_api_version,
             not_committed_rate=store.fault_not_committed_rate,
             unknown_result_rate=store.fault_unknown_result_rate,
+            commit_socket=commit_socket,
         )
     except Exception as e:
         from fdb_layers.engine.foundationdb import ClientLibraryMissing
@@ -64,8 +80,9 @@ class Node:
         self.blobs: BlobStore | None = None
         self.directory: Directory | None = None
         self.delivery: Delivery | None = None
-        self.smtp: SmtpService | None = None
+        self.smtp: SmtpService | WorkerPool | None = None
         self.http: HttpListener | None = None
+        self.commit_server: CommitServer | None = None
         self._workers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -80,14 +97,39 @@ class Node:
         worker = MaintenanceWorker.from_config(self.config, self.engine)
         if worker is not None:  # likewise leased: one node at a time does a pass
             self._workers.append(asyncio.create_task(worker.run(), name="maintenance"))
-        self.smtp = await start_smtp(self.config, self.directory, self.delivery)
-        app = build_app({"store": self._check_store})
+        metrics_text = None
+        if self.config.server.workers:
+            pool = WorkerPool(self.config, self.config.server.workers,
+                              await self._serve_commits())
+            self.smtp = pool
+            await pool.start()
+
+            async def metrics_text() -> bytes:
+                return generate_latest(MergedMetrics(await pool.metrics_texts()))
+        else:
+            self.smtp = await start_smtp(self.config, self.directory, self.delivery)
+        app = build_app({"store": self._check_store}, metrics_text=metrics_text)
         self.http = HttpListener(app, self.config.server.http_listen)
         await self.http.start()
         log.info("node started", extra={"version": __version__, "http_port": self.http.port,
                                         "smtp_ports": str(self.smtp.ports),
                                         "store": self.engine.name,
                                         "data_dir": str(Path(self.config.data_dir).resolve())})
+
+    async def _serve_commits(self) -> str | None:
+        """The embedded store's commit socket for worker processes (FoundationDB
+        needs none: every process is a client of the cluster)."""
+        engine = self.engine
+        if isinstance(engine, FaultyEngine):
+            engine = engine.inner
+        if not isinstance(engine, SqliteEngine):
+            return None
+        path = os.path.join(os.path.abspath(self.config.data_dir), "commit.sock")
+        if len(path.encode()) > 100:  # a Unix socket's path has room for 107 bytes
+            path = os.path.join(tempfile.mkdtemp(prefix="fdbmail-"), "commit.sock")
+        self.commit_server = CommitServer(engine, path)
+        await self.commit_server.start()
+        return path
 
     async def _check_store(self) -> None:
         assert self.engine is not None
@@ -112,6 +154,13 @@ class Node:
         if self.http is not None:
             await self.http.stop()
             self.http = None
+        if self.commit_server is not None:  # after the workers, before the store
+            await self.commit_server.close()
+            if os.path.basename(os.path.dirname(self.commit_server.path)).startswith(
+                    "fdbmail-"):
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.dirname(self.commit_server.path))
+            self.commit_server = None
         if self.directory is not None:
             await self.directory.close()
             self.directory = None

@@ -110,6 +110,10 @@ SERVER = Section(
                 ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")),
         Setting("log_format", "json", "Log line format: one JSON object per line, or "
                 "logfmt-style key=value text for a terminal.", ("json", "text")),
+        Setting("workers", 0, "Worker processes that serve SMTP connections, so that a node "
+                "uses more than one core (0: all in one process). The main process keeps the "
+                "embedded store's writer, blob GC, maintenance and HTTP, accepts the "
+                "connections and hands each to a worker. About one per core.", minimum=0),
     ),
 )
 
@@ -156,6 +160,8 @@ class SectionValues(Mapping[str, SettingValue]):
     sources: dict[str, str] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("section", "settings", "sources"):
+            raise AttributeError(name)  # not set yet (unpickling, copying)
         try:
             return self.settings[name]
         except KeyError:
@@ -177,6 +183,8 @@ class Config:
     path: Path | None = None
 
     def __getattr__(self, name: str) -> SectionValues:
+        if name.startswith("__") or name in ("sections", "path"):
+            raise AttributeError(name)  # not set yet (unpickling, copying)
         try:
             return self.sections[name]
         except KeyError:

@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[None]]
 
 
-def build_app(health_checks: dict[str, HealthCheck], routes: Sequence[BaseRoute] = ()) -> Starlette:
+def build_app(health_checks: dict[str, HealthCheck], routes: Sequence[BaseRoute] = (),
+              metrics_text: Callable[[], Awaitable[bytes]] | None = None) -> Starlette:
+    """``metrics_text`` replaces this process's registry on /metrics (a node with
+    worker processes serves theirs too)."""
     async def healthz(request: Request) -> Response:
         results: dict[str, str] = {}
         ok = True
@@ -36,7 +39,8 @@ def build_app(health_checks: dict[str, HealthCheck], routes: Sequence[BaseRoute]
                             status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        text = await metrics_text() if metrics_text is not None else generate_latest()
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
     return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics), *routes])
 

@@ -13,13 +13,16 @@ async def open_engine(
     api_version: int = 730,
     not_committed_rate: float = 0.0,
     unknown_result_rate: float = 0.0,
+    commit_socket: str | None = None,
 ) -> Engine:
-    """Open the configured engine, wrapped in fault injection if any rate is set."""
+    """Open the configured engine, wrapped in fault injection if any rate is set.
+    ``commit_socket``: the sqlite engine sends its commits to the process serving
+    that socket (see sqlite_remote); FoundationDB ignores it."""
     engine: Engine
     if kind == "sqlite":
         from .sqlite import SqliteEngine
 
-        engine = await SqliteEngine.open(sqlite_path)
+        engine = await SqliteEngine.open(sqlite_path, commit_socket=commit_socket)
     elif kind == "foundationdb":
         from .foundationdb import FoundationDbEngine
 

@@ -78,6 +78,50 @@ def session_options(config: Config) -> SessionOptions:
     )
 
 
+@dataclass
+class SmtpSetup:
+    """What serving SMTP needs but the sockets: the limits, one context per enabled
+    listener (``contexts[kind]``) and where each listens (``listens[kind]``)."""
+
+    limits: Limits
+    contexts: dict[str, ListenerContext]
+    listens: dict[str, tuple[str, int]]
+    tls_context: ssl.SSLContext | None
+
+
+async def prepare_smtp(
+    config: Config,
+    directory: Directory,
+    delivery: DeliveryPipeline,
+    *,
+    clock: Clock | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> SmtpSetup:
+    s = config.smtp
+    options = session_options(config)
+    limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
+                                  s.connection_rate_per_ip, s.auth_failures_per_ip),
+                    **({"clock": clock} if clock else {}))
+    handler = SmtpHandler(directory, delivery, options.hostname)
+    listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
+    needs_tls = (listens["submission"] or listens["submissions"]
+                 or (listens["mx"] and s.mx_starttls))
+    if tls_context is None and needs_tls:
+        tls_context = await asyncio.to_thread(
+            tls.load_or_create, s.tls_cert, s.tls_key, config.data_dir, options.hostname)
+    contexts = {}
+    for kind, where in listens.items():
+        if where is None:
+            continue
+        contexts[kind] = ListenerContext(
+            kind=kind, options=options, handler=handler, limits=limits,
+            starttls=None if kind == "submissions" or (kind == "mx" and not s.mx_starttls)
+            else tls_context,
+            implicit_tls=kind == "submissions")
+    return SmtpSetup(limits, contexts, {k: w for k, w in listens.items() if w is not None},
+                     tls_context)
+
+
 async def start_smtp(
     config: Config,
     directory: Directory,
@@ -90,34 +134,17 @@ async def start_smtp(
     """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``).
 
     ``tls_context`` replaces the configured or self-signed certificate (tests)."""
-    s = config.smtp
-    options = session_options(config)
-    limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
-                                  s.connection_rate_per_ip, s.auth_failures_per_ip),
-                    **({"clock": clock} if clock else {}))
-    if not s.auth_require_tls:
+    if not config.smtp.auth_require_tls:
         log.warning("[smtp] auth_require_tls is off: passwords may cross the network in clear")
-    handler = SmtpHandler(directory, delivery, options.hostname)
-    listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
-    needs_tls = (listens["submission"] or listens["submissions"]
-                 or (listens["mx"] and s.mx_starttls))
-    if tls_context is None and needs_tls:
-        tls_context = await asyncio.to_thread(
-            tls.load_or_create, s.tls_cert, s.tls_key, config.data_dir, options.hostname)
+    setup = await prepare_smtp(config, directory, delivery, clock=clock, tls_context=tls_context)
     loop = asyncio.get_running_loop()
-    service = SmtpService({}, limits)
+    service = SmtpService({}, setup.limits)
     try:
-        for kind, where in listens.items():
-            if where is None:
-                continue
-            ctx = ListenerContext(
-                kind=kind, options=options, handler=handler, limits=limits,
-                starttls=None if kind == "submissions" or (kind == "mx" and not s.mx_starttls)
-                else tls_context,
-                implicit_tls=kind == "submissions")
+        for kind, ctx in setup.contexts.items():
+            host, port = setup.listens[kind]
             server = await loop.create_server(
-                _factory(ctx), where[0], where[1], reuse_address=True, reuse_port=reuse_port,
-                ssl=tls_context if kind == "submissions" else None)
+                _factory(ctx), host, port, reuse_address=True, reuse_port=reuse_port,
+                ssl=setup.tls_context if kind == "submissions" else None)
             service.servers[kind] = server
             service.contexts.append(ctx)
             sockname = server.sockets[0].getsockname()

@@ -1,0 +1,328 @@
+"""Protocol worker processes: every core of a machine for one node.
+
+CPython runs one thread of Python at a time, so a node in one process uses one
+core for its protocol work however many the machine has.  With ``[server]
+workers = N`` the node's main process keeps what there is one of per node (the
+embedded store's writer, the blob GC, maintenance, HTTP) and N worker processes
+serve the SMTP connections:
+
+* The main process listens and accepts.  It applies the connection limits
+  (max_connections, per IP, rate per IP) to the whole node, then hands the
+  socket to the worker with the fewest open connections over a Unix socket pair
+  (SCM_RIGHTS); the worker tells it when the connection ends.
+* A worker opens the store itself: FoundationDB directly, the embedded engine
+  by reading the file and sending its commits to the main process
+  (:mod:`fdb_layers.engine.sqlite_remote`).  It opens the blob store and the
+  directory itself, and runs the same SMTP sessions and delivery pipeline as a
+  single-process node; its metrics are served by the main process's /metrics
+  with a ``process`` label.
+* A worker that dies is started again; the connections it held are gone (their
+  clients retry, as after any dropped connection) and nothing acknowledged is
+  lost, since a worker answers 250 only after the store committed.
+* Auth-failure limits are kept by each worker for its own connections, so a
+  client spreading attempts over several connections gets up to N times
+  ``auth_failures_per_ip``.
+
+Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
+start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
+(send your metrics), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a
+connection ended), ``m<id> <exposition text>``.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import pickle
+import socket
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from .config import Config
+from .smtp.limits import Limits, LimitSettings
+from .smtp.listener import parse_listen, KINDS
+from .smtp.session import CONNECTIONS
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE = 4 * 1024 * 1024  # a control message: metrics text is the largest
+RESTART_DELAY = 1.0
+READY_TIMEOUT = 60.0
+METRICS_TIMEOUT = 5.0
+
+
+def control_pair() -> tuple[socket.socket, socket.socket]:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for s in (a, b):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MAX_MESSAGE)
+        s.setblocking(False)
+    return a, b
+
+
+async def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One control message and the descriptors sent with it; b"" when the peer is gone."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            fds = array.array("i")
+            data, ancdata, _, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(4 * fds.itemsize))
+        except BlockingIOError:
+            ready = loop.create_future()
+            loop.add_reader(sock.fileno(), ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(sock.fileno())
+            continue
+        except ConnectionError:
+            return b"", []
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+        return data, list(fds)
+
+
+def send(sock: socket.socket, data: bytes, fds: Iterable[int] = ()) -> bool:
+    """Send one control message; False if the peer is gone or cannot take it now."""
+    fds = list(fds)
+    try:
+        if fds:
+            sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        else:
+            sock.send(data)
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(eq=False)
+class _Worker:
+    index: int
+    control: socket.socket
+    process: asyncio.subprocess.Process
+    connections: dict[str, str] = field(default_factory=dict)  # connection id -> peer IP
+    ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
+                                        .create_future())
+    metrics: dict[str, asyncio.Future[bytes]] = field(default_factory=dict)
+    reader: asyncio.Task[None] | None = None
+
+
+class WorkerPool:
+    """The main process's side: listeners, accepting, the workers' lives."""
+
+    def __init__(self, config: Config, count: int, commit_socket: str | None) -> None:
+        self.config = config
+        self.count = count
+        self.commit_socket = commit_socket
+        s = config.smtp
+        self.limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
+                                           s.connection_rate_per_ip, s.auth_failures_per_ip))
+        self.hostname = s.hostname or config.server.hostname
+        self.addresses: dict[str, tuple[str, int]] = {}
+        self._listeners: dict[str, socket.socket] = {}
+        self._workers: list[_Worker | None] = [None] * count
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ids = itertools.count(1)
+        self._closing = False
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {k: a[1] for k, a in self.addresses.items()}
+
+    def pids(self) -> list[int]:
+        """The live workers' process ids."""
+        return [w.process.pid for w in self._workers if w is not None]
+
+    async def start(self) -> None:
+        try:
+            for kind in KINDS:
+                where = parse_listen(str(getattr(self.config.smtp, f"{kind}_listen")))
+                if where is None:
+                    continue
+                sock = socket.create_server(
+                    where, family=socket.AF_INET6 if ":" in where[0] else socket.AF_INET,
+                    backlog=1024, reuse_port=False)
+                sock.setblocking(False)
+                self._listeners[kind] = sock
+                host, port = sock.getsockname()[:2]
+                self.addresses[kind] = (str(host), int(port))
+            await asyncio.gather(*(self._spawn(i) for i in range(self.count)))
+        except BaseException:
+            await self.close()
+            raise
+        for kind, sock in self._listeners.items():
+            self._tasks.append(asyncio.create_task(self._accept(kind, sock),
+                                                   name=f"accept-{kind}"))
+            log.info("SMTP %s listening on %s:%d, served by %d worker processes",
+                     kind, *self.addresses[kind], self.count)
+
+    async def _spawn(self, index: int) -> None:
+        mine, theirs = control_pair()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "server.worker", str(theirs.fileno()),
+            pass_fds=[theirs.fileno()])
+        theirs.close()
+        worker = _Worker(index, mine, process)
+        self._workers[index] = worker
+        send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index)))
+        worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
+        try:
+            await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
+        except (TimeoutError, ConnectionError) as e:
+            raise RuntimeError(f"worker {index} did not start: {e or 'timeout'}") from e
+        log.info("worker %d started (pid %d)", index, process.pid)
+
+    async def _listen(self, worker: _Worker) -> None:
+        """Messages from one worker until it is gone; then start another in its place."""
+        while True:
+            data, fds = await receive(worker.control)
+            for fd in fds:  # never expected from a worker
+                os.close(fd)
+            if not data:
+                break
+            kind, body = data[:1], data[1:]
+            if kind == b"R":
+                if not worker.ready.done():
+                    worker.ready.set_result(None)
+            elif kind == b"X":
+                ip = worker.connections.pop(body.decode(), None)
+                if ip is not None:
+                    self.limits.release(ip)
+            elif kind == b"m":
+                request, _, text = body.partition(b" ")
+                waiter = worker.metrics.pop(request.decode(), None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(text)
+        code = await worker.process.wait()
+        for ip in worker.connections.values():
+            self.limits.release(ip)
+        worker.connections.clear()
+        for waiter in worker.metrics.values():
+            waiter.cancel()
+        worker.control.close()
+        if not worker.ready.done():
+            worker.ready.set_exception(ConnectionError(f"exited with {code}"))
+        if self._closing:
+            return
+        log.error("worker %d exited with %s; starting another", worker.index, code)
+        self._workers[worker.index] = None
+        while not self._closing:
+            await asyncio.sleep(RESTART_DELAY)
+            try:
+                await self._spawn(worker.index)
+                return
+            except Exception as e:
+                log.error("worker %d could not be started again: %s", worker.index, e)
+
+    async def _accept(self, kind: str, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, peer = await loop.sock_accept(listener)
+            except OSError as e:  # EMFILE and the like: wait, do not spin
+                log.warning("accept on %s failed: %s", kind, e)
+                await asyncio.sleep(0.1)
+                continue
+            with contextlib.closing(conn):
+                self._hand_over(kind, conn, str(peer[0]))
+
+    def _hand_over(self, kind: str, conn: socket.socket, ip: str) -> None:
+        live = [w for w in self._workers if w is not None and w.ready.done()
+                and not w.ready.exception()]
+        refused = self.limits.admit(ip) if live else "no_worker"
+        if refused is not None:
+            CONNECTIONS.labels(kind, refused).inc()
+            log.warning("refused connection from %s: %s", ip, refused)
+            with contextlib.suppress(OSError):
+                conn.send(f"421 4.7.0 {self.hostname} Too many connections, try again "
+                          "later\r\n".encode())
+            return
+        worker = min(live, key=lambda w: len(w.connections))
+        conn_id = str(next(self._ids))
+        if not send(worker.control, f"C{kind} {conn_id}".encode(), [conn.fileno()]):
+            self.limits.release(ip)
+            CONNECTIONS.labels(kind, "no_worker").inc()
+            with contextlib.suppress(OSError):
+                conn.send(f"421 4.3.2 {self.hostname} Service not available, try again "
+                          "later\r\n".encode())
+            return
+        worker.connections[conn_id] = ip
+
+    async def metrics_texts(self) -> dict[str, bytes]:
+        """Each live worker's metrics (exposition text), by worker name."""
+        asked: dict[str, asyncio.Future[bytes]] = {}
+        loop = asyncio.get_running_loop()
+        for worker in self._workers:
+            if worker is None or not worker.ready.done() or worker.ready.exception():
+                continue
+            request = str(next(self._ids))
+            waiter: asyncio.Future[bytes] = loop.create_future()
+            worker.metrics[request] = waiter
+            if send(worker.control, f"M{request}".encode()):
+                asked[f"worker-{worker.index}"] = waiter
+        if asked:
+            await asyncio.wait(asked.values(), timeout=METRICS_TIMEOUT)
+        return {name: f.result() for name, f in asked.items()
+                if f.done() and not f.cancelled() and f.exception() is None}
+
+    async def close(self, grace: float = 10.0) -> None:
+        """Stop accepting; each worker answers the deliveries in progress (up to
+        ``grace`` seconds) and closes its connections, then exits."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for sock in self._listeners.values():
+            sock.close()
+        self._listeners.clear()
+        workers = [w for w in self._workers if w is not None]
+        for worker in workers:
+            send(worker.control, b"S")
+        for worker in workers:
+            try:
+                await asyncio.wait_for(worker.process.wait(), grace + 5)
+            except TimeoutError:
+                log.error("worker %d did not stop; killing it", worker.index)
+                worker.process.kill()
+                await worker.process.wait()
+            if worker.reader is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker.reader
+        self._workers = [None] * self.count
+
+
+class MergedMetrics:
+    """A collector of this process's metrics and the workers' (parsed from their
+    exposition text), each sample labelled with the process it came from."""
+
+    def __init__(self, workers: dict[str, bytes]) -> None:
+        self.workers = workers
+
+    def collect(self) -> Iterable[Metric]:
+        merged: dict[str, Metric] = {}
+        sources: list[tuple[str, Iterable[Metric]]] = [("main", REGISTRY.collect())]
+        for name, text in self.workers.items():
+            sources.append((name, text_string_to_metric_families(text.decode())))
+        for process, families in sources:
+            for family in families:
+                out = merged.get(family.name)
+                if out is None:
+                    out = merged[family.name] = Metric(family.name, family.documentation,
+                                                       family.type, family.unit)
+                for sample in family.samples:
+                    out.add_sample(sample.name, {**sample.labels, "process": process},
+                                   sample.value, sample.timestamp, sample.exemplar)
+        return merged.values()

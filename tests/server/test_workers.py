@@ -1,0 +1,168 @@
+"""A node with worker processes ([server] workers): real processes, real SMTP clients."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import smtplib
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from fdb_layers.engine.run import transact
+from fdb_layers.mailbox import find_role
+from fdb_layers.message_queries import list_messages
+from server.app import Node
+from server.cli import main as cli
+from server.config import load_config
+from server.workers import WorkerPool
+
+MESSAGE = (b"From: someone@remote.test\r\nTo: alice@example.test\r\nSubject: %d\r\n"
+           b"Message-ID: <w%d@remote.test>\r\n\r\nHi!\r\n")
+
+
+def _config_file(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "fdbmail.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        'workers = 2\nlog_level = "WARNING"\n'
+        '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\n'
+        'submissions_listen = "127.0.0.1:0"\n' + extra)
+    assert cli(["-c", str(path), "directory", "add", "alice",
+                "--email", "alice@example.test"]) == 0
+    return path
+
+
+async def _started(path: Path) -> Node:
+    node = Node(load_config(path, env={}))
+    await node.start()
+    return node
+
+
+@pytest.fixture
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    n = await _started(_config_file(tmp_path))
+    try:
+        yield n
+    finally:
+        await n.stop()
+
+
+def _pool(node: Node) -> WorkerPool:
+    assert isinstance(node.smtp, WorkerPool)
+    return node.smtp
+
+
+async def _inbox_subjects(node: Node) -> int:
+    assert node.directory is not None and node.engine is not None
+    principal = await node.directory.get_principal("alice")
+    assert principal is not None
+
+    async def inbox(tr):  # type: ignore[no-untyped-def]
+        mailbox_id = await find_role(tr, principal.id, "inbox")
+        return [] if mailbox_id is None else await list_messages(tr, principal.id, mailbox_id)
+
+    return len(await transact(node.engine, inbox))
+
+
+async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220")
+    return reader, writer
+
+
+def _send(port: int, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.sendmail("someone@remote.test", ["alice@example.test"], MESSAGE % (i, i))
+
+
+async def test_connections_are_spread_over_workers_and_mail_lands(node: Node) -> None:
+    pool = _pool(node)
+    assert len(pool.pids()) == 2 and os.getpid() not in pool.pids()
+    port = pool.ports["mx"]
+    # connections open at the same time go to different workers (fewest connections first)
+    await asyncio.gather(*(asyncio.to_thread(_send, port, i * 10, 5) for i in range(4)))
+    assert await _inbox_subjects(node) == 20
+
+    assert node.http is not None
+    async with httpx.AsyncClient() as client:
+        text = (await client.get(f"http://127.0.0.1:{node.http.port}/metrics")).text
+    served = {}
+    for line in text.splitlines():
+        if line.startswith("fdbmail_smtp_messages_total{") and 'result="accepted"' in line:
+            process = line.split('process="')[1].split('"')[0]
+            served[process] = float(line.rsplit(" ", 1)[1])
+    # (this test process's own registry may hold other tests' SMTP counts, as "main")
+    workers = {k: v for k, v in served.items() if k != "main"}
+    assert set(workers) == {"worker-0", "worker-1"} and sum(workers.values()) == 20
+    assert 'fdbmail_store_transactions_total{engine="sqlite",process="main",' in text
+
+
+async def test_implicit_tls_is_served_by_a_worker(node: Node) -> None:
+    port = _pool(node).ports["submissions"]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def ehlo() -> int:
+        with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx, timeout=30) as client:
+            return client.ehlo()[0]
+
+    assert await asyncio.to_thread(ehlo) == 250
+
+
+async def test_a_killed_worker_is_replaced_and_nothing_acknowledged_is_lost(
+        node: Node) -> None:
+    pool = _pool(node)
+    port = pool.ports["mx"]
+    await asyncio.to_thread(_send, port, 0, 4)
+    victim = pool.pids()[0]
+    held = [await _connect(port) for _ in range(2)]  # one on each worker
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(200):
+        pids = pool.pids()
+        if victim not in pids and len(pids) == 2 and all(
+                w is not None and w.ready.done() for w in pool._workers):
+            break
+        await asyncio.sleep(0.05)
+    assert victim not in pool.pids() and len(pool.pids()) == 2
+    await asyncio.to_thread(_send, port, 10, 6)
+    assert await _inbox_subjects(node) == 10
+    lost = 0
+    for reader, writer in held:  # the victim's is gone; the other still talks
+        writer.write(b"NOOP\r\n")
+        try:
+            reply = await asyncio.wait_for(reader.readline(), 10)
+        except ConnectionError:
+            reply = b""
+        lost += not reply.startswith(b"250")
+        writer.close()
+    assert lost == 1
+
+
+async def test_connection_limits_hold_for_the_whole_node(tmp_path: Path) -> None:
+    node = await _started(_config_file(tmp_path, "max_connections_per_ip = 2\n"))
+    try:
+        port = _pool(node).ports["mx"]
+        opened = [await _connect(port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"421")
+        writer.close()  # two workers, but one node's limit
+        opened.pop()[1].close()  # the worker tells the main process the connection ended
+        for _ in range(100):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            greeting = await asyncio.wait_for(reader.readline(), 10)
+            writer.close()
+            if greeting.startswith(b"220"):
+                break
+            await asyncio.sleep(0.05)
+        assert greeting.startswith(b"220")
+        for _, w in opened:
+            w.close()
+    finally:
+        await node.stop()
