@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from prometheus_client import generate_latest
 
-from .app import open_store
+from .app import open_store, tune_gc
 from .blobs import open_blob_store
 from .config import Config
 from .delivery import Delivery
@@ -85,6 +85,7 @@ async def run(control: socket.socket) -> int:
             log.info("connection on %s not served: %s", kind, e)
             session.ended()
 
+    tune_gc()
     send(control, b"R")
     log.info("worker %d ready (pid %d)", index, os.getpid())
     while not stop.is_set():

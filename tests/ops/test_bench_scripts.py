@@ -19,7 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
     [
         ("store.py", ["--transactions", "300", "--keys", "2000"],
          ["ceiling: plain sqlite3", "engine tx/s"]),
-        ("smtp.py", ["--quick"], ["ceiling", "fdbmail", "ratio fdbmail/ceiling"]),
+        ("smtp.py", ["--quick"], ["ceiling", "fdbmail", "ratio fdbmail/ceiling",
+                                  "ratio workers=2/ceiling"]),
         ("mailbox.py", ["--quick"], ["open (SELECT data)", "summaries of newest 50"]),
     ],
 )
