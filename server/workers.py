@@ -15,7 +15,10 @@ serve the SMTP connections:
   (:mod:`fdb_layers.engine.sqlite_remote`).  It opens the blob store and the
   directory itself, and runs the same SMTP sessions and delivery pipeline as a
   single-process node; its metrics are served by the main process's /metrics
-  with a ``process`` label.
+  with a ``process`` label.  With the local blob folder, a worker's small blobs
+  are packed by the main process (sent over the control socket): one writer of
+  the pack file, whose puts from all workers share transactions, instead of
+  workers waiting for each other's lock (SQLite's busy wait sleeps 1 ms and up).
 * A worker that dies is started again; the connections it held are gone (their
   clients retry, as after any dropped connection) and nothing acknowledged is
   lost, since a worker answers 250 only after the store committed.
@@ -25,8 +28,9 @@ serve the SMTP connections:
 
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
-(send your metrics), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a
-connection ended), ``m<id> <exposition text>``.
+(send your metrics), ``p<id> <sha256> <size>`` / ``e<id> <why>`` (a blob put's
+result), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a connection
+ended), ``m<id> <exposition text>``, ``P<id> <blob>`` (pack this blob).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from .blobs.fs import FsBlobStore
 from .config import Config
 from .smtp.limits import Limits, LimitSettings
 from .smtp.listener import parse_listen, KINDS
@@ -54,7 +59,7 @@ from .smtp.session import CONNECTIONS
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE = 4 * 1024 * 1024  # a control message: metrics text is the largest
+SOCKET_BUFFER = 4 * 1024 * 1024  # asked for; the kernel may grant less (see max_message)
 RESTART_DELAY = 1.0
 READY_TIMEOUT = 60.0
 METRICS_TIMEOUT = 5.0
@@ -63,19 +68,34 @@ METRICS_TIMEOUT = 5.0
 def control_pair() -> tuple[socket.socket, socket.socket]:
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     for s in (a, b):
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, MAX_MESSAGE)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, MAX_MESSAGE)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         s.setblocking(False)
     return a, b
+
+
+_BUFFERS: dict[int, bytearray] = {}  # a receive buffer per control socket, reused
+
+
+def max_message(sock: socket.socket) -> int:
+    """The largest control message ``sock`` sends: within its send buffer as the
+    kernel granted it (``net.core.wmem_max`` caps what we ask for; 416 KiB on a
+    default Linux), and at most 1 MiB (larger messages may fail with ENOBUFS)."""
+    return min(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 1024, 1024 * 1024)
 
 
 async def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
     """One control message and the descriptors sent with it; b"" when the peer is gone."""
     loop = asyncio.get_running_loop()
+    buf = _BUFFERS.get(sock.fileno())
+    if buf is None:
+        buf = _BUFFERS[sock.fileno()] = bytearray(
+            sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
     while True:
         try:
             fds = array.array("i")
-            data, ancdata, _, _ = sock.recvmsg(MAX_MESSAGE, socket.CMSG_SPACE(4 * fds.itemsize))
+            size, ancdata, _, _ = sock.recvmsg_into(
+                [buf], socket.CMSG_SPACE(4 * fds.itemsize))
         except BlockingIOError:
             ready = loop.create_future()
             loop.add_reader(sock.fileno(), ready.set_result, None)
@@ -89,7 +109,23 @@ async def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-        return data, list(fds)
+        return bytes(buf[:size]), list(fds)
+
+
+async def send_wait(sock: socket.socket, data: bytes) -> None:
+    """Send one control message, waiting for room; OSError if the peer is gone."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            sock.send(data)
+            return
+        except BlockingIOError:
+            room = loop.create_future()
+            loop.add_writer(sock.fileno(), room.set_result, None)
+            try:
+                await room
+            finally:
+                loop.remove_writer(sock.fileno())
 
 
 def send(sock: socket.socket, data: bytes, fds: Iterable[int] = ()) -> bool:
@@ -120,10 +156,14 @@ class _Worker:
 class WorkerPool:
     """The main process's side: listeners, accepting, the workers' lives."""
 
-    def __init__(self, config: Config, count: int, commit_socket: str | None) -> None:
+    def __init__(self, config: Config, count: int, commit_socket: str | None,
+                 pack: FsBlobStore | None = None) -> None:
+        """``pack``: the main process's local blob store, which then packs the
+        workers' small blobs (one writer of the pack file)."""
         self.config = config
         self.count = count
         self.commit_socket = commit_socket
+        self.pack = pack
         s = config.smtp
         self.limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
                                            s.connection_rate_per_ip, s.auth_failures_per_ip))
@@ -133,6 +173,8 @@ class WorkerPool:
         self._workers: list[_Worker | None] = [None] * count
         self._tasks: list[asyncio.Task[None]] = []
         self._ids = itertools.count(1)
+        self._puts: set[asyncio.Task[None]] = set()
+        self.packed = 0  # workers' blobs this process packed
         self._closing = False
 
     @property
@@ -174,7 +216,8 @@ class WorkerPool:
         theirs.close()
         worker = _Worker(index, mine, process)
         self._workers[index] = worker
-        send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index)))
+        send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index,
+                                        self.pack is not None)))
         worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
         try:
             await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
@@ -198,6 +241,11 @@ class WorkerPool:
                 ip = worker.connections.pop(body.decode(), None)
                 if ip is not None:
                     self.limits.release(ip)
+            elif kind == b"P":
+                request, _, blob = body.partition(b" ")
+                task = asyncio.create_task(self._pack(worker, request, blob))
+                self._puts.add(task)
+                task.add_done_callback(self._puts.discard)
             elif kind == b"m":
                 request, _, text = body.partition(b" ")
                 waiter = worker.metrics.pop(request.decode(), None)
@@ -209,6 +257,7 @@ class WorkerPool:
         worker.connections.clear()
         for waiter in worker.metrics.values():
             waiter.cancel()
+        _BUFFERS.pop(worker.control.fileno(), None)
         worker.control.close()
         if not worker.ready.done():
             worker.ready.set_exception(ConnectionError(f"exited with {code}"))
@@ -223,6 +272,19 @@ class WorkerPool:
                 return
             except Exception as e:
                 log.error("worker %d could not be started again: %s", worker.index, e)
+
+    async def _pack(self, worker: _Worker, request: bytes, blob: bytes) -> None:
+        """A worker's small blob, put in the pack here; answered ``p<id> <sha256> <size>``
+        once durable, or ``e<id> <why>``."""
+        assert self.pack is not None
+        try:
+            ref = await self.pack.put(blob)
+            reply = b"p%s %s %d" % (request, ref.id.encode(), ref.size)
+            self.packed += 1
+        except Exception as e:  # the worker's put fails with it; the node goes on
+            reply = b"e%s %s" % (request, str(e).encode("utf-8", "replace"))
+        with contextlib.suppress(OSError):
+            await send_wait(worker.control, reply)
 
     async def _accept(self, kind: str, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -301,6 +363,8 @@ class WorkerPool:
             if worker.reader is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker.reader
+        if self._puts:  # blobs of workers now gone: finish before the store closes
+            await asyncio.wait(list(self._puts))
         self._workers = [None] * self.count
 
 

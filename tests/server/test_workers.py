@@ -166,3 +166,41 @@ async def test_connection_limits_hold_for_the_whole_node(tmp_path: Path) -> None
             w.close()
     finally:
         await node.stop()
+
+
+async def test_large_and_small_bodies_from_workers_are_stored_whole(node: Node) -> None:
+    """Small blobs are packed by the main process (sent over the control socket,
+    up to the pack limit of 256 KiB), larger ones written by the worker itself."""
+    from fdb_layers.message_queries import get_email
+
+    pool = _pool(node)
+    port = pool.ports["mx"]
+    bodies = {size: b"x" * 70 + b"\r\n" for size in (240_000, 600_000)}
+
+    def send() -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            for size, line in bodies.items():
+                client.sendmail("someone@remote.test", ["alice@example.test"],
+                                b"Subject: big %d\r\n\r\n" % size + line * (size // len(line)))
+
+    await asyncio.to_thread(send)
+    assert pool.packed == 1  # the small one; the large one is a file the worker wrote
+    assert node.directory is not None and node.engine is not None and node.blobs is not None
+    principal = await node.directory.get_principal("alice")
+    assert principal is not None
+
+    async def sizes(tr):  # type: ignore[no-untyped-def]
+        mailbox_id = await find_role(tr, principal.id, "inbox")
+        out = []
+        for m in await list_messages(tr, principal.id, mailbox_id):
+            email = await get_email(tr, principal.id, m.email_id)
+            out.append((email.blob_id, email.size))
+        return out
+
+    stored = await transact(node.engine, sizes)
+    assert len(stored) == 2
+    for blob_id, size in stored:
+        data = await node.blobs.get(blob_id)
+        assert len(data) == size and data.startswith(b"Return-Path: ")
+        assert data.endswith(b"x" * 70 + b"\r\n")
+    assert sorted(s for _, s in stored)[0] < 256 * 1024 < sorted(s for _, s in stored)[1]
