@@ -47,7 +47,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -58,6 +58,12 @@ from .smtp.listener import parse_listen, KINDS
 from .smtp.session import CONNECTIONS
 
 log = logging.getLogger(__name__)
+
+RESTARTS = Counter("fdbmail_worker_restarts_total",
+                   "Worker processes that exited unexpectedly and were started again.")
+HANDED = Gauge("fdbmail_worker_connections",
+               "Connections open on each worker process, as the main process counts them.",
+               ("worker",))
 
 SOCKET_BUFFER = 4 * 1024 * 1024  # asked for; the kernel may grant less (see max_message)
 RESTART_DELAY = 1.0
@@ -241,6 +247,7 @@ class WorkerPool:
                 ip = worker.connections.pop(body.decode(), None)
                 if ip is not None:
                     self.limits.release(ip)
+                    HANDED.labels(str(worker.index)).set(len(worker.connections))
             elif kind == b"P":
                 request, _, blob = body.partition(b" ")
                 task = asyncio.create_task(self._pack(worker, request, blob))
@@ -255,6 +262,7 @@ class WorkerPool:
         for ip in worker.connections.values():
             self.limits.release(ip)
         worker.connections.clear()
+        HANDED.labels(str(worker.index)).set(0)
         for waiter in worker.metrics.values():
             waiter.cancel()
         _BUFFERS.pop(worker.control.fileno(), None)
@@ -264,6 +272,7 @@ class WorkerPool:
         if self._closing:
             return
         log.error("worker %d exited with %s; starting another", worker.index, code)
+        RESTARTS.inc()
         self._workers[worker.index] = None
         while not self._closing:
             await asyncio.sleep(RESTART_DELAY)
@@ -319,6 +328,7 @@ class WorkerPool:
                           "later\r\n".encode())
             return
         worker.connections[conn_id] = ip
+        HANDED.labels(str(worker.index)).set(len(worker.connections))
 
     async def metrics_texts(self) -> dict[str, bytes]:
         """Each live worker's metrics (exposition text), by worker name."""

@@ -131,6 +131,8 @@ async def test_a_killed_worker_is_replaced_and_nothing_acknowledged_is_lost(
             break
         await asyncio.sleep(0.05)
     assert victim not in pool.pids() and len(pool.pids()) == 2
+    from prometheus_client import REGISTRY
+    assert (REGISTRY.get_sample_value("fdbmail_worker_restarts_total") or 0) >= 1
     await asyncio.to_thread(_send, port, 10, 6)
     assert await _inbox_subjects(node) == 10
     lost = 0
