@@ -25,6 +25,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -49,6 +50,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def write_config(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
     cfg = root / "fdbmail.toml"
     cfg.write_text(f"""
 [server]
@@ -369,21 +371,30 @@ def main() -> None:
           f"{platform.python_version()}; {args.messages} messages of {args.size} B over "
           f"{args.connections} connections to {args.users} users")
     with tempfile.TemporaryDirectory(prefix="fdbmail-bench-") as tmp:
-        cfg = write_config(Path(tmp))
-        create_users(cfg, args.users)
+        template = write_config(Path(tmp) / "template")
+        create_users(template, args.users)
+        fresh = iter(range(1, 1_000_000))
+
+        def cfg() -> Path:
+            """A copy of the template's data folder (the directory with its users):
+            each run starts on an empty store and blob folder, as the first did."""
+            root = Path(tmp) / f"run{next(fresh)}"
+            shutil.copytree(Path(tmp) / "template" / "data", root / "data")
+            return write_config(root)
+
         runs: dict[str, list[dict[str, float]]] = {"ceiling": [], "fdbmail": []}
         if args.workers:
             runs[f"workers={args.workers}"] = []
         for _ in range(max(1, args.repeat)):
             for mode in runs:
-                runs[mode].append(run(mode, cfg, args))
+                runs[mode].append(run(mode, cfg(), args))
         results = {mode: median_run(r) for mode, r in runs.items()}
         if args.repeat > 1:
             for mode, r in runs.items():
                 print(f"{mode} msg/s, run by run: " + ", ".join(f"{x['rate']:.0f}" for x in r))
         if args.breakdown:
-            results["discard"] = run("discard", cfg, args)
-            results["pipeline"] = run_pipeline(cfg, args)
+            results["discard"] = run("discard", cfg(), args)
+            results["pipeline"] = run_pipeline(cfg(), args)
     print(f"{'server':<10} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'peak RSS MiB':>13} "
           f"{'server CPU ms/msg':>18} {'/ceiling':>9}")
     for mode, row in results.items():
