@@ -216,9 +216,11 @@ class WorkerPool:
 
     async def _spawn(self, index: int) -> None:
         mine, theirs = control_pair()
+        # the same code as this process, wherever it was imported from
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "server.worker", str(theirs.fileno()),
-            pass_fds=[theirs.fileno()])
+            pass_fds=[theirs.fileno()], env=env)
         theirs.close()
         worker = _Worker(index, mine, process)
         self._workers[index] = worker

@@ -48,3 +48,62 @@ def test_serve_without_config_answers_healthz_and_stops_on_sigterm(tmp_path: Pat
             proc.kill()
             raise
     assert rc == 0
+
+
+def test_serve_with_workers_takes_mail_from_swaks_and_stops_them_all(tmp_path: Path) -> None:
+    """`[server] workers = 2` as a user runs it: the CLI, real processes, swaks."""
+    import shutil
+
+    import pytest
+
+    swaks = shutil.which("swaks")
+    if swaks is None:
+        pytest.skip("swaks (Debian package swaks) is not installed; ops/test installs it")
+    http, mx = _free_port(), _free_port()
+    root = str(Path(__file__).resolve().parents[2])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FDBMAIL_")}
+    env.update(FDBMAIL_SERVER_HTTP_LISTEN=f"127.0.0.1:{http}", FDBMAIL_SERVER_WORKERS="2",
+               FDBMAIL_SMTP_MX_LISTEN=f"127.0.0.1:{mx}", FDBMAIL_SMTP_SUBMISSION_LISTEN="",
+               FDBMAIL_SMTP_SUBMISSIONS_LISTEN="", PYTHONPATH=root)
+    assert subprocess.run([sys.executable, "-m", "server.cli", "directory", "add", "carol",
+                           "--email", "carol@example.test"], cwd=tmp_path, env=env,
+                          capture_output=True).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=tmp_path,
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{http}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "fdbmail serve did not answer in 30 s"
+            time.sleep(0.1)
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        assert len(children) == 2
+        for i in range(3):
+            sent = subprocess.run([swaks, "--server", f"127.0.0.1:{mx}", "--to",
+                                   "carol@example.test", "--from", "dave@remote.test",
+                                   "--header", f"Subject: w{i}"],
+                                  capture_output=True, text=True, timeout=60)
+            assert sent.returncode == 0 and "250 2.0.0" in sent.stdout, sent.stdout
+        metrics = httpx.get(f"http://127.0.0.1:{http}/metrics", timeout=10).text
+        accepted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                       if line.startswith("fdbmail_smtp_messages_total{")
+                       and 'result="accepted"' in line)
+        assert accepted == 3
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert rc == 0
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
+            f"/proc/{pid}/status").read_text().lower()
+    assert not (tmp_path / "data" / "commit.sock").exists()
