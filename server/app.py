@@ -24,7 +24,6 @@ from fdb_layers.layout import STORE_LAYOUT, check_layouts
 
 from . import __version__
 from .blobs import BlobStore, open_blob_store
-from .blobs.fs import FsBlobStore
 from .blobs.gc import BlobGcWorker
 from .config import Config
 from .delivery import Delivery
@@ -101,10 +100,8 @@ class Node:
             self._workers.append(asyncio.create_task(worker.run(), name="maintenance"))
         metrics_text = None
         if self.config.server.workers:
-            local = getattr(self.blobs, "inner", self.blobs)
             pool = WorkerPool(self.config, self.config.server.workers,
-                              await self._serve_commits(),
-                              local if isinstance(local, FsBlobStore) else None)
+                              await self._serve_commits())
             self.smtp = pool
             await pool.start()
 

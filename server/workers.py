@@ -15,10 +15,10 @@ serve the SMTP connections:
   (:mod:`fdb_layers.engine.sqlite_remote`).  It opens the blob store and the
   directory itself, and runs the same SMTP sessions and delivery pipeline as a
   single-process node; its metrics are served by the main process's /metrics
-  with a ``process`` label.  With the local blob folder, a worker's small blobs
-  are packed by the main process (sent over the control socket): one writer of
-  the pack file, whose puts from all workers share transactions, instead of
-  workers waiting for each other's lock (SQLite's busy wait sleeps 1 ms and up).
+  with a ``process`` label.  Workers write blobs themselves, the local folder's
+  pack file included (SQLite serializes its writers; sending the blobs to the
+  main process to write instead was measured slower: a round trip per put cost
+  more than waiting for the other worker's lock).
 * A worker that dies is started again; the connections it held are gone (their
   clients retry, as after any dropped connection) and nothing acknowledged is
   lost, since a worker answers 250 only after the store committed.
@@ -28,9 +28,8 @@ serve the SMTP connections:
 
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
-(send your metrics), ``p<id> <sha256> <size>`` / ``e<id> <why>`` (a blob put's
-result), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a connection
-ended), ``m<id> <exposition text>``, ``P<id> <blob>`` (pack this blob).
+(send your metrics), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a
+connection ended), ``m<id> <exposition text>``.
 """
 
 from __future__ import annotations
@@ -51,7 +50,6 @@ from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from .blobs.fs import FsBlobStore
 from .config import Config
 from .smtp.limits import Limits, LimitSettings
 from .smtp.listener import parse_listen, KINDS
@@ -65,7 +63,7 @@ HANDED = Gauge("fdbmail_worker_connections",
                "Connections open on each worker process, as the main process counts them.",
                ("worker",))
 
-SOCKET_BUFFER = 4 * 1024 * 1024  # asked for; the kernel may grant less (see max_message)
+SOCKET_BUFFER = 1024 * 1024  # a worker's metrics text is the largest control message
 RESTART_DELAY = 1.0
 READY_TIMEOUT = 60.0
 METRICS_TIMEOUT = 5.0
@@ -81,13 +79,6 @@ def control_pair() -> tuple[socket.socket, socket.socket]:
 
 
 _BUFFERS: dict[int, bytearray] = {}  # a receive buffer per control socket, reused
-
-
-def max_message(sock: socket.socket) -> int:
-    """The largest control message ``sock`` sends: within its send buffer as the
-    kernel granted it (``net.core.wmem_max`` caps what we ask for; 416 KiB on a
-    default Linux), and at most 1 MiB (larger messages may fail with ENOBUFS)."""
-    return min(sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 1024, 1024 * 1024)
 
 
 async def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
@@ -118,22 +109,6 @@ async def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
         return bytes(buf[:size]), list(fds)
 
 
-async def send_wait(sock: socket.socket, data: bytes) -> None:
-    """Send one control message, waiting for room; OSError if the peer is gone."""
-    loop = asyncio.get_running_loop()
-    while True:
-        try:
-            sock.send(data)
-            return
-        except BlockingIOError:
-            room = loop.create_future()
-            loop.add_writer(sock.fileno(), room.set_result, None)
-            try:
-                await room
-            finally:
-                loop.remove_writer(sock.fileno())
-
-
 def send(sock: socket.socket, data: bytes, fds: Iterable[int] = ()) -> bool:
     """Send one control message; False if the peer is gone or cannot take it now."""
     fds = list(fds)
@@ -162,14 +137,10 @@ class _Worker:
 class WorkerPool:
     """The main process's side: listeners, accepting, the workers' lives."""
 
-    def __init__(self, config: Config, count: int, commit_socket: str | None,
-                 pack: FsBlobStore | None = None) -> None:
-        """``pack``: the main process's local blob store, which then packs the
-        workers' small blobs (one writer of the pack file)."""
+    def __init__(self, config: Config, count: int, commit_socket: str | None) -> None:
         self.config = config
         self.count = count
         self.commit_socket = commit_socket
-        self.pack = pack
         s = config.smtp
         self.limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
                                            s.connection_rate_per_ip, s.auth_failures_per_ip))
@@ -179,8 +150,6 @@ class WorkerPool:
         self._workers: list[_Worker | None] = [None] * count
         self._tasks: list[asyncio.Task[None]] = []
         self._ids = itertools.count(1)
-        self._puts: set[asyncio.Task[None]] = set()
-        self.packed = 0  # workers' blobs this process packed
         self._closing = False
 
     @property
@@ -224,8 +193,7 @@ class WorkerPool:
         theirs.close()
         worker = _Worker(index, mine, process)
         self._workers[index] = worker
-        send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index,
-                                        self.pack is not None)))
+        send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index)))
         worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
         try:
             await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
@@ -250,11 +218,6 @@ class WorkerPool:
                 if ip is not None:
                     self.limits.release(ip)
                     HANDED.labels(str(worker.index)).set(len(worker.connections))
-            elif kind == b"P":
-                request, _, blob = body.partition(b" ")
-                task = asyncio.create_task(self._pack(worker, request, blob))
-                self._puts.add(task)
-                task.add_done_callback(self._puts.discard)
             elif kind == b"m":
                 request, _, text = body.partition(b" ")
                 waiter = worker.metrics.pop(request.decode(), None)
@@ -283,19 +246,6 @@ class WorkerPool:
                 return
             except Exception as e:
                 log.error("worker %d could not be started again: %s", worker.index, e)
-
-    async def _pack(self, worker: _Worker, request: bytes, blob: bytes) -> None:
-        """A worker's small blob, put in the pack here; answered ``p<id> <sha256> <size>``
-        once durable, or ``e<id> <why>``."""
-        assert self.pack is not None
-        try:
-            ref = await self.pack.put(blob)
-            reply = b"p%s %s %d" % (request, ref.id.encode(), ref.size)
-            self.packed += 1
-        except Exception as e:  # the worker's put fails with it; the node goes on
-            reply = b"e%s %s" % (request, str(e).encode("utf-8", "replace"))
-        with contextlib.suppress(OSError):
-            await send_wait(worker.control, reply)
 
     async def _accept(self, kind: str, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
@@ -375,8 +325,6 @@ class WorkerPool:
             if worker.reader is not None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await worker.reader
-        if self._puts:  # blobs of workers now gone: finish before the store closes
-            await asyncio.wait(list(self._puts))
         self._workers = [None] * self.count
 
 

@@ -53,7 +53,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar
@@ -102,9 +102,6 @@ class FsBlobStore:
         self._pack_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blob-pack")
         self._pack_queued: list[tuple[bytes, asyncio.Future[BlobRef]]] = []
         self._pack_drainer: asyncio.Task[None] | None = None
-        # Set in a node's worker processes: their small puts are packed by the
-        # main process (one writer of the pack, no waiting for each other's lock).
-        self.pack_via: Callable[[list[bytes]], Awaitable[list[BlobRef]]] | None = None
         # One descriptor for the store's life: syncfs reports the write-back
         # errors seen since the previous call on the same descriptor.
         self._syncfs_fd: int | None = None
@@ -228,11 +225,8 @@ class FsBlobStore:
         while self._pack_queued:
             batch, self._pack_queued = self._pack_queued, []
             try:
-                if self.pack_via is not None:
-                    refs = await self.pack_via([d for d, _ in batch])
-                else:
-                    refs = await loop.run_in_executor(
-                        self._pack_thread, self._put_packed, [d for d, _ in batch])
+                refs = await loop.run_in_executor(
+                    self._pack_thread, self._put_packed, [d for d, _ in batch])
             except asyncio.CancelledError:
                 for _, future in batch:
                     future.cancel()
