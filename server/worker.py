@@ -61,7 +61,6 @@ async def run(control: socket.socket) -> int:
     setup = await prepare_smtp(config, directory, Delivery(engine, blobs))
     service = SmtpService({}, setup.limits, contexts=list(setup.contexts.values()))
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the main process decides when we stop
         loop.add_signal_handler(sig, lambda: None)
     tasks: set[asyncio.Task[None]] = set()
@@ -88,7 +87,7 @@ async def run(control: socket.socket) -> int:
     tune_gc()
     send(control, b"R")
     log.info("worker %d ready (pid %d)", index, os.getpid())
-    while not stop.is_set():
+    while True:
         data, fds = await receive(control)
         if not data or data == b"S":
             break
@@ -102,7 +101,6 @@ async def run(control: socket.socket) -> int:
                 os.close(extra)
         elif kind == b"M":
             send(control, b"m" + body + b" " + generate_latest())
-
         else:
             for fd in fds:
                 os.close(fd)

@@ -198,6 +198,8 @@ class WorkerPool:
         try:
             await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
         except (TimeoutError, ConnectionError) as e:
+            if process.returncode is None:  # its listener sees it exit; the caller retries
+                process.kill()
             raise RuntimeError(f"worker {index} did not start: {e or 'timeout'}") from e
         log.info("worker %d started (pid %d)", index, process.pid)
 
@@ -224,6 +226,7 @@ class WorkerPool:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(text)
         code = await worker.process.wait()
+        served = worker.ready.done() and worker.ready.exception() is None
         for ip in worker.connections.values():
             self.limits.release(ip)
         worker.connections.clear()
@@ -234,7 +237,7 @@ class WorkerPool:
         worker.control.close()
         if not worker.ready.done():
             worker.ready.set_exception(ConnectionError(f"exited with {code}"))
-        if self._closing:
+        if self._closing or not served:  # one that never started: its _spawn's caller retries
             return
         log.error("worker %d exited with %s; starting another", worker.index, code)
         RESTARTS.inc()
@@ -330,7 +333,8 @@ class WorkerPool:
 
 class MergedMetrics:
     """A collector of this process's metrics and the workers' (parsed from their
-    exposition text), each sample labelled with the process it came from."""
+    exposition text), each sample labelled with the process it came from; the
+    ``*_created`` series are left out."""
 
     def __init__(self, workers: dict[str, bytes]) -> None:
         self.workers = workers
@@ -342,11 +346,18 @@ class MergedMetrics:
             sources.append((name, text_string_to_metric_families(text.decode())))
         for process, families in sources:
             for family in families:
+                # Counters' and histograms' optional *_created series: the text a
+                # worker sends parses them as families of their own, which would
+                # clash with this process's; they are left out.
+                if family.name.endswith("_created"):
+                    continue
                 out = merged.get(family.name)
                 if out is None:
                     out = merged[family.name] = Metric(family.name, family.documentation,
                                                        family.type, family.unit)
                 for sample in family.samples:
+                    if sample.name.endswith("_created"):
+                        continue
                     out.add_sample(sample.name, {**sample.labels, "process": process},
                                    sample.value, sample.timestamp, sample.exemplar)
         return merged.values()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import smtplib
 import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -101,6 +103,12 @@ async def test_connections_are_spread_over_workers_and_mail_lands(node: Node) ->
     workers = {k: v for k, v in served.items() if k != "main"}
     assert set(workers) == {"worker-0", "worker-1"} and sum(workers.values()) == 20
     assert 'fdbmail_store_transactions_total{engine="sqlite",process="main",' in text
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool (Debian package prometheus) is not installed; ops/test installs it")
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
 
 
 async def test_implicit_tls_is_served_by_a_worker(node: Node) -> None:
