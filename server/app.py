@@ -84,6 +84,7 @@ class Node:
         self.smtp: SmtpService | WorkerPool | None = None
         self.http: HttpListener | None = None
         self.commit_server: CommitServer | None = None
+        self._socket_dir: str | None = None  # made for the commit socket, removed at stop
         self._workers: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -127,7 +128,8 @@ class Node:
             return None
         path = os.path.join(os.path.abspath(self.config.data_dir), "commit.sock")
         if len(path.encode()) > 100:  # a Unix socket's path has room for 107 bytes
-            path = os.path.join(tempfile.mkdtemp(prefix="fdbmail-"), "commit.sock")
+            self._socket_dir = tempfile.mkdtemp(prefix="fdbmail-")  # 0700
+            path = os.path.join(self._socket_dir, "commit.sock")
         self.commit_server = CommitServer(engine, path)
         await self.commit_server.start()
         return path
@@ -157,11 +159,11 @@ class Node:
             self.http = None
         if self.commit_server is not None:  # after the workers, before the store
             await self.commit_server.close()
-            if os.path.basename(os.path.dirname(self.commit_server.path)).startswith(
-                    "fdbmail-"):
-                with contextlib.suppress(OSError):
-                    os.rmdir(os.path.dirname(self.commit_server.path))
             self.commit_server = None
+            if self._socket_dir is not None:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self._socket_dir)
+                self._socket_dir = None
         if self.directory is not None:
             await self.directory.close()
             self.directory = None

@@ -19,6 +19,10 @@ How it keeps the contract:
 * **FoundationDB's limits** (key/value/transaction size, 5 s) raise the same errors.
 * **Watches** fire on in-process commits at once and on other processes'
   commits by polling.
+* **Other processes' commits** (a node's workers): opened with
+  ``commit_socket``, an engine reads the file itself and sends its commits to
+  the process serving that socket (:mod:`.sqlite_remote`), whose history then
+  holds every commit: conflicts stay exact and all share its group commit.
 """
 
 from __future__ import annotations
@@ -64,7 +68,6 @@ from .base import (
     TransactionTooLarge,
     TransactionTooOld,
 )
-
 from .sqlite_remote import CommitClient
 
 log = logging.getLogger(__name__)
