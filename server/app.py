@@ -30,7 +30,7 @@ from .delivery import Delivery
 from .directory import Directory, open_directory
 from .maintenance import MaintenanceWorker
 from .smtp import SmtpService, start_smtp
-from .http import HttpListener, build_app
+from .http import HealthCheck, HttpListener, build_app
 from .logs import setup_logging
 from .workers import MergedMetrics, WorkerPool
 
@@ -100,6 +100,7 @@ class Node:
         if worker is not None:  # likewise leased: one node at a time does a pass
             self._workers.append(asyncio.create_task(worker.run(), name="maintenance"))
         metrics_text = None
+        checks: dict[str, HealthCheck] = {"store": self._check_store}
         if self.config.server.workers:
             pool = WorkerPool(self.config, self.config.server.workers,
                               await self._serve_commits())
@@ -108,9 +109,10 @@ class Node:
 
             async def metrics_text() -> bytes:
                 return generate_latest(MergedMetrics(await pool.metrics_texts()))
+            checks["workers"] = pool.check
         else:
             self.smtp = await start_smtp(self.config, self.directory, self.delivery)
-        app = build_app({"store": self._check_store}, metrics_text=metrics_text)
+        app = build_app(checks, metrics_text=metrics_text)
         self.http = HttpListener(app, self.config.server.http_listen)
         await self.http.start()
         log.info("node started", extra={"version": __version__, "http_port": self.http.port,

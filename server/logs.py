@@ -27,7 +27,13 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 
 
 class _ConnectionFilter(logging.Filter):
+    def __init__(self, process: str | None = None) -> None:
+        super().__init__()
+        self.process = process
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if self.process is not None and not hasattr(record, "process_name"):
+            record.process_name = self.process
         if not hasattr(record, "conn"):
             conn = connection_id.get()
             if conn is not None:
@@ -70,10 +76,12 @@ class TextFormatter(logging.Formatter):
         return f"{line}\n{exc}" if exc else line
 
 
-def setup_logging(level: str = "INFO", fmt: str = "json") -> None:
+def setup_logging(level: str = "INFO", fmt: str = "json", *, process: str | None = None) -> None:
+    """``process``: a name every line carries as ``process_name`` (a node's
+    worker processes: "worker-0", ...)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(_ConnectionFilter())
+    handler.addFilter(_ConnectionFilter(process))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

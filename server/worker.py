@@ -54,7 +54,7 @@ async def run(control: socket.socket) -> int:
     # from our own parent, over a socket pair only it and we hold
     config, commit_socket, index = pickle.loads(data[1:])
     assert isinstance(config, Config)
-    setup_logging(config.server.log_level, config.server.log_format)
+    setup_logging(config.server.log_level, config.server.log_format, process=f"worker-{index}")
     engine = await open_store(config, commit_socket=commit_socket)
     blobs = await open_blob_store(config)
     directory = await open_directory(config)

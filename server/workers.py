@@ -156,6 +156,14 @@ class WorkerPool:
     def ports(self) -> dict[str, int]:
         return {k: a[1] for k, a in self.addresses.items()}
 
+    async def check(self) -> None:
+        """Health: every worker is running (one being replaced makes the node unhealthy
+        for the second or so it takes)."""
+        running = sum(1 for w in self._workers if w is not None and w.ready.done()
+                      and w.ready.exception() is None and w.process.returncode is None)
+        if running < self.count:
+            raise RuntimeError(f"{running} of {self.count} worker processes running")
+
     def pids(self) -> list[int]:
         """The live workers' process ids."""
         return [w.process.pid for w in self._workers if w is not None]

@@ -103,6 +103,9 @@ def test_serve_with_workers_takes_mail_from_swaks_and_stops_them_all(tmp_path: P
             proc.kill()
             raise
     assert rc == 0
+    logs = proc.stderr.read() if proc.stderr else ""
+    # one log format for every process; a worker's lines say which worker wrote them
+    assert '"process_name": "worker-0"' in logs and '"process_name": "worker-1"' in logs
     for pid in children:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(
             f"/proc/{pid}/status").read_text().lower()

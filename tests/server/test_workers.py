@@ -93,7 +93,9 @@ async def test_connections_are_spread_over_workers_and_mail_lands(node: Node) ->
 
     assert node.http is not None
     async with httpx.AsyncClient() as client:
+        health = (await client.get(f"http://127.0.0.1:{node.http.port}/healthz")).json()
         text = (await client.get(f"http://127.0.0.1:{node.http.port}/metrics")).text
+    assert health == {"status": "ok", "checks": {"store": "ok", "workers": "ok"}}
     served = {}
     for line in text.splitlines():
         if line.startswith("fdbmail_smtp_messages_total{") and 'result="accepted"' in line:
@@ -132,6 +134,15 @@ async def test_a_killed_worker_is_replaced_and_nothing_acknowledged_is_lost(
     victim = pool.pids()[0]
     held = [await _connect(port) for _ in range(2)]  # one on each worker
     os.kill(victim, signal.SIGKILL)
+    for _ in range(100):  # unhealthy until it is replaced
+        try:
+            await pool.check()
+        except RuntimeError as e:
+            assert "1 of 2" in str(e)
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("a killed worker left the node healthy")
     for _ in range(200):
         pids = pool.pids()
         if victim not in pids and len(pids) == 2 and all(
@@ -139,6 +150,7 @@ async def test_a_killed_worker_is_replaced_and_nothing_acknowledged_is_lost(
             break
         await asyncio.sleep(0.05)
     assert victim not in pool.pids() and len(pool.pids()) == 2
+    await pool.check()
     from prometheus_client import REGISTRY
     assert (REGISTRY.get_sample_value("fdbmail_worker_restarts_total") or 0) >= 1
     await asyncio.to_thread(_send, port, 10, 6)
