@@ -19,6 +19,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _stop(proc: subprocess.Popen[str]) -> int:
+    """SIGTERM, as a service manager stops it; its exit code."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
 def test_serve_without_config_answers_healthz_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FDBMAIL_")}
@@ -41,12 +51,7 @@ def test_serve_without_config_answers_healthz_and_stops_on_sigterm(tmp_path: Pat
         assert r.status_code == 200 and r.json()["status"] == "ok"
         assert (tmp_path / "data" / "store.sqlite3").exists()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        rc = _stop(proc)
     assert rc == 0
 
 
@@ -96,12 +101,7 @@ def test_serve_with_workers_takes_mail_from_swaks_and_stops_them_all(tmp_path: P
                        and 'result="accepted"' in line)
         assert accepted == 3
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            rc = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        rc = _stop(proc)
     assert rc == 0
     logs = proc.stderr.read() if proc.stderr else ""
     # one log format for every process; a worker's lines say which worker wrote them
