@@ -64,7 +64,12 @@ class Node:
     directory: Directory
     engine: SqliteEngine
     blobs: BlobStore
-    delivery: FlakyDelivery
+    delivery: FlakyDelivery | None  # None: sessions run in worker processes
+
+    def in_this_process(self) -> FlakyDelivery:
+        if self.delivery is None:
+            pytest.skip("injects failures into, or reads the metrics of, this process")
+        return self.delivery
 
     def port(self, kind: str = "mx") -> int:
         return self.service.ports[kind]
@@ -89,8 +94,10 @@ class Node:
         return c
 
 
-@pytest.fixture
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
+@pytest.fixture(params=["one-process", "workers"])
+async def node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Node]:
+    """Every test runs on a node in one process, and on a node whose SMTP sessions
+    run in 2 worker processes ([server] workers)."""
     data = tmp_path / "data"
     cfg = tmp_path / "fdbmail.toml"
     cfg.write_text(f"""
@@ -115,6 +122,20 @@ cache_ttl = 0.0
     fdbmail(cfg, "add", "team", "--type", "group", "--email", "team@example.com")
     fdbmail(cfg, "add-member", "team", "alice")
     fdbmail(cfg, "add-member", "team", "bob")
+    if request.param == "workers":
+        from server.app import Node as AppNode
+
+        app = AppNode(load_config(cfg, env={"FDBMAIL_SERVER_WORKERS": "2",
+                                            "FDBMAIL_SERVER_HTTP_LISTEN": "127.0.0.1:0"}))
+        await app.start()
+        try:
+            assert app.smtp is not None and app.directory is not None
+            assert isinstance(app.engine, SqliteEngine) and app.blobs is not None
+            yield Node(app.config, app.smtp, app.directory, app.engine,  # type: ignore[arg-type]
+                       app.blobs, None)
+        finally:
+            await app.stop()
+        return
     config = load_config(cfg, env={})
     engine = await SqliteEngine.open(data / "store.sqlite3")
     blobs = await open_blob_store(config)
@@ -322,19 +343,22 @@ async def test_swaks_submission_tls_auth(node: Node) -> None:
 async def test_temporary_failure_retry_is_idempotent(node: Node) -> None:
     """One recipient fails temporarily: 451, the client retries the same message, and the
     recipient already served does not get it twice (the delivery id is the same)."""
-    node.delivery.failing = {"bob"}
+    delivery = node.in_this_process()
+    delivery.failing = {"bob"}
     with pytest.raises(smtplib.SMTPDataError) as e:
         await asyncio.to_thread(send, node.port(), "carol@remote.test",
                                 ["alice@example.com", "bob@example.com"], MSG)
     assert e.value.smtp_code == 451
     assert len(await node.inbox("alice")) == 1 and await node.inbox("bob") == []
-    node.delivery.failing = set()
+    delivery.failing = set()
     await asyncio.to_thread(send, node.port(), "carol@remote.test",
                             ["bob@example.com", "alice@example.com"], MSG)
     assert len(await node.inbox("alice")) == 1 and len(await node.inbox("bob")) == 1
 
 
 async def test_quota_and_metrics(node: Node) -> None:
+    node.in_this_process()
+
     def sample(name: str, **labels: str) -> float:
         return REGISTRY.get_sample_value(name, labels) or 0.0
     accepted = sample("fdbmail_smtp_messages_total", listener="mx", result="accepted",
