@@ -176,7 +176,7 @@ class WorkerPool:
                     continue
                 sock = socket.create_server(
                     where, family=socket.AF_INET6 if ":" in where[0] else socket.AF_INET,
-                    backlog=1024, reuse_port=False)
+                    backlog=1024)
                 sock.setblocking(False)
                 self._listeners[kind] = sock
                 host, port = sock.getsockname()[:2]

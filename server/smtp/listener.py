@@ -129,7 +129,6 @@ async def start_smtp(
     *,
     clock: Clock | None = None,
     tls_context: ssl.SSLContext | None = None,
-    reuse_port: bool = False,
 ) -> SmtpService:
     """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``).
 
@@ -143,7 +142,7 @@ async def start_smtp(
         for kind, ctx in setup.contexts.items():
             host, port = setup.listens[kind]
             server = await loop.create_server(
-                _factory(ctx), host, port, reuse_address=True, reuse_port=reuse_port,
+                _factory(ctx), host, port, reuse_address=True,
                 ssl=setup.tls_context if kind == "submissions" else None)
             service.servers[kind] = server
             service.contexts.append(ctx)
