@@ -9,11 +9,15 @@ script's own clean-up of a previous run included, for steady figures.
 N messages of SIZE octets over C concurrent connections (each connection pipelines
 MAIL/RCPT/DATA, RFC 2920), each message to one of U local users.  fdbmail answers 250 only
 after the blob (fs store, synced to disk) and the index (sqlite engine) are durable; the ceiling
-answers 250 as soon as the data is read.  Each server runs in its own process (its peak RSS
-is its own); the client load runs in this process.
+answers 250 as soon as the data is read.  fdbmail runs as one process and, with
+--workers N (default 2), as a node whose SMTP sessions run in N worker processes
+([server] workers; its CPU and peak RSS are those of all its processes).  Each server runs in
+its own process (its peak RSS is its own), every run on a fresh store and blob folder; the
+client load runs in this process.
 
     .venv/bin/python ops/bench/smtp.py [--messages 2000] [--size 10240] [--connections 20]
-                                       [--users 100] [--repeat 3] [--quick] [--breakdown]
+                                       [--users 100] [--repeat 3] [--workers 2] [--quick]
+                                       [--breakdown]
 """
 
 from __future__ import annotations
