@@ -19,6 +19,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[str]:
+    """Process ids whose parent is ``pid`` (from /proc: no procps needed)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(entry.name)
+    return out
+
+
 def _stop(proc: subprocess.Popen[str]) -> int:
     """SIGTERM, as a service manager stops it; its exit code."""
     proc.send_signal(signal.SIGTERM)
@@ -86,8 +100,7 @@ def test_serve_with_workers_takes_mail_from_swaks_and_stops_them_all(tmp_path: P
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "fdbmail serve did not answer in 30 s"
             time.sleep(0.1)
-        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                  text=True).stdout.split()
+        children = _children(proc.pid)
         assert len(children) == 2
         for i in range(3):
             sent = subprocess.run([swaks, "--server", f"127.0.0.1:{mx}", "--to",
