@@ -60,6 +60,11 @@ async def run(control: socket.socket) -> int:
     directory = await open_directory(config)
     setup = await prepare_smtp(config, directory, Delivery(engine, blobs))
     service = SmtpService({}, setup.limits, contexts=list(setup.contexts.values()))
+    # one node, one limit: our AUTH failures go to the main process, which tells the others
+    def report_auth_failure(ip: str) -> None:
+        send(control, b"A" + ip.encode())
+
+    setup.limits.on_auth_failure = report_auth_failure
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the main process decides when we stop
         loop.add_signal_handler(sig, lambda: None)
@@ -101,6 +106,8 @@ async def run(control: socket.socket) -> int:
                 os.close(extra)
         elif kind == b"M":
             send(control, b"m" + body + b" " + generate_latest())
+        elif kind == b"a":
+            setup.limits.auth_failed_elsewhere(body.decode())
         else:
             for fd in fds:
                 os.close(fd)

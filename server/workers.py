@@ -22,14 +22,15 @@ serve the SMTP connections:
 * A worker that dies is started again; the connections it held are gone (their
   clients retry, as after any dropped connection) and nothing acknowledged is
   lost, since a worker answers 250 only after the store committed.
-* Auth-failure limits are kept by each worker for its own connections, so a
-  client spreading attempts over several connections gets up to N times
-  ``auth_failures_per_ip``.
+* Auth-failure limits hold for the node: a worker reports each failure to the
+  main process, which tells the other workers (a failure on one worker counts
+  on the others a moment later).
 
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
-(send your metrics), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a
-connection ended), ``m<id> <exposition text>``.
+(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``S`` (stop);
+from a worker ``R`` (ready), ``X<id>`` (a connection ended), ``m<id> <exposition
+text>``, ``A<ip>`` (an AUTH failure here).
 """
 
 from __future__ import annotations
@@ -228,6 +229,11 @@ class WorkerPool:
                 if ip is not None:
                     self.limits.release(ip)
                     HANDED.labels(str(worker.index)).set(len(worker.connections))
+            elif kind == b"A":  # an AUTH failure: every other worker counts it too
+                self.limits.auth_failed_elsewhere(body.decode())
+                for other in self._workers:
+                    if other is not None and other is not worker:
+                        send(other.control, b"a" + body)
             elif kind == b"m":
                 request, _, text = body.partition(b" ")
                 waiter = worker.metrics.pop(request.decode(), None)

@@ -70,6 +70,9 @@ class Limits:
         self._open_total = 0
         self._connections = _Window(CONNECTION_WINDOW, clock)
         self._auth_failures = _Window(AUTH_FAILURE_WINDOW, clock)
+        # Called with the IP of each failure counted here (a node's worker
+        # processes tell each other, through the main process: one node, one limit).
+        self.on_auth_failure: Callable[[str], None] | None = None
 
     @property
     def open_connections(self) -> int:
@@ -104,5 +107,12 @@ class Limits:
         return bool(limit) and self._auth_failures.count(ip) >= limit
 
     def auth_failed(self, ip: str) -> None:
+        if self.settings.auth_failures_per_ip:
+            self._auth_failures.add(ip)
+            if self.on_auth_failure is not None:
+                self.on_auth_failure(ip)
+
+    def auth_failed_elsewhere(self, ip: str) -> None:
+        """A failure another process of the node counted."""
         if self.settings.auth_failures_per_ip:
             self._auth_failures.add(ip)

@@ -26,12 +26,12 @@ MESSAGE = (b"From: someone@remote.test\r\nTo: alice@example.test\r\nSubject: %d\
            b"Message-ID: <w%d@remote.test>\r\n\r\nHi!\r\n")
 
 
-def _config_file(tmp_path: Path, extra: str = "") -> Path:
+def _config_file(tmp_path: Path, extra: str = "", submission: str = "") -> Path:
     path = tmp_path / "fdbmail.toml"
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
         'workers = 2\nlog_level = "WARNING"\n'
-        '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\n'
+        f'[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "{submission}"\n'
         'submissions_listen = "127.0.0.1:0"\n' + extra)
     assert cli(["-c", str(path), "directory", "add", "alice",
                 "--email", "alice@example.test"]) == 0
@@ -219,3 +219,43 @@ async def test_large_and_small_bodies_from_workers_are_stored_whole(node: Node) 
         assert len(data) == size and data.startswith(b"Return-Path: ")
         assert data.endswith(b"x" * 70 + b"\r\n")
     assert sorted(s for _, s in stored)[0] < 256 * 1024 < sorted(s for _, s in stored)[1]
+
+
+async def test_auth_failure_limit_holds_for_the_whole_node(tmp_path: Path) -> None:
+    """Failures on one worker count on the other: a client cannot get N times the
+    limit by spreading its guesses over connections that land on different workers."""
+    import base64
+
+    node = await _started(_config_file(
+        tmp_path, "auth_failures_per_ip = 2\nauth_require_tls = false\n",
+        submission="127.0.0.1:0"))
+    try:
+        pool = _pool(node)
+        port = pool.ports["submission"]
+        guess = "AUTH PLAIN " + base64.b64encode(b"\0alice\0wrong").decode() + "\r\n"
+
+        async def auth(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter]) -> bytes:
+            reader, writer = conn
+            writer.write(guess.encode())
+            while True:
+                line = await asyncio.wait_for(reader.readline(), 10)
+                if line[3:4] != b"-":
+                    return line
+
+        first, second = await _connect(port), await _connect(port)  # one on each worker
+        for conn in (first, second):
+            conn[1].write(b"EHLO client.test\r\n")
+            while (await asyncio.wait_for(conn[0].readline(), 10))[3:4] == b"-":
+                pass
+        assert (await auth(first)).startswith(b"535")
+        assert (await auth(second)).startswith(b"535")
+        for _ in range(100):  # the main process has heard of both, and told the workers
+            if pool.limits.auth_blocked("127.0.0.1"):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert (await auth(first)).startswith(b"421 4.7.0")  # 1 failure on its own worker
+        for _, writer in (first, second):
+            writer.close()
+    finally:
+        await node.stop()
