@@ -150,6 +150,7 @@ class WorkerPool:
         self._listeners: dict[str, socket.socket] = {}
         self._workers: list[_Worker | None] = [None] * count
         self._tasks: list[asyncio.Task[None]] = []
+        self._readers: set[asyncio.Task[None]] = set()  # one per worker, restarts included
         self._ids = itertools.count(1)
         self._closing = False
 
@@ -204,6 +205,8 @@ class WorkerPool:
         self._workers[index] = worker
         send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index)))
         worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
+        self._readers.add(worker.reader)
+        worker.reader.add_done_callback(self._readers.discard)
         try:
             await asyncio.wait_for(asyncio.shield(worker.ready), READY_TIMEOUT)
         except (TimeoutError, ConnectionError) as e:
@@ -258,6 +261,8 @@ class WorkerPool:
         self._workers[worker.index] = None
         while not self._closing:
             await asyncio.sleep(RESTART_DELAY)
+            if self._closing:  # close() began while we waited: start nothing
+                return
             try:
                 await self._spawn(worker.index)
                 return
@@ -339,9 +344,15 @@ class WorkerPool:
                 log.error("worker %d did not stop; killing it", worker.index)
                 worker.process.kill()
                 await worker.process.wait()
-            if worker.reader is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker.reader
+        # the readers of these workers end with them (and close their sockets)...
+        ended = [w.reader for w in workers if w.reader is not None]
+        if ended:
+            await asyncio.wait(ended, timeout=grace)
+        # ...while a dead worker's may be waiting to start another: it must not
+        for task in list(self._readers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self._workers = [None] * self.count
 
 

@@ -259,3 +259,35 @@ async def test_auth_failure_limit_holds_for_the_whole_node(tmp_path: Path) -> No
             writer.close()
     finally:
         await node.stop()
+
+
+async def test_stopping_while_a_worker_is_replaced_leaves_no_process(tmp_path: Path) -> None:
+    from server import workers as pool_module
+
+    node = await _started(_config_file(tmp_path))
+    pool = _pool(node)
+    victim = pool.pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    for _ in range(200):  # until the pool has seen it die (and waits to start another)
+        if victim not in pool.pids():
+            break
+        await asyncio.sleep(0.01)
+    await node.stop()
+    await asyncio.sleep(pool_module.RESTART_DELAY + 0.5)
+
+    def workers_alive() -> list[int]:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"server.worker" in cmdline:
+                alive.append(int(entry.name))
+        return alive
+
+    assert workers_alive() == []
