@@ -673,8 +673,7 @@ def _write_hashed(f: BinaryIO, hasher: hashlib._Hash, chunks: list[bytes]) -> No
 def _read_back(f: BinaryIO, tmp_path: Path) -> bytes:
     """The bytes written to a temporary file, which is then removed."""
     try:
-        f.flush()
-        f.seek(0)
+        f.flush()  # f is write-only: read the file back through a second handle
         with open(tmp_path, "rb") as again:
             return again.read()
     finally:
