@@ -61,9 +61,9 @@ async def open_store(config: Config, *, commit_socket: str | None = None) -> Eng
             commit_socket=commit_socket,
         )
     except Exception as e:
-        from fdb_layers.engine.foundationdb import ClientLibraryMissing
+        from fdb_layers.engine.foundationdb import ClientLibraryError
 
-        if isinstance(e, ClientLibraryMissing):
+        if isinstance(e, ClientLibraryError):
             raise StartupError(str(e)) from e
         raise
     try:

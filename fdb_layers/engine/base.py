@@ -32,14 +32,24 @@ VERSIONSTAMP_SIZE = 10  # 8-byte commit version + 2-byte batch order
 
 
 class ErrorCode(enum.IntEnum):
-    """FoundationDB error codes that the contract exposes."""
+    """FoundationDB error codes that the contract names.  A StoreError from the
+    FoundationDB engine keeps whatever code FoundationDB gave, named here or not."""
 
+    TIMED_OUT = 1004
     TRANSACTION_TOO_OLD = 1007
     FUTURE_VERSION = 1009
     NOT_COMMITTED = 1020
     COMMIT_UNKNOWN_RESULT = 1021
     TRANSACTION_CANCELLED = 1025
     TRANSACTION_TIMED_OUT = 1031
+    ACCESSED_UNREADABLE = 1036
+    PROCESS_BEHIND = 1037
+    DATABASE_LOCKED = 1038
+    CLUSTER_VERSION_CHANGED = 1039
+    PROXY_MEMORY_LIMIT_EXCEEDED = 1042
+    BATCH_TRANSACTION_THROTTLED = 1051
+    GRV_PROXY_MEMORY_LIMIT_EXCEEDED = 1078
+    TAG_THROTTLED = 1213
     TRANSACTION_TOO_LARGE = 2101
     KEY_TOO_LARGE = 2102
     VALUE_TOO_LARGE = 2103
@@ -50,7 +60,9 @@ class ErrorCode(enum.IntEnum):
     INTERNAL_ERROR = 4100
 
 
-# Errors after which FoundationDB's ``on_error`` retries the transaction.
+# The errors the embedded engine raises after which FoundationDB's ``on_error``
+# retries.  The FoundationDB engine does not use this set: it asks the binding
+# (``fdb.predicates.is_retryable``, and its ``on_error`` drives the retry).
 RETRYABLE = frozenset(
     {
         ErrorCode.TRANSACTION_TOO_OLD,
@@ -62,23 +74,39 @@ RETRYABLE = frozenset(
 
 
 class StoreError(Exception):
-    """An error of the store contract, carrying FoundationDB's error code."""
+    """An error of the store contract, carrying FoundationDB's error code
+    (an :class:`ErrorCode` when the contract names it, else FoundationDB's number).
 
-    code: ErrorCode = ErrorCode.INTERNAL_ERROR
+    ``retryable`` is FoundationDB's answer where the error came from FoundationDB
+    (the engine passes the binding's predicate), else membership of :data:`RETRYABLE`."""
 
-    def __init__(self, message: str = "", *, code: ErrorCode | None = None) -> None:
+    code: int = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str = "", *, code: int | None = None,
+                 retryable: bool | None = None) -> None:
         if code is not None:
-            self.code = code
-        super().__init__(message or self.code.name.lower())
+            self.code = _named(code)
+        self._retryable = retryable
+        super().__init__(message or self.reason)
 
     @property
     def retryable(self) -> bool:
+        if self._retryable is not None:
+            return self._retryable
         return self.code in RETRYABLE
 
     @property
     def reason(self) -> str:
-        """A bounded label for metrics ("not_committed", ...)."""
-        return self.code.name.lower()
+        """A bounded label for metrics ("not_committed", "error_1234", ...)."""
+        code = self.code
+        return code.name.lower() if isinstance(code, ErrorCode) else f"error_{code}"
+
+
+def _named(code: int) -> int:
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return code
 
 
 class NotCommitted(StoreError):
@@ -133,16 +161,13 @@ _BY_CODE: dict[int, type[StoreError]] = {
 }
 
 
-def error_for_code(code: int, message: str = "") -> StoreError:
-    """The contract exception for a FoundationDB error code."""
+def error_for_code(code: int, message: str = "", *, retryable: bool | None = None) -> StoreError:
+    """The contract exception for a FoundationDB error code; the code is kept
+    as it is, named by :class:`ErrorCode` or not."""
     cls = _BY_CODE.get(code)
     if cls is not None:
-        return cls(message)
-    try:
-        known = ErrorCode(code)
-    except ValueError:
-        return StoreError(f"foundationdb error {code}: {message}")
-    return StoreError(message, code=known)
+        return cls(message, retryable=retryable)
+    return StoreError(message or f"foundationdb error {code}", code=code, retryable=retryable)
 
 
 class LayoutVersionError(Exception):

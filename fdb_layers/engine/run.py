@@ -43,8 +43,11 @@ async def transact(
 ) -> T:
     """Run ``fn(tr, *args, **kwargs)`` in a transaction until it commits.
 
-    Retryable errors (conflict, unknown commit result, too old) re-run the body
-    on a reset transaction; any other exception propagates and nothing is written.
+    On a store error the transaction's ``on_error`` decides: for a retryable one
+    (conflict, unknown commit result, too old, and on FoundationDB whatever its
+    ``on_error`` retries: throttling, a process behind, ...) it backs off and the
+    body runs again on the reset transaction; any other error it raises, and so
+    does any other exception: it propagates and nothing is written.
     """
     tr = engine.create_transaction()
     try:
@@ -57,11 +60,14 @@ async def transact(
                 TRANSACTIONS.labels(engine.name, "committed").inc()
                 return result
             except StoreError as e:
-                if not e.retryable:
+                try:
+                    # the engine decides: FoundationDB's own on_error (its retry
+                    # predicates and backoff), or the embedded engine's equivalent
+                    await tr.on_error(e)
+                except BaseException:
                     TRANSACTIONS.labels(engine.name, "error").inc()
                     raise
                 RETRIES.labels(engine.name, e.reason).inc()
-                await tr.on_error(e)
             except BaseException:
                 TRANSACTIONS.labels(engine.name, "error").inc()
                 raise

@@ -27,6 +27,8 @@ def _fdb_skip_reason() -> str | None:
     return None
 
 
+FDB_SKIP_REASON = _fdb_skip_reason()
+
 ENGINE_PARAMS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("sqlite+faults", id="sqlite+faults"),
@@ -34,8 +36,7 @@ ENGINE_PARAMS = [
     pytest.param(
         "foundationdb",
         id="foundationdb",
-        marks=pytest.mark.skipif(_fdb_skip_reason() is not None,
-                                 reason=_fdb_skip_reason() or ""),
+        marks=pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or ""),
     ),
 ]
 
