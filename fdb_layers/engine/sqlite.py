@@ -35,7 +35,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +58,7 @@ from ._mutations import (
     split_versionstamp,
 )
 from .base import (
+    MAX_KEY_SIZE,
     MAX_TRANSACTION_SECONDS,
     MAX_TRANSACTION_SIZE,
     InvalidOperation,
@@ -554,6 +555,25 @@ class SqliteTransaction:
         self._size = 0
         self._committed_stamp: asyncio.Future[bytes] | None = None
         self._committing = False
+        # A write FoundationDB refuses (key or value too large, inverted range, a
+        # system key, a bad versionstamp offset) does not raise at the call: the
+        # transaction keeps the error and every later read and the commit raise it.
+        self._deferred: StoreError | None = None
+
+    def _refused(self, *checks: Callable[[], object]) -> bool:
+        """Run ``checks``; a StoreError one raises becomes the deferred error."""
+        try:
+            for check in checks:
+                check()
+        except StoreError as e:
+            if self._deferred is None:
+                self._deferred = e
+            return True
+        return False
+
+    def _raise_deferred(self) -> None:
+        if self._deferred is not None:
+            raise self._deferred
 
     # -- reads --------------------------------------------------------------------
 
@@ -585,6 +605,9 @@ class SqliteTransaction:
         return row[0] if row else None
 
     async def get(self, key: bytes, *, snapshot: bool = False) -> bytes | None:
+        self._raise_deferred()
+        if len(key) > MAX_KEY_SIZE and isinstance(key, bytes) and not key.startswith(b"\xff"):
+            return None  # no such key can exist (FoundationDB answers so too)
         check_key(key)
         self._check_age()
         local = self._local.get(key)
@@ -607,8 +630,12 @@ class SqliteTransaction:
         reverse: bool = False,
         snapshot: bool = False,
     ) -> list[KeyValue]:
-        check_range(begin, end)
+        self._raise_deferred()
+        check_key(begin, allow_end=True)
+        check_key(end, allow_end=True)
         self._check_age()
+        if begin >= end:
+            return []  # an empty or inverted range holds nothing (as on FoundationDB)
         if limit < 0:
             raise InvalidOperation("limit must not be negative")
         out: list[KeyValue] = []
@@ -675,20 +702,29 @@ class SqliteTransaction:
         self._mutations.append(m)
 
     def set(self, key: bytes, value: bytes) -> None:
-        check_key(key)
-        check_value(value)
+        if self._refused(lambda: check_key(key), lambda: check_value(value)):
+            return
         self._record(Mutation(Op.SET, key, value), len(key) + len(value))
         self._local[key] = (True, value, [])
         self._writes.add_key(key)
 
     def clear(self, key: bytes) -> None:
-        check_key(key)
+        if len(key) > MAX_KEY_SIZE and isinstance(key, bytes) and not key.startswith(b"\xff"):
+            return  # no such key can exist: nothing to clear (as on FoundationDB)
+        if self._refused(lambda: check_key(key)):
+            return
         self._record(Mutation(Op.CLEAR, key), len(key))
         self._local[key] = (True, None, [])
         self._writes.add_key(key)
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
-        check_range(begin, end)
+        long_end = isinstance(end, bytes) and len(end) > MAX_KEY_SIZE
+        if long_end:  # FoundationDB accepts it: it clears what the end's prefix + 0 does
+            end = end[:MAX_KEY_SIZE]
+        if self._refused(lambda: check_range(begin, end)):
+            return
+        if long_end:
+            end += b"\x00"
         if begin >= end:
             return
         self._record(Mutation(Op.CLEAR_RANGE, begin, end), len(begin) + len(end))
@@ -698,8 +734,8 @@ class SqliteTransaction:
         self._writes.add(begin, end)
 
     def _atomic(self, op: Op, key: bytes, param: bytes) -> None:
-        check_key(key)
-        check_value(param)
+        if self._refused(lambda: check_key(key), lambda: check_value(param)):
+            return
         m = Mutation(op, key, param)
         self._record(m, len(key) + len(param))
         local = self._local.get(key)
@@ -727,15 +763,17 @@ class SqliteTransaction:
         self._atomic(Op.COMPARE_AND_CLEAR, key, value)
 
     def set_versionstamped_key(self, key: bytes, value: bytes) -> None:
+        if self._refused(lambda: check_key(split_versionstamp(key)[0]),
+                        lambda: check_value(value)):
+            return
         body, _ = split_versionstamp(key)
-        check_key(body)
-        check_value(value)
         self._record(Mutation(Op.VS_KEY, key, value), len(body) + len(value))
 
     def set_versionstamped_value(self, key: bytes, value: bytes) -> None:
-        check_key(key)
+        if self._refused(lambda: check_key(key),
+                        lambda: check_value(split_versionstamp(value)[0])):
+            return
         body, _ = split_versionstamp(value)
-        check_value(body)
         self._record(Mutation(Op.VS_VALUE, key, value), len(key) + len(body))
         self._local.pop(key, None)  # unreadable until committed, as on FoundationDB
         self._writes.add_key(key)
@@ -764,6 +802,7 @@ class SqliteTransaction:
             self._engine._give_back_reader(conn)
 
     async def commit(self) -> None:
+        self._raise_deferred()
         self._check_age()
         if self._size + self._reads.byte_size() + self._writes.byte_size() > MAX_TRANSACTION_SIZE:
             raise TransactionTooLarge(

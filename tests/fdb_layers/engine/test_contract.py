@@ -120,15 +120,86 @@ async def test_get_range_limit_reverse_and_local_writes(engine: Engine) -> None:
     assert got["merged_rev2"] == [b"9", b"8"]
 
 
-async def test_inverted_range_and_system_keys_are_refused(engine: Engine) -> None:
+async def test_inverted_range_reads_nothing_and_system_keys_are_refused(engine: Engine) -> None:
+    """As FoundationDB: a range read with begin after end is empty; a read of a
+    system key (0xFF...) raises at once."""
+    await _set(engine, S.pack(("inv",)), b"x")
     tr = engine.create_transaction()
     try:
-        with pytest.raises(base.InvertedRange):
-            await tr.get_range(b"b", b"a")
+        assert await tr.get_range(S.pack(("z",)), S.pack(("a",))) == []
         with pytest.raises(base.KeyOutsideLegalRange):
-            tr.set(b"\xff/system", b"x")
+            await tr.get(b"\xff/system")
+        with pytest.raises(base.KeyOutsideLegalRange):
+            await tr.get_range(b"\xff", b"\xff\xff")
     finally:
         tr.cancel()
+
+
+# FoundationDB does not refuse a bad write at the call: the transaction keeps the
+# error (with FoundationDB's code), every later read raises it, and so does the
+# commit; nothing of the transaction is written.  Both engines keep that.
+_BAD_WRITES = {
+    "key_too_large": (base.KeyTooLarge,
+                      lambda tr: tr.set(b"k" * (base.MAX_KEY_SIZE + 1), b"x")),
+    "value_too_large": (base.ValueTooLarge,
+                        lambda tr: tr.set(S.pack(("v",)), b"x" * (base.MAX_VALUE_SIZE + 1))),
+    "atomic_key_too_large": (base.KeyTooLarge,
+                             lambda tr: tr.add(b"k" * (base.MAX_KEY_SIZE + 1), 1)),
+    "inverted_clear_range": (base.InvertedRange,
+                             lambda tr: tr.clear_range(S.pack(("z",)), S.pack(("a",)))),
+    "system_key": (base.KeyOutsideLegalRange, lambda tr: tr.set(b"\xff/system", b"x")),
+    "versionstamp_offset": (base.InvalidOperation,
+                            lambda tr: tr.set_versionstamped_key(b"abc" + bytes(4), b"v")),
+}
+
+
+@pytest.mark.parametrize("bad", sorted(_BAD_WRITES))
+async def test_a_refused_write_fails_later_reads_and_the_commit(
+    plain_engine: Engine, bad: str
+) -> None:
+    error, write = _BAD_WRITES[bad]
+    tr = plain_engine.create_transaction()
+    try:
+        tr.set(S.pack(("before",)), b"1")
+        write(tr)  # does not raise here
+        tr.set(S.pack(("after",)), b"1")  # nor do later writes
+        with pytest.raises(error):
+            await tr.get(S.pack(("before",)))
+        with pytest.raises(error):
+            await tr.get_range(*S.range())
+        with pytest.raises(error):
+            await tr.commit()
+    finally:
+        tr.cancel()
+    assert await _get(plain_engine, S.pack(("before",))) is None
+    assert await _get(plain_engine, S.pack(("after",))) is None
+
+
+async def test_a_refused_write_is_not_retried(engine: Engine) -> None:
+    runs = 0
+
+    async def body(tr: Transaction) -> None:
+        nonlocal runs
+        runs += 1
+        tr.set(b"k" * (base.MAX_KEY_SIZE + 1), b"x")
+
+    with pytest.raises(base.KeyTooLarge):
+        await transact(engine, body)
+    assert runs == 1
+
+
+async def test_keys_longer_than_the_limit_do_not_exist(plain_engine: Engine) -> None:
+    """Reading or clearing a key over 10,000 bytes is no error: there is none."""
+    tr = plain_engine.create_transaction()
+    try:
+        assert await tr.get(b"k" * (base.MAX_KEY_SIZE + 1)) is None
+        tr.clear(b"k" * (base.MAX_KEY_SIZE + 1))
+        tr.clear_range(S.pack(("a",)), b"k" * (base.MAX_KEY_SIZE + 5))
+        tr.set(S.pack(("long-ok",)), b"1")
+        await tr.commit()
+    finally:
+        tr.cancel()
+    assert await _get(plain_engine, S.pack(("long-ok",))) == b"1"
 
 
 async def test_snapshot_isolation_reads_ignore_later_commits(plain_engine: Engine) -> None:
@@ -390,17 +461,27 @@ async def test_versionstamp_is_reported_after_commit(plain_engine: Engine) -> No
 
 # -- limits -----------------------------------------------------------------------
 
-async def test_key_and_value_limits(engine: Engine) -> None:
-    tr = engine.create_transaction()
-    try:
+async def test_key_and_value_limits(plain_engine: Engine) -> None:
+    """Keys of 10,000 bytes and values of 100,000 are fine; one byte more is
+    refused (see test_a_refused_write_fails_later_reads_and_the_commit)."""
+    async def at_limit(tr: Transaction) -> None:
         tr.set(b"k" * base.MAX_KEY_SIZE, b"ok")
         tr.set(b"v", b"x" * base.MAX_VALUE_SIZE)
-        with pytest.raises(base.KeyTooLarge):
-            tr.set(b"k" * (base.MAX_KEY_SIZE + 1), b"x")
-        with pytest.raises(base.ValueTooLarge):
-            tr.set(b"v", b"x" * (base.MAX_VALUE_SIZE + 1))
-    finally:
-        tr.cancel()
+
+    await transact(plain_engine, at_limit)
+    assert await _get(plain_engine, b"k" * base.MAX_KEY_SIZE) == b"ok"
+    for error, write in (
+        (base.KeyTooLarge, lambda tr: tr.set(b"k" * (base.MAX_KEY_SIZE + 1), b"x")),
+        (base.ValueTooLarge, lambda tr: tr.set(b"v", b"x" * (base.MAX_VALUE_SIZE + 1))),
+    ):
+        tr = plain_engine.create_transaction()
+        try:
+            write(tr)
+            with pytest.raises(error):
+                await tr.commit()
+        finally:
+            tr.cancel()
+    assert await _get(plain_engine, b"v") == b"x" * base.MAX_VALUE_SIZE
 
 
 async def test_transaction_size_limit(engine: Engine) -> None:
