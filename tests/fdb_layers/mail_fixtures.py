@@ -22,8 +22,14 @@ ACCOUNT = "alice@example.org"
 
 
 async def open_engine(kind: str, path: str, seed: int = 7) -> Engine:
-    inner = await SqliteEngine.open(path)
-    if kind == "sqlite+faults":
+    """``sqlite``, ``foundationdb`` (the test cluster, its key space cleared), each
+    optionally ``+faults``."""
+    inner: Engine
+    if kind.startswith("foundationdb"):
+        inner = await make_engine("foundationdb", path)
+    else:
+        inner = await SqliteEngine.open(path)
+    if kind.endswith("+faults"):
         return FaultyEngine(inner, not_committed_rate=0.2, unknown_result_rate=0.2, seed=seed)
     return inner
 

@@ -40,6 +40,8 @@ from fdb_layers.messages import (
     store_keywords,
 )
 
+from tests.fdb_layers.engine.conftest import FDB_SKIP_REASON
+
 from .mail_fixtures import ACCOUNT, new_email, open_engine
 
 T = TypeVar("T")
@@ -65,12 +67,13 @@ class Em:
 
 class MailModel(RuleBasedStateMachine):
     faults = False
+    engine_kind = "sqlite"
 
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
         self.dir = tempfile.mkdtemp()
-        kind = "sqlite+faults" if self.faults else "sqlite"
+        kind = self.engine_kind + ("+faults" if self.faults else "")
         self.engine: Engine = self.run(open_engine(kind, f"{self.dir}/s.sqlite3", seed=3))
         self.tx(accounts.ensure_account, ACCOUNT)
         self.boxes: dict[str, Box] = {}
@@ -301,9 +304,18 @@ class MailModelFaults(MailModel):
     faults = True
 
 
-def _settings() -> settings:
+class MailModelFdb(MailModel):
+    engine_kind = "foundationdb"
+
+
+class MailModelFdbFaults(MailModel):
+    engine_kind = "foundationdb"
+    faults = True
+
+
+def _settings(max_examples: int = 20) -> settings:
     return settings(
-        max_examples=20,
+        max_examples=max_examples,
         stateful_step_count=25,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -314,3 +326,10 @@ TestMailModel = MailModel.TestCase
 TestMailModel.settings = _settings()
 TestMailModelFaults = MailModelFaults.TestCase
 TestMailModelFaults.settings = _settings()
+# On the single-process test cluster each step is a few network round trips:
+# fewer examples there (8 of 25 steps each, against 20 on sqlite).
+_needs_fdb = pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or "")
+TestMailModelFdb = _needs_fdb(MailModelFdb.TestCase)
+TestMailModelFdb.settings = _settings(8)
+TestMailModelFdbFaults = _needs_fdb(MailModelFdbFaults.TestCase)
+TestMailModelFdbFaults.settings = _settings(8)
