@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Mailbox benchmark: deliveries through the pipeline, then the reads and writes
-an IMAP session makes on a large mailbox, on the sqlite engine.
+an IMAP session makes on a large mailbox, on the sqlite engine (and, with
+``--foundationdb CLUSTER_FILE``, the same run on the FoundationDB engine after it).
 
 1. Deliver N messages of 10 KB (parse, blob put in the fs blob store, one index
    transaction each: the whole ``server.delivery`` pipeline, durable) with 1 and
@@ -13,6 +14,11 @@ an IMAP session makes on a large mailbox, on the sqlite engine.
    scan-free operations are printed side by side with their ratio.
 
     .venv/bin/python ops/bench/mailbox.py [--quick] [--messages N] [--large N]
+        [--foundationdb CLUSTER_FILE]
+
+The FoundationDB run CLEARS THE WHOLE KEY SPACE of that cluster first (its
+accounts have fixed names): point it at a test cluster only.  It needs libfdb_c
+7.3 on LD_LIBRARY_PATH.
 """
 
 from __future__ import annotations
@@ -201,6 +207,8 @@ async def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1,000 deliveries, 10,000-message box")
     ap.add_argument("--messages", type=int, default=None, help="deliveries per scenario")
     ap.add_argument("--large", type=int, default=None, help="messages in the large mailbox")
+    ap.add_argument("--foundationdb", metavar="CLUSTER_FILE",
+                    help="also run on the FoundationDB engine (a test cluster: it is cleared)")
     args = ap.parse_args()
     n = args.messages or (1_000 if args.quick else 10_000)
     large = args.large or (10_000 if args.quick else 100_000)
@@ -209,19 +217,35 @@ async def main() -> None:
 
     print(f"machine: {platform.machine()} {platform.processor() or ''} cpus={os.cpu_count()} "
           f"python={platform.python_version()} {platform.system()} {platform.release()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = await SqliteEngine.open(f"{tmp}/store.sqlite3")
-        blobs = await FsBlobStore.create(f"{tmp}/blobs")
-        try:
-            await bench_deliveries(engine, blobs, n)
-            await bench_session(engine, small, large, repeat)
-        finally:
-            await engine.close()
+    for kind in ["sqlite"] + (["foundationdb"] if args.foundationdb else []):
+        print(f"\n===== engine: {kind}")
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = await _open(kind, f"{tmp}/store.sqlite3", args.foundationdb)
+            blobs = await FsBlobStore.create(f"{tmp}/blobs")
+            try:
+                await bench_deliveries(engine, blobs, n)
+                await bench_session(engine, small, large, repeat)
+            finally:
+                await engine.close()
+
+
+async def _open(kind: str, path: str, cluster_file: str | None) -> Engine:
+    if kind == "sqlite":
+        return await SqliteEngine.open(path)
+    from fdb_layers.engine.foundationdb import FoundationDbEngine
+
+    engine = await FoundationDbEngine.open(cluster_file or "")
+
+    async def clear(tr: Transaction) -> None:
+        tr.clear_range(b"", b"\xff")
+
+    await transact(engine, clear)
+    return engine
 
 
 async def bench_deliveries(engine: Engine, blobs: FsBlobStore, n: int) -> None:
     print(f"\n== delivery: {n} messages of 10 KB each, parse + blob (fs, synced) + index "
-          "(sqlite, durable), per scenario")
+          f"({engine.name}, durable), per scenario")
     await transact(engine, accounts.ensure_account, "one")
     boxes = []
     for i in range(16):

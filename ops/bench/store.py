@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Store benchmark: small read-modify-write transactions on the sqlite engine
-against plain ``sqlite3`` (the ceiling), side by side, in one run.
+against plain ``sqlite3`` (the ceiling), side by side, in one run; with
+``--foundationdb CLUSTER_FILE`` the same workload on the FoundationDB engine too.
 
 Each transaction reads 2 random keys and writes 3 (the two it read, plus one
 new log key).  The engine runs it through the contract (snapshot reads,
@@ -10,6 +11,10 @@ the same durability settings (WAL, ``synchronous=FULL``: an fsync per commit).
 Every commit is durable in both.
 
     .venv/bin/python ops/bench/store.py [--transactions N] [--keys K] [--quick]
+        [--foundationdb CLUSTER_FILE]
+
+FoundationDB rows need libfdb_c 7.3 on LD_LIBRARY_PATH; the benchmark clears its
+own two subspaces (``bench``, ``benchlog``) of that cluster before each row.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fdb_layers.engine.base import Transaction
+from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import RETRIES, transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.keys import Subspace
@@ -74,9 +79,24 @@ def run_ceiling(path: str, n: int, keys: int, seed: int) -> dict[str, float]:
             "p99": percentile(latencies, 99)}
 
 
+async def _open(path: str, cluster_file: str | None) -> Engine:
+    if cluster_file is None:
+        return await SqliteEngine.open(path)
+    from fdb_layers.engine.foundationdb import FoundationDbEngine
+
+    engine = await FoundationDbEngine.open(cluster_file)
+
+    async def clear(tr: Transaction) -> None:
+        tr.clear_range(*DATA.range())
+        tr.clear_range(*LOG.range())
+
+    await transact(engine, clear)
+    return engine
+
+
 async def run_engine(path: str, n: int, keys: int, concurrency: int,
-                     seed: int) -> dict[str, float]:
-    engine = await SqliteEngine.open(path)
+                     seed: int, cluster_file: str | None = None) -> dict[str, float]:
+    engine = await _open(path, cluster_file)
 
     async def load(tr: Transaction, lo: int, hi: int) -> None:
         for k in range(lo, hi):
@@ -131,6 +151,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, nargs="*", default=[1, 16, 64])
     parser.add_argument("--quick", action="store_true", help="1,000 transactions, 10,000 keys")
     parser.add_argument("--dir", help="folder for the database files (default: a temp folder)")
+    parser.add_argument("--foundationdb", metavar="CLUSTER_FILE",
+                        help="also run the workload on the FoundationDB engine, on this cluster")
     args = parser.parse_args()
     if args.quick:
         args.transactions, args.keys = 1000, 10_000
@@ -143,16 +165,21 @@ def main() -> int:
         ceiling = run_ceiling(f"{d}/ceiling.sqlite3", args.transactions, args.keys, seed=1)
         print(f"\nceiling: plain sqlite3, one connection, sequential: {ceiling['tps']:9.0f} tx/s  "
               f"p50 {ceiling['p50'] * 1e3:6.2f} ms  p99 {ceiling['p99'] * 1e3:6.2f} ms")
-        print(f"\n{'tasks':>5} {'engine tx/s':>12} {'ceiling tx/s':>13} {'ratio':>6} "
+        print(f"\n{'engine':>12} {'tasks':>5} {'engine tx/s':>12} {'ceiling tx/s':>13} "
+              f"{'ratio':>6} "
               f"{'txn p50 ms':>11} {'txn p99 ms':>11} {'commit p50':>11} {'commit p99':>11} "
               f"{'retries':>8}")
-        for c in args.concurrency:
-            r = asyncio.run(run_engine(f"{d}/engine-{c}.sqlite3", args.transactions, args.keys,
-                                       c, seed=1))
-            print(f"{c:>5} {r['tps']:>12.0f} {ceiling['tps']:>13.0f} "
-                  f"{r['tps'] / ceiling['tps']:>5.2f}x {r['p50'] * 1e3:>11.2f} "
-                  f"{r['p99'] * 1e3:>11.2f} {r['commit_p50'] * 1e3:>11.2f} "
-                  f"{r['commit_p99'] * 1e3:>11.2f} {int(r['retries']):>8}")
+        engines = [("sqlite", None)]
+        if args.foundationdb:
+            engines.append(("foundationdb", args.foundationdb))
+        for name, cluster_file in engines:
+            for c in args.concurrency:
+                r = asyncio.run(run_engine(f"{d}/engine-{c}.sqlite3", args.transactions,
+                                           args.keys, c, seed=1, cluster_file=cluster_file))
+                print(f"{name:>12} {c:>5} {r['tps']:>12.0f} {ceiling['tps']:>13.0f} "
+                      f"{r['tps'] / ceiling['tps']:>5.2f}x {r['p50'] * 1e3:>11.2f} "
+                      f"{r['p99'] * 1e3:>11.2f} {r['commit_p50'] * 1e3:>11.2f} "
+                      f"{r['commit_p99'] * 1e3:>11.2f} {int(r['retries']):>8}")
     return 0
 
 
