@@ -69,19 +69,45 @@ async def test_store_of_newer_major_layout_is_refused(tmp_path: Path) -> None:
     del check_layouts
 
 
-async def test_foundationdb_engine_without_client_library_says_what_to_install(
+def test_foundationdb_engine_without_client_library_says_what_to_install(
     tmp_path: Path,
 ) -> None:
-    try:
-        import fdb.impl  # noqa: F401
-    except Exception:
-        pass
-    else:
-        pytest.skip("libfdb_c is installed here")
-    config = load_config(None, env={"FDBMAIL_STORE_ENGINE": "foundationdb"}).with_overrides(
-        {"server": {"data_dir": str(tmp_path)}})
-    with pytest.raises(StartupError, match="foundationdb-clients"):
-        await open_store(config)
+    """In a process where libfdb_c cannot be found (run in a child without the
+    library path, so it runs where the library is installed too)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_LIBRARY_PATH", "FDB_CLUSTER_FILE") and not k.startswith("FDBMAIL_")}
+    code = textwrap.dedent(f"""
+        import asyncio
+        try:
+            import fdb.impl  # noqa: F401
+        except Exception:
+            pass
+        else:
+            print("skip: libfdb_c is installed system-wide here")
+            raise SystemExit(0)
+        from server.app import StartupError, open_store
+        from server.config import load_config
+
+        config = load_config(None, env={{"FDBMAIL_STORE_ENGINE": "foundationdb"}}).with_overrides(
+            {{"server": {{"data_dir": {str(tmp_path)!r}}}}})
+        try:
+            asyncio.run(open_store(config))
+        except StartupError as e:
+            print("startup:", e)
+        """)
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                            text=True, timeout=60, env={**env, "PYTHONPATH": str(root)})
+    assert result.returncode == 0, result.stderr
+    if result.stdout.startswith("skip:"):
+        pytest.skip(result.stdout.strip())
+    assert result.stdout.startswith("startup:") and "foundationdb-clients" in result.stdout, \
+        result.stdout
 
 
 async def test_mail_sent_to_the_node_lands_in_the_inbox(
