@@ -1,5 +1,6 @@
 """Engines the contract tests run on: sqlite always, sqlite under fault
-injection, and FoundationDB where a cluster is reachable."""
+injection, and FoundationDB (plain and under fault injection) where a cluster
+is reachable."""
 
 from __future__ import annotations
 
@@ -38,6 +39,11 @@ ENGINE_PARAMS = [
         id="foundationdb",
         marks=pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or ""),
     ),
+    pytest.param(
+        "foundationdb+faults",
+        id="foundationdb+faults",
+        marks=pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or ""),
+    ),
 ]
 
 
@@ -72,6 +78,9 @@ async def make_engine(kind: str, tmp_path: object) -> Engine:
         return FaultyEngine(inner, not_committed_rate=0.2, unknown_result_rate=0.2, seed=7)
     from fdb_layers.engine.foundationdb import FoundationDbEngine
 
+    if kind == "foundationdb+faults":  # conflicts and unknown results after a real commit
+        return FaultyEngine(await make_engine("foundationdb", tmp_path),
+                            not_committed_rate=0.2, unknown_result_rate=0.2, seed=7)
     engine = await FoundationDbEngine.open()
     # each test gets an empty keyspace under a fresh prefix would need key
     # rewriting; instead clear the user keyspace (only ever on a test cluster)
@@ -90,7 +99,7 @@ async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncItera
         await e.close()
 
 
-@pytest.fixture(params=[p for p in ENGINE_PARAMS if p.id != "sqlite+faults"])
+@pytest.fixture(params=[p for p in ENGINE_PARAMS if not p.id.endswith("+faults")])
 async def plain_engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Engine]:
     """An engine without injected faults, for tests of raw (non-idempotent) behaviour."""
     e = await make_engine(request.param, tmp_path)
