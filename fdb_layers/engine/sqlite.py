@@ -420,7 +420,12 @@ class SqliteEngine:
             self._history_versions.append(entry.version)
         self._batches += 1
         if self._batches % _WAL_CHECK_EVERY == 0:
-            self._maybe_truncate_wal(conn)
+            # The batch is durable: nothing after COMMIT may change its outcome.
+            try:
+                self._maybe_truncate_wal(conn)
+            except Exception as e:
+                log.warning("store WAL checkpoint failed (the commits stand; tried again "
+                            "later): %s", e)
         return results
 
     def _maybe_truncate_wal(self, conn: sqlite3.Connection) -> None:

@@ -722,3 +722,37 @@ async def test_large_transaction_of_mixed_mutations_commits_exactly(engine: Engi
         return await tr.get_range(*S["big"].range())
 
     assert await transact(engine, after) == expected
+
+
+async def test_failed_wal_checkpoint_does_not_fail_a_durable_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint after COMMIT runs on a batch that is already durable: if it
+    raises, the commits are still acknowledged, and the next one commits too."""
+    import sqlite3
+
+    import fdb_layers.engine.sqlite as sqlite_engine
+
+    monkeypatch.setattr(sqlite_engine, "_WAL_CHECK_EVERY", 1)
+    monkeypatch.setattr(sqlite_engine, "_WAL_TRUNCATE_BYTES", 0)
+    engine = await SqliteEngine.open(tmp_path / "ckpt.sqlite3")
+    real = engine._writer
+    assert real is not None
+
+    class CheckpointFails:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            if "wal_checkpoint" in sql:
+                raise sqlite3.OperationalError("disk I/O error")
+            return real.execute(sql, *args)
+
+    engine._writer = CheckpointFails()  # type: ignore[assignment]
+    try:
+        await _set(engine, b"ckpt/a", b"1")
+        await _set(engine, b"ckpt/b", b"2")
+        assert await _get(engine, b"ckpt/a") == b"1"
+        assert await _get(engine, b"ckpt/b") == b"2"
+    finally:
+        engine._writer = real
+        await engine.close()
