@@ -594,7 +594,9 @@ class SqliteTransaction:
         self._check_age()
         local = self._local.get(key)
         if local is not None and local[0]:
-            return local[1]
+            return local[1]  # written by this transaction: no read conflict (as on FoundationDB)
+        if local is None and self._cleared.contains(key):
+            return None  # cleared by this transaction: likewise
         value = self._db_get(key)
         if local is not None:
             for m in local[2]:
@@ -625,11 +627,13 @@ class SqliteTransaction:
             if limit and len(out) >= limit:
                 last = out[-1].key
                 if reverse:
-                    self._reads.add(last, end)
+                    begin = last
                 else:
-                    self._reads.add(begin, key_after(last))
-            else:
-                self._reads.add(begin, end)
+                    end = key_after(last)
+            # what this transaction cleared itself is not read (FoundationDB adds no
+            # read conflict there either)
+            for b, e in self._cleared.gaps(begin, end) if self._cleared else [(begin, end)]:
+                self._reads.add(b, e)
         return out
 
     def _merged(self, begin: bytes, end: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
@@ -779,7 +783,10 @@ class SqliteTransaction:
                 self._committed_stamp.set_exception(InvalidOperation("read-only transaction"))
             return
         if self._read_version is None:
-            self._read_version = self._engine._version
+            if self._reads:  # conflict keys but no read yet: check them from now on
+                self._snapshot()
+            else:  # blind writes: no conflict check, any version will do
+                self._read_version = self._engine._version
         self._release()
         self._committing = True
         loop = asyncio.get_running_loop()

@@ -224,6 +224,67 @@ async def test_concurrent_read_modify_write_is_serializable(engine: Engine) -> N
     assert await _get(engine, key) == b"200"
 
 
+async def test_reads_inside_own_clear_range_add_no_read_conflict(plain_engine: Engine) -> None:
+    """A key or range this transaction cleared is answered from its own writes:
+    FoundationDB adds no read conflict for it, so another transaction's write
+    there does not fail this one (its clear simply comes later)."""
+    begin, end = S["own-clear"].range()
+    inside = S["own-clear"].pack((5,))
+    await _set(plain_engine, inside, b"old")
+    t1 = plain_engine.create_transaction()
+    try:
+        t1.clear_range(begin, end)
+        assert await t1.get(inside) is None
+        assert await t1.get_range(begin, end) == []
+        await _set(plain_engine, inside, b"new")
+        t1.set(S.pack(("own-clear-out",)), b"x")
+        await t1.commit()
+    finally:
+        t1.cancel()
+    assert await _get(plain_engine, inside) is None  # t1's clear committed after the set
+
+
+async def test_range_read_conflicts_outside_own_clear_range(plain_engine: Engine) -> None:
+    """Only the cleared part of a range read is left out of its read conflicts."""
+    sub = S["part-clear"]
+    t1 = plain_engine.create_transaction()
+    try:
+        t1.clear_range(sub.pack((0,)), sub.pack((5,)))
+        assert await t1.get_range(*sub.range()) == []
+        await _set(plain_engine, sub.pack((7,)), b"x")
+        t1.set(S.pack(("part-clear-out",)), b"x")
+        with pytest.raises(base.NotCommitted):
+            await t1.commit()
+    finally:
+        t1.cancel()
+
+
+async def test_read_conflict_key_without_reads_is_checked_from_the_commit(
+        plain_engine: Engine) -> None:
+    """A transaction that never read gets its read version at commit (as
+    FoundationDB's does): an explicit read conflict key then conflicts only with
+    writes after that; with a read version taken earlier, with writes after it."""
+    key = S.pack(("rck",))
+    t1 = plain_engine.create_transaction()
+    try:
+        t1.add_read_conflict_key(key)
+        await _set(plain_engine, key, b"1")
+        t1.set(S.pack(("rck-out",)), b"1")
+        await t1.commit()
+    finally:
+        t1.cancel()
+    t2 = plain_engine.create_transaction()
+    try:
+        await t2.get_read_version()
+        t2.add_read_conflict_key(key)
+        await _set(plain_engine, key, b"2")
+        t2.set(S.pack(("rck-out",)), b"2")
+        with pytest.raises(base.NotCommitted):
+            await t2.commit()
+    finally:
+        t2.cancel()
+
+
 # -- atomic ops -------------------------------------------------------------------
 
 async def test_one_thousand_concurrent_atomic_adds(plain_engine: Engine) -> None:

@@ -194,3 +194,35 @@ async def test_no_server_is_not_committed(tmp_path: Path) -> None:
             await tr.commit()
     finally:
         await client.close()
+
+
+async def test_a_worker_transaction_with_conflicts_but_no_snapshot_commits(
+        tmp_path: Path, served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    """A worker's transaction with read conflicts that never read the file (an
+    explicit conflict key; a read of a key inside its own clear_range) used the
+    worker's last commit version as its read version: older than the owner's
+    commits since, it failed with not_committed on every retry."""
+    owner, _, sock = served
+    client = await SqliteEngine.open(tmp_path / "store.sqlite3", commit_socket=sock)
+    sub = keys.Subspace(("remote-nosnap",))
+    try:
+        await _put(owner, 1)  # after the worker opened: its own version is now stale
+        for _ in range(3):
+            async def own_write(tr: Transaction) -> None:
+                tr.set(sub.pack((5,)), b"owner")
+            await transact(owner, own_write)
+
+        async def conflict_key_only(tr: Transaction) -> None:
+            tr.add_read_conflict_key(COUNTER)
+            tr.set(sub.pack(("a",)), b"1")
+
+        async def read_own_clear(tr: Transaction) -> None:
+            tr.clear_range(*sub.range())
+            assert await tr.get(sub.pack((5,))) is None
+            tr.set(sub.pack(("b",)), b"1")
+
+        await asyncio.wait_for(transact(client, conflict_key_only), 5)
+        await asyncio.wait_for(transact(client, read_own_clear), 5)
+        assert await _count(owner) == 1
+    finally:
+        await client.close()
