@@ -60,6 +60,8 @@ from ._mutations import (
 from .base import (
     MAX_TRANSACTION_SECONDS,
     MAX_TRANSACTION_SIZE,
+    VERSIONSTAMP_SIZE,
+    AccessedUnreadable,
     InvalidOperation,
     CommitUnknownResult,
     KeyValue,
@@ -153,7 +155,13 @@ class _Fold:
         self.chains: dict[bytes, list[tuple[Op, bytes]]] = {}  # atomic ops on an unread base
 
     def add(self, mutations: list[Mutation], stamp: bytes) -> list[bytes]:
-        """Fold one transaction's mutations in order; return the versionstamped keys."""
+        """Fold one transaction's mutations in order; return the versionstamped keys.
+        A malformed mutation raises before any of them is folded."""
+        for m in mutations:
+            if m.op is Op.VS_KEY:
+                split_versionstamp(m.key)
+            elif m.op is Op.VS_VALUE:
+                split_versionstamp(m.param)
         final, chains = self.final, self.chains
         stamped: list[bytes] = []
         for m in mutations:
@@ -259,7 +267,12 @@ class SqliteEngine:
         self._drain_task: asyncio.Task[None] | None = None
         self._history: collections.deque[_HistoryEntry] = collections.deque()
         self._history_versions: collections.deque[int] = collections.deque()
-        self._floor = 0  # commits at or below this version are not all in _history
+        # _history holds every commit after _floor (commits up to it were before this
+        # engine opened, or pruned: an older reader is too old) except those of other
+        # processes up to _foreign, which only the file's version tells of (an older
+        # reader may have missed a write it read: it conflicts).
+        self._floor = 0
+        self._foreign = 0
         self._version = 0  # last version this process committed or observed
         self._watches: dict[bytes, list[_WatchState]] = {}
         self._poller: asyncio.Task[None] | None = None
@@ -379,20 +392,25 @@ class SqliteEngine:
         try:
             db_version = conn.execute("SELECT value FROM meta WHERE name='version'").fetchone()[0]
             if db_version != self._version:  # another process committed
-                self._floor = db_version
+                self._foreign = db_version
                 self._version = db_version
             version = db_version
             results: list[tuple[int, bytes] | StoreError] = []
             added: list[_HistoryEntry] = []
             fold = _Fold(conn)
             for c in batch:
-                if self._conflicts(c, added):
-                    results.append(NotCommitted("a key read by this transaction was written "
-                                                "by a transaction that committed after it began"))
+                refused = self._conflicts(c, added)
+                if refused is not None:
+                    results.append(refused)
+                    continue
+                stamp = make_versionstamp(version + 1, 0)
+                try:
+                    stamped = fold.add(c.mutations, stamp)
+                except StoreError as e:  # a malformed mutation fails its transaction only
+                    results.append(e)
                     continue
                 version += 1
-                stamp = make_versionstamp(version, 0)
-                for key in fold.add(c.mutations, stamp):
+                for key in stamped:
                     c.writes.add_key(key)  # versionstamped keys, known only now
                 added.append(_HistoryEntry(version, now, c.writes))
                 results.append((version, stamp))
@@ -446,16 +464,23 @@ class SqliteEngine:
             finally:
                 conn.execute("PRAGMA busy_timeout=30000")
 
-    def _conflicts(self, c: _Commit, added: list[_HistoryEntry]) -> bool:
+    def _conflicts(self, c: _Commit, added: list[_HistoryEntry]) -> StoreError | None:
+        """Why ``c`` may not commit (as FoundationDB's resolvers decide), or None."""
         if not c.reads:
-            return False
+            return None
         if c.read_version < self._floor:
-            return True
+            return TransactionTooOld("the transaction's read version is older than the "
+                                     "conflict history")
+        conflict = c.read_version < self._foreign
         start = bisect.bisect_right(self._history_versions, c.read_version)
         for i in range(start, len(self._history)):
-            if self._history[i].writes.intersects(c.reads):
-                return True
-        return any(entry.writes.intersects(c.reads) for entry in added)
+            if conflict:
+                break
+            conflict = self._history[i].writes.intersects(c.reads)
+        if conflict or any(entry.writes.intersects(c.reads) for entry in added):
+            return NotCommitted("a key read by this transaction was written by a "
+                                "transaction that committed after it began")
+        return None
 
     def _prune_history(self, now: float) -> None:
         while self._history and now - self._history[0].at > _HISTORY_SECONDS:
@@ -553,6 +578,8 @@ class SqliteTransaction:
         # key -> (known, value, pending atomic ops when the base value is unknown)
         self._local: dict[bytes, tuple[bool, bytes | None, list[Mutation]]] = {}
         self._cleared = RangeSet()
+        # keys whose value a versionstamp decides: reading them raises accessed_unreadable
+        self._unreadable = RangeSet()
         self._mutations: list[Mutation] = []
         self._reads = ConflictSet()
         self._writes = ConflictSet()
@@ -592,6 +619,8 @@ class SqliteTransaction:
     async def get(self, key: bytes, *, snapshot: bool = False) -> bytes | None:
         check_key(key)
         self._check_age()
+        if self._unreadable and self._unreadable.contains(key):
+            raise AccessedUnreadable("read of a key this transaction wrote with a versionstamp")
         local = self._local.get(key)
         if local is not None and local[0]:
             return local[1]  # written by this transaction: no read conflict (as on FoundationDB)
@@ -619,10 +648,22 @@ class SqliteTransaction:
         if limit < 0:
             raise InvalidOperation("limit must not be negative")
         out: list[KeyValue] = []
-        for key, value in self._merged(begin, end, reverse):
+        readable = (begin, end)
+        if self._unreadable and self._unreadable.intersects(begin, end):
+            # the read may return what lies before the unreadable part, in its
+            # direction, and fails if it has to go on into it (as on FoundationDB)
+            gaps = self._unreadable.gaps(begin, end)
+            if reverse:
+                readable = (gaps[-1][0] if gaps and gaps[-1][1] == end else end, end)
+            else:
+                readable = (begin, gaps[0][1] if gaps and gaps[0][0] == begin else begin)
+        for key, value in self._merged(*readable, reverse):
             out.append(KeyValue(key, value))
             if limit and len(out) >= limit:
                 break
+        if readable != (begin, end) and not (limit and len(out) >= limit):
+            raise AccessedUnreadable("range read reaches keys this transaction wrote "
+                                     "with a versionstamp")
         if not snapshot:
             if limit and len(out) >= limit:
                 last = out[-1].key
@@ -689,12 +730,16 @@ class SqliteTransaction:
         self._record(Mutation(Op.SET, key, value), len(key) + len(value))
         self._local[key] = (True, value, [])
         self._writes.add_key(key)
+        if self._unreadable:
+            self._unreadable.remove(key, key_after(key))
 
     def clear(self, key: bytes) -> None:
         check_key(key)
         self._record(Mutation(Op.CLEAR, key), len(key))
         self._local[key] = (True, None, [])
         self._writes.add_key(key)
+        if self._unreadable:
+            self._unreadable.remove(key, key_after(key))
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
         check_range(begin, end)
@@ -705,6 +750,7 @@ class SqliteTransaction:
             self._local[key] = (True, None, [])
         self._cleared.add(begin, end)
         self._writes.add(begin, end)
+        self._unreadable.remove(begin, end)
 
     def _atomic(self, op: Op, key: bytes, param: bytes) -> None:
         check_key(key)
@@ -736,17 +782,27 @@ class SqliteTransaction:
         self._atomic(Op.COMPARE_AND_CLEAR, key, value)
 
     def set_versionstamped_key(self, key: bytes, value: bytes) -> None:
-        body, _ = split_versionstamp(key)
+        body, offset = split_versionstamp(key)
         check_key(body)
         check_value(value)
         self._record(Mutation(Op.VS_KEY, key, value), len(body) + len(value))
+        # Every key the stamp could make is unreadable until the commit: from the
+        # smallest stamp a commit after this read version can have to the largest
+        # (FoundationDB's getVersionstampKeyRange).
+        low = make_versionstamp(self._read_version + 1, 0) if self._read_version is not None \
+            else bytes(VERSIONSTAMP_SIZE)
+        self._unreadable.add(fill_versionstamp(body, offset, low),
+                             min(key_after(fill_versionstamp(body, offset,
+                                                             b"\xff" * VERSIONSTAMP_SIZE)),
+                                 b"\xff"))
 
     def set_versionstamped_value(self, key: bytes, value: bytes) -> None:
         check_key(key)
         body, _ = split_versionstamp(value)
         check_value(body)
         self._record(Mutation(Op.VS_VALUE, key, value), len(key) + len(body))
-        self._local.pop(key, None)  # unreadable until committed, as on FoundationDB
+        self._local.pop(key, None)
+        self._unreadable.add_key(key)  # until committed, as on FoundationDB
         self._writes.add_key(key)
 
     def add_read_conflict_key(self, key: bytes) -> None:

@@ -449,6 +449,61 @@ async def test_versionstamp_is_reported_after_commit(plain_engine: Engine) -> No
     assert await _get(plain_engine, S.pack(("vsv",))) == stamp + b"tail"
 
 
+async def test_reading_a_versionstamped_value_is_accessed_unreadable(plain_engine: Engine) -> None:
+    """FoundationDB: a key written with set_versionstamped_value cannot be read
+    in the same transaction (1036 accessed_unreadable), snapshot or not, alone or
+    in a range, until a plain write of it; other keys read as ever."""
+    sub = S["vsv-unread"]
+    key, other = sub.pack(("k",)), sub.pack(("other",))
+    await _set(plain_engine, key, b"stored")
+    await _set(plain_engine, other, b"o")
+    tr = plain_engine.create_transaction()
+    try:
+        tr.set_versionstamped_value(key, b"\x00" * 10 + (0).to_bytes(4, "little"))
+        with pytest.raises(base.AccessedUnreadable) as raised:
+            await tr.get(key)
+        assert raised.value.code == 1036
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get(key, snapshot=True)
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get_range(*sub.range())
+        assert await tr.get(other) == b"o"
+        assert await tr.get_range(other, sub.range()[1]) == [base.KeyValue(other, b"o")]
+        tr.set(key, b"plain")  # a plain write decides the value again
+        assert await tr.get(key) == b"plain"
+        await tr.commit()
+    finally:
+        tr.cancel()
+    assert await _get(plain_engine, key) == b"plain"
+
+
+async def test_reading_where_a_versionstamped_key_may_land_is_accessed_unreadable(
+        plain_engine: Engine) -> None:
+    """FoundationDB: set_versionstamped_key makes every key its stamp could give
+    unreadable in the same transaction; keys outside that range read as ever."""
+    log = S["vsk-unread"]
+    before = log.pack(("before",))  # a string sorts before every versionstamp
+    await _set(plain_engine, before, b"b")
+    tr = plain_engine.create_transaction()
+    try:
+        tr.set_versionstamped_key(log.pack_with_versionstamp((keys.Versionstamp(),)), b"v")
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get_range(*log.range())
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get_range(*log.range(), reverse=True)
+        assert await tr.get(before) == b"b"
+        assert await tr.get_range(log.range()[0], log.pack(("before", 1))) == [
+            base.KeyValue(before, b"b")]
+        await tr.commit()
+    finally:
+        tr.cancel()
+
+    async def read(tr: Transaction) -> list[base.KeyValue]:
+        return await tr.get_range(*log.range())
+
+    assert [kv.value for kv in await transact(plain_engine, read)] == [b"b", b"v"]
+
+
 # -- limits -----------------------------------------------------------------------
 
 async def test_key_and_value_limits(engine: Engine) -> None:
@@ -816,4 +871,30 @@ async def test_failed_wal_checkpoint_does_not_fail_a_durable_commit(
         assert await _get(engine, b"ckpt/b") == b"2"
     finally:
         engine._writer = real
+        await engine.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "sqlite-remote"])
+async def test_a_read_version_older_than_the_conflict_history_is_too_old(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the commits after a transaction's read version have left the conflict
+    history, its commit fails with transaction_too_old (1007, as FoundationDB's
+    resolvers answer), not with a conflict it cannot know of."""
+    import fdb_layers.engine.sqlite as sqlite_engine
+
+    from .conftest import make_engine
+
+    monkeypatch.setattr(sqlite_engine, "_HISTORY_SECONDS", 0.2)
+    engine = await make_engine(kind, tmp_path)
+    try:
+        tr = engine.create_transaction()
+        await tr.get(S.pack(("hist", "read")))
+        await _set(engine, S.pack(("hist", "elsewhere")), b"1")
+        await asyncio.sleep(0.3)
+        await _set(engine, S.pack(("hist", "later")), b"1")  # prunes the history
+        tr.set(S.pack(("hist", "out")), b"x")
+        with pytest.raises(base.TransactionTooOld):
+            await tr.commit()
+        tr.cancel()
+    finally:
         await engine.close()
