@@ -138,6 +138,9 @@ class Node:
 
     async def _check_store(self) -> None:
         assert self.engine is not None
+        engine = self.engine.inner if isinstance(self.engine, FaultyEngine) else self.engine
+        if isinstance(engine, SqliteEngine):
+            await engine.check_writable()  # raises StoreFull while the disk is full
 
         async def read(tr):  # type: ignore[no-untyped-def]
             return await tr.get_read_version()

@@ -67,6 +67,7 @@ from .base import (
     KeyValue,
     NotCommitted,
     StoreError,
+    StoreFull,
     TransactionTooLarge,
     TransactionTooOld,
 )
@@ -86,6 +87,19 @@ _POLL_SECONDS = 0.5
 _MAX_BATCH = 256
 _WAL_CHECK_EVERY = 256  # batches
 _WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
+_FULL_LOG_SECONDS = 60.0  # a full disk is logged once, then at most once a minute
+_SQLITE_FULL = 13
+_PROBE_BYTES = 64 * 1024  # what a write must find room for before the disk counts as writable
+
+
+def _is_full(e: BaseException) -> bool:
+    """SQLITE_FULL: the disk (or the database's size limit) is full."""
+    if not isinstance(e, sqlite3.Error):
+        return False
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == _SQLITE_FULL
+    return "database or disk is full" in str(e)
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -214,6 +228,37 @@ class _CommitUncertain(Exception):
     """COMMIT itself failed: the batch may or may not be durable."""
 
 
+class _Full:
+    """Whether the store's disk is full, told once and then once an interval."""
+
+    __slots__ = ("since", "refused", "logged_at")
+
+    def __init__(self) -> None:
+        self.since: float | None = None  # time.time() of the first refusal
+        self.refused = 0  # commits refused since the last log line
+        self.logged_at = 0.0
+
+    def refuse(self, commits: int, error: BaseException) -> None:
+        now = time.monotonic()
+        self.refused += commits
+        if self.since is None:
+            self.since = time.time()
+            log.error("store disk full: commits fail (temporarily) until space returns: %s",
+                      error)
+        elif now - self.logged_at >= _FULL_LOG_SECONDS:
+            log.error("store disk still full: %d commits refused in the last %.0f s",
+                      self.refused, now - self.logged_at)
+        else:
+            return
+        self.logged_at, self.refused = now, 0
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning("store disk writable again after %.0f s (%d commits refused since "
+                        "the last report)", time.time() - self.since, self.refused)
+            self.since, self.refused = None, 0
+
+
 @dataclass(slots=True)
 class _Commit:
     read_version: int
@@ -279,6 +324,7 @@ class SqliteEngine:
         self._closed = False
         self._batches = 0
         self._remote: CommitClient | None = None
+        self._full = _Full()
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *,
@@ -358,15 +404,21 @@ class SqliteEngine:
                     results = await loop.run_in_executor(
                         self._writer_pool, self._write_batch, batch)
                 except BaseException as e:  # the batch did not commit (disk full, I/O error)
-                    log.error("store commit failed", exc_info=e)
-                    err: StoreError = (
-                        CommitUnknownResult(f"sqlite commit may have failed: {e}")
-                        if isinstance(e, _CommitUncertain)
-                        else StoreError(f"sqlite commit failed: {e}"))
+                    err: StoreError
+                    if _is_full(e):
+                        self._full.refuse(len(batch), e)
+                        err = StoreFull(f"store disk full: {e}")
+                    else:
+                        log.error("store commit failed", exc_info=e)
+                        err = (CommitUnknownResult(f"sqlite commit may have failed: {e}")
+                               if isinstance(e, _CommitUncertain)
+                               else StoreError(f"sqlite commit failed: {e}"))
                     for c in batch:
                         if not c.future.done():
                             c.future.set_exception(err)
                     continue
+                if self._full.since is not None:
+                    self._full.recovered()
                 fired: set[bytes] = set()
                 for c, result in zip(batch, results, strict=True):
                     if c.future.done():
@@ -426,11 +478,14 @@ class SqliteEngine:
             # An I/O error while committing may or may not have made the batch
             # durable.  self._version stays behind, so the next batch sees the
             # file's version move (if it did) and fails every older reader.
+            # A full disk (the WAL could not grow) did not commit it.
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+            if _is_full(e):
+                raise
             raise _CommitUncertain(str(e)) from e
         self._version = version
         for entry in added:
@@ -487,6 +542,40 @@ class SqliteEngine:
             entry = self._history.popleft()
             self._history_versions.popleft()
             self._floor = max(self._floor, entry.version)
+
+    # -- health -------------------------------------------------------------------
+
+    async def check_writable(self) -> None:
+        """Raise StoreFull while commits fail for a full disk.  Once one did, this
+        tries a write of its own (it changes nothing), so that the store is seen
+        writable again as soon as space returns, with or without traffic."""
+        if self._full.since is None or self._remote is not None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer_pool, self._probe)
+        except BaseException as e:
+            if not _is_full(e):
+                raise
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._full.since))
+            raise StoreFull(f"disk full since {since}: commits are refused") from None
+        self._full.recovered()
+
+    def _probe(self) -> None:
+        """Writer thread: commit _PROBE_BYTES to a row of its own, then delete it:
+        the WAL can grow by that much again (a change of a few bytes fits in
+        the last free blocks of a disk that is still too full for real commits)."""
+        conn = self._writer
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT OR REPLACE INTO meta (name, value) "
+                         "VALUES ('probe', zeroblob(?))", (_PROBE_BYTES,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("DELETE FROM meta WHERE name='probe'")
 
     # -- watches ------------------------------------------------------------------
 

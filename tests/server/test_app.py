@@ -10,6 +10,7 @@ import pytest
 
 from server.app import Node, StartupError, open_store
 from server.config import load_config
+from tests.support.disk import TinyDisk, tiny_disk  # noqa: F401  (a fixture)
 from tests.support.metrics import assert_promtool_accepts
 
 
@@ -127,3 +128,59 @@ async def test_mail_sent_to_the_node_lands_in_the_inbox(
     messages = await transact(engine, inbox)
     assert len(messages) == 1
     assert messages[0].uid == 1
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "workers"])
+async def test_a_full_store_disk_is_a_fast_451_that_healthz_reports_until_space_returns(
+    tmp_path: Path, tiny_disk: TinyDisk, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """The metadata store on a filesystem that fills up (the blob folder elsewhere):
+    the SMTP client gets its 451 at once, not after the delivery timeout; /healthz
+    says the store's disk is full; mail is taken again once space returns."""
+    import asyncio
+    import io
+    import smtplib
+    import time
+
+    from server.cli import main
+
+    cfg = tmp_path / "fdbmail.toml"
+    cfg.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        f'workers = {workers}\n'
+        '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "127.0.0.1:0"\n'
+        'submissions_listen = "127.0.0.1:0"\n'
+        f'[store]\nsqlite_path = "{tiny_disk.path / "store.sqlite3"}"\n')
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret-pw\n"))
+    assert main(["-c", str(cfg), "directory", "add", "alice", "--email", "alice@example.test",
+                 "--password-stdin"]) == 0
+    node = Node(load_config(cfg, env={}))
+    await node.start()
+    try:
+        assert node.smtp is not None and node.http is not None
+        port, health_url = node.smtp.ports["mx"], f"http://127.0.0.1:{node.http.port}/healthz"
+
+        def send(n: int) -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail("someone@remote.test", ["alice@example.test"],
+                                b"From: someone@remote.test\r\nTo: alice@example.test\r\n"
+                                b"Subject: %d\r\nMessage-ID: <full%d@remote.test>\r\n\r\n%s\r\n"
+                                % (n, n, b"body " * 2000))
+
+        await asyncio.to_thread(send, 1)
+        tiny_disk.fill()
+        started = time.monotonic()
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            await asyncio.to_thread(send, 2)
+        assert refused.value.smtp_code == 451
+        assert time.monotonic() - started < 2
+        async with httpx.AsyncClient() as client:
+            health = await client.get(health_url)
+            assert health.status_code == 503
+            assert "disk full" in health.json()["checks"]["store"]
+            tiny_disk.free()
+            health = await client.get(health_url)
+            assert health.status_code == 200, health.text
+        await asyncio.to_thread(send, 2)
+    finally:
+        await node.stop()

@@ -22,6 +22,7 @@ from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.layout import check_layouts, get_layouts
+from tests.support.disk import TinyDisk, tiny_disk  # noqa: F401  (a fixture)
 
 S = keys.Subspace(("test",))
 
@@ -896,5 +897,71 @@ async def test_a_read_version_older_than_the_conflict_history_is_too_old(
         with pytest.raises(base.TransactionTooOld):
             await tr.commit()
         tr.cancel()
+    finally:
+        await engine.close()
+
+
+async def test_a_full_disk_fails_commits_fast_and_clears_when_space_returns(
+        tiny_disk: TinyDisk, caplog: pytest.LogCaptureFixture) -> None:
+    """On a real full filesystem (ENOSPC while the WAL grows) a commit fails at
+    once with StoreFull, a temporary store error that the retry loop does not
+    retry; it is logged once, not per commit; the engine reports it until a write
+    fits again, and commits succeed again once space returns."""
+    import logging
+    import time
+
+    engine = await SqliteEngine.open(tiny_disk.path / "store.sqlite3")
+    try:
+        await _set(engine, b"full/before", b"x")
+        tiny_disk.fill()
+        caplog.set_level(logging.WARNING, logger="fdb_layers.engine.sqlite")
+
+        async def big(tr: Transaction, i: int) -> None:
+            tr.set(b"full/%d" % i, b"x" * 50_000)
+
+        started = time.monotonic()
+        for i in range(20):
+            with pytest.raises(base.StoreFull) as raised:
+                await asyncio.wait_for(transact(engine, big, i), 2)
+            assert not raised.value.retryable
+        assert time.monotonic() - started < 2
+        assert len([r for r in caplog.records if "disk full" in r.getMessage()]) == 1
+        with pytest.raises(base.StoreFull, match="disk full since"):
+            await engine.check_writable()
+        assert await _get(engine, b"full/before") == b"x"  # reads go on
+
+        tiny_disk.free()
+        await engine.check_writable()
+        await transact(engine, big, 99)
+        assert await _get(engine, b"full/99") == b"x" * 50_000
+    finally:
+        await engine.close()
+
+
+async def test_a_full_database_is_a_store_full_error_through_a_commit_server(
+        tmp_path: Path) -> None:
+    """SQLite's size limit gives the same SQLITE_FULL: the error reaches a client
+    of the commit server as StoreFull too; raising the limit lets commits in."""
+    from .conftest import make_engine
+
+    engine = await make_engine("sqlite-remote", tmp_path)
+    owner = engine.served[1]  # type: ignore[attr-defined]
+    writer = owner._writer
+    assert writer is not None
+    try:
+        await _set(engine, b"cap/a", b"x")
+        pages = writer.execute("PRAGMA page_count").fetchone()[0]
+        await asyncio.get_running_loop().run_in_executor(
+            owner._writer_pool, writer.execute, f"PRAGMA max_page_count={pages}")
+
+        async def big(tr: Transaction) -> None:
+            tr.set(b"cap/big", b"x" * 50_000)
+
+        with pytest.raises(base.StoreFull):
+            await asyncio.wait_for(transact(engine, big), 2)
+        await asyncio.get_running_loop().run_in_executor(
+            owner._writer_pool, writer.execute, "PRAGMA max_page_count=1073741823")
+        await transact(engine, big)
+        assert await _get(engine, b"cap/big") == b"x" * 50_000
     finally:
         await engine.close()
