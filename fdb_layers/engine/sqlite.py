@@ -98,7 +98,7 @@ def _is_full(e: BaseException) -> bool:
         return False
     code = getattr(e, "sqlite_errorcode", None)
     if code is not None:
-        return code & 0xFF == _SQLITE_FULL
+        return int(code) & 0xFF == _SQLITE_FULL
     return "database or disk is full" in str(e)
 
 
@@ -932,6 +932,7 @@ class SqliteTransaction:
                 self._snapshot()
             else:  # blind writes: no conflict check, any version will do
                 self._read_version = self._engine._version
+        assert self._read_version is not None
         self._release()
         self._committing = True
         loop = asyncio.get_running_loop()

@@ -10,8 +10,11 @@ import pytest
 
 from server.app import Node, StartupError, open_store
 from server.config import load_config
-from tests.support.disk import TinyDisk, tiny_disk  # noqa: F401  (a fixture)
+from tests.support import disk
+from tests.support.disk import TinyDisk
 from tests.support.metrics import assert_promtool_accepts
+
+tiny_disk = disk.tiny_disk  # a small filesystem to fill (a fixture)
 
 
 def _config_file(tmp_path: Path) -> Path:

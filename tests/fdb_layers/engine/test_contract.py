@@ -22,9 +22,11 @@ from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.layout import check_layouts, get_layouts
-from tests.support.disk import TinyDisk, tiny_disk  # noqa: F401  (a fixture)
+from tests.support import disk
+from tests.support.disk import TinyDisk
 
 S = keys.Subspace(("test",))
+tiny_disk = disk.tiny_disk  # a small filesystem to fill (a fixture)
 
 
 async def _get(engine: Engine, key: bytes) -> bytes | None:
