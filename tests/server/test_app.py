@@ -187,3 +187,27 @@ async def test_a_full_store_disk_is_a_fast_451_that_healthz_reports_until_space_
         await asyncio.to_thread(send, 2)
     finally:
         await node.stop()
+
+
+@pytest.mark.parametrize("layer", ["mail", "blobrefs", "maintenance"])
+async def test_a_store_of_a_newer_major_layout_of_any_layer_is_refused_at_open(
+    tmp_path: Path, layer: str
+) -> None:
+    """Every layer's layout is checked when the node opens the store, not only
+    the store's own (the mail layout was never registered)."""
+    from fdb_layers.engine.run import transact
+    from fdb_layers.keys import pack
+    from fdb_layers.layout import LAYOUT, get_layouts, registered_layouts
+
+    config = load_config(None, env={}).with_overrides({"server": {"data_dir": str(tmp_path)}})
+    engine = await open_store(config)
+    assert await transact(engine, get_layouts) == registered_layouts()
+    major = registered_layouts()[layer][0]
+
+    async def bump(tr):  # type: ignore[no-untyped-def]
+        tr.set(LAYOUT.pack((layer,)), pack((major + 1, 0)))
+
+    await transact(engine, bump)
+    await engine.close()
+    with pytest.raises(StartupError, match=f"{layer}.*newer fdbmail"):
+        await open_store(config)
