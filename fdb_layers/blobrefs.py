@@ -79,12 +79,12 @@ from .engine.base import Engine, Transaction
 from .engine.run import transact
 from .keys import Subspace, decode_int, encode_int, pack, unpack
 from .lease import get_lease, release_lease, take_lease
-from .layout import check_layouts
+from .layout import check_store_layouts
 
 log = logging.getLogger(__name__)
 
 # --- layout: every key of this layer -------------------------------------------------
-LAYOUT = (1, 0)  # (major, minor), recorded as layout["blobrefs"]
+LAYOUT = (1, 0)  # (major, minor): layout["blobrefs"] (see fdb_layers.layout)
 ROOT = Subspace(("blobrefs",))
 COUNT = ROOT["count"]  # [blob_id] -> int64 LE (atomic add): references; the blob's record
 SIZE = ROOT["size"]  # [blob_id] -> int64 LE: the blob's size in bytes
@@ -301,7 +301,7 @@ async def collect_blobs(
     Up to ``concurrency`` blobs of a batch are collected at once.
     """
     holder = holder or uuid.uuid4().hex
-    await transact(engine, check_layouts, {"blobrefs": LAYOUT})
+    await transact(engine, check_store_layouts)  # every layer: GC touches several
     if not await transact(engine, take_gc_lease, holder, clock(), lease_seconds):
         return GcResult(ran=False)
     run = _Run(engine, store, holder, grace, lease_seconds,

@@ -1,5 +1,14 @@
-"""Layout versions: each layer declares ``(major, minor)``; the store records
-them, and a node refuses a store written by a newer major version."""
+"""Layout versions: each layer declares ``(major, minor)`` at the top of its
+module; :func:`registered_layouts` lists them all, the store records them, and
+:func:`check_store_layouts` refuses a store written by a newer major version of
+any of them.  A node checks when it opens the store (``server.app.open_store``);
+the leased workers (blob GC, maintenance) check again before each run, so that a
+node left running cannot write an older layout into a store a newer one moved on.
+
+Registering a layer: give its module a ``LAYOUT = (major, minor)`` and add it to
+:func:`registered_layouts` (a test fails for a module whose ``LAYOUT`` is missing
+there).  Bump the minor version for a change that older nodes still read right;
+the major version for one they would not (they then refuse the store)."""
 
 from __future__ import annotations
 
@@ -11,8 +20,26 @@ from .keys import Subspace, pack, unpack
 # All keys of this module.
 LAYOUT = Subspace(("layout",))  # (layer name,) -> packed (major, minor)
 
-# The store as a whole; layers add their own entries through check_layouts.
+# The store as a whole (the layout subspace itself, engines' conventions).
 STORE_LAYOUT = (1, 0)
+
+
+def registered_layouts() -> dict[str, tuple[int, int]]:
+    """Every layer's layout version, by the name the store records it under."""
+    from . import blobrefs, mail_layout, maintenance  # they import this module
+
+    return {
+        "store": STORE_LAYOUT,
+        "mail": mail_layout.LAYOUT,
+        "blobrefs": blobrefs.LAYOUT,
+        "maintenance": maintenance.LAYOUT,
+    }
+
+
+async def check_store_layouts(tr: Transaction) -> None:
+    """:func:`check_layouts` for every registered layer; LayoutVersionError if the
+    store has a major version of one that this node does not."""
+    await check_layouts(tr, registered_layouts())
 
 
 async def check_layouts(tr: Transaction, layers: Mapping[str, tuple[int, int]]) -> None:
@@ -21,13 +48,14 @@ async def check_layouts(tr: Transaction, layers: Mapping[str, tuple[int, int]]) 
     A store of an older major version would need a migration; none exists yet,
     so it is refused too, with a message that says so.
     """
+    stored = await get_layouts(tr)  # one range read for them all
     for name, (major, minor) in sorted(layers.items()):
         key = LAYOUT.pack((name,))
-        raw = await tr.get(key)
-        if raw is None:
+        found = stored.get(name)
+        if found is None:
             tr.set(key, pack((major, minor)))
             continue
-        stored_major, stored_minor = unpack(raw)
+        stored_major, stored_minor = found
         if stored_major > major:
             raise LayoutVersionError(
                 f"the store's {name!r} layout is version {stored_major}.{stored_minor}, written "

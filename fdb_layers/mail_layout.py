@@ -34,7 +34,7 @@ from .keys import pack as _tuple_pack
 
 # --- layout -----------------------------------------------------------------------
 LAYOUT_VERSION = 1  # major version of everything below
-LAYOUT = (LAYOUT_VERSION, 0)  # for fdb_layers.layout.check_layouts(tr, {"mail": LAYOUT})
+LAYOUT = (LAYOUT_VERSION, 0)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner

@@ -52,13 +52,13 @@ from .engine.base import Engine, LayoutVersionError, Transaction
 from .engine.run import transact
 from .keys import Subspace, pack, unpack
 from .lease import get_lease, release_lease, take_lease
-from .layout import check_layouts
+from .layout import check_store_layouts
 from .messages import expire_deliveries
 
 log = logging.getLogger(__name__)
 
 # --- layout: every key of this layer -------------------------------------------------
-LAYOUT = (1, 0)  # (major, minor), recorded as layout["maintenance"]
+LAYOUT = (1, 0)  # (major, minor): layout["maintenance"] (see fdb_layers.layout)
 ROOT = Subspace(("maint",))
 LEASE = ROOT.pack(("lease",))  # pack((holder, expires unix time)): who runs the pass
 CURSOR = ROOT.pack(("cursor",))  # pack((pass started, last account done or None))
@@ -353,8 +353,9 @@ async def run_maintenance(
         raise ValueError("batch sizes must be positive")
     holder = holder or uuid.uuid4().hex
     keep = keep or Retention()
-    # the mail layer versions each account (its meta key): see _maintain_account
-    await transact(engine, check_layouts, {"maintenance": LAYOUT})
+    # every layer (a pass touches mail keys too); the mail layer also versions each
+    # account (its meta key): see _maintain_account
+    await transact(engine, check_store_layouts)
     now = float(clock())
     start = await transact(engine, _begin_pass, holder, now, lease_seconds, pass_interval)
     if not start.ran:

@@ -20,7 +20,7 @@ from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.engine.sqlite_remote import CommitServer
 from fdb_layers.engine.run import transact
-from fdb_layers.layout import STORE_LAYOUT, check_layouts
+from fdb_layers.layout import check_store_layouts
 
 from . import __version__
 from .blobs import BlobStore, open_blob_store
@@ -67,7 +67,7 @@ async def open_store(config: Config, *, commit_socket: str | None = None) -> Eng
             raise StartupError(str(e)) from e
         raise
     try:
-        await transact(engine, check_layouts, {"store": STORE_LAYOUT})
+        await transact(engine, check_store_layouts)  # every layer's layout version
     except LayoutVersionError as e:
         await engine.close()
         raise StartupError(str(e)) from e
@@ -138,6 +138,9 @@ class Node:
 
     async def _check_store(self) -> None:
         assert self.engine is not None
+        engine = self.engine.inner if isinstance(self.engine, FaultyEngine) else self.engine
+        if isinstance(engine, SqliteEngine):
+            await engine.check_writable()  # raises StoreFull while the disk is full
 
         async def read(tr):  # type: ignore[no-untyped-def]
             return await tr.get_read_version()

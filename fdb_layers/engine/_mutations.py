@@ -173,6 +173,32 @@ class RangeSet:
     def ranges(self) -> list[tuple[bytes, bytes]]:
         return list(zip(self._begins, self._ends, strict=True))
 
+    def gaps(self, begin: bytes, end: bytes) -> list[tuple[bytes, bytes]]:
+        """The parts of [begin, end) that no range of the set covers, in order."""
+        out: list[tuple[bytes, bytes]] = []
+        i = max(bisect.bisect_right(self._begins, begin) - 1, 0)
+        while begin < end and i < len(self._begins) and self._begins[i] < end:
+            if self._ends[i] > begin:
+                if self._begins[i] > begin:
+                    out.append((begin, self._begins[i]))
+                begin = self._ends[i]
+            i += 1
+        if begin < end:
+            out.append((begin, end))
+        return out
+
+    def remove(self, begin: bytes, end: bytes) -> None:
+        """Take [begin, end) out of the set (ranges partly inside it are cut)."""
+        if begin >= end:
+            return
+        i = bisect.bisect_right(self._ends, begin)  # first range that ends after begin
+        j = bisect.bisect_left(self._begins, end)  # ranges starting at/after end stay
+        if i >= j:
+            return
+        keep = [(b, e) for b, e in ((self._begins[i], begin), (end, self._ends[j - 1])) if b < e]
+        self._begins[i:j] = [b for b, _ in keep]
+        self._ends[i:j] = [e for _, e in keep]
+
     def byte_size(self) -> int:
         return sum(len(b) + len(e) for b, e in zip(self._begins, self._ends, strict=True))
 

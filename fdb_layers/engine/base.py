@@ -57,6 +57,7 @@ class ErrorCode(enum.IntEnum):
     INVERTED_RANGE = 2005
     USED_DURING_COMMIT = 2017
     CLIENT_INVALID_OPERATION = 2000
+    IO_ERROR = 1510
     INTERNAL_ERROR = 4100
 
 
@@ -145,6 +146,20 @@ class KeyOutsideLegalRange(StoreError):
     code = ErrorCode.KEY_OUTSIDE_LEGAL_RANGE
 
 
+class AccessedUnreadable(StoreError):
+    """A read of a key (or range) that this transaction wrote with a versionstamp."""
+
+    code = ErrorCode.ACCESSED_UNREADABLE
+
+
+class StoreFull(StoreError):
+    """The store's disk is full: nothing was committed.  Not retried by the loop
+    (it would only wait); the caller fails fast and temporarily (SMTP 4xx), and
+    commits succeed again once space returns."""
+
+    code = ErrorCode.IO_ERROR
+
+
 _BY_CODE: dict[int, type[StoreError]] = {
     cls.code: cls
     for cls in (
@@ -157,6 +172,7 @@ _BY_CODE: dict[int, type[StoreError]] = {
         InvertedRange,
         InvalidOperation,
         KeyOutsideLegalRange,
+        AccessedUnreadable,
     )
 }
 

@@ -61,11 +61,14 @@ from .base import (
     MAX_KEY_SIZE,
     MAX_TRANSACTION_SECONDS,
     MAX_TRANSACTION_SIZE,
+    VERSIONSTAMP_SIZE,
+    AccessedUnreadable,
     InvalidOperation,
     CommitUnknownResult,
     KeyValue,
     NotCommitted,
     StoreError,
+    StoreFull,
     TransactionTooLarge,
     TransactionTooOld,
 )
@@ -85,6 +88,19 @@ _POLL_SECONDS = 0.5
 _MAX_BATCH = 256
 _WAL_CHECK_EVERY = 256  # batches
 _WAL_TRUNCATE_BYTES = 64 * 1024 * 1024
+_FULL_LOG_SECONDS = 60.0  # a full disk is logged once, then at most once a minute
+_SQLITE_FULL = 13
+_PROBE_BYTES = 64 * 1024  # what a write must find room for before the disk counts as writable
+
+
+def _is_full(e: BaseException) -> bool:
+    """SQLITE_FULL: the disk (or the database's size limit) is full."""
+    if not isinstance(e, sqlite3.Error):
+        return False
+    code = getattr(e, "sqlite_errorcode", None)
+    if code is not None:
+        return int(code) & 0xFF == _SQLITE_FULL
+    return "database or disk is full" in str(e)
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -154,7 +170,13 @@ class _Fold:
         self.chains: dict[bytes, list[tuple[Op, bytes]]] = {}  # atomic ops on an unread base
 
     def add(self, mutations: list[Mutation], stamp: bytes) -> list[bytes]:
-        """Fold one transaction's mutations in order; return the versionstamped keys."""
+        """Fold one transaction's mutations in order; return the versionstamped keys.
+        A malformed mutation raises before any of them is folded."""
+        for m in mutations:
+            if m.op is Op.VS_KEY:
+                split_versionstamp(m.key)
+            elif m.op is Op.VS_VALUE:
+                split_versionstamp(m.param)
         final, chains = self.final, self.chains
         stamped: list[bytes] = []
         for m in mutations:
@@ -205,6 +227,37 @@ class _Fold:
 
 class _CommitUncertain(Exception):
     """COMMIT itself failed: the batch may or may not be durable."""
+
+
+class _Full:
+    """Whether the store's disk is full, told once and then once an interval."""
+
+    __slots__ = ("since", "refused", "logged_at")
+
+    def __init__(self) -> None:
+        self.since: float | None = None  # time.time() of the first refusal
+        self.refused = 0  # commits refused since the last log line
+        self.logged_at = 0.0
+
+    def refuse(self, commits: int, error: BaseException) -> None:
+        now = time.monotonic()
+        self.refused += commits
+        if self.since is None:
+            self.since = time.time()
+            log.error("store disk full: commits fail (temporarily) until space returns: %s",
+                      error)
+        elif now - self.logged_at >= _FULL_LOG_SECONDS:
+            log.error("store disk still full: %d commits refused in the last %.0f s",
+                      self.refused, now - self.logged_at)
+        else:
+            return
+        self.logged_at, self.refused = now, 0
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning("store disk writable again after %.0f s (%d commits refused since "
+                        "the last report)", time.time() - self.since, self.refused)
+            self.since, self.refused = None, 0
 
 
 @dataclass(slots=True)
@@ -260,13 +313,19 @@ class SqliteEngine:
         self._drain_task: asyncio.Task[None] | None = None
         self._history: collections.deque[_HistoryEntry] = collections.deque()
         self._history_versions: collections.deque[int] = collections.deque()
-        self._floor = 0  # commits at or below this version are not all in _history
+        # _history holds every commit after _floor (commits up to it were before this
+        # engine opened, or pruned: an older reader is too old) except those of other
+        # processes up to _foreign, which only the file's version tells of (an older
+        # reader may have missed a write it read: it conflicts).
+        self._floor = 0
+        self._foreign = 0
         self._version = 0  # last version this process committed or observed
         self._watches: dict[bytes, list[_WatchState]] = {}
         self._poller: asyncio.Task[None] | None = None
         self._closed = False
         self._batches = 0
         self._remote: CommitClient | None = None
+        self._full = _Full()
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *,
@@ -346,15 +405,21 @@ class SqliteEngine:
                     results = await loop.run_in_executor(
                         self._writer_pool, self._write_batch, batch)
                 except BaseException as e:  # the batch did not commit (disk full, I/O error)
-                    log.error("store commit failed", exc_info=e)
-                    err: StoreError = (
-                        CommitUnknownResult(f"sqlite commit may have failed: {e}")
-                        if isinstance(e, _CommitUncertain)
-                        else StoreError(f"sqlite commit failed: {e}"))
+                    err: StoreError
+                    if _is_full(e):
+                        self._full.refuse(len(batch), e)
+                        err = StoreFull(f"store disk full: {e}")
+                    else:
+                        log.error("store commit failed", exc_info=e)
+                        err = (CommitUnknownResult(f"sqlite commit may have failed: {e}")
+                               if isinstance(e, _CommitUncertain)
+                               else StoreError(f"sqlite commit failed: {e}"))
                     for c in batch:
                         if not c.future.done():
                             c.future.set_exception(err)
                     continue
+                if self._full.since is not None:
+                    self._full.recovered()
                 fired: set[bytes] = set()
                 for c, result in zip(batch, results, strict=True):
                     if c.future.done():
@@ -380,20 +445,25 @@ class SqliteEngine:
         try:
             db_version = conn.execute("SELECT value FROM meta WHERE name='version'").fetchone()[0]
             if db_version != self._version:  # another process committed
-                self._floor = db_version
+                self._foreign = db_version
                 self._version = db_version
             version = db_version
             results: list[tuple[int, bytes] | StoreError] = []
             added: list[_HistoryEntry] = []
             fold = _Fold(conn)
             for c in batch:
-                if self._conflicts(c, added):
-                    results.append(NotCommitted("a key read by this transaction was written "
-                                                "by a transaction that committed after it began"))
+                refused = self._conflicts(c, added)
+                if refused is not None:
+                    results.append(refused)
+                    continue
+                stamp = make_versionstamp(version + 1, 0)
+                try:
+                    stamped = fold.add(c.mutations, stamp)
+                except StoreError as e:  # a malformed mutation fails its transaction only
+                    results.append(e)
                     continue
                 version += 1
-                stamp = make_versionstamp(version, 0)
-                for key in fold.add(c.mutations, stamp):
+                for key in stamped:
                     c.writes.add_key(key)  # versionstamped keys, known only now
                 added.append(_HistoryEntry(version, now, c.writes))
                 results.append((version, stamp))
@@ -409,11 +479,14 @@ class SqliteEngine:
             # An I/O error while committing may or may not have made the batch
             # durable.  self._version stays behind, so the next batch sees the
             # file's version move (if it did) and fails every older reader.
+            # A full disk (the WAL could not grow) did not commit it.
             if conn.in_transaction:
                 try:
                     conn.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass
+            if _is_full(e):
+                raise
             raise _CommitUncertain(str(e)) from e
         self._version = version
         for entry in added:
@@ -421,7 +494,12 @@ class SqliteEngine:
             self._history_versions.append(entry.version)
         self._batches += 1
         if self._batches % _WAL_CHECK_EVERY == 0:
-            self._maybe_truncate_wal(conn)
+            # The batch is durable: nothing after COMMIT may change its outcome.
+            try:
+                self._maybe_truncate_wal(conn)
+            except Exception as e:
+                log.warning("store WAL checkpoint failed (the commits stand; tried again "
+                            "later): %s", e)
         return results
 
     def _maybe_truncate_wal(self, conn: sqlite3.Connection) -> None:
@@ -442,22 +520,63 @@ class SqliteEngine:
             finally:
                 conn.execute("PRAGMA busy_timeout=30000")
 
-    def _conflicts(self, c: _Commit, added: list[_HistoryEntry]) -> bool:
+    def _conflicts(self, c: _Commit, added: list[_HistoryEntry]) -> StoreError | None:
+        """Why ``c`` may not commit (as FoundationDB's resolvers decide), or None."""
         if not c.reads:
-            return False
+            return None
         if c.read_version < self._floor:
-            return True
+            return TransactionTooOld("the transaction's read version is older than the "
+                                     "conflict history")
+        conflict = c.read_version < self._foreign
         start = bisect.bisect_right(self._history_versions, c.read_version)
         for i in range(start, len(self._history)):
-            if self._history[i].writes.intersects(c.reads):
-                return True
-        return any(entry.writes.intersects(c.reads) for entry in added)
+            if conflict:
+                break
+            conflict = self._history[i].writes.intersects(c.reads)
+        if conflict or any(entry.writes.intersects(c.reads) for entry in added):
+            return NotCommitted("a key read by this transaction was written by a "
+                                "transaction that committed after it began")
+        return None
 
     def _prune_history(self, now: float) -> None:
         while self._history and now - self._history[0].at > _HISTORY_SECONDS:
             entry = self._history.popleft()
             self._history_versions.popleft()
             self._floor = max(self._floor, entry.version)
+
+    # -- health -------------------------------------------------------------------
+
+    async def check_writable(self) -> None:
+        """Raise StoreFull while commits fail for a full disk.  Once one did, this
+        tries a write of its own (it changes nothing), so that the store is seen
+        writable again as soon as space returns, with or without traffic."""
+        if self._full.since is None or self._remote is not None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._writer_pool, self._probe)
+        except BaseException as e:
+            if not _is_full(e):
+                raise
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self._full.since))
+            raise StoreFull(f"disk full since {since}: commits are refused") from None
+        self._full.recovered()
+
+    def _probe(self) -> None:
+        """Writer thread: commit _PROBE_BYTES to a row of its own, then delete it:
+        the WAL can grow by that much again (a change of a few bytes fits in
+        the last free blocks of a disk that is still too full for real commits)."""
+        conn = self._writer
+        assert conn is not None
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("INSERT OR REPLACE INTO meta (name, value) "
+                         "VALUES ('probe', zeroblob(?))", (_PROBE_BYTES,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("DELETE FROM meta WHERE name='probe'")
 
     # -- watches ------------------------------------------------------------------
 
@@ -549,6 +668,8 @@ class SqliteTransaction:
         # key -> (known, value, pending atomic ops when the base value is unknown)
         self._local: dict[bytes, tuple[bool, bytes | None, list[Mutation]]] = {}
         self._cleared = RangeSet()
+        # keys whose value a versionstamp decides: reading them raises accessed_unreadable
+        self._unreadable = RangeSet()
         self._mutations: list[Mutation] = []
         self._reads = ConflictSet()
         self._writes = ConflictSet()
@@ -610,9 +731,13 @@ class SqliteTransaction:
             return None  # no such key can exist (FoundationDB answers so too)
         check_key(key)
         self._check_age()
+        if self._unreadable and self._unreadable.contains(key):
+            raise AccessedUnreadable("read of a key this transaction wrote with a versionstamp")
         local = self._local.get(key)
         if local is not None and local[0]:
-            return local[1]
+            return local[1]  # written by this transaction: no read conflict (as on FoundationDB)
+        if local is None and self._cleared.contains(key):
+            return None  # cleared by this transaction: likewise
         value = self._db_get(key)
         if local is not None:
             for m in local[2]:
@@ -639,19 +764,33 @@ class SqliteTransaction:
         if limit < 0:
             raise InvalidOperation("limit must not be negative")
         out: list[KeyValue] = []
-        for key, value in self._merged(begin, end, reverse):
+        readable = (begin, end)
+        if self._unreadable and self._unreadable.intersects(begin, end):
+            # the read may return what lies before the unreadable part, in its
+            # direction, and fails if it has to go on into it (as on FoundationDB)
+            gaps = self._unreadable.gaps(begin, end)
+            if reverse:
+                readable = (gaps[-1][0] if gaps and gaps[-1][1] == end else end, end)
+            else:
+                readable = (begin, gaps[0][1] if gaps and gaps[0][0] == begin else begin)
+        for key, value in self._merged(*readable, reverse):
             out.append(KeyValue(key, value))
             if limit and len(out) >= limit:
                 break
+        if readable != (begin, end) and not (limit and len(out) >= limit):
+            raise AccessedUnreadable("range read reaches keys this transaction wrote "
+                                     "with a versionstamp")
         if not snapshot:
             if limit and len(out) >= limit:
                 last = out[-1].key
                 if reverse:
-                    self._reads.add(last, end)
+                    begin = last
                 else:
-                    self._reads.add(begin, key_after(last))
-            else:
-                self._reads.add(begin, end)
+                    end = key_after(last)
+            # what this transaction cleared itself is not read (FoundationDB adds no
+            # read conflict there either)
+            for b, e in self._cleared.gaps(begin, end) if self._cleared else [(begin, end)]:
+                self._reads.add(b, e)
         return out
 
     def _merged(self, begin: bytes, end: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
@@ -707,6 +846,8 @@ class SqliteTransaction:
         self._record(Mutation(Op.SET, key, value), len(key) + len(value))
         self._local[key] = (True, value, [])
         self._writes.add_key(key)
+        if self._unreadable:
+            self._unreadable.remove(key, key_after(key))
 
     def clear(self, key: bytes) -> None:
         if len(key) > MAX_KEY_SIZE and isinstance(key, bytes) and not key.startswith(b"\xff"):
@@ -716,6 +857,8 @@ class SqliteTransaction:
         self._record(Mutation(Op.CLEAR, key), len(key))
         self._local[key] = (True, None, [])
         self._writes.add_key(key)
+        if self._unreadable:
+            self._unreadable.remove(key, key_after(key))
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
         long_end = isinstance(end, bytes) and len(end) > MAX_KEY_SIZE
@@ -732,6 +875,7 @@ class SqliteTransaction:
             self._local[key] = (True, None, [])
         self._cleared.add(begin, end)
         self._writes.add(begin, end)
+        self._unreadable.remove(begin, end)
 
     def _atomic(self, op: Op, key: bytes, param: bytes) -> None:
         if self._refused(lambda: check_key(key), lambda: check_value(param)):
@@ -766,8 +910,17 @@ class SqliteTransaction:
         if self._refused(lambda: check_key(split_versionstamp(key)[0]),
                         lambda: check_value(value)):
             return
-        body, _ = split_versionstamp(key)
+        body, offset = split_versionstamp(key)
         self._record(Mutation(Op.VS_KEY, key, value), len(body) + len(value))
+        # Every key the stamp could make is unreadable until the commit: from the
+        # smallest stamp a commit after this read version can have to the largest
+        # (FoundationDB's getVersionstampKeyRange).
+        low = make_versionstamp(self._read_version + 1, 0) if self._read_version is not None \
+            else bytes(VERSIONSTAMP_SIZE)
+        self._unreadable.add(fill_versionstamp(body, offset, low),
+                             min(key_after(fill_versionstamp(body, offset,
+                                                             b"\xff" * VERSIONSTAMP_SIZE)),
+                                 b"\xff"))
 
     def set_versionstamped_value(self, key: bytes, value: bytes) -> None:
         if self._refused(lambda: check_key(key),
@@ -775,7 +928,8 @@ class SqliteTransaction:
             return
         body, _ = split_versionstamp(value)
         self._record(Mutation(Op.VS_VALUE, key, value), len(key) + len(body))
-        self._local.pop(key, None)  # unreadable until committed, as on FoundationDB
+        self._local.pop(key, None)
+        self._unreadable.add_key(key)  # until committed, as on FoundationDB
         self._writes.add_key(key)
 
     def add_read_conflict_key(self, key: bytes) -> None:
@@ -813,7 +967,11 @@ class SqliteTransaction:
                 self._committed_stamp.set_exception(InvalidOperation("read-only transaction"))
             return
         if self._read_version is None:
-            self._read_version = self._engine._version
+            if self._reads:  # conflict keys but no read yet: check them from now on
+                self._snapshot()
+            else:  # blind writes: no conflict check, any version will do
+                self._read_version = self._engine._version
+        assert self._read_version is not None
         self._release()
         self._committing = True
         loop = asyncio.get_running_loop()

@@ -27,8 +27,24 @@ import pickle
 import struct
 from typing import TYPE_CHECKING
 
-from ._mutations import ConflictSet, Mutation, Op
-from .base import CommitUnknownResult, ErrorCode, NotCommitted, StoreError
+from ._mutations import (
+    ATOMIC,
+    ConflictSet,
+    Mutation,
+    Op,
+    check_key,
+    check_range,
+    check_value,
+    split_versionstamp,
+)
+from .base import (
+    MAX_TRANSACTION_SIZE,
+    CommitUnknownResult,
+    ErrorCode,
+    NotCommitted,
+    StoreError,
+    TransactionTooLarge,
+)
 
 if TYPE_CHECKING:
     from .sqlite import SqliteEngine, _Commit
@@ -114,6 +130,33 @@ def decode_commit(body: bytes, future: asyncio.Future[tuple[int, bytes]]) -> _Co
                    _conflict_set(wpoints, wranges), mutations, future)
 
 
+def check_commit(c: _Commit) -> None:
+    """FoundationDB's limits on what a client sends, checked again by the server
+    (a worker's transaction checks them too, but the server trusts no frame): the
+    error is the one the transaction would have raised, and fails it alone."""
+    size = c.reads.byte_size() + c.writes.byte_size()
+    for m in c.mutations:
+        op = m.op
+        if op is Op.SET or op in ATOMIC:
+            check_key(m.key)
+            check_value(m.param)
+        elif op is Op.CLEAR:
+            check_key(m.key)
+        elif op is Op.CLEAR_RANGE:
+            check_range(m.key, m.param)
+        elif op is Op.VS_KEY:
+            check_key(split_versionstamp(m.key)[0])
+            check_value(m.param)
+        elif op is Op.VS_VALUE:
+            check_key(m.key)
+            check_value(split_versionstamp(m.param)[0])
+        size += len(m.key) + len(m.param)
+        if op is Op.VS_KEY or op is Op.VS_VALUE:
+            size -= 4  # the placeholder's offset is not written (counted as the client does)
+    if size > MAX_TRANSACTION_SIZE:
+        raise TransactionTooLarge(f"transaction of {size} bytes exceeds {MAX_TRANSACTION_SIZE}")
+
+
 async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     request_id, length = _HEADER.unpack(await reader.readexactly(_HEADER.size))
     if length > MAX_FRAME:
@@ -152,9 +195,13 @@ class CommitServer:
                 future: asyncio.Future[tuple[int, bytes]] = loop.create_future()
                 try:
                     commit = decode_commit(body, future)
+                    check_commit(commit)
                 except ValueError as e:
                     log.warning("refused a commit request: %s", e)
                     self._reply(writer, request_id, (int(ErrorCode.INTERNAL_ERROR), str(e)))
+                    continue
+                except StoreError as e:  # over a limit, or malformed: this transaction only
+                    self._reply(writer, request_id, (int(e.code), str(e)))
                     continue
                 future.add_done_callback(
                     lambda f, rid=request_id: self._answer(writer, rid, f))  # type: ignore[misc]

@@ -51,7 +51,13 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Histogram
 
 from fdb_layers.blobrefs import BlobBeingDeleted
-from fdb_layers.engine.base import Engine, LayoutVersionError, StoreError, Transaction
+from fdb_layers.engine.base import (
+    Engine,
+    LayoutVersionError,
+    StoreError,
+    StoreFull,
+    Transaction,
+)
 from fdb_layers.mail_errors import (
     EmailExists,
     MailboxNotFound,
@@ -380,7 +386,8 @@ class Delivery:
             outcome = DeliveryOutcome(account_id, False, error=str(error) or type(error).__name__,
                                       permanent=True)
         elif isinstance(error, StoreError | LayoutVersionError | BlobBeingDeleted):
-            log.warning("delivery to %s failed temporarily: %s", account_id, error)
+            if not isinstance(error, StoreFull):  # the engine logs a full disk, per interval
+                log.warning("delivery to %s failed temporarily: %s", account_id, error)
             outcome = DeliveryOutcome(account_id, False, error="temporary store failure")
         else:
             log.error("delivery to %s failed", account_id, exc_info=error)

@@ -10,7 +10,11 @@ import pytest
 
 from server.app import Node, StartupError, open_store
 from server.config import load_config
+from tests.support import disk
+from tests.support.disk import TinyDisk
 from tests.support.metrics import assert_promtool_accepts
+
+tiny_disk = disk.tiny_disk  # a small filesystem to fill (a fixture)
 
 
 def _config_file(tmp_path: Path) -> Path:
@@ -153,3 +157,83 @@ async def test_mail_sent_to_the_node_lands_in_the_inbox(
     messages = await transact(engine, inbox)
     assert len(messages) == 1
     assert messages[0].uid == 1
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "workers"])
+async def test_a_full_store_disk_is_a_fast_451_that_healthz_reports_until_space_returns(
+    tmp_path: Path, tiny_disk: TinyDisk, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """The metadata store on a filesystem that fills up (the blob folder elsewhere):
+    the SMTP client gets its 451 at once, not after the delivery timeout; /healthz
+    says the store's disk is full; mail is taken again once space returns."""
+    import asyncio
+    import io
+    import smtplib
+    import time
+
+    from server.cli import main
+
+    cfg = tmp_path / "fdbmail.toml"
+    cfg.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        f'workers = {workers}\n'
+        '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "127.0.0.1:0"\n'
+        'submissions_listen = "127.0.0.1:0"\n'
+        f'[store]\nsqlite_path = "{tiny_disk.path / "store.sqlite3"}"\n')
+    monkeypatch.setattr("sys.stdin", io.StringIO("secret-pw\n"))
+    assert main(["-c", str(cfg), "directory", "add", "alice", "--email", "alice@example.test",
+                 "--password-stdin"]) == 0
+    node = Node(load_config(cfg, env={}))
+    await node.start()
+    try:
+        assert node.smtp is not None and node.http is not None
+        port, health_url = node.smtp.ports["mx"], f"http://127.0.0.1:{node.http.port}/healthz"
+
+        def send(n: int) -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+                client.sendmail("someone@remote.test", ["alice@example.test"],
+                                b"From: someone@remote.test\r\nTo: alice@example.test\r\n"
+                                b"Subject: %d\r\nMessage-ID: <full%d@remote.test>\r\n\r\n%s\r\n"
+                                % (n, n, b"body " * 2000))
+
+        await asyncio.to_thread(send, 1)
+        tiny_disk.fill()
+        started = time.monotonic()
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            await asyncio.to_thread(send, 2)
+        assert refused.value.smtp_code == 451
+        assert time.monotonic() - started < 2
+        async with httpx.AsyncClient() as client:
+            health = await client.get(health_url)
+            assert health.status_code == 503
+            assert "disk full" in health.json()["checks"]["store"]
+            tiny_disk.free()
+            health = await client.get(health_url)
+            assert health.status_code == 200, health.text
+        await asyncio.to_thread(send, 2)
+    finally:
+        await node.stop()
+
+
+@pytest.mark.parametrize("layer", ["mail", "blobrefs", "maintenance"])
+async def test_a_store_of_a_newer_major_layout_of_any_layer_is_refused_at_open(
+    tmp_path: Path, layer: str
+) -> None:
+    """Every layer's layout is checked when the node opens the store, not only
+    the store's own (the mail layout was never registered)."""
+    from fdb_layers.engine.run import transact
+    from fdb_layers.keys import pack
+    from fdb_layers.layout import LAYOUT, get_layouts, registered_layouts
+
+    config = load_config(None, env={}).with_overrides({"server": {"data_dir": str(tmp_path)}})
+    engine = await open_store(config)
+    assert await transact(engine, get_layouts) == registered_layouts()
+    major = registered_layouts()[layer][0]
+
+    async def bump(tr):  # type: ignore[no-untyped-def]
+        tr.set(LAYOUT.pack((layer,)), pack((major + 1, 0)))
+
+    await transact(engine, bump)
+    await engine.close()
+    with pytest.raises(StartupError, match=f"{layer}.*newer fdbmail"):
+        await open_store(config)

@@ -42,3 +42,18 @@ def test_conflict_set_agrees_with_merged_range_set(a: list, b: list) -> None:  #
     for k in KEYS:
         assert ca.contains(k) == ra.contains(k)
         assert (k in ka) <= ca.contains(k)
+
+
+@given(st.lists(item, max_size=6), key, key)
+def test_range_set_gaps_and_remove_agree_with_the_model(
+        items: list, a: bytes, b: bytes) -> None:  # type: ignore[type-arg]
+    _, rs, covered = build(items)
+    lo, hi = sorted((a, b))
+    gaps = rs.gaps(lo, hi)
+    assert all(x < y for x, y in gaps)
+    assert all(g[1] < h[0] for g, h in zip(gaps, gaps[1:], strict=False))
+    for k in KEYS:  # the gaps are exactly the uncovered keys of [lo, hi)
+        assert any(x <= k < y for x, y in gaps) == (lo <= k < hi and not rs.contains(k))
+    rs.remove(lo, hi)
+    for k in KEYS:
+        assert rs.contains(k) == (k in covered and not lo <= k < hi)

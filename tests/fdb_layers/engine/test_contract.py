@@ -22,8 +22,11 @@ from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.layout import check_layouts, get_layouts
+from tests.support import disk
+from tests.support.disk import TinyDisk
 
 S = keys.Subspace(("test",))
+tiny_disk = disk.tiny_disk  # a small filesystem to fill (a fixture)
 
 
 async def _get(engine: Engine, key: bytes) -> bytes | None:
@@ -295,6 +298,67 @@ async def test_concurrent_read_modify_write_is_serializable(engine: Engine) -> N
     assert await _get(engine, key) == b"200"
 
 
+async def test_reads_inside_own_clear_range_add_no_read_conflict(plain_engine: Engine) -> None:
+    """A key or range this transaction cleared is answered from its own writes:
+    FoundationDB adds no read conflict for it, so another transaction's write
+    there does not fail this one (its clear simply comes later)."""
+    begin, end = S["own-clear"].range()
+    inside = S["own-clear"].pack((5,))
+    await _set(plain_engine, inside, b"old")
+    t1 = plain_engine.create_transaction()
+    try:
+        t1.clear_range(begin, end)
+        assert await t1.get(inside) is None
+        assert await t1.get_range(begin, end) == []
+        await _set(plain_engine, inside, b"new")
+        t1.set(S.pack(("own-clear-out",)), b"x")
+        await t1.commit()
+    finally:
+        t1.cancel()
+    assert await _get(plain_engine, inside) is None  # t1's clear committed after the set
+
+
+async def test_range_read_conflicts_outside_own_clear_range(plain_engine: Engine) -> None:
+    """Only the cleared part of a range read is left out of its read conflicts."""
+    sub = S["part-clear"]
+    t1 = plain_engine.create_transaction()
+    try:
+        t1.clear_range(sub.pack((0,)), sub.pack((5,)))
+        assert await t1.get_range(*sub.range()) == []
+        await _set(plain_engine, sub.pack((7,)), b"x")
+        t1.set(S.pack(("part-clear-out",)), b"x")
+        with pytest.raises(base.NotCommitted):
+            await t1.commit()
+    finally:
+        t1.cancel()
+
+
+async def test_read_conflict_key_without_reads_is_checked_from_the_commit(
+        plain_engine: Engine) -> None:
+    """A transaction that never read gets its read version at commit (as
+    FoundationDB's does): an explicit read conflict key then conflicts only with
+    writes after that; with a read version taken earlier, with writes after it."""
+    key = S.pack(("rck",))
+    t1 = plain_engine.create_transaction()
+    try:
+        t1.add_read_conflict_key(key)
+        await _set(plain_engine, key, b"1")
+        t1.set(S.pack(("rck-out",)), b"1")
+        await t1.commit()
+    finally:
+        t1.cancel()
+    t2 = plain_engine.create_transaction()
+    try:
+        await t2.get_read_version()
+        t2.add_read_conflict_key(key)
+        await _set(plain_engine, key, b"2")
+        t2.set(S.pack(("rck-out",)), b"2")
+        with pytest.raises(base.NotCommitted):
+            await t2.commit()
+    finally:
+        t2.cancel()
+
+
 # -- atomic ops -------------------------------------------------------------------
 
 async def test_one_thousand_concurrent_atomic_adds(plain_engine: Engine) -> None:
@@ -457,6 +521,61 @@ async def test_versionstamp_is_reported_after_commit(plain_engine: Engine) -> No
         tr.cancel()
     assert len(stamp) == 10
     assert await _get(plain_engine, S.pack(("vsv",))) == stamp + b"tail"
+
+
+async def test_reading_a_versionstamped_value_is_accessed_unreadable(plain_engine: Engine) -> None:
+    """FoundationDB: a key written with set_versionstamped_value cannot be read
+    in the same transaction (1036 accessed_unreadable), snapshot or not, alone or
+    in a range, until a plain write of it; other keys read as ever."""
+    sub = S["vsv-unread"]
+    key, other = sub.pack(("k",)), sub.pack(("other",))
+    await _set(plain_engine, key, b"stored")
+    await _set(plain_engine, other, b"o")
+    tr = plain_engine.create_transaction()
+    try:
+        tr.set_versionstamped_value(key, b"\x00" * 10 + (0).to_bytes(4, "little"))
+        with pytest.raises(base.AccessedUnreadable) as raised:
+            await tr.get(key)
+        assert raised.value.code == 1036
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get(key, snapshot=True)
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get_range(*sub.range())
+        assert await tr.get(other) == b"o"
+        assert await tr.get_range(other, sub.range()[1]) == [base.KeyValue(other, b"o")]
+        tr.set(key, b"plain")  # a plain write decides the value again
+        assert await tr.get(key) == b"plain"
+        await tr.commit()
+    finally:
+        tr.cancel()
+    assert await _get(plain_engine, key) == b"plain"
+
+
+async def test_reading_where_a_versionstamped_key_may_land_is_accessed_unreadable(
+        plain_engine: Engine) -> None:
+    """FoundationDB: set_versionstamped_key makes every key its stamp could give
+    unreadable in the same transaction; keys outside that range read as ever."""
+    log = S["vsk-unread"]
+    before = log.pack(("before",))  # a string sorts before every versionstamp
+    await _set(plain_engine, before, b"b")
+    tr = plain_engine.create_transaction()
+    try:
+        tr.set_versionstamped_key(log.pack_with_versionstamp((keys.Versionstamp(),)), b"v")
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get_range(*log.range())
+        with pytest.raises(base.AccessedUnreadable):
+            await tr.get_range(*log.range(), reverse=True)
+        assert await tr.get(before) == b"b"
+        assert await tr.get_range(log.range()[0], log.pack(("before", 1))) == [
+            base.KeyValue(before, b"b")]
+        await tr.commit()
+    finally:
+        tr.cancel()
+
+    async def read(tr: Transaction) -> list[base.KeyValue]:
+        return await tr.get_range(*log.range())
+
+    assert [kv.value for kv in await transact(plain_engine, read)] == [b"b", b"v"]
 
 
 # -- limits -----------------------------------------------------------------------
@@ -803,3 +922,129 @@ async def test_large_transaction_of_mixed_mutations_commits_exactly(engine: Engi
         return await tr.get_range(*S["big"].range())
 
     assert await transact(engine, after) == expected
+
+
+async def test_failed_wal_checkpoint_does_not_fail_a_durable_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint after COMMIT runs on a batch that is already durable: if it
+    raises, the commits are still acknowledged, and the next one commits too."""
+    import sqlite3
+
+    import fdb_layers.engine.sqlite as sqlite_engine
+
+    monkeypatch.setattr(sqlite_engine, "_WAL_CHECK_EVERY", 1)
+    monkeypatch.setattr(sqlite_engine, "_WAL_TRUNCATE_BYTES", 0)
+    engine = await SqliteEngine.open(tmp_path / "ckpt.sqlite3")
+    real = engine._writer
+    assert real is not None
+
+    class CheckpointFails:
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+            if "wal_checkpoint" in sql:
+                raise sqlite3.OperationalError("disk I/O error")
+            return real.execute(sql, *args)
+
+    engine._writer = CheckpointFails()  # type: ignore[assignment]
+    try:
+        await _set(engine, b"ckpt/a", b"1")
+        await _set(engine, b"ckpt/b", b"2")
+        assert await _get(engine, b"ckpt/a") == b"1"
+        assert await _get(engine, b"ckpt/b") == b"2"
+    finally:
+        engine._writer = real
+        await engine.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "sqlite-remote"])
+async def test_a_read_version_older_than_the_conflict_history_is_too_old(
+        kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the commits after a transaction's read version have left the conflict
+    history, its commit fails with transaction_too_old (1007, as FoundationDB's
+    resolvers answer), not with a conflict it cannot know of."""
+    import fdb_layers.engine.sqlite as sqlite_engine
+
+    from .conftest import make_engine
+
+    monkeypatch.setattr(sqlite_engine, "_HISTORY_SECONDS", 0.2)
+    engine = await make_engine(kind, tmp_path)
+    try:
+        tr = engine.create_transaction()
+        await tr.get(S.pack(("hist", "read")))
+        await _set(engine, S.pack(("hist", "elsewhere")), b"1")
+        await asyncio.sleep(0.3)
+        await _set(engine, S.pack(("hist", "later")), b"1")  # prunes the history
+        tr.set(S.pack(("hist", "out")), b"x")
+        with pytest.raises(base.TransactionTooOld):
+            await tr.commit()
+        tr.cancel()
+    finally:
+        await engine.close()
+
+
+async def test_a_full_disk_fails_commits_fast_and_clears_when_space_returns(
+        tiny_disk: TinyDisk, caplog: pytest.LogCaptureFixture) -> None:
+    """On a real full filesystem (ENOSPC while the WAL grows) a commit fails at
+    once with StoreFull, a temporary store error that the retry loop does not
+    retry; it is logged once, not per commit; the engine reports it until a write
+    fits again, and commits succeed again once space returns."""
+    import logging
+    import time
+
+    engine = await SqliteEngine.open(tiny_disk.path / "store.sqlite3")
+    try:
+        await _set(engine, b"full/before", b"x")
+        tiny_disk.fill()
+        caplog.set_level(logging.WARNING, logger="fdb_layers.engine.sqlite")
+
+        async def big(tr: Transaction, i: int) -> None:
+            tr.set(b"full/%d" % i, b"x" * 50_000)
+
+        started = time.monotonic()
+        for i in range(20):
+            with pytest.raises(base.StoreFull) as raised:
+                await asyncio.wait_for(transact(engine, big, i), 2)
+            assert not raised.value.retryable
+        assert time.monotonic() - started < 2
+        assert len([r for r in caplog.records if "disk full" in r.getMessage()]) == 1
+        with pytest.raises(base.StoreFull, match="disk full since"):
+            await engine.check_writable()
+        assert await _get(engine, b"full/before") == b"x"  # reads go on
+
+        tiny_disk.free()
+        await engine.check_writable()
+        await transact(engine, big, 99)
+        assert await _get(engine, b"full/99") == b"x" * 50_000
+    finally:
+        await engine.close()
+
+
+async def test_a_full_database_is_a_store_full_error_through_a_commit_server(
+        tmp_path: Path) -> None:
+    """SQLite's size limit gives the same SQLITE_FULL: the error reaches a client
+    of the commit server as StoreFull too; raising the limit lets commits in."""
+    from .conftest import make_engine
+
+    engine = await make_engine("sqlite-remote", tmp_path)
+    owner = engine.served[1]  # type: ignore[attr-defined]
+    writer = owner._writer
+    assert writer is not None
+    try:
+        await _set(engine, b"cap/a", b"x")
+        pages = writer.execute("PRAGMA page_count").fetchone()[0]
+        await asyncio.get_running_loop().run_in_executor(
+            owner._writer_pool, writer.execute, f"PRAGMA max_page_count={pages}")
+
+        async def big(tr: Transaction) -> None:
+            tr.set(b"cap/big", b"x" * 50_000)
+
+        with pytest.raises(base.StoreFull):
+            await asyncio.wait_for(transact(engine, big), 2)
+        await asyncio.get_running_loop().run_in_executor(
+            owner._writer_pool, writer.execute, "PRAGMA max_page_count=1073741823")
+        await transact(engine, big)
+        assert await _get(engine, b"cap/big") == b"x" * 50_000
+    finally:
+        await engine.close()

@@ -194,3 +194,107 @@ async def test_no_server_is_not_committed(tmp_path: Path) -> None:
             await tr.commit()
     finally:
         await client.close()
+
+
+async def test_a_worker_transaction_with_conflicts_but_no_snapshot_commits(
+        tmp_path: Path, served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    """A worker's transaction with read conflicts that never read the file (an
+    explicit conflict key; a read of a key inside its own clear_range) used the
+    worker's last commit version as its read version: older than the owner's
+    commits since, it failed with not_committed on every retry."""
+    owner, _, sock = served
+    client = await SqliteEngine.open(tmp_path / "store.sqlite3", commit_socket=sock)
+    sub = keys.Subspace(("remote-nosnap",))
+    try:
+        await _put(owner, 1)  # after the worker opened: its own version is now stale
+        for _ in range(3):
+            async def own_write(tr: Transaction) -> None:
+                tr.set(sub.pack((5,)), b"owner")
+            await transact(owner, own_write)
+
+        async def conflict_key_only(tr: Transaction) -> None:
+            tr.add_read_conflict_key(COUNTER)
+            tr.set(sub.pack(("a",)), b"1")
+
+        async def read_own_clear(tr: Transaction) -> None:
+            tr.clear_range(*sub.range())
+            assert await tr.get(sub.pack((5,))) is None
+            tr.set(sub.pack(("b",)), b"1")
+
+        await asyncio.wait_for(transact(client, conflict_key_only), 5)
+        await asyncio.wait_for(transact(client, read_own_clear), 5)
+        assert await _count(owner) == 1
+    finally:
+        await client.close()
+
+
+async def test_the_server_checks_limits_and_a_bad_mutation_fails_only_its_transaction(
+        tmp_path: Path, served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    """The server re-checks FoundationDB's limits on every commit a client sends
+    and answers with their codes; the commits that arrived with it, in the same
+    batch, commit."""
+    owner, _, sock = served
+
+    def commit(*mutations: tuple[str, bytes, bytes]) -> bytes:
+        return pickle.dumps((0, set(), [], set(), [], list(mutations)))
+
+    stamp_at_20 = b"\x00" * 10 + (20).to_bytes(4, "little")  # offset past the end
+    frames = {
+        1: (commit(("set", b"limits/ok1", b"1")), 0),
+        2: (commit(("set", b"k" * 10_001, b"v")), 2102),
+        3: (commit(("set", b"limits/v", b"x" * 100_001)), 2103),
+        4: (commit(("set", b"\xff/system", b"v")), 2004),
+        5: (commit(("clear_range", b"limits/b", b"limits/a")), 2005),
+        6: (commit(("set_versionstamped_key", b"limits/vsk" + stamp_at_20, b"v")), 2000),
+        7: (commit(("set_versionstamped_value", b"limits/vsv", stamp_at_20)), 2000),
+        8: (commit(*[("set", b"limits/big%d" % i, b"x" * 99_999) for i in range(101)]), 2101),
+        9: (commit(("set", b"limits/ok2", b"2")), 0),
+    }
+    reader, writer = await asyncio.open_unix_connection(sock)
+    try:
+        # one write: the server reads every frame before its writer runs, so the
+        # good commits share a batch with the bad ones
+        writer.write(b"".join(_frame(i, body) for i, (body, _) in frames.items()))
+        codes = {}
+        for _ in frames:
+            request_id, length = struct.unpack("<II", await reader.readexactly(8))
+            codes[request_id] = pickle.loads(await reader.readexactly(length))[0]
+    finally:
+        writer.close()
+    assert codes == {i: code for i, (_, code) in frames.items()}
+
+    async def read(tr: Transaction) -> list[bytes]:
+        return [kv.key for kv in await tr.get_range(b"limits/", b"limits0")]
+
+    assert await transact(owner, read) == [b"limits/ok1", b"limits/ok2"]
+
+
+async def test_a_malformed_mutation_in_a_batch_fails_only_its_transaction(
+        tmp_path: Path) -> None:
+    """Past every check, a mutation the writer cannot apply fails its own
+    transaction; the others of its batch commit."""
+    from fdb_layers.engine._mutations import ConflictSet, Mutation, Op
+    from fdb_layers.engine.base import InvalidOperation
+    from fdb_layers.engine.sqlite import _Commit
+
+    engine = await SqliteEngine.open(tmp_path / "store.sqlite3")
+    try:
+        loop = asyncio.get_running_loop()
+        batch = [[Mutation(Op.SET, b"batch/1", b"1")],
+                 [Mutation(Op.SET, b"batch/bad", b"x"),  # then an offset past the end:
+                  Mutation(Op.VS_VALUE, b"batch/vs", b"short" + (9).to_bytes(4, "little"))],
+                 [Mutation(Op.SET, b"batch/2", b"2")]]
+        commits = [_Commit(0, ConflictSet(), ConflictSet(), mutations, loop.create_future())
+                   for mutations in batch]
+        results = await asyncio.gather(*(engine._submit(c) for c in commits),
+                                       return_exceptions=True)
+        assert isinstance(results[1], InvalidOperation)
+        assert not isinstance(results[0], BaseException)
+        assert not isinstance(results[2], BaseException)
+
+        async def read(tr: Transaction) -> list[bytes]:
+            return [kv.key for kv in await tr.get_range(b"batch/", b"batch0")]
+
+        assert await transact(engine, read) == [b"batch/1", b"batch/2"]
+    finally:
+        await engine.close()
