@@ -2,17 +2,19 @@
 
 An email joins the thread of a message it references (Message-ID, In-Reply-To,
 References, as RFC 5256's REFERENCES algorithm links them) when the base
-subjects (RFC 5256 section 2.1) agree, as JMAP (RFC 8621 section 3) leaves to
-the server; otherwise it starts a thread.  An index Message-ID -> thread id is
-kept for the message's own id and for the ids it references, so replies that
-arrive before their parent still meet it.  A thread lists its emails by
-received-at (JMAP Thread/get).
+subjects (RFC 5256 section 2.1, compared as i;unicode-casemap: one
+implementation, :mod:`mailtext.subjects`, shared with IMAP THREAD) agree, as
+JMAP (RFC 8621 section 3) leaves to the server; otherwise it starts a thread.
+An index Message-ID -> thread id is kept for the message's own id and for the
+ids it references, so replies that arrive before their parent still meet it.
+A thread lists its emails by received-at (JMAP Thread/get).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from mailtext.subjects import base_subject
 
 from .changes import CREATED, DESTROYED, THREAD, UPDATED, ChangeSet
 from .engine.base import Transaction
@@ -33,41 +35,17 @@ class ThreadHeaders:
     subject: str = ""
 
 
-# RFC 5256 section 2.1 (ABNF in section 5): subj-leader, subj-blob, subj-trailer, subj-fwd.
-_WS = re.compile(r"\s+")
-_TRAILER = re.compile(r"(?:\s*\(fwd\))+\s*$", re.IGNORECASE)
-_BLOB = r"\[[^\[\]]*\]\s*"
-_REFWD = re.compile(r"^(?:re|fwd?)\s*(?:" + _BLOB + r")*:\s*", re.IGNORECASE)
-_LEADING_BLOB = re.compile(r"^" + _BLOB)
-_FWD = re.compile(r"^\[fwd:\s*(.*)\]$", re.IGNORECASE)
-
-
-def base_subject(subject: str) -> str:
-    """The base subject of RFC 5256 section 2.1, lowercased for comparison."""
-    s = _WS.sub(" ", subject).strip()
-    while True:
-        before = s
-        s = _TRAILER.sub("", s).strip()
-        while True:
-            inner = s
-            s = _REFWD.sub("", s)
-            stripped = _LEADING_BLOB.sub("", s)
-            if stripped:  # a blob is removed only if something remains
-                s = stripped
-            if s == inner:
-                break
-        m = _FWD.match(s)
-        if m:
-            s = m.group(1).strip()
-        if s == before:
-            return s.lower()
-
-
 def normalise_message_id(message_id: str) -> str | None:
     mid = message_id.strip().strip("<>").strip()
     if not mid or len(mid) > MAX_MESSAGE_ID_LENGTH:
         return None
     return mid
+
+
+def _same_subject(their: str, subject: str) -> bool:
+    """A thread's stored base subject against a new email's (both comparison forms).
+    Threads of mail layout 1.0 hold ``str.lower()`` forms: their form is recomputed."""
+    return their == subject or base_subject(their) == subject
 
 
 async def _thread_subject(tr: Transaction, keys: AccountKeys, thread_id: str) -> str | None:
@@ -104,7 +82,7 @@ async def join_thread(
         their = await _thread_subject(tr, keys, tid)
         if their is None:  # that thread is gone
             continue
-        if not their or not subject or their == subject:
+        if not their or not subject or _same_subject(their, subject):
             thread_id = tid
             break
     if thread_id is None:
