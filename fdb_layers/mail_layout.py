@@ -139,6 +139,8 @@ class AccountKeys:
         "message_id",
         "delivery",
         "delivery_time",
+        "op",
+        "op_modseq",
         "log",
         "cleanup",
     )
@@ -169,6 +171,8 @@ class AccountKeys:
         self.message_id = a("msgid")  # [message_id] -> (thread_id,)
         self.delivery = a("dlv")  # [delivery_id] -> DeliveryRecord
         self.delivery_time = a("dlvt")  # [received_s, delivery_id] -> b"" (to expire markers)
+        self.op = a("op")  # [op_id, step] -> (modseq, result): see fdb_layers.markers
+        self.op_modseq = a("opms")  # [modseq, op_id, step] -> b"" (to expire markers)
         self.log = a("log")  # [kind, modseq, index] -> (object_id, op)
         self.cleanup = a("gc")  # [storage] -> b"" (detached, to be emptied)
 

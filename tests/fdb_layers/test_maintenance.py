@@ -175,7 +175,8 @@ async def test_changes_and_markers_expire_after_their_retention(engine: Engine) 
     await append(engine, ACCOUNT, 1, received_at=T0 - 1000)
     await append(engine, ACCOUNT, 2, received_at=T0 - 1000)
     await append(engine, ACCOUNT, 3, received_at=T0 - 10)
-    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[1], only_deleted=False)
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[1], only_deleted=False,
+                   op_id=None)
     m1 = await transact(engine, get_modseq, ACCOUNT)
 
     first = await run_maintenance(engine, keep=KEEP, clock=clock)
@@ -190,7 +191,8 @@ async def test_changes_and_markers_expire_after_their_retention(engine: Engine) 
     # later changes; then a pass before the retention has gone by compacts nothing
     clock.now = T0 + 20
     await append(engine, ACCOUNT, 4, received_at=T0 + 20)
-    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[2], only_deleted=False)
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[2], only_deleted=False,
+                   op_id=None)
     clock.now = T0 + 50
     await run_maintenance(engine, keep=KEEP, clock=clock, pass_interval=0)
     assert await transact(engine, get_change_floor, ACCOUNT) == 0
