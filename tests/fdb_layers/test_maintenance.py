@@ -33,6 +33,7 @@ from fdb_layers.maintenance import (
     take_maintenance_lease,
 )
 from fdb_layers.maintenance import ROOT as MAINT_ROOT
+from fdb_layers.markers import expire_markers
 from fdb_layers.message_queries import get_email, list_vanished
 from fdb_layers.messages import append_email, expunge_messages
 
@@ -434,3 +435,25 @@ async def test_long_work_goes_in_batches_and_renews_the_lease(engine: Engine) ->
     assert not any(marker(ACCOUNT, n) in store for n in range(12))
     assert await transact(engine, list_pending) == []
     assert await transact(engine, get_maintenance_lease) is None
+
+
+async def test_operation_markers_go_with_the_change_log(engine: Engine) -> None:
+    await setup_for_markers(engine)
+    keys = account_keys(ACCOUNT)
+
+    async def markers(tr: Transaction) -> int:
+        return len(await tr.get_range(*keys.op.range()))
+
+    assert await transact(engine, markers) == 1
+    assert await transact(engine, expire_markers, ACCOUNT, 1) == 0  # newer than the floor
+    modseq = await transact(engine, get_modseq, ACCOUNT)
+    # 1, or 0 when a lost reply ran it again
+    assert await transact(engine, expire_markers, ACCOUNT, modseq + 1) in (0, 1)
+    assert await transact(engine, markers) == 0
+
+
+async def setup_for_markers(engine: Engine) -> None:
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    await transact(engine, append_email, ACCOUNT, "inbox", new_email(1), delivery_id="d1")
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[1], only_deleted=False,
+                   op_id="x1")
