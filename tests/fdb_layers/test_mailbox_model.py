@@ -71,9 +71,9 @@ class MailModel(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.dir = tempfile.mkdtemp()
         kind = "sqlite+faults" if self.faults else "sqlite"
-        # half the commits are applied and reported unknown: every rule's retry runs
+        # a third of the commits are applied and reported unknown: every rule's retry runs
         self.engine: Engine = self.run(open_engine(kind, f"{self.dir}/s.sqlite3", seed=3,
-                                                   not_committed=0.1, unknown=0.5))
+                                                   not_committed=0.05, unknown=0.3))
         self.tx(accounts.ensure_account, ACCOUNT)
         self.boxes: dict[str, Box] = {}
         for m in self.tx(mailbox.list_mailboxes, ACCOUNT):
