@@ -34,7 +34,8 @@ from .keys import pack as _tuple_pack
 
 # --- layout -----------------------------------------------------------------------
 LAYOUT_VERSION = 1  # major version of everything below
-LAYOUT = (LAYOUT_VERSION, 0)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.1: msgid entries per email, thread subjects in i;unicode-casemap form, op markers
+LAYOUT = (LAYOUT_VERSION, 1)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -139,6 +140,8 @@ class AccountKeys:
         "message_id",
         "delivery",
         "delivery_time",
+        "op",
+        "op_modseq",
         "log",
         "cleanup",
     )
@@ -165,10 +168,14 @@ class AccountKeys:
         self.email = a("email")  # [email_id] -> EmailRecord (with its memberships)
         self.summary = a("sum")  # [email_id, chunk] -> bytes of the parsed summary
         self.thread = a("thr")  # [thread_id] -> (base subject,)
-        self.thread_email = a("thre")  # [thread_id, received_us, email_id] -> b""
-        self.message_id = a("msgid")  # [message_id] -> (thread_id,)
+        # [thread_id, received_us, email_id] -> (message ids of its msgid entries...)
+        self.thread_email = a("thre")
+        # [message_id, email_id] -> (thread_id,); layout 1.0: [message_id] -> (thread_id,)
+        self.message_id = a("msgid")
         self.delivery = a("dlv")  # [delivery_id] -> DeliveryRecord
         self.delivery_time = a("dlvt")  # [received_s, delivery_id] -> b"" (to expire markers)
+        self.op = a("op")  # [op_id, step] -> (modseq, result): see fdb_layers.markers
+        self.op_modseq = a("opms")  # [modseq, op_id, step] -> b"" (to expire markers)
         self.log = a("log")  # [kind, modseq, index] -> (object_id, op)
         self.cleanup = a("gc")  # [storage] -> b"" (detached, to be emptied)
 

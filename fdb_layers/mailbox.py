@@ -30,6 +30,7 @@ from .mail_errors import (
     MailboxNotSelectable,
     RoleExists,
 )
+from .markers import read_marker, write_marker
 from .mail_layout import (
     MAILBOX_SEQ,
     PENDING_CLEANUP,
@@ -476,6 +477,7 @@ async def delete_mailbox(
     *,
     keep_if_children: bool = False,
     allow_nonempty: bool = True,
+    op_id: str | None = None,
 ) -> None:
     """Delete a mailbox; its messages go in the background (see cleanup).
 
@@ -484,8 +486,17 @@ async def delete_mailbox(
     and keeps its name as \\Noselect, and refuses if it is \\Noselect already.
     ``allow_nonempty=False`` is JMAP's onDestroyRemoveEmails=false.
     Deleting a deleted mailbox is a no-op.
+
+    ``op_id`` (required with ``keep_if_children``) names this DELETE: a retry
+    after an unknown commit result finds its marker (:mod:`fdb_layers.markers`)
+    and is a no-op, where it would otherwise find the \\Noselect mailbox its
+    first attempt made and refuse.
     """
+    if keep_if_children and op_id is None:
+        raise ValueError("an IMAP DELETE (keep_if_children) needs an op_id")
     keys = account_keys(account_id)
+    if op_id is not None and await read_marker(tr, keys, op_id) is not None:
+        return
     raw = await tr.get(keys.mailbox.pack((mailbox_id,)))
     if raw is None:
         raise MailboxNotFound(mailbox_id)
@@ -505,6 +516,8 @@ async def delete_mailbox(
         _detach_storage(tr, keys, rec.storage)
         tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, storage=0).encode())
         await changes.record(MAILBOX, mailbox_id, UPDATED)
+        if op_id is not None:
+            await write_marker(tr, keys, changes, op_id, ())
         return
     if rec.storage:
         _detach_storage(tr, keys, rec.storage)
@@ -513,6 +526,8 @@ async def delete_mailbox(
         tr.clear(keys.role.pack((rec.role,)))
     tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, storage=0, deleted=True).encode())
     await changes.record(MAILBOX, mailbox_id, DESTROYED)
+    if op_id is not None:
+        await write_marker(tr, keys, changes, op_id, ())
 
 
 async def set_subscribed(

@@ -8,7 +8,9 @@ every account and, for each, calls the layer's own operations:
 * :func:`fdb_layers.cleanup.clean_storage` on its detached storages, in batches;
 * :func:`fdb_layers.changes.compact_changes` to forget the changes (and
   tombstones) older than the retention, or beyond the newest ``max_modseqs``;
-* :func:`fdb_layers.messages.expire_deliveries` for markers older than theirs.
+* :func:`fdb_layers.messages.expire_deliveries` for markers older than theirs;
+* :func:`fdb_layers.markers.expire_markers` for operation markers older than the
+  change log's floor (up to a batch per pass).
 
 Ages of changes.  The change log is ordered by modseq and carries no time, so
 the pass leaves *checkpoints* of its own, ``[account, time] -> modseq``: "at
@@ -52,7 +54,7 @@ from .engine.base import Engine, LayoutVersionError, Transaction
 from .engine.run import transact
 from .keys import Subspace, pack, unpack
 from .lease import get_lease, release_lease, take_lease
-from .layout import check_store_layouts
+from .markers import expire_markers
 from .messages import expire_deliveries
 
 log = logging.getLogger(__name__)
@@ -296,6 +298,10 @@ async def _maintain_account(
     batch of delivery markers, and the list of storages to empty.  Raises
     LayoutVersionError for an account written by a newer mail layout."""
     await account_exists(tr, account_id)  # refuses newer layouts; absent meta is no matter
+    # operation markers live as long as the change log (the floor before this pass's
+    # compaction: one pass later at most)
+    await expire_markers(tr, account_id, await get_change_floor(tr, account_id),
+                         limit=delivery_batch)
     modseqs = await _compact(tr, account_id, now, keep)
     deliveries = 0
     if keep.delivery_seconds > 0:

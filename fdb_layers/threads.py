@@ -2,17 +2,25 @@
 
 An email joins the thread of a message it references (Message-ID, In-Reply-To,
 References, as RFC 5256's REFERENCES algorithm links them) when the base
-subjects (RFC 5256 section 2.1) agree, as JMAP (RFC 8621 section 3) leaves to
-the server; otherwise it starts a thread.  An index Message-ID -> thread id is
-kept for the message's own id and for the ids it references, so replies that
-arrive before their parent still meet it.  A thread lists its emails by
-received-at (JMAP Thread/get).
+subjects (RFC 5256 section 2.1, compared as i;unicode-casemap: one
+implementation, :mod:`mailtext.subjects`, shared with IMAP THREAD) agree, as
+JMAP (RFC 8621 section 3) leaves to the server; otherwise it starts a thread.
+The index ``[Message-ID, email id] -> thread id`` holds one entry per email for
+its own id and for each id it references (so replies that arrive before their
+parent still meet it), and loses them when that email is destroyed: a reply to
+a destroyed message joins the thread of any surviving email that shares one of
+its ids (as Stalwart finds threads by the emails that share references), and
+never a thread that is gone.  Entries of mail layout 1.0 (``[Message-ID]``, one
+per id, never cleared) are still read; one that points at a destroyed thread
+is cleared when met, and the new email's own entry takes its place.  A thread
+lists its emails by received-at (JMAP Thread/get).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from mailtext.subjects import base_subject
 
 from .changes import CREATED, DESTROYED, THREAD, UPDATED, ChangeSet
 from .engine.base import Transaction
@@ -21,6 +29,7 @@ from .mail_layout import AccountKeys, account_keys, pack, unpack_str
 
 MAX_REFERENCES_INDEXED = 20  # the nearest ancestors; References can be long
 MAX_MESSAGE_ID_LENGTH = 900  # keeps keys well under 1 KB
+MAX_ENTRIES_READ = 8  # emails sharing one Message-ID looked at (a thread root has many)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,41 +42,17 @@ class ThreadHeaders:
     subject: str = ""
 
 
-# RFC 5256 section 2.1 (ABNF in section 5): subj-leader, subj-blob, subj-trailer, subj-fwd.
-_WS = re.compile(r"\s+")
-_TRAILER = re.compile(r"(?:\s*\(fwd\))+\s*$", re.IGNORECASE)
-_BLOB = r"\[[^\[\]]*\]\s*"
-_REFWD = re.compile(r"^(?:re|fwd?)\s*(?:" + _BLOB + r")*:\s*", re.IGNORECASE)
-_LEADING_BLOB = re.compile(r"^" + _BLOB)
-_FWD = re.compile(r"^\[fwd:\s*(.*)\]$", re.IGNORECASE)
-
-
-def base_subject(subject: str) -> str:
-    """The base subject of RFC 5256 section 2.1, lowercased for comparison."""
-    s = _WS.sub(" ", subject).strip()
-    while True:
-        before = s
-        s = _TRAILER.sub("", s).strip()
-        while True:
-            inner = s
-            s = _REFWD.sub("", s)
-            stripped = _LEADING_BLOB.sub("", s)
-            if stripped:  # a blob is removed only if something remains
-                s = stripped
-            if s == inner:
-                break
-        m = _FWD.match(s)
-        if m:
-            s = m.group(1).strip()
-        if s == before:
-            return s.lower()
-
-
 def normalise_message_id(message_id: str) -> str | None:
     mid = message_id.strip().strip("<>").strip()
     if not mid or len(mid) > MAX_MESSAGE_ID_LENGTH:
         return None
     return mid
+
+
+def _same_subject(their: str, subject: str) -> bool:
+    """A thread's stored base subject against a new email's (both comparison forms).
+    Threads of mail layout 1.0 hold ``str.lower()`` forms: their form is recomputed."""
+    return their == subject or base_subject(their) == subject
 
 
 async def _thread_subject(tr: Transaction, keys: AccountKeys, thread_id: str) -> str | None:
@@ -95,17 +80,23 @@ async def join_thread(
 
     candidates = ([own] if own else []) + list(reversed(refs))  # nearest first
     thread_id: str | None = None
-    known: dict[str, bytes | None] = {}  # message id -> its index value, as read
+    subjects: dict[str, str | None] = {}  # thread id -> its base subject (None: gone)
     for mid in candidates:
-        found = known[mid] = await tr.get(keys.message_id.pack((mid,)))
-        if found is None:
-            continue
-        tid = unpack_str(found)
-        their = await _thread_subject(tr, keys, tid)
-        if their is None:  # that thread is gone
-            continue
-        if not their or not subject or their == subject:
-            thread_id = tid
+        legacy = keys.message_id.pack((mid,))  # layout 1.0: [mid] -> (thread_id,)
+        rows = await tr.get_range(legacy, keys.message_id.range((mid,))[1],
+                                  limit=MAX_ENTRIES_READ)
+        for row in rows:
+            tid = unpack_str(row.value)
+            if tid not in subjects:
+                subjects[tid] = await _thread_subject(tr, keys, tid)
+            their = subjects[tid]
+            if their is None:  # only a 1.0 entry can point at a thread that is gone
+                tr.clear(row.key)
+                continue
+            if not their or not subject or _same_subject(their, subject):
+                thread_id = tid
+                break
+        if thread_id is not None:
             break
     if thread_id is None:
         thread_id = "T" + email_id
@@ -113,14 +104,11 @@ async def join_thread(
         await changes.record(THREAD, thread_id, CREATED)
     else:
         await changes.record(THREAD, thread_id, UPDATED)
-    tr.set(keys.thread_email.pack((thread_id, received_us, email_id)), b"")
+    # the email's entries, listed in its thread entry so that leave_thread clears them
+    tr.set(keys.thread_email.pack((thread_id, received_us, email_id)), pack(tuple(candidates)))
     value = pack((thread_id,))
     for mid in candidates:
-        key = keys.message_id.pack((mid,))
-        if mid == own:
-            tr.set(key, value)  # its own id points at its own thread
-        elif (known[mid] if mid in known else await tr.get(key)) is None:
-            tr.set(key, value)
+        tr.set(keys.message_id.pack((mid, email_id)), value)
     return thread_id
 
 
@@ -132,8 +120,13 @@ async def leave_thread(
     email_id: str,
     received_us: int,
 ) -> None:
-    """Take a destroyed email out of its thread; the thread goes with its last email."""
-    tr.clear(keys.thread_email.pack((thread_id, received_us, email_id)))
+    """Take a destroyed email out of its thread, with its Message-ID entries; the
+    thread goes with its last email."""
+    key = keys.thread_email.pack((thread_id, received_us, email_id))
+    raw = await tr.get(key)
+    for mid in unpack(raw) if raw else ():  # b"": an email of layout 1.0, no entries
+        tr.clear(keys.message_id.pack((str(mid), email_id)))
+    tr.clear(key)
     rest = await tr.get_range(*keys.thread_email.range((thread_id,)), limit=1)
     if rest:
         await changes.record(THREAD, thread_id, UPDATED)

@@ -40,5 +40,5 @@ make_venv() {
   fi
   "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   "$VENV/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}" 2>&1 | grep -v '^WARNING: Location' >&2 || true
-  "$VENV/bin/python" -c 'import server, fdb_layers' || { echo "ops: install failed" >&2; return 1; }
+  "$VENV/bin/python" -c 'import server, fdb_layers, mailtext' || { echo "ops: install failed" >&2; return 1; }
 }

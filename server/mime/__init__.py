@@ -9,7 +9,8 @@ runs in linear time on any input. `summary.to_bytes()` / `MessageSummary.from_by
 IMAP wire data: `render_envelope(summary)`, `render_bodystructure(summary, extensible)`.
 Header helpers for BODY[HEADER.FIELDS], Sieve and JMAP header:*: `header_fields`, `get_header`,
 `header_field_spans`, `header_end`, `decode_header_value`, `parse_address_list`.
-IMAP SORT/THREAD: `base_subject` (RFC 5256 §2.1).
+IMAP SORT/THREAD: `base_subject` (RFC 5256 §2.1, compared as i;unicode-casemap; the one
+implementation is `mailtext.subjects`, which JMAP threading in fdb_layers uses too).
 """
 
 from server.mime.addresses import Address, AddressList, Group, parse_address_list, parse_msg_ids

@@ -21,7 +21,9 @@ from tests.fdb_layers.engine.conftest import ENGINE_PARAMS, make_engine
 ACCOUNT = "alice@example.org"
 
 
-async def open_engine(kind: str, path: str, seed: int = 7) -> Engine:
+async def open_engine(
+    kind: str, path: str, seed: int = 7, *, not_committed: float = 0.2, unknown: float = 0.2
+) -> Engine:
     """``sqlite``, ``foundationdb`` (the test cluster, its key space cleared), each
     optionally ``+faults``."""
     inner: Engine
@@ -30,7 +32,8 @@ async def open_engine(kind: str, path: str, seed: int = 7) -> Engine:
     else:
         inner = await SqliteEngine.open(path)
     if kind.endswith("+faults"):
-        return FaultyEngine(inner, not_committed_rate=0.2, unknown_result_rate=0.2, seed=seed)
+        return FaultyEngine(inner, not_committed_rate=not_committed, unknown_result_rate=unknown,
+                            seed=seed)
     return inner
 
 

@@ -130,15 +130,16 @@ async def test_delete_rules(engine: Engine) -> None:
         await transact(engine, mailbox.delete_mailbox, ACCOUNT, p)
     with pytest.raises(MailboxNotEmpty):
         await transact(engine, mailbox.delete_mailbox, ACCOUNT, p, keep_if_children=True,
-                       allow_nonempty=False)
+                       allow_nonempty=False, op_id="del0")
     # IMAP (RFC 9051 section 6.3.5): emptied, kept as \Noselect
-    await transact(engine, mailbox.delete_mailbox, ACCOUNT, p, keep_if_children=True)
+    await twice(engine, mailbox.delete_mailbox, ACCOUNT, p, keep_if_children=True, op_id="del1")
     box = await transact(engine, mailbox.get_mailbox, ACCOUNT, p)
     assert not box.selectable
     with pytest.raises(MailboxNotSelectable):
         await transact(engine, mailbox.get_status, ACCOUNT, p)
-    with pytest.raises(MailboxHasChildren):
-        await transact(engine, mailbox.delete_mailbox, ACCOUNT, p, keep_if_children=True)
+    with pytest.raises(MailboxHasChildren):  # a new DELETE of the \Noselect mailbox
+        await transact(engine, mailbox.delete_mailbox, ACCOUNT, p, keep_if_children=True,
+                       op_id="del2")
     await twice(engine, mailbox.delete_mailbox, ACCOUNT, "c")
     assert "p/c" not in await paths(engine)
     with pytest.raises(MailboxNotFound):

@@ -68,7 +68,7 @@ async def test_states_and_changes(engine: Engine) -> None:
     m = await transact(engine, get_changes, ACCOUNT, MAILBOX, s0)
     assert m.updated == ("inbox",) and m.counts_only
     await transact(engine, store_keywords, ACCOUNT, "inbox", [1], add=["$seen"])
-    await transact(engine, destroy_email, ACCOUNT, ids[2])
+    await transact(engine, destroy_email, ACCOUNT, ids[2], op_id=None)
     await transact(engine, mailbox.create_mailbox, ACCOUNT, "x", mailbox_id="x")
     c = await transact(engine, get_changes, ACCOUNT, EMAIL, s1)
     assert (c.created, c.updated, c.destroyed) == ((), (ids[0],), (ids[2],))
@@ -151,7 +151,7 @@ async def test_expunge_large_mailbox_in_batches(engine: Engine) -> None:
     after, calls = 0, 0
     while True:
         res = await transact(engine, expunge_messages, ACCOUNT, "inbox", limit=4,
-                             after_uid=after)
+                             after_uid=after, op_id=None)
         calls += 1
         if res.resume_after is None:
             break
@@ -167,10 +167,10 @@ async def test_compaction_sets_a_floor(engine: Engine) -> None:
     for n in range(4):
         await append(engine, n)
     await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2], add=["$deleted"])
-    await transact(engine, expunge_messages, ACCOUNT, "inbox")
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", op_id=None)
     old = await transact(engine, get_state, ACCOUNT)
     await transact(engine, store_keywords, ACCOUNT, "inbox", [3], add=["$deleted"])
-    await transact(engine, expunge_messages, ACCOUNT, "inbox")
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", op_id=None)
     cut = int(old) + 1
     floor = await transact(engine, changes.compact_changes, ACCOUNT, cut)
     assert floor == int(old) == await transact(engine, changes.get_change_floor, ACCOUNT)

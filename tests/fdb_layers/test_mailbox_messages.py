@@ -202,9 +202,12 @@ async def test_copy_and_move(engine: Engine) -> None:
     email = await transact(engine, get_email, ACCOUNT, ids[0])
     assert email is not None and email.mailboxes == {"inbox": 1, "archive": 1}
     assert await refcount(engine, 0) == 1  # one email, one blob reference
-    moved = await transact(engine, move_messages, ACCOUNT, "inbox", [2, 3], "trash")
-    assert moved in ([(2, 1), (3, 2)], [])  # [] when a lost reply made the body run again
-    assert await transact(engine, move_messages, ACCOUNT, "inbox", [2, 3], "trash") == []
+    moved = await twice(engine, move_messages, ACCOUNT, "inbox", [2, 3], "trash", op_id="mv1")
+    assert moved == [(2, 1), (3, 2)]  # also when a lost reply made the body run again
+    assert await transact(engine, move_messages, ACCOUNT, "inbox", [2, 3], "trash",
+                          op_id="mv1") == [(2, 1), (3, 2)]  # the marker's result
+    assert await transact(engine, move_messages, ACCOUNT, "inbox", [2, 3], "trash",
+                          op_id="mv2") == []
     assert [(m.uid, m.email_id) for m in await transact(engine, list_messages, ACCOUNT,
                                                         "trash")] == [(1, ids[1]), (2, ids[2])]
     assert [m.uid for m in await transact(engine, list_messages, ACCOUNT, "inbox")] == [1]
@@ -222,9 +225,9 @@ async def test_expunge_deleted_and_destroy(engine: Engine) -> None:
     await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2, 3], add=["$deleted"])
     before = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
     # UID EXPUNGE (RFC 4315): only \Deleted messages in the set
-    res = await twice(engine, expunge_messages, ACCOUNT, "inbox", uids=[2, 4])
+    res = await twice(engine, expunge_messages, ACCOUNT, "inbox", uids=[2, 4], op_id="x1")
     assert res.uids == (2,) and res.resume_after is None
-    res = await twice(engine, expunge_messages, ACCOUNT, "inbox")
+    res = await twice(engine, expunge_messages, ACCOUNT, "inbox", op_id="x2")
     assert res.uids == (1, 3)
     assert await transact(engine, list_vanished, ACCOUNT, "inbox", before.highestmodseq) == [
         1, 2, 3]
@@ -236,10 +239,11 @@ async def test_expunge_deleted_and_destroy(engine: Engine) -> None:
     status = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
     assert (status.messages, status.unseen, status.size) == (1, 1, 1000)
     # removal regardless of flags (JMAP), and destroy
-    res = await twice(engine, expunge_messages, ACCOUNT, "inbox", uids=[4], only_deleted=False)
+    res = await twice(engine, expunge_messages, ACCOUNT, "inbox", uids=[4], only_deleted=False,
+                      op_id="x3")
     assert res.uids == (4,)
-    assert await twice(engine, destroy_email, ACCOUNT, ids[0]) is True
-    assert await transact(engine, destroy_email, ACCOUNT, ids[0]) is False
+    assert await twice(engine, destroy_email, ACCOUNT, ids[0], op_id="d1") is True
+    assert await transact(engine, destroy_email, ACCOUNT, ids[0], op_id=None) is False
     usage = await transact(engine, quota.get_usage, ACCOUNT)
     assert (usage.bytes, usage.messages) == (0, 0)
 
@@ -250,7 +254,7 @@ async def test_expunge_in_batches(engine: Engine) -> None:
     calls, after = 0, 0
     while True:
         res = await transact(engine, expunge_messages, ACCOUNT, "inbox", limit=3,
-                             after_uid=after)
+                             after_uid=after, op_id=None)
         calls += 1
         if res.resume_after is None:
             break
@@ -259,7 +263,7 @@ async def test_expunge_in_batches(engine: Engine) -> None:
     assert await transact(engine, list_vanished, ACCOUNT, "inbox", 0) == list(range(1, 8))
     assert await transact(engine, list_messages, ACCOUNT, "inbox") == []
     res = await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=range(1, 2**32),
-                         only_deleted=False, limit=2)
+                         only_deleted=False, limit=2, op_id=None)
     assert res.uids == () and res.resume_after is None
 
 

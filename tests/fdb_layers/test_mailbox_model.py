@@ -74,7 +74,9 @@ class MailModel(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.dir = tempfile.mkdtemp()
         kind = self.engine_kind + ("+faults" if self.faults else "")
-        self.engine: Engine = self.run(open_engine(kind, f"{self.dir}/s.sqlite3", seed=3))
+        # a third of the commits are applied and reported unknown: every rule's retry runs
+        self.engine: Engine = self.run(open_engine(kind, f"{self.dir}/s.sqlite3", seed=3,
+                                                   not_committed=0.05, unknown=0.3))
         self.tx(accounts.ensure_account, ACCOUNT)
         self.boxes: dict[str, Box] = {}
         for m in self.tx(mailbox.list_mailboxes, ACCOUNT):
@@ -82,6 +84,7 @@ class MailModel(RuleBasedStateMachine):
         self.emails: dict[str, Em] = {}
         self.deliveries = 0
         self.created = 0
+        self.ops = 0
         self.modseq = self.tx(changes.get_modseq, ACCOUNT)
         self.changed = False
         self.replicas: dict[str, tuple[str, set[str]]] = {
@@ -101,8 +104,12 @@ class MailModel(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def pick(self, i: int, *, selectable: bool = True) -> str:
-        ids = sorted(self.boxes)
+        ids = sorted(b for b, box in self.boxes.items() if box.uidvalidity or not selectable)
         return ids[i % len(ids)]
+
+    def op(self) -> str:
+        self.ops += 1
+        return f"op{self.ops}"
 
     def children(self, box_id: str) -> list[str]:
         return [b for b, box in self.boxes.items() if box.parent == box_id]
@@ -162,7 +169,7 @@ class MailModel(RuleBasedStateMachine):
 
     @rule(box=st.integers(0, 20))
     def delete(self, box: int) -> None:
-        box_id = self.pick(box)
+        box_id = self.pick(box, selectable=False)
         if box_id == "inbox":
             with pytest.raises(MailboxNotDeletable):
                 self.tx(mailbox.delete_mailbox, ACCOUNT, box_id)
@@ -176,6 +183,33 @@ class MailModel(RuleBasedStateMachine):
         for uid in list(self.boxes[box_id].uids):
             self.drop_membership(box_id, uid)
         del self.boxes[box_id]
+        self.changed = True
+
+    @rule(box=st.integers(0, 20))
+    def imap_delete(self, box: int) -> None:
+        """IMAP DELETE (RFC 9051 section 6.3.5): with children, emptied and kept as
+        \\Noselect; a \\Noselect mailbox with children is refused."""
+        box_id = self.pick(box, selectable=False)
+        b = self.boxes[box_id]
+        op_id = self.op()
+        if box_id == "inbox":
+            with pytest.raises(MailboxNotDeletable):
+                self.tx(mailbox.delete_mailbox, ACCOUNT, box_id, keep_if_children=True,
+                        op_id=op_id)
+            return
+        if self.children(box_id) and not b.uidvalidity:
+            with pytest.raises(MailboxHasChildren):
+                self.tx(mailbox.delete_mailbox, ACCOUNT, box_id, keep_if_children=True,
+                        op_id=op_id)
+            return
+        self.tx(mailbox.delete_mailbox, ACCOUNT, box_id, keep_if_children=True, op_id=op_id)
+        self.run(cleanup.run_cleanup(self.engine, account_id=ACCOUNT, batch=2))
+        for uid in list(b.uids):
+            self.drop_membership(box_id, uid)
+        if self.children(box_id):
+            b.uidvalidity = 0
+        else:
+            del self.boxes[box_id]
         self.changed = True
 
     @rule(box=st.integers(0, 20), keywords=st.sets(st.sampled_from(KEYWORDS)))
@@ -196,8 +230,18 @@ class MailModel(RuleBasedStateMachine):
         s, d = self.pick(src), self.pick(dst)
         sb, db = self.boxes[s], self.boxes[d]
         uids = sorted({list(sb.uids)[i % len(sb.uids)] for i in picks}) if sb.uids else []
-        fn = move_messages if move else copy_messages
-        self.tx(fn, ACCOUNT, s, uids, d)
+        expected = []
+        next_uid = db.next_uid
+        for uid in uids:
+            there = self.emails[sb.uids[uid]].boxes.get(d)
+            if there is None:
+                there, next_uid = next_uid, next_uid + 1
+            expected.append((uid, there))
+        if move:  # what it moved (COPYUID), also when the first attempt's reply was lost
+            got = self.tx(move_messages, ACCOUNT, s, uids, d, op_id=self.op())
+        else:
+            got = self.tx(copy_messages, ACCOUNT, s, uids, d)
+        assert got == expected
         if s == d:
             return
         for uid in uids:
@@ -240,12 +284,18 @@ class MailModel(RuleBasedStateMachine):
     def expunge(self, box: int) -> None:
         box_id = self.pick(box)
         b = self.boxes[box_id]
-        after = 0
+        after, op_id = 0, self.op()
+        expunged: list[int] = []
         while True:
-            res = self.tx(expunge_messages, ACCOUNT, box_id, after_uid=after, limit=2)
+            res = self.tx(expunge_messages, ACCOUNT, box_id, after_uid=after, limit=2,
+                          op_id=op_id)
+            expunged += res.uids
             if res.resume_after is None:
                 break
             after = res.resume_after
+        # the UIDs it expunged, also when a batch's reply was lost and it ran again
+        assert expunged == sorted(
+            u for u, e in b.uids.items() if "$deleted" in self.emails[e].keywords)
         for uid in [u for u, e in b.uids.items() if "$deleted" in self.emails[e].keywords]:
             self.drop_membership(box_id, uid)
             self.changed = True
@@ -267,6 +317,8 @@ class MailModel(RuleBasedStateMachine):
         for box_id, b in self.boxes.items():
             m = listed[box_id]
             assert (m.name, m.parent_id or "", m.uidvalidity) == (b.name, b.parent, b.uidvalidity)
+            if not b.uidvalidity:  # \Noselect
+                continue
             msgs = self.tx(list_messages, ACCOUNT, box_id)
             assert {x.uid: x.email_id for x in msgs} == b.uids
             for x in msgs:

@@ -33,6 +33,7 @@ from fdb_layers.maintenance import (
     take_maintenance_lease,
 )
 from fdb_layers.maintenance import ROOT as MAINT_ROOT
+from fdb_layers.markers import expire_markers
 from fdb_layers.message_queries import get_email, list_vanished
 from fdb_layers.messages import append_email, expunge_messages
 
@@ -175,7 +176,8 @@ async def test_changes_and_markers_expire_after_their_retention(engine: Engine) 
     await append(engine, ACCOUNT, 1, received_at=T0 - 1000)
     await append(engine, ACCOUNT, 2, received_at=T0 - 1000)
     await append(engine, ACCOUNT, 3, received_at=T0 - 10)
-    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[1], only_deleted=False)
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[1], only_deleted=False,
+                   op_id=None)
     m1 = await transact(engine, get_modseq, ACCOUNT)
 
     first = await run_maintenance(engine, keep=KEEP, clock=clock)
@@ -190,7 +192,8 @@ async def test_changes_and_markers_expire_after_their_retention(engine: Engine) 
     # later changes; then a pass before the retention has gone by compacts nothing
     clock.now = T0 + 20
     await append(engine, ACCOUNT, 4, received_at=T0 + 20)
-    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[2], only_deleted=False)
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[2], only_deleted=False,
+                   op_id=None)
     clock.now = T0 + 50
     await run_maintenance(engine, keep=KEEP, clock=clock, pass_interval=0)
     assert await transact(engine, get_change_floor, ACCOUNT) == 0
@@ -432,3 +435,25 @@ async def test_long_work_goes_in_batches_and_renews_the_lease(engine: Engine) ->
     assert not any(marker(ACCOUNT, n) in store for n in range(12))
     assert await transact(engine, list_pending) == []
     assert await transact(engine, get_maintenance_lease) is None
+
+
+async def test_operation_markers_go_with_the_change_log(engine: Engine) -> None:
+    await setup_for_markers(engine)
+    keys = account_keys(ACCOUNT)
+
+    async def markers(tr: Transaction) -> int:
+        return len(await tr.get_range(*keys.op.range()))
+
+    assert await transact(engine, markers) == 1
+    assert await transact(engine, expire_markers, ACCOUNT, 1) == 0  # newer than the floor
+    modseq = await transact(engine, get_modseq, ACCOUNT)
+    # 1, or 0 when a lost reply ran it again
+    assert await transact(engine, expire_markers, ACCOUNT, modseq + 1) in (0, 1)
+    assert await transact(engine, markers) == 0
+
+
+async def setup_for_markers(engine: Engine) -> None:
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    await transact(engine, append_email, ACCOUNT, "inbox", new_email(1), delivery_id="d1")
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[1], only_deleted=False,
+                   op_id="x1")

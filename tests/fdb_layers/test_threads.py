@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fdb_layers.threads import base_subject, normalise_message_id
+from mailtext.subjects import casemap
 
 
 @pytest.mark.parametrize(
@@ -29,7 +30,7 @@ from fdb_layers.threads import base_subject, normalise_message_id
     ],
 )
 def test_base_subject(subject: str, base: str) -> None:
-    assert base_subject(subject) == base
+    assert base_subject(subject) == casemap(base)
 
 
 @given(st.text())

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from server.mime import base_subject
+from server.mime.subjects import casemap
 
 
 @pytest.mark.parametrize(
@@ -32,7 +33,7 @@ from server.mime import base_subject
     ],
 )
 def test_rfc5256_base_subject(subject: str, base: str) -> None:
-    assert base_subject(subject) == base
+    assert base_subject(subject) == casemap(base)
 
 
 @pytest.mark.parametrize(
