@@ -41,6 +41,12 @@ class _WorkerSession(SmtpSession):
         finally:
             self.ended()
 
+    def _end(self) -> bool:    # also when a TLS handshake failed (no connection_lost)
+        try:
+            return super()._end()
+        finally:
+            self.ended()
+
     def ended(self) -> None:
         on_end, self._on_end = self._on_end, None
         if on_end is not None:
@@ -82,10 +88,9 @@ async def run(control: socket.socket) -> int:
         session = _WorkerSession(ctx, ended)
         try:
             sock = socket.socket(fileno=fd)
-            await loop.connect_accepted_socket(
-                lambda: session, sock,
-                ssl=setup.tls_context if kind == "submissions" else None)
-        except Exception as e:  # a failed TLS handshake, a peer already gone
+            # no ssl=: the session does an implicit-TLS handshake itself, bounded in time
+            await loop.connect_accepted_socket(lambda: session, sock)
+        except Exception as e:  # a peer already gone
             log.info("connection on %s not served: %s", kind, e)
             session.ended()
 

@@ -287,19 +287,22 @@ class WorkerPool:
         refused = self.limits.admit(ip) if live else "no_worker"
         if refused is not None:
             CONNECTIONS.labels(kind, refused).inc()
-            log.warning("refused connection from %s: %s", ip, refused)
-            with contextlib.suppress(OSError):
-                conn.send(f"421 4.7.0 {self.hostname} Too many connections, try again "
-                          "later\r\n".encode())
+            self.limits.log_refusal(kind, ip, refused)
+            if kind != "submissions":  # a TLS port gets no plaintext
+                with contextlib.suppress(OSError):
+                    conn.send(f"421 4.7.0 {self.hostname} Too many connections, try again "
+                              "later\r\n".encode())
             return
         worker = min(live, key=lambda w: len(w.connections))
         conn_id = str(next(self._ids))
         if not send(worker.control, f"C{kind} {conn_id}".encode(), [conn.fileno()]):
             self.limits.release(ip)
             CONNECTIONS.labels(kind, "no_worker").inc()
-            with contextlib.suppress(OSError):
-                conn.send(f"421 4.3.2 {self.hostname} Service not available, try again "
-                          "later\r\n".encode())
+            self.limits.log_refusal(kind, ip, "no_worker")
+            if kind != "submissions":
+                with contextlib.suppress(OSError):
+                    conn.send(f"421 4.3.2 {self.hostname} Service not available, try "
+                              "again later\r\n".encode())
             return
         worker.connections[conn_id] = ip
         HANDED.labels(str(worker.index)).set(len(worker.connections))

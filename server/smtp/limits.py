@@ -8,6 +8,7 @@ Time comes from an injected clock so tests need not sleep.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -15,9 +16,14 @@ from dataclasses import dataclass
 
 Clock = Callable[[], float]
 
+log = logging.getLogger(__name__)
+
 CONNECTION_WINDOW = 60.0
 AUTH_FAILURE_WINDOW = 900.0
 _MAX_TRACKED_IPS = 100_000
+# Refused connections and failed TLS handshakes are logged at most once per interval
+# and reason; the lines left out meanwhile are counted in the next one.
+REFUSAL_LOG_INTERVAL = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,35 @@ class _Window:
                 del self._events[key]
 
 
+class BoundedLog:
+    """Log lines of one kind at a bounded rate: the first per ``interval`` and reason is
+    written, the others are counted and their number is written with the next one.  A
+    flood of refused connections costs a line per interval, not one per connection."""
+
+    def __init__(self, logger: logging.Logger | logging.LoggerAdapter,  # type: ignore[type-arg]
+                 clock: Clock, interval: float = REFUSAL_LOG_INTERVAL) -> None:
+        self._log = logger
+        self._clock = clock
+        self._interval = interval
+        self._next: dict[str, float] = {}      # reason -> when the next line may be written
+        self._left_out: dict[str, int] = {}
+
+    def log(self, level: int, reason: str, msg: str, *args: object) -> bool:
+        """Write ``msg % args`` unless a line of this reason was written less than an
+        interval ago; whether it was written."""
+        now = self._clock()
+        if now < self._next.get(reason, float("-inf")):
+            self._left_out[reason] = self._left_out.get(reason, 0) + 1
+            return False
+        self._next[reason] = now + self._interval
+        left_out = self._left_out.pop(reason, 0)
+        if left_out:
+            msg += " (and %d more of these in the last %.0f s)"
+            args += (left_out, self._interval)
+        self._log.log(level, msg, *args)
+        return True
+
+
 class Limits:
     """Shared by every listener of a node."""
 
@@ -73,6 +108,7 @@ class Limits:
         # Called with the IP of each failure counted here (a node's worker
         # processes tell each other, through the main process: one node, one limit).
         self.on_auth_failure: Callable[[str], None] | None = None
+        self.refusals = BoundedLog(log, clock)
 
     @property
     def open_connections(self) -> int:
@@ -93,6 +129,10 @@ class Limits:
         self._open[ip] = self._open.get(ip, 0) + 1
         self._open_total += 1
         return None
+
+    def log_refusal(self, listener: str, ip: str, reason: str) -> None:
+        self.refusals.log(logging.WARNING, reason, "refused connection on %s from %s: %s",
+                          listener, ip, reason)
 
     def release(self, ip: str) -> None:
         left = self._open.get(ip, 0) - 1

@@ -71,6 +71,7 @@ def session_options(config: Config) -> SessionOptions:
         smtputf8=s.smtputf8,
         timeout=s.timeout,
         data_timeout=s.data_timeout,
+        handshake_timeout=s.tls_handshake_timeout,
         delivery_timeout=s.delivery_timeout,
         max_bad_commands=s.max_bad_commands,
         auth_require_tls=s.auth_require_tls,
@@ -117,7 +118,7 @@ async def prepare_smtp(
             kind=kind, options=options, handler=handler, limits=limits,
             starttls=None if kind == "submissions" or (kind == "mx" and not s.mx_starttls)
             else tls_context,
-            implicit_tls=kind == "submissions")
+            implicit_tls=tls_context if kind == "submissions" else None)
     return SmtpSetup(limits, contexts, {k: w for k, w in listens.items() if w is not None},
                      tls_context)
 
@@ -141,9 +142,8 @@ async def start_smtp(
     try:
         for kind, ctx in setup.contexts.items():
             host, port = setup.listens[kind]
-            server = await loop.create_server(
-                _factory(ctx), host, port, reuse_address=True,
-                ssl=setup.tls_context if kind == "submissions" else None)
+            # no ssl= here: the session counts the connection, then does the handshake
+            server = await loop.create_server(_factory(ctx), host, port, reuse_address=True)
             service.servers[kind] = server
             service.contexts.append(ctx)
             sockname = server.sockets[0].getsockname()

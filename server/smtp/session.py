@@ -67,6 +67,7 @@ class SessionOptions:
     timeout: float = 300.0
     data_timeout: float = 600.0
     delivery_timeout: float = 300.0
+    handshake_timeout: float = 10.0
     max_bad_commands: int = 20
     auth_require_tls: bool = True
     mx_auth: bool = False
@@ -81,7 +82,7 @@ class ListenerContext:
     handler: SmtpHandler
     limits: Limits
     starttls: ssl.SSLContext | None     # offered by STARTTLS (None on implicit TLS)
-    implicit_tls: bool = False
+    implicit_tls: ssl.SSLContext | None = None  # the handshake at connect (port 465)
     sessions: set[SmtpSession] = field(default_factory=set)    # open connections
 
     @property
@@ -111,6 +112,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         self.log = ConnectionLog(log, self.conn_id)
         self.peer_ip = "unknown"
         self._admitted = False
+        self._handshake: asyncio.Task[None] | None = None   # implicit TLS, before serving
         self._greeted = False
         self._bad_commands = 0
         self._delivering: asyncio.Future[str] | None = None
@@ -147,31 +149,69 @@ class SmtpSession(SaslMechanisms, SMTP):
         if self.transport is not None:          # the TLS layer after STARTTLS
             super().connection_made(transport)
             return
+        # Counted at accept, before any TLS handshake: a connection that never completes
+        # one holds a descriptor as long as any other (issue 10, item 13).
         peer = transport.get_extra_info("peername")
         self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "unknown"
         refused = self.ctx.limits.admit(self.peer_ip)
         CONNECTIONS.labels(self.ctx.kind, refused or "accepted").inc()
         if refused is not None:
-            self.log.warning("refused connection from %s: %s", self.peer_ip, refused)
+            self.ctx.limits.log_refusal(self.ctx.kind, self.peer_ip, refused)
             assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(f"421 4.7.0 {self.hostname} Too many connections, try again "
-                            "later\r\n".encode())
+            if self.ctx.implicit_tls is None:    # a TLS port gets no plaintext
+                transport.write(f"421 4.7.0 {self.hostname} Too many connections, try "
+                                "again later\r\n".encode())
             transport.close()
             return
         self._admitted = True
         self.ctx.sessions.add(self)
         OPEN_CONNECTIONS.labels(self.ctx.kind).inc()
+        if self.ctx.implicit_tls is not None:
+            self._handshake = self.loop.create_task(self._implicit_tls(transport))
+            return
+        self._serve(transport)
+
+    def _serve(self, transport: asyncio.BaseTransport) -> None:
         self.log.info("connection from %s on %s", self.peer_ip, self.ctx.kind)
         with connection_context(self.conn_id):      # inherited by the session task
             super().connection_made(transport)
 
-    def connection_lost(self, error: Exception | None) -> None:
-        if not self._admitted:
+    async def _implicit_tls(self, raw: asyncio.BaseTransport) -> None:
+        """The handshake of an implicit-TLS connection, bounded in time; then the session."""
+        assert self.ctx.implicit_tls is not None
+        try:
+            secure = await self.loop.start_tls(
+                raw, self, self.ctx.implicit_tls, server_side=True,  # type: ignore[arg-type]
+                ssl_handshake_timeout=self.ctx.options.handshake_timeout or None)
+        except (Exception, asyncio.CancelledError) as e:
+            self.ctx.limits.refusals.log(
+                logging.INFO, "tls_handshake", "TLS handshake on %s from %s failed: %s",
+                self.ctx.kind, self.peer_ip, _describe(e))
+            raw.close()
+            self._end()
             return
+        finally:
+            self._handshake = None
+        if not self._admitted or secure is None:   # closed meanwhile (node shutdown)
+            return
+        self._serve(secure)
+
+    def _end(self) -> bool:
+        """Give back the connection's place in the limits; False if already done."""
+        if not self._admitted:
+            return False
         self._admitted = False
         self.ctx.sessions.discard(self)
         self.ctx.limits.release(self.peer_ip)
         OPEN_CONNECTIONS.labels(self.ctx.kind).dec()
+        return True
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.session is None:     # never served: refused, or its TLS handshake failed
+            self._end()
+            return
+        if not self._end():
+            return
         self.log.info("connection closed")
         with connection_context(self.conn_id):
             super().connection_lost(error)
@@ -227,6 +267,9 @@ class SmtpSession(SaslMechanisms, SMTP):
 
     async def shut_down(self) -> None:
         """Node shutdown: let a delivery in progress finish and answer, then say 421."""
+        if self._handshake is not None:
+            self._handshake.cancel()
+            return
         delivering = self._delivering
         if delivering is not None:
             await asyncio.wait([delivering])
@@ -513,6 +556,15 @@ class SmtpSession(SaslMechanisms, SMTP):
 
 
 _TERMINATOR = b"\r\n.\r\n"
+
+
+def _describe(error: BaseException) -> str:
+    """One line about a failed handshake (no traceback: it is the client's doing)."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(error, ssl.SSLError):
+        return error.reason or error.__class__.__name__
+    return str(error) or error.__class__.__name__
 
 
 def _terminator_started(tail: bytes) -> int:

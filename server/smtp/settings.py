@@ -26,6 +26,10 @@ SECTION = Section(
         Setting("tls_key", "", "PEM private key matching tls_cert; empty together with "
                 "tls_cert."),
         Setting("mx_starttls", True, "Offer STARTTLS on the MX listener."),
+        Setting("tls_handshake_timeout", 10.0, "Seconds a TLS handshake (implicit TLS or "
+                "STARTTLS) may take before the connection is closed. An implicit-TLS "
+                "connection counts toward the connection limits from its accept, before "
+                "its handshake."),
         # -- authentication -------------------------------------------------------------
         Setting("auth_require_tls", True, "Offer and accept AUTH PLAIN/LOGIN only on an "
                 "encrypted connection. Turn off only for tests on a trusted network."),

@@ -291,3 +291,36 @@ async def test_stopping_while_a_worker_is_replaced_leaves_no_process(tmp_path: P
         return alive
 
     assert workers_alive() == []
+
+
+async def test_implicit_tls_limits_count_at_accept_and_handshakes_are_bounded(
+        tmp_path: Path) -> None:
+    """Issue 10, item 13, on a node with workers: a TLS port refuses over the limit
+    without plaintext, and a connection that never does its handshake gives its place
+    back after tls_handshake_timeout."""
+    node = await _started(_config_file(
+        tmp_path, "max_connections_per_ip = 2\ntls_handshake_timeout = 0.3\n"))
+    try:
+        port = _pool(node).ports["submissions"]
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 10) == b""   # no "421" in clear
+        writer.close()
+        for r, w in held:  # closed by the workers once their handshake time is up
+            assert await asyncio.wait_for(r.read(), 10) == b""
+            w.close()
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+
+        def ehlo() -> int:
+            with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx, timeout=30) as client:
+                return client.ehlo()[0]
+
+        for _ in range(100):  # the main process hears that the places are free
+            if not _pool(node).limits.open_connections:
+                break
+            await asyncio.sleep(0.02)
+        assert await asyncio.to_thread(ehlo) == 250
+    finally:
+        await node.stop()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
+import pytest
+
 from server.smtp.limits import Limits, LimitSettings
 from tests.server.smtp.conftest import StartHarness
 
@@ -65,3 +70,71 @@ async def test_connection_rate(start: StartHarness) -> None:
     assert (await c.reply()).startswith("421 4.7.0")
     clock.now += 60.5
     await h.connect()
+
+
+async def _bare(port: int, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader,
+                                                                asyncio.StreamWriter]:
+    """A TCP connection that says nothing (no TLS handshake)."""
+    return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+
+
+async def _closed_silently(reader: asyncio.StreamReader) -> bool:
+    """Closed by the server without a byte (a TLS port has no plaintext to say)."""
+    try:
+        return await asyncio.wait_for(reader.read(), 10) == b""
+    except ConnectionError:
+        return True
+
+
+async def test_implicit_tls_connections_count_before_their_handshake(
+        start: StartHarness) -> None:
+    """Issue 10, item 13: half-open connections to the implicit-TLS port were counted
+    only after their handshake, so one IP could hold any number of them."""
+    h = await start(max_connections_per_ip=2)
+    port = h.service.ports["submissions"]
+    held = [await _bare(port) for _ in range(2)]
+    for _ in range(1000):           # (the server sees the connections a moment later)
+        if h.service.limits.open_connections == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert h.service.limits.open_connections == 2
+    reader, writer = await _bare(port)
+    assert await _closed_silently(reader)               # no "421" in clear on a TLS port
+    writer.close()
+    c = await h.connect("mx", greet=False)              # the same IP on another port
+    assert (await c.reply()).startswith("421 4.7.0")
+    reader, writer = await asyncio.open_connection(     # another IP is served
+        "127.0.0.1", h.service.ports["mx"], local_addr=("127.0.0.2", 0))
+    assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220 ")
+    writer.close()
+    for _, w in held:
+        w.close()
+
+
+async def test_tls_handshake_time_is_bounded(start: StartHarness) -> None:
+    h = await start(tls_handshake_timeout=0.2, max_connections_per_ip=1)
+    reader, writer = await _bare(h.service.ports["submissions"])
+    assert await _closed_silently(reader)
+    writer.close()
+    for _ in range(1000):
+        if h.service.limits.open_connections == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert h.service.limits.open_connections == 0
+    c = await h.connect("submissions")                  # its place is free again
+    assert (await c.cmd("EHLO client.test")).startswith("250")
+
+
+def test_refusals_are_logged_at_a_bounded_rate(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock()
+    limits = Limits(LimitSettings(max_connections_per_ip=1), clock)
+    assert limits.admit("a") is None
+    with caplog.at_level(logging.WARNING, logger="server.smtp.limits"):
+        for _ in range(10_000):
+            assert limits.admit("a") == "max_connections_per_ip"
+            limits.log_refusal("submissions", "a", "max_connections_per_ip")
+        assert len(caplog.records) == 1
+        clock.now += 11
+        limits.log_refusal("submissions", "a", "max_connections_per_ip")
+    assert len(caplog.records) == 2
+    assert caplog.records[1].args[-2:] == (9_999, 10.0)   # the ones left out, counted
