@@ -34,6 +34,7 @@ from prometheus_client import Counter, Histogram
 
 from server.directory.base import Directory, Principal
 from server.smtp import trace
+from server.smtp.headers import UnparsableAuthor, author_addresses
 from server.smtp.wire.path import PathArgument
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ MESSAGES = Counter(
     "fdbmail_smtp_messages_total",
     "Messages at the end of DATA, by listener, result (accepted, partial, rejected, "
     "tempfail) and reason (ok, too_big, line_too_long, bare_line_ending, recipient_failed, "
-    "recipient_tempfail, delivery_error, delivery_timeout).",
+    "recipient_tempfail, delivery_error, delivery_timeout, author_not_owned).",
     ("listener", "result", "reason"),
 )
 RECIPIENTS = Counter(
@@ -151,6 +152,19 @@ class SmtpHandler:
         if who.principal is not None and not _owns(who.principal, path.address):
             return "553 5.7.1 Sender address not owned by the authenticated user"
         return None
+
+    def check_authors(self, who: SenderInfo, content: bytes) -> str | None:
+        """On submission: None if every From:/Sender: address is the authenticated
+        principal's (an alias or a +tag form included), else the refusal."""
+        if who.principal is None:
+            return None
+        try:
+            addresses = author_addresses(content)
+        except UnparsableAuthor:
+            return "550 5.7.1 From: or Sender: address cannot be parsed"
+        if all(_owns(who.principal, a) for a in addresses):
+            return None
+        return "550 5.7.1 From: or Sender: address not owned by the authenticated user"
 
     async def check_recipient(self, who: SenderInfo, path: PathArgument) -> RcptDecision:
         decision = await self._decide_recipient(who, path)

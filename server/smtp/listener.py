@@ -76,6 +76,7 @@ def session_options(config: Config) -> SessionOptions:
         max_bad_commands=s.max_bad_commands,
         auth_require_tls=s.auth_require_tls,
         mx_auth=s.mx_auth,
+        check_from=s.submission_check_from,
     )
 
 

@@ -71,6 +71,7 @@ class SessionOptions:
     max_bad_commands: int = 20
     auth_require_tls: bool = True
     mx_auth: bool = False
+    check_from: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,9 +495,17 @@ class SmtpSession(SaslMechanisms, SMTP):
             self.log.info("DATA refused (%s, %d octets)", result.problem.value, result.size)
             await self.push(_DATA_REPLIES[result.problem].format(opts.max_message_size))
             return
+        info = self.sender_info()
+        if opts.check_from and info.principal is not None:
+            refusal = self.ctx.handler.check_authors(info, result.content)
+            if refusal is not None:
+                self.ctx.handler.refused(self.ctx.kind, "author_not_owned")
+                self.log.info("DATA refused: From:/Sender: not owned by %s",
+                              info.principal.name)
+                await self.push(refusal)
+                return
         # The delivery runs to its end even if the client goes away meanwhile: it is
         # idempotent, and the client, not having seen our reply, will send it again.
-        info = self.sender_info()
         delivery = asyncio.ensure_future(self.ctx.handler.deliver(info, tx, result.content))
         self._delivering = delivery
         self._reset_timeout(opts.delivery_timeout + opts.timeout)   # no idle close meanwhile

@@ -33,6 +33,10 @@ SECTION = Section(
         # -- authentication -------------------------------------------------------------
         Setting("auth_require_tls", True, "Offer and accept AUTH PLAIN/LOGIN only on an "
                 "encrypted connection. Turn off only for tests on a trusted network."),
+        Setting("submission_check_from", True, "Refuse (550 5.7.1) a submitted message "
+                "whose From: or Sender: header names an address that is not the "
+                "authenticated user's (its own addresses, aliases and +tag forms). Turn off "
+                "only for sites whose users must send as others (shared mailboxes)."),
         Setting("mx_auth", False, "Also offer AUTH on the MX listener (submission always "
                 "offers it and requires it before MAIL)."),
         # -- message limits ---------------------------------------------------------------
