@@ -70,7 +70,11 @@ async def run(control: socket.socket) -> int:
     def report_auth_failure(ip: str) -> None:
         send(control, b"A" + ip.encode())
 
+    def report_unknown_recipient(ip: str) -> None:
+        send(control, b"U" + ip.encode())
+
     setup.limits.on_auth_failure = report_auth_failure
+    setup.limits.on_unknown_recipient = report_unknown_recipient
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the main process decides when we stop
         loop.add_signal_handler(sig, lambda: None)
@@ -113,6 +117,8 @@ async def run(control: socket.socket) -> int:
             send(control, b"m" + body + b" " + generate_latest())
         elif kind == b"a":
             setup.limits.auth_failed_elsewhere(body.decode())
+        elif kind == b"u":
+            setup.limits.unknown_recipient_elsewhere(body.decode())
         else:
             for fd in fds:
                 os.close(fd)

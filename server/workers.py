@@ -22,15 +22,16 @@ serve the SMTP connections:
 * A worker that dies is started again; the connections it held are gone (their
   clients retry, as after any dropped connection) and nothing acknowledged is
   lost, since a worker answers 250 only after the store committed.
-* Auth-failure limits hold for the node: a worker reports each failure to the
+* Auth-failure and unknown-recipient (harvest) limits hold for the node: a worker reports each failure to the
   main process, which tells the other workers (a failure on one worker counts
   on the others a moment later).
 
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
-(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``S`` (stop);
-from a worker ``R`` (ready), ``X<id>`` (a connection ended), ``m<id> <exposition
-text>``, ``A<ip>`` (an AUTH failure here).
+(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``u<ip>`` (an unknown recipient
+on another worker), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a
+connection ended), ``m<id> <exposition text>``, ``A<ip>`` (an AUTH failure
+here), ``U<ip>`` (an unknown recipient here).
 """
 
 from __future__ import annotations
@@ -52,8 +53,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from .config import Config
-from .smtp.limits import Limits, LimitSettings
-from .smtp.listener import parse_listen, KINDS
+from .smtp.limits import Limits
+from .smtp.listener import parse_listen, limit_settings, KINDS
 from .smtp.session import CONNECTIONS
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,7 @@ class WorkerPool:
         self.count = count
         self.commit_socket = commit_socket
         s = config.smtp
-        self.limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
-                                           s.connection_rate_per_ip, s.auth_failures_per_ip))
+        self.limits = Limits(limit_settings(config))
         self.hostname = s.hostname or config.server.hostname
         self.addresses: dict[str, tuple[str, int]] = {}
         self._listeners: dict[str, socket.socket] = {}
@@ -237,6 +237,11 @@ class WorkerPool:
                 for other in self._workers:
                     if other is not None and other is not worker:
                         send(other.control, b"a" + body)
+            elif kind == b"U":  # an unknown recipient (directory harvest): likewise
+                self.limits.unknown_recipient_elsewhere(body.decode())
+                for other in self._workers:
+                    if other is not None and other is not worker:
+                        send(other.control, b"u" + body)
             elif kind == b"m":
                 request, _, text = body.partition(b" ")
                 waiter = worker.metrics.pop(request.decode(), None)

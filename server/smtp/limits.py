@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 CONNECTION_WINDOW = 60.0
 AUTH_FAILURE_WINDOW = 900.0
+UNKNOWN_RECIPIENT_WINDOW = 3600.0
+TARPIT_MAX_DELAY = 10.0
 _MAX_TRACKED_IPS = 100_000
 # Refused connections and failed TLS handshakes are logged at most once per interval
 # and reason; the lines left out meanwhile are counted in the next one.
@@ -32,6 +34,7 @@ class LimitSettings:
     max_connections_per_ip: int = 20
     connection_rate_per_ip: int = 120       # per CONNECTION_WINDOW
     auth_failures_per_ip: int = 10          # per AUTH_FAILURE_WINDOW
+    unknown_recipients_per_ip: int = 100    # per UNKNOWN_RECIPIENT_WINDOW
 
 
 class _Window:
@@ -105,9 +108,11 @@ class Limits:
         self._open_total = 0
         self._connections = _Window(CONNECTION_WINDOW, clock)
         self._auth_failures = _Window(AUTH_FAILURE_WINDOW, clock)
+        self._unknown_recipients = _Window(UNKNOWN_RECIPIENT_WINDOW, clock)
         # Called with the IP of each failure counted here (a node's worker
         # processes tell each other, through the main process: one node, one limit).
         self.on_auth_failure: Callable[[str], None] | None = None
+        self.on_unknown_recipient: Callable[[str], None] | None = None   # likewise
         self.refusals = BoundedLog(log, clock)
 
     @property
@@ -156,3 +161,28 @@ class Limits:
         """A failure another process of the node counted."""
         if self.settings.auth_failures_per_ip:
             self._auth_failures.add(ip)
+
+    # -- directory harvest: replies "no such user" --------------------------------------
+
+    def harvest_blocked(self, ip: str) -> bool:
+        limit = self.settings.unknown_recipients_per_ip
+        return bool(limit) and self._unknown_recipients.count(ip) >= limit
+
+    def unknown_recipient(self, ip: str) -> None:
+        if self.settings.unknown_recipients_per_ip:
+            self._unknown_recipients.add(ip)
+            if self.on_unknown_recipient is not None:
+                self.on_unknown_recipient(ip)
+
+    def unknown_recipient_elsewhere(self, ip: str) -> None:
+        """One another process of the node counted."""
+        if self.settings.unknown_recipients_per_ip:
+            self._unknown_recipients.add(ip)
+
+
+def tarpit_delay(unknown: int, free: int, step: float) -> float:
+    """Seconds to wait before the reply to a session's ``unknown``-th unknown recipient:
+    none for the first ``free``, then ``step`` more for each, up to TARPIT_MAX_DELAY."""
+    if unknown <= free or step <= 0:
+        return 0.0
+    return min(TARPIT_MAX_DELAY, step * (unknown - free))

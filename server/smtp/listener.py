@@ -76,8 +76,20 @@ def session_options(config: Config) -> SessionOptions:
         max_bad_commands=s.max_bad_commands,
         auth_require_tls=s.auth_require_tls,
         mx_auth=s.mx_auth,
+        max_unknown_recipients=s.max_unknown_recipients,
+        unknown_recipient_tarpit_after=s.unknown_recipient_tarpit_after,
+        unknown_recipient_delay=s.unknown_recipient_delay,
         check_from=s.submission_check_from,
     )
+
+
+def limit_settings(config: Config) -> LimitSettings:
+    s = config.smtp
+    return LimitSettings(
+        max_connections=s.max_connections, max_connections_per_ip=s.max_connections_per_ip,
+        connection_rate_per_ip=s.connection_rate_per_ip,
+        auth_failures_per_ip=s.auth_failures_per_ip,
+        unknown_recipients_per_ip=s.unknown_recipients_per_ip)
 
 
 @dataclass
@@ -101,9 +113,7 @@ async def prepare_smtp(
 ) -> SmtpSetup:
     s = config.smtp
     options = session_options(config)
-    limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
-                                  s.connection_rate_per_ip, s.auth_failures_per_ip),
-                    **({"clock": clock} if clock else {}))
+    limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
     handler = SmtpHandler(directory, delivery, options.hostname)
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]

@@ -24,7 +24,7 @@ from prometheus_client import Counter, Gauge
 from server.directory.base import Principal
 from server.smtp.auth import MECHANISMS, SaslMechanisms
 from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
-from server.smtp.limits import Limits
+from server.smtp.limits import Limits, tarpit_delay
 from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
 from server.smtp.replies import enhance
 from server.smtp.wire.data import DataDecoder, DataProblem
@@ -72,6 +72,9 @@ class SessionOptions:
     auth_require_tls: bool = True
     mx_auth: bool = False
     check_from: bool = True
+    max_unknown_recipients: int = 20
+    unknown_recipient_tarpit_after: int = 3
+    unknown_recipient_delay: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         self._handshake: asyncio.Task[None] | None = None   # implicit TLS, before serving
         self._greeted = False
         self._bad_commands = 0
+        self._unknown_recipients = 0
         self._delivering: asyncio.Future[str] | None = None
         self._pending = bytearray()                 # replies not sent yet (PIPELINING)
         self._last_data = 0.0                        # loop time octets last arrived
@@ -436,6 +440,11 @@ class SmtpSession(SaslMechanisms, SMTP):
         if tx is None:
             await self.push("503 5.5.1 Need MAIL command first")
             return
+        if self.ctx.limits.harvest_blocked(self.peer_ip):
+            self.log.warning("RCPT refused: too many unknown recipients from %s",
+                             self.peer_ip)
+            await self.close_with("421 4.7.0 Too many unknown recipients, try later")
+            return
         if len(tx.recipients) >= self.ctx.options.max_recipients:
             await self.push("452 4.5.3 Too many recipients")
             return
@@ -456,7 +465,29 @@ class SmtpSession(SaslMechanisms, SMTP):
             assert self.envelope is not None
             self.envelope.rcpt_tos.append(path.address)
         self.log.info("RCPT TO:<%s>: %s", path.address, decision.reply[:9])
+        if decision.reply.startswith("550 5.1.1"):
+            await self._unknown_recipient(decision.reply)
+            return
         await self.push(decision.reply)
+
+    async def _unknown_recipient(self, reply: str) -> None:
+        """Directory harvest: each "no such user" counts for the session and the IP, and
+        after a few it is answered ever more slowly (issue 10, item 15)."""
+        opts = self.ctx.options
+        self._unknown_recipients += 1
+        self.ctx.limits.unknown_recipient(self.peer_ip)
+        delay = tarpit_delay(self._unknown_recipients, opts.unknown_recipient_tarpit_after,
+                             opts.unknown_recipient_delay)
+        if delay:
+            await self._flush()
+            await _sleep(delay)
+        limit = opts.max_unknown_recipients
+        if limit and self._unknown_recipients >= limit:
+            self.log.warning("closing: %d unknown recipients", self._unknown_recipients)
+            self._pending += (reply + "\r\n").encode("utf-8", "surrogateescape")
+            await self.close_with("421 4.7.0 Too many unknown recipients, closing connection")
+            return
+        await self.push(reply)
 
     async def smtp_RSET(self, arg: str) -> None:
         if arg:
@@ -565,6 +596,7 @@ class SmtpSession(SaslMechanisms, SMTP):
 
 
 _TERMINATOR = b"\r\n.\r\n"
+_sleep = asyncio.sleep      # the tarpit's (tests replace it)
 
 
 def _describe(error: BaseException) -> str:

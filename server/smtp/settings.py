@@ -66,6 +66,17 @@ SECTION = Section(
         Setting("auth_failures_per_ip", 10, "Failed AUTH attempts from one client IP per 15 "
                 "minutes before AUTH is refused (421 4.7.0, connection closed); 0 means no "
                 "limit."),
+        Setting("max_unknown_recipients", 20, "RCPT TO replies 550 5.1.1 (no such user) in "
+                "one session before it is closed with 421 4.7.0 (directory harvest); 0 "
+                "means no limit."),
+        Setting("unknown_recipient_tarpit_after", 3, "Unknown recipients in one session "
+                "answered at once; each later one waits unknown_recipient_delay seconds "
+                "more than the one before (up to 10 s)."),
+        Setting("unknown_recipient_delay", 1.0, "Seconds added to the reply of each unknown "
+                "recipient after unknown_recipient_tarpit_after; 0 turns the tarpit off."),
+        Setting("unknown_recipients_per_ip", 100, "Unknown recipients from one client IP "
+                "per hour, over all its sessions and the node's worker processes, before "
+                "its RCPT TO are refused (421 4.7.0, connection closed); 0 means no limit."),
         Setting("max_bad_commands", 20, "Replies 500, 501 and 503 (syntax errors, commands "
                 "out of order) in one session before it is closed with 421 4.7.0; 0 means no "
                 "limit. Apart from this, aiosmtpd closes a session after 5 unknown commands."),

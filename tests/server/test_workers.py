@@ -324,3 +324,37 @@ async def test_implicit_tls_limits_count_at_accept_and_handshakes_are_bounded(
         assert await asyncio.to_thread(ehlo) == 250
     finally:
         await node.stop()
+
+
+async def test_unknown_recipient_limit_holds_for_the_whole_node(tmp_path: Path) -> None:
+    """Issue 10, item 15: unknown recipients on one worker count on the other."""
+    node = await _started(_config_file(
+        tmp_path, "unknown_recipients_per_ip = 2\nunknown_recipient_delay = 0.0\n"))
+    try:
+        pool = _pool(node)
+        port = pool.ports["mx"]
+
+        async def cmd(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                      line: str) -> bytes:
+            conn[1].write(line.encode() + b"\r\n")
+            while True:
+                reply = await asyncio.wait_for(conn[0].readline(), 10)
+                if reply[3:4] != b"-":
+                    return reply
+
+        first, second = await _connect(port), await _connect(port)  # one on each worker
+        for conn in (first, second):
+            await cmd(conn, "EHLO client.test")
+            await cmd(conn, "MAIL FROM:<x@remote.test>")
+        assert (await cmd(first, "RCPT TO:<nobody@example.test>")).startswith(b"550")
+        assert (await cmd(second, "RCPT TO:<nobody@example.test>")).startswith(b"550")
+        for _ in range(100):
+            if pool.limits.harvest_blocked("127.0.0.1"):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert (await cmd(first, "RCPT TO:<alice@example.test>")).startswith(b"421 4.7.0")
+        for _, writer in (first, second):
+            writer.close()
+    finally:
+        await node.stop()

@@ -138,3 +138,56 @@ def test_refusals_are_logged_at_a_bounded_rate(caplog: pytest.LogCaptureFixture)
         limits.log_refusal("submissions", "a", "max_connections_per_ip")
     assert len(caplog.records) == 2
     assert caplog.records[1].args[-2:] == (9_999, 10.0)   # the ones left out, counted
+
+
+async def test_unknown_recipients_close_the_session(start: StartHarness) -> None:
+    """Issue 10, item 15: one session could ask for 10,000 unknown users."""
+    h = await start(max_unknown_recipients=3, unknown_recipient_delay=0.0)
+    c = await h.ehlo()
+    assert (await c.cmd("MAIL FROM:<x@remote.test>")).startswith("250")
+    assert (await c.cmd("RCPT TO:<bob@example.com>")).startswith("250")
+    for name in ("a", "b"):
+        assert (await c.cmd(f"RCPT TO:<{name}@example.com>")).startswith("550 5.1.1")
+    assert (await c.cmd("RCPT TO:<c@example.com>")).startswith("550 5.1.1")
+    assert (await c.reply()).startswith("421 4.7.0")
+    assert await c.closed()
+
+
+async def test_unknown_recipients_count_per_ip_across_sessions(start: StartHarness) -> None:
+    h = await start(max_unknown_recipients=0, unknown_recipients_per_ip=4,
+                    unknown_recipient_delay=0.0)
+    for _ in range(2):
+        c = await h.ehlo()
+        await c.cmd("MAIL FROM:<x@remote.test>")
+        for name in ("a", "b"):
+            assert (await c.cmd(f"RCPT TO:<{name}@example.com>")).startswith("550 5.1.1")
+        await c.cmd("QUIT")
+    c = await h.ehlo()
+    await c.cmd("MAIL FROM:<x@remote.test>")
+    assert (await c.cmd("RCPT TO:<bob@example.com>")).startswith("421 4.7.0")
+    assert await c.closed()
+
+
+def test_tarpit_grows_after_the_free_ones() -> None:
+    from server.smtp.limits import tarpit_delay
+    assert [tarpit_delay(n, 3, 1.0) for n in range(1, 7)] == [0, 0, 0, 1.0, 2.0, 3.0]
+    assert tarpit_delay(1000, 3, 1.0) == 10.0 and tarpit_delay(9, 3, 0.0) == 0.0
+
+
+async def test_unknown_recipients_are_answered_slowly_after_a_few(
+        start: StartHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.smtp import session as session_module
+    waited: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(delay: float) -> None:
+        waited.append(delay)
+        await real_sleep(0)
+
+    h = await start(unknown_recipient_tarpit_after=2, unknown_recipient_delay=1.5)
+    monkeypatch.setattr(session_module, "_sleep", sleep)
+    c = await h.ehlo()
+    await c.cmd("MAIL FROM:<x@remote.test>")
+    for name in "abcd":
+        assert (await c.cmd(f"RCPT TO:<{name}@example.com>")).startswith("550 5.1.1")
+    assert waited == [1.5, 3.0]
