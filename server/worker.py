@@ -67,8 +67,8 @@ async def run(control: socket.socket) -> int:
     setup = await prepare_smtp(config, directory, Delivery(engine, blobs))
     service = SmtpService({}, setup.limits, contexts=list(setup.contexts.values()))
     # one node, one limit: our AUTH failures go to the main process, which tells the others
-    def report_auth_failure(ip: str) -> None:
-        send(control, b"A" + ip.encode())
+    def report_auth_failure(ip: str, login: str) -> None:
+        send(control, b"A" + ip.encode() + b"\0" + login.encode("utf-8", "replace")[:1024])
 
     def report_unknown_recipient(ip: str) -> None:
         send(control, b"U" + ip.encode())
@@ -116,7 +116,8 @@ async def run(control: socket.socket) -> int:
         elif kind == b"M":
             send(control, b"m" + body + b" " + generate_latest())
         elif kind == b"a":
-            setup.limits.auth_failed_elsewhere(body.decode())
+            ip, _, login = body.decode("utf-8", "replace").partition("\0")
+            setup.limits.auth_failed_elsewhere(ip, login)
         elif kind == b"u":
             setup.limits.unknown_recipient_elsewhere(body.decode())
         else:

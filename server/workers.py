@@ -30,8 +30,8 @@ Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
 (send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``u<ip>`` (an unknown recipient
 on another worker), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a
-connection ended), ``m<id> <exposition text>``, ``A<ip>`` (an AUTH failure
-here), ``U<ip>`` (an unknown recipient here).
+connection ended), ``m<id> <exposition text>``, ``A<ip>NUL<login>`` (an AUTH failure
+here; ``a`` carries the same body), ``U<ip>`` (an unknown recipient here).
 """
 
 from __future__ import annotations
@@ -233,7 +233,8 @@ class WorkerPool:
                     self.limits.release(ip)
                     HANDED.labels(str(worker.index)).set(len(worker.connections))
             elif kind == b"A":  # an AUTH failure: every other worker counts it too
-                self.limits.auth_failed_elsewhere(body.decode())
+                ip, _, login = body.decode("utf-8", "replace").partition("\0")
+                self.limits.auth_failed_elsewhere(ip, login)
                 for other in self._workers:
                     if other is not None and other is not worker:
                         send(other.control, b"a" + body)

@@ -1,5 +1,6 @@
 """Abuse limits of one node: open connections (global and per client IP), new connections
-per IP per minute, failed AUTH per IP.
+per IP per minute, failed AUTH per IP and per login name, unknown recipients per IP.
+"Per IP" means per address for IPv4 and per network (/64 by default) for IPv6.
 
 Counters live in memory: a node's limits are a droppable cache (DESIGN.md), so a client
 spread over N nodes gets N times the budget; the load balancer's own limits cover the rest.
@@ -8,6 +9,7 @@ Time comes from an injected clock so tests need not sleep.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections import deque
@@ -35,15 +37,42 @@ class LimitSettings:
     connection_rate_per_ip: int = 120       # per CONNECTION_WINDOW
     auth_failures_per_ip: int = 10          # per AUTH_FAILURE_WINDOW
     unknown_recipients_per_ip: int = 100    # per UNKNOWN_RECIPIENT_WINDOW
+    auth_failures_per_account: int = 20     # per AUTH_FAILURE_WINDOW, per login name
+    ipv6_prefix: int = 64                   # IPv6 clients are counted by this network
+
+
+def client_key(ip: str, ipv6_prefix: int = 64) -> str:
+    """What a per-IP limit counts: the address, or for IPv6 its /``ipv6_prefix`` network
+    (one client is given a /64 and may use every address in it)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if ipv6_prefix < 128:
+            return str(ipaddress.IPv6Network((address, ipv6_prefix), strict=False))
+    return str(address)
 
 
 class _Window:
-    """Event times per key within a sliding window."""
+    """Event times per key within a sliding window, for at most ``capacity`` keys.
 
-    def __init__(self, window: float, clock: Clock) -> None:
+    When the table is full, expired keys go first, then the keys with fewer than
+    ``protect`` events (the oldest first): a key that reached its limit is never
+    forgotten to make room, so flooding the table with new addresses un-blocks nobody.
+    If every key is at its limit, a new key is not tracked until room is made."""
+
+    def __init__(self, window: float, clock: Clock, capacity: int | None = None) -> None:
         self._window = window
         self._clock = clock
+        self._capacity = capacity or _MAX_TRACKED_IPS
         self._events: dict[str, deque[float]] = {}
+        self.protect = 0
+
+    def __len__(self) -> int:
+        return len(self._events)
 
     def count(self, key: str) -> int:
         events = self._events.get(key)
@@ -58,16 +87,26 @@ class _Window:
         return len(events)
 
     def add(self, key: str) -> None:
-        if len(self._events) >= _MAX_TRACKED_IPS:
+        if key not in self._events and len(self._events) >= self._capacity:
             self._prune()
-        self._events.setdefault(key, deque()).append(self._clock())
+            if len(self._events) >= self._capacity:
+                return
+        events = self._events.setdefault(key, deque())
+        events.append(self._clock())
+        if self.protect and len(events) > self.protect:    # more is never needed
+            events.popleft()
 
     def _prune(self) -> None:
         for key in list(self._events):
             self.count(key)
-        if len(self._events) >= _MAX_TRACKED_IPS:     # still full: forget the oldest half
-            for key in list(self._events)[: _MAX_TRACKED_IPS // 2]:
-                del self._events[key]
+        room = self._capacity * 3 // 4
+        if len(self._events) <= room:
+            return
+        for key in [k for k, e in self._events.items()
+                    if not self.protect or len(e) < self.protect]:
+            del self._events[key]
+            if len(self._events) <= room:
+                return
 
 
 class BoundedLog:
@@ -108,10 +147,15 @@ class Limits:
         self._open_total = 0
         self._connections = _Window(CONNECTION_WINDOW, clock)
         self._auth_failures = _Window(AUTH_FAILURE_WINDOW, clock)
+        self._auth_failures.protect = settings.auth_failures_per_ip
+        self._account_failures = _Window(AUTH_FAILURE_WINDOW, clock)
+        self._account_failures.protect = settings.auth_failures_per_account
         self._unknown_recipients = _Window(UNKNOWN_RECIPIENT_WINDOW, clock)
+        self._unknown_recipients.protect = settings.unknown_recipients_per_ip
         # Called with the IP of each failure counted here (a node's worker
         # processes tell each other, through the main process: one node, one limit).
-        self.on_auth_failure: Callable[[str], None] | None = None
+        # (called with the IP and the login name, or "" for a malformed attempt)
+        self.on_auth_failure: Callable[[str, str], None] | None = None
         self.on_unknown_recipient: Callable[[str], None] | None = None   # likewise
         self.refusals = BoundedLog(log, clock)
 
@@ -123,6 +167,7 @@ class Limits:
         """Count a new connection; None if admitted (then call :meth:`release` at its end),
         else the reason it is refused (a metric label)."""
         s = self.settings
+        ip = self.key(ip)
         if s.max_connections and self._open_total >= s.max_connections:
             return "max_connections"
         if s.max_connections_per_ip and self._open.get(ip, 0) >= s.max_connections_per_ip:
@@ -140,6 +185,7 @@ class Limits:
                           listener, ip, reason)
 
     def release(self, ip: str) -> None:
+        ip = self.key(ip)
         left = self._open.get(ip, 0) - 1
         if left > 0:
             self._open[ip] = left
@@ -147,37 +193,51 @@ class Limits:
             self._open.pop(ip, None)
         self._open_total = max(0, self._open_total - 1)
 
+    def key(self, ip: str) -> str:
+        return client_key(ip, self.settings.ipv6_prefix)
+
     def auth_blocked(self, ip: str) -> bool:
         limit = self.settings.auth_failures_per_ip
-        return bool(limit) and self._auth_failures.count(ip) >= limit
+        return bool(limit) and self._auth_failures.count(self.key(ip)) >= limit
 
-    def auth_failed(self, ip: str) -> None:
-        if self.settings.auth_failures_per_ip:
-            self._auth_failures.add(ip)
-            if self.on_auth_failure is not None:
-                self.on_auth_failure(ip)
+    def account_blocked(self, login: str) -> bool:
+        limit = self.settings.auth_failures_per_account
+        return bool(limit) and bool(login) and \
+            self._account_failures.count(_account_key(login)) >= limit
 
-    def auth_failed_elsewhere(self, ip: str) -> None:
-        """A failure another process of the node counted."""
+    def auth_failed(self, ip: str, login: str = "") -> None:
+        """A failed or malformed AUTH from ``ip``, for ``login`` if one was given."""
+        self.auth_failed_elsewhere(ip, login)
+        if self.on_auth_failure is not None:
+            self.on_auth_failure(ip, login)
+
+    def auth_failed_elsewhere(self, ip: str, login: str = "") -> None:
+        """A failure another process of the node counted (or this one)."""
         if self.settings.auth_failures_per_ip:
-            self._auth_failures.add(ip)
+            self._auth_failures.add(self.key(ip))
+        if login and self.settings.auth_failures_per_account:
+            self._account_failures.add(_account_key(login))
 
     # -- directory harvest: replies "no such user" --------------------------------------
 
     def harvest_blocked(self, ip: str) -> bool:
         limit = self.settings.unknown_recipients_per_ip
-        return bool(limit) and self._unknown_recipients.count(ip) >= limit
+        return bool(limit) and self._unknown_recipients.count(self.key(ip)) >= limit
 
     def unknown_recipient(self, ip: str) -> None:
         if self.settings.unknown_recipients_per_ip:
-            self._unknown_recipients.add(ip)
+            self._unknown_recipients.add(self.key(ip))
             if self.on_unknown_recipient is not None:
                 self.on_unknown_recipient(ip)
 
     def unknown_recipient_elsewhere(self, ip: str) -> None:
         """One another process of the node counted."""
         if self.settings.unknown_recipients_per_ip:
-            self._unknown_recipients.add(ip)
+            self._unknown_recipients.add(self.key(ip))
+
+
+def _account_key(login: str) -> str:
+    return login.strip().casefold()[:320]
 
 
 def tarpit_delay(unknown: int, free: int, step: float) -> float:

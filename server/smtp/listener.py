@@ -89,7 +89,8 @@ def limit_settings(config: Config) -> LimitSettings:
         max_connections=s.max_connections, max_connections_per_ip=s.max_connections_per_ip,
         connection_rate_per_ip=s.connection_rate_per_ip,
         auth_failures_per_ip=s.auth_failures_per_ip,
-        unknown_recipients_per_ip=s.unknown_recipients_per_ip)
+        unknown_recipients_per_ip=s.unknown_recipients_per_ip,
+        auth_failures_per_account=s.auth_failures_per_account, ipv6_prefix=s.ipv6_prefix)
 
 
 @dataclass

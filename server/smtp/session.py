@@ -22,7 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope
 from prometheus_client import Counter, Gauge
 
 from server.directory.base import Principal
-from server.smtp.auth import MECHANISMS, SaslMechanisms
+from server.smtp.auth import AUTH_FAILURES, MECHANISMS, SaslMechanisms
 from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
 from server.smtp.limits import Limits, tarpit_delay
 from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
@@ -381,7 +381,18 @@ class SmtpSession(SaslMechanisms, SMTP):
         if self.current_tx() is not None:
             await self.push("503 5.5.1 AUTH not allowed during a mail transaction")
             return
+        args = (arg or "").split()
+        if (not args or len(args) > 2 or args[0].upper() not in MECHANISMS) and \
+                self._auth_offered_now():
+            # a malformed AUTH (no or an unknown mechanism) is a failed attempt too
+            AUTH_FAILURES.labels(self.ctx.kind, "none", "malformed").inc()
+            self.ctx.limits.auth_failed(self.peer_ip)
         await super().smtp_AUTH(arg)
+
+    def _auth_offered_now(self) -> bool:
+        assert self.session is not None
+        return bool(self.session.extended_smtp) and not self.session.authenticated and (
+            not self._auth_require_tls or bool(self._tls_protocol))
 
     # -- MAIL, RCPT ------------------------------------------------------------------
 

@@ -64,8 +64,8 @@ SECTION = Section(
         Setting("connection_rate_per_ip", 120, "Most new connections from one client IP per "
                 "minute; 0 means no limit."),
         Setting("auth_failures_per_ip", 10, "Failed AUTH attempts from one client IP per 15 "
-                "minutes before AUTH is refused (421 4.7.0, connection closed); 0 means no "
-                "limit."),
+                "minutes before AUTH is refused (421 4.7.0, connection closed); malformed AUTH "
+                "commands and responses count as failures; 0 means no limit."),
         Setting("max_unknown_recipients", 20, "RCPT TO replies 550 5.1.1 (no such user) in "
                 "one session before it is closed with 421 4.7.0 (directory harvest); 0 "
                 "means no limit."),
@@ -77,6 +77,12 @@ SECTION = Section(
         Setting("unknown_recipients_per_ip", 100, "Unknown recipients from one client IP "
                 "per hour, over all its sessions and the node's worker processes, before "
                 "its RCPT TO are refused (421 4.7.0, connection closed); 0 means no limit."),
+        Setting("auth_failures_per_account", 20, "Failed AUTH attempts for one login name "
+                "per 15 minutes, from any IP, before AUTH for it is refused (454 4.7.0) "
+                "even with the right password; 0 means no limit."),
+        Setting("ipv6_prefix", 64, "Per-IP limits count an IPv6 client by its network of "
+                "this prefix length (a client is usually given a whole /64); 128 counts "
+                "each address.", minimum=0),
         Setting("max_bad_commands", 20, "Replies 500, 501 and 503 (syntax errors, commands "
                 "out of order) in one session before it is closed with 421 4.7.0; 0 means no "
                 "limit. Apart from this, aiosmtpd closes a session after 5 unknown commands."),

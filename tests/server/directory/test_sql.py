@@ -406,3 +406,31 @@ async def test_vrfy_and_expn(directory: tuple[Path, Config, Directory]) -> None:
 ])
 def test_prepare_query(query: str, driver: str, text: str, count: int) -> None:
     assert prepare_query(query, driver) == (text, count)
+
+
+async def test_every_refused_login_costs_one_hash_check(
+        directory: tuple[Path, Config, Directory], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10, item 16: an unknown login, an account without a password, a group and a
+    wrong password each cost one check of a hash (a dummy one of the site's scheme when
+    there is nothing to check), so their latency does not tell them apart."""
+    from server.directory import sql as sql_module
+    checks: list[str] = []
+    real_verify, real_dummy = sql_module.verify_password, sql_module.dummy_verify
+
+    def verify(stored: str, secret: str, **kw: bool) -> bool:
+        checks.append("hash")
+        return real_verify(stored, secret, **kw)
+
+    def dummy(scheme: str = "bcrypt") -> None:
+        checks.append("dummy-" + scheme)
+        real_dummy(scheme)
+
+    monkeypatch.setattr(sql_module, "verify_password", verify)
+    monkeypatch.setattr(sql_module, "dummy_verify", dummy)
+    _, _, d = directory
+    for login, secret in (("nobody", "x"), ("erin", "x"), ("team", "x"), ("alice", "x"),
+                          ("alice", ""), ("", "x")):
+        checks.clear()
+        assert await d.authenticate(login, secret) is None
+        assert len(checks) == 1, (login, checks)
+        assert checks[0] in ("hash", "dummy-bcrypt"), (login, checks)

@@ -191,3 +191,55 @@ async def test_unknown_recipients_are_answered_slowly_after_a_few(
     for name in "abcd":
         assert (await c.cmd(f"RCPT TO:<{name}@example.com>")).startswith("550 5.1.1")
     assert waited == [1.5, 3.0]
+
+
+def test_ipv6_clients_are_counted_by_network() -> None:
+    """Issue 10, item 16: an IPv6 client has a /64 of addresses to try from."""
+    from server.smtp.limits import client_key
+    assert client_key("2001:db8::1") == client_key("2001:db8::ffff:1") == "2001:db8::/64"
+    assert client_key("2001:db8:0:1::1") != client_key("2001:db8::1")
+    assert client_key("2001:db8::1", 128) != client_key("2001:db8::2", 128)
+    assert client_key("::ffff:192.0.2.1") == client_key("192.0.2.1") == "192.0.2.1"
+    limits = Limits(LimitSettings(auth_failures_per_ip=3), FakeClock())
+    for i in range(3):
+        limits.auth_failed(f"2001:db8::{i + 1:x}")
+    assert limits.auth_blocked("2001:db8::abcd") and not limits.auth_blocked("2001:db8:1::1")
+    limits = Limits(LimitSettings(max_connections_per_ip=2), FakeClock())
+    assert limits.admit("2001:db8::1") is None and limits.admit("2001:db8::2") is None
+    assert limits.admit("2001:db8::3") == "max_connections_per_ip"
+    limits.release("2001:db8::1")
+    assert limits.admit("2001:db8::4") is None
+
+
+def test_flooding_the_table_unblocks_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    from server.smtp import limits as limits_module
+    monkeypatch.setattr(limits_module, "_MAX_TRACKED_IPS", 100)
+    limits = Limits(LimitSettings(auth_failures_per_ip=3, auth_failures_per_account=3),
+                    FakeClock())
+    for _ in range(3):
+        limits.auth_failed("192.0.2.1", "alice")
+    for i in range(10_000):
+        limits.auth_failed(f"10.{i // 256 % 256}.{i % 256}.1", f"user{i}")
+    assert limits.auth_blocked("192.0.2.1") and limits.account_blocked("ALICE")
+    assert len(limits._auth_failures) <= 100 and len(limits._account_failures) <= 100
+
+
+async def test_failures_per_account_from_any_ip(start: StartHarness) -> None:
+    from tests.server.smtp.test_auth import plain
+    h = await start(auth_failures_per_ip=0, auth_failures_per_account=2,
+                    auth_require_tls=False)
+    c = await h.ehlo("submission")
+    for _ in range(2):
+        assert (await c.cmd(plain("alice", "nope"))).startswith("535")
+    assert (await c.cmd(plain("alice", "secret"))).startswith("454 4.7.0")
+    assert (await c.cmd(plain("bob", "secret"))).startswith("235")
+
+
+async def test_malformed_auth_counts_as_a_failure(start: StartHarness) -> None:
+    from tests.server.smtp.test_auth import plain
+    h = await start(auth_failures_per_ip=3, auth_require_tls=False)
+    c = await h.ehlo("submission")
+    assert (await c.cmd("AUTH CRAM-MD5")).startswith("504")
+    assert (await c.cmd("AUTH")).startswith("501")
+    assert (await c.cmd("AUTH PLAIN !!!")).startswith("501")
+    assert (await c.cmd(plain("bob", "secret"))).startswith("421 4.7.0")
