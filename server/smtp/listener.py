@@ -115,7 +115,7 @@ async def prepare_smtp(
     s = config.smtp
     options = session_options(config)
     limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
-    handler = SmtpHandler(directory, delivery, options.hostname)
+    handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster)
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))

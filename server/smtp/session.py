@@ -12,13 +12,17 @@ connection id.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
 import contextlib
 import logging
 import ssl
 from dataclasses import dataclass, field
 
-from aiosmtpd.smtp import SMTP, Envelope
+from asyncio import sslproto
+
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, _Missing
 from prometheus_client import Counter, Gauge
 
 from server.directory.base import Principal
@@ -334,8 +338,74 @@ class SmtpSession(SaslMechanisms, SMTP):
         await self._flush()
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):   # the client's doing: no traceback
+            cause = error.__cause__ or error
+            self.log.info("STARTTLS handshake from %s failed: %s", self.peer_ip,
+                          _describe(cause))
+            return "454 4.7.0 TLS not available"     # (not sent: the connection closes)
         self.log.error("session error", exc_info=error)
         return "451 4.3.0 Internal error, try again later"
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """aiosmtpd's, with the handshake bounded by tls_handshake_timeout."""
+        if arg:
+            await self.push("501 5.5.4 Syntax: STARTTLS")
+            return
+        if not self.tls_context:
+            await self.push("454 4.7.0 TLS not available")
+            return
+        await self.push("220 2.0.0 Ready to start TLS")
+        waiter = self.loop.create_future()
+        self._tls_protocol = sslproto.SSLProtocol(
+            self.loop, self, self.tls_context, waiter, server_side=True,  # type: ignore[arg-type]
+            ssl_handshake_timeout=self.ctx.options.handshake_timeout or None)
+        self._original_transport = self.transport
+        assert self._original_transport is not None
+        self._original_transport.set_protocol(self._tls_protocol)
+        self.transport = self._tls_protocol._app_transport
+        self._tls_protocol.connection_made(self._original_transport)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise TLSSetupException() from error
+
+    async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
+                             log_client_response: bool = False) -> _Missing | bytes:
+        """A SASL challenge and the client's response line, which may be as long as an
+        AUTH command (RFC 4954 section 4); a longer one gets 500 and is read to its end,
+        so none of it is taken for a command."""
+        raw = challenge.encode() if isinstance(challenge, str) else challenge
+        await self.push(b"334 " + (base64.b64encode(raw) if encode_to_b64 else raw))
+        line = bytearray()
+        too_long = False
+        while True:
+            try:
+                chunk = await self._reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as e:
+                chunk = await self._reader.read(e.consumed)
+            except asyncio.IncompleteReadError as e:
+                chunk = e.partial
+                if not chunk:
+                    raise ConnectionResetError("connection closed during AUTH") from None
+            if not too_long:
+                line += chunk
+                too_long = len(line) > AUTH_LINE + 2
+            if chunk.endswith(b"\n"):
+                break
+        if too_long:
+            await self.push("500 5.5.2 SASL response line too long")
+            return MISSING
+        blob = bytes(line).strip()
+        if blob == b"*":
+            await self.push("501 5.7.0 AUTH aborted")
+            return MISSING
+        try:
+            return base64.b64decode(blob, validate=True)
+        except binascii.Error:
+            await self.push("501 5.5.2 Cannot decode base64")
+            return MISSING
 
     # -- HELO, EHLO, AUTH ------------------------------------------------------------
 
@@ -430,9 +500,11 @@ class SmtpSession(SaslMechanisms, SMTP):
         if utf8 and (params.pop("SMTPUTF8") is not None or not self.ctx.options.smtputf8):
             return "501 5.5.4 SMTPUTF8 takes no value" if self.ctx.options.smtputf8 \
                 else "555 5.5.4 SMTPUTF8 not supported"
-        size = params.pop("SIZE", None)
-        if size is not None:
-            if not size.isdigit() or len(size) > 20:
+        if "SIZE" in params:
+            size = params.pop("SIZE")
+            # RFC 1870 section 3: 1*20DIGIT, ASCII digits only ("²", "①" and full-width
+            # digits are digits to str.isdigit(), and int() reads some of them)
+            if size is None or not (size.isascii() and size.isdigit()) or len(size) > 20:
                 return "501 5.5.4 SIZE must be a number"
             limit = self.ctx.options.max_message_size
             if limit and int(size) > limit:

@@ -39,6 +39,10 @@ SECTION = Section(
                 "only for sites whose users must send as others (shared mailboxes)."),
         Setting("mx_auth", False, "Also offer AUTH on the MX listener (submission always "
                 "offers it and requires it before MAIL)."),
+        Setting("postmaster", "postmaster", "Principal (login name) that receives mail for "
+                "<Postmaster> and for postmaster@ every local domain that has no such "
+                "address of its own (RFC 5321 section 4.5.1: always accepted). If it does "
+                "not exist, such mail gets 451 4.3.0 and an ERROR line is logged."),
         # -- message limits ---------------------------------------------------------------
         Setting("max_message_size", 52_428_800, "Largest message in octets, advertised as "
                 "SIZE (RFC 1870): a larger MAIL FROM SIZE= or DATA gets 552 5.3.4."),

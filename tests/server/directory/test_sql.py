@@ -385,7 +385,9 @@ async def test_vrfy_and_expn(directory: tuple[Path, Config, Directory]) -> None:
     try:
         assert await backend.verify_address("ally") == []                 # aliases: no
         assert await backend.verify_address("alice") == ["alice@example.com"]
-        assert await backend.verify_address("%") != []                   # LIKE, as Stalwart
+        # "%" was a wildcard here (as in Stalwart's query); issue 10, item 17 made the
+        # default query take it literally
+        assert await backend.verify_address("%") == []
         assert await backend.verify_address("bad\ud800") == []
         assert await backend.expand_list("LIST@example.com") == ["alice@example.com",
                                                                  "carol@example.com"]
@@ -434,3 +436,16 @@ async def test_every_refused_login_costs_one_hash_check(
         assert await d.authenticate(login, secret) is None
         assert len(checks) == 1, (login, checks)
         assert checks[0] in ("hash", "dummy-bcrypt"), (login, checks)
+
+
+async def test_vrfy_query_takes_percent_and_underscore_literally(
+        directory: tuple[Path, Config, Directory]) -> None:
+    """Issue 10, item 17: LIKE wildcards in the looked-up text are characters."""
+    _, config, _ = directory
+    sql = SqlDirectory(config.directory, config.data_dir)
+    try:
+        assert await sql.verify_address("ali") == ["alice@example.com"]
+        for text in ("%", "_", "a%e", "_lice", "%@%", "!", "\\"):
+            assert await sql.verify_address(text) == [], text
+    finally:
+        await sql.close()
