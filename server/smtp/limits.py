@@ -236,6 +236,37 @@ class Limits:
             self._unknown_recipients.add(self.key(ip))
 
 
+# Descriptors a process needs besides its SMTP connections (store, blobs, directory,
+# logs, listeners, control sockets).
+DESCRIPTOR_RESERVE = 128
+
+
+def fit_descriptors(max_connections: int) -> int:
+    """The max_connections this process can hold open: raise its soft descriptor limit
+    toward the hard one if needed, and if still short, lower max_connections (with a
+    WARNING) so that refusing connections, not running out of descriptors, is what
+    happens under a flood."""
+    try:
+        import resource
+    except ImportError:       # not on this platform
+        return max_connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = (max_connections or 0) + DESCRIPTOR_RESERVE
+    if max_connections and soft != resource.RLIM_INFINITY and soft < want:
+        target = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if not max_connections or soft == resource.RLIM_INFINITY or soft >= want:
+        return max_connections
+    fitted = max(1, soft - DESCRIPTOR_RESERVE)
+    log.warning("[smtp] max_connections %d needs %d descriptors, the limit is %d (ulimit "
+                "-n): at most %d connections are served", max_connections, want, soft, fitted)
+    return fitted
+
+
 def _account_key(login: str) -> str:
     return login.strip().casefold()[:320]
 

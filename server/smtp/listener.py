@@ -12,7 +12,7 @@ from server import tls
 from server.config import Config
 from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
-from server.smtp.limits import Clock, Limits, LimitSettings
+from server.smtp.limits import Clock, Limits, LimitSettings, fit_descriptors
 from server.smtp.session import ListenerContext, SessionOptions, SmtpSession
 
 log = logging.getLogger(__name__)
@@ -84,9 +84,11 @@ def session_options(config: Config) -> SessionOptions:
 
 
 def limit_settings(config: Config) -> LimitSettings:
+    """The [smtp] limits, max_connections fitted to this process's descriptor limit."""
     s = config.smtp
     return LimitSettings(
-        max_connections=s.max_connections, max_connections_per_ip=s.max_connections_per_ip,
+        max_connections=fit_descriptors(s.max_connections),
+        max_connections_per_ip=s.max_connections_per_ip,
         connection_rate_per_ip=s.connection_rate_per_ip,
         auth_failures_per_ip=s.auth_failures_per_ip,
         unknown_recipients_per_ip=s.unknown_recipients_per_ip,

@@ -243,3 +243,26 @@ async def test_malformed_auth_counts_as_a_failure(start: StartHarness) -> None:
     assert (await c.cmd("AUTH")).startswith("501")
     assert (await c.cmd("AUTH PLAIN !!!")).startswith("501")
     assert (await c.cmd(plain("bob", "secret"))).startswith("421 4.7.0")
+
+
+def test_max_connections_fits_the_descriptor_limit() -> None:
+    """Issue 10, item 13: 1,000 connections allowed under a 1,024-descriptor limit ran
+    the process out of descriptors; the limit is raised or max_connections lowered."""
+    import subprocess
+    import sys
+    code = ("import resource; from server.smtp.limits import fit_descriptors as f; "
+            "n = f(1000); print(n, resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+
+    def run(hard: int) -> tuple[int, int]:     # in a child with these limits
+        out = subprocess.run(
+            ["bash", "-c", f"ulimit -Sn 1024 && ulimit -Hn {hard} && exec "
+             f"{sys.executable} -c '{code}'"], capture_output=True, text=True,
+            check=True).stdout.split()
+        return int(out[0]), int(out[1])
+
+    fitted, soft = run(1024)                    # nothing to raise to: fewer connections
+    assert soft == 1024 and fitted == 1024 - 128
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY or hard >= 4096:
+        assert run(4096) == (1000, 1128)        # room: the soft limit is raised
