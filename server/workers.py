@@ -22,16 +22,19 @@ serve the SMTP connections:
 * A worker that dies is started again; the connections it held are gone (their
   clients retry, as after any dropped connection) and nothing acknowledged is
   lost, since a worker answers 250 only after the store committed.
-* Auth-failure and unknown-recipient (harvest) limits hold for the node: a worker reports each failure to the
-  main process, which tells the other workers (a failure on one worker counts
-  on the others a moment later).
+* Auth-failure and unknown-recipient (harvest) limits hold for the node: a
+  worker reports each failure to the main process, which tells the other
+  workers (a failure on one worker counts on the others a moment later).
+* Connections are counted when the main process accepts them, before any TLS
+  handshake; the worker's session does the implicit-TLS handshake itself.
 
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
-(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``u<ip>`` (an unknown recipient
-on another worker), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a
-connection ended), ``m<id> <exposition text>``, ``A<ip>NUL<login>`` (an AUTH failure
-here; ``a`` carries the same body), ``U<ip>`` (an unknown recipient here).
+(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``u<ip>``
+(an unknown recipient on another worker), ``S`` (stop); from a worker ``R``
+(ready), ``X<id>`` (a connection ended), ``m<id> <exposition text>``,
+``A<ip>NUL<login>`` (an AUTH failure here; ``a`` carries the same body),
+``U<ip>`` (an unknown recipient here).
 """
 
 from __future__ import annotations

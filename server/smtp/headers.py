@@ -24,7 +24,7 @@ def header_section(message: bytes) -> bytes:
 
 def author_addresses(message: bytes) -> list[str]:
     """Addresses of every From: and Sender: field (RFC 5322 section 3.6.2), in order."""
-    fields: list[bytes] = []
+    fields: list[bytearray] = []
     current: bytearray | None = None
     for line in header_section(message).split(b"\r\n"):
         if line[:1] in (b" ", b"\t"):                   # folded continuation
@@ -37,8 +37,8 @@ def author_addresses(message: bytes) -> list[str]:
             current = bytearray(value.strip())
             fields.append(current)                      # (a bytearray: grows in place)
     out: list[str] = []
-    for value in fields:
-        text = bytes(value).decode("utf-8", "replace")
+    for field in fields:
+        text = bytes(field).decode("utf-8", "replace")
         pairs = getaddresses([text])
         addresses = [addr for _, addr in pairs if addr]
         if not addresses or any("@" not in a for a in addresses):

@@ -357,8 +357,9 @@ class SmtpSession(SaslMechanisms, SMTP):
         await self.push("220 2.0.0 Ready to start TLS")
         waiter = self.loop.create_future()
         self._tls_protocol = sslproto.SSLProtocol(
-            self.loop, self, self.tls_context, waiter, server_side=True,  # type: ignore[arg-type]
-            ssl_handshake_timeout=self.ctx.options.handshake_timeout or None)
+            self.loop, self, self.tls_context, waiter, server_side=True,
+            ssl_handshake_timeout=self.ctx.options.handshake_timeout or None,  # type: ignore[arg-type]
+        )
         self._original_transport = self.transport
         assert self._original_transport is not None
         self._original_transport.set_protocol(self._tls_protocol)
