@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from asyncio import sslproto
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, _Missing
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, _Missing, syntax
 from prometheus_client import Counter, Gauge
 
 from server.directory.base import Principal
@@ -346,6 +346,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         self.log.error("session error", exc_info=error)
         return "451 4.3.0 Internal error, try again later"
 
+    @syntax("STARTTLS", when="tls_context")     # (HELP lists it, as aiosmtpd's)
     async def smtp_STARTTLS(self, arg: str) -> None:
         """aiosmtpd's, with the handshake bounded by tls_handshake_timeout."""
         if arg:
