@@ -41,6 +41,12 @@ class _WorkerSession(SmtpSession):
         finally:
             self.ended()
 
+    def _end(self) -> bool:    # also when a TLS handshake failed (no connection_lost)
+        try:
+            return super()._end()
+        finally:
+            self.ended()
+
     def ended(self) -> None:
         on_end, self._on_end = self._on_end, None
         if on_end is not None:
@@ -61,10 +67,14 @@ async def run(control: socket.socket) -> int:
     setup = await prepare_smtp(config, directory, Delivery(engine, blobs))
     service = SmtpService({}, setup.limits, contexts=list(setup.contexts.values()))
     # one node, one limit: our AUTH failures go to the main process, which tells the others
-    def report_auth_failure(ip: str) -> None:
-        send(control, b"A" + ip.encode())
+    def report_auth_failure(ip: str, login: str) -> None:
+        send(control, b"A" + ip.encode() + b"\0" + login.encode("utf-8", "replace")[:1024])
+
+    def report_unknown_recipient(ip: str) -> None:
+        send(control, b"U" + ip.encode())
 
     setup.limits.on_auth_failure = report_auth_failure
+    setup.limits.on_unknown_recipient = report_unknown_recipient
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # the main process decides when we stop
         loop.add_signal_handler(sig, lambda: None)
@@ -82,10 +92,9 @@ async def run(control: socket.socket) -> int:
         session = _WorkerSession(ctx, ended)
         try:
             sock = socket.socket(fileno=fd)
-            await loop.connect_accepted_socket(
-                lambda: session, sock,
-                ssl=setup.tls_context if kind == "submissions" else None)
-        except Exception as e:  # a failed TLS handshake, a peer already gone
+            # no ssl=: the session does an implicit-TLS handshake itself, bounded in time
+            await loop.connect_accepted_socket(lambda: session, sock)
+        except Exception as e:  # a peer already gone
             log.info("connection on %s not served: %s", kind, e)
             session.ended()
 
@@ -107,7 +116,10 @@ async def run(control: socket.socket) -> int:
         elif kind == b"M":
             send(control, b"m" + body + b" " + generate_latest())
         elif kind == b"a":
-            setup.limits.auth_failed_elsewhere(body.decode())
+            ip, _, login = body.decode("utf-8", "replace").partition("\0")
+            setup.limits.auth_failed_elsewhere(ip, login)
+        elif kind == b"u":
+            setup.limits.unknown_recipient_elsewhere(body.decode())
         else:
             for fd in fds:
                 os.close(fd)

@@ -22,15 +22,19 @@ serve the SMTP connections:
 * A worker that dies is started again; the connections it held are gone (their
   clients retry, as after any dropped connection) and nothing acknowledged is
   lost, since a worker answers 250 only after the store committed.
-* Auth-failure limits hold for the node: a worker reports each failure to the
-  main process, which tells the other workers (a failure on one worker counts
-  on the others a moment later).
+* Auth-failure and unknown-recipient (harvest) limits hold for the node: a
+  worker reports each failure to the main process, which tells the other
+  workers (a failure on one worker counts on the others a moment later).
+* Connections are counted when the main process accepts them, before any TLS
+  handshake; the worker's session does the implicit-TLS handshake itself.
 
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
-(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``S`` (stop);
-from a worker ``R`` (ready), ``X<id>`` (a connection ended), ``m<id> <exposition
-text>``, ``A<ip>`` (an AUTH failure here).
+(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``u<ip>``
+(an unknown recipient on another worker), ``S`` (stop); from a worker ``R``
+(ready), ``X<id>`` (a connection ended), ``m<id> <exposition text>``,
+``A<ip>NUL<login>`` (an AUTH failure here; ``a`` carries the same body),
+``U<ip>`` (an unknown recipient here).
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from .config import Config
-from .smtp.limits import Limits, LimitSettings
-from .smtp.listener import parse_listen, KINDS
+from .smtp.limits import Limits
+from .smtp.listener import parse_listen, limit_settings, KINDS
 from .smtp.session import CONNECTIONS
 
 log = logging.getLogger(__name__)
@@ -143,8 +147,7 @@ class WorkerPool:
         self.count = count
         self.commit_socket = commit_socket
         s = config.smtp
-        self.limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
-                                           s.connection_rate_per_ip, s.auth_failures_per_ip))
+        self.limits = Limits(limit_settings(config))
         self.hostname = s.hostname or config.server.hostname
         self.addresses: dict[str, tuple[str, int]] = {}
         self._listeners: dict[str, socket.socket] = {}
@@ -233,10 +236,16 @@ class WorkerPool:
                     self.limits.release(ip)
                     HANDED.labels(str(worker.index)).set(len(worker.connections))
             elif kind == b"A":  # an AUTH failure: every other worker counts it too
-                self.limits.auth_failed_elsewhere(body.decode())
+                ip, _, login = body.decode("utf-8", "replace").partition("\0")
+                self.limits.auth_failed_elsewhere(ip, login)
                 for other in self._workers:
                     if other is not None and other is not worker:
                         send(other.control, b"a" + body)
+            elif kind == b"U":  # an unknown recipient (directory harvest): likewise
+                self.limits.unknown_recipient_elsewhere(body.decode())
+                for other in self._workers:
+                    if other is not None and other is not worker:
+                        send(other.control, b"u" + body)
             elif kind == b"m":
                 request, _, text = body.partition(b" ")
                 waiter = worker.metrics.pop(request.decode(), None)
@@ -287,19 +296,22 @@ class WorkerPool:
         refused = self.limits.admit(ip) if live else "no_worker"
         if refused is not None:
             CONNECTIONS.labels(kind, refused).inc()
-            log.warning("refused connection from %s: %s", ip, refused)
-            with contextlib.suppress(OSError):
-                conn.send(f"421 4.7.0 {self.hostname} Too many connections, try again "
-                          "later\r\n".encode())
+            self.limits.log_refusal(kind, ip, refused)
+            if kind != "submissions":  # a TLS port gets no plaintext
+                with contextlib.suppress(OSError):
+                    conn.send(f"421 4.7.0 {self.hostname} Too many connections, try again "
+                              "later\r\n".encode())
             return
         worker = min(live, key=lambda w: len(w.connections))
         conn_id = str(next(self._ids))
         if not send(worker.control, f"C{kind} {conn_id}".encode(), [conn.fileno()]):
             self.limits.release(ip)
             CONNECTIONS.labels(kind, "no_worker").inc()
-            with contextlib.suppress(OSError):
-                conn.send(f"421 4.3.2 {self.hostname} Service not available, try again "
-                          "later\r\n".encode())
+            self.limits.log_refusal(kind, ip, "no_worker")
+            if kind != "submissions":
+                with contextlib.suppress(OSError):
+                    conn.send(f"421 4.3.2 {self.hostname} Service not available, try "
+                              "again later\r\n".encode())
             return
         worker.connections[conn_id] = ip
         HANDED.labels(str(worker.index)).set(len(worker.connections))

@@ -364,11 +364,12 @@ class LdapDirectory:
 
     def _authenticate(self, login: str, secret: str) -> Principal | None:
         entry = self._login_entry(login)
-        if entry is None:
+        if entry is None or self._is_group(entry) or (
+                not self.auth_by_bind and not entry.values(self.a_secret)):
             if not self.auth_by_bind:
                 dummy_verify()      # as long as comparing a hash here; a bind is quick
             return None
-        if self._is_group(entry) or not self._check_secret(entry, secret):
+        if not self._check_secret(entry, secret):
             return None
         return self._principal(entry)
 

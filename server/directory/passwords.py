@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -178,10 +179,20 @@ def _equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 
 
-def dummy_verify() -> None:
-    """Spend about the time of a real check, so an unknown login is not told apart from a
-    wrong password by its latency."""
+def dummy_verify(scheme: str = DEFAULT_SCHEME) -> None:
+    """Spend about the time of a real check of a hash of ``scheme`` (the one the site
+    stores), so an unknown login, an account without a password or a group is not told
+    apart from a wrong password by its latency."""
+    if scheme == "argon2":
+        with contextlib.suppress(argon2.exceptions.VerifyMismatchError):
+            _argon2.verify(_dummy_argon2(), "x")
+        return
     bcrypt.checkpw(b"x", _dummy_hash(BCRYPT_ROUNDS))
+
+
+@functools.cache
+def _dummy_argon2() -> str:
+    return _argon2.hash("fdbmail-dummy")
 
 
 @functools.cache

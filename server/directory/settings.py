@@ -58,9 +58,12 @@ SECTION = Section(
         Setting("sql_query_emails", "SELECT address FROM emails WHERE name = ? AND "
                 "type != 'list' ORDER BY type DESC, address", "Query 'emails': addresses of a "
                 "principal, the primary one first (first column)."),
-        Setting("sql_query_verify", "SELECT address FROM emails WHERE address LIKE '%' || ? "
-                "|| '%' AND type = 'primary' ORDER BY address LIMIT 5",
-                "Query 'verify' (SMTP VRFY): addresses matching a string (first column)."),
+        Setting("sql_query_verify", "SELECT address FROM emails WHERE address LIKE '%' || "
+                "replace(replace(replace(?, '!', '!!'), '%', '!%'), '_', '!_') || '%' "
+                "ESCAPE '!' AND type = 'primary' ORDER BY address LIMIT 5",
+                "Query 'verify' (SMTP VRFY): addresses containing a string (first column). "
+                "The value is passed as typed: a query that uses it in LIKE must escape "
+                "'%' and '_' itself, as this default does."),
         Setting("sql_query_expand", "SELECT p.address FROM emails AS p JOIN emails AS l ON "
                 "p.name = l.name WHERE p.type = 'primary' AND l.address = ? AND "
                 "l.type = 'list' ORDER BY p.address LIMIT 50",

@@ -118,6 +118,7 @@ class SqlDirectory:
         self.separator = str(settings["subaddress_separator"])
         self.fold_local = not settings["case_sensitive_local_part"]
         self.allow_plaintext = bool(settings["allow_plaintext_passwords"])
+        self.password_scheme = str(settings["password_scheme"])
         self.queries = {name: prepare_query(str(settings[f"sql_query_{name}"]), self.driver)
                         for name in QUERY_NAMES}
         self._connect: Callable[[], Any] = lambda: connect(settings, data_dir)
@@ -219,18 +220,18 @@ class SqlDirectory:
     # -- the Directory protocol ----------------------------------------------------------
 
     async def authenticate(self, login: str, secret: str) -> Principal | None:
-        if not login or not secret or not _storable(login):
-            return None
-        found = await self._run(lambda: self._login_account(login))
-        if found is None:
-            await asyncio.to_thread(dummy_verify)
+        # Every refusal costs one hash check: a login that does not exist, an account
+        # without a password, a group and a wrong password look alike (issue 10, item 16).
+        found = None
+        if login and secret and _storable(login):
+            found = await self._run(lambda: self._login_account(login))
+        if found is None or not found[1] or found[0].type != "individual":
+            await asyncio.to_thread(dummy_verify, self.password_scheme)
             return None
         principal, stored = found
         ok = await asyncio.to_thread(verify_password, stored, secret,
                                      allow_plaintext=self.allow_plaintext)
-        if not ok or principal.type != "individual":
-            return None
-        return principal
+        return principal if ok else None
 
     async def get_principal(self, name: str) -> Principal | None:
         if not _storable(name):

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 AUTH_FAILURES = Counter(
     "fdbmail_smtp_auth_failures_total",
     "Failed AUTH attempts by listener, mechanism and reason (credentials, malformed, "
-    "rate_limited, unavailable).",
+    "account_limited, unavailable).",
     ("listener", "mechanism", "reason"),
 )
 AUTH_SUCCESSES = Counter(
@@ -125,6 +125,15 @@ class SaslMechanisms:
         return await self._verify("LOGIN", login, secret)
 
     async def _verify(self, mechanism: str, login: str, secret: str) -> AuthResult:
+        if self.ctx.limits.account_blocked(login):
+            # whoever asks, with whatever password: the guesses at this account stop here
+            self.log.warning("AUTH %s refused: too many failures for login %r", mechanism,
+                             login)
+            AUTH_FAILURES.labels(self.ctx.kind, mechanism, "account_limited").inc()
+            self.ctx.limits.auth_failed(self.peer_ip)
+            return AuthResult(success=False, handled=False,
+                              message="454 4.7.0 Too many failed logins for this account, "
+                                      "try later")
         try:
             principal: Principal | None = await self.ctx.handler.directory.authenticate(
                 login, secret)
@@ -135,13 +144,13 @@ class SaslMechanisms:
                               message="454 4.7.0 Temporary authentication failure")
         if principal is None:
             self.log.info("AUTH %s failed for login %r", mechanism, login)
-            return self._auth_failed(mechanism, "credentials", handled=False)
+            return self._auth_failed(mechanism, "credentials", handled=False, login=login)
         self.log.info("AUTH %s succeeded as %s", mechanism, principal.name)
         AUTH_SUCCESSES.labels(self.ctx.kind, mechanism).inc()
         return AuthResult(success=True, auth_data=principal)
 
     def _auth_failed(self, mechanism: str, reason: str, *,
-                     handled: bool) -> AuthResult:
+                     handled: bool, login: str = "") -> AuthResult:
         AUTH_FAILURES.labels(self.ctx.kind, mechanism, reason).inc()
-        self.ctx.limits.auth_failed(self.peer_ip)
+        self.ctx.limits.auth_failed(self.peer_ip, login)
         return AuthResult(success=False, handled=handled)

@@ -34,6 +34,7 @@ from prometheus_client import Counter, Histogram
 
 from server.directory.base import Directory, Principal
 from server.smtp import trace
+from server.smtp.headers import UnparsableAuthor, author_addresses
 from server.smtp.wire.path import PathArgument
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ MESSAGES = Counter(
     "fdbmail_smtp_messages_total",
     "Messages at the end of DATA, by listener, result (accepted, partial, rejected, "
     "tempfail) and reason (ok, too_big, line_too_long, bare_line_ending, recipient_failed, "
-    "recipient_tempfail, delivery_error, delivery_timeout).",
+    "recipient_tempfail, delivery_error, delivery_timeout, author_not_owned).",
     ("listener", "result", "reason"),
 )
 RECIPIENTS = Counter(
@@ -141,16 +142,31 @@ def _owns(principal: Principal, address: str, separator: str = "+") -> bool:
 class SmtpHandler:
     """Policy and delivery, shared by every connection of a node."""
 
-    def __init__(self, directory: Directory, delivery: DeliveryPipeline, hostname: str) -> None:
+    def __init__(self, directory: Directory, delivery: DeliveryPipeline, hostname: str,
+                 postmaster: str = "postmaster") -> None:
         self.directory = directory
         self.delivery = delivery
         self.hostname = hostname
+        self.postmaster = postmaster    # the principal of postmaster@ (RFC 5321 4.5.1)
 
     async def check_sender(self, who: SenderInfo, path: PathArgument) -> str | None:
         """None if the reverse-path is acceptable, else the refusal."""
         if who.principal is not None and not _owns(who.principal, path.address):
             return "553 5.7.1 Sender address not owned by the authenticated user"
         return None
+
+    def check_authors(self, who: SenderInfo, content: bytes) -> str | None:
+        """On submission: None if every From:/Sender: address is the authenticated
+        principal's (an alias or a +tag form included), else the refusal."""
+        if who.principal is None:
+            return None
+        try:
+            addresses = author_addresses(content)
+        except UnparsableAuthor:
+            return "550 5.7.1 From: or Sender: address cannot be parsed"
+        if all(_owns(who.principal, a) for a in addresses):
+            return None
+        return "550 5.7.1 From: or Sender: address not owned by the authenticated user"
 
     async def check_recipient(self, who: SenderInfo, path: PathArgument) -> RcptDecision:
         decision = await self._decide_recipient(who, path)
@@ -161,24 +177,47 @@ class SmtpHandler:
 
     async def _decide_recipient(self, who: SenderInfo, path: PathArgument) -> RcptDecision:
         address = path.address
+        local, _, domain = address.rpartition("@")
         try:
-            if address == "postmaster":             # <Postmaster>, RFC 5321 section 4.5.1
-                domains = await self.directory.list_domains()
-                if not domains:
-                    return RcptDecision("550 5.1.1 No postmaster here")
-                address = f"postmaster@{domains[0]}"
-            domain = address.rpartition("@")[2]
+            if address.lower() == "postmaster":       # <Postmaster>, RFC 5321 section 4.5.1
+                return await self._postmaster(who, None)
             if not await self.directory.is_local_domain(domain):
                 if who.principal is None:
                     return RcptDecision("554 5.7.1 Relay access denied")
                 return RcptDecision("451 4.3.2 Outbound delivery not available yet; "
                                     "only local recipients are accepted")
             principals = await self.directory.resolve_recipient(address)
+            if not principals and local.lower() == "postmaster":
+                return await self._postmaster(who, address)
         except Exception:
             log.exception("directory lookup failed", extra={"conn": who.conn_id})
             return RcptDecision("451 4.4.3 Directory unavailable, try again later")
         if not principals:
             return RcptDecision("550 5.1.1 No such user here")
+        return RcptDecision("250 2.1.5 Recipient OK", principals)
+
+    async def _postmaster(self, who: SenderInfo, address: str | None) -> RcptDecision:
+        """<Postmaster>, or postmaster@ a local domain that has no such address: always
+        accepted (RFC 5321 section 4.5.1).  <Postmaster> goes where postmaster@ the first
+        local domain goes; failing an address, to the principal named by [smtp]
+        postmaster (a group: to its members)."""
+        principals: list[Principal] = []
+        if address is None:
+            domains = await self.directory.list_domains()
+            if domains:
+                principals = await self.directory.resolve_recipient(f"postmaster@{domains[0]}")
+        if not principals:
+            principal = await self.directory.get_principal(self.postmaster)
+            if principal is not None and principal.type == "group":
+                principals = await self.directory.resolve_recipient(principal.emails[0]) \
+                    if principal.emails else []
+            elif principal is not None:
+                principals = [principal]
+        if not principals:
+            log.error("mail for postmaster cannot be delivered: no principal %r ([smtp] "
+                      "postmaster)", self.postmaster, extra={"conn": who.conn_id})
+            return RcptDecision("451 4.3.0 Postmaster mailbox not configured, try again "
+                                "later")
         return RcptDecision("250 2.1.5 Recipient OK", principals)
 
     def refused(self, listener: str, reason: str, result: str = "rejected") -> None:

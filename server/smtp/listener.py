@@ -12,7 +12,7 @@ from server import tls
 from server.config import Config
 from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
-from server.smtp.limits import Clock, Limits, LimitSettings
+from server.smtp.limits import Clock, Limits, LimitSettings, fit_descriptors
 from server.smtp.session import ListenerContext, SessionOptions, SmtpSession
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,28 @@ def session_options(config: Config) -> SessionOptions:
         smtputf8=s.smtputf8,
         timeout=s.timeout,
         data_timeout=s.data_timeout,
+        handshake_timeout=s.tls_handshake_timeout,
         delivery_timeout=s.delivery_timeout,
         max_bad_commands=s.max_bad_commands,
         auth_require_tls=s.auth_require_tls,
         mx_auth=s.mx_auth,
+        max_unknown_recipients=s.max_unknown_recipients,
+        unknown_recipient_tarpit_after=s.unknown_recipient_tarpit_after,
+        unknown_recipient_delay=s.unknown_recipient_delay,
+        check_from=s.submission_check_from,
     )
+
+
+def limit_settings(config: Config) -> LimitSettings:
+    """The [smtp] limits, max_connections fitted to this process's descriptor limit."""
+    s = config.smtp
+    return LimitSettings(
+        max_connections=fit_descriptors(s.max_connections),
+        max_connections_per_ip=s.max_connections_per_ip,
+        connection_rate_per_ip=s.connection_rate_per_ip,
+        auth_failures_per_ip=s.auth_failures_per_ip,
+        unknown_recipients_per_ip=s.unknown_recipients_per_ip,
+        auth_failures_per_account=s.auth_failures_per_account, ipv6_prefix=s.ipv6_prefix)
 
 
 @dataclass
@@ -99,10 +116,8 @@ async def prepare_smtp(
 ) -> SmtpSetup:
     s = config.smtp
     options = session_options(config)
-    limits = Limits(LimitSettings(s.max_connections, s.max_connections_per_ip,
-                                  s.connection_rate_per_ip, s.auth_failures_per_ip),
-                    **({"clock": clock} if clock else {}))
-    handler = SmtpHandler(directory, delivery, options.hostname)
+    limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
+    handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster)
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))
@@ -117,7 +132,7 @@ async def prepare_smtp(
             kind=kind, options=options, handler=handler, limits=limits,
             starttls=None if kind == "submissions" or (kind == "mx" and not s.mx_starttls)
             else tls_context,
-            implicit_tls=kind == "submissions")
+            implicit_tls=tls_context if kind == "submissions" else None)
     return SmtpSetup(limits, contexts, {k: w for k, w in listens.items() if w is not None},
                      tls_context)
 
@@ -141,9 +156,8 @@ async def start_smtp(
     try:
         for kind, ctx in setup.contexts.items():
             host, port = setup.listens[kind]
-            server = await loop.create_server(
-                _factory(ctx), host, port, reuse_address=True,
-                ssl=setup.tls_context if kind == "submissions" else None)
+            # no ssl= here: the session counts the connection, then does the handshake
+            server = await loop.create_server(_factory(ctx), host, port, reuse_address=True)
             service.servers[kind] = server
             service.contexts.append(ctx)
             sockname = server.sockets[0].getsockname()

@@ -12,19 +12,23 @@ connection id.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import collections
 import contextlib
 import logging
 import ssl
 from dataclasses import dataclass, field
 
-from aiosmtpd.smtp import SMTP, Envelope
+from asyncio import sslproto
+
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, _Missing, syntax
 from prometheus_client import Counter, Gauge
 
 from server.directory.base import Principal
-from server.smtp.auth import MECHANISMS, SaslMechanisms
+from server.smtp.auth import AUTH_FAILURES, MECHANISMS, SaslMechanisms
 from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
-from server.smtp.limits import Limits
+from server.smtp.limits import Limits, tarpit_delay
 from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
 from server.smtp.replies import enhance
 from server.smtp.wire.data import DataDecoder, DataProblem
@@ -67,9 +71,14 @@ class SessionOptions:
     timeout: float = 300.0
     data_timeout: float = 600.0
     delivery_timeout: float = 300.0
+    handshake_timeout: float = 10.0
     max_bad_commands: int = 20
     auth_require_tls: bool = True
     mx_auth: bool = False
+    check_from: bool = True
+    max_unknown_recipients: int = 20
+    unknown_recipient_tarpit_after: int = 3
+    unknown_recipient_delay: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +90,7 @@ class ListenerContext:
     handler: SmtpHandler
     limits: Limits
     starttls: ssl.SSLContext | None     # offered by STARTTLS (None on implicit TLS)
-    implicit_tls: bool = False
+    implicit_tls: ssl.SSLContext | None = None  # the handshake at connect (port 465)
     sessions: set[SmtpSession] = field(default_factory=set)    # open connections
 
     @property
@@ -111,8 +120,10 @@ class SmtpSession(SaslMechanisms, SMTP):
         self.log = ConnectionLog(log, self.conn_id)
         self.peer_ip = "unknown"
         self._admitted = False
+        self._handshake: asyncio.Task[None] | None = None   # implicit TLS, before serving
         self._greeted = False
         self._bad_commands = 0
+        self._unknown_recipients = 0
         self._delivering: asyncio.Future[str] | None = None
         self._pending = bytearray()                 # replies not sent yet (PIPELINING)
         self._last_data = 0.0                        # loop time octets last arrived
@@ -147,31 +158,69 @@ class SmtpSession(SaslMechanisms, SMTP):
         if self.transport is not None:          # the TLS layer after STARTTLS
             super().connection_made(transport)
             return
+        # Counted at accept, before any TLS handshake: a connection that never completes
+        # one holds a descriptor as long as any other (issue 10, item 13).
         peer = transport.get_extra_info("peername")
         self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "unknown"
         refused = self.ctx.limits.admit(self.peer_ip)
         CONNECTIONS.labels(self.ctx.kind, refused or "accepted").inc()
         if refused is not None:
-            self.log.warning("refused connection from %s: %s", self.peer_ip, refused)
+            self.ctx.limits.log_refusal(self.ctx.kind, self.peer_ip, refused)
             assert isinstance(transport, asyncio.WriteTransport)
-            transport.write(f"421 4.7.0 {self.hostname} Too many connections, try again "
-                            "later\r\n".encode())
+            if self.ctx.implicit_tls is None:    # a TLS port gets no plaintext
+                transport.write(f"421 4.7.0 {self.hostname} Too many connections, try "
+                                "again later\r\n".encode())
             transport.close()
             return
         self._admitted = True
         self.ctx.sessions.add(self)
         OPEN_CONNECTIONS.labels(self.ctx.kind).inc()
+        if self.ctx.implicit_tls is not None:
+            self._handshake = self.loop.create_task(self._implicit_tls(transport))
+            return
+        self._serve(transport)
+
+    def _serve(self, transport: asyncio.BaseTransport) -> None:
         self.log.info("connection from %s on %s", self.peer_ip, self.ctx.kind)
         with connection_context(self.conn_id):      # inherited by the session task
             super().connection_made(transport)
 
-    def connection_lost(self, error: Exception | None) -> None:
-        if not self._admitted:
+    async def _implicit_tls(self, raw: asyncio.BaseTransport) -> None:
+        """The handshake of an implicit-TLS connection, bounded in time; then the session."""
+        assert self.ctx.implicit_tls is not None
+        try:
+            secure = await self.loop.start_tls(
+                raw, self, self.ctx.implicit_tls, server_side=True,  # type: ignore[arg-type]
+                ssl_handshake_timeout=self.ctx.options.handshake_timeout or None)
+        except (Exception, asyncio.CancelledError) as e:
+            self.ctx.limits.refusals.log(
+                logging.INFO, "tls_handshake", "TLS handshake on %s from %s failed: %s",
+                self.ctx.kind, self.peer_ip, _describe(e))
+            raw.close()
+            self._end()
             return
+        finally:
+            self._handshake = None
+        if not self._admitted or secure is None:   # closed meanwhile (node shutdown)
+            return
+        self._serve(secure)
+
+    def _end(self) -> bool:
+        """Give back the connection's place in the limits; False if already done."""
+        if not self._admitted:
+            return False
         self._admitted = False
         self.ctx.sessions.discard(self)
         self.ctx.limits.release(self.peer_ip)
         OPEN_CONNECTIONS.labels(self.ctx.kind).dec()
+        return True
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self.session is None:     # never served: refused, or its TLS handshake failed
+            self._end()
+            return
+        if not self._end():
+            return
         self.log.info("connection closed")
         with connection_context(self.conn_id):
             super().connection_lost(error)
@@ -227,6 +276,9 @@ class SmtpSession(SaslMechanisms, SMTP):
 
     async def shut_down(self) -> None:
         """Node shutdown: let a delivery in progress finish and answer, then say 421."""
+        if self._handshake is not None:
+            self._handshake.cancel()
+            return
         delivering = self._delivering
         if delivering is not None:
             await asyncio.wait([delivering])
@@ -286,8 +338,76 @@ class SmtpSession(SaslMechanisms, SMTP):
         await self._flush()
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):   # the client's doing: no traceback
+            cause = error.__cause__ or error
+            self.log.info("STARTTLS handshake from %s failed: %s", self.peer_ip,
+                          _describe(cause))
+            return "454 4.7.0 TLS not available"     # (not sent: the connection closes)
         self.log.error("session error", exc_info=error)
         return "451 4.3.0 Internal error, try again later"
+
+    @syntax("STARTTLS", when="tls_context")     # (HELP lists it, as aiosmtpd's)
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        """aiosmtpd's, with the handshake bounded by tls_handshake_timeout."""
+        if arg:
+            await self.push("501 5.5.4 Syntax: STARTTLS")
+            return
+        if not self.tls_context:
+            await self.push("454 4.7.0 TLS not available")
+            return
+        await self.push("220 2.0.0 Ready to start TLS")
+        waiter = self.loop.create_future()
+        self._tls_protocol = sslproto.SSLProtocol(
+            self.loop, self, self.tls_context, waiter, server_side=True,
+            ssl_handshake_timeout=self.ctx.options.handshake_timeout or None,  # type: ignore[arg-type]
+        )
+        self._original_transport = self.transport
+        assert self._original_transport is not None
+        self._original_transport.set_protocol(self._tls_protocol)
+        self.transport = self._tls_protocol._app_transport
+        self._tls_protocol.connection_made(self._original_transport)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            raise TLSSetupException() from error
+
+    async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
+                             log_client_response: bool = False) -> _Missing | bytes:
+        """A SASL challenge and the client's response line, which may be as long as an
+        AUTH command (RFC 4954 section 4); a longer one gets 500 and is read to its end,
+        so none of it is taken for a command."""
+        raw = challenge.encode() if isinstance(challenge, str) else challenge
+        await self.push(b"334 " + (base64.b64encode(raw) if encode_to_b64 else raw))
+        line = bytearray()
+        too_long = False
+        while True:
+            try:
+                chunk = await self._reader.readuntil(b"\n")
+            except asyncio.LimitOverrunError as e:
+                chunk = await self._reader.read(e.consumed)
+            except asyncio.IncompleteReadError as e:
+                chunk = e.partial
+                if not chunk:
+                    raise ConnectionResetError("connection closed during AUTH") from None
+            if not too_long:
+                line += chunk
+                too_long = len(line) > AUTH_LINE + 2
+            if chunk.endswith(b"\n"):
+                break
+        if too_long:
+            await self.push("500 5.5.2 SASL response line too long")
+            return MISSING
+        blob = bytes(line).strip()
+        if blob == b"*":
+            await self.push("501 5.7.0 AUTH aborted")
+            return MISSING
+        try:
+            return base64.b64decode(blob, validate=True)
+        except binascii.Error:
+            await self.push("501 5.5.2 Cannot decode base64")
+            return MISSING
 
     # -- HELO, EHLO, AUTH ------------------------------------------------------------
 
@@ -333,7 +453,18 @@ class SmtpSession(SaslMechanisms, SMTP):
         if self.current_tx() is not None:
             await self.push("503 5.5.1 AUTH not allowed during a mail transaction")
             return
+        args = (arg or "").split()
+        if (not args or len(args) > 2 or args[0].upper() not in MECHANISMS) and \
+                self._auth_offered_now():
+            # a malformed AUTH (no or an unknown mechanism) is a failed attempt too
+            AUTH_FAILURES.labels(self.ctx.kind, "none", "malformed").inc()
+            self.ctx.limits.auth_failed(self.peer_ip)
         await super().smtp_AUTH(arg)
+
+    def _auth_offered_now(self) -> bool:
+        assert self.session is not None
+        return bool(self.session.extended_smtp) and not self.session.authenticated and (
+            not self._auth_require_tls or bool(self._tls_protocol))
 
     # -- MAIL, RCPT ------------------------------------------------------------------
 
@@ -371,9 +502,11 @@ class SmtpSession(SaslMechanisms, SMTP):
         if utf8 and (params.pop("SMTPUTF8") is not None or not self.ctx.options.smtputf8):
             return "501 5.5.4 SMTPUTF8 takes no value" if self.ctx.options.smtputf8 \
                 else "555 5.5.4 SMTPUTF8 not supported"
-        size = params.pop("SIZE", None)
-        if size is not None:
-            if not size.isdigit() or len(size) > 20:
+        if "SIZE" in params:
+            size = params.pop("SIZE")
+            # RFC 1870 section 3: 1*20DIGIT, ASCII digits only ("²", "①" and full-width
+            # digits are digits to str.isdigit(), and int() reads some of them)
+            if size is None or not (size.isascii() and size.isdigit()) or len(size) > 20:
                 return "501 5.5.4 SIZE must be a number"
             limit = self.ctx.options.max_message_size
             if limit and int(size) > limit:
@@ -391,6 +524,11 @@ class SmtpSession(SaslMechanisms, SMTP):
         tx = self.current_tx()
         if tx is None:
             await self.push("503 5.5.1 Need MAIL command first")
+            return
+        if self.ctx.limits.harvest_blocked(self.peer_ip):
+            self.log.warning("RCPT refused: too many unknown recipients from %s",
+                             self.peer_ip)
+            await self.close_with("421 4.7.0 Too many unknown recipients, try later")
             return
         if len(tx.recipients) >= self.ctx.options.max_recipients:
             await self.push("452 4.5.3 Too many recipients")
@@ -412,7 +550,29 @@ class SmtpSession(SaslMechanisms, SMTP):
             assert self.envelope is not None
             self.envelope.rcpt_tos.append(path.address)
         self.log.info("RCPT TO:<%s>: %s", path.address, decision.reply[:9])
+        if decision.reply.startswith("550 5.1.1"):
+            await self._unknown_recipient(decision.reply)
+            return
         await self.push(decision.reply)
+
+    async def _unknown_recipient(self, reply: str) -> None:
+        """Directory harvest: each "no such user" counts for the session and the IP, and
+        after a few it is answered ever more slowly (issue 10, item 15)."""
+        opts = self.ctx.options
+        self._unknown_recipients += 1
+        self.ctx.limits.unknown_recipient(self.peer_ip)
+        delay = tarpit_delay(self._unknown_recipients, opts.unknown_recipient_tarpit_after,
+                             opts.unknown_recipient_delay)
+        if delay:
+            await self._flush()
+            await _sleep(delay)
+        limit = opts.max_unknown_recipients
+        if limit and self._unknown_recipients >= limit:
+            self.log.warning("closing: %d unknown recipients", self._unknown_recipients)
+            self._pending += (reply + "\r\n").encode("utf-8", "surrogateescape")
+            await self.close_with("421 4.7.0 Too many unknown recipients, closing connection")
+            return
+        await self.push(reply)
 
     async def smtp_RSET(self, arg: str) -> None:
         if arg:
@@ -451,9 +611,17 @@ class SmtpSession(SaslMechanisms, SMTP):
             self.log.info("DATA refused (%s, %d octets)", result.problem.value, result.size)
             await self.push(_DATA_REPLIES[result.problem].format(opts.max_message_size))
             return
+        info = self.sender_info()
+        if opts.check_from and info.principal is not None:
+            refusal = self.ctx.handler.check_authors(info, result.content)
+            if refusal is not None:
+                self.ctx.handler.refused(self.ctx.kind, "author_not_owned")
+                self.log.info("DATA refused: From:/Sender: not owned by %s",
+                              info.principal.name)
+                await self.push(refusal)
+                return
         # The delivery runs to its end even if the client goes away meanwhile: it is
         # idempotent, and the client, not having seen our reply, will send it again.
-        info = self.sender_info()
         delivery = asyncio.ensure_future(self.ctx.handler.deliver(info, tx, result.content))
         self._delivering = delivery
         self._reset_timeout(opts.delivery_timeout + opts.timeout)   # no idle close meanwhile
@@ -513,6 +681,16 @@ class SmtpSession(SaslMechanisms, SMTP):
 
 
 _TERMINATOR = b"\r\n.\r\n"
+_sleep = asyncio.sleep      # the tarpit's (tests replace it)
+
+
+def _describe(error: BaseException) -> str:
+    """One line about a failed handshake (no traceback: it is the client's doing)."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(error, ssl.SSLError):
+        return error.reason or error.__class__.__name__
+    return str(error) or error.__class__.__name__
 
 
 def _terminator_started(tail: bytes) -> int:

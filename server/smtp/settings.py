@@ -26,11 +26,23 @@ SECTION = Section(
         Setting("tls_key", "", "PEM private key matching tls_cert; empty together with "
                 "tls_cert."),
         Setting("mx_starttls", True, "Offer STARTTLS on the MX listener."),
+        Setting("tls_handshake_timeout", 10.0, "Seconds a TLS handshake (implicit TLS or "
+                "STARTTLS) may take before the connection is closed. An implicit-TLS "
+                "connection counts toward the connection limits from its accept, before "
+                "its handshake."),
         # -- authentication -------------------------------------------------------------
         Setting("auth_require_tls", True, "Offer and accept AUTH PLAIN/LOGIN only on an "
                 "encrypted connection. Turn off only for tests on a trusted network."),
+        Setting("submission_check_from", True, "Refuse (550 5.7.1) a submitted message "
+                "whose From: or Sender: header names an address that is not the "
+                "authenticated user's (its own addresses, aliases and +tag forms). Turn off "
+                "only for sites whose users must send as others (shared mailboxes)."),
         Setting("mx_auth", False, "Also offer AUTH on the MX listener (submission always "
                 "offers it and requires it before MAIL)."),
+        Setting("postmaster", "postmaster", "Principal (login name) that receives mail for "
+                "<Postmaster> and for postmaster@ every local domain that has no such "
+                "address of its own (RFC 5321 section 4.5.1: always accepted). If it does "
+                "not exist, such mail gets 451 4.3.0 and an ERROR line is logged."),
         # -- message limits ---------------------------------------------------------------
         Setting("max_message_size", 52_428_800, "Largest message in octets, advertised as "
                 "SIZE (RFC 1870): a larger MAIL FROM SIZE= or DATA gets 552 5.3.4."),
@@ -56,8 +68,25 @@ SECTION = Section(
         Setting("connection_rate_per_ip", 120, "Most new connections from one client IP per "
                 "minute; 0 means no limit."),
         Setting("auth_failures_per_ip", 10, "Failed AUTH attempts from one client IP per 15 "
-                "minutes before AUTH is refused (421 4.7.0, connection closed); 0 means no "
-                "limit."),
+                "minutes before AUTH is refused (421 4.7.0, connection closed); malformed AUTH "
+                "commands and responses count as failures; 0 means no limit."),
+        Setting("max_unknown_recipients", 20, "RCPT TO replies 550 5.1.1 (no such user) in "
+                "one session before it is closed with 421 4.7.0 (directory harvest); 0 "
+                "means no limit."),
+        Setting("unknown_recipient_tarpit_after", 3, "Unknown recipients in one session "
+                "answered at once; each later one waits unknown_recipient_delay seconds "
+                "more than the one before (up to 10 s)."),
+        Setting("unknown_recipient_delay", 1.0, "Seconds added to the reply of each unknown "
+                "recipient after unknown_recipient_tarpit_after; 0 turns the tarpit off."),
+        Setting("unknown_recipients_per_ip", 100, "Unknown recipients from one client IP "
+                "per hour, over all its sessions and the node's worker processes, before "
+                "its RCPT TO are refused (421 4.7.0, connection closed); 0 means no limit."),
+        Setting("auth_failures_per_account", 20, "Failed AUTH attempts for one login name "
+                "per 15 minutes, from any IP, before AUTH for it is refused (454 4.7.0) "
+                "even with the right password; 0 means no limit."),
+        Setting("ipv6_prefix", 64, "Per-IP limits count an IPv6 client by its network of "
+                "this prefix length (a client is usually given a whole /64); 128 counts "
+                "each address.", minimum=0),
         Setting("max_bad_commands", 20, "Replies 500, 501 and 503 (syntax errors, commands "
                 "out of order) in one session before it is closed with 421 4.7.0; 0 means no "
                 "limit. Apart from this, aiosmtpd closes a session after 5 unknown commands."),

@@ -291,3 +291,70 @@ async def test_stopping_while_a_worker_is_replaced_leaves_no_process(tmp_path: P
         return alive
 
     assert workers_alive() == []
+
+
+async def test_implicit_tls_limits_count_at_accept_and_handshakes_are_bounded(
+        tmp_path: Path) -> None:
+    """Issue 10, item 13, on a node with workers: a TLS port refuses over the limit
+    without plaintext, and a connection that never does its handshake gives its place
+    back after tls_handshake_timeout."""
+    node = await _started(_config_file(
+        tmp_path, "max_connections_per_ip = 2\ntls_handshake_timeout = 0.3\n"))
+    try:
+        port = _pool(node).ports["submissions"]
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 10) == b""   # no "421" in clear
+        writer.close()
+        for r, w in held:  # closed by the workers once their handshake time is up
+            assert await asyncio.wait_for(r.read(), 10) == b""
+            w.close()
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+
+        def ehlo() -> int:
+            with smtplib.SMTP_SSL("127.0.0.1", port, context=ctx, timeout=30) as client:
+                return client.ehlo()[0]
+
+        for _ in range(100):  # the main process hears that the places are free
+            if not _pool(node).limits.open_connections:
+                break
+            await asyncio.sleep(0.02)
+        assert await asyncio.to_thread(ehlo) == 250
+    finally:
+        await node.stop()
+
+
+async def test_unknown_recipient_limit_holds_for_the_whole_node(tmp_path: Path) -> None:
+    """Issue 10, item 15: unknown recipients on one worker count on the other."""
+    node = await _started(_config_file(
+        tmp_path, "unknown_recipients_per_ip = 2\nunknown_recipient_delay = 0.0\n"))
+    try:
+        pool = _pool(node)
+        port = pool.ports["mx"]
+
+        async def cmd(conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+                      line: str) -> bytes:
+            conn[1].write(line.encode() + b"\r\n")
+            while True:
+                reply = await asyncio.wait_for(conn[0].readline(), 10)
+                if reply[3:4] != b"-":
+                    return reply
+
+        first, second = await _connect(port), await _connect(port)  # one on each worker
+        for conn in (first, second):
+            await cmd(conn, "EHLO client.test")
+            await cmd(conn, "MAIL FROM:<x@remote.test>")
+        assert (await cmd(first, "RCPT TO:<nobody@example.test>")).startswith(b"550")
+        assert (await cmd(second, "RCPT TO:<nobody@example.test>")).startswith(b"550")
+        for _ in range(100):
+            if pool.limits.harvest_blocked("127.0.0.1"):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        assert (await cmd(first, "RCPT TO:<alice@example.test>")).startswith(b"421 4.7.0")
+        for _, writer in (first, second):
+            writer.close()
+    finally:
+        await node.stop()

@@ -100,3 +100,17 @@ async def test_changes_show_at_once(pg_config: Path, pg_directory: Directory) ->
     assert await pg_directory.authenticate("bob", "changed") is not None
     assert run_cli(pg_config, "remove-member", "team", "bob") == 0
     assert names(await pg_directory.resolve_recipient("team@example.com")) == ["alice", "carol"]
+
+
+async def test_vrfy_takes_wildcards_literally(pg_config: Path) -> None:
+    """The default verify query's escaping works on PostgreSQL too (issue 10, item 17)."""
+    from server.directory.sql import SqlDirectory
+    populate(pg_config)
+    config = load_config(pg_config, env={})
+    sql = SqlDirectory(config.directory, config.data_dir)
+    try:
+        assert await sql.verify_address("ali") == ["alice@example.com"]
+        for text in ("%", "_", "_lice", "!", "\\"):
+            assert await sql.verify_address(text) == [], text
+    finally:
+        await sql.close()

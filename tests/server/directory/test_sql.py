@@ -385,7 +385,9 @@ async def test_vrfy_and_expn(directory: tuple[Path, Config, Directory]) -> None:
     try:
         assert await backend.verify_address("ally") == []                 # aliases: no
         assert await backend.verify_address("alice") == ["alice@example.com"]
-        assert await backend.verify_address("%") != []                   # LIKE, as Stalwart
+        # "%" was a wildcard here (as in Stalwart's query); issue 10, item 17 made the
+        # default query take it literally
+        assert await backend.verify_address("%") == []
         assert await backend.verify_address("bad\ud800") == []
         assert await backend.expand_list("LIST@example.com") == ["alice@example.com",
                                                                  "carol@example.com"]
@@ -406,3 +408,44 @@ async def test_vrfy_and_expn(directory: tuple[Path, Config, Directory]) -> None:
 ])
 def test_prepare_query(query: str, driver: str, text: str, count: int) -> None:
     assert prepare_query(query, driver) == (text, count)
+
+
+async def test_every_refused_login_costs_one_hash_check(
+        directory: tuple[Path, Config, Directory], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10, item 16: an unknown login, an account without a password, a group and a
+    wrong password each cost one check of a hash (a dummy one of the site's scheme when
+    there is nothing to check), so their latency does not tell them apart."""
+    from server.directory import sql as sql_module
+    checks: list[str] = []
+    real_verify, real_dummy = sql_module.verify_password, sql_module.dummy_verify
+
+    def verify(stored: str, secret: str, **kw: bool) -> bool:
+        checks.append("hash")
+        return real_verify(stored, secret, **kw)
+
+    def dummy(scheme: str = "bcrypt") -> None:
+        checks.append("dummy-" + scheme)
+        real_dummy(scheme)
+
+    monkeypatch.setattr(sql_module, "verify_password", verify)
+    monkeypatch.setattr(sql_module, "dummy_verify", dummy)
+    _, _, d = directory
+    for login, secret in (("nobody", "x"), ("erin", "x"), ("team", "x"), ("alice", "x"),
+                          ("alice", ""), ("", "x")):
+        checks.clear()
+        assert await d.authenticate(login, secret) is None
+        assert len(checks) == 1, (login, checks)
+        assert checks[0] in ("hash", "dummy-bcrypt"), (login, checks)
+
+
+async def test_vrfy_query_takes_percent_and_underscore_literally(
+        directory: tuple[Path, Config, Directory]) -> None:
+    """Issue 10, item 17: LIKE wildcards in the looked-up text are characters."""
+    _, config, _ = directory
+    sql = SqlDirectory(config.directory, config.data_dir)
+    try:
+        assert await sql.verify_address("ali") == ["alice@example.com"]
+        for text in ("%", "_", "a%e", "_lice", "%@%", "!", "\\"):
+            assert await sql.verify_address(text) == [], text
+    finally:
+        await sql.close()

@@ -117,3 +117,46 @@ async def test_starttls_discards_pipelined_plaintext(start: StartHarness) -> Non
     assert (await c.reply()).startswith("220")
     await c.writer.start_tls(client_tls(), server_hostname="localhost")
     assert (await c.cmd("EHLO again.test")).startswith("250")     # not a NOOP reply first
+
+
+async def _submit(c: object, body: bytes) -> str:
+    from tests.server.smtp.conftest import Client
+    assert isinstance(c, Client)
+    assert (await c.cmd("MAIL FROM:<alice@example.com>")).startswith("250")
+    assert (await c.cmd("RCPT TO:<bob@example.com>")).startswith("250")
+    assert (await c.cmd("DATA")).startswith("354")
+    await c.send(dot_stuff(body))
+    return await c.reply()
+
+
+async def test_header_from_must_be_the_authenticated_users(start: StartHarness) -> None:
+    """Issue 10, item 14: From:/Sender: spoofing on submission."""
+    h = await start()
+    c = await h.ehlo("submissions", login=("alice", "secret"))
+    refused = "550 5.7.1 From: or Sender: address not owned by the authenticated user"
+    for header in (b"From: Bob <bob@example.com>\r\n",
+                   b"From: alice@example.com\r\nSender: bob@example.com\r\n",
+                   b"From: alice@example.com\r\nFrom: BOB@example.com\r\n",
+                   b"From: alice@example.com,\r\n bob@example.com\r\n",
+                   b"From: bob+alice@example.com\r\n",
+                   b"From: alice@example.com.evil.test\r\n"):
+        assert await _submit(c, header + b"Subject: x\r\n\r\nhi\r\n") == refused, header
+    assert (await _submit(c, b"From: <>\r\n\r\nhi\r\n")).startswith("550 5.7.1")
+    for header in (b"From: \"Bob\" <alice@example.com>\r\n",
+                   b"From: =?utf-8?q?Alice?= <A.Liddell@Example.com>\r\n",
+                   b"From: alice+lists@example.com\r\nSender: alice@example.com\r\n",
+                   b"Subject: no From at all\r\n"):
+        assert (await _submit(c, header + b"\r\nhi\r\n")).startswith("250"), header
+    assert len(h.delivery.stored["bob"]) == 4
+    m = await h.ehlo("mx")                               # MX mail is not submission
+    assert (await m.cmd("MAIL FROM:<carol@remote.test>")).startswith("250")
+    assert (await m.cmd("RCPT TO:<bob@example.com>")).startswith("250")
+    assert (await m.cmd("DATA")).startswith("354")
+    await m.send(dot_stuff(b"From: alice@example.com\r\n\r\nhi\r\n"))
+    assert (await m.reply()).startswith("250")
+
+
+async def test_header_from_check_can_be_turned_off(start: StartHarness) -> None:
+    h = await start(submission_check_from=False)
+    c = await h.ehlo("submissions", login=("alice", "secret"))
+    assert (await _submit(c, b"From: bob@example.com\r\n\r\nhi\r\n")).startswith("250")

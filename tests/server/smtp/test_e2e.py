@@ -212,12 +212,16 @@ async def test_unknown_user_and_relay(node: Node) -> None:
     assert list(refused) == ["nobody@example.com"] and len(await node.inbox("bob")) == 1
 
 
+# a submitted message names its author (issue 10, item 14)
+SUBMITTED = MSG.replace(b"From: Carol <carol@remote.test>", b"From: Alice <alice@example.com>")
+
+
 def submit(port: int, login: str, password: str, *, starttls: bool = True) -> Refused:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
         if starttls:
             s.starttls(context=no_verify())
         s.login(login, password)
-        return s.sendmail("alice@example.com", ["bob@example.com"], MSG)
+        return s.sendmail("alice@example.com", ["bob@example.com"], SUBMITTED)
 
 
 async def test_submission_auth(node: Node) -> None:
@@ -242,7 +246,7 @@ async def test_submission_auth(node: Node) -> None:
                 s.sendmail("bob@example.com", ["bob@example.com"], MSG)
             assert e.value.smtp_code == 553
             with pytest.raises(smtplib.SMTPRecipientsRefused) as r:
-                s.sendmail("alice@example.com", ["friend@remote.test"], MSG)
+                s.sendmail("alice@example.com", ["friend@remote.test"], SUBMITTED)
             assert r.value.recipients["friend@remote.test"][0] == 451
     await asyncio.to_thread(implicit)
 
