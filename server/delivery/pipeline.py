@@ -88,9 +88,6 @@ PARSE_IN_THREAD_BYTES = 1_000_000  # parse larger messages off the event loop
 BLOB_RETRIES = 3  # a blob being collected is put again this many times
 BLOB_RETRY_SECONDS = 0.05  # first wait before that put (doubled each time, jittered)
 MAX_HINTS = 10_000  # role mailboxes remembered (dropped all at once when full)
-# Blob stores whose delete_if_older is atomic with respect to puts (server.blobs.base):
-# no re-check after the index commit.
-ATOMIC_DELETE_BACKENDS = frozenset({"fs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +172,9 @@ class Delivery:
         self._listeners: list[Callable[[str], None]] = []
         self._writer = AccountWriter(engine)  # one transaction per account at a time
         self._hints: dict[tuple[str, str], RoleMailbox] = {}
-        self._recheck_blobs = getattr(blobs, "backend", "") not in ATOMIC_DELETE_BACKENDS
+        # a store whose delete_if_older is atomic with respect to puts needs no
+        # re-check after the index commit (server.blobs.base.BlobCapabilities)
+        self._recheck_blobs = not blobs.capabilities.atomic_delete_if_older
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(account_id)`` after each committed new email (in-process

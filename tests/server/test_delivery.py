@@ -16,7 +16,7 @@ from fdb_layers.engine.run import TRANSACTIONS, transact
 from fdb_layers.message_queries import get_email, get_summary, list_messages
 from fdb_layers.messages import expire_deliveries
 from fdb_layers.threads import list_thread
-from server.blobs.base import BlobRef
+from server.blobs.base import BlobCapabilities, BlobRef
 from server.blobs.fs import FsBlobStore
 from server.delivery import Delivery, pipeline
 from server.mime import MessageSummary
@@ -259,6 +259,7 @@ class RacyS3Blobs(CountingBlobs):
     between our put and our index commit (the S3 window of fdb_layers.blobrefs)."""
 
     backend = "s3"
+    capabilities = BlobCapabilities(atomic_delete_if_older=False)
 
     async def put(self, data: bytes) -> BlobRef:
         ref = await super().put(data)
