@@ -283,7 +283,11 @@ class MembershipRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
-    """What a delivery id produced, so that a repeat returns it and stores nothing."""
+    """What a delivery id produced, so that a repeat returns it and stores nothing.
+
+    ``also``: the other mailboxes of a delivery to several, as (mailbox id,
+    uidvalidity, uid); encoded after the six first fields, so that records
+    written before it existed read back with none."""
 
     email_id: str
     mailbox_id: str
@@ -291,6 +295,7 @@ class DeliveryRecord:
     uid: int
     modseq: int
     thread_id: str
+    also: tuple[tuple[str, int, int], ...] = ()
 
     def encode(self) -> bytes:
         return pack(
@@ -301,13 +306,17 @@ class DeliveryRecord:
                 self.uid,
                 self.modseq,
                 self.thread_id,
+                *(x for triple in self.also for x in triple),
             )
         )
 
     @classmethod
     def decode(cls, raw: bytes) -> DeliveryRecord:
-        e, m, v, u, ms, t = unpack(raw)
-        return cls(str(e), str(m), int(v), int(u), int(ms), str(t))
+        e, m, v, u, ms, t, *rest = unpack(raw)
+        also = tuple(
+            (str(rest[i]), int(rest[i + 1]), int(rest[i + 2])) for i in range(0, len(rest), 3)
+        )
+        return cls(str(e), str(m), int(v), int(u), int(ms), str(t), also)
 
 
 def pack_int(n: int) -> bytes:

@@ -54,6 +54,18 @@ class NewEmail:
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an appended email went in one mailbox: what IMAP APPENDUID (RFC 4315)
+    and JMAP Email/import report.  ``modseq`` is the append's, shared by all its
+    mailboxes."""
+
+    mailbox_id: str
+    uidvalidity: int
+    uid: int
+    modseq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Appended:
     email_id: str
     mailbox_id: str
@@ -62,6 +74,13 @@ class Appended:
     modseq: int
     thread_id: str
     created: bool  # False: the delivery id was seen before; nothing was written
+    also: tuple[Placement, ...] = ()  # the other mailboxes (``also_in``), in order
+
+    @property
+    def placements(self) -> tuple[Placement, ...]:
+        """Every mailbox the email went to, the first one first."""
+        first = Placement(self.mailbox_id, self.uidvalidity, self.uid, self.modseq)
+        return (first, *self.also)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +106,22 @@ async def append_email(
     *,
     delivery_id: str,
     quota: int | None = None,
+    also_in: Sequence[str] = (),
 ) -> Appended:
     """Store a new email in a mailbox (delivery, IMAP APPEND, Email/import).
 
     Adds the blob reference, quota usage, thread, counters and change log in the
-    same transaction.  A repeated ``delivery_id`` returns the first result.
-    ``quota`` None or 0 is unlimited."""
+    same transaction.  ``also_in``: more mailboxes it joins at once (JMAP
+    mailboxIds), each under its own UID; a missing one raises
+    :class:`MailboxNotFound` after the first was written, so the caller's
+    transaction must not commit (:func:`transact` does not).  A repeated
+    ``delivery_id`` returns the first result.  ``quota`` None or 0 is unlimited."""
     keys = account_keys(account_id)
     done = await _delivered(tr, keys, delivery_id)
     if done is not None:
         return done
     storage = await storage_of(tr, keys, mailbox_id)
-    return await _append(tr, keys, mailbox_id, storage, email, delivery_id, quota)
+    return await _append(tr, keys, mailbox_id, storage, email, delivery_id, quota, also_in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +141,15 @@ async def deliver_email(
     delivery_id: str,
     role: str = "inbox",
     mailbox_id: str | None = None,
+    also_in: Sequence[str] = (),
     quota: int | None = None,
     uidvalidity_seed: int = 1,
     hint: RoleMailbox | None = None,
 ) -> tuple[Appended, RoleMailbox | None]:
     """The delivery pipeline's transaction: create the account if needed, find
-    the target (``mailbox_id``, else the mailbox with ``role``, re-created if it
-    was deleted) and append, idempotently as :func:`append_email` does.
+    the target (``mailbox_id`` and ``also_in``, else the mailbox with ``role``,
+    re-created if it was deleted) and append, idempotently as
+    :func:`append_email` does.
 
     ``hint``, the role mailbox a previous call returned, saves the lookup of the
     role: it is used only if the mailbox's record, read here (so a concurrent
@@ -134,7 +159,8 @@ async def deliver_email(
     keys = account_keys(account_id)
     if mailbox_id is not None:
         return await append_email(
-            tr, account_id, mailbox_id, email, delivery_id=delivery_id, quota=quota
+            tr, account_id, mailbox_id, email, delivery_id=delivery_id, quota=quota,
+            also_in=also_in,
         ), None
     target: RoleMailbox | None = None
     if hint is not None:
@@ -159,8 +185,9 @@ async def _delivered(tr: Transaction, keys: AccountKeys, delivery_id: str) -> Ap
     if raw is None:
         return None
     d = DeliveryRecord.decode(raw)
+    also = tuple(Placement(m, v, u, d.modseq) for m, v, u in d.also)
     return Appended(d.email_id, d.mailbox_id, d.uidvalidity, d.uid, d.modseq, d.thread_id,
-                    created=False)
+                    created=False, also=also)
 
 
 async def _append(
@@ -171,6 +198,7 @@ async def _append(
     email: NewEmail,
     delivery_id: str,
     quota: int | None,
+    also_in: Sequence[str] = (),
 ) -> Appended:
     if await emails.read_email(tr, keys, email.email_id) is not None:
         raise EmailExists(email.email_id)
@@ -191,14 +219,25 @@ async def _append(
     uid, rec = await emails.add_membership(
         tr, keys, changes, storage, mailbox_id, email.email_id, rec
     )
+    also: list[tuple[str, int, int]] = []
+    for other in also_in:
+        other_storage = await storage_of(tr, keys, other)
+        if rec.member(other_storage) is None:
+            other_uid, rec = await emails.add_membership(
+                tr, keys, changes, other_storage, other, email.email_id, rec
+            )
+            also.append((other, other_storage, other_uid))
     modseq = await changes.modseq()
     tr.set(
         keys.delivery.pack((delivery_id,)),
-        DeliveryRecord(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id).encode(),
+        DeliveryRecord(
+            email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id, tuple(also)
+        ).encode(),
     )
     delivered = email.delivered_at if email.delivered_at is not None else email.received_at
     tr.set(keys.delivery_time.pack((int(delivered), delivery_id)), b"")
-    return Appended(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id, created=True)
+    return Appended(email.email_id, mailbox_id, storage, uid, modseq, rec.thread_id, created=True,
+                    also=tuple(Placement(m, v, u, modseq) for m, v, u in also))
 
 
 async def expire_deliveries(
@@ -490,6 +529,7 @@ __all__ = [
     "Appended",
     "ExpungeResult",
     "NewEmail",
+    "Placement",
     "RoleMailbox",
     "StoreResult",
     "append_email",

@@ -45,7 +45,7 @@ from fdb_layers.message_queries import get_summary, list_messages, list_uids
 from fdb_layers.messages import NewEmail, append_email, store_keywords
 from fdb_layers.threads import ThreadHeaders
 from server.blobs.fs import FsBlobStore
-from server.delivery import Delivery
+from server.delivery import Delivery, DeliveryRequest, Recipient, Source, Stored
 from server.mime import parse_message
 
 WORDS = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor".split()
@@ -104,10 +104,10 @@ async def deliveries(
             account, box = targets[i % len(targets)]
             raw = raws[i]
             t = time.perf_counter()
-            [out] = await delivery.deliver(raw, [account], delivery_id=f"{tag}-{i}",
-                                           mailbox_id=box)
+            [out] = await delivery.deliver(DeliveryRequest(
+                Source.SMTP, raw, (Recipient(account),), f"{tag}-{i}", mailbox_ids=(box,)))
             latencies.append(time.perf_counter() - t)
-            failures += not out.ok
+            failures += not isinstance(out, Stored)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

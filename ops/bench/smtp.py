@@ -33,7 +33,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 if TYPE_CHECKING:
-    from server.delivery import DeliveryOutcome
+    from server.delivery import DeliveryRequest, DeliveryResult
 
 DOMAIN = "bench.example"
 
@@ -113,15 +113,13 @@ async def _serve(mode: str, cfg: Path, conn: Connection) -> None:
         closers.append(close_ceiling)
     elif mode == "discard":
         from server.config import load_config
-        from server.delivery import DeliveryOutcome
+        from server.delivery import Discarded
         from server.directory import open_directory
         from server.smtp import start_smtp
 
         class Null:
-            async def deliver(self, raw: bytes, account_ids: Sequence[str], *,
-                              delivery_id: str, quotas: Mapping[str, int] | None = None
-                              ) -> Sequence[DeliveryOutcome]:
-                return [DeliveryOutcome(a, True) for a in account_ids]
+            async def deliver(self, request: DeliveryRequest) -> Sequence[DeliveryResult]:
+                return [Discarded(a) for a in request.account_ids]
 
         config = load_config(cfg, env={})
         directory = await open_directory(config)
@@ -279,7 +277,7 @@ def pipeline_alone(cfg: str, args: argparse.Namespace, conn: Connection) -> None
         from fdb_layers.engine.sqlite import SqliteEngine
         from server.blobs import open_blob_store
         from server.config import load_config
-        from server.delivery import Delivery
+        from server.delivery import Delivery, DeliveryRequest, Recipient, Source
 
         config = load_config(Path(cfg), env={})
         engine = await SqliteEngine.open(config.data_dir / "pipeline.sqlite3")
@@ -291,8 +289,9 @@ def pipeline_alone(cfg: str, args: argparse.Namespace, conn: Connection) -> None
         async def one(i: int) -> None:
             async with gate:
                 started = time.perf_counter()
-                await delivery.deliver(message(i, args.size), [f"user{i % args.users}"],
-                                       delivery_id=f"bench-{i}-{time.time_ns()}")
+                await delivery.deliver(DeliveryRequest(
+                    Source.SMTP, message(i, args.size), (Recipient(f"user{i % args.users}"),),
+                    f"bench-{i}-{time.time_ns()}"))
                 latencies.append(time.perf_counter() - started)
         before, cpu_before = thread_cpu(), process_cpu([])
         started = time.perf_counter()

@@ -10,13 +10,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .base import BlobError, BlobNotFound, BlobRef, BlobStore, InvalidBlobId, check_blob_id
+from .base import (
+    BlobCapabilities,
+    BlobError, BlobNotFound,
+    BlobRef,
+    BlobStore,
+    InvalidBlobId,
+    check_blob_id,
+)
 from .metered import MeteredBlobStore
 
 if TYPE_CHECKING:
     from server.config import Config
 
 __all__ = [
+    "BlobCapabilities",
     "BlobError",
     "BlobNotFound",
     "BlobRef",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 _BLOB_ID = re.compile(r"[0-9a-f]{64}")
 
@@ -59,11 +59,30 @@ def check_range(start: int, end: int | None) -> None:
         raise ValueError(f"bad blob range [{start}, {end})")
 
 
+@dataclass(frozen=True, slots=True)
+class BlobCapabilities:
+    """What a store promises beyond the Protocol, declared by the store itself:
+    callers read these, never the backend's name."""
+
+    atomic_delete_if_older: bool = False
+    """:meth:`BlobStore.delete_if_older` checks the age and removes the blob
+    atomically with respect to puts (``fs``).  Without it (``s3``: a HEAD, then a
+    DELETE) a put may land between the two, so the delivery pipeline checks that
+    the blob is still there after its index commit (``fdb_layers.blobrefs``)."""
+
+    releases_space: bool = False
+    """:meth:`BlobStore.release_space` gives the space of deleted blobs back to
+    the filesystem (the ``fs`` store's pack); the GC calls it after deleting."""
+
+
 class BlobStore(Protocol):
     """Where blob bytes live.  Every method is safe to call concurrently."""
 
     backend: str
-    """A short bounded label for metrics and logs ("fs", "s3")."""
+    """A short bounded label for metrics and logs ("fs", "s3"); never a switch."""
+
+    capabilities: BlobCapabilities
+    """What this store promises (see :class:`BlobCapabilities`)."""
 
     async def put(self, data: bytes) -> BlobRef:
         """Store ``data`` (or refresh it if present) and return its reference."""
@@ -115,12 +134,9 @@ class BlobStore(Protocol):
         """Every blob as ``(id, last-modified unix time)``, in no particular order."""
         ...
 
+    async def release_space(self) -> None:
+        """Give the space of deleted blobs back to the filesystem, if the store
+        can (``capabilities.releases_space``); else a no-op."""
+        ...
+
     async def close(self) -> None: ...
-
-
-@runtime_checkable
-class ReleasesSpace(Protocol):
-    """A store whose deletes leave free space behind that it can give back to the
-    filesystem (the ``fs`` store's pack); the blob GC calls it after deleting."""
-
-    async def release_space(self) -> None: ...

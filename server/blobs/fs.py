@@ -58,7 +58,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Literal, TypeVar
 
-from .base import BlobNotFound, BlobRef, check_blob_id, check_range
+from .base import BlobCapabilities, BlobNotFound, BlobRef, check_blob_id, check_range
 from .pack import FILE_NAME as PACK_FILE
 from .pack import BlobPack
 
@@ -81,6 +81,7 @@ class FsBlobStore:
     """Blobs as files under ``root``; see the module docstring."""
 
     backend = "fs"
+    capabilities = BlobCapabilities(atomic_delete_if_older=True, releases_space=True)
 
     def __init__(self, root: str | os.PathLike[str], *, fsync: bool = True,
                  sync: SyncMode = "filesystem",

@@ -20,7 +20,7 @@ from fdb_layers.engine.base import Engine
 from server.config import Config
 from server.periodic import run_every
 
-from .base import BlobStore, ReleasesSpace
+from .base import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +86,8 @@ class BlobGcWorker:
                            ("kept", result.kept), ("resumed", result.resumed)):
             if n:
                 GC_BLOBS.labels(outcome).inc(n)
-        if (result.deleted or result.orphans or result.resumed) and isinstance(
-                self.store, ReleasesSpace):
+        if (result.deleted or result.orphans or result.resumed) and (
+                self.store.capabilities.releases_space):
             try:
                 await self.store.release_space()
             except Exception:  # the space stays free for later puts; next run tries again

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from .base import BlobNotFound, BlobRef, BlobStore, ReleasesSpace
+from .base import BlobNotFound, BlobRef, BlobStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,10 +52,11 @@ class MeteredBlobStore:
     def __init__(self, inner: BlobStore) -> None:
         self.inner = inner
         self.backend = inner.backend
+        self.capabilities = inner.capabilities
 
     async def release_space(self) -> None:
-        """The inner store's :meth:`ReleasesSpace.release_space`, if it has one."""
-        if isinstance(self.inner, ReleasesSpace):
+        """The inner store's :meth:`BlobStore.release_space`, if it declares one."""
+        if self.capabilities.releases_space:
             started = time.perf_counter()
             try:
                 await self.inner.release_space()

@@ -46,7 +46,14 @@ import aioboto3
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
-from .base import BlobError, BlobNotFound, BlobRef, check_blob_id, check_range
+from .base import (
+    BlobCapabilities,
+    BlobError,
+    BlobNotFound,
+    BlobRef,
+    check_blob_id,
+    check_range,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +95,7 @@ class S3BlobStore:
     """Blobs as objects in one bucket; see the module docstring."""
 
     backend = "s3"
+    capabilities = BlobCapabilities()  # delete_if_older is a HEAD, then a DELETE
 
     def __init__(self, client: Any, options: S3Options, stack: contextlib.AsyncExitStack) -> None:
         self._client = client
@@ -293,6 +301,9 @@ class S3BlobStore:
                     name = obj["Key"][len(prefix):]
                     if len(name) == 64 and all(c in "0123456789abcdef" for c in name):
                         yield name, float(obj["LastModified"].timestamp())
+
+    async def release_space(self) -> None:
+        """Nothing to give back: S3 frees a deleted object's space itself."""
 
     async def close(self) -> None:
         await self._stack.aclose()

@@ -1,55 +1,64 @@
 """The one way into a mailbox (DESIGN.md, "One way into a mailbox").
 
 SMTP/LMTP delivery, IMAP APPEND, JMAP Email/import and migration all call
-:meth:`Delivery.deliver`, which runs, in this order:
+:meth:`Delivery.deliver` with a :class:`~.request.DeliveryRequest`; it returns
+one typed result per recipient (:mod:`.request`) and runs, in this order:
 
-1. parse the summary once (``server.mime.parse_message``);
-2. per recipient, the Sieve hook (:meth:`Delivery.run_sieve`; no-op for now);
-3. per recipient, the encryption-at-rest hook (:meth:`Delivery.encrypt_at_rest`;
-   no-op for now);
+1. the body: the request's bytes, or the bytes of the blob it names; parse the
+   summary once (``server.mime.parse_message``);
+2. per recipient, for incoming mail only (SMTP, LMTP), the Sieve filter
+   (:class:`~.hooks.SieveFilter`, given to the pipeline; no-op for now);
+3. per recipient, encryption at rest (:class:`~.hooks.AtRestEncryption`, given
+   to the pipeline; it decides per account; no-op for now);
 4. put each distinct blob once, for every recipient that stores it;
 5. per recipient, one idempotent index entry (run while the blob is being
    written -- its id is its SHA-256 -- and committed only after the put
    returned, so the index never refers to a blob that is not durable): ensure
-   the account, resolve the target mailbox, append (blob reference, counters,
-   thread, change log), all guarded by the delivery id's marker, so a repeated
-   call stores nothing new and returns the same email ids.  Entries of one
-   account are committed one transaction at a time; entries that queue up
+   the account, resolve the target mailboxes, append (blob reference, counters,
+   thread, change log), all guarded by the idempotency id's marker, so a
+   repeated call stores nothing new and returns the same values.  Entries of
+   one account are committed one transaction at a time; entries that queue up
    meanwhile, of any accounts, share the next transaction
-   (:mod:`server.delivery.writer`).  If the blob collector is deleting the
-   blob right then, the entry waits a little, puts the blob again and retries;
+   (:mod:`server.delivery.writer`), which never commits half of an entry.  If
+   the blob collector is deleting the blob right then, the entry waits a
+   little, puts the blob again and retries;
 6. wake listeners: the append bumps the account's modseq key, which IMAP IDLE
    and JMAP push watch (``fdb_layers.accounts.watch_account``); in-process
    listeners added with :meth:`Delivery.add_listener` are called after commit.
 
 ``deliver`` returns only after blob and index are durable; one recipient's
-failure never affects another's.
+failure never affects another's.  Failures become :class:`~.request.Refused`
+with a domain error (:mod:`.errors`): the mail layer's refusals as they are,
+store and blob store failures as :class:`~.errors.TemporaryFailure`.
 
 Droppable node-local state: the role mailboxes of recently seen accounts
 (``fdb_layers.messages.RoleMailbox``), a hint that saves a lookup and that the
 transaction checks against the mailbox's record.
 
-Blob store without an atomic delete-if-older (S3): the collector's age check
-and its DELETE are two requests, and a put of the same bytes landing between
-them, with an index commit after the collector finished, would leave a
-reference to a deleted blob (see ``fdb_layers.blobrefs``).  After such a
-store's index commit the pipeline checks that the blob is there and puts it
-again if not (it still holds the bytes).
+Blob store without an atomic delete-if-older (``BlobCapabilities``; S3): the
+collector's age check and its DELETE are two requests, and a put of the same
+bytes landing between them, with an index commit after the collector
+finished, would leave a reference to a deleted blob (see
+``fdb_layers.blobrefs``).  After such a store's index commit the pipeline
+checks that the blob is there and puts it again if not (it still holds the
+bytes).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
+from fdb_layers.accounts import ensure_account
 from fdb_layers.blobrefs import BlobBeingDeleted
 from fdb_layers.engine.base import (
     Engine,
@@ -58,19 +67,40 @@ from fdb_layers.engine.base import (
     StoreFull,
     Transaction,
 )
-from fdb_layers.mail_errors import (
-    EmailExists,
-    MailboxNotFound,
-    MailboxNotSelectable,
-    MailError,
-    QuotaExceeded,
+from fdb_layers.engine.run import transact
+from fdb_layers.mail_errors import EmailExists, MailError
+from fdb_layers.mailbox import get_mailbox
+from fdb_layers.message_queries import get_email
+from fdb_layers.messages import (
+    Appended,
+    NewEmail,
+    Placement,
+    RoleMailbox,
+    deliver_email,
+    email_id_for,
 )
-from fdb_layers.messages import Appended, NewEmail, RoleMailbox, deliver_email, email_id_for
 from fdb_layers.threads import ThreadHeaders
 from server.blobs import BlobStore
-from server.blobs.base import BlobRef
+from server.blobs.base import BlobError, BlobNotFound, BlobRef
 from server.mime import MessageSummary, parse_message
 
+from .errors import (
+    DeliveryError,
+    InvalidRequest,
+    MessageTooLarge,
+    NoSuchBlob,
+    TemporaryFailure,
+    Unavailable,
+)
+from .hooks import AtRestEncryption, NoEncryption, NoSieve, SieveFilter, Target
+from .request import (
+    FILTERED,
+    DeliveryRequest,
+    DeliveryResult,
+    Discarded,
+    Refused,
+    Stored,
+)
 from .writer import AccountWriter
 
 log = logging.getLogger(__name__)
@@ -94,28 +124,6 @@ PARSE_IN_THREAD_BYTES = 1_000_000  # parse larger messages off the event loop
 BLOB_RETRIES = 3  # a blob being collected is put again this many times
 BLOB_RETRY_SECONDS = 0.05  # first wait before that put (doubled each time, jittered)
 MAX_HINTS = 10_000  # role mailboxes remembered (dropped all at once when full)
-# Blob stores whose delete_if_older is atomic with respect to puts (server.blobs.base):
-# no re-check after the index commit.
-ATOMIC_DELETE_BACKENDS = frozenset({"fs"})
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
-    account_id: str
-    ok: bool
-    email_id: str | None = None
-    error: str | None = None  # human-readable reason
-    permanent: bool = False  # True: 5xx (e.g. over quota, mailbox gone); False: 4xx
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where one recipient's copy goes (what Sieve may change)."""
-
-    mailbox_role: str = "inbox"
-    mailbox_id: str | None = None
-    keywords: tuple[str, ...] = ()
-    discard: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,100 +161,137 @@ async def _store_index(
     target: Target,
     email: NewEmail,
     delivery_id: str,
-    quota: int | None,
+    quota: int,
     uidvalidity_seed: int,
     hint: RoleMailbox | None,
 ) -> tuple[Appended, RoleMailbox | None]:
-    """One recipient's transaction: account, target mailbox, append (idempotent)."""
+    """One recipient's transaction: account, target mailboxes, append (idempotent)."""
+    first, *also = target.mailbox_ids or (None,)
     return await deliver_email(
         tr,
         account_id,
         email,
         delivery_id=delivery_id,
-        role=target.mailbox_role,
-        mailbox_id=target.mailbox_id,
+        role=target.role,
+        mailbox_id=first,
+        also_in=[m for m in also if m is not None],
         quota=quota or None,  # the directory's 0: unlimited
         uidvalidity_seed=uidvalidity_seed,
         hint=hint,
     )
 
 
+async def _existing(tr: Transaction, account_id: str, email_id: str) -> Stored | None:
+    """The email a delivery made earlier, as it is now (its marker has expired)."""
+    email = await get_email(tr, account_id, email_id)
+    if email is None:
+        return None
+    places = []
+    for mailbox_id, uid in email.mailboxes.items():
+        box = await get_mailbox(tr, account_id, mailbox_id)
+        places.append(Placement(mailbox_id, box.uidvalidity, uid, email.modseq))
+    return Stored(account_id, email.id, email.thread_id, email.blob_id, tuple(places))
+
+
+def _stored(account_id: str, appended: Appended, blob_id: str) -> Stored:
+    return Stored(account_id, appended.email_id, appended.thread_id, blob_id,
+                  appended.placements)
+
+
 class Delivery:
+    """The pipeline of a node: one per process, shared by every protocol.
+
+    ``sieve`` and ``encryption`` are the two seams (:mod:`.hooks`);
+    ``max_size`` (bytes, 0: none) refuses larger messages with
+    :class:`~.errors.MessageTooLarge`, whatever the protocol's own limit."""
+
     def __init__(
-        self, engine: Engine, blobs: BlobStore, *, clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        blobs: BlobStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        sieve: SieveFilter | None = None,
+        encryption: AtRestEncryption | None = None,
+        max_size: int = 0,
     ) -> None:
         self.engine = engine
         self.blobs = blobs
         self.clock = clock
+        self.sieve: SieveFilter = sieve or NoSieve()
+        self.encryption: AtRestEncryption = encryption or NoEncryption()
+        self.max_size = max_size
         self._listeners: list[Callable[[str], None]] = []
         self._writer = AccountWriter(engine)  # one transaction per account at a time
         self._hints: dict[tuple[str, str], RoleMailbox] = {}
-        self._recheck_blobs = getattr(blobs, "backend", "") not in ATOMIC_DELETE_BACKENDS
+        # a store whose delete_if_older is atomic with respect to puts needs no
+        # re-check after the index commit (server.blobs.base.BlobCapabilities)
+        self._recheck_blobs = not blobs.capabilities.atomic_delete_if_older
 
     def add_listener(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(account_id)`` after each committed new email (in-process
         wake-ups; other nodes watch the account's modseq key)."""
         self._listeners.append(listener)
 
-    # --- hooks ----------------------------------------------------------------------
-
-    async def run_sieve(
-        self, account_id: str, summary: MessageSummary, raw: bytes, target: Target
-    ) -> Target:
-        """Hook: the recipient's Sieve script (RFC 5228) picks the target. No-op for now."""
-        return target
-
-    async def encrypt_at_rest(
-        self, account_id: str, raw: bytes, summary: MessageSummary
-    ) -> tuple[bytes, MessageSummary]:
-        """Hook: encrypt the body for an account that asks for it (and cut the
-        summary to what stays readable). No-op for now."""
-        return raw, summary
-
     # --- the pipeline -------------------------------------------------------------
 
-    async def deliver(
-        self,
-        raw: bytes,
-        account_ids: Sequence[str],
-        *,
-        delivery_id: str,
-        mailbox_role: str = "inbox",
-        mailbox_id: str | None = None,
-        keywords: Sequence[str] = (),
-        received_at: float | None = None,
-        quotas: Mapping[str, int] | None = None,
-    ) -> list[DeliveryOutcome]:
-        """Store ``raw`` for each account; one outcome per account, in order."""
+    async def deliver(self, request: DeliveryRequest) -> list[DeliveryResult]:
+        """Store the request's message for each recipient; one result per
+        recipient, in order, once everything stored is durable."""
         started = time.perf_counter()
-        received = self.clock() if received_at is None else received_at
+        account_ids = request.account_ids
+        try:
+            raw = await self._body(request)
+        except DeliveryError as e:
+            return [self._failure(a, e) for a in account_ids]
+        received = self.clock() if request.received_at is None else request.received_at
         if len(raw) > PARSE_IN_THREAD_BYTES:
             summary = await asyncio.to_thread(parse_message, raw)
         else:
             summary = parse_message(raw)
-        unique = list(dict.fromkeys(account_ids))
-        base = Target(mailbox_role, mailbox_id, tuple(keywords))
-        outcomes: dict[str, DeliveryOutcome] = {}
+        base = Target(request.role, tuple(dict.fromkeys(request.mailbox_ids)), request.keywords)
+        filtered = request.source in FILTERED
+        results: dict[str, DeliveryResult] = {}
         plans: list[tuple[_Plan, MessageSummary]] = []
-        for account_id in unique:
+        for account_id in dict.fromkeys(account_ids):
             try:
-                target = await self.run_sieve(account_id, summary, raw, base)
+                target = base
+                if filtered:
+                    target = await self.sieve.filter(account_id, request, summary, raw, base)
                 if target.discard:
-                    outcomes[account_id] = DeliveryOutcome(account_id, ok=True)
+                    results[account_id] = Discarded(account_id)
                     continue
-                body, own_summary = await self.encrypt_at_rest(account_id, raw, summary)
+                body, own_summary = await self.encryption.encrypt(account_id, raw, summary)
                 plans.append((_Plan(account_id, target, body), own_summary))
             except Exception as e:
-                outcomes[account_id] = self._failure(account_id, e)
+                results[account_id] = self._failure(account_id, e)
 
         by_body: dict[bytes, list[tuple[_Plan, MessageSummary]]] = {}
         for plan, own_summary in plans:
             by_body.setdefault(plan.raw, []).append((plan, own_summary))
+        quotas = {r.account_id: r.quota for r in request.recipients}
         for body, group in by_body.items():
-            results = await self._store_group(body, group, delivery_id, received, quotas or {})
-            outcomes.update(results)
+            results.update(await self._store_group(
+                body, group, request.idempotency_id, received, quotas))
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
-        return [outcomes[a] for a in account_ids]
+        return [results[a] for a in account_ids]
+
+    async def _body(self, request: DeliveryRequest) -> bytes:
+        body = request.body
+        if isinstance(body, BlobRef):
+            # read back and put again below like any body: the put refreshes the
+            # blob, so that the collector leaves it alone until the index refers to it
+            try:
+                raw = await self.blobs.get(body.id)
+            except BlobNotFound:
+                raise NoSuchBlob(body.id) from None
+            except (BlobError, OSError) as e:
+                raise _unavailable(e) from e
+        else:
+            raw = body
+        if self.max_size and len(raw) > self.max_size:
+            raise MessageTooLarge(len(raw), self.max_size)
+        return raw
 
     async def _store_group(
         self,
@@ -254,8 +299,8 @@ class Delivery:
         group: list[tuple[_Plan, MessageSummary]],
         delivery_id: str,
         received: float,
-        quotas: Mapping[str, int],
-    ) -> dict[str, DeliveryOutcome]:
+        quotas: dict[str, int],
+    ) -> dict[str, DeliveryResult]:
         # The blob's id is the SHA-256 of its bytes: the index entries are built
         # while the blob store writes, and commit once the put has returned.
         if len(body) > PARSE_IN_THREAD_BYTES:
@@ -271,7 +316,7 @@ class Delivery:
         encoded: dict[int, tuple[bytes, ThreadHeaders]] = {}  # per summary object
         committed = False
 
-        async def one(plan: _Plan, summary: MessageSummary) -> DeliveryOutcome:
+        async def one(plan: _Plan, summary: MessageSummary) -> DeliveryResult:
             nonlocal committed
             account_id = plan.account_id
             if id(summary) not in encoded:
@@ -287,7 +332,7 @@ class Delivery:
                 headers=headers,
                 keywords=plan.target.keywords,
             )
-            hint_key = (account_id, plan.target.mailbox_role)
+            hint_key = (account_id, plan.target.role)
             for attempt in range(BLOB_RETRIES + 1):
                 entry = functools.partial(
                     _store_index,
@@ -295,9 +340,9 @@ class Delivery:
                     target=plan.target,
                     email=email,
                     delivery_id=delivery_id,
-                    quota=quotas.get(account_id),
+                    quota=quotas.get(account_id, 0),
                     uidvalidity_seed=seed,
-                    hint=None if plan.target.mailbox_id else self._hints.get(hint_key),
+                    hint=None if plan.target.mailbox_ids else self._hints.get(hint_key),
                 )
                 try:
                     result = await self._writer.commit(
@@ -305,8 +350,7 @@ class Delivery:
                     )
                 except EmailExists:
                     # the delivery's marker expired, but its email is still there
-                    _DUPLICATE.inc()
-                    return DeliveryOutcome(account_id, ok=True, email_id=email.email_id)
+                    return await self._duplicate(account_id, email_id)
                 except BlobBeingDeleted as e:
                     if attempt == BLOB_RETRIES:
                         return self._failure(account_id, e)
@@ -320,6 +364,10 @@ class Delivery:
                         log.exception("blob put failed for delivery %s", delivery_id)
                         return self._failure(account_id, put_error)
                     continue
+                except MailError as e:
+                    if not plan.target.mailbox_ids and hint_key not in self._hints:
+                        await self._ensure_account(account_id, seed)
+                    return self._failure(account_id, e)
                 except Exception as e:
                     return self._failure(account_id, e)
                 assert isinstance(result, tuple)
@@ -333,7 +381,7 @@ class Delivery:
                 # even for a "duplicate": a lost commit reply makes a first delivery
                 # look like one, and a spurious wake-up costs a poll
                 self._wake(account_id)
-                return DeliveryOutcome(account_id, ok=True, email_id=appended.email_id)
+                return _stored(account_id, appended, ref.id)
             raise AssertionError("unreachable")
 
         results = await asyncio.gather(*(one(p, s) for p, s in group))
@@ -353,9 +401,28 @@ class Delivery:
             raise RuntimeError(f"blob store gave id {ref.id} for a blob of SHA-256 {blob_id}")
         return ref
 
+    async def _duplicate(self, account_id: str, email_id: str) -> DeliveryResult:
+        _DUPLICATE.inc()
+        try:
+            found = await transact(self.engine, _existing, account_id, email_id)
+        except Exception as e:
+            return self._failure(account_id, e)
+        if found is None:  # destroyed meanwhile: delivered, then gone; nothing to report
+            return Discarded(account_id)
+        return found
+
+    async def _ensure_account(self, account_id: str, seed: int) -> None:
+        """A refused first delivery still creates the account, as a stored one does
+        (best effort: the refusal stands whatever happens here)."""
+        entry = functools.partial(ensure_account, account_id=account_id, uidvalidity_seed=seed)
+        try:
+            await self._writer.commit(account_id, entry)
+        except Exception:
+            log.warning("creating account %s after a refusal failed", account_id, exc_info=True)
+
     async def _recheck_blob(
-        self, body: bytes, blob_id: str, delivery_id: str, results: list[DeliveryOutcome]
-    ) -> list[DeliveryOutcome]:
+        self, body: bytes, blob_id: str, delivery_id: str, results: list[DeliveryResult]
+    ) -> list[DeliveryResult]:
         """After the index commit, on a store whose collector may have deleted the
         blob just before it: put it again if it is gone (see the module docstring)."""
         try:
@@ -365,7 +432,8 @@ class Delivery:
                 await self.blobs.put(body)
         except Exception as e:
             log.exception("blob re-check failed for delivery %s", delivery_id)
-            return [self._failure(r.account_id, e) if r.ok else r for r in results]
+            return [self._failure(r.account_id, e) if isinstance(r, Stored) else r
+                    for r in results]
         return results
 
     def _wake(self, account_id: str) -> None:
@@ -375,22 +443,31 @@ class Delivery:
             except Exception:
                 log.exception("delivery listener failed")
 
-    def _failure(self, account_id: str, error: BaseException) -> DeliveryOutcome:
-        if isinstance(error, QuotaExceeded):
-            outcome = DeliveryOutcome(account_id, False, error="mailbox full: over quota",
-                                      permanent=True)
-        elif isinstance(error, MailboxNotFound | MailboxNotSelectable):
-            outcome = DeliveryOutcome(account_id, False, error="target mailbox does not exist",
-                                      permanent=True)
-        elif isinstance(error, MailError | ValueError):
-            outcome = DeliveryOutcome(account_id, False, error=str(error) or type(error).__name__,
-                                      permanent=True)
-        elif isinstance(error, StoreError | LayoutVersionError | BlobBeingDeleted):
-            if not isinstance(error, StoreFull):  # the engine logs a full disk, per interval
-                log.warning("delivery to %s failed temporarily: %s", account_id, error)
-            outcome = DeliveryOutcome(account_id, False, error="temporary store failure")
+    def _failure(self, account_id: str, error: BaseException) -> Refused:
+        """The refusal for ``error``: domain errors as they are, the rest temporary."""
+        if isinstance(error, MailError | DeliveryError):
+            refused = Refused(account_id, error)
+        elif isinstance(error, ValueError):  # a keyword or id the layer refuses
+            refused = Refused(account_id, InvalidRequest(str(error) or type(error).__name__))
         else:
-            log.error("delivery to %s failed", account_id, exc_info=error)
-            outcome = DeliveryOutcome(account_id, False, error="internal error")
-        (_PERMANENT if outcome.permanent else _TEMPORARY).inc()
-        return outcome
+            temporary = _unavailable(error)
+            if temporary.kind is Unavailable.INTERNAL:
+                log.error("delivery to %s failed", account_id, exc_info=error)
+            elif not isinstance(error, StoreFull):  # the engine logs a full disk, per interval
+                log.warning("delivery to %s failed temporarily: %r", account_id, error)
+            refused = Refused(account_id, temporary)
+        (_TEMPORARY if refused.temporary else _PERMANENT).inc()
+        return refused
+
+
+def _unavailable(error: BaseException) -> TemporaryFailure:
+    """A store's or blob store's failure (or our bug) as a domain error."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return TemporaryFailure(Unavailable.STORAGE_FULL, str(error))
+    if isinstance(error, StoreFull):  # the metadata store's disk
+        return TemporaryFailure(Unavailable.STORAGE_FULL, str(error))
+    if isinstance(error, StoreError | LayoutVersionError | BlobBeingDeleted):
+        return TemporaryFailure(Unavailable.STORE, str(error))
+    if isinstance(error, BlobError | OSError):
+        return TemporaryFailure(Unavailable.BLOBS, str(error))
+    return TemporaryFailure(Unavailable.INTERNAL, type(error).__name__)

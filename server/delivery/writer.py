@@ -22,10 +22,17 @@ that is done, so the index work overlaps the blob store's write and the index
 still never refers to a blob that is not durable.  If it fails, the entry fails
 with that error and the transaction is committed without it.
 
-A refusal of one entry (over quota, mailbox gone) is that entry's result and
-does not stop the others: the layer raises those before writing anything.  Any
-other failure of a shared transaction makes the writer commit its entries one
-by one, so that a bad entry fails alone.
+An entry is all or nothing, by construction: a transaction in which any entry
+raised is never committed.  The failing entry fails with its error (a refusal
+such as over quota or no such mailbox, or any other exception but the store's
+own), and the transaction is run again without it -- so whatever that entry
+wrote before it failed (an email in its first mailbox, when its second one is
+gone) goes with the aborted transaction, and the other entries still share a
+commit.  A refusal is rare (each costs the entries before it one more run, at
+most :data:`MAX_ENTRIES` runs for a batch of refusals); the layer may raise it
+at any point of an entry's writes.  A failure of the transaction itself (a
+non-retryable store error at commit) makes the writer commit its entries one by
+one, so that a bad entry fails alone.
 """
 
 from __future__ import annotations
@@ -36,7 +43,6 @@ from dataclasses import dataclass, field
 
 from fdb_layers.engine.base import Engine, StoreError, Transaction
 from fdb_layers.engine.run import transact
-from fdb_layers.mail_errors import MailError
 
 MAX_ENTRIES = 32  # per transaction
 MAX_ACCOUNTS = 16  # per transaction
@@ -76,8 +82,9 @@ class AccountWriter:
         """Run ``run(tr)`` in a committed transaction; its result.
 
         ``run`` must be a layer body of ``account_id`` (idempotent, no side
-        effects) that raises :class:`MailError` before writing anything when it
-        refuses.  The transaction commits only after ``ready`` (if given) is
+        effects).  If it raises (anything but a :class:`StoreError`, which is the
+        transaction's), this entry fails with that error and none of its writes
+        is committed.  The transaction commits only after ``ready`` (if given) is
         done; if it fails, so does this entry, with its error.  A caller
         cancelled before its entry was taken withdraws it."""
         pending = _Pending(account_id, run, size, ready)
@@ -143,8 +150,12 @@ class AccountWriter:
             for p in batch:
                 try:
                     out.append(await p.run(tr))
-                except MailError as e:
-                    out.append(e)
+                except StoreError:
+                    raise  # the transaction's: retried, or the batch's failure
+                except Exception as e:
+                    # p may have written part of its work: this transaction must
+                    # not commit (transact commits only a body that returns)
+                    raise _Failed(p, e) from e
             waits = [p.ready for p in batch if p.ready is not None]
             if waits:
                 await asyncio.wait(waits)
@@ -156,6 +167,12 @@ class AccountWriter:
 
         try:
             results = await transact(self.engine, body)
+        except _Failed as e:
+            e.entry.future.set_exception(e.error)
+            rest = [p for p in batch if p is not e.entry]
+            if rest:
+                await self._commit_batch(rest)
+            return
         except _NotReady as e:
             for p in e.entries:
                 assert p.ready is not None
@@ -175,10 +192,7 @@ class AccountWriter:
                 await self._commit_batch([p])
             return
         for p, r in zip(batch, results, strict=True):
-            if isinstance(r, BaseException):
-                p.future.set_exception(r)
-            else:
-                p.future.set_result(r)
+            p.future.set_result(r)
 
 
 class _NotReady(Exception):
@@ -187,3 +201,12 @@ class _NotReady(Exception):
     def __init__(self, entries: Sequence[_Pending]) -> None:
         super().__init__(f"{len(entries)} entries not ready")
         self.entries = list(entries)
+
+
+class _Failed(Exception):
+    """One entry raised: the transaction goes without it (and without its writes)."""
+
+    def __init__(self, entry: _Pending, error: Exception) -> None:
+        super().__init__(f"entry of {entry.account_id} failed: {error!r}")
+        self.entry = entry
+        self.error = error

@@ -4,12 +4,15 @@ The session (:mod:`.session`) speaks the protocol; this module decides.  It know
 directory and the delivery pipeline only through the Protocols below.
 
 DATA has one reply for all recipients (LMTP would give one each, RFC 2033), so the
-pipeline's per-account outcomes are folded into one:
+pipeline's per-account results are folded into one; each refusal's own reply comes from
+SMTP's one table of domain errors (:mod:`.refusals`), never from an error's text:
 
-* all stored: 250;
-* any temporary failure: 451, so the client sends the whole message again later;
+* all stored (or discarded by Sieve): 250;
+* any temporary failure: 4xx, so the client sends the whole message again later: the
+  refusals' reply if they share one (452 4.3.1 for a full disk), else 451 4.3.0;
 * some permanent failures, others stored: 250 (no bounce queue exists yet: the failure is
-  logged and counted as ``partial``); all permanent: 552 5.2.2 (all over quota) or 554.
+  logged and counted as ``partial``); all permanent: their reply if they share one (552
+  5.2.2 when all are over quota), else 554 5.0.0.
 
 The 451 would duplicate the message for the accounts that did get it, were it not for the
 delivery id: a hash of the reverse-path, the recipient addresses and the message as
@@ -25,16 +28,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from prometheus_client import Counter, Histogram
 
+from server.delivery import (
+    DeliveryRequest,
+    DeliveryResult,
+    Recipient as DeliveryRecipient,
+    Refused,
+    Source,
+)
 from server.directory.base import Directory, Principal
 from server.smtp import trace
 from server.smtp.headers import UnparsableAuthor, author_addresses
+from server.smtp.refusals import reply_for
 from server.smtp.wire.path import PathArgument
 
 log = logging.getLogger(__name__)
@@ -58,28 +69,10 @@ DELIVERY_SECONDS = Histogram(
 )
 
 
-class DeliveryOutcome(Protocol):
-    @property
-    def account_id(self) -> str: ...
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def error(self) -> str | None: ...
-    @property
-    def permanent(self) -> bool: ...
-
-
 class DeliveryPipeline(Protocol):
     """``server.delivery.Delivery``: stores a message for accounts, returns once durable."""
 
-    async def deliver(
-        self,
-        raw: bytes,
-        account_ids: Sequence[str],
-        *,
-        delivery_id: str,
-        quotas: Mapping[str, int] | None = None,
-    ) -> Sequence[DeliveryOutcome]: ...
+    async def deliver(self, request: DeliveryRequest) -> Sequence[DeliveryResult]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,42 +231,48 @@ class SmtpHandler:
                                          authenticated=who.principal is not None,
                                          utf8=tx.utf8),
             id=did[:16], recipient=single, when=datetime.now(UTC), tls=who.tls)
+        request = DeliveryRequest(
+            Source.SMTP, header + content,
+            tuple(DeliveryRecipient(a, max(0, p.quota)) for a, p in accounts.items()), did)
         started = time.perf_counter()
         try:
-            outcomes = await self.delivery.deliver(
-                header + content, list(accounts), delivery_id=did,
-                quotas={a: p.quota for a, p in accounts.items() if p.quota > 0})
+            results = await self.delivery.deliver(request)
         except Exception:
             log.exception("delivery %s failed", did, extra={"conn": who.conn_id})
             MESSAGES.labels(who.listener, "tempfail", "delivery_error").inc()
             return "451 4.3.0 Temporary delivery failure, try again later"
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
-        return self._data_reply(who, did, outcomes, len(accounts))
+        return self._data_reply(who, did, results, len(accounts))
 
-    def _data_reply(self, who: SenderInfo, did: str, outcomes: Sequence[DeliveryOutcome],
+    def _data_reply(self, who: SenderInfo, did: str, results: Sequence[DeliveryResult],
                     expected: int) -> str:
         """One reply for all recipients (see the module doc)."""
-        temporary = [o for o in outcomes if not o.ok and not o.permanent]
-        permanent = [o for o in outcomes if not o.ok and o.permanent]
-        stored = len(outcomes) - len(temporary) - len(permanent)
-        for o in temporary + permanent:
-            log.warning("delivery %s to account %s failed (%s): %s", did, o.account_id,
-                        "permanent" if o.permanent else "temporary", o.error,
-                        extra={"conn": who.conn_id})
-        if temporary or len(outcomes) != expected:
+        refused = [r for r in results if isinstance(r, Refused)]
+        temporary = [r for r in refused if r.temporary]
+        permanent = [r for r in refused if not r.temporary]
+        stored = len(results) - len(refused)
+        for r in refused:
+            log.warning("delivery %s to account %s failed (%s): %s: %s", did, r.account_id,
+                        "temporary" if r.temporary else "permanent",
+                        type(r.error).__name__, r.error, extra={"conn": who.conn_id})
+        if temporary or len(results) != expected:
             # The client retries the whole message; accounts that already have it are
             # skipped by the pipeline thanks to the delivery id.
             MESSAGES.labels(who.listener, "tempfail", "recipient_tempfail").inc()
+            replies = {reply_for(r.error) for r in temporary}
+            if len(replies) == 1 and len(results) == expected:
+                return str(replies.pop())
             return "451 4.3.0 Delivery failed for some recipients, try again later"
         if not stored:
             MESSAGES.labels(who.listener, "rejected", "recipient_failed").inc()
-            if all("quota" in (o.error or "").lower() for o in permanent):
-                return "552 5.2.2 Mailbox full"
+            replies = {reply_for(r.error) for r in permanent}
+            if len(replies) == 1:
+                return str(replies.pop())
             return "554 5.0.0 Delivery failed for every recipient"
         if permanent:
             # No bounce queue yet: the failure is logged and counted, the rest is accepted.
             log.warning("delivery %s accepted for %d of %d accounts; no bounce sent (no "
-                        "bounce queue yet)", did, stored, len(outcomes),
+                        "bounce queue yet)", did, stored, len(results),
                         extra={"conn": who.conn_id})
             MESSAGES.labels(who.listener, "partial", "recipient_failed").inc()
         else:

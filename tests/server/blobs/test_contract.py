@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from server.blobs.base import BlobNotFound, BlobRef, BlobStore, InvalidBlobId
+from server.blobs.base import BlobCapabilities, BlobNotFound, BlobRef, BlobStore, InvalidBlobId
+from server.blobs.metered import MeteredBlobStore
 
 MISSING = "0" * 64
 
@@ -166,3 +167,12 @@ async def test_failed_stream_stores_nothing(store: BlobStore) -> None:
     with pytest.raises(ConnectionResetError):
         await store.put_stream(broken())
     assert await listed(store) == {}
+
+
+async def test_capabilities_are_declared(store: BlobStore) -> None:
+    # declared by the store, read by callers (never inferred from ``backend``)
+    caps = store.capabilities
+    assert isinstance(caps, BlobCapabilities)
+    assert caps == MeteredBlobStore(store).capabilities
+    assert caps.atomic_delete_if_older == caps.releases_space == (store.backend == "fs")
+    await store.release_space()  # a no-op where the store cannot

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,15 @@ import pytest
 
 from server import tls
 from server.config import load_config
+from server.delivery import (
+    DeliveryRequest,
+    DeliveryResult,
+    Refused,
+    Stored,
+    TemporaryFailure,
+    Unavailable,
+)
+from server.delivery.errors import QuotaExceeded
 from server.directory.base import Principal
 from server.smtp import SmtpService, start_smtp
 
@@ -77,15 +86,6 @@ class FakeDirectory:
         pass
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    account_id: str
-    ok: bool
-    email_id: str | None = None
-    error: str | None = None
-    permanent: bool = False
-
-
 @dataclass
 class FakeDelivery:
     """Stores per account once per delivery id, like the real pipeline; failures on demand."""
@@ -97,22 +97,23 @@ class FakeDelivery:
     fail_permanently: set[str] = field(default_factory=set)
     gate: asyncio.Event | None = None
 
-    async def deliver(self, raw: bytes, account_ids: Sequence[str], *, delivery_id: str,
-                      quotas: Mapping[str, int] | None = None) -> list[Outcome]:
+    async def deliver(self, request: DeliveryRequest) -> list[DeliveryResult]:
+        delivery_id, account_ids = request.idempotency_id, request.account_ids
+        assert isinstance(request.body, bytes)
         self.calls.append((delivery_id, list(account_ids)))
         if self.gate is not None:
             await self.gate.wait()
-        out = []
+        out: list[DeliveryResult] = []
         for a in account_ids:
             if a in self.fail_temporarily:
-                out.append(Outcome(a, False, error="store busy", permanent=False))
+                out.append(Refused(a, TemporaryFailure(Unavailable.STORE, "store busy")))
             elif a in self.fail_permanently:
-                out.append(Outcome(a, False, error="over quota", permanent=True))
+                out.append(Refused(a, QuotaExceeded(100, 100, len(request.body))))
             else:
                 if (delivery_id, a) not in self.seen:
                     self.seen.add((delivery_id, a))
-                    self.stored.setdefault(a, []).append(raw)
-                out.append(Outcome(a, True, email_id=f"{delivery_id}-{a}"))
+                    self.stored.setdefault(a, []).append(request.body)
+                out.append(Stored(a, f"{delivery_id}-{a}", "T", "b", ()))
         return out
 
 

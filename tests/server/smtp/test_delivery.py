@@ -6,7 +6,8 @@ import asyncio
 
 from server.smtp.handler import delivery_id
 from server.smtp.wire.data import dot_stuff
-from tests.server.smtp.conftest import Client, FakeDelivery, Harness, Outcome, StartHarness
+from server.delivery import DeliveryResult
+from tests.server.smtp.conftest import Client, FakeDelivery, Harness, StartHarness
 
 MSG = b"Message-ID: <1@remote.test>\r\nSubject: t\r\n\r\nbody\r\n"
 
@@ -52,7 +53,7 @@ async def test_permanent_failure_for_all(start: StartHarness) -> None:
 
 async def test_pipeline_exception_is_temporary(start: StartHarness) -> None:
     class Broken(FakeDelivery):
-        async def deliver(self, *a: object, **kw: object) -> list[Outcome]:
+        async def deliver(self, *a: object, **kw: object) -> list[DeliveryResult]:
             raise RuntimeError("boom")
     h = await start(delivery=Broken())
     assert (await send(h, ["bob@example.com"])).startswith("451 4.3.0")

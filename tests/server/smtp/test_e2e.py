@@ -44,17 +44,34 @@ def fdbmail(config_path: Path, *args: str, stdin: str = "") -> None:
         sys.stdin = old
 
 
-class FlakyDelivery(Delivery):
-    """The real pipeline, with a temporary store failure for chosen accounts, injected
-    through its encryption-at-rest hook (which runs before anything is stored)."""
+class FlakyEncryption:
+    """A temporary store failure for chosen accounts, injected through the pipeline's
+    encryption-at-rest seam (which runs before anything is stored)."""
 
-    failing: frozenset[str] | set[str] = frozenset()
+    def __init__(self) -> None:
+        self.failing: frozenset[str] | set[str] = frozenset()
 
-    async def encrypt_at_rest(self, account_id: str, raw: bytes, summary: MessageSummary
-                              ) -> tuple[bytes, MessageSummary]:
+    async def encrypt(self, account_id: str, raw: bytes, summary: MessageSummary
+                      ) -> tuple[bytes, MessageSummary]:
         if account_id in self.failing:
             raise StoreError("injected", code=ErrorCode.NOT_COMMITTED)
-        return await super().encrypt_at_rest(account_id, raw, summary)
+        return raw, summary
+
+
+class FlakyDelivery(Delivery):
+    """The real pipeline, given a :class:`FlakyEncryption`; ``failing`` is its set."""
+
+    def __init__(self, engine: SqliteEngine, blobs: BlobStore) -> None:
+        self.flaky = FlakyEncryption()
+        super().__init__(engine, blobs, encryption=self.flaky)
+
+    @property
+    def failing(self) -> frozenset[str] | set[str]:
+        return self.flaky.failing
+
+    @failing.setter
+    def failing(self, accounts: frozenset[str] | set[str]) -> None:
+        self.flaky.failing = accounts
 
 
 @dataclass
