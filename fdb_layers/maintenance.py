@@ -54,6 +54,7 @@ from .engine.base import Engine, LayoutVersionError, Transaction
 from .engine.run import transact
 from .keys import Subspace, pack, unpack
 from .lease import get_lease, release_lease, take_lease
+from .layout import check_store_layouts
 from .markers import expire_markers
 from .messages import expire_deliveries
 
