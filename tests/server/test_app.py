@@ -160,11 +160,11 @@ async def test_mail_sent_to_the_node_lands_in_the_inbox(
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "workers"])
-async def test_a_full_store_disk_is_a_fast_451_that_healthz_reports_until_space_returns(
+async def test_a_full_store_disk_is_a_fast_452_that_healthz_reports_until_space_returns(
     tmp_path: Path, tiny_disk: TinyDisk, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     """The metadata store on a filesystem that fills up (the blob folder elsewhere):
-    the SMTP client gets its 451 at once, not after the delivery timeout; /healthz
+    the SMTP client gets its 452 4.3.1 at once, not after the delivery timeout; /healthz
     says the store's disk is full; mail is taken again once space returns."""
     import asyncio
     import io
@@ -201,7 +201,9 @@ async def test_a_full_store_disk_is_a_fast_451_that_healthz_reports_until_space_
         started = time.monotonic()
         with pytest.raises(smtplib.SMTPDataError) as refused:
             await asyncio.to_thread(send, 2)
-        assert refused.value.smtp_code == 451
+        # RFC 3463 4.3.1: mail system full (the delivery contract's storage-full refusal)
+        assert refused.value.smtp_code == 452
+        assert b"4.3.1" in refused.value.smtp_error
         assert time.monotonic() - started < 2
         async with httpx.AsyncClient() as client:
             health = await client.get(health_url)
