@@ -38,6 +38,7 @@ from ._mutations import (
     split_versionstamp,
 )
 from .base import (
+    MAX_KEY_SIZE,
     MAX_TRANSACTION_SIZE,
     CommitUnknownResult,
     ErrorCode,
@@ -143,7 +144,9 @@ def check_commit(c: _Commit) -> None:
         elif op is Op.CLEAR:
             check_key(m.key)
         elif op is Op.CLEAR_RANGE:
-            check_range(m.key, m.param)
+            # a range's end may be longer than a key (a long end is clamped to its first
+            # MAX_KEY_SIZE bytes + 0, as FoundationDB does): only its first bytes must be legal
+            check_range(m.key, m.param[:MAX_KEY_SIZE])
         elif op is Op.VS_KEY:
             check_key(split_versionstamp(m.key)[0])
             check_value(m.param)
