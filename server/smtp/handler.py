@@ -251,10 +251,12 @@ class SmtpHandler:
         temporary = [r for r in refused if r.temporary]
         permanent = [r for r in refused if not r.temporary]
         stored = len(results) - len(refused)
-        for r in refused:
-            log.warning("delivery %s to account %s failed (%s): %s: %s", did, r.account_id,
-                        "temporary" if r.temporary else "permanent",
-                        type(r.error).__name__, r.error, extra={"conn": who.conn_id})
+        # temporary failures are logged where they happen (the pipeline; a full disk by
+        # the engine, once per interval), not once more per message here
+        for r in permanent:
+            log.warning("delivery %s to account %s failed (permanent): %s: %s", did,
+                        r.account_id, type(r.error).__name__, r.error,
+                        extra={"conn": who.conn_id})
         if temporary or len(results) != expected:
             # The client retries the whole message; accounts that already have it are
             # skipped by the pipeline thanks to the delivery id.
