@@ -18,6 +18,7 @@ from prometheus_client import Counter, Histogram
 from fdb_layers.engine.base import Engine
 from fdb_layers.maintenance import MaintenanceResult, Retention, run_maintenance
 from server.config import Config
+from server.maintenance_settings import MaintenanceSettings
 from server.periodic import run_every
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class MaintenanceWorker:
     @classmethod
     def from_config(cls, config: Config, engine: Engine) -> MaintenanceWorker | None:
         """The worker ``[maintenance]`` asks for, or None if it is off on this node."""
-        s = config.maintenance
+        s = config.get(MaintenanceSettings)
         if s.interval_seconds <= 0:
             return None
         keep = Retention(change_seconds=float(s.change_retention_seconds),

@@ -21,6 +21,7 @@ from server.config import Config
 from server.periodic import run_every
 
 from .base import BlobStore
+from .settings import BlobSettings
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class BlobGcWorker:
     @classmethod
     def from_config(cls, config: Config, engine: Engine, store: BlobStore) -> BlobGcWorker | None:
         """The worker ``[blobs]`` asks for, or None if collection is off on this node."""
-        s = config.blobs
+        s = config.get(BlobSettings)
         if s.gc_interval_seconds <= 0:
             return None
         return cls(engine, store, interval=float(s.gc_interval_seconds),
