@@ -10,10 +10,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], *, timeout: float = 10.0,
+async def until(check: Callable[[], bool | Awaitable[bool]], *, within: float = 10.0,
                 what: str = "the condition") -> None:
-    """Return once ``check()`` is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
+    """Return once ``check()`` is true; fail the test after ``within`` seconds."""
+    deadline = time.monotonic() + within
     while True:
         result = check()
         if not isinstance(result, bool):
@@ -21,5 +21,5 @@ async def until(check: Callable[[], bool | Awaitable[bool]], *, timeout: float =
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout} s")
+            raise AssertionError(f"{what} did not happen within {within} s")
         await asyncio.sleep(0.01)
