@@ -12,8 +12,6 @@ connection id.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import collections
 import contextlib
 import logging
@@ -22,11 +20,12 @@ from dataclasses import dataclass, field
 
 from asyncio import sslproto
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, _Missing, syntax
+from aiosmtpd.smtp import SMTP, Envelope, TLSSetupException, syntax
 from prometheus_client import Counter, Gauge
 
 from server.directory.base import Principal
-from server.smtp.auth import AUTH_FAILURES, MECHANISMS, SaslMechanisms
+from server.sasl import encode_challenge
+from server.smtp.auth import AUTH_FAILURES, MECHANISMS, REGISTRY, SaslMechanisms
 from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
 from server.smtp.limits import Limits, tarpit_delay
 from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
@@ -373,13 +372,11 @@ class SmtpSession(SaslMechanisms, SMTP):
         except Exception as error:
             raise TLSSetupException() from error
 
-    async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
-                             log_client_response: bool = False) -> _Missing | bytes:
-        """A SASL challenge and the client's response line, which may be as long as an
-        AUTH command (RFC 4954 section 4); a longer one gets 500 and is read to its end,
-        so none of it is taken for a command."""
-        raw = challenge.encode() if isinstance(challenge, str) else challenge
-        await self.push(b"334 " + (base64.b64encode(raw) if encode_to_b64 else raw))
+    async def sasl_response(self, challenge: bytes) -> bytes | None:
+        """A SASL challenge and the client's response line (without its line ending),
+        which may be as long as an AUTH command (RFC 4954 section 4); a longer one gets
+        500 and is read to its end, so none of it is taken for a command (then None)."""
+        await self.push(b"334 " + encode_challenge(challenge))
         line = bytearray()
         too_long = False
         while True:
@@ -398,16 +395,8 @@ class SmtpSession(SaslMechanisms, SMTP):
                 break
         if too_long:
             await self.push("500 5.5.2 SASL response line too long")
-            return MISSING
-        blob = bytes(line).strip()
-        if blob == b"*":
-            await self.push("501 5.7.0 AUTH aborted")
-            return MISSING
-        try:
-            return base64.b64decode(blob, validate=True)
-        except binascii.Error:
-            await self.push("501 5.5.2 Cannot decode base64")
-            return MISSING
+            return None
+        return bytes(line).rstrip(b"\r\n")
 
     # -- HELO, EHLO, AUTH ------------------------------------------------------------
 
@@ -438,8 +427,10 @@ class SmtpSession(SaslMechanisms, SMTP):
             lines.append("250 SMTPUTF8")
         if self.tls_context and not self._tls_protocol:
             lines.append("250 STARTTLS")
-        if self.ctx.offers_auth and (not self._auth_require_tls or self._tls_protocol):
-            lines.append("250 AUTH " + " ".join(MECHANISMS))
+        usable = REGISTRY.usable(plaintext_allowed=not self._auth_require_tls
+                                 or bool(self._tls_protocol))
+        if self.ctx.offers_auth and usable:
+            lines.append("250 AUTH " + " ".join(usable))
         await self._push_lines(lines)
 
     async def smtp_AUTH(self, arg: str) -> None:
