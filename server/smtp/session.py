@@ -31,6 +31,7 @@ from server.smtp.limits import Limits, tarpit_delay
 from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
 from server.smtp.replies import enhance
 from server.smtp.wire.data import DataDecoder, DataProblem
+from server.smtp.wire.params import check_mail_params
 from server.smtp.wire.path import PathArgument, PathError, parse_mail, parse_rcpt
 
 log = logging.getLogger(__name__)
@@ -483,31 +484,9 @@ class SmtpSession(SaslMechanisms, SMTP):
 
     def _check_mail_params(self, path: PathArgument) -> str | None:
         assert self.session is not None
-        params = dict(path.params)
-        if params and not self.session.extended_smtp:
-            return "501 5.5.4 Parameters need EHLO"
-        body = params.pop("BODY", "7BIT")
-        if body is None or body.upper() not in ("7BIT", "8BITMIME"):
-            return "501 5.5.4 BODY must be 7BIT or 8BITMIME"
-        utf8 = "SMTPUTF8" in params
-        if utf8 and (params.pop("SMTPUTF8") is not None or not self.ctx.options.smtputf8):
-            return "501 5.5.4 SMTPUTF8 takes no value" if self.ctx.options.smtputf8 \
-                else "555 5.5.4 SMTPUTF8 not supported"
-        if "SIZE" in params:
-            size = params.pop("SIZE")
-            # RFC 1870 section 3: 1*20DIGIT, ASCII digits only ("²", "①" and full-width
-            # digits are digits to str.isdigit(), and int() reads some of them)
-            if size is None or not (size.isascii() and size.isdigit()) or len(size) > 20:
-                return "501 5.5.4 SIZE must be a number"
-            limit = self.ctx.options.max_message_size
-            if limit and int(size) > limit:
-                return f"552 5.3.4 Message size exceeds fixed maximum of {limit} octets"
-        params.pop("AUTH", None)           # RFC 4954 section 5: accepted, not trusted
-        if params:
-            return f"555 5.5.4 MAIL parameter {next(iter(params))} not supported"
-        if not path.is_ascii and not utf8:
-            return "553 5.6.7 Non-ASCII address needs SMTPUTF8"
-        return None
+        return check_mail_params(path, extended=bool(self.session.extended_smtp),
+                                 smtputf8=self.ctx.options.smtputf8,
+                                 max_size=self.ctx.options.max_message_size)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
