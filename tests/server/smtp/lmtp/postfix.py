@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,7 @@ class Postfix:
         return subprocess.run([POSTFIX, "-c", str(self.config_dir), *args],
                               capture_output=True, text=True, timeout=60)
 
-    def queue(self) -> list[dict[str, object]]:
+    def queue(self) -> list[dict[str, Any]]:
         """The queue as ``postqueue -j`` shows it: one object per message."""
         out = subprocess.run([POSTQUEUE, "-c", str(self.config_dir), "-j"],
                              capture_output=True, text=True, timeout=60, check=True).stdout

@@ -78,3 +78,56 @@ async def test_unix_socket(start_lmtp_server: StartLmtp, tmp_path: Path) -> None
     assert (await c.cmd("LHLO mta.test")).startswith("250-")
     await h.service.close(grace=1)
     assert not path.exists()          # removed at close
+
+
+async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
+    """[lmtp] listen on the node: the real directory, pipeline and store behind it."""
+    from fdb_layers.engine.run import transact
+    from fdb_layers.mailbox import find_role
+    from fdb_layers.message_queries import list_messages
+    from server.app import Node
+    from tests.server.smtp.test_e2e import fdbmail
+
+    cfg = tmp_path / "fdbmail.toml"
+    cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+                   '[smtp]\nmx_listen = ""\nsubmission_listen = ""\nsubmissions_listen = ""\n'
+                   '[lmtp]\nlisten = "127.0.0.1:0"\n')
+    fdbmail(cfg, "add-domain", "example.com")
+    fdbmail(cfg, "add", "alice", "--email", "alice@example.com")
+    node = Node(load_config(cfg, env={}))
+    await node.start()
+    try:
+        assert node.lmtp is not None and node.directory is not None
+        assert node.engine is not None
+        port = node.lmtp.ports["lmtp"]
+
+        def send() -> tuple[int, bytes]:
+            with smtplib.LMTP("127.0.0.1", port) as client:
+                client.ehlo_or_helo_if_needed()
+                client.mail("carol@remote.test")
+                client.rcpt("alice@example.com")
+                return client.data(MSG)
+        assert (await asyncio.to_thread(send))[0] == 250
+        principal = await node.directory.get_principal("alice")
+        assert principal is not None
+        inbox = await transact(node.engine, find_role, principal.id, "inbox")
+        assert inbox is not None
+        assert len(await transact(node.engine, list_messages, principal.id, inbox)) == 1
+    finally:
+        await node.stop()
+    assert node.lmtp is None
+
+
+async def test_the_node_refuses_a_public_lmtp_address(tmp_path: Path) -> None:
+    from server.app import Node, StartupError
+
+    config = load_config(None, env={}).with_overrides({
+        "server": {"data_dir": str(tmp_path / "data"), "http_listen": "127.0.0.1:0"},
+        "smtp": {"mx_listen": "", "submission_listen": "", "submissions_listen": ""},
+        "lmtp": {"listen": "0.0.0.0:0"}})
+    node = Node(config)
+    try:
+        with pytest.raises(StartupError, match="not a loopback address"):
+            await node.start()
+    finally:
+        await node.stop()

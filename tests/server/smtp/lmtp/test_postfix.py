@@ -170,7 +170,7 @@ async def test_temporary_failure_is_deferred_then_delivered(node: MailNode) -> N
         return len(queue) == 1 and queue[0]["queue_name"] == "deferred"
     await node.eventually(deferred, "bob's copy deferred at Postfix")
     [entry] = node.postfix.queue()
-    [rcpt] = entry["recipients"]  # type: ignore[misc]
+    [rcpt] = entry["recipients"]
     assert rcpt["address"] == "bob@example.com"
     assert "451 4.3.0" in rcpt["delay_reason"]
     assert len(await node.inbox("alice")) == 1 and await node.inbox("bob") == []
