@@ -16,14 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.mailbox import find_role
-from fdb_layers.message_queries import get_email, list_messages
 from server.blobs import BlobStore, open_blob_store
 from server.config import load_config
 from server.directory import Directory, open_directory
 from server.smtp.lmtp import LmtpService, start_lmtp
+from tests.support.mailbox import inbox_messages
 from tests.server.smtp.lmtp.postfix import Postfix, running_postfix, unavailable
 from tests.server.smtp.test_e2e import FlakyDelivery, fdbmail
 
@@ -57,16 +55,7 @@ class MailNode:
         return principal.id
 
     async def inbox(self, name: str) -> list[bytes]:
-        account = await self.account(name)
-        inbox = await transact(self.engine, find_role, account, "inbox")
-        if inbox is None:
-            return []
-        out = []
-        for m in await transact(self.engine, list_messages, account, inbox):
-            email = await transact(self.engine, get_email, account, m.email_id)
-            assert email is not None
-            out.append(await self.blobs.get(email.blob_id))
-        return out
+        return await inbox_messages(self.engine, self.blobs, await self.account(name))
 
     def send(self, sender: str, rcpts: list[str], msg: bytes) -> None:
         with smtplib.SMTP("127.0.0.1", self.postfix.smtp_port, timeout=60) as client:
