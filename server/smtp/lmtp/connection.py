@@ -103,8 +103,11 @@ class LmtpConnection(asyncio.Protocol):
             self._say(self.session.greeting())
             while await self._one_command():
                 pass
-        except (TimeoutError, ConnectionError):
-            self.session.log.info("LMTP connection idle or gone; closing")
+        except TimeoutError:
+            self.session.log.info("LMTP connection idle; closing")
+            self._say(f"421 4.4.2 {self.ctx.options.hostname} Timeout, closing connection")
+        except ConnectionError:
+            self.session.log.info("LMTP connection gone")
         except asyncio.CancelledError:
             pass
         except Exception:

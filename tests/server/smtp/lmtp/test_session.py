@@ -6,7 +6,7 @@ import asyncio
 import smtplib
 from dataclasses import dataclass, field
 
-from server.delivery import DeliveryRequest, DeliveryResult
+from server.delivery import DeliveryRequest, DeliveryResult, Source
 
 from server.smtp.wire.data import dot_stuff
 from tests.server.smtp.conftest import FakeDelivery
@@ -19,9 +19,11 @@ class EnteredDelivery(FakeDelivery):
     """Says when a delivery has started."""
 
     entered: asyncio.Event = field(default_factory=asyncio.Event)
+    sources: list[Source] = field(default_factory=list)
 
     async def deliver(self, request: DeliveryRequest) -> list[DeliveryResult]:
         self.entered.set()
+        self.sources.append(request.source)
         return await super().deliver(request)
 
 
@@ -53,7 +55,8 @@ async def test_size_off_is_not_advertised(start_lmtp_server: StartLmtp) -> None:
 
 
 async def test_one_reply_per_recipient_in_rcpt_order(start_lmtp_server: StartLmtp) -> None:
-    h = await start_lmtp_server()
+    delivery = EnteredDelivery()
+    h = await start_lmtp_server(delivery)
     h.delivery.fail_permanently.add("carl")         # over quota
     h.delivery.fail_temporarily.add("bob")          # store busy
     c = await h.lhlo()
@@ -69,6 +72,7 @@ async def test_one_reply_per_recipient_in_rcpt_order(start_lmtp_server: StartLmt
     assert (await c.reply()).startswith("250 2.1.5 <alice@example.com> OK")
     assert await c.reply() == "451 4.3.0 Temporary delivery failure, try again later"  # bob
     assert len(h.delivery.calls) == 1 and h.delivery.calls[0][1] == ["carl", "alice", "bob"]
+    assert delivery.sources == [Source.LMTP]        # the pipeline runs Sieve for it
     stored = h.delivery.stored["alice"][0]
     assert stored.endswith(MSG) and b"with LMTP" in stored
     assert stored.startswith(b"Return-Path: <carol@remote.test>\r\nReceived: from mta.test")
