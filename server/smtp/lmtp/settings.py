@@ -11,13 +11,13 @@ SECTION = Section(
     "only the MTA should reach it, so it listens on loopback or a Unix socket.",
     (
         Setting("listen", "", "Where to listen: host:port (port 0 picks a free port) or "
-                "unix:/path for a Unix socket (created mode 0660, replaced at start); empty "
-                "disables LMTP. A TCP address that is not loopback is refused at start-up "
-                "unless allow_non_loopback is on."),
+                "unix:/path for a Unix socket (mode socket_mode; a stale socket is replaced "
+                "at start, removed at stop); empty disables LMTP. A TCP address that is not "
+                "loopback is refused at start-up unless allow_non_loopback is on."),
         Setting("socket_mode", "0660", "Permissions of the Unix socket (octal). The MTA's "
-                "delivery agent must be able to write to it (Postfix's runs as its "
-                "default_privs user): give the socket's folder to that user's group, or "
-                "use 0666 in a folder only the MTA can reach."),
+                "delivery agent must be able to write to it (Postfix's lmtp client runs as "
+                "its mail_owner, postfix): give the socket to that user's group, or use "
+                "0666 in a folder only the MTA can reach."),
         Setting("allow_non_loopback", False, "Allow a TCP listen address other than "
                 "loopback. LMTP trusts its client like an MTA's own queue (no "
                 "authentication): turn on only behind a firewall that lets the MTA alone in."),
@@ -34,7 +34,7 @@ SECTION = Section(
         Setting("timeout", 300.0, "Seconds a connection may be idle waiting for a command or "
                 "for data."),
         Setting("delivery_timeout", 300.0, "Seconds to wait for the delivery pipeline after "
-                "the data before answering 451 4.3.0 for the recipients not yet answered "
-                "(the delivery goes on; a retry does not store it twice)."),
+                "the data before answering 451 4.3.0 for every recipient (the delivery goes "
+                "on; the MTA's retry does not store it twice)."),
     ),
 )
