@@ -30,6 +30,7 @@ from .delivery import Delivery
 from .directory import Directory, open_directory
 from .maintenance import MaintenanceWorker
 from .smtp import SmtpService, start_smtp
+from .smtp.lmtp import LmtpConfigError, LmtpService, start_lmtp
 from .http import HealthCheck, HttpListener, build_app
 from .logs import setup_logging
 from .workers import MergedMetrics, WorkerPool
@@ -83,6 +84,7 @@ class Node:
         self.delivery: Delivery | None = None
         self.smtp: SmtpService | WorkerPool | None = None
         self.http: HttpListener | None = None
+        self.lmtp: LmtpService | None = None  # LMTP: see start(); moves onto the Service seam
         self.commit_server: CommitServer | None = None
         self._socket_dir: str | None = None  # made for the commit socket, removed at stop
         self._workers: list[asyncio.Task[None]] = []
@@ -112,6 +114,13 @@ class Node:
             checks["workers"] = pool.check
         else:
             self.smtp = await start_smtp(self.config, self.directory, self.delivery)
+        # -- LMTP ([lmtp] listen; off by default), in this process also with workers: its
+        # client is one local MTA.  To move onto the node's Service seam at merge.
+        try:
+            self.lmtp = await start_lmtp(self.config, self.directory, self.delivery)
+        except LmtpConfigError as e:
+            raise StartupError(str(e)) from e
+        # -- end LMTP
         app = build_app(checks, metrics_text=metrics_text)
         self.http = HttpListener(app, self.config.server.http_listen)
         await self.http.start()
@@ -151,6 +160,9 @@ class Node:
         if self.smtp is not None:  # first: answers deliveries in progress, then 421
             await self.smtp.close()
             self.smtp = None
+        if self.lmtp is not None:  # LMTP (to move onto the Service seam): as SMTP above
+            await self.lmtp.close()
+            self.lmtp = None
         for task in self._workers:
             task.cancel()
         for task in self._workers:

@@ -192,6 +192,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.directory.settings",
     "server.blobs.settings",
     "server.smtp.settings",
+    "server.smtp.lmtp.settings",
     "server.maintenance_settings",
 )
 

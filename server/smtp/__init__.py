@@ -4,8 +4,9 @@
 ``await start_smtp(config, directory, delivery)`` opens the listeners configured in
 ``[smtp]`` and returns an :class:`SmtpService` (``.ports``, ``.close()``).  Modules:
 ``settings`` ([smtp]), ``listener`` (sockets, TLS), ``session`` (the protocol, on aiosmtpd),
-``auth`` (SASL PLAIN/LOGIN), ``handler`` (policy and delivery), ``limits`` (abuse limits),
-``wire`` (pure parsers: MAIL/RCPT arguments, DATA framing), ``replies``, ``trace``, ``logs``.
+``auth`` (AUTH on :mod:`server.sasl`), ``handler`` (policy and delivery), ``limits`` (abuse limits),
+``wire`` (pure parsers: MAIL/RCPT arguments and parameters, DATA framing), ``replies``,
+``trace``, ``logs``; ``lmtp/`` (RFC 2033, on the same parsers, refusals and policy).
 """
 
 from server.smtp.listener import SmtpService, start_smtp
