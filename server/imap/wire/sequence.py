@@ -3,11 +3,11 @@ string ``"*"`` until the session resolves it against the mailbox, ``$`` is :attr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["SeqNumber", "SequenceSet", "STAR"]
+__all__ = ["SeqNumber", "SequenceSet", "STAR", "compress_numbers"]
 
 STAR: Literal["*"] = "*"
 SeqNumber = int | Literal["*"]
@@ -40,3 +40,20 @@ class SequenceSet:
 
 def _num(n: SeqNumber) -> bytes:
     return b"*" if n == STAR else str(n).encode("ascii")
+
+
+def compress_numbers(numbers: Iterable[int]) -> SequenceSet:
+    """The shortest set of ranges holding ``numbers`` (for APPENDUID, COPYUID, VANISHED,
+    ESEARCH ALL; RFC 4315 §3, RFC 4731 §3.1)."""
+    ranges: list[tuple[SeqNumber, SeqNumber]] = []
+    start = prev = -2
+    for n in sorted(set(numbers)):
+        if n == prev + 1:
+            prev = n
+            continue
+        if start > 0:
+            ranges.append((start, prev))
+        start = prev = n
+    if start > 0:
+        ranges.append((start, prev))
+    return SequenceSet(tuple(ranges))
