@@ -14,7 +14,7 @@ from server.imap.wire.lexer import Cursor
 
 __all__ = ["PARSERS"]
 
-_BASE64 = re.compile(rb"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?|=")
+_BASE64 = re.compile(rb"=|(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 _ID_FIELD_MAX = 30  # RFC 2971 §3.3: at most 30 field-value pairs
 _ID_TEXT_MAX = 1024  # ... fields at most 30 octets, values at most 1024
 
