@@ -22,5 +22,5 @@ def test_ruff() -> None:
 
 def test_mypy_on_layers_and_wire_parsers() -> None:
     result = run(sys.executable, "-m", "mypy", "--no-incremental", "fdb_layers",
-                 "mailtext", "server/smtp/wire")
+                 "mailtext", "server/smtp/wire", "server/imap/wire")
     assert result.returncode == 0, result.stdout + result.stderr

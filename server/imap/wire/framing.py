@@ -183,7 +183,7 @@ class CommandReader:
         head = bytes(self._pending) + bytes(self._buf[:200])
         tag = None
         m = _TAG.match(head)
-        if m:
+        if m and self.mode is Mode.COMMAND:
             tag = m.group(1).decode("ascii")
         self._discard_line = True
         self._tail = b""
@@ -265,7 +265,7 @@ class CommandReader:
 
     def _is_upload(self) -> bool:
         m = _NAME.match(self._pending)
-        return bool(m) and m.group(1).upper() in _UPLOADS  # type: ignore[union-attr]
+        return m is not None and m.group(1).upper() in _UPLOADS
 
     def _complete(self) -> Event:
         data = bytes(self._pending)

@@ -374,7 +374,7 @@ class SearchData:
         return out + b"\r\n"
 
 
-def SortData(numbers: tuple[int, ...], modseq: int | None = None) -> SearchData:  # noqa: N802
+def SortData(numbers: tuple[int, ...], modseq: int | None = None) -> SearchData:
     """``* SORT n ...`` (RFC 5256 §4), MODSEQ as for SEARCH (RFC 7162 §3.1.5)."""
     return SearchData(numbers, modseq, "SORT")
 

@@ -17,10 +17,14 @@ from server.imap.wire.search import (
 )
 from server.imap.wire.sequence import STAR, SeqNumber, SequenceSet
 
-ATOM_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789$_-.!#&'+,/:;<=>?@^`|~"
+ATOM_ALPHABET = (
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789$_-.!#&'+,/:;<=>?@^`|~"
+)
 tags = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_",
                min_size=1, max_size=8)
-atoms = st.text(alphabet=ATOM_ALPHABET, min_size=1, max_size=12).filter(lambda s: s.upper() != "NIL")
+atoms = st.text(alphabet=ATOM_ALPHABET, min_size=1, max_size=12).filter(
+    lambda s: s.upper() != "NIL"
+)
 # text an astring may carry: anything but NUL and lone surrogates ("{" would confuse the
 # LITERAL+ rewriting of the test serializer)
 texts = st.text(

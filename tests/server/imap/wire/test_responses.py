@@ -31,7 +31,8 @@ EXAMPLES: list[tuple[str, Response, bytes]] = [
      b"* PREAUTH IMAP4rev2 server logged in as Smith\r\n"),
     ("RFC 9051 §7.1 ALERT", Untagged("OK", "System shutdown in 10 minutes", Code("ALERT")),
      b"* OK [ALERT] System shutdown in 10 minutes\r\n"),
-    ("RFC 9051 §7.1 UIDVALIDITY", Untagged("OK", "UIDs valid", Code.number("UIDVALIDITY", 3857529045)),
+    ("RFC 9051 §7.1 UIDVALIDITY",
+     Untagged("OK", "UIDs valid", Code.number("UIDVALIDITY", 3857529045)),
      b"* OK [UIDVALIDITY 3857529045] UIDs valid\r\n"),
     ("RFC 9051 §7.1 PERMANENTFLAGS",
      Untagged("OK", "Limited", Code.permanentflags(("\\Deleted", "\\Seen", "\\*"))),
@@ -39,7 +40,8 @@ EXAMPLES: list[tuple[str, Response, bytes]] = [
     ("RFC 9051 §7.1 CAPABILITY",
      Untagged("OK", "ready", Code.capability(("IMAP4rev2", "STARTTLS", "LOGINDISABLED"))),
      b"* OK [CAPABILITY IMAP4rev2 STARTTLS LOGINDISABLED] ready\r\n"),
-    ("RFC 9051 §7.1 BADCHARSET", Tagged("a", "NO", "charset", Code.badcharset(("UTF-8", "US-ASCII"))),
+    ("RFC 9051 §7.1 BADCHARSET",
+     Tagged("a", "NO", "charset", Code.badcharset(("UTF-8", "US-ASCII"))),
      b'a NO [BADCHARSET ("UTF-8" "US-ASCII")] charset\r\n'),
     ("RFC 9051 §7.1 TRYCREATE", Tagged("A003", "NO", "No such mailbox", Code("TRYCREATE")),
      b"A003 NO [TRYCREATE] No such mailbox\r\n"),
@@ -66,7 +68,8 @@ EXAMPLES: list[tuple[str, Response, bytes]] = [
      b"* OK [CLOSED] Previous mailbox is now closed\r\n"),
     ("RFC 9051 §7.1 TOOBIG / RFC 7888", Tagged("a", "NO", "message too large", Code("TOOBIG")),
      b"a NO [TOOBIG] message too large\r\n"),
-    ("RFC 8474 §4.1", Tagged("3", "OK", "Completed", Code.mailboxid("F2212ea87-6097-4256-9d51-71338625")),
+    ("RFC 8474 §4.1",
+     Tagged("3", "OK", "Completed", Code.mailboxid("F2212ea87-6097-4256-9d51-71338625")),
      b"3 OK [MAILBOXID (F2212ea87-6097-4256-9d51-71338625)] Completed\r\n"),
     ("RFC 9051 §7.5", Continuation("Ready for additional command text"),
      b"+ Ready for additional command text\r\n"),
@@ -136,7 +139,8 @@ EXAMPLES: list[tuple[str, Response, bytes]] = [
      b'* 12 FETCH (FLAGS (\\Seen) INTERNALDATE "17-Jul-1996 02:44:25 -0700" RFC822.SIZE 4286)\r\n'),
     ("RFC 9051 §7.5.2 BODY[]", FetchData(1, ((b"BODY[HEADER]", b"Subject: x\r\n\r\n"),)),
      b"* 1 FETCH (BODY[HEADER] {14}\r\nSubject: x\r\n\r\n)\r\n"),
-    ("RFC 9051 §7.5.2 NIL", FetchData(1, ((b"BODY[1]<0>", None),)), b"* 1 FETCH (BODY[1]<0> NIL)\r\n"),
+    ("RFC 9051 §7.5.2 NIL",
+     FetchData(1, ((b"BODY[1]<0>", None),)), b"* 1 FETCH (BODY[1]<0> NIL)\r\n"),
     ("RFC 3516 §4.2 literal8", FetchData(1, ((b"BINARY[1]", Binary(b"a\x00b")),
                                              (b"BINARY.SIZE[1]", 3))),
      b"* 1 FETCH (BINARY[1] ~{3}\r\na\x00b BINARY.SIZE[1] 3)\r\n"),
@@ -156,7 +160,8 @@ def test_examples(where: str, response: Response, wire: bytes) -> None:
 
 def test_utf8_mode_names_and_strings() -> None:
     """RFC 9051 §5.1 / RFC 6855 §3: UTF-8 names and quoted strings once enabled."""
-    assert ListData((), "/", "Entwürfe").render(utf8=True) == '* LIST () "/" "Entwürfe"\r\n'.encode()
+    wire = ListData((), "/", "Entwürfe").render(utf8=True)
+    assert wire == '* LIST () "/" "Entwürfe"\r\n'.encode()
     assert render("Grüße") == b"{7}\r\nGr\xc3\xbc\xc3\x9fe"
     assert render("Grüße", utf8=True) == '"Grüße"'.encode()
 

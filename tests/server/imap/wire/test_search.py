@@ -19,9 +19,11 @@ SINCE = SearchDate("SINCE", date(1994, 2, 1))
 NOT_SMITH = SearchNot(SearchText("FROM", "Smith"))
 
 EXAMPLES: list[tuple[str, bytes, Command]] = [
-    ("RFC 9051 §6.4.4", b'A282 SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"\r\n',
+    ("RFC 9051 §6.4.4",
+     b'A282 SEARCH RETURN (MIN COUNT) FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"\r\n',
      Search("A282", SearchAnd((FLAGGED, SINCE, NOT_SMITH)), returns=("MIN", "COUNT"))),
-    ("RFC 9051 §6.4.4 RETURN ()", b'A283 SEARCH RETURN () FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"\r\n',
+    ("RFC 9051 §6.4.4 RETURN ()",
+     b'A283 SEARCH RETURN () FLAGGED SINCE 1-Feb-1994 NOT FROM "Smith"\r\n',
      Search("A283", SearchAnd((FLAGGED, SINCE, NOT_SMITH)), returns=())),
     ("RFC 9051 §6.4.4 TEXT", b'A284 SEARCH TEXT "string not in mailbox"\r\n',
      Search("A284", SearchText("TEXT", "string not in mailbox"))),
@@ -48,7 +50,8 @@ EXAMPLES: list[tuple[str, bytes, Command]] = [
      Search("a", SearchAnd((SearchFlag("UNSEEN"), SearchAge(False, 259200))))),
     ("RFC 7162 §3.1.5", b'a SEARCH MODSEQ "/flags/\\\\draft" all 620162338\r\n',
      Search("a", SearchModSeq(620162338, ("/flags/\\draft", "ALL")))),
-    ("RFC 7162 §3.1.5 plain", b"a UID SEARCH MODSEQ 12\r\n", Search("a", SearchModSeq(12), uid=True)),
+    ("RFC 7162 §3.1.5 plain",
+     b"a UID SEARCH MODSEQ 12\r\n", Search("a", SearchModSeq(12), uid=True)),
     ("RFC 5182 §2 SAVE", b"A SEARCH RETURN (SAVE) FROM xyz\r\n",
      Search("A", SearchText("FROM", "xyz"), returns=("SAVE",))),
     ("RFC 5182 §2.2 $", b"B UID SEARCH UID $ SMALLER 4096\r\n",
@@ -68,7 +71,8 @@ EXAMPLES: list[tuple[str, bytes, Command]] = [
           SearchText("SUBJECT", "afternoon meeting"))),
     ("RFC 5256 §3 REVERSE", b"A286 SORT (SUBJECT REVERSE DATE) UTF-8 ALL\r\n",
      Sort("A286", ((False, "SUBJECT"), (True, "DATE")), "UTF-8", SearchFlag("ALL"))),
-    ("RFC 5267 §3.2 ESORT", b"A1 UID SORT RETURN (MIN MAX) (DATE) UTF-8 UNDELETED UNKEYWORD $Junk\r\n",
+    ("RFC 5267 §3.2 ESORT",
+     b"A1 UID SORT RETURN (MIN MAX) (DATE) UTF-8 UNDELETED UNKEYWORD $Junk\r\n",
      Sort("A1", ((False, "DATE"),), "UTF-8", SearchAnd((SearchFlag("UNDELETED"),
           SearchKeyword("$Junk", False))), ("MIN", "MAX"), True)),
     ("RFC 5957 §3", b"a SORT (DISPLAYFROM) UTF-8 ALL\r\n",
