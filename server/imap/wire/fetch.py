@@ -129,12 +129,7 @@ def section_spec(cur: Cursor) -> Section:
 
 def header_list(cur: Cursor) -> tuple[str, ...]:
     """header-list = "(" header-fld-name *(SP header-fld-name) ")"."""
-    cur.expect(b"(")
-    names = [cur.text_astring()]
-    while cur.take(b" "):
-        names.append(cur.text_astring())
-    cur.expect(b")")
-    return tuple(names)
+    return tuple(cur.items(cur.text_astring))
 
 
 def _partial(cur: Cursor) -> tuple[int, int] | None:
@@ -179,12 +174,8 @@ def fetch_att(cur: Cursor) -> FetchItem:
 
 def fetch_att_list(cur: Cursor) -> tuple[FetchItem, ...]:
     """"ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP fetch-att) ")"."""
-    if cur.take(b"("):
-        items = [fetch_att(cur)]
-        while cur.take(b" "):
-            items.append(fetch_att(cur))
-        cur.expect(b")")
-        return tuple(items)
+    if cur.peek() == b"(":
+        return tuple(cur.items(lambda: fetch_att(cur)))
     for macro, items_ in MACROS.items():
         if cur.take_keyword(macro.encode()):
             return items_

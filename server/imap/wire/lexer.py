@@ -8,6 +8,8 @@ read and raise :class:`ParseError` on anything else; keywords are case-insensiti
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import TypeVar
 from datetime import date, datetime, timedelta, timezone
 
 from server.imap.wire.errors import ParseError
@@ -15,6 +17,8 @@ from server.imap.wire.mutf7 import MailboxNameError, decode_mailbox
 from server.imap.wire.sequence import STAR, SeqNumber, SequenceSet
 
 __all__ = ["Cursor", "MONTHS", "MAX_NUMBER", "MAX_NUMBER64"]
+
+T = TypeVar("T")
 
 MAX_NUMBER = 4_294_967_295  # number (RFC 9051 §9): unsigned 32-bit
 MAX_NUMBER64 = 9_223_372_036_854_775_807  # number64: signed 63-bit
@@ -99,6 +103,18 @@ class Cursor:
         """Consume "(" and report whether the list is empty (")" consumed too)."""
         self.expect(b"(")
         return self.take(b")")
+
+    def items(self, read: Callable[[], T], empty_ok: bool = False) -> list[T]:
+        """"(" item *(SP item) ")", each item read by ``read``; "()" only if ``empty_ok``."""
+        if self.paren_list():
+            if empty_ok:
+                return []
+            raise self.fail("empty list")
+        out = [read()]
+        while self.take(b" "):
+            out.append(read())
+        self.expect(b")")
+        return out
 
     # -- tokens ----------------------------------------------------------------------------
 
@@ -223,13 +239,7 @@ class Cursor:
 
     def flag_list(self) -> tuple[str, ...]:
         """flag-list = "(" [flag *(SP flag)] ")"."""
-        if self.paren_list():
-            return ()
-        flags = [self.flag()]
-        while self.take(b" "):
-            flags.append(self.flag())
-        self.expect(b")")
-        return tuple(flags)
+        return tuple(self.items(self.flag, empty_ok=True))
 
     def store_flags(self) -> tuple[str, ...]:
         """flag-list / (flag *(SP flag)) as STORE accepts (RFC 9051 §9 store-att-flags)."""

@@ -34,13 +34,7 @@ NOTIFY_EVENTS = frozenset(
 
 def _atoms(cur: Cursor, what: str) -> tuple[str, ...]:
     """"(" [atom *(SP atom)] ")", upper-cased."""
-    if cur.paren_list():
-        return ()
-    items = [cur.atom(what).upper()]
-    while cur.take(b" "):
-        items.append(cur.atom(what).upper())
-    cur.expect(b")")
-    return tuple(items)
+    return tuple(cur.items(lambda: cur.atom(what).upper(), empty_ok=True))
 
 
 def select(cur: Cursor, tag: str, readonly: bool) -> Command:
@@ -100,15 +94,8 @@ def create(cur: Cursor, tag: str) -> Command:
         cur.expect(b"(")
         cur.expect(b"USE", "USE")
         cur.sp()
-        cur.expect(b"(")
-        found = []
-        if not cur.take(b")"):
-            found.append(cur.flag())
-            while cur.take(b" "):
-                found.append(cur.flag())
-            cur.expect(b")")
+        uses = tuple(cur.items(cur.flag, empty_ok=True))
         cur.expect(b")")
-        uses = tuple(found)
     return Create(tag, mailbox, uses)
 
 
@@ -139,11 +126,8 @@ def list_(cur: Cursor, tag: str) -> Command:
         cur.sp()
     reference = cur.mailbox()
     cur.sp()
-    if cur.take(b"("):
-        patterns = [cur.list_mailbox()]
-        while cur.take(b" "):
-            patterns.append(cur.list_mailbox())
-        cur.expect(b")")
+    if cur.peek() == b"(":
+        patterns = cur.items(cur.list_mailbox)
         extended = True
     else:
         patterns = [cur.list_mailbox()]
@@ -238,20 +222,13 @@ def setquota(cur: Cursor, tag: str) -> Command:
     cur.sp()
     root = cur.text_astring()
     cur.sp()
-    limits = []
-    if not cur.paren_list():
-        while True:
-            name = cur.atom("a resource name").upper()
-            cur.sp()
-            limits.append((name, cur.number(MAX_NUMBER64, "a resource limit")))
-            if cur.take(b")"):
-                break
-            cur.sp()
-    return SetQuota(tag, root, tuple(limits))
 
+    def resource() -> tuple[str, int]:
+        name = cur.atom("a resource name").upper()
+        cur.sp()
+        return name, cur.number(MAX_NUMBER64, "a resource limit")
 
-def _entry(cur: Cursor) -> str:
-    return cur.text_astring()
+    return SetQuota(tag, root, tuple(cur.items(resource, empty_ok=True)))
 
 
 def getmetadata(cur: Cursor, tag: str) -> Command:
@@ -277,13 +254,10 @@ def getmetadata(cur: Cursor, tag: str) -> Command:
         cur.sp()
     mailbox = cur.mailbox()
     cur.sp()
-    if cur.take(b"("):
-        entries = [_entry(cur)]
-        while cur.take(b" "):
-            entries.append(_entry(cur))
-        cur.expect(b")")
+    if cur.peek() == b"(":
+        entries = cur.items(cur.text_astring)
     else:
-        entries = [_entry(cur)]
+        entries = [cur.text_astring()]
     return GetMetadata(tag, mailbox, tuple(entries), max_size, depth)
 
 
@@ -292,16 +266,13 @@ def setmetadata(cur: Cursor, tag: str) -> Command:
     cur.sp()
     mailbox = cur.mailbox()
     cur.sp()
-    cur.expect(b"(")
-    values = []
-    while True:
-        name = _entry(cur)
+
+    def entry_value() -> tuple[str, bytes | None]:
+        name = cur.text_astring()
         cur.sp()
-        values.append((name, cur.nstring(allow8=True)))
-        if cur.take(b")"):
-            break
-        cur.sp()
-    return SetMetadata(tag, mailbox, tuple(values))
+        return name, cur.nstring(allow8=True)
+
+    return SetMetadata(tag, mailbox, tuple(cur.items(entry_value)))
 
 
 def notify(cur: Cursor, tag: str) -> Command:
@@ -327,11 +298,8 @@ def _event_group(cur: Cursor) -> NotifyEventGroup:
     mailboxes: list[str] = []
     if name in ("SUBTREE", "MAILBOXES"):
         cur.sp()
-        if cur.take(b"("):
-            mailboxes.append(cur.mailbox())
-            while cur.take(b" "):
-                mailboxes.append(cur.mailbox())
-            cur.expect(b")")
+        if cur.peek() == b"(":
+            mailboxes = cur.items(cur.mailbox)
         else:
             mailboxes.append(cur.mailbox())
     cur.sp()
@@ -347,11 +315,8 @@ def _event_group(cur: Cursor) -> NotifyEventGroup:
                 raise cur.fail(f"unknown NOTIFY event {event[:40]}")
             events.append(event)
             if event == "MESSAGENEW" and cur.at(b" ("):
-                cur.pos += 2
-                fetch.append(fetch_att(cur))
-                while cur.take(b" "):
-                    fetch.append(fetch_att(cur))
-                cur.expect(b")")
+                cur.pos += 1
+                fetch += cur.items(lambda: fetch_att(cur))
             if cur.take(b")"):
                 break
             cur.sp()

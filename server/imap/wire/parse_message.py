@@ -31,18 +31,14 @@ def _search_returns(cur: Cursor) -> tuple[str, ...] | None:
     if not cur.at(b" RETURN "):
         return None
     cur.pos += len(b" RETURN ")
-    cur.expect(b"(")
-    opts: list[str] = []
-    if not cur.take(b")"):
-        while True:
-            opt = cur.atom("a search return option").upper()
-            if opt not in SEARCH_RETURNS:
-                raise cur.fail(f"unknown search return option {opt[:40]}")
-            opts.append(opt)
-            if cur.take(b")"):
-                break
-            cur.sp()
-    return tuple(opts)
+
+    def option() -> str:
+        opt = cur.atom("a search return option").upper()
+        if opt not in SEARCH_RETURNS:
+            raise cur.fail(f"unknown search return option {opt[:40]}")
+        return opt
+
+    return tuple(cur.items(option, empty_ok=True))
 
 
 def _charset(cur: Cursor) -> str:
@@ -79,19 +75,18 @@ def sort(cur: Cursor, tag: str, uid: bool) -> Command:
     """sort = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-criteria."""
     returns = _search_returns(cur)
     cur.sp()
-    cur.expect(b"(")
-    criteria = []
-    while True:
+
+    def criterion() -> tuple[bool, str]:
+        """sort-criterion = ["REVERSE" SP] sort-key (RFC 5256 §5)."""
         reverse = cur.take_keyword(b"REVERSE")
         if reverse:
             cur.sp()
         key = cur.atom("a sort key").upper()
         if key not in SORT_KEYS:
             raise cur.fail(f"unknown sort key {key[:40]}")
-        criteria.append((reverse, key))
-        if cur.take(b")"):
-            break
-        cur.sp()
+        return reverse, key
+
+    criteria = cur.items(criterion)
     cur.sp()
     charset, key_ = _criteria(cur)
     return Sort(tag, tuple(criteria), charset, key_, returns, uid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from server.imap.wire.parser import CommandError, parse_command
 from server.imap.wire.framing import (
     NEED_DATA, CommandReader, ContinuationRequired, Event, Limits,
 )
@@ -37,3 +38,13 @@ def one(data: bytes, utf8: bool = False) -> Event:
     events = run([data], utf8=utf8)
     assert len(events) == 1, events
     return events[0]
+
+
+def expect_bad(wire: bytes, tag: str | None = "a") -> None:
+    """The parser refuses ``wire`` with a BAD that carries ``tag`` and says why."""
+    try:
+        parse_command(wire)
+    except CommandError as exc:
+        assert exc.tag == tag and exc.status == "BAD" and exc.text
+    else:
+        raise AssertionError(f"{wire!r} was accepted")
