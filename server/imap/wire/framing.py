@@ -12,6 +12,10 @@ until it returns :data:`NEED_DATA`. Events:
   AUTHENTICATE exchange (RFC 9051 §6.2.2) or an IDLE (RFC 2177 §3).
 
 Literals are bounded before their octets are accepted (RFC 7888 §4-5, RFC 9051 §7.1 TOOBIG).
+RFC 7888 writes every non-synchronizing literal ``{n+}``; under LITERAL- (``literal_plus``
+off) those over 4096 octets are refused. ``{n-}`` is not in the RFC's grammar; it is read as a
+non-synchronizing literal of at most 4096 octets, so a client that sends it is never
+desynchronized.
 A refused synchronizing literal is never sent by the client; a refused non-synchronizing one
 (``{n+}``, ``{n-}``) is sent regardless, so its octets and the rest of the command are skipped
 without being buffered.
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 
 from server.imap.wire.commands import Command
 from server.imap.wire.parser import CommandError, parse_command
+from server.imap.wire.responses import Code, Tagged, Untagged
 
 __all__ = [
     "CommandReader", "Limits", "Mode", "NeedData", "NEED_DATA", "ContinuationRequired",
@@ -82,6 +87,13 @@ class Rejected:
     text: str
     status: str = "BAD"
     code: str | None = None
+
+    def response(self) -> Tagged | Untagged:
+        """The answer: tagged when the tag was read, else ``* BAD`` (RFC 9051 §7.1.3)."""
+        code = Code(self.code) if self.code is not None else None
+        if self.tag is None:
+            return Untagged(self.status, self.text, code)
+        return Tagged(self.tag, self.status, self.text, code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +261,8 @@ class CommandReader:
                 refusal = Rejected(tag, "message too large", "NO", "TOOBIG")
             else:
                 refusal = Rejected(tag, "literal too large")
-        elif kind and not limits.literal_plus and size > LITERAL_MINUS_MAX:
+        elif kind and (not limits.literal_plus or kind == b"-") and size > LITERAL_MINUS_MAX:
+            # RFC 7888 §5 (LITERAL-): non-synchronizing literals up to 4096 octets only
             refusal = Rejected(tag, "non-synchronizing literal over 4096 octets (LITERAL-)")
         if refusal is not None:
             self._reset()

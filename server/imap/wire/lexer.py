@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from server.imap.wire.errors import ParseError
 from server.imap.wire.mutf7 import MailboxNameError, decode_mailbox
 from server.imap.wire.sequence import STAR, SeqNumber, SequenceSet
+from server.imap.wire.values import MONTHS
 
 __all__ = ["Cursor", "MONTHS", "MAX_NUMBER", "MAX_NUMBER64"]
 
@@ -22,7 +23,6 @@ T = TypeVar("T")
 
 MAX_NUMBER = 4_294_967_295  # number (RFC 9051 §9): unsigned 32-bit
 MAX_NUMBER64 = 9_223_372_036_854_775_807  # number64: signed 63-bit
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_INDEX = {m.upper().encode(): i + 1 for i, m in enumerate(MONTHS)}
 
 # atom-specials: "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials / resp-specials

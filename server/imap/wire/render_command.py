@@ -16,7 +16,7 @@ from typing import Any
 from server.imap.wire import commands as c
 from server.imap.wire.fetch import render_fetch_item, render_fetch_items
 from server.imap.wire.mutf7 import encode_mailbox
-from server.imap.wire.responses import imap_datetime
+from server.imap.wire.values import imap_datetime
 from server.imap.wire.search import render_search
 from server.imap.wire.values import render_astring, render_string
 

@@ -3,30 +3,25 @@
 Each response is a frozen dataclass with ``render(utf8=False) -> bytes`` (CRLF included);
 ``utf8`` is on once IMAP4rev2 or UTF8=ACCEPT is enabled: mailbox names go out in UTF-8 instead
 of modified UTF-7 and quoted strings may carry UTF-8 (RFC 9051 §5.1, RFC 6855 §3).
-ENVELOPE and BODYSTRUCTURE come from the stored message summary through
-:mod:`server.mime.imap_render`.
+FETCH data is in :mod:`.fetch_data`.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Protocol
 
-from server.imap.wire.lexer import MONTHS
 from server.imap.wire.mutf7 import encode_mailbox
 from server.imap.wire.sequence import SequenceSet
-from server.imap.wire.values import Atom, Raw, Value, render, render_astring
-from server.mime.imap_render import render_bodystructure, render_envelope
-from server.mime.model import MessageSummary
+from server.imap.wire.values import Atom, Value, render, render_astring
 
 __all__ = [
     "Response", "Code", "CODES", "Tagged", "Untagged", "Continuation", "CapabilityData",
     "EnabledData", "ListData", "StatusData", "FlagsData", "ExistsData", "RecentData",
-    "ExpungeData", "VanishedData", "FetchData", "EnvelopeOf", "BodyStructureOf", "ESearchData",
+    "ExpungeData", "VanishedData", "ESearchData",
     "SearchData", "SortData", "ThreadNode", "ThreadData", "QuotaData", "QuotaRootData",
-    "NamespaceData", "IdData", "MetadataData", "imap_datetime", "mailbox_name",
+    "NamespaceData", "IdData", "MetadataData", "mailbox_name",
 ]
 
 # Every response code fdbmail may send (RFC 9051 §7.1 and the extensions that define them).
@@ -60,20 +55,6 @@ class Response(Protocol):
 def mailbox_name(name: str, utf8: bool) -> bytes:
     """A mailbox name as an astring in the session's encoding."""
     return render_astring(encode_mailbox(name, utf8), utf8)
-
-
-def imap_datetime(when: datetime) -> Raw:
-    """date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE."""
-    offset = when.utcoffset()
-    minutes = int(offset.total_seconds()) // 60 if offset is not None else 0
-    sign = "-" if minutes < 0 else "+"
-    minutes = abs(minutes)
-    text = (
-        f'"{when.day:2d}-{MONTHS[when.month - 1]}-{when.year:04d} '
-        f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
-        f'{sign}{minutes // 60:02d}{minutes % 60:02d}"'
-    )
-    return Raw(text.encode("ascii"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,47 +265,6 @@ class VanishedData:
 
     def render(self, utf8: bool = False) -> bytes:
         return b"* VANISHED %s%s\r\n" % (b"(EARLIER) " if self.earlier else b"", self.uids.render())
-
-
-@dataclass(frozen=True, slots=True)
-class EnvelopeOf:
-    """FETCH ENVELOPE of a stored summary, rendered in the session's mode."""
-
-    summary: MessageSummary
-
-
-@dataclass(frozen=True, slots=True)
-class BodyStructureOf:
-    """FETCH BODYSTRUCTURE (``extensible``) or BODY of a stored summary."""
-
-    summary: MessageSummary
-    extensible: bool = True
-
-
-FetchValue = Value | EnvelopeOf | BodyStructureOf
-
-
-@dataclass(frozen=True, slots=True)
-class FetchData:
-    """``* n FETCH (name value ...)`` (RFC 9051 §7.5.2). Names are in wire form
-    (``b"BODY[1.2]<0>"``, see :meth:`FetchBody.response_name`); values are
-    :data:`~.values.Value` (bytes for a section, :class:`~.values.Binary` for BINARY[],
-    ``(n,)`` for MODSEQ, ``(Atom(id),)`` for EMAILID) or a summary to render."""
-
-    number: int
-    items: tuple[tuple[bytes, FetchValue], ...] = field(default=())
-
-    def render(self, utf8: bool = False) -> bytes:
-        parts = []
-        for name, value in self.items:
-            if isinstance(value, EnvelopeOf):
-                shown = render_envelope(value.summary, utf8)
-            elif isinstance(value, BodyStructureOf):
-                shown = render_bodystructure(value.summary, value.extensible, utf8)
-            else:
-                shown = render(value, utf8)
-            parts.append(name + b" " + shown)
-        return b"* %d FETCH (%s)\r\n" % (self.number, b" ".join(parts))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = [
     "Atom", "Binary", "Raw", "Value", "render", "render_string", "render_astring", "is_atom",
+    "imap_datetime", "MONTHS",
 ]
 
 _ATOM = re.compile(rb"[^(){ \x00-\x1f\x7f%*\"\\\]\x80-\xff]+")
@@ -20,6 +22,7 @@ _ASTRING = re.compile(rb"[^(){ \x00-\x1f\x7f%*\"\\\x80-\xff]+")
 _TEXT7 = re.compile(rb"[\x01-\x09\x0b\x0c\x0e-\x7f]*")
 _CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _ESCAPE = re.compile(rb'(["\\])')
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,7 @@ class Atom:
 
 @dataclass(frozen=True, slots=True)
 class Binary:
-    """Octets sent as literal8 ``~{n}`` when they hold NUL, else as a literal (RFC 3516 §4.2)."""
+    """Octets sent as literal8 ``~{n}`` (RFC 3516 §4.2: BINARY[] data, which may hold NUL)."""
 
     data: bytes
 
@@ -99,3 +102,17 @@ def render(value: Value, utf8: bool = False) -> bytes:
     if isinstance(value, Binary):
         return b"~{%d}\r\n" % len(value.data) + value.data
     return b"(" + b" ".join(render(v, utf8) for v in value) + b")"
+
+
+def imap_datetime(when: datetime) -> Raw:
+    """date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE."""
+    offset = when.utcoffset()
+    minutes = int(offset.total_seconds()) // 60 if offset is not None else 0
+    sign = "-" if minutes < 0 else "+"
+    minutes = abs(minutes)
+    text = (
+        f'"{when.day:2d}-{MONTHS[when.month - 1]}-{when.year:04d} '
+        f'{when.hour:02d}:{when.minute:02d}:{when.second:02d} '
+        f'{sign}{minutes // 60:02d}{minutes % 60:02d}"'
+    )
+    return Raw(text.encode("ascii"))

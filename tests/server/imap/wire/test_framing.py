@@ -206,3 +206,19 @@ def test_a_bad_line_never_swallows_the_next_command(junk: bytes) -> None:
         return
     events = run([junk + b"\r\nz9 NOOP\r\n"])
     assert events[-1] == Noop("z9")
+
+
+def test_rejections_become_responses() -> None:
+    """RFC 9051 §7.1.3: BAD is tagged when the tag was read, else untagged."""
+    events = run([b"a1 FROB\r\n", b"\x01\r\n", b"a2 APPEND x {2000}\r\n"], SMALL)
+    assert [e.response().render() for e in events] == [  # type: ignore[union-attr]
+        b"a1 BAD unknown command FROB\r\n",
+        b"* BAD missing or invalid tag\r\n",
+        b"a2 NO [TOOBIG] message too large\r\n",
+    ]
+
+
+def test_minus_literal_form_is_bounded_even_with_literal_plus() -> None:
+    body = b"x" * 5000
+    events = run([b"a1 LOGIN {5000-}\r\n" + body + b" y\r\na2 NOOP\r\n"])
+    assert isinstance(events[0], Rejected) and events[1:] == [Noop("a2")]

@@ -9,15 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server.imap.wire.lexer import Cursor
+from server.imap.wire.fetch_data import BodyStructureOf, EnvelopeOf, FetchData
 from server.imap.wire.responses import (
-    CODES, BodyStructureOf, CapabilityData, Code, Continuation, EnabledData, EnvelopeOf,
-    ESearchData, ExistsData, ExpungeData, FetchData, FlagsData, IdData, ListData,
-    MetadataData, NamespaceData, QuotaData, QuotaRootData, RecentData, Response, SearchData,
-    SortData, StatusData, Tagged, ThreadData, ThreadNode, Untagged, VanishedData,
-    imap_datetime,
+    CODES, CapabilityData, Code, Continuation, EnabledData, ESearchData, ExistsData,
+    ExpungeData, FlagsData, IdData, ListData, MetadataData, NamespaceData, QuotaData,
+    QuotaRootData, RecentData, Response, SearchData, SortData, StatusData, Tagged, ThreadData,
+    ThreadNode, Untagged, VanishedData,
 )
 from server.imap.wire.sequence import SequenceSet, compress_numbers
-from server.imap.wire.values import Atom, Binary, render, render_string
+from server.imap.wire.values import imap_datetime, Atom, Binary, render, render_string
 from server.mime.summary import parse_message
 
 PDT = timezone(timedelta(hours=-7))

@@ -7,11 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 from server.imap.wire.commands import Fetch, Login, Logout, Select, Store
 from server.imap.wire.fetch import MACROS, FetchBody, Section
+from server.imap.wire.fetch_data import FetchData
 from server.imap.wire.responses import (
-    Code, ExistsData, FetchData, FlagsData, ListData, Tagged, Untagged, imap_datetime,
+    Code, ExistsData, FlagsData, ListData, Tagged, Untagged,
 )
 from server.imap.wire.sequence import SequenceSet
-from server.imap.wire.values import Atom
+from server.imap.wire.values import imap_datetime, Atom
 
 from ._feed import run
 
