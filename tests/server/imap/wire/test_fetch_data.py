@@ -12,7 +12,6 @@ from server.imap.wire.fetch_data import (
 )
 from server.mime.summary import parse_message
 
-UTC = timezone.utc
 MESSAGE = b"Subject: hi\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello\r\n"
 
 
