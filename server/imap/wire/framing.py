@@ -170,12 +170,16 @@ class CommandReader:
                     return NEED_DATA
                 continue
             end = self._buf.find(b"\n")
+            too_long = end + 1 > self.limits.max_line + 2
             if end < 0:
-                if len(self._buf) > self.limits.max_line:
-                    return self._line_too_long()
-                return NEED_DATA
-            if end + 1 > self.limits.max_line + 2:
-                return self._line_too_long()
+                too_long = len(self._buf) > self.limits.max_line
+                if not too_long:
+                    return NEED_DATA
+            if too_long:
+                refusal = self._line_too_long()
+                if refusal is not None:
+                    return refusal
+                continue
             line = bytes(self._buf[: end + 1])
             del self._buf[: end + 1]
             event = self._line(line)
@@ -191,7 +195,8 @@ class CommandReader:
     def _reset(self) -> None:
         self._pending = bytearray()
 
-    def _line_too_long(self) -> Event:
+    def _line_too_long(self) -> Rejected | None:
+        """Start throwing the line away; the refusal, unless the command was refused already."""
         head = bytes(self._pending) + bytes(self._buf[:200])
         tag = None
         m = _TAG.match(head)
@@ -200,7 +205,7 @@ class CommandReader:
         self._discard_line = True
         self._tail = b""
         if self._draining:
-            return NEED_DATA if not self._discard_to_line_end() else self.next_event()
+            return None
         self._draining = True
         self._reset()
         return Rejected(tag, "line too long")

@@ -327,17 +327,30 @@ class ThreadNode:
     children: tuple[ThreadNode, ...] = ()
 
 
-def _thread(node: ThreadNode) -> bytes:
-    numbers: list[bytes] = []
-    while True:
-        if node.number is not None:
-            numbers.append(b"%d" % node.number)
-        if len(node.children) != 1:
-            break
-        node = node.children[0]
-    branches = b"".join(b"(" + _thread(c) + b")" for c in node.children)
-    head = b" ".join(numbers)
-    return head + (b" " if head and branches else b"") + branches
+def _thread(root: ThreadNode) -> bytes:
+    """thread-members [SP thread-nested] (RFC 5256 §5), without recursion: reply trees can be
+    deeper than Python's stack."""
+    out = bytearray()
+    stack: list[ThreadNode | bytes] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bytes):
+            out += item
+            continue
+        node = item
+        numbers: list[bytes] = []
+        while True:  # a chain of single replies is one run of numbers
+            if node.number is not None:
+                numbers.append(b"%d" % node.number)
+            if len(node.children) != 1:
+                break
+            node = node.children[0]
+        out += b" ".join(numbers)
+        if numbers and node.children:
+            out += b" "
+        for child in reversed(node.children):
+            stack += (b")", child, b"(")
+    return bytes(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,3 +222,12 @@ def test_minus_literal_form_is_bounded_even_with_literal_plus() -> None:
     body = b"x" * 5000
     events = run([b"a1 LOGIN {5000-}\r\n" + body + b" y\r\na2 NOOP\r\n"])
     assert isinstance(events[0], Rejected) and events[1:] == [Noop("a2")]
+
+
+def test_many_long_lines_after_a_refusal_do_not_recurse() -> None:
+    """A refused command whose remainder is thousands of over-long lines, each announcing an
+    empty non-synchronizing literal, is skipped in a loop (no RecursionError)."""
+    rest = (b"x" * 300 + b" {0+}\r\n") * 5000
+    data = b"a1 APPEND x {2000+}\r\n" + b"z" * 2000 + b" {0+}\r\n" + rest + b"\r\na2 NOOP\r\n"
+    events = run([data], SMALL)
+    assert [type(e) for e in events] == [Rejected, Noop]

@@ -239,3 +239,12 @@ def test_envelope_and_body_from_the_summary() -> None:
         b'NIL NIL "<B27397-0100000@cac.washington.edu>") '
         b'BODY ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 7 1))\r\n'
     )
+
+
+def test_deep_thread_trees_render() -> None:
+    """A reply tree deeper than the interpreter's stack still renders."""
+    node = T(10_001)
+    for n in range(10_000, 0, -1):
+        node = T(n, (node, T(100_000 + n)))
+    wire = ThreadData((node,)).render()
+    assert wire.startswith(b"* THREAD (1 (2 (3 (") and wire.endswith(b"(100001))\r\n")
