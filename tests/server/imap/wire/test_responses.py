@@ -14,7 +14,7 @@ from server.imap.wire.responses import (
     CODES, CapabilityData, Code, Continuation, EnabledData, ESearchData, ExistsData,
     ExpungeData, FlagsData, IdData, ListData, MetadataData, NamespaceData, QuotaData,
     QuotaRootData, RecentData, Response, SearchData, SortData, StatusData, Tagged, ThreadData,
-    ThreadNode, Untagged, VanishedData,
+    ThreadNode, Untagged, VanishedData, mailbox_name,
 )
 from server.imap.wire.sequence import SequenceSet, compress_numbers
 from server.imap.wire.values import imap_datetime, Atom, Binary, render, render_string
@@ -248,3 +248,14 @@ def test_deep_thread_trees_render() -> None:
         node = T(n, (node, T(100_000 + n)))
     wire = ThreadData((node,)).render()
     assert wire.startswith(b"* THREAD (1 (2 (3 (") and wire.endswith(b"(100001))\r\n")
+
+
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20),
+    st.booleans(),
+)
+def test_mailbox_names_read_back(name: str, utf8: bool) -> None:
+    """What LIST / STATUS send is what a client sends back in SELECT (RFC 9051 §5.1)."""
+    wire = mailbox_name(name, utf8) + b"\r\n"
+    expected = "INBOX" if name.upper() == "INBOX" else name
+    assert Cursor(wire, utf8=utf8).mailbox() == expected
