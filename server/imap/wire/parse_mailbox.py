@@ -313,6 +313,8 @@ def _event_group(cur: Cursor) -> NotifyEventGroup:
             event = cur.atom("an event").upper()
             if event not in NOTIFY_EVENTS:
                 raise cur.fail(f"unknown NOTIFY event {event[:40]}")
+            if event in events:
+                raise cur.fail(f"repeated NOTIFY event {event[:40]}")
             events.append(event)
             if event == "MESSAGENEW" and cur.at(b" ("):
                 cur.pos += 1

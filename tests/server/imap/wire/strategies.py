@@ -150,6 +150,22 @@ def _select(draw: st.DrawFn) -> c.Select:
     return c.Select(draw(tags), draw(names), draw(st.booleans()), draw(st.booleans()), q)
 
 
+@st.composite
+def _notify_group(draw: st.DrawFn) -> c.NotifyEventGroup:
+    filter_ = draw(st.sampled_from(["SELECTED", "SELECTED-DELAYED", "INBOXES", "PERSONAL",
+                                    "SUBSCRIBED", "SUBTREE", "MAILBOXES"]))
+    mailboxes = ()
+    if filter_ in ("SUBTREE", "MAILBOXES"):
+        mailboxes = tuple(draw(st.lists(names, min_size=1, max_size=3)))
+    events = tuple(draw(st.lists(st.sampled_from(
+        ["MESSAGENEW", "MESSAGEEXPUNGE", "FLAGCHANGE", "MAILBOXNAME", "SUBSCRIPTIONCHANGE"]),
+        min_size=1, max_size=3, unique=True)))
+    if draw(st.booleans()):
+        events = ("NONE",)
+    fetch = draw(fetch_lists) if "MESSAGENEW" in events and draw(st.booleans()) else ()
+    return c.NotifyEventGroup(filter_, mailboxes, events, fetch)
+
+
 commands: st.SearchStrategy[c.Command] = st.one_of(
     st.builds(c.Capability, tags), st.builds(c.Noop, tags), st.builds(c.Logout, tags),
     st.builds(c.StartTLS, tags), st.builds(c.Idle, tags), st.builds(c.Namespace, tags),
@@ -194,4 +210,7 @@ commands: st.SearchStrategy[c.Command] = st.one_of(
     st.builds(c.SetMetadata, tags, names, st.lists(st.tuples(
         texts.filter(bool), st.none() | st.binary(max_size=10)), min_size=1, max_size=2
     ).map(tuple)),
+    st.builds(c.Notify, tags, st.none() | st.lists(_notify_group(), min_size=1,
+                                                   max_size=3).map(tuple), st.booleans())
+    .map(lambda n: n if n.groups is not None else c.Notify(n.tag, None)),
 )

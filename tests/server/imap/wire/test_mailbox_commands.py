@@ -146,6 +146,7 @@ BAD = [
     b"a NOTIFY SET\r\n",
     b"a NOTIFY SET (everything (MessageNew))\r\n",
     b"a NOTIFY SET (selected (Bogus))\r\n",
+    b"a NOTIFY SET (selected (MessageNew MessageNew))\r\n",
     b"a SETQUOTA x (STORAGE)\r\n",
 ]
 
