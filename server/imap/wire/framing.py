@@ -55,7 +55,9 @@ class Limits:
     """``max_line``: octets of one line outside literals; ``max_literal``: one literal of a
     command other than APPEND / REPLACE; ``max_upload``: one message literal (APPENDLIMIT,
     RFC 7889); ``max_command``: a whole command with its literals; ``literal_plus``: LITERAL+
-    (any size) rather than LITERAL- (non-synchronizing only up to 4096)."""
+    (any size) rather than LITERAL- (non-synchronizing only up to 4096). The session may
+    assign ``reader.limits`` at any time between events, e.g. small limits before login and
+    the account's APPENDLIMIT after it."""
 
     max_line: int = 8192
     max_literal: int = 65536
