@@ -140,6 +140,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.directory.settings",
     "server.blobs.settings",
     "server.smtp.settings",
+    "server.jmap.settings",
     "server.maintenance_settings",
 )
 

@@ -1,0 +1,176 @@
+"""JMAP over HTTP on Starlette: the session resource and the API endpoint.
+
+:func:`jmap_routes` returns the routes given their dependencies, so that the node mounts
+JMAP with one line (``routes=[*jmap_routes(...)]`` in :func:`server.http.build_app`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Histogram
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.config import SettingValue
+from server.directory.base import Directory, Principal
+
+from .api import execute
+from .auth import Authenticator, TokenVerifier
+from .core import Echo, core_capability
+from .errors import Refused, RequestError
+from .json import JsonObject
+from .limits import Clock, FailureWindow, InFlight
+from .methods import Limits, Registry, limits_from_settings
+from .request import parse_request
+from .session import API_PATH, SESSION_PATHS, accounts_of, session_resource, session_state
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+REQUESTS = Counter(
+    "fdbmail_jmap_requests_total",
+    "JMAP HTTP requests (session and API) by result: 'ok', a request-level error type "
+    "(notJSON, notRequest, limit, unknownCapability) or a refusal (unauthorized, "
+    "tlsRequired, rateLimited, unavailable).",
+    ["endpoint", "result"])
+REQUEST_DURATION = Histogram(
+    "fdbmail_jmap_request_duration_seconds",
+    "Time to answer one JMAP HTTP request, by endpoint (session, api).",
+    ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+@dataclass(frozen=True, slots=True)
+class JmapSettings:
+    limits: Limits
+    public_url: str
+    auth_require_tls: bool
+    auth_failures: int
+    auth_failure_window: float
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, SettingValue]) -> JmapSettings:
+        """From the ``[jmap]`` section (``config.jmap``)."""
+        public_url, require_tls = values["public_url"], values["auth_require_tls"]
+        failures, window = values["auth_failures"], values["auth_failure_window"]
+        assert isinstance(public_url, str) and isinstance(require_tls, bool)
+        assert isinstance(failures, int) and isinstance(window, int | float)
+        return cls(limits_from_settings(values), public_url.rstrip("/"), require_tls,
+                   failures, float(window))
+
+
+def core_registry(limits: Limits) -> Registry:
+    """A registry with the core capability and Core/echo; method packages add theirs."""
+    return Registry([core_capability(limits)], [Echo()])
+
+
+def jmap_routes(directory: Directory, settings: JmapSettings, registry: Registry, *,
+                tokens: TokenVerifier | None = None,
+                clock: Clock = time.monotonic) -> list[BaseRoute]:
+    """The session resource (``/.well-known/jmap`` and ``/jmap/session``) and the API
+    endpoint (``/jmap/api``)."""
+    return _Endpoints(directory, settings, registry, tokens, clock).routes()
+
+
+class _Endpoints:
+    def __init__(self, directory: Directory, settings: JmapSettings, registry: Registry,
+                 tokens: TokenVerifier | None, clock: Clock) -> None:
+        self.settings, self.registry = settings, registry
+        self.auth = Authenticator(
+            directory, FailureWindow(settings.auth_failures, settings.auth_failure_window,
+                                     clock=clock),
+            require_tls=settings.auth_require_tls, tokens=tokens)
+        self.in_flight = InFlight(settings.limits.max_concurrent_requests)
+        self.capabilities = frozenset(registry.capabilities)
+
+    def routes(self) -> list[BaseRoute]:
+        return [*(Route(p, self.session, methods=["GET"]) for p in SESSION_PATHS),
+                Route(API_PATH, self.api, methods=["POST"])]
+
+    def _base_url(self, request: HttpRequest) -> str:
+        return self.settings.public_url or str(request.base_url).rstrip("/")
+
+    async def _principal(self, request: HttpRequest) -> Principal:
+        client = request.client.host if request.client is not None else ""
+        return await self.auth.authenticate(request.headers.get("authorization"),
+                                            client=client,
+                                            secure=request.url.scheme == "https")
+
+    async def session(self, request: HttpRequest) -> Response:
+        started = time.perf_counter()
+        try:
+            principal = await self._principal(request)
+        except Refused as e:
+            return _refusal(e, "session", started)
+        body = session_resource(principal, self.registry, self._base_url(request))
+        _count("session", "ok", started)
+        return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store"})
+
+    async def api(self, request: HttpRequest) -> Response:
+        started = time.perf_counter()
+        try:
+            principal = await self._principal(request)
+        except Refused as e:
+            return _refusal(e, "api", started)
+        account = principal.id
+        if not self.in_flight.acquire(account):
+            return _problem(RequestError(
+                "limit", "too many requests in progress for this account",
+                limit="maxConcurrentRequests"), started)
+        try:
+            raw = await self._body(request)
+            parsed = parse_request(raw, capabilities=self.capabilities,
+                                   max_calls=self.settings.limits.max_calls_in_request)
+            session = session_resource(principal, self.registry, self._base_url(request))
+            response = await execute(parsed, self.registry, principal=principal,
+                                     accounts=accounts_of(principal, self.registry),
+                                     limits=self.settings.limits,
+                                     session_state=session_state(session))
+        except RequestError as e:
+            return _problem(e, started)
+        finally:
+            self.in_flight.release(account)
+        _count("api", "ok", started)
+        return Response(response.to_bytes(), media_type="application/json")
+
+    async def _body(self, request: HttpRequest) -> bytes:
+        """The body, refused (``limit`` maxSizeRequest) as soon as it is known to be too
+        large: from Content-Length before reading, else while streaming."""
+        cap = self.settings.limits.max_size_request
+        too_large = RequestError("limit", f"the request is larger than {cap} octets",
+                                 limit="maxSizeRequest")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _count(endpoint: str, result: str, started: float) -> None:
+    REQUESTS.labels(endpoint, result).inc()
+    REQUEST_DURATION.labels(endpoint).observe(time.perf_counter() - started)
+
+
+def _problem(error: RequestError, started: float) -> Response:
+    _count("api", error.type, started)
+    return _json(error.problem(), error.status, {})
+
+
+def _refusal(error: Refused, endpoint: str, started: float) -> Response:
+    _count(endpoint, error.reason, started)
+    return _json(error.problem(), error.status, error.headers)
+
+
+def _json(body: JsonObject, status: int, headers: Mapping[str, str]) -> Response:
+    return JSONResponse(body, status_code=status, headers=dict(headers),
+                        media_type=PROBLEM_JSON)
