@@ -113,7 +113,7 @@ class Jmap:
     settings: JmapSettings
 
     def app(self, registry: Registry | None = None, **kwargs: Any) -> Starlette:
-        registry = registry or self.registry()
+        registry = registry or core_registry(self.settings.limits)
         return Starlette(routes=jmap_routes(self.directory, self.settings, registry,
                                             **kwargs))
 
@@ -133,10 +133,11 @@ class Jmap:
         return Jmap(self.config, self.directory, settings)
 
     def client(self, app: Starlette | None = None, *, user: str | None = "alice",
-               base_url: str = "http://jmap.test") -> httpx.AsyncClient:
-        auth = (user, PASSWORDS[user]) if user is not None else None
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app or self.app()),
-                                 base_url=base_url, auth=auth)
+               password: str | None = None, base_url: str = "http://jmap.test",
+               ip: str = "127.0.0.1") -> httpx.AsyncClient:
+        auth = (user, password or PASSWORDS[user]) if user is not None else None
+        transport = httpx.ASGITransport(app=app or self.app(), client=(ip, 40000))
+        return httpx.AsyncClient(transport=transport, base_url=base_url, auth=auth)
 
 
 @pytest.fixture
