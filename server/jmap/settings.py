@@ -15,8 +15,9 @@ SECTION = Section(
                 "uploadUrl and eventSourceUrl; empty means the scheme and Host of each "
                 "request."),
         Setting("auth_require_tls", True, "Accept credentials only over HTTPS (a request "
-                "whose URL scheme is https, or any request when public_url is https). Turn "
-                "off only for tests on a trusted network."),
+                "whose URL scheme is https); over plain HTTP they get 403. Turn off only for "
+                "tests on a trusted network, or behind a proxy that terminates TLS on a "
+                "trusted network."),
         Setting("auth_failures", 10, "Failed logins one client IP may make within "
                 "auth_failure_window before it gets 429 for the rest of the window.",
                 minimum=1),

@@ -57,7 +57,8 @@ async def test_no_credentials_is_401_with_a_challenge(jmap: Jmap, path: str) -> 
 ])
 async def test_bad_credentials_are_401(jmap: Jmap, header: str | bytes) -> None:
     async with jmap.client(user=None) as c:
-        r = await c.get("/.well-known/jmap", headers={"Authorization": header})
+        headers: Any = {"Authorization": header}
+        r = await c.get("/.well-known/jmap", headers=headers)
     _problem(r, 401)
     assert "www-authenticate" in r.headers
 

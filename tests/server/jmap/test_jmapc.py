@@ -139,4 +139,5 @@ async def test_jmapc_sees_method_errors_and_refusals(https_jmap: tuple[str, Fixe
     wrong = jmapc.Client.create_with_password(host, "alice", "not-the-password")
     with pytest.raises(requests.HTTPError) as caught:
         await in_thread(lambda: wrong.jmap_session)
+    assert caught.value.response is not None
     assert caught.value.response.status_code == 401

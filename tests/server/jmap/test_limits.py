@@ -59,9 +59,9 @@ async def test_an_undeclared_oversize_body_is_cut_while_streaming(jmap: Jmap) ->
     assert len(sent) < 10
     # a request just under the limit is fine
     async with small.client() as c:
-        request = {"using": [CORE], "methodCalls": [["Core/echo", {"p": "x" * 1900}, "a"]]}
-        assert len(json.dumps(request)) <= 2048
-        assert (await call(c, *request["methodCalls"]))["methodResponses"][0][0] \
+        echo: list[Any] = ["Core/echo", {"p": "x" * 1900}, "a"]
+        assert len(json.dumps({"using": [CORE], "methodCalls": [echo]})) <= 2048
+        assert (await call(c, echo))["methodResponses"][0][0] \
             == "Core/echo"
 
 

@@ -29,7 +29,7 @@ def test_rfc6901_section5_examples(pointer: str, expected: Any) -> None:
 
 def test_star_maps_over_an_array_and_flattens_arrays() -> None:
     # RFC 8620 section 3.7: results that are arrays are spliced into the output
-    value = {"list": [{"id": "a", "ids": ["1", "2"]}, {"id": "b", "ids": ["3"]},
+    value: Any = {"list": [{"id": "a", "ids": ["1", "2"]}, {"id": "b", "ids": ["3"]},
                       {"id": "c", "ids": []}]}
     assert resolve_pointer(value, "/list/*/id") == ["a", "b", "c"]
     assert resolve_pointer(value, "/list/*/ids") == ["1", "2", "3"]
@@ -112,4 +112,5 @@ def test_star_equals_resolving_each_item(items: list[dict[str, Any]]) -> None:
     for item in items:
         got = item["x"]
         expected.extend(got if isinstance(got, list) else [got])
-    assert resolve_pointer({"list": items}, "/list/*/x") == expected
+    value: Any = {"list": items}
+    assert resolve_pointer(value, "/list/*/x") == expected

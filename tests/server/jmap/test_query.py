@@ -36,7 +36,7 @@ def error_of(fn: Any, *args: Any, **kwargs: Any) -> str:
 def test_filter_tree() -> None:
     assert filter_arg({}, _check) is None
     assert filter_arg({"filter": {"text": "x"}}, _check) == FilterCondition({"text": "x"})
-    tree = {"operator": "AND", "conditions": [
+    tree: Any = {"operator": "AND", "conditions": [
         {"text": "a"}, {"operator": "NOT", "conditions": [{"inMailbox": "b"}]}]}
     assert filter_arg({"filter": tree}, _check) == FilterOperator("AND", (
         FilterCondition({"text": "a"}),
