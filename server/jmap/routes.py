@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
@@ -31,6 +31,8 @@ from .session import API_PATH, SESSION_PATHS, accounts_of, session_resource, ses
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+
+Handler = Callable[[HttpRequest, Principal], Awaitable[Response]]
 
 REQUESTS = Counter(
     "fdbmail_jmap_requests_total",
@@ -88,8 +90,26 @@ class _Endpoints:
         self.capabilities = frozenset(registry.capabilities)
 
     def routes(self) -> list[BaseRoute]:
-        return [*(Route(p, self.session, methods=["GET"]) for p in SESSION_PATHS),
-                Route(API_PATH, self.api, methods=["POST"])]
+        session = self._endpoint("session", self.session)
+        return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
+                Route(API_PATH, self._endpoint("api", self.api), methods=["POST"])]
+
+    def _endpoint(self, name: str, handler: Handler) -> Callable[[HttpRequest],
+                                                                 Awaitable[Response]]:
+        """``handler`` behind authentication, with its refusals and request-level
+        errors answered as problem+json, counted and timed."""
+        async def endpoint(request: HttpRequest) -> Response:
+            started = time.perf_counter()
+            try:
+                response, result = await handler(request, await self._principal(request)), "ok"
+            except Refused as e:
+                response, result = _problem(e.problem(), e.status, e.headers), e.reason
+            except RequestError as e:
+                response, result = _problem(e.problem(), e.status, {}), e.type
+            REQUESTS.labels(name, result).inc()
+            REQUEST_DURATION.labels(name).observe(time.perf_counter() - started)
+            return response
+        return endpoint
 
     def _base_url(self, request: HttpRequest) -> str:
         return self.settings.public_url or str(request.base_url).rstrip("/")
@@ -100,27 +120,15 @@ class _Endpoints:
                                             client=client,
                                             secure=request.url.scheme == "https")
 
-    async def session(self, request: HttpRequest) -> Response:
-        started = time.perf_counter()
-        try:
-            principal = await self._principal(request)
-        except Refused as e:
-            return _refusal(e, "session", started)
+    async def session(self, request: HttpRequest, principal: Principal) -> Response:
         body = session_resource(principal, self.registry, self._base_url(request))
-        _count("session", "ok", started)
         return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store"})
 
-    async def api(self, request: HttpRequest) -> Response:
-        started = time.perf_counter()
-        try:
-            principal = await self._principal(request)
-        except Refused as e:
-            return _refusal(e, "api", started)
+    async def api(self, request: HttpRequest, principal: Principal) -> Response:
         account = principal.id
         if not self.in_flight.acquire(account):
-            return _problem(RequestError(
-                "limit", "too many requests in progress for this account",
-                limit="maxConcurrentRequests"), started)
+            raise RequestError("limit", "too many requests in progress for this account",
+                               limit="maxConcurrentRequests")
         try:
             raw = await self._body(request)
             parsed = parse_request(raw, capabilities=self.capabilities,
@@ -130,11 +138,8 @@ class _Endpoints:
                                      accounts=accounts_of(principal, self.registry),
                                      limits=self.settings.limits,
                                      session_state=session_state(session))
-        except RequestError as e:
-            return _problem(e, started)
         finally:
             self.in_flight.release(account)
-        _count("api", "ok", started)
         return Response(response.to_bytes(), media_type="application/json")
 
     async def _body(self, request: HttpRequest) -> bytes:
@@ -156,21 +161,6 @@ class _Endpoints:
         return b"".join(chunks)
 
 
-def _count(endpoint: str, result: str, started: float) -> None:
-    REQUESTS.labels(endpoint, result).inc()
-    REQUEST_DURATION.labels(endpoint).observe(time.perf_counter() - started)
-
-
-def _problem(error: RequestError, started: float) -> Response:
-    _count("api", error.type, started)
-    return _json(error.problem(), error.status, {})
-
-
-def _refusal(error: Refused, endpoint: str, started: float) -> Response:
-    _count(endpoint, error.reason, started)
-    return _json(error.problem(), error.status, error.headers)
-
-
-def _json(body: JsonObject, status: int, headers: Mapping[str, str]) -> Response:
+def _problem(body: JsonObject, status: int, headers: Mapping[str, str]) -> Response:
     return JSONResponse(body, status_code=status, headers=dict(headers),
                         media_type=PROBLEM_JSON)

@@ -4,8 +4,6 @@ transport; ``tests/server/jmap/test_jmapc.py`` runs them under a real uvicorn to
 
 from __future__ import annotations
 
-import io
-import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,26 +13,17 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from server.cli import main as cli
 from server.config import Config, load_config
 from server.directory import Directory, open_directory, passwords
 from server.directory.base import DirectoryError, Principal
 from server.jmap import JmapSettings, Method, Registry, core_registry, jmap_routes
 from server.jmap.methods import CORE, Capability
 from server.jmap.session import API_PATH
+from tests.server.directory.conftest import run_cli
 
 USING = [CORE]
 PASSWORDS = {"alice": "wonderland", "bob": "builder"}
 TEST_CAPABILITY = "urn:fdbmail:test"
-
-
-def fdbmail(config_path: Path, *args: str, stdin: str = "") -> None:
-    old = sys.stdin
-    sys.stdin = io.StringIO(stdin)
-    try:
-        assert cli(["-c", str(config_path), "directory", *args]) == 0
-    finally:
-        sys.stdin = old
 
 
 class SwitchableDirectory:
@@ -90,10 +79,10 @@ cache_ttl = 0.0
 [jmap]
 auth_require_tls = false
 """)
-    fdbmail(cfg, "add-domain", "example.com")
+    assert run_cli(cfg, "add-domain", "example.com") == 0
     for name, password in PASSWORDS.items():
-        fdbmail(cfg, "add", name, "--email", f"{name}@example.com", "--password-stdin",
-                stdin=password + "\n")
+        assert run_cli(cfg, "add", name, "--email", f"{name}@example.com",
+                       "--password-stdin", stdin=password + "\n") == 0
     return load_config(cfg, env={})
 
 

@@ -12,6 +12,7 @@ from server.directory.base import Principal
 from server.jmap.args import account_arg
 from server.jmap.errors import MethodError
 from server.jmap.methods import CORE, Account, CallContext
+from tests.server.directory.conftest import run_cli
 from tests.server.jmap.conftest import TEST_CAPABILITY, Fixed, Jmap, call, error_type
 
 USING = [CORE, TEST_CAPABILITY]
@@ -64,9 +65,8 @@ async def test_bad_credentials_are_401(jmap: Jmap, header: str | bytes) -> None:
 
 
 async def test_basic_with_a_utf8_password(jmap: Jmap) -> None:
-    from tests.server.jmap.conftest import fdbmail
     cfg = jmap.config.data_dir.parent / "fdbmail.toml"
-    fdbmail(cfg, "passwd", "bob", "--password-stdin", stdin="pässwörd\n")
+    assert run_cli(cfg, "passwd", "bob", "--password-stdin", stdin="pässwörd\n") == 0
     async with jmap.client(user="bob", password="pässwörd") as c:
         assert (await c.get("/.well-known/jmap")).status_code == 200
 

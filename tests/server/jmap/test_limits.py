@@ -28,17 +28,18 @@ def _limit(r: httpx.Response, name: str) -> None:
     assert body["limit"] == name
 
 
+async def _kilobytes(count: int, sent: list[int]) -> AsyncIterator[bytes]:
+    """``count`` chunks of 1 KiB (JSON whitespace), noting each one the server pulls."""
+    for i in range(count):
+        sent.append(i)
+        yield b" " * 1024
+
+
 async def test_a_declared_oversize_body_is_refused_before_it_is_read(jmap: Jmap) -> None:
     small = jmap.with_settings(limits={"max_size_request": 2048})
     sent: list[int] = []
-
-    async def body() -> AsyncIterator[bytes]:
-        for i in range(100):
-            sent.append(i)
-            yield b" " * 1024
-
     async with small.client() as c:
-        r = await c.post("/jmap/api", content=body(),
+        r = await c.post("/jmap/api", content=_kilobytes(100, sent),
                          headers={"Content-Length": str(100 * 1024)})
     _limit(r, "maxSizeRequest")
     assert len(sent) <= 1  # nothing past the first chunk was asked for
@@ -47,14 +48,9 @@ async def test_a_declared_oversize_body_is_refused_before_it_is_read(jmap: Jmap)
 async def test_an_undeclared_oversize_body_is_cut_while_streaming(jmap: Jmap) -> None:
     small = jmap.with_settings(limits={"max_size_request": 2048})
     sent: list[int] = []
-
-    async def body() -> AsyncIterator[bytes]:
-        for i in range(100):
-            sent.append(i)
-            yield b" " * 1024
-
     async with small.client() as c:
-        r = await c.post("/jmap/api", content=body())  # chunked: no Content-Length
+        # chunked: no Content-Length
+        r = await c.post("/jmap/api", content=_kilobytes(100, sent))
     _limit(r, "maxSizeRequest")
     assert len(sent) < 10
     # a request just under the limit is fine
