@@ -11,12 +11,24 @@ JsonValue: TypeAlias = (
 )
 JsonObject: TypeAlias = "dict[str, JsonValue]"
 
+MAX_DEPTH = 256
+"""Deepest nesting of arrays and objects a request may have: far more than any JMAP
+request needs, and well inside what the JSON encoder can serialise back."""
+
+
 class NotJson(ValueError):
     """The bytes are not I-JSON text."""
 
 
 def _reject_constant(name: str) -> float:
     raise NotJson(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e400: I-JSON numbers are IEEE doubles
+        raise NotJson(f"the number {text[:20]} is out of range")
+    return value
 
 
 def _unique(pairs: list[tuple[str, JsonValue]]) -> JsonObject:
@@ -30,8 +42,8 @@ def _unique(pairs: list[tuple[str, JsonValue]]) -> JsonObject:
 
 def decode(raw: bytes) -> JsonValue:
     """Parse UTF-8 JSON text (RFC 8259) with I-JSON's rules: no NaN/Infinity, unique member
-    names, no lone surrogates.  Nesting deeper than the interpreter's recursion limit is
-    refused too (the decoder's RecursionError)."""
+    names, no lone surrogates, no number out of a double's range; nesting at most
+    :data:`MAX_DEPTH`."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -40,7 +52,7 @@ def decode(raw: bytes) -> JsonValue:
         raise NotJson("a byte order mark is not allowed (RFC 8259 section 8.1)")
     try:
         value: JsonValue = json.loads(text, parse_constant=_reject_constant,
-                                      object_pairs_hook=_unique)
+                                      parse_float=_finite, object_pairs_hook=_unique)
     except NotJson:
         raise
     except (ValueError, RecursionError) as e:
@@ -50,17 +62,21 @@ def decode(raw: bytes) -> JsonValue:
 
 
 def _check_strings(value: JsonValue) -> None:
-    stack: list[JsonValue] = [value]
+    """Every string and member name is valid Unicode; nesting is at most MAX_DEPTH."""
+    stack: list[tuple[JsonValue, int]] = [(value, 0)]
     while stack:
-        item = stack.pop()
+        item, depth = stack.pop()
         if isinstance(item, str):
             _check_text(item)
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            for key, member in item.items():
-                _check_text(key)
-                stack.append(member)
+        elif isinstance(item, list | dict):
+            if depth >= MAX_DEPTH:
+                raise NotJson(f"nested deeper than {MAX_DEPTH}")
+            if isinstance(item, list):
+                stack.extend((member, depth + 1) for member in item)
+            else:
+                for key, member in item.items():
+                    _check_text(key)
+                    stack.append((member, depth + 1))
 
 
 def _check_text(text: str) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 
 from server.directory.base import DirectoryError
 from server.jmap.errors import MethodError
 from server.jmap.methods import CORE
+from tests.support.metrics import assert_promtool_accepts
 from tests.server.jmap.conftest import TEST_CAPABILITY, Fixed, Jmap, call, error_type
 
 USING = [CORE, TEST_CAPABILITY]
@@ -269,3 +270,4 @@ async def test_metrics_count_requests_and_calls(jmap: Jmap) -> None:
                   result="ok") == echo + 2
     assert metric("fdbmail_jmap_requests_total", endpoint="api", result="notJSON") >= 1
     assert metric("fdbmail_jmap_method_duration_seconds_count", method="Core/echo") >= 2
+    assert_promtool_accepts(generate_latest().decode())

@@ -150,13 +150,17 @@ async def test_hostile_bodies_get_their_error_not_a_500(jmap: Jmap) -> None:
             assert r.json()["type"] == f"urn:ietf:params:jmap:error:{kind}"
 
 
-async def test_deep_but_parseable_arguments_are_echoed(jmap: Jmap) -> None:
+async def test_nesting_up_to_the_limit_is_echoed_and_deeper_is_not_json(
+        jmap: Jmap) -> None:
     deep: Any = 1
-    for _ in range(200):
+    for _ in range(127):  # with the request's own 4 levels: 258 > MAX_DEPTH (256)
         deep = {"a": [deep]}
     async with jmap.client() as c:
-        response = await call(c, ["Core/echo", {"d": deep}, "a"])
-    assert response["methodResponses"][0][1] == {"d": deep}
+        response = await call(c, ["Core/echo", {"d": deep["a"][0]}, "a"])
+        assert response["methodResponses"][0][1] == {"d": deep["a"][0]}
+        r = await c.post("/jmap/api", json={"using": [CORE],
+                                            "methodCalls": [["Core/echo", {"d": deep}, "a"]]})
+    assert r.status_code == 400 and r.json()["type"].endswith(":notJSON")
 
 
 json_values = st.recursive(

@@ -49,6 +49,9 @@ def test_created_ids_are_kept() -> None:
     (b'{"using": [], "using": [], "methodCalls": []}', "notJSON"),  # duplicate name
     (b'{"using": ["\\ud800"], "methodCalls": []}', "notJSON"),    # lone surrogate
     (b"[" * 100_000 + b"]" * 100_000, "notJSON"),                 # nesting
+    (b'{"using": [], "methodCalls": [["a", {"x": ' + b"[" * 300 + b"]" * 300
+     + b'}, "c"]]}', "notJSON"),                                  # nesting past 256
+    (b'{"using": [], "methodCalls": [["a", {"x": 1e400}, "c"]]}', "notJSON"),  # inf
     (b"[]", "notRequest"),
     (b'"x"', "notRequest"),
     (b"{}", "notRequest"),
