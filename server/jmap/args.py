@@ -105,6 +105,19 @@ def account_arg(ctx: CallContext, args: JsonObject, *, write: bool = False,
     return account
 
 
+def from_account_arg(ctx: CallContext, args: JsonObject) -> Account:
+    """/copy's ``fromAccountId`` (section 5.4): the account errors of
+    :func:`account_arg` under their ``fromAccount`` names."""
+    try:
+        return account_arg(ctx, args, name="fromAccountId")
+    except MethodError as e:
+        renamed = {"accountNotFound": "fromAccountNotFound",
+                   "accountNotSupportedByMethod": "fromAccountNotSupportedByMethod"}
+        if e.type in renamed:
+            raise MethodError(renamed[e.type], e.description) from None
+        raise
+
+
 # -- /get (section 5.1) ---------------------------------------------------------------
 
 
@@ -122,6 +135,14 @@ def ids_arg(ctx: CallContext, args: JsonObject, *, limit: int | None = None,
     if len(ids) > cap:
         raise MethodError("requestTooLarge", f"{len(ids)} ids; at most {cap} per call")
     return [resolve_creation_id(ctx, i) for i in dict.fromkeys(ids)]
+
+
+def check_get_all(ctx: CallContext, count: int) -> None:
+    """``ids: null`` asks for every object: ``requestTooLarge`` when there are more than
+    maxObjectsInGet of them (section 5.1)."""
+    cap = ctx.limits.max_objects_in_get
+    if count > cap:
+        raise MethodError("requestTooLarge", f"{count} objects; give ids (at most {cap})")
 
 
 def resolve_creation_id(ctx: CallContext, value: str) -> str:

@@ -7,8 +7,9 @@ Two kinds reach the client:
 - a *method-level* error (:class:`MethodError`): one call's response becomes
   ``["error", {"type": ...}, callId]`` and the next call runs.
 
-Each is an exception that knows its reply.  :data:`PROBLEM_STATUS` and :data:`METHOD_ERRORS`
-are the tables of every type we send; :func:`method_error_for` is the one table that maps
+Each is an exception that knows its reply; so is :class:`SetError`, one object's failure
+inside a /set.  :data:`PROBLEM_STATUS`, :data:`METHOD_ERRORS` and :data:`SET_ERRORS` are the
+tables of every type we send; :func:`method_error_for` is the one table that maps
 an exception from elsewhere (directory, store, a bug) to the method error the client sees.
 """
 
@@ -44,6 +45,20 @@ METHOD_ERRORS: frozenset[str] = frozenset({
     "anchorNotFound", "unsupportedSort", "unsupportedFilter",
     # 5.4 /copy
     "fromAccountNotFound", "fromAccountNotSupportedByMethod",
+})
+
+
+# RFC 8620 section 5.3 (and 5.4's alreadyExists), RFC 8621's additions: the SetError types
+# a /set or /copy reports per object in notCreated / notUpdated / notDestroyed.
+SET_ERRORS: frozenset[str] = frozenset({
+    # RFC 8620 5.3, 5.4
+    "forbidden", "overQuota", "tooLarge", "rateLimit", "notFound", "invalidPatch",
+    "willDestroy", "invalidProperties", "singleton", "alreadyExists",
+    # RFC 8621 2.3, 4.6, 4.8, 7.5
+    "mailboxHasChild", "mailboxHasEmail", "blobNotFound", "tooManyKeywords",
+    "tooManyMailboxes", "invalidEmail", "tooManyRecipients", "noRecipients",
+    "invalidRecipients", "forbiddenMailFrom", "forbiddenFrom", "forbiddenToSend",
+    "cannotUnsend",
 })
 
 
@@ -92,6 +107,29 @@ class MethodError(Exception):
         out: JsonObject = {"type": self.type}
         if self.description is not None:
             out["description"] = self.description
+        out.update(self.extra)
+        return out
+
+
+class SetError(Exception):
+    """One object's failure in a /set or /copy (RFC 8620 section 5.3): the call goes on,
+    the object is reported in notCreated / notUpdated / notDestroyed.  ``properties``
+    names the offending properties of an ``invalidProperties`` error."""
+
+    def __init__(self, type: str, description: str | None = None, *,
+                 properties: tuple[str, ...] = (), **extra: JsonValue) -> None:
+        if type not in SET_ERRORS:
+            raise ValueError(f"not a JMAP SetError type: {type!r}")
+        super().__init__(description or type)
+        self.type, self.description = type, description
+        self.properties, self.extra = properties, extra
+
+    def to_json(self) -> JsonObject:
+        out: JsonObject = {"type": self.type}
+        if self.description is not None:
+            out["description"] = self.description
+        if self.properties:
+            out["properties"] = list(self.properties)
         out.update(self.extra)
         return out
 

@@ -9,10 +9,12 @@ import pytest
 
 from server.directory.base import Principal
 from server.jmap.args import (
+    check_get_all,
     check_known,
     check_set_size,
     check_state,
     check_too_many,
+    from_account_arg,
     ids_arg,
     int_arg,
     is_id,
@@ -107,3 +109,19 @@ def test_scalars_and_unknown_arguments() -> None:
     check_known({"accountId": "a"}, ("accountId", "ids"))
     assert error_of(check_known, {"accountId": "a", "bogus": 1}, ("accountId",)) \
         == "invalidArguments"
+
+
+def test_all_ids_within_max_objects_in_get() -> None:
+    check_get_all(ctx(), 3)
+    assert error_of(check_get_all, ctx(), 4) == "requestTooLarge"
+
+
+def test_copy_from_account_errors_have_their_own_names() -> None:
+    c = ctx()
+    assert from_account_arg(c, {"fromAccountId": "alice"}).id == "alice"
+    assert error_of(from_account_arg, c, {"fromAccountId": "bob"}) == "fromAccountNotFound"
+    assert error_of(from_account_arg, c, {}) == "invalidArguments"
+    other = CallContext(c.principal, c.accounts, c.using, c.limits, "s", "c", "Foo/copy",
+                        "urn:x", {})
+    assert error_of(from_account_arg, other, {"fromAccountId": "alice"}) \
+        == "fromAccountNotSupportedByMethod"
