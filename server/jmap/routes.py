@@ -34,6 +34,14 @@ PROBLEM_JSON = "application/problem+json"
 
 Handler = Callable[[HttpRequest, Principal], Awaitable[Response]]
 
+# CORS (Fetch standard), so that a web client on another origin can call us: credentials
+# travel in the Authorization header, never in cookies, so any origin may be allowed.
+CORS = {"Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "WWW-Authenticate, Retry-After"}
+PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+             "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+             "Access-Control-Max-Age": "86400"}
+
 REQUESTS = Counter(
     "fdbmail_jmap_requests_total",
     "JMAP HTTP requests (session and API) by result: 'ok', a request-level error type "
@@ -92,7 +100,9 @@ class _Endpoints:
     def routes(self) -> list[BaseRoute]:
         session = self._endpoint("session", self.session)
         return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
-                Route(API_PATH, self._endpoint("api", self.api), methods=["POST"])]
+                Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
+                *(Route(p, _preflight, methods=["OPTIONS"])
+                  for p in (*SESSION_PATHS, API_PATH))]
 
     def _endpoint(self, name: str, handler: Handler) -> Callable[[HttpRequest],
                                                                  Awaitable[Response]]:
@@ -106,6 +116,7 @@ class _Endpoints:
                 response, result = _problem(e.problem(), e.status, e.headers), e.reason
             except RequestError as e:
                 response, result = _problem(e.problem(), e.status, {}), e.type
+            response.headers.update(CORS)
             REQUESTS.labels(name, result).inc()
             REQUEST_DURATION.labels(name).observe(time.perf_counter() - started)
             return response
@@ -159,6 +170,11 @@ class _Endpoints:
                 raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+async def _preflight(request: HttpRequest) -> Response:
+    """A CORS preflight: answered without credentials, as browsers send none."""
+    return Response(status_code=204, headers=PREFLIGHT)
 
 
 def _problem(body: JsonObject, status: int, headers: Mapping[str, str]) -> Response:

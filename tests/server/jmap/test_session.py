@@ -97,3 +97,22 @@ async def test_unknown_paths_are_404(jmap: Jmap) -> None:
     async with jmap.client() as c:
         r = await c.get("/jmap/nothing")
     assert isinstance(r, httpx.Response) and r.status_code == 404
+
+
+async def test_cors_lets_a_web_client_on_another_origin_call(jmap: Jmap) -> None:
+    async with jmap.client(user=None) as c:
+        for path in ("/.well-known/jmap", "/jmap/session", "/jmap/api"):
+            r = await c.options(path, headers={
+                "Origin": "https://webmail.example", "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type"})
+            assert r.status_code == 204
+            assert r.headers["access-control-allow-origin"] == "*"
+            assert "authorization" in r.headers["access-control-allow-headers"].lower()
+            assert "POST" in r.headers["access-control-allow-methods"]
+        refused = await c.get("/.well-known/jmap")
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == "*"
+    async with jmap.client() as c:
+        r = await c.post("/jmap/api", json={"using": [], "methodCalls": []},
+                         headers={"Origin": "https://webmail.example"})
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
