@@ -57,7 +57,8 @@ async def execute(request: Request, registry: Registry, *, principal: Principal,
         except Exception as e:  # every error becomes this call's error response
             error, ours = method_error_for(e)
             if ours:
-                log.exception("JMAP method %s failed", label)
+                log.exception("JMAP method %s failed", label,
+                              extra={"method": label, "call_id": call.call_id[:64]})
             replies = (("error", error.arguments()),)
             result = error.type
         else:

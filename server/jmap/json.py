@@ -87,5 +87,7 @@ def _check_text(text: str) -> None:
 
 
 def encode(value: JsonValue) -> bytes:
+    """UTF-8 JSON text; a lone surrogate a method put in a string (from undecodable bytes)
+    becomes "?", since I-JSON cannot carry it."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False).encode("utf-8")
+                      allow_nan=False).encode("utf-8", "replace")

@@ -6,6 +6,7 @@ JMAP with one line (``routes=[*jmap_routes(...)]`` in :func:`server.http.build_a
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from server.config import SettingValue
 from server.directory.base import Directory, Principal
+from server.logs import connection_id
 
 from .api import execute
 from .auth import Authenticator, TokenVerifier
@@ -110,12 +112,15 @@ class _Endpoints:
         errors answered as problem+json, counted and timed."""
         async def endpoint(request: HttpRequest) -> Response:
             started = time.perf_counter()
+            request_id = connection_id.set("jmap-" + secrets.token_hex(6))  # on every line
             try:
                 response, result = await handler(request, await self._principal(request)), "ok"
             except Refused as e:
                 response, result = _problem(e.problem(), e.status, e.headers), e.reason
             except RequestError as e:
                 response, result = _problem(e.problem(), e.status, {}), e.type
+            finally:
+                connection_id.reset(request_id)
             response.headers.update(CORS)
             REQUESTS.labels(name, result).inc()
             REQUEST_DURATION.labels(name).observe(time.perf_counter() - started)

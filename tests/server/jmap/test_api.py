@@ -85,6 +85,16 @@ async def test_a_bug_is_server_fail_logged_with_its_traceback(
     assert response["methodResponses"][1] == ["Core/echo", {"a": 1}, "y"]
     failed = [r for r in caplog.records if r.exc_info and r.exc_info[0] is ZeroDivisionError]
     assert failed, "the traceback is logged"
+    assert failed[0].__dict__["call_id"] == "x"
+
+
+async def test_a_string_json_cannot_carry_is_replaced_not_a_500(jmap: Jmap) -> None:
+    def undecodable(ctx: Any, args: Any) -> Any:
+        return {"subject": "caf\udce9"}  # what surrogateescape makes of a Latin-1 byte
+    app = jmap.app(jmap.registry(Fixed("Test/get", fn=undecodable)))
+    async with jmap.client(app) as c:
+        response = await call(c, ["Test/get", {}, "x"], using=USING)
+    assert response["methodResponses"][0][1] == {"subject": "caf?"}
 
 
 async def test_a_directory_outage_inside_a_method_is_server_unavailable(jmap: Jmap) -> None:
