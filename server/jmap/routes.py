@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -47,8 +48,9 @@ PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
 REQUESTS = Counter(
     "fdbmail_jmap_requests_total",
     "JMAP HTTP requests (session and API) by result: 'ok', a request-level error type "
-    "(notJSON, notRequest, limit, unknownCapability) or a refusal (unauthorized, "
-    "tlsRequired, rateLimited, unavailable).",
+    "(notJSON, notRequest, limit, unknownCapability), a refusal (unauthorized, "
+    "tlsRequired, rateLimited, unavailable) or 'disconnected' (the client left while "
+    "sending its request).",
     ["endpoint", "result"])
 REQUEST_DURATION = Histogram(
     "fdbmail_jmap_request_duration_seconds",
@@ -119,6 +121,8 @@ class _Endpoints:
                 response, result = _problem(e.problem(), e.status, e.headers), e.reason
             except RequestError as e:
                 response, result = _problem(e.problem(), e.status, {}), e.type
+            except ClientDisconnect:  # gone while sending its body: nobody to answer
+                response, result = Response(status_code=400), "disconnected"
             finally:
                 connection_id.reset(request_id)
             response.headers.update(CORS)

@@ -5,8 +5,9 @@ and hostile bodies get their JMAP error, never a 500."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -203,3 +204,29 @@ def test_random_requests_get_a_jmap_answer_never_a_500(jmap: Jmap, raw: bytes) -
             if name == "error":
                 assert args["type"] in ("unknownMethod", "invalidResultReference",
                                         "invalidArguments")
+
+
+async def test_a_client_gone_mid_body_frees_its_slot(jmap: Jmap) -> None:
+    one = jmap.with_settings(limits={"max_concurrent_requests": 1})
+    app = one.app()
+    token = base64.b64encode(b"alice:wonderland")
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/jmap/api", "raw_path": b"/jmap/api",
+             "query_string": b"", "root_path": "", "server": ("jmap.test", 80),
+             "client": ("127.0.0.1", 40000),
+             "headers": [(b"host", b"jmap.test"), (b"authorization", b"Basic " + token)]}
+    incoming: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"using": [', "more_body": True},
+        {"type": "http.disconnect"}]
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+    await app(scope, receive, send)  # answered, not raised out of the app
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
+    # the account's one slot is free again
+    async with one.client(app) as c:
+        assert (await call(c, ["Core/echo", {}, "a"]))["methodResponses"]
