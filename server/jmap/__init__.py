@@ -11,7 +11,8 @@ references), ``api`` (running the calls), ``methods`` (the Method seam and the r
 ``session``, ``auth``, ``limits``, ``routes`` (HTTP)."""
 
 from .methods import CORE, Account, Capability, CallContext, Limits, Method, Registry
-from .routes import JmapSettings, core_registry, jmap_routes
+from .routes import core_registry, jmap_routes
+from .settings import JmapSettings
 
 __all__ = ["CORE", "Account", "CallContext", "Capability", "JmapSettings", "Limits", "Method",
            "Registry", "core_registry", "jmap_routes"]

@@ -9,7 +9,6 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
@@ -17,7 +16,6 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.config import SettingValue
 from server.directory.base import Directory, Principal
 from server.logs import connection_id
 
@@ -27,8 +25,9 @@ from .core import Echo, core_capability
 from .errors import Refused, RequestError
 from .json import JsonObject
 from .limits import Clock, FailureWindow, InFlight
-from .methods import Limits, Registry, limits_from_settings
+from .methods import Limits, Registry
 from .request import parse_request
+from .settings import JmapSettings
 from .session import API_PATH, SESSION_PATHS, accounts_of, session_resource, session_state
 
 log = logging.getLogger(__name__)
@@ -56,25 +55,6 @@ REQUEST_DURATION = Histogram(
     "fdbmail_jmap_request_duration_seconds",
     "Time to answer one JMAP HTTP request, by endpoint (session, api).",
     ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-
-
-@dataclass(frozen=True, slots=True)
-class JmapSettings:
-    limits: Limits
-    public_url: str
-    auth_require_tls: bool
-    auth_failures: int
-    auth_failure_window: float
-
-    @classmethod
-    def from_settings(cls, values: Mapping[str, SettingValue]) -> JmapSettings:
-        """From the ``[jmap]`` section (``config.jmap``)."""
-        public_url, require_tls = values["public_url"], values["auth_require_tls"]
-        failures, window = values["auth_failures"], values["auth_failure_window"]
-        assert isinstance(public_url, str) and isinstance(require_tls, bool)
-        assert isinstance(failures, int) and isinstance(window, int | float)
-        return cls(limits_from_settings(values), public_url.rstrip("/"), require_tls,
-                   failures, float(window))
 
 
 def core_registry(limits: Limits) -> Registry:

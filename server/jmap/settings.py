@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from server.config import Section, Setting
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from server.config import Section, Setting, SettingValue
+
+from .methods import Limits, limits_from_settings
 
 SECTION = Section(
     "jmap",
@@ -39,3 +44,22 @@ SECTION = Section(
                 "one /set call may hold together.", minimum=1),
     ),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class JmapSettings:
+    limits: Limits
+    public_url: str
+    auth_require_tls: bool
+    auth_failures: int
+    auth_failure_window: float
+
+    @classmethod
+    def from_settings(cls, values: Mapping[str, SettingValue]) -> JmapSettings:
+        """From the ``[jmap]`` section (``config.jmap``)."""
+        public_url, require_tls = values["public_url"], values["auth_require_tls"]
+        failures, window = values["auth_failures"], values["auth_failure_window"]
+        assert isinstance(public_url, str) and isinstance(require_tls, bool)
+        assert isinstance(failures, int) and isinstance(window, int | float)
+        return cls(limits_from_settings(values), public_url.rstrip("/"), require_tls,
+                   failures, float(window))
