@@ -25,7 +25,7 @@ from .core import Echo, core_capability
 from .errors import Refused, RequestError
 from .json import JsonObject
 from .limits import Clock, FailureWindow, InFlight
-from .methods import Limits, Registry
+from .methods import CORE, Limits, Registry
 from .request import parse_request
 from .settings import JmapSettings
 from .session import API_PATH, SESSION_PATHS, accounts_of, session_resource, session_state
@@ -73,6 +73,11 @@ def jmap_routes(directory: Directory, settings: JmapSettings, registry: Registry
 class _Endpoints:
     def __init__(self, directory: Directory, settings: JmapSettings, registry: Registry,
                  tokens: TokenVerifier | None, clock: Clock) -> None:
+        core = registry.capabilities.get(CORE)
+        if core is None or any(core.session.get(k) != v
+                               for k, v in settings.limits.to_json().items()):
+            raise ValueError("the registry must hold the core capability with the limits "
+                             "of the settings (core_registry(settings.limits))")
         self.settings, self.registry = settings, registry
         self.auth = Authenticator(
             directory, FailureWindow(settings.auth_failures, settings.auth_failure_window,

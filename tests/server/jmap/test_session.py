@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from server.jmap.methods import CORE
 from tests.server.jmap.conftest import TEST_CAPABILITY, Jmap, call
@@ -116,3 +117,12 @@ async def test_cors_lets_a_web_client_on_another_origin_call(jmap: Jmap) -> None
         r = await c.post("/jmap/api", json={"using": [], "methodCalls": []},
                          headers={"Origin": "https://webmail.example"})
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
+
+
+def test_the_advertised_limits_are_the_enforced_ones(jmap: Jmap) -> None:
+    from server.jmap import Registry, core_registry, jmap_routes
+    other = jmap.with_settings(limits={"max_calls_in_request": 3})
+    with pytest.raises(ValueError):
+        jmap_routes(jmap.directory, other.settings, core_registry(jmap.settings.limits))
+    with pytest.raises(ValueError):
+        jmap_routes(jmap.directory, jmap.settings, Registry())
