@@ -193,6 +193,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.blobs.settings",
     "server.smtp.settings",
     "server.smtp.lmtp.settings",
+    "server.jmap.settings",
     "server.maintenance_settings",
 )
 

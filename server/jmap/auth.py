@@ -1,0 +1,86 @@
+"""Who is calling: HTTP Basic (RFC 7617) against the directory, or a bearer token
+(RFC 6750) through a :class:`TokenVerifier` once tokens exist.
+
+A directory that cannot answer is 503, never 401 (the password may well be right);
+credentials over plain HTTP are refused unless configured otherwise (like SMTP's
+``auth_require_tls``); failed logins are counted per client IP and a client over the limit
+gets 429 without the directory being asked."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from typing import Protocol
+
+from server.directory.base import Directory, DirectoryError, Principal
+
+from .errors import Refused
+from .limits import FailureWindow
+
+log = logging.getLogger(__name__)
+
+REALM = "fdbmail"
+
+
+class TokenVerifier(Protocol):
+    async def verify(self, token: str) -> Principal | None:
+        """The principal a bearer token stands for; None for an unknown or revoked one."""
+        ...
+
+
+class Authenticator:
+    def __init__(self, directory: Directory, failures: FailureWindow, *,
+                 require_tls: bool = True, tokens: TokenVerifier | None = None) -> None:
+        self.directory, self.failures = directory, failures
+        self.require_tls, self.tokens = require_tls, tokens
+
+    def challenge(self) -> dict[str, str]:
+        schemes = [f'Basic realm="{REALM}", charset="UTF-8"']
+        if self.tokens is not None:
+            schemes.append(f'Bearer realm="{REALM}"')
+        return {"WWW-Authenticate": ", ".join(schemes)}
+
+    async def authenticate(self, authorization: str | None, *, client: str,
+                           secure: bool) -> Principal:
+        """The caller's principal, or :class:`Refused`."""
+        if self.failures.blocked(client):
+            raise Refused("rateLimited", "too many failed logins; try again later",
+                          {"Retry-After": str(int(self.failures.window))})
+        if not authorization:
+            raise Refused("unauthorized", "authentication required", self.challenge())
+        if self.require_tls and not secure:
+            raise Refused("tlsRequired", "credentials are accepted over HTTPS only")
+        scheme, _, value = authorization.strip().partition(" ")
+        try:
+            principal = await self._check(scheme.lower(), value.strip())
+        except DirectoryError as e:
+            log.warning("login not checked, the directory is unavailable: %s", e)
+            raise Refused("unavailable", "the directory is unavailable, try again later",
+                          {"Retry-After": "30"}) from None
+        if principal is None:
+            self.failures.failed(client)
+            raise Refused("unauthorized", "invalid credentials", self.challenge())
+        return principal
+
+    async def _check(self, scheme: str, value: str) -> Principal | None:
+        if scheme == "basic":
+            credentials = _basic(value)
+            if credentials is None:
+                return None
+            return await self.directory.authenticate(*credentials)
+        if scheme == "bearer" and self.tokens is not None and value:
+            return await self.tokens.verify(value)
+        return None
+
+
+def _basic(value: str) -> tuple[str, str] | None:
+    """``user-id ":" password`` from a Basic credential (RFC 7617 section 2, UTF-8)."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    login, sep, secret = decoded.partition(":")
+    if not sep or not login:
+        return None
+    return login, secret

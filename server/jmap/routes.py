@@ -1,0 +1,176 @@
+"""JMAP over HTTP on Starlette: the session resource and the API endpoint.
+
+:func:`jmap_routes` returns the routes given their dependencies, so that the node mounts
+JMAP with one line (``routes=[*jmap_routes(...)]`` in :func:`server.http.build_app`)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from prometheus_client import Counter, Histogram
+from starlette.requests import ClientDisconnect
+from starlette.requests import Request as HttpRequest
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from server.directory.base import Directory, Principal
+from server.logs import connection_id
+
+from .api import execute
+from .auth import Authenticator, TokenVerifier
+from .core import Echo, core_capability
+from .errors import Refused, RequestError
+from .json import JsonObject
+from .limits import Clock, FailureWindow, InFlight
+from .methods import CORE, Limits, Registry
+from .request import parse_request
+from .settings import JmapSettings
+from .session import API_PATH, SESSION_PATHS, accounts_of, session_resource, session_state
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+Handler = Callable[[HttpRequest, Principal], Awaitable[Response]]
+
+# CORS (Fetch standard), so that a web client on another origin can call us: credentials
+# travel in the Authorization header, never in cookies, so any origin may be allowed.
+CORS = {"Access-Control-Allow-Origin": "*",
+        "Access-Control-Expose-Headers": "WWW-Authenticate, Retry-After"}
+PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+             "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+             "Access-Control-Max-Age": "86400"}
+
+REQUESTS = Counter(
+    "fdbmail_jmap_requests_total",
+    "JMAP HTTP requests (session and API) by result: 'ok', a request-level error type "
+    "(notJSON, notRequest, limit, unknownCapability), a refusal (unauthorized, "
+    "tlsRequired, rateLimited, unavailable) or 'disconnected' (the client left while "
+    "sending its request).",
+    ["endpoint", "result"])
+REQUEST_DURATION = Histogram(
+    "fdbmail_jmap_request_duration_seconds",
+    "Time to answer one JMAP HTTP request, by endpoint (session, api).",
+    ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+def core_registry(limits: Limits) -> Registry:
+    """A registry with the core capability and Core/echo; method packages add theirs."""
+    return Registry([core_capability(limits)], [Echo()])
+
+
+def jmap_routes(directory: Directory, settings: JmapSettings, registry: Registry, *,
+                tokens: TokenVerifier | None = None,
+                clock: Clock = time.monotonic) -> list[BaseRoute]:
+    """The session resource (``/.well-known/jmap`` and ``/jmap/session``) and the API
+    endpoint (``/jmap/api``)."""
+    return _Endpoints(directory, settings, registry, tokens, clock).routes()
+
+
+class _Endpoints:
+    def __init__(self, directory: Directory, settings: JmapSettings, registry: Registry,
+                 tokens: TokenVerifier | None, clock: Clock) -> None:
+        core = registry.capabilities.get(CORE)
+        if core is None or any(core.session.get(k) != v
+                               for k, v in settings.limits.to_json().items()):
+            raise ValueError("the registry must hold the core capability with the limits "
+                             "of the settings (core_registry(settings.limits))")
+        self.settings, self.registry = settings, registry
+        self.auth = Authenticator(
+            directory, FailureWindow(settings.auth_failures, settings.auth_failure_window,
+                                     clock=clock),
+            require_tls=settings.auth_require_tls, tokens=tokens)
+        self.in_flight = InFlight(settings.limits.max_concurrent_requests)
+        self.capabilities = frozenset(registry.capabilities)
+
+    def routes(self) -> list[BaseRoute]:
+        session = self._endpoint("session", self.session)
+        return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
+                Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
+                *(Route(p, _preflight, methods=["OPTIONS"])
+                  for p in (*SESSION_PATHS, API_PATH))]
+
+    def _endpoint(self, name: str, handler: Handler) -> Callable[[HttpRequest],
+                                                                 Awaitable[Response]]:
+        """``handler`` behind authentication, with its refusals and request-level
+        errors answered as problem+json, counted and timed."""
+        async def endpoint(request: HttpRequest) -> Response:
+            started = time.perf_counter()
+            request_id = connection_id.set("jmap-" + secrets.token_hex(6))  # on every line
+            try:
+                response, result = await handler(request, await self._principal(request)), "ok"
+            except Refused as e:
+                response, result = _problem(e.problem(), e.status, e.headers), e.reason
+            except RequestError as e:
+                response, result = _problem(e.problem(), e.status, {}), e.type
+            except ClientDisconnect:  # gone while sending its body: nobody to answer
+                response, result = Response(status_code=400), "disconnected"
+            finally:
+                connection_id.reset(request_id)
+            response.headers.update(CORS)
+            REQUESTS.labels(name, result).inc()
+            REQUEST_DURATION.labels(name).observe(time.perf_counter() - started)
+            return response
+        return endpoint
+
+    def _base_url(self, request: HttpRequest) -> str:
+        return self.settings.public_url or str(request.base_url).rstrip("/")
+
+    async def _principal(self, request: HttpRequest) -> Principal:
+        client = request.client.host if request.client is not None else ""
+        return await self.auth.authenticate(request.headers.get("authorization"),
+                                            client=client,
+                                            secure=request.url.scheme == "https")
+
+    async def session(self, request: HttpRequest, principal: Principal) -> Response:
+        body = session_resource(principal, self.registry, self._base_url(request))
+        return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store"})
+
+    async def api(self, request: HttpRequest, principal: Principal) -> Response:
+        account = principal.id
+        if not self.in_flight.acquire(account):
+            raise RequestError("limit", "too many requests in progress for this account",
+                               limit="maxConcurrentRequests")
+        try:
+            raw = await self._body(request)
+            parsed = parse_request(raw, capabilities=self.capabilities,
+                                   max_calls=self.settings.limits.max_calls_in_request)
+            session = session_resource(principal, self.registry, self._base_url(request))
+            response = await execute(parsed, self.registry, principal=principal,
+                                     accounts=accounts_of(principal, self.registry),
+                                     limits=self.settings.limits,
+                                     session_state=session_state(session))
+        finally:
+            self.in_flight.release(account)
+        return Response(response.to_bytes(), media_type="application/json")
+
+    async def _body(self, request: HttpRequest) -> bytes:
+        """The body, refused (``limit`` maxSizeRequest) as soon as it is known to be too
+        large: from Content-Length before reading, else while streaming."""
+        cap = self.settings.limits.max_size_request
+        too_large = RequestError("limit", f"the request is larger than {cap} octets",
+                                 limit="maxSizeRequest")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > cap:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+async def _preflight(request: HttpRequest) -> Response:
+    """A CORS preflight: answered without credentials, as browsers send none."""
+    return Response(status_code=204, headers=PREFLIGHT)
+
+
+def _problem(body: JsonObject, status: int, headers: Mapping[str, str]) -> Response:
+    return JSONResponse(body, status_code=status, headers=dict(headers),
+                        media_type=PROBLEM_JSON)
