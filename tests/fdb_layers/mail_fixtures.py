@@ -14,8 +14,8 @@ from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.messages import NewEmail, email_id_for
-from fdb_layers.threads import ThreadHeaders
+from fdb_layers.mail.messages import NewEmail, email_id_for
+from fdb_layers.mail.threads import ThreadHeaders
 from tests.fdb_layers.engine.conftest import ENGINE_PARAMS, make_engine
 
 ACCOUNT = "alice@example.org"

@@ -10,17 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from fdb_layers import blobrefs
-from fdb_layers.blobrefs import (
+from fdb_layers.blobs import gc as blobgc
+from fdb_layers.blobs import refs as blobrefs
+from fdb_layers.blobs.gc import collect_blobs, get_gc_lease, take_gc_lease
+from fdb_layers.blobs.refs import (
     BlobBeingDeleted,
     add_blob_ref,
-    collect_blobs,
     get_blob_refcount,
     get_blob_size,
-    get_gc_lease,
     list_unreferenced,
     remove_blob_ref,
-    take_gc_lease,
 )
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
@@ -265,7 +264,7 @@ async def test_rereference_before_claim_wins(engine: Engine, store: FsBlobStore,
             await add_blob_ref(tr, ref.id, ref.size, ref_id="m2")
         return rows
 
-    monkeypatch.setattr(blobrefs, "list_unreferenced", list_then_reference)
+    monkeypatch.setattr(blobgc, "list_unreferenced", list_then_reference)
     result = await collect_blobs(engine, ReferencingStore(), clock=clock)
     assert result.deleted == 0
     assert await store.exists(ref.id)

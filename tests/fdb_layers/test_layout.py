@@ -33,13 +33,13 @@ def _declared() -> dict[str, tuple[int, int]]:
 def test_every_layer_that_declares_a_layout_is_registered() -> None:
     registered = registered_layouts()
     declared = _declared()
-    assert {"fdb_layers.mail_layout", "fdb_layers.blobrefs", "fdb_layers.maintenance"} <= set(
-        declared)
+    assert {"fdb_layers.mail.layout", "fdb_layers.blobs.refs",
+            "fdb_layers.mail.maintenance"} <= set(declared)
     for module, version in declared.items():
         assert version in registered.values(), f"{module}.LAYOUT is not in registered_layouts()"
-    assert registered["mail"] == declared["fdb_layers.mail_layout"]
-    assert registered["blobrefs"] == declared["fdb_layers.blobrefs"]
-    assert registered["maintenance"] == declared["fdb_layers.maintenance"]
+    assert registered["mail"] == declared["fdb_layers.mail.layout"]
+    assert registered["blobrefs"] == declared["fdb_layers.blobs.refs"]
+    assert registered["maintenance"] == declared["fdb_layers.mail.maintenance"]
 
 
 async def test_a_fresh_store_records_every_registered_layout(engine: Engine) -> None:

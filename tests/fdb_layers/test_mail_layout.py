@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from fdb_layers.keys import pack as tuple_pack
 from fdb_layers.keys import unpack
-from fdb_layers.mail_layout import EmailRecord, MailboxRecord, MembershipRecord, account_keys, pack
+from fdb_layers.mail.layout import EmailRecord, MailboxRecord, MembershipRecord, account_keys, pack
 
 scalars = (
     st.text()

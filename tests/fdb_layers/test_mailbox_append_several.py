@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from fdb_layers import accounts, mailbox
+from fdb_layers.mail import accounts, mailboxes
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from fdb_layers.mail_errors import MailboxNotFound
-from fdb_layers.mail_layout import DeliveryRecord
-from fdb_layers.message_queries import get_email
-from fdb_layers.messages import Placement, append_email, deliver_email
+from fdb_layers.mail.errors import MailboxNotFound
+from fdb_layers.mail.layout import DeliveryRecord
+from fdb_layers.mail.queries import get_email
+from fdb_layers.mail.messages import Placement, append_email, deliver_email
 
 from .mail_fixtures import ACCOUNT, dump, engine, new_email, twice
 
@@ -21,12 +21,12 @@ __all__ = ["engine"]
 
 async def test_append_to_several_mailboxes(engine: Engine) -> None:
     await transact(engine, accounts.ensure_account, ACCOUNT)
-    await transact(engine, mailbox.create_mailbox_path, ACCOUNT, "work", mailbox_id="work")
+    await transact(engine, mailboxes.create_mailbox_path, ACCOUNT, "work", mailbox_id="work")
     await transact(engine, append_email, ACCOUNT, "work", new_email(0), delivery_id="d0")
     got = await twice(engine, append_email, ACCOUNT, "inbox", new_email(1), delivery_id="d1",
                       also_in=["work", "inbox", "work"])  # repeats are one mailbox each
-    inbox = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
-    work = await transact(engine, mailbox.get_status, ACCOUNT, "work")
+    inbox = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
+    work = await transact(engine, mailboxes.get_status, ACCOUNT, "work")
     assert got.placements == (
         Placement("inbox", inbox.uidvalidity, 1, got.modseq),
         Placement("work", work.uidvalidity, 2, got.modseq),
@@ -55,7 +55,7 @@ async def test_missing_second_mailbox_writes_nothing(engine: Engine) -> None:
 
 def test_delivery_record_of_one_mailbox_reads_back() -> None:
     # records written before deliveries to several mailboxes existed have six fields
-    from fdb_layers.mail_layout import pack
+    from fdb_layers.mail.layout import pack
 
     old = pack(("M1", "inbox", 7, 3, 9, "T1"))
     assert DeliveryRecord.decode(old) == DeliveryRecord("M1", "inbox", 7, 3, 9, "T1")

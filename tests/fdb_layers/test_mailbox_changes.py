@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from fdb_layers import accounts, changes, cleanup, mailbox, quota
-from fdb_layers.changes import EMAIL, MAILBOX, THREAD, get_changes, get_state
+from fdb_layers.mail import accounts, changes, cleanup, mailboxes, quota
+from fdb_layers.mail.changes import EMAIL, MAILBOX, THREAD, get_changes, get_state
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
-from fdb_layers.mail_errors import CannotCalculateChanges, EmailExists
-from fdb_layers.message_queries import get_email, list_messages, list_vanished
-from fdb_layers.messages import (
+from fdb_layers.mail.errors import CannotCalculateChanges, EmailExists
+from fdb_layers.mail.queries import get_email, list_messages, list_vanished
+from fdb_layers.mail.messages import (
     MAX_BATCH,
     append_email,
     copy_messages,
@@ -69,7 +69,7 @@ async def test_states_and_changes(engine: Engine) -> None:
     assert m.updated == ("inbox",) and m.counts_only
     await transact(engine, store_keywords, ACCOUNT, "inbox", [1], add=["$seen"])
     await transact(engine, destroy_email, ACCOUNT, ids[2], op_id=None)
-    await transact(engine, mailbox.create_mailbox, ACCOUNT, "x", mailbox_id="x")
+    await transact(engine, mailboxes.create_mailbox, ACCOUNT, "x", mailbox_id="x")
     c = await transact(engine, get_changes, ACCOUNT, EMAIL, s1)
     assert (c.created, c.updated, c.destroyed) == ((), (ids[0],), (ids[2],))
     m = await transact(engine, get_changes, ACCOUNT, MAILBOX, s1)
@@ -95,7 +95,7 @@ async def test_inbox_rename_is_a_barrier(engine: Engine) -> None:
     await transact(engine, accounts.ensure_account, ACCOUNT)
     await append(engine, 1)
     s = await transact(engine, get_state, ACCOUNT)
-    await transact(engine, mailbox.rename_mailbox_path, ACCOUNT, "INBOX", "Old",
+    await transact(engine, mailboxes.rename_mailbox_path, ACCOUNT, "INBOX", "Old",
                    new_mailbox_id="old")
     with pytest.raises(CannotCalculateChanges):
         await transact(engine, get_changes, ACCOUNT, EMAIL, s)
@@ -116,11 +116,11 @@ async def test_delete_large_mailbox_in_batches(engine: Engine) -> None:
     """A deleted mailbox is detached at once and emptied by many small
     transactions; an email also in another mailbox survives."""
     await transact(engine, accounts.ensure_account, ACCOUNT)
-    await transact(engine, mailbox.create_mailbox, ACCOUNT, "big", mailbox_id="big")
+    await transact(engine, mailboxes.create_mailbox, ACCOUNT, "big", mailbox_id="big")
     ids = [await append(engine, n, "big") for n in range(23)]
     await transact(engine, copy_messages, ACCOUNT, "big", [1], "archive")
     s = await transact(engine, get_state, ACCOUNT)
-    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "big")
+    await transact(engine, mailboxes.delete_mailbox, ACCOUNT, "big")
     pending = await transact(engine, cleanup.list_pending)
     assert len(pending) == 1
     batches: list[int] = []
@@ -158,7 +158,7 @@ async def test_expunge_large_mailbox_in_batches(engine: Engine) -> None:
         after = res.resume_after
     assert calls >= 5
     assert await transact(engine, list_messages, ACCOUNT, "inbox") == []
-    status = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
+    status = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
     assert (status.messages, status.unseen, status.size, status.uidnext) == (0, 0, 0, 26)
 
 
@@ -226,11 +226,11 @@ async def test_big_mailbox_operations_stay_small(engine: Engine) -> None:
     """Rename and delete touch a constant number of keys whatever the mailbox
     holds; a STORE on MAX_BATCH messages writes well under 1 MB."""
     await transact(engine, accounts.ensure_account, ACCOUNT)
-    await transact(engine, mailbox.create_mailbox, ACCOUNT, "big", mailbox_id="big")
+    await transact(engine, mailboxes.create_mailbox, ACCOUNT, "big", mailbox_id="big")
     for first in range(0, MAX_BATCH, 250):
         await transact(engine, _fill, "big", first, 250)
     before = await dump(engine)
-    await transact(engine, mailbox.rename_mailbox, ACCOUNT, "big", name="huge",
+    await transact(engine, mailboxes.rename_mailbox, ACCOUNT, "big", name="huge",
                    parent_id="archive")
     keys, _ = _diff(before, await dump(engine))
     assert keys <= 6
@@ -241,6 +241,6 @@ async def test_big_mailbox_operations_stay_small(engine: Engine) -> None:
     keys, written = _diff(before, await dump(engine))
     assert written < 1_000_000, written
     before = await dump(engine)
-    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "big")
+    await transact(engine, mailboxes.delete_mailbox, ACCOUNT, "big")
     keys, _ = _diff(before, await dump(engine))
     assert keys <= 10

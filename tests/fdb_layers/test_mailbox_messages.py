@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from fdb_layers import accounts, blobrefs, mailbox, quota
+from fdb_layers.blobs import refs as blobrefs
+
+from fdb_layers.mail import accounts, mailboxes, quota
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
-from fdb_layers.keywords import keyword_from_imap, keyword_to_imap, normalise_keywords
-from fdb_layers.mail_errors import BatchTooLarge, EmailExists, QuotaExceeded
-from fdb_layers.mail_layout import SUMMARY_CHUNK
-from fdb_layers.message_queries import (
+from fdb_layers.mail.keywords import keyword_from_imap, keyword_to_imap, normalise_keywords
+from fdb_layers.mail.errors import BatchTooLarge, EmailExists, QuotaExceeded
+from fdb_layers.mail.layout import SUMMARY_CHUNK
+from fdb_layers.mail.queries import (
     get_email,
     get_message,
     get_summary,
@@ -22,7 +24,7 @@ from fdb_layers.message_queries import (
     list_vanished,
     query_mailbox,
 )
-from fdb_layers.messages import (
+from fdb_layers.mail.messages import (
     MAX_BATCH,
     append_email,
     RoleMailbox,
@@ -36,7 +38,7 @@ from fdb_layers.messages import (
     set_email_mailboxes,
     store_keywords,
 )
-from fdb_layers.threads import list_thread
+from fdb_layers.mail.threads import list_thread
 
 from .mail_fixtures import ACCOUNT, blob_id, engine, new_email, twice
 
@@ -77,7 +79,7 @@ async def test_append_is_idempotent_by_delivery_id(engine: Engine) -> None:
     again = await transact(engine, append_email, ACCOUNT, "inbox", e, delivery_id="x1")
     assert again.created is False
     assert (again.email_id, again.uid, again.modseq) == (first.email_id, first.uid, first.modseq)
-    status = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
+    status = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
     assert (status.messages, status.unseen, status.size, status.uidnext) == (1, 0, 1000, 2)
     assert await refcount(engine, 1) == 1
     usage = await transact(engine, quota.get_usage, ACCOUNT)
@@ -114,7 +116,7 @@ async def test_quota(engine: Engine) -> None:
     with pytest.raises(QuotaExceeded):
         await transact(engine, append_email, ACCOUNT, "inbox", new_email(2), delivery_id="q2",
                        quota=1500)
-    assert (await transact(engine, mailbox.get_status, ACCOUNT, "inbox")).messages == 1
+    assert (await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")).messages == 1
 
 
 async def test_quota_zero_is_unlimited(engine: Engine) -> None:
@@ -123,7 +125,7 @@ async def test_quota_zero_is_unlimited(engine: Engine) -> None:
     for i in range(3):
         await twice(engine, append_email, ACCOUNT, "inbox", new_email(i), delivery_id=f"q{i}",
                     quota=0)
-    assert (await transact(engine, mailbox.get_status, ACCOUNT, "inbox")).messages == 3
+    assert (await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")).messages == 3
 
 
 async def test_deliver_email_checks_its_hint(engine: Engine) -> None:
@@ -133,7 +135,7 @@ async def test_deliver_email_checks_its_hint(engine: Engine) -> None:
                             hint=inbox)
     assert same == inbox and got.uid == 2
     # stale hints: another role's mailbox, a deleted mailbox, a mailbox that never was
-    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "trash")
+    await transact(engine, mailboxes.delete_mailbox, ACCOUNT, "trash")
     for i, stale in enumerate([RoleMailbox("junk", inbox.storage), RoleMailbox("trash", 3),
                                RoleMailbox("nope", inbox.storage)], start=2):
         got, found = await twice(engine, deliver_email, ACCOUNT, new_email(i),
@@ -155,10 +157,10 @@ async def test_large_summary_is_split(engine: Engine) -> None:
 
 async def test_store_keywords_and_unchangedsince(engine: Engine) -> None:
     ids = await setup(engine, 3)
-    status = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
+    status = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
     res = await twice(engine, store_keywords, ACCOUNT, "inbox", [1, 2, 7], add=["$seen", "work"])
     assert [(u, k) for u, _, k in res.messages] == [(1, ("$seen", "work")), (2, ("$seen", "work"))]
-    after = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
+    after = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
     assert after.unseen == 1 and after.highestmodseq > status.highestmodseq
     changed = await transact(engine, list_changed_since, ACCOUNT, "inbox", status.highestmodseq)
     assert [m.uid for m in changed] == [1, 2]
@@ -175,7 +177,7 @@ async def test_store_keywords_and_unchangedsince(engine: Engine) -> None:
     await twice(engine, store_keywords, ACCOUNT, "inbox", [1], replace=["$answered"])
     m1 = await transact(engine, get_message, ACCOUNT, "inbox", 1)
     assert m1 is not None and m1.keywords == ("$answered",)
-    assert (await transact(engine, mailbox.get_status, ACCOUNT, "inbox")).unseen == 2
+    assert (await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")).unseen == 2
     email = await transact(engine, get_email, ACCOUNT, ids[0])
     assert email is not None and email.keywords == ("$answered",)
     with pytest.raises(BatchTooLarge):
@@ -188,7 +190,7 @@ async def test_keywords_are_per_email_across_mailboxes(engine: Engine) -> None:
     await transact(engine, copy_messages, ACCOUNT, "inbox", [1], "archive")
     await twice(engine, set_email_keywords, ACCOUNT, ids[0], ["$seen"])
     for box in ("inbox", "archive"):
-        assert (await transact(engine, mailbox.get_status, ACCOUNT, box)).unseen == 0
+        assert (await transact(engine, mailboxes.get_status, ACCOUNT, box)).unseen == 0
         msgs = await transact(engine, list_messages, ACCOUNT, box)
         assert msgs[0].keywords == ("$seen",)
 
@@ -212,8 +214,8 @@ async def test_copy_and_move(engine: Engine) -> None:
                                                         "trash")] == [(1, ids[1]), (2, ids[2])]
     assert [m.uid for m in await transact(engine, list_messages, ACCOUNT, "inbox")] == [1]
     assert await transact(engine, list_vanished, ACCOUNT, "inbox", 0) == [2, 3]
-    inbox = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
-    trash = await transact(engine, mailbox.get_status, ACCOUNT, "trash")
+    inbox = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
+    trash = await transact(engine, mailboxes.get_status, ACCOUNT, "trash")
     assert (inbox.messages, inbox.size, trash.messages, trash.size) == (1, 1000, 2, 2000)
     usage = await transact(engine, quota.get_usage, ACCOUNT)
     assert usage.messages == 3
@@ -223,7 +225,7 @@ async def test_expunge_deleted_and_destroy(engine: Engine) -> None:
     ids = await setup(engine, 4)
     await transact(engine, copy_messages, ACCOUNT, "inbox", [1], "archive")
     await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2, 3], add=["$deleted"])
-    before = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
+    before = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
     # UID EXPUNGE (RFC 4315): only \Deleted messages in the set
     res = await twice(engine, expunge_messages, ACCOUNT, "inbox", uids=[2, 4], op_id="x1")
     assert res.uids == (2,) and res.resume_after is None
@@ -236,7 +238,7 @@ async def test_expunge_deleted_and_destroy(engine: Engine) -> None:
     kept = await transact(engine, get_email, ACCOUNT, ids[0])
     assert kept is not None and kept.mailboxes == {"archive": 1}  # still in Archive
     assert await transact(engine, list_thread, ACCOUNT, f"T{ids[1]}") == []
-    status = await transact(engine, mailbox.get_status, ACCOUNT, "inbox")
+    status = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
     assert (status.messages, status.unseen, status.size) == (1, 1, 1000)
     # removal regardless of flags (JMAP), and destroy
     res = await twice(engine, expunge_messages, ACCOUNT, "inbox", uids=[4], only_deleted=False,
@@ -272,7 +274,7 @@ async def test_set_email_mailboxes(engine: Engine) -> None:
     await twice(engine, set_email_mailboxes, ACCOUNT, ids[0], ["archive", "trash"])
     email = await transact(engine, get_email, ACCOUNT, ids[0])
     assert email is not None and email.mailboxes == {"archive": 1, "trash": 1}
-    assert (await transact(engine, mailbox.get_status, ACCOUNT, "inbox")).messages == 0
+    assert (await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")).messages == 0
 
 
 async def test_threads(engine: Engine) -> None:

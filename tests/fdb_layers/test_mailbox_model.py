@@ -22,17 +22,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from fdb_layers import accounts, changes, cleanup, mailbox, quota
+from fdb_layers.mail import accounts, changes, cleanup, mailboxes, quota
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from fdb_layers.mail_errors import (
+from fdb_layers.mail.errors import (
     InvalidMailboxName,
     MailboxExists,
     MailboxHasChildren,
     MailboxNotDeletable,
 )
-from fdb_layers.message_queries import list_messages
-from fdb_layers.messages import (
+from fdb_layers.mail.queries import list_messages
+from fdb_layers.mail.messages import (
     append_email,
     copy_messages,
     expunge_messages,
@@ -79,7 +79,7 @@ class MailModel(RuleBasedStateMachine):
                                                    not_committed=0.05, unknown=0.3))
         self.tx(accounts.ensure_account, ACCOUNT)
         self.boxes: dict[str, Box] = {}
-        for m in self.tx(mailbox.list_mailboxes, ACCOUNT):
+        for m in self.tx(mailboxes.list_mailboxes, ACCOUNT):
             self.boxes[m.id] = Box(m.name, m.parent_id or "", m.uidvalidity)
         self.emails: dict[str, Em] = {}
         self.deliveries = 0
@@ -130,10 +130,10 @@ class MailModel(RuleBasedStateMachine):
         new_id = f"x{self.created}"
         if any(b.parent == parent_id and b.name == name for b in self.boxes.values()):
             with pytest.raises(MailboxExists):
-                self.tx(mailbox.create_mailbox, ACCOUNT, name, mailbox_id=new_id,
+                self.tx(mailboxes.create_mailbox, ACCOUNT, name, mailbox_id=new_id,
                         parent_id=parent_id or None)
             return
-        made = self.tx(mailbox.create_mailbox, ACCOUNT, name, mailbox_id=new_id,
+        made = self.tx(mailboxes.create_mailbox, ACCOUNT, name, mailbox_id=new_id,
                        parent_id=parent_id or None)
         assert all(made.uidvalidity > b.uidvalidity for b in self.boxes.values())
         self.boxes[new_id] = Box(name, parent_id, made.uidvalidity)
@@ -160,10 +160,10 @@ class MailModel(RuleBasedStateMachine):
             expected = MailboxExists
         if expected is not None:
             with pytest.raises(expected):
-                self.tx(mailbox.rename_mailbox, ACCOUNT, box_id, name=name,
+                self.tx(mailboxes.rename_mailbox, ACCOUNT, box_id, name=name,
                         parent_id=parent_id or None)
             return
-        self.tx(mailbox.rename_mailbox, ACCOUNT, box_id, name=name, parent_id=parent_id or None)
+        self.tx(mailboxes.rename_mailbox, ACCOUNT, box_id, name=name, parent_id=parent_id or None)
         b.name, b.parent = name, parent_id
         self.changed = True
 
@@ -172,13 +172,13 @@ class MailModel(RuleBasedStateMachine):
         box_id = self.pick(box, selectable=False)
         if box_id == "inbox":
             with pytest.raises(MailboxNotDeletable):
-                self.tx(mailbox.delete_mailbox, ACCOUNT, box_id)
+                self.tx(mailboxes.delete_mailbox, ACCOUNT, box_id)
             return
         if self.children(box_id):
             with pytest.raises(MailboxHasChildren):
-                self.tx(mailbox.delete_mailbox, ACCOUNT, box_id)
+                self.tx(mailboxes.delete_mailbox, ACCOUNT, box_id)
             return
-        self.tx(mailbox.delete_mailbox, ACCOUNT, box_id)
+        self.tx(mailboxes.delete_mailbox, ACCOUNT, box_id)
         self.run(cleanup.run_cleanup(self.engine, account_id=ACCOUNT, batch=2))
         for uid in list(self.boxes[box_id].uids):
             self.drop_membership(box_id, uid)
@@ -194,15 +194,15 @@ class MailModel(RuleBasedStateMachine):
         op_id = self.op()
         if box_id == "inbox":
             with pytest.raises(MailboxNotDeletable):
-                self.tx(mailbox.delete_mailbox, ACCOUNT, box_id, keep_if_children=True,
+                self.tx(mailboxes.delete_mailbox, ACCOUNT, box_id, keep_if_children=True,
                         op_id=op_id)
             return
         if self.children(box_id) and not b.uidvalidity:
             with pytest.raises(MailboxHasChildren):
-                self.tx(mailbox.delete_mailbox, ACCOUNT, box_id, keep_if_children=True,
+                self.tx(mailboxes.delete_mailbox, ACCOUNT, box_id, keep_if_children=True,
                         op_id=op_id)
             return
-        self.tx(mailbox.delete_mailbox, ACCOUNT, box_id, keep_if_children=True, op_id=op_id)
+        self.tx(mailboxes.delete_mailbox, ACCOUNT, box_id, keep_if_children=True, op_id=op_id)
         self.run(cleanup.run_cleanup(self.engine, account_id=ACCOUNT, batch=2))
         for uid in list(b.uids):
             self.drop_membership(box_id, uid)
@@ -312,7 +312,7 @@ class MailModel(RuleBasedStateMachine):
 
     @invariant()
     def mailboxes_and_counters_match(self) -> None:
-        listed = {m.id: m for m in self.tx(mailbox.list_mailboxes, ACCOUNT)}
+        listed = {m.id: m for m in self.tx(mailboxes.list_mailboxes, ACCOUNT)}
         assert listed.keys() == self.boxes.keys()
         for box_id, b in self.boxes.items():
             m = listed[box_id]
@@ -323,7 +323,7 @@ class MailModel(RuleBasedStateMachine):
             assert {x.uid: x.email_id for x in msgs} == b.uids
             for x in msgs:
                 assert set(x.keywords) == self.emails[x.email_id].keywords
-            status = self.tx(mailbox.get_status, ACCOUNT, box_id)
+            status = self.tx(mailboxes.get_status, ACCOUNT, box_id)
             ems = [self.emails[e] for e in b.uids.values()]
             assert status.messages == len(ems)
             assert status.unseen == sum(1 for e in ems if "$seen" not in e.keywords)

@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from fdb_layers import accounts, mailbox
-from fdb_layers.changes import EMAIL, get_change_floor, get_changes, get_modseq
-from fdb_layers.cleanup import list_pending
+from fdb_layers.mail import accounts, mailboxes
+from fdb_layers.mail.changes import EMAIL, get_change_floor, get_changes, get_modseq
+from fdb_layers.mail.cleanup import list_pending
 from fdb_layers.engine.base import Engine, KeyValue, Transaction, Watch
 from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.run import transact
 from fdb_layers.keys import pack
-from fdb_layers.mail_errors import CannotCalculateChanges
-from fdb_layers.mail_layout import BARRIER, ROOT, account_keys
-from fdb_layers.maintenance import (
+from fdb_layers.mail.errors import CannotCalculateChanges
+from fdb_layers.mail.layout import BARRIER, ROOT, account_keys
+from fdb_layers.mail.maintenance import (
     CHECKPOINT,
     LAYOUT,
     Retention,
@@ -32,10 +32,10 @@ from fdb_layers.maintenance import (
     run_maintenance,
     take_maintenance_lease,
 )
-from fdb_layers.maintenance import ROOT as MAINT_ROOT
-from fdb_layers.markers import expire_markers
-from fdb_layers.message_queries import get_email, list_vanished
-from fdb_layers.messages import append_email, expunge_messages
+from fdb_layers.mail.maintenance import ROOT as MAINT_ROOT
+from fdb_layers.mail.markers import expire_markers
+from fdb_layers.mail.queries import get_email, list_vanished
+from fdb_layers.mail.messages import append_email, expunge_messages
 
 from .mail_fixtures import ACCOUNT, dump, engine, new_email
 
@@ -244,10 +244,10 @@ async def test_max_modseqs_caps_the_change_log(engine: Engine) -> None:
 
 async def test_deleted_mailbox_storage_is_emptied(engine: Engine) -> None:
     await transact(engine, accounts.ensure_account, ACCOUNT)
-    await transact(engine, mailbox.create_mailbox, ACCOUNT, "old", mailbox_id="old")
+    await transact(engine, mailboxes.create_mailbox, ACCOUNT, "old", mailbox_id="old")
     ids = [await append(engine, ACCOUNT, n, received_at=T0, box="old") for n in range(5)]
-    status = await transact(engine, mailbox.get_status, ACCOUNT, "old")
-    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "old")
+    status = await transact(engine, mailboxes.get_status, ACCOUNT, "old")
+    await transact(engine, mailboxes.delete_mailbox, ACCOUNT, "old")
     assert await transact(engine, list_pending, account_id=ACCOUNT) == [
         (ACCOUNT, status.uidvalidity)]
 
@@ -266,10 +266,10 @@ async def test_deleted_mailbox_storage_is_emptied(engine: Engine) -> None:
 async def test_a_repeated_pass_is_a_no_op(engine: Engine) -> None:
     clock = Clock()
     await transact(engine, accounts.ensure_account, ACCOUNT)
-    await transact(engine, mailbox.create_mailbox, ACCOUNT, "old", mailbox_id="old")
+    await transact(engine, mailboxes.create_mailbox, ACCOUNT, "old", mailbox_id="old")
     await append(engine, ACCOUNT, 1, received_at=T0 - 1000, box="old")
     await append(engine, ACCOUNT, 2, received_at=T0 - 1000)
-    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "old")
+    await transact(engine, mailboxes.delete_mailbox, ACCOUNT, "old")
     await run_maintenance(engine, keep=KEEP, clock=clock)
     clock.now = T0 + 101
     await run_maintenance(engine, keep=KEEP, clock=clock, pass_interval=0)
@@ -419,12 +419,12 @@ class TickingClock(Clock):
 
 async def test_long_work_goes_in_batches_and_renews_the_lease(engine: Engine) -> None:
     await transact(engine, accounts.ensure_account, ACCOUNT)
-    await transact(engine, mailbox.create_mailbox, ACCOUNT, "old", mailbox_id="old")
+    await transact(engine, mailboxes.create_mailbox, ACCOUNT, "old", mailbox_id="old")
     for n in range(5):
         await append(engine, ACCOUNT, n, received_at=T0 - 1000, box="old")
     for n in range(5, 12):
         await append(engine, ACCOUNT, n, received_at=T0 - 1000)
-    await transact(engine, mailbox.delete_mailbox, ACCOUNT, "old")
+    await transact(engine, mailboxes.delete_mailbox, ACCOUNT, "old")
     await seed_accounts(engine, ["b", "c", "d"])
     result = await run_maintenance(engine, keep=KEEP, clock=TickingClock(), holder="me",
                                    account_batch=1, delivery_batch=2, cleanup_batch=2)

@@ -4,11 +4,11 @@ references instead of starting a new one."""
 
 from __future__ import annotations
 
-from fdb_layers import accounts
+from fdb_layers.mail import accounts
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
-from fdb_layers.mail_layout import account_keys, pack
-from fdb_layers.messages import append_email, destroy_email
+from fdb_layers.mail.layout import account_keys, pack
+from fdb_layers.mail.messages import append_email, destroy_email
 
 from .mail_fixtures import ACCOUNT, engine, new_email
 

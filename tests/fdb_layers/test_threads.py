@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fdb_layers.threads import base_subject, normalise_message_id
+from fdb_layers.mail.threads import base_subject, normalise_message_id
 from mailtext.subjects import casemap
 
 

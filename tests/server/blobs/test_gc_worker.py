@@ -1,4 +1,4 @@
-"""The GC worker: scheduling and metrics around fdb_layers.blobrefs.collect_blobs."""
+"""The GC worker: scheduling and metrics around fdb_layers.blobs.refs.collect_blobs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from fdb_layers.blobrefs import take_gc_lease
+from fdb_layers.blobs.gc import take_gc_lease
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine

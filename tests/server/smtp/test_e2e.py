@@ -19,8 +19,8 @@ from prometheus_client import REGISTRY
 from fdb_layers.engine.base import ErrorCode, StoreError
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.mailbox import find_role
-from fdb_layers.message_queries import get_email, list_messages
+from fdb_layers.mail.mailboxes import find_role
+from fdb_layers.mail.queries import get_email, list_messages
 from server.blobs import BlobStore, open_blob_store
 from server.cli import main as cli
 from server.config import Config, load_config

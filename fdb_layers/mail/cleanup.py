@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 from .changes import ChangeSet
 from .emails import remove_membership
-from .engine.base import Engine, Transaction
-from .engine.run import transact
-from .mail_layout import PENDING_CLEANUP, MembershipRecord, account_keys
+from ..engine.base import Engine, Transaction
+from ..engine.run import transact
+from .layout import PENDING_CLEANUP, MembershipRecord, account_keys
 
 DEFAULT_BATCH = 500
 

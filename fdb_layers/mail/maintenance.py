@@ -45,16 +45,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import mail_layout
+from . import layout as mail_layout
 from .accounts import account_exists
 from .changes import compact_changes, get_change_floor, get_modseq
 from .cleanup import DEFAULT_BATCH as CLEANUP_BATCH
 from .cleanup import clean_storage, list_pending
-from .engine.base import Engine, LayoutVersionError, Transaction
-from .engine.run import transact
-from .keys import Subspace, pack, unpack
-from .lease import get_lease, release_lease, take_lease
-from .layout import check_store_layouts
+from ..engine.base import Engine, LayoutVersionError, Transaction
+from ..engine.run import transact
+from ..keys import Subspace, pack, unpack
+from ..lease import get_lease, release_lease, take_lease
+from ..layout import check_store_layouts
 from .markers import expire_markers
 from .messages import expire_deliveries
 

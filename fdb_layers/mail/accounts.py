@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .changes import MAILBOX, UPDATED, ChangeSet
-from .engine.base import Engine, LayoutVersionError, Transaction, Watch
-from .keys import encode_int, unpack
-from .mail_errors import AccountNotFound
-from .mail_layout import LAYOUT_VERSION, MODSEQ, STORAGE, MailboxRecord, account_keys, pack
-from .mailbox import INBOX, ROLES, _find_child, _generated_id, insert_mailbox
+from ..engine.base import Engine, LayoutVersionError, Transaction, Watch
+from ..keys import encode_int, unpack
+from .errors import AccountNotFound
+from .layout import LAYOUT_VERSION, MODSEQ, STORAGE, MailboxRecord, account_keys, pack
+from .mailboxes import INBOX, ROLES, _find_child, _generated_id, insert_mailbox
 
 ROLE_NAMES = {
     "inbox": INBOX,

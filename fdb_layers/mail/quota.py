@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .engine.base import Transaction
-from .keys import decode_int
-from .mail_errors import QuotaExceeded
-from .mail_layout import USAGE_BYTES, USAGE_MESSAGES, AccountKeys, account_keys
+from ..engine.base import Transaction
+from ..keys import decode_int
+from .errors import QuotaExceeded
+from .layout import USAGE_BYTES, USAGE_MESSAGES, AccountKeys, account_keys
 
 
 @dataclass(frozen=True, slots=True)

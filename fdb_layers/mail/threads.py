@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from mailtext.subjects import base_subject
 
 from .changes import CREATED, DESTROYED, THREAD, UPDATED, ChangeSet
-from .engine.base import Transaction
-from .keys import unpack
-from .mail_layout import AccountKeys, account_keys, pack, unpack_str
+from ..engine.base import Transaction
+from ..keys import unpack
+from .layout import AccountKeys, account_keys, pack, unpack_str
 
 MAX_REFERENCES_INDEXED = 20  # the nearest ancestors; References can be long
 MAX_MESSAGE_ID_LENGTH = 900  # keeps keys well under 1 KB

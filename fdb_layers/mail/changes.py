@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .engine.base import Transaction
-from .keys import decode_int, encode_int, unpack
-from .mail_errors import CannotCalculateChanges
-from .mail_layout import BARRIER, MODSEQ, AccountKeys, account_keys, pack
+from ..engine.base import Transaction
+from ..keys import decode_int, encode_int, unpack
+from .errors import CannotCalculateChanges
+from .layout import BARRIER, MODSEQ, AccountKeys, account_keys, pack
 
 EMAIL = "Email"
 MAILBOX = "Mailbox"

@@ -18,9 +18,9 @@ maintenance): a retry comes seconds after its first attempt, the log is kept day
 from __future__ import annotations
 
 from .changes import ChangeSet
-from .engine.base import Transaction
-from .keys import TupleElement, unpack
-from .mail_layout import AccountKeys, account_keys, pack
+from ..engine.base import Transaction
+from ..keys import TupleElement, unpack
+from .layout import AccountKeys, account_keys, pack
 
 MAX_OP_ID = 500
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 from . import emails
 from .changes import EMAIL, UPDATED, ChangeSet
-from .engine.base import Transaction
+from ..engine.base import Transaction
 from .keywords import normalise_keywords
-from .mail_errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
+from .errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
 from .accounts import ensure_account, ensure_role_mailbox
-from .mail_layout import AccountKeys, DeliveryRecord, MembershipRecord, account_keys
-from .mailbox import find_mailbox_record, storage_of
+from .layout import AccountKeys, DeliveryRecord, MembershipRecord, account_keys
+from .mailboxes import find_mailbox_record, storage_of
 from .markers import read_marker, write_marker
 from .quota import check_quota
 from .threads import ThreadHeaders

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import blobrefs
+from ..blobs import refs as blobrefs
 from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, UPDATED, ChangeSet
-from .engine.base import Transaction
-from .keys import decode_int, encode_int
+from ..engine.base import Transaction
+from ..keys import decode_int, encode_int
 from .keywords import DELETED, SEEN
-from .mail_layout import (
+from .layout import (
     S_HIGHEST_MODSEQ,
     S_LAST_UID,
     S_MESSAGES,
@@ -32,7 +32,7 @@ from .mail_layout import (
     MembershipRecord,
     pack_int,
 )
-from .mailbox import mailbox_of_storage
+from .mailboxes import mailbox_of_storage
 from .quota import add_usage
 from .threads import ThreadHeaders, join_thread, leave_thread
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from .changes import COUNTS, CREATED, DESTROYED, MAILBOX, UPDATED, ChangeSet, set_barrier
-from .engine.base import Transaction
-from .keys import decode_int, encode_int
-from .mail_errors import (
+from ..engine.base import Transaction
+from ..keys import decode_int, encode_int
+from .errors import (
     InvalidMailboxName,
     MailboxExists,
     MailboxHasChildren,
@@ -31,7 +31,7 @@ from .mail_errors import (
     RoleExists,
 )
 from .markers import read_marker, write_marker
-from .mail_layout import (
+from .layout import (
     MAILBOX_SEQ,
     PENDING_CLEANUP,
     S_HIGHEST_MODSEQ,

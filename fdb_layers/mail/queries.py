@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from .changes import get_change_floor
 from .emails import memberships, read_email, read_membership, read_summary
-from .engine.base import Transaction
-from .mail_errors import CannotCalculateChanges
-from .mail_layout import MembershipRecord, unpack_int, account_keys
-from .mailbox import mailbox_of_storage, storage_of
+from ..engine.base import Transaction
+from .errors import CannotCalculateChanges
+from .layout import MembershipRecord, unpack_int, account_keys
+from .mailboxes import mailbox_of_storage, storage_of
 
 MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
 

@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .keys import Subspace, TupleElement, unpack
-from .keys import pack as _tuple_pack
+from ..keys import Subspace, TupleElement, unpack
+from ..keys import pack as _tuple_pack
 
 # --- layout -----------------------------------------------------------------------
 LAYOUT_VERSION = 1  # major version of everything below
