@@ -13,7 +13,7 @@ import pytest
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.engine.sqlite_remote import CommitServer
+from fdb_layers.engine.sqlite import CommitServer
 
 
 def _fdb_skip_reason() -> str | None:

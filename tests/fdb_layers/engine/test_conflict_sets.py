@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fdb_layers.engine._mutations import ConflictSet, RangeSet
+from fdb_layers.engine.sqlite.conflicts import ConflictSet, RangeSet
 
 KEYS = [bytes([a]) for a in range(8)] + [bytes([a, b]) for a in range(8) for b in range(3)]
 key = st.sampled_from(KEYS)

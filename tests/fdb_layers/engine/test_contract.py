@@ -812,10 +812,10 @@ def test_local_writes_read_like_committed_writes(ops: list[tuple[str, int, int]]
 
 async def test_wal_is_truncated_under_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The WAL does not grow without end while transactions keep running."""
-    import fdb_layers.engine.sqlite as sqlite_engine
+    import fdb_layers.engine.sqlite.writer as sqlite_writer
 
-    monkeypatch.setattr(sqlite_engine, "_WAL_CHECK_EVERY", 10)
-    monkeypatch.setattr(sqlite_engine, "_WAL_TRUNCATE_BYTES", 256 * 1024)
+    monkeypatch.setattr(sqlite_writer, "_WAL_CHECK_EVERY", 10)
+    monkeypatch.setattr(sqlite_writer, "_WAL_TRUNCATE_BYTES", 256 * 1024)
     engine = await SqliteEngine.open(tmp_path / "wal.sqlite3")
     try:
         async def write(tr: Transaction, i: int) -> None:
@@ -860,7 +860,8 @@ async def test_failed_sqlite_commit_is_reported_as_unknown_result(tmp_path: Path
     import sqlite3
 
     engine = await SqliteEngine.open(tmp_path / "io.sqlite3")
-    real = engine._writer
+    assert engine._writer is not None
+    real = engine._writer.conn
     assert real is not None
 
     class CommitFails:
@@ -879,20 +880,20 @@ async def test_failed_sqlite_commit_is_reported_as_unknown_result(tmp_path: Path
         await _set(engine, b"io/seen", b"0")
         reader = engine.create_transaction()
         await reader.get(b"io/seen")
-        engine._writer = CommitFails()  # type: ignore[assignment]
+        engine._writer.conn = CommitFails()  # type: ignore[assignment]
         tr = engine.create_transaction()
         tr.set(b"io/seen", b"1")
         with pytest.raises(base.CommitUnknownResult):
             await tr.commit()
         tr.cancel()
-        engine._writer = real
+        engine._writer.conn = real
         reader.set(b"io/out", b"x")
         with pytest.raises(base.NotCommitted):  # it did commit: the older reader conflicts
             await reader.commit()
         reader.cancel()
         assert await _get(engine, b"io/seen") == b"1"
     finally:
-        engine._writer = real
+        engine._writer.conn = real
         await engine.close()
 
 
@@ -941,12 +942,13 @@ async def test_failed_wal_checkpoint_does_not_fail_a_durable_commit(
     raises, the commits are still acknowledged, and the next one commits too."""
     import sqlite3
 
-    import fdb_layers.engine.sqlite as sqlite_engine
+    import fdb_layers.engine.sqlite.writer as sqlite_writer
 
-    monkeypatch.setattr(sqlite_engine, "_WAL_CHECK_EVERY", 1)
-    monkeypatch.setattr(sqlite_engine, "_WAL_TRUNCATE_BYTES", 0)
+    monkeypatch.setattr(sqlite_writer, "_WAL_CHECK_EVERY", 1)
+    monkeypatch.setattr(sqlite_writer, "_WAL_TRUNCATE_BYTES", 0)
     engine = await SqliteEngine.open(tmp_path / "ckpt.sqlite3")
-    real = engine._writer
+    assert engine._writer is not None
+    real = engine._writer.conn
     assert real is not None
 
     class CheckpointFails:
@@ -958,14 +960,14 @@ async def test_failed_wal_checkpoint_does_not_fail_a_durable_commit(
                 raise sqlite3.OperationalError("disk I/O error")
             return real.execute(sql, *args)
 
-    engine._writer = CheckpointFails()  # type: ignore[assignment]
+    engine._writer.conn = CheckpointFails()  # type: ignore[assignment]
     try:
         await _set(engine, b"ckpt/a", b"1")
         await _set(engine, b"ckpt/b", b"2")
         assert await _get(engine, b"ckpt/a") == b"1"
         assert await _get(engine, b"ckpt/b") == b"2"
     finally:
-        engine._writer = real
+        engine._writer.conn = real
         await engine.close()
 
 
@@ -975,11 +977,11 @@ async def test_a_read_version_older_than_the_conflict_history_is_too_old(
     """Once the commits after a transaction's read version have left the conflict
     history, its commit fails with transaction_too_old (1007, as FoundationDB's
     resolvers answer), not with a conflict it cannot know of."""
-    import fdb_layers.engine.sqlite as sqlite_engine
+    import fdb_layers.engine.sqlite.writer as sqlite_writer
 
     from .conftest import make_engine
 
-    monkeypatch.setattr(sqlite_engine, "_HISTORY_SECONDS", 0.2)
+    monkeypatch.setattr(sqlite_writer, "_HISTORY_SECONDS", 0.2)
     engine = await make_engine(kind, tmp_path)
     try:
         tr = engine.create_transaction()
@@ -1040,13 +1042,13 @@ async def test_a_full_database_is_a_store_full_error_through_a_commit_server(
 
     engine = await make_engine("sqlite-remote", tmp_path)
     owner = engine.served[1]  # type: ignore[attr-defined]
-    writer = owner._writer
+    writer = owner._writer.conn
     assert writer is not None
     try:
         await _set(engine, b"cap/a", b"x")
         pages = writer.execute("PRAGMA page_count").fetchone()[0]
         await asyncio.get_running_loop().run_in_executor(
-            owner._writer_pool, writer.execute, f"PRAGMA max_page_count={pages}")
+            owner._writer._pool, writer.execute, f"PRAGMA max_page_count={pages}")
 
         async def big(tr: Transaction) -> None:
             tr.set(b"cap/big", b"x" * 50_000)
@@ -1054,7 +1056,7 @@ async def test_a_full_database_is_a_store_full_error_through_a_commit_server(
         with pytest.raises(base.StoreFull):
             await asyncio.wait_for(transact(engine, big), 2)
         await asyncio.get_running_loop().run_in_executor(
-            owner._writer_pool, writer.execute, "PRAGMA max_page_count=1073741823")
+            owner._writer._pool, writer.execute, "PRAGMA max_page_count=1073741823")
         await transact(engine, big)
         assert await _get(engine, b"cap/big") == b"x" * 50_000
     finally:

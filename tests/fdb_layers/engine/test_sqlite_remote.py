@@ -1,4 +1,4 @@
-"""The embedded engine's commits from other processes (fdb_layers/engine/sqlite_remote.py).
+"""The embedded engine's commits from other processes (fdb_layers/engine/sqlite/remote.py).
 The whole contract also runs on a served engine (conftest: "sqlite-remote")."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fdb_layers import keys
 from fdb_layers.engine.base import CommitUnknownResult, NotCommitted, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.engine.sqlite_remote import CommitServer
+from fdb_layers.engine.sqlite import CommitServer
 
 ROOT = Path(__file__).resolve().parents[3]
 COUNTER = b"remote/counter"
@@ -273,9 +273,10 @@ async def test_a_malformed_mutation_in_a_batch_fails_only_its_transaction(
         tmp_path: Path) -> None:
     """Past every check, a mutation the writer cannot apply fails its own
     transaction; the others of its batch commit."""
-    from fdb_layers.engine._mutations import ConflictSet, Mutation, Op
+    from fdb_layers.engine.sqlite.conflicts import ConflictSet
+    from fdb_layers.engine.sqlite.mutations import Mutation, Op
     from fdb_layers.engine.base import InvalidOperation
-    from fdb_layers.engine.sqlite import _Commit
+    from fdb_layers.engine.sqlite.commit import Commit
 
     engine = await SqliteEngine.open(tmp_path / "store.sqlite3")
     try:
@@ -284,9 +285,9 @@ async def test_a_malformed_mutation_in_a_batch_fails_only_its_transaction(
                  [Mutation(Op.SET, b"batch/bad", b"x"),  # then an offset past the end:
                   Mutation(Op.VS_VALUE, b"batch/vs", b"short" + (9).to_bytes(4, "little"))],
                  [Mutation(Op.SET, b"batch/2", b"2")]]
-        commits = [_Commit(0, ConflictSet(), ConflictSet(), mutations, loop.create_future())
+        commits = [Commit(0, ConflictSet(), ConflictSet(), mutations, loop.create_future())
                    for mutations in batch]
-        results = await asyncio.gather(*(engine._submit(c) for c in commits),
+        results = await asyncio.gather(*(engine.submit(c) for c in commits),
                                        return_exceptions=True)
         assert isinstance(results[1], InvalidOperation)
         assert not isinstance(results[0], BaseException)
