@@ -15,8 +15,7 @@ import uuid
 
 from prometheus_client import Counter, Histogram
 
-from fdb_layers.engine.base import Engine
-from fdb_layers.mail.maintenance import MaintenanceResult, Retention, run_maintenance
+from fdb_layers.mail import Engine, MaintenanceResult, Retention, run_maintenance
 from server.config import Config
 from server.periodic import run_every
 

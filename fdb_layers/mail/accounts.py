@@ -16,7 +16,7 @@ from ..engine.base import Engine, LayoutVersionError, Transaction, Watch
 from ..keys import encode_int, unpack
 from .errors import AccountNotFound
 from .layout import LAYOUT_VERSION, MODSEQ, STORAGE, MailboxRecord, account_keys, pack
-from .mailboxes import INBOX, ROLES, _find_child, _generated_id, insert_mailbox
+from .mailboxes import INBOX, ROLES, find_child, generate_mailbox_id, insert_mailbox
 
 ROLE_NAMES = {
     "inbox": INBOX,
@@ -87,7 +87,7 @@ async def ensure_role_mailbox(tr: Transaction, account_id: str, role: str) -> st
     await require_account(tr, account_id)
     changes = ChangeSet(tr, keys)
     name = ROLE_NAMES[role]
-    found = await _find_child(tr, keys, "", name)
+    found = await find_child(tr, keys, "", name)
     if found is not None:
         rec_raw = await tr.get(keys.mailbox.pack((found,)))
         assert rec_raw is not None
@@ -98,7 +98,7 @@ async def ensure_role_mailbox(tr: Transaction, account_id: str, role: str) -> st
             await changes.record(MAILBOX, found, UPDATED)
             return found
         name = f"{name} ({role})"
-    mailbox_id = await _generated_id(tr, keys)
+    mailbox_id = await generate_mailbox_id(tr, keys)
     await insert_mailbox(tr, keys, changes, mailbox_id, "", name, role=role, subscribed=True)
     return mailbox_id
 

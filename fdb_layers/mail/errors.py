@@ -69,3 +69,15 @@ class BatchTooLarge(MailError):
 
 class CannotCalculateChanges(MailError):
     """The state is unknown or too old (JMAP cannotCalculateChanges)."""
+
+
+class StoreUnavailable(Exception):
+    """The store could not run the transaction (conflicts retried too long, the
+    cluster unreachable, a layout this node cannot use...): nothing was written by
+    it, or (after an unknown commit result) an idempotent retry will tell.  Our
+    fault or the store's, not the user's: try again later."""
+
+
+class StorageFull(StoreUnavailable):
+    """The store's disk is full: nothing was committed; commits succeed again
+    once space returns."""

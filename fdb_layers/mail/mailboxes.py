@@ -137,7 +137,10 @@ def split_path(path: str) -> list[str]:
     return parts
 
 
-async def _find_child(tr: Transaction, keys: AccountKeys, parent_id: str, name: str) -> str | None:
+async def find_child(
+    tr: Transaction, keys: AccountKeys, parent_id: str, name: str
+) -> str | None:
+    """The id of ``parent_id``'s child mailbox called ``name``, or None."""
     raw = await tr.get(keys.mailbox_name.pack((parent_id, _index_name(parent_id, name))))
     return None if raw is None else unpack_str(raw)
 
@@ -145,7 +148,7 @@ async def _find_child(tr: Transaction, keys: AccountKeys, parent_id: str, name: 
 async def _find_path(tr: Transaction, keys: AccountKeys, parts: list[str]) -> str | None:
     parent = ""
     for part in parts:
-        found = await _find_child(tr, keys, parent, part)
+        found = await find_child(tr, keys, parent, part)
         if found is None:
             return None
         parent = found
@@ -194,7 +197,8 @@ def _detach_storage(tr: Transaction, keys: AccountKeys, storage: int) -> None:
     tr.set(PENDING_CLEANUP.pack((keys.account_id, storage)), b"")
 
 
-async def _generated_id(tr: Transaction, keys: AccountKeys) -> str:
+async def generate_mailbox_id(tr: Transaction, keys: AccountKeys) -> str:
+    """A new mailbox id of the account (a counter: ids are never reused)."""
     key = keys.count_key(MAILBOX_SEQ)
     n = decode_int(await tr.get(key)) + 1
     tr.set(key, encode_int(n))
@@ -324,7 +328,7 @@ async def create_mailbox(
     _check_name(name)
     if parent:
         await load_mailbox(tr, keys, parent)
-    if await _find_child(tr, keys, parent, name) is not None:
+    if await find_child(tr, keys, parent, name) is not None:
         raise MailboxExists(name)
     if role:
         if role not in ROLES:
@@ -344,9 +348,9 @@ async def _create_parents(
     """The id of the mailbox at ``parts``, creating missing levels (IMAP CREATE/RENAME)."""
     parent = ""
     for part in parts:
-        found = await _find_child(tr, keys, parent, part)
+        found = await find_child(tr, keys, parent, part)
         if found is None:
-            found = await _generated_id(tr, keys)
+            found = await generate_mailbox_id(tr, keys)
             await insert_mailbox(tr, keys, changes, found, parent, part)
         parent = found
     return parent
@@ -393,7 +397,7 @@ async def _move(
 ) -> MailboxRecord:
     if await _is_self_or_descendant(tr, keys, parent, mailbox_id):
         raise InvalidMailboxName("a mailbox cannot move below itself")
-    if await _find_child(tr, keys, parent, name) is not None:
+    if await find_child(tr, keys, parent, name) is not None:
         raise MailboxExists(name)
     tr.clear(keys.mailbox_name.pack((rec.parent_id, _index_name(rec.parent_id, rec.name))))
     tr.set(keys.mailbox_name.pack((parent, _index_name(parent, name))), pack((mailbox_id,)))

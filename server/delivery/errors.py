@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 
-from fdb_layers.mail.errors import (
+from fdb_layers.mail import (
     EmailExists,
     MailboxNotFound,
     MailboxNotSelectable,

@@ -58,28 +58,26 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
-from fdb_layers.mail.accounts import ensure_account
-from fdb_layers.blobs.refs import BlobBeingDeleted
-from fdb_layers.engine.base import (
+from fdb_layers.mail import (
     Engine,
-    LayoutVersionError,
-    StoreError,
-    StoreFull,
     Transaction,
-)
-from fdb_layers.engine.run import transact
-from fdb_layers.mail.errors import EmailExists, MailError
-from fdb_layers.mail.mailboxes import get_mailbox
-from fdb_layers.mail.queries import get_email
-from fdb_layers.mail.messages import (
     Appended,
+    BlobBeingDeleted,
+    EmailExists,
+    MailError,
     NewEmail,
     Placement,
     RoleMailbox,
+    StorageFull,
+    StoreUnavailable,
+    ThreadHeaders,
     deliver_email,
     email_id_for,
+    ensure_account,
+    get_email,
+    get_mailbox,
+    transact,
 )
-from fdb_layers.mail.threads import ThreadHeaders
 from server.blobs import BlobStore
 from server.blobs.base import BlobError, BlobNotFound, BlobRef
 from server.mime import MessageSummary, parse_message
@@ -453,7 +451,7 @@ class Delivery:
             temporary = _unavailable(error)
             if temporary.kind is Unavailable.INTERNAL:
                 log.error("delivery to %s failed", account_id, exc_info=error)
-            elif not isinstance(error, StoreFull):  # the engine logs a full disk, per interval
+            elif not isinstance(error, StorageFull):  # the engine logs a full disk, per interval
                 log.warning("delivery to %s failed temporarily: %r", account_id, error)
             refused = Refused(account_id, temporary)
         (_TEMPORARY if refused.temporary else _PERMANENT).inc()
@@ -464,9 +462,9 @@ def _unavailable(error: BaseException) -> TemporaryFailure:
     """A store's or blob store's failure (or our bug) as a domain error."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return TemporaryFailure(Unavailable.STORAGE_FULL, str(error))
-    if isinstance(error, StoreFull):  # the metadata store's disk
+    if isinstance(error, StorageFull):  # the metadata store's disk
         return TemporaryFailure(Unavailable.STORAGE_FULL, str(error))
-    if isinstance(error, StoreError | LayoutVersionError | BlobBeingDeleted):
+    if isinstance(error, StoreUnavailable | BlobBeingDeleted):
         return TemporaryFailure(Unavailable.STORE, str(error))
     if isinstance(error, BlobError | OSError):
         return TemporaryFailure(Unavailable.BLOBS, str(error))

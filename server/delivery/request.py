@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from fdb_layers.mail.messages import MAX_DELIVERY_ID, Placement
+from fdb_layers.mail import MAX_DELIVERY_ID, Placement
 from server.blobs.base import BlobRef
 
 from .errors import Refusal, is_temporary
