@@ -14,9 +14,8 @@ from fdb_layers.engine.run import transact
 from fdb_layers.keys import pack
 from fdb_layers.layout import LAYOUT, check_store_layouts, get_layouts, registered_layouts
 
-from .mail_fixtures import engine
 
-__all__ = ["engine"]  # a fixture: every contract engine
+
 
 
 def _declared() -> dict[str, tuple[int, int]]:

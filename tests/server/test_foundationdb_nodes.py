@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fdb_layers.engine.conftest import FDB_SKIP_REASON
+from tests.support.engines import FDB_SKIP_REASON
 from tests.server.test_serve_command import _free_port, _stop
 
 pytestmark = pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or "")

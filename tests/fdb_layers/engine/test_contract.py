@@ -979,7 +979,7 @@ async def test_a_read_version_older_than_the_conflict_history_is_too_old(
     resolvers answer), not with a conflict it cannot know of."""
     import fdb_layers.engine.sqlite.writer as sqlite_writer
 
-    from .conftest import make_engine
+    from tests.support.engines import make_engine
 
     monkeypatch.setattr(sqlite_writer, "_HISTORY_SECONDS", 0.2)
     engine = await make_engine(kind, tmp_path)
@@ -1038,7 +1038,7 @@ async def test_a_full_database_is_a_store_full_error_through_a_commit_server(
         tmp_path: Path) -> None:
     """SQLite's size limit gives the same SQLITE_FULL: the error reaches a client
     of the commit server as StoreFull too; raising the limit lets commits in."""
-    from .conftest import make_engine
+    from tests.support.engines import make_engine
 
     engine = await make_engine("sqlite-remote", tmp_path)
     owner = engine.served[1]  # type: ignore[attr-defined]

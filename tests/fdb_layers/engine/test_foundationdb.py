@@ -18,7 +18,7 @@ import pytest
 from fdb_layers.engine import base
 from fdb_layers.engine.base import Engine, StoreError, Transaction
 from fdb_layers.engine.run import RETRIES, transact
-from tests.fdb_layers.engine.conftest import FDB_SKIP_REASON, make_engine
+from tests.support.engines import FDB_SKIP_REASON, make_engine
 
 ROOT = Path(__file__).resolve().parents[3]
 needs_fdb = pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or "")

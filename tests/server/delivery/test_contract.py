@@ -35,9 +35,8 @@ from server.delivery import (
 )
 from server.delivery.errors import MailboxNotFound
 from server.mime import MessageSummary
-from tests.fdb_layers.mail_fixtures import engine
 
-__all__ = ["engine"]
+
 
 RAW = b"From: a@example.org\r\nSubject: hi\r\nMessage-ID: <1@example.org>\r\n\r\nhello\r\n"
 

@@ -35,9 +35,8 @@ from server.delivery import (
     pipeline,
 )
 from server.mime import MessageSummary
-from tests.fdb_layers.mail_fixtures import dump, engine
+from tests.fdb_layers.mail.fixtures import dump
 
-__all__ = ["engine"]
 
 RAW = (
     b"From: Bob <bob@example.org>\r\n"

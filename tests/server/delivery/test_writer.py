@@ -19,9 +19,8 @@ from fdb_layers.mail.errors import MailboxNotFound
 from fdb_layers.mail.queries import list_messages
 from fdb_layers.mail.messages import append_email
 from server.delivery.writer import AccountWriter
-from tests.fdb_layers.mail_fixtures import blob_id, engine, new_email
+from tests.fdb_layers.mail.fixtures import blob_id, new_email
 
-__all__ = ["engine"]
 
 
 def entry(account: str, n: int, *, also_in: tuple[str, ...] = ()) -> functools.partial[object]:

@@ -22,9 +22,8 @@ from fdb_layers.mail.errors import (
 from fdb_layers.mail.queries import list_messages
 from fdb_layers.mail.messages import append_email
 
-from .mail_fixtures import ACCOUNT, engine, new_email, twice
+from .fixtures import ACCOUNT, new_email, twice
 
-__all__ = ["engine"]
 
 
 async def paths(engine: Engine) -> dict[str, str]:

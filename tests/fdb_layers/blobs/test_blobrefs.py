@@ -28,7 +28,6 @@ from fdb_layers.layout import get_layouts
 from server.blobs.base import BlobRef, BlobStore
 from server.blobs.fs import FsBlobStore
 from tests.support.blobs import set_modified
-from tests.fdb_layers.engine.conftest import ENGINE_PARAMS, make_engine
 from tests.server.blobs.conftest import open_s3_store
 from tests.support import s3 as s3_support
 from tests.support.s3 import S3Server
@@ -36,15 +35,6 @@ from tests.support.s3 import S3Server
 s3_server = s3_support.s3_server  # the session's S3 server (a fixture)
 HOUR = 3600.0
 ID = "a" * 64
-
-
-@pytest.fixture(params=ENGINE_PARAMS)
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    e = await make_engine(request.param, tmp_path)
-    try:
-        yield e
-    finally:
-        await e.close()
 
 
 @pytest.fixture(params=["packed", "files"])

@@ -40,9 +40,9 @@ from fdb_layers.mail.messages import (
     store_keywords,
 )
 
-from tests.fdb_layers.engine.conftest import FDB_SKIP_REASON
+from tests.support.engines import FDB_SKIP_REASON
 
-from .mail_fixtures import ACCOUNT, new_email, open_engine
+from .fixtures import ACCOUNT, new_email, open_engine
 
 T = TypeVar("T")
 KEYWORDS = ("$seen", "$deleted", "$flagged", "work")

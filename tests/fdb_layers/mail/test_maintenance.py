@@ -37,9 +37,8 @@ from fdb_layers.mail.markers import expire_markers
 from fdb_layers.mail.queries import get_email, list_vanished
 from fdb_layers.mail.messages import append_email, expunge_messages
 
-from .mail_fixtures import ACCOUNT, dump, engine, new_email
+from .fixtures import ACCOUNT, dump, new_email
 
-__all__ = ["engine"]
 
 T0 = 1_700_100_000.0
 KEEP = Retention(change_seconds=100.0, delivery_seconds=500.0)

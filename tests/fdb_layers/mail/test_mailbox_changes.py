@@ -21,9 +21,8 @@ from fdb_layers.mail.messages import (
     store_keywords,
 )
 
-from .mail_fixtures import ACCOUNT, dump, engine, new_email
+from .fixtures import ACCOUNT, dump, new_email
 
-__all__ = ["engine"]
 
 
 async def append(engine: Engine, n: int, box: str = "inbox") -> str:

@@ -22,7 +22,7 @@ from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.engine.sqlite import CommitServer
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[4]
 COUNTER = b"remote/counter"
 
 

@@ -14,9 +14,8 @@ from fdb_layers.mail.layout import DeliveryRecord
 from fdb_layers.mail.queries import get_email
 from fdb_layers.mail.messages import Placement, append_email, deliver_email
 
-from .mail_fixtures import ACCOUNT, dump, engine, new_email, twice
+from .fixtures import ACCOUNT, dump, new_email, twice
 
-__all__ = ["engine"]
 
 
 async def test_append_to_several_mailboxes(engine: Engine) -> None:

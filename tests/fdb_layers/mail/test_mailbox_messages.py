@@ -40,9 +40,8 @@ from fdb_layers.mail.messages import (
 )
 from fdb_layers.mail.threads import list_thread
 
-from .mail_fixtures import ACCOUNT, blob_id, engine, new_email, twice
+from .fixtures import ACCOUNT, blob_id, new_email, twice
 
-__all__ = ["engine"]
 
 
 async def setup(engine: Engine, n: int = 0, box: str = "inbox") -> list[str]:

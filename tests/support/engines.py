@@ -1,12 +1,12 @@
-"""Engines the contract tests run on: sqlite always, sqlite under fault
-injection, and FoundationDB (plain and under fault injection) where a cluster
-is reachable."""
+"""Engines the tests run on: sqlite always, sqlite under fault injection, sqlite
+through a commit server, and FoundationDB (plain and under fault injection)
+where a cluster is reachable.  The ``engine`` fixture (tests/conftest.py) is
+parametrized over them."""
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -88,22 +88,3 @@ async def make_engine(kind: str, tmp_path: object) -> Engine:
     tr.clear_range(b"", b"\xff")
     await tr.commit()
     return engine
-
-
-@pytest.fixture(params=ENGINE_PARAMS)
-async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Engine]:
-    e = await make_engine(request.param, tmp_path)
-    try:
-        yield e
-    finally:
-        await e.close()
-
-
-@pytest.fixture(params=[p for p in ENGINE_PARAMS if not p.id.endswith("+faults")])
-async def plain_engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Engine]:
-    """An engine without injected faults, for tests of raw (non-idempotent) behaviour."""
-    e = await make_engine(request.param, tmp_path)
-    try:
-        yield e
-    finally:
-        await e.close()

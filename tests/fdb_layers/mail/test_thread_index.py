@@ -10,9 +10,8 @@ from fdb_layers.engine.run import transact
 from fdb_layers.mail.layout import account_keys, pack
 from fdb_layers.mail.messages import append_email, destroy_email
 
-from .mail_fixtures import ACCOUNT, engine, new_email
+from .fixtures import ACCOUNT, new_email
 
-__all__ = ["engine"]
 
 SUBJECT = "Plans"
 

@@ -1,14 +1,13 @@
-"""Shared fixtures of the mailbox layer tests: engines (plain and under fault
-injection), a store dump, and ``twice`` (run a write, run it again, check that
-the second run changed nothing)."""
+"""Helpers of the mail layer tests: engines opened by hand (plain and under fault
+injection; the ``engine`` fixture is in tests/conftest.py), a store dump, and
+``twice`` (run a write, run it again, check that the second run changed nothing)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.faults import FaultyEngine
@@ -16,7 +15,7 @@ from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.mail.messages import NewEmail, email_id_for
 from fdb_layers.mail.threads import ThreadHeaders
-from tests.fdb_layers.engine.conftest import ENGINE_PARAMS, make_engine
+from tests.support.engines import make_engine
 
 ACCOUNT = "alice@example.org"
 
@@ -35,17 +34,6 @@ async def open_engine(
         return FaultyEngine(inner, not_committed_rate=not_committed, unknown_result_rate=unknown,
                             seed=seed)
     return inner
-
-
-@pytest.fixture(params=ENGINE_PARAMS)
-async def engine(request: pytest.FixtureRequest, tmp_path: object) -> AsyncIterator[Engine]:
-    """Every engine of the contract tests: sqlite, sqlite under faults, and
-    FoundationDB where a cluster is configured."""
-    e = await make_engine(request.param, tmp_path)
-    try:
-        yield e
-    finally:
-        await e.close()
 
 
 async def _dump(tr: Transaction) -> dict[bytes, bytes]:
