@@ -12,7 +12,13 @@ import fdb_layers
 from fdb_layers.engine.base import Engine, LayoutVersionError, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.keys import pack
-from fdb_layers.layout import LAYOUT, check_store_layouts, get_layouts, registered_layouts
+from fdb_layers.layout import (
+    LAYOUT,
+    check_layouts,
+    check_store_layouts,
+    get_layouts,
+    registered_layouts,
+)
 
 
 
@@ -68,3 +74,12 @@ async def test_a_newer_minor_version_is_read_and_kept(engine: Engine) -> None:
     await transact(engine, newer_minor)
     await transact(engine, check_store_layouts)
     assert (await transact(engine, get_layouts))["mail"] == (major, minor + 3)
+
+
+async def test_layout_versions_refuse_newer_major(engine: Engine) -> None:
+    await transact(engine, check_layouts, {"mailbox": (1, 2)})
+    await transact(engine, check_layouts, {"mailbox": (1, 3)})
+    assert (await transact(engine, get_layouts))["mailbox"] == (1, 3)
+    await transact(engine, check_layouts, {"mailbox": (1, 1)})  # older minor still reads it
+    with pytest.raises(LayoutVersionError, match="newer fdbmail"):
+        await transact(engine, check_layouts, {"mailbox": (0, 9)})
