@@ -116,8 +116,7 @@ class CommitServer:
                             watched.update(request.keys)
                         else:
                             watched.difference_update(request.keys)
-                        if request_id != PUSH_ID:
-                            self._reply(writer, request_id, (OK, self.engine.version))
+                        self._reply(writer, request_id, (OK, self.engine.version))
                         continue
                     check_commit(request)
                 except ValueError as e:
@@ -151,7 +150,8 @@ class CommitServer:
     @classmethod
     def _reply(cls, writer: asyncio.StreamWriter, request_id: int,
                reply: tuple[object, ...]) -> None:
-        cls._send(writer, request_id, dumps(reply))
+        if request_id != PUSH_ID:  # a request that wants no answer gets none, not even an error
+            cls._send(writer, request_id, dumps(reply))
 
     @staticmethod
     def _send(writer: asyncio.StreamWriter, request_id: int, body: bytes) -> None:

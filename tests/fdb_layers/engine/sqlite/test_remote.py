@@ -1,5 +1,6 @@
 """The embedded engine's commits from other processes (fdb_layers/engine/sqlite/remote.py).
-The whole contract also runs on a served engine (conftest: "sqlite-remote")."""
+The whole contract also runs on a served engine (tests/support/engines.py:
+"sqlite-remote"); pushed watches: test_watches.py."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fdb_layers import keys
-from fdb_layers.engine.base import CommitUnknownResult, NotCommitted, Transaction
+from fdb_layers.engine.base import CommitUnknownResult, NotCommitted, StoreError, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.engine.sqlite import CommitServer
+from fdb_layers.engine.sqlite.wire import decode_request
 
 ROOT = Path(__file__).resolve().parents[4]
 COUNTER = b"remote/counter"
@@ -299,3 +303,54 @@ async def test_a_malformed_mutation_in_a_batch_fails_only_its_transaction(
         assert await transact(engine, read) == [b"batch/1", b"batch/2"]
     finally:
         await engine.close()
+
+
+async def test_hostile_watch_requests_get_an_error_and_the_server_keeps_serving(
+        tmp_path: Path, served: tuple[SqliteEngine, CommitServer, str]) -> None:
+    owner, _, sock = served
+    reader, writer = await asyncio.open_unix_connection(sock)
+    for i, body in enumerate([
+        pickle.dumps(("watch", "not a list")),
+        pickle.dumps(("watch", ["a str key"])),
+        pickle.dumps(("watch", [b"\xffsystem"])),                 # FoundationDB refuses it too
+        pickle.dumps(("watch", [b"k" * 10_001])),                 # over the key limit
+        pickle.dumps(("unwatch", None)),
+    ], start=1):
+        writer.write(_frame(i, body))
+        request_id, length = struct.unpack("<II", await reader.readexactly(8))
+        code, message = pickle.loads(await reader.readexactly(length))
+        assert request_id == i and code != 0 and message
+    writer.write(_frame(0, pickle.dumps(("unwatch", None))))      # wants no answer: gets none
+    writer.write(_frame(7, pickle.dumps(("watch", [b"ok"]))))
+    request_id, length = struct.unpack("<II", await reader.readexactly(8))
+    assert request_id == 7 and pickle.loads(await reader.readexactly(length))[0] == 0
+    writer.close()
+
+    client = await SqliteEngine.open(tmp_path / "store.sqlite3", commit_socket=sock)
+    try:
+        await _put(client, 3)
+        assert await _count(owner) == 3
+    finally:
+        await client.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=200),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.binary(max_size=12)
+                 | st.text(max_size=8) | st.sampled_from(["watch", "unwatch", "set"]),
+                 lambda inner: st.lists(inner, max_size=6) | st.tuples(inner, inner)
+                 | st.tuples(inner, inner, inner) | st.frozensets(st.binary(max_size=4)),
+                 max_leaves=20).map(lambda v: pickle.dumps(v, protocol=5)),
+))
+def test_any_request_body_decodes_or_is_refused(body: bytes) -> None:
+    """A frame body is a request, or a ValueError / the contract's StoreError:
+    nothing else escapes the decoder (the server answers those with an error)."""
+    loop = asyncio.new_event_loop()
+    try:
+        try:
+            decode_request(body, loop.create_future())
+        except (ValueError, StoreError):
+            pass
+    finally:
+        loop.close()
