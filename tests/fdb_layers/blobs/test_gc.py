@@ -1,4 +1,4 @@
-"""Blob reference counts and the blob GC, on every engine (sqlite, sqlite under
+"""The blob GC (fdb_layers/blobs/gc.py), on every engine (sqlite, sqlite under
 injected faults, FoundationDB when a cluster is configured)."""
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from fdb_layers.blobs.gc import collect_blobs, get_gc_lease, take_gc_lease
 from fdb_layers.blobs.refs import (
     BlobBeingDeleted,
     add_blob_ref,
-    get_blob_refcount,
     get_blob_size,
     list_unreferenced,
     remove_blob_ref,
@@ -31,6 +30,7 @@ from tests.support.blobs import set_modified
 from tests.server.blobs.conftest import open_s3_store
 from tests.support import s3 as s3_support
 from tests.support.s3 import S3Server
+from tests.fdb_layers.blobs.helpers import Clock, refcount
 
 s3_server = s3_support.s3_server  # the session's S3 server (a fixture)
 HOUR = 3600.0
@@ -46,109 +46,8 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await s.close()
 
 
-class Clock:
-    """Real time plus an offset that tests move forward (blob mtimes are real)."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-
-async def refcount(engine: Engine, blob_id: str) -> int:
-    return await transact(engine, get_blob_refcount, blob_id)
-
-
 def make_old(store: FsBlobStore, blob_id: str, age: float) -> None:
     set_modified(store, blob_id, time.time() - age)
-
-
-# --- reference counts ------------------------------------------------------------------
-
-
-async def test_refcounts(engine: Engine) -> None:
-    assert await refcount(engine, ID) == 0
-    assert await transact(engine, get_blob_size, ID) is None
-
-    async def add_twice(tr: Transaction) -> None:
-        await add_blob_ref(tr, ID, 1234)
-        await add_blob_ref(tr, ID, 1234)
-
-    async def remove_one(tr: Transaction) -> int:
-        return await remove_blob_ref(tr, ID, now=1000.0)
-
-    # a bare add is not idempotent: guard it with a marker, as callers must
-    marker = b"test-delivery-1"
-
-    async def guarded(tr: Transaction) -> None:
-        if await tr.get(marker) is None:
-            tr.set(marker, b"")
-            await add_twice(tr)
-
-    await transact(engine, guarded)
-    await transact(engine, guarded)
-    assert await refcount(engine, ID) == 2
-    assert await transact(engine, get_blob_size, ID) == 1234
-
-    assert await transact(engine, remove_blob_ref, ID, ref_id="absent") == 2
-    removed = b"test-removal-1"
-
-    async def guarded_remove(tr: Transaction) -> None:
-        if await tr.get(removed) is None:
-            tr.set(removed, b"")
-            await remove_one(tr)
-
-    await transact(engine, guarded_remove)
-    await transact(engine, guarded_remove)
-    assert await refcount(engine, ID) == 1
-    assert await transact(engine, list_unreferenced, 1e12) == []
-
-
-async def test_named_refs_are_idempotent(engine: Engine) -> None:
-    """Each write runs twice (and, on the faulty engine, may commit and report unknown)."""
-    for ref_id in ("alice/1", "bob/7"):
-        for _ in range(2):
-            await transact(engine, add_blob_ref, ID, 10, ref_id=ref_id)
-    assert await refcount(engine, ID) == 2
-    assert not await transact(engine, add_blob_ref, ID, 10, ref_id="alice/1")
-    for _ in range(2):
-        assert await transact(engine, remove_blob_ref, ID, ref_id="alice/1", now=50.0) == 1
-    for _ in range(2):
-        assert await transact(engine, remove_blob_ref, ID, ref_id="bob/7", now=60.0) == 0
-    assert await refcount(engine, ID) == 0
-    assert await transact(engine, list_unreferenced, 1e12) == [(60.0, ID)]
-
-
-async def test_count_never_goes_below_zero(engine: Engine) -> None:
-    assert await transact(engine, remove_blob_ref, ID) == 0
-    assert await refcount(engine, ID) == 0
-    await transact(engine, add_blob_ref, ID, 1, ref_id="r")
-    assert await refcount(engine, ID) == 1
-
-
-async def test_unreferenced_index(engine: Engine) -> None:
-    other = "b" * 64
-    await transact(engine, add_blob_ref, ID, 1, ref_id="x")
-    await transact(engine, add_blob_ref, other, 1, ref_id="y")
-    await transact(engine, remove_blob_ref, ID, ref_id="x", now=100.0)
-    await transact(engine, remove_blob_ref, other, ref_id="y", now=200.0)
-    assert await transact(engine, list_unreferenced, 150.0) == [(100.0, ID)]
-    assert await transact(engine, list_unreferenced, 300.0) == [(100.0, ID), (200.0, other)]
-    # referenced again: no longer a candidate
-    await transact(engine, add_blob_ref, ID, 1, ref_id="z")
-    assert await transact(engine, list_unreferenced, 300.0) == [(200.0, other)]
-
-
-async def test_bad_blob_ids_are_refused(engine: Engine) -> None:
-    with pytest.raises(ValueError):
-        await transact(engine, add_blob_ref, "../x", 1)
-
-
-# --- the collector ---------------------------------------------------------------------
 
 
 async def deliver(engine: Engine, store: BlobStore, data: bytes, ref_id: str) -> BlobRef:
