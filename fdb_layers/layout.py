@@ -26,7 +26,9 @@ STORE_LAYOUT = (1, 0)
 
 def registered_layouts() -> dict[str, tuple[int, int]]:
     """Every layer's layout version, by the name the store records it under."""
-    from . import blobrefs, mail_layout, maintenance  # they import this module
+    from .blobs import refs as blobrefs  # they import this module
+    from .mail import layout as mail_layout
+    from .mail import maintenance
 
     return {
         "store": STORE_LAYOUT,

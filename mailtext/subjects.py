@@ -1,6 +1,6 @@
 """Base subjects (RFC 5256 section 2.1) and their comparison form (RFC 5051).
 
-One implementation for JMAP threading (``fdb_layers.threads``), IMAP THREAD and SORT
+One implementation for JMAP threading (``fdb_layers.mail.threads``), IMAP THREAD and SORT
 SUBJECT (``server.mime``), so that they group the same messages together.
 
 * :func:`extract_base_subject` follows section 2.1 step by step on a subject whose

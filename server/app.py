@@ -18,7 +18,7 @@ from fdb_layers.engine import open_engine
 from fdb_layers.engine.base import Engine, LayoutVersionError
 from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.engine.sqlite_remote import CommitServer
+from fdb_layers.engine.sqlite import CommitServer
 from fdb_layers.engine.run import transact
 from fdb_layers.layout import check_store_layouts
 

@@ -1,7 +1,7 @@
 """The maintenance worker: every node runs one; the store's lease lets one work at a time.
 
 The pass itself (what is kept, the lease, the cursor) is
-``fdb_layers.maintenance.run_maintenance``; this module only schedules it, with
+``fdb_layers.mail.maintenance.run_maintenance``; this module only schedules it, with
 jitter so that nodes do not all wake together, and records metrics after each
 run.  Settings: ``[maintenance]`` (server/maintenance_settings.py).
 """
@@ -15,8 +15,7 @@ import uuid
 
 from prometheus_client import Counter, Histogram
 
-from fdb_layers.engine.base import Engine
-from fdb_layers.maintenance import MaintenanceResult, Retention, run_maintenance
+from fdb_layers.mail import Engine, MaintenanceResult, Retention, run_maintenance
 from server.config import Config
 from server.maintenance_settings import MaintenanceSettings
 from server.periodic import run_every

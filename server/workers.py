@@ -12,7 +12,7 @@ serve the SMTP connections:
   (SCM_RIGHTS); the worker tells it when the connection ends.
 * A worker opens the store itself: FoundationDB directly, the embedded engine
   by reading the file and sending its commits to the main process
-  (:mod:`fdb_layers.engine.sqlite_remote`).  It opens the blob store and the
+  (:mod:`fdb_layers.engine.sqlite.remote`).  It opens the blob store and the
   directory itself, and runs the same SMTP sessions and delivery pipeline as a
   single-process node; its metrics are served by the main process's /metrics
   with a ``process`` label.  Workers write blobs themselves, the local folder's

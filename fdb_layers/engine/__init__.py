@@ -17,7 +17,7 @@ async def open_engine(
 ) -> Engine:
     """Open the configured engine, wrapped in fault injection if any rate is set.
     ``commit_socket``: the sqlite engine sends its commits to the process serving
-    that socket (see sqlite_remote); FoundationDB ignores it."""
+    that socket (see sqlite.remote); FoundationDB ignores it."""
     engine: Engine
     if kind == "sqlite":
         from .sqlite import SqliteEngine

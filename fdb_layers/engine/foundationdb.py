@@ -100,7 +100,7 @@ def load_fdb(api_version: int = API_VERSION) -> Any:
     return fdb
 
 
-def _convert(e: BaseException) -> BaseException:
+def convert_error(e: BaseException) -> BaseException:
     """An FDBError as the contract's StoreError, with its native code kept and
     its retryability as the binding's predicate says."""
     code = getattr(e, "code", None)
@@ -128,7 +128,7 @@ async def _await(fut: Any, extract: Callable[[Any], Any] = lambda f: f.wait()) -
         try:
             result = extract(f)
         except BaseException as e:  # handed to the loop below
-            _hand_over(loop, _set_exception, done, _convert(e))
+            _hand_over(loop, _set_exception, done, convert_error(e))
         else:
             _hand_over(loop, _set_result, done, result)
 
@@ -234,7 +234,7 @@ class FdbTransaction:
                 fut = source._get_range(bsel, esel, limit - len(out) if limit else 0, mode,
                                         iteration, reverse)
             except BaseException as e:
-                raise _convert(e) from None
+                raise convert_error(e) from None
             kvs, count, more = await _await(fut)
             out.extend(KeyValue(bytes(kv.key), bytes(kv.value)) for kv in kvs)
             if not count or not more or (limit and len(out) >= limit):
@@ -249,7 +249,7 @@ class FdbTransaction:
         try:
             fn(*args)
         except BaseException as e:
-            raise _convert(e) from None
+            raise convert_error(e) from None
 
     def set(self, key: bytes, value: bytes) -> None:
         self._call(self._tr.set, key, value)

@@ -13,7 +13,7 @@ an IMAP session makes on a large mailbox, on the sqlite engine (and, with
    summaries of the newest 50, and a flag set on 1,000 messages.  The
    scan-free operations are printed side by side with their ratio.
 
-    .venv/bin/python ops/bench/mailbox.py [--quick] [--messages N] [--large N]
+    .venv/bin/python ops/bench/mailboxes.py [--quick] [--messages N] [--large N]
         [--foundationdb CLUSTER_FILE]
 
 The FoundationDB run CLEARS THE WHOLE KEY SPACE of that cluster first (its
@@ -37,13 +37,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from fdb_layers import accounts, mailbox
+from fdb_layers.mail import accounts, mailboxes
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import RETRIES, transact
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.message_queries import get_summary, list_messages, list_uids
-from fdb_layers.messages import NewEmail, append_email, store_keywords
-from fdb_layers.threads import ThreadHeaders
+from fdb_layers.mail.queries import get_summary, list_messages, list_uids
+from fdb_layers.mail.messages import NewEmail, append_email, store_keywords
+from fdb_layers.mail.threads import ThreadHeaders
 from server.blobs.fs import FsBlobStore
 from server.delivery import Delivery, DeliveryRequest, Recipient, Source, Stored
 from server.mime import parse_message
@@ -149,7 +149,7 @@ def session_ops(engine: Engine, account: str, n: int) -> dict[str, tuple[Op, int
     rng = random.Random(n)
 
     async def open_box() -> None:
-        await transact(engine, mailbox.get_status, account, "inbox")
+        await transact(engine, mailboxes.get_status, account, "inbox")
 
     async def fetch_flags() -> None:
         await transact(engine, list_messages, account, "inbox")
@@ -249,7 +249,7 @@ async def bench_deliveries(engine: Engine, blobs: FsBlobStore, n: int) -> None:
     await transact(engine, accounts.ensure_account, "one")
     boxes = []
     for i in range(16):
-        made = await transact(engine, mailbox.create_mailbox_path, "one", f"box{i}",
+        made = await transact(engine, mailboxes.create_mailbox_path, "one", f"box{i}",
                               mailbox_id=f"box{i}")
         boxes.append(("one", made.id))
     many_accounts = [(f"acct{i}", "inbox") for i in range(16)]

@@ -4,9 +4,9 @@ Blobs are immutable and content-addressed: a blob's id is the lowercase hex
 SHA-256 of its bytes.  Putting the same bytes twice stores them once and
 returns the same :class:`BlobRef`; a put of bytes already present refreshes the
 blob's last-modified time, which the garbage collector reads (see
-``fdb_layers.blobrefs``: a blob put recently is never collected).
+``fdb_layers.blobs.refs``: a blob put recently is never collected).
 
-Reference counts live in the store (``fdb_layers.blobrefs``), never here.
+Reference counts live in the store (``fdb_layers.blobs.refs``), never here.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class BlobCapabilities:
     """:meth:`BlobStore.delete_if_older` checks the age and removes the blob
     atomically with respect to puts (``fs``).  Without it (``s3``: a HEAD, then a
     DELETE) a put may land between the two, so the delivery pipeline checks that
-    the blob is still there after its index commit (``fdb_layers.blobrefs``)."""
+    the blob is still there after its index commit (``fdb_layers.blobs.refs``)."""
 
     releases_space: bool = False
     """:meth:`BlobStore.release_space` gives the space of deleted blobs back to
@@ -127,7 +127,7 @@ class BlobStore(Protocol):
         True if it was removed.  The garbage collector's delete: a put that
         refreshes the blob before the check keeps it.  On ``fs`` the check and
         the removal are atomic with respect to puts; on ``s3`` they are a HEAD
-        then a DELETE (see ``fdb_layers.blobrefs`` for why that is enough)."""
+        then a DELETE (see ``fdb_layers.blobs.refs`` for why that is enough)."""
         ...
 
     def list(self) -> AsyncIterator[tuple[str, float]]:

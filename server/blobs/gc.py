@@ -1,7 +1,7 @@
 """The blob GC worker: every node runs one; the store's lease lets one work at a time.
 
 The collection itself (what is garbage, the races, the lease) is
-``fdb_layers.blobrefs.collect_blobs``; this module only schedules it, with
+``fdb_layers.blobs.gc.collect_blobs``; this module only schedules it, with
 jitter so that nodes do not all wake together, and records metrics after each
 run.
 """
@@ -15,7 +15,7 @@ import uuid
 
 from prometheus_client import Counter, Histogram
 
-from fdb_layers.blobrefs import GcResult, collect_blobs
+from fdb_layers.blobs.gc import GcResult, collect_blobs
 from fdb_layers.engine.base import Engine
 from server.config import Config
 from server.periodic import run_every

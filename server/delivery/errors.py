@@ -2,7 +2,7 @@
 
 Two families, one base each:
 
-* the mail layer's refusals (``fdb_layers.mail_errors.MailError``): over quota,
+* the mail layer's refusals (``fdb_layers.mail.errors.MailError``): over quota,
   no such mailbox, a mailbox that holds no messages ... -- the user's or the
   policy's, permanent;
 * the pipeline's own (:class:`DeliveryError`): a message too large, a blob that
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 
-from fdb_layers.mail_errors import (
+from fdb_layers.mail import (
     EmailExists,
     MailboxNotFound,
     MailboxNotSelectable,

@@ -23,7 +23,7 @@ one typed result per recipient (:mod:`.request`) and runs, in this order:
    the blob collector is deleting the blob right then, the entry waits a
    little, puts the blob again and retries;
 6. wake listeners: the append bumps the account's modseq key, which IMAP IDLE
-   and JMAP push watch (``fdb_layers.accounts.watch_account``); in-process
+   and JMAP push watch (``fdb_layers.mail.accounts.watch_account``); in-process
    listeners added with :meth:`Delivery.add_listener` are called after commit.
 
 ``deliver`` returns only after blob and index are durable; one recipient's
@@ -32,14 +32,14 @@ with a domain error (:mod:`.errors`): the mail layer's refusals as they are,
 store and blob store failures as :class:`~.errors.TemporaryFailure`.
 
 Droppable node-local state: the role mailboxes of recently seen accounts
-(``fdb_layers.messages.RoleMailbox``), a hint that saves a lookup and that the
+(``fdb_layers.mail.messages.RoleMailbox``), a hint that saves a lookup and that the
 transaction checks against the mailbox's record.
 
 Blob store without an atomic delete-if-older (``BlobCapabilities``; S3): the
 collector's age check and its DELETE are two requests, and a put of the same
 bytes landing between them, with an index commit after the collector
 finished, would leave a reference to a deleted blob (see
-``fdb_layers.blobrefs``).  After such a store's index commit the pipeline
+``fdb_layers.blobs.refs``).  After such a store's index commit the pipeline
 checks that the blob is there and puts it again if not (it still holds the
 bytes).
 """
@@ -58,28 +58,26 @@ from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
-from fdb_layers.accounts import ensure_account
-from fdb_layers.blobrefs import BlobBeingDeleted
-from fdb_layers.engine.base import (
+from fdb_layers.mail import (
     Engine,
-    LayoutVersionError,
-    StoreError,
-    StoreFull,
     Transaction,
-)
-from fdb_layers.engine.run import transact
-from fdb_layers.mail_errors import EmailExists, MailError
-from fdb_layers.mailbox import get_mailbox
-from fdb_layers.message_queries import get_email
-from fdb_layers.messages import (
     Appended,
+    BlobBeingDeleted,
+    EmailExists,
+    MailError,
     NewEmail,
     Placement,
     RoleMailbox,
+    StorageFull,
+    StoreUnavailable,
+    ThreadHeaders,
     deliver_email,
     email_id_for,
+    ensure_account,
+    get_email,
+    get_mailbox,
+    transact,
 )
-from fdb_layers.threads import ThreadHeaders
 from server.blobs import BlobStore
 from server.blobs.base import BlobError, BlobNotFound, BlobRef
 from server.mime import MessageSummary, parse_message
@@ -453,7 +451,7 @@ class Delivery:
             temporary = _unavailable(error)
             if temporary.kind is Unavailable.INTERNAL:
                 log.error("delivery to %s failed", account_id, exc_info=error)
-            elif not isinstance(error, StoreFull):  # the engine logs a full disk, per interval
+            elif not isinstance(error, StorageFull):  # the engine logs a full disk, per interval
                 log.warning("delivery to %s failed temporarily: %r", account_id, error)
             refused = Refused(account_id, temporary)
         (_TEMPORARY if refused.temporary else _PERMANENT).inc()
@@ -464,9 +462,9 @@ def _unavailable(error: BaseException) -> TemporaryFailure:
     """A store's or blob store's failure (or our bug) as a domain error."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return TemporaryFailure(Unavailable.STORAGE_FULL, str(error))
-    if isinstance(error, StoreFull):  # the metadata store's disk
+    if isinstance(error, StorageFull):  # the metadata store's disk
         return TemporaryFailure(Unavailable.STORAGE_FULL, str(error))
-    if isinstance(error, StoreError | LayoutVersionError | BlobBeingDeleted):
+    if isinstance(error, StoreUnavailable | BlobBeingDeleted):
         return TemporaryFailure(Unavailable.STORE, str(error))
     if isinstance(error, BlobError | OSError):
         return TemporaryFailure(Unavailable.BLOBS, str(error))

@@ -5,7 +5,7 @@ A protocol builds one :class:`DeliveryRequest` and calls
 per recipient, in the request's order:
 
 * :class:`Stored`: the email id, thread id, blob id, and per mailbox its
-  UIDVALIDITY, UID and modseq (:class:`~fdb_layers.messages.Placement`) --
+  UIDVALIDITY, UID and modseq (:class:`~fdb_layers.mail.messages.Placement`) --
   what IMAP APPENDUID (RFC 4315) and JMAP Email/import (RFC 8621 section 4.8)
   report.  A repeat of an idempotency id stores nothing and returns the same
   result as the first delivery (its marker keeps the values);
@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from fdb_layers.messages import MAX_DELIVERY_ID, Placement
+from fdb_layers.mail import MAX_DELIVERY_ID, Placement
 from server.blobs.base import BlobRef
 
 from .errors import Refusal, is_temporary

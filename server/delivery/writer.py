@@ -41,8 +41,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from fdb_layers.engine.base import Engine, StoreError, Transaction
-from fdb_layers.engine.run import transact
+from fdb_layers.mail import Engine, PartFailed, Transaction, run_part, transact
 
 MAX_ENTRIES = 32  # per transaction
 MAX_ACCOUNTS = 16  # per transaction
@@ -82,11 +81,12 @@ class AccountWriter:
         """Run ``run(tr)`` in a committed transaction; its result.
 
         ``run`` must be a layer body of ``account_id`` (idempotent, no side
-        effects).  If it raises (anything but a :class:`StoreError`, which is the
-        transaction's), this entry fails with that error and none of its writes
-        is committed.  The transaction commits only after ``ready`` (if given) is
-        done; if it fails, so does this entry, with its error.  A caller
-        cancelled before its entry was taken withdraws it."""
+        effects).  If it raises (anything but the store's errors, which are the
+        transaction's: :func:`~fdb_layers.mail.run_part`), this entry fails with
+        that error and none of its writes is committed.  The transaction commits
+        only after ``ready`` (if given) is done; if it fails, so does this entry,
+        with its error.  A caller cancelled before its entry was taken withdraws
+        it."""
         pending = _Pending(account_id, run, size, ready)
         self._queue.append(pending)
         self._start()
@@ -149,13 +149,12 @@ class AccountWriter:
             out: list[object] = []
             for p in batch:
                 try:
-                    out.append(await p.run(tr))
-                except StoreError:
-                    raise  # the transaction's: retried, or the batch's failure
-                except Exception as e:
+                    # the store's errors pass: the transaction's, retried or the batch's
+                    out.append(await run_part(tr, p.run))
+                except PartFailed as e:
                     # p may have written part of its work: this transaction must
                     # not commit (transact commits only a body that returns)
-                    raise _Failed(p, e) from e
+                    raise _Failed(p, e.error) from e.error
             waits = [p.ready for p in batch if p.ready is not None]
             if waits:
                 await asyncio.wait(waits)
@@ -179,7 +178,7 @@ class AccountWriter:
                 if p.ready.cancelled():
                     p.future.cancel()
                 else:
-                    p.future.set_exception(p.ready.exception() or StoreError("not ready"))
+                    p.future.set_exception(p.ready.exception() or RuntimeError("not ready"))
             rest = [p for p in batch if p not in e.entries]
             if rest:
                 await self._commit_batch(rest)

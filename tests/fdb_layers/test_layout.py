@@ -12,11 +12,16 @@ import fdb_layers
 from fdb_layers.engine.base import Engine, LayoutVersionError, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.keys import pack
-from fdb_layers.layout import LAYOUT, check_store_layouts, get_layouts, registered_layouts
+from fdb_layers.layout import (
+    LAYOUT,
+    check_layouts,
+    check_store_layouts,
+    get_layouts,
+    registered_layouts,
+)
 
-from .mail_fixtures import engine
 
-__all__ = ["engine"]  # a fixture: every contract engine
+
 
 
 def _declared() -> dict[str, tuple[int, int]]:
@@ -33,13 +38,13 @@ def _declared() -> dict[str, tuple[int, int]]:
 def test_every_layer_that_declares_a_layout_is_registered() -> None:
     registered = registered_layouts()
     declared = _declared()
-    assert {"fdb_layers.mail_layout", "fdb_layers.blobrefs", "fdb_layers.maintenance"} <= set(
-        declared)
+    assert {"fdb_layers.mail.layout", "fdb_layers.blobs.refs",
+            "fdb_layers.mail.maintenance"} <= set(declared)
     for module, version in declared.items():
         assert version in registered.values(), f"{module}.LAYOUT is not in registered_layouts()"
-    assert registered["mail"] == declared["fdb_layers.mail_layout"]
-    assert registered["blobrefs"] == declared["fdb_layers.blobrefs"]
-    assert registered["maintenance"] == declared["fdb_layers.maintenance"]
+    assert registered["mail"] == declared["fdb_layers.mail.layout"]
+    assert registered["blobrefs"] == declared["fdb_layers.blobs.refs"]
+    assert registered["maintenance"] == declared["fdb_layers.mail.maintenance"]
 
 
 async def test_a_fresh_store_records_every_registered_layout(engine: Engine) -> None:
@@ -69,3 +74,12 @@ async def test_a_newer_minor_version_is_read_and_kept(engine: Engine) -> None:
     await transact(engine, newer_minor)
     await transact(engine, check_store_layouts)
     assert (await transact(engine, get_layouts))["mail"] == (major, minor + 3)
+
+
+async def test_layout_versions_refuse_newer_major(engine: Engine) -> None:
+    await transact(engine, check_layouts, {"mailbox": (1, 2)})
+    await transact(engine, check_layouts, {"mailbox": (1, 3)})
+    assert (await transact(engine, get_layouts))["mailbox"] == (1, 3)
+    await transact(engine, check_layouts, {"mailbox": (1, 1)})  # older minor still reads it
+    with pytest.raises(LayoutVersionError, match="newer fdbmail"):
+        await transact(engine, check_layouts, {"mailbox": (0, 9)})

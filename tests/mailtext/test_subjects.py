@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import fdb_layers.threads
+import fdb_layers.mail.threads
 import server.mime
 from mailtext.subjects import base_subject, casemap, extract_base_subject
 
@@ -17,14 +17,14 @@ from mailtext.subjects import base_subject, casemap, extract_base_subject
 def test_the_layer_and_the_parser_agree() -> None:
     # they disagreed: "straße" (str.lower) against "strasse" (str.casefold)
     for subject in ("[list] Re: Straße", "Re: ǅemal", "Fwd: ﬁle", "RE: ΣΊΣΥΦΟΣ"):
-        assert fdb_layers.threads.base_subject(subject) == server.mime.base_subject(subject)
-    assert fdb_layers.threads.base_subject is server.mime.base_subject
+        assert fdb_layers.mail.threads.base_subject(subject) == server.mime.base_subject(subject)
+    assert fdb_layers.mail.threads.base_subject is server.mime.base_subject
 
 
 @given(st.text(alphabet=st.sampled_from(list("reRfwdFWD[]():  \tßẞﬁǆé")) | st.characters()))
 @settings(max_examples=300)
 def test_one_function_everywhere(subject: str) -> None:
-    assert fdb_layers.threads.base_subject(subject) == server.mime.base_subject(subject)
+    assert fdb_layers.mail.threads.base_subject(subject) == server.mime.base_subject(subject)
 
 
 @pytest.mark.parametrize(

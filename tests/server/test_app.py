@@ -123,8 +123,8 @@ async def test_mail_sent_to_the_node_lands_in_the_inbox(
     import smtplib
 
     from fdb_layers.engine.run import transact
-    from fdb_layers.mailbox import find_role
-    from fdb_layers.message_queries import list_messages
+    from fdb_layers.mail.mailboxes import find_role
+    from fdb_layers.mail.queries import list_messages
     from server.cli import main
 
     cfg = str(_config_file(tmp_path))

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fdb_layers.engine.conftest import FDB_SKIP_REASON
+from tests.support.engines import FDB_SKIP_REASON
 from tests.server.test_serve_command import _free_port, _stop
 
 pytestmark = pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or "")
@@ -111,8 +111,8 @@ async def _open(env: dict[str, str]) -> tuple[object, dict[str, str]]:
 
 async def _inbox(engine: object, account_id: str) -> list[object]:
     from fdb_layers.engine.run import transact
-    from fdb_layers.mailbox import find_role
-    from fdb_layers.message_queries import list_messages
+    from fdb_layers.mail.mailboxes import find_role
+    from fdb_layers.mail.queries import list_messages
 
     async def read(tr):  # type: ignore[no-untyped-def]
         mailbox_id = await find_role(tr, account_id, "inbox")
@@ -126,7 +126,7 @@ async def _tags(engine: object, account_id: str) -> list[str]:
     import re
 
     from fdb_layers.engine.run import transact
-    from fdb_layers.message_queries import get_summary
+    from fdb_layers.mail.queries import get_summary
 
     out = []
     for m in await _inbox(engine, account_id):
@@ -146,7 +146,7 @@ def test_swaks_mail_is_stored_and_wakes_a_watch_in_another_process(
     env, ports = cluster
 
     async def run() -> float:
-        from fdb_layers.accounts import watch_account
+        from fdb_layers.mail.accounts import watch_account
 
         engine, ids = await _open(env)
         try:

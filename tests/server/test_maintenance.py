@@ -1,32 +1,26 @@
-"""The maintenance worker: scheduling and metrics around fdb_layers.maintenance."""
+"""The maintenance worker: scheduling and metrics around fdb_layers.mail.maintenance."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
 
-from fdb_layers import accounts
+from fdb_layers.mail import accounts
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.maintenance import Retention, get_maintenance_state, take_maintenance_lease
-from fdb_layers.messages import NewEmail, append_email, email_id_for
+from fdb_layers.mail.maintenance import Retention, get_maintenance_state, take_maintenance_lease
+from fdb_layers.mail.messages import NewEmail, append_email, email_id_for
 from server.config import load_config
 from server.maintenance import MaintenanceWorker
 
 DAY = 86400.0
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    e = await SqliteEngine.open(tmp_path / "store.sqlite3")
-    yield e
-    await e.close()
+ENGINE_KINDS = ["sqlite"]  # the suite's engine fixture (tests/conftest.py), on sqlite only
 
 
 def runs(result: str) -> float:

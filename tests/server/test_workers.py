@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from fdb_layers.engine.run import transact
-from fdb_layers.mailbox import find_role
-from fdb_layers.message_queries import list_messages
+from fdb_layers.mail.mailboxes import find_role
+from fdb_layers.mail.queries import list_messages
 from server.app import Node
 from server.cli import main as cli
 from server.config import load_config
@@ -187,7 +187,7 @@ async def test_connection_limits_hold_for_the_whole_node(tmp_path: Path) -> None
 async def test_large_and_small_bodies_from_workers_are_stored_whole(node: Node) -> None:
     """A worker writes blobs itself: small ones into the pack file it shares with
     the other processes, larger ones as files."""
-    from fdb_layers.message_queries import get_email
+    from fdb_layers.mail.queries import get_email
 
     pool = _pool(node)
     port = pool.ports["mx"]

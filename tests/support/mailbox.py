@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from fdb_layers.mailbox import find_role
-from fdb_layers.message_queries import get_email, list_messages
+from fdb_layers.mail import find_role
+from fdb_layers.mail import get_email, list_messages
 from server.blobs import BlobStore
 
 

@@ -18,7 +18,7 @@ import pytest
 from fdb_layers.engine import base
 from fdb_layers.engine.base import Engine, StoreError, Transaction
 from fdb_layers.engine.run import RETRIES, transact
-from tests.fdb_layers.engine.conftest import FDB_SKIP_REASON, make_engine
+from tests.support.engines import FDB_SKIP_REASON, make_engine
 
 ROOT = Path(__file__).resolve().parents[3]
 needs_fdb = pytest.mark.skipif(FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or "")
@@ -120,13 +120,13 @@ def test_unknown_codes_keep_their_number() -> None:
 def test_foundationdb_errors_are_classified_by_the_binding() -> None:
     import fdb
 
-    from fdb_layers.engine.foundationdb import _convert
+    from fdb_layers.engine.foundationdb import convert_error
 
     for code in (1007, 1009, 1020, 1021, 1037, 1038, 1039, 1042, 1051, 1078, 1213):
-        err = _convert(fdb.FDBError(code))
+        err = convert_error(fdb.FDBError(code))
         assert isinstance(err, StoreError) and err.code == code and err.retryable, code
     for code in (1004, 1036, 1510, 2101, 2102, 4100):
-        err = _convert(fdb.FDBError(code))
+        err = convert_error(fdb.FDBError(code))
         assert isinstance(err, StoreError) and err.code == code and not err.retryable, code
 
 
@@ -144,9 +144,9 @@ async def fdb_engine(tmp_path: Path) -> AsyncIterator[Engine]:
 def _native(code: int) -> BaseException:
     import fdb
 
-    from fdb_layers.engine.foundationdb import _convert
+    from fdb_layers.engine.foundationdb import convert_error
 
-    return _convert(fdb.FDBError(code))
+    return convert_error(fdb.FDBError(code))
 
 
 async def test_on_error_of_foundationdb_retries_what_it_retries(

@@ -1,4 +1,4 @@
-"""The GC worker: scheduling and metrics around fdb_layers.blobrefs.collect_blobs."""
+"""The GC worker: scheduling and metrics around fdb_layers.blobs.refs.collect_blobs."""
 
 from __future__ import annotations
 
@@ -6,16 +6,13 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
 from prometheus_client import REGISTRY
 
-from fdb_layers.blobrefs import take_gc_lease
+from fdb_layers.blobs.gc import take_gc_lease
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from fdb_layers.engine.sqlite import SqliteEngine
 from server.blobs import MeteredBlobStore
 from server.blobs.fs import FsBlobStore
 from server.blobs.pack import FILE_NAME
@@ -24,11 +21,7 @@ from server.config import load_config
 from tests.support.blobs import set_modified
 
 
-@pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
-    e = await SqliteEngine.open(tmp_path / "store.sqlite3")
-    yield e
-    await e.close()
+ENGINE_KINDS = ["sqlite"]  # the suite's engine fixture (tests/conftest.py), on sqlite only
 
 
 def runs(result: str) -> float:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from fdb_layers import mailbox
+from fdb_layers.mail import mailboxes
 from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from fdb_layers.message_queries import get_email, list_messages
+from fdb_layers.mail.queries import get_email, list_messages
 from server.blobs.base import BlobRef
 from server.blobs.fs import FsBlobStore
 from server.delivery import (
@@ -35,9 +35,8 @@ from server.delivery import (
 )
 from server.delivery.errors import MailboxNotFound
 from server.mime import MessageSummary
-from tests.fdb_layers.mail_fixtures import engine
 
-__all__ = ["engine"]
+
 
 RAW = b"From: a@example.org\r\nSubject: hi\r\nMessage-ID: <1@example.org>\r\n\r\nhello\r\n"
 
@@ -56,11 +55,11 @@ def request(source: Source = Source.APPEND, body: bytes | BlobRef = RAW, *accoun
 
 async def test_stored_reports_every_mailbox(delivery: Delivery, engine: Engine) -> None:
     [first] = await delivery.deliver(request(Source.SMTP, key="k0"))  # creates the account
-    await transact(engine, mailbox.create_mailbox_path, "a", "work", mailbox_id="work")
+    await transact(engine, mailboxes.create_mailbox_path, "a", "work", mailbox_id="work")
     [got] = await delivery.deliver(request(mailbox_ids=("inbox", "work", "inbox")))
     assert isinstance(first, Stored) and isinstance(got, Stored)
-    inbox = await transact(engine, mailbox.get_status, "a", "inbox")
-    work = await transact(engine, mailbox.get_status, "a", "work")
+    inbox = await transact(engine, mailboxes.get_status, "a", "inbox")
+    work = await transact(engine, mailboxes.get_status, "a", "work")
     modseq = inbox.highestmodseq
     assert got.mailboxes == (Placement("inbox", inbox.uidvalidity, 2, modseq),
                              Placement("work", work.uidvalidity, 1, modseq))
@@ -75,7 +74,7 @@ async def test_request_failing_on_its_second_mailbox_stores_nothing(
     delivery: Delivery, engine: Engine
 ) -> None:
     await delivery.deliver(request(Source.SMTP, key="k0"))
-    before = await transact(engine, mailbox.get_status, "a", "inbox")
+    before = await transact(engine, mailboxes.get_status, "a", "inbox")
     others = [delivery.deliver(request(Source.SMTP, RAW + str(i).encode(), f"u{i}", key=f"o{i}"))
               for i in range(5)]
     bad, *rest = await asyncio.gather(
@@ -84,7 +83,7 @@ async def test_request_failing_on_its_second_mailbox_stores_nothing(
     [refused] = bad
     assert isinstance(refused, Refused) and isinstance(refused.error, MailboxNotFound)
     assert not refused.temporary
-    after = await transact(engine, mailbox.get_status, "a", "inbox")
+    after = await transact(engine, mailboxes.get_status, "a", "inbox")
     assert after == before
     assert len(await transact(engine, list_messages, "a", "inbox")) == 1
 

@@ -10,16 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from fdb_layers import blobrefs, mailbox
-from fdb_layers.accounts import watch_account
+from fdb_layers.blobs import gc as blobgc
+from fdb_layers.blobs import refs as blobrefs
+
+from fdb_layers.mail import mailboxes
+from fdb_layers.mail.accounts import watch_account
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import TRANSACTIONS, transact
-from fdb_layers.message_queries import get_email, get_summary, list_messages
-from fdb_layers.messages import expire_deliveries
-from fdb_layers.threads import list_thread
+from fdb_layers.mail.queries import get_email, get_summary, list_messages
+from fdb_layers.mail.messages import expire_deliveries
+from fdb_layers.mail.threads import list_thread
 from server.blobs.base import BlobCapabilities, BlobRef
 from server.blobs.fs import FsBlobStore
-from fdb_layers.mail_errors import QuotaExceeded
+from fdb_layers.mail.errors import QuotaExceeded
 from server.delivery import (
     Delivery,
     DeliveryRequest,
@@ -32,9 +35,8 @@ from server.delivery import (
     pipeline,
 )
 from server.mime import MessageSummary
-from tests.fdb_layers.mail_fixtures import dump, engine
+from tests.fdb_layers.mail.fixtures import dump
 
-__all__ = ["engine"]
 
 RAW = (
     b"From: Bob <bob@example.org>\r\n"
@@ -150,7 +152,7 @@ async def test_target_role_mailbox_and_keywords(delivery: Delivery, engine: Engi
     assert ok(o)
     msgs = await transact(engine, list_messages, "a", "junk")
     assert len(msgs) == 1 and msgs[0].keywords == ("$junk", "$seen")
-    status = await transact(engine, mailbox.get_status, "a", "junk")
+    status = await transact(engine, mailboxes.get_status, "a", "junk")
     assert status.unseen == 0
 
 
@@ -227,10 +229,10 @@ async def test_many_accounts_share_transactions(delivery: Delivery, engine: Engi
 async def test_remembered_role_mailbox_is_checked(delivery: Delivery, engine: Engine) -> None:
     [o] = await deliver(delivery, RAW, ["a"], delivery_id="q1", mailbox_role="junk")
     assert ok(o)
-    await transact(engine, mailbox.delete_mailbox, "a", "junk")  # the remembered one
+    await transact(engine, mailboxes.delete_mailbox, "a", "junk")  # the remembered one
     [o] = await deliver(delivery, REPLY, ["a"], delivery_id="q2", mailbox_role="junk")
     assert ok(o)
-    junk = await transact(engine, mailbox.find_role, "a", "junk")
+    junk = await transact(engine, mailboxes.find_role, "a", "junk")
     assert junk is not None and junk != "junk"  # re-created, not the deleted one
     email = await transact(engine, get_email, "a", eid(o))
     assert email is not None and email.mailboxes == {junk: 1}
@@ -239,12 +241,12 @@ async def test_remembered_role_mailbox_is_checked(delivery: Delivery, engine: En
 async def test_remembered_inbox_after_rename(delivery: Delivery, engine: Engine) -> None:
     [first] = await deliver(delivery, RAW, ["a"], delivery_id="q1")
     # renaming INBOX moves its messages away and gives INBOX a new UIDVALIDITY
-    await transact(engine, mailbox.rename_mailbox_path, "a", "INBOX", "Old", new_mailbox_id="old")
+    await transact(engine, mailboxes.rename_mailbox_path, "a", "INBOX", "Old", new_mailbox_id="old")
     [o] = await deliver(delivery, REPLY, ["a"], delivery_id="q2")
     assert ok(o)
     inbox = await transact(engine, list_messages, "a", "inbox")
     assert [m.email_id for m in inbox] == [eid(o)]
-    status = await transact(engine, mailbox.get_status, "a", "inbox")
+    status = await transact(engine, mailboxes.get_status, "a", "inbox")
     assert status.messages == 1
     old = await transact(engine, list_messages, "a", "old")
     assert [m.email_id for m in old] == [eid(first)]
@@ -270,11 +272,11 @@ async def test_blob_being_deleted_waits_and_puts_again(
     blobs = await CountingBlobs.create(tmp_path / "b", fsync=False)
     blob_id = hashlib.sha256(RAW).hexdigest()
     # a collector has claimed this (orphan) blob and is deleting it right now
-    assert await transact(engine, blobrefs._claim, blob_id, "gc", 1.0, 2.0, 1e9, True, None)
+    assert await transact(engine, blobgc._claim, blob_id, "gc", 1.0, 2.0, 1e9, True, None)
 
     async def collector_finishes() -> None:
         await asyncio.sleep(0.03)
-        await transact(engine, blobrefs._finish, blob_id, "gc", True, 3.0)
+        await transact(engine, blobgc._finish, blob_id, "gc", True, 3.0)
 
     finishing = asyncio.create_task(collector_finishes())
     [o] = await deliver(Delivery(engine, blobs), RAW, ["a"], delivery_id="q1")
@@ -291,7 +293,7 @@ async def test_blob_being_deleted_too_long_is_temporary(
     monkeypatch.setattr(pipeline, "BLOB_RETRY_SECONDS", 0.001)
     blobs = await CountingBlobs.create(tmp_path / "b", fsync=False)
     blob_id = hashlib.sha256(RAW).hexdigest()
-    assert await transact(engine, blobrefs._claim, blob_id, "gc", 1.0, 2.0, 1e9, True, None)
+    assert await transact(engine, blobgc._claim, blob_id, "gc", 1.0, 2.0, 1e9, True, None)
     [o] = await deliver(Delivery(engine, blobs), RAW, ["a"], delivery_id="q1")
     assert not ok(o) and not permanent(o)
     assert blobs.puts == 1 + pipeline.BLOB_RETRIES
@@ -300,7 +302,7 @@ async def test_blob_being_deleted_too_long_is_temporary(
 
 class RacyS3Blobs(CountingBlobs):
     """A store without an atomic delete-if-older, whose collector deletes the blob
-    between our put and our index commit (the S3 window of fdb_layers.blobrefs)."""
+    between our put and our index commit (the S3 window of fdb_layers.blobs.refs)."""
 
     backend = "s3"
     capabilities = BlobCapabilities(atomic_delete_if_older=False)

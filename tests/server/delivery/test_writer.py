@@ -9,17 +9,18 @@ import functools
 
 import pytest
 
-from fdb_layers import accounts, blobrefs, mailbox, quota
+from fdb_layers.blobs import refs as blobrefs
+
+from fdb_layers.mail import accounts, mailboxes, quota
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.run import TRANSACTIONS, transact
-from fdb_layers.mail_errors import MailboxNotFound
-from fdb_layers.message_queries import list_messages
-from fdb_layers.messages import append_email
+from fdb_layers.mail.errors import MailboxNotFound
+from fdb_layers.mail.queries import list_messages
+from fdb_layers.mail.messages import append_email
 from server.delivery.writer import AccountWriter
-from tests.fdb_layers.mail_fixtures import blob_id, engine, new_email
+from tests.fdb_layers.mail.fixtures import blob_id, new_email
 
-__all__ = ["engine"]
 
 
 def entry(account: str, n: int, *, also_in: tuple[str, ...] = ()) -> functools.partial[object]:
@@ -49,7 +50,7 @@ async def test_request_failing_on_its_second_mailbox_is_rolled_back(engine: Engi
     transactions = committed._value.get() - before
     # nothing of c: no message in its inbox, no usage, no blob reference
     assert await transact(engine, list_messages, "c", "inbox") == []
-    status = await transact(engine, mailbox.get_status, "c", "inbox")
+    status = await transact(engine, mailboxes.get_status, "c", "inbox")
     assert (status.messages, status.size, status.uidnext) == (0, 0, 1)
     usage = await transact(engine, quota.get_usage, "c")
     assert (usage.bytes, usage.messages) == (0, 0)

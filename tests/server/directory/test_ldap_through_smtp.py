@@ -12,8 +12,8 @@ import ldap3
 import pytest
 
 from fdb_layers.engine.run import transact
-from fdb_layers.mailbox import find_role
-from fdb_layers.message_queries import list_messages
+from fdb_layers.mail.mailboxes import find_role
+from fdb_layers.mail.queries import list_messages
 from server.app import Node
 from server.config import Config
 from tests.support.slapd import Slapd

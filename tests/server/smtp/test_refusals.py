@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fdb_layers.mail_errors import (
+from fdb_layers.mail.errors import (
     EmailExists,
     MailboxNotFound,
     MailboxNotSelectable,

@@ -83,8 +83,8 @@ async def test_unix_socket(start_lmtp_server: StartLmtp, tmp_path: Path) -> None
 async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
     """[lmtp] listen on the node: the real directory, pipeline and store behind it."""
     from fdb_layers.engine.run import transact
-    from fdb_layers.mailbox import find_role
-    from fdb_layers.message_queries import list_messages
+    from fdb_layers.mail import find_role
+    from fdb_layers.mail import list_messages
     from server.app import Node
     from tests.server.smtp.test_e2e import fdbmail
 

@@ -1,0 +1,230 @@
+"""Email objects and their mailbox memberships: the writes every operation shares.
+
+An email is one object per account (its JMAP id) with a record, its parsed
+summary (split over values of at most 90,000 bytes), a thread and one blob
+reference.  It is in one or more storages (mailboxes), each time under its own
+UID.  Keywords belong to the email (JMAP's model) and are copied into each
+membership so that FETCH FLAGS reads one range.  When its last membership goes,
+the email goes: record, summary, thread entry, quota usage and blob reference.
+
+These functions keep every counter and index in step; they check nothing that
+the public operations (:mod:`fdb_layers.mail.messages`) check first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ..blobs import refs as blobrefs
+from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, UPDATED, ChangeSet
+from ..engine.base import Transaction
+from ..keys import decode_int, encode_int
+from .keywords import DELETED, SEEN
+from .layout import (
+    S_HIGHEST_MODSEQ,
+    S_LAST_UID,
+    S_MESSAGES,
+    S_SIZE,
+    S_UNSEEN,
+    SUMMARY_CHUNK,
+    AccountKeys,
+    EmailRecord,
+    MembershipRecord,
+    pack_int,
+)
+from .mailboxes import mailbox_of_storage
+from .quota import add_usage
+from .threads import ThreadHeaders, join_thread, leave_thread
+
+
+def _blob_ref_id(keys: AccountKeys, email_id: str) -> str:
+    """Names this email's reference, so that adding or removing it twice is a no-op."""
+    return f"mail/{keys.account_id}/{email_id}"
+
+
+async def read_email(tr: Transaction, keys: AccountKeys, email_id: str) -> EmailRecord | None:
+    raw = await tr.get(keys.email.pack((email_id,)))
+    return None if raw is None else EmailRecord.decode(raw)
+
+
+async def read_membership(
+    tr: Transaction, keys: AccountKeys, storage: int, uid: int
+) -> MembershipRecord | None:
+    raw = await tr.get(keys.uid.pack((storage, uid)))
+    return None if raw is None else MembershipRecord.decode(raw)
+
+
+def memberships(rec: EmailRecord) -> dict[int, int]:
+    """storage -> uid for every storage the email is in."""
+    return {storage: uid for storage, uid, _ in rec.members}
+
+
+async def read_summary(tr: Transaction, keys: AccountKeys, email_id: str) -> bytes | None:
+    rows = await tr.get_range(*keys.summary.range((email_id,)))
+    if not rows:
+        return None
+    return b"".join(r.value for r in rows)
+
+
+async def create_email(
+    tr: Transaction,
+    keys: AccountKeys,
+    changes: ChangeSet,
+    email_id: str,
+    *,
+    blob_id: str,
+    size: int,
+    received_us: int,
+    keywords: tuple[str, ...],
+    summary: bytes,
+    headers: ThreadHeaders,
+) -> EmailRecord:
+    """Everything of a new email but its record, which the caller writes once it
+    holds the first membership (:func:`add_membership` does): one encoding, one write."""
+    modseq = await changes.modseq()
+    thread_id = await join_thread(tr, keys, changes, email_id, received_us, headers)
+    chunks = [summary[i : i + SUMMARY_CHUNK] for i in range(0, len(summary), SUMMARY_CHUNK)]
+    for i, chunk in enumerate(chunks):
+        tr.set(keys.summary.pack((email_id, i)), chunk)
+    rec = EmailRecord(received_us, size, blob_id, thread_id, keywords, len(chunks), modseq)
+    add_usage(tr, keys, size, 1)
+    await blobrefs.add_blob_ref(tr, blob_id, size, ref_id=_blob_ref_id(keys, email_id))
+    await changes.record(EMAIL, email_id, CREATED)
+    return rec
+
+
+async def _destroy_email(
+    tr: Transaction, keys: AccountKeys, changes: ChangeSet, email_id: str, rec: EmailRecord
+) -> None:
+    tr.clear(keys.email.pack((email_id,)))
+    tr.clear_range(*keys.summary.range((email_id,)))
+    await leave_thread(tr, keys, changes, rec.thread_id, email_id, rec.received_us)
+    add_usage(tr, keys, -rec.size, -1)
+    await blobrefs.remove_blob_ref(tr, rec.blob_id, ref_id=_blob_ref_id(keys, email_id))
+    await changes.record(EMAIL, email_id, DESTROYED)
+
+
+def _count(tr: Transaction, keys: AccountKeys, storage: int, rec: EmailRecord, sign: int) -> None:
+    tr.add(keys.storage_key(storage, S_MESSAGES), sign)
+    tr.add(keys.storage_key(storage, S_SIZE), sign * rec.size)
+    if SEEN not in rec.keywords:
+        tr.add(keys.storage_key(storage, S_UNSEEN), sign)
+
+
+async def _note_mailbox(
+    tr: Transaction,
+    keys: AccountKeys,
+    changes: ChangeSet,
+    storage: int,
+    mailbox_id: str | None = None,
+) -> None:
+    """Log that a mailbox's counts changed (once per call, see ChangeSet)."""
+    if not changes.first_note(storage):
+        return
+    if mailbox_id is None:
+        mailbox_id = await mailbox_of_storage(tr, keys, storage)
+    if mailbox_id is not None:
+        await changes.record(MAILBOX, mailbox_id, COUNTS)
+
+
+async def add_membership(
+    tr: Transaction,
+    keys: AccountKeys,
+    changes: ChangeSet,
+    storage: int,
+    mailbox_id: str,
+    email_id: str,
+    rec: EmailRecord,
+) -> tuple[int, EmailRecord]:
+    """Put the email in a storage under the next UID; that UID and the new record."""
+    last_key = keys.storage_key(storage, S_LAST_UID)
+    uid = decode_int(await tr.get(last_key)) + 1
+    tr.set(last_key, encode_int(uid))
+    modseq = await changes.modseq()
+    tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, rec.keywords).encode())
+    tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
+    tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
+    new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
+    tr.set(keys.email.pack((email_id,)), new.encode())
+    if DELETED in rec.keywords:
+        tr.set(keys.deleted.pack((storage, uid)), b"")
+    _count(tr, keys, storage, rec, +1)
+    tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
+    await _note_mailbox(tr, keys, changes, storage, mailbox_id)
+    return uid, new
+
+
+async def remove_membership(
+    tr: Transaction,
+    keys: AccountKeys,
+    changes: ChangeSet,
+    storage: int,
+    uid: int,
+    member: MembershipRecord,
+    *,
+    tombstone: bool = True,
+) -> None:
+    """Take one message out of a storage (EXPUNGE); the email goes with its last one.
+
+    ``tombstone`` keeps the UID with its modseq for QRESYNC VANISHED (not
+    needed when the whole storage is being removed)."""
+    email_id = member.email_id
+    rec = await read_email(tr, keys, email_id)
+    modseq = await changes.modseq()
+    tr.clear(keys.uid.pack((storage, uid)))
+    tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
+    tr.clear(keys.deleted.pack((storage, uid)))
+    if tombstone:
+        tr.set(keys.vanished.pack((storage, modseq, uid)), b"")
+        tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
+    if rec is None:  # cannot happen while the indexes agree; stay safe
+        return
+    tr.clear(keys.received.pack((storage, rec.received_us, email_id)))
+    _count(tr, keys, storage, rec, -1)
+    if tombstone:
+        await _note_mailbox(tr, keys, changes, storage)
+    rest = tuple(m for m in rec.members if m[0] != storage)
+    if rest:
+        tr.set(keys.email.pack((email_id,)), replace(rec, members=rest).encode())
+        await changes.record(EMAIL, email_id, UPDATED)
+    else:
+        await _destroy_email(tr, keys, changes, email_id, rec)
+
+
+async def set_keywords(
+    tr: Transaction,
+    keys: AccountKeys,
+    changes: ChangeSet,
+    email_id: str,
+    rec: EmailRecord,
+    keywords: tuple[str, ...],
+) -> EmailRecord:
+    """Give the email new keywords, in every mailbox it is in; the new record."""
+    if keywords == rec.keywords:
+        return rec
+    modseq = await changes.modseq()
+    new = replace(
+        rec,
+        keywords=keywords,
+        modseq=modseq,
+        members=tuple((storage, uid, modseq) for storage, uid, _ in rec.members),
+    )
+    tr.set(keys.email.pack((email_id,)), new.encode())
+    was_seen, seen = SEEN in rec.keywords, SEEN in keywords
+    was_deleted, deleted = DELETED in rec.keywords, DELETED in keywords
+    membership = MembershipRecord(email_id, modseq, keywords).encode()
+    for storage, uid, old_modseq in rec.members:
+        tr.set(keys.uid.pack((storage, uid)), membership)
+        tr.clear(keys.uid_modseq.pack((storage, old_modseq, uid)))
+        tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
+        tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
+        if was_seen != seen:
+            tr.add(keys.storage_key(storage, S_UNSEEN), -1 if seen else 1)
+            await _note_mailbox(tr, keys, changes, storage)
+        if was_deleted != deleted:
+            if deleted:
+                tr.set(keys.deleted.pack((storage, uid)), b"")
+            else:
+                tr.clear(keys.deleted.pack((storage, uid)))
+    await changes.record(EMAIL, email_id, UPDATED)
+    return new

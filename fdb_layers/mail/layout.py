@@ -1,0 +1,333 @@
+"""The mail layer's keys and records: every key of an account, in one block.
+
+One account (a directory principal id) owns one subspace.  Inside it, each
+mailbox's messages live under a *storage* number rather than the mailbox id:
+the storage number is also the mailbox's IMAP UIDVALIDITY.  Renaming a mailbox
+rewrites only its record; deleting it (or making it \\Noselect, or renaming
+INBOX) detaches its storage, which :mod:`fdb_layers.mail.cleanup` empties in
+resumable batches.  Everything here is pure: keys and value codecs, no I/O.
+
+Values are tuple-packed; the account's ``meta`` key holds the layout version
+(a node refuses an account written by a newer major version).
+
+The mail layer, one concept per module:
+
+* ``mail_layout`` (this) keys and records; ``mail_errors`` domain exceptions;
+  ``keywords`` IMAP flags <-> JMAP keywords;
+* ``accounts`` ensure_account, role mailboxes, watch_account;
+* ``mailbox`` mailboxes: create, rename, delete, subscribe, status;
+* ``messages`` append, copy, move, store keywords, expunge, Email/set;
+  ``message_queries`` the reads (UID ranges, CONDSTORE/QRESYNC, Email/get,
+  Email/query by received-at); ``emails`` the writes they share;
+* ``threads`` thread assignment; ``quota`` usage; ``changes`` modseqs and the
+  change log (JMAP /changes); ``cleanup`` emptying deleted mailboxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..keys import Subspace, TupleElement, unpack
+from ..keys import pack as _tuple_pack
+
+# --- layout -----------------------------------------------------------------------
+LAYOUT_VERSION = 1  # major version of everything below
+# 1.1: msgid entries per email, thread subjects in i;unicode-casemap form, op markers
+LAYOUT = (LAYOUT_VERSION, 1)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+
+ROOT = Subspace(("mail",))
+# [account_id, storage] -> b"": detached storages of every account, for the cleaner
+PENDING_CLEANUP = Subspace(("mailgc",))
+
+# Account counters (ACCOUNT.counter[name], little-endian int64; atomic where noted).
+MODSEQ = "modseq"  # last modseq given out; read-modify-write; watched for wake-ups
+STORAGE = "storage"  # last storage number (= UIDVALIDITY) given out
+MAILBOX_SEQ = "mailbox"  # last generated mailbox id number
+USAGE_BYTES = "bytes"  # atomic: sum of email sizes (quota)
+USAGE_MESSAGES = "messages"  # atomic: number of emails
+BARRIER = "barrier"  # modseq before which JMAP changes cannot be calculated
+
+# Storage counters (ACCOUNT.storage_counter[storage, name]).
+S_MESSAGES = "messages"  # atomic
+S_UNSEEN = "unseen"  # atomic
+S_SIZE = "size"  # atomic
+S_LAST_UID = "lastuid"  # read-modify-write: UIDNEXT - 1
+S_HIGHEST_MODSEQ = "highestmodseq"  # atomic max
+
+
+# --- fast tuple packing --------------------------------------------------------------
+# The mail layer packs keys and values on every operation; fdb.tuple's general
+# encoder dominated the profiles.  This one handles the types the layer uses
+# (str, int of up to 8 bytes, bool, None, bytes, nested tuples of those) and
+# produces the tuple layer's exact bytes; anything else goes to fdb.tuple.
+_STR, _BYTES, _NESTED, _INT_ZERO, _FALSE, _TRUE = 0x02, 0x01, 0x05, 0x14, 0x26, 0x27
+_INT_LONG = (1 << 64) - 1
+
+
+def _encode(v: object, nested: bool) -> bytes | None:
+    if isinstance(v, str):
+        return b"\x02" + v.encode("utf-8").replace(b"\x00", b"\x00\xff") + b"\x00"
+    if isinstance(v, bool):
+        return b"\x27" if v else b"\x26"
+    if isinstance(v, int):
+        if v == 0:
+            return b"\x14"
+        magnitude = v if v > 0 else -v
+        if magnitude >= _INT_LONG:  # fdb.tuple's arbitrary-length form, from 2**64 - 1 on
+            return None
+        n = (magnitude.bit_length() + 7) // 8
+        if v > 0:
+            return bytes((_INT_ZERO + n,)) + v.to_bytes(n, "big")
+        return bytes((_INT_ZERO - n,)) + (v + (1 << (8 * n)) - 1).to_bytes(n, "big")
+    if v is None:
+        return b"\x00\xff" if nested else b"\x00"
+    if isinstance(v, bytes):
+        return b"\x01" + v.replace(b"\x00", b"\x00\xff") + b"\x00"
+    if isinstance(v, tuple):
+        parts = [b"\x05"]
+        for x in v:
+            e = _encode(x, True)
+            if e is None:
+                return None
+            parts.append(e)
+        parts.append(b"\x00")
+        return b"".join(parts)
+    return None
+
+
+def pack(t: Sequence[TupleElement]) -> bytes:
+    """``fdb.tuple.pack(t)``, faster for the types the mail layer uses."""
+    parts = []
+    for v in t:
+        e = _encode(v, False)
+        if e is None:
+            return _tuple_pack(t)
+        parts.append(e)
+    return b"".join(parts)
+
+
+class _Space(Subspace):
+    """A subspace whose keys are packed with the fast encoder."""
+
+    __slots__ = ()
+
+    def pack(self, t: Sequence[TupleElement] = ()) -> bytes:
+        return self.raw_prefix + pack(t)
+
+
+class AccountKeys:
+    """Every subspace of one account (``ROOT[account_id]``); get one with
+    :func:`account_keys` (cached)."""
+
+    __slots__ = (
+        "account_id",
+        "meta",
+        "counter",
+        "mailbox",
+        "mailbox_name",
+        "role",
+        "storage",
+        "storage_counter",
+        "uid",
+        "uid_modseq",
+        "vanished",
+        "deleted",
+        "received",
+        "email",
+        "summary",
+        "thread",
+        "thread_email",
+        "message_id",
+        "delivery",
+        "delivery_time",
+        "op",
+        "op_modseq",
+        "log",
+        "cleanup",
+    )
+
+    def __init__(self, account_id: str) -> None:
+        prefix = ROOT.pack((account_id,))
+
+        def a(name: str) -> _Space:
+            return _Space((name,), prefix)
+
+        self.account_id = account_id
+        self.meta = prefix + pack(("meta",))  # (layout_version,)
+        self.counter = a("ctr")  # [name] -> int64
+        self.mailbox = a("mbox")  # [mailbox_id] -> MailboxRecord
+        self.mailbox_name = a("name")  # [parent_id, name] -> mailbox_id (live mailboxes)
+        self.role = a("role")  # [role] -> mailbox_id
+        self.storage = a("sid")  # [storage] -> mailbox_id (attached storages)
+        self.storage_counter = a("sctr")  # [storage, name] -> int64
+        self.uid = a("uid")  # [storage, uid] -> MembershipRecord
+        self.uid_modseq = a("uidms")  # [storage, modseq, uid] -> b"" (CONDSTORE)
+        self.vanished = a("gone")  # [storage, modseq, uid] -> b"" (QRESYNC tombstones)
+        self.deleted = a("del")  # [storage, uid] -> b"" (messages with $deleted)
+        self.received = a("recv")  # [storage, received_us, email_id] -> (uid,)
+        self.email = a("email")  # [email_id] -> EmailRecord (with its memberships)
+        self.summary = a("sum")  # [email_id, chunk] -> bytes of the parsed summary
+        self.thread = a("thr")  # [thread_id] -> (base subject,)
+        # [thread_id, received_us, email_id] -> (message ids of its msgid entries...)
+        self.thread_email = a("thre")
+        # [message_id, email_id] -> (thread_id,); layout 1.0: [message_id] -> (thread_id,)
+        self.message_id = a("msgid")
+        self.delivery = a("dlv")  # [delivery_id] -> DeliveryRecord
+        self.delivery_time = a("dlvt")  # [received_s, delivery_id] -> b"" (to expire markers)
+        self.op = a("op")  # [op_id, step] -> (modseq, result): see fdb_layers.markers
+        self.op_modseq = a("opms")  # [modseq, op_id, step] -> b"" (to expire markers)
+        self.log = a("log")  # [kind, modseq, index] -> (object_id, op)
+        self.cleanup = a("gc")  # [storage] -> b"" (detached, to be emptied)
+
+    def count_key(self, name: str) -> bytes:
+        return self.counter.pack((name,))
+
+    def storage_key(self, storage: int, name: str) -> bytes:
+        return self.storage_counter.pack((storage, name))
+
+
+@lru_cache(maxsize=4096)
+def account_keys(account_id: str) -> AccountKeys:
+    return AccountKeys(account_id)
+
+
+# --- records ----------------------------------------------------------------------
+SUMMARY_CHUNK = 90_000  # a value is limited to 100,000 bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxRecord:
+    parent_id: str  # "" at the top level
+    name: str  # one hierarchy level, UTF-8, no delimiter
+    role: str  # "" or a special-use role
+    storage: int  # 0: \Noselect (no messages); else the storage number = UIDVALIDITY
+    subscribed: bool
+    deleted: bool  # kept as a tombstone so that a repeated delete is a no-op
+
+    def encode(self) -> bytes:
+        return pack(
+            (self.parent_id, self.name, self.role, self.storage, self.subscribed, self.deleted)
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> MailboxRecord:
+        p, n, r, s, sub, d = unpack(raw)
+        return cls(str(p), str(n), str(r), int(s), bool(sub), bool(d))
+
+
+@dataclass(frozen=True, slots=True)
+class EmailRecord:
+    received_us: int  # received-at, microseconds since the epoch
+    size: int
+    blob_id: str
+    thread_id: str
+    keywords: tuple[str, ...]  # sorted, lowercase
+    summary_chunks: int
+    modseq: int  # last change of the email object
+    # (storage, uid, modseq of that membership) for every mailbox it is in: one
+    # read finds them all, and their CONDSTORE index keys
+    members: tuple[tuple[int, int, int], ...] = ()
+
+    def encode(self) -> bytes:
+        return pack(
+            (
+                self.received_us,
+                self.size,
+                self.blob_id,
+                self.thread_id,
+                self.keywords,
+                self.summary_chunks,
+                self.modseq,
+                self.members,
+            )
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> EmailRecord:
+        r, size, blob, thread, kw, chunks, modseq, members = unpack(raw)
+        return cls(
+            int(r),
+            int(size),
+            str(blob),
+            str(thread),
+            tuple(kw),
+            int(chunks),
+            int(modseq),
+            tuple((int(s), int(u), int(m)) for s, u, m in members),
+        )
+
+    def member(self, storage: int) -> tuple[int, int] | None:
+        """(uid, modseq) of the email in ``storage``, if it is there."""
+        for s, uid, modseq in self.members:
+            if s == storage:
+                return uid, modseq
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    """One email in one storage, under one UID (keywords copied for FETCH FLAGS)."""
+
+    email_id: str
+    modseq: int
+    keywords: tuple[str, ...]
+
+    def encode(self) -> bytes:
+        return pack((self.email_id, self.modseq, self.keywords))
+
+    @classmethod
+    def decode(cls, raw: bytes) -> MembershipRecord:
+        e, m, kw = unpack(raw)
+        return cls(str(e), int(m), tuple(kw))
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """What a delivery id produced, so that a repeat returns it and stores nothing.
+
+    ``also``: the other mailboxes of a delivery to several, as (mailbox id,
+    uidvalidity, uid); encoded after the six first fields, so that records
+    written before it existed read back with none."""
+
+    email_id: str
+    mailbox_id: str
+    uidvalidity: int
+    uid: int
+    modseq: int
+    thread_id: str
+    also: tuple[tuple[str, int, int], ...] = ()
+
+    def encode(self) -> bytes:
+        return pack(
+            (
+                self.email_id,
+                self.mailbox_id,
+                self.uidvalidity,
+                self.uid,
+                self.modseq,
+                self.thread_id,
+                *(x for triple in self.also for x in triple),
+            )
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> DeliveryRecord:
+        e, m, v, u, ms, t, *rest = unpack(raw)
+        also = tuple(
+            (str(rest[i]), int(rest[i + 1]), int(rest[i + 2])) for i in range(0, len(rest), 3)
+        )
+        return cls(str(e), str(m), int(v), int(u), int(ms), str(t), also)
+
+
+def pack_int(n: int) -> bytes:
+    return pack((n,))
+
+
+def unpack_int(raw: bytes) -> int:
+    return int(unpack(raw)[0])
+
+
+def unpack_str(raw: bytes) -> str:
+    return str(unpack(raw)[0])

@@ -1,0 +1,191 @@
+"""Reading messages: by UID range, by id, changed or vanished since a modseq,
+and a mailbox's emails by received-at.
+
+Each read is one range or a few point reads: FETCH FLAGS of a whole mailbox
+is one range of ``[storage, uid] -> (email id, modseq, keywords)``;
+CONDSTORE's CHANGEDSINCE reads the ``[storage, modseq, uid]`` index and
+QRESYNC's VANISHED the tombstones, from the given modseq on.  The UID list
+these return is what an IMAP session keeps to map sequence numbers to UIDs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .changes import get_change_floor
+from .emails import memberships, read_email, read_membership, read_summary
+from ..engine.base import Transaction
+from .errors import CannotCalculateChanges
+from .layout import MembershipRecord, unpack_int, account_keys
+from .mailboxes import mailbox_of_storage, storage_of
+
+MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message in one mailbox (what FETCH UID FLAGS MODSEQ needs)."""
+
+    uid: int
+    email_id: str
+    modseq: int
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """The account-level email object (what Email/get needs besides the summary)."""
+
+    id: str
+    blob_id: str
+    size: int
+    received_at: float
+    thread_id: str
+    keywords: tuple[str, ...]
+    mailboxes: dict[str, int]  # mailbox id -> UID there
+    modseq: int
+
+
+def _message(uid: int, m: MembershipRecord) -> Message:
+    return Message(uid, m.email_id, m.modseq, m.keywords)
+
+
+async def list_messages(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    *,
+    first_uid: int = 1,
+    last_uid: int = MAX_UID,
+    limit: int = 0,
+    reverse: bool = False,
+) -> list[Message]:
+    """Messages with ``first_uid <= uid <= last_uid`` in UID order (or newest
+    first with ``reverse``); ``limit`` 0 means all."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    if first_uid > last_uid:
+        return []
+    rows = await tr.get_range(
+        keys.uid.pack((storage, first_uid)),
+        keys.uid.pack((storage, last_uid + 1)),
+        limit=limit,
+        reverse=reverse,
+    )
+    prefix = keys.uid.pack((storage,))
+    return [_message(_uid_after(prefix, r.key), MembershipRecord.decode(r.value)) for r in rows]
+
+
+def _uid_after(prefix: bytes, key: bytes) -> int:
+    """The UID at the end of ``prefix + pack((uid,))`` (a positive tuple-layer int)."""
+    n = key[len(prefix)] - 0x14
+    return int.from_bytes(key[len(prefix) + 1 : len(prefix) + 1 + n], "big")
+
+
+async def list_uids(
+    tr: Transaction, account_id: str, mailbox_id: str, *, after_uid: int = 0, limit: int = 0
+) -> list[int]:
+    """UIDs above ``after_uid`` in order, ``limit`` at most (0: all): the UID map
+    an IMAP session keeps for sequence numbers.  A very large mailbox is read in
+    pages (say 100,000 per transaction) to stay within the 5 s limit."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    prefix = keys.uid.pack((storage,))
+    rows = await tr.get_range(
+        keys.uid.pack((storage, after_uid + 1)), keys.uid.range((storage,))[1], limit=limit
+    )
+    return [_uid_after(prefix, r.key) for r in rows]
+
+
+async def get_message(
+    tr: Transaction, account_id: str, mailbox_id: str, uid: int
+) -> Message | None:
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    member = await read_membership(tr, keys, storage, uid)
+    return None if member is None else _message(uid, member)
+
+
+async def list_changed_since(
+    tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
+) -> list[Message]:
+    """Messages whose modseq is above ``modseq`` (CONDSTORE CHANGEDSINCE), by UID."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(
+        keys.uid_modseq.pack((storage, modseq + 1)),
+        keys.uid_modseq.range((storage,))[1],
+        limit=limit,
+    )
+    out: list[Message] = []
+    for r in rows:
+        uid = int(keys.uid_modseq.unpack(r.key)[2])
+        member = await read_membership(tr, keys, storage, uid)
+        if member is not None:
+            out.append(_message(uid, member))
+    return sorted(out, key=lambda m: m.uid)
+
+
+async def list_vanished(
+    tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
+) -> list[int]:
+    """UIDs expunged after ``modseq`` (QRESYNC VANISHED (EARLIER)), ascending.
+    CannotCalculateChanges if tombstones that old were compacted away."""
+    if modseq < await get_change_floor(tr, account_id):
+        raise CannotCalculateChanges(f"no expunge records from modseq {modseq}")
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(
+        keys.vanished.pack((storage, modseq + 1)),
+        keys.vanished.range((storage,))[1],
+        limit=limit,
+    )
+    return sorted(int(keys.vanished.unpack(r.key)[2]) for r in rows)
+
+
+async def get_email(tr: Transaction, account_id: str, email_id: str) -> Email | None:
+    keys = account_keys(account_id)
+    rec = await read_email(tr, keys, email_id)
+    if rec is None:
+        return None
+    boxes: dict[str, int] = {}
+    for storage, uid in memberships(rec).items():
+        mailbox_id = await mailbox_of_storage(tr, keys, storage)
+        if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
+            boxes[mailbox_id] = uid
+    return Email(
+        id=email_id,
+        blob_id=rec.blob_id,
+        size=rec.size,
+        received_at=rec.received_us / 1_000_000,
+        thread_id=rec.thread_id,
+        keywords=rec.keywords,
+        mailboxes=boxes,
+        modseq=rec.modseq,
+    )
+
+
+async def get_summary(tr: Transaction, account_id: str, email_id: str) -> bytes | None:
+    """The parsed summary stored at delivery (server.mime's bytes)."""
+    return await read_summary(tr, account_keys(account_id), email_id)
+
+
+async def query_mailbox(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    *,
+    newest_first: bool = True,
+    position: int = 0,
+    limit: int = 50,
+) -> list[tuple[str, int]]:
+    """(email id, uid) of a mailbox's emails sorted by received-at (JMAP
+    Email/query with inMailbox); reads ``position + limit`` index keys."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(
+        *keys.received.range((storage,)), limit=position + limit, reverse=newest_first
+    )
+    return [
+        (str(keys.received.unpack(r.key)[2]), unpack_int(r.value)) for r in rows[position:]
+    ]
