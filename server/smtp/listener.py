@@ -8,11 +8,12 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from server import tls
+from server.net import listen, tls
+from server.net.settings import TlsSettings, connection_limit_settings
 from server.config import Config
 from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
-from server.smtp.limits import Clock, Limits, LimitSettings, fit_descriptors
+from server.smtp.limits import Clock, Limits, LimitSettings
 from server.smtp.session import ListenerContext, SessionOptions, SmtpSession
 
 log = logging.getLogger(__name__)
@@ -49,14 +50,10 @@ class SmtpService:
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:
-    """``host:port`` or ``[v6]:port``; None for an empty (disabled) listener."""
-    value = value.strip()
-    if not value:
-        return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"listen address {value!r} is not host:port")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    """An SMTP listener's ``host:port`` (see :func:`server.net.listen.parse_listen`);
+    None for an empty (disabled) listener."""
+    where = listen.parse_listen(value)
+    return None if where is None else (where.host, where.port)
 
 
 def session_options(config: Config) -> SessionOptions:
@@ -84,15 +81,17 @@ def session_options(config: Config) -> SessionOptions:
 
 
 def limit_settings(config: Config) -> LimitSettings:
-    """The [smtp] limits, max_connections fitted to this process's descriptor limit."""
+    """The [limits] connection limits and the [smtp] abuse limits."""
     s = config.smtp
+    connections = connection_limit_settings(config)
     return LimitSettings(
-        max_connections=fit_descriptors(s.max_connections),
-        max_connections_per_ip=s.max_connections_per_ip,
-        connection_rate_per_ip=s.connection_rate_per_ip,
+        max_connections=connections.max_connections,
+        max_connections_per_ip=connections.max_connections_per_ip,
+        connection_rate_per_ip=connections.connection_rate_per_ip,
+        ipv6_prefix=connections.ipv6_prefix,
         auth_failures_per_ip=s.auth_failures_per_ip,
         unknown_recipients_per_ip=s.unknown_recipients_per_ip,
-        auth_failures_per_account=s.auth_failures_per_account, ipv6_prefix=s.ipv6_prefix)
+        auth_failures_per_account=s.auth_failures_per_account)
 
 
 @dataclass
@@ -122,8 +121,9 @@ async def prepare_smtp(
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))
     if tls_context is None and needs_tls:
+        t = TlsSettings.from_config(config)
         tls_context = await asyncio.to_thread(
-            tls.load_or_create, s.tls_cert, s.tls_key, config.data_dir, options.hostname)
+            tls.load_or_create, t.certificate, t.key, config.data_dir, options.hostname)
     contexts = {}
     for kind, where in listens.items():
         if where is None:

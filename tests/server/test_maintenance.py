@@ -109,7 +109,7 @@ def test_from_config() -> None:
 
 
 async def test_node_runs_the_worker(tmp_path: Path) -> None:
-    from server.app import Node
+    from server.node.node import Node
 
     path = tmp_path / "fdbmail.toml"
     path.write_text(

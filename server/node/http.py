@@ -5,9 +5,9 @@ Routes of later packages are added to :func:`build_app`'s ``routes``."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from server.net.listen import bind, parse_listen
 
 log = logging.getLogger(__name__)
 
@@ -45,34 +47,28 @@ def build_app(health_checks: dict[str, HealthCheck], routes: Sequence[BaseRoute]
     return Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics), *routes])
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port``."""
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"listen address {value!r} is not host:port")
-    return host.strip("[]"), int(port)
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal handlers: the node owns SIGINT/SIGTERM and
+    stops every listener in order.  ``capture_signals`` is the public method
+    ``Server.serve`` wraps the serving in (uvicorn >= 0.29); a no-op here."""
 
-
-def bind_socket(listen: str) -> socket.socket:
-    host, port = parse_listen(listen)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 class HttpListener:
-    """uvicorn on a socket we bind ourselves (so port 0 works and the node
-    owns signal handling)."""
+    """uvicorn (its public ``Server.serve``) on a socket we bind ourselves, so that port
+    0 works; the node owns signal handling."""
 
     def __init__(self, app: Starlette, listen: str) -> None:
-        self._sock = bind_socket(listen)
+        where = parse_listen(listen, default_host="127.0.0.1")
+        if where is None:
+            raise ValueError("[server] http_listen is empty")
+        self._sock = bind(where)
         config = uvicorn.Config(app, log_config=None, access_log=False, date_header=False,
                                 server_header=False, lifespan="off")
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -80,9 +76,7 @@ class HttpListener:
         return int(self._sock.getsockname()[1])
 
     async def start(self) -> None:
-        # Server._serve is serve() without its signal capture: the node owns
-        # SIGINT/SIGTERM and stops every listener in order.
-        self._task = asyncio.create_task(self._server._serve(sockets=[self._sock]))
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._sock]))
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # raises the startup error

@@ -1,4 +1,4 @@
-"""server/tls.py: the self-signed certificate for development."""
+"""server/net/tls.py: the self-signed certificate for development."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from server import tls
+from server.net import tls
 
 
 def test_self_signed_created_once_and_usable(tmp_path: Path) -> None:
