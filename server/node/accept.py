@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import socket
 from collections.abc import Callable
 
@@ -109,12 +110,11 @@ class Acceptor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
-        for listener, sock in self.sockets.items():
+        for sock in self.sockets.values():
             where = bound_address(sock)
             sock.close()
             if where.is_unix:
                 with contextlib.suppress(OSError):
-                    import os
                     os.unlink(where.path)
         self.sockets.clear()
 

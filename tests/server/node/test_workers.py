@@ -294,7 +294,8 @@ async def test_stopping_while_a_worker_is_replaced_leaves_no_process(tmp_path: P
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"server.node.worker" in cmdline:
+            if (int(fields[1]) == os.getpid() and fields[0] != "Z"
+                    and b"server.node.worker" in cmdline):
                 alive.append(int(entry.name))
         return alive
 
