@@ -11,6 +11,7 @@ import os
 import signal
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import generate_latest
 
@@ -31,6 +32,7 @@ from server.maintenance import MaintenanceWorker
 from server.net.limits import ConnectionLimits
 from server.net.settings import connection_limit_settings
 from server.node.accept import Acceptor, LocalServer
+from server.node.jobs import LeasedJob
 from server.node.http import HealthCheck, HttpListener, build_app
 from server.node.parts import NodeParts, StartupError
 from server.node.pool import MergedMetrics, WorkerPool
@@ -57,7 +59,8 @@ class Node:
         self.http: HttpListener | None = None
         self.commit_server: CommitServer | None = None
         self._socket_dir: str | None = None  # made for the commit socket, removed at stop
-        self._jobs: list[asyncio.Task[None]] = []
+        self.jobs: list[LeasedJob[Any]] = []     # leased periodic jobs (GC, maintenance)
+        self._job_tasks: list[asyncio.Task[None]] = []
 
     # the shared parts, for tests and tools
     @property
@@ -85,12 +88,11 @@ class Node:
     async def start(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.parts = parts = await NodeParts.open(self.config)
+        # every node tries; the store's lease lets one at a time work
         gc = BlobGcWorker.from_config(self.config, parts.engine, parts.blobs)
-        if gc is not None:  # every node tries; the store lease lets one collect at a time
-            self._jobs.append(asyncio.create_task(gc.run(), name="blob-gc"))
-        worker = MaintenanceWorker.from_config(self.config, parts.engine)
-        if worker is not None:  # likewise leased: one node at a time does a pass
-            self._jobs.append(asyncio.create_task(worker.run(), name="maintenance"))
+        maintenance = MaintenanceWorker.from_config(self.config, parts.engine)
+        self.jobs = [w.job for w in (gc, maintenance) if w is not None]
+        self._job_tasks = [asyncio.create_task(job.run(), name=job.name) for job in self.jobs]
         self.services = await parts.build_services(self.service_names)
         self.acceptor = Acceptor(ConnectionLimits(connection_limit_settings(self.config)))
         self.acceptor.bind([listener for service in self.services
@@ -155,12 +157,13 @@ class Node:
         if self.services:
             await asyncio.gather(*(s.close(grace) for s in self.services))
             self.services = []
-        for task in self._jobs:
+        for task in self._job_tasks:
             task.cancel()
-        for task in self._jobs:
+        for task in self._job_tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._jobs.clear()
+        self._job_tasks.clear()
+        self.jobs = []
         if self.http is not None:
             await self.http.stop()
             self.http = None
