@@ -33,11 +33,12 @@ from server.net.limits import ConnectionLimits
 from server.net.settings import connection_limit_settings
 from server.node.accept import Acceptor, LocalServer
 from server.node.jobs import LeasedJob
-from server.node.http import HealthCheck, HttpListener, build_app
+from server.node.http import (HealthCheck, HttpListener, MetricsText, build_app,
+                              health_of, this_process_metrics)
 from server.node.parts import NodeParts, StartupError
 from server.node.pool import MergedMetrics, WorkerPool
 from server.node.service import STOP_GRACE, Service
-from server.node.services import SERVICES
+from server.node.services import HTTP_ROUTES, SERVICES, http_routes
 from server.node.tuning import tune_gc
 
 __all__ = ["Node", "StartupError", "serve"]
@@ -46,12 +47,14 @@ log = logging.getLogger("server.app")
 
 
 class Node:
-    """``services``: the registered service factories to serve (``module:function``;
-    tests serve a toy one)."""
+    """``services``, ``routes``: the registered service factories and HTTP routes to
+    serve (``module:function``; tests serve toy ones)."""
 
-    def __init__(self, config: Config, services: tuple[str, ...] = SERVICES) -> None:
+    def __init__(self, config: Config, services: tuple[str, ...] = SERVICES,
+                 routes: tuple[str, ...] = HTTP_ROUTES) -> None:
         self.config = config
         self.service_names = services
+        self.route_names = routes
         self.parts: NodeParts | None = None
         self.services: list[Service] = []
         self.acceptor: Acceptor | None = None
@@ -97,23 +100,27 @@ class Node:
         self.acceptor = Acceptor(ConnectionLimits(connection_limit_settings(self.config)))
         self.acceptor.bind([listener for service in self.services
                             for listener in service.listeners()])
-        metrics_text = None
+        metrics_text: MetricsText = this_process_metrics
         checks: dict[str, HealthCheck] = {"store": self._check_store}
+        self.http = HttpListener(self.config.server.http_listen)
         if self.config.server.workers:
             pool = WorkerPool(self.config, self.config.server.workers,
                               await self._serve_commits(), self.acceptor, self.service_names,
-                              self.services)
+                              self.services, http_socket=self.http.socket,
+                              routes=self.route_names)
+
+            async def merged_metrics() -> bytes:
+                return generate_latest(MergedMetrics(await pool.metrics_texts()))
+            metrics_text = merged_metrics
+            checks["workers"] = pool.check
+            # the workers' /healthz and /metrics are answered here
+            pool.http_answers = (health_of(checks), metrics_text)
             self.pool = pool
             await pool.start()
-
-            async def metrics_text() -> bytes:
-                return generate_latest(MergedMetrics(await pool.metrics_texts()))
-            checks["workers"] = pool.check
         else:
             LocalServer(self.acceptor).start()
-        app = build_app(checks, metrics_text=metrics_text)
-        self.http = HttpListener(app, self.config.server.http_listen)
-        await self.http.start()
+        await self.http.start(build_app(health_of(checks),
+                                        http_routes(parts, self.route_names), metrics_text))
         log.info("node started", extra={"version": __version__, "http_port": self.http.port,
                                         "ports": str(self.ports),
                                         "store": parts.engine.name,

@@ -35,8 +35,12 @@ serve the connections of every service:
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
 start-up data, ``C<listener> <id> <peer ip>`` with the connection's descriptor,
 ``M<id>`` (send your metrics), ``E<service>NUL<payload>`` (another worker's service
-published it), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a connection
-ended), ``m<id> <exposition text>``, ``E<service>NUL<payload>`` (pass it to the others).
+published it), ``h<id> <status> <JSON>`` and ``q<id> <exposition text>`` (the answers
+to ``H`` and ``Q``), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a connection
+ended), ``m<id> <exposition text>``, ``E<service>NUL<payload>`` (pass it to the others),
+``H<id>`` and ``Q<id>`` (the node's health and merged metrics, for its HTTP server).
+The first message, ``I``, carries the HTTP listening socket: every process of the node
+serves it (README, "HTTP with worker processes").
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from server.config import Config
 from server.net.limits import ConnectionLimits
 from server.node.accept import Acceptor
+from server.node.http import Health, MetricsText
 from server.node.service import Listener, Service
 
 log = logging.getLogger(__name__)
@@ -148,7 +153,9 @@ class WorkerPool:
 
     def __init__(self, config: Config, count: int, commit_socket: str | None,
                  acceptor: Acceptor, services: tuple[str, ...],
-                 local: Sequence[Service] = ()) -> None:
+                 local: Sequence[Service] = (), *,
+                 http_socket: socket.socket | None = None,
+                 routes: tuple[str, ...] = ()) -> None:
         self.config = config
         self.count = count
         self.commit_socket = commit_socket
@@ -156,6 +163,11 @@ class WorkerPool:
         self.services = services      # the registered names each worker builds
         # this process's instances: told the workers' events too (node-wide state here)
         self.local = {s.name: s for s in local}
+        self.http_socket = http_socket  # every worker serves it too
+        self.routes = routes              # with these registered routes
+        # the answers to a worker's /healthz and /metrics (the node's, not the worker's)
+        self.http_answers: tuple[Health, MetricsText] | None = None
+        self._answering: set[asyncio.Task[None]] = set()
         self._workers: list[_Worker | None] = [None] * count
         self._readers: set[asyncio.Task[None]] = set()  # one per worker, restarts included
         self._ids = itertools.count(1)
@@ -204,7 +216,8 @@ class WorkerPool:
         worker = _Worker(index, mine, process)
         self._workers[index] = worker
         send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index,
-                                        self.services)))
+                                        self.services, self.routes)),
+             [] if self.http_socket is None else [self.http_socket.fileno()])
         worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
         self._readers.add(worker.reader)
         worker.reader.add_done_callback(self._readers.discard)
@@ -241,6 +254,10 @@ class WorkerPool:
                 for other in self._workers:
                     if other is not None and other is not worker:
                         send(other.control, data)
+            elif kind in (b"H", b"Q"):  # a worker's /healthz or /metrics request
+                task = asyncio.create_task(self._answer(worker, kind, body))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
             elif kind == b"m":
                 request, _, text = body.partition(b" ")
                 waiter = worker.metrics.pop(request.decode(), None)
@@ -286,6 +303,16 @@ class WorkerPool:
         worker.connections[conn_id] = (listener.name, ip)
         HANDED.labels(str(worker.index)).set(len(worker.connections))
         return True
+
+    async def _answer(self, worker: _Worker, kind: bytes, request: bytes) -> None:
+        if self.http_answers is None:
+            return
+        health, metrics = self.http_answers
+        if kind == b"H":
+            status, body = await health()
+            send(worker.control, b"h" + request + b" " + str(status).encode() + b" " + body)
+        else:
+            send(worker.control, b"q" + request + b" " + await metrics())
 
     async def metrics_texts(self) -> dict[str, bytes]:
         """Each live worker's metrics (exposition text), by worker name."""

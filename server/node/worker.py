@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import logging
 import os
 import pickle
@@ -20,12 +22,16 @@ from prometheus_client import generate_latest
 from server.config import Config
 from server.logs import setup_logging
 from server.node.accept import serve_connection
+from server.node.http import HttpListener, build_app
 from server.node.parts import NodeParts
+from server.node.services import http_routes
 from server.node.pool import receive, send
 from server.node.service import STOP_GRACE, Connection, Listener, Service
 from server.node.tuning import tune_gc
 
 log = logging.getLogger("server.worker")
+
+ASK_TIMEOUT = 10.0  # for the main process's answer to /healthz or /metrics
 
 
 def _publisher(control: socket.socket, service: str) -> Callable[[bytes], None]:
@@ -37,11 +43,11 @@ def _publisher(control: socket.socket, service: str) -> Callable[[bytes], None]:
 
 
 async def run(control: socket.socket) -> int:
-    data, _ = await receive(control)
+    data, fds = await receive(control)
     if not data.startswith(b"I"):
         return 2
     # from our own parent, over a socket pair only it and we hold
-    config, commit_socket, index, names = pickle.loads(data[1:])
+    config, commit_socket, index, names, routes = pickle.loads(data[1:])
     assert isinstance(config, Config)
     setup_logging(config.server.log_level, config.server.log_format, process=f"worker-{index}")
     parts = await NodeParts.open(config, commit_socket=commit_socket)
@@ -55,6 +61,38 @@ async def run(control: socket.socket) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):  # the main process decides when we stop
         loop.add_signal_handler(sig, lambda: None)
     tasks: set[asyncio.Task[None]] = set()
+    asked: dict[str, asyncio.Future[bytes]] = {}
+    ids = itertools.count(1)
+
+    async def ask(kind: bytes) -> bytes:
+        """The main process's answer to ``H`` (health) or ``Q`` (merged metrics)."""
+        request = str(next(ids))
+        waiter = asyncio.get_running_loop().create_future()
+        asked[request] = waiter
+        try:
+            if not send(control, kind + request.encode()):
+                raise ConnectionError("the main process is gone")
+            return await asyncio.wait_for(waiter, ASK_TIMEOUT)
+        finally:
+            asked.pop(request, None)
+
+    async def health() -> tuple[int, bytes]:
+        try:
+            status, _, body = (await ask(b"H")).partition(b" ")
+            return int(status), body
+        except (TimeoutError, ConnectionError, ValueError) as e:
+            return 503, json.dumps({"status": "unhealthy",
+                                    "checks": {"main": f"error: {e!r}"}}).encode()
+
+    async def metrics() -> bytes:
+        return await ask(b"Q")
+
+    http = None
+    if fds:  # the node's HTTP socket: served here too
+        http = HttpListener(sock=socket.socket(fileno=fds[0]))
+        for extra in fds[1:]:
+            os.close(extra)
+        await http.start(build_app(health, http_routes(parts, tuple(routes)), metrics))
 
     def serve(name: str, conn_id: str, ip: str, fd: int) -> None:
         done = False
@@ -90,6 +128,11 @@ async def run(control: socket.socket) -> int:
                 os.close(extra)
         elif kind == b"M":
             send(control, b"m" + body + b" " + generate_latest())
+        elif kind in (b"h", b"q"):
+            request, _, answer = body.partition(b" ")
+            waiter = asked.get(request.decode())
+            if waiter is not None and not waiter.done():
+                waiter.set_result(answer)
         elif kind == b"E":
             name, _, payload = body.partition(b"\0")
             service = by_service.get(name.decode("utf-8", "replace"))
@@ -98,6 +141,8 @@ async def run(control: socket.socket) -> int:
         else:
             for fd in fds:
                 os.close(fd)
+    if http is not None:
+        await http.stop()
     await asyncio.gather(*(s.close(STOP_GRACE) for s in services))
     await parts.close()
     log.info("worker %d stopped", index)

@@ -8,7 +8,11 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from server.config import load_config
 from server.net.listen import ListenAddress
@@ -166,5 +170,42 @@ async def test_a_toy_service_is_served_with_its_own_refusal(tmp_path: Path,
         await node.stop(grace=STOP_GRACE)
         assert await asyncio.wait_for(second[0].readline(), 10) == b"CLOSING\r\n"
         assert not (tmp_path / "data" / "toy.sock").exists()
+    finally:
+        await node.stop()
+
+
+def routes(parts: NodeParts) -> list[BaseRoute]:
+    """A toy HTTP package: which process served the request."""
+    async def whoami(request: Request) -> Response:
+        return PlainTextResponse(str(os.getpid()))
+    return [Route("/whoami", whoami)]
+
+
+async def test_http_is_served_by_every_process_and_answers_for_the_node(
+        tmp_path: Path) -> None:
+    """With workers, every process serves the one HTTP socket (JMAP on every core); a
+    worker's /metrics and /healthz are the node's (merged, from the main process)."""
+    node = Node(_config(tmp_path, 2), services=TOY,
+                routes=("tests.server.node.test_service:routes",))
+    await node.start()
+    try:
+        assert node.http is not None and node.pool is not None
+        url = f"http://127.0.0.1:{node.http.port}"
+        workers = set(node.pool.pids())
+        seen: set[int] = set()
+        for _ in range(500):  # new connections, spread by the kernel over the processes
+            async with httpx.AsyncClient() as client:
+                pid = int((await client.get(f"{url}/whoami")).text)
+                seen.add(pid)
+                if pid in workers:  # the same (kept-alive) connection: the same worker
+                    health = await client.get(f"{url}/healthz")
+                    text = (await client.get(f"{url}/metrics")).text
+                    assert int((await client.get(f"{url}/whoami")).text) == pid
+                    break
+        assert seen & workers, seen
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "checks": {"store": "ok", "workers": "ok"}}
+        assert 'process="main"' in text and 'process="worker-0"' in text \
+            and 'process="worker-1"' in text
     finally:
         await node.stop()
