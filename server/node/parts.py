@@ -17,6 +17,8 @@ from server.blobs import BlobStore, open_blob_store
 from server.config import Config
 from server.delivery import Delivery
 from server.directory import Directory, open_directory
+from server.net.settings import TlsSettings
+from server.net.tls import ServerTls
 from server.node.service import Service
 from server.node.services import SERVICES, factories
 
@@ -69,9 +71,12 @@ class NodeParts:
     blobs: BlobStore
     directory: Directory
     delivery: Delivery
+    tls: ServerTls
 
     @classmethod
     async def open(cls, config: Config, *, commit_socket: str | None = None) -> NodeParts:
+        t = TlsSettings.from_config(config)
+        tls = ServerTls(t.certificate, t.key, t.reload, config.data_dir)  # checks the pair
         engine = await open_store(config, commit_socket=commit_socket)
         try:
             blobs = await open_blob_store(config)
@@ -84,7 +89,7 @@ class NodeParts:
             await blobs.close()
             await engine.close()
             raise
-        return cls(config, engine, blobs, directory, Delivery(engine, blobs))
+        return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls)
 
     async def build_services(self, names: tuple[str, ...] = SERVICES) -> list[Service]:
         """Every registered service the config enables, in registration order."""
@@ -96,6 +101,7 @@ class NodeParts:
         return services
 
     async def close(self) -> None:
+        await self.tls.close()
         await self.directory.close()
         await self.blobs.close()
         await self.engine.close()

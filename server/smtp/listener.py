@@ -112,7 +112,10 @@ async def prepare_smtp(
     *,
     clock: Clock | None = None,
     tls_context: ssl.SSLContext | None = None,
+    server_tls: tls.ServerTls | None = None,
 ) -> SmtpSetup:
+    """``server_tls``: the node's TLS context (else one is made from [tls]);
+    ``tls_context`` replaces either (tests)."""
     s = config.smtp
     options = session_options(config)
     limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
@@ -121,9 +124,10 @@ async def prepare_smtp(
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))
     if tls_context is None and needs_tls:
-        t = TlsSettings.from_config(config)
-        tls_context = await asyncio.to_thread(
-            tls.load_or_create, t.certificate, t.key, config.data_dir, options.hostname)
+        if server_tls is None:
+            t = TlsSettings.from_config(config)
+            server_tls = tls.ServerTls(t.certificate, t.key, 0.0, config.data_dir)
+        tls_context = await server_tls.context(options.hostname)
     contexts = {}
     for kind, where in listens.items():
         if where is None:

@@ -82,7 +82,7 @@ class SmtpNodeService:
 
 async def build(parts: NodeParts) -> SmtpNodeService | None:
     config = parts.config
-    setup = await prepare_smtp(config, parts.directory, parts.delivery)
+    setup = await prepare_smtp(config, parts.directory, parts.delivery, server_tls=parts.tls)
     if not setup.contexts:
         return None
     if not config.smtp.auth_require_tls:
