@@ -3,11 +3,12 @@
 
 ``await start_smtp(config, directory, delivery)`` opens the listeners configured in
 ``[smtp]`` and returns an :class:`SmtpService` (``.ports``, ``.close()``).  Modules:
-``settings`` ([smtp]), ``listener`` (sockets, TLS), ``session`` (the protocol, on aiosmtpd),
+``settings`` ([smtp]), ``service`` (SMTP as a service of the node, and on its own),
+``listener`` (listener contexts, TLS), ``session`` (the protocol, on aiosmtpd),
 ``auth`` (SASL PLAIN/LOGIN), ``handler`` (policy and delivery), ``limits`` (abuse limits),
 ``wire`` (pure parsers: MAIL/RCPT arguments, DATA framing), ``replies``, ``trace``, ``logs``.
 """
 
-from server.smtp.listener import SmtpService, start_smtp
+from server.smtp.service import SmtpService, start_smtp
 
 __all__ = ["SmtpService", "start_smtp"]

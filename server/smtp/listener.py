@@ -1,12 +1,10 @@
-"""The SMTP listeners of a node: sockets, TLS contexts and the shared limits."""
+"""The SMTP listeners of a node: their contexts (options, TLS, the shared limits)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from server.net import listen, tls
 from server.net.settings import TlsSettings, connection_limit_settings
@@ -14,39 +12,11 @@ from server.config import Config
 from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
 from server.smtp.limits import Clock, Limits, LimitSettings
-from server.smtp.session import ListenerContext, SessionOptions, SmtpSession
+from server.smtp.session import ListenerContext, SessionOptions
 
 log = logging.getLogger(__name__)
 
 KINDS = ("mx", "submission", "submissions")
-
-
-@dataclass
-class SmtpService:
-    """The running listeners; ``ports`` maps a listener (mx, submission, submissions) to
-    its bound port, ``addresses`` to its (host, port)."""
-
-    servers: dict[str, asyncio.Server]
-    limits: Limits
-    addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
-
-    @property
-    def ports(self) -> dict[str, int]:
-        return {k: a[1] for k, a in self.addresses.items()}
-
-    contexts: list[ListenerContext] = field(default_factory=list)
-
-    async def close(self, grace: float = 10.0) -> None:
-        """Stop listening; give deliveries in progress ``grace`` seconds to be answered;
-        close every connection (421)."""
-        for server in self.servers.values():
-            server.close()
-        sessions = [s for ctx in self.contexts for s in list(ctx.sessions)]
-        if sessions:
-            await asyncio.wait([asyncio.ensure_future(s.shut_down()) for s in sessions],
-                               timeout=grace)
-        for server in self.servers.values():
-            await server.wait_closed()
 
 
 def parse_listen(value: str) -> tuple[str, int] | None:
@@ -141,39 +111,6 @@ async def prepare_smtp(
                      tls_context)
 
 
-async def start_smtp(
-    config: Config,
-    directory: Directory,
-    delivery: DeliveryPipeline,
-    *,
-    clock: Clock | None = None,
-    tls_context: ssl.SSLContext | None = None,
-) -> SmtpService:
-    """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``).
-
-    ``tls_context`` replaces the configured or self-signed certificate (tests)."""
+def warn_auth_in_clear(config: Config) -> None:
     if not config.smtp.auth_require_tls:
         log.warning("[smtp] auth_require_tls is off: passwords may cross the network in clear")
-    setup = await prepare_smtp(config, directory, delivery, clock=clock, tls_context=tls_context)
-    loop = asyncio.get_running_loop()
-    service = SmtpService({}, setup.limits)
-    try:
-        for kind, ctx in setup.contexts.items():
-            host, port = setup.listens[kind]
-            # no ssl= here: the session counts the connection, then does the handshake
-            server = await loop.create_server(_factory(ctx), host, port, reuse_address=True)
-            service.servers[kind] = server
-            service.contexts.append(ctx)
-            sockname = server.sockets[0].getsockname()
-            service.addresses[kind] = (str(sockname[0]), int(sockname[1]))
-            log.info("SMTP %s listening on %s:%d", kind, *service.addresses[kind])
-    except BaseException:
-        await service.close()
-        raise
-    return service
-
-
-def _factory(ctx: ListenerContext) -> Callable[[], SmtpSession]:
-    def make() -> SmtpSession:
-        return SmtpSession(ctx)
-    return make

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from server.config import Config
+from server.directory.base import Directory
 from server.net.listen import ListenAddress
+from server.node.accept import Acceptor, LocalServer
 from server.node.parts import NodeParts
-from server.node.service import Connection, Listener, TlsMode
-from server.smtp.listener import SmtpSetup, prepare_smtp
+from server.node.service import STOP_GRACE, Connection, Listener, TlsMode
+from server.smtp.handler import DeliveryPipeline
+from server.smtp.limits import Clock, Limits
+from server.smtp.listener import SmtpSetup, prepare_smtp, warn_auth_in_clear
 from server.smtp.session import CONNECTIONS, ListenerContext, SmtpSession
 
 log = logging.getLogger(__name__)
@@ -80,11 +87,65 @@ class SmtpNodeService:
                                timeout=grace)
 
 
+@dataclass
+class SmtpService:
+    """SMTP served on its own, without a node (tests, the benchmark): ``ports`` maps a
+    listener (mx, submission, submissions) to its bound port, ``addresses`` to its
+    (host, port); ``limits`` counts the connections (they are admitted, refused and
+    served as in a node)."""
+
+    acceptor: Acceptor
+    service: SmtpNodeService
+
+    @property
+    def limits(self) -> Limits:
+        return self.service.setup.limits
+
+    @property
+    def addresses(self) -> dict[str, tuple[str, int]]:
+        return self.acceptor.addresses
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {k: a[1] for k, a in self.addresses.items()}
+
+    async def close(self, grace: float = STOP_GRACE) -> None:
+        """Stop listening; give deliveries in progress ``grace`` seconds to be answered;
+        close every connection (421)."""
+        await self.acceptor.close()
+        await self.service.close(grace)
+
+
+async def start_smtp(
+    config: Config,
+    directory: Directory,
+    delivery: DeliveryPipeline,
+    *,
+    clock: Clock | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> SmtpService:
+    """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``)
+    and serve them in this process, as a one-process node does.
+
+    ``tls_context`` replaces the configured or self-signed certificate (tests)."""
+    warn_auth_in_clear(config)
+    setup = await prepare_smtp(config, directory, delivery, clock=clock, tls_context=tls_context)
+    service = SmtpNodeService(setup, config.smtp.hostname or config.server.hostname)
+    acceptor = Acceptor(setup.limits)   # SMTP's limits: the connection limits and its own
+    running = SmtpService(acceptor, service)
+    try:
+        acceptor.bind(list(service.listeners()))
+        LocalServer(acceptor).start()
+    except BaseException:
+        await running.close()
+        raise
+    return running
+
+
 async def build(parts: NodeParts) -> SmtpNodeService | None:
     config = parts.config
     setup = await prepare_smtp(config, parts.directory, parts.delivery, server_tls=parts.tls)
     if not setup.contexts:
         return None
-    if not config.smtp.auth_require_tls:
-        log.warning("[smtp] auth_require_tls is off: passwords may cross the network in clear")
+    warn_auth_in_clear(config)
     return SmtpNodeService(setup, config.smtp.hostname or config.server.hostname)
