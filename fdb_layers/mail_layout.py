@@ -63,6 +63,7 @@ S_HIGHEST_MODSEQ = "highestmodseq"  # atomic max
 # (str, int of up to 8 bytes, bool, None, bytes, nested tuples of those) and
 # produces the tuple layer's exact bytes; anything else goes to fdb.tuple.
 _STR, _BYTES, _NESTED, _INT_ZERO, _FALSE, _TRUE = 0x02, 0x01, 0x05, 0x14, 0x26, 0x27
+_INT_LONG = (1 << 64) - 1
 
 
 def _encode(v: object, nested: bool) -> bytes | None:
@@ -73,9 +74,10 @@ def _encode(v: object, nested: bool) -> bytes | None:
     if isinstance(v, int):
         if v == 0:
             return b"\x14"
-        n = ((v if v > 0 else -v).bit_length() + 7) // 8
-        if n > 8:
+        magnitude = v if v > 0 else -v
+        if magnitude >= _INT_LONG:  # fdb.tuple's arbitrary-length form, from 2**64 - 1 on
             return None
+        n = (magnitude.bit_length() + 7) // 8
         if v > 0:
             return bytes((_INT_ZERO + n,)) + v.to_bytes(n, "big")
         return bytes((_INT_ZERO - n,)) + (v + (1 << (8 * n)) - 1).to_bytes(n, "big")

@@ -42,3 +42,28 @@ make_venv() {
   "$VENV/bin/python" -m pip install -q -e "$ROOT${extras:+[$extras]}" 2>&1 | grep -v '^WARNING: Location' >&2 || true
   "$VENV/bin/python" -c 'import server, fdb_layers, mailtext' || { echo "ops: install failed" >&2; return 1; }
 }
+
+install_postfix() {
+  # Postfix for the LMTP tests, which run a private instance of their own. The package
+  # is installed unconfigured ("No configuration": no main.cf, nothing to start) and
+  # with invoke-rc.d refused, so no system Postfix starts, here or in a container.
+  # Another MTA already installed is left alone (Postfix would replace it): the
+  # Postfix tests are then skipped, with the reason.
+  dpkg-query -W -f='${Status}' postfix 2>/dev/null | grep -q "ok installed" && return 0
+  if dpkg-query -W -f='${Status} ${Provides}\n' 2>/dev/null | grep "ok installed" \
+      | grep -q "mail-transport-agent"; then
+    echo "ops: another MTA is installed; not installing postfix (its tests are skipped)" >&2
+    return 0
+  fi
+  local sudo="" guard=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    guard=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$guard" >/dev/null
+    $sudo chmod 755 "$guard"
+  fi
+  install_debian_packages postfix || { [ -n "$guard" ] && $sudo rm -f "$guard"; return 1; }
+  [ -n "$guard" ] && $sudo rm -f "$guard"
+  return 0
+}

@@ -2,9 +2,12 @@
 
 Every setting is defined once, with its default and its documentation, in a
 :class:`Section` that its package declares (``server/<package>/settings.py``,
-listed in :data:`SECTION_MODULES`).  ``fdbmail config show`` prints the
-effective configuration with every default and its documentation; unknown keys
-(in the file or in the environment) are an error that names the key.
+listed in :data:`SECTION_MODULES`).  A section is a frozen dataclass whose fields
+are made with :func:`setting` and registered with :func:`section`; code reads it
+typed, ``config.get(SmtpSettings).max_recipients``, so a misspelt name fails mypy.
+``fdbmail config show`` prints the effective configuration with every default and
+its documentation; unknown keys (in the file or in the environment) are an error
+that names the key.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import logging
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 ENV_PREFIX = "FDBMAIL_"
 CONFIG_ENV = "FDBMAIL_CONFIG"  # path of the TOML file (not a setting)
@@ -26,6 +29,8 @@ NON_SETTING_ENV = frozenset({CONFIG_ENV, "FDBMAIL_VENV"})
 NON_SETTING_ENV_PREFIX = "FDBMAIL_TEST_"
 
 SettingValue = str | int | float | bool | list[str]
+V = TypeVar("V", str, int, float, bool, list[str])
+S = TypeVar("S")
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +98,7 @@ class Section:
     name: str
     doc: str
     settings: tuple[Setting, ...]
+    kind: type | None = None  # the typed view (see section()); None for an untyped section
 
     def setting(self, name: str) -> Setting | None:
         for s in self.settings:
@@ -101,44 +107,91 @@ class Section:
         return None
 
 
-# Sections of the core node; packages declare theirs in their own settings module.
-SERVER = Section(
-    "server",
-    "The node itself.",
-    (
-        Setting("data_dir", "./data", "Folder for the embedded store, local blobs, the SQLite "
-                "directory and generated TLS certificates (created if missing)."),
-        Setting("hostname", "localhost", "The node's mail host name: EHLO/greeting name, "
-                "Received headers, generated certificate subject."),
-        Setting("http_listen", "127.0.0.1:8080", "host:port of the HTTP listener that serves "
-                "/healthz and /metrics (and JMAP once it exists)."),
-        Setting("log_level", "INFO", "Lowest level logged.",
-                ("TRACE", "DEBUG", "INFO", "WARNING", "ERROR")),
-        Setting("log_format", "json", "Log line format: one JSON object per line, or "
-                "logfmt-style key=value text for a terminal.", ("json", "text")),
-        Setting("workers", 0, "Worker processes that serve SMTP connections, so that a node "
-                "uses more than one core (0: all in one process). The main process keeps the "
-                "embedded store's writer, blob GC, maintenance and HTTP, accepts the "
-                "connections and hands each to a worker. About one per core.", minimum=0),
-    ),
-)
+def setting(default: V, doc: str, *, choices: tuple[str, ...] = (),
+            minimum: int | float | None = None, formerly: tuple[str, ...] = ()) -> V:
+    """A field of a settings dataclass: its default, documentation and checks;
+    ``formerly``: where it was before ("section.key", still read; see :class:`Setting`)."""
+    meta = {"doc": doc, "choices": choices, "minimum": minimum, "formerly": formerly}
+    if isinstance(default, list):
+        items = list(default)
+        made: Any = field(default_factory=lambda: list(items), metadata=meta)
+        return made  # type: ignore[no-any-return]
+    return field(default=default, metadata=meta)
 
-STORE = Section(
+
+def section(name: str, doc: str, kind: type[Any]) -> Section:
+    """The section ``[name]`` whose settings are the fields of the frozen dataclass
+    ``kind`` (each made with :func:`setting`)."""
+    settings = []
+    for f in fields(kind):
+        if "doc" not in f.metadata:
+            raise TypeError(f"{kind.__name__}.{f.name} is not made with setting()")
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            raise TypeError(f"{kind.__name__}.{f.name} has no default")
+        settings.append(Setting(f.name, default, f.metadata["doc"], f.metadata["choices"],
+                                f.metadata["minimum"], f.metadata["formerly"]))
+    return Section(name, doc, tuple(settings), kind)
+
+
+# Sections of the core node; packages declare theirs in their own settings module.
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The ``[server]`` settings."""
+
+    data_dir: str = setting("./data",
+        "Folder for the embedded store, local blobs, the SQLite directory and generated TLS "
+        "certificates (created if missing).")
+    hostname: str = setting("localhost",
+        "The node's mail host name: EHLO/greeting name, Received headers, generated "
+        "certificate subject.")
+    http_listen: str = setting("127.0.0.1:8080",
+        "host:port of the HTTP listener that serves /healthz and /metrics (and JMAP once it "
+        "exists).")
+    log_level: str = setting("INFO", "Lowest level logged.",
+                             choices=("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"))
+    log_format: str = setting("json",
+        "Log line format: one JSON object per line, or logfmt-style key=value text for a "
+        "terminal.",
+        choices=("json", "text"))
+    workers: int = setting(0,
+        "Worker processes that serve SMTP connections, so that a node uses more than one core "
+        "(0: all in one process). The main process keeps the embedded store's writer, blob GC, "
+        "maintenance and HTTP, accepts the connections and hands each to a worker. About one "
+        "per core.",
+        minimum=0)
+
+
+SERVER = section("server", "The node itself.", ServerSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """The ``[store]`` settings."""
+
+    engine: str = setting("sqlite",
+        "Store engine: 'sqlite' (embedded, one node) or 'foundationdb' (a cluster).",
+        choices=("sqlite", "foundationdb"))
+    sqlite_path: str = setting("",
+        "File of the sqlite engine; empty means <data_dir>/store.sqlite3.")
+    cluster_file: str = setting("",
+        "FoundationDB cluster file; empty means $FDB_CLUSTER_FILE or the client library's "
+        "default.")
+    fdb_api_version: int = setting(730, "FoundationDB API version to select (730 or newer).")
+    fault_not_committed_rate: float = setting(0.0,
+        "Testing only: share of commits that fail with not_committed (a conflict) before "
+        "writing.")
+    fault_unknown_result_rate: float = setting(0.0,
+        "Testing only: share of commits that write and then report commit_unknown_result.")
+
+
+STORE = section(
     "store",
     "The metadata store (FoundationDB, or the embedded SQLite engine with the same contract).",
-    (
-        Setting("engine", "sqlite", "Store engine: 'sqlite' (embedded, one node) or "
-                "'foundationdb' (a cluster).", ("sqlite", "foundationdb")),
-        Setting("sqlite_path", "", "File of the sqlite engine; empty means "
-                "<data_dir>/store.sqlite3."),
-        Setting("cluster_file", "", "FoundationDB cluster file; empty means $FDB_CLUSTER_FILE "
-                "or the client library's default."),
-        Setting("fdb_api_version", 730, "FoundationDB API version to select (730 or newer)."),
-        Setting("fault_not_committed_rate", 0.0, "Testing only: share of commits that fail "
-                "with not_committed (a conflict) before writing."),
-        Setting("fault_unknown_result_rate", 0.0, "Testing only: share of commits that "
-                "write and then report commit_unknown_result."),
-    ),
+    StoreSettings,
 )
 
 # Modules that declare a ``SECTION`` (or ``SECTIONS``) for their package.
@@ -147,6 +200,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.blobs.settings",
     "server.net.settings",
     "server.smtp.settings",
+    "server.smtp.lmtp.settings",
     "server.maintenance_settings",
 )
 
@@ -188,9 +242,24 @@ class SectionValues(Mapping[str, SettingValue]):
 class Config:
     sections: dict[str, SectionValues]
     path: Path | None = None
+    _typed: dict[type, object] = field(default_factory=dict, compare=False, repr=False)
+
+    def get(self, kind: type[S]) -> S:
+        """The typed settings of the section declared with ``kind`` (see :func:`section`)."""
+        found = self._typed.get(kind)
+        if found is None:
+            for sv in self.sections.values():
+                if sv.section.kind is kind:
+                    values = {k: list(v) if isinstance(v, list) else v
+                              for k, v in sv.settings.items()}  # not shared with defaults
+                    found = self._typed[kind] = kind(**values)
+                    break
+            else:
+                raise ConfigError(f"no config section is read as {kind.__name__}")
+        return cast(S, found)
 
     def __getattr__(self, name: str) -> SectionValues:
-        if name.startswith("__") or name in ("sections", "path"):
+        if name.startswith("__") or name in ("sections", "path", "_typed"):
             raise AttributeError(name)  # not set yet (unpickling, copying)
         try:
             return self.sections[name]

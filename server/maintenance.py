@@ -16,6 +16,7 @@ from fdb_layers.engine.base import Engine
 from fdb_layers.maintenance import MaintenanceResult, Retention, run_maintenance
 from server.config import Config
 from server.node.jobs import JobMetrics, LeasedJob, Outcome
+from server.maintenance_settings import MaintenanceSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class MaintenanceWorker:
     @classmethod
     def from_config(cls, config: Config, engine: Engine) -> MaintenanceWorker | None:
         """The worker ``[maintenance]`` asks for, or None if it is off on this node."""
-        s = config.maintenance
+        s = config.get(MaintenanceSettings)
         if s.interval_seconds <= 0:
             return None
         keep = Retention(change_seconds=float(s.change_retention_seconds),

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .base import (
     BlobCapabilities,
@@ -19,6 +19,7 @@ from .base import (
     check_blob_id,
 )
 from .metered import MeteredBlobStore
+from .settings import BlobSettings
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -38,7 +39,7 @@ __all__ = [
 
 async def open_blob_store(config: Config) -> BlobStore:
     """The blob store that ``[blobs]`` configures, with metrics; close it when done."""
-    settings = config.blobs
+    settings = config.get(BlobSettings)
     inner: BlobStore
     if settings.backend == "s3":
         from .s3 import S3BlobStore, S3Options
@@ -48,7 +49,9 @@ async def open_blob_store(config: Config) -> BlobStore:
         from .fs import FsBlobStore
 
         root = Path(settings.fs_path) if settings.fs_path else config.data_dir / "blobs"
-        inner = await FsBlobStore.create(root, fsync=settings.fs_fsync, sync=settings.fs_sync,
+        sync: Literal["file", "filesystem"] = (
+            "file" if settings.fs_sync == "file" else "filesystem")
+        inner = await FsBlobStore.create(root, fsync=settings.fs_fsync, sync=sync,
                                        chunk_size=settings.chunk_size,
                                        pack_max=settings.fs_pack_max_bytes)
     return MeteredBlobStore(inner)

@@ -18,6 +18,7 @@ from server.config import Config
 from server.node.jobs import JobMetrics, LeasedJob, Outcome
 
 from .base import BlobStore
+from .settings import BlobSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class BlobGcWorker:
     @classmethod
     def from_config(cls, config: Config, engine: Engine, store: BlobStore) -> BlobGcWorker | None:
         """The worker ``[blobs]`` asks for, or None if collection is off on this node."""
-        s = config.blobs
+        s = config.get(BlobSettings)
         if s.gc_interval_seconds <= 0:
             return None
         return cls(engine, store, interval=float(s.gc_interval_seconds),

@@ -38,7 +38,7 @@ import contextlib
 import hashlib
 import logging
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -46,6 +46,7 @@ import aioboto3
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
+from .settings import BlobSettings
 from .base import (
     BlobCapabilities,
     BlobError,
@@ -77,17 +78,13 @@ class S3Options:
     list_page_size: int = 1000  # keys per LIST request (S3's maximum)
 
     @classmethod
-    def from_settings(cls, s: Mapping[str, object]) -> S3Options:
-        def get(name: str) -> Any:
-            return s[name]
-
+    def from_settings(cls, s: BlobSettings) -> S3Options:
         return cls(
-            bucket=get("s3_bucket"), endpoint_url=get("s3_endpoint_url"),
-            region=get("s3_region"), access_key=get("s3_access_key"),
-            secret_key=get("s3_secret_key"), prefix=get("s3_prefix"),
-            addressing_style=get("s3_addressing_style"), part_size=get("s3_part_size"),
-            spool_memory=get("s3_spool_memory"), max_connections=get("s3_max_connections"),
-            chunk_size=get("chunk_size"),
+            bucket=s.s3_bucket, endpoint_url=s.s3_endpoint_url, region=s.s3_region,
+            access_key=s.s3_access_key, secret_key=s.s3_secret_key, prefix=s.s3_prefix,
+            addressing_style=s.s3_addressing_style, part_size=s.s3_part_size,
+            spool_memory=s.s3_spool_memory, max_connections=s.s3_max_connections,
+            chunk_size=s.chunk_size,
         )
 
 

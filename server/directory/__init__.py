@@ -20,6 +20,7 @@ from server.config import Config
 from .base import Directory, DirectoryError, Principal, PrincipalType
 from .cache import CachedDirectory
 from .metrics import InstrumentedDirectory
+from .settings import DirectorySettings
 
 __all__ = ["Directory", "DirectoryError", "Principal", "PrincipalType", "open_directory"]
 
@@ -27,16 +28,16 @@ __all__ = ["Directory", "DirectoryError", "Principal", "PrincipalType", "open_di
 async def open_directory(config: Config) -> Directory:
     """The directory the ``[directory]`` section configures, instrumented and (unless
     ``cache_ttl`` is 0) behind a short-lived cache."""
-    settings = config.directory
+    settings = config.get(DirectorySettings)
     backend: Directory
-    if settings["type"] == "ldap":
+    if settings.type == "ldap":
         from .ldap import LdapDirectory
         backend = LdapDirectory(settings)
     else:
         from .sql import SqlDirectory
         backend = SqlDirectory(settings, config.data_dir)
-    directory: Directory = InstrumentedDirectory(backend, str(settings["type"]))
-    ttl = float(settings["cache_ttl"])  # type: ignore[arg-type]
+    directory: Directory = InstrumentedDirectory(backend, str(settings.type))
+    ttl = float(settings.cache_ttl)
     if ttl > 0:
-        directory = CachedDirectory(directory, ttl, int(settings["cache_size"]))  # type: ignore[arg-type]
+        directory = CachedDirectory(directory, ttl, int(settings.cache_size))
     return directory

@@ -19,6 +19,7 @@ from .address import canonical_domain, parse_address
 from .base import DirectoryError
 from .passwords import hash_password
 from .schema import create_sqlite_schema
+from .settings import DirectorySettings
 from .sql import connect, prepare_query, sqlite_path
 
 
@@ -118,11 +119,11 @@ class _Db:
 
 @contextmanager
 def _db(config: Config) -> Iterator[_Db]:
-    settings = config.directory
-    if settings["type"] != "sql":
+    settings = config.get(DirectorySettings)
+    if settings.type != "sql":
         raise CommandError("the directory is LDAP: manage it with LDAP tools")
     conn = connect(settings, config.data_dir)
-    driver = str(settings["sql_driver"])
+    driver = str(settings.sql_driver)
     if driver == "sqlite":
         conn.isolation_level = "DEFERRED"
     else:
@@ -143,7 +144,8 @@ def _address(config: Config, text: str) -> str:
         if domain is None:
             raise CommandError(f"not a domain: {text[1:]!r}")
         return "@" + domain
-    parsed = parse_address(text, fold_local=not config.directory["case_sensitive_local_part"])
+    fold_local = not config.get(DirectorySettings).case_sensitive_local_part
+    parsed = parse_address(text, fold_local=fold_local)
     if parsed is None:
         raise CommandError(f"not a mail address: {text!r}")
     return str(parsed)
@@ -172,7 +174,7 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def _hash(args: argparse.Namespace, config: Config, secret: str) -> str:
-    scheme = args.scheme or str(config.directory["password_scheme"])
+    scheme = args.scheme or str(config.get(DirectorySettings).password_scheme)
     try:
         return hash_password(secret, scheme)
     except ValueError as e:
@@ -182,8 +184,8 @@ def _hash(args: argparse.Namespace, config: Config, secret: str) -> str:
 # -- commands --------------------------------------------------------------------------------
 
 def _init(args: argparse.Namespace, config: Config) -> int:
-    settings = config.directory
-    if settings["sql_driver"] != "sqlite":
+    settings = config.get(DirectorySettings)
+    if settings.sql_driver != "sqlite":
         raise CommandError("create the PostgreSQL schema yourself (server/directory/schema.py)")
     path = sqlite_path(settings, config.data_dir)
     create_sqlite_schema(path)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 import ssl
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,6 +21,8 @@ from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.dn import parse_dn
 
 from server.config import SettingValue
+
+from .settings import DirectorySettings
 
 from .address import (
     canonical_domain,
@@ -89,33 +91,33 @@ class LdapDirectory:
 
     backend = "ldap"
 
-    def __init__(self, settings: Mapping[str, SettingValue]):
+    def __init__(self, settings: DirectorySettings):
         self.s = settings
-        self.urls = _strings(settings["ldap_url"])
-        self.base = str(settings["ldap_base_dn"])
-        self.timeout = float(settings["ldap_timeout"])  # type: ignore[arg-type]
-        self.separator = str(settings["subaddress_separator"])
-        self.fold_local = not settings["case_sensitive_local_part"]
-        self.allow_plaintext = bool(settings["allow_plaintext_passwords"])
-        self.auth_by_bind = settings["ldap_auth_method"] == "bind"
-        self.a_id = str(settings["ldap_attr_id"])
-        self.a_name = _strings(settings["ldap_attr_name"])
-        self.a_class = str(settings["ldap_attr_class"])
-        self.group_classes = {c.lower() for c in _strings(settings["ldap_group_classes"])}
-        self.a_email = _strings(settings["ldap_attr_email"])
-        self.a_alias = _strings(settings["ldap_attr_email_alias"])
-        self.a_secret = _strings(settings["ldap_attr_secret"])
-        self.a_description = _strings(settings["ldap_attr_description"])
-        self.a_member_of = _strings(settings["ldap_attr_member_of"])
-        self.a_members = _strings(settings["ldap_attr_members"])
-        self.a_member_names = _strings(settings["ldap_attr_member_names"])
-        self.a_quota = _strings(settings["ldap_attr_quota"])
+        self.urls = _strings(settings.ldap_url)
+        self.base = str(settings.ldap_base_dn)
+        self.timeout = float(settings.ldap_timeout)
+        self.separator = str(settings.subaddress_separator)
+        self.fold_local = not settings.case_sensitive_local_part
+        self.allow_plaintext = bool(settings.allow_plaintext_passwords)
+        self.auth_by_bind = settings.ldap_auth_method == "bind"
+        self.a_id = str(settings.ldap_attr_id)
+        self.a_name = _strings(settings.ldap_attr_name)
+        self.a_class = str(settings.ldap_attr_class)
+        self.group_classes = {c.lower() for c in _strings(settings.ldap_group_classes)}
+        self.a_email = _strings(settings.ldap_attr_email)
+        self.a_alias = _strings(settings.ldap_attr_email_alias)
+        self.a_secret = _strings(settings.ldap_attr_secret)
+        self.a_description = _strings(settings.ldap_attr_description)
+        self.a_member_of = _strings(settings.ldap_attr_member_of)
+        self.a_members = _strings(settings.ldap_attr_members)
+        self.a_member_names = _strings(settings.ldap_attr_member_names)
+        self.a_quota = _strings(settings.ldap_attr_quota)
         self.attributes = sorted({
             *([self.a_id] if self.a_id else []), *self.a_name, self.a_class, *self.a_email,
             *self.a_alias, *self.a_description, *self.a_member_of, *self.a_members,
             *self.a_member_names, *self.a_quota,
         })
-        self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings["ldap_pool_size"])),  # type: ignore[arg-type]
+        self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings.ldap_pool_size)),
                                             thread_name_prefix="directory-ldap")
         self._conns: ThreadConnections[ldap3.Connection] = ThreadConnections(
             lambda conn: conn.unbind())
@@ -124,8 +126,8 @@ class LdapDirectory:
     # -- connections (worker threads) ------------------------------------------------------
 
     def _tls(self) -> ldap3.Tls:
-        ca_file = str(self.s["ldap_tls_ca_file"]) or None
-        verify = ssl.CERT_REQUIRED if self.s["ldap_tls_verify"] else ssl.CERT_NONE
+        ca_file = str(self.s.ldap_tls_ca_file) or None
+        verify = ssl.CERT_REQUIRED if self.s.ldap_tls_verify else ssl.CERT_NONE
         return ldap3.Tls(validate=verify, ca_certs_file=ca_file,
                          version=ssl.PROTOCOL_TLS_CLIENT)
 
@@ -133,7 +135,7 @@ class LdapDirectory:
         """A bound connection to the first server of ``ldap_url`` that answers; raises
         LDAPBindError at once if the credentials are refused (another server would refuse
         them too), the last server's error if none answers."""
-        auto_bind = ldap3.AUTO_BIND_TLS_BEFORE_BIND if self.s["ldap_starttls"] \
+        auto_bind = ldap3.AUTO_BIND_TLS_BEFORE_BIND if self.s.ldap_starttls \
             else ldap3.AUTO_BIND_NO_TLS
         tls = self._tls()
         failure: ldap_errors.LDAPException | None = None
@@ -156,9 +158,9 @@ class LdapDirectory:
         raise failure or ldap_errors.LDAPSocketOpenError("no LDAP server configured")
 
     def _service_password(self) -> str:
-        path = str(self.s["ldap_bind_password_file"])
+        path = str(self.s.ldap_bind_password_file)
         if not path:
-            return str(self.s["ldap_bind_password"])
+            return str(self.s.ldap_bind_password)
         try:
             with open(path, encoding="utf-8") as f:
                 return f.readline().rstrip("\r\n")
@@ -169,7 +171,7 @@ class LdapDirectory:
         return self._conns.get("conn", self._open_service)
 
     def _open_service(self) -> ldap3.Connection:
-        bind_dn = str(self.s["ldap_bind_dn"]) or None
+        bind_dn = str(self.s.ldap_bind_dn) or None
         password = self._service_password() if bind_dn else None
         try:
             return self._open(bind_dn, password)
@@ -257,7 +259,7 @@ class LdapDirectory:
                 if name and name not in names:
                     names.append(name)
 
-        by_dn = str(self.s["ldap_filter_groups"])
+        by_dn = str(self.s.ldap_filter_groups)
         if by_dn:
             add(self._search(fill_filter(by_dn, entry.dn), attributes=self.a_name))
         else:
@@ -265,7 +267,7 @@ class LdapDirectory:
                 rdn = parse_dn(dn)[0][1] if dn else ""
                 if rdn and rdn not in names:
                     names.append(rdn)
-        by_name = str(self.s["ldap_filter_groups_by_name"])
+        by_name = str(self.s.ldap_filter_groups_by_name)
         login = entry.first(self.a_name)
         if by_name and login:
             add(self._search(fill_filter(by_name, login), attributes=self.a_name))
@@ -308,7 +310,7 @@ class LdapDirectory:
 
     def _find_name(self, name: str, extra: Sequence[str] = ()) -> list[_Entry]:
         try:
-            search_filter = fill_filter(str(self.s["ldap_filter_name"]), name)
+            search_filter = fill_filter(str(self.s.ldap_filter_name), name)
         except ValueError:
             return []
         return self._search(search_filter, attributes=[*self.attributes, *extra], size_limit=2)
@@ -317,7 +319,7 @@ class LdapDirectory:
         found: dict[str, _Entry] = {}
         for key in keys:
             try:
-                search_filter = fill_filter(str(self.s["ldap_filter_email"]), key)
+                search_filter = fill_filter(str(self.s.ldap_filter_email), key)
             except ValueError:
                 continue
             for entry in self._search(search_filter, attributes=[*self.attributes, *extra]):
@@ -409,7 +411,7 @@ class LdapDirectory:
         canon = canonical_domain(domain)
         if canon is None:
             return False
-        template = str(self.s["ldap_filter_domains"])
+        template = str(self.s.ldap_filter_domains)
 
         def check() -> bool:
             return any(self._search(fill_filter(template, form), attributes=["1.1"],
@@ -420,7 +422,7 @@ class LdapDirectory:
     async def list_domains(self) -> list[str]:
         def collect() -> list[str]:
             domains: set[str] = set()
-            entries = self._search_paged(str(self.s["ldap_filter_domain_list"]),
+            entries = self._search_paged(str(self.s.ldap_filter_domain_list),
                                          [*self.a_email, *self.a_alias])
             for entry in entries:
                 for value in entry.values(self.a_email) + entry.values(self.a_alias):
@@ -442,7 +444,7 @@ class LdapDirectory:
     async def verify_address(self, text: str) -> list[str]:
         def verify() -> list[str]:
             try:
-                search_filter = fill_filter(str(self.s["ldap_filter_verify"]), text)
+                search_filter = fill_filter(str(self.s.ldap_filter_verify), text)
             except ValueError:
                 return []
             entries = self._search(search_filter, size_limit=5)
@@ -459,7 +461,7 @@ class LdapDirectory:
         def lists() -> list[str]:
             found: list[str] = []
             for key in lookup_stages(parsed, "")[0]:
-                search_filter = fill_filter(str(self.s["ldap_filter_expand"]), key)
+                search_filter = fill_filter(str(self.s.ldap_filter_expand), key)
                 for entry in self._search(search_filter):
                     seen[entry.dn.lower()] = entry
                     found.append(entry.dn.lower())

@@ -11,12 +11,12 @@ import asyncio
 import importlib
 import logging
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from server.config import SettingValue
+from .settings import DirectorySettings
 
 from .address import (
     canonical_domain,
@@ -61,25 +61,25 @@ def prepare_query(query: str, driver: str) -> tuple[str, int]:
     return "".join(out), count
 
 
-def sqlite_path(settings: Mapping[str, SettingValue], data_dir: Path) -> Path:
-    configured = str(settings["sql_path"])
+def sqlite_path(settings: DirectorySettings, data_dir: Path) -> Path:
+    configured = str(settings.sql_path)
     return Path(configured).expanduser() if configured else data_dir / "directory.sqlite3"
 
 
-def connect(settings: Mapping[str, SettingValue], data_dir: Path) -> Any:
+def connect(settings: DirectorySettings, data_dir: Path) -> Any:
     """A DB-API connection for the configured driver (blocking; call from a worker thread)."""
-    timeout = float(settings["sql_timeout"])  # type: ignore[arg-type]
-    if settings["sql_driver"] == "postgresql":
+    timeout = float(settings.sql_timeout)
+    if settings.sql_driver == "postgresql":
         try:
             psycopg = importlib.import_module("psycopg")
         except ImportError:
             raise DirectoryError("sql_driver = 'postgresql' needs psycopg: install "
                                  "fdbmail[postgres]") from None
-        return psycopg.connect(str(settings["sql_dsn"]), autocommit=True,
+        return psycopg.connect(str(settings.sql_dsn), autocommit=True,
                                connect_timeout=max(1, int(timeout)))
     path = sqlite_path(settings, data_dir)
     if not path.exists():
-        if not settings["sql_create_schema"]:
+        if not settings.sql_create_schema:
             raise DirectoryError(f"SQLite directory {path} does not exist")
         create_sqlite_schema(path)
         log.info("created the sample directory schema in %s", path)
@@ -113,16 +113,16 @@ class SqlDirectory:
 
     backend = "sql"
 
-    def __init__(self, settings: Mapping[str, SettingValue], data_dir: Path):
-        self.driver = str(settings["sql_driver"])
-        self.separator = str(settings["subaddress_separator"])
-        self.fold_local = not settings["case_sensitive_local_part"]
-        self.allow_plaintext = bool(settings["allow_plaintext_passwords"])
-        self.password_scheme = str(settings["password_scheme"])
-        self.queries = {name: prepare_query(str(settings[f"sql_query_{name}"]), self.driver)
+    def __init__(self, settings: DirectorySettings, data_dir: Path):
+        self.driver = str(settings.sql_driver)
+        self.separator = str(settings.subaddress_separator)
+        self.fold_local = not settings.case_sensitive_local_part
+        self.allow_plaintext = bool(settings.allow_plaintext_passwords)
+        self.password_scheme = str(settings.password_scheme)
+        self.queries = {name: prepare_query(getattr(settings, f"sql_query_{name}"), self.driver)
                         for name in QUERY_NAMES}
         self._connect: Callable[[], Any] = lambda: connect(settings, data_dir)
-        self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings["sql_pool_size"])),  # type: ignore[arg-type]
+        self._executor = ThreadPoolExecutor(max_workers=max(1, int(settings.sql_pool_size)),
                                             thread_name_prefix="directory-sql")
         self._conns: ThreadConnections[Any] = ThreadConnections(lambda conn: conn.close())
         self._errors = _driver_errors()

@@ -75,7 +75,7 @@ class NodeParts:
 
     @classmethod
     async def open(cls, config: Config, *, commit_socket: str | None = None) -> NodeParts:
-        t = TlsSettings.from_config(config)
+        t = config.get(TlsSettings)
         tls = ServerTls(t.certificate, t.key, t.reload, config.data_dir)  # checks the pair
         engine = await open_store(config, commit_socket=commit_socket)
         try:

@@ -134,10 +134,10 @@ async def run(control: socket.socket) -> int:
             if waiter is not None and not waiter.done():
                 waiter.set_result(answer)
         elif kind == b"E":
-            name, _, payload = body.partition(b"\0")
-            service = by_service.get(name.decode("utf-8", "replace"))
-            if service is not None:
-                service.from_peer(payload)
+            service_name, _, payload = body.partition(b"\0")
+            peer = by_service.get(service_name.decode("utf-8", "replace"))
+            if peer is not None:
+                peer.from_peer(payload)
         else:
             for fd in fds:
                 os.close(fd)

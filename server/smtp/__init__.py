@@ -5,8 +5,10 @@
 ``[smtp]`` and returns an :class:`SmtpService` (``.ports``, ``.close()``).  Modules:
 ``settings`` ([smtp]), ``service`` (SMTP as a service of the node, and on its own),
 ``listener`` (listener contexts, TLS), ``session`` (the protocol, on aiosmtpd),
-``auth`` (SASL PLAIN/LOGIN), ``handler`` (policy and delivery), ``limits`` (abuse limits),
-``wire`` (pure parsers: MAIL/RCPT arguments, DATA framing), ``replies``, ``trace``, ``logs``.
+``auth`` (AUTH on :mod:`server.sasl`), ``handler`` (policy and delivery), ``limits``
+(abuse limits), ``wire`` (pure parsers: MAIL/RCPT arguments and parameters, DATA
+framing), ``replies``, ``trace``, ``logs``; ``lmtp/`` (RFC 2033, on the same parsers,
+refusals and policy).
 """
 
 from server.smtp.service import SmtpService, start_smtp

@@ -1,25 +1,36 @@
-"""AUTH PLAIN (RFC 4616) and LOGIN against the directory (RFC 4954).
+"""SMTP AUTH (RFC 4954) on the shared SASL mechanisms (:mod:`server.sasl`).
 
-The mechanisms are methods of the session (aiosmtpd calls ``auth_<MECHANISM>(self, args)``);
-they live here as a mixin so the session module stays about the protocol.  Secrets go to
-the directory and nowhere else: not to a log line, not to an exception message.
+aiosmtpd calls ``auth_<MECHANISM>(self, args)``; each one here drives the mechanism's
+state machine with SMTP's framing (``334`` challenges, base64 responses, ``*`` to
+cancel, ``=`` for an empty initial response) and answers each outcome from one table.
+The per-IP and per-account failure limits are SMTP's (:mod:`.limits`).  Secrets go to the
+directory and nowhere else: not to a log line, not to an exception message.
 """
 
 from __future__ import annotations
 
-import binascii
 import logging
-from base64 import b64decode
 from typing import TYPE_CHECKING
 
-from aiosmtpd.smtp import MISSING, AuthResult
+from aiosmtpd.smtp import AuthResult
 from prometheus_client import Counter
 
-from server.directory.base import Principal
+from server.sasl import (
+    Aborted,
+    Authenticated,
+    Challenge,
+    Credentials,
+    Failed,
+    FailReason,
+    Malformed,
+    Outcome,
+    Registry,
+    Unavailable,
+    decode_initial,
+    decode_response,
+)
 
 if TYPE_CHECKING:
-    from aiosmtpd.smtp import _Missing
-
     from server.smtp.logs import ConnectionLog
     from server.smtp.session import ListenerContext
 
@@ -27,8 +38,8 @@ log = logging.getLogger(__name__)
 
 AUTH_FAILURES = Counter(
     "fdbmail_smtp_auth_failures_total",
-    "Failed AUTH attempts by listener, mechanism and reason (credentials, malformed, "
-    "account_limited, unavailable).",
+    "Failed AUTH attempts by listener, mechanism and reason (credentials, authzid, "
+    "malformed, account_limited, unavailable).",
     ("listener", "mechanism", "reason"),
 )
 AUTH_SUCCESSES = Counter(
@@ -36,39 +47,19 @@ AUTH_SUCCESSES = Counter(
     ("listener", "mechanism"),
 )
 
-MECHANISMS = ("LOGIN", "PLAIN")
+REGISTRY = Registry()
+MECHANISMS = REGISTRY.names
+
+# SMTP's replies to the outcomes of an exchange (RFC 4954 sections 4 and 6).
+INVALID = "535 5.7.8 Authentication credentials invalid"
+NOT_PERMITTED = "535 5.7.8 Authorization identity not permitted"
+ABORTED = "501 5.7.0 AUTH aborted"
+TEMPORARY = "454 4.7.0 Temporary authentication failure"
+ACCOUNT_LIMITED = "454 4.7.0 Too many failed logins for this account, try later"
 
 
-class SaslError(ValueError):
-    """A malformed SASL response; ``reply`` is the SMTP reply."""
-
-    def __init__(self, reply: str) -> None:
-        super().__init__(reply)
-        self.reply = reply
-
-
-def decode_plain(message: bytes) -> tuple[str, str]:
-    """``[authzid] UTF8NUL authcid UTF8NUL passwd`` (RFC 4616 section 2): (login, secret).
-
-    An authorization identity other than the login itself is refused: we do not let one
-    user act as another."""
-    parts = message.split(b"\0")
-    if len(parts) != 3 or not parts[1]:
-        raise SaslError("501 5.5.2 Malformed PLAIN response")
-    try:
-        authzid, login, secret = (p.decode("utf-8") for p in parts)
-    except UnicodeDecodeError:
-        raise SaslError("501 5.5.2 PLAIN response is not UTF-8") from None
-    if authzid and authzid != login:
-        raise SaslError("535 5.7.8 Authorization identity not permitted")
-    return login, secret
-
-
-def decode_base64(text: str) -> bytes:
-    try:
-        return b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise SaslError("501 5.5.2 Cannot decode base64") from None
+def malformed_reply(outcome: Malformed) -> str:
+    return f"501 5.5.2 {outcome.detail}"
 
 
 class SaslMechanisms:
@@ -79,78 +70,69 @@ class SaslMechanisms:
         log: ConnectionLog
         peer_ip: str
 
-        async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
-                                 log_client_response: bool = False) -> _Missing | bytes: ...
+        async def sasl_response(self, challenge: bytes) -> bytes | None: ...
 
         async def push(self, status: str | bytes) -> None: ...
 
-    # Challenges of the LOGIN mechanism (draft-murchison-sasl-login).
-    AuthLoginUsernameChallenge = "Username:"
-    AuthLoginPasswordChallenge = "Password:"
-
     async def auth_PLAIN(self, _: object, args: list[str]) -> AuthResult:
-        try:
-            if len(args) == 1:
-                response = await self.challenge_auth("")
-                if response is MISSING:
-                    return self._auth_failed("PLAIN", "malformed", handled=True)
-                assert isinstance(response, bytes)
-            else:
-                response = decode_base64(args[1])
-            login, secret = decode_plain(response)
-        except SaslError as e:
-            await self.push(e.reply)
-            return self._auth_failed("PLAIN", "malformed", handled=True)
-        return await self._verify("PLAIN", login, secret)
+        return await self._sasl_exchange(args)
 
     async def auth_LOGIN(self, _: object, args: list[str]) -> AuthResult:
-        try:
-            if len(args) == 1:
-                raw_login = await self.challenge_auth(self.AuthLoginUsernameChallenge)
-            else:
-                raw_login = decode_base64(args[1])
-            if raw_login is MISSING:
-                return self._auth_failed("LOGIN", "malformed", handled=True)
-            raw_secret = await self.challenge_auth(self.AuthLoginPasswordChallenge)
-            if raw_secret is MISSING:
-                return self._auth_failed("LOGIN", "malformed", handled=True)
-            assert isinstance(raw_login, bytes) and isinstance(raw_secret, bytes)
-            try:
-                login, secret = raw_login.decode("utf-8"), raw_secret.decode("utf-8")
-            except UnicodeDecodeError:
-                raise SaslError("501 5.5.2 LOGIN response is not UTF-8") from None
-        except SaslError as e:
-            await self.push(e.reply)
-            return self._auth_failed("LOGIN", "malformed", handled=True)
-        return await self._verify("LOGIN", login, secret)
+        return await self._sasl_exchange(args)
 
-    async def _verify(self, mechanism: str, login: str, secret: str) -> AuthResult:
-        if self.ctx.limits.account_blocked(login):
-            # whoever asks, with whatever password: the guesses at this account stop here
-            self.log.warning("AUTH %s refused: too many failures for login %r", mechanism,
-                             login)
-            AUTH_FAILURES.labels(self.ctx.kind, mechanism, "account_limited").inc()
-            self.ctx.limits.auth_failed(self.peer_ip)
-            return AuthResult(success=False, handled=False,
-                              message="454 4.7.0 Too many failed logins for this account, "
-                                      "try later")
-        try:
-            principal: Principal | None = await self.ctx.handler.directory.authenticate(
-                login, secret)
-        except Exception:
-            self.log.exception("directory failed during AUTH")
-            AUTH_FAILURES.labels(self.ctx.kind, mechanism, "unavailable").inc()
-            return AuthResult(success=False, handled=False,
-                              message="454 4.7.0 Temporary authentication failure")
-        if principal is None:
-            self.log.info("AUTH %s failed for login %r", mechanism, login)
-            return self._auth_failed(mechanism, "credentials", handled=False, login=login)
-        self.log.info("AUTH %s succeeded as %s", mechanism, principal.name)
-        AUTH_SUCCESSES.labels(self.ctx.kind, mechanism).inc()
-        return AuthResult(success=True, auth_data=principal)
+    async def _sasl_exchange(self, args: list[str]) -> AuthResult:
+        name = args[0].upper()
+        # aiosmtpd has already refused AUTH where plaintext is not allowed (538)
+        mechanism = REGISTRY.start(name, plaintext_allowed=True)
+        assert mechanism is not None, name
+        if len(args) > 1:
+            initial = decode_initial(args[1].encode("utf-8", "surrogateescape"))
+            step = initial if isinstance(initial, Aborted | Malformed) \
+                else mechanism.start(initial)
+        else:
+            step = mechanism.start(None)
+        while isinstance(step, Challenge):
+            line = await self.sasl_response(step.data)
+            if line is None:                 # too long: answered already
+                return self._auth_failed(name, "malformed", handled=True)
+            response = decode_response(line)
+            step = response if isinstance(response, Aborted | Malformed) \
+                else mechanism.respond(response)
+        if isinstance(step, Credentials):
+            if self.ctx.limits.account_blocked(step.authcid):
+                # whoever asks, with whatever password: the guesses at this account stop
+                self.log.warning("AUTH %s refused: too many failures for login %r", name,
+                                 step.authcid)
+                AUTH_FAILURES.labels(self.ctx.kind, name, "account_limited").inc()
+                self.ctx.limits.auth_failed(self.peer_ip)
+                return AuthResult(success=False, handled=False, message=ACCOUNT_LIMITED)
+            step = await self.ctx.handler.authenticator.verify(step)
+        return self._outcome(name, step)
 
-    def _auth_failed(self, mechanism: str, reason: str, *,
-                     handled: bool, login: str = "") -> AuthResult:
+    def _outcome(self, name: str, outcome: Outcome) -> AuthResult:
+        match outcome:
+            case Authenticated(principal=principal):
+                self.log.info("AUTH %s succeeded as %s", name, principal.name)
+                AUTH_SUCCESSES.labels(self.ctx.kind, name).inc()
+                return AuthResult(success=True, auth_data=principal)
+            case Failed(reason=FailReason.CREDENTIALS, authcid=login):
+                self.log.info("AUTH %s failed for login %r", name, login)
+                return self._auth_failed(name, "credentials", login=login, reply=INVALID)
+            case Failed(authcid=login):
+                self.log.info("AUTH %s: login %r may not use that authorization identity",
+                              name, login)
+                return self._auth_failed(name, "authzid", login=login, reply=NOT_PERMITTED)
+            case Malformed():
+                return self._auth_failed(name, "malformed", reply=malformed_reply(outcome))
+            case Aborted():
+                return self._auth_failed(name, "malformed", reply=ABORTED)
+            case Unavailable():
+                AUTH_FAILURES.labels(self.ctx.kind, name, "unavailable").inc()
+                return AuthResult(success=False, handled=False, message=TEMPORARY)
+        raise AssertionError(outcome)
+
+    def _auth_failed(self, mechanism: str, reason: str, *, handled: bool = False,
+                     login: str = "", reply: str | None = None) -> AuthResult:
         AUTH_FAILURES.labels(self.ctx.kind, mechanism, reason).inc()
         self.ctx.limits.auth_failed(self.peer_ip, login)
-        return AuthResult(success=False, handled=handled)
+        return AuthResult(success=False, handled=handled, message=reply)

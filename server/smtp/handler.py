@@ -43,6 +43,7 @@ from server.delivery import (
     Source,
 )
 from server.directory.base import Directory, Principal
+from server.sasl import Authenticator
 from server.smtp import trace
 from server.smtp.headers import UnparsableAuthor, author_addresses
 from server.smtp.refusals import reply_for
@@ -138,6 +139,7 @@ class SmtpHandler:
     def __init__(self, directory: Directory, delivery: DeliveryPipeline, hostname: str,
                  postmaster: str = "postmaster") -> None:
         self.directory = directory
+        self.authenticator = Authenticator(directory)    # AUTH's check (server.sasl)
         self.delivery = delivery
         self.hostname = hostname
         self.postmaster = postmaster    # the principal of postmaster@ (RFC 5321 4.5.1)
@@ -219,30 +221,80 @@ class SmtpHandler:
 
     async def deliver(self, who: SenderInfo, tx: Transaction, content: bytes) -> str:
         """Store the message for every recipient; the reply to DATA."""
+        request = self._request(who, tx, content, Source.SMTP)
+        results = await self._run(who, request)
+        if results is None:
+            return "451 4.3.0 Temporary delivery failure, try again later"
+        return self._data_reply(who, request.idempotency_id, results, len(request.recipients))
+
+    async def deliver_each(self, who: SenderInfo, tx: Transaction, content: bytes) -> list[str]:
+        """LMTP (RFC 2033 section 4.2): store the message once for every account, and
+        answer each recipient, in RCPT order, from its own accounts' results: stored (or
+        discarded by Sieve) 250; else a temporary failure's reply, else a permanent
+        one's, from the one table (:mod:`.refusals`).  A group stored for some members
+        and refused for others permanently is 250, as in SMTP (logged, no bounce)."""
+        request = self._request(who, tx, content, Source.LMTP)
+        did = request.idempotency_id
+        results = await self._run(who, request)
+        if results is None:
+            return ["451 4.3.0 Temporary delivery failure, try again later"] * \
+                len(tx.recipients)
+        by_account = {r.account_id: r for r in results}
+        replies = []
+        for rcpt in tx.recipients:
+            mine = [by_account.get(p.id) for p in rcpt.principals]
+            refused = [r for r in mine if isinstance(r, Refused)]
+            temporary = [r for r in refused if r.temporary]
+            if temporary or None in mine:
+                reply = str(reply_for(temporary[0].error)) if temporary else \
+                    "451 4.3.0 Temporary delivery failure, try again later"
+                result = "tempfail"
+            elif refused and len(refused) == len(mine):
+                reply, result = str(reply_for(refused[0].error)), "rejected"
+            else:
+                reply, result = f"250 2.1.5 <{rcpt.address}> OK id={did[:16]}", \
+                    "partial" if refused else "accepted"
+            for r in refused:
+                if not r.temporary:
+                    log.warning("delivery %s to account %s failed (permanent): %s", did,
+                                r.account_id, type(r.error).__name__,
+                                extra={"conn": who.conn_id})
+            MESSAGES.labels(who.listener, result, "ok" if result == "accepted"
+                            else "recipient_failed").inc()
+            replies.append(reply)
+        return replies
+
+    def _request(self, who: SenderInfo, tx: Transaction, content: bytes,
+                 source: Source) -> DeliveryRequest:
         did = delivery_id(tx.reverse_path, [r.address for r in tx.recipients], content)
         accounts: dict[str, Principal] = {}
         for rcpt in tx.recipients:
             for p in rcpt.principals:
                 accounts.setdefault(p.id, p)
         single = tx.recipients[0].address if len(tx.recipients) == 1 else None
+        protocol = "LMTP" if source is Source.LMTP else trace.with_protocol(
+            esmtp=who.esmtp, tls=who.tls is not None, authenticated=who.principal is not None,
+            utf8=tx.utf8)
         header = trace.return_path(tx.reverse_path) + trace.received(
-            helo=who.helo, peer_ip=who.peer_ip, by=self.hostname,
-            protocol=trace.with_protocol(esmtp=who.esmtp, tls=who.tls is not None,
-                                         authenticated=who.principal is not None,
-                                         utf8=tx.utf8),
+            helo=who.helo, peer_ip=who.peer_ip, by=self.hostname, protocol=protocol,
             id=did[:16], recipient=single, when=datetime.now(UTC), tls=who.tls)
-        request = DeliveryRequest(
-            Source.SMTP, header + content,
+        return DeliveryRequest(
+            source, header + content,
             tuple(DeliveryRecipient(a, max(0, p.quota)) for a, p in accounts.items()), did)
+
+    async def _run(self, who: SenderInfo,
+                   request: DeliveryRequest) -> Sequence[DeliveryResult] | None:
+        """The pipeline's results; None (logged, counted) if it failed as a whole."""
         started = time.perf_counter()
         try:
             results = await self.delivery.deliver(request)
         except Exception:
-            log.exception("delivery %s failed", did, extra={"conn": who.conn_id})
+            log.exception("delivery %s failed", request.idempotency_id,
+                          extra={"conn": who.conn_id})
             MESSAGES.labels(who.listener, "tempfail", "delivery_error").inc()
-            return "451 4.3.0 Temporary delivery failure, try again later"
+            return None
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
-        return self._data_reply(who, did, results, len(accounts))
+        return results
 
     def _data_reply(self, who: SenderInfo, did: str, results: Sequence[DeliveryResult],
                     expected: int) -> str:

@@ -95,7 +95,7 @@ async def prepare_smtp(
                  or (listens["mx"] and s.mx_starttls))
     if tls_context is None and needs_tls:
         if server_tls is None:
-            t = TlsSettings.from_config(config)
+            t = config.get(TlsSettings)
             server_tls = tls.ServerTls(t.certificate, t.key, 0.0, config.data_dir)
         tls_context = await server_tls.context(options.hostname)
     contexts = {}

@@ -12,8 +12,6 @@ connection id.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import collections
 import contextlib
 import logging
@@ -22,17 +20,19 @@ from dataclasses import dataclass, field
 
 from asyncio import sslproto
 
-from aiosmtpd.smtp import MISSING, SMTP, Envelope, TLSSetupException, _Missing, syntax
+from aiosmtpd.smtp import SMTP, Envelope, TLSSetupException, syntax
 from prometheus_client import Counter, Gauge
 
 from server.directory.base import Principal
 from server.node.service import Connection
-from server.smtp.auth import AUTH_FAILURES, MECHANISMS, SaslMechanisms
+from server.sasl import encode_challenge
+from server.smtp.auth import AUTH_FAILURES, MECHANISMS, REGISTRY, SaslMechanisms
 from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
 from server.smtp.limits import Limits, tarpit_delay
 from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
 from server.smtp.replies import enhance
 from server.smtp.wire.data import DataDecoder, DataProblem
+from server.smtp.wire.params import check_mail_params
 from server.smtp.wire.path import PathArgument, PathError, parse_mail, parse_rcpt
 
 log = logging.getLogger(__name__)
@@ -380,13 +380,11 @@ class SmtpSession(SaslMechanisms, SMTP):
         except Exception as error:
             raise TLSSetupException() from error
 
-    async def challenge_auth(self, challenge: str | bytes, encode_to_b64: bool = True,
-                             log_client_response: bool = False) -> _Missing | bytes:
-        """A SASL challenge and the client's response line, which may be as long as an
-        AUTH command (RFC 4954 section 4); a longer one gets 500 and is read to its end,
-        so none of it is taken for a command."""
-        raw = challenge.encode() if isinstance(challenge, str) else challenge
-        await self.push(b"334 " + (base64.b64encode(raw) if encode_to_b64 else raw))
+    async def sasl_response(self, challenge: bytes) -> bytes | None:
+        """A SASL challenge and the client's response line (without its line ending),
+        which may be as long as an AUTH command (RFC 4954 section 4); a longer one gets
+        500 and is read to its end, so none of it is taken for a command (then None)."""
+        await self.push(b"334 " + encode_challenge(challenge))
         line = bytearray()
         too_long = False
         while True:
@@ -405,16 +403,8 @@ class SmtpSession(SaslMechanisms, SMTP):
                 break
         if too_long:
             await self.push("500 5.5.2 SASL response line too long")
-            return MISSING
-        blob = bytes(line).strip()
-        if blob == b"*":
-            await self.push("501 5.7.0 AUTH aborted")
-            return MISSING
-        try:
-            return base64.b64decode(blob, validate=True)
-        except binascii.Error:
-            await self.push("501 5.5.2 Cannot decode base64")
-            return MISSING
+            return None
+        return bytes(line).rstrip(b"\r\n")
 
     # -- HELO, EHLO, AUTH ------------------------------------------------------------
 
@@ -445,8 +435,10 @@ class SmtpSession(SaslMechanisms, SMTP):
             lines.append("250 SMTPUTF8")
         if self.tls_context and not self._tls_protocol:
             lines.append("250 STARTTLS")
-        if self.ctx.offers_auth and (not self._auth_require_tls or self._tls_protocol):
-            lines.append("250 AUTH " + " ".join(MECHANISMS))
+        usable = REGISTRY.usable(plaintext_allowed=not self._auth_require_tls
+                                 or bool(self._tls_protocol))
+        if self.ctx.offers_auth and usable:
+            lines.append("250 AUTH " + " ".join(usable))
         await self._push_lines(lines)
 
     async def smtp_AUTH(self, arg: str) -> None:
@@ -499,31 +491,9 @@ class SmtpSession(SaslMechanisms, SMTP):
 
     def _check_mail_params(self, path: PathArgument) -> str | None:
         assert self.session is not None
-        params = dict(path.params)
-        if params and not self.session.extended_smtp:
-            return "501 5.5.4 Parameters need EHLO"
-        body = params.pop("BODY", "7BIT")
-        if body is None or body.upper() not in ("7BIT", "8BITMIME"):
-            return "501 5.5.4 BODY must be 7BIT or 8BITMIME"
-        utf8 = "SMTPUTF8" in params
-        if utf8 and (params.pop("SMTPUTF8") is not None or not self.ctx.options.smtputf8):
-            return "501 5.5.4 SMTPUTF8 takes no value" if self.ctx.options.smtputf8 \
-                else "555 5.5.4 SMTPUTF8 not supported"
-        if "SIZE" in params:
-            size = params.pop("SIZE")
-            # RFC 1870 section 3: 1*20DIGIT, ASCII digits only ("²", "①" and full-width
-            # digits are digits to str.isdigit(), and int() reads some of them)
-            if size is None or not (size.isascii() and size.isdigit()) or len(size) > 20:
-                return "501 5.5.4 SIZE must be a number"
-            limit = self.ctx.options.max_message_size
-            if limit and int(size) > limit:
-                return f"552 5.3.4 Message size exceeds fixed maximum of {limit} octets"
-        params.pop("AUTH", None)           # RFC 4954 section 5: accepted, not trusted
-        if params:
-            return f"555 5.5.4 MAIL parameter {next(iter(params))} not supported"
-        if not path.is_ascii and not utf8:
-            return "553 5.6.7 Non-ASCII address needs SMTPUTF8"
-        return None
+        return check_mail_params(path, extended=bool(self.session.extended_smtp),
+                                 smtputf8=self.ctx.options.smtputf8,
+                                 max_size=self.ctx.options.max_message_size)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):

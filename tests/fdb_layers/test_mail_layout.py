@@ -26,6 +26,14 @@ def test_pack_matches_fdb_tuple(t: tuple[object, ...]) -> None:
     assert unpack(pack(t)) == unpack(tuple_pack(t))
 
 
+def test_pack_at_the_long_integer_boundary() -> None:
+    """fdb.tuple writes 2**64 - 1 and its negative in the arbitrary-length form (found by
+    hypothesis: the fast packer wrote them as 8-byte integers)."""
+    for n in (2**64 - 2, 2**64 - 1, 2**64, -(2**64 - 2), -(2**64 - 1), -(2**64)):
+        assert pack((n,)) == tuple_pack((n,)), n
+        assert unpack(pack((n,))) == (n,)
+
+
 def test_records_round_trip() -> None:
     m = MailboxRecord("p", "Été", "inbox", 7, True, False)
     assert MailboxRecord.decode(m.encode()) == m

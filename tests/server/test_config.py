@@ -6,7 +6,19 @@ from pathlib import Path
 import pytest
 
 from server.cli import main
-from server.config import ConfigError, all_sections, load_config, render_config
+from dataclasses import FrozenInstanceError, dataclass
+
+from server.config import (
+    ConfigError,
+    ServerSettings,
+    StoreSettings,
+    all_sections,
+    load_config,
+    render_config,
+    section,
+    setting,
+)
+from server.directory.settings import DirectorySettings
 
 
 def test_defaults_without_a_file() -> None:
@@ -33,6 +45,47 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
     assert config.server.sources["http_listen"] == "FDBMAIL_SERVER_HTTP_LISTEN"
 
 
+def test_sections_read_typed(tmp_path: Path) -> None:
+    path = tmp_path / "fdbmail.toml"
+    path.write_text('[directory]\ncache_ttl = 3\nldap_url = ["ldap://a", "ldap://b"]\n')
+    config = load_config(path, env={"FDBMAIL_SERVER_WORKERS": "2"})
+    directory = config.get(DirectorySettings)
+    assert isinstance(directory, DirectorySettings)
+    assert directory.cache_ttl == 3.0 and isinstance(directory.cache_ttl, float)
+    assert directory.ldap_url == ["ldap://a", "ldap://b"]
+    assert directory.type == "sql"  # a default
+    assert config.get(ServerSettings).workers == 2
+    assert config.get(DirectorySettings) is directory  # built once
+    with pytest.raises(FrozenInstanceError):
+        directory.type = "ldap"  # type: ignore[misc]
+    overridden = config.with_overrides({"store": {"engine": "foundationdb"}})
+    assert overridden.get(StoreSettings).engine == "foundationdb"
+    assert config.get(StoreSettings).engine == "sqlite"
+
+
+def test_a_list_default_is_not_shared() -> None:
+    one = load_config(None, env={}).get(DirectorySettings)
+    two = load_config(None, env={}).get(DirectorySettings)
+    one.ldap_url.append("ldap://changed")
+    assert two.ldap_url == ["ldap://127.0.0.1:389"]
+
+
+def test_a_section_is_made_of_settings_only() -> None:
+    @dataclass(frozen=True)
+    class Plain:
+        name: str = "x"
+
+    with pytest.raises(TypeError, match="setting"):
+        section("plain", "A section whose field has no documentation.", Plain)
+
+    @dataclass(frozen=True)
+    class Unregistered:
+        name: str = setting("x", "A setting of a section no module declares.")
+
+    with pytest.raises(ConfigError, match="Unregistered"):
+        load_config(None, env={}).get(Unregistered)
+
+
 @pytest.mark.parametrize(
     ("text", "env", "named"),
     [
@@ -56,17 +109,17 @@ def test_bad_config_names_the_key(tmp_path: Path, text: str, env: dict[str, str]
 def test_every_setting_is_documented_and_config_show_is_valid_toml(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for section in all_sections():
-        assert section.doc
-        for setting in section.settings:
-            assert len(setting.doc) > 10, f"[{section.name}] {setting.name} lacks documentation"
+    for sec in all_sections():
+        assert sec.doc
+        for one in sec.settings:
+            assert len(one.doc) > 10, f"[{sec.name}] {one.name} lacks documentation"
     monkeypatch.delenv("FDBMAIL_CONFIG", raising=False)
     assert main(["config", "show"]) == 0
     out = capsys.readouterr().out
     parsed = tomllib.loads(out)
-    for section in all_sections():
-        for setting in section.settings:
-            assert parsed[section.name][setting.name] == setting.default
+    for sec in all_sections():
+        for one in sec.settings:
+            assert parsed[sec.name][one.name] == one.default
     assert "# (env FDBMAIL_STORE_ENGINE" in out
     assert render_config(load_config(None, env={})) == out
 

@@ -335,8 +335,22 @@ class GatedBlobs(FsBlobStore):
     """Puts wait for the gate; bytes containing b"fail" fail to store."""
 
     gate: asyncio.Event
+    waiting: int = 0
+    arrived: asyncio.Event
+
+    def close_gate(self) -> None:
+        self.gate = asyncio.Event()
+        self.arrived = asyncio.Event()
+
+    async def wait_for_puts(self, count: int) -> None:
+        """Until ``count`` puts wait at the gate."""
+        while self.waiting < count:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), 10)
 
     async def put(self, data: bytes) -> BlobRef:
+        self.waiting += 1
+        self.arrived.set()
         await self.gate.wait()
         if b"fail" in data:
             raise OSError("disk on fire")
@@ -345,12 +359,12 @@ class GatedBlobs(FsBlobStore):
 
 async def test_index_commits_only_after_the_blob_put(engine: Engine, tmp_path: Path) -> None:
     blobs = await GatedBlobs.create(tmp_path / "b", fsync=False)
-    blobs.gate = asyncio.Event()
+    blobs.close_gate()
     bad = RAW.replace(b"Shall we?", b"Shall we fail?")
     delivery = Delivery(engine, blobs)
     good_task = asyncio.create_task(deliver(delivery, RAW, ["a"], delivery_id="q1"))
     bad_task = asyncio.create_task(deliver(delivery, bad, ["b"], delivery_id="q2"))
-    await asyncio.sleep(0.05)  # the index entries are built, the puts still wait
+    await blobs.wait_for_puts(2)  # both messages parsed, their puts wait at the gate
     assert await dump(engine) == {}
     blobs.gate.set()
     [good], [failed] = await asyncio.gather(good_task, bad_task)
@@ -362,13 +376,13 @@ async def test_index_commits_only_after_the_blob_put(engine: Engine, tmp_path: P
 
 async def test_failed_put_leaves_its_batch(engine: Engine, tmp_path: Path) -> None:
     blobs = await GatedBlobs.create(tmp_path / "b", fsync=False)
-    blobs.gate = asyncio.Event()
+    blobs.close_gate()
     delivery = Delivery(engine, blobs)
     delivery._writer.in_flight = 1  # the later entries queue up and share one transaction
     raws = [RAW.replace(b"Shall we?", word) for word in (b"first", b"fail", b"second")]
     tasks = [asyncio.create_task(deliver(delivery, raw, [account], delivery_id=f"q{i}"))
              for i, (raw, account) in enumerate(zip(raws, ["c", "b", "a"], strict=True))]
-    await asyncio.sleep(0.05)
+    await blobs.wait_for_puts(3)
     blobs.gate.set()
     [first], [failed], [second] = await asyncio.gather(*tasks)
     assert ok(first) and ok(second) and not ok(failed) and not permanent(failed)

@@ -160,3 +160,23 @@ async def test_header_from_check_can_be_turned_off(start: StartHarness) -> None:
     h = await start(submission_check_from=False)
     c = await h.ehlo("submissions", login=("alice", "secret"))
     assert (await _submit(c, b"From: bob@example.com\r\n\r\nhi\r\n")).startswith("250")
+
+
+async def test_authzid_of_the_same_principal_and_empty_initial_response(
+        start: StartHarness) -> None:
+    h = await start(auth_require_tls=False)
+    c = await h.ehlo("submission")
+    assert (await c.cmd("AUTH PLAIN =")).startswith("501 5.5.2")     # "=" is empty
+    assert (await c.cmd(plain("alice", "secret", authz="a.liddell@example.com"))) \
+        .startswith("235")                                          # her own alias
+
+
+async def test_login_aborted_and_malformed(start: StartHarness) -> None:
+    h = await start(auth_require_tls=False)
+    c = await h.ehlo("submission")
+    assert await c.cmd("AUTH LOGIN " + b64("alice")) == "334 " + b64("Password:")
+    assert await c.cmd("*") == "501 5.7.0 AUTH aborted"
+    assert await c.cmd("AUTH LOGIN") == "334 " + b64("Username:")
+    assert (await c.cmd("not base64!")).startswith("501 5.5.2")
+    assert (await c.cmd("AUTH LOGIN " + b64("bob"))).startswith("334")
+    assert (await c.cmd(b64("secret"))).startswith("235")

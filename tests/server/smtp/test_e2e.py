@@ -17,10 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from fdb_layers.engine.base import ErrorCode, StoreError
-from fdb_layers.engine.run import transact
 from fdb_layers.engine.sqlite import SqliteEngine
-from fdb_layers.mailbox import find_role
-from fdb_layers.message_queries import get_email, list_messages
 from server.blobs import BlobStore, open_blob_store
 from server.cli import main as cli
 from server.config import Config, load_config
@@ -30,6 +27,7 @@ from server.mime import MessageSummary
 from server.smtp import SmtpService, start_smtp
 from server.smtp.wire.data import dot_stuff
 from tests.server.smtp.conftest import Client
+from tests.support.mailbox import inbox_messages
 
 MAX_SIZE = 32 * 1024 * 1024
 
@@ -94,15 +92,7 @@ class Node:
     async def inbox(self, name: str) -> list[bytes]:
         principal = await self.directory.get_principal(name)
         assert principal is not None
-        inbox = await transact(self.engine, find_role, principal.id, "inbox")
-        if inbox is None:
-            return []
-        out = []
-        for m in await transact(self.engine, list_messages, principal.id, inbox):
-            email = await transact(self.engine, get_email, principal.id, m.email_id)
-            assert email is not None
-            out.append(await self.blobs.get(email.blob_id))
-        return out
+        return await inbox_messages(self.engine, self.blobs, principal.id)
 
     async def raw(self, kind: str = "mx") -> Client:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.port(kind))

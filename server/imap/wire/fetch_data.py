@@ -1,0 +1,130 @@
+"""FETCH response data (RFC 9051 §7.5.2) and one typed builder per item, so the session says
+``item_flags(...)`` rather than assembling wire names and lists. ENVELOPE and BODYSTRUCTURE
+are rendered from the summary stored at delivery through :mod:`server.mime.imap_render`
+(the same renderer every IMAP path uses), in the session's UTF-8 mode."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from server.imap.wire.fetch import FetchBinarySize, FetchBody
+from server.imap.wire.values import Atom, Binary, Value, imap_datetime, render
+from server.mime.imap_render import render_bodystructure, render_envelope
+from server.mime.model import MessageSummary
+
+__all__ = [
+    "FetchData", "EnvelopeOf", "BodyStructureOf", "FetchValue", "FetchPair", "item_flags",
+    "item_uid", "item_internaldate", "item_savedate", "item_size", "item_modseq",
+    "item_emailid", "item_threadid", "item_preview", "item_envelope", "item_bodystructure",
+    "item_body", "item_section", "item_binary_size",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeOf:
+    """FETCH ENVELOPE of a stored summary, rendered in the session's mode."""
+
+    summary: MessageSummary
+
+
+@dataclass(frozen=True, slots=True)
+class BodyStructureOf:
+    """FETCH BODYSTRUCTURE (``extensible``) or BODY of a stored summary."""
+
+    summary: MessageSummary
+    extensible: bool = True
+
+
+FetchValue = Value | EnvelopeOf | BodyStructureOf
+FetchPair = tuple[bytes, FetchValue]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchData:
+    """``* n FETCH (name value ...)`` (RFC 9051 §7.5.2). Names are in wire form
+    (``b"BODY[1.2]<0>"``, see :meth:`FetchBody.response_name`); values are
+    :data:`~.values.Value` (bytes for a section, :class:`~.values.Binary` for BINARY[],
+    ``(n,)`` for MODSEQ, ``(Atom(id),)`` for EMAILID) or a summary to render."""
+
+    number: int
+    items: tuple[FetchPair, ...] = field(default=())
+
+    def render(self, utf8: bool = False) -> bytes:
+        parts = []
+        for name, value in self.items:
+            if isinstance(value, EnvelopeOf):
+                shown = render_envelope(value.summary, utf8)
+            elif isinstance(value, BodyStructureOf):
+                shown = render_bodystructure(value.summary, value.extensible, utf8)
+            else:
+                shown = render(value, utf8)
+            parts.append(name + b" " + shown)
+        return b"* %d FETCH (%s)\r\n" % (self.number, b" ".join(parts))
+
+
+
+
+def item_flags(flags: tuple[str, ...]) -> FetchPair:
+    return (b"FLAGS", tuple(Atom(f) for f in flags))
+
+
+def item_uid(uid: int) -> FetchPair:
+    return (b"UID", uid)
+
+
+def item_internaldate(when: datetime) -> FetchPair:
+    return (b"INTERNALDATE", imap_datetime(when))
+
+
+def item_savedate(when: datetime | None) -> FetchPair:
+    """RFC 8514 §4: NIL when the mailbox keeps no save date."""
+    return (b"SAVEDATE", None if when is None else imap_datetime(when))
+
+
+def item_size(size: int) -> FetchPair:
+    return (b"RFC822.SIZE", size)
+
+
+def item_modseq(modseq: int) -> FetchPair:
+    """RFC 7162 §3.1.4.1: ``MODSEQ (n)``."""
+    return (b"MODSEQ", (modseq,))
+
+
+def item_emailid(email_id: str) -> FetchPair:
+    """RFC 8474 §5: ``EMAILID (id)``."""
+    return (b"EMAILID", (Atom(email_id),))
+
+
+def item_threadid(thread_id: str | None) -> FetchPair:
+    """RFC 8474 §5: ``THREADID (id)`` or NIL."""
+    return (b"THREADID", None if thread_id is None else (Atom(thread_id),))
+
+
+def item_preview(text: str | None) -> FetchPair:
+    """RFC 8970 §3: an nstring (NIL when LAZY and not yet computed)."""
+    return (b"PREVIEW", text)
+
+
+def item_envelope(summary: MessageSummary) -> FetchPair:
+    return (b"ENVELOPE", EnvelopeOf(summary))
+
+
+def item_bodystructure(summary: MessageSummary) -> FetchPair:
+    return (b"BODYSTRUCTURE", BodyStructureOf(summary, extensible=True))
+
+
+def item_body(summary: MessageSummary) -> FetchPair:
+    """FETCH BODY: the non-extensible form of BODYSTRUCTURE."""
+    return (b"BODY", BodyStructureOf(summary, extensible=False))
+
+
+def item_section(request: FetchBody, data: bytes | None) -> FetchPair:
+    """BODY[...]<n> as a string or NIL; BINARY[...] as literal8 (RFC 3516 §4.2)."""
+    if request.binary and data is not None:
+        return (request.response_name(), Binary(data))
+    return (request.response_name(), data)
+
+
+def item_binary_size(request: FetchBinarySize, size: int) -> FetchPair:
+    return (b"BINARY.SIZE[" + b".".join(b"%d" % n for n in request.part) + b"]", size)

@@ -1,0 +1,54 @@
+"""Turns a mechanism's :class:`Credentials` into an outcome by asking the directory.
+
+The authorization identity (RFC 4616 section 2, RFC 4422 section 3.4.1): empty means the
+login's own; any other must name the same principal (its login name, id or one of its
+addresses); we never let one user act as another.  It is checked after the password, so
+that a wrong password says nothing about which identities exist.
+
+A directory that fails (``DirectoryError``, or anything else it raises) is a temporary
+failure, logged with its traceback: never "bad password".  Secrets go to the directory
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from server.directory.base import Directory, Principal
+
+from .mechanism import Authenticated, Credentials, Failed, FailReason, Outcome, Unavailable
+
+log = logging.getLogger(__name__)
+
+
+def same_principal(principal: Principal, authcid: str, authzid: str) -> bool:
+    """Whether ``authzid`` names ``principal`` (who logged in as ``authcid``)."""
+    if not authzid or authzid == authcid:
+        return True
+    wanted = authzid.casefold()
+    names = {principal.name.casefold(), principal.id.casefold()}
+    names.update(e.casefold() for e in principal.emails)
+    return wanted in names
+
+
+class Authenticator:
+    """Checks credentials against the directory; shared by every protocol of a node."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
+
+    async def verify(self, credentials: Credentials) -> Outcome:
+        try:
+            principal = await self.directory.authenticate(credentials.authcid,
+                                                          credentials.secret)
+        except Exception:
+            log.exception("directory failed while authenticating %r", credentials.authcid)
+            return Unavailable()
+        if principal is None:
+            return Failed(FailReason.CREDENTIALS, credentials.authcid)
+        if not same_principal(principal, credentials.authcid, credentials.authzid):
+            return Failed(FailReason.AUTHZID, credentials.authcid)
+        return Authenticated(principal, credentials.authcid)
+
+
+__all__ = ["Authenticator", "same_principal"]
