@@ -50,6 +50,8 @@ class Acceptor:
             if listener.name in self.listeners:
                 raise ValueError(f"two listeners are named {listener.name!r}")
             self.sockets[listener.name] = bind(listener.address)
+            if listener.address.is_unix and listener.unix_mode is not None:
+                os.chmod(listener.address.path, listener.unix_mode)
             self.listeners[listener.name] = listener
             self._open[listener.name] = 0
 
@@ -79,7 +81,7 @@ class Acceptor:
         if listener.max_connections and self._open[listener.name] >= listener.max_connections:
             self.refuse(listener, conn, ip, "max_connections")
             return
-        refused = self.limits.admit(ip)
+        refused = self.limits.admit(ip) if listener.node_limits else None
         if refused is not None:
             self.refuse(listener, conn, ip, refused)
             return
@@ -98,7 +100,9 @@ class Acceptor:
 
     def release(self, listener: str, ip: str) -> None:
         """A connection admitted on ``listener`` from ``ip`` ended."""
-        self.limits.release(ip)
+        known = self.listeners.get(listener)
+        if known is None or known.node_limits:
+            self.limits.release(ip)
         if self._open.get(listener, 0) > 0:
             self._open[listener] -= 1
 

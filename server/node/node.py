@@ -40,7 +40,6 @@ from server.node.pool import MergedMetrics, WorkerPool
 from server.node.service import STOP_GRACE, Service
 from server.node.services import HTTP_ROUTES, SERVICES, http_routes
 from server.node.tuning import tune_gc
-from server.smtp.lmtp import LmtpConfigError, LmtpService, start_lmtp
 
 __all__ = ["Node", "StartupError", "serve"]
 
@@ -61,7 +60,6 @@ class Node:
         self.acceptor: Acceptor | None = None
         self.pool: WorkerPool | None = None
         self.http: HttpListener | None = None
-        self.lmtp: LmtpService | None = None  # LMTP: see start(); moves onto the Service seam
         self.commit_server: CommitServer | None = None
         self._socket_dir: str | None = None  # made for the commit socket, removed at stop
         self.jobs: list[LeasedJob[Any]] = []     # leased periodic jobs (GC, maintenance)
@@ -121,13 +119,6 @@ class Node:
             await pool.start()
         else:
             LocalServer(self.acceptor).start()
-        # -- LMTP ([lmtp] listen; off by default), in this process also with workers: its
-        # client is one local MTA.  To move onto the node's Service seam (services.py).
-        try:
-            self.lmtp = await start_lmtp(self.config, parts.directory, parts.delivery)
-        except LmtpConfigError as e:
-            raise StartupError(str(e)) from e
-        # -- end LMTP
         await self.http.start(build_app(health_of(checks),
                                         http_routes(parts, self.route_names), metrics_text))
         log.info("node started", extra={"version": __version__, "http_port": self.http.port,
@@ -170,9 +161,6 @@ class Node:
         elif self.acceptor is not None:
             await self.acceptor.close()
         self.acceptor = None
-        if self.lmtp is not None:  # LMTP (to move onto the Service seam): as SMTP above
-            await self.lmtp.close(grace)
-            self.lmtp = None
         if self.services:
             await asyncio.gather(*(s.close(grace) for s in self.services))
             self.services = []

@@ -56,7 +56,10 @@ class Listener:
     (``reason`` is a limit's name, or ``no_worker``); nothing is sent on an implicit-TLS
     listener, whatever it returns.  ``refused(ip, reason)`` is told of each refusal
     (the service's metrics).  ``max_connections`` bounds this listener's open
-    connections besides the node-wide ``[limits]`` (0: no bound of its own)."""
+    connections besides the node-wide ``[limits]`` (0: no bound of its own);
+    ``node_limits`` False leaves the listener out of ``[limits]`` (a local MTA's LMTP: one
+    trusted client on loopback or a Unix socket).  ``unix_mode``: the permissions of a
+    Unix socket listener's file."""
 
     name: str
     address: ListenAddress
@@ -65,6 +68,8 @@ class Listener:
     refusal: Callable[[str], bytes] = lambda reason: b""
     refused: Callable[[str, str], None] = lambda ip, reason: None
     max_connections: int = 0
+    node_limits: bool = True
+    unix_mode: int | None = None
 
 
 class Service(Protocol):

@@ -97,9 +97,9 @@ async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
     node = Node(load_config(cfg, env={}))
     await node.start()
     try:
-        assert node.lmtp is not None and node.directory is not None
+        assert "lmtp" in node.ports and node.directory is not None
         assert node.engine is not None
-        port = node.lmtp.ports["lmtp"]
+        port = node.ports["lmtp"]
 
         def send() -> tuple[int, bytes]:
             with smtplib.LMTP("127.0.0.1", port) as client:
@@ -115,7 +115,7 @@ async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
         assert len(await transact(node.engine, list_messages, principal.id, inbox)) == 1
     finally:
         await node.stop()
-    assert node.lmtp is None
+    assert node.ports == {}
 
 
 async def test_the_node_refuses_a_public_lmtp_address(tmp_path: Path) -> None:
