@@ -65,6 +65,7 @@ mx_listen = "127.0.0.1:0"
 submission_listen = ""
 submissions_listen = ""
 mx_starttls = false
+[limits]
 max_connections_per_ip = 0
 connection_rate_per_ip = 0
 """)
