@@ -31,7 +31,7 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .app import serve
+    from server.node.node import serve
 
     config = load_config(args.config)
     return asyncio.run(serve(config))

@@ -13,6 +13,7 @@ that names the key.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,8 @@ SettingValue = str | int | float | bool | list[str]
 V = TypeVar("V", str, int, float, bool, list[str])
 S = TypeVar("S")
 
+log = logging.getLogger(__name__)
+
 
 class ConfigError(Exception):
     """The configuration cannot be used; the message names the key and the problem."""
@@ -43,6 +46,9 @@ class Setting:
     doc: str
     choices: tuple[str, ...] = ()
     minimum: int | float | None = None  # for numbers: the smallest value allowed
+    # Where this setting was before ("section.key"): still read, with a deprecation
+    # warning logged once per process.
+    formerly: tuple[str, ...] = ()
 
     @property
     def kind(self) -> type:
@@ -102,9 +108,10 @@ class Section:
 
 
 def setting(default: V, doc: str, *, choices: tuple[str, ...] = (),
-            minimum: int | float | None = None) -> V:
-    """A field of a settings dataclass: its default, documentation and checks."""
-    meta = {"doc": doc, "choices": choices, "minimum": minimum}
+            minimum: int | float | None = None, formerly: tuple[str, ...] = ()) -> V:
+    """A field of a settings dataclass: its default, documentation and checks;
+    ``formerly``: where it was before ("section.key", still read; see :class:`Setting`)."""
+    meta = {"doc": doc, "choices": choices, "minimum": minimum, "formerly": formerly}
     if isinstance(default, list):
         items = list(default)
         made: Any = field(default_factory=lambda: list(items), metadata=meta)
@@ -126,7 +133,7 @@ def section(name: str, doc: str, kind: type[Any]) -> Section:
         else:
             raise TypeError(f"{kind.__name__}.{f.name} has no default")
         settings.append(Setting(f.name, default, f.metadata["doc"], f.metadata["choices"],
-                                f.metadata["minimum"]))
+                                f.metadata["minimum"], f.metadata["formerly"]))
     return Section(name, doc, tuple(settings), kind)
 
 
@@ -191,6 +198,7 @@ STORE = section(
 SECTION_MODULES: tuple[str, ...] = (
     "server.directory.settings",
     "server.blobs.settings",
+    "server.net.settings",
     "server.smtp.settings",
     "server.smtp.lmtp.settings",
     "server.jmap.settings",
@@ -265,6 +273,9 @@ class Config:
 
     def with_overrides(self, overrides: Mapping[str, Mapping[str, SettingValue]]) -> Config:
         """A copy with some values replaced (tests use it to pick ports and folders)."""
+        overrides = _move_deprecated(
+            {n: dict(v) for n, v in overrides.items()},
+            [sv.section for sv in self.sections.values()], "override")
         new: dict[str, SectionValues] = {}
         for name, sv in self.sections.items():
             values = dict(sv.settings)
@@ -307,6 +318,8 @@ def load_config(
 
     sections = all_sections()
     by_name = {s.name: s for s in sections}
+    file_values = _move_deprecated(file_values, sections, str(config_path))
+    env = _move_deprecated_env(env, sections)
     for name, table in file_values.items():
         if name not in by_name:
             raise ConfigError(f"{config_path}: unknown section [{name}]")
@@ -343,6 +356,67 @@ def load_config(
     return Config(result, config_path)
 
 
+def _formerly(sections: list[Section]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(old section, old key) -> (section, key) of every moved setting."""
+    moves = {}
+    for section in sections:
+        for s in section.settings:
+            for old in s.formerly:
+                old_section, _, old_key = old.partition(".")
+                moves[(old_section, old_key)] = (section.name, s.name)
+    return moves
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _deprecated(old: tuple[str, str], new: tuple[str, str], where: str) -> None:
+    if old in _WARNED:
+        return
+    _WARNED.add(old)
+    log.warning("%s: [%s] %s is deprecated, write [%s] %s instead (it is read as such)",
+                where, *old, *new)
+
+
+def _move_deprecated(values: dict[str, Any], sections: list[Section],
+                     where: str) -> dict[str, Any]:
+    """``values`` (section -> table) with settings under their former names moved to
+    their sections; a value given under the new name wins."""
+    moves = _formerly(sections)
+    if not any((name, key) in moves for name, table in values.items()
+               if isinstance(table, dict) for key in table):
+        return values
+    out = {name: dict(table) if isinstance(table, dict) else table
+           for name, table in values.items()}
+    for (old_section, old_key), (section, key) in moves.items():
+        table = out.get(old_section)
+        if not isinstance(table, dict) or old_key in _setting_names(sections, old_section):
+            continue
+        if old_key in table:
+            _deprecated((old_section, old_key), (section, key), where)
+            value = table.pop(old_key)
+            out.setdefault(section, {}).setdefault(key, value)
+    return out
+
+
+def _move_deprecated_env(env: Mapping[str, str], sections: list[Section]) -> Mapping[str, str]:
+    moves = _formerly(sections)
+    found = {env_name(*old): env_name(*new) for old, new in moves.items()
+             if env_name(*old) in env}
+    if not found:
+        return env
+    out = {k: v for k, v in env.items() if k not in found}
+    for old_var, new_var in found.items():
+        old = next(o for o in moves if env_name(*o) == old_var)
+        _deprecated(old, moves[old], old_var)
+        out.setdefault(new_var, env[old_var])
+    return out
+
+
+def _setting_names(sections: list[Section], name: str) -> set[str]:
+    return {s.name for section in sections if section.name == name for s in section.settings}
+
+
 def _toml_value(value: SettingValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -367,6 +441,8 @@ def render_config(config: Config) -> str:
             extra = f"env {env_name(name, s.name)}; default {_toml_value(s.default)}"
             if s.choices:
                 extra += f"; one of {', '.join(s.choices)}"
+            for old in s.formerly:
+                extra += "; formerly [{}] {}".format(*old.split(".", 1))
             lines.append(f"# ({extra}; from {sv.sources[s.name]})")
             lines.append(f"{s.name} = {_toml_value(sv.settings[s.name])}")
         lines.append("")

@@ -8,17 +8,14 @@ run.  Settings: ``[maintenance]`` (server/maintenance_settings.py).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-import uuid
 
 from prometheus_client import Counter, Histogram
 
 from fdb_layers.mail import Engine, MaintenanceResult, Retention, run_maintenance
 from server.config import Config
+from server.node.jobs import JobMetrics, LeasedJob, Outcome
 from server.maintenance_settings import MaintenanceSettings
-from server.periodic import run_every
 
 log = logging.getLogger(__name__)
 
@@ -42,19 +39,36 @@ SECONDS = Histogram(
 )
 
 
+def _classify(result: MaintenanceResult) -> Outcome:
+    if not result.ran:
+        return Outcome("skipped")
+    if not result.due:
+        return Outcome("idle")
+    return Outcome("lease_lost" if result.lease_lost else "completed", timed=True,
+                   items={"storages": result.storages, "deliveries": result.deliveries,
+                          "modseqs": result.modseqs, "accounts": result.accounts,
+                          "skipped_accounts": result.skipped_accounts})
+
+
 class MaintenanceWorker:
-    """Runs :func:`run_maintenance` every ``interval`` seconds (± 20 % jitter) until stopped."""
+    """Runs :func:`run_maintenance` every ``interval`` seconds (± 20 % jitter) until
+    stopped (a :class:`LeasedJob`; a cancelled pass is carried on later)."""
 
     def __init__(self, engine: Engine, *, interval: float, keep: Retention,
                  pass_interval: float, lease_seconds: float, account_batch: int) -> None:
         self.engine = engine
-        self.interval = interval
         self.keep = keep
         self.pass_interval = pass_interval
         self.lease_seconds = lease_seconds
         self.account_batch = account_batch
-        self.holder = f"maint-{uuid.uuid4().hex[:12]}"
-        self._stop = asyncio.Event()
+        self.job: LeasedJob[MaintenanceResult] = LeasedJob(
+            "maintenance", interval, self._pass, _classify,
+            JobMetrics(RUNS, SECONDS, ITEMS), holder_prefix="maint")
+        self.holder = self.job.holder
+        self.interval = interval
+        self.run_once = self.job.run_once
+        self.run = self.job.run
+        self.stop = self.job.stop
 
     @classmethod
     def from_config(cls, config: Config, engine: Engine) -> MaintenanceWorker | None:
@@ -70,36 +84,7 @@ class MaintenanceWorker:
                    lease_seconds=float(s.lease_seconds),
                    account_batch=max(1, int(s.account_batch)))
 
-    async def run_once(self) -> MaintenanceResult | None:
-        """One attempt; errors are logged and counted, never raised."""
-        started = time.perf_counter()
-        try:
-            result = await run_maintenance(
-                self.engine, keep=self.keep, holder=self.holder,
-                lease_seconds=self.lease_seconds, pass_interval=self.pass_interval,
-                account_batch=self.account_batch)
-        except Exception:
-            RUNS.labels("error").inc()
-            log.exception("maintenance run failed")
-            return None
-        if not result.ran:
-            RUNS.labels("skipped").inc()
-            return result
-        if not result.due:
-            RUNS.labels("idle").inc()
-            return result
-        SECONDS.observe(time.perf_counter() - started)
-        RUNS.labels("lease_lost" if result.lease_lost else "completed").inc()
-        for kind, n in (("storages", result.storages), ("deliveries", result.deliveries),
-                        ("modseqs", result.modseqs), ("accounts", result.accounts),
-                        ("skipped_accounts", result.skipped_accounts)):
-            if n:
-                ITEMS.labels(kind).inc(n)
-        return result
-
-    async def run(self) -> None:
-        """Loop until :meth:`stop`; cancel-safe (a cancelled pass is carried on later)."""
-        await run_every(self.interval, self._stop, self.run_once)
-
-    def stop(self) -> None:
-        self._stop.set()
+    async def _pass(self, holder: str) -> MaintenanceResult:
+        return await run_maintenance(
+            self.engine, keep=self.keep, holder=holder, lease_seconds=self.lease_seconds,
+            pass_interval=self.pass_interval, account_batch=self.account_batch)

@@ -65,6 +65,7 @@ mx_listen = "127.0.0.1:0"
 submission_listen = ""
 submissions_listen = ""
 mx_starttls = false
+[limits]
 max_connections_per_ip = 0
 connection_rate_per_ip = 0
 """)
@@ -127,16 +128,16 @@ async def _serve(mode: str, cfg: Path, conn: Connection) -> None:
         port = service.ports["mx"]
         closers += [service.close, directory.close]
     elif mode.startswith("workers="):
-        from server.app import Node
+        from server.node.node import Node
         from server.config import load_config
 
         workers = int(mode.split("=", 1)[1])
         node = Node(load_config(cfg, env={"FDBMAIL_SERVER_WORKERS": str(workers),
                                           "FDBMAIL_SERVER_LOG_LEVEL": "WARNING"}))
         await node.start()
-        assert node.smtp is not None
-        port = node.smtp.ports["mx"]
-        worker_pids = node.smtp.pids()  # type: ignore[union-attr]
+        assert node.pool is not None
+        port = node.ports["mx"]
+        worker_pids = node.pool.pids()
         closers.append(node.stop)
     else:
         from fdb_layers.engine.sqlite import SqliteEngine
@@ -154,7 +155,7 @@ async def _serve(mode: str, cfg: Path, conn: Connection) -> None:
         port = service.ports["mx"]
         closers += [service.close, directory.close, blobs.close, engine.close]
     if mode != "ceiling":
-        from server.app import tune_gc
+        from server.node.tuning import tune_gc
         tune_gc()  # as `fdbmail serve` does once started
     conn.send(port)
     before, cpu_before = thread_cpu(), process_cpu(worker_pids)

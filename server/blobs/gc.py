@@ -8,17 +8,14 @@ run.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-import uuid
 
 from prometheus_client import Counter, Histogram
 
 from fdb_layers.blobs.gc import GcResult, collect_blobs
 from fdb_layers.engine.base import Engine
 from server.config import Config
-from server.periodic import run_every
+from server.node.jobs import JobMetrics, LeasedJob, Outcome
 
 from .base import BlobStore
 from .settings import BlobSettings
@@ -44,18 +41,33 @@ GC_SECONDS = Histogram(
 )
 
 
+def _classify(result: GcResult) -> Outcome:
+    if not result.ran:
+        return Outcome("skipped")
+    return Outcome("lease_lost" if result.lease_lost else "collected", timed=True,
+                   items={"deleted": result.deleted, "orphan": result.orphans,
+                          "kept": result.kept, "resumed": result.resumed})
+
+
 class BlobGcWorker:
-    """Runs :func:`collect_blobs` every ``interval`` seconds (± 20 % jitter) until stopped."""
+    """Runs :func:`collect_blobs` every ``interval`` seconds (± 20 % jitter) until stopped
+    (a :class:`LeasedJob`)."""
 
     def __init__(self, engine: Engine, store: BlobStore, *, interval: float, grace: float,
                  orphan_scan_interval: float) -> None:
         self.engine = engine
         self.store = store
-        self.interval = interval
         self.grace = grace
         self.orphan_scan_interval = orphan_scan_interval
-        self.holder = f"gc-{uuid.uuid4().hex[:12]}"
-        self._stop = asyncio.Event()
+        self.job: LeasedJob[GcResult] = LeasedJob(
+            "blob GC", interval, self._collect, _classify,
+            JobMetrics(GC_RUNS, GC_SECONDS, GC_BLOBS), holder_prefix="gc",
+            after=self._release_space)
+        self.holder = self.job.holder
+        self.interval = interval
+        self.run_once = self.job.run_once
+        self.run = self.job.run
+        self.stop = self.job.stop
 
     @classmethod
     def from_config(cls, config: Config, engine: Engine, store: BlobStore) -> BlobGcWorker | None:
@@ -67,37 +79,13 @@ class BlobGcWorker:
                    grace=float(s.gc_grace_seconds),
                    orphan_scan_interval=float(s.gc_orphan_scan_interval_seconds))
 
-    async def run_once(self) -> GcResult | None:
-        """One attempt; errors are logged and counted, never raised."""
-        started = time.perf_counter()
-        try:
-            result = await collect_blobs(self.engine, self.store, grace=self.grace,
-                                         holder=self.holder,
-                                         orphan_scan_interval=self.orphan_scan_interval)
-        except Exception:
-            GC_RUNS.labels("error").inc()
-            log.exception("blob GC run failed")
-            return None
-        if not result.ran:
-            GC_RUNS.labels("skipped").inc()
-            return result
-        GC_SECONDS.observe(time.perf_counter() - started)
-        GC_RUNS.labels("lease_lost" if result.lease_lost else "collected").inc()
-        for outcome, n in (("deleted", result.deleted), ("orphan", result.orphans),
-                           ("kept", result.kept), ("resumed", result.resumed)):
-            if n:
-                GC_BLOBS.labels(outcome).inc(n)
+    async def _collect(self, holder: str) -> GcResult:
+        return await collect_blobs(self.engine, self.store, grace=self.grace, holder=holder,
+                                   orphan_scan_interval=self.orphan_scan_interval)
+
+    async def _release_space(self, result: GcResult) -> None:
+        """Give the store's freed space back (the space stays free for later puts if
+        this fails; the next run tries again)."""
         if (result.deleted or result.orphans or result.resumed) and (
                 self.store.capabilities.releases_space):
-            try:
-                await self.store.release_space()
-            except Exception:  # the space stays free for later puts; next run tries again
-                log.exception("giving the blob store's free space back failed")
-        return result
-
-    async def run(self) -> None:
-        """Loop until :meth:`stop`; cancel-safe."""
-        await run_every(self.interval, self._stop, self.run_once)
-
-    def stop(self) -> None:
-        self._stop.set()
+            await self.store.release_space()

@@ -1,7 +1,7 @@
 """JMAP over HTTP on Starlette: the session resource and the API endpoint.
 
 :func:`jmap_routes` returns the routes given their dependencies, so that the node mounts
-JMAP with one line (``routes=[*jmap_routes(...)]`` in :func:`server.http.build_app`)."""
+JMAP with one line (``routes=[*jmap_routes(...)]`` in :func:`server.node.http.build_app`)."""
 
 from __future__ import annotations
 

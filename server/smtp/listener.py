@@ -1,62 +1,29 @@
-"""The SMTP listeners of a node: sockets, TLS contexts and the shared limits."""
+"""The SMTP listeners of a node: their contexts (options, TLS, the shared limits)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from server import tls
+from server.net import listen, tls
+from server.net.settings import TlsSettings, connection_limit_settings
 from server.config import Config
 from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
-from server.smtp.limits import Clock, Limits, LimitSettings, fit_descriptors
-from server.smtp.session import ListenerContext, SessionOptions, SmtpSession
+from server.smtp.limits import Clock, Limits, LimitSettings
+from server.smtp.session import ListenerContext, SessionOptions
 
 log = logging.getLogger(__name__)
 
 KINDS = ("mx", "submission", "submissions")
 
 
-@dataclass
-class SmtpService:
-    """The running listeners; ``ports`` maps a listener (mx, submission, submissions) to
-    its bound port, ``addresses`` to its (host, port)."""
-
-    servers: dict[str, asyncio.Server]
-    limits: Limits
-    addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
-
-    @property
-    def ports(self) -> dict[str, int]:
-        return {k: a[1] for k, a in self.addresses.items()}
-
-    contexts: list[ListenerContext] = field(default_factory=list)
-
-    async def close(self, grace: float = 10.0) -> None:
-        """Stop listening; give deliveries in progress ``grace`` seconds to be answered;
-        close every connection (421)."""
-        for server in self.servers.values():
-            server.close()
-        sessions = [s for ctx in self.contexts for s in list(ctx.sessions)]
-        if sessions:
-            await asyncio.wait([asyncio.ensure_future(s.shut_down()) for s in sessions],
-                               timeout=grace)
-        for server in self.servers.values():
-            await server.wait_closed()
-
-
 def parse_listen(value: str) -> tuple[str, int] | None:
-    """``host:port`` or ``[v6]:port``; None for an empty (disabled) listener."""
-    value = value.strip()
-    if not value:
-        return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"listen address {value!r} is not host:port")
-    return host.strip("[]") or "0.0.0.0", int(port)
+    """An SMTP listener's ``host:port`` (see :func:`server.net.listen.parse_listen`);
+    None for an empty (disabled) listener."""
+    where = listen.parse_listen(value)
+    return None if where is None else (where.host, where.port)
 
 
 def session_options(config: Config) -> SessionOptions:
@@ -84,15 +51,17 @@ def session_options(config: Config) -> SessionOptions:
 
 
 def limit_settings(config: Config) -> LimitSettings:
-    """The [smtp] limits, max_connections fitted to this process's descriptor limit."""
+    """The [limits] connection limits and the [smtp] abuse limits."""
     s = config.smtp
+    connections = connection_limit_settings(config)
     return LimitSettings(
-        max_connections=fit_descriptors(s.max_connections),
-        max_connections_per_ip=s.max_connections_per_ip,
-        connection_rate_per_ip=s.connection_rate_per_ip,
+        max_connections=connections.max_connections,
+        max_connections_per_ip=connections.max_connections_per_ip,
+        connection_rate_per_ip=connections.connection_rate_per_ip,
+        ipv6_prefix=connections.ipv6_prefix,
         auth_failures_per_ip=s.auth_failures_per_ip,
         unknown_recipients_per_ip=s.unknown_recipients_per_ip,
-        auth_failures_per_account=s.auth_failures_per_account, ipv6_prefix=s.ipv6_prefix)
+        auth_failures_per_account=s.auth_failures_per_account)
 
 
 @dataclass
@@ -113,7 +82,10 @@ async def prepare_smtp(
     *,
     clock: Clock | None = None,
     tls_context: ssl.SSLContext | None = None,
+    server_tls: tls.ServerTls | None = None,
 ) -> SmtpSetup:
+    """``server_tls``: the node's TLS context (else one is made from [tls]);
+    ``tls_context`` replaces either (tests)."""
     s = config.smtp
     options = session_options(config)
     limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
@@ -122,8 +94,10 @@ async def prepare_smtp(
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))
     if tls_context is None and needs_tls:
-        tls_context = await asyncio.to_thread(
-            tls.load_or_create, s.tls_cert, s.tls_key, config.data_dir, options.hostname)
+        if server_tls is None:
+            t = config.get(TlsSettings)
+            server_tls = tls.ServerTls(t.certificate, t.key, 0.0, config.data_dir)
+        tls_context = await server_tls.context(options.hostname)
     contexts = {}
     for kind, where in listens.items():
         if where is None:
@@ -137,39 +111,6 @@ async def prepare_smtp(
                      tls_context)
 
 
-async def start_smtp(
-    config: Config,
-    directory: Directory,
-    delivery: DeliveryPipeline,
-    *,
-    clock: Clock | None = None,
-    tls_context: ssl.SSLContext | None = None,
-) -> SmtpService:
-    """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``).
-
-    ``tls_context`` replaces the configured or self-signed certificate (tests)."""
+def warn_auth_in_clear(config: Config) -> None:
     if not config.smtp.auth_require_tls:
         log.warning("[smtp] auth_require_tls is off: passwords may cross the network in clear")
-    setup = await prepare_smtp(config, directory, delivery, clock=clock, tls_context=tls_context)
-    loop = asyncio.get_running_loop()
-    service = SmtpService({}, setup.limits)
-    try:
-        for kind, ctx in setup.contexts.items():
-            host, port = setup.listens[kind]
-            # no ssl= here: the session counts the connection, then does the handshake
-            server = await loop.create_server(_factory(ctx), host, port, reuse_address=True)
-            service.servers[kind] = server
-            service.contexts.append(ctx)
-            sockname = server.sockets[0].getsockname()
-            service.addresses[kind] = (str(sockname[0]), int(sockname[1]))
-            log.info("SMTP %s listening on %s:%d", kind, *service.addresses[kind])
-    except BaseException:
-        await service.close()
-        raise
-    return service
-
-
-def _factory(ctx: ListenerContext) -> Callable[[], SmtpSession]:
-    def make() -> SmtpSession:
-        return SmtpSession(ctx)
-    return make

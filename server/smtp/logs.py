@@ -11,35 +11,11 @@ outcome only.
 
 from __future__ import annotations
 
-import logging
-import secrets
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
-from typing import Any
+from server.net.ids import ConnectionLog, connection_context
+from server.net.ids import new_connection_id as _new_id
 
-from server.logs import connection_id
+__all__ = ["ConnectionLog", "connection_context", "new_connection_id"]
 
 
 def new_connection_id() -> str:
-    return "smtp-" + secrets.token_hex(5)
-
-
-@contextmanager
-def connection_context(conn_id: str) -> Iterator[None]:
-    """Log lines (and tasks created) inside carry ``conn_id``."""
-    token = connection_id.set(conn_id)
-    try:
-        yield
-    finally:
-        connection_id.reset(token)
-
-
-class ConnectionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger whose lines carry ``conn`` (one connection's id)."""
-
-    def __init__(self, logger: logging.Logger, conn_id: str) -> None:
-        super().__init__(logger, {"conn": conn_id})
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
-        kwargs.setdefault("extra", {})["conn"] = self.extra["conn"]  # type: ignore[index]
-        return msg, kwargs
+    return _new_id("smtp")

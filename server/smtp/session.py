@@ -24,6 +24,7 @@ from aiosmtpd.smtp import SMTP, Envelope, TLSSetupException, syntax
 from prometheus_client import Counter, Gauge
 
 from server.directory.base import Principal
+from server.node.service import Connection
 from server.sasl import encode_challenge
 from server.smtp.auth import AUTH_FAILURES, MECHANISMS, REGISTRY, SaslMechanisms
 from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
@@ -109,7 +110,9 @@ class TxEnvelope(Envelope):
 class SmtpSession(SaslMechanisms, SMTP):
     line_length_limit = _READER_LIMIT      # StreamReader limit; our limits are checked below
 
-    def __init__(self, ctx: ListenerContext) -> None:
+    def __init__(self, ctx: ListenerContext, conn: Connection | None = None) -> None:
+        """``conn``: the node admitted this connection already (it is given back with
+        ``conn.end()``); without it the session counts itself in ``ctx.limits``."""
         opts = ctx.options
         require_tls = opts.auth_require_tls and not ctx.implicit_tls
         self.conn_id = new_connection_id()
@@ -119,6 +122,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         self.ctx = ctx
         self.log = ConnectionLog(log, self.conn_id)
         self.peer_ip = "unknown"
+        self._conn = conn
         self._admitted = False
         self._handshake: asyncio.Task[None] | None = None   # implicit TLS, before serving
         self._greeted = False
@@ -162,7 +166,7 @@ class SmtpSession(SaslMechanisms, SMTP):
         # one holds a descriptor as long as any other (issue 10, item 13).
         peer = transport.get_extra_info("peername")
         self.peer_ip = str(peer[0]) if isinstance(peer, tuple) else "unknown"
-        refused = self.ctx.limits.admit(self.peer_ip)
+        refused = None if self._conn is not None else self.ctx.limits.admit(self.peer_ip)
         CONNECTIONS.labels(self.ctx.kind, refused or "accepted").inc()
         if refused is not None:
             self.ctx.limits.log_refusal(self.ctx.kind, self.peer_ip, refused)
@@ -211,7 +215,10 @@ class SmtpSession(SaslMechanisms, SMTP):
             return False
         self._admitted = False
         self.ctx.sessions.discard(self)
-        self.ctx.limits.release(self.peer_ip)
+        if self._conn is not None:
+            self._conn.end()
+        else:
+            self.ctx.limits.release(self.peer_ip)
         OPEN_CONNECTIONS.labels(self.ctx.kind).dec()
         return True
 

@@ -1,5 +1,7 @@
-"""The ``[smtp]`` settings: listeners, TLS, protocol limits and abuse limits of inbound SMTP
-(MX on port 25, submission with STARTTLS on 587, submission with implicit TLS on 465)."""
+"""The ``[smtp]`` settings: listeners, protocol limits and abuse limits of inbound SMTP
+(MX on port 25, submission with STARTTLS on 587, submission with implicit TLS on 465).
+The certificate is in ``[tls]``, the connection limits in ``[limits]``
+(:mod:`server.net.settings`)."""
 
 from __future__ import annotations
 
@@ -20,11 +22,6 @@ SECTION = Section(
         Setting("hostname", "", "Name in the greeting, EHLO reply and Received headers; empty "
                 "means [server] hostname."),
         # -- TLS ------------------------------------------------------------------------
-        Setting("tls_cert", "", "PEM certificate chain for STARTTLS and implicit TLS; empty "
-                "means a self-signed certificate generated on first run into <data_dir>/tls/ "
-                "(for development only)."),
-        Setting("tls_key", "", "PEM private key matching tls_cert; empty together with "
-                "tls_cert."),
         Setting("mx_starttls", True, "Offer STARTTLS on the MX listener."),
         Setting("tls_handshake_timeout", 10.0, "Seconds a TLS handshake (implicit TLS or "
                 "STARTTLS) may take before the connection is closed. An implicit-TLS "
@@ -61,12 +58,6 @@ SECTION = Section(
                 ("reject", "normalize")),
         Setting("smtputf8", True, "Advertise and accept SMTPUTF8 (RFC 6531) addresses."),
         # -- abuse limits ---------------------------------------------------------------
-        Setting("max_connections", 1000, "Most open SMTP connections of this node over all "
-                "listeners; more are answered 421 4.7.0 and closed."),
-        Setting("max_connections_per_ip", 20, "Most open connections from one client IP; 0 "
-                "means no limit."),
-        Setting("connection_rate_per_ip", 120, "Most new connections from one client IP per "
-                "minute; 0 means no limit."),
         Setting("auth_failures_per_ip", 10, "Failed AUTH attempts from one client IP per 15 "
                 "minutes before AUTH is refused (421 4.7.0, connection closed); malformed AUTH "
                 "commands and responses count as failures; 0 means no limit."),
@@ -84,9 +75,6 @@ SECTION = Section(
         Setting("auth_failures_per_account", 20, "Failed AUTH attempts for one login name "
                 "per 15 minutes, from any IP, before AUTH for it is refused (454 4.7.0) "
                 "even with the right password; 0 means no limit."),
-        Setting("ipv6_prefix", 64, "Per-IP limits count an IPv6 client by its network of "
-                "this prefix length (a client is usually given a whole /64); 128 counts "
-                "each address.", minimum=0),
         Setting("max_bad_commands", 20, "Replies 500, 501 and 503 (syntax errors, commands "
                 "out of order) in one session before it is closed with 421 4.7.0; 0 means no "
                 "limit. Apart from this, aiosmtpd closes a session after 5 unknown commands."),

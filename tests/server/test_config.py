@@ -134,3 +134,35 @@ def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["version"]) == 0
     assert capsys.readouterr().out.startswith("fdbmail ")
+
+
+def test_moved_smtp_keys_are_read_into_their_sections_with_one_warning(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """[smtp] tls_cert, tls_key and the connection limits moved to [tls] and [limits]:
+    the old keys still work, and say so once per process."""
+    from server import config as config_module
+
+    config_module._WARNED.clear()
+    path = tmp_path / "fdbmail.toml"
+    path.write_text('[smtp]\ntls_cert = "/etc/cert.pem"\nmax_connections_per_ip = 3\n'
+                    '[limits]\nmax_connections = 7\n')
+    with caplog.at_level("WARNING", logger="server.config"):
+        config = load_config(path, env={"FDBMAIL_SMTP_IPV6_PREFIX": "56"})
+        load_config(path, env={})
+        config.with_overrides({"smtp": {"max_connections_per_ip": 4}})
+    assert config.tls.certificate == "/etc/cert.pem"
+    assert config.limits.max_connections_per_ip == 3 and config.limits.max_connections == 7
+    assert config.limits.ipv6_prefix == 56
+    assert config.limits.sources["max_connections_per_ip"] == str(path)
+    assert "max_connections_per_ip" not in config.smtp
+    warnings = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(warnings) == 3, warnings  # one per moved key, however often it is read
+    assert any("[smtp] tls_cert is deprecated, write [tls] certificate" in w
+               for w in warnings)
+    moved = config.with_overrides({"smtp": {"max_connections_per_ip": 4}})
+    assert moved.limits.max_connections_per_ip == 4
+    # the new name wins over the old one
+    path.write_text('[smtp]\nmax_connections = 5\n[limits]\nmax_connections = 9\n')
+    assert load_config(path, env={}).limits.max_connections == 9
+    # config show says where a setting was before
+    assert "formerly [smtp] tls_cert" in render_config(config)

@@ -91,7 +91,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[dict[str, str], list[int]]]:
 
 async def _open(env: dict[str, str]) -> tuple[object, dict[str, str]]:
     """The store and the accounts' ids, opened in this process (a third client)."""
-    from server.app import open_store
+    from server.node.parts import open_store
     from server.config import load_config
     from server.directory import open_directory
 

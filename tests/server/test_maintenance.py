@@ -48,10 +48,7 @@ async def test_worker_runs_passes_and_counts(engine: Engine) -> None:
     completed, deliveries = runs("completed"), items("deliveries")
     w = worker(engine, interval=0.05)
     task = asyncio.create_task(w.run())
-    for _ in range(200):
-        if runs("completed") > completed:
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(w.job.wait_runs(2), 10)  # the pass, then a run that finds it done
     w.stop()
     await asyncio.wait_for(task, 5)
     assert runs("completed") == completed + 1  # later runs find the pass not due
@@ -103,7 +100,7 @@ def test_from_config() -> None:
 
 
 async def test_node_runs_the_worker(tmp_path: Path) -> None:
-    from server.app import Node
+    from server.node.node import Node
 
     path = tmp_path / "fdbmail.toml"
     path.write_text(
@@ -114,12 +111,9 @@ async def test_node_runs_the_worker(tmp_path: Path) -> None:
     completed = runs("completed")
     await node.start()
     try:
-        assert "maintenance" in {t.get_name() for t in node._workers}
-        for _ in range(150):
-            if runs("completed") > completed:
-                break
-            await asyncio.sleep(0.05)
+        job, = (j for j in node.jobs if j.name == "maintenance")
+        await asyncio.wait_for(job.wait_runs(1), 30)  # the first run comes after ~1 s
         assert runs("completed") > completed
     finally:
         await node.stop()
-    assert node._workers == []
+    assert node.jobs == []

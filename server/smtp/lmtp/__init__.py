@@ -10,7 +10,7 @@ taking a context, as a node service's connection handler will.
 
 Modules: ``settings`` ([lmtp]), ``wire`` (command lines), ``session`` (the state
 machine), ``connection`` (the asyncio protocol), ``listener`` (loopback TCP or Unix
-socket, :func:`start_lmtp`).
+socket: the node's LMTP service, :func:`build`, and :func:`start_lmtp` on its own).
 """
 
 from .listener import LmtpConfigError, LmtpService, start_lmtp

@@ -1,7 +1,7 @@
 """An LMTP connection as an ``asyncio.Protocol``: octets in, replies out.
 
-:class:`LmtpConnection` is built with an :class:`LmtpContext` (what a node's service gives
-each connection handler): ``loop.create_server(lambda: LmtpConnection(ctx), ...)``.  It
+:class:`LmtpConnection` is built with an :class:`LmtpContext` and the node's
+:class:`~server.node.service.Connection` (the LMTP service's connection handler).  It
 owns no policy: it frames lines and data (:mod:`.wire`, :mod:`server.smtp.wire.data`),
 hands commands to the session (:mod:`.session`), and writes the answers.
 
@@ -14,12 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
+from server.node.service import Connection
 from server.smtp.handler import SmtpHandler
 from server.smtp.logs import connection_context, new_connection_id
 from server.smtp.wire.data import DataDecoder
@@ -45,8 +46,11 @@ class LmtpContext:
 
 
 class LmtpConnection(asyncio.Protocol):
-    def __init__(self, ctx: LmtpContext) -> None:
+    def __init__(self, ctx: LmtpContext, conn: Connection | None = None) -> None:
+        """``conn``: the node's connection (given back with ``conn.end()`` when this one
+        is over)."""
         self.ctx = ctx
+        self.conn = conn
         self.conn_id = new_connection_id().replace("smtp-", "lmtp-", 1)
         self.session = LmtpSession(ctx.options, ctx.handler, self.conn_id)
         self.reader = CommandReader(ctx.options.max_command_length)
@@ -95,6 +99,9 @@ class LmtpConnection(asyncio.Protocol):
             self.session.log.info("LMTP connection closed")
         if self._task is not None and self._busy is None:
             self._task.cancel()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.end()
 
     # -- the loop --------------------------------------------------------------------
 
@@ -228,11 +235,4 @@ class LmtpConnection(asyncio.Protocol):
             self.transport.close()
 
 
-def factory(ctx: LmtpContext) -> Callable[[], LmtpConnection]:
-    """The protocol factory for ``loop.create_server`` / ``create_unix_server``."""
-    def make() -> LmtpConnection:
-        return LmtpConnection(ctx)
-    return make
-
-
-__all__ = ["LISTENER", "LmtpConnection", "LmtpContext", "factory"]
+__all__ = ["LISTENER", "LmtpConnection", "LmtpContext"]

@@ -87,7 +87,7 @@ def test_binding_newer_than_the_client_library_is_a_version_mismatch() -> None:
 def test_serve_reports_a_version_mismatch_as_such(tmp_path: Path) -> None:
     result = _load_in_child(f"""
         import asyncio
-        from server.app import StartupError, open_store
+        from server.node.parts import StartupError, open_store
         from server.config import load_config
 
         config = load_config(None, env={{"FDBMAIL_STORE_ENGINE": "foundationdb"}}).with_overrides(

@@ -39,10 +39,7 @@ async def test_worker_collects_and_counts(engine: Engine, tmp_path: Path) -> Non
 
     worker = BlobGcWorker(engine, store, interval=0.05, grace=3600, orphan_scan_interval=0)
     task = asyncio.create_task(worker.run())
-    for _ in range(100):
-        if not await store.exists(ref.id):
-            break
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(worker.job.wait_runs(1), 5)
     worker.stop()
     await asyncio.wait_for(task, 5)
     assert not await store.exists(ref.id)

@@ -14,7 +14,7 @@ import pytest
 from fdb_layers.engine.run import transact
 from fdb_layers.mail.mailboxes import find_role
 from fdb_layers.mail.queries import list_messages
-from server.app import Node
+from server.node.node import Node
 from server.config import Config
 from tests.support.slapd import Slapd
 
@@ -70,8 +70,8 @@ async def _inbox_size(node: Node, login: str) -> int:
 
 async def test_password_and_group_changes_show_at_next_auth_and_rcpt(
         slapd: Slapd, node: Node) -> None:
-    assert node.smtp is not None
-    submission, mx = node.smtp.ports["submission"], node.smtp.ports["mx"]
+    assert node.acceptor is not None
+    submission, mx = node.ports["submission"], node.ports["mx"]
     frank, group = f"uid=frank,{PEOPLE}", f"cn=movers,{GROUPS}"
     admin = slapd.admin()
     try:

@@ -4,8 +4,9 @@ over plain HTTP and by the ``jmapc`` client library over HTTPS."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from jmapc.methods import CoreEcho, CustomMethod, CoreEchoResponse, MailboxGet, 
 from jmapc.methods import MailboxQuery, MailboxQueryResponse
 from starlette.applications import Starlette
 
-from server import tls
-from server.http import bind_socket
+from server.net import tls
+from server.net.listen import bind, parse_listen
 from server.jmap.args import account_arg, ids_arg
 from server.jmap.methods import Capability, Registry
 from server.jmap.query import apply_window, window_arg
@@ -30,14 +31,24 @@ MAIL = "urn:ietf:params:jmap:mail"
 MAILBOXES = {"mb1": "Inbox", "mb2": "Sent", "mb3": "Trash"}
 
 
+class _Server(uvicorn.Server):
+    """The test owns the signals (uvicorn's public hook)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(app: Starlette, ssl: tuple[Path, Path] | None = None
                 ) -> AsyncIterator[int]:
-    sock = bind_socket("127.0.0.1:0")
+    address = parse_listen("127.0.0.1:0")
+    assert address is not None
+    sock = bind(address)
     config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                             ssl_certfile=str(ssl[0]) if ssl else None,
                             ssl_keyfile=str(ssl[1]) if ssl else None)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server._serve(sockets=[sock]))
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         assert not task.done(), task.result()
         await asyncio.sleep(0.01)

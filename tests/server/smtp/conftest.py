@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from server import tls
+from server.net import tls
 from server.config import load_config
 from server.delivery import (
     DeliveryRequest,

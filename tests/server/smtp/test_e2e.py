@@ -130,15 +130,15 @@ cache_ttl = 0.0
     fdbmail(cfg, "add-member", "team", "alice")
     fdbmail(cfg, "add-member", "team", "bob")
     if request.param == "workers":
-        from server.app import Node as AppNode
+        from server.node.node import Node as AppNode
 
         app = AppNode(load_config(cfg, env={"FDBMAIL_SERVER_WORKERS": "2",
                                             "FDBMAIL_SERVER_HTTP_LISTEN": "127.0.0.1:0"}))
         await app.start()
         try:
-            assert app.smtp is not None and app.directory is not None
+            assert app.pool is not None and app.directory is not None
             assert isinstance(app.engine, SqliteEngine) and app.blobs is not None
-            yield Node(app.config, app.smtp, app.directory, app.engine,  # type: ignore[arg-type]
+            yield Node(app.config, app.pool, app.directory, app.engine,  # type: ignore[arg-type]
                        app.blobs, None)
         finally:
             await app.stop()

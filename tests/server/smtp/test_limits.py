@@ -212,7 +212,7 @@ def test_ipv6_clients_are_counted_by_network() -> None:
 
 
 def test_flooding_the_table_unblocks_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
-    from server.smtp import limits as limits_module
+    from server.net import limits as limits_module
     monkeypatch.setattr(limits_module, "_MAX_TRACKED_IPS", 100)
     limits = Limits(LimitSettings(auth_failures_per_ip=3, auth_failures_per_account=3),
                     FakeClock())

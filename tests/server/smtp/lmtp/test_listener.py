@@ -85,7 +85,7 @@ async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
     from fdb_layers.engine.run import transact
     from fdb_layers.mail import find_role
     from fdb_layers.mail import list_messages
-    from server.app import Node
+    from server.node.node import Node
     from tests.server.smtp.test_e2e import fdbmail
 
     cfg = tmp_path / "fdbmail.toml"
@@ -97,9 +97,9 @@ async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
     node = Node(load_config(cfg, env={}))
     await node.start()
     try:
-        assert node.lmtp is not None and node.directory is not None
+        assert "lmtp" in node.ports and node.directory is not None
         assert node.engine is not None
-        port = node.lmtp.ports["lmtp"]
+        port = node.ports["lmtp"]
 
         def send() -> tuple[int, bytes]:
             with smtplib.LMTP("127.0.0.1", port) as client:
@@ -115,11 +115,12 @@ async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
         assert len(await transact(node.engine, list_messages, principal.id, inbox)) == 1
     finally:
         await node.stop()
-    assert node.lmtp is None
+    assert node.ports == {}
 
 
 async def test_the_node_refuses_a_public_lmtp_address(tmp_path: Path) -> None:
-    from server.app import Node, StartupError
+    from server.node.node import Node
+    from server.node.parts import StartupError
 
     config = load_config(None, env={}).with_overrides({
         "server": {"data_dir": str(tmp_path / "data"), "http_listen": "127.0.0.1:0"},
@@ -131,3 +132,43 @@ async def test_the_node_refuses_a_public_lmtp_address(tmp_path: Path) -> None:
             await node.start()
     finally:
         await node.stop()
+
+
+async def test_worker_processes_serve_lmtp_on_a_unix_socket(tmp_path: Path) -> None:
+    """LMTP is a registered service: with [server] workers the main process listens on
+    the socket (with its mode) and a worker serves the connection, into the store."""
+    from fdb_layers.engine.run import transact
+    from fdb_layers.mail import find_role
+    from fdb_layers.mail import list_messages
+    from server.node.node import Node
+    from tests.server.smtp.test_e2e import fdbmail
+
+    path = tmp_path / "lmtp.sock"
+    cfg = tmp_path / "fdbmail.toml"
+    cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+                   'workers = 2\nlog_level = "WARNING"\n'
+                   '[smtp]\nmx_listen = ""\nsubmission_listen = ""\nsubmissions_listen = ""\n'
+                   f'[lmtp]\nlisten = "unix:{path}"\nsocket_mode = "0600"\n')
+    fdbmail(cfg, "add-domain", "example.com")
+    fdbmail(cfg, "add", "alice", "--email", "alice@example.com")
+    node = Node(load_config(cfg, env={}))
+    await node.start()
+    try:
+        assert node.pool is not None and node.directory is not None and node.engine is not None
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+        def send() -> tuple[int, bytes]:
+            with smtplib.LMTP(str(path)) as client:
+                client.ehlo_or_helo_if_needed()
+                client.mail("carol@remote.test")
+                client.rcpt("alice@example.com")
+                return client.data(MSG)
+        assert (await asyncio.to_thread(send))[0] == 250
+        principal = await node.directory.get_principal("alice")
+        assert principal is not None
+        inbox = await transact(node.engine, find_role, principal.id, "inbox")
+        assert inbox is not None
+        assert len(await transact(node.engine, list_messages, principal.id, inbox)) == 1
+    finally:
+        await node.stop()
+    assert not path.exists()

@@ -1,15 +1,19 @@
 """TLS for every listener: server contexts from PEM files, and a self-signed certificate
 generated on first run for development (``<data_dir>/tls/``).
 
-Shared by SMTP now and IMAP later.  Generation is safe against concurrent nodes on one
-data folder: an exclusive lock file, and files replaced atomically.
+Shared by SMTP now and IMAP later, through one :class:`ServerTls` per process
+(``[tls]``).  Generation is safe against concurrent nodes on one data folder: an
+exclusive lock file, and files replaced atomically.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import fcntl
 import ipaddress
+import logging
 import os
 import ssl
 from pathlib import Path
@@ -18,6 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+log = logging.getLogger(__name__)
 
 SELF_SIGNED_DAYS = 825
 CERT_FILE = "selfsigned-cert.pem"
@@ -79,6 +85,67 @@ def load_or_create(cert: str, key: str, data_dir: Path, hostname: str) -> ssl.SS
     if cert:
         return server_context(Path(cert), Path(key))
     return server_context(*ensure_self_signed(data_dir / "tls", hostname))
+
+
+class ServerTls:
+    """The TLS context of one process of the node, shared by every listener: made on
+    first use from ``[tls]`` (or the self-signed pair), and with ``reload`` > 0 the
+    configured files are looked at every ``reload`` seconds and read again into the same
+    context when they changed (a renewed certificate serves new connections without a
+    restart; a pair that does not load is logged and the old one kept)."""
+
+    def __init__(self, cert: str, key: str, reload: float, data_dir: Path) -> None:
+        if bool(cert) != bool(key):
+            raise ValueError("set both the TLS certificate and key, or neither")
+        self.cert, self.key, self.reload = cert, key, reload
+        self.data_dir = data_dir
+        self._context: ssl.SSLContext | None = None
+        self._stamp: tuple[float, ...] = ()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def context(self, hostname: str) -> ssl.SSLContext:
+        """The context (``hostname`` names a self-signed certificate made now)."""
+        async with self._lock:
+            if self._context is None:
+                self._stamp = self._files_stamp()
+                self._context = await asyncio.to_thread(
+                    load_or_create, self.cert, self.key, self.data_dir, hostname)
+                if self.cert and self.reload > 0:
+                    self._task = asyncio.create_task(self._watch(), name="tls-reload")
+            return self._context
+
+    def check(self) -> bool:
+        """Read the files again if they changed since the last read; whether they were."""
+        stamp = self._files_stamp()
+        if self._context is None or stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            self._context.load_cert_chain(self.cert, self.key)
+        except (OSError, ssl.SSLError) as e:
+            log.error("TLS certificate %s not reloaded, the old one stays: %s", self.cert, e)
+            return False
+        log.info("TLS certificate %s reloaded", self.cert)
+        return True
+
+    def _files_stamp(self) -> tuple[float, ...]:
+        try:
+            return tuple(os.stat(p).st_mtime_ns for p in (self.cert, self.key) if p)
+        except OSError:
+            return self._stamp
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.reload)
+            self.check()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 def _is_ip(text: str) -> bool:

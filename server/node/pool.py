@@ -4,16 +4,16 @@ CPython runs one thread of Python at a time, so a node in one process uses one
 core for its protocol work however many the machine has.  With ``[server]
 workers = N`` the node's main process keeps what there is one of per node (the
 embedded store's writer, the blob GC, maintenance, HTTP) and N worker processes
-serve the SMTP connections:
+serve the connections of every service:
 
-* The main process listens and accepts.  It applies the connection limits
-  (max_connections, per IP, rate per IP) to the whole node, then hands the
-  socket to the worker with the fewest open connections over a Unix socket pair
+* The main process listens and accepts (:mod:`.accept`).  It applies the connection
+  limits (``[limits]``: max_connections, per IP, rate per IP) to the whole node,
+  then hands the socket to the worker with the fewest open connections over a Unix socket pair
   (SCM_RIGHTS); the worker tells it when the connection ends.
 * A worker opens the store itself: FoundationDB directly, the embedded engine
   by reading the file and sending its commits to the main process
   (:mod:`fdb_layers.engine.sqlite.remote`).  It opens the blob store and the
-  directory itself, and runs the same SMTP sessions and delivery pipeline as a
+  directory itself, and runs the same services and delivery pipeline as a
   single-process node; its metrics are served by the main process's /metrics
   with a ``process`` label.  Workers write blobs themselves, the local folder's
   pack file included (SQLite serializes its writers; sending the blobs to the
@@ -22,19 +22,25 @@ serve the SMTP connections:
 * A worker that dies is started again; the connections it held are gone (their
   clients retry, as after any dropped connection) and nothing acknowledged is
   lost, since a worker answers 250 only after the store committed.
-* Auth-failure and unknown-recipient (harvest) limits hold for the node: a
-  worker reports each failure to the main process, which tells the other
-  workers (a failure on one worker counts on the others a moment later).
+* Limits that hold for the node and are counted in the sessions (SMTP's failed AUTH
+  and unknown recipients) are shared by the services themselves: a worker's service
+  publishes each event, the main process passes it to the other workers' instance of
+  the same service (:meth:`server.node.service.Service.connect_peers`).
 * Connections are counted when the main process accepts them, before any TLS
-  handshake; the worker's session does the implicit-TLS handshake itself.
+  handshake; the worker's handler does the implicit-TLS handshake itself.
+* The pool knows no protocol: the listeners and their over-limit replies come from the
+  services (:mod:`server.node.service`), which each worker builds from the same
+  registered names as the main process.
 
 Control messages (SOCK_SEQPACKET, one message each): to a worker ``I``+pickled
-start-up data, ``C<kind> <id>`` with the connection's descriptor, ``M<id>``
-(send your metrics), ``a<ip>`` (an AUTH failure on another worker), ``u<ip>``
-(an unknown recipient on another worker), ``S`` (stop); from a worker ``R``
-(ready), ``X<id>`` (a connection ended), ``m<id> <exposition text>``,
-``A<ip>NUL<login>`` (an AUTH failure here; ``a`` carries the same body),
-``U<ip>`` (an unknown recipient here).
+start-up data, ``C<listener> <id> <peer ip>`` with the connection's descriptor,
+``M<id>`` (send your metrics), ``E<service>NUL<payload>`` (another worker's service
+published it), ``h<id> <status> <JSON>`` and ``q<id> <exposition text>`` (the answers
+to ``H`` and ``Q``), ``S`` (stop); from a worker ``R`` (ready), ``X<id>`` (a connection
+ended), ``m<id> <exposition text>``, ``E<service>NUL<payload>`` (pass it to the others),
+``H<id>`` and ``Q<id>`` (the node's health and merged metrics, for its HTTP server).
+The first message, ``I``, carries the HTTP listening socket: every process of the node
+serves it (README, "HTTP with worker processes").
 """
 
 from __future__ import annotations
@@ -48,17 +54,18 @@ import os
 import pickle
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from .config import Config
-from .smtp.limits import Limits
-from .smtp.listener import parse_listen, limit_settings, KINDS
-from .smtp.session import CONNECTIONS
+from server.config import Config
+from server.net.limits import ConnectionLimits
+from server.node.accept import Acceptor
+from server.node.http import Health, MetricsText
+from server.node.service import Listener, Service
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +139,8 @@ class _Worker:
     index: int
     control: socket.socket
     process: asyncio.subprocess.Process
-    connections: dict[str, str] = field(default_factory=dict)  # connection id -> peer IP
+    # connection id -> (listener, peer IP)
+    connections: dict[str, tuple[str, str]] = field(default_factory=dict)
     ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop()
                                         .create_future())
     metrics: dict[str, asyncio.Future[bytes]] = field(default_factory=dict)
@@ -140,26 +148,40 @@ class _Worker:
 
 
 class WorkerPool:
-    """The main process's side: listeners, accepting, the workers' lives."""
+    """The main process's side: accepting (through the node's :class:`Acceptor`) and
+    the workers' lives."""
 
-    def __init__(self, config: Config, count: int, commit_socket: str | None) -> None:
+    def __init__(self, config: Config, count: int, commit_socket: str | None,
+                 acceptor: Acceptor, services: tuple[str, ...],
+                 local: Sequence[Service] = (), *,
+                 http_socket: socket.socket | None = None,
+                 routes: tuple[str, ...] = ()) -> None:
         self.config = config
         self.count = count
         self.commit_socket = commit_socket
-        s = config.smtp
-        self.limits = Limits(limit_settings(config))
-        self.hostname = s.hostname or config.server.hostname
-        self.addresses: dict[str, tuple[str, int]] = {}
-        self._listeners: dict[str, socket.socket] = {}
+        self.acceptor = acceptor
+        self.services = services      # the registered names each worker builds
+        # this process's instances: told the workers' events too (node-wide state here)
+        self.local = {s.name: s for s in local}
+        self.http_socket = http_socket  # every worker serves it too
+        self.routes = routes              # with these registered routes
+        # the answers to a worker's /healthz and /metrics (the node's, not the worker's)
+        self.http_answers: tuple[Health, MetricsText] | None = None
+        self._answering: set[asyncio.Task[None]] = set()
         self._workers: list[_Worker | None] = [None] * count
-        self._tasks: list[asyncio.Task[None]] = []
         self._readers: set[asyncio.Task[None]] = set()  # one per worker, restarts included
         self._ids = itertools.count(1)
         self._closing = False
 
     @property
     def ports(self) -> dict[str, int]:
-        return {k: a[1] for k, a in self.addresses.items()}
+        """Each TCP listener's bound port, by listener name."""
+        return {name: port for name, (_, port) in self.acceptor.addresses.items()}
+
+    @property
+    def limits(self) -> ConnectionLimits:
+        """The node-wide connection limits the main process admits by."""
+        return self.acceptor.limits
 
     async def check(self) -> None:
         """Health: every worker is running (one being replaced makes the node unhealthy
@@ -174,39 +196,28 @@ class WorkerPool:
         return [w.process.pid for w in self._workers if w is not None]
 
     async def start(self) -> None:
+        """Start the workers, then accept on the acceptor's (bound) listeners."""
         try:
-            for kind in KINDS:
-                where = parse_listen(str(getattr(self.config.smtp, f"{kind}_listen")))
-                if where is None:
-                    continue
-                sock = socket.create_server(
-                    where, family=socket.AF_INET6 if ":" in where[0] else socket.AF_INET,
-                    backlog=1024)
-                sock.setblocking(False)
-                self._listeners[kind] = sock
-                host, port = sock.getsockname()[:2]
-                self.addresses[kind] = (str(host), int(port))
             await asyncio.gather(*(self._spawn(i) for i in range(self.count)))
         except BaseException:
             await self.close()
             raise
-        for kind, sock in self._listeners.items():
-            self._tasks.append(asyncio.create_task(self._accept(kind, sock),
-                                                   name=f"accept-{kind}"))
-            log.info("SMTP %s listening on %s:%d, served by %d worker processes",
-                     kind, *self.addresses[kind], self.count)
+        self.acceptor.start(self._hand_over,
+                            served_by=f", served by {self.count} worker processes")
 
     async def _spawn(self, index: int) -> None:
         mine, theirs = control_pair()
         # the same code as this process, wherever it was imported from
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "server.worker", str(theirs.fileno()),
+            sys.executable, "-m", "server.node.worker", str(theirs.fileno()),
             pass_fds=[theirs.fileno()], env=env)
         theirs.close()
         worker = _Worker(index, mine, process)
         self._workers[index] = worker
-        send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index)))
+        send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index,
+                                        self.services, self.routes)),
+             [] if self.http_socket is None else [self.http_socket.fileno()])
         worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
         self._readers.add(worker.reader)
         worker.reader.add_done_callback(self._readers.discard)
@@ -231,21 +242,22 @@ class WorkerPool:
                 if not worker.ready.done():
                     worker.ready.set_result(None)
             elif kind == b"X":
-                ip = worker.connections.pop(body.decode(), None)
-                if ip is not None:
-                    self.limits.release(ip)
+                ended = worker.connections.pop(body.decode(), None)
+                if ended is not None:
+                    self.acceptor.release(*ended)
                     HANDED.labels(str(worker.index)).set(len(worker.connections))
-            elif kind == b"A":  # an AUTH failure: every other worker counts it too
-                ip, _, login = body.decode("utf-8", "replace").partition("\0")
-                self.limits.auth_failed_elsewhere(ip, login)
+            elif kind == b"E":  # a service's node-wide event: every other worker's too
+                name, _, payload = body.partition(b"\0")
+                here = self.local.get(name.decode("utf-8", "replace"))
+                if here is not None:
+                    here.from_peer(payload)
                 for other in self._workers:
                     if other is not None and other is not worker:
-                        send(other.control, b"a" + body)
-            elif kind == b"U":  # an unknown recipient (directory harvest): likewise
-                self.limits.unknown_recipient_elsewhere(body.decode())
-                for other in self._workers:
-                    if other is not None and other is not worker:
-                        send(other.control, b"u" + body)
+                        send(other.control, data)
+            elif kind in (b"H", b"Q"):  # a worker's /healthz or /metrics request
+                task = asyncio.create_task(self._answer(worker, kind, body))
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
             elif kind == b"m":
                 request, _, text = body.partition(b" ")
                 waiter = worker.metrics.pop(request.decode(), None)
@@ -253,8 +265,8 @@ class WorkerPool:
                     waiter.set_result(text)
         code = await worker.process.wait()
         served = worker.ready.done() and worker.ready.exception() is None
-        for ip in worker.connections.values():
-            self.limits.release(ip)
+        for ended in worker.connections.values():
+            self.acceptor.release(*ended)
         worker.connections.clear()
         HANDED.labels(str(worker.index)).set(0)
         for waiter in worker.metrics.values():
@@ -278,43 +290,29 @@ class WorkerPool:
             except Exception as e:
                 log.error("worker %d could not be started again: %s", worker.index, e)
 
-    async def _accept(self, kind: str, listener: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                conn, peer = await loop.sock_accept(listener)
-            except OSError as e:  # EMFILE and the like: wait, do not spin
-                log.warning("accept on %s failed: %s", kind, e)
-                await asyncio.sleep(0.1)
-                continue
-            with contextlib.closing(conn):
-                self._hand_over(kind, conn, str(peer[0]))
-
-    def _hand_over(self, kind: str, conn: socket.socket, ip: str) -> None:
+    def _hand_over(self, listener: Listener, conn_id: str, ip: str,
+                   conn: socket.socket) -> bool:
         live = [w for w in self._workers if w is not None and w.ready.done()
                 and not w.ready.exception()]
-        refused = self.limits.admit(ip) if live else "no_worker"
-        if refused is not None:
-            CONNECTIONS.labels(kind, refused).inc()
-            self.limits.log_refusal(kind, ip, refused)
-            if kind != "submissions":  # a TLS port gets no plaintext
-                with contextlib.suppress(OSError):
-                    conn.send(f"421 4.7.0 {self.hostname} Too many connections, try again "
-                              "later\r\n".encode())
-            return
+        if not live:
+            return False
         worker = min(live, key=lambda w: len(w.connections))
-        conn_id = str(next(self._ids))
-        if not send(worker.control, f"C{kind} {conn_id}".encode(), [conn.fileno()]):
-            self.limits.release(ip)
-            CONNECTIONS.labels(kind, "no_worker").inc()
-            self.limits.log_refusal(kind, ip, "no_worker")
-            if kind != "submissions":
-                with contextlib.suppress(OSError):
-                    conn.send(f"421 4.3.2 {self.hostname} Service not available, try "
-                              "again later\r\n".encode())
-            return
-        worker.connections[conn_id] = ip
+        if not send(worker.control, f"C{listener.name} {conn_id} {ip}".encode(),
+                    [conn.fileno()]):
+            return False
+        worker.connections[conn_id] = (listener.name, ip)
         HANDED.labels(str(worker.index)).set(len(worker.connections))
+        return True
+
+    async def _answer(self, worker: _Worker, kind: bytes, request: bytes) -> None:
+        if self.http_answers is None:
+            return
+        health, metrics = self.http_answers
+        if kind == b"H":
+            status, body = await health()
+            send(worker.control, b"h" + request + b" " + str(status).encode() + b" " + body)
+        else:
+            send(worker.control, b"q" + request + b" " + await metrics())
 
     async def metrics_texts(self) -> dict[str, bytes]:
         """Each live worker's metrics (exposition text), by worker name."""
@@ -337,15 +335,7 @@ class WorkerPool:
         """Stop accepting; each worker answers the deliveries in progress (up to
         ``grace`` seconds) and closes its connections, then exits."""
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        for sock in self._listeners.values():
-            sock.close()
-        self._listeners.clear()
+        await self.acceptor.close()
         workers = [w for w in self._workers if w is not None]
         for worker in workers:
             send(worker.control, b"S")

@@ -16,11 +16,13 @@ import pytest
 from fdb_layers.engine.run import transact
 from fdb_layers.mail.mailboxes import find_role
 from fdb_layers.mail.queries import list_messages
-from server.app import Node
+from server.node.node import Node
 from server.cli import main as cli
 from server.config import load_config
 from tests.support.metrics import assert_promtool_accepts
-from server.workers import WorkerPool
+from server.node.pool import WorkerPool
+from server.smtp.limits import Limits
+from server.smtp.service import SmtpNodeService
 
 MESSAGE = (b"From: someone@remote.test\r\nTo: alice@example.test\r\nSubject: %d\r\n"
            b"Message-ID: <w%d@remote.test>\r\n\r\nHi!\r\n")
@@ -54,8 +56,14 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
 
 
 def _pool(node: Node) -> WorkerPool:
-    assert isinstance(node.smtp, WorkerPool)
-    return node.smtp
+    assert isinstance(node.pool, WorkerPool)
+    return node.pool
+
+
+def _smtp_limits(node: Node) -> Limits:
+    """The main process's SMTP limits: told every worker's failures."""
+    service, = (s for s in node.services if isinstance(s, SmtpNodeService))
+    return service.setup.limits
 
 
 async def _inbox_subjects(node: Node) -> int:
@@ -250,7 +258,7 @@ async def test_auth_failure_limit_holds_for_the_whole_node(tmp_path: Path) -> No
         assert (await auth(first)).startswith(b"535")
         assert (await auth(second)).startswith(b"535")
         for _ in range(100):  # the main process has heard of both, and told the workers
-            if pool.limits.auth_blocked("127.0.0.1"):
+            if _smtp_limits(node).auth_blocked("127.0.0.1"):
                 break
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.2)
@@ -262,7 +270,7 @@ async def test_auth_failure_limit_holds_for_the_whole_node(tmp_path: Path) -> No
 
 
 async def test_stopping_while_a_worker_is_replaced_leaves_no_process(tmp_path: Path) -> None:
-    from server import workers as pool_module
+    from server.node import pool as pool_module
 
     node = await _started(_config_file(tmp_path))
     pool = _pool(node)
@@ -286,7 +294,8 @@ async def test_stopping_while_a_worker_is_replaced_leaves_no_process(tmp_path: P
             except OSError:
                 continue
             fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == os.getpid() and fields[0] != "Z" and b"server.worker" in cmdline:
+            if (int(fields[1]) == os.getpid() and fields[0] != "Z"
+                    and b"server.node.worker" in cmdline):
                 alive.append(int(entry.name))
         return alive
 
@@ -349,7 +358,7 @@ async def test_unknown_recipient_limit_holds_for_the_whole_node(tmp_path: Path) 
         assert (await cmd(first, "RCPT TO:<nobody@example.test>")).startswith(b"550")
         assert (await cmd(second, "RCPT TO:<nobody@example.test>")).startswith(b"550")
         for _ in range(100):
-            if pool.limits.harvest_blocked("127.0.0.1"):
+            if _smtp_limits(node).harvest_blocked("127.0.0.1"):
                 break
             await asyncio.sleep(0.02)
         await asyncio.sleep(0.2)

@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.app import Node, StartupError, open_store
+from server.node.node import Node
+from server.node.parts import StartupError, open_store
 from server.config import load_config
 from tests.support import disk
 from tests.support.disk import TinyDisk
@@ -83,7 +84,7 @@ def test_foundationdb_engine_without_client_library_says_what_to_install(
     import sys
     import textwrap
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {k: v for k, v in os.environ.items()
            if k not in ("LD_LIBRARY_PATH", "FDB_CLUSTER_FILE") and not k.startswith("FDBMAIL_")}
     code = textwrap.dedent(f"""
@@ -95,7 +96,7 @@ def test_foundationdb_engine_without_client_library_says_what_to_install(
         else:
             print("skip: libfdb_c is installed system-wide here")
             raise SystemExit(0)
-        from server.app import StartupError, open_store
+        from server.node.parts import StartupError, open_store
         from server.config import load_config
 
         config = load_config(None, env={{"FDBMAIL_STORE_ENGINE": "foundationdb"}}).with_overrides(
@@ -131,10 +132,10 @@ async def test_mail_sent_to_the_node_lands_in_the_inbox(
     monkeypatch.setattr("sys.stdin", io.StringIO("secret-pw\n"))
     assert main(["-c", cfg, "directory", "add", "alice", "--email", "alice@example.test",
                  "--password-stdin"]) == 0
-    assert node.smtp is not None and node.directory is not None and node.engine is not None
+    assert node.acceptor is not None and node.directory is not None and node.engine is not None
     principal = await node.directory.get_principal("alice")
     assert principal is not None
-    port = node.smtp.ports["mx"]
+    port = node.ports["mx"]
 
     def send() -> None:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
@@ -186,8 +187,8 @@ async def test_a_full_store_disk_is_a_fast_452_that_healthz_reports_until_space_
     node = Node(load_config(cfg, env={}))
     await node.start()
     try:
-        assert node.smtp is not None and node.http is not None
-        port, health_url = node.smtp.ports["mx"], f"http://127.0.0.1:{node.http.port}/healthz"
+        assert node.acceptor is not None and node.http is not None
+        port, health_url = node.ports["mx"], f"http://127.0.0.1:{node.http.port}/healthz"
 
         def send(n: int) -> None:
             with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:

@@ -1,0 +1,93 @@
+"""Listen addresses: the one parser for every listener of a node.
+
+``host:port``, ``[v6]:port``, ``:port`` (every IPv4 address), and ``unix:/path`` for
+the services that allow a Unix socket (LMTP behind a local MTA).  An empty value means
+the listener is disabled."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+from dataclasses import dataclass
+
+BACKLOG = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """A TCP ``host``/``port``, or a Unix socket ``path`` (then host is "" and port 0)."""
+
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    @property
+    def is_unix(self) -> bool:
+        return bool(self.path)
+
+    def __str__(self) -> str:
+        if self.path:
+            return f"unix:{self.path}"
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(value: str, *, allow_unix: bool = False,
+                 default_host: str = "0.0.0.0") -> ListenAddress | None:
+    """The address in ``value``; None for an empty (disabled) listener.  ValueError
+    says what is wrong."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.startswith("unix:"):
+        path = value[len("unix:"):]
+        if not allow_unix:
+            raise ValueError(f"listen address {value!r}: this listener takes host:port only")
+        if not path.startswith("/"):
+            raise ValueError(f"listen address {value!r}: a Unix socket needs an absolute path")
+        if len(path.encode()) > 107 or "\0" in path:
+            raise ValueError(f"listen address {value!r}: the path is too long for a socket")
+        return ListenAddress(path=path)
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"listen address {value!r} is not host:port")
+    if host.startswith("["):
+        if not host.endswith("]") or len(host) < 3:
+            raise ValueError(f"listen address {value!r}: unbalanced [ ] around the address")
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"listen address {value!r}: write an IPv6 address as [addr]:port")
+    if any(c.isspace() or c in "[]/" for c in host):
+        raise ValueError(f"listen address {value!r}: {host!r} is not a host")
+    return ListenAddress(host=host or default_host, port=int(port))
+
+
+def bind(address: ListenAddress, backlog: int = BACKLOG) -> socket.socket:
+    """A listening, non-blocking socket on ``address`` (port 0 picks a free port; a stale
+    Unix socket file left by a node that stopped is replaced)."""
+    if address.is_unix:
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISSOCK(os.stat(address.path).st_mode):
+                os.unlink(address.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(address.path)
+            sock.listen(backlog)
+        except BaseException:
+            sock.close()
+            raise
+    else:
+        family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+        sock = socket.create_server((address.host, address.port), family=family,
+                                    backlog=backlog, reuse_port=False)
+    sock.setblocking(False)
+    return sock
+
+
+def bound_address(sock: socket.socket) -> ListenAddress:
+    """Where ``sock`` listens (the port chosen for port 0)."""
+    name = sock.getsockname()
+    if isinstance(name, str):
+        return ListenAddress(path=name)
+    return ListenAddress(host=str(name[0]), port=int(name[1]))

@@ -1,0 +1,107 @@
+"""The node's composition root: what every process of a node opens once (the store, the
+blob store, the directory, the delivery pipeline) and the services built on them.  A
+one-process node and each worker process build the same :class:`NodeParts`; services
+are then built from it by their registered factories (:mod:`server.node.services`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from fdb_layers.engine import open_engine
+from fdb_layers.engine.base import Engine, LayoutVersionError
+from fdb_layers.engine.run import transact
+from fdb_layers.layout import check_store_layouts
+
+from server.blobs import BlobStore, open_blob_store
+from server.config import Config
+from server.delivery import Delivery
+from server.directory import Directory, open_directory
+from server.net.settings import TlsSettings
+from server.net.tls import ServerTls
+from server.node.service import Service
+from server.node.services import SERVICES, factories
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The node cannot start; the message says why and what to do."""
+
+
+def store_path(config: Config) -> str:
+    return config.store.sqlite_path or str(config.data_dir / "store.sqlite3")
+
+
+async def open_store(config: Config, *, commit_socket: str | None = None) -> Engine:
+    """The configured store, its layout checked.  ``commit_socket``: a worker's
+    embedded store, whose commits the main process makes (see server.node.pool)."""
+    store = config.store
+    path = store_path(config)
+    try:
+        engine = await open_engine(
+            store.engine,
+            sqlite_path=path,
+            cluster_file=store.cluster_file,
+            api_version=store.fdb_api_version,
+            not_committed_rate=store.fault_not_committed_rate,
+            unknown_result_rate=store.fault_unknown_result_rate,
+            commit_socket=commit_socket,
+        )
+    except Exception as e:
+        from fdb_layers.engine.foundationdb import ClientLibraryError
+
+        if isinstance(e, ClientLibraryError):
+            raise StartupError(str(e)) from e
+        raise
+    try:
+        await transact(engine, check_store_layouts)  # every layer's layout version
+    except LayoutVersionError as e:
+        await engine.close()
+        raise StartupError(str(e)) from e
+    return engine
+
+
+@dataclass(frozen=True)
+class NodeParts:
+    """What a process of the node shares between its services."""
+
+    config: Config
+    engine: Engine
+    blobs: BlobStore
+    directory: Directory
+    delivery: Delivery
+    tls: ServerTls
+
+    @classmethod
+    async def open(cls, config: Config, *, commit_socket: str | None = None) -> NodeParts:
+        t = config.get(TlsSettings)
+        tls = ServerTls(t.certificate, t.key, t.reload, config.data_dir)  # checks the pair
+        engine = await open_store(config, commit_socket=commit_socket)
+        try:
+            blobs = await open_blob_store(config)
+        except BaseException:
+            await engine.close()
+            raise
+        try:
+            directory = await open_directory(config)
+        except BaseException:
+            await blobs.close()
+            await engine.close()
+            raise
+        return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls)
+
+    async def build_services(self, names: tuple[str, ...] = SERVICES) -> list[Service]:
+        """Every registered service the config enables, in registration order."""
+        services = []
+        for factory in factories(names):
+            service = await factory(self)
+            if service is not None:
+                services.append(service)
+        return services
+
+    async def close(self) -> None:
+        await self.tls.close()
+        await self.directory.close()
+        await self.blobs.close()
+        await self.engine.close()

@@ -1,0 +1,69 @@
+"""server/net/listen.py: the one listen-address parser of every listener."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.net.listen import ListenAddress, bind, bound_address, parse_listen
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:25", ListenAddress("127.0.0.1", 25)),
+    ("  mail.example.test:2525 ", ListenAddress("mail.example.test", 2525)),
+    ("[::1]:587", ListenAddress("::1", 587)),
+    (":465", ListenAddress("0.0.0.0", 465)),
+    ("", None),
+    ("   ", None),
+])
+def test_listen_addresses(text: str, expected: ListenAddress | None) -> None:
+    assert parse_listen(text) == expected
+
+
+def test_unix_sockets_only_where_the_service_allows_them() -> None:
+    assert parse_listen("unix:/run/fdbmail/lmtp.sock", allow_unix=True) == \
+        ListenAddress(path="/run/fdbmail/lmtp.sock")
+    with pytest.raises(ValueError, match="host:port only"):
+        parse_listen("unix:/run/fdbmail/lmtp.sock")
+    with pytest.raises(ValueError, match="absolute path"):
+        parse_listen("unix:lmtp.sock", allow_unix=True)
+    with pytest.raises(ValueError, match="too long"):
+        parse_listen("unix:/" + "x" * 200, allow_unix=True)
+
+
+@pytest.mark.parametrize("text", ["25", "host", "host:", "host:port", "::1:25", "[::1:25",
+                                  "host:99999", "a b:25", "[]:25"])
+def test_bad_listen_addresses_say_what_is_wrong(text: str) -> None:
+    with pytest.raises(ValueError, match="listen address"):
+        parse_listen(text)
+
+
+@given(st.text(max_size=40))
+def test_any_text_parses_or_raises_value_error(text: str) -> None:
+    try:
+        where = parse_listen(text, allow_unix=True)
+    except ValueError:
+        return
+    if where is not None:
+        assert where.is_unix or 0 <= where.port <= 65535
+        assert parse_listen(str(where), allow_unix=True) == where  # round trip
+
+
+def test_bind_tcp_and_unix(tmp_path: Path) -> None:
+    sock = bind(ListenAddress("127.0.0.1", 0))
+    try:
+        where = bound_address(sock)
+        assert where.host == "127.0.0.1" and where.port > 0
+    finally:
+        sock.close()
+    path = tmp_path / "s.sock"
+    for _ in range(2):  # a stale socket file left behind is replaced
+        sock = bind(ListenAddress(path=str(path)))
+        assert bound_address(sock) == ListenAddress(path=str(path))
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(str(path))
+        sock.close()
