@@ -24,7 +24,7 @@ from fdb_layers.engine.sqlite import CommitServer
 from server import __version__
 from server.blobs import BlobStore
 from server.blobs.gc import BlobGcWorker
-from server.config import Config
+from server.config import Config, ServerSettings
 from server.delivery import Delivery
 from server.directory import Directory
 from server.logs import setup_logging
@@ -102,9 +102,9 @@ class Node:
                             for listener in service.listeners()])
         metrics_text: MetricsText = this_process_metrics
         checks: dict[str, HealthCheck] = {"store": self._check_store}
-        self.http = HttpListener(self.config.server.http_listen)
-        if self.config.server.workers:
-            pool = WorkerPool(self.config, self.config.server.workers,
+        self.http = HttpListener(self.config.get(ServerSettings).http_listen)
+        if self.config.get(ServerSettings).workers:
+            pool = WorkerPool(self.config, self.config.get(ServerSettings).workers,
                               await self._serve_commits(), self.acceptor, self.service_names,
                               self.services, http_socket=self.http.socket,
                               routes=self.route_names)
@@ -188,7 +188,8 @@ class Node:
 
 
 async def serve(config: Config) -> int:
-    setup_logging(config.server.log_level, config.server.log_format)
+    server = config.get(ServerSettings)
+    setup_logging(server.log_level, server.log_format)
     node = Node(config)
     try:
         await node.start()

@@ -14,7 +14,7 @@ from fdb_layers.engine.run import transact
 from fdb_layers.layout import check_store_layouts
 
 from server.blobs import BlobStore, open_blob_store
-from server.config import Config
+from server.config import Config, StoreSettings
 from server.delivery import Delivery
 from server.directory import Directory, open_directory
 from server.net.settings import TlsSettings
@@ -30,13 +30,13 @@ class StartupError(Exception):
 
 
 def store_path(config: Config) -> str:
-    return config.store.sqlite_path or str(config.data_dir / "store.sqlite3")
+    return config.get(StoreSettings).sqlite_path or str(config.data_dir / "store.sqlite3")
 
 
 async def open_store(config: Config, *, commit_socket: str | None = None) -> Engine:
     """The configured store, its layout checked.  ``commit_socket``: a worker's
     embedded store, whose commits the main process makes (see server.node.pool)."""
-    store = config.store
+    store = config.get(StoreSettings)
     path = store_path(config)
     try:
         engine = await open_engine(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from prometheus_client import generate_latest
 
-from server.config import Config
+from server.config import Config, ServerSettings
 from server.logs import setup_logging
 from server.node.accept import serve_connection
 from server.node.http import HttpListener, build_app
@@ -49,7 +49,8 @@ async def run(control: socket.socket) -> int:
     # from our own parent, over a socket pair only it and we hold
     config, commit_socket, index, names, routes = pickle.loads(data[1:])
     assert isinstance(config, Config)
-    setup_logging(config.server.log_level, config.server.log_format, process=f"worker-{index}")
+    server = config.get(ServerSettings)
+    setup_logging(server.log_level, server.log_format, process=f"worker-{index}")
     parts = await NodeParts.open(config, commit_socket=commit_socket)
     services = await parts.build_services(tuple(names))
     by_service: dict[str, Service] = {s.name: s for s in services}

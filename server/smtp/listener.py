@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from server.net import listen, tls
 from server.net.settings import TlsSettings, connection_limit_settings
-from server.config import Config
+from server.config import Config, ServerSettings
+from server.smtp.settings import SmtpSettings
 from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
 from server.smtp.limits import Clock, Limits, LimitSettings
@@ -27,9 +28,9 @@ def parse_listen(value: str) -> tuple[str, int] | None:
 
 
 def session_options(config: Config) -> SessionOptions:
-    s = config.smtp
+    s = config.get(SmtpSettings)
     return SessionOptions(
-        hostname=s.hostname or config.server.hostname,
+        hostname=s.hostname or config.get(ServerSettings).hostname,
         max_message_size=s.max_message_size,
         max_recipients=s.max_recipients,
         max_line_length=s.max_line_length,
@@ -52,7 +53,7 @@ def session_options(config: Config) -> SessionOptions:
 
 def limit_settings(config: Config) -> LimitSettings:
     """The [limits] connection limits and the [smtp] abuse limits."""
-    s = config.smtp
+    s = config.get(SmtpSettings)
     connections = connection_limit_settings(config)
     return LimitSettings(
         max_connections=connections.max_connections,
@@ -86,7 +87,7 @@ async def prepare_smtp(
 ) -> SmtpSetup:
     """``server_tls``: the node's TLS context (else one is made from [tls]);
     ``tls_context`` replaces either (tests)."""
-    s = config.smtp
+    s = config.get(SmtpSettings)
     options = session_options(config)
     limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
     handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster)
@@ -112,5 +113,5 @@ async def prepare_smtp(
 
 
 def warn_auth_in_clear(config: Config) -> None:
-    if not config.smtp.auth_require_tls:
+    if not config.get(SmtpSettings).auth_require_tls:
         log.warning("[smtp] auth_require_tls is off: passwords may cross the network in clear")

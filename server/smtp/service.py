@@ -9,7 +9,8 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from server.config import Config
+from server.config import Config, ServerSettings
+from server.smtp.settings import SmtpSettings
 from server.directory.base import Directory
 from server.net.listen import ListenAddress
 from server.node.accept import Acceptor, LocalServer
@@ -130,7 +131,7 @@ async def start_smtp(
     ``tls_context`` replaces the configured or self-signed certificate (tests)."""
     warn_auth_in_clear(config)
     setup = await prepare_smtp(config, directory, delivery, clock=clock, tls_context=tls_context)
-    service = SmtpNodeService(setup, config.smtp.hostname or config.server.hostname)
+    service = SmtpNodeService(setup, _hostname(config))
     acceptor = Acceptor(setup.limits)   # SMTP's limits: the connection limits and its own
     running = SmtpService(acceptor, service)
     try:
@@ -148,4 +149,8 @@ async def build(parts: NodeParts) -> SmtpNodeService | None:
     if not setup.contexts:
         return None
     warn_auth_in_clear(config)
-    return SmtpNodeService(setup, config.smtp.hostname or config.server.hostname)
+    return SmtpNodeService(setup, _hostname(config))
+
+
+def _hostname(config: Config) -> str:
+    return config.get(SmtpSettings).hostname or config.get(ServerSettings).hostname

@@ -17,7 +17,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from server.config import Config
+from server.config import Config, ServerSettings
+from server.smtp.lmtp.settings import LmtpSettings
+from server.smtp.settings import SmtpSettings
 from server.directory.base import Directory
 from server.net import listen
 from server.net.limits import ConnectionLimits, ConnectionLimitSettings
@@ -79,9 +81,9 @@ def is_loopback(host: str) -> bool:
 
 
 def lmtp_options(config: Config) -> LmtpOptions:
-    s = config.lmtp
+    s = config.get(LmtpSettings)
     return LmtpOptions(
-        hostname=s.hostname or config.server.hostname,
+        hostname=s.hostname or config.get(ServerSettings).hostname,
         max_message_size=s.max_message_size,
         max_recipients=s.max_recipients,
         max_command_length=s.max_command_length,
@@ -165,7 +167,7 @@ async def lmtp_service(config: Config, directory: Directory,
                        delivery: DeliveryPipeline) -> LmtpNodeService | None:
     """The service ``[lmtp]`` asks for; None when ``listen`` is empty.  Raises
     :class:`LmtpConfigError`."""
-    s = config.lmtp
+    s = config.get(LmtpSettings)
     address = parse_listen(str(s.listen), allow_non_loopback=bool(s.allow_non_loopback))
     if address is None:
         return None
@@ -175,7 +177,7 @@ async def lmtp_service(config: Config, directory: Directory,
         raise LmtpConfigError(f"[lmtp] socket_mode {s.socket_mode!r} is not octal") from None
     options = lmtp_options(config)
     handler = SmtpHandler(directory, delivery, options.hostname,
-                          postmaster=config.smtp.postmaster)
+                          postmaster=config.get(SmtpSettings).postmaster)
     return LmtpNodeService(LmtpContext(options, handler), address, mode)
 
 
