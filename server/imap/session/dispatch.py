@@ -44,9 +44,12 @@ ALLOWED: dict[type, frozenset[State]] = {k: st for k, (_, st) in _TABLE.items()}
 # Commands parsed but not served yet: valid in these states, answered BAD "not implemented"
 # there (and BAD for the state elsewhere), so that the wrong-state answer never depends on
 # what is implemented.
-for _cmd in (c.Append, c.Idle, c.Compress, c.Unauthenticate, c.GetQuota, c.GetQuotaRoot,
-             c.SetQuota, c.GetMetadata, c.SetMetadata, c.Notify):
-    ALLOWED.setdefault(_cmd, AUTH)
-for _cmd in (c.Expunge, c.Search, c.Fetch, c.Store, c.Copy, c.Move, c.Sort, c.Thread,
-             c.Replace):
-    ALLOWED.setdefault(_cmd, SELECTED)
+_LATER: tuple[tuple[frozenset[State], tuple[type, ...]], ...] = (
+    (AUTH, (c.Append, c.Idle, c.Compress, c.Unauthenticate, c.GetQuota, c.GetQuotaRoot,
+            c.SetQuota, c.GetMetadata, c.SetMetadata, c.Notify)),
+    (SELECTED, (c.Expunge, c.Search, c.Fetch, c.Store, c.Copy, c.Move, c.Sort, c.Thread,
+                c.Replace)),
+)
+for _states, _kinds in _LATER:
+    for _kind in _kinds:
+        ALLOWED.setdefault(_kind, _states)
