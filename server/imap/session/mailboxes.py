@@ -108,7 +108,9 @@ async def lsub(s: Session, cmd: c.Command) -> None:
     s.ok(cmd.tag, "LSUB completed")
 
 
-def _name(name: str) -> str:
+def mailbox_path(name: str) -> str:
+    """A mailbox name as the layer takes it: INBOX canonical, a trailing delimiter dropped
+    (RFC 9051 section 6.3.4); empty levels are refused."""
     name = canonical(name)
     if not name or name.startswith(DELIMITER) or DELIMITER * 2 in name:
         raise no("Invalid mailbox name", "CANNOT")
@@ -119,7 +121,7 @@ async def create(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Create)
     if cmd.special_use:
         raise no("CREATE-SPECIAL-USE is not supported", "USEATTR")
-    name = _name(cmd.mailbox)
+    name = mailbox_path(cmd.mailbox)
     if name.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
     await transact(s.ctx.engine, create_mailbox_path, s.account_id, name,
@@ -129,7 +131,7 @@ async def create(s: Session, cmd: c.Command) -> None:
 
 async def delete(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Delete)
-    name = _name(cmd.mailbox)
+    name = mailbox_path(cmd.mailbox)
     if name == "INBOX":
         raise no("INBOX cannot be deleted", "CANNOT")
     box = await transact(s.ctx.engine, find_mailbox, s.account_id, name)
@@ -142,7 +144,7 @@ async def delete(s: Session, cmd: c.Command) -> None:
 
 async def rename(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Rename)
-    old, new = _name(cmd.mailbox), _name(cmd.new_name)
+    old, new = mailbox_path(cmd.mailbox), mailbox_path(cmd.new_name)
     if new.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
     source = await transact(s.ctx.engine, find_mailbox, s.account_id, old)
@@ -152,7 +154,7 @@ async def rename(s: Session, cmd: c.Command) -> None:
 
 
 async def _subscribe(s: Session, tag: str, mailbox: str, on: bool) -> None:
-    box = await transact(s.ctx.engine, find_mailbox, s.account_id, _name(mailbox))
+    box = await transact(s.ctx.engine, find_mailbox, s.account_id, mailbox_path(mailbox))
     await transact(s.ctx.engine, set_subscribed, s.account_id, box.id, on)
     s.ok(tag, ("SUBSCRIBE" if on else "UNSUBSCRIBE") + " completed")
 
@@ -192,8 +194,9 @@ async def status(s: Session, cmd: c.Command) -> None:
     unknown = [i for i in items if i not in STATUS_ITEMS]
     if unknown:
         raise bad(f"Unsupported STATUS item {unknown[0][:40]}")
-    values = await transact(s.ctx.engine, _status, s.account_id, _name(cmd.mailbox), items)
-    s.write(StatusData(_name(cmd.mailbox), tuple(values)))
+    name = mailbox_path(cmd.mailbox)
+    values = await transact(s.ctx.engine, _status, s.account_id, name, items)
+    s.write(StatusData(name, tuple(values)))
     s.ok(cmd.tag, "STATUS completed")
 
 

@@ -23,7 +23,7 @@ from server.imap.wire import commands as c
 from server.imap.wire.responses import Code, ExistsData, FlagsData, RecentData, Untagged
 
 from .errors import bad, no
-from .mailboxes import _name
+from .mailboxes import mailbox_path
 from .state import Selected, Session, State
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
@@ -62,7 +62,7 @@ async def select(s: Session, cmd: c.Command) -> None:
     s.state = State.AUTHENTICATED
     if had:
         s.write(Untagged("OK", "Previous mailbox closed", Code("CLOSED")))
-    name = _name(cmd.mailbox)
+    name = mailbox_path(cmd.mailbox)
     opened = await transact(s.ctx.engine, _open, s.account_id, name)
     box, st, uids, keywords = opened.box, opened.status, opened.uids, opened.keywords
     flags = SYSTEM_FLAGS + tuple(sorted(
