@@ -9,6 +9,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from server.blobs import BlobStore
 from server.config import Config, ServerSettings
 from server.directory.base import Directory
 from server.net import listen, tls
@@ -68,7 +69,8 @@ class ImapNodeService:
                                timeout=grace)
 
 
-async def imap_service(config: Config, engine: Engine, directory: Directory, *,
+async def imap_service(config: Config, engine: Engine, blobs: BlobStore,
+                       directory: Directory, *,
                        server_tls: tls.ServerTls | None = None,
                        tls_context: ssl.SSLContext | None = None) -> ImapNodeService | None:
     """The service ``[imap]`` asks for; None when both listeners are off.
@@ -84,7 +86,7 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
             server_tls = tls.ServerTls(t.certificate, t.key, 0.0, config.data_dir)
         tls_context = await server_tls.context(hostname)
     session = SessionContext(
-        engine=engine, authenticator=Authenticator(directory), mechanisms=Registry(),
+        engine=engine, blobs=blobs, authenticator=Authenticator(directory), mechanisms=Registry(),
         hostname=hostname, auth_require_tls=s.auth_require_tls,
         starttls=tls_context is not None, append_limit=s.append_limit, max_line=s.max_line,
         max_literal=s.max_literal)
@@ -99,7 +101,7 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
 
 async def build(parts: NodeParts) -> ImapNodeService | None:
     """The node's IMAP service (registered in :mod:`server.node.services`)."""
-    return await imap_service(parts.config, parts.engine, parts.directory,
+    return await imap_service(parts.config, parts.engine, parts.blobs, parts.directory,
                               server_tls=parts.tls)
 
 
@@ -120,11 +122,11 @@ class ImapService:
         await self.service.close(grace)
 
 
-async def start_imap(config: Config, engine: Engine, directory: Directory, *,
+async def start_imap(config: Config, engine: Engine, blobs: BlobStore, directory: Directory, *,
                      tls_context: ssl.SSLContext | None = None) -> ImapService | None:
     """Open ``[imap]``'s listeners and serve them in this process, as a one-process node
     does; None when both are off."""
-    service = await imap_service(config, engine, directory, tls_context=tls_context)
+    service = await imap_service(config, engine, blobs, directory, tls_context=tls_context)
     if service is None:
         return None
     acceptor = Acceptor(ConnectionLimits(ConnectionLimitSettings()))

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fdb_layers.mail import Engine
+from server.blobs import BlobStore
 from server.imap.wire import commands as c
 from server.imap.wire.framing import (
     NEED_DATA,
@@ -51,6 +52,7 @@ class SessionContext:
     """What every session of a node's IMAP listeners shares."""
 
     engine: Engine
+    blobs: BlobStore
     authenticator: Authenticator
     mechanisms: Registry
     hostname: str
