@@ -166,7 +166,7 @@ async def lease_due(
         record = replace(record, due_at=expires, holder=holder, lease_expires=expires)
         tr.set(MESSAGE.pack((queue_id,)), record.encode())
         out.append(_message(queue_id, record, await _recipients(tr, queue_id)))
-    return out
+    return sorted(out, key=lambda m: m.queue_id)
 
 
 # --- attempts ------------------------------------------------------------------------
