@@ -64,6 +64,7 @@ _NOTIFY = frozenset({"NEVER", "SUCCESS", "FAILURE", "DELAY"})
 _RET = frozenset({"", "FULL", "HDRS"})
 MAX_ENVID = 100  # RFC 3461 section 4.4
 _SCAN_BATCH = 100
+DEFAULT_SETTINGS = RetrySettings()
 
 
 # --- checks ------------------------------------------------------------------------
@@ -178,7 +179,7 @@ async def record_attempt(
     next_due_at: float | None = None,
     *,
     now: float,
-    settings: RetrySettings = RetrySettings(),
+    settings: RetrySettings = DEFAULT_SETTINGS,
 ) -> AttemptOutcome:
     """Record what a delivery attempt did for some recipients (keyed by index) and
     give the lease up.  Recipients left without a final state are tried again at
@@ -201,11 +202,11 @@ async def record_attempt(
     if record.holder != holder:
         raise LeaseLost(f"the lease on queued message {queue_id} was lost")
     recipients = await _recipients(tr, queue_id)
-    for index, result in results.items():
+    for index, given in results.items():
         if not 0 <= index < len(recipients):
             raise ValueError(f"no recipient {index} in queued message {queue_id}")
-        if result.state not in (DELIVERED, FAILED, DELAYED):
-            raise ValueError(f"an attempt ends delivered, failed or delayed: {result.state!r}")
+        if given.state not in (DELIVERED, FAILED, DELAYED):
+            raise ValueError(f"an attempt ends delivered, failed or delayed: {given.state!r}")
     now = float(now)
     expired = is_expired(settings, record.created_at, now)
     late = needs_delay_notice(settings, record.created_at, now)

@@ -122,7 +122,7 @@ async def test_two_concurrent_leasers_never_get_the_same_message(engine: Engine)
         transact(engine, lease_due, 500.0, h, LEASE, 5) for h in holders))
     ids = [m.queue_id for batch in got for m in batch]
     assert len(ids) == len(set(ids)) == 12
-    for h, batch in zip(holders, got):
+    for h, batch in zip(holders, got, strict=True):
         for m in batch:
             stored = await transact(engine, get_message, m.queue_id)
             assert stored is not None and stored.holder == h
