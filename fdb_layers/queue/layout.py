@@ -39,11 +39,13 @@ DELAYED = "delayed"  # tried and deferred: tried again at the message's due time
 STATES = (PENDING, DELIVERED, FAILED, DELAYED)
 FINAL = frozenset({DELIVERED, FAILED})
 
-# Bounds on what a caller may queue (keys < 1 KB, one transaction per message)
+# Bounds on what a caller may queue: keys < 1 KB, and a message at every bound
+# (recipients of ~2 KB each) is written in one transaction of ~2 MB, inside
+# FoundationDB's 10 MB (tests/fdb_layers/queue/test_messages.py)
 MAX_QUEUE_ID = 200
-MAX_ADDRESS = 1000
-MAX_RECIPIENTS = 5000
-MAX_REPLY = 2000  # a remote reply is kept up to this many characters
+MAX_ADDRESS = 512  # a path is at most 256 octets (RFC 5321 4.5.3.1.3); ORCPT is xtext
+MAX_RECIPIENTS = 1000  # Postfix's smtpd_recipient_limit
+MAX_REPLY = 1000  # a remote reply is kept up to this many characters
 MAX_HOLDER = 200
 
 

@@ -32,6 +32,7 @@ from fdb_layers.queue import (
     retry_now,
     watch_queue,
 )
+from fdb_layers.queue.layout import MAX_ADDRESS, MAX_QUEUE_ID, MAX_RECIPIENTS, MAX_REPLY
 from fdb_layers.queue.schedule import DAY, HOUR, MINUTE
 from tests.fdb_layers.queue.helpers import BLOB, enqueue, envelope, refcount
 
@@ -72,6 +73,9 @@ async def test_enqueue_keeps_the_envelope_and_is_a_no_op_when_repeated(engine: E
 
 @pytest.mark.parametrize("bad", [
     {"recipients": ()},
+    {"recipients": tuple(Recipient(f"r{i}@example.net") for i in range(1001))},
+    {"recipients": (Recipient("a@" + "b" * 511),)},
+    {"sender": "a@" + "b" * 511},
     {"recipients": (Recipient(""),)},
     {"recipients": (Recipient("a@b", ("NEVER", "SUCCESS")),)},
     {"recipients": (Recipient("a@b", ("SOMETIMES",)),)},
@@ -301,3 +305,22 @@ async def test_a_thousand_recipients_fit_foundationdbs_limits(engine: Engine) ->
                          {i: NO for i in range(0, 1000, 2)}, now=210.0)
     assert out.removed and len(out.failed) == 500
     assert await refcount(engine) == 0
+
+
+async def test_a_message_at_every_bound_fits_in_one_transaction(engine: Engine) -> None:
+    from dataclasses import replace
+    long = "x" * 400 + "@example.net"
+    assert len(long) <= MAX_ADDRESS
+    env = replace(envelope(), sender=long, envid="e" * 100, recipients=tuple(
+        Recipient(f"{i:04}{long}"[:MAX_ADDRESS], ("SUCCESS", "FAILURE", "DELAY"),
+                  f"rfc822;{i:04}{long}"[:MAX_ADDRESS])
+        for i in range(MAX_RECIPIENTS)))
+    await enqueue(engine, "q" * MAX_QUEUE_ID, env)
+    assert await lease(engine, "w" * 200, 100.0) == ["q" * MAX_QUEUE_ID]
+    reply = RecipientResult(DELAYED, "4" * 5000)  # kept up to MAX_REPLY characters
+    out = await transact(engine, record_attempt, "q" * MAX_QUEUE_ID, "w" * 200,
+                         dict.fromkeys(range(MAX_RECIPIENTS), reply), now=110.0)
+    assert not out.removed
+    m = await transact(engine, get_message, "q" * MAX_QUEUE_ID)
+    assert m is not None and len(m.recipients) == MAX_RECIPIENTS
+    assert {len(r.reply) for r in m.recipients} == {MAX_REPLY}
