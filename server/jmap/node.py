@@ -1,0 +1,29 @@
+"""JMAP as the node mounts it (``server.node.services.HTTP_ROUTES``): the core and mail
+capabilities and their methods over the node's directory and store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+
+from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
+from .mail import MailStore, mail_capability
+from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
+from .routes import core_registry, jmap_routes
+from .settings import JmapSettings
+
+if TYPE_CHECKING:
+    from server.node.parts import NodeParts
+
+
+def routes(parts: NodeParts) -> list[BaseRoute]:
+    settings = JmapSettings.from_settings(parts.config.jmap)
+    registry = core_registry(settings.limits)
+    registry.add_capability(mail_capability(settings.limits.max_size_upload))
+    store = MailStore(parts.engine)
+    for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store),
+                   EmailGet(store), EmailChanges(store), EmailQuery(store),
+                   ThreadGet(store), ThreadChanges(store)):
+        registry.add(method)
+    return jmap_routes(parts.directory, settings, registry)
