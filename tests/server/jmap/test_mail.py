@@ -5,6 +5,7 @@ and with the ``jmapc`` client over TLS (tests/server/jmap/test_jmapc.py's listen
 from __future__ import annotations
 
 import asyncio
+import gc
 import smtplib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -350,3 +351,62 @@ async def test_each_error_the_rfc_names(mail: Mail) -> None:
         r = await c.post(API_PATH, json={"using": [CORE], "methodCalls": [
             ["Mailbox/get", {"accountId": account}, "c"]]})
         assert r.json()["methodResponses"][0][1]["type"] == "unknownMethod"
+
+
+def _read_with_jmapc(host: str, account_id: str) -> None:
+    """In a thread (jmapc is synchronous): a mailbox query and get by result reference,
+    then an email query, a get by reference and a thread get by a ``/list/*/threadId``
+    reference, in one request."""
+    import jmapc
+    from jmapc import Comparator, EmailQueryFilterCondition, MailboxQueryFilterCondition, Ref
+    from jmapc.methods import (
+        EmailGet,
+        EmailGetResponse,
+        EmailQuery,
+        MailboxGet,
+        MailboxGetResponse,
+        MailboxQuery,
+        ThreadGet,
+        ThreadGetResponse,
+    )
+
+    client = jmapc.Client.create_with_password(host, "alice", PASSWORDS["alice"])
+    assert client.account_id == account_id
+    boxes = client.request([MailboxQuery(filter=MailboxQueryFilterCondition(role="inbox")),
+                            MailboxGet(ids=Ref("/ids"))])
+    got_boxes = boxes[1].response
+    assert isinstance(got_boxes, MailboxGetResponse)
+    [inbox] = got_boxes.data
+    assert inbox.role == "inbox" and inbox.total_emails == 1 and inbox.id is not None
+    results = client.request(
+        [EmailQuery(filter=EmailQueryFilterCondition(in_mailbox=inbox.id),
+                    sort=[Comparator(property="receivedAt", is_ascending=False)], limit=10),
+         EmailGet(ids=Ref("/ids"), properties=["threadId", "subject", "from", "messageId",
+                                                "mailboxIds"]),
+         ThreadGet(ids=Ref("/list/*/threadId", method=1))])
+    emails, threads = results[1].response, results[2].response
+    assert isinstance(emails, EmailGetResponse) and isinstance(threads, ThreadGetResponse)
+    [email] = emails.data
+    assert email.subject == "for jmapc" and email.message_id == ["j@remote.test"]
+    assert email.mail_from is not None and email.mail_from[0].email == "someone@remote.test"
+    assert email.mailbox_ids == {inbox.id: True}
+    assert [t.email_ids for t in threads.data] == [[email.id]]
+
+
+async def test_jmapc_reads_delivered_mail_over_tls(mail: Mail, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node's JMAP routes (as HTTP_ROUTES mounts them) behind TLS, for jmapc, which
+    speaks https only."""
+    from starlette.applications import Starlette
+
+    from server.jmap.node import routes
+    from server.net import tls
+    from tests.server.jmap.test_jmapc import serve
+
+    await mail.send("alice@example.com", "for jmapc", extra="Message-ID: <j@remote.test>\r\n")
+    assert mail.node.parts is not None
+    cert, key = tls.ensure_self_signed(tmp_path / "tls", "localhost")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    async for port in serve(Starlette(routes=routes(mail.node.parts)), (cert, key)):
+        await asyncio.to_thread(_read_with_jmapc, f"127.0.0.1:{port}", mail.ids["alice"])
+        gc.collect()  # jmapc's unclosed sessions: their TLS connections close now
