@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import MailStore, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
+from .mailbox_set import MailboxSet
 from .routes import core_registry, jmap_routes
 from .settings import JmapSettings
 
@@ -22,7 +23,7 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry = core_registry(settings.limits)
     registry.add_capability(mail_capability(settings.limits.max_size_upload))
     store = MailStore(parts.engine)
-    for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store),
+    for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store), MailboxSet(store),
                    EmailGet(store), EmailChanges(store), EmailQuery(store),
                    ThreadGet(store), ThreadChanges(store)):
         registry.add(method)

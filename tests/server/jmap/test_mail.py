@@ -410,3 +410,93 @@ async def test_jmapc_reads_delivered_mail_over_tls(mail: Mail, tmp_path: Path,
     async for port in serve(Starlette(routes=routes(mail.node.parts)), (cert, key)):
         await asyncio.to_thread(_read_with_jmapc, f"127.0.0.1:{port}", mail.ids["alice"])
         gc.collect()  # jmapc's unclosed sessions: their TLS connections close now
+
+
+async def test_mailbox_set_creates_updates_and_destroys(mail: Mail) -> None:
+    account = mail.ids["alice"]
+    async with mail.client() as c:
+        start = (await one(c, "Mailbox/get", {"accountId": account, "ids": []}))["state"]
+        made = await one(c, "Mailbox/set", {"accountId": account, "ifInState": start,
+                                            "create": {
+            "p": {"name": "Projects", "isSubscribed": True},
+            "c": {"name": "Child", "parentId": "#p"},
+            "dup": {"name": "Projects"},
+            "role": {"name": "Second inbox", "role": "inbox"},
+            "badrole": {"name": "X", "role": "nonsense"},
+            "server": {"name": "Y", "totalEmails": 3},
+            "orphan": {"name": "Z", "parentId": "nowhere"}}})
+        assert made["oldState"] == start and made["newState"] != start
+        parent, child = made["created"]["p"]["id"], made["created"]["c"]["id"]
+        assert made["created"]["p"]["isSubscribed"] is True
+        assert made["created"]["p"]["myRights"]["mayDelete"] is True
+        errors = {k: (v["type"], v.get("properties")) for k, v in made["notCreated"].items()}
+        assert errors == {"dup": ("invalidProperties", ["name"]),
+                          "role": ("invalidProperties", ["role"]),
+                          "badrole": ("invalidProperties", ["role"]),
+                          "server": ("invalidProperties", ["totalEmails"]),
+                          "orphan": ("invalidProperties", ["parentId"])}
+        got = await one(c, "Mailbox/get", {"accountId": account, "ids": [child]})
+        assert got["list"][0]["parentId"] == parent and got["list"][0]["name"] == "Child"
+
+        changes = await one(c, "Mailbox/changes", {"accountId": account, "sinceState": start})
+        assert set(changes["created"]) == {parent, child}
+
+        inbox = (await one(c, "Mailbox/query", {"accountId": account,
+                                                "filter": {"role": "inbox"}}))["ids"][0]
+        stale = await api(c, ["Mailbox/set", {"accountId": account, "ifInState": start,
+                                              "update": {parent: {"name": "P"}}}, "s"])
+        assert stale[0][0] == "error" and stale[0][1]["type"] == "stateMismatch"
+        changed = await one(c, "Mailbox/set", {"accountId": account, "update": {
+            parent: {"name": "Work", "isSubscribed": False},
+            child: {"parentId": None},
+            inbox: {"role": None},
+            "nowhere": {"name": "N"}}})
+        assert set(changed["updated"]) == {parent, child}
+        assert changed["notUpdated"][inbox]["type"] == "invalidProperties"
+        assert changed["notUpdated"]["nowhere"]["type"] == "notFound"
+        got = await one(c, "Mailbox/get", {"accountId": account, "ids": [parent, child]})
+        assert [(m["name"], m["parentId"], m["isSubscribed"]) for m in got["list"]] == [
+            ("Work", None, False), ("Child", None, False)]
+
+        # a parent cycle is refused: the parent cannot move below its child
+        await one(c, "Mailbox/set", {"accountId": account,
+                                     "update": {child: {"parentId": parent}}})
+        cycle = await one(c, "Mailbox/set", {"accountId": account,
+                                             "update": {parent: {"parentId": child}}})
+        assert cycle["notUpdated"][parent] == {
+            "type": "invalidProperties", "description": cycle["notUpdated"][parent][
+                "description"], "properties": ["parentId"]}
+
+        await mail.send("alice@example.com", "keep me")
+        gone = await one(c, "Mailbox/set", {"accountId": account,
+                                            "destroy": [parent, inbox, "nowhere"]})
+        assert gone["destroyed"] is None
+        assert gone["notDestroyed"][parent]["type"] == "mailboxHasChild"
+        assert gone["notDestroyed"][inbox]["type"] == "forbidden"
+        assert gone["notDestroyed"]["nowhere"]["type"] == "notFound"
+        done = await one(c, "Mailbox/set", {"accountId": account, "destroy": [child, parent]})
+        assert done["destroyed"] == [child, parent]
+        after = await one(c, "Mailbox/get", {"accountId": account, "ids": [parent]})
+        assert after["notFound"] == [parent]
+
+
+async def test_mailbox_set_refuses_destroying_a_mailbox_with_mail_unless_asked(
+        mail: Mail) -> None:
+    account = mail.ids["alice"]
+    async with mail.client() as c:
+        made = await one(c, "Mailbox/set", {"accountId": account,
+                                            "create": {"a": {"name": "Archive2"}}})
+        box = made["created"]["a"]["id"]
+        await mail.send("alice@example.com", "to move")
+        [email_id] = (await one(c, "Email/query", {"accountId": account}))["ids"]
+        # no Email/set yet: put the email in the new mailbox through the layer
+        from fdb_layers.mail import set_email_mailboxes, transact
+
+        engine = mail.node.engine
+        assert engine is not None
+        await transact(engine, set_email_mailboxes, account, email_id, [box])
+        refused = await one(c, "Mailbox/set", {"accountId": account, "destroy": [box]})
+        assert refused["notDestroyed"][box]["type"] == "mailboxHasEmail"
+        removed = await one(c, "Mailbox/set", {"accountId": account, "destroy": [box],
+                                               "onDestroyRemoveEmails": True})
+        assert removed["destroyed"] == [box]
