@@ -18,11 +18,13 @@ from fdb_layers.mail import (
     Transaction,
     get_email,
     get_state,
+    get_status,
     get_summary,
     list_mailboxes,
     list_messages,
     list_thread,
     normalise_keyword,
+    query_mailbox,
 )
 from server.mime.addresses import Address, AddressList, Group
 from server.mime.model import MessageSummary
@@ -48,6 +50,7 @@ from .query import (
     filter_arg,
     sort_arg,
     unsupported_filter,
+    Window,
     window_arg,
 )
 
@@ -297,6 +300,33 @@ async def _scan(tr: Transaction, account_id: str, with_summary: bool
     return await get_state(tr, account_id), out
 
 
+def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bool,
+                   anchor: str | None, position: int) -> tuple[str, bool] | None:
+    """(mailbox id, newest first) when the query is one mailbox by received date -- a
+    mail list view -- which the layer's received-at index answers without a scan."""
+    if collapse or anchor is not None or position < 0 or not isinstance(tree, FilterCondition):
+        return None
+    mailbox_id = tree.condition.get("inMailbox")
+    if set(tree.condition) != {"inMailbox"} or not isinstance(mailbox_id, str):
+        return None
+    if len(sort) > 1 or (sort and sort[0].property != "receivedAt"):
+        return None
+    return mailbox_id, not (sort and sort[0].is_ascending)
+
+
+async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_first: bool,
+                   position: int, limit: int) -> tuple[str, list[str], int]:
+    """The page of one mailbox's emails by received date, and the mailbox's total."""
+    state = await get_state(tr, account_id)
+    try:
+        rows = await query_mailbox(tr, account_id, mailbox_id, newest_first=newest_first,
+                                   position=position, limit=limit) if limit else []
+        total = (await get_status(tr, account_id, mailbox_id)).messages
+    except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
+        return state, [], 0
+    return state, [email_id for email_id, _ in rows], total
+
+
 class EmailQuery:
     name = "Email/query"
     capability = MAIL
@@ -312,6 +342,9 @@ class EmailQuery:
         sort = sort_arg(args, EMAIL_SORTS)
         window = window_arg(args)
         collapse = bool_arg(args, "collapseThreads")
+        listing = _inbox_listing(tree, sort, collapse, window.anchor, window.position)
+        if listing is not None:
+            return await self._listing(account.id, window, collapse, *listing)
         state, candidates = await self.store.run(account.id, _scan, _needs_summary(tree))
         ids: list[str] = []
         threads: set[str] = set()
@@ -329,6 +362,21 @@ class EmailQuery:
             out["total"] = len(ids)
         if capped is not None:
             out["limit"] = capped
+        return out
+
+
+    async def _listing(self, account_id: str, window: Window, collapse: bool,
+                       mailbox_id: str, newest_first: bool) -> JsonObject:
+        limit = MAX_QUERY if window.limit is None else min(window.limit, MAX_QUERY)
+        state, page, total = await self.store.run(account_id, _listing, mailbox_id,
+                                                  newest_first, window.position, limit)
+        out: JsonObject = {"accountId": account_id, "queryState": state,
+                           "canCalculateChanges": False, "position": window.position,
+                           "collapseThreads": collapse, "ids": list[JsonValue](page)}
+        if window.calculate_total:
+            out["total"] = total
+        if window.limit is not None and window.limit > MAX_QUERY:
+            out["limit"] = MAX_QUERY
         return out
 
 

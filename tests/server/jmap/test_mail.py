@@ -500,3 +500,29 @@ async def test_mailbox_set_refuses_destroying_a_mailbox_with_mail_unless_asked(
         removed = await one(c, "Mailbox/set", {"accountId": account, "destroy": [box],
                                                "onDestroyRemoveEmails": True})
         assert removed["destroyed"] == [box]
+
+
+async def test_a_mailbox_listing_answers_as_the_general_query_does(mail: Mail) -> None:
+    """{inMailbox} by receivedAt is read from the layer's index; the same query wrapped
+    in an AND runs as a scan: both give the same ids, positions and totals."""
+    account = mail.ids["alice"]
+    for n in range(4):
+        await mail.send("alice@example.com", f"n{n}")
+    async with mail.client() as c:
+        inbox = (await one(c, "Mailbox/query", {"accountId": account,
+                                                "filter": {"role": "inbox"}}))["ids"][0]
+        for window in ({}, {"position": 1, "limit": 2}, {"position": 9},
+                       {"limit": 0}):
+            for sort in (None, [{"property": "receivedAt"}],
+                         [{"property": "receivedAt", "isAscending": False}]):
+                condition = {"inMailbox": inbox}
+                args = {"accountId": account, "calculateTotal": True, "sort": sort,
+                        **window}
+                fast = await one(c, "Email/query", {**args, "filter": condition})
+                scan = await one(c, "Email/query", {**args, "filter": {
+                    "operator": "AND", "conditions": [condition]}})
+                assert fast == scan
+                assert fast["total"] == 4
+        missing = await one(c, "Email/query", {"accountId": account, "calculateTotal": True,
+                                               "filter": {"inMailbox": "no-such-box"}})
+        assert missing["ids"] == [] and missing["total"] == 0
