@@ -173,7 +173,7 @@ class EmailChanges:
 # -- Email/query ----------------------------------------------------------------------
 
 
-def _check_condition(condition: JsonObject) -> None:
+def check_condition(condition: JsonObject) -> None:
     unknown = set(condition) - CONDITIONS
     if unknown:
         raise unsupported_filter(f"unsupported Email filter condition(s): {sorted(unknown)}")
@@ -338,7 +338,7 @@ class EmailQuery:
         check_known(args, ("accountId", "filter", "sort", "position", "anchor",
                            "anchorOffset", "limit", "calculateTotal", "collapseThreads"))
         account = account_arg(ctx, args)
-        tree = filter_arg(args, _check_condition)
+        tree = filter_arg(args, check_condition)
         sort = sort_arg(args, EMAIL_SORTS)
         window = window_arg(args)
         collapse = bool_arg(args, "collapseThreads")

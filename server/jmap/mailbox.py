@@ -126,7 +126,7 @@ class MailboxChanges:
         return out
 
 
-def _check_condition(condition: JsonObject) -> None:
+def check_condition(condition: JsonObject) -> None:
     unknown = set(condition) - CONDITIONS
     if unknown:
         raise unsupported_filter(f"unknown Mailbox filter condition(s): {sorted(unknown)}")
@@ -197,7 +197,7 @@ class MailboxQuery:
                            "anchorOffset", "limit", "calculateTotal", "sortAsTree",
                            "filterAsTree"))
         account = account_arg(ctx, args)
-        tree = filter_arg(args, _check_condition)
+        tree = filter_arg(args, check_condition)
         sort = sort_arg(args, SORTS)
         window = window_arg(args)
         for name in ("sortAsTree", "filterAsTree"):

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from . import email, mailbox
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
-from .mail import MailStore, mail_capability
+from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
 from .mailbox_set import MailboxSet
 from .routes import core_registry, jmap_routes
@@ -25,6 +26,10 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     store = MailStore(parts.engine)
     for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store), MailboxSet(store),
                    EmailGet(store), EmailChanges(store), EmailQuery(store),
-                   ThreadGet(store), ThreadChanges(store)):
+                   ThreadGet(store), ThreadChanges(store),
+                   QueryChanges("Mailbox/queryChanges", mailbox.check_condition, mailbox.SORTS,
+                                ("sortAsTree", "filterAsTree")),
+                   QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
+                                ("collapseThreads",))):
         registry.add(method)
     return jmap_routes(parts.directory, settings, registry)

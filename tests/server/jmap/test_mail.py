@@ -318,6 +318,16 @@ async def test_each_error_the_rfc_names(mail: Mail) -> None:
             assert await kind(name, {"sinceState": "0", "maxChanges": 0}) \
                 == "invalidArguments"
             assert await kind(name, {}) == "invalidArguments"
+        # 5.6 /queryChanges: our queries say canCalculateChanges false
+        for name in ("Mailbox/queryChanges", "Email/queryChanges"):
+            state = (await one(c, name.replace("queryChanges", "query"),
+                               {"accountId": account}))["queryState"]
+            assert await kind(name, {"sinceQueryState": state}) == "cannotCalculateChanges"
+            assert await kind(name, {}) == "invalidArguments"
+            assert await kind(name, {"sinceQueryState": state, "filter": {"nope": 1}}) \
+                == "unsupportedFilter"
+            assert await kind(name, {"sinceQueryState": state,
+                                     "sort": [{"property": "nope"}]}) == "unsupportedSort"
         # 5.1 /get: too many ids, wrong types, unknown properties
         assert await kind("Email/get", {"ids": [f"e{i}" for i in range(501)]}) \
             == "requestTooLarge"
