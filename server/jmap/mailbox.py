@@ -19,6 +19,7 @@ from fdb_layers.mail import (
 
 from .args import (
     account_arg,
+    bool_arg,
     check_get_all,
     check_known,
     ids_arg,
@@ -181,6 +182,35 @@ def _sorted(boxes: list[Mailbox], sort: Sequence[Comparator]) -> list[Mailbox]:
     return out
 
 
+def _as_tree(boxes: list[Mailbox], matching: list[Mailbox], sort: Sequence[Comparator],
+             filter_as_tree: bool, sort_as_tree: bool) -> list[Mailbox]:
+    """Section 2.3: with filterAsTree a mailbox matches only if its ancestors do too; with
+    sortAsTree each mailbox follows its parent, siblings in the sort's order."""
+    by_id = {b.id: b for b in boxes}
+    keep = {b.id for b in matching}
+    if filter_as_tree:
+        def ancestors_match(box: Mailbox) -> bool:
+            parent = by_id.get(box.parent_id or "")
+            return parent is None or (parent.id in keep and ancestors_match(parent))
+        keep = {i for i in keep if ancestors_match(by_id[i])}
+    ordered = _sorted(boxes, sort)
+    if not sort_as_tree:
+        return [b for b in ordered if b.id in keep]
+    children: dict[str, list[Mailbox]] = {}
+    for box in ordered:  # siblings keep the sort's order
+        parent = box.parent_id if (box.parent_id or "") in by_id else ""
+        children.setdefault(parent or "", []).append(box)
+    out: list[Mailbox] = []
+
+    def walk(parent_id: str) -> None:
+        for box in children.get(parent_id, ()):
+            if box.id in keep:
+                out.append(box)
+            walk(box.id)
+    walk("")
+    return out
+
+
 async def _query(tr: Transaction, account_id: str) -> tuple[str, list[Mailbox]]:
     return await get_state(tr, account_id), await list_mailboxes(tr, account_id)
 
@@ -200,11 +230,11 @@ class MailboxQuery:
         tree = filter_arg(args, check_condition)
         sort = sort_arg(args, SORTS)
         window = window_arg(args)
-        for name in ("sortAsTree", "filterAsTree"):
-            if args.get(name) not in (None, False, True):
-                raise invalid_arguments(f"{name!r} must be true or false")
+        sort_as_tree, filter_as_tree = bool_arg(args, "sortAsTree"), bool_arg(args,
+                                                                             "filterAsTree")
         state, boxes = await self.store.run(account.id, _query)
-        ids = [b.id for b in _sorted([b for b in boxes if _filter(b, tree)], sort)]
+        matching = [b for b in boxes if _filter(b, tree)]
+        ids = [b.id for b in _as_tree(boxes, matching, sort, filter_as_tree, sort_as_tree)]
         position, page, capped = apply_window(ids, window, MAX_QUERY)
         out: JsonObject = {"accountId": account.id, "queryState": state,
                            "canCalculateChanges": False, "position": position,

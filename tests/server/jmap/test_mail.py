@@ -536,3 +536,27 @@ async def test_a_mailbox_listing_answers_as_the_general_query_does(mail: Mail) -
         missing = await one(c, "Email/query", {"accountId": account, "calculateTotal": True,
                                                "filter": {"inMailbox": "no-such-box"}})
         assert missing["ids"] == [] and missing["total"] == 0
+
+
+async def test_mailbox_query_as_a_tree(mail: Mail) -> None:
+    account = mail.ids["alice"]
+    async with mail.client() as c:
+        made = await one(c, "Mailbox/set", {"accountId": account, "create": {
+            "z": {"name": "zz"}, "a": {"name": "aa", "parentId": "#z"}, "m": {"name": "mm"}}})
+        zz, aa = made["created"]["z"]["id"], made["created"]["a"]["id"]
+
+        async def ids(**args: Any) -> list[str]:
+            out: list[str] = (await one(c, "Mailbox/query", {
+                "accountId": account, "sort": [{"property": "name"}], **args}))["ids"]
+            return out
+
+        flat = await ids()
+        assert flat[0] == aa
+        tree = await ids(sortAsTree=True)
+        assert sorted(tree) == sorted(flat) and tree[-2:] == [zz, aa]
+        assert await ids(filter={"name": "aa"}) == [aa]
+        assert await ids(filter={"name": "aa"}, filterAsTree=True) == []
+        assert await ids(filter={"name": "z"}, filterAsTree=True) == [zz]
+        assert await ids(filter={"operator": "OR", "conditions": [{"name": "aa"},
+                                                                   {"name": "zz"}]},
+                         filterAsTree=True, sortAsTree=True) == [zz, aa]
