@@ -42,6 +42,7 @@ from .json import JsonObject, JsonValue
 from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date, utc_date
 from .methods import CallContext
 from .query import (
+    evaluate,
     Comparator,
     Filter,
     FilterCondition,
@@ -243,17 +244,7 @@ def _matches(c: _Candidate, condition: JsonObject) -> bool:
 
 
 def _filter(c: _Candidate, tree: Filter | None) -> bool:
-    if tree is None:
-        return True
-    if isinstance(tree, FilterCondition):
-        return _matches(c, tree.condition)
-    assert isinstance(tree, FilterOperator)
-    results = [_filter(c, sub) for sub in tree.conditions]
-    if tree.operator == "AND":
-        return all(results)
-    if tree.operator == "OR":
-        return any(results)
-    return not any(results)
+    return evaluate(tree, lambda condition: _matches(c, condition))
 
 
 def _needs_summary(tree: Filter | None) -> bool:

@@ -31,10 +31,9 @@ from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore, changes_call
 from .methods import CallContext
 from .query import (
+    evaluate,
     Comparator,
     Filter,
-    FilterCondition,
-    FilterOperator,
     filter_arg,
     sort_arg,
     unsupported_filter,
@@ -159,17 +158,7 @@ def _matches(box: Mailbox, condition: JsonObject) -> bool:
 
 
 def _filter(box: Mailbox, tree: Filter | None) -> bool:
-    if tree is None:
-        return True
-    if isinstance(tree, FilterCondition):
-        return _matches(box, tree.condition)
-    assert isinstance(tree, FilterOperator)
-    results = [_filter(box, c) for c in tree.conditions]
-    if tree.operator == "AND":
-        return all(results)
-    if tree.operator == "OR":
-        return any(results)
-    return not any(results)
+    return evaluate(tree, lambda condition: _matches(box, condition))
 
 
 def _sorted(boxes: list[Mailbox], sort: Sequence[Comparator]) -> list[Mailbox]:
