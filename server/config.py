@@ -201,6 +201,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.net.settings",
     "server.smtp.settings",
     "server.smtp.lmtp.settings",
+    "server.imap.settings",
     "server.jmap.settings",
     "server.maintenance_settings",
 )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 SERVICES: tuple[str, ...] = (
     "server.smtp.service:build",
     "server.smtp.lmtp.listener:build",
+    "server.imap.service:build",
 )
 
 # The HTTP routes of the node's packages (JMAP, /crypto), served by every process of the

@@ -1,0 +1,184 @@
+"""An IMAP connection as an ``asyncio.Protocol``: I/O, TLS and timeouts only.
+
+Octets go to the session (:mod:`server.imap.session`), which leaves its responses in
+``session.out`` and asks for STARTTLS or a close through ``session.action``.  Implicit
+TLS does its handshake before the greeting; STARTTLS after its tagged OK (what the
+client sent meanwhile was dropped by the session, RFC 9051 section 6.2.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Gauge
+
+from server.net.ids import connection_context, new_connection_id
+from server.node.service import Connection
+
+from .session import Action, Session, SessionContext, State
+from .session.auth import tls_started
+
+log = logging.getLogger(__name__)
+
+CONNECTIONS = Counter("fdbmail_imap_connections_total", "IMAP connections served.")
+OPEN_CONNECTIONS = Gauge("fdbmail_imap_open_connections", "IMAP connections open now.")
+
+_HIGH_WATER = 1 << 20     # buffered octets at which reading pauses until the session catches up
+HANDSHAKE_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerContext:
+    """What the connections of one IMAP listener share."""
+
+    session: SessionContext
+    tls_context: ssl.SSLContext | None
+    implicit_tls: bool
+    login_timeout: float
+    timeout: float
+    connections: set[ImapConnection] = field(default_factory=set)
+
+
+class ImapConnection(asyncio.Protocol):
+    def __init__(self, ctx: ListenerContext, conn: Connection | None = None) -> None:
+        self.ctx = ctx
+        self.conn = conn
+        self.conn_id = conn.conn_id if conn is not None else new_connection_id("imap")
+        self.session = Session(ctx.session, tls=ctx.implicit_tls, conn_id=self.conn_id)
+        self.transport: asyncio.Transport | None = None
+        self._input = asyncio.Event()
+        self._pending = bytearray()
+        self._eof = False
+        self._paused = False
+        self._task: asyncio.Task[None] | None = None
+        self._ended = False
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        first = self.transport is None
+        self.transport = transport
+        if not first:
+            return            # the TLS transport after a handshake: the task goes on
+        CONNECTIONS.inc()
+        OPEN_CONNECTIONS.inc()
+        self.ctx.connections.add(self)
+        with connection_context(self.conn_id):
+            self._task = asyncio.get_running_loop().create_task(self._serve())
+
+    def data_received(self, data: bytes) -> None:
+        self._pending += data
+        self._input.set()
+        if len(self._pending) > _HIGH_WATER and self.transport is not None and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool | None:
+        self._eof = True
+        self._input.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._input.set()
+        self._end()
+
+    def _end(self) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self in self.ctx.connections:
+            self.ctx.connections.discard(self)
+            OPEN_CONNECTIONS.dec()
+        if self.conn is not None:
+            self.conn.end()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        try:
+            if self.ctx.implicit_tls:
+                if not await self._start_tls():
+                    return
+            self._write(self.session.greeting())
+            while not self._eof or self._pending:
+                if not self._pending:
+                    await self._wait_input()
+                    continue
+                data = bytes(self._pending)
+                self._pending.clear()
+                if self._paused and self.transport is not None:
+                    self._paused = False
+                    self.transport.resume_reading()
+                self.session.feed(data)
+                await self._run_session()
+                if self.session.action is Action.CLOSE:
+                    return
+        except TimeoutError:
+            self._write(b"* BYE Autologout; idle for too long\r\n")
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        except Exception:
+            log.exception("IMAP connection %s failed", self.conn_id)
+            self._write(b"* BYE Internal error\r\n")
+        finally:
+            if self.transport is not None:
+                self.transport.close()
+            self._end()
+
+    async def _run_session(self) -> None:
+        while True:
+            await self.session.run()
+            self._flush_session()
+            if self.session.action is Action.STARTTLS:
+                self._pending.clear()       # nothing sent before the handshake is kept
+                if not await self._start_tls():
+                    self.session.action = Action.CLOSE
+                    return
+                tls_started(self.session)
+                continue
+            return
+
+    async def _wait_input(self) -> None:
+        authenticated = self.session.state is not State.NOT_AUTHENTICATED
+        timeout = self.ctx.timeout if authenticated else self.ctx.login_timeout
+        self._input.clear()
+        await asyncio.wait_for(self._input.wait(), timeout)
+
+    async def _start_tls(self) -> bool:
+        assert self.transport is not None and self.ctx.tls_context is not None
+        loop = asyncio.get_running_loop()
+        try:
+            secure = await loop.start_tls(self.transport, self, self.ctx.tls_context,
+                                          server_side=True,
+                                          ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+        except (Exception, asyncio.CancelledError) as e:
+            log.info("IMAP TLS handshake failed (%s): %s", self.conn_id, e)
+            if self.transport is not None:
+                self.transport.close()
+            return False
+        if secure is None:
+            return False
+        self.transport = secure
+        return True
+
+    def _flush_session(self) -> None:
+        out, self.session.out = self.session.out, []
+        if out:
+            self._write(b"".join(out))
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def shut_down(self) -> None:
+        """The node stops: ``* BYE`` and close."""
+        self._write(self.session.shutdown_message())
+        if self.transport is not None:
+            self.transport.close()
+        if self._task is not None:
+            self._task.cancel()

@@ -1,0 +1,175 @@
+"""Commands of any state (CAPABILITY, NOOP, LOGOUT, ID, RFC 9051 section 6.1) and of the
+not-authenticated state (STARTTLS, LOGIN, AUTHENTICATE with SASL-IR: RFC 9051 section 6.2,
+RFC 4959), plus ENABLE (RFC 5161) and NAMESPACE (RFC 2342)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from fdb_layers.mail import ensure_account, transact
+from server.imap.wire import commands as c
+from server.imap.wire.framing import AuthenticateLine, Mode
+from server.imap.wire.responses import (
+    CapabilityData,
+    Code,
+    Continuation,
+    EnabledData,
+    IdData,
+    NamespaceData,
+    Tagged,
+    Untagged,
+)
+from server.sasl import (
+    Aborted,
+    Authenticated,
+    Challenge,
+    Credentials,
+    Failed,
+    Malformed,
+    Step,
+    Unavailable,
+    decode_initial,
+    decode_response,
+)
+
+from .errors import bad, no
+from .state import Action, Session, State
+
+log = logging.getLogger(__name__)
+
+SERVER_ID = (("name", "fdbmail"), ("vendor", "fdbmail"))
+
+
+async def capability(s: Session, cmd: c.Command) -> None:
+    s.write(CapabilityData(s.capabilities()))
+    s.ok(cmd.tag, "CAPABILITY completed")
+
+
+async def noop(s: Session, cmd: c.Command) -> None:
+    from .selected import announce_changes
+
+    await announce_changes(s)
+    s.ok(cmd.tag, "NOOP completed")
+
+
+async def logout(s: Session, cmd: c.Command) -> None:
+    s.write(Untagged("BYE", "Logging out"))
+    s.ok(cmd.tag, "LOGOUT completed")
+    s.state = State.LOGOUT
+    s.action = Action.CLOSE
+
+
+async def id_(s: Session, cmd: c.Command) -> None:
+    s.write(IdData(SERVER_ID))
+    s.ok(cmd.tag, "ID completed")
+
+
+async def starttls(s: Session, cmd: c.Command) -> None:
+    if s.tls or not s.ctx.starttls:
+        raise bad("TLS already active" if s.tls else "STARTTLS not available")
+    s.ok(cmd.tag, "Begin TLS negotiation now")
+    # RFC 9051 section 6.2.1: anything the client sent after STARTTLS before the handshake
+    # is not trusted (command injection, CVE-2011-0411 style): drop it.
+    s.reader.take_buffered()
+    s.action = Action.STARTTLS
+
+
+def tls_started(s: Session) -> None:
+    """The connection finished the STARTTLS handshake."""
+    s.tls = True
+    s.action = None
+
+
+async def login(s: Session, cmd: c.Command) -> None:
+    assert isinstance(cmd, c.Login)
+    if not s.plaintext_allowed:
+        raise no("LOGIN is disabled before STARTTLS", "PRIVACYREQUIRED")
+    outcome = await s.ctx.authenticator.verify(Credentials(cmd.user, cmd.password))
+    await _finish(s, cmd.tag, outcome)
+
+
+async def authenticate(s: Session, cmd: c.Command) -> None:
+    assert isinstance(cmd, c.Authenticate)
+    mechanism = s.ctx.mechanisms.start(cmd.mechanism, plaintext_allowed=s.plaintext_allowed)
+    if mechanism is None or mechanism.name != "PLAIN":
+        if not s.plaintext_allowed and cmd.mechanism.upper() == "PLAIN":
+            raise no("Authentication over TLS only", "PRIVACYREQUIRED")
+        raise no("Unsupported authentication mechanism", "CANNOT")
+    initial: bytes | None = None
+    if cmd.initial is not None:
+        decoded = decode_initial(cmd.initial.encode("ascii", "replace"))
+        if not isinstance(decoded, bytes):
+            await _finish(s, cmd.tag, decoded)
+            return
+        initial = decoded
+    s.auth = (cmd.tag, mechanism)
+    await _step(s, cmd.tag, mechanism.start(initial))
+
+
+async def authenticate_line(s: Session, event: AuthenticateLine) -> None:
+    assert s.auth is not None
+    tag, mechanism = s.auth
+    decoded = decode_response(event.data)
+    if not isinstance(decoded, bytes):
+        await _finish(s, tag, decoded)
+        return
+    await _step(s, tag, mechanism.respond(decoded))
+
+
+async def _step(s: Session, tag: str, step: Step) -> None:
+    if isinstance(step, Challenge):
+        s.reader.set_mode(Mode.AUTHENTICATE)
+        s.write(Continuation(challenge=step.data))   # "+ " and base64, empty or not
+        return
+    if isinstance(step, Credentials):
+        step = await s.ctx.authenticator.verify(step)
+    await _finish(s, tag, step)
+
+
+async def _finish(s: Session, tag: str, outcome: object) -> None:
+    """The one table from a SASL outcome to IMAP's answer (RFC 9051 section 6.2.2,
+    RFC 5530 codes)."""
+    s.auth = None
+    s.reader.set_mode(Mode.COMMAND)
+    if isinstance(outcome, Authenticated):
+        account_id = outcome.principal.id
+        await transact(s.ctx.engine, ensure_account, account_id,
+                       uidvalidity_seed=int(time.time()))  # special-use mailboxes too
+        s.account_id = account_id
+        s.login = outcome.authcid
+        s.state = State.AUTHENTICATED
+        log.info("IMAP login %s (%s)", account_id, s.conn_id)
+        s.write(Tagged(tag, "OK", "Logged in", Code.capability(s.capabilities())))
+    elif isinstance(outcome, Failed):
+        s.write(Tagged(tag, "NO", "Authentication failed", Code("AUTHENTICATIONFAILED")))
+    elif isinstance(outcome, Aborted):
+        s.write(Tagged(tag, "BAD", "Authentication cancelled"))
+    elif isinstance(outcome, Malformed):
+        s.write(Tagged(tag, "BAD", outcome.detail))
+    elif isinstance(outcome, Unavailable):
+        s.write(Tagged(tag, "NO", "Authentication unavailable, try again later",
+                       Code("UNAVAILABLE")))
+    else:
+        s.write(Tagged(tag, "NO", "Authentication failed", Code("AUTHENTICATIONFAILED")))
+
+
+ENABLABLE = ("IMAP4REV2",)
+
+
+async def enable(s: Session, cmd: c.Command) -> None:
+    """RFC 5161 section 3.1: only what is newly enabled is listed in ``* ENABLED``."""
+    assert isinstance(cmd, c.Enable)
+    enabled: list[str] = []
+    for name in cmd.capabilities:
+        if name.upper() == "IMAP4REV2" and not s.rev2:
+            s.rev2 = s.utf8 = True
+            s.reader.set_utf8(True)
+            enabled.append("IMAP4rev2")
+    s.write(EnabledData(tuple(enabled)))
+    s.ok(cmd.tag, "ENABLE completed")
+
+
+async def namespace(s: Session, cmd: c.Command) -> None:
+    s.write(NamespaceData((("", "/"),)))
+    s.ok(cmd.tag, "NAMESPACE completed")

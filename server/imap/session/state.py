@@ -1,0 +1,182 @@
+"""The IMAP session state machine (RFC 9051 section 3): not authenticated,
+authenticated, selected, logout.  No sockets: the connection feeds it the reader's
+events (:meth:`Session.receive`) and writes what it leaves in :attr:`Session.out`;
+:attr:`Session.action` asks the connection for what only it can do (STARTTLS, close).
+
+Handlers live by command family: :mod:`.auth` (any state and not authenticated),
+:mod:`.mailboxes` (authenticated), :mod:`.selected` (SELECT and the selected state).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fdb_layers.mail import Engine
+from server.imap.wire import commands as c
+from server.imap.wire.framing import (
+    NEED_DATA,
+    AuthenticateLine,
+    CommandReader,
+    ContinuationRequired,
+    Event,
+    IdleDone,
+    Limits,
+    Rejected,
+)
+from server.imap.wire.responses import Code, Continuation, Response, Tagged, Untagged
+from server.sasl import Authenticator, Mechanism, Registry
+
+from .errors import ImapError, lookup
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    NOT_AUTHENTICATED = "not authenticated"
+    AUTHENTICATED = "authenticated"
+    SELECTED = "selected"
+    LOGOUT = "logout"
+
+
+class Action(enum.Enum):
+    STARTTLS = "starttls"   # switch to TLS now (the OK is already in ``out``)
+    CLOSE = "close"         # write ``out`` and close
+
+
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    """What every session of a node's IMAP listeners shares."""
+
+    engine: Engine
+    authenticator: Authenticator
+    mechanisms: Registry
+    hostname: str
+    auth_require_tls: bool = True
+    starttls: bool = True        # STARTTLS is offered (a TLS context exists)
+    append_limit: int = 52_428_800
+    max_line: int = 65536
+    max_literal: int = 65536
+
+
+@dataclass
+class Selected:
+    """The selected mailbox: its UID map (sequence number n is ``uids[n-1]``)."""
+
+    mailbox_id: str
+    name: str
+    uidvalidity: int
+    readonly: bool
+    uids: list[int] = field(default_factory=list)
+
+
+Handler = Callable[["Session", c.Command], Awaitable[None]]
+
+
+class Session:
+    def __init__(self, ctx: SessionContext, *, tls: bool, conn_id: str = "") -> None:
+        self.ctx = ctx
+        self.tls = tls
+        self.conn_id = conn_id
+        self.state = State.NOT_AUTHENTICATED
+        self.reader = CommandReader(Limits(max_line=ctx.max_line, max_literal=ctx.max_literal,
+                                           max_upload=ctx.append_limit))
+        self.out: list[bytes] = []
+        self.action: Action | None = None
+        self.utf8 = False
+        self.rev2 = False
+        self.account_id = ""
+        self.login = ""
+        self.selected: Selected | None = None
+        self.auth: tuple[str, Mechanism] | None = None   # tag and exchange of AUTHENTICATE
+
+    # -- what the connection calls ----------------------------------------------------
+
+    def greeting(self) -> bytes:
+        return Untagged("OK", f"{self.ctx.hostname} IMAP4rev2 ready",
+                        Code.capability(self.capabilities())).render()
+
+    def feed(self, data: bytes) -> None:
+        self.reader.feed(data)
+
+    async def run(self) -> None:
+        """Handle every complete event the reader has, until it needs data or the session
+        asks the connection for an action."""
+        while self.action is None:
+            event = self.reader.next_event()
+            if event is NEED_DATA:
+                return
+            await self.receive(event)
+
+    async def receive(self, event: Event) -> None:
+        if isinstance(event, ContinuationRequired):
+            self.write(Continuation())
+        elif isinstance(event, Rejected):
+            self.write(event.response())
+        elif isinstance(event, AuthenticateLine):
+            from .auth import authenticate_line
+            await self._guarded(self.auth[0] if self.auth else "*", authenticate_line(self, event))
+        elif isinstance(event, IdleDone):
+            pass  # IDLE is not offered: the reader is never put in IDLE mode
+        else:
+            await self.command(event)  # type: ignore[arg-type]
+
+    def shutdown_message(self) -> bytes:
+        return Untagged("BYE", "Server shutting down").render()
+
+    # -- helpers for handlers ---------------------------------------------------------
+
+    def write(self, response: Response) -> None:
+        self.out.append(response.render(self.utf8))
+
+    def ok(self, tag: str, text: str, code: Code | None = None) -> None:
+        self.write(Tagged(tag, "OK", text, code))
+
+    @property
+    def plaintext_allowed(self) -> bool:
+        return self.tls or not self.ctx.auth_require_tls
+
+    def capabilities(self) -> tuple[str, ...]:
+        caps = ["IMAP4rev1", "IMAP4rev2"]
+        if self.state is State.NOT_AUTHENTICATED:
+            if self.ctx.starttls and not self.tls:
+                caps.append("STARTTLS")
+            if not self.plaintext_allowed:
+                caps.append("LOGINDISABLED")
+            usable = self.ctx.mechanisms.usable(plaintext_allowed=self.plaintext_allowed)
+            caps += [f"AUTH={m}" for m in usable if m == "PLAIN"]
+            caps.append("SASL-IR")
+        caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
+                 "STATUS=SIZE"]
+        return tuple(caps)
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    async def command(self, cmd: c.Command) -> None:
+        from .dispatch import ALLOWED, HANDLERS
+
+        tag = cmd.tag
+        if self.state not in ALLOWED.get(type(cmd), ()):
+            self.write(Tagged(tag, "BAD", f"Command not valid in the {self.state.value} state"))
+            return
+        handler = HANDLERS.get(type(cmd))
+        if handler is None:
+            self.write(Tagged(tag, "BAD", "Command not implemented"))
+            return
+        await self._guarded(tag, handler(self, cmd))
+
+    async def _guarded(self, tag: str, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception as e:
+            answer = lookup(e)
+            if answer is None:
+                log.exception("IMAP command failed (%s)", self.conn_id)
+                answer = ImapError("NO", "Internal error", "SERVERBUG")
+            code = Code(answer.code) if answer.code else None
+            if tag == "*":
+                self.write(Untagged(answer.status, answer.text, code))
+            else:
+                self.write(Tagged(tag, answer.status, answer.text, code))
