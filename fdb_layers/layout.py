@@ -29,12 +29,14 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
     from .blobs import refs as blobrefs  # they import this module
     from .mail import layout as mail_layout
     from .mail import maintenance
+    from .queue import layout as queue_layout
 
     return {
         "store": STORE_LAYOUT,
         "mail": mail_layout.LAYOUT,
         "blobrefs": blobrefs.LAYOUT,
         "maintenance": maintenance.LAYOUT,
+        "queue": queue_layout.LAYOUT,
     }
 
 

@@ -40,6 +40,21 @@ class FilterCondition:
 
 Filter: TypeAlias = "FilterOperator | FilterCondition"
 
+
+def evaluate(tree: Filter | None, matches: Callable[[JsonObject], bool]) -> bool:
+    """Whether an object passes a filter tree (RFC 8620 5.5), given a test of one
+    condition against it; no filter passes everything."""
+    if tree is None:
+        return True
+    if isinstance(tree, FilterCondition):
+        return matches(tree.condition)
+    results = [evaluate(sub, matches) for sub in tree.conditions]
+    if tree.operator == "AND":
+        return all(results)
+    if tree.operator == "OR":
+        return any(results)
+    return not any(results)
+
 ConditionCheck = Callable[[JsonObject], None]
 """Checks one FilterCondition: raises ``unsupportedFilter`` (or invalidArguments) for one
 the method cannot run."""

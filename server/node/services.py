@@ -25,7 +25,9 @@ SERVICES: tuple[str, ...] = (
 # The HTTP routes of the node's packages (JMAP, /crypto), served by every process of the
 # node: each a ``module:function`` that takes the node's parts and returns a sequence
 # of Starlette routes (:data:`RoutesFactory`).
-HTTP_ROUTES: tuple[str, ...] = ()
+HTTP_ROUTES: tuple[str, ...] = (
+    "server.jmap.node:routes",
+)
 
 RoutesFactory = Callable[["NodeParts"], Sequence[BaseRoute]]
 

@@ -36,6 +36,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
         FDBMAIL_DIRECTORY_SQL_PATH=str(tmp_path / "directory.sqlite3"),
         FDBMAIL_BLOBS_FS_PATH=str(tmp_path / "blobs"),
         FDBMAIL_SMTP_SUBMISSION_LISTEN="", FDBMAIL_SMTP_SUBMISSIONS_LISTEN="",
+        FDBMAIL_IMAP_LISTEN="", FDBMAIL_IMAP_TLS_LISTEN="",
     )
     return env
 

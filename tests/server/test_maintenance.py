@@ -105,6 +105,7 @@ async def test_node_runs_the_worker(tmp_path: Path) -> None:
     path = tmp_path / "fdbmail.toml"
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "127.0.0.1:0"\n'
         'submissions_listen = "127.0.0.1:0"\n[maintenance]\ninterval_seconds = 1\n')
     node = Node(load_config(path, env={}))

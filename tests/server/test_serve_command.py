@@ -49,6 +49,7 @@ def test_serve_without_config_answers_healthz_and_stops_on_sigterm(tmp_path: Pat
     env["FDBMAIL_SERVER_HTTP_LISTEN"] = f"127.0.0.1:{port}"
     for listener in ("MX", "SUBMISSION", "SUBMISSIONS"):
         env[f"FDBMAIL_SMTP_{listener}_LISTEN"] = "127.0.0.1:0"
+    env["FDBMAIL_IMAP_LISTEN"] = env["FDBMAIL_IMAP_TLS_LISTEN"] = "127.0.0.1:0"
     proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=tmp_path, env={
         **env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
         stderr=subprocess.PIPE, text=True)

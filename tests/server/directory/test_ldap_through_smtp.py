@@ -25,7 +25,8 @@ from .conftest import GROUPS, LDAP_PASSWORDS, PEOPLE, _ssha
 async def node(ldap_config: Callable[..., Config]) -> AsyncIterator[Node]:
     config = ldap_config().with_overrides({
         "server": {"http_listen": "127.0.0.1:0"},
-        "smtp": {"mx_listen": "127.0.0.1:0", "submission_listen": "127.0.0.1:0",
+        "imap": {"listen": "127.0.0.1:0", "tls_listen": "127.0.0.1:0"},
+ "smtp": {"mx_listen": "127.0.0.1:0", "submission_listen": "127.0.0.1:0",
                  "submissions_listen": "127.0.0.1:0"},
     })
     n = Node(config)

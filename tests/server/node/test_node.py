@@ -22,6 +22,7 @@ def _config_file(tmp_path: Path) -> Path:
     path = tmp_path / "fdbmail.toml"
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "127.0.0.1:0"\n'
         'submissions_listen = "127.0.0.1:0"\n')
     return path
@@ -178,6 +179,7 @@ async def test_a_full_store_disk_is_a_fast_452_that_healthz_reports_until_space_
     cfg.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
         f'workers = {workers}\n'
+        '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "127.0.0.1:0"\n'
         'submissions_listen = "127.0.0.1:0"\n'
         f'[store]\nsqlite_path = "{tiny_disk.path / "store.sqlite3"}"\n')

@@ -33,6 +33,7 @@ def _config_file(tmp_path: Path, extra: str = "", submission: str = "") -> Path:
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
         'workers = 2\nlog_level = "WARNING"\n'
+        '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
         f'[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = "{submission}"\n'
         'submissions_listen = "127.0.0.1:0"\n' + extra)
     assert cli(["-c", str(path), "directory", "add", "alice",

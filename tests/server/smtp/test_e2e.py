@@ -111,6 +111,9 @@ async def node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 [server]
 data_dir = "{data}"
 hostname = "mx.example.com"
+[imap]
+listen = "127.0.0.1:0"
+tls_listen = "127.0.0.1:0"
 [smtp]
 mx_listen = "127.0.0.1:0"
 submission_listen = "127.0.0.1:0"

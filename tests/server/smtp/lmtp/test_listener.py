@@ -90,6 +90,7 @@ async def test_the_node_serves_lmtp_into_the_store(tmp_path: Path) -> None:
 
     cfg = tmp_path / "fdbmail.toml"
     cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+                   '[imap]\nlisten = ""\ntls_listen = ""\n'
                    '[smtp]\nmx_listen = ""\nsubmission_listen = ""\nsubmissions_listen = ""\n'
                    '[lmtp]\nlisten = "127.0.0.1:0"\n')
     fdbmail(cfg, "add-domain", "example.com")
@@ -124,7 +125,8 @@ async def test_the_node_refuses_a_public_lmtp_address(tmp_path: Path) -> None:
 
     config = load_config(None, env={}).with_overrides({
         "server": {"data_dir": str(tmp_path / "data"), "http_listen": "127.0.0.1:0"},
-        "smtp": {"mx_listen": "", "submission_listen": "", "submissions_listen": ""},
+        "imap": {"listen": "127.0.0.1:0", "tls_listen": "127.0.0.1:0"},
+ "smtp": {"mx_listen": "", "submission_listen": "", "submissions_listen": ""},
         "lmtp": {"listen": "0.0.0.0:0"}})
     node = Node(config)
     try:
@@ -147,6 +149,7 @@ async def test_worker_processes_serve_lmtp_on_a_unix_socket(tmp_path: Path) -> N
     cfg = tmp_path / "fdbmail.toml"
     cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
                    'workers = 2\nlog_level = "WARNING"\n'
+                   '[imap]\nlisten = ""\ntls_listen = ""\n'
                    '[smtp]\nmx_listen = ""\nsubmission_listen = ""\nsubmissions_listen = ""\n'
                    f'[lmtp]\nlisten = "unix:{path}"\nsocket_mode = "0600"\n')
     fdbmail(cfg, "add-domain", "example.com")

@@ -82,6 +82,9 @@ async def node(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
 [server]
 data_dir = "{data}"
 hostname = "mx.example.com"
+[imap]
+listen = ""
+tls_listen = ""
 [lmtp]
 listen = "{listen}"
 socket_mode = "0666"

@@ -1,0 +1,416 @@
+"""Email/get, Email/changes, Email/query, Thread/get and Thread/changes (RFC 8621
+sections 3 and 4) over the mail layer's emails and the summary stored at delivery.
+
+Email/query runs as a scan of the account's emails (every mailbox's messages), filtered
+and sorted in memory; the body properties (bodyStructure, textBody, htmlBody,
+attachments, bodyValues) and header:* are not served yet."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fdb_layers.mail import (
+    EMAIL,
+    THREAD,
+    Email,
+    MailboxNotFound,
+    Transaction,
+    get_email,
+    get_state,
+    get_status,
+    get_summary,
+    list_mailboxes,
+    list_messages,
+    list_thread,
+    normalise_keyword,
+    query_mailbox,
+)
+from server.mime.addresses import Address, AddressList, Group
+from server.mime.model import MessageSummary
+
+from .args import (
+    account_arg,
+    bool_arg,
+    check_known,
+    ids_arg,
+    pick,
+    properties_arg,
+)
+from .errors import MethodError, invalid_arguments
+from .json import JsonObject, JsonValue
+from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date, utc_date
+from .methods import CallContext
+from .query import (
+    evaluate,
+    Comparator,
+    Filter,
+    FilterCondition,
+    FilterOperator,
+    apply_window,
+    filter_arg,
+    sort_arg,
+    unsupported_filter,
+    Window,
+    window_arg,
+)
+
+RECORD_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
+                     "receivedAt")
+SUMMARY_PROPERTIES = ("messageId", "inReplyTo", "references", "sender", "from", "to", "cc",
+                      "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview")
+PROPERTIES = RECORD_PROPERTIES + SUMMARY_PROPERTIES
+MAX_QUERY = 10_000
+
+# RFC 8621 section 4.4.1: the conditions we run, by the type of their value.
+DATE_CONDITIONS = ("before", "after")
+SIZE_CONDITIONS = ("minSize", "maxSize")
+KEYWORD_CONDITIONS = ("hasKeyword", "notKeyword")
+TEXT_CONDITIONS = ("from", "to", "cc", "bcc", "subject", "text")
+CONDITIONS = frozenset(("inMailbox", "inMailboxOtherThan", *DATE_CONDITIONS,
+                        *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS))
+
+
+# -- rendering an email ---------------------------------------------------------------
+
+
+def _addresses(addresses: AddressList) -> list[JsonValue] | None:
+    """EmailAddress[] (section 4.1.2.3, the asAddresses form: groups flattened)."""
+    if not addresses:
+        return None
+    out: list[JsonValue] = []
+    for item in addresses:
+        members: Sequence[Address] = item.members if isinstance(item, Group) else (item,)
+        out.extend({"name": a.name, "email": a.email} for a in members)
+    return out
+
+
+def _ids(values: tuple[str, ...]) -> list[JsonValue] | None:
+    return list(values) if values else None
+
+
+def _summary_properties(summary: MessageSummary | None) -> JsonObject:
+    if summary is None:  # stored without one: the properties are null
+        empty: JsonObject = {p: None for p in SUMMARY_PROPERTIES}
+        return empty | {"hasAttachment": False, "preview": ""}
+    env = summary.envelope
+    return {
+        "messageId": _ids(env.message_ids), "inReplyTo": _ids(env.in_reply_to_ids),
+        "references": _ids(env.reference_ids), "sender": _addresses(env.sender),
+        "from": _addresses(env.from_), "to": _addresses(env.to), "cc": _addresses(env.cc),
+        "bcc": _addresses(env.bcc), "replyTo": _addresses(env.reply_to),
+        "subject": env.decoded_subject,
+        "sentAt": utc_date(env.timestamp) if env.timestamp is not None else None,
+        "hasAttachment": summary.has_attachment, "preview": summary.preview}
+
+
+def _record_properties(email: Email) -> JsonObject:
+    return {"id": email.id, "blobId": email.blob_id, "threadId": email.thread_id,
+            "mailboxIds": {m: True for m in email.mailboxes},
+            "keywords": {k: True for k in email.keywords}, "size": email.size,
+            "receivedAt": utc_date(email.received_at)}
+
+
+async def _summary(tr: Transaction, account_id: str, email_id: str) -> MessageSummary | None:
+    raw = await get_summary(tr, account_id, email_id)
+    if raw is None:
+        return None
+    try:
+        return MessageSummary.from_bytes(raw)
+    except ValueError:
+        return None
+
+
+async def _get(tr: Transaction, account_id: str, ids: Sequence[str],
+               with_summary: bool) -> tuple[str, dict[str, JsonObject]]:
+    found: dict[str, JsonObject] = {}
+    for email_id in ids:
+        email = await get_email(tr, account_id, email_id)
+        if email is None or not email.mailboxes:
+            continue
+        record = _record_properties(email)
+        if with_summary:
+            record.update(_summary_properties(await _summary(tr, account_id, email_id)))
+        found[email_id] = record
+    return await get_state(tr, account_id), found
+
+
+class EmailGet:
+    name = "Email/get"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, ("accountId", "ids", "properties", "bodyProperties",
+                           "fetchTextBodyValues", "fetchHTMLBodyValues",
+                           "fetchAllBodyValues", "maxBodyValueBytes"))
+        account = account_arg(ctx, args)
+        ids = ids_arg(ctx, args)
+        if ids is None:  # section 4.2: a server MAY refuse ids null for Email
+            raise MethodError("requestTooLarge", "give the ids of the emails to get")
+        properties = properties_arg(args, PROPERTIES, PROPERTIES)
+        for name in ("fetchTextBodyValues", "fetchHTMLBodyValues", "fetchAllBodyValues"):
+            bool_arg(args, name)
+        with_summary = any(p in SUMMARY_PROPERTIES for p in properties)
+        state, found = await self.store.run(account.id, _get, ids, with_summary)
+        return {"accountId": account.id, "state": state,
+                "list": [pick(found[i], properties) for i in ids if i in found],
+                "notFound": [i for i in ids if i not in found]}
+
+
+class EmailChanges:
+    name = "Email/changes"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        return (await changes_call(self.store, ctx, args, EMAIL))[0]
+
+
+# -- Email/query ----------------------------------------------------------------------
+
+
+def check_condition(condition: JsonObject) -> None:
+    unknown = set(condition) - CONDITIONS
+    if unknown:
+        raise unsupported_filter(f"unsupported Email filter condition(s): {sorted(unknown)}")
+    for name, value in condition.items():
+        if name == "inMailboxOtherThan":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise invalid_arguments("'inMailboxOtherThan' must be an array of ids")
+        elif name in DATE_CONDITIONS:
+            parse_utc_date(value, name)
+        elif name in SIZE_CONDITIONS:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise invalid_arguments(f"{name!r} must be an unsigned integer")
+        elif not isinstance(value, str):
+            raise invalid_arguments(f"{name!r} must be a string")
+        elif name in KEYWORD_CONDITIONS:
+            try:
+                normalise_keyword(value)
+            except ValueError:
+                raise invalid_arguments(f"{name!r}: invalid keyword {value!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    email: Email
+    summary: MessageSummary | None
+
+
+def _text_of(summary: MessageSummary | None, name: str) -> str:
+    if summary is None:
+        return ""
+    env = summary.envelope
+
+    def addresses(items: AddressList) -> str:
+        return " ".join(f"{a.get('name') or ''} {a.get('email')}"
+                        for a in _addresses(items) or () if isinstance(a, dict))
+    fields = {"from": addresses(env.from_), "to": addresses(env.to),
+              "cc": addresses(env.cc), "bcc": addresses(env.bcc),
+              "subject": env.decoded_subject or ""}
+    if name == "text":
+        return " ".join([*fields.values(), summary.preview])
+    return fields[name]
+
+
+def _matches(c: _Candidate, condition: JsonObject) -> bool:
+    email = c.email
+    for name, value in condition.items():
+        if name == "inMailbox" and value not in email.mailboxes:
+            return False
+        if name == "inMailboxOtherThan" and isinstance(value, list) \
+                and not set(email.mailboxes) - set(v for v in value if isinstance(v, str)):
+            return False
+        if name == "before" and not email.received_at < parse_utc_date(value, name):
+            return False
+        if name == "after" and not email.received_at >= parse_utc_date(value, name):
+            return False
+        if name == "minSize" and isinstance(value, int) and email.size < value:
+            return False
+        if name == "maxSize" and isinstance(value, int) and email.size >= value:
+            return False
+        if name in KEYWORD_CONDITIONS and isinstance(value, str) \
+                and (value.lower() in email.keywords) != (name == "hasKeyword"):
+            return False
+        if name in TEXT_CONDITIONS and isinstance(value, str) \
+                and value.casefold() not in _text_of(c.summary, name).casefold():
+            return False
+    return True
+
+
+def _filter(c: _Candidate, tree: Filter | None) -> bool:
+    return evaluate(tree, lambda condition: _matches(c, condition))
+
+
+def _needs_summary(tree: Filter | None) -> bool:
+    if tree is None:
+        return False
+    if isinstance(tree, FilterCondition):
+        return any(name in TEXT_CONDITIONS for name in tree.condition)
+    assert isinstance(tree, FilterOperator)
+    return any(_needs_summary(sub) for sub in tree.conditions)
+
+
+def _sorted(candidates: list[_Candidate], sort: Sequence[Comparator]) -> list[_Candidate]:
+    """Stable sorts, last comparator first; with no sort, newest received first; the
+    email id breaks ties so the order is total and stable between calls."""
+    out = sorted(candidates, key=lambda c: c.email.id)
+    for comparator in reversed(sort or (Comparator("receivedAt", False),)):
+        if comparator.property == "receivedAt":
+            out.sort(key=lambda c: c.email.received_at, reverse=not comparator.is_ascending)
+        else:
+            out.sort(key=lambda c: c.email.size, reverse=not comparator.is_ascending)
+    return out
+
+
+async def _scan(tr: Transaction, account_id: str, with_summary: bool
+                ) -> tuple[str, list[_Candidate]]:
+    """Every email of the account (each once, whatever its mailboxes)."""
+    seen: set[str] = set()
+    out: list[_Candidate] = []
+    for box in await list_mailboxes(tr, account_id):
+        if not box.uidvalidity:
+            continue
+        try:
+            messages = await list_messages(tr, account_id, box.id)
+        except MailboxNotFound:
+            continue
+        for message in messages:
+            if message.email_id in seen:
+                continue
+            seen.add(message.email_id)
+            email = await get_email(tr, account_id, message.email_id)
+            if email is not None:
+                summary = await _summary(tr, account_id, email.id) if with_summary else None
+                out.append(_Candidate(email, summary))
+    return await get_state(tr, account_id), out
+
+
+def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bool,
+                   anchor: str | None, position: int) -> tuple[str, bool] | None:
+    """(mailbox id, newest first) when the query is one mailbox by received date -- a
+    mail list view -- which the layer's received-at index answers without a scan."""
+    if collapse or anchor is not None or position < 0 or not isinstance(tree, FilterCondition):
+        return None
+    mailbox_id = tree.condition.get("inMailbox")
+    if set(tree.condition) != {"inMailbox"} or not isinstance(mailbox_id, str):
+        return None
+    if len(sort) > 1 or (sort and sort[0].property != "receivedAt"):
+        return None
+    return mailbox_id, not (sort and sort[0].is_ascending)
+
+
+async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_first: bool,
+                   position: int, limit: int) -> tuple[str, list[str], int]:
+    """The page of one mailbox's emails by received date, and the mailbox's total."""
+    state = await get_state(tr, account_id)
+    try:
+        rows = await query_mailbox(tr, account_id, mailbox_id, newest_first=newest_first,
+                                   position=position, limit=limit) if limit else []
+        total = (await get_status(tr, account_id, mailbox_id)).messages
+    except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
+        return state, [], 0
+    return state, [email_id for email_id, _ in rows], total
+
+
+class EmailQuery:
+    name = "Email/query"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, ("accountId", "filter", "sort", "position", "anchor",
+                           "anchorOffset", "limit", "calculateTotal", "collapseThreads"))
+        account = account_arg(ctx, args)
+        tree = filter_arg(args, check_condition)
+        sort = sort_arg(args, EMAIL_SORTS)
+        window = window_arg(args)
+        collapse = bool_arg(args, "collapseThreads")
+        listing = _inbox_listing(tree, sort, collapse, window.anchor, window.position)
+        if listing is not None:
+            return await self._listing(account.id, window, collapse, *listing)
+        state, candidates = await self.store.run(account.id, _scan, _needs_summary(tree))
+        ids: list[str] = []
+        threads: set[str] = set()
+        for c in _sorted([c for c in candidates if _filter(c, tree)], sort):
+            if collapse:  # section 4.4.3: only the first email of each thread
+                if c.email.thread_id in threads:
+                    continue
+                threads.add(c.email.thread_id)
+            ids.append(c.email.id)
+        position, page, capped = apply_window(ids, window, MAX_QUERY)
+        out: JsonObject = {"accountId": account.id, "queryState": state,
+                           "canCalculateChanges": False, "position": position,
+                           "collapseThreads": collapse, "ids": list[JsonValue](page)}
+        if window.calculate_total:
+            out["total"] = len(ids)
+        if capped is not None:
+            out["limit"] = capped
+        return out
+
+
+    async def _listing(self, account_id: str, window: Window, collapse: bool,
+                       mailbox_id: str, newest_first: bool) -> JsonObject:
+        limit = MAX_QUERY if window.limit is None else min(window.limit, MAX_QUERY)
+        state, page, total = await self.store.run(account_id, _listing, mailbox_id,
+                                                  newest_first, window.position, limit)
+        out: JsonObject = {"accountId": account_id, "queryState": state,
+                           "canCalculateChanges": False, "position": window.position,
+                           "collapseThreads": collapse, "ids": list[JsonValue](page)}
+        if window.calculate_total:
+            out["total"] = total
+        if window.limit is not None and window.limit > MAX_QUERY:
+            out["limit"] = MAX_QUERY
+        return out
+
+
+# -- Thread ---------------------------------------------------------------------------
+
+
+async def _threads(tr: Transaction, account_id: str, ids: Sequence[str]
+                   ) -> tuple[str, dict[str, list[str]]]:
+    found: dict[str, list[str]] = {}
+    for thread_id in ids:
+        emails = await list_thread(tr, account_id, thread_id)
+        if emails:
+            found[thread_id] = emails
+    return await get_state(tr, account_id), found
+
+
+class ThreadGet:
+    name = "Thread/get"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, ("accountId", "ids", "properties"))
+        account = account_arg(ctx, args)
+        ids = ids_arg(ctx, args)
+        if ids is None:
+            raise MethodError("requestTooLarge", "give the ids of the threads to get")
+        properties = properties_arg(args, ("id", "emailIds"), ("id", "emailIds"))
+        state, found = await self.store.run(account.id, _threads, ids)
+        records: list[JsonValue] = [pick({"id": i, "emailIds": list(found[i])}, properties)
+                   for i in ids if i in found]
+        return {"accountId": account.id, "state": state, "list": records,
+                "notFound": [i for i in ids if i not in found]}
+
+
+class ThreadChanges:
+    name = "Thread/changes"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        return (await changes_call(self.store, ctx, args, THREAD))[0]

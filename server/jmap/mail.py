@@ -1,0 +1,146 @@
+"""The mail capability (RFC 8621 section 1.3) and what its methods share: the mail
+layer's store, the account created on first use, the state and the changes of one kind.
+
+The JMAP account id is the directory principal's id, which is also the mail layer's
+account id (so delivery, IMAP and JMAP see one account); an account that no mail has
+reached yet is created on its first JMAP call, as delivery creates it on its first
+message (``ensure_account``)."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Concatenate, ParamSpec, TypeVar
+
+from fdb_layers.mail import (
+    MAX_DEPTH,
+    MAX_NAME_BYTES,
+    CannotCalculateChanges,
+    Engine,
+    StoreUnavailable,
+    Transaction,
+    account_exists,
+    ensure_account,
+    get_changes,
+    transact,
+)
+
+from .args import (
+    account_arg,
+    cannot_calculate,
+    check_known,
+    max_changes_arg,
+    string_arg,
+)
+from .errors import MethodError, invalid_arguments
+from .json import JsonObject
+from .methods import CallContext, Capability
+from .query import ConditionCheck, filter_arg, sort_arg
+
+MAIL = "urn:ietf:params:jmap:mail"
+# The Email/query sorts we run (RFC 8621 section 4.4.2), advertised as
+# emailQuerySortOptions.
+EMAIL_SORTS = ("receivedAt", "size")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def mail_capability(max_size_attachments: int) -> Capability:
+    """``urn:ietf:params:jmap:mail``: an empty object in the session, the account's limits
+    in ``accountCapabilities`` (RFC 8621 section 1.3.1)."""
+    account: JsonObject = {
+        "maxMailboxesPerEmail": None,
+        "maxMailboxDepth": MAX_DEPTH,
+        "maxSizeMailboxName": MAX_NAME_BYTES,
+        "maxSizeAttachmentsPerEmail": max_size_attachments,
+        "emailQuerySortOptions": list(EMAIL_SORTS),
+        "mayCreateTopLevelMailbox": True,
+    }
+    return Capability(MAIL, {}, account)
+
+
+class MailStore:
+    """The mail layer as the methods use it: one transaction per call, in the caller's
+    account, created first if it does not exist yet."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def run(self, account_id: str,
+                  fn: Callable[Concatenate[Transaction, str, P], Awaitable[T]],
+                  *args: P.args, **kwargs: P.kwargs) -> T:
+        async def body(tr: Transaction) -> T:
+            if not await account_exists(tr, account_id):
+                await ensure_account(tr, account_id, uidvalidity_seed=max(1, int(time.time())))
+            return await fn(tr, account_id, *args, **kwargs)
+        try:
+            return await transact(self.engine, body)
+        except StoreUnavailable as e:
+            raise MethodError("serverUnavailable", f"the store is unavailable: {e}") from e
+
+
+async def changes_call(store: MailStore, ctx: CallContext, args: JsonObject,
+                       kind: str) -> tuple[JsonObject, bool]:
+    """``Foo/changes`` (RFC 8620 section 5.2) of one kind of the change log: the response,
+    and whether every update changed only a mailbox's counts."""
+    check_known(args, ("accountId", "sinceState", "maxChanges"))
+    account = account_arg(ctx, args)
+    since = string_arg(args, "sinceState", required=True)
+    assert since is not None
+    max_changes = max_changes_arg(args)
+    try:
+        changes = await store.run(account.id, get_changes, kind, since,
+                                  max_changes=max_changes)
+    except CannotCalculateChanges:
+        raise cannot_calculate(since) from None
+    out: JsonObject = {
+        "accountId": account.id, "oldState": since, "newState": changes.new_state,
+        "hasMoreChanges": changes.has_more_changes, "created": list(changes.created),
+        "updated": list(changes.updated), "destroyed": list(changes.destroyed)}
+    return out, changes.counts_only
+
+
+def utc_date(seconds: float) -> str:
+    """A UTCDate (RFC 8620 section 1.4): ``2014-10-30T06:12:00Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
+
+
+def parse_utc_date(value: object, name: str) -> float:
+    """A UTCDate filter value as POSIX seconds; ``invalidArguments`` otherwise."""
+    if not isinstance(value, str):
+        raise invalid_arguments(f"{name!r} must be a UTCDate")
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid_arguments(f"{name!r} must be a UTCDate, not {value!r}") from None
+    if parsed.tzinfo is None:
+        raise invalid_arguments(f"{name!r} must be a UTCDate with a time zone")
+    return parsed.timestamp()
+
+
+class QueryChanges:
+    """``Foo/queryChanges`` (RFC 8620 section 5.6) for a query whose responses say
+    ``canCalculateChanges: false``: the arguments are checked as for any call (account,
+    filter, sort), then the answer is ``cannotCalculateChanges`` and the client runs the
+    query again, as the section allows."""
+
+    capability = MAIL
+
+    def __init__(self, name: str, check: ConditionCheck, sorts: Sequence[str],
+                 extra: Sequence[str] = ()) -> None:
+        self.name, self.check, self.sorts = name, check, sorts
+        self.known = ("accountId", "filter", "sort", "sinceQueryState", "maxChanges",
+                      "upToId", "calculateTotal", *extra)
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, self.known)
+        account_arg(ctx, args)
+        filter_arg(args, self.check)
+        sort_arg(args, self.sorts)
+        since = string_arg(args, "sinceQueryState", required=True)
+        assert since is not None
+        max_changes_arg(args)
+        string_arg(args, "upToId")
+        raise cannot_calculate(since)

@@ -1,0 +1,235 @@
+"""Mailbox/get, Mailbox/changes and Mailbox/query (RFC 8621 section 2) over the mail
+layer's mailboxes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fdb_layers.mail import (
+    MAILBOX,
+    SEEN,
+    Mailbox,
+    Transaction,
+    get_email,
+    get_state,
+    get_status,
+    list_mailboxes,
+    list_messages,
+)
+
+from .args import (
+    account_arg,
+    bool_arg,
+    check_get_all,
+    check_known,
+    ids_arg,
+    pick,
+    properties_arg,
+)
+from .errors import invalid_arguments
+from .json import JsonObject, JsonValue
+from .mail import MAIL, MailStore, changes_call
+from .methods import CallContext
+from .query import (
+    evaluate,
+    Comparator,
+    Filter,
+    filter_arg,
+    sort_arg,
+    unsupported_filter,
+    window_arg,
+    apply_window,
+)
+
+MAILBOX_COUNT_PROPERTIES = ("totalEmails", "unreadEmails", "totalThreads", "unreadThreads")
+PROPERTIES = ("id", "name", "parentId", "role", "sortOrder", "totalEmails", "unreadEmails",
+              "totalThreads", "unreadThreads", "myRights", "isSubscribed")
+THREAD_COUNTS = ("totalThreads", "unreadThreads")
+# The caller owns the account: every right (RFC 8621 section 2, MailboxRights).
+ALL_RIGHTS: JsonObject = {r: True for r in (
+    "mayReadItems", "mayAddItems", "mayRemoveItems", "maySetSeen", "maySetKeywords",
+    "mayCreateChild", "mayRename", "mayDelete", "maySubmit")}
+CONDITIONS = {"parentId", "name", "role", "hasAnyRole", "isSubscribed"}
+SORTS = ("name", "sortOrder")
+MAX_QUERY = 10_000
+
+
+async def _thread_counts(tr: Transaction, account_id: str, mailbox_id: str
+                         ) -> tuple[int, int]:
+    """(totalThreads, unreadThreads): threads with an email in the mailbox, and those
+    with an unread one (section 2).  The layer keeps no thread counters: a scan."""
+    threads: set[str] = set()
+    unread: set[str] = set()
+    for message in await list_messages(tr, account_id, mailbox_id):
+        email = await get_email(tr, account_id, message.email_id)
+        if email is None:
+            continue
+        threads.add(email.thread_id)
+        if SEEN not in email.keywords:
+            unread.add(email.thread_id)
+    return len(threads), len(unread)
+
+
+async def _records(tr: Transaction, account_id: str, properties: Sequence[str]
+                   ) -> tuple[str, dict[str, JsonObject]]:
+    state = await get_state(tr, account_id)
+    out: dict[str, JsonObject] = {}
+    for box in await list_mailboxes(tr, account_id):
+        record: JsonObject = {
+            "id": box.id, "name": box.name, "parentId": box.parent_id or None,
+            "role": box.role or None, "sortOrder": 0, "myRights": dict(ALL_RIGHTS),
+            "isSubscribed": box.subscribed}
+        if box.uidvalidity:  # a \Noselect placeholder holds no email
+            status = await get_status(tr, account_id, box.id)
+            record["totalEmails"], record["unreadEmails"] = status.messages, status.unseen
+            if any(p in properties for p in THREAD_COUNTS):
+                total, unread = await _thread_counts(tr, account_id, box.id)
+                record["totalThreads"], record["unreadThreads"] = total, unread
+        else:
+            record.update(totalEmails=0, unreadEmails=0, totalThreads=0, unreadThreads=0)
+        out[box.id] = record
+    return state, out
+
+
+class MailboxGet:
+    name = "Mailbox/get"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, ("accountId", "ids", "properties"))
+        account = account_arg(ctx, args)
+        ids = ids_arg(ctx, args)
+        properties = properties_arg(args, PROPERTIES, PROPERTIES)
+        state, records = await self.store.run(account.id, _records, properties)
+        if ids is None:
+            check_get_all(ctx, len(records))
+            ids = list(records)
+        found: list[JsonValue] = [pick(records[i], properties) for i in ids if i in records]
+        return {"accountId": account.id, "state": state, "list": found,
+                "notFound": [i for i in ids if i not in records]}
+
+
+class MailboxChanges:
+    name = "Mailbox/changes"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        out, counts_only = await changes_call(self.store, ctx, args, MAILBOX)
+        # Section 2.2: updatedProperties names the counts when only they changed.
+        out["updatedProperties"] = list(MAILBOX_COUNT_PROPERTIES) if counts_only else None
+        return out
+
+
+def check_condition(condition: JsonObject) -> None:
+    unknown = set(condition) - CONDITIONS
+    if unknown:
+        raise unsupported_filter(f"unknown Mailbox filter condition(s): {sorted(unknown)}")
+    for name in ("parentId", "role"):
+        if name in condition and not isinstance(condition[name], str | None):
+            raise invalid_arguments(f"{name!r} must be a string or null")
+    if "name" in condition and not isinstance(condition["name"], str):
+        raise invalid_arguments("'name' must be a string")
+    for name in ("hasAnyRole", "isSubscribed"):
+        if name in condition and not isinstance(condition[name], bool):
+            raise invalid_arguments(f"{name!r} must be true or false")
+
+
+def _matches(box: Mailbox, condition: JsonObject) -> bool:
+    """One FilterCondition (section 2.3): every property it gives must match."""
+    for name, value in condition.items():
+        if name == "parentId" and (box.parent_id or None) != value:
+            return False
+        if name == "name" and not (isinstance(value, str)
+                                   and value.casefold() in box.name.casefold()):
+            return False
+        if name == "role" and (box.role or None) != value:
+            return False
+        if name == "hasAnyRole" and bool(box.role) != value:
+            return False
+        if name == "isSubscribed" and box.subscribed != value:
+            return False
+    return True
+
+
+def _filter(box: Mailbox, tree: Filter | None) -> bool:
+    return evaluate(tree, lambda condition: _matches(box, condition))
+
+
+def _sorted(boxes: list[Mailbox], sort: Sequence[Comparator]) -> list[Mailbox]:
+    """Stable sorts applied last comparator first; ids break ties (a total order)."""
+    out = sorted(boxes, key=lambda b: b.id)
+    for comparator in reversed(sort):
+        if comparator.property == "name":
+            out.sort(key=lambda b: b.name.casefold(), reverse=not comparator.is_ascending)
+        # sortOrder is 0 for every mailbox: the order stays as it is
+    return out
+
+
+def _as_tree(boxes: list[Mailbox], matching: list[Mailbox], sort: Sequence[Comparator],
+             filter_as_tree: bool, sort_as_tree: bool) -> list[Mailbox]:
+    """Section 2.3: with filterAsTree a mailbox matches only if its ancestors do too; with
+    sortAsTree each mailbox follows its parent, siblings in the sort's order."""
+    by_id = {b.id: b for b in boxes}
+    keep = {b.id for b in matching}
+    if filter_as_tree:
+        def ancestors_match(box: Mailbox) -> bool:
+            parent = by_id.get(box.parent_id or "")
+            return parent is None or (parent.id in keep and ancestors_match(parent))
+        keep = {i for i in keep if ancestors_match(by_id[i])}
+    ordered = _sorted(boxes, sort)
+    if not sort_as_tree:
+        return [b for b in ordered if b.id in keep]
+    children: dict[str, list[Mailbox]] = {}
+    for box in ordered:  # siblings keep the sort's order
+        parent = box.parent_id if (box.parent_id or "") in by_id else ""
+        children.setdefault(parent or "", []).append(box)
+    out: list[Mailbox] = []
+
+    def walk(parent_id: str) -> None:
+        for box in children.get(parent_id, ()):
+            if box.id in keep:
+                out.append(box)
+            walk(box.id)
+    walk("")
+    return out
+
+
+async def _query(tr: Transaction, account_id: str) -> tuple[str, list[Mailbox]]:
+    return await get_state(tr, account_id), await list_mailboxes(tr, account_id)
+
+
+class MailboxQuery:
+    name = "Mailbox/query"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, ("accountId", "filter", "sort", "position", "anchor",
+                           "anchorOffset", "limit", "calculateTotal", "sortAsTree",
+                           "filterAsTree"))
+        account = account_arg(ctx, args)
+        tree = filter_arg(args, check_condition)
+        sort = sort_arg(args, SORTS)
+        window = window_arg(args)
+        sort_as_tree, filter_as_tree = bool_arg(args, "sortAsTree"), bool_arg(args,
+                                                                             "filterAsTree")
+        state, boxes = await self.store.run(account.id, _query)
+        matching = [b for b in boxes if _filter(b, tree)]
+        ids = [b.id for b in _as_tree(boxes, matching, sort, filter_as_tree, sort_as_tree)]
+        position, page, capped = apply_window(ids, window, MAX_QUERY)
+        out: JsonObject = {"accountId": account.id, "queryState": state,
+                           "canCalculateChanges": False, "position": position,
+                           "ids": list[JsonValue](page)}
+        if window.calculate_total:
+            out["total"] = len(ids)
+        if capped is not None:
+            out["limit"] = capped
+        return out

@@ -1,0 +1,217 @@
+"""Mailbox/set (RFC 8621 section 2.5): create, update and destroy, each object in its own
+transaction of the mail layer (so one failure leaves the others done), the layer's
+refusals reported as the SetErrors the RFC names.
+
+What the layer does not keep is refused rather than dropped: a role cannot be changed
+after creation, and sortOrder is always 0."""
+
+from __future__ import annotations
+
+import secrets
+
+from fdb_layers.mail import (
+    ROLES,
+    InvalidMailboxName,
+    Mailbox,
+    MailboxExists,
+    MailboxHasChildren,
+    MailboxNotDeletable,
+    MailboxNotEmpty,
+    MailboxNotFound,
+    RoleExists,
+    Transaction,
+    create_mailbox,
+    delete_mailbox,
+    get_mailbox,
+    get_state,
+    rename_mailbox,
+    set_subscribed,
+)
+
+from .args import (
+    account_arg,
+    bool_arg,
+    check_known,
+    check_set_size,
+    check_state,
+    object_arg,
+    resolve_creation_id,
+    string_list_arg,
+)
+from .errors import SetError
+from .json import JsonObject, JsonValue
+from .mail import MAIL, MailStore
+from .mailbox import ALL_RIGHTS
+from .methods import CallContext
+from .patch import apply_patch
+
+SETTABLE = ("name", "parentId", "role", "sortOrder", "isSubscribed")
+SERVER_SET = ("id", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads",
+              "myRights")
+
+
+def _invalid(prop: str, description: str) -> SetError:
+    return SetError("invalidProperties", description, properties=(prop,))
+
+
+def _check(ctx: CallContext, values: JsonObject) -> tuple[str, str | None, str | None, bool]:
+    """(name, parentId, role, isSubscribed) of a create or a patched mailbox."""
+    unknown = sorted(set(values) - set(SETTABLE) - set(SERVER_SET))
+    if unknown:
+        raise SetError("invalidProperties", "unknown properties",
+                       properties=tuple(unknown))
+    name, parent, role = values.get("name"), values.get("parentId"), values.get("role")
+    if not isinstance(name, str) or not name:
+        raise _invalid("name", "name must be a non-empty string")
+    if parent is not None and not isinstance(parent, str):
+        raise _invalid("parentId", "parentId must be an id or null")
+    if role is not None and role not in ROLES:
+        raise _invalid("role", f"role must be one of {', '.join(ROLES)} or null")
+    if values.get("sortOrder", 0) != 0:
+        raise _invalid("sortOrder", "sortOrder is not stored: it is always 0")
+    subscribed = values.get("isSubscribed", False)
+    if not isinstance(subscribed, bool):
+        raise _invalid("isSubscribed", "isSubscribed must be true or false")
+    parent_id = resolve_creation_id(ctx, parent) if parent is not None else None
+    return name, parent_id, role if isinstance(role, str) else None, subscribed
+
+
+def _record(box: Mailbox) -> JsonObject:
+    return {"name": box.name, "parentId": box.parent_id or None, "role": box.role or None,
+            "sortOrder": 0, "isSubscribed": box.subscribed}
+
+
+async def _create(tr: Transaction, account_id: str, mailbox_id: str, name: str,
+                  parent_id: str | None, role: str | None, subscribed: bool) -> Mailbox:
+    try:
+        return await create_mailbox(tr, account_id, name, mailbox_id=mailbox_id,
+                                    parent_id=parent_id, role=role, subscribed=subscribed)
+    except MailboxNotFound:
+        raise _invalid("parentId", "no such parent mailbox") from None
+    except RoleExists:
+        raise _invalid("role", "another mailbox has this role") from None
+    except MailboxExists:
+        raise _invalid("name", "a sibling mailbox has this name") from None
+    except InvalidMailboxName as e:
+        raise _invalid("name", str(e)) from None
+
+
+async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id: str,
+                  patch: JsonObject) -> None:
+    try:
+        box = await get_mailbox(tr, account_id, mailbox_id)
+    except MailboxNotFound:
+        raise SetError("notFound") from None
+    current = _record(box)
+    patched = apply_patch(current, patch)
+    if any(p in patched for p in SERVER_SET):
+        raise SetError("invalidProperties", "server-set properties cannot be changed",
+                       properties=tuple(p for p in SERVER_SET if p in patched))
+    name, parent_id, role, subscribed = _check(ctx, patched)
+    if role != current["role"]:
+        raise _invalid("role", "the role of a mailbox cannot be changed")
+    if (name, parent_id) != (current["name"], current["parentId"]):
+        try:
+            await rename_mailbox(tr, account_id, mailbox_id, name=name, parent_id=parent_id)
+        except MailboxNotFound:
+            raise _invalid("parentId", "no such parent mailbox") from None
+        except MailboxExists:
+            raise _invalid("name", "a sibling mailbox has this name") from None
+        except InvalidMailboxName as e:  # a bad name, INBOX moved, or a parent cycle
+            moved = parent_id != current["parentId"] and name == current["name"]
+            raise _invalid("parentId" if moved else "name", str(e)) from None
+    if subscribed != current["isSubscribed"]:
+        await set_subscribed(tr, account_id, mailbox_id, subscribed)
+
+
+async def _destroy(tr: Transaction, account_id: str, mailbox_id: str,
+                   remove_emails: bool) -> None:
+    try:
+        await get_mailbox(tr, account_id, mailbox_id)
+        await delete_mailbox(tr, account_id, mailbox_id, allow_nonempty=remove_emails)
+    except MailboxNotFound:
+        raise SetError("notFound") from None
+    except MailboxHasChildren:
+        raise SetError("mailboxHasChild") from None
+    except MailboxNotEmpty:
+        raise SetError("mailboxHasEmail", "the mailbox has emails; destroy with "
+                       "onDestroyRemoveEmails") from None
+    except MailboxNotDeletable:
+        raise SetError("forbidden", "the inbox cannot be destroyed") from None
+
+
+async def _state(tr: Transaction, account_id: str) -> str:
+    return await get_state(tr, account_id)
+
+
+class MailboxSet:
+    name = "Mailbox/set"
+    capability = MAIL
+
+    def __init__(self, store: MailStore) -> None:
+        self.store = store
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, ("accountId", "ifInState", "create", "update", "destroy",
+                           "onDestroyRemoveEmails"))
+        account = account_arg(ctx, args, write=True)
+        check_set_size(ctx, args)
+        create = object_arg(args, "create") or {}
+        update = object_arg(args, "update") or {}
+        destroy = string_list_arg(args, "destroy") or []
+        remove_emails = bool_arg(args, "onDestroyRemoveEmails")
+        old_state = await self.store.run(account.id, _state)
+        check_state(args, old_state)
+        out: JsonObject = {"accountId": account.id, "oldState": old_state}
+        created: JsonObject = {}
+        not_created: JsonObject = {}
+        for creation_id, values in create.items():
+            try:
+                if not isinstance(values, dict):
+                    raise SetError("invalidProperties", "a mailbox must be an object")
+                given = sorted(p for p in SERVER_SET if p in values)
+                if given:
+                    raise SetError("invalidProperties", "server-set properties",
+                                   properties=tuple(given))
+                name, parent_id, role, subscribed = _check(ctx, values)
+                # chosen before the transaction: a retry after an unknown commit result
+                # finds the mailbox it made (create_mailbox is idempotent per id)
+                new_id = "j" + secrets.token_hex(8)
+                box = await self.store.run(account.id, _create, new_id, name, parent_id,
+                                           role, subscribed)
+            except SetError as e:
+                not_created[creation_id] = e.to_json()
+                continue
+            ctx.record_created(creation_id, box.id)
+            created[creation_id] = {
+                "id": box.id, "role": box.role or None, "sortOrder": 0,
+                "isSubscribed": box.subscribed, "totalEmails": 0, "unreadEmails": 0,
+                "totalThreads": 0, "unreadThreads": 0, "myRights": dict(ALL_RIGHTS)}
+        updated: JsonObject = {}
+        not_updated: JsonObject = {}
+        for raw_id, patch in update.items():
+            mailbox_id = resolve_creation_id(ctx, raw_id)
+            try:
+                if not isinstance(patch, dict):
+                    raise SetError("invalidPatch", "a patch must be an object")
+                await self.store.run(account.id, _update, ctx, mailbox_id, patch)
+            except SetError as e:
+                not_updated[raw_id] = e.to_json()
+                continue
+            updated[raw_id] = None
+        destroyed: list[JsonValue] = []
+        not_destroyed: JsonObject = {}
+        for raw_id in destroy:
+            mailbox_id = resolve_creation_id(ctx, raw_id)
+            try:
+                await self.store.run(account.id, _destroy, mailbox_id, remove_emails)
+            except SetError as e:
+                not_destroyed[raw_id] = e.to_json()
+                continue
+            destroyed.append(mailbox_id)
+        out["newState"] = await self.store.run(account.id, _state)
+        for key, value in (("created", created), ("updated", updated),
+                           ("destroyed", destroyed), ("notCreated", not_created),
+                           ("notUpdated", not_updated), ("notDestroyed", not_destroyed)):
+            out[key] = value or None
+        return out

@@ -1,0 +1,35 @@
+"""JMAP as the node mounts it (``server.node.services.HTTP_ROUTES``): the core and mail
+capabilities and their methods over the node's directory and store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+
+from . import email, mailbox
+from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
+from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
+from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
+from .mailbox_set import MailboxSet
+from .routes import core_registry, jmap_routes
+from .settings import JmapSettings
+
+if TYPE_CHECKING:
+    from server.node.parts import NodeParts
+
+
+def routes(parts: NodeParts) -> list[BaseRoute]:
+    settings = JmapSettings.from_settings(parts.config.jmap)
+    registry = core_registry(settings.limits)
+    registry.add_capability(mail_capability(settings.limits.max_size_upload))
+    store = MailStore(parts.engine)
+    for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store), MailboxSet(store),
+                   EmailGet(store), EmailChanges(store), EmailQuery(store),
+                   ThreadGet(store), ThreadChanges(store),
+                   QueryChanges("Mailbox/queryChanges", mailbox.check_condition, mailbox.SORTS,
+                                ("sortAsTree", "filterAsTree")),
+                   QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
+                                ("collapseThreads",))):
+        registry.add(method)
+    return jmap_routes(parts.directory, settings, registry)
