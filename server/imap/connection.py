@@ -55,6 +55,9 @@ class ImapConnection(asyncio.Protocol):
         self._paused = False
         self._task: asyncio.Task[None] | None = None
         self._ended = False
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self.session.drain = self._drain
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -82,8 +85,15 @@ class ImapConnection(asyncio.Protocol):
         self._input.set()
         return None
 
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._eof = True
+        self._writable.set()
         self._input.set()
         self._end()
 
@@ -170,6 +180,12 @@ class ImapConnection(asyncio.Protocol):
         out, self.session.out = self.session.out, []
         if out:
             self._write(b"".join(out))
+
+    async def _drain(self) -> None:
+        """Flush the session's responses mid-command; wait while the transport's buffer is
+        above its high-water mark (asyncio's pause_writing / resume_writing)."""
+        self._flush_session()
+        await self._writable.wait()
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -1,25 +1,33 @@
-"""FETCH and STORE with their UID forms (RFC 9051 sections 6.4.5, 6.4.6, 6.4.9).
+"""FETCH and STORE with their UID forms (RFC 9051 sections 6.4.5, 6.4.6, 6.4.9) and their
+CONDSTORE parts (RFC 7162 sections 3.1.3-3.1.4).
 
-FETCH: FLAGS, UID, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY, BODYSTRUCTURE (from the
-summary stored at delivery), BODY[] / BODY.PEEK[] of the whole message and its HEADER,
-HEADER.FIELDS(.NOT) and TEXT, with <partial>; sections are range reads of the blob.
-Part numbers are not served yet (NO [CANNOT]).  A BODY[] without PEEK sets \\Seen in a
-read-write mailbox and reports the new FLAGS in the same response.
-
-No EXPUNGE exists yet, so the UID map only grows: numbers never shift under a command.
+FETCH reads the messages in batches (one transaction each) and writes each batch's
+responses before reading the next (:meth:`Session.flush`), so ``FETCH 1:* FLAGS`` of a
+huge mailbox streams.  ENVELOPE, BODY and BODYSTRUCTURE come from the summary stored at
+delivery; sections are range reads of the blob (:mod:`.sections`).  A FETCH without
+PEEK of a body section sets \\Seen in a read-write mailbox and reports the new FLAGS in the
+same response.  No FETCH or STORE announces an expunge (RFC 9051 section 7.5.1): a message
+expunged by another session while still in this one's UID map is left out, and a FETCH
+by sequence number then ends in NO [EXPUNGEISSUED] (RFC 5530 section 3) after the
+responses it could give.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timezone
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from fdb_layers.mail import (
+    MAX_BATCH,
     SEEN,
     Email,
     Message,
+    StoreResult,
     Transaction,
     get_email,
+    get_message,
+    get_modseq,
     get_summary,
     keyword_from_imap,
     keyword_to_imap,
@@ -27,197 +35,286 @@ from fdb_layers.mail import (
     store_keywords,
     transact,
 )
-from server.blobs import BlobStore
 from server.imap.wire import commands as c
-from server.imap.wire.fetch import FetchAttr, FetchBody, FetchItem
+from server.imap.wire.fetch import FetchAttr, FetchBinarySize, FetchBody, FetchItem, \
+    FetchPreview, Section
 from server.imap.wire.fetch_data import (
     FetchData,
     FetchPair,
+    item_binary_size,
     item_body,
     item_bodystructure,
+    item_emailid,
     item_envelope,
     item_flags,
     item_internaldate,
+    item_modseq,
+    item_preview,
+    item_savedate,
     item_section,
     item_size,
+    item_threadid,
     item_uid,
 )
-from server.imap.wire.sequence import SequenceSet
+from server.imap.wire.responses import Code, Tagged
+from server.imap.wire.sequence import SequenceSet, compress_numbers
 from server.mime.model import MessageSummary
 
 from .errors import bad, no
+from .sections import Source, binary_size, section_data
 from .state import Selected, Session
 
-_SUMMARY = {"ENVELOPE", "BODY", "BODYSTRUCTURE"}
-_EMAIL = {"INTERNALDATE", "RFC822.SIZE"}
+BATCH = 256   # messages per read transaction and per flush of a FETCH
+
+# items that need the email record (blob, size, dates, thread) or the stored summary
+_EMAIL = frozenset({"INTERNALDATE", "RFC822.SIZE", "THREADID", "RFC822", "RFC822.HEADER",
+                    "RFC822.TEXT"})
+_SUMMARY = frozenset({"ENVELOPE", "BODY", "BODYSTRUCTURE"})
+# RFC 9051 section 6.4.5: RFC822 is BODY[], RFC822.HEADER BODY.PEEK[HEADER], RFC822.TEXT
+# BODY[TEXT]; the response keeps the rev1 name (RFC 3501 section 7.4.2)
+_RFC822 = {
+    "RFC822": FetchBody(Section()),
+    "RFC822.HEADER": FetchBody(Section(text="HEADER"), peek=True),
+    "RFC822.TEXT": FetchBody(Section(text="TEXT")),
+}
 
 
 def resolve(sel: Selected, messages: SequenceSet, uid: bool) -> list[tuple[int, int]]:
     """(sequence number, UID) of the messages a set names, in order (RFC 9051 section 9:
-    ``*`` is the largest number in use; a UID set may name UIDs that do not exist)."""
+    ``*`` is the largest number in use; a UID set may name UIDs that do not exist, a
+    sequence set may not: BAD)."""
     if messages.saved:
         raise bad("$ (SEARCHRES) is not supported")
     uids = sel.uids
+    indices: set[int] = set()
     if uid:
-        largest = uids[-1] if uids else 0
-        wanted = [(lo, hi) for lo, hi in messages.resolve(largest)]
-        return [(n, u) for n, u in enumerate(uids, 1) if any(lo <= u <= hi for lo, hi in wanted)]
-    numbers: set[int] = set()
-    for lo, hi in messages.resolve(len(uids)):
-        if lo < 1 or hi > len(uids):
-            raise bad("Invalid message sequence number")   # RFC 9051 section 6.4.5
-        numbers.update(range(lo, hi + 1))
-    return [(n, uids[n - 1]) for n in sorted(numbers)]
+        for lo, hi in messages.resolve(uids[-1] if uids else 0):
+            indices.update(range(bisect_left(uids, lo), bisect_right(uids, hi)))
+    else:
+        for lo, hi in messages.resolve(len(uids)):
+            if lo < 1 or hi > len(uids):
+                raise bad("Invalid message sequence number")   # RFC 9051 section 6.4.5
+            indices.update(range(lo - 1, hi))
+    return [(i + 1, uids[i]) for i in sorted(indices)]
 
 
 def flags_of(keywords: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(keyword_to_imap(k) for k in keywords)
 
 
+@dataclass(frozen=True, slots=True)
+class _Record:
+    message: Message
+    email: Email | None
+    summary: bytes | None
+
+
 async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
-                   want_email: bool, want_summary: bool
-                   ) -> list[tuple[Message, Email | None, bytes | None]]:
+                   want_email: bool, want_summary: bool) -> list[_Record]:
+    """The messages of ``uids`` (ascending) that still exist: one range read when they are
+    dense, point reads when sparse."""
     if not uids:
         return []
-    wanted = set(uids)
+    if uids[-1] - uids[0] < 4 * len(uids):
+        wanted = set(uids)
+        found = [m for m in await list_messages(tr, account_id, mailbox_id,
+                                                first_uid=uids[0], last_uid=uids[-1])
+                 if m.uid in wanted]
+    else:
+        found = []
+        for u in uids:
+            m = await get_message(tr, account_id, mailbox_id, u)
+            if m is not None:
+                found.append(m)
     out = []
-    for m in await list_messages(tr, account_id, mailbox_id, first_uid=min(uids),
-                                 last_uid=max(uids)):
-        if m.uid not in wanted:
-            continue
+    for m in found:
         email = await get_email(tr, account_id, m.email_id) if want_email else None
+        if want_email and email is None:
+            continue   # destroyed between the two reads: as good as expunged
         summary = await get_summary(tr, account_id, m.email_id) if want_summary else None
-        out.append((m, email, summary))
+        out.append(_Record(m, email, summary))
     return out
 
 
-_FIELD = re.compile(rb"^([^:\s]+)\s*:", re.MULTILINE)
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a FETCH command asks for, checked once."""
+
+    items: tuple[FetchItem, ...]
+    uid: bool
+    want_email: bool
+    want_summary: bool
+    sets_seen: bool
+    modseq: bool          # every response carries MODSEQ (RFC 7162 section 3.1.4.1)
+    changed_since: int | None
 
 
-def _header_fields(header: bytes, names: tuple[str, ...], exclude: bool) -> bytes:
-    """HEADER.FIELDS(.NOT): the header lines (with continuations) whose names are (not)
-    listed, then the blank line (RFC 9051 section 6.4.5)."""
-    wanted = {n.lower().encode() for n in names}
-    out = []
-    for block in re.split(rb"\r\n(?![ \t])", header.rstrip(b"\r\n")):
-        m = _FIELD.match(block)
-        if m is None:
-            continue
-        if (m.group(1).lower() in wanted) != exclude:
-            out.append(block + b"\r\n")
-    return b"".join(out) + b"\r\n"
+def _plan(s: Session, cmd: c.Fetch) -> _Plan:
+    if cmd.vanished:
+        # RFC 7162 section 3.2.6: only with QRESYNC enabled, which this server does not offer
+        raise bad("VANISHED needs QRESYNC enabled")
+    names = {i.name for i in cmd.items if isinstance(i, FetchAttr)}
+    bodies = [i for i in cmd.items if isinstance(i, FetchBody)]
+    if cmd.changed_since is not None or "MODSEQ" in names:
+        s.condstore = True        # RFC 7162 section 3.1: a CONDSTORE-only item enables it
+    sections = bool(bodies) or any(isinstance(i, FetchBinarySize) for i in cmd.items)
+    preview = any(isinstance(i, FetchPreview) for i in cmd.items)
+    reads = any(not b.peek for b in bodies) or bool(names & {"RFC822", "RFC822.TEXT"})
+    return _Plan(
+        items=cmd.items,
+        uid=cmd.uid,
+        want_email=sections or bool(names & _EMAIL),
+        want_summary=sections or preview or bool(names & _SUMMARY),
+        sets_seen=reads and s.selected is not None and not s.selected.readonly,
+        modseq=s.condstore and ("FLAGS" in names or "MODSEQ" in names
+                                or cmd.changed_since is not None),
+        changed_since=cmd.changed_since,
+    )
 
 
-async def _section(blobs: BlobStore, email: Email, summary: MessageSummary | None,
-                   request: FetchBody) -> bytes:
-    sec = request.section
-    if sec.part:
-        raise no("Fetching body parts by number is not supported yet", "CANNOT")
-    body_start = summary.parts[0].body_start if summary is not None else 0
-    if sec.text is None:
-        start, end = 0, email.size
-    elif sec.text == "TEXT":
-        start, end = body_start, email.size
-    else:
-        start, end = 0, body_start
-    if request.partial is not None and sec.text in (None, "TEXT", "HEADER"):
-        first, count = request.partial
-        start, end = min(start + first, end), min(start + first + count, end)
-        return await blobs.read_range(email.blob_id, start, end) if start < end else b""
-    data = await blobs.read_range(email.blob_id, start, end)
-    if sec.text in ("HEADER.FIELDS", "HEADER.FIELDS.NOT"):
-        data = _header_fields(data, sec.fields, exclude=sec.text == "HEADER.FIELDS.NOT")
-        if request.partial is not None:
-            first, count = request.partial
-            data = data[first:first + count]
-    return data
+async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
+                   seen_now: tuple[int, tuple[str, ...]] | None) -> FetchData:
+    """One ``* n FETCH`` for a record; ``seen_now`` is (modseq, keywords) when this FETCH
+    just set \\Seen on it."""
+    m, email = rec.message, rec.email
+    modseq, keywords = seen_now if seen_now is not None else (m.modseq, m.keywords)
+    summary = MessageSummary.from_bytes(rec.summary) if rec.summary else None
+    src = Source(s.ctx.blobs, email, summary) if email is not None else None
+    pairs: list[FetchPair] = [item_uid(m.uid)] if plan.uid else []
+    has_flags = False
+    for item in plan.items:
+        if isinstance(item, FetchBody):
+            assert src is not None
+            pairs.append(item_section(item, await section_data(src, item)))
+        elif isinstance(item, FetchBinarySize):
+            assert src is not None
+            size = await binary_size(src, item)
+            pairs.append(item_binary_size(item, size) if size is not None
+                         else (item_binary_size(item, 0)[0], None))
+        elif isinstance(item, FetchPreview):
+            pairs.append(item_preview(summary.preview if summary is not None else None))
+        elif item.name == "FLAGS":
+            has_flags = True
+            pairs.append(item_flags(flags_of(keywords)))
+        elif item.name == "UID":
+            if not plan.uid:
+                pairs.append(item_uid(m.uid))
+        elif item.name in _RFC822:
+            assert src is not None
+            data = await section_data(src, _RFC822[item.name])
+            pairs.append((item.name.encode("ascii"), data))
+        elif item.name == "MODSEQ":
+            pass          # added once below
+        elif item.name == "EMAILID":
+            pairs.append(item_emailid(m.email_id))
+        elif item.name == "SAVEDATE":
+            pairs.append(item_savedate(None))   # RFC 8514 section 4: no save date kept
+        elif email is not None and item.name == "THREADID":
+            pairs.append(item_threadid(email.thread_id))
+        elif email is not None and item.name == "INTERNALDATE":
+            pairs.append(item_internaldate(datetime.fromtimestamp(email.received_at,
+                                                                  UTC)))
+        elif email is not None and item.name == "RFC822.SIZE":
+            pairs.append(item_size(email.size))
+        elif summary is not None and item.name == "ENVELOPE":
+            pairs.append(item_envelope(summary))
+        elif summary is not None and item.name == "BODYSTRUCTURE":
+            pairs.append(item_bodystructure(summary))
+        elif summary is not None and item.name == "BODY":
+            pairs.append(item_body(summary))
+    if seen_now is not None and not has_flags:
+        pairs.append(item_flags(flags_of(keywords)))   # RFC 9051 section 6.4.5
+    if plan.modseq or (seen_now is not None and s.condstore):
+        pairs.append(item_modseq(modseq))
+    return FetchData(number, tuple(pairs))
 
 
 async def fetch(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Fetch) and s.selected is not None
-    if cmd.changed_since is not None or cmd.vanished:
-        raise bad("CONDSTORE is not supported")
     sel = s.selected
+    plan = _plan(s, cmd)
     targets = resolve(sel, cmd.messages, cmd.uid)
-    items: list[FetchItem] = list(cmd.items)
-    names = {i.name for i in items if isinstance(i, FetchAttr)}
-    bodies = [i for i in items if isinstance(i, FetchBody)]
-    if any(not isinstance(i, (FetchAttr, FetchBody)) for i in items) or any(
-            b.binary for b in bodies):
-        raise bad("FETCH item not supported")
-    unknown = names - _SUMMARY - _EMAIL - {"FLAGS", "UID"}
-    if unknown:
-        raise bad(f"FETCH item {sorted(unknown)[0][:40]} not supported")
-    want_email = bool(bodies or names & _EMAIL)
-    want_summary = bool(bodies or names & _SUMMARY)
-    records = await transact(s.ctx.engine, _records, s.account_id, sel.mailbox_id,
-                             [u for _, u in targets], want_email, want_summary)
-    number_of = {u: n for n, u in targets}
-    set_seen = [m.uid for m, _, _ in records
-                if not sel.readonly and SEEN not in m.keywords and any(not b.peek for b in bodies)]
-    new_flags: dict[int, tuple[str, ...]] = {}
-    if set_seen:
-        result = await transact(s.ctx.engine, store_keywords, s.account_id, sel.mailbox_id,
-                                set_seen, add=(SEEN,))
-        new_flags = {uid: keywords for uid, _, keywords in result.messages}
-    for m, email, raw_summary in records:
-        summary = MessageSummary.from_bytes(raw_summary) if raw_summary else None
-        pairs: list[FetchPair] = []
-        if cmd.uid:
-            pairs.append(item_uid(m.uid))
-        for item in items:
-            if isinstance(item, FetchBody):
-                if email is None:
-                    continue
-                pairs.append(item_section(item, await _section(s.ctx.blobs, email, summary,
-                                                               item)))
-            elif item.name == "FLAGS":
-                pairs.append(item_flags(flags_of(new_flags.get(m.uid, m.keywords))))
-            elif item.name == "UID" and not cmd.uid:
-                pairs.append(item_uid(m.uid))
-            elif item.name == "INTERNALDATE" and email is not None:
-                pairs.append(item_internaldate(
-                    datetime.fromtimestamp(email.received_at, timezone.utc)))
-            elif item.name == "RFC822.SIZE" and email is not None:
-                pairs.append(item_size(email.size))
-            elif summary is not None and item.name == "ENVELOPE":
-                pairs.append(item_envelope(summary))
-            elif summary is not None and item.name == "BODYSTRUCTURE":
-                pairs.append(item_bodystructure(summary))
-            elif summary is not None and item.name == "BODY":
-                pairs.append(item_body(summary))
-        if m.uid in new_flags and "FLAGS" not in names:
-            pairs.append(item_flags(flags_of(new_flags[m.uid])))
-        s.write(FetchData(number_of[m.uid], tuple(pairs)))
-    s.ok(cmd.tag, ("UID " if cmd.uid else "") + "FETCH completed")
+    missing = 0
+    for at in range(0, len(targets), BATCH):
+        batch = targets[at:at + BATCH]
+        number_of = {u: n for n, u in batch}
+        records = await transact(s.ctx.engine, _records, s.account_id, sel.mailbox_id,
+                                 [u for _, u in batch], plan.want_email, plan.want_summary)
+        missing += len(batch) - len(records)
+        if plan.changed_since is not None:
+            records = [r for r in records if r.message.modseq > plan.changed_since]
+        seen_now: dict[int, tuple[int, tuple[str, ...]]] = {}
+        unseen = [r.message.uid for r in records
+                  if plan.sets_seen and SEEN not in r.message.keywords]
+        if unseen:
+            result = await transact(s.ctx.engine, store_keywords, s.account_id,
+                                    sel.mailbox_id, unseen, add=(SEEN,))
+            seen_now = {uid: (modseq, kws) for uid, modseq, kws in result.messages}
+        for rec in records:
+            s.write(await _respond(s, plan, number_of[rec.message.uid], rec,
+                                   seen_now.get(rec.message.uid)))
+        await s.flush()
+    name = ("UID " if cmd.uid else "") + "FETCH"
+    if missing and not cmd.uid:
+        # RFC 9051 section 7.5.1 / RFC 2180 section 4.1.2: what exists was sent; the rest
+        # was expunged by another session, which this command may not announce
+        s.write(Tagged(cmd.tag, "NO", f"{name}: some messages were expunged",
+                       Code("EXPUNGEISSUED")))
+        return
+    s.ok(cmd.tag, f"{name} completed")
+
+
+async def _store_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
+                       kwargs: dict[str, list[str]], unchanged_since: int | None
+                       ) -> tuple[int, StoreResult]:
+    """The account's modseq before the store (to tell changed messages from others) and the
+    store's result."""
+    before = await get_modseq(tr, account_id)
+    result = await store_keywords(tr, account_id, mailbox_id, uids,
+                                  unchanged_since=unchanged_since, **kwargs)
+    return before, result
 
 
 async def store(s: Session, cmd: c.Command) -> None:
-    """RFC 9051 section 6.4.6: FLAGS, +FLAGS, -FLAGS (.SILENT); each changed message's
-    new flags in an untagged FETCH unless silent (with its UID for UID STORE)."""
+    """RFC 9051 section 6.4.6: FLAGS, +FLAGS, -FLAGS (.SILENT); each message's new flags in
+    an untagged FETCH unless silent (with its UID for UID STORE, RFC 9051 section 6.4.9;
+    with MODSEQ once CONDSTORE is enabled).  UNCHANGEDSINCE (RFC 7162 section 3.1.3):
+    messages changed after it are left alone and listed in ``OK [MODIFIED set]``."""
     assert isinstance(cmd, c.Store) and s.selected is not None
     sel = s.selected
     if cmd.unchanged_since is not None:
-        raise bad("CONDSTORE is not supported")
+        s.condstore = True
     if sel.readonly:
         raise no("Mailbox is read-only", "CANNOT")
     targets = resolve(sel, cmd.messages, cmd.uid)
-    keywords = [keyword_from_imap(f) for f in cmd.flags if f != "\\Recent"]
-    kwargs: dict[str, list[str]] = {}
-    if cmd.mode == "+":
-        kwargs["add"] = keywords
-    elif cmd.mode == "-":
-        kwargs["remove"] = keywords
-    else:
-        kwargs["replace"] = keywords
-    number_of = {u: n for n, u in targets}
-    if targets:
-        result = await transact(s.ctx.engine, store_keywords, s.account_id, sel.mailbox_id,
-                                list(number_of), **kwargs)
-        if not cmd.silent:
-            for uid, _, kws in result.messages:
-                pairs = [item_flags(flags_of(kws))]
-                if cmd.uid:
-                    pairs.append(item_uid(uid))
-                s.write(FetchData(number_of[uid], tuple(pairs)))
-    s.ok(cmd.tag, ("UID " if cmd.uid else "") + "STORE completed")
+    keywords = [keyword_from_imap(f) for f in cmd.flags if f.lower() != "\\recent"]
+    mode = {"+": "add", "-": "remove"}.get(cmd.mode, "replace")
+    kwargs = {mode: keywords}
+    modified: list[int] = []
+    for at in range(0, len(targets), MAX_BATCH):
+        batch = targets[at:at + MAX_BATCH]
+        number_of = {u: n for n, u in batch}
+        before, result = await transact(s.ctx.engine, _store_batch, s.account_id,
+                                        sel.mailbox_id, list(number_of), kwargs,
+                                        cmd.unchanged_since)
+        failed = set(result.modified)
+        modified += [u if cmd.uid else number_of[u] for u in result.modified]
+        for uid, modseq, kws in result.messages:
+            if uid in failed:
+                continue
+            changed = modseq > before
+            pairs: list[FetchPair] = [item_uid(uid)] if cmd.uid else []
+            if not cmd.silent:
+                pairs.append(item_flags(flags_of(kws)))
+            elif not (s.condstore and changed):
+                continue
+            if s.condstore:
+                pairs.append(item_modseq(modseq))
+            s.write(FetchData(number_of[uid], tuple(pairs)))
+        await s.flush()
+    name = ("UID " if cmd.uid else "") + "STORE"
+    if modified:
+        s.ok(cmd.tag, f"Conditional {name} failed for some messages",
+             Code.modified(compress_numbers(modified)))
+        return
+    s.ok(cmd.tag, f"{name} completed")

@@ -93,6 +93,10 @@ class Session:
         self.login = ""
         self.selected: Selected | None = None
         self.auth: tuple[str, Mechanism] | None = None   # tag and exchange of AUTHENTICATE
+        self.condstore = False   # CONDSTORE enabled (RFC 7162 section 3.1)
+        # set by the connection: writes ``out`` and waits while the client is slow to read,
+        # so that a long FETCH streams its responses (None: ``out`` is sent when idle)
+        self.drain: Callable[[], Awaitable[None]] | None = None
 
     # -- what the connection calls ----------------------------------------------------
 
@@ -132,6 +136,11 @@ class Session:
 
     def write(self, response: Response) -> None:
         self.out.append(response.render(self.utf8))
+
+    async def flush(self) -> None:
+        """Send what is in ``out`` now, in the middle of a long command."""
+        if self.drain is not None:
+            await self.drain()
 
     def ok(self, tag: str, text: str, code: Code | None = None) -> None:
         self.write(Tagged(tag, "OK", text, code))
