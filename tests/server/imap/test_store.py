@@ -1,0 +1,105 @@
+"""STORE and UID STORE at the byte level (RFC 9051 sections 6.4.6, 6.4.9) and their
+CONDSTORE forms (RFC 7162 sections 3.1.3, 3.1.4): UNCHANGEDSINCE with [MODIFIED],
+FETCH (CHANGEDSINCE) and the MODSEQ item, through a real node."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from server.node.node import Node
+from tests.server.imap.test_fetch import _copy, _deliver, _login
+
+
+def _modseq(line: bytes) -> int:
+    m = re.search(rb"MODSEQ \((\d+)\)", line)
+    assert m is not None, line
+    return int(m.group(1))
+
+
+async def test_store_forms_silent_and_keywords(node: Node) -> None:
+    """RFC 9051 section 6.4.6: FLAGS replaces, +FLAGS adds, -FLAGS removes, .SILENT answers
+    with no FETCH; a new keyword is accepted (PERMANENTFLAGS has \\*, section 7.1)."""
+    await asyncio.to_thread(_deliver, node, _copy(1), _copy(2))
+
+    def run() -> None:
+        r = _login(node)
+        # the store keeps keywords in lower case, as JMAP must (RFC 8621 section 4.1.1)
+        assert r.command(b"c STORE 1 +FLAGS (\\Flagged $Label1)\r\n") == [
+            b"* 1 FETCH (FLAGS (\\Flagged $label1))\r\n", b"c OK STORE completed\r\n"]
+        assert r.command(b"d STORE 1 -FLAGS.SILENT ($Label1)\r\n") == [
+            b"d OK STORE completed\r\n"]
+        assert r.command(b"e UID STORE 1:2 FLAGS (\\Seen)\r\n") == [
+            b"* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n", b"* 2 FETCH (UID 2 FLAGS (\\Seen))\r\n",
+            b"e OK UID STORE completed\r\n"]
+        assert r.command(b"f FETCH 1:2 FLAGS\r\n")[:2] == [
+            b"* 1 FETCH (FLAGS (\\Seen))\r\n", b"* 2 FETCH (FLAGS (\\Seen))\r\n"]
+        assert r.command(b"g STORE 3 +FLAGS (\\Seen)\r\n")[-1].startswith(b"g BAD")
+        assert r.command(b"h UID STORE 9 +FLAGS (\\Seen)\r\n") == [
+            b"h OK UID STORE completed\r\n"]                 # no such UID: nothing to do
+        r.close()
+    await asyncio.to_thread(run)
+
+
+async def test_store_in_examine_is_no(node: Node) -> None:
+    """RFC 9051 section 6.3.3: EXAMINE opens read-only; STORE there is NO and changes
+    nothing; a BODY[] fetch there does not set \\Seen (section 6.4.5)."""
+    await asyncio.to_thread(_deliver, node, _copy(1))
+
+    def run() -> None:
+        r = _login(node, b"EXAMINE INBOX")
+        assert r.command(b"c STORE 1 +FLAGS (\\Deleted)\r\n")[-1].startswith(b"c NO")
+        assert r.command(b"d FETCH 1 BODY[1]\r\n")[0] == (
+            b'* 1 FETCH (BODY[1] "Hello there")\r\n')
+        assert r.command(b"e FETCH 1 FLAGS\r\n")[0] == b"* 1 FETCH (FLAGS ())\r\n"
+        r.close()
+    await asyncio.to_thread(run)
+
+
+async def test_unchangedsince_with_a_conflicting_change(node: Node) -> None:
+    """RFC 7162 section 3.1.3: a message changed after UNCHANGEDSINCE is not stored and is
+    listed in OK [MODIFIED]; the others are stored and, with .SILENT, still reported with
+    their MODSEQ (example 3 there)."""
+    await asyncio.to_thread(_deliver, node, _copy(1), _copy(2))
+
+    def run() -> None:
+        r = _login(node)
+        other = _login(node)
+        first = r.command(b"c FETCH 1:2 (MODSEQ)\r\n")          # enables CONDSTORE (3.1)
+        before = max(_modseq(first[0]), _modseq(first[1]))
+        got = other.command(b"x STORE 2 +FLAGS (\\Answered)\r\n")
+        assert got[-1].startswith(b"x OK")
+        got = r.command(b"d STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Flagged)\r\n"
+                        % before)
+        assert got[-1] == b"d OK [MODIFIED 2] Conditional STORE failed for some messages\r\n"
+        assert len(got) == 2 and got[0].startswith(b"* 1 FETCH (MODSEQ (")
+        assert _modseq(got[0]) > before
+        flags = r.command(b"e FETCH 1:2 FLAGS\r\n")   # FLAGS carry MODSEQ once enabled
+        assert flags[0].startswith(b"* 1 FETCH (FLAGS (\\Flagged) MODSEQ (")
+        assert flags[1].startswith(b"* 2 FETCH (FLAGS (\\Answered) MODSEQ (")
+        # UID STORE reports UIDs in MODIFIED
+        got = r.command(b"f UID STORE 2 (UNCHANGEDSINCE %d) FLAGS (\\Seen)\r\n" % before)
+        assert got == [b"f OK [MODIFIED 2] Conditional UID STORE failed for some messages\r\n"]
+        r.close()
+        other.close()
+    await asyncio.to_thread(run)
+
+
+async def test_fetch_changedsince(node: Node) -> None:
+    """RFC 7162 section 3.1.4.1: FETCH (CHANGEDSINCE n) gives only messages whose modseq
+    is above n, with MODSEQ included."""
+    await asyncio.to_thread(_deliver, node, _copy(1), _copy(2), _copy(3))
+
+    def run() -> None:
+        r = _login(node)
+        # mod-sequence-value is 1*DIGIT, positive (RFC 7162 section 7): 0 is BAD
+        assert r.command(b"b FETCH 1:* FLAGS (CHANGEDSINCE 0)\r\n")[-1].startswith(b"b BAD")
+        got = r.command(b"c UID FETCH 1:* (FLAGS MODSEQ)\r\n")
+        assert len(got) == 4 and all(b"MODSEQ (" in line for line in got[:3])
+        highest = max(_modseq(line) for line in got[:3])
+        assert r.command(b"d STORE 2 +FLAGS.SILENT (\\Flagged)\r\n")[0].startswith(
+            b"* 2 FETCH (MODSEQ (")                     # CONDSTORE is on: .SILENT still says
+        got = r.command(b"e FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)\r\n" % highest)
+        assert len(got) == 2 and got[0].startswith(b"* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (")
+        r.close()
+    await asyncio.to_thread(run)
