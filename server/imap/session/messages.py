@@ -15,6 +15,7 @@ responses it could give.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -79,23 +80,51 @@ _RFC822 = {
 }
 
 
-def resolve(sel: Selected, messages: SequenceSet, uid: bool) -> list[tuple[int, int]]:
-    """(sequence number, UID) of the messages a set names, in order (RFC 9051 section 9:
-    ``*`` is the largest number in use; a UID set may name UIDs that do not exist, a
-    sequence set may not: BAD)."""
+def positions(sel: Selected, messages: SequenceSet, uid: bool) -> list[range]:
+    """The 0-based positions in the UID map that a set names, as ascending disjoint ranges
+    (RFC 9051 section 9: ``*`` is the largest number in use; a UID set may name UIDs that
+    do not exist, a sequence set may not: BAD).  Ranges, not a list of numbers, so that
+    ``1:*`` of a million messages costs nothing until it is read."""
     if messages.saved:
         raise bad("$ (SEARCHRES) is not supported")
     uids = sel.uids
-    indices: set[int] = set()
+    spans: list[tuple[int, int]] = []
     if uid:
         for lo, hi in messages.resolve(uids[-1] if uids else 0):
-            indices.update(range(bisect_left(uids, lo), bisect_right(uids, hi)))
+            spans.append((bisect_left(uids, lo), bisect_right(uids, hi)))
     else:
         for lo, hi in messages.resolve(len(uids)):
             if lo < 1 or hi > len(uids):
                 raise bad("Invalid message sequence number")   # RFC 9051 section 6.4.5
-            indices.update(range(lo - 1, hi))
-    return [(i + 1, uids[i]) for i in sorted(indices)]
+            spans.append((lo - 1, hi))
+    merged: list[range] = []
+    for start, stop in sorted(spans):
+        if merged and start <= merged[-1].stop:
+            start = merged[-1].start
+            stop = max(stop, merged.pop().stop)
+        if start < stop:
+            merged.append(range(start, stop))
+    return merged
+
+
+def resolve(sel: Selected, messages: SequenceSet, uid: bool) -> list[tuple[int, int]]:
+    """(sequence number, UID) of every message a set names, in order (for commands that
+    need them all at once; FETCH and STORE go by :func:`batches`)."""
+    return [(i + 1, sel.uids[i]) for span in positions(sel, messages, uid) for i in span]
+
+
+def batches(sel: Selected, positions: list[range], size: int
+            ) -> Iterator[list[tuple[int, int]]]:
+    """(sequence number, UID) of the positions, ``size`` at a time."""
+    batch: list[tuple[int, int]] = []
+    for span in positions:
+        for i in span:
+            batch.append((i + 1, sel.uids[i]))
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def flags_of(keywords: tuple[str, ...]) -> tuple[str, ...]:
@@ -233,10 +262,9 @@ async def fetch(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Fetch) and s.selected is not None
     sel = s.selected
     plan = _plan(s, cmd)
-    targets = resolve(sel, cmd.messages, cmd.uid)
+    wanted = positions(sel, cmd.messages, cmd.uid)
     missing = 0
-    for at in range(0, len(targets), BATCH):
-        batch = targets[at:at + BATCH]
+    for batch in batches(sel, wanted, BATCH):
         number_of = {u: n for n, u in batch}
         records = await transact(s.ctx.engine, _records, s.account_id, sel.mailbox_id,
                                  [u for _, u in batch], plan.want_email, plan.want_summary)
@@ -286,13 +314,12 @@ async def store(s: Session, cmd: c.Command) -> None:
         s.condstore = True
     if sel.readonly:
         raise no("Mailbox is read-only", "CANNOT")
-    targets = resolve(sel, cmd.messages, cmd.uid)
+    wanted = positions(sel, cmd.messages, cmd.uid)
     keywords = [keyword_from_imap(f) for f in cmd.flags if f.lower() != "\\recent"]
     mode = {"+": "add", "-": "remove"}.get(cmd.mode, "replace")
     kwargs = {mode: keywords}
     modified: list[int] = []
-    for at in range(0, len(targets), MAX_BATCH):
-        batch = targets[at:at + MAX_BATCH]
+    for batch in batches(sel, wanted, MAX_BATCH):
         number_of = {u: n for n, u in batch}
         before, result = await transact(s.ctx.engine, _store_batch, s.account_id,
                                         sel.mailbox_id, list(number_of), kwargs,
