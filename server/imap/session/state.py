@@ -161,6 +161,7 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
+        caps += ["PREVIEW"]   # RFC 8970: FETCH PREVIEW (session/messages.py)
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------

@@ -259,3 +259,27 @@ async def test_fetch_in_batches_gives_every_message_once(node: Node,
         assert c.folder_status("INBOX", ["UNSEEN"])[b"UNSEEN"] == 0
         c.logout()
     await asyncio.to_thread(run)
+
+
+async def test_imaplib_reads_parts_and_preview(node: Node) -> None:
+    """The standard library client: PREVIEW is advertised (RFC 8970 section 3), FETCH
+    PREVIEW (LAZY), BODY.PEEK of a part and of HEADER.FIELDS, UID FETCH."""
+    await asyncio.to_thread(_deliver, node, MIXED)
+
+    def run() -> None:
+        import imaplib
+        m = imaplib.IMAP4_SSL("127.0.0.1", node.ports["imaps"], ssl_context=tls_client_context(),
+                              timeout=30)
+        m.login("alice", PASSWORD)
+        assert "PREVIEW" in m.capabilities
+        m.select("INBOX")
+        typ, data = m.fetch("1", "(PREVIEW (LAZY))")
+        assert typ == "OK" and data[0] == b'1 (PREVIEW "Hello there")'
+        typ, data = m.fetch("1", "(BODY.PEEK[3.TEXT] BODY.PEEK[HEADER.FIELDS (Subject)])")
+        assert typ == "OK"
+        assert data[0] == (b'1 (BODY[3.TEXT] "Inner body" BODY[HEADER.FIELDS (Subject)] {18}',
+                           b"Subject: parts\r\n\r\n")
+        typ, data = m.uid("FETCH", "1", "(FLAGS)")
+        assert typ == "OK" and data[0] == b"1 (UID 1 FLAGS ())"
+        m.logout()
+    await asyncio.to_thread(run)
