@@ -29,6 +29,7 @@ from fdb_layers.mail import (
     get_email,
     get_message,
     get_modseq,
+    get_status,
     get_summary,
     keyword_from_imap,
     keyword_to_imap,
@@ -57,7 +58,7 @@ from server.imap.wire.fetch_data import (
     item_threadid,
     item_uid,
 )
-from server.imap.wire.responses import Code, Tagged
+from server.imap.wire.responses import Code, Tagged, Untagged
 from server.imap.wire.sequence import SequenceSet, compress_numbers
 from server.mime.model import MessageSummary
 
@@ -184,8 +185,6 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
         raise bad("VANISHED needs QRESYNC enabled")
     names = {i.name for i in cmd.items if isinstance(i, FetchAttr)}
     bodies = [i for i in cmd.items if isinstance(i, FetchBody)]
-    if cmd.changed_since is not None or "MODSEQ" in names:
-        s.condstore = True        # RFC 7162 section 3.1: a CONDSTORE-only item enables it
     sections = bool(bodies) or any(isinstance(i, FetchBinarySize) for i in cmd.items)
     preview = any(isinstance(i, FetchPreview) for i in cmd.items)
     reads = any(not b.peek for b in bodies) or bool(names & {"RFC822", "RFC822.TEXT"})
@@ -199,6 +198,17 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
                                 or cmd.changed_since is not None),
         changed_since=cmd.changed_since,
     )
+
+
+async def _enable_condstore(s: Session, sel: Selected) -> None:
+    """RFC 7162 section 3.1: a CONDSTORE-enabling command (FETCH MODSEQ or CHANGEDSINCE,
+    STORE UNCHANGEDSINCE) turns CONDSTORE on; the first one issued with a mailbox selected
+    reports that mailbox's HIGHESTMODSEQ in an untagged OK."""
+    if s.condstore:
+        return
+    s.condstore = True
+    st = await transact(s.ctx.engine, get_status, s.account_id, sel.mailbox_id)
+    s.write(Untagged("OK", "Highest", Code.number("HIGHESTMODSEQ", st.highestmodseq)))
 
 
 async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
@@ -261,6 +271,8 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
 async def fetch(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Fetch) and s.selected is not None
     sel = s.selected
+    if cmd.changed_since is not None or FetchAttr("MODSEQ") in cmd.items:
+        await _enable_condstore(s, sel)
     plan = _plan(s, cmd)
     wanted = positions(sel, cmd.messages, cmd.uid)
     missing = 0
@@ -311,7 +323,7 @@ async def store(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Store) and s.selected is not None
     sel = s.selected
     if cmd.unchanged_since is not None:
-        s.condstore = True
+        await _enable_condstore(s, sel)
     if sel.readonly:
         raise no("Mailbox is read-only", "CANNOT")
     wanted = positions(sel, cmd.messages, cmd.uid)

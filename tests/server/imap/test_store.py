@@ -66,7 +66,11 @@ async def test_unchangedsince_with_a_conflicting_change(node: Node) -> None:
         r = _login(node)
         other = _login(node)
         first = r.command(b"c FETCH 1:2 (MODSEQ)\r\n")          # enables CONDSTORE (3.1)
-        before = max(_modseq(first[0]), _modseq(first[1]))
+        # ... and, the first time with a mailbox selected, reports its HIGHESTMODSEQ
+        assert first[0].startswith(b"* OK [HIGHESTMODSEQ ")
+        before = max(_modseq(first[1]), _modseq(first[2]))
+        assert first[0].startswith(b"* OK [HIGHESTMODSEQ %d]" % before)
+        assert not r.command(b"c2 FETCH 1 (MODSEQ)\r\n")[0].startswith(b"* OK")   # once
         got = other.command(b"x STORE 2 +FLAGS (\\Answered)\r\n")
         assert got[-1].startswith(b"x OK")
         got = r.command(b"d STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Flagged)\r\n"
@@ -95,8 +99,9 @@ async def test_fetch_changedsince(node: Node) -> None:
         # mod-sequence-value is 1*DIGIT, positive (RFC 7162 section 7): 0 is BAD
         assert r.command(b"b FETCH 1:* FLAGS (CHANGEDSINCE 0)\r\n")[-1].startswith(b"b BAD")
         got = r.command(b"c UID FETCH 1:* (FLAGS MODSEQ)\r\n")
-        assert len(got) == 4 and all(b"MODSEQ (" in line for line in got[:3])
-        highest = max(_modseq(line) for line in got[:3])
+        assert len(got) == 5 and got[0].startswith(b"* OK [HIGHESTMODSEQ ")
+        assert all(b"MODSEQ (" in line for line in got[1:4])
+        highest = max(_modseq(line) for line in got[1:4])
         assert r.command(b"d STORE 2 +FLAGS.SILENT (\\Flagged)\r\n")[0].startswith(
             b"* 2 FETCH (MODSEQ (")                     # CONDSTORE is on: .SILENT still says
         got = r.command(b"e FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)\r\n" % highest)
