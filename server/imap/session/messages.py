@@ -327,7 +327,14 @@ async def store(s: Session, cmd: c.Command) -> None:
     if sel.readonly:
         raise no("Mailbox is read-only", "CANNOT")
     wanted = positions(sel, cmd.messages, cmd.uid)
-    keywords = [keyword_from_imap(f) for f in cmd.flags if f.lower() != "\\recent"]
+    keywords = []
+    for flag in cmd.flags:
+        if flag.lower() == "\\recent":
+            continue           # the server's to set (RFC 3501 section 2.3.2)
+        try:
+            keywords.append(keyword_from_imap(flag))
+        except ValueError:     # an unknown \System flag, an over-long keyword
+            raise bad(f"Invalid flag {flag[:80]}") from None
     mode = {"+": "add", "-": "remove"}.get(cmd.mode, "replace")
     kwargs = {mode: keywords}
     modified: list[int] = []

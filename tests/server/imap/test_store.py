@@ -35,6 +35,10 @@ async def test_store_forms_silent_and_keywords(node: Node) -> None:
         assert r.command(b"f FETCH 1:2 FLAGS\r\n")[:2] == [
             b"* 1 FETCH (FLAGS (\\Seen))\r\n", b"* 2 FETCH (FLAGS (\\Seen))\r\n"]
         assert r.command(b"g STORE 3 +FLAGS (\\Seen)\r\n")[-1].startswith(b"g BAD")
+        # flag-extension is reserved for future system flags (RFC 9051 section 9): BAD,
+        # and the session goes on
+        assert r.command(b"g2 STORE 1 +FLAGS (\\Bogus)\r\n") == [
+            b"g2 BAD Invalid flag \\Bogus\r\n"]
         assert r.command(b"h UID STORE 9 +FLAGS (\\Seen)\r\n") == [
             b"h OK UID STORE completed\r\n"]                 # no such UID: nothing to do
         r.close()
