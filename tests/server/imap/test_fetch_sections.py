@@ -42,17 +42,41 @@ class Counting:
         return data
 
 
+SINGLE = (b"From: a@example.test\r\nSubject: qp\r\nContent-Type: text/plain; charset=utf-8\r\n"
+          b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =\r\nau lait\r\n")
+
+
+async def _source(store: FsBlobStore, raw: bytes) -> tuple[Source, Counting]:
+    ref = await store.put(raw)
+    email = Email(id="e1", blob_id=ref.id, size=len(raw), received_at=0.0,
+                  thread_id="t1", keywords=(), mailboxes={}, modseq=1)
+    counting = Counting(store)
+    return Source(counting, email, parse_message(raw)), counting  # type: ignore[arg-type]
+
+
 @pytest.fixture
-async def source(tmp_path: Path) -> AsyncIterator[tuple[Source, Counting]]:
-    store = await FsBlobStore.create(tmp_path / "blobs")
+async def store(tmp_path: Path) -> AsyncIterator[FsBlobStore]:
+    opened = await FsBlobStore.create(tmp_path / "blobs")
     try:
-        ref = await store.put(RAW)
-        email = Email(id="e1", blob_id=ref.id, size=len(RAW), received_at=0.0,
-                      thread_id="t1", keywords=(), mailboxes={}, modseq=1)
-        counting = Counting(store)
-        yield Source(counting, email, parse_message(RAW)), counting  # type: ignore[arg-type]
+        yield opened
     finally:
-        await store.close()
+        await opened.close()
+
+
+@pytest.fixture
+async def source(store: FsBlobStore) -> tuple[Source, Counting]:
+    return await _source(store, RAW)
+
+
+async def test_part_one_of_a_single_part_message(store: FsBlobStore) -> None:
+    """RFC 9051 section 6.4.5: a message that is not multipart has one part, numbered 1;
+    BINARY[1] undoes its quoted-printable (RFC 3516 section 4.2)."""
+    src, _ = await _source(store, SINGLE)
+    assert await section_data(src, FetchBody(Section((1,)))) == b"caf=C3=A9 =\r\nau lait\r\n"
+    decoded = "café au lait\r\n".encode()
+    assert await section_data(src, FetchBody(Section((1,)), binary=True)) == decoded
+    assert await binary_size(src, FetchBinarySize((1,))) == len(decoded)
+    assert await section_data(src, FetchBody(Section((2,)))) is None
 
 
 async def test_a_small_part_is_a_small_read(source: tuple[Source, Counting]) -> None:
