@@ -180,9 +180,6 @@ class _Plan:
 
 
 def _plan(s: Session, cmd: c.Fetch) -> _Plan:
-    if cmd.vanished:
-        # RFC 7162 section 3.2.6: only with QRESYNC enabled, which this server does not offer
-        raise bad("VANISHED needs QRESYNC enabled")
     names = {i.name for i in cmd.items if isinstance(i, FetchAttr)}
     bodies = [i for i in cmd.items if isinstance(i, FetchBody)]
     sections = bool(bodies) or any(isinstance(i, FetchBinarySize) for i in cmd.items)
@@ -271,10 +268,13 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
 async def fetch(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Fetch) and s.selected is not None
     sel = s.selected
+    if cmd.vanished:
+        # RFC 7162 section 3.2.6: only with QRESYNC enabled, which this server does not offer
+        raise bad("VANISHED needs QRESYNC enabled")
+    wanted = positions(sel, cmd.messages, cmd.uid)
     if cmd.changed_since is not None or FetchAttr("MODSEQ") in cmd.items:
         await _enable_condstore(s, sel)
     plan = _plan(s, cmd)
-    wanted = positions(sel, cmd.messages, cmd.uid)
     missing = 0
     for batch in batches(sel, wanted, BATCH):
         number_of = {u: n for n, u in batch}
@@ -322,8 +322,6 @@ async def store(s: Session, cmd: c.Command) -> None:
     messages changed after it are left alone and listed in ``OK [MODIFIED set]``."""
     assert isinstance(cmd, c.Store) and s.selected is not None
     sel = s.selected
-    if cmd.unchanged_since is not None:
-        await _enable_condstore(s, sel)
     if sel.readonly:
         raise no("Mailbox is read-only", "CANNOT")
     wanted = positions(sel, cmd.messages, cmd.uid)
@@ -335,6 +333,8 @@ async def store(s: Session, cmd: c.Command) -> None:
             keywords.append(keyword_from_imap(flag))
         except ValueError:     # an unknown \System flag, an over-long keyword
             raise bad(f"Invalid flag {flag[:80]}") from None
+    if cmd.unchanged_since is not None:
+        await _enable_condstore(s, sel)
     mode = {"+": "add", "-": "remove"}.get(cmd.mode, "replace")
     kwargs = {mode: keywords}
     modified: list[int] = []
