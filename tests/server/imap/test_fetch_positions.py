@@ -1,0 +1,64 @@
+"""Sequence and UID sets resolved against the session's UID map (RFC 9051 section 9,
+``sequence-set``; section 6.4.9 for UID sets), checked against the plain reading of the
+RFC by hypothesis."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.imap.session.errors import ImapError
+from server.imap.session.messages import batches, positions, resolve
+from server.imap.session.state import Selected
+from server.imap.wire.sequence import STAR, SeqNumber, SequenceSet
+
+UIDS = st.lists(st.integers(1, 60), unique=True, max_size=25).map(sorted)
+NUMBER = st.one_of(st.integers(1, 70), st.just(STAR))
+SETS = st.lists(st.tuples(NUMBER, NUMBER), min_size=1, max_size=5).map(
+    lambda r: SequenceSet(tuple(r)))
+
+
+def _selected(uids: list[int]) -> Selected:
+    return Selected("m", "INBOX", 1, False, uids)
+
+
+def _plain(uids: list[int], ranges: tuple[tuple[SeqNumber, SeqNumber], ...], uid: bool
+           ) -> list[tuple[int, int]] | None:
+    """What the RFC says, the slow way; None where a sequence number is out of range."""
+    largest = (uids[-1] if uids else 0) if uid else len(uids)
+    chosen: set[int] = set()
+    for a, b in ranges:
+        x = largest if a == STAR else a
+        y = largest if b == STAR else b
+        lo, hi = min(x, y), max(x, y)
+        if uid:
+            chosen.update(n for n, u in enumerate(uids, 1) if lo <= u <= hi)
+        else:
+            if lo < 1 or hi > len(uids):
+                return None
+            chosen.update(range(lo, hi + 1))
+    return [(n, uids[n - 1]) for n in sorted(chosen)]
+
+
+@given(UIDS, SETS, st.booleans())
+def test_positions_match_the_rfc(uids: list[int], messages: SequenceSet, uid: bool) -> None:
+    expected = _plain(uids, messages.ranges, uid)
+    sel = _selected(uids)
+    if expected is None:
+        with pytest.raises(ImapError) as e:
+            positions(sel, messages, uid)
+        assert e.value.status == "BAD"
+        return
+    assert resolve(sel, messages, uid) == expected
+    spans = positions(sel, messages, uid)
+    assert all(a.stop < b.start for a, b in zip(spans, spans[1:]))   # disjoint, apart
+    for size in (1, 2, 7):
+        got = [pair for batch in batches(sel, spans, size) for pair in batch]
+        assert got == expected
+        assert all(len(b) <= size for b in batches(sel, spans, size))
+
+
+def test_saved_result_is_bad_until_searchres_exists() -> None:
+    with pytest.raises(ImapError):
+        positions(_selected([1]), SequenceSet(saved=True), uid=False)
