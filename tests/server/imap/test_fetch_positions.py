@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from server.imap.session.errors import ImapError
-from server.imap.session.messages import batches, positions, resolve
+from server.imap.session.messages import _changed, batches, positions, resolve
 from server.imap.session.state import Selected
 from server.imap.wire.sequence import STAR, SeqNumber, SequenceSet
 
@@ -57,6 +57,9 @@ def test_positions_match_the_rfc(uids: list[int], messages: SequenceSet, uid: bo
         got = [pair for batch in batches(sel, spans, size) for pair in batch]
         assert got == expected
         assert all(len(b) <= size for b in batches(sel, spans, size))
+    # CHANGEDSINCE: changed UIDs (some unknown to the map) narrowed to the set
+    changed = sorted(set(uids[::2]) | {61, 99})
+    assert _changed(sel, spans, changed) == [p for p in expected if p[1] in changed]
 
 
 def test_saved_result_is_bad_until_searchres_exists() -> None:
