@@ -9,6 +9,7 @@ import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from server.blobs.base import BlobStore
 from server.config import Config, ServerSettings
 from server.directory.base import Directory
 from server.net import listen, tls
@@ -70,7 +71,8 @@ class ImapNodeService:
 
 async def imap_service(config: Config, engine: Engine, directory: Directory, *,
                        server_tls: tls.ServerTls | None = None,
-                       tls_context: ssl.SSLContext | None = None) -> ImapNodeService | None:
+                       tls_context: ssl.SSLContext | None = None,
+                       blobs: BlobStore | None = None) -> ImapNodeService | None:
     """The service ``[imap]`` asks for; None when both listeners are off.
     ``tls_context`` replaces the node's certificate (tests)."""
     s = config.get(ImapSettings)
@@ -87,7 +89,7 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
         engine=engine, authenticator=Authenticator(directory), mechanisms=Registry(),
         hostname=hostname, auth_require_tls=s.auth_require_tls,
         starttls=tls_context is not None, append_limit=s.append_limit, max_line=s.max_line,
-        max_literal=s.max_literal)
+        max_literal=s.max_literal, blobs=blobs)
     contexts = {}
     for kind, where in wanted.items():
         if where is not None:
@@ -100,7 +102,7 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
 async def build(parts: NodeParts) -> ImapNodeService | None:
     """The node's IMAP service (registered in :mod:`server.node.services`)."""
     return await imap_service(parts.config, parts.engine, parts.directory,
-                              server_tls=parts.tls)
+                              server_tls=parts.tls, blobs=parts.blobs)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, mailboxes, selected
+from . import auth, mailboxes, search, selected, sort
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -36,6 +36,8 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Close: (selected.close, SELECTED),
     c.Unselect: (selected.unselect, SELECTED),
     c.Check: (selected.check, SELECTED),
+    c.Search: (search.search, SELECTED),
+    c.Sort: (sort.sort, SELECTED),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

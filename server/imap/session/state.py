@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fdb_layers.mail import Engine
+from server.blobs.base import BlobStore
 from server.imap.wire import commands as c
 from server.imap.wire.framing import (
     NEED_DATA,
@@ -59,6 +60,7 @@ class SessionContext:
     append_limit: int = 52_428_800
     max_line: int = 65536
     max_literal: int = 65536
+    blobs: BlobStore | None = None  # message bodies (SEARCH BODY/TEXT/HEADER, FETCH)
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Selected:
     uidvalidity: int
     readonly: bool
     uids: list[int] = field(default_factory=list)
+    saved: tuple[int, ...] = ()  # the saved result as UIDs (RFC 5182): search.resolve_saved
 
 
 Handler = Callable[["Session", c.Command], Awaitable[None]]
@@ -150,6 +153,7 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
+        caps += ["ESEARCH", "SEARCHRES", "WITHIN"]  # session/search.py
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
