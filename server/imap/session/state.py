@@ -153,7 +153,7 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
-        caps += ["ESEARCH", "SEARCHRES", "WITHIN"]  # session/search.py
+        caps += ["ESEARCH", "SEARCHRES", "WITHIN", "SORT", "ESORT", "SORT=DISPLAY"]  # search, sort
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
