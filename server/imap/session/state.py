@@ -153,7 +153,8 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
-        caps += ["ESEARCH", "SEARCHRES", "WITHIN", "SORT", "ESORT", "SORT=DISPLAY"]  # search, sort
+        caps += ["ESEARCH", "SEARCHRES", "WITHIN", "SORT", "ESORT", "SORT=DISPLAY",
+                 "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]  # search.py, sort.py, thread.py
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
