@@ -12,7 +12,7 @@ settled as soon as the tree's value no longer depends on unknown keys.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, UTC
 from email.utils import parsedate_tz
@@ -48,6 +48,7 @@ __all__ = [
 
 CHARSETS = ("UTF-8", "US-ASCII")
 _BATCH = 500  # email records / summaries read per transaction
+_PAGE = 50_000  # flags read per transaction
 
 # What a key needs, cheapest first.
 FLAGS, EMAIL, SUMMARY, HEADER, BODY = range(5)
@@ -123,6 +124,19 @@ def _cost(key: SearchKey) -> int:
     if isinstance(key, SearchHeader):
         return HEADER
     return FLAGS
+
+
+def _leaves_costs(key: SearchKey) -> Iterator[int]:
+    if isinstance(key, SearchAnd):
+        for k in key.keys:
+            yield from _leaves_costs(k)
+    elif isinstance(key, SearchOr):
+        yield from _leaves_costs(key.left)
+        yield from _leaves_costs(key.right)
+    elif isinstance(key, SearchNot):
+        yield from _leaves_costs(key.key)
+    else:
+        yield _cost(key)
 
 
 def uses_modseq(key: SearchKey) -> bool:
@@ -366,8 +380,15 @@ async def _load(s: Session, cands: list[Candidate], level: int) -> None:
 
 async def _messages(s: Session, sel: Selected) -> list[Candidate]:
     """The session's messages (its sequence numbers) with their flags and modseqs."""
-    found = await transact(s.ctx.engine, list_messages, s.account_id, sel.mailbox_id)
-    by_uid = {m.uid: m for m in found}
+    by_uid: dict[int, Message] = {}
+    first = 1
+    while True:  # pages, so that a large mailbox stays within a transaction's limits
+        page = await transact(s.ctx.engine, list_messages, s.account_id, sel.mailbox_id,
+                              first_uid=first, limit=_PAGE)
+        by_uid.update((m.uid, m) for m in page)
+        if len(page) < _PAGE:
+            break
+        first = page[-1].uid + 1
     return [Candidate(n, by_uid[u]) for n, u in enumerate(sel.uids, 1) if u in by_uid]
 
 
@@ -395,7 +416,10 @@ async def run_search(s: Session, key: SearchKey, *, need: int = FLAGS) -> list[C
     undecided = await _messages(s, sel)
     matched: list[Candidate] = []
     top = _cost(key)
+    present = set(_leaves_costs(key))
     for level in range(FLAGS, top + 1):
+        if level == HEADER and HEADER not in present:
+            continue  # BODY / TEXT read the whole blob: no separate header read first
         if level > FLAGS and undecided:
             await _load(s, undecided, level)
         still: list[Candidate] = []

@@ -308,3 +308,41 @@ async def test_imapclient_search(box: Box) -> None:
         assert c.search(["SINCE", datetime(2024, 1, 2).date()]) == [2, 3, 4]
         c.logout()
     await asyncio.to_thread(run)
+
+
+async def test_blobs_are_read_only_when_a_text_key_needs_them(box: Box) -> None:
+    """Issue 12's correct scan: envelope keys never read a blob; a BODY key reads the blobs
+    of the messages the cheaper keys left (SEEN leaves one); HEADER reads headers only."""
+    blobs = box.node.blobs
+    assert blobs is not None
+    reads: list[str] = []
+    get, read_range = blobs.get, blobs.read_range
+
+    async def counting_get(blob_id: str) -> bytes:
+        reads.append("get")
+        return await get(blob_id)
+
+    async def counting_range(blob_id: str, start: int, end: int) -> bytes:
+        reads.append("range")
+        return await read_range(blob_id, start, end)
+
+    blobs.get = counting_get  # type: ignore[method-assign]
+    blobs.read_range = counting_range  # type: ignore[method-assign]
+
+    def run() -> list[tuple[bytes, list[str]]]:
+        c = login(box.node)
+        seen = []
+        for key in (b"SUBJECT lunch FROM bob SENTSINCE 1-Jan-2024", b"SEEN BODY hello",
+                    b"OR SEEN BODY pineapple", b"HEADER X-Priority 1", b"UNSEEN SEEN TEXT x"):
+            reads.clear()
+            assert answer(c, b"t SEARCH " + key)[1].startswith(b"t OK")
+            seen.append((key, list(reads)))
+        c.close()
+        return seen
+    assert await asyncio.to_thread(run) == [
+        (b"SUBJECT lunch FROM bob SENTSINCE 1-Jan-2024", []),
+        (b"SEEN BODY hello", ["get"]),
+        (b"OR SEEN BODY pineapple", ["get"] * 3),
+        (b"HEADER X-Priority 1", ["range"] * 4),
+        (b"UNSEEN SEEN TEXT x", []),
+    ]
