@@ -12,8 +12,10 @@ settled as soon as the tree's value no longer depends on unknown keys.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 from datetime import date, datetime, UTC
 from email.utils import parsedate_tz
 
@@ -45,6 +47,9 @@ __all__ = [
     "CHARSETS", "Candidate", "check_charset", "ordered_set", "resolve_saved", "resolve_set",
     "run_search", "save_result", "search", "uses_modseq", "write_result",
 ]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHARSETS = ("UTF-8", "US-ASCII")
 _BATCH = 500  # email records / summaries read per transaction
@@ -337,32 +342,42 @@ def _leaf(key: SearchKey, cand: Candidate, ctx: _Context) -> bool:
 # -- loading ----------------------------------------------------------------------------
 
 
-async def _read_emails(tr: Transaction, account_id: str, ids: list[str]) -> list[Email | None]:
-    return [await get_email(tr, account_id, i) for i in ids]
+async def _read_each(
+    tr: Transaction, read: Callable[[Transaction, str, str], Awaitable[T]], account_id: str,
+    ids: list[str],
+) -> list[T]:
+    return [await read(tr, account_id, i) for i in ids]
 
 
-async def _read_summaries(tr: Transaction, account_id: str, ids: list[str]) -> list[bytes | None]:
-    return [await get_summary(tr, account_id, i) for i in ids]
+async def _batched(s: Session, cands: list[Candidate],
+                   read: Callable[[Transaction, str, str], Awaitable[T]],
+                   keep: Callable[[Candidate, T], None]) -> None:
+    """``read`` of each candidate's email, ``_BATCH`` per transaction."""
+    for i in range(0, len(cands), _BATCH):
+        part = cands[i : i + _BATCH]
+        values = await transact(s.ctx.engine, _read_each, read, s.account_id,
+                                [x.message.email_id for x in part])
+        for cand, value in zip(part, values, strict=True):
+            keep(cand, value)
+
+
+def _keep_email(cand: Candidate, email: Email | None) -> None:
+    cand.email = email
+
+
+def _keep_summary(cand: Candidate, raw: bytes | None) -> None:
+    try:
+        cand.summary = MessageSummary.from_bytes(raw) if raw else None
+    except ValueError:  # damaged or from a newer format: matches no envelope key
+        log.warning("unreadable summary of email %s", cand.message.email_id)
+        cand.summary = None
 
 
 async def _load(s: Session, cands: list[Candidate], level: int) -> None:
-    engine = s.ctx.engine
     if level == EMAIL:
-        cands = [x for x in cands if x.email is None]
-        for i in range(0, len(cands), _BATCH):
-            part = cands[i : i + _BATCH]
-            emails = await transact(engine, _read_emails, s.account_id,
-                                    [x.message.email_id for x in part])
-            for cand, email in zip(part, emails, strict=False):
-                cand.email = email
+        await _batched(s, [x for x in cands if x.email is None], get_email, _keep_email)
     elif level == SUMMARY:
-        cands = [x for x in cands if x.summary is None]
-        for i in range(0, len(cands), _BATCH):
-            part = cands[i : i + _BATCH]
-            raws = await transact(engine, _read_summaries, s.account_id,
-                                  [x.message.email_id for x in part])
-            for cand, raw in zip(part, raws, strict=False):
-                cand.summary = MessageSummary.from_bytes(raw) if raw else None
+        await _batched(s, [x for x in cands if x.summary is None], get_summary, _keep_summary)
     elif level in (HEADER, BODY):
         blobs = s.ctx.blobs
         if blobs is None:
