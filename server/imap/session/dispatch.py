@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, mailboxes, messages, selected
+from . import auth, mailboxes, messages, search, selected, sort, thread
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -38,6 +38,9 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Check: (selected.check, SELECTED),
     c.Fetch: (messages.fetch, SELECTED),
     c.Store: (messages.store, SELECTED),
+    c.Search: (search.search, SELECTED),
+    c.Sort: (sort.sort, SELECTED),
+    c.Thread: (thread.thread, SELECTED),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

@@ -72,6 +72,7 @@ class Selected:
     uidvalidity: int
     readonly: bool
     uids: list[int] = field(default_factory=list)
+    saved: tuple[int, ...] = ()  # the saved result as UIDs (RFC 5182): search.resolve_saved
 
 
 Handler = Callable[["Session", c.Command], Awaitable[None]]
@@ -162,6 +163,8 @@ class Session:
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
         caps += ["PREVIEW"]   # RFC 8970: FETCH PREVIEW (session/messages.py)
+        caps += ["ESEARCH", "SEARCHRES", "WITHIN", "SORT", "ESORT", "SORT=DISPLAY",
+                 "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]  # search.py, sort.py, thread.py
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
