@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, mailboxes, selected
+from . import auth, mailboxes, mutate, selected
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -36,6 +36,11 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Close: (selected.close, SELECTED),
     c.Unselect: (selected.unselect, SELECTED),
     c.Check: (selected.check, SELECTED),
+    c.Append: (mutate.append, AUTH),
+    c.Copy: (mutate.copy, SELECTED),
+    c.Move: (mutate.move, SELECTED),
+    c.Expunge: (mutate.expunge, SELECTED),
+    c.Replace: (mutate.replace, SELECTED),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

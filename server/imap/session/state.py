@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from fdb_layers.mail import Engine
+from server.delivery import Delivery
 from server.imap.wire import commands as c
 from server.imap.wire.framing import (
     NEED_DATA,
@@ -59,6 +60,7 @@ class SessionContext:
     append_limit: int = 52_428_800
     max_line: int = 65536
     max_literal: int = 65536
+    delivery: Delivery | None = None   # APPEND's way in (server.delivery); None: no APPEND
 
 
 @dataclass
@@ -150,6 +152,8 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
+        caps += ["UIDPLUS", "MOVE", "MULTIAPPEND", "REPLACE",
+                 f"APPENDLIMIT={self.ctx.append_limit}"]  # RFC 4315, 6851, 3502, 8508, 7889
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
