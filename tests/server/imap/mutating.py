@@ -9,7 +9,16 @@ import secrets
 import sys
 from pathlib import Path
 
-from fdb_layers.mail import find_mailbox, get_email, list_messages, list_uids, transact
+from fdb_layers.mail import (
+    DELETED,
+    ensure_account,
+    find_mailbox,
+    get_email,
+    list_messages,
+    list_uids,
+    store_keywords,
+    transact,
+)
 from server.cli import main as cli
 from server.delivery import DeliveryRequest, Recipient, Source, Stored
 from server.node.node import Node
@@ -57,7 +66,9 @@ async def account(node: Node, user: str = "alice") -> str:
 
 
 async def mailbox_id(node: Node, user: str, name: str) -> str:
-    box = await transact(node.engine, find_mailbox, await account(node, user), name)
+    account_id = await account(node, user)
+    await transact(node.engine, ensure_account, account_id, uidvalidity_seed=1000)
+    box = await transact(node.engine, find_mailbox, account_id, name)
     return box.id
 
 
@@ -98,3 +109,19 @@ async def stored(node: Node, uid: int, user: str = "alice",
     email = await transact(node.engine, get_email, account_id, m.email_id)
     assert email is not None and node.blobs is not None
     return await node.blobs.get(email.blob_id), email.received_at, m.keywords
+
+
+async def mark_deleted(node: Node, marked: list[int], user: str = "alice",
+                       name: str = "INBOX") -> None:
+    """Set \\Deleted on these UIDs through the layer (STORE is another command's test)."""
+    await transact(node.engine, store_keywords, await account(node, user),
+                   await mailbox_id(node, user, name), marked, add=[DELETED])
+
+
+def until_tagged(c: Raw, tag: bytes) -> list[bytes]:
+    """Lines up to the tagged answer of ``tag`` (after a command sent in pieces)."""
+    out = [c.line()]
+    while not out[-1].startswith(tag + b" "):
+        assert out[-1], out
+        out.append(c.line())
+    return out
