@@ -18,17 +18,30 @@ from collections.abc import Sequence
 
 from fdb_layers.mail import (
     MAX_BATCH,
+    Email,
     Mailbox,
     MailboxNotFound,
+    Message,
+    Transaction,
     copy_messages,
     destroy_email,
     expunge_messages,
     find_mailbox,
+    get_email,
+    get_message,
     keyword_from_imap,
     move_messages,
     transact,
 )
-from server.delivery import DeliveryRequest, Recipient, Refused, Source, Stored
+from server.blobs.base import BlobRef
+from server.delivery import (
+    DeliveryRequest,
+    DeliveryResult,
+    Recipient,
+    Refused,
+    Source,
+    Stored,
+)
 from server.imap.wire import commands as c
 from server.imap.wire.responses import Code, Untagged
 from server.imap.wire.sequence import SeqNumber, SequenceSet
@@ -160,18 +173,11 @@ async def _deliver(s: Session, box: Mailbox, messages: Sequence[c.AppendMessage]
                 idempotency_id="imap-append:" + secrets.token_hex(16),
                 mailbox_ids=(box.id,), keywords=kw,
                 received_at=m.date.timestamp() if m.date is not None else None)
-            result = (await delivery.deliver(request))[0]
-            if isinstance(result, Refused):
-                raise _refusal(result)
-            if not isinstance(result, Stored):
-                raise no("Message was not stored", "CANNOT")
-            stored.append(result)
+            stored.append(_stored((await delivery.deliver(request))[0]))
     except Exception:
-        for done in stored:
-            await transact(s.ctx.engine, destroy_email, s.account_id, done.email_id,
-                           op_id=secrets.token_hex(8))
+        await _undo(s, box, [], [r.email_id for r in stored])
         raise
-    return [next(p.uid for p in r.mailboxes if p.mailbox_id == box.id) for r in stored]
+    return [_uid_in(box, r) for r in stored]
 
 
 async def append(s: Session, cmd: c.Command) -> None:
@@ -211,17 +217,92 @@ async def replace(s: Session, cmd: c.Command) -> None:
 # -- COPY, MOVE ------------------------------------------------------------------------------
 
 
+async def _classify(tr: Transaction, account_id: str, source_id: str, uids: Sequence[int],
+                    target_id: str) -> tuple[list[int], list[tuple[int, Email, Message]]]:
+    """The messages of ``uids`` still there, split into those whose email can join the
+    target and those whose email is in the target already (a copy into the same
+    mailbox, or a second copy): those are stored again as new messages."""
+    join: list[int] = []
+    again: list[tuple[int, Email, Message]] = []
+    for uid in uids:
+        m = await get_message(tr, account_id, source_id, uid)
+        email = None if m is None else await get_email(tr, account_id, m.email_id)
+        if m is None or email is None:
+            continue
+        if target_id in email.mailboxes:
+            again.append((uid, email, m))
+        else:
+            join.append(uid)
+    return join, again
+
+
+async def _duplicate(s: Session, box: Mailbox, email: Email, m: Message) -> Stored:
+    """A new message in ``box`` with the bytes, flags and internal date of another
+    (RFC 9051 section 6.4.7: COPY adds messages, even to the mailbox they are in)."""
+    delivery = s.ctx.delivery
+    if delivery is None:
+        raise no("COPY into a mailbox that holds the message is not available", "UNAVAILABLE")
+    request = DeliveryRequest(
+        Source.APPEND, BlobRef(email.blob_id, email.size),
+        (Recipient(s.account_id, await _quota(s)),),
+        idempotency_id="imap-copy:" + secrets.token_hex(16), mailbox_ids=(box.id,),
+        keywords=m.keywords, received_at=email.received_at)
+    return _stored((await delivery.deliver(request))[0])
+
+
+def _stored(result: DeliveryResult) -> Stored:
+    if isinstance(result, Refused):
+        raise _refusal(result)
+    if not isinstance(result, Stored):
+        raise no("Message was not stored", "CANNOT")
+    return result
+
+
+def _uid_in(box: Mailbox, stored: Stored) -> int:
+    return next(p.uid for p in stored.mailboxes if p.mailbox_id == box.id)
+
+
+async def _undo(s: Session, box: Mailbox, joined: list[int], created: list[str]) -> None:
+    """Take back what a failed COPY or APPEND added (RFC 9051 section 6.4.7: the target
+    is restored): the emails it created are destroyed, the memberships it added go."""
+    op_id = secrets.token_hex(8)
+    for email_id in created:
+        await transact(s.ctx.engine, destroy_email, s.account_id, email_id,
+                       op_id=f"{op_id}.{email_id}")
+    for n, chunk in enumerate(_chunks(joined)):
+        await transact(s.ctx.engine, expunge_messages, s.account_id, box.id, uids=chunk,
+                       only_deleted=False, op_id=f"{op_id}.{n}")
+
+
 async def copy(s: Session, cmd: c.Command) -> None:
-    """COPY / UID COPY with ``[COPYUID uidvalidity source-uids dest-uids]`` (RFC 4315)."""
+    """COPY / UID COPY with ``[COPYUID uidvalidity source-uids dest-uids]`` (RFC 4315).
+    The email joins the target mailbox (one email, one blob, as JMAP sees it); where it
+    is there already, a new message is stored from the same blob."""
     assert isinstance(cmd, c.Copy)
     uids = selected_uids(s, cmd.messages, cmd.uid)
     box = await _target(s, cmd.mailbox)
     sel = s.selected
     assert sel is not None
     pairs: list[tuple[int, int]] = []
-    for chunk in _chunks(uids):
-        pairs += await transact(s.ctx.engine, copy_messages, s.account_id, sel.mailbox_id,
-                                chunk, box.id)
+    joined: list[int] = []
+    created: list[str] = []
+    try:
+        for chunk in _chunks(uids):
+            join, again = await transact(s.ctx.engine, _classify, s.account_id,
+                                         sel.mailbox_id, chunk, box.id)
+            if join:
+                done = await transact(s.ctx.engine, copy_messages, s.account_id,
+                                      sel.mailbox_id, join, box.id)
+                pairs += done
+                joined += [b for _, b in done]
+            for uid, email, m in again:
+                stored = await _duplicate(s, box, email, m)
+                created.append(stored.email_id)
+                pairs.append((uid, _uid_in(box, stored)))
+    except Exception:
+        await _undo(s, box, joined, created)
+        raise
+    pairs.sort()
     code = _copyuid(box, pairs)
     if box.id == sel.mailbox_id:
         await announce_changes(s)
