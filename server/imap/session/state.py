@@ -152,8 +152,9 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
-        caps += ["UIDPLUS", "MOVE", "MULTIAPPEND", "REPLACE",
-                 f"APPENDLIMIT={self.ctx.append_limit}"]  # RFC 4315, 6851, 3502, 8508, 7889
+        if self.ctx.delivery is not None:   # APPEND's way in (RFC 4315, 6851, 3502, 8508, 7889)
+            caps += ["UIDPLUS", "MOVE", "MULTIAPPEND", "REPLACE",
+                     f"APPENDLIMIT={self.ctx.append_limit}"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
