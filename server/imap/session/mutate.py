@@ -12,6 +12,7 @@ within the store's limits.  Expunges reach the session's UID map and the client 
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
@@ -174,8 +175,8 @@ async def _deliver(s: Session, box: Mailbox, messages: Sequence[c.AppendMessage]
                 mailbox_ids=(box.id,), keywords=kw,
                 received_at=m.date.timestamp() if m.date is not None else None)
             stored.append(_stored((await delivery.deliver(request))[0]))
-    except Exception:
-        await _undo(s, box, [], [r.email_id for r in stored])
+    except BaseException:   # a refusal, or the connection gone (cancelled): undo
+        await asyncio.shield(_undo(s, box, [], [r.email_id for r in stored]))
         raise
     return [_uid_in(box, r) for r in stored]
 
@@ -299,8 +300,8 @@ async def copy(s: Session, cmd: c.Command) -> None:
                 stored = await _duplicate(s, box, email, m)
                 created.append(stored.email_id)
                 pairs.append((uid, _uid_in(box, stored)))
-    except Exception:
-        await _undo(s, box, joined, created)
+    except BaseException:
+        await asyncio.shield(_undo(s, box, joined, created))
         raise
     pairs.sort()
     code = _copyuid(box, pairs)
