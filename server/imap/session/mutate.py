@@ -329,34 +329,39 @@ async def move(s: Session, cmd: c.Command) -> None:
     box = await _target(s, cmd.mailbox)
     op_id = secrets.token_hex(8)
     pairs: list[tuple[int, int]] = []
-    for n, chunk in enumerate(_chunks(uids)):
-        pairs += await transact(s.ctx.engine, move_messages, s.account_id, sel.mailbox_id,
-                                chunk, box.id, op_id=f"{op_id}.{n}")
-    code = _copyuid(box, pairs)
-    if code is not None:
-        s.write(Untagged("OK", "Moved", code))
-    if box.id != sel.mailbox_id:
-        expunged(s, [a for a, _ in pairs])
+    try:
+        for n, chunk in enumerate(_chunks(uids)):
+            pairs += await transact(s.ctx.engine, move_messages, s.account_id,
+                                    sel.mailbox_id, chunk, box.id, op_id=f"{op_id}.{n}")
+    finally:
+        # what did move is reported even if a later batch failed: the client's view
+        # and the session's map stay right (the failure is then the tagged NO)
+        code = _copyuid(box, pairs)
+        if code is not None:
+            s.write(Untagged("OK", "Moved", code))
+        if box.id != sel.mailbox_id:
+            expunged(s, [a for a, _ in pairs])
     s.ok(cmd.tag, "MOVE completed")
 
 
 # -- EXPUNGE, UID EXPUNGE, CLOSE ---------------------------------------------------------------
 
 
-async def expunge_deleted(s: Session, mailbox_id: str,
-                          uids: Sequence[int] | None = None) -> list[int]:
+async def expunge_deleted(s: Session, mailbox_id: str, uids: Sequence[int] | None = None,
+                          *, announce: bool = False) -> None:
     """Expunge the \\Deleted messages of a mailbox (those among ``uids`` if given), batch
-    by batch, each in its own transaction; the UIDs expunged, ascending."""
+    by batch, each in its own transaction; with ``announce``, each batch is announced
+    through :func:`.selected.expunged` as soon as it is committed, so that a failure in a
+    later batch leaves the client's view right."""
     op_id = secrets.token_hex(8)
     wanted = None if uids is None else set(uids)
-    out: list[int] = []
     after: int | None = 0
     while after is not None:
         result = await transact(s.ctx.engine, expunge_messages, s.account_id, mailbox_id,
                                 uids=wanted, after_uid=after, limit=BATCH, op_id=op_id)
-        out.extend(result.uids)
+        if announce:
+            expunged(s, result.uids)
         after = result.resume_after
-    return out
 
 
 async def expunge(s: Session, cmd: c.Command) -> None:
@@ -372,7 +377,7 @@ async def expunge(s: Session, cmd: c.Command) -> None:
         if not uids:
             s.ok(cmd.tag, "EXPUNGE completed")
             return
-    expunged(s, await expunge_deleted(s, sel.mailbox_id, uids))
+    await expunge_deleted(s, sel.mailbox_id, uids, announce=True)
     s.ok(cmd.tag, "EXPUNGE completed")
 
 

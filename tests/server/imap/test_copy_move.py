@@ -8,10 +8,13 @@ import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import imapclient
 import pytest
 
+from fdb_layers.mail import StoreUnavailable, move_messages
+from server.imap.session import mutate
 from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, start_node, tls_client_context, write_config
 from tests.server.imap.mutating import add_user, fill, login, stored, uids
@@ -191,3 +194,37 @@ async def test_a_copy_over_quota_is_refused_and_leaves_the_target_as_it_was(
     assert second.startswith(b"c2 NO [OVERQUOTA]"), second
     # RFC 9051 section 6.4.7: a failed COPY leaves the target as it was
     assert await uids(node, "carol", "Archive") == [1, 2, 3]
+
+
+async def test_a_move_failing_midway_reports_what_moved(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    await fill(node, 5)
+    monkeypatch.setattr(mutate, "BATCH", 2)
+    calls = 0
+    real = mutate.transact
+
+    async def flaky(engine: object, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        if fn is move_messages:
+            calls += 1
+            if calls == 2:
+                raise StoreUnavailable("injected")
+        return await real(engine, fn, *args, **kwargs)   # type: ignore[arg-type]
+
+    monkeypatch.setattr(mutate, "transact", flaky)
+
+    def run() -> list[list[bytes]]:
+        c = login(node)
+        c.command(b"s1 SELECT INBOX\r\n")
+        out = [c.command(b"m1 MOVE 1:4 Trash\r\n"), c.command(b"m2 UID MOVE 3:4 Trash\r\n")]
+        c.close()
+        return out
+
+    failed, again = await asyncio.to_thread(run)
+    assert _copyuid(failed[0])[1:] == (b"1:2", b"1:2")
+    assert failed[1:3] == [b"* 1 EXPUNGE\r\n", b"* 1 EXPUNGE\r\n"]
+    assert failed[3].startswith(b"m1 NO [UNAVAILABLE]") and len(failed) == 4
+    assert _copyuid(again[0])[1:] == (b"3:4", b"3:4")
+    assert again[1:3] == [b"* 1 EXPUNGE\r\n", b"* 1 EXPUNGE\r\n"]
+    assert await uids(node) == [5]
+    assert await uids(node, name="Trash") == [1, 2, 3, 4]

@@ -4,10 +4,12 @@ expunge (RFC 9051 section 6.4.1) on a real node, checked byte for byte."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import imapclient
 import pytest
 
+from fdb_layers.mail import StoreUnavailable, expunge_messages
 from server.imap.session import mutate
 from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, tls_client_context
@@ -130,3 +132,37 @@ async def test_imapclient_delete_and_expunge(node: Node) -> None:
     _, second = await asyncio.to_thread(run)
     assert await uids(node) == [1, 3]   # UID EXPUNGE 1:2 took only the \Deleted 2
     assert second == (b"EXPUNGE completed", [])   # nothing left: no untagged EXPUNGE
+
+
+async def test_a_failure_in_a_later_batch_still_announces_the_committed_ones(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    await fill(node, 6)
+    await mark_deleted(node, [1, 2, 3, 4, 5])
+    monkeypatch.setattr(mutate, "BATCH", 2)
+    calls = 0
+    real = mutate.transact
+
+    async def flaky(engine: object, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        if fn is expunge_messages:
+            calls += 1
+            if calls == 2:
+                raise StoreUnavailable("injected")
+        return await real(engine, fn, *args, **kwargs)   # type: ignore[arg-type]
+
+    monkeypatch.setattr(mutate, "transact", flaky)
+
+    def run() -> list[list[bytes]]:
+        c = login(node)
+        c.command(b"s1 SELECT INBOX\r\n")
+        out = [c.command(b"x1 EXPUNGE\r\n"), c.command(b"x2 EXPUNGE\r\n")]
+        c.close()
+        return out
+
+    failed, again = await asyncio.to_thread(run)
+    # the first batch (UIDs 1, 2) committed and is announced; the second failed
+    assert failed[:2] == [b"* 1 EXPUNGE\r\n", b"* 1 EXPUNGE\r\n"]
+    assert failed[2].startswith(b"x1 NO [UNAVAILABLE]") and len(failed) == 3
+    # the session's map is right: the rest goes with the next EXPUNGE, numbered from 1
+    assert again[:3] == [b"* 1 EXPUNGE\r\n"] * 3 and again[3].startswith(b"x2 OK")
+    assert await uids(node) == [6]
