@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from fdb_layers.mail import (
     Mailbox,
+    MailboxNotFound,
     MailboxStatus,
     SEEN,
     Transaction,
@@ -107,7 +108,10 @@ async def close(s: Session, cmd: c.Command) -> None:
     if not sel.readonly:
         from .mutate import expunge_deleted
 
-        await expunge_deleted(s, sel.mailbox_id)
+        try:
+            await expunge_deleted(s, sel.mailbox_id)
+        except MailboxNotFound:
+            pass   # deleted meanwhile (by another session): nothing left to expunge
     s.selected = None
     s.state = State.AUTHENTICATED
     s.ok(cmd.tag, "CLOSE completed")

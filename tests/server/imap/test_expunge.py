@@ -166,3 +166,22 @@ async def test_a_failure_in_a_later_batch_still_announces_the_committed_ones(
     # the session's map is right: the rest goes with the next EXPUNGE, numbered from 1
     assert again[:3] == [b"* 1 EXPUNGE\r\n"] * 3 and again[3].startswith(b"x2 OK")
     assert await uids(node) == [6]
+
+
+async def test_close_and_expunge_of_a_mailbox_another_session_deleted(node: Node) -> None:
+    def run() -> list[bytes]:
+        a, b = login(node), login(node)
+        a.command(b"m1 CREATE Folder\r\n")
+        a.command(b"s1 SELECT Folder\r\n")
+        b.command(b"s1 SELECT INBOX\r\n")
+        assert b.command(b"d1 DELETE Folder\r\n")[-1].startswith(b"d1 OK")
+        out = [a.command(b"x1 EXPUNGE\r\n")[-1], a.command(b"c1 CLOSE\r\n")[-1],
+               a.command(b"n1 NOOP\r\n")[-1]]
+        a.close()
+        b.close()
+        return out
+
+    expunge, close, noop = await asyncio.to_thread(run)
+    assert expunge.startswith(b"x1 NO [NONEXISTENT]"), expunge
+    assert close.startswith(b"c1 OK")   # RFC 9051 section 6.4.1: back to authenticated
+    assert noop.startswith(b"n1 OK")
