@@ -19,6 +19,7 @@ from fdb_layers.mail import (
     StoreUnavailable,
 )
 from server.delivery import InvalidRequest, MessageTooLarge, TemporaryFailure
+from server.directory.base import DirectoryError
 
 
 class ImapError(Exception):
@@ -56,6 +57,7 @@ TABLE: dict[type[Exception], tuple[str, str | None, str]] = {
     MessageTooLarge: ("NO", "TOOBIG", "Message too large"),
     TemporaryFailure: ("NO", "UNAVAILABLE", "Message not stored, try again later"),
     InvalidRequest: ("NO", "CANNOT", "Message cannot be stored as asked"),
+    DirectoryError: ("NO", "UNAVAILABLE", "Directory unavailable, try again later"),
 }
 
 

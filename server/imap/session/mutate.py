@@ -141,9 +141,17 @@ def _keywords(flags: tuple[str, ...]) -> tuple[str, ...]:
 
 
 async def _quota(s: Session) -> int:
-    """The account's quota in bytes (0: none), from the directory at request time."""
-    principal = await s.ctx.authenticator.directory.get_principal(s.login)
-    return principal.quota if principal is not None else 0
+    """The account's quota in bytes (0: none), from the directory at request time.  The
+    login may be a name or an address (``alice@example.test``): the principal is the one
+    of the session's account id, never another's, and never none (no quota to enforce)."""
+    directory = s.ctx.authenticator.directory
+    found = await directory.get_principal(s.login)
+    if found is None or found.id != s.account_id:
+        owners = await directory.resolve_recipient(s.login) if "@" in s.login else []
+        found = next((p for p in owners if p.id == s.account_id), None)
+    if found is None:
+        raise no("Account not found in the directory", "UNAVAILABLE")
+    return found.quota
 
 
 def _refusal(refused: Refused) -> Exception:

@@ -171,6 +171,22 @@ async def test_append_over_quota_is_overquota(small_node: Node) -> None:
     assert len(await uids(node, "carol")) == 1
 
 
+async def test_the_quota_holds_for_a_login_by_address(small_node: Node) -> None:
+    node = small_node
+
+    def run() -> list[bytes]:
+        c = login(node, "carol@example.test")
+        out = [c.command(b"a1 APPEND INBOX {2000+}\r\n" + b"y" * 2000 + b"\r\n")[-1]]
+        out.append(c.command(b"a2 APPEND INBOX {2000+}\r\n" + b"z" * 2000 + b"\r\n")[-1])
+        c.close()
+        return out
+
+    first, second = await asyncio.to_thread(run)
+    assert first.startswith(b"a1 OK [APPENDUID ")
+    assert second.startswith(b"a2 NO [OVERQUOTA]")
+    assert len(await uids(node, "carol")) == 1
+
+
 async def test_multiappend_is_all_or_nothing_with_one_appenduid_set(small_node: Node) -> None:
     node = small_node
     msgs = [message(n) for n in range(3)]
