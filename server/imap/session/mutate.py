@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from fdb_layers.mail import (
     MAX_BATCH,
@@ -71,18 +71,30 @@ def selected_uids(s: Session, messages: SequenceSet, uid: bool) -> list[int]:
     known = sel.uids
     if not uid:
         count = len(known)
-        picked: set[int] = set()
-        for lo, hi in messages.resolve(count):
+        picked: list[int] = []
+        for lo, hi in _coalesced(messages.resolve(count)):
             if lo < 1 or hi > count:
                 raise bad("Invalid message sequence number")
-            picked.update(known[lo - 1:hi])
-        return sorted(picked)
+            picked += known[lo - 1:hi]
+        return picked
     if not known:
         return []
-    found: set[int] = set()
-    for lo, hi in messages.resolve(known[-1]):
-        found.update(known[bisect_left(known, lo):bisect_right(known, hi)])
-    return sorted(found)
+    found: list[int] = []
+    for lo, hi in _coalesced(messages.resolve(known[-1])):
+        found += known[bisect_left(known, lo):bisect_right(known, hi)]
+    return found
+
+
+def _coalesced(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Ranges sorted and merged where they overlap or touch, so that a set repeating
+    ``1:*`` thousands of times costs one pass over the mailbox, not thousands."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def uid_list(uids: Sequence[int]) -> SequenceSet:
