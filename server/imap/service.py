@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from server.blobs import BlobStore
 from server.config import Config, ServerSettings
+from server.delivery import Delivery
 from server.directory.base import Directory
 from server.net import listen, tls
 from server.net.limits import ConnectionLimits, ConnectionLimitSettings
@@ -72,9 +73,11 @@ class ImapNodeService:
 async def imap_service(config: Config, engine: Engine, blobs: BlobStore,
                        directory: Directory, *,
                        server_tls: tls.ServerTls | None = None,
-                       tls_context: ssl.SSLContext | None = None) -> ImapNodeService | None:
+                       tls_context: ssl.SSLContext | None = None,
+                       delivery: Delivery | None = None) -> ImapNodeService | None:
     """The service ``[imap]`` asks for; None when both listeners are off.
-    ``tls_context`` replaces the node's certificate (tests)."""
+    ``tls_context`` replaces the node's certificate (tests); ``delivery`` is APPEND's way
+    into a mailbox (none: APPEND answers NO [UNAVAILABLE])."""
     s = config.get(ImapSettings)
     hostname = s.hostname or config.get(ServerSettings).hostname
     wanted = {"imap": listen.parse_listen(s.listen), "imaps": listen.parse_listen(s.tls_listen)}
@@ -89,7 +92,7 @@ async def imap_service(config: Config, engine: Engine, blobs: BlobStore,
         engine=engine, blobs=blobs, authenticator=Authenticator(directory), mechanisms=Registry(),
         hostname=hostname, auth_require_tls=s.auth_require_tls,
         starttls=tls_context is not None, append_limit=s.append_limit, max_line=s.max_line,
-        max_literal=s.max_literal)
+        max_literal=s.max_literal, delivery=delivery)
     contexts = {}
     for kind, where in wanted.items():
         if where is not None:
@@ -102,7 +105,7 @@ async def imap_service(config: Config, engine: Engine, blobs: BlobStore,
 async def build(parts: NodeParts) -> ImapNodeService | None:
     """The node's IMAP service (registered in :mod:`server.node.services`)."""
     return await imap_service(parts.config, parts.engine, parts.blobs, parts.directory,
-                              server_tls=parts.tls)
+                              server_tls=parts.tls, delivery=parts.delivery)
 
 
 @dataclass

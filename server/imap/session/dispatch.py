@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, mailboxes, messages, search, selected, sort, thread
+from . import auth, mailboxes, messages, mutate, search, selected, sort, thread
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -41,6 +41,11 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Search: (search.search, SELECTED),
     c.Sort: (sort.sort, SELECTED),
     c.Thread: (thread.thread, SELECTED),
+    c.Append: (mutate.append, AUTH),
+    c.Copy: (mutate.copy, SELECTED),
+    c.Move: (mutate.move, SELECTED),
+    c.Expunge: (mutate.expunge, SELECTED),
+    c.Replace: (mutate.replace, SELECTED),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

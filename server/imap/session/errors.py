@@ -18,6 +18,8 @@ from fdb_layers.mail import (
     StorageFull,
     StoreUnavailable,
 )
+from server.delivery import InvalidRequest, MessageTooLarge, TemporaryFailure
+from server.directory.base import DirectoryError
 
 
 class ImapError(Exception):
@@ -52,6 +54,10 @@ TABLE: dict[type[Exception], tuple[str, str | None, str]] = {
     AccountNotFound: ("NO", "UNAVAILABLE", "Account not available"),
     StorageFull: ("NO", "UNAVAILABLE", "Storage full, try again later"),
     StoreUnavailable: ("NO", "UNAVAILABLE", "Store unavailable, try again later"),
+    MessageTooLarge: ("NO", "TOOBIG", "Message too large"),
+    TemporaryFailure: ("NO", "UNAVAILABLE", "Message not stored, try again later"),
+    InvalidRequest: ("NO", "CANNOT", "Message cannot be stored as asked"),
+    DirectoryError: ("NO", "UNAVAILABLE", "Directory unavailable, try again later"),
 }
 
 

@@ -4,12 +4,14 @@ number n is the n-th UID (RFC 9051 section 2.3.1.2)."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fdb_layers.mail import (
     Mailbox,
+    MailboxNotFound,
     MailboxStatus,
-    DELETED,
     SEEN,
     Transaction,
     find_mailbox,
@@ -20,7 +22,14 @@ from fdb_layers.mail import (
     transact,
 )
 from server.imap.wire import commands as c
-from server.imap.wire.responses import Code, ExistsData, FlagsData, RecentData, Untagged
+from server.imap.wire.responses import (
+    Code,
+    ExistsData,
+    ExpungeData,
+    FlagsData,
+    RecentData,
+    Untagged,
+)
 
 from .errors import bad, no
 from .mailboxes import mailbox_path
@@ -92,15 +101,17 @@ async def unselect(s: Session, cmd: c.Command) -> None:
 
 
 async def close(s: Session, cmd: c.Command) -> None:
-    """RFC 9051 section 6.4.1: expunges \\Deleted messages silently when read-write.
-    Expunge is not implemented yet, so a read-write mailbox with \\Deleted messages is
-    refused rather than left unexpunged."""
+    """RFC 9051 section 6.4.1: expunges \\Deleted messages silently (no untagged EXPUNGE)
+    when the mailbox is read-write, then leaves the selected state."""
     sel = s.selected
     assert sel is not None
     if not sel.readonly:
-        messages = await transact(s.ctx.engine, list_messages, s.account_id, sel.mailbox_id)
-        if any(DELETED in m.keywords for m in messages):
-            raise no("Expunge on CLOSE is not available yet", "CANNOT")
+        from .mutate import expunge_deleted
+
+        try:
+            await expunge_deleted(s, sel.mailbox_id)
+        except MailboxNotFound:
+            pass   # deleted meanwhile (by another session): nothing left to expunge
     s.selected = None
     s.state = State.AUTHENTICATED
     s.ok(cmd.tag, "CLOSE completed")
@@ -122,3 +133,30 @@ async def announce_changes(s: Session) -> None:
     if new:
         sel.uids.extend(new)
         s.write(ExistsData(len(sel.uids)))
+
+
+def expunged(s: Session, uids: Sequence[int]) -> None:
+    """These UIDs left the selected mailbox: drop them from the session's map and write
+    ``* n EXPUNGE`` for each, n being its number at the moment that response is sent
+    (RFC 9051 section 7.5.1: each EXPUNGE renumbers the messages after it).  UIDs the
+    session never announced are skipped.  Costs O(k log n) lookups and one copy of the map
+    (in C), so a 100,000-message expunge announced batch by batch stays cheap."""
+    sel = s.selected
+    if sel is None or not uids:
+        return
+    known = sel.uids
+    positions = []
+    for uid in sorted(set(uids)):
+        i = bisect_left(known, uid)
+        if i < len(known) and known[i] == uid:
+            positions.append(i)
+    if not positions:
+        return
+    kept: list[int] = []
+    start = 0
+    for removed, i in enumerate(positions):
+        s.write(ExpungeData(i + 1 - removed))   # ascending: earlier ones are already gone
+        kept += known[start:i]
+        start = i + 1
+    kept += known[start:]
+    sel.uids[:] = kept

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from fdb_layers.mail import Engine
 from server.blobs import BlobStore
+from server.delivery import Delivery
 from server.imap.wire import commands as c
 from server.imap.wire.framing import (
     NEED_DATA,
@@ -61,6 +62,7 @@ class SessionContext:
     append_limit: int = 52_428_800
     max_line: int = 65536
     max_literal: int = 65536
+    delivery: Delivery | None = None   # APPEND's way in (server.delivery); None: no APPEND
 
 
 @dataclass
@@ -165,6 +167,9 @@ class Session:
         caps += ["PREVIEW"]   # RFC 8970: FETCH PREVIEW (session/messages.py)
         caps += ["ESEARCH", "SEARCHRES", "WITHIN", "SORT", "ESORT", "SORT=DISPLAY",
                  "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES"]  # search.py, sort.py, thread.py
+        if self.ctx.delivery is not None:   # APPEND's way in (RFC 4315, 6851, 3502, 8508, 7889)
+            caps += ["UIDPLUS", "MOVE", "MULTIAPPEND", "REPLACE",
+                     f"APPENDLIMIT={self.ctx.append_limit}"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
