@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fdb_layers.mail import Engine
+from server.blobs import BlobStore
 from server.imap.session import Selected, Session, SessionContext
 from server.imap.session.errors import ImapError
 from server.imap.session.mutate import selected_uids, uid_list
@@ -21,7 +22,8 @@ from server.sasl import Authenticator, Registry
 
 
 def _session(known: list[int]) -> Session:
-    ctx = SessionContext(engine=cast(Engine, None), authenticator=cast(Authenticator, None),
+    ctx = SessionContext(engine=cast(Engine, None), blobs=cast(BlobStore, None),
+                         authenticator=cast(Authenticator, None),
                          mechanisms=Registry(), hostname="test")
     s = Session(ctx, tls=True)
     s.selected = Selected("m", "INBOX", 1, False, list(known))
