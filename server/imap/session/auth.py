@@ -75,6 +75,26 @@ async def starttls(s: Session, cmd: c.Command) -> None:
     s.action = Action.STARTTLS
 
 
+async def compress(s: Session, cmd: c.Command) -> None:
+    """COMPRESS DEFLATE (RFC 4978 section 3): the tagged OK goes out uncompressed, then the
+    connection deflates both directions; a second COMPRESS is refused."""
+    assert isinstance(cmd, c.Compress)
+    if cmd.mechanism != "DEFLATE":
+        raise bad("Unknown compression algorithm")
+    if s.compressed:
+        raise no("Compression is already active", "COMPRESSIONACTIVE")
+    s.ok(cmd.tag, "DEFLATE active")
+    s.compressed = True
+    s.action = Action.COMPRESS
+
+
+def compress_started(s: Session) -> bytes:
+    """The connection switched to deflate: what the client sent after COMPRESS is
+    compressed data, handed back to be inflated."""
+    s.action = None
+    return s.reader.take_buffered()
+
+
 def tls_started(s: Session) -> None:
     """The connection finished the STARTTLS handshake."""
     s.tls = True

@@ -36,6 +36,7 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Close: (selected.close, SELECTED),
     c.Unselect: (selected.unselect, SELECTED),
     c.Check: (selected.check, SELECTED),
+    c.Compress: (auth.compress, AUTH),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

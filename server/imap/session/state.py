@@ -44,6 +44,7 @@ class State(enum.Enum):
 class Action(enum.Enum):
     STARTTLS = "starttls"   # switch to TLS now (the OK is already in ``out``)
     CLOSE = "close"         # write ``out`` and close
+    COMPRESS = "compress"   # deflate both directions from now on (the OK is already in ``out``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Session:
         self.login = ""
         self.selected: Selected | None = None
         self.auth: tuple[str, Mechanism] | None = None   # tag and exchange of AUTHENTICATE
+        self.compressed = False      # COMPRESS DEFLATE is active (RFC 4978)
 
     # -- what the connection calls ----------------------------------------------------
 
@@ -150,6 +152,7 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
+        caps += ["COMPRESS=DEFLATE"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
