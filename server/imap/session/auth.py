@@ -174,6 +174,17 @@ async def _finish(s: Session, tag: str, outcome: object) -> None:
         s.write(Tagged(tag, "NO", "Authentication failed", Code("AUTHENTICATIONFAILED")))
 
 
+async def unauthenticate(s: Session, cmd: c.Command) -> None:
+    """UNAUTHENTICATE (RFC 8437 section 3): back to the not-authenticated state with no
+    mailbox selected (nothing expunged) and nothing enabled; TLS and COMPRESS stay."""
+    s.selected = None
+    s.account_id = s.login = ""
+    s.rev2 = s.utf8 = False
+    s.reader.set_utf8(False)
+    s.state = State.NOT_AUTHENTICATED
+    s.ok(cmd.tag, "UNAUTHENTICATE completed")
+
+
 ENABLABLE = ("IMAP4REV2",)
 
 

@@ -37,6 +37,7 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Unselect: (selected.unselect, SELECTED),
     c.Check: (selected.check, SELECTED),
     c.Compress: (auth.compress, AUTH),
+    c.Unauthenticate: (auth.unauthenticate, AUTH),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

@@ -152,7 +152,7 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
-        caps += ["COMPRESS=DEFLATE"]
+        caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
