@@ -158,6 +158,7 @@ async def _finish(s: Session, tag: str, outcome: object) -> None:
                        uidvalidity_seed=int(time.time()))  # special-use mailboxes too
         s.account_id = account_id
         s.login = outcome.authcid
+        s.principal_name = outcome.principal.name
         s.state = State.AUTHENTICATED
         log.info("IMAP login %s (%s)", account_id, s.conn_id)
         s.write(Tagged(tag, "OK", "Logged in", Code.capability(s.capabilities())))
@@ -178,7 +179,7 @@ async def unauthenticate(s: Session, cmd: c.Command) -> None:
     """UNAUTHENTICATE (RFC 8437 section 3): back to the not-authenticated state with no
     mailbox selected (nothing expunged) and nothing enabled; TLS and COMPRESS stay."""
     s.selected = None
-    s.account_id = s.login = ""
+    s.account_id = s.login = s.principal_name = ""
     s.rev2 = s.utf8 = False
     s.reader.set_utf8(False)
     s.state = State.NOT_AUTHENTICATED

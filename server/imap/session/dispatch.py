@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, mailboxes, selected
+from . import auth, mailboxes, quota, selected
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -38,6 +38,9 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Check: (selected.check, SELECTED),
     c.Compress: (auth.compress, AUTH),
     c.Unauthenticate: (auth.unauthenticate, AUTH),
+    c.GetQuota: (quota.getquota, AUTH),
+    c.GetQuotaRoot: (quota.getquotaroot, AUTH),
+    c.SetQuota: (quota.setquota, AUTH),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

@@ -90,6 +90,7 @@ class Session:
         self.rev2 = False
         self.account_id = ""
         self.login = ""
+        self.principal_name = ""     # the directory's name of who logged in (quota look-ups)
         self.selected: Selected | None = None
         self.auth: tuple[str, Mechanism] | None = None   # tag and exchange of AUTHENTICATE
         self.compressed = False      # COMPRESS DEFLATE is active (RFC 4978)
@@ -152,7 +153,7 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
-        caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE"]
+        caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
