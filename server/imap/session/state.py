@@ -153,7 +153,8 @@ class Session:
             caps.append("SASL-IR")
         caps += ["ENABLE", "ID", "NAMESPACE", "LITERAL+", "UNSELECT", "CHILDREN", "SPECIAL-USE",
                  "STATUS=SIZE"]
-        caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE"]
+        caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE",
+                 "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
