@@ -17,7 +17,7 @@ from server.net.settings import TlsSettings
 from server.node.accept import Acceptor, LocalServer
 from server.node.parts import NodeParts
 from server.node.service import STOP_GRACE, Connection, Listener, TlsMode
-from server.sasl import Authenticator, Registry
+from server.sasl import Authenticator, CredentialCache, Registry
 from fdb_layers.mail import Engine
 
 from .connection import ImapConnection, ListenerContext
@@ -84,7 +84,8 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
             server_tls = tls.ServerTls(t.certificate, t.key, 0.0, config.data_dir)
         tls_context = await server_tls.context(hostname)
     session = SessionContext(
-        engine=engine, authenticator=Authenticator(directory), mechanisms=Registry(),
+        engine=engine, authenticator=Authenticator(directory, CredentialCache()),
+        mechanisms=Registry(),
         hostname=hostname, auth_require_tls=s.auth_require_tls,
         starttls=tls_context is not None, append_limit=s.append_limit, max_line=s.max_line,
         max_literal=s.max_literal)
