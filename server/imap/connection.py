@@ -78,7 +78,8 @@ class ImapConnection(asyncio.Protocol):
         self.ctx = ctx
         self.conn = conn
         self.conn_id = conn.conn_id if conn is not None else new_connection_id("imap")
-        self.session = Session(ctx.session, tls=ctx.implicit_tls, conn_id=self.conn_id)
+        self.session = Session(ctx.session, tls=ctx.implicit_tls, conn_id=self.conn_id,
+                               peer_ip=conn.peer_ip if conn is not None else "")
         self.transport: asyncio.Transport | None = None
         self._input = asyncio.Event()
         self._pending = bytearray()
@@ -96,6 +97,9 @@ class ImapConnection(asyncio.Protocol):
         self.transport = transport
         if not first:
             return            # the TLS transport after a handshake: the task goes on
+        if not self.session.peer_ip:
+            peer = transport.get_extra_info("peername")
+            self.session.peer_ip = str(peer[0]) if isinstance(peer, tuple) else ""
         CONNECTIONS.inc()
         OPEN_CONNECTIONS.inc()
         self.ctx.connections.add(self)

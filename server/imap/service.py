@@ -18,6 +18,7 @@ from server.node.accept import Acceptor, LocalServer
 from server.node.parts import NodeParts
 from server.node.service import STOP_GRACE, Connection, Listener, TlsMode
 from server.sasl import Authenticator, CredentialCache, Registry
+from server.sasl.limits import AuthFailures
 from fdb_layers.mail import Engine
 
 from .connection import ImapConnection, ListenerContext
@@ -53,11 +54,23 @@ class ImapNodeService:
             TlsMode.STARTTLS if ctx.tls_context is not None else TlsMode.NONE)
         return Listener(kind, where, mode, handler, refusal=refusal)
 
+    def _auth_failures(self) -> AuthFailures | None:
+        for _, ctx in self.contexts.values():
+            return ctx.session.auth_failures
+        return None
+
     def connect_peers(self, publish: Callable[[bytes], None]) -> None:
-        pass  # no node-wide IMAP counts yet
+        """Failed logins counted in one worker process are counted in all of them."""
+        failures = self._auth_failures()
+        if failures is not None:
+            failures.on_failure = lambda ip, login: publish(
+                b"A" + ip.encode() + b"\0" + login.encode("utf-8", "replace")[:1024])
 
     def from_peer(self, payload: bytes) -> None:
-        pass
+        failures = self._auth_failures()
+        if payload[:1] == b"A" and failures is not None:
+            ip, _, login = payload[1:].decode("utf-8", "replace").partition("\0")
+            failures.failed_elsewhere(ip, login)
 
     async def close(self, grace: float) -> None:
         """Every connection gets ``* BYE`` and is closed (an IMAP command in progress is
@@ -88,7 +101,8 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
         mechanisms=Registry(),
         hostname=hostname, auth_require_tls=s.auth_require_tls,
         starttls=tls_context is not None, append_limit=s.append_limit, max_line=s.max_line,
-        max_literal=s.max_literal)
+        max_literal=s.max_literal,
+        auth_failures=AuthFailures(s.auth_failures_per_ip, s.auth_failures_per_account))
     contexts = {}
     for kind, where in wanted.items():
         if where is not None:

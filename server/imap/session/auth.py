@@ -33,7 +33,7 @@ from server.sasl import (
     decode_response,
 )
 
-from .errors import bad, no
+from .errors import ImapError, bad, no
 from .state import Action, Session, State
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,31 @@ async def login(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Login)
     if not s.plaintext_allowed:
         raise no("LOGIN is disabled before STARTTLS", "PRIVACYREQUIRED")
+    _check_limits(s, cmd.user)
     outcome = await s.ctx.authenticator.verify(Credentials(cmd.user, cmd.password))
     await _finish(s, cmd.tag, outcome)
 
 
+def _check_limits(s: Session, login: str | None) -> None:
+    """Too many failed logins from this client, or at this login name (from anywhere):
+    refused before the directory is asked (issue 12; the limits SMTP AUTH has too).
+    A refused attempt at a blocked login counts against the client."""
+    failures = s.ctx.auth_failures
+    if failures is None:
+        return
+    if failures.ip_blocked(s.peer_ip):
+        log.warning("IMAP login refused: too many failures from %s (%s)", s.peer_ip, s.conn_id)
+        raise no("Too many failed logins, try again later", "UNAVAILABLE")
+    if login is not None and failures.account_blocked(login):
+        log.warning("IMAP login refused: too many failures for login %r (%s)", login,
+                    s.conn_id)
+        failures.failed(s.peer_ip)
+        raise no("Too many failed logins, try again later", "UNAVAILABLE")
+
+
 async def authenticate(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Authenticate)
+    _check_limits(s, None)
     mechanism = s.ctx.mechanisms.start(cmd.mechanism, plaintext_allowed=s.plaintext_allowed)
     if mechanism is None or mechanism.name != "PLAIN":
         if not s.plaintext_allowed and cmd.mechanism.upper() == "PLAIN":
@@ -143,6 +162,13 @@ async def _step(s: Session, tag: str, step: Step) -> None:
         s.write(Continuation(challenge=step.data))   # "+ " and base64, empty or not
         return
     if isinstance(step, Credentials):
+        try:
+            _check_limits(s, step.authcid)
+        except ImapError as refusal:
+            s.auth = None
+            s.reader.set_mode(Mode.COMMAND)
+            s.write(Tagged(tag, refusal.status, refusal.text, Code(refusal.code or "")))
+            return
         step = await s.ctx.authenticator.verify(step)
     await _finish(s, tag, step)
 
@@ -163,10 +189,13 @@ async def _finish(s: Session, tag: str, outcome: object) -> None:
         log.info("IMAP login %s (%s)", account_id, s.conn_id)
         s.write(Tagged(tag, "OK", "Logged in", Code.capability(s.capabilities())))
     elif isinstance(outcome, Failed):
+        _failed(s, outcome.authcid)
         s.write(Tagged(tag, "NO", "Authentication failed", Code("AUTHENTICATIONFAILED")))
     elif isinstance(outcome, Aborted):
+        _failed(s, "")
         s.write(Tagged(tag, "BAD", "Authentication cancelled"))
     elif isinstance(outcome, Malformed):
+        _failed(s, "")
         s.write(Tagged(tag, "BAD", outcome.detail))
     elif isinstance(outcome, Unavailable):
         s.write(Tagged(tag, "NO", "Authentication unavailable, try again later",
@@ -184,6 +213,11 @@ async def unauthenticate(s: Session, cmd: c.Command) -> None:
     s.reader.set_utf8(False)
     s.state = State.NOT_AUTHENTICATED
     s.ok(cmd.tag, "UNAUTHENTICATE completed")
+
+
+def _failed(s: Session, login: str) -> None:
+    if s.ctx.auth_failures is not None:
+        s.ctx.auth_failures.failed(s.peer_ip, login)
 
 
 ENABLABLE = ("IMAP4REV2",)

@@ -28,6 +28,7 @@ from server.imap.wire.framing import (
 )
 from server.imap.wire.responses import Code, Continuation, Response, Tagged, Untagged
 from server.sasl import Authenticator, Mechanism, Registry
+from server.sasl.limits import AuthFailures
 
 from .errors import ImapError, lookup
 
@@ -60,6 +61,7 @@ class SessionContext:
     append_limit: int = 52_428_800
     max_line: int = 65536
     max_literal: int = 65536
+    auth_failures: AuthFailures | None = None   # failed logins per client and per login
 
 
 @dataclass
@@ -77,10 +79,12 @@ Handler = Callable[["Session", c.Command], Awaitable[None]]
 
 
 class Session:
-    def __init__(self, ctx: SessionContext, *, tls: bool, conn_id: str = "") -> None:
+    def __init__(self, ctx: SessionContext, *, tls: bool, conn_id: str = "",
+                 peer_ip: str = "") -> None:
         self.ctx = ctx
         self.tls = tls
         self.conn_id = conn_id
+        self.peer_ip = peer_ip
         self.state = State.NOT_AUTHENTICATED
         self.reader = CommandReader(Limits(max_line=ctx.max_line, max_literal=ctx.max_literal,
                                            max_upload=ctx.append_limit))
