@@ -18,6 +18,7 @@ from fdb_layers.mail import (
     create_mailbox_path,
     delete_mailbox,
     find_mailbox,
+    get_email,
     get_status,
     list_mailboxes,
     list_messages,
@@ -232,7 +233,8 @@ async def unsubscribe(s: Session, cmd: c.Command) -> None:
     await _subscribe(s, cmd.tag, cmd.mailbox, False)
 
 
-STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT")
+STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+                "DELETED-STORAGE")
 
 
 async def _status(tr: Transaction, account_id: str, name: str,
@@ -244,9 +246,14 @@ async def _status(tr: Transaction, account_id: str, name: str,
     values: dict[str, int] = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext,
                               "UIDVALIDITY": st.uidvalidity, "UNSEEN": st.unseen,
                               "SIZE": st.size, "RECENT": 0}
-    if "DELETED" in items:
+    if "DELETED" in items or "DELETED-STORAGE" in items:
         messages = await list_messages(tr, account_id, box.id)
-        values["DELETED"] = sum(1 for m in messages if DELETED in m.keywords)
+        deleted = [m for m in messages if DELETED in m.keywords]
+        values["DELETED"] = len(deleted)
+        if "DELETED-STORAGE" in items:
+            # RFC 9208 section 4.2.2: what EXPUNGE would free, in units of 1024 octets
+            emails = [await get_email(tr, account_id, m.email_id) for m in deleted]
+            values["DELETED-STORAGE"] = sum(e.size for e in emails if e is not None) // 1024
     return [(item, values[item]) for item in items]
 
 

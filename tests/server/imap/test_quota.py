@@ -101,3 +101,41 @@ async def test_account_without_a_limit_has_no_quota_root(node: Node) -> None:
         c2.close()
         c.close()
     await asyncio.to_thread(run)
+
+
+async def test_status_deleted_and_deleted_storage(node: Node) -> None:
+    """RFC 9208 section 4.2.2 DELETED-STORAGE (what EXPUNGE would free, in 1024-octet
+    units) and RFC 9051 STATUS DELETED."""
+    from fdb_layers.mail import find_mailbox, store_keywords, transact
+
+    body = b"Subject: s\r\n\r\n" + b"y" * 20_000 + b"\r\n"
+
+    def deliver() -> None:
+        with smtplib.SMTP("127.0.0.1", node.ports["mx"], timeout=30) as s:
+            for i in range(3):
+                s.sendmail("someone@remote.test", ["alice@example.test"],
+                           b"Message-ID: <d%d@remote.test>\r\n" % i + body)
+
+    await asyncio.to_thread(deliver)
+
+    def status() -> list[bytes]:
+        c = raw_tls(node)
+        c.line()
+        c.command(b'l LOGIN alice "correct horse"\r\n')
+        out = c.command(b"s STATUS INBOX (MESSAGES DELETED DELETED-STORAGE)\r\n")
+        c.close()
+        return out
+
+    out = await asyncio.to_thread(status)
+    assert out == [b"* STATUS INBOX (MESSAGES 3 DELETED 0 DELETED-STORAGE 0)\r\n",
+                   b"s OK STATUS completed\r\n"]
+    assert node.engine is not None and node.directory is not None
+    alice = await node.directory.get_principal("alice")
+    assert alice is not None
+    inbox = await transact(node.engine, find_mailbox, alice.id, "INBOX")
+    await transact(node.engine, store_keywords, alice.id, inbox.id, [1, 3], add=["$deleted"])
+    out = await asyncio.to_thread(status)
+    line = out[0].decode()
+    assert line.startswith("* STATUS INBOX (MESSAGES 3 DELETED 2 DELETED-STORAGE ")
+    storage = int(line.rsplit(" ", 1)[1].rstrip(")\r\n"))
+    assert 2 * len(body) // 1024 <= storage <= 2 * len(body) // 1024 + 3
