@@ -62,12 +62,24 @@ SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIA
 RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
 
 
-def _attributes(box: Mailbox, boxes: list[Mailbox], subscribed: bool) -> tuple[str, ...]:
+def _ancestors(boxes: list[Mailbox]) -> set[str]:
+    """The paths that have at least one of ``boxes`` below them."""
+    out: set[str] = set()
+    for box in boxes:
+        path = box.path
+        while DELIMITER in path:
+            path = path.rpartition(DELIMITER)[0]
+            if path in out:
+                break
+            out.add(path)
+    return out
+
+
+def _attributes(box: Mailbox, parents: set[str], subscribed: bool) -> tuple[str, ...]:
     attrs = []
     if not box.selectable:
         attrs.append("\\Noselect")
-    children = any(b.path.startswith(box.path + DELIMITER) for b in boxes)
-    attrs.append("\\HasChildren" if children else "\\HasNoChildren")
+    attrs.append("\\HasChildren" if box.path in parents else "\\HasNoChildren")
     if box.role in SPECIAL_USE:
         attrs.append(SPECIAL_USE[box.role])
     if subscribed and box.subscribed:
@@ -105,18 +117,21 @@ async def list_(s: Session, cmd: c.Command) -> None:
     regexes = [pattern_regex(cmd.reference, p) for p in cmd.patterns]
     criteria = selection - {"RECURSIVEMATCH", "REMOTE"}
     show_subscribed = "SUBSCRIBED" in selection | returns
+    parents = _ancestors(boxes)
+    # mailboxes with a descendant meeting the criteria (RECURSIVEMATCH)
+    wanted_below = _ancestors([b for b in boxes if _selected(b, criteria)]) if recursive \
+        else set()
     for box in boxes:
         if not any(r.match(box.path) for r in regexes):
             continue
         # RFC 5258 section 3.5: with RECURSIVEMATCH a mailbox whose descendants meet the
         # criteria is listed, with CHILDINFO naming the criteria they meet
         childinfo: tuple[str, ...] = ()
-        if recursive and any(b.path.startswith(box.path + DELIMITER) and _selected(b, criteria)
-                             for b in boxes):
+        if box.path in wanted_below:
             childinfo = tuple(sorted(criteria & {"SUBSCRIBED"}))
         if not _selected(box, criteria) and not childinfo:
             continue
-        s.write(ListData(_attributes(box, boxes, show_subscribed), DELIMITER, box.path,
+        s.write(ListData(_attributes(box, parents, show_subscribed), DELIMITER, box.path,
                          childinfo=childinfo))
         if status_items is not None and box.selectable:
             # RFC 5819 section 2: STATUS right after the mailbox's LIST, for selectable ones
