@@ -33,7 +33,7 @@ from server.sasl import (
     decode_response,
 )
 
-from .errors import ImapError, bad, no
+from .errors import bad, no
 from .state import Action, Session, State
 
 log = logging.getLogger(__name__)
@@ -162,13 +162,9 @@ async def _step(s: Session, tag: str, step: Step) -> None:
         s.write(Continuation(challenge=step.data))   # "+ " and base64, empty or not
         return
     if isinstance(step, Credentials):
-        try:
-            _check_limits(s, step.authcid)
-        except ImapError as refusal:
-            s.auth = None
-            s.reader.set_mode(Mode.COMMAND)
-            s.write(Tagged(tag, refusal.status, refusal.text, Code(refusal.code or "")))
-            return
+        s.auth = None                     # the exchange ends here, whatever the answer
+        s.reader.set_mode(Mode.COMMAND)
+        _check_limits(s, step.authcid)    # (its refusal is answered with the exchange's tag)
         step = await s.ctx.authenticator.verify(step)
     await _finish(s, tag, step)
 
