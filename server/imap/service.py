@@ -18,7 +18,7 @@ from server.node.accept import Acceptor, LocalServer
 from server.node.parts import NodeParts
 from server.node.service import STOP_GRACE, Connection, Listener, TlsMode
 from server.sasl import Authenticator, CredentialCache, Registry
-from server.sasl.limits import AuthFailures
+from server.sasl.limits import AuthFailures, FailureLog
 from fdb_layers.mail import Engine
 
 from .connection import ImapConnection, ListenerContext
@@ -83,9 +83,11 @@ class ImapNodeService:
 
 async def imap_service(config: Config, engine: Engine, directory: Directory, *,
                        server_tls: tls.ServerTls | None = None,
-                       tls_context: ssl.SSLContext | None = None) -> ImapNodeService | None:
+                       tls_context: ssl.SSLContext | None = None,
+                       failure_log: FailureLog | None = None) -> ImapNodeService | None:
     """The service ``[imap]`` asks for; None when both listeners are off.
-    ``tls_context`` replaces the node's certificate (tests)."""
+    ``tls_context`` replaces the node's certificate (tests); ``failure_log``: the failed
+    logins of the process's other protocols."""
     s = config.get(ImapSettings)
     hostname = s.hostname or config.get(ServerSettings).hostname
     wanted = {"imap": listen.parse_listen(s.listen), "imaps": listen.parse_listen(s.tls_listen)}
@@ -102,7 +104,8 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
         hostname=hostname, auth_require_tls=s.auth_require_tls,
         starttls=tls_context is not None, append_limit=s.append_limit, max_line=s.max_line,
         max_literal=s.max_literal,
-        auth_failures=AuthFailures(s.auth_failures_per_ip, s.auth_failures_per_account))
+        auth_failures=AuthFailures(s.auth_failures_per_ip, s.auth_failures_per_account,
+                                   log=failure_log))
     contexts = {}
     for kind, where in wanted.items():
         if where is not None:
@@ -115,7 +118,7 @@ async def imap_service(config: Config, engine: Engine, directory: Directory, *,
 async def build(parts: NodeParts) -> ImapNodeService | None:
     """The node's IMAP service (registered in :mod:`server.node.services`)."""
     return await imap_service(parts.config, parts.engine, parts.directory,
-                              server_tls=parts.tls)
+                              server_tls=parts.tls, failure_log=parts.auth_failures)
 
 
 @dataclass

@@ -4,7 +4,9 @@
 directory is asked; past ``per_account`` failures for one login name, attempts at that
 login are refused whoever makes them (password spraying from many addresses).
 
-One instance per protocol service of a process; ``on_failure`` lets a node's worker
+One :class:`FailureLog` per process (the node's parts hold it) is shared by the
+protocols: failures over IMAP count against SMTP AUTH from the same client and the other
+way round, each protocol applying its own thresholds.  ``on_failure`` lets a node's worker
 processes tell each other (``failed_elsewhere``), so that a node is one limit.
 """
 
@@ -22,16 +24,32 @@ def account_key(login: str) -> str:
     return login.strip().casefold()[:320]
 
 
+class FailureLog:
+    """Failure times per client key and per login name, shared by the protocols of a
+    process."""
+
+    def __init__(self, clock: Clock = time.monotonic,
+                 window: float = AUTH_FAILURE_WINDOW) -> None:
+        self.ips = Window(window, clock)
+        self.accounts = Window(window, clock)
+
+    def keep(self, per_ip: int, per_account: int) -> None:
+        """A user of the log blocks at these counts: keep at least that many events per key
+        (and never drop a key that reached them to make room)."""
+        self.ips.protect = max(self.ips.protect, per_ip)
+        self.accounts.protect = max(self.accounts.protect, per_account)
+
+
 class AuthFailures:
     def __init__(self, per_ip: int, per_account: int, *, ipv6_prefix: int = 64,
-                 clock: Clock = time.monotonic, window: float = AUTH_FAILURE_WINDOW) -> None:
+                 clock: Clock = time.monotonic, log: FailureLog | None = None) -> None:
         self.per_ip = per_ip
         self.per_account = per_account
         self.ipv6_prefix = ipv6_prefix
-        self._ips = Window(window, clock)
-        self._ips.protect = per_ip
-        self._accounts = Window(window, clock)
-        self._accounts.protect = per_account
+        self.log = log if log is not None else FailureLog(clock)
+        self.log.keep(per_ip, per_account)
+        self._ips = self.log.ips
+        self._accounts = self.log.accounts
         # called with the IP and the login name ("" when none was given) of each failure
         # counted here
         self.on_failure: Callable[[str, str], None] | None = None
@@ -60,4 +78,4 @@ class AuthFailures:
             self._accounts.add(account_key(login))
 
 
-__all__ = ["AUTH_FAILURE_WINDOW", "AuthFailures", "account_key"]
+__all__ = ["AUTH_FAILURE_WINDOW", "AuthFailures", "FailureLog", "account_key"]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from server.net.limits import (BoundedLog, Clock, ConnectionLimits,
                                ConnectionLimitSettings, Window, client_key,
                                fit_descriptors)
-from server.sasl.limits import AUTH_FAILURE_WINDOW, AuthFailures
+from server.sasl.limits import AUTH_FAILURE_WINDOW, AuthFailures, FailureLog
 
 __all__ = ["AUTH_FAILURE_WINDOW", "BoundedLog", "Clock", "Limits", "LimitSettings", "client_key",
            "fit_descriptors", "tarpit_delay"]
@@ -33,12 +33,15 @@ class Limits(ConnectionLimits):
 
     settings: LimitSettings
 
-    def __init__(self, settings: LimitSettings, clock: Clock = time.monotonic) -> None:
+    def __init__(self, settings: LimitSettings, clock: Clock = time.monotonic,
+                 failure_log: FailureLog | None = None) -> None:
         super().__init__(settings, clock)
-        # failed AUTH per IP and per login name: the mechanism every protocol shares
+        # failed AUTH per IP and per login name: the mechanism every protocol shares, and
+        # in a node the failures of its other protocols (``failure_log``)
         self.auth_failures = AuthFailures(settings.auth_failures_per_ip,
                                           settings.auth_failures_per_account,
-                                          ipv6_prefix=settings.ipv6_prefix, clock=clock)
+                                          ipv6_prefix=settings.ipv6_prefix, clock=clock,
+                                          log=failure_log)
         self._unknown_recipients = Window(UNKNOWN_RECIPIENT_WINDOW, clock)
         self._unknown_recipients.protect = settings.unknown_recipients_per_ip
         # Called with the IP of each unknown recipient counted here (a node's worker

@@ -121,3 +121,36 @@ async def test_password_change_takes_effect_at_once(node: Node, tmp_path: Path) 
         assert login("correct horse").startswith(b"a NO [AUTHENTICATIONFAILED]")
         assert login("new battery").startswith(b"a OK")
     await asyncio.to_thread(run)
+
+
+async def test_failures_count_across_imap_and_smtp(tmp_path: Path) -> None:
+    """One node, one count per client: failures over IMAP and over SMTP AUTH add up, each
+    protocol applying its own threshold (server/sasl/limits.py FailureLog)."""
+    import smtplib
+
+    path = _node_config(tmp_path, 3, 0)
+    text = path.read_text().replace(
+        'submission_listen = ""',
+        'submission_listen = "127.0.0.1:0"\nauth_require_tls = false\nauth_failures_per_ip = 3')
+    path.write_text(text)
+    node = await start_node(path)
+    try:
+        def run() -> None:
+            c = connect(node)
+            for _ in range(2):
+                assert c.command(b'a LOGIN alice "wrong"\r\n')[-1].startswith(b"a NO [AUTH")
+            with smtplib.SMTP("127.0.0.1", node.ports["submission"], timeout=30) as s:
+                s.ehlo("client.test")
+                code, _ = s.docmd("AUTH", "PLAIN " + plain("alice", "nope").decode())
+                assert code == 535
+            # 2 over IMAP + 1 over SMTP: this client is at IMAP's limit of 3
+            out = c.command(b'a LOGIN alice "correct horse"\r\n')
+            assert out[-1].startswith(b"a NO [UNAVAILABLE]"), out
+            with smtplib.SMTP("127.0.0.1", node.ports["submission"], timeout=30) as s:
+                s.ehlo("client.test")
+                code, _ = s.docmd("AUTH", "PLAIN " + plain("alice", "correct horse").decode())
+                assert code == 421                       # and at SMTP's
+            c.close()
+        await asyncio.to_thread(run)
+    finally:
+        await node.stop()
