@@ -50,6 +50,18 @@ class Directory(Protocol):
         ...
 
 
+@runtime_checkable
+class PasswordVersions(Protocol):
+    """A directory that can say, cheaply and without checking a password, which password a
+    login has now: a value that changes whenever the password does (a digest of the stored
+    hash, a modification stamp).  The credential cache (:mod:`server.sasl.cache`) keys its
+    entries by it, so a password change in the directory takes effect at once."""
+
+    async def password_version(self, login: str) -> str | None:
+        """None: no such login, or no version to give (nothing is then cached)."""
+        ...
+
+
 class DirectoryError(Exception):
     """The directory could not answer (server down, bad query, bad configuration): our fault,
     to be reported as a temporary failure (451 / NO [UNAVAILABLE]), never as "no such user"."""

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter
 
-from .base import Directory, Principal
+from .base import Directory, PasswordVersions, Principal
 
 CACHE_REQUESTS = Counter(
     "fdbmail_directory_cache_requests_total",
@@ -98,6 +98,12 @@ class CachedDirectory:
 
     async def authenticate(self, login: str, secret: str) -> Principal | None:
         return await self.inner.authenticate(login, secret)
+
+    async def password_version(self, login: str) -> str | None:
+        """Never cached: the credential cache relies on it being current."""
+        if not isinstance(self.inner, PasswordVersions):
+            return None
+        return await self.inner.password_version(login)
 
     async def get_principal(self, name: str) -> Principal | None:
         return await self._cached("get_principal", name,

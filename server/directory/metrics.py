@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from .base import Directory, DirectoryError, Principal
+from .base import Directory, DirectoryError, PasswordVersions, Principal
 
 LOOKUPS = Counter(
     "fdbmail_directory_lookups_total",
@@ -60,6 +60,12 @@ class InstrumentedDirectory:
             raise
         AUTH_ATTEMPTS.labels(self.backend, "success" if found else "failure").inc()
         return found
+
+    async def password_version(self, login: str) -> str | None:
+        if not isinstance(self.inner, PasswordVersions):
+            return None
+        inner = self.inner
+        return await self._observe("password_version", lambda: inner.password_version(login))
 
     async def get_principal(self, name: str) -> Principal | None:
         return await self._observe("get_principal", lambda: self.inner.get_principal(name))

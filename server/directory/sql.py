@@ -8,6 +8,7 @@ pool of worker threads, each with its own connection.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
 import logging
 import sqlite3
@@ -232,6 +233,16 @@ class SqlDirectory:
         ok = await asyncio.to_thread(verify_password, stored, secret,
                                      allow_plaintext=self.allow_plaintext)
         return principal if ok else None
+
+    async def password_version(self, login: str) -> str | None:
+        """A digest of the stored password hash (:class:`PasswordVersions`); one look-up,
+        no hashing of a secret."""
+        if not login or not _storable(login):
+            return None
+        found = await self._run(lambda: self._login_account(login))
+        if found is None or not found[1] or found[0].type != "individual":
+            return None
+        return hashlib.sha256(f"{found[0].id}\0{found[1]}".encode()).hexdigest()
 
     async def get_principal(self, name: str) -> Principal | None:
         if not _storable(name):

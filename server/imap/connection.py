@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import zlib
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
@@ -19,7 +20,7 @@ from server.net.ids import connection_context, new_connection_id
 from server.node.service import Connection
 
 from .session import Action, Session, SessionContext, State
-from .session.auth import tls_started
+from .session.auth import compress_started, tls_started
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,36 @@ OPEN_CONNECTIONS = Gauge("fdbmail_imap_open_connections", "IMAP connections open
 
 _HIGH_WATER = 1 << 20     # buffered octets at which reading pauses until the session catches up
 HANDSHAKE_TIMEOUT = 30.0
+_INFLATE_CHUNK = 1 << 16  # octets inflated at a time: a deflate bomb never sits in memory
+
+
+class Deflate:
+    """COMPRESS=DEFLATE (RFC 4978 section 4): raw deflate (no zlib header) both ways, each
+    write ended with a sync flush so that the client can read it at once."""
+
+    def __init__(self) -> None:
+        self._out = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self._in = zlib.decompressobj(-15)
+        self._tail = b""            # compressed input not inflated yet
+
+    def compress(self, data: bytes) -> bytes:
+        return self._out.compress(data) + self._out.flush(zlib.Z_SYNC_FLUSH)
+
+    def add(self, data: bytes) -> None:
+        self._tail += data
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._tail)
+
+    def inflate(self) -> bytes:
+        """At most _INFLATE_CHUNK octets of what was added; raises zlib.error on garbage."""
+        data, self._tail = self._tail, b""
+        out = self._in.decompress(data, _INFLATE_CHUNK)
+        self._tail = self._in.unconsumed_tail
+        if self._in.eof:
+            raise zlib.error("the client ended its deflate stream")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +78,8 @@ class ImapConnection(asyncio.Protocol):
         self.ctx = ctx
         self.conn = conn
         self.conn_id = conn.conn_id if conn is not None else new_connection_id("imap")
-        self.session = Session(ctx.session, tls=ctx.implicit_tls, conn_id=self.conn_id)
+        self.session = Session(ctx.session, tls=ctx.implicit_tls, conn_id=self.conn_id,
+                               peer_ip=conn.peer_ip if conn is not None else "")
         self.transport: asyncio.Transport | None = None
         self._input = asyncio.Event()
         self._pending = bytearray()
@@ -58,6 +90,7 @@ class ImapConnection(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self.session.drain = self._drain
+        self._deflate: Deflate | None = None
 
     # -- asyncio.Protocol --------------------------------------------------------------
 
@@ -67,6 +100,9 @@ class ImapConnection(asyncio.Protocol):
         self.transport = transport
         if not first:
             return            # the TLS transport after a handshake: the task goes on
+        if not self.session.peer_ip:
+            peer = transport.get_extra_info("peername")
+            self.session.peer_ip = str(peer[0]) if isinstance(peer, tuple) else ""
         CONNECTIONS.inc()
         OPEN_CONNECTIONS.inc()
         self.ctx.connections.add(self)
@@ -115,8 +151,8 @@ class ImapConnection(asyncio.Protocol):
                 if not await self._start_tls():
                     return
             self._write(self.session.greeting())
-            while not self._eof or self._pending:
-                if not self._pending:
+            while not self._eof or self._pending or self._inflating:
+                if not self._pending and not self._inflating:
                     await self._wait_input()
                     continue
                 data = bytes(self._pending)
@@ -124,10 +160,16 @@ class ImapConnection(asyncio.Protocol):
                 if self._paused and self.transport is not None:
                     self._paused = False
                     self.transport.resume_reading()
+                if self._deflate is not None:
+                    self._deflate.add(data)
+                    data = self._deflate.inflate()
                 self.session.feed(data)
                 await self._run_session()
                 if self.session.action is Action.CLOSE:
                     return
+        except zlib.error:
+            log.info("IMAP client sent bad deflate data (%s)", self.conn_id)
+            self._write(b"* BYE Bad compressed data\r\n")
         except TimeoutError:
             self._write(b"* BYE Autologout; idle for too long\r\n")
         except (ConnectionError, asyncio.CancelledError):
@@ -151,7 +193,16 @@ class ImapConnection(asyncio.Protocol):
                     return
                 tls_started(self.session)
                 continue
+            if self.session.action is Action.COMPRESS:
+                self._deflate = Deflate()
+                self._deflate.add(compress_started(self.session))
+                self.session.feed(self._deflate.inflate())
+                continue
             return
+
+    @property
+    def _inflating(self) -> bool:
+        return self._deflate is not None and self._deflate.pending
 
     async def _wait_input(self) -> None:
         authenticated = self.session.state is not State.NOT_AUTHENTICATED
@@ -189,6 +240,8 @@ class ImapConnection(asyncio.Protocol):
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
+            if self._deflate is not None:
+                data = self._deflate.compress(data)
             self.transport.write(data)
 
     async def shut_down(self) -> None:

@@ -19,7 +19,8 @@ from server.net.settings import TlsSettings
 from server.node.accept import Acceptor, LocalServer
 from server.node.parts import NodeParts
 from server.node.service import STOP_GRACE, Connection, Listener, TlsMode
-from server.sasl import Authenticator, Registry
+from server.sasl import Authenticator, CredentialCache, Registry
+from server.sasl.limits import AuthFailures, FailureLog
 from fdb_layers.mail import Engine
 
 from .connection import ImapConnection, ListenerContext
@@ -55,11 +56,23 @@ class ImapNodeService:
             TlsMode.STARTTLS if ctx.tls_context is not None else TlsMode.NONE)
         return Listener(kind, where, mode, handler, refusal=refusal)
 
+    def _auth_failures(self) -> AuthFailures | None:
+        for _, ctx in self.contexts.values():
+            return ctx.session.auth_failures
+        return None
+
     def connect_peers(self, publish: Callable[[bytes], None]) -> None:
-        pass  # no node-wide IMAP counts yet
+        """Failed logins counted in one worker process are counted in all of them."""
+        failures = self._auth_failures()
+        if failures is not None:
+            failures.on_failure = lambda ip, login: publish(
+                b"A" + ip.encode() + b"\0" + login.encode("utf-8", "replace")[:1024])
 
     def from_peer(self, payload: bytes) -> None:
-        pass
+        failures = self._auth_failures()
+        if payload[:1] == b"A" and failures is not None:
+            ip, _, login = payload[1:].decode("utf-8", "replace").partition("\0")
+            failures.failed_elsewhere(ip, login)
 
     async def close(self, grace: float) -> None:
         """Every connection gets ``* BYE`` and is closed (an IMAP command in progress is
@@ -74,10 +87,12 @@ async def imap_service(config: Config, engine: Engine, blobs: BlobStore,
                        directory: Directory, *,
                        server_tls: tls.ServerTls | None = None,
                        tls_context: ssl.SSLContext | None = None,
-                       delivery: Delivery | None = None) -> ImapNodeService | None:
+                       delivery: Delivery | None = None,
+                       failure_log: FailureLog | None = None) -> ImapNodeService | None:
     """The service ``[imap]`` asks for; None when both listeners are off.
     ``tls_context`` replaces the node's certificate (tests); ``delivery`` is APPEND's way
-    into a mailbox (none: APPEND answers NO [UNAVAILABLE])."""
+    into a mailbox (none: APPEND answers NO [UNAVAILABLE]); ``failure_log``: the failed
+    logins of the process's other protocols."""
     s = config.get(ImapSettings)
     hostname = s.hostname or config.get(ServerSettings).hostname
     wanted = {"imap": listen.parse_listen(s.listen), "imaps": listen.parse_listen(s.tls_listen)}
@@ -89,10 +104,14 @@ async def imap_service(config: Config, engine: Engine, blobs: BlobStore,
             server_tls = tls.ServerTls(t.certificate, t.key, 0.0, config.data_dir)
         tls_context = await server_tls.context(hostname)
     session = SessionContext(
-        engine=engine, blobs=blobs, authenticator=Authenticator(directory), mechanisms=Registry(),
+        engine=engine, blobs=blobs,
+        authenticator=Authenticator(directory, CredentialCache()),
+        mechanisms=Registry(),
         hostname=hostname, auth_require_tls=s.auth_require_tls,
         starttls=tls_context is not None, append_limit=s.append_limit, max_line=s.max_line,
-        max_literal=s.max_literal, delivery=delivery)
+        max_literal=s.max_literal, delivery=delivery,
+        auth_failures=AuthFailures(s.auth_failures_per_ip, s.auth_failures_per_account,
+                                   log=failure_log))
     contexts = {}
     for kind, where in wanted.items():
         if where is not None:
@@ -105,7 +124,8 @@ async def imap_service(config: Config, engine: Engine, blobs: BlobStore,
 async def build(parts: NodeParts) -> ImapNodeService | None:
     """The node's IMAP service (registered in :mod:`server.node.services`)."""
     return await imap_service(parts.config, parts.engine, parts.blobs, parts.directory,
-                              server_tls=parts.tls, delivery=parts.delivery)
+                              server_tls=parts.tls, delivery=parts.delivery,
+                              failure_log=parts.auth_failures)
 
 
 @dataclass

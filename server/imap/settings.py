@@ -28,6 +28,13 @@ class ImapSettings:
     append_limit: int = setting(52_428_800,
         "Largest message APPEND accepts, advertised as APPENDLIMIT (RFC 7889); larger ones get "
         "NO [TOOBIG] before any octet is read.", minimum=1024)
+    auth_failures_per_ip: int = setting(10,
+        "Failed logins from one client (an IPv6 /64 counts as one) in 15 minutes after which "
+        "its LOGIN and AUTHENTICATE get NO [UNAVAILABLE] without asking the directory; 0 "
+        "turns the limit off.", minimum=0)
+    auth_failures_per_account: int = setting(20,
+        "Failed logins at one login name in 15 minutes after which logins to it get NO "
+        "[UNAVAILABLE], from any client; 0 turns the limit off.", minimum=0)
     login_timeout: float = setting(60.0,
         "Seconds a connection may wait before it has logged in.")
     timeout: float = setting(1800.0,

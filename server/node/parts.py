@@ -6,7 +6,7 @@ are then built from it by their registered factories (:mod:`server.node.services
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fdb_layers.engine import open_engine
 from fdb_layers.engine.base import Engine, LayoutVersionError
@@ -21,6 +21,7 @@ from server.net.settings import TlsSettings
 from server.net.tls import ServerTls
 from server.node.service import Service
 from server.node.services import SERVICES, factories
+from server.sasl.limits import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class NodeParts:
     directory: Directory
     delivery: Delivery
     tls: ServerTls
+    # failed logins of every protocol of this process (SMTP AUTH, IMAP): server.sasl.limits
+    auth_failures: FailureLog = field(default_factory=FailureLog)
 
     @classmethod
     async def open(cls, config: Config, *, commit_socket: str | None = None) -> NodeParts:

@@ -20,6 +20,7 @@ A protocol drives it like this (its own framing and replies around it)::
 """
 
 from .authenticator import Authenticator, same_principal
+from .cache import CredentialCache
 from .framing import decode_base64, decode_initial, decode_response, encode_challenge
 from .mechanism import (
     Aborted,
@@ -44,6 +45,7 @@ __all__ = [
     "Authenticated",
     "Authenticator",
     "Challenge",
+    "CredentialCache",
     "Credentials",
     "FailReason",
     "Failed",

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 
-from server.directory.base import Directory, Principal
+from server.directory.base import Directory, PasswordVersions, Principal
 
+from .cache import CredentialCache
 from .mechanism import Authenticated, Credentials, Failed, FailReason, Outcome, Unavailable
 
 log = logging.getLogger(__name__)
@@ -32,15 +33,17 @@ def same_principal(principal: Principal, authcid: str, authzid: str) -> bool:
 
 
 class Authenticator:
-    """Checks credentials against the directory; shared by every protocol of a node."""
+    """Checks credentials against the directory; shared by every protocol of a node.
+    With a :class:`CredentialCache` (and a directory that has password versions), a
+    login verified a moment ago is not hashed again."""
 
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Directory, cache: CredentialCache | None = None) -> None:
         self.directory = directory
+        self.cache = cache
 
     async def verify(self, credentials: Credentials) -> Outcome:
         try:
-            principal = await self.directory.authenticate(credentials.authcid,
-                                                          credentials.secret)
+            principal = await self._principal(credentials)
         except Exception:
             log.exception("directory failed while authenticating %r", credentials.authcid)
             return Unavailable()
@@ -49,6 +52,21 @@ class Authenticator:
         if not same_principal(principal, credentials.authcid, credentials.authzid):
             return Failed(FailReason.AUTHZID, credentials.authcid)
         return Authenticated(principal, credentials.authcid)
+
+    async def _principal(self, credentials: Credentials) -> Principal | None:
+        login, secret = credentials.authcid, credentials.secret
+        version = None
+        if self.cache is not None and isinstance(self.directory, PasswordVersions):
+            version = await self.directory.password_version(login)
+        if version is None or self.cache is None:
+            return await self.directory.authenticate(login, secret)
+        key = self.cache.key(login, secret, version)
+        principal = self.cache.get(key)
+        if principal is None:
+            principal = await self.directory.authenticate(login, secret)
+            if principal is not None:
+                self.cache.put(key, principal)
+        return principal
 
 
 __all__ = ["Authenticator", "same_principal"]

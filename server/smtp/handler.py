@@ -43,7 +43,7 @@ from server.delivery import (
     Source,
 )
 from server.directory.base import Directory, Principal
-from server.sasl import Authenticator
+from server.sasl import Authenticator, CredentialCache
 from server.smtp import trace
 from server.smtp.headers import UnparsableAuthor, author_addresses
 from server.smtp.refusals import reply_for
@@ -139,7 +139,7 @@ class SmtpHandler:
     def __init__(self, directory: Directory, delivery: DeliveryPipeline, hostname: str,
                  postmaster: str = "postmaster") -> None:
         self.directory = directory
-        self.authenticator = Authenticator(directory)    # AUTH's check (server.sasl)
+        self.authenticator = Authenticator(directory, CredentialCache())  # AUTH (server.sasl)
         self.delivery = delivery
         self.hostname = hostname
         self.postmaster = postmaster    # the principal of postmaster@ (RFC 5321 4.5.1)

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from server.net.limits import (BoundedLog, Clock, ConnectionLimits,
                                ConnectionLimitSettings, Window, client_key,
                                fit_descriptors)
+from server.sasl.limits import AUTH_FAILURE_WINDOW, AuthFailures, FailureLog
 
-__all__ = ["BoundedLog", "Clock", "Limits", "LimitSettings", "client_key",
+__all__ = ["AUTH_FAILURE_WINDOW", "BoundedLog", "Clock", "Limits", "LimitSettings", "client_key",
            "fit_descriptors", "tarpit_delay"]
 
-AUTH_FAILURE_WINDOW = 900.0
 UNKNOWN_RECIPIENT_WINDOW = 3600.0
 TARPIT_MAX_DELAY = 10.0
 
@@ -33,41 +33,43 @@ class Limits(ConnectionLimits):
 
     settings: LimitSettings
 
-    def __init__(self, settings: LimitSettings, clock: Clock = time.monotonic) -> None:
+    def __init__(self, settings: LimitSettings, clock: Clock = time.monotonic,
+                 failure_log: FailureLog | None = None) -> None:
         super().__init__(settings, clock)
-        self._auth_failures = Window(AUTH_FAILURE_WINDOW, clock)
-        self._auth_failures.protect = settings.auth_failures_per_ip
-        self._account_failures = Window(AUTH_FAILURE_WINDOW, clock)
-        self._account_failures.protect = settings.auth_failures_per_account
+        # failed AUTH per IP and per login name: the mechanism every protocol shares, and
+        # in a node the failures of its other protocols (``failure_log``)
+        self.auth_failures = AuthFailures(settings.auth_failures_per_ip,
+                                          settings.auth_failures_per_account,
+                                          ipv6_prefix=settings.ipv6_prefix, clock=clock,
+                                          log=failure_log)
         self._unknown_recipients = Window(UNKNOWN_RECIPIENT_WINDOW, clock)
         self._unknown_recipients.protect = settings.unknown_recipients_per_ip
-        # Called with the IP of each failure counted here (a node's worker
+        # Called with the IP of each unknown recipient counted here (a node's worker
         # processes tell each other, through the main process: one node, one limit).
-        # (called with the IP and the login name, or "" for a malformed attempt)
-        self.on_auth_failure: Callable[[str, str], None] | None = None
-        self.on_unknown_recipient: Callable[[str], None] | None = None   # likewise
+        self.on_unknown_recipient: Callable[[str], None] | None = None
+
+    @property
+    def on_auth_failure(self) -> Callable[[str, str], None] | None:
+        """Called with the IP and the login name (or "") of each failure counted here."""
+        return self.auth_failures.on_failure
+
+    @on_auth_failure.setter
+    def on_auth_failure(self, hook: Callable[[str, str], None] | None) -> None:
+        self.auth_failures.on_failure = hook
 
     def auth_blocked(self, ip: str) -> bool:
-        limit = self.settings.auth_failures_per_ip
-        return bool(limit) and self._auth_failures.count(self.key(ip)) >= limit
+        return self.auth_failures.ip_blocked(ip)
 
     def account_blocked(self, login: str) -> bool:
-        limit = self.settings.auth_failures_per_account
-        return bool(limit) and bool(login) and \
-            self._account_failures.count(_account_key(login)) >= limit
+        return self.auth_failures.account_blocked(login)
 
     def auth_failed(self, ip: str, login: str = "") -> None:
         """A failed or malformed AUTH from ``ip``, for ``login`` if one was given."""
-        self.auth_failed_elsewhere(ip, login)
-        if self.on_auth_failure is not None:
-            self.on_auth_failure(ip, login)
+        self.auth_failures.failed(ip, login)
 
     def auth_failed_elsewhere(self, ip: str, login: str = "") -> None:
         """A failure another process of the node counted (or this one)."""
-        if self.settings.auth_failures_per_ip:
-            self._auth_failures.add(self.key(ip))
-        if login and self.settings.auth_failures_per_account:
-            self._account_failures.add(_account_key(login))
+        self.auth_failures.failed_elsewhere(ip, login)
 
     # -- directory harvest: replies "no such user" --------------------------------------
 
@@ -85,10 +87,6 @@ class Limits(ConnectionLimits):
         """One another process of the node counted."""
         if self.settings.unknown_recipients_per_ip:
             self._unknown_recipients.add(self.key(ip))
-
-
-def _account_key(login: str) -> str:
-    return login.strip().casefold()[:320]
 
 
 def tarpit_delay(unknown: int, free: int, step: float) -> float:

@@ -14,6 +14,7 @@ from server.directory.base import Directory
 from server.smtp.handler import DeliveryPipeline, SmtpHandler
 from server.smtp.limits import Clock, Limits, LimitSettings
 from server.smtp.session import ListenerContext, SessionOptions
+from server.sasl.limits import FailureLog
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +85,14 @@ async def prepare_smtp(
     clock: Clock | None = None,
     tls_context: ssl.SSLContext | None = None,
     server_tls: tls.ServerTls | None = None,
+    failure_log: FailureLog | None = None,
 ) -> SmtpSetup:
     """``server_tls``: the node's TLS context (else one is made from [tls]);
     ``tls_context`` replaces either (tests)."""
     s = config.get(SmtpSettings)
     options = session_options(config)
-    limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
+    limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}),
+                    failure_log=failure_log)
     handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster)
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]

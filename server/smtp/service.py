@@ -145,7 +145,8 @@ async def start_smtp(
 
 async def build(parts: NodeParts) -> SmtpNodeService | None:
     config = parts.config
-    setup = await prepare_smtp(config, parts.directory, parts.delivery, server_tls=parts.tls)
+    setup = await prepare_smtp(config, parts.directory, parts.delivery, server_tls=parts.tls,
+                               failure_log=parts.auth_failures)
     if not setup.contexts:
         return None
     warn_auth_in_clear(config)

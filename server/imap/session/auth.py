@@ -75,6 +75,26 @@ async def starttls(s: Session, cmd: c.Command) -> None:
     s.action = Action.STARTTLS
 
 
+async def compress(s: Session, cmd: c.Command) -> None:
+    """COMPRESS DEFLATE (RFC 4978 section 3): the tagged OK goes out uncompressed, then the
+    connection deflates both directions; a second COMPRESS is refused."""
+    assert isinstance(cmd, c.Compress)
+    if cmd.mechanism != "DEFLATE":
+        raise bad("Unknown compression algorithm")
+    if s.compressed:
+        raise no("Compression is already active", "COMPRESSIONACTIVE")
+    s.ok(cmd.tag, "DEFLATE active")
+    s.compressed = True
+    s.action = Action.COMPRESS
+
+
+def compress_started(s: Session) -> bytes:
+    """The connection switched to deflate: what the client sent after COMPRESS is
+    compressed data, handed back to be inflated."""
+    s.action = None
+    return s.reader.take_buffered()
+
+
 def tls_started(s: Session) -> None:
     """The connection finished the STARTTLS handshake."""
     s.tls = True
@@ -85,12 +105,31 @@ async def login(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Login)
     if not s.plaintext_allowed:
         raise no("LOGIN is disabled before STARTTLS", "PRIVACYREQUIRED")
+    _check_limits(s, cmd.user)
     outcome = await s.ctx.authenticator.verify(Credentials(cmd.user, cmd.password))
     await _finish(s, cmd.tag, outcome)
 
 
+def _check_limits(s: Session, login: str | None) -> None:
+    """Too many failed logins from this client, or at this login name (from anywhere):
+    refused before the directory is asked (issue 12; the limits SMTP AUTH has too).
+    A refused attempt at a blocked login counts against the client."""
+    failures = s.ctx.auth_failures
+    if failures is None:
+        return
+    if failures.ip_blocked(s.peer_ip):
+        log.warning("IMAP login refused: too many failures from %s (%s)", s.peer_ip, s.conn_id)
+        raise no("Too many failed logins, try again later", "UNAVAILABLE")
+    if login is not None and failures.account_blocked(login):
+        log.warning("IMAP login refused: too many failures for login %r (%s)", login,
+                    s.conn_id)
+        failures.failed(s.peer_ip)
+        raise no("Too many failed logins, try again later", "UNAVAILABLE")
+
+
 async def authenticate(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Authenticate)
+    _check_limits(s, None)
     mechanism = s.ctx.mechanisms.start(cmd.mechanism, plaintext_allowed=s.plaintext_allowed)
     if mechanism is None or mechanism.name != "PLAIN":
         if not s.plaintext_allowed and cmd.mechanism.upper() == "PLAIN":
@@ -123,6 +162,9 @@ async def _step(s: Session, tag: str, step: Step) -> None:
         s.write(Continuation(challenge=step.data))   # "+ " and base64, empty or not
         return
     if isinstance(step, Credentials):
+        s.auth = None                     # the exchange ends here, whatever the answer
+        s.reader.set_mode(Mode.COMMAND)
+        _check_limits(s, step.authcid)    # (its refusal is answered with the exchange's tag)
         step = await s.ctx.authenticator.verify(step)
     await _finish(s, tag, step)
 
@@ -138,20 +180,40 @@ async def _finish(s: Session, tag: str, outcome: object) -> None:
                        uidvalidity_seed=int(time.time()))  # special-use mailboxes too
         s.account_id = account_id
         s.login = outcome.authcid
+        s.principal_name = outcome.principal.name
         s.state = State.AUTHENTICATED
         log.info("IMAP login %s (%s)", account_id, s.conn_id)
         s.write(Tagged(tag, "OK", "Logged in", Code.capability(s.capabilities())))
     elif isinstance(outcome, Failed):
+        _failed(s, outcome.authcid)
         s.write(Tagged(tag, "NO", "Authentication failed", Code("AUTHENTICATIONFAILED")))
     elif isinstance(outcome, Aborted):
+        _failed(s, "")
         s.write(Tagged(tag, "BAD", "Authentication cancelled"))
     elif isinstance(outcome, Malformed):
+        _failed(s, "")
         s.write(Tagged(tag, "BAD", outcome.detail))
     elif isinstance(outcome, Unavailable):
         s.write(Tagged(tag, "NO", "Authentication unavailable, try again later",
                        Code("UNAVAILABLE")))
     else:
         s.write(Tagged(tag, "NO", "Authentication failed", Code("AUTHENTICATIONFAILED")))
+
+
+async def unauthenticate(s: Session, cmd: c.Command) -> None:
+    """UNAUTHENTICATE (RFC 8437 section 3): back to the not-authenticated state with no
+    mailbox selected (nothing expunged) and nothing enabled; TLS and COMPRESS stay."""
+    s.selected = None
+    s.account_id = s.login = s.principal_name = ""
+    s.rev2 = s.utf8 = False
+    s.reader.set_utf8(False)
+    s.state = State.NOT_AUTHENTICATED
+    s.ok(cmd.tag, "UNAUTHENTICATE completed")
+
+
+def _failed(s: Session, login: str) -> None:
+    if s.ctx.auth_failures is not None:
+        s.ctx.auth_failures.failed(s.peer_ip, login)
 
 
 ENABLABLE = ("IMAP4REV2",)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, mailboxes, messages, mutate, search, selected, sort, thread
+from . import auth, mailboxes, messages, mutate, quota, search, selected, sort, thread
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -46,6 +46,11 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.Move: (mutate.move, SELECTED),
     c.Expunge: (mutate.expunge, SELECTED),
     c.Replace: (mutate.replace, SELECTED),
+    c.Compress: (auth.compress, AUTH),
+    c.Unauthenticate: (auth.unauthenticate, AUTH),
+    c.GetQuota: (quota.getquota, AUTH),
+    c.GetQuotaRoot: (quota.getquotaroot, AUTH),
+    c.SetQuota: (quota.setquota, AUTH),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}

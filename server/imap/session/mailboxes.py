@@ -12,10 +12,13 @@ from fdb_layers.mail import (
     DELIMITER,
     Mailbox,
     MailboxNotFound,
+    RoleExists,
     Transaction,
+    create_mailbox,
     create_mailbox_path,
     delete_mailbox,
     find_mailbox,
+    get_email,
     get_status,
     list_mailboxes,
     list_messages,
@@ -55,12 +58,28 @@ def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z", re.DOTALL)
 
 
-def _attributes(box: Mailbox, boxes: list[Mailbox], subscribed: bool) -> tuple[str, ...]:
+SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
+
+
+def _ancestors(boxes: list[Mailbox]) -> set[str]:
+    """The paths that have at least one of ``boxes`` below them."""
+    out: set[str] = set()
+    for box in boxes:
+        path = box.path
+        while DELIMITER in path:
+            path = path.rpartition(DELIMITER)[0]
+            if path in out:
+                break
+            out.add(path)
+    return out
+
+
+def _attributes(box: Mailbox, parents: set[str], subscribed: bool) -> tuple[str, ...]:
     attrs = []
     if not box.selectable:
         attrs.append("\\Noselect")
-    children = any(b.path.startswith(box.path + DELIMITER) for b in boxes)
-    attrs.append("\\HasChildren" if children else "\\HasNoChildren")
+    attrs.append("\\HasChildren" if box.path in parents else "\\HasNoChildren")
     if box.role in SPECIAL_USE:
         attrs.append(SPECIAL_USE[box.role])
     if subscribed and box.subscribed:
@@ -68,13 +87,27 @@ def _attributes(box: Mailbox, boxes: list[Mailbox], subscribed: bool) -> tuple[s
     return tuple(attrs)
 
 
+def _selected(box: Mailbox, selection: set[str]) -> bool:
+    """Whether ``box`` meets the selection criteria (RFC 5258 section 3.1, RFC 6154
+    section 6); REMOTE changes nothing: every mailbox is local."""
+    if "SUBSCRIBED" in selection and not box.subscribed:
+        return False
+    return "SPECIAL-USE" not in selection or box.role in SPECIAL_USE
+
+
 async def list_(s: Session, cmd: c.Command) -> None:
+    """LIST (RFC 9051 section 6.3.9) with LIST-EXTENDED (RFC 5258), SPECIAL-USE (RFC 6154)
+    and LIST-STATUS (RFC 5819)."""
     assert isinstance(cmd, c.ListCmd)
     selection = {x.upper() for x in cmd.selection}
     returns = {x.upper() for x in cmd.returns}
-    if selection - {"SUBSCRIBED", "SPECIAL-USE"} or returns - {"CHILDREN", "SPECIAL-USE",
-                                                                "SUBSCRIBED"}:
+    if selection - SELECTION_OPTIONS or returns - RETURN_OPTIONS:
         raise bad("LIST selection or return option not supported")
+    recursive = "RECURSIVEMATCH" in selection
+    if recursive and not selection - {"RECURSIVEMATCH", "REMOTE"}:
+        # RFC 5258 section 3.1: RECURSIVEMATCH needs another selection option
+        raise bad("RECURSIVEMATCH needs another selection option")
+    status_items = _check_status_items(cmd.status) if cmd.status is not None else None
     if cmd.patterns == ("",):
         # RFC 9051 section 6.3.9: the hierarchy delimiter and the root of the reference
         s.write(ListData(("\\Noselect",), DELIMITER, ""))
@@ -82,15 +115,29 @@ async def list_(s: Session, cmd: c.Command) -> None:
         return
     boxes = await transact(s.ctx.engine, list_mailboxes, s.account_id)
     regexes = [pattern_regex(cmd.reference, p) for p in cmd.patterns]
+    criteria = selection - {"RECURSIVEMATCH", "REMOTE"}
+    show_subscribed = "SUBSCRIBED" in selection | returns
+    parents = _ancestors(boxes)
+    # mailboxes with a descendant meeting the criteria (RECURSIVEMATCH)
+    wanted_below = _ancestors([b for b in boxes if _selected(b, criteria)]) if recursive \
+        else set()
     for box in boxes:
         if not any(r.match(box.path) for r in regexes):
             continue
-        if "SUBSCRIBED" in selection and not box.subscribed:
+        # RFC 5258 section 3.5: with RECURSIVEMATCH a mailbox whose descendants meet the
+        # criteria is listed, with CHILDINFO naming the criteria they meet
+        childinfo: tuple[str, ...] = ()
+        if box.path in wanted_below:
+            childinfo = tuple(sorted(criteria & {"SUBSCRIBED"}))
+        if not _selected(box, criteria) and not childinfo:
             continue
-        if "SPECIAL-USE" in selection and box.role not in SPECIAL_USE:
-            continue
-        s.write(ListData(_attributes(box, boxes, "SUBSCRIBED" in selection | returns),
-                         DELIMITER, box.path))
+        s.write(ListData(_attributes(box, parents, show_subscribed), DELIMITER, box.path,
+                         childinfo=childinfo))
+        if status_items is not None and box.selectable:
+            # RFC 5819 section 2: STATUS right after the mailbox's LIST, for selectable ones
+            values = await transact(s.ctx.engine, _status, s.account_id, box.path,
+                                  status_items)
+            s.write(StatusData(box.path, tuple(values)))
     s.ok(cmd.tag, "LIST completed")
 
 
@@ -117,15 +164,47 @@ def mailbox_path(name: str) -> str:
     return name.rstrip(DELIMITER) or name
 
 
+ROLE_OF = {attr.upper(): role for role, attr in SPECIAL_USE.items()}
+
+
+async def _create_with_role(tr: Transaction, account_id: str, name: str, role: str,
+                            mailbox_id: str, parent_id: str) -> Mailbox:
+    """CREATE-SPECIAL-USE: missing superiors as CREATE makes them, then the mailbox with
+    its role (the layer refuses a role the account has already: RoleExists)."""
+    parent, _, leaf = name.rpartition(DELIMITER)
+    parent_box: Mailbox | None = None
+    if parent:
+        try:
+            parent_box = await find_mailbox(tr, account_id, parent)
+        except MailboxNotFound:
+            parent_box = await create_mailbox_path(tr, account_id, parent, mailbox_id=parent_id)
+    return await create_mailbox(tr, account_id, leaf, mailbox_id=mailbox_id, role=role,
+                                parent_id=parent_box.id if parent_box else None)
+
+
 async def create(s: Session, cmd: c.Command) -> None:
+    """CREATE (RFC 9051 section 6.3.4) with CREATE-SPECIAL-USE's USE (RFC 6154 section 3):
+    one special use per mailbox, each role once per account, else NO [USEATTR]."""
     assert isinstance(cmd, c.Create)
-    if cmd.special_use:
-        raise no("CREATE-SPECIAL-USE is not supported", "USEATTR")
     name = mailbox_path(cmd.mailbox)
     if name.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
-    await transact(s.ctx.engine, create_mailbox_path, s.account_id, name,
-                   mailbox_id=new_mailbox_id())
+    if not cmd.special_use:
+        await transact(s.ctx.engine, create_mailbox_path, s.account_id, name,
+                       mailbox_id=new_mailbox_id())
+        s.ok(cmd.tag, "CREATE completed")
+        return
+    roles = {ROLE_OF.get(attr.upper()) for attr in cmd.special_use}
+    if None in roles or len(roles) != 1:
+        raise no("Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash can be given",
+                 "USEATTR")
+    (role,) = roles
+    assert role is not None
+    try:
+        await transact(s.ctx.engine, _create_with_role, s.account_id, name, role,
+                       new_mailbox_id(), new_mailbox_id())
+    except RoleExists:
+        raise no(f"A mailbox is {SPECIAL_USE[role]} already", "USEATTR") from None
     s.ok(cmd.tag, "CREATE completed")
 
 
@@ -169,7 +248,8 @@ async def unsubscribe(s: Session, cmd: c.Command) -> None:
     await _subscribe(s, cmd.tag, cmd.mailbox, False)
 
 
-STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT")
+STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+                "DELETED-STORAGE")
 
 
 async def _status(tr: Transaction, account_id: str, name: str,
@@ -181,19 +261,29 @@ async def _status(tr: Transaction, account_id: str, name: str,
     values: dict[str, int] = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext,
                               "UIDVALIDITY": st.uidvalidity, "UNSEEN": st.unseen,
                               "SIZE": st.size, "RECENT": 0}
-    if "DELETED" in items:
+    if "DELETED" in items or "DELETED-STORAGE" in items:
         messages = await list_messages(tr, account_id, box.id)
-        values["DELETED"] = sum(1 for m in messages if DELETED in m.keywords)
+        deleted = [m for m in messages if DELETED in m.keywords]
+        values["DELETED"] = len(deleted)
+        if "DELETED-STORAGE" in items:
+            # RFC 9208 section 4.2.2: what EXPUNGE would free, in units of 1024 octets
+            emails = [await get_email(tr, account_id, m.email_id) for m in deleted]
+            values["DELETED-STORAGE"] = sum(e.size for e in emails if e is not None) // 1024
     return [(item, values[item]) for item in items]
+
+
+def _check_status_items(asked: tuple[str, ...]) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(i.upper() for i in asked))
+    unknown = [i for i in items if i not in STATUS_ITEMS]
+    if unknown:
+        raise bad(f"Unsupported STATUS item {unknown[0][:40]}")
+    return items
 
 
 async def status(s: Session, cmd: c.Command) -> None:
     """RFC 9051 section 6.3.11 (DELETED and SIZE are IMAP4rev2 / STATUS=SIZE)."""
     assert isinstance(cmd, c.Status)
-    items = tuple(dict.fromkeys(i.upper() for i in cmd.items))
-    unknown = [i for i in items if i not in STATUS_ITEMS]
-    if unknown:
-        raise bad(f"Unsupported STATUS item {unknown[0][:40]}")
+    items = _check_status_items(cmd.items)
     name = mailbox_path(cmd.mailbox)
     values = await transact(s.ctx.engine, _status, s.account_id, name, items)
     s.write(StatusData(name, tuple(values)))

@@ -30,6 +30,7 @@ from server.imap.wire.framing import (
 )
 from server.imap.wire.responses import Code, Continuation, Response, Tagged, Untagged
 from server.sasl import Authenticator, Mechanism, Registry
+from server.sasl.limits import AuthFailures
 
 from .errors import ImapError, lookup
 
@@ -46,6 +47,7 @@ class State(enum.Enum):
 class Action(enum.Enum):
     STARTTLS = "starttls"   # switch to TLS now (the OK is already in ``out``)
     CLOSE = "close"         # write ``out`` and close
+    COMPRESS = "compress"   # deflate both directions from now on (the OK is already in ``out``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class SessionContext:
     max_line: int = 65536
     max_literal: int = 65536
     delivery: Delivery | None = None   # APPEND's way in (server.delivery); None: no APPEND
+    auth_failures: AuthFailures | None = None   # failed logins per client and per login
 
 
 @dataclass
@@ -81,10 +84,12 @@ Handler = Callable[["Session", c.Command], Awaitable[None]]
 
 
 class Session:
-    def __init__(self, ctx: SessionContext, *, tls: bool, conn_id: str = "") -> None:
+    def __init__(self, ctx: SessionContext, *, tls: bool, conn_id: str = "",
+                 peer_ip: str = "") -> None:
         self.ctx = ctx
         self.tls = tls
         self.conn_id = conn_id
+        self.peer_ip = peer_ip
         self.state = State.NOT_AUTHENTICATED
         self.reader = CommandReader(Limits(max_line=ctx.max_line, max_literal=ctx.max_literal,
                                            max_upload=ctx.append_limit))
@@ -94,12 +99,14 @@ class Session:
         self.rev2 = False
         self.account_id = ""
         self.login = ""
+        self.principal_name = ""     # the directory's name of who logged in (quota look-ups)
         self.selected: Selected | None = None
         self.auth: tuple[str, Mechanism] | None = None   # tag and exchange of AUTHENTICATE
         self.condstore = False   # CONDSTORE enabled (RFC 7162 section 3.1)
         # set by the connection: writes ``out`` and waits while the client is slow to read,
         # so that a long FETCH streams its responses (None: ``out`` is sent when idle)
         self.drain: Callable[[], Awaitable[None]] | None = None
+        self.compressed = False      # COMPRESS DEFLATE is active (RFC 4978)
 
     # -- what the connection calls ----------------------------------------------------
 
@@ -170,6 +177,8 @@ class Session:
         if self.ctx.delivery is not None:   # APPEND's way in (RFC 4315, 6851, 3502, 8508, 7889)
             caps += ["UIDPLUS", "MOVE", "MULTIAPPEND", "REPLACE",
                      f"APPENDLIMIT={self.ctx.append_limit}"]
+        caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE",
+                 "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------

@@ -221,7 +221,7 @@ def test_flooding_the_table_unblocks_nobody(monkeypatch: pytest.MonkeyPatch) -> 
     for i in range(10_000):
         limits.auth_failed(f"10.{i // 256 % 256}.{i % 256}.1", f"user{i}")
     assert limits.auth_blocked("192.0.2.1") and limits.account_blocked("ALICE")
-    assert len(limits._auth_failures) <= 100 and len(limits._account_failures) <= 100
+    assert len(limits.auth_failures._ips) <= 100 and len(limits.auth_failures._accounts) <= 100
 
 
 async def test_failures_per_account_from_any_ip(start: StartHarness) -> None:
