@@ -270,6 +270,27 @@ async def announce_changes(s: Session, *, expunges: bool = True) -> None:
     sel.modseq = max(sel.modseq, look.highestmodseq)
 
 
+async def vanished_earlier(s: Session, uids: SequenceSet, since: int) -> None:
+    """``* VANISHED (EARLIER) uid-set``: the UIDs of ``uids`` expunged after modseq
+    ``since``, for UID FETCH ... (CHANGEDSINCE since VANISHED) (RFC 7162 section 3.2.6),
+    which calls this before its FETCH responses.  When the tombstones that old are gone,
+    every UID of ``uids`` up to the highest known that is not in the mailbox (allowed:
+    the client then drops what it does not have)."""
+    sel = s.selected
+    assert sel is not None
+    if not s.qresync:
+        raise bad("VANISHED requires ENABLE QRESYNC")
+    ranges = list(uids.resolve(sel.last_uid))
+    try:
+        gone = await transact(s.ctx.engine, list_vanished, s.account_id, sel.mailbox_id, since)
+    except CannotCalculateChanges:
+        gone = [u for lo, hi in ranges for u in range(lo, min(hi, sel.last_uid) + 1)
+                if u not in sel.uids]
+    wanted = [u for u in gone if any(lo <= u <= hi for lo, hi in ranges)]
+    if wanted:
+        s.write(VanishedData(compress_numbers(wanted), earlier=True))
+
+
 def enable(s: Session, name: str) -> str | None:
     """ENABLE CONDSTORE / QRESYNC (RFC 7162 sections 3.1, 3.2.3; QRESYNC implies
     CONDSTORE): the name to list in ``* ENABLED`` when newly enabled, else None."""
