@@ -35,6 +35,7 @@ from .layout import (
 from .mailboxes import mailbox_of_storage
 from .quota import add_usage
 from .threads import ThreadHeaders, join_thread, leave_thread
+from . import uidmap
 
 
 def _blob_ref_id(keys: AccountKeys, email_id: str) -> str:
@@ -143,6 +144,7 @@ async def add_membership(
     modseq = await changes.modseq()
     tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, rec.keywords).encode())
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
+    await uidmap.add_uid(tr, keys, storage, uid)
     tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
     new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
     tr.set(keys.email.pack((email_id,)), new.encode())
@@ -174,6 +176,7 @@ async def remove_membership(
     tr.clear(keys.uid.pack((storage, uid)))
     tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
     tr.clear(keys.deleted.pack((storage, uid)))
+    await uidmap.remove_uid(tr, keys, storage, uid)
     if tombstone:
         tr.set(keys.vanished.pack((storage, modseq, uid)), b"")
         tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
