@@ -110,6 +110,7 @@ def _count(tr: Transaction, keys: AccountKeys, storage: int, rec: EmailRecord, s
     tr.add(keys.storage_key(storage, S_SIZE), sign * rec.size)
     if SEEN not in rec.keywords:
         tr.add(keys.storage_key(storage, S_UNSEEN), sign)
+    uidmap.count_keywords(tr, keys, storage, rec.keywords, sign)
 
 
 async def _note_mailbox(
@@ -216,8 +217,11 @@ async def set_keywords(
     was_seen, seen = SEEN in rec.keywords, SEEN in keywords
     was_deleted, deleted = DELETED in rec.keywords, DELETED in keywords
     membership = MembershipRecord(email_id, modseq, keywords).encode()
+    gained, lost = set(keywords) - set(rec.keywords), set(rec.keywords) - set(keywords)
     for storage, uid, old_modseq in rec.members:
         tr.set(keys.uid.pack((storage, uid)), membership)
+        uidmap.count_keywords(tr, keys, storage, gained, +1)
+        uidmap.count_keywords(tr, keys, storage, lost, -1)
         tr.clear(keys.uid_modseq.pack((storage, old_modseq, uid)))
         tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
         tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)

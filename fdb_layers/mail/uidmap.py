@@ -15,8 +15,10 @@ to the index when they differ (a mailbox written before this map existed).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..engine.base import Transaction
-from ..keys import unpack
+from ..keys import decode_int, unpack
 from .layout import AccountKeys, account_keys, pack
 from .mailboxes import storage_of
 
@@ -102,3 +104,19 @@ async def list_uid_runs(tr: Transaction, account_id: str, mailbox_id: str,
         else:
             out.append((uid, uid))
     return out
+
+
+def count_keywords(tr: Transaction, keys: AccountKeys, storage: int, keywords: Iterable[str],
+                   sign: int) -> None:
+    """Messages of ``storage`` with each keyword, +1 / -1 (atomic adds: no conflicts)."""
+    for k in keywords:
+        tr.add(keys.keyword_count.pack((storage, k)), sign)
+
+
+async def list_keywords_in_use(tr: Transaction, account_id: str, mailbox_id: str) -> list[str]:
+    """The keywords some message of the mailbox has (SELECT's FLAGS), without reading the
+    messages: one short range of counters."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(*keys.keyword_count.range((storage,)))
+    return [str(keys.keyword_count.unpack(r.key)[1]) for r in rows if decode_int(r.value) > 0]

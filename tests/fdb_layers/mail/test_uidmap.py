@@ -13,7 +13,13 @@ from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail import accounts, mailboxes, uidmap
 from fdb_layers.mail.layout import account_keys
-from fdb_layers.mail.messages import append_email, copy_messages, expunge_messages, move_messages
+from fdb_layers.mail.messages import (
+    append_email,
+    copy_messages,
+    expunge_messages,
+    move_messages,
+    store_keywords,
+)
 from fdb_layers.mail.queries import list_uids
 
 from .fixtures import ACCOUNT, new_email
@@ -103,3 +109,25 @@ async def test_a_mailbox_without_the_map_reads_the_index(engine: Engine) -> None
 
     await transact(engine, forget)
     assert await transact(engine, uidmap.list_uid_runs, ACCOUNT, "inbox", expected=5) == [(1, 5)]
+
+
+async def test_keywords_in_use_follow_appends_stores_copies_and_expunges(engine: Engine) -> None:
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    await transact(engine, append_email, ACCOUNT, "inbox", new_email(1, keywords=("$seen",)),
+                   delivery_id="k1")
+    await _append(engine, "inbox", 2)
+
+    async def in_use(box: str) -> list[str]:
+        return sorted(await transact(engine, uidmap.list_keywords_in_use, ACCOUNT, box))
+
+    assert await in_use("inbox") == ["$seen"]
+    await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2], add=["work"])
+    assert await in_use("inbox") == ["$seen", "work"]
+    await transact(engine, copy_messages, ACCOUNT, "inbox", [2], "archive")
+    assert await in_use("archive") == ["work"]
+    await transact(engine, store_keywords, ACCOUNT, "inbox", [1], remove=["$seen", "work"])
+    assert await in_use("inbox") == ["work"]
+    assert await in_use("archive") == ["work"]     # keywords are per email: 2 kept "work"
+    await _expunge(engine, "inbox", [2], "k2")
+    assert await in_use("inbox") == []
+    assert await in_use("archive") == ["work"]
