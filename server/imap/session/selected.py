@@ -19,7 +19,9 @@ from fdb_layers.mail import (
     get_status,
     keyword_to_imap,
     list_changed_since,
+    list_keywords_in_use,
     list_messages,
+    list_uid_runs,
     list_uids,
     list_vanished,
     transact,
@@ -49,26 +51,44 @@ SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 class _Opened:
     box: Mailbox
     status: MailboxStatus
-    uids: list[int]
+    uids: UidMap
     keywords: frozenset[str]
-    first_unseen: int  # 0: every message is seen
+    first_unseen: int  # 0: every message is seen (or not asked for)
     changed: list[Message]        # QRESYNC: changed since the client's modseq
     vanished: list[int] | None    # QRESYNC: expunged since; None: not known any more
 
 
+_UNSEEN_PAGE = 1000
+
+
+async def _first_unseen(tr: Transaction, account_id: str, mailbox_id: str) -> int:
+    """Sequence number of the first message without \\Seen, read page by page from the
+    lowest UID until found (IMAP4rev1's ``[UNSEEN n]``, RFC 3501 section 6.3.1)."""
+    after, seen_before = 0, 0
+    while True:
+        page = await list_messages(tr, account_id, mailbox_id, first_uid=after + 1,
+                                   limit=_UNSEEN_PAGE)
+        for n, m in enumerate(page, seen_before + 1):
+            if SEEN not in m.keywords:
+                return n
+        if len(page) < _UNSEEN_PAGE:
+            return 0
+        after, seen_before = page[-1].uid, seen_before + len(page)
+
+
 async def _open(tr: Transaction, account_id: str, name: str,
-                since: int | None = None) -> _Opened:
+                since: int | None = None, *, want_unseen: bool = False) -> _Opened:
+    """The mailbox's status, UID map (from the layer's compact map: a few keys, whatever
+    the mailbox's size) and keywords in use, in one transaction."""
     box = await find_mailbox(tr, account_id, name)
     if not box.selectable:
         raise no("Mailbox cannot be selected", "CANNOT")
     st = await get_status(tr, account_id, box.id)
-    uids = await list_uids(tr, account_id, box.id)
-    keywords: set[str] = set()
+    uids = UidMap.from_runs(await list_uid_runs(tr, account_id, box.id, expected=st.messages))
+    keywords = frozenset(await list_keywords_in_use(tr, account_id, box.id))
     first_unseen = 0
-    for n, m in enumerate(await list_messages(tr, account_id, box.id), 1):
-        keywords.update(m.keywords)
-        if not first_unseen and SEEN not in m.keywords:
-            first_unseen = n
+    if want_unseen and st.unseen:
+        first_unseen = await _first_unseen(tr, account_id, box.id)
     changed: list[Message] = []
     vanished: list[int] | None = []
     if since is not None and since < st.highestmodseq:
@@ -77,7 +97,7 @@ async def _open(tr: Transaction, account_id: str, name: str,
             vanished = await list_vanished(tr, account_id, box.id, since)
         except CannotCalculateChanges:
             vanished = None
-    return _Opened(box, st, uids, frozenset(keywords), first_unseen, changed, vanished)
+    return _Opened(box, st, uids, keywords, first_unseen, changed, vanished)
 
 
 async def select(s: Session, cmd: c.Command) -> None:
@@ -94,12 +114,12 @@ async def select(s: Session, cmd: c.Command) -> None:
         s.condstore = True     # RFC 7162 section 3.1: SELECT (CONDSTORE) enables CONDSTORE
     name = mailbox_path(cmd.mailbox)
     opened = await transact(s.ctx.engine, _open, s.account_id, name,
-                            qr.modseq if qr is not None else None)
+                            qr.modseq if qr is not None else None, want_unseen=not s.rev2)
     box, st, uids, keywords = opened.box, opened.status, opened.uids, opened.keywords
     flags = SYSTEM_FLAGS + tuple(sorted(
         keyword_to_imap(k) for k in keywords if keyword_to_imap(k) not in SYSTEM_FLAGS))
     s.write(FlagsData(flags))
-    s.write(ExistsData(len(uids)))
+    s.write(ExistsData(len(uids)))  # RFC 9051 section 7.4.1
     if not s.rev2:
         s.write(RecentData(0))
         if opened.first_unseen:
@@ -110,7 +130,7 @@ async def select(s: Session, cmd: c.Command) -> None:
     s.write(Untagged("OK", "Permanent flags", Code.permanentflags(permanent)))
     s.write(Untagged("OK", "Highest", Code.number("HIGHESTMODSEQ", st.highestmodseq)))
     s.write(Untagged("OK", "Mailbox id", Code.mailboxid(box.id)))
-    sel = Selected(box.id, name, st.uidvalidity, cmd.readonly, UidMap(uids),
+    sel = Selected(box.id, name, st.uidvalidity, cmd.readonly, uids,
                    modseq=st.highestmodseq, last_uid=st.uidnext - 1)
     s.selected = sel
     s.state = State.SELECTED
