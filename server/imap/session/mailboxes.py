@@ -169,7 +169,8 @@ async def unsubscribe(s: Session, cmd: c.Command) -> None:
     await _subscribe(s, cmd.tag, cmd.mailbox, False)
 
 
-STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT")
+STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
+                "HIGHESTMODSEQ")  # RFC 7162 section 3.1.10
 
 
 async def _status(tr: Transaction, account_id: str, name: str,
@@ -180,7 +181,7 @@ async def _status(tr: Transaction, account_id: str, name: str,
     st = await get_status(tr, account_id, box.id)
     values: dict[str, int] = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext,
                               "UIDVALIDITY": st.uidvalidity, "UNSEEN": st.unseen,
-                              "SIZE": st.size, "RECENT": 0}
+                              "SIZE": st.size, "RECENT": 0, "HIGHESTMODSEQ": st.highestmodseq}
     if "DELETED" in items:
         messages = await list_messages(tr, account_id, box.id)
         values["DELETED"] = sum(1 for m in messages if DELETED in m.keywords)
@@ -194,6 +195,8 @@ async def status(s: Session, cmd: c.Command) -> None:
     unknown = [i for i in items if i not in STATUS_ITEMS]
     if unknown:
         raise bad(f"Unsupported STATUS item {unknown[0][:40]}")
+    if "HIGHESTMODSEQ" in items:
+        s.condstore = True   # a CONDSTORE enabling command (RFC 7162 section 3.1)
     name = mailbox_path(cmd.mailbox)
     values = await transact(s.ctx.engine, _status, s.account_id, name, items)
     s.write(StatusData(name, tuple(values)))

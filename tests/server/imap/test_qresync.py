@@ -139,3 +139,17 @@ async def test_uid_fetch_changedsince_vanished(node: Node,
         assert lines[0] == b"* VANISHED (EARLIER) 3:4\r\n"
     finally:
         raw.close()
+
+
+async def test_status_highestmodseq(node: Node) -> None:
+    """RFC 7162 section 3.1.10: STATUS HIGHESTMODSEQ, the value SELECT reports."""
+    await asyncio.to_thread(deliver, node, 1)
+    raw = await asyncio.to_thread(Raw, node)
+    try:
+        lines = await asyncio.to_thread(raw.command, b"t STATUS INBOX (HIGHESTMODSEQ)\r\n")
+        m = re.fullmatch(rb"\* STATUS INBOX \(HIGHESTMODSEQ (\d+)\)\r\n", lines[0])
+        assert m
+        lines = await asyncio.to_thread(raw.command, b"s EXAMINE INBOX\r\n")
+        assert _code(lines, b"HIGHESTMODSEQ") == int(m.group(1))
+    finally:
+        raw.close()
