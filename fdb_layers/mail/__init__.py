@@ -125,6 +125,7 @@ from .queries import (
     query_mailbox,
 )
 from .quota import Usage, get_usage
+from .uidmap import list_keywords_in_use, list_uid_runs
 from .store import PartFailed, run_part, transact
 from .threads import ThreadHeaders, list_thread, normalise_message_id
 
@@ -153,6 +154,7 @@ __all__ = [
     # ... and reads
     "MAX_UID", "Email", "Message", "get_email", "get_message", "get_summary",
     "list_changed_since", "list_messages", "list_uids", "list_vanished", "query_mailbox",
+    "list_uid_runs", "list_keywords_in_use",
     # keywords and IMAP flags
     "DELETED", "MAX_KEYWORD_LENGTH", "SEEN", "keyword_from_imap", "keyword_to_imap",
     "normalise_keyword", "normalise_keywords",

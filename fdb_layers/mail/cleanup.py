@@ -55,7 +55,8 @@ async def clean_storage(
         await remove_membership(tr, keys, changes, storage, uid, member, tombstone=False)
     if len(rows) == batch:
         return False
-    for space in (keys.uid, keys.uid_modseq, keys.vanished, keys.deleted, keys.received):
+    for space in (keys.uid, keys.uid_runs, keys.keyword_count, keys.uid_modseq, keys.vanished,
+                  keys.deleted, keys.received):
         tr.clear_range(*space.range((storage,)))
     tr.clear_range(*keys.storage_counter.range((storage,)))
     tr.clear(keys.cleanup.pack((storage,)))

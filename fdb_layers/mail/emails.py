@@ -35,6 +35,7 @@ from .layout import (
 from .mailboxes import mailbox_of_storage
 from .quota import add_usage
 from .threads import ThreadHeaders, join_thread, leave_thread
+from . import uidmap
 
 
 def _blob_ref_id(keys: AccountKeys, email_id: str) -> str:
@@ -109,6 +110,7 @@ def _count(tr: Transaction, keys: AccountKeys, storage: int, rec: EmailRecord, s
     tr.add(keys.storage_key(storage, S_SIZE), sign * rec.size)
     if SEEN not in rec.keywords:
         tr.add(keys.storage_key(storage, S_UNSEEN), sign)
+    uidmap.count_keywords(tr, keys, storage, rec.keywords, sign)
 
 
 async def _note_mailbox(
@@ -143,6 +145,7 @@ async def add_membership(
     modseq = await changes.modseq()
     tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, rec.keywords).encode())
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
+    await uidmap.add_uid(tr, keys, storage, uid)
     tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
     new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
     tr.set(keys.email.pack((email_id,)), new.encode())
@@ -174,6 +177,7 @@ async def remove_membership(
     tr.clear(keys.uid.pack((storage, uid)))
     tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
     tr.clear(keys.deleted.pack((storage, uid)))
+    await uidmap.remove_uid(tr, keys, storage, uid)
     if tombstone:
         tr.set(keys.vanished.pack((storage, modseq, uid)), b"")
         tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
@@ -213,8 +217,11 @@ async def set_keywords(
     was_seen, seen = SEEN in rec.keywords, SEEN in keywords
     was_deleted, deleted = DELETED in rec.keywords, DELETED in keywords
     membership = MembershipRecord(email_id, modseq, keywords).encode()
+    gained, lost = set(keywords) - set(rec.keywords), set(rec.keywords) - set(keywords)
     for storage, uid, old_modseq in rec.members:
         tr.set(keys.uid.pack((storage, uid)), membership)
+        uidmap.count_keywords(tr, keys, storage, gained, +1)
+        uidmap.count_keywords(tr, keys, storage, lost, -1)
         tr.clear(keys.uid_modseq.pack((storage, old_modseq, uid)))
         tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
         tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)

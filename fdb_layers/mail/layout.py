@@ -35,7 +35,9 @@ from ..keys import pack as _tuple_pack
 # --- layout -----------------------------------------------------------------------
 LAYOUT_VERSION = 1  # major version of everything below
 # 1.1: msgid entries per email, thread subjects in i;unicode-casemap form, op markers
-LAYOUT = (LAYOUT_VERSION, 1)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.2: the compact UID map ``uid_runs`` (read checked against the message counter) and
+#      the keywords in use per storage ``keyword_count``
+LAYOUT = (LAYOUT_VERSION, 2)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -132,6 +134,8 @@ class AccountKeys:
         "storage_counter",
         "uid",
         "uid_modseq",
+        "uid_runs",
+        "keyword_count",
         "vanished",
         "deleted",
         "received",
@@ -164,6 +168,9 @@ class AccountKeys:
         self.storage_counter = a("sctr")  # [storage, name] -> int64
         self.uid = a("uid")  # [storage, uid] -> MembershipRecord
         self.uid_modseq = a("uidms")  # [storage, modseq, uid] -> b"" (CONDSTORE)
+        # [storage, chunk_first_uid] -> (first, last, ...) UID runs (see .uidmap)
+        self.uid_runs = a("uidr")
+        self.keyword_count = a("skw")  # [storage, keyword] -> int64 messages with it (atomic)
         self.vanished = a("gone")  # [storage, modseq, uid] -> b"" (QRESYNC tombstones)
         self.deleted = a("del")  # [storage, uid] -> b"" (messages with $deleted)
         self.received = a("recv")  # [storage, received_us, email_id] -> (uid,)

@@ -21,6 +21,7 @@ from server.node.service import Connection
 
 from .session import Action, Session, SessionContext, State
 from .session.auth import compress_started, tls_started
+from .session.idle import IDLE_TIMEOUT, wait_for_change
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +206,30 @@ class ImapConnection(asyncio.Protocol):
         return self._deflate is not None and self._deflate.pending
 
     async def _wait_input(self) -> None:
+        if self.session.idling is not None:
+            await self._wait_idle()
+            return
         authenticated = self.session.state is not State.NOT_AUTHENTICATED
         timeout = self.ctx.timeout if authenticated else self.ctx.login_timeout
         self._input.clear()
         await asyncio.wait_for(self._input.wait(), timeout)
+
+    async def _wait_idle(self) -> None:
+        """Input, or a change to push (RFC 2177); the IDLE autologout after 30 minutes."""
+        self._input.clear()
+        change = asyncio.ensure_future(wait_for_change(self.session))
+        got_input = asyncio.ensure_future(self._input.wait())
+        try:
+            done, _ = await asyncio.wait({change, got_input}, timeout=IDLE_TIMEOUT,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            change.cancel()
+            got_input.cancel()
+        if not done:
+            raise TimeoutError
+        if change in done and not change.cancelled():
+            change.result()
+        self._flush_session()
 
     async def _start_tls(self) -> bool:
         assert self.transport is not None and self.ctx.tls_context is not None

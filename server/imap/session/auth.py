@@ -33,6 +33,7 @@ from server.sasl import (
     decode_response,
 )
 
+from . import selected
 from .errors import bad, no
 from .state import Action, Session, State
 
@@ -228,6 +229,8 @@ async def enable(s: Session, cmd: c.Command) -> None:
             s.rev2 = s.utf8 = True
             s.reader.set_utf8(True)
             enabled.append("IMAP4rev2")
+        elif (sync := selected.enable(s, name)) is not None:
+            enabled.append(sync)
     s.write(EnabledData(tuple(enabled)))
     s.ok(cmd.tag, "ENABLE completed")
 

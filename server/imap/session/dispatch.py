@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, mailboxes, messages, mutate, quota, search, selected, sort, thread
+from . import auth, idle, mailboxes, messages, mutate, quota, search, selected, sort, thread
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -51,6 +51,7 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.GetQuota: (quota.getquota, AUTH),
     c.GetQuotaRoot: (quota.getquotaroot, AUTH),
     c.SetQuota: (quota.setquota, AUTH),
+    c.Idle: (idle.idle, AUTH),
 }
 
 HANDLERS: dict[type, Handler] = {k: h for k, (h, _) in _TABLE.items()}
@@ -60,7 +61,7 @@ ALLOWED: dict[type, frozenset[State]] = {k: st for k, (_, st) in _TABLE.items()}
 # there (and BAD for the state elsewhere), so that the wrong-state answer never depends on
 # what is implemented.
 _LATER: tuple[tuple[frozenset[State], tuple[type, ...]], ...] = (
-    (AUTH, (c.Append, c.Idle, c.Compress, c.Unauthenticate, c.GetQuota, c.GetQuotaRoot,
+    (AUTH, (c.Append, c.Compress, c.Unauthenticate, c.GetQuota, c.GetQuotaRoot,
             c.SetQuota, c.GetMetadata, c.SetMetadata, c.Notify)),
     (SELECTED, (c.Expunge, c.Search, c.Fetch, c.Store, c.Copy, c.Move, c.Sort, c.Thread,
                 c.Replace)),

@@ -249,7 +249,7 @@ async def unsubscribe(s: Session, cmd: c.Command) -> None:
 
 
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
-                "DELETED-STORAGE")
+                "DELETED-STORAGE", "HIGHESTMODSEQ")  # RFC 7162 section 3.1.10
 
 
 async def _status(tr: Transaction, account_id: str, name: str,
@@ -260,7 +260,7 @@ async def _status(tr: Transaction, account_id: str, name: str,
     st = await get_status(tr, account_id, box.id)
     values: dict[str, int] = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext,
                               "UIDVALIDITY": st.uidvalidity, "UNSEEN": st.unseen,
-                              "SIZE": st.size, "RECENT": 0}
+                              "SIZE": st.size, "RECENT": 0, "HIGHESTMODSEQ": st.highestmodseq}
     if "DELETED" in items or "DELETED-STORAGE" in items:
         messages = await list_messages(tr, account_id, box.id)
         deleted = [m for m in messages if DELETED in m.keywords]
@@ -284,6 +284,8 @@ async def status(s: Session, cmd: c.Command) -> None:
     """RFC 9051 section 6.3.11 (DELETED and SIZE are IMAP4rev2 / STATUS=SIZE)."""
     assert isinstance(cmd, c.Status)
     items = _check_status_items(cmd.items)
+    if "HIGHESTMODSEQ" in items:
+        s.condstore = True   # a CONDSTORE enabling command (RFC 7162 section 3.1)
     name = mailbox_path(cmd.mailbox)
     values = await transact(s.ctx.engine, _status, s.account_id, name, items)
     s.write(StatusData(name, tuple(values)))

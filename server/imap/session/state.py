@@ -13,6 +13,7 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fdb_layers.mail import Engine
 from server.blobs import BlobStore
@@ -33,6 +34,9 @@ from server.sasl import Authenticator, Mechanism, Registry
 from server.sasl.limits import AuthFailures
 
 from .errors import ImapError, lookup
+if TYPE_CHECKING:
+    from .idle import Idling
+from .uidmap import UidMap
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +74,26 @@ class SessionContext:
 
 @dataclass
 class Selected:
-    """The selected mailbox: its UID map (sequence number n is ``uids[n-1]``)."""
+    """The selected mailbox as this session sees it: its UID map (sequence number n is
+    ``uids[n-1]``, kept as runs), the highest modseq of the mailbox it has announced
+    (``modseq``: changes above it are still to be announced, RFC 9051 section 7.4.1 /
+    RFC 7162 section 3.1), the highest UID it has known (``last_uid``: later UIDs are
+    new messages), and the UIDs expunged elsewhere that it could not announce yet
+    (``pending_expunge``: they stay in the map until then, RFC 9051 section 7.5.1)."""
 
     mailbox_id: str
     name: str
     uidvalidity: int
     readonly: bool
-    uids: list[int] = field(default_factory=list)
+    uids: UidMap = field(default_factory=UidMap)
+    modseq: int = 0
+    last_uid: int = 0
+    pending_expunge: set[int] = field(default_factory=set)
     saved: tuple[int, ...] = ()  # the saved result as UIDs (RFC 5182): search.resolve_saved
 
+
+# Commands that announce changes themselves (or change the selected mailbox).
+_ANNOUNCES_ITSELF = (c.Noop, c.Check, c.Select, c.Idle, c.Logout, c.Close, c.Unselect)
 
 Handler = Callable[["Session", c.Command], Awaitable[None]]
 
@@ -97,16 +112,18 @@ class Session:
         self.action: Action | None = None
         self.utf8 = False
         self.rev2 = False
+        self.condstore = False   # RFC 7162 section 3.1: enabled by ENABLE or a CONDSTORE command
+        self.qresync = False     # RFC 7162 section 3.2.3: ENABLE QRESYNC (implies CONDSTORE)
         self.account_id = ""
         self.login = ""
         self.principal_name = ""     # the directory's name of who logged in (quota look-ups)
         self.selected: Selected | None = None
         self.auth: tuple[str, Mechanism] | None = None   # tag and exchange of AUTHENTICATE
-        self.condstore = False   # CONDSTORE enabled (RFC 7162 section 3.1)
         # set by the connection: writes ``out`` and waits while the client is slow to read,
         # so that a long FETCH streams its responses (None: ``out`` is sent when idle)
         self.drain: Callable[[], Awaitable[None]] | None = None
         self.compressed = False      # COMPRESS DEFLATE is active (RFC 4978)
+        self.idling: Idling | None = None                # IDLE in progress (its tag)
 
     # -- what the connection calls ----------------------------------------------------
 
@@ -135,7 +152,8 @@ class Session:
             from .auth import authenticate_line
             await self._guarded(self.auth[0] if self.auth else "*", authenticate_line(self, event))
         elif isinstance(event, IdleDone):
-            pass  # IDLE is not offered: the reader is never put in IDLE mode
+            from .idle import done
+            await done(self)
         else:
             await self.command(event)  # type: ignore[arg-type]
 
@@ -179,6 +197,7 @@ class Session:
                      f"APPENDLIMIT={self.ctx.append_limit}"]
         caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE",
                  "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
+        caps += ["IDLE", "CONDSTORE", "QRESYNC"]
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
@@ -195,6 +214,23 @@ class Session:
             self.write(Tagged(tag, "BAD", "Command not implemented"))
             return
         await self._guarded(tag, handler(self, cmd))
+        if self.selected is not None and not isinstance(cmd, _ANNOUNCES_ITSELF):
+            await self._announce(tag, cmd)
+
+    async def _announce(self, tag: str, cmd: c.Command) -> None:
+        """Others' changes to the selected mailbox, before the command's tagged answer
+        (RFC 9051 section 5.2, 7.5.1: never expunges during FETCH/STORE/SEARCH)."""
+        from .selected import allows_expunge, announce_changes
+
+        prefix = tag.encode() + b" "
+        tail = self.out.pop() if self.out and self.out[-1].startswith(prefix) else None
+        await self._guarded("*", announce_changes(self, expunges=allows_expunge(cmd)))
+        if tail is not None:
+            self.out.append(tail)
+
+    async def guarded(self, tag: str, work: Awaitable[None]) -> None:
+        """Run ``work``; a failure becomes the refusal table's answer under ``tag``."""
+        await self._guarded(tag, work)
 
     async def _guarded(self, tag: str, work: Awaitable[None]) -> None:
         try:

@@ -173,7 +173,7 @@ async def test_enable_id_namespace(node: Node) -> None:
         c = raw_tls(node)
         c.line()
         c.command(b'l LOGIN alice "correct horse"\r\n')
-        out = c.command(b"e ENABLE IMAP4rev2 CONDSTORE\r\n")
+        out = c.command(b"e ENABLE IMAP4rev2 X-NOT-OFFERED\r\n")  # unknown: not listed
         assert out == [b"* ENABLED IMAP4rev2\r\n", b"e OK ENABLE completed\r\n"]
         out = c.command(b"e ENABLE IMAP4rev2\r\n")     # already on: not listed again
         assert out == [b"* ENABLED\r\n", b"e OK ENABLE completed\r\n"]
