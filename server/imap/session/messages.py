@@ -314,6 +314,7 @@ async def fetch(s: Session, cmd: c.Command) -> None:
             result = await transact(s.ctx.engine, store_keywords, s.account_id,
                                     sel.mailbox_id, unseen, add=(SEEN,))
             seen_now = {uid: (modseq, kws) for uid, modseq, kws in result.messages}
+            sel.reported.update((uid, modseq) for uid, modseq, _ in result.messages)
         for rec in records:
             s.write(await _respond(s, plan, number_of[rec.message.uid], rec,
                                    seen_now.get(rec.message.uid)))
@@ -373,6 +374,8 @@ async def store(s: Session, cmd: c.Command) -> None:
             if uid in failed:
                 continue
             changed = modseq > before
+            if changed:
+                sel.reported[uid] = modseq
             pairs: list[FetchPair] = [item_uid(uid)] if cmd.uid else []
             if not cmd.silent:
                 pairs.append(item_flags(flags_of(kws)))

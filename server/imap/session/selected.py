@@ -222,7 +222,7 @@ def expunged(s: Session, uids: Iterable[int]) -> None:
     sel = s.selected
     if sel is None:
         return
-    gone = sorted((u for u in set(uids) if u in sel.uids), reverse=True)
+    gone = sorted(u for u in set(uids) if u in sel.uids)
     sel.pending_expunge.difference_update(gone)
     if not gone:
         return
@@ -231,7 +231,7 @@ def expunged(s: Session, uids: Iterable[int]) -> None:
             sel.uids.remove(u)
         s.write(VanishedData(compress_numbers(gone)))
         return
-    for u in gone:             # highest first: each removal shortens the map's tail
+    for u in gone:             # ascending; each number is as of its own response (7.5.1)
         n = sel.uids.seq(u)
         sel.uids.remove(u)
         s.write(ExpungeData(n))
@@ -285,11 +285,13 @@ async def announce_changes(s: Session, *, expunges: bool = True) -> None:
         sel.last_uid = new[-1]
         s.write(ExistsData(len(sel.uids)))
     for m in look.changed:
-        if m.uid <= old_last and m.uid not in sel.pending_expunge:
+        if m.uid <= old_last and m.uid not in sel.pending_expunge \
+                and sel.reported.get(m.uid) != m.modseq:
             n = sel.uids.seq(m.uid)
             if n:
                 s.write(FetchData(n, _flag_items(s, m.uid, m.keywords, m.modseq)))
     sel.modseq = max(sel.modseq, look.highestmodseq)
+    sel.reported.clear()
 
 
 async def vanished_earlier(s: Session, uids: SequenceSet, since: int) -> None:

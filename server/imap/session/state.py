@@ -90,6 +90,9 @@ class Selected:
     last_uid: int = 0
     pending_expunge: set[int] = field(default_factory=set)
     saved: tuple[int, ...] = ()  # the saved result as UIDs (RFC 5182): search.resolve_saved
+    # UID -> modseq of changes this session made and reported itself (STORE, FETCH setting
+    # \\Seen): not announced again as untagged FETCH (cleared at each announcement)
+    reported: dict[int, int] = field(default_factory=dict)
 
 
 # Commands that announce changes themselves (or change the selected mailbox).

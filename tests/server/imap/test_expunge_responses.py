@@ -17,6 +17,7 @@ from server.imap.session import Selected, Session, SessionContext
 from server.imap.session.errors import ImapError
 from server.imap.session.mutate import selected_uids, uid_list
 from server.imap.session.selected import expunged
+from server.imap.session.uidmap import UidMap
 from server.imap.wire.sequence import STAR, SequenceSet
 from server.sasl import Authenticator, Registry
 
@@ -26,7 +27,7 @@ def _session(known: list[int]) -> Session:
                          authenticator=cast(Authenticator, None),
                          mechanisms=Registry(), hostname="test")
     s = Session(ctx, tls=True)
-    s.selected = Selected("m", "INBOX", 1, False, list(known))
+    s.selected = Selected("m", "INBOX", 1, False, UidMap(known))
     return s
 
 

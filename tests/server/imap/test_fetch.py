@@ -232,9 +232,12 @@ async def test_fetch_of_a_message_expunged_elsewhere(node: Node) -> None:
         assert got[0] == b'* 2 FETCH (FLAGS () BODY[1] "Hello there")\r\n'
         assert got[-1].startswith(b"d NO [EXPUNGEISSUED]")
         assert not any(b"EXPUNGE\r\n" in line for line in got)
-        assert r.command(b"e UID FETCH 1:2 FLAGS\r\n") == [
-            b"* 2 FETCH (UID 2 FLAGS ())\r\n", b"e OK UID FETCH completed\r\n"]
+        # STORE to the expunged message: nothing to do, and no EXPUNGE during STORE
         assert r.command(b"f STORE 1 +FLAGS (\\Seen)\r\n") == [b"f OK STORE completed\r\n"]
+        # a UID FETCH may announce the expunge (RFC 9051 section 7.5.1), after its FETCH
+        assert r.command(b"e UID FETCH 1:2 FLAGS\r\n") == [
+            b"* 2 FETCH (UID 2 FLAGS ())\r\n", b"* 1 EXPUNGE\r\n",
+            b"e OK UID FETCH completed\r\n"]
         r.close()
     await asyncio.to_thread(run)
 

@@ -80,7 +80,10 @@ async def test_unchangedsince_with_a_conflicting_change(node: Node) -> None:
         got = r.command(b"d STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Flagged)\r\n"
                         % before)
         assert got[-1] == b"d OK [MODIFIED 2] Conditional STORE failed for some messages\r\n"
-        assert len(got) == 2 and got[0].startswith(b"* 1 FETCH (MODSEQ (")
+        assert len(got) == 3 and got[0].startswith(b"* 1 FETCH (MODSEQ (")
+        # the other session's change to 2 is announced (RFC 9051 section 7.5.2), this
+        # session's own change to 1 is not repeated
+        assert got[1].startswith(b"* 2 FETCH (FLAGS (\\Answered) UID 2 MODSEQ (")
         assert _modseq(got[0]) > before
         flags = r.command(b"e FETCH 1:2 FLAGS\r\n")   # FLAGS carry MODSEQ once enabled
         assert flags[0].startswith(b"* 1 FETCH (FLAGS (\\Flagged) MODSEQ (")
