@@ -3,7 +3,7 @@ sections 3 and 4) over the mail layer's emails and the summary stored at deliver
 
 Email/query runs as a scan of the account's emails (every mailbox's messages), filtered
 and sorted in memory; the body properties (bodyStructure, textBody, htmlBody,
-attachments, bodyValues) and header:* are not served yet."""
+attachments, bodyValues) and header:* are Email/get's, in :mod:`.email_get`."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from fdb_layers.mail import (
     normalise_keyword,
     query_mailbox,
 )
-from server.mime.addresses import Address, AddressList, Group
+from server.mime.addresses import AddressList
 from server.mime.model import MessageSummary
 
 from .args import (
@@ -37,9 +37,11 @@ from .args import (
     pick,
     properties_arg,
 )
+from .email_get import EmailGet as EmailGet, load_summary
 from .errors import MethodError, invalid_arguments
+from .headers import addresses
 from .json import JsonObject, JsonValue
-from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date, utc_date
+from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date
 from .methods import CallContext
 from .query import (
     evaluate,
@@ -55,11 +57,6 @@ from .query import (
     window_arg,
 )
 
-RECORD_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
-                     "receivedAt")
-SUMMARY_PROPERTIES = ("messageId", "inReplyTo", "references", "sender", "from", "to", "cc",
-                      "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview")
-PROPERTIES = RECORD_PROPERTIES + SUMMARY_PROPERTIES
 MAX_QUERY = 10_000
 
 # RFC 8621 section 4.4.1: the conditions we run, by the type of their value.
@@ -71,93 +68,8 @@ CONDITIONS = frozenset(("inMailbox", "inMailboxOtherThan", *DATE_CONDITIONS,
                         *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS))
 
 
-# -- rendering an email ---------------------------------------------------------------
-
-
-def _addresses(addresses: AddressList) -> list[JsonValue] | None:
-    """EmailAddress[] (section 4.1.2.3, the asAddresses form: groups flattened)."""
-    if not addresses:
-        return None
-    out: list[JsonValue] = []
-    for item in addresses:
-        members: Sequence[Address] = item.members if isinstance(item, Group) else (item,)
-        out.extend({"name": a.name, "email": a.email} for a in members)
-    return out
-
-
-def _ids(values: tuple[str, ...]) -> list[JsonValue] | None:
-    return list(values) if values else None
-
-
-def _summary_properties(summary: MessageSummary | None) -> JsonObject:
-    if summary is None:  # stored without one: the properties are null
-        empty: JsonObject = {p: None for p in SUMMARY_PROPERTIES}
-        return empty | {"hasAttachment": False, "preview": ""}
-    env = summary.envelope
-    return {
-        "messageId": _ids(env.message_ids), "inReplyTo": _ids(env.in_reply_to_ids),
-        "references": _ids(env.reference_ids), "sender": _addresses(env.sender),
-        "from": _addresses(env.from_), "to": _addresses(env.to), "cc": _addresses(env.cc),
-        "bcc": _addresses(env.bcc), "replyTo": _addresses(env.reply_to),
-        "subject": env.decoded_subject,
-        "sentAt": utc_date(env.timestamp) if env.timestamp is not None else None,
-        "hasAttachment": summary.has_attachment, "preview": summary.preview}
-
-
-def _record_properties(email: Email) -> JsonObject:
-    return {"id": email.id, "blobId": email.blob_id, "threadId": email.thread_id,
-            "mailboxIds": {m: True for m in email.mailboxes},
-            "keywords": {k: True for k in email.keywords}, "size": email.size,
-            "receivedAt": utc_date(email.received_at)}
-
-
 async def _summary(tr: Transaction, account_id: str, email_id: str) -> MessageSummary | None:
-    raw = await get_summary(tr, account_id, email_id)
-    if raw is None:
-        return None
-    try:
-        return MessageSummary.from_bytes(raw)
-    except ValueError:
-        return None
-
-
-async def _get(tr: Transaction, account_id: str, ids: Sequence[str],
-               with_summary: bool) -> tuple[str, dict[str, JsonObject]]:
-    found: dict[str, JsonObject] = {}
-    for email_id in ids:
-        email = await get_email(tr, account_id, email_id)
-        if email is None or not email.mailboxes:
-            continue
-        record = _record_properties(email)
-        if with_summary:
-            record.update(_summary_properties(await _summary(tr, account_id, email_id)))
-        found[email_id] = record
-    return await get_state(tr, account_id), found
-
-
-class EmailGet:
-    name = "Email/get"
-    capability = MAIL
-
-    def __init__(self, store: MailStore) -> None:
-        self.store = store
-
-    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        check_known(args, ("accountId", "ids", "properties", "bodyProperties",
-                           "fetchTextBodyValues", "fetchHTMLBodyValues",
-                           "fetchAllBodyValues", "maxBodyValueBytes"))
-        account = account_arg(ctx, args)
-        ids = ids_arg(ctx, args)
-        if ids is None:  # section 4.2: a server MAY refuse ids null for Email
-            raise MethodError("requestTooLarge", "give the ids of the emails to get")
-        properties = properties_arg(args, PROPERTIES, PROPERTIES)
-        for name in ("fetchTextBodyValues", "fetchHTMLBodyValues", "fetchAllBodyValues"):
-            bool_arg(args, name)
-        with_summary = any(p in SUMMARY_PROPERTIES for p in properties)
-        state, found = await self.store.run(account.id, _get, ids, with_summary)
-        return {"accountId": account.id, "state": state,
-                "list": [pick(found[i], properties) for i in ids if i in found],
-                "notFound": [i for i in ids if i not in found]}
+    return load_summary(await get_summary(tr, account_id, email_id))
 
 
 class EmailChanges:
@@ -207,11 +119,11 @@ def _text_of(summary: MessageSummary | None, name: str) -> str:
         return ""
     env = summary.envelope
 
-    def addresses(items: AddressList) -> str:
+    def text(items: AddressList) -> str:
         return " ".join(f"{a.get('name') or ''} {a.get('email')}"
-                        for a in _addresses(items) or () if isinstance(a, dict))
-    fields = {"from": addresses(env.from_), "to": addresses(env.to),
-              "cc": addresses(env.cc), "bcc": addresses(env.bcc),
+                        for a in addresses(items) if isinstance(a, dict))
+    fields = {"from": text(env.from_), "to": text(env.to),
+              "cc": text(env.cc), "bcc": text(env.bcc),
               "subject": env.decoded_subject or ""}
     if name == "text":
         return " ".join([*fields.values(), summary.preview])

@@ -25,7 +25,7 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry.add_capability(mail_capability(settings.limits.max_size_upload))
     store = MailStore(parts.engine)
     for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store), MailboxSet(store),
-                   EmailGet(store), EmailChanges(store), EmailQuery(store),
+                   EmailGet(store, parts.blobs), EmailChanges(store), EmailQuery(store),
                    ThreadGet(store), ThreadChanges(store),
                    QueryChanges("Mailbox/queryChanges", mailbox.check_condition, mailbox.SORTS,
                                 ("sortAsTree", "filterAsTree")),
