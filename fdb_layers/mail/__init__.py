@@ -115,6 +115,7 @@ from .queries import (
     MAX_UID,
     Email,
     Message,
+    find_email_of_blob,
     get_email,
     get_message,
     get_summary,
@@ -151,7 +152,7 @@ __all__ = [
     "destroy_email", "email_id_for", "expunge_messages", "move_messages", "set_email_keywords",
     "set_email_mailboxes", "store_keywords",
     # ... and reads
-    "MAX_UID", "Email", "Message", "get_email", "get_message", "get_summary",
+    "MAX_UID", "Email", "Message", "find_email_of_blob", "get_email", "get_message", "get_summary",
     "list_changed_since", "list_messages", "list_uids", "list_vanished", "query_mailbox",
     # keywords and IMAP flags
     "DELETED", "MAX_KEYWORD_LENGTH", "SEEN", "keyword_from_imap", "keyword_to_imap",

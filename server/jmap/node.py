@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from . import email, mailbox
+from .download import Downloads
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
@@ -32,4 +33,5 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                    QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
                                 ("collapseThreads",))):
         registry.add(method)
-    return jmap_routes(parts.directory, settings, registry)
+    return jmap_routes(parts.directory, settings, registry,
+                       endpoints=[Downloads(store, parts.blobs).endpoint()])
