@@ -52,7 +52,9 @@ class Found:
     type: str
 
 
-async def _find(tr: Transaction, account_id: str, blob_id: str) -> Found | None:
+async def find_blob(tr: Transaction, account_id: str, blob_id: str) -> Found | None:
+    """The blob ``blob_id`` if the account may read it; None otherwise.  (Uploaded
+    blobs are to be found here too, once upload keeps its own references.)"""
     sha, part_id = split_part_blob_id(blob_id)
     if not is_blob_hex(sha):
         return None
@@ -113,7 +115,7 @@ class Downloads:
         blob_id = request.path_params["blobId"]
         if account_id != account_id_of(principal):
             return _not_found()
-        found = await self.store.run(account_id, _find, blob_id)
+        found = await self.store.run(account_id, find_blob, blob_id)
         if found is None:
             return _not_found()
         accept = request.query_params.get("accept", "")

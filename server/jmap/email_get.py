@@ -63,7 +63,7 @@ class EmailView:
         return any(p not in RECORD_PROPERTIES for p in self.properties)
 
 
-def view_arg(args: JsonObject, default: Sequence[str]) -> EmailView:
+def view_arg(args: JsonObject, default: Sequence[str], *, with_id: bool = True) -> EmailView:
     """The properties, bodyProperties, fetch*BodyValues and maxBodyValueBytes arguments
     (section 4.2); an unknown property or a forbidden header form is invalidArguments."""
     wanted = args.get("properties")
@@ -85,7 +85,8 @@ def view_arg(args: JsonObject, default: Sequence[str]) -> EmailView:
     if "maxBodyValueBytes" in args and args["maxBodyValueBytes"] == 0:
         raise invalid_arguments("'maxBodyValueBytes' must be greater than 0")
     assert max_bytes is not None
-    return EmailView(tuple(dict.fromkeys(("id", *names))), headers, body, body_headers,
+    return EmailView(tuple(dict.fromkeys(("id", *names) if with_id else names)), headers,
+                     body, body_headers,
                      bool_arg(args, "fetchTextBodyValues"),
                      bool_arg(args, "fetchHTMLBodyValues"),
                      bool_arg(args, "fetchAllBodyValues"), max_bytes)

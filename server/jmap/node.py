@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 
 from . import email, mailbox
 from .download import Downloads
+from .email_parse import EmailParse
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
@@ -33,5 +34,6 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                    QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
                                 ("collapseThreads",))):
         registry.add(method)
+    registry.add(EmailParse(store, parts.blobs))
     return jmap_routes(parts.directory, settings, registry,
                        endpoints=[Downloads(store, parts.blobs).endpoint()])
