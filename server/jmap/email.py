@@ -8,7 +8,7 @@ attachments, bodyValues) and header:* are Email/get's, in :mod:`.email_get`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fdb_layers.mail import (
     EMAIL,
@@ -26,6 +26,8 @@ from fdb_layers.mail import (
     normalise_keyword,
     query_mailbox,
 )
+from server.blobs import BlobStore
+from server.blobs.base import BlobError
 from server.mime.addresses import AddressList
 from server.mime.model import MessageSummary
 
@@ -37,7 +39,9 @@ from .args import (
     pick,
     properties_arg,
 )
-from .email_get import EmailGet as EmailGet, load_summary
+from .email_get import BlobReader, load_summary
+from .email_get import EmailGet as EmailGet
+from .email_text import MessageText, contains, read_message_text
 from .errors import MethodError, invalid_arguments
 from .headers import addresses
 from .json import JsonObject, JsonValue
@@ -64,8 +68,11 @@ DATE_CONDITIONS = ("before", "after")
 SIZE_CONDITIONS = ("minSize", "maxSize")
 KEYWORD_CONDITIONS = ("hasKeyword", "notKeyword")
 TEXT_CONDITIONS = ("from", "to", "cc", "bcc", "subject", "text")
+# ...and those that read the message's blob (its header fields, its body text).
+CONTENT_CONDITIONS = ("text", "body", "header")
 CONDITIONS = frozenset(("inMailbox", "inMailboxOtherThan", *DATE_CONDITIONS,
-                        *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS))
+                        *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS,
+                        *CONTENT_CONDITIONS))
 
 
 async def _summary(tr: Transaction, account_id: str, email_id: str) -> MessageSummary | None:
@@ -94,6 +101,10 @@ def check_condition(condition: JsonObject) -> None:
         if name == "inMailboxOtherThan":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise invalid_arguments("'inMailboxOtherThan' must be an array of ids")
+        elif name == "header":
+            if not isinstance(value, list) or len(value) not in (1, 2) \
+                    or not all(isinstance(v, str) for v in value):
+                raise invalid_arguments("'header' must be [name] or [name, value]")
         elif name in DATE_CONDITIONS:
             parse_utc_date(value, name)
         elif name in SIZE_CONDITIONS:
@@ -112,6 +123,7 @@ def check_condition(condition: JsonObject) -> None:
 class _Candidate:
     email: Email
     summary: MessageSummary | None
+    text: MessageText | None = None
 
 
 def _text_of(summary: MessageSummary | None, name: str) -> str:
@@ -150,22 +162,64 @@ def _matches(c: _Candidate, condition: JsonObject) -> bool:
                 and (value.lower() in email.keywords) != (name == "hasKeyword"):
             return False
         if name in TEXT_CONDITIONS and isinstance(value, str) \
-                and value.casefold() not in _text_of(c.summary, name).casefold():
+                and not contains(_text_of(c.summary, name), value) \
+                and not (name == "text" and c.text is not None and contains(c.text.body, value)):
+            return False
+        if name == "body" and isinstance(value, str) \
+                and not (c.text is not None and contains(c.text.body, value)):
+            return False
+        if name == "header" and isinstance(value, list) and not _has_header(c.text, value):
             return False
     return True
+
+
+def _has_header(text: MessageText | None, value: list[JsonValue]) -> bool:
+    """Section 4.4.1 ``header``: a field of that name, whose Text form contains the
+    value when one is given."""
+    if text is None or not isinstance(value[0], str):
+        return False
+    found = text.header_values(value[0])
+    if len(value) == 1:
+        return bool(found)
+    want = value[1]
+    return isinstance(want, str) and any(contains(v, want) for v in found)
 
 
 def _filter(c: _Candidate, tree: Filter | None) -> bool:
     return evaluate(tree, lambda condition: _matches(c, condition))
 
 
-def _needs_summary(tree: Filter | None) -> bool:
+def _needs(tree: Filter | None, names: Sequence[str]) -> bool:
+    """Whether a condition of the tree uses one of ``names``."""
     if tree is None:
         return False
     if isinstance(tree, FilterCondition):
-        return any(name in TEXT_CONDITIONS for name in tree.condition)
+        return any(name in names for name in tree.condition)
     assert isinstance(tree, FilterOperator)
-    return any(_needs_summary(sub) for sub in tree.conditions)
+    return any(_needs(sub, names) for sub in tree.conditions)
+
+
+def _needs_summary(tree: Filter | None) -> bool:
+    return _needs(tree, (*TEXT_CONDITIONS, *CONTENT_CONDITIONS))
+
+
+def cheap_filter(tree: Filter | None) -> Filter | None:
+    """A filter that every email passing ``tree`` passes, without the conditions that
+    read blobs: run first, so that only the emails it leaves are read (None: no
+    restriction)."""
+    if tree is None or not _needs(tree, CONTENT_CONDITIONS):
+        return tree
+    if isinstance(tree, FilterCondition):
+        rest = {k: v for k, v in tree.condition.items() if k not in CONTENT_CONDITIONS}
+        return FilterCondition(rest) if rest else None
+    assert isinstance(tree, FilterOperator)
+    if tree.operator == "NOT":
+        return None
+    subs = [cheap_filter(sub) for sub in tree.conditions]
+    kept = tuple(sub for sub in subs if sub is not None)
+    if tree.operator == "OR" and len(kept) < len(subs):
+        return None
+    return FilterOperator(tree.operator, kept) if kept else None
 
 
 def _sorted(candidates: list[_Candidate], sort: Sequence[Comparator]) -> list[_Candidate]:
@@ -234,8 +288,8 @@ class EmailQuery:
     name = "Email/query"
     capability = MAIL
 
-    def __init__(self, store: MailStore) -> None:
-        self.store = store
+    def __init__(self, store: MailStore, blobs: BlobStore) -> None:
+        self.store, self.blobs = store, blobs
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, ("accountId", "filter", "sort", "position", "anchor",
@@ -249,6 +303,8 @@ class EmailQuery:
         if listing is not None:
             return await self._listing(account.id, window, collapse, *listing)
         state, candidates = await self.store.run(account.id, _scan, _needs_summary(tree))
+        if _needs(tree, CONTENT_CONDITIONS):
+            candidates = await self._read_texts(candidates, tree)
         ids: list[str] = []
         threads: set[str] = set()
         for c in _sorted([c for c in candidates if _filter(c, tree)], sort):
@@ -267,6 +323,25 @@ class EmailQuery:
             out["limit"] = capped
         return out
 
+
+    async def _read_texts(self, candidates: list[_Candidate], tree: Filter | None
+                          ) -> list[_Candidate]:
+        """The candidates the cheap conditions leave, each with its message text."""
+        cheap = cheap_filter(tree)
+        body = _needs(tree, ("text", "body"))
+        out: list[_Candidate] = []
+        for c in candidates:
+            if not _filter(c, cheap):
+                continue
+            text = MessageText((), "")
+            if c.summary is not None:
+                try:
+                    text = await read_message_text(
+                        c.summary, BlobReader(self.blobs, c.email.blob_id), body=body)
+                except BlobError:
+                    pass  # an unreadable message has no text to match
+            out.append(replace(c, text=text))
+        return out
 
     async def _listing(self, account_id: str, window: Window, collapse: bool,
                        mailbox_id: str, newest_first: bool) -> JsonObject:

@@ -153,7 +153,7 @@ class BlobReader:
         return await self.blobs.read_range(self.blob_id, start, end)
 
 
-async def _records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool
+async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool
                    ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
     found: dict[str, tuple[Email, bytes | None]] = {}
     for email_id in ids:
@@ -188,7 +188,7 @@ class EmailGet:
         if ids is None:  # section 4.2: a server MAY refuse ids null for Email
             raise MethodError("requestTooLarge", "give the ids of the emails to get")
         view = view_arg(args, DEFAULT_PROPERTIES)
-        state, found = await self.store.run(account.id, _records, ids, view.needs_summary)
+        state, found = await self.store.run(account.id, get_records, ids, view.needs_summary)
         records: list[JsonValue] = []
         for email_id in dict.fromkeys(ids):
             if email_id not in found:

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 from . import email, mailbox
 from .download import Downloads
 from .email_parse import EmailParse
+from .snippet import SearchSnippetGet
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
@@ -27,7 +28,8 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry.add_capability(mail_capability(settings.limits.max_size_upload))
     store = MailStore(parts.engine)
     for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store), MailboxSet(store),
-                   EmailGet(store, parts.blobs), EmailChanges(store), EmailQuery(store),
+                   EmailGet(store, parts.blobs), EmailChanges(store),
+                   EmailQuery(store, parts.blobs),
                    ThreadGet(store), ThreadChanges(store),
                    QueryChanges("Mailbox/queryChanges", mailbox.check_condition, mailbox.SORTS,
                                 ("sortAsTree", "filterAsTree")),
@@ -35,5 +37,6 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                                 ("collapseThreads",))):
         registry.add(method)
     registry.add(EmailParse(store, parts.blobs))
+    registry.add(SearchSnippetGet(store, parts.blobs))
     return jmap_routes(parts.directory, settings, registry,
                        endpoints=[Downloads(store, parts.blobs).endpoint()])
