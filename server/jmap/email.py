@@ -1,9 +1,10 @@
-"""Email/get, Email/changes, Email/query, Thread/get and Thread/changes (RFC 8621
-sections 3 and 4) over the mail layer's emails and the summary stored at delivery.
+"""Email/changes, Email/query, Thread/get and Thread/changes (RFC 8621 sections 3 and 4)
+over the mail layer's emails and the summary stored at delivery; Email/get is in
+:mod:`.email_get` (imported from here for the registration).
 
 Email/query runs as a scan of the account's emails (every mailbox's messages), filtered
-and sorted in memory; the body properties (bodyStructure, textBody, htmlBody,
-attachments, bodyValues) and header:* are Email/get's, in :mod:`.email_get`."""
+and sorted in memory; the text, body and header conditions read the message blobs of
+the emails the other conditions leave (:mod:`.email_text`)."""
 
 from __future__ import annotations
 
