@@ -4,11 +4,15 @@ invalidArguments, nothing else."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.jmap.email_body import BytesReader
+from server.jmap.email_get import PROPERTIES, render_email, view_arg
 from server.jmap.errors import MethodError
 from server.jmap.headers import (
     FORMS,
@@ -17,6 +21,7 @@ from server.jmap.headers import (
     parse_date,
     parse_header_property,
 )
+from server.mime import parse_message
 
 FIELD_OCTETS = st.binary(max_size=300) | st.lists(
     st.sampled_from([b"=?utf-8?q?a=C3=A9?=", b"=?x?b?////?=", b"<a@b>", b", ", b";", b":",
@@ -65,3 +70,29 @@ def test_dates_keep_their_offset() -> None:
     assert parse_date("Tue, 3 Mar 2026 09:59:58 -0330") == "2026-03-03T09:59:58-03:30"
     assert parse_date("3 Mar 2026 09:59 -0000") == "2026-03-03T09:59:00Z"
     assert parse_date("yesterday") is None
+
+
+MESSAGE_PIECES = st.lists(st.sampled_from([
+    b"Subject: =?utf-8?b?w6k=?=\r\n", b"To: a@b, g: c@d;\r\n",
+    b"Date: Mon, 1 Jan 2024 00:00 +0100\r\n",
+    b"Content-Type: multipart/mixed; boundary=b\r\n", b"Content-Type: message/rfc822\r\n",
+    b"Content-Type: text/plain; charset=x-none\r\n", b"Content-Transfer-Encoding: base64\r\n",
+    b"Content-Transfer-Encoding: quoted-printable\r\n", b"Content-Disposition: attachment;"
+    b" filename*=utf-8''%E2%82\r\n", b"\r\n", b"--b\r\n", b"--b--\r\n", b"=C3=A9 =\r\n",
+    b"\xff\xfe\x00", b"x-a: \r\n \r\n", b"QUJD\r\n", b"<p>a &amp; b</p>\r\n"]), max_size=30)
+
+
+@given(MESSAGE_PIECES.map(b"".join))
+def test_any_message_renders_every_property(raw: bytes) -> None:
+    """Email/get (and Email/parse) of any octets: every property renders to JSON."""
+    view = view_arg({"properties": [*PROPERTIES, "header:To:asGroupedAddresses:all",
+                                    "header:Date:asDate", "header:X-A:asURLs"],
+                     "bodyProperties": ["partId", "blobId", "size", "headers", "name",
+                                        "type", "charset", "disposition", "cid", "language",
+                                        "location", "subParts", "header:X-A:asText"],
+                     "fetchAllBodyValues": True, "maxBodyValueBytes": 7}, PROPERTIES)
+    out = asyncio.run(render_email(parse_message(raw, fallback=False), "b" * 64,
+                                   BytesReader(raw), view))
+    decoded: dict[str, Any] = json.loads(json.dumps(out, ensure_ascii=False).encode("utf-8"))
+    for value in decoded["bodyValues"].values():
+        assert len(value["value"].encode()) <= 7

@@ -58,7 +58,8 @@ async def test_body_header_and_text_conditions(mail: Mail) -> None:
             {"body": "lundi"}, {"minSize": 1_000_000}]}) == set()
         assert await query({"operator": "OR", "conditions": [
             {"body": "crème"}, {"header": ["Message-ID", "lunch"]}]}) == {cafe}
-        for bad in ({"header": []}, {"header": ["a", "b", "c"]}, {"header": "X-Tag"},
-                    {"body": 1}):
+        bad_filters: list[dict[str, object]] = [
+            {"header": []}, {"header": ["a", "b", "c"]}, {"header": "X-Tag"}, {"body": 1}]
+        for bad in bad_filters:
             assert await error(c, "Email/query", {"accountId": account,
                                                   "filter": bad}) == "invalidArguments"
