@@ -123,6 +123,8 @@ class Downloads:
         headers = {"Content-Disposition": content_disposition(request.path_params["name"]),
                    "Cache-Control": CACHE, "Accept-Ranges": "bytes",
                    "ETag": f'"{blob_id}"', "X-Content-Type-Options": "nosniff"}
+        if request.headers.get("if-none-match", "").strip() in (headers["ETag"], "*"):
+            return Response(status_code=304, headers=headers)  # blobs never change
         try:
             if found.part is not None and found.part.encoding not in _IDENTITY:
                 data = await self._decoded(found.part, found.blob_id)

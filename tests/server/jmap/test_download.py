@@ -53,6 +53,9 @@ async def test_download_of_the_message_and_its_parts(mail: Mail) -> None:
         assert len(whole.content) == email["size"]
         assert whole.content.endswith(ALTERNATIVE)  # after the trace fields added
         assert "immutable" in whole.headers["cache-control"]
+        again = await c.get(url(mail, email["blobId"]),
+                            headers={"If-None-Match": whole.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
         [pdf] = email["attachments"]
         got = await c.get(url(mail, pdf["blobId"], "agenda.pdf", accept="application/pdf"))
         assert got.status_code == 200 and got.content == AGENDA_PDF  # base64 removed
