@@ -73,7 +73,7 @@ TEXT_CONDITIONS = ("from", "to", "cc", "bcc", "subject", "text")
 CONTENT_CONDITIONS = ("text", "body", "header")
 CONDITIONS = frozenset(("inMailbox", "inMailboxOtherThan", *DATE_CONDITIONS,
                         *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS,
-                        *CONTENT_CONDITIONS))
+                        *CONTENT_CONDITIONS, "hasAttachment"))
 
 
 async def _summary(tr: Transaction, account_id: str, email_id: str) -> MessageSummary | None:
@@ -102,6 +102,9 @@ def check_condition(condition: JsonObject) -> None:
         if name == "inMailboxOtherThan":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise invalid_arguments("'inMailboxOtherThan' must be an array of ids")
+        elif name == "hasAttachment":
+            if not isinstance(value, bool):
+                raise invalid_arguments("'hasAttachment' must be true or false")
         elif name == "header":
             if not isinstance(value, list) or len(value) not in (1, 2) \
                     or not all(isinstance(v, str) for v in value):
@@ -166,6 +169,9 @@ def _matches(c: _Candidate, condition: JsonObject) -> bool:
                 and not contains(_text_of(c.summary, name), value) \
                 and not (name == "text" and c.text is not None and contains(c.text.body, value)):
             return False
+        if name == "hasAttachment" and \
+                (c.summary is not None and c.summary.has_attachment) != value:
+            return False
         if name == "body" and isinstance(value, str) \
                 and not (c.text is not None and contains(c.text.body, value)):
             return False
@@ -201,7 +207,7 @@ def _needs(tree: Filter | None, names: Sequence[str]) -> bool:
 
 
 def _needs_summary(tree: Filter | None) -> bool:
-    return _needs(tree, (*TEXT_CONDITIONS, *CONTENT_CONDITIONS))
+    return _needs(tree, (*TEXT_CONDITIONS, *CONTENT_CONDITIONS, "hasAttachment"))
 
 
 def cheap_filter(tree: Filter | None) -> Filter | None:

@@ -48,6 +48,8 @@ async def test_body_header_and_text_conditions(mail: Mail) -> None:
         assert await query({"text": "Réunion de"}) == {alt}
         assert await query({"text": "forwarding"}) == {fwd}
         assert await query({"header": ["X-Tag"]}) == {alt}
+        assert await query({"hasAttachment": True}) == {alt, fwd}
+        assert await query({"hasAttachment": False}) == {cafe}
         assert await query({"header": ["x-tag", "TWO"]}) == {alt}
         assert await query({"header": ["X-Tag", "three"]}) == set()
         assert await query({"header": ["Subject", "lundi"]}) == {alt}  # decoded text
@@ -59,7 +61,8 @@ async def test_body_header_and_text_conditions(mail: Mail) -> None:
         assert await query({"operator": "OR", "conditions": [
             {"body": "crème"}, {"header": ["Message-ID", "lunch"]}]}) == {cafe}
         bad_filters: list[dict[str, object]] = [
-            {"header": []}, {"header": ["a", "b", "c"]}, {"header": "X-Tag"}, {"body": 1}]
+            {"header": []}, {"header": ["a", "b", "c"]}, {"header": "X-Tag"}, {"body": 1},
+            {"hasAttachment": "yes"}]
         for bad in bad_filters:
             assert await error(c, "Email/query", {"accountId": account,
                                                   "filter": bad}) == "invalidArguments"
