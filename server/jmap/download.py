@@ -39,7 +39,10 @@ from .session import account_id_of
 DOWNLOAD_PATH = "/download/{accountId}/{blobId}/{name}"
 CACHE = "private, immutable, max-age=31536000"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
-_MEDIA_TYPE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+/[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+# a media type with parameters (RFC 9110 section 8.3.1), no quoted strings: what ?accept=
+# may set as the Content-Type, nothing that could reach another header line
+_MEDIA_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*{_TOKEN}={_TOKEN})*")
 _IDENTITY = frozenset({"7bit", "8bit", "binary"})
 
 
@@ -120,6 +123,11 @@ class Downloads:
             return _not_found()
         accept = request.query_params.get("accept", "")
         media = accept if _MEDIA_TYPE.fullmatch(accept) else found.type
+        charset = found.part.charset if found.part is not None else None
+        if media.lower().startswith("text/") and "charset" not in media.lower():
+            # the octets are served as they are: say their charset (Starlette would
+            # otherwise claim UTF-8 for any text/*)
+            media = f"{media}; charset={charset or 'us-ascii'}"
         headers = {"Content-Disposition": content_disposition(request.path_params["name"]),
                    "Cache-Control": CACHE, "Accept-Ranges": "bytes",
                    "ETag": f'"{blob_id}"', "X-Content-Type-Options": "nosniff"}

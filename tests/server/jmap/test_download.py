@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from server.jmap.download import content_disposition, parse_range
-from tests.server.jmap.messages import AGENDA_PDF, ALTERNATIVE, INNER, NESTED
+from tests.server.jmap.messages import AGENDA_PDF, ALTERNATIVE, INNER, LATIN1, NESTED
 from tests.server.jmap.test_mail import Mail, mail, one
 
 __all__ = ["mail"]
@@ -66,7 +66,12 @@ async def test_download_of_the_message_and_its_parts(mail: Mail) -> None:
         [text] = email["textBody"]
         plain = await c.get(url(mail, text["blobId"]))  # quoted-printable removed
         assert plain.content.decode() == "Réunion lundi — agenda attached."
-        assert plain.headers["content-type"].startswith("text/plain")
+        assert plain.headers["content-type"] == "text/plain; charset=utf-8"
+        typed = await c.get(url(mail, text["blobId"], accept="text/x-note;%20format=flowed"))
+        assert typed.headers["content-type"] == "text/x-note; format=flowed; charset=utf-8"
+        for bad in ("text/plain%0d%0aX-Injected:%201", "nonsense", "a/b;%20c=%22d%22"):
+            odd = await c.get(url(mail, text["blobId"], accept=bad))
+            assert odd.headers["content-type"] == "text/plain; charset=utf-8", bad
 
 
 async def test_ranges(mail: Mail) -> None:
@@ -103,6 +108,16 @@ async def test_an_attached_message_downloads_as_its_octets(mail: Mail) -> None:
         got = await c.get(url(mail, inner["blobId"]))
         assert got.status_code == 200 and got.content == INNER
         assert got.headers["content-type"] == "message/rfc822"
+
+
+async def test_a_text_part_says_its_own_charset(mail: Mail) -> None:
+    await deliver(mail, LATIN1)
+    async with mail.client() as c:
+        email = await only_email(mail, c, properties=["textBody"])
+        [text] = email["textBody"]
+        got = await c.get(url(mail, text["blobId"]))
+        assert got.headers["content-type"] == "text/plain; charset=iso-8859-1"
+        assert got.content.decode("iso-8859-1").startswith("Un café crème")
 
 
 async def test_another_accounts_blob_or_an_unknown_one_is_not_found(mail: Mail) -> None:
