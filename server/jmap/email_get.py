@@ -81,9 +81,8 @@ def view_arg(args: JsonObject, default: Sequence[str], *, with_id: bool = True) 
         elif name not in PROPERTIES:
             raise invalid_arguments(f"unknown property {name!r}")
     body, body_headers = body_properties_arg(args.get("bodyProperties"))
+    # section 4.2: an UnsignedInt, 0 (the default) for no truncation
     max_bytes = int_arg(args, "maxBodyValueBytes", 0, minimum=0)
-    if "maxBodyValueBytes" in args and args["maxBodyValueBytes"] == 0:
-        raise invalid_arguments("'maxBodyValueBytes' must be greater than 0")
     assert max_bytes is not None
     return EmailView(tuple(dict.fromkeys(("id", *names) if with_id else names)), headers,
                      body, body_headers,

@@ -61,7 +61,7 @@ async def test_default_properties_and_argument_errors(mail: Mail) -> None:
         for bad in ({"properties": ["header:From:asDate"]},
                     {"properties": ["header:X:asSomething"]},
                     {"bodyProperties": ["bodyStructure"]},
-                    {"maxBodyValueBytes": 0}, {"maxBodyValueBytes": -1},
+                    {"maxBodyValueBytes": -1}, {"maxBodyValueBytes": 1.5},
                     {"fetchTextBodyValues": "yes"}):
             assert await error(c, "Email/get", {"accountId": account,
                                                 "ids": [email["id"]], **bad}) \

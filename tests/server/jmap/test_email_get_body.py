@@ -91,6 +91,9 @@ def test_body_values_fetch_flags_and_truncation() -> None:
     every = render(ALTERNATIVE, properties=["bodyValues"], fetchAllBodyValues=True)
     assert sorted(every["bodyValues"]) == ["1.1", "1.2"]
     assert render(ALTERNATIVE, properties=["bodyValues"])["bodyValues"] == {}
+    whole = render(ALTERNATIVE, properties=["bodyValues"], fetchTextBodyValues=True,
+                   maxBodyValueBytes=0)  # section 4.2: 0 is no truncation
+    assert whole["bodyValues"]["1.1"]["isTruncated"] is False
 
 
 def test_non_utf8_charset_body_is_decoded() -> None:
