@@ -167,7 +167,8 @@ def _matches(c: _Candidate, condition: JsonObject) -> bool:
             return False
         if name in TEXT_CONDITIONS and isinstance(value, str) \
                 and not contains(_text_of(c.summary, name), value) \
-                and not (name == "text" and c.text is not None and contains(c.text.body, value)):
+                and not (name == "text" and c.text is not None
+                         and (contains(c.text.body, value) or contains(c.text.attached, value))):
             return False
         if name == "hasAttachment" and \
                 (c.summary is not None and c.summary.has_attachment) != value:
@@ -344,7 +345,8 @@ class EmailQuery:
             if c.summary is not None:
                 try:
                     text = await read_message_text(
-                        c.summary, BlobReader(self.blobs, c.email.blob_id), body=body)
+                        c.summary, BlobReader(self.blobs, c.email.blob_id), body=body,
+                        attached=_needs(tree, ("text",)))
                 except BlobError:
                     pass  # an unreadable message has no text to match
             out.append(replace(c, text=text))

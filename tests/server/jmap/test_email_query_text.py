@@ -47,6 +47,9 @@ async def test_body_header_and_text_conditions(mail: Mail) -> None:
         assert await query({"body": "Réunion de"}) == set()  # the subject is not body
         assert await query({"text": "Réunion de"}) == {alt}
         assert await query({"text": "forwarding"}) == {fwd}
+        # the attached message's text: searched by text, not by body
+        assert await query({"text": "usual place"}) == {fwd}
+        assert await query({"body": "usual place"}) == set()
         assert await query({"header": ["X-Tag"]}) == {alt}
         assert await query({"hasAttachment": True}) == {alt, fwd}
         assert await query({"hasAttachment": False}) == {cafe}
