@@ -12,6 +12,7 @@ A part's blobId is the message's blob id, ``_`` and the part id with its dots as
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -190,12 +191,12 @@ class BodyView:
 
 def body_value(body: bytes, part: Part, max_bytes: int) -> JsonObject:
     """An EmailBodyValue (section 4.1.4): the text of a part's raw body, transfer and
-    charset decoded; ``isEncodingProblem`` when its charset is unknown or its octets are
-    not valid in it; cut to ``max_bytes`` UTF-8 octets (0: no cut) without splitting a
-    character."""
+    charset decoded; ``isEncodingProblem`` when its charset is unknown, its transfer
+    encoding is broken or its octets are not valid in its charset; cut to ``max_bytes``
+    UTF-8 octets (0: no cut) without splitting a character."""
     data = decode_transfer(body, part.encoding)
     codec = lookup_charset(part.charset) if part.charset else "utf-8"
-    problem = codec is None
+    problem = codec is None or _damaged(body, part.encoding)
     try:
         text = data.decode(codec or "utf-8")
     except (UnicodeDecodeError, LookupError):
@@ -208,6 +209,20 @@ def body_value(body: bytes, part: Part, max_bytes: int) -> JsonObject:
             text = encoded[:max_bytes].decode("utf-8", "ignore")
             truncated = True
     return {"value": text, "isEncodingProblem": problem, "isTruncated": truncated}
+
+
+_BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/=\s]")
+_QP_JUNK = re.compile(rb"=(?![0-9A-Fa-f]{2}|[ \t]*\r?\n|[ \t]*\Z)")
+
+
+def _damaged(body: bytes, encoding: str) -> bool:
+    """Whether the transfer encoding of ``body`` is broken (octets that are not base64,
+    "=" escapes that are not quoted-printable): what was decoded is a guess."""
+    if encoding == "base64":
+        return _BASE64_JUNK.search(body) is not None
+    if encoding == "quoted-printable":
+        return _QP_JUNK.search(body) is not None
+    return False
 
 
 def is_blob_hex(value: str) -> bool:

@@ -115,6 +115,18 @@ def test_broken_message_renders_with_encoding_problems() -> None:
     assert values["2"]["value"].startswith("\ufffd(")
 
 
+@pytest.mark.parametrize(("encoding", "body", "problem"), [
+    ("base64", b"SGVsbG8=\r\n", False), ("base64", b"SGVs!bG8=", True),
+    ("quoted-printable", b"caf=C3=A9 =\r\nx=", False),
+    ("quoted-printable", b"100=%", True), ("7bit", b"=zz", False)])
+def test_broken_transfer_encoding_is_an_encoding_problem(encoding: str, body: bytes,
+                                                         problem: bool) -> None:
+    raw = (b"Subject: t\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: " + encoding.encode() + b"\r\n\r\n" + body)
+    got = render(raw, properties=["bodyValues"], fetchTextBodyValues=True)
+    assert got["bodyValues"]["1"]["isEncodingProblem"] is problem
+
+
 def test_nested_message_is_a_leaf_attachment() -> None:
     got = render(NESTED, properties=["bodyStructure", "attachments", "textBody"],
                  bodyProperties=["partId", "type", "blobId"])
