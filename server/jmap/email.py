@@ -8,6 +8,7 @@ the emails the other conditions leave (:mod:`.email_text`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -40,7 +41,7 @@ from .args import (
     pick,
     properties_arg,
 )
-from .email_get import BlobReader, load_summary
+from .email_get import READS_AT_ONCE, BlobReader, load_summary
 from .email_get import EmailGet as EmailGet
 from .email_text import MessageText, contains, read_message_text
 from .errors import MethodError, invalid_arguments
@@ -334,23 +335,25 @@ class EmailQuery:
 
     async def _read_texts(self, candidates: list[_Candidate], tree: Filter | None
                           ) -> list[_Candidate]:
-        """The candidates the cheap conditions leave, each with its message text."""
+        """The candidates the cheap conditions leave, each with its message text (the
+        blobs of several read at the same time)."""
         cheap = cheap_filter(tree)
-        body = _needs(tree, ("text", "body"))
-        out: list[_Candidate] = []
-        for c in candidates:
-            if not _filter(c, cheap):
-                continue
+        body, attached = _needs(tree, ("text", "body")), _needs(tree, ("text",))
+        gate = asyncio.Semaphore(READS_AT_ONCE)
+
+        async def read(c: _Candidate) -> _Candidate:
             text = MessageText((), "")
             if c.summary is not None:
-                try:
-                    text = await read_message_text(
-                        c.summary, BlobReader(self.blobs, c.email.blob_id), body=body,
-                        attached=_needs(tree, ("text",)))
-                except BlobError:
-                    pass  # an unreadable message has no text to match
-            out.append(replace(c, text=text))
-        return out
+                async with gate:
+                    try:
+                        text = await read_message_text(
+                            c.summary, BlobReader(self.blobs, c.email.blob_id), body=body,
+                            attached=attached)
+                    except BlobError:
+                        pass  # an unreadable message has no text to match
+            return replace(c, text=text)
+        return list(await asyncio.gather(*(read(c) for c in candidates
+                                           if _filter(c, cheap))))
 
     async def _listing(self, account_id: str, window: Window, collapse: bool,
                        mailbox_id: str, newest_first: bool) -> JsonObject:
