@@ -135,6 +135,10 @@ async def test_another_accounts_blob_or_an_unknown_one_is_not_found(mail: Mail) 
             assert (await c.get(url(mail, bad))).status_code == 404, bad
     async with httpx.AsyncClient(base_url=mail.base) as anonymous:
         assert (await anonymous.get(url(mail, blob))).status_code == 401
+        # a browser's preflight is answered without credentials, Range allowed
+        preflight = await anonymous.options(url(mail, blob))
+        assert preflight.status_code == 204
+        assert "Range" in preflight.headers["access-control-allow-headers"]
 
 
 def test_range_parsing_rfc_9110_14_1_2() -> None:
