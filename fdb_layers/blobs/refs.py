@@ -38,7 +38,7 @@ import re
 import time
 
 from ..engine.base import Transaction
-from ..keys import Subspace, decode_int, encode_int, pack, unpack
+from ..keys import Subspace, decode_int, encode_int, pack, strinc, unpack
 
 
 # --- layout: every key of this layer -------------------------------------------------
@@ -146,6 +146,17 @@ async def get_blob_size(tr: Transaction, blob_id: str) -> int | None:
     check_blob_id(blob_id)
     raw = await tr.get(SIZE.pack((blob_id,)))
     return None if raw is None else decode_int(raw)
+
+
+async def list_blob_refs(
+    tr: Transaction, blob_id: str, prefix: str = "", *, limit: int = 0
+) -> list[str]:
+    """The names of ``blob_id``'s named references that start with ``prefix`` (all with
+    ``limit`` 0), in order: who refers to a blob, e.g. which emails of one account."""
+    check_blob_id(blob_id)
+    begin = REF.pack((blob_id, prefix))[:-1]  # the string's terminator dropped: a prefix
+    rows = await tr.get_range(begin, strinc(begin), limit=limit)
+    return [str(REF.unpack(kv.key)[1]) for kv in rows]
 
 
 async def list_unreferenced(

@@ -115,6 +115,7 @@ from .queries import (
     MAX_UID,
     Email,
     Message,
+    find_email_of_blob,
     get_email,
     get_message,
     get_summary,
@@ -152,7 +153,7 @@ __all__ = [
     "destroy_email", "email_id_for", "expunge_messages", "move_messages", "set_email_keywords",
     "set_email_mailboxes", "store_keywords",
     # ... and reads
-    "MAX_UID", "Email", "Message", "get_email", "get_message", "get_summary",
+    "MAX_UID", "Email", "Message", "find_email_of_blob", "get_email", "get_message", "get_summary",
     "list_changed_since", "list_messages", "list_uids", "list_vanished", "query_mailbox",
     "list_uid_runs", "list_keywords_in_use",
     # keywords and IMAP flags

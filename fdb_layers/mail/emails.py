@@ -43,6 +43,16 @@ def _blob_ref_id(keys: AccountKeys, email_id: str) -> str:
     return f"mail/{keys.account_id}/{email_id}"
 
 
+async def list_emails_of_blob(
+    tr: Transaction, keys: AccountKeys, blob_id: str, *, limit: int = 0
+) -> list[str]:
+    """Ids of this account's emails whose message is ``blob_id``, from the blob's named
+    references (one account's names never match another's)."""
+    prefix = _blob_ref_id(keys, "")
+    refs = await blobrefs.list_blob_refs(tr, blob_id, prefix, limit=limit)
+    return [r[len(prefix):] for r in refs]
+
+
 async def read_email(tr: Transaction, keys: AccountKeys, email_id: str) -> EmailRecord | None:
     raw = await tr.get(keys.email.pack((email_id,)))
     return None if raw is None else EmailRecord.decode(raw)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..blobs import refs as blobrefs
 from .changes import get_change_floor
-from .emails import memberships, read_email, read_membership, read_summary
+from .emails import list_emails_of_blob, memberships, read_email, read_membership, read_summary
 from ..engine.base import Transaction
 from .errors import CannotCalculateChanges
 from .layout import MembershipRecord, unpack_int, account_keys
@@ -163,6 +164,18 @@ async def get_email(tr: Transaction, account_id: str, email_id: str) -> Email | 
         mailboxes=boxes,
         modseq=rec.modseq,
     )
+
+
+async def find_email_of_blob(tr: Transaction, account_id: str, blob_id: str) -> Email | None:
+    """An email of the account (in a mailbox) whose message is the blob ``blob_id``; None
+    if there is none: what says that the account may read that blob."""
+    if not blobrefs.is_blob_id(blob_id):
+        return None
+    for email_id in await list_emails_of_blob(tr, account_keys(account_id), blob_id, limit=16):
+        email = await get_email(tr, account_id, email_id)
+        if email is not None and email.mailboxes:
+            return email
+    return None
 
 
 async def get_summary(tr: Transaction, account_id: str, email_id: str) -> bytes | None:

@@ -1,14 +1,16 @@
-"""Email/get, Email/changes, Email/query, Thread/get and Thread/changes (RFC 8621
-sections 3 and 4) over the mail layer's emails and the summary stored at delivery.
+"""Email/changes, Email/query, Thread/get and Thread/changes (RFC 8621 sections 3 and 4)
+over the mail layer's emails and the summary stored at delivery; Email/get is in
+:mod:`.email_get` (imported from here for the registration).
 
 Email/query runs as a scan of the account's emails (every mailbox's messages), filtered
-and sorted in memory; the body properties (bodyStructure, textBody, htmlBody,
-attachments, bodyValues) and header:* are not served yet."""
+and sorted in memory; the text, body and header conditions read the message blobs of
+the emails the other conditions leave (:mod:`.email_text`)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fdb_layers.mail import (
     EMAIL,
@@ -26,7 +28,9 @@ from fdb_layers.mail import (
     normalise_keyword,
     query_mailbox,
 )
-from server.mime.addresses import Address, AddressList, Group
+from server.blobs import BlobStore
+from server.blobs.base import BlobError
+from server.mime.addresses import AddressList
 from server.mime.model import MessageSummary
 
 from .args import (
@@ -37,9 +41,13 @@ from .args import (
     pick,
     properties_arg,
 )
+from .email_get import READS_AT_ONCE, BlobReader, load_summary
+from .email_get import EmailGet as EmailGet
+from .email_text import MessageText, contains, read_message_text
 from .errors import MethodError, invalid_arguments
+from .headers import addresses
 from .json import JsonObject, JsonValue
-from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date, utc_date
+from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date
 from .methods import CallContext
 from .query import (
     evaluate,
@@ -55,11 +63,6 @@ from .query import (
     window_arg,
 )
 
-RECORD_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
-                     "receivedAt")
-SUMMARY_PROPERTIES = ("messageId", "inReplyTo", "references", "sender", "from", "to", "cc",
-                      "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview")
-PROPERTIES = RECORD_PROPERTIES + SUMMARY_PROPERTIES
 MAX_QUERY = 10_000
 
 # RFC 8621 section 4.4.1: the conditions we run, by the type of their value.
@@ -67,97 +70,15 @@ DATE_CONDITIONS = ("before", "after")
 SIZE_CONDITIONS = ("minSize", "maxSize")
 KEYWORD_CONDITIONS = ("hasKeyword", "notKeyword")
 TEXT_CONDITIONS = ("from", "to", "cc", "bcc", "subject", "text")
+# ...and those that read the message's blob (its header fields, its body text).
+CONTENT_CONDITIONS = ("text", "body", "header")
 CONDITIONS = frozenset(("inMailbox", "inMailboxOtherThan", *DATE_CONDITIONS,
-                        *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS))
-
-
-# -- rendering an email ---------------------------------------------------------------
-
-
-def _addresses(addresses: AddressList) -> list[JsonValue] | None:
-    """EmailAddress[] (section 4.1.2.3, the asAddresses form: groups flattened)."""
-    if not addresses:
-        return None
-    out: list[JsonValue] = []
-    for item in addresses:
-        members: Sequence[Address] = item.members if isinstance(item, Group) else (item,)
-        out.extend({"name": a.name, "email": a.email} for a in members)
-    return out
-
-
-def _ids(values: tuple[str, ...]) -> list[JsonValue] | None:
-    return list(values) if values else None
-
-
-def _summary_properties(summary: MessageSummary | None) -> JsonObject:
-    if summary is None:  # stored without one: the properties are null
-        empty: JsonObject = {p: None for p in SUMMARY_PROPERTIES}
-        return empty | {"hasAttachment": False, "preview": ""}
-    env = summary.envelope
-    return {
-        "messageId": _ids(env.message_ids), "inReplyTo": _ids(env.in_reply_to_ids),
-        "references": _ids(env.reference_ids), "sender": _addresses(env.sender),
-        "from": _addresses(env.from_), "to": _addresses(env.to), "cc": _addresses(env.cc),
-        "bcc": _addresses(env.bcc), "replyTo": _addresses(env.reply_to),
-        "subject": env.decoded_subject,
-        "sentAt": utc_date(env.timestamp) if env.timestamp is not None else None,
-        "hasAttachment": summary.has_attachment, "preview": summary.preview}
-
-
-def _record_properties(email: Email) -> JsonObject:
-    return {"id": email.id, "blobId": email.blob_id, "threadId": email.thread_id,
-            "mailboxIds": {m: True for m in email.mailboxes},
-            "keywords": {k: True for k in email.keywords}, "size": email.size,
-            "receivedAt": utc_date(email.received_at)}
+                        *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS,
+                        *CONTENT_CONDITIONS, "hasAttachment"))
 
 
 async def _summary(tr: Transaction, account_id: str, email_id: str) -> MessageSummary | None:
-    raw = await get_summary(tr, account_id, email_id)
-    if raw is None:
-        return None
-    try:
-        return MessageSummary.from_bytes(raw)
-    except ValueError:
-        return None
-
-
-async def _get(tr: Transaction, account_id: str, ids: Sequence[str],
-               with_summary: bool) -> tuple[str, dict[str, JsonObject]]:
-    found: dict[str, JsonObject] = {}
-    for email_id in ids:
-        email = await get_email(tr, account_id, email_id)
-        if email is None or not email.mailboxes:
-            continue
-        record = _record_properties(email)
-        if with_summary:
-            record.update(_summary_properties(await _summary(tr, account_id, email_id)))
-        found[email_id] = record
-    return await get_state(tr, account_id), found
-
-
-class EmailGet:
-    name = "Email/get"
-    capability = MAIL
-
-    def __init__(self, store: MailStore) -> None:
-        self.store = store
-
-    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        check_known(args, ("accountId", "ids", "properties", "bodyProperties",
-                           "fetchTextBodyValues", "fetchHTMLBodyValues",
-                           "fetchAllBodyValues", "maxBodyValueBytes"))
-        account = account_arg(ctx, args)
-        ids = ids_arg(ctx, args)
-        if ids is None:  # section 4.2: a server MAY refuse ids null for Email
-            raise MethodError("requestTooLarge", "give the ids of the emails to get")
-        properties = properties_arg(args, PROPERTIES, PROPERTIES)
-        for name in ("fetchTextBodyValues", "fetchHTMLBodyValues", "fetchAllBodyValues"):
-            bool_arg(args, name)
-        with_summary = any(p in SUMMARY_PROPERTIES for p in properties)
-        state, found = await self.store.run(account.id, _get, ids, with_summary)
-        return {"accountId": account.id, "state": state,
-                "list": [pick(found[i], properties) for i in ids if i in found],
-                "notFound": [i for i in ids if i not in found]}
+    return load_summary(await get_summary(tr, account_id, email_id))
 
 
 class EmailChanges:
@@ -182,6 +103,13 @@ def check_condition(condition: JsonObject) -> None:
         if name == "inMailboxOtherThan":
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise invalid_arguments("'inMailboxOtherThan' must be an array of ids")
+        elif name == "hasAttachment":
+            if not isinstance(value, bool):
+                raise invalid_arguments("'hasAttachment' must be true or false")
+        elif name == "header":
+            if not isinstance(value, list) or len(value) not in (1, 2) \
+                    or not all(isinstance(v, str) for v in value):
+                raise invalid_arguments("'header' must be [name] or [name, value]")
         elif name in DATE_CONDITIONS:
             parse_utc_date(value, name)
         elif name in SIZE_CONDITIONS:
@@ -200,6 +128,7 @@ def check_condition(condition: JsonObject) -> None:
 class _Candidate:
     email: Email
     summary: MessageSummary | None
+    text: MessageText | None = None
 
 
 def _text_of(summary: MessageSummary | None, name: str) -> str:
@@ -207,11 +136,11 @@ def _text_of(summary: MessageSummary | None, name: str) -> str:
         return ""
     env = summary.envelope
 
-    def addresses(items: AddressList) -> str:
+    def text(items: AddressList) -> str:
         return " ".join(f"{a.get('name') or ''} {a.get('email')}"
-                        for a in _addresses(items) or () if isinstance(a, dict))
-    fields = {"from": addresses(env.from_), "to": addresses(env.to),
-              "cc": addresses(env.cc), "bcc": addresses(env.bcc),
+                        for a in addresses(items) if isinstance(a, dict))
+    fields = {"from": text(env.from_), "to": text(env.to),
+              "cc": text(env.cc), "bcc": text(env.bcc),
               "subject": env.decoded_subject or ""}
     if name == "text":
         return " ".join([*fields.values(), summary.preview])
@@ -238,22 +167,68 @@ def _matches(c: _Candidate, condition: JsonObject) -> bool:
                 and (value.lower() in email.keywords) != (name == "hasKeyword"):
             return False
         if name in TEXT_CONDITIONS and isinstance(value, str) \
-                and value.casefold() not in _text_of(c.summary, name).casefold():
+                and not contains(_text_of(c.summary, name), value) \
+                and not (name == "text" and c.text is not None
+                         and (contains(c.text.body, value) or contains(c.text.attached, value))):
+            return False
+        if name == "hasAttachment" and \
+                (c.summary is not None and c.summary.has_attachment) != value:
+            return False
+        if name == "body" and isinstance(value, str) \
+                and not (c.text is not None and contains(c.text.body, value)):
+            return False
+        if name == "header" and isinstance(value, list) and not _has_header(c.text, value):
             return False
     return True
+
+
+def _has_header(text: MessageText | None, value: list[JsonValue]) -> bool:
+    """Section 4.4.1 ``header``: a field of that name, whose Text form contains the
+    value when one is given."""
+    if text is None or not isinstance(value[0], str):
+        return False
+    found = text.header_values(value[0])
+    if len(value) == 1:
+        return bool(found)
+    want = value[1]
+    return isinstance(want, str) and any(contains(v, want) for v in found)
 
 
 def _filter(c: _Candidate, tree: Filter | None) -> bool:
     return evaluate(tree, lambda condition: _matches(c, condition))
 
 
-def _needs_summary(tree: Filter | None) -> bool:
+def _needs(tree: Filter | None, names: Sequence[str]) -> bool:
+    """Whether a condition of the tree uses one of ``names``."""
     if tree is None:
         return False
     if isinstance(tree, FilterCondition):
-        return any(name in TEXT_CONDITIONS for name in tree.condition)
+        return any(name in names for name in tree.condition)
     assert isinstance(tree, FilterOperator)
-    return any(_needs_summary(sub) for sub in tree.conditions)
+    return any(_needs(sub, names) for sub in tree.conditions)
+
+
+def _needs_summary(tree: Filter | None) -> bool:
+    return _needs(tree, (*TEXT_CONDITIONS, *CONTENT_CONDITIONS, "hasAttachment"))
+
+
+def cheap_filter(tree: Filter | None) -> Filter | None:
+    """A filter that every email passing ``tree`` passes, without the conditions that
+    read blobs: run first, so that only the emails it leaves are read (None: no
+    restriction)."""
+    if tree is None or not _needs(tree, CONTENT_CONDITIONS):
+        return tree
+    if isinstance(tree, FilterCondition):
+        rest = {k: v for k, v in tree.condition.items() if k not in CONTENT_CONDITIONS}
+        return FilterCondition(rest) if rest else None
+    assert isinstance(tree, FilterOperator)
+    if tree.operator == "NOT":
+        return None
+    subs = [cheap_filter(sub) for sub in tree.conditions]
+    kept = tuple(sub for sub in subs if sub is not None)
+    if tree.operator == "OR" and len(kept) < len(subs):
+        return None
+    return FilterOperator(tree.operator, kept) if kept else None
 
 
 def _sorted(candidates: list[_Candidate], sort: Sequence[Comparator]) -> list[_Candidate]:
@@ -322,8 +297,8 @@ class EmailQuery:
     name = "Email/query"
     capability = MAIL
 
-    def __init__(self, store: MailStore) -> None:
-        self.store = store
+    def __init__(self, store: MailStore, blobs: BlobStore) -> None:
+        self.store, self.blobs = store, blobs
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, ("accountId", "filter", "sort", "position", "anchor",
@@ -337,6 +312,8 @@ class EmailQuery:
         if listing is not None:
             return await self._listing(account.id, window, collapse, *listing)
         state, candidates = await self.store.run(account.id, _scan, _needs_summary(tree))
+        if _needs(tree, CONTENT_CONDITIONS):
+            candidates = await self._read_texts(candidates, tree)
         ids: list[str] = []
         threads: set[str] = set()
         for c in _sorted([c for c in candidates if _filter(c, tree)], sort):
@@ -355,6 +332,28 @@ class EmailQuery:
             out["limit"] = capped
         return out
 
+
+    async def _read_texts(self, candidates: list[_Candidate], tree: Filter | None
+                          ) -> list[_Candidate]:
+        """The candidates the cheap conditions leave, each with its message text (the
+        blobs of several read at the same time)."""
+        cheap = cheap_filter(tree)
+        body, attached = _needs(tree, ("text", "body")), _needs(tree, ("text",))
+        gate = asyncio.Semaphore(READS_AT_ONCE)
+
+        async def read(c: _Candidate) -> _Candidate:
+            text = MessageText((), "")
+            if c.summary is not None:
+                async with gate:
+                    try:
+                        text = await read_message_text(
+                            c.summary, BlobReader(self.blobs, c.email.blob_id), body=body,
+                            attached=attached)
+                    except BlobError:
+                        pass  # an unreadable message has no text to match
+            return replace(c, text=text)
+        return list(await asyncio.gather(*(read(c) for c in candidates
+                                           if _filter(c, cheap))))
 
     async def _listing(self, account_id: str, window: Window, collapse: bool,
                        mailbox_id: str, newest_first: bool) -> JsonObject:

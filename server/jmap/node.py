@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from . import email, mailbox
+from .download import Downloads
+from .email_parse import EmailParse
+from .snippet import SearchSnippetGet
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
@@ -25,11 +28,15 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry.add_capability(mail_capability(settings.limits.max_size_upload))
     store = MailStore(parts.engine)
     for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store), MailboxSet(store),
-                   EmailGet(store), EmailChanges(store), EmailQuery(store),
+                   EmailGet(store, parts.blobs), EmailChanges(store),
+                   EmailQuery(store, parts.blobs),
                    ThreadGet(store), ThreadChanges(store),
                    QueryChanges("Mailbox/queryChanges", mailbox.check_condition, mailbox.SORTS,
                                 ("sortAsTree", "filterAsTree")),
                    QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
                                 ("collapseThreads",))):
         registry.add(method)
-    return jmap_routes(parts.directory, settings, registry)
+    registry.add(EmailParse(store, parts.blobs))
+    registry.add(SearchSnippetGet(store, parts.blobs))
+    return jmap_routes(parts.directory, settings, registry,
+                       endpoints=[Downloads(store, parts.blobs).endpoint()])

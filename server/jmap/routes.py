@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
@@ -39,9 +40,10 @@ Handler = Callable[[HttpRequest, Principal], Awaitable[Response]]
 # CORS (Fetch standard), so that a web client on another origin can call us: credentials
 # travel in the Authorization header, never in cookies, so any origin may be allowed.
 CORS = {"Access-Control-Allow-Origin": "*",
-        "Access-Control-Expose-Headers": "WWW-Authenticate, Retry-After"}
+        "Access-Control-Expose-Headers": "WWW-Authenticate, Retry-After, "
+                                         "Content-Disposition, Content-Range"}
 PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-             "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+             "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, Range",
              "Access-Control-Max-Age": "86400"}
 
 REQUESTS = Counter(
@@ -57,6 +59,17 @@ REQUEST_DURATION = Histogram(
     ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
+@dataclass(frozen=True, slots=True)
+class HttpEndpoint:
+    """A route of a JMAP method package beside the API (download, upload): served behind
+    the same authentication, counted and timed under ``name``."""
+
+    path: str
+    method: str
+    name: str
+    handler: Handler
+
+
 def core_registry(limits: Limits) -> Registry:
     """A registry with the core capability and Core/echo; method packages add theirs."""
     return Registry([core_capability(limits)], [Echo()])
@@ -64,10 +77,11 @@ def core_registry(limits: Limits) -> Registry:
 
 def jmap_routes(directory: Directory, settings: JmapSettings, registry: Registry, *,
                 tokens: TokenVerifier | None = None,
-                clock: Clock = time.monotonic) -> list[BaseRoute]:
-    """The session resource (``/.well-known/jmap`` and ``/jmap/session``) and the API
-    endpoint (``/jmap/api``)."""
-    return _Endpoints(directory, settings, registry, tokens, clock).routes()
+                clock: Clock = time.monotonic,
+                endpoints: Sequence[HttpEndpoint] = ()) -> list[BaseRoute]:
+    """The session resource (``/.well-known/jmap`` and ``/jmap/session``), the API
+    endpoint (``/jmap/api``) and ``endpoints``."""
+    return _Endpoints(directory, settings, registry, tokens, clock).routes(endpoints)
 
 
 class _Endpoints:
@@ -86,12 +100,14 @@ class _Endpoints:
         self.in_flight = InFlight(settings.limits.max_concurrent_requests)
         self.capabilities = frozenset(registry.capabilities)
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, endpoints: Sequence[HttpEndpoint] = ()) -> list[BaseRoute]:
         session = self._endpoint("session", self.session)
         return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
                 Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
+                *(Route(e.path, self._endpoint(e.name, e.handler), methods=[e.method])
+                  for e in endpoints),
                 *(Route(p, _preflight, methods=["OPTIONS"])
-                  for p in (*SESSION_PATHS, API_PATH))]
+                  for p in (*SESSION_PATHS, API_PATH, *(e.path for e in endpoints)))]
 
     def _endpoint(self, name: str, handler: Handler) -> Callable[[HttpRequest],
                                                                  Awaitable[Response]]:

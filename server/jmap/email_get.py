@@ -1,0 +1,214 @@
+"""Email/get (RFC 8621 section 4.2): every Email property of section 4.1.
+
+Metadata comes from the mail layer's email record, the header convenience properties and
+the body choice (textBody, htmlBody, attachments) from the summary stored at delivery;
+``headers``, ``header:*`` and bodyValues read byte ranges of the message's blob, after the
+transaction, only when asked for.  :func:`render_email` is shared with Email/parse, which
+renders a message held in memory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fdb_layers.mail import Email, Transaction, get_email, get_state, get_summary
+from server.blobs import BlobStore
+from server.blobs.base import BlobError
+from server.mime import MessageSummary
+from server.mime.charsets import surrogate_text
+
+from .args import account_arg, bool_arg, check_known, ids_arg, int_arg
+from .email_body import BodyView, RangeReader, body_properties_arg
+from .errors import MethodError, invalid_arguments
+from .headers import (
+    HeaderProperty,
+    addresses,
+    header_value,
+    parse_date,
+    parse_header_property,
+    raw_headers,
+)
+from .json import JsonObject, JsonValue
+from .mail import MAIL, MailStore, utc_date
+from .methods import CallContext
+
+RECORD_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
+                     "receivedAt")
+SUMMARY_PROPERTIES = ("messageId", "inReplyTo", "references", "sender", "from", "to", "cc",
+                      "bcc", "replyTo", "subject", "sentAt", "hasAttachment", "preview")
+BODY_PROPERTIES = ("bodyStructure", "textBody", "htmlBody", "attachments", "bodyValues")
+PROPERTIES = (*RECORD_PROPERTIES, *SUMMARY_PROPERTIES, "headers", *BODY_PROPERTIES)
+# Section 4.2: the properties when the client gives none.
+DEFAULT_PROPERTIES = (*RECORD_PROPERTIES, *SUMMARY_PROPERTIES, "bodyValues", "textBody",
+                      "htmlBody", "attachments")
+READS_AT_ONCE = 16  # emails whose blobs one Email/get reads at the same time
+GET_ARGUMENTS = ("accountId", "ids", "properties", "bodyProperties", "fetchTextBodyValues",
+                 "fetchHTMLBodyValues", "fetchAllBodyValues", "maxBodyValueBytes")
+
+
+@dataclass(frozen=True, slots=True)
+class EmailView:
+    """What the client asked an Email to show (Email/get's and Email/parse's arguments)."""
+
+    properties: tuple[str, ...]
+    headers: dict[str, HeaderProperty]
+    body_properties: tuple[str, ...]
+    body_headers: dict[str, HeaderProperty]
+    fetch_text: bool
+    fetch_html: bool
+    fetch_all: bool
+    max_bytes: int
+
+    @property
+    def needs_summary(self) -> bool:
+        return any(p not in RECORD_PROPERTIES for p in self.properties)
+
+
+def view_arg(args: JsonObject, default: Sequence[str], *, with_id: bool = True) -> EmailView:
+    """The properties, bodyProperties, fetch*BodyValues and maxBodyValueBytes arguments
+    (section 4.2); an unknown property or a forbidden header form is invalidArguments."""
+    wanted = args.get("properties")
+    if wanted is None:
+        names = tuple(default)
+    elif isinstance(wanted, list) and all(isinstance(p, str) for p in wanted):
+        names = tuple(dict.fromkeys(p for p in wanted if isinstance(p, str)))
+    else:
+        raise invalid_arguments("'properties' must be an array of strings or null")
+    headers: dict[str, HeaderProperty] = {}
+    for name in names:
+        parsed = parse_header_property(name)
+        if parsed is not None:
+            headers[name] = parsed
+        elif name not in PROPERTIES:
+            raise invalid_arguments(f"unknown property {name!r}")
+    body, body_headers = body_properties_arg(args.get("bodyProperties"))
+    # section 4.2: an UnsignedInt, 0 (the default) for no truncation
+    max_bytes = int_arg(args, "maxBodyValueBytes", 0, minimum=0)
+    assert max_bytes is not None
+    return EmailView(tuple(dict.fromkeys(("id", *names) if with_id else names)), headers,
+                     body, body_headers,
+                     bool_arg(args, "fetchTextBodyValues"),
+                     bool_arg(args, "fetchHTMLBodyValues"),
+                     bool_arg(args, "fetchAllBodyValues"), max_bytes)
+
+
+def _ids(values: tuple[str, ...]) -> list[JsonValue] | None:
+    return list(values) if values else None
+
+
+def summary_properties(summary: MessageSummary) -> JsonObject:
+    """The header convenience properties (section 4.1.3), hasAttachment and preview."""
+    env = summary.envelope
+
+    def addr(items: Sequence[object]) -> list[JsonValue] | None:
+        return addresses(items) or None  # type: ignore[arg-type]
+    return {
+        "messageId": _ids(env.message_ids), "inReplyTo": _ids(env.in_reply_to_ids),
+        "references": _ids(env.reference_ids), "sender": addr(env.sender),
+        "from": addr(env.from_), "to": addr(env.to), "cc": addr(env.cc),
+        "bcc": addr(env.bcc), "replyTo": addr(env.reply_to),
+        "subject": env.decoded_subject,
+        "sentAt": parse_date(surrogate_text(env.date)) if env.date is not None else None,
+        "hasAttachment": summary.has_attachment, "preview": summary.preview}
+
+
+def record_properties(email: Email) -> JsonObject:
+    return {"id": email.id, "blobId": email.blob_id, "threadId": email.thread_id,
+            "mailboxIds": {m: True for m in email.mailboxes},
+            "keywords": {k: True for k in email.keywords}, "size": email.size,
+            "receivedAt": utc_date(email.received_at)}
+
+
+async def render_email(summary: MessageSummary, blob_id: str, reader: RangeReader,
+                       view: EmailView) -> JsonObject:
+    """The summary, header and body properties of ``view`` for one message."""
+    out = summary_properties(summary)
+    body = BodyView(summary, blob_id, reader, view.body_properties, view.body_headers)
+    wanted = set(view.properties)
+    if "headers" in wanted:
+        out["headers"] = raw_headers(await body.fields(0))
+    for name, prop in view.headers.items():
+        out[name] = header_value(prop, await body.fields(0))
+    if "bodyStructure" in wanted:
+        out["bodyStructure"] = await body.structure()
+    for name, indices in (("textBody", summary.text_body), ("htmlBody", summary.html_body),
+                          ("attachments", summary.attachments)):
+        if name in wanted:
+            out[name] = await body.parts(indices)
+    if "bodyValues" in wanted:
+        chosen = body.value_parts(view.fetch_text, view.fetch_html, view.fetch_all)
+        out["bodyValues"] = await body.values(chosen, view.max_bytes)
+    return out
+
+
+class BlobReader:
+    """A :class:`RangeReader` over one blob of the blob store."""
+
+    def __init__(self, blobs: BlobStore, blob_id: str) -> None:
+        self.blobs, self.blob_id = blobs, blob_id
+
+    async def read(self, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        return await self.blobs.read_range(self.blob_id, start, end)
+
+
+async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool
+                   ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
+    found: dict[str, tuple[Email, bytes | None]] = {}
+    for email_id in ids:
+        email = await get_email(tr, account_id, email_id)
+        if email is None or not email.mailboxes:
+            continue
+        found[email_id] = (email, await get_summary(tr, account_id, email_id)
+                           if with_summary else None)
+    return await get_state(tr, account_id), found
+
+
+def load_summary(raw: bytes | None) -> MessageSummary | None:
+    if raw is None:
+        return None
+    try:
+        return MessageSummary.from_bytes(raw)
+    except ValueError:
+        return None
+
+
+class EmailGet:
+    name = "Email/get"
+    capability = MAIL
+
+    def __init__(self, store: MailStore, blobs: BlobStore) -> None:
+        self.store, self.blobs = store, blobs
+
+    async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
+        check_known(args, GET_ARGUMENTS)
+        account = account_arg(ctx, args)
+        ids = ids_arg(ctx, args)
+        if ids is None:  # section 4.2: a server MAY refuse ids null for Email
+            raise MethodError("requestTooLarge", "give the ids of the emails to get")
+        view = view_arg(args, DEFAULT_PROPERTIES)
+        state, found = await self.store.run(account.id, get_records, ids, view.needs_summary)
+        wanted = [i for i in dict.fromkeys(ids) if i in found]
+        gate = asyncio.Semaphore(READS_AT_ONCE)  # blob reads of several emails overlap
+        records: list[JsonValue] = list(await asyncio.gather(
+            *(self._record(*found[i], view, gate) for i in wanted)))
+        return {"accountId": account.id, "state": state, "list": records,
+                "notFound": [i for i in dict.fromkeys(ids) if i not in found]}
+
+    async def _record(self, email: Email, raw: bytes | None, view: EmailView,
+                      gate: asyncio.Semaphore) -> JsonObject:
+        record = record_properties(email)
+        summary = load_summary(raw)
+        if summary is None:  # stored without one: its properties are null
+            record.update(hasAttachment=False, preview="")
+        else:
+            async with gate:
+                try:
+                    record.update(await render_email(summary, email.blob_id,
+                                                     BlobReader(self.blobs, email.blob_id),
+                                                     view))
+                except BlobError as e:
+                    raise MethodError("serverFail", f"the message is unreadable: {e}") from e
+        return {p: record.get(p) for p in view.properties}
