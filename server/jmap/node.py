@@ -14,6 +14,7 @@ from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
 from .mailbox_set import MailboxSet
 from .routes import core_registry, jmap_routes
 from .settings import JmapSettings
+from .upload import Upload
 
 if TYPE_CHECKING:
     from server.node.parts import NodeParts
@@ -32,4 +33,6 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                    QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
                                 ("collapseThreads",))):
         registry.add(method)
-    return jmap_routes(parts.directory, settings, registry)
+    upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
+                    max_concurrent=settings.limits.max_concurrent_upload)
+    return jmap_routes(parts.directory, settings, registry, extra=[upload.route()])

@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
@@ -57,6 +58,17 @@ REQUEST_DURATION = Histogram(
     ["endpoint"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 
 
+@dataclass(frozen=True, slots=True)
+class HttpRoute:
+    """An endpoint besides the session and the API (upload, download): served behind the
+    same authentication, problem+json refusals, CORS and metrics (``name`` labels them)."""
+
+    path: str
+    name: str
+    handler: Handler
+    methods: tuple[str, ...] = ("GET",)
+
+
 def core_registry(limits: Limits) -> Registry:
     """A registry with the core capability and Core/echo; method packages add theirs."""
     return Registry([core_capability(limits)], [Echo()])
@@ -64,10 +76,11 @@ def core_registry(limits: Limits) -> Registry:
 
 def jmap_routes(directory: Directory, settings: JmapSettings, registry: Registry, *,
                 tokens: TokenVerifier | None = None,
-                clock: Clock = time.monotonic) -> list[BaseRoute]:
-    """The session resource (``/.well-known/jmap`` and ``/jmap/session``) and the API
-    endpoint (``/jmap/api``)."""
-    return _Endpoints(directory, settings, registry, tokens, clock).routes()
+                clock: Clock = time.monotonic,
+                extra: Sequence[HttpRoute] = ()) -> list[BaseRoute]:
+    """The session resource (``/.well-known/jmap`` and ``/jmap/session``), the API
+    endpoint (``/jmap/api``) and the ``extra`` endpoints."""
+    return _Endpoints(directory, settings, registry, tokens, clock).routes(extra)
 
 
 class _Endpoints:
@@ -86,12 +99,14 @@ class _Endpoints:
         self.in_flight = InFlight(settings.limits.max_concurrent_requests)
         self.capabilities = frozenset(registry.capabilities)
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, extra: Sequence[HttpRoute] = ()) -> list[BaseRoute]:
         session = self._endpoint("session", self.session)
         return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
                 Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
+                *(Route(r.path, self._endpoint(r.name, r.handler), methods=list(r.methods))
+                  for r in extra),
                 *(Route(p, _preflight, methods=["OPTIONS"])
-                  for p in (*SESSION_PATHS, API_PATH))]
+                  for p in (*SESSION_PATHS, API_PATH, *(r.path for r in extra)))]
 
     def _endpoint(self, name: str, handler: Handler) -> Callable[[HttpRequest],
                                                                  Awaitable[Response]]:
