@@ -44,7 +44,7 @@ async def add_upload(
     key = UPLOAD.pack((blob_id, account_id))
     raw = await tr.get(key)
     if raw is not None:
-        old = float(unpack(raw)[0])  # type: ignore[arg-type]
+        old = float(unpack(raw)[0])
         if old >= expires:
             return
         tr.clear(UPLOAD_EXPIRY.pack((old, blob_id, account_id)))
@@ -58,7 +58,7 @@ async def get_upload(tr: Transaction, account_id: str, blob_id: str) -> float | 
     (never uploaded by this account, or expired and dropped)."""
     check_blob_id(blob_id)
     raw = await tr.get(UPLOAD.pack((blob_id, account_id)))
-    return None if raw is None else float(unpack(raw)[0])  # type: ignore[arg-type]
+    return None if raw is None else float(unpack(raw)[0])
 
 
 async def expire_uploads(tr: Transaction, now: float, *, limit: int = 100) -> int:
