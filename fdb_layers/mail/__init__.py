@@ -118,6 +118,7 @@ from .queries import (
     get_email,
     get_message,
     get_summary,
+    list_blob_emails,
     list_changed_since,
     list_messages,
     list_uids,
@@ -152,7 +153,8 @@ __all__ = [
     "set_email_mailboxes", "store_keywords",
     # ... and reads
     "MAX_UID", "Email", "Message", "get_email", "get_message", "get_summary",
-    "list_changed_since", "list_messages", "list_uids", "list_vanished", "query_mailbox",
+    "list_blob_emails", "list_changed_since", "list_messages", "list_uids", "list_vanished",
+    "query_mailbox",
     # keywords and IMAP flags
     "DELETED", "MAX_KEYWORD_LENGTH", "SEEN", "keyword_from_imap", "keyword_to_imap",
     "normalise_keyword", "normalise_keywords",

@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .changes import get_change_floor
-from .emails import memberships, read_email, read_membership, read_summary
+from ..blobs.uploads import list_blob_refs
+from .emails import blob_ref_id, memberships, read_email, read_membership, read_summary
 from ..engine.base import Transaction
 from .errors import CannotCalculateChanges
 from .layout import MembershipRecord, unpack_int, account_keys
@@ -163,6 +164,15 @@ async def get_email(tr: Transaction, account_id: str, email_id: str) -> Email | 
         mailboxes=boxes,
         modseq=rec.modseq,
     )
+
+
+async def list_blob_emails(
+    tr: Transaction, account_id: str, blob_id: str, *, limit: int = 1000
+) -> list[str]:
+    """The account's emails made of ``blob_id`` (their blob references; JMAP
+    Blob/lookup and who may read a blob), at most ``limit``."""
+    prefix = blob_ref_id(account_keys(account_id), "")
+    return [r[len(prefix):] for r in await list_blob_refs(tr, blob_id, prefix, limit=limit)]
 
 
 async def get_summary(tr: Transaction, account_id: str, email_id: str) -> bytes | None:

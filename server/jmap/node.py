@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from . import email, mailbox
+from .email_import import EmailImport
+from .blob import BlobCopy, BlobGet, BlobLookup, BlobUpload, blob_capability
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
@@ -33,6 +35,12 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                    QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
                                 ("collapseThreads",))):
         registry.add(method)
+    registry.add_capability(blob_capability(settings.limits.max_size_upload))
+    for blob_method in (BlobCopy(store), BlobGet(store, parts.blobs), BlobLookup(store),
+                        BlobUpload(store, parts.blobs,
+                                   max_size=settings.limits.max_size_upload)):
+        registry.add(blob_method)
+    registry.add(EmailImport(store, parts.delivery))
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
     return jmap_routes(parts.directory, settings, registry, extra=[upload.route()])
