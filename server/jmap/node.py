@@ -9,6 +9,7 @@ from starlette.routing import BaseRoute
 
 from . import email, mailbox
 from .email_import import EmailImport
+from .email_set import EmailSet
 from .blob import BlobCopy, BlobGet, BlobLookup, BlobUpload, blob_capability
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
@@ -41,6 +42,8 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                                    max_size=settings.limits.max_size_upload)):
         registry.add(blob_method)
     registry.add(EmailImport(store, parts.delivery))
+    registry.add(EmailSet(store, parts.delivery, parts.blobs,
+                          max_attachments=settings.limits.max_size_upload))
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
     return jmap_routes(parts.directory, settings, registry, extra=[upload.route()])
