@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 from . import email, mailbox
 from .email_import import EmailImport
 from .email_set import EmailSet
+from .quota import QuotaChanges, QuotaGet, QuotaQuery, QuotaQueryChanges, quota_capability
 from .blob import BlobCopy, BlobGet, BlobLookup, BlobUpload, blob_capability
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
@@ -44,6 +45,10 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry.add(EmailImport(store, parts.delivery))
     registry.add(EmailSet(store, parts.delivery, parts.blobs,
                           max_attachments=settings.limits.max_size_upload))
+    registry.add_capability(quota_capability())
+    for quota_method in (QuotaGet(store), QuotaChanges(store), QuotaQuery(store),
+                         QuotaQueryChanges()):
+        registry.add(quota_method)
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
     return jmap_routes(parts.directory, settings, registry, extra=[upload.route()])
