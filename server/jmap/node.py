@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from . import email, mailbox
+from .email_copy import EmailCopy
 from .email_import import EmailImport
 from .email_set import EmailSet
 from .quota import QuotaChanges, QuotaGet, QuotaQuery, QuotaQueryChanges, quota_capability
@@ -43,6 +44,7 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                                    max_size=settings.limits.max_size_upload)):
         registry.add(blob_method)
     registry.add(EmailImport(store, parts.delivery))
+    registry.add(EmailCopy(store, parts.delivery))
     registry.add(EmailSet(store, parts.delivery, parts.blobs,
                           max_attachments=settings.limits.max_size_upload))
     registry.add_capability(quota_capability())
