@@ -74,7 +74,8 @@ async def test_copy_between_two_accounts_and_destroy_the_original(mail: Mail) ->
         "create": {"c": {"id": email_id, "mailboxIds": {bob_roles["archive"]: True}},
                    "gone": {"id": "nope", "mailboxIds": {bob_roles["archive"]: True}}}})
     assert isinstance(replies, tuple)
-    (copy_name, copied), (set_name, implicit) = replies
+    answers: Any = replies
+    (copy_name, copied), (set_name, implicit) = answers
     assert (copy_name, set_name) == ("Email/copy", "Email/set")  # RFC 8621 4.7
     new = copied["created"]["c"]
     assert copied["notCreated"]["gone"]["type"] == "notFound"
