@@ -11,6 +11,7 @@ from . import email, mailbox
 from .email_copy import EmailCopy
 from .email_import import EmailImport
 from .email_set import EmailSet
+from .identity import IdentityChanges, IdentityGet, IdentitySet, submission_capability
 from .quota import QuotaChanges, QuotaGet, QuotaQuery, QuotaQueryChanges, quota_capability
 from .blob import BlobCopy, BlobGet, BlobLookup, BlobUpload, blob_capability
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
@@ -51,6 +52,10 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     for quota_method in (QuotaGet(store), QuotaChanges(store), QuotaQuery(store),
                          QuotaQueryChanges()):
         registry.add(quota_method)
+    registry.add_capability(submission_capability())
+    for identity_method in (IdentityGet(store), IdentityChanges(store),
+                            IdentitySet(store)):
+        registry.add(identity_method)
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
     return jmap_routes(parts.directory, settings, registry, extra=[upload.route()])

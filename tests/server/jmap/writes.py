@@ -20,7 +20,7 @@ BLOB = "urn:ietf:params:jmap:blob"
 QUOTA = "urn:ietf:params:jmap:quota"
 SUBMISSION = "urn:ietf:params:jmap:submission"
 CORE = "urn:ietf:params:jmap:core"
-USING = [CORE, MAIL, BLOB, QUOTA]
+USING = [CORE, MAIL, BLOB, QUOTA, SUBMISSION]
 
 
 @asynccontextmanager
