@@ -11,7 +11,8 @@ at), so /changes can report them; a tombstone is a few dozen bytes and accounts 
 handful of identities.  Every write takes ``tr`` first and never commits.  The caller
 picks the identity id, so a write run again after ``commit_unknown_result`` stores the
 same values; it only moves the counter once more (a /changes client then sees the
-identity as updated again, which is harmless), and a destroy carries its own id so that its retry answers True again."""
+identity as updated again, which is harmless), and a destroy carries its own id so
+that its retry answers True again."""
 
 from __future__ import annotations
 
