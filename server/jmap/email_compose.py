@@ -227,7 +227,7 @@ class _Builder:
 
     def _text(self, text: str, subtype: str) -> MIMEPart:
         part = MIMEPart(policy=policy.SMTP)
-        part.set_content(text, subtype=subtype, charset="utf-8")
+        part.set_content(text, subtype=subtype, charset="utf-8", cte=_text_encoding(text))
         return part
 
     def _multipart(self, subtype: str, parts: list[MIMEPart]) -> MIMEPart:
@@ -237,6 +237,17 @@ class _Builder:
         container.set_payload(list(parts))
         del container["MIME-Version"]  # set_type's; only the message has one
         return container
+
+
+def _text_encoding(text: str) -> str:
+    """7bit for short ASCII lines; else quoted-printable for mostly ASCII text, base64 for
+    the rest (the ``email`` package's own choice fails on some C1 controls)."""
+    data = text.encode("utf-8", "surrogatepass")
+    lines = text.splitlines()
+    if data.isascii() and all(len(line) <= 78 for line in lines) and "\r" not in text:
+        return "7bit"
+    high = sum(1 for b in data if b > 0x7e or b < 0x20 and b not in (9, 10))
+    return "base64" if high * 3 > len(data) else "quoted-printable"
 
 
 def _raw_header(part: MIMEPart, key: str, value: JsonValue, prop: str) -> None:
