@@ -19,9 +19,9 @@ from server.jmap.errors import SetError
 from server.mime.addresses import Address, parse_address_list
 from server.mime.encoded_words import decode_header_value
 
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"),
+text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r"),
                max_size=400)
-one_line = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
+one_line = st.text(st.characters(exclude_categories=["Cs", "Cc", "Zl", "Zp"]),
                    min_size=1, max_size=120).filter(lambda s: s.strip() == s and s)
 
 
