@@ -100,3 +100,35 @@ async def test_a_chunked_body_past_the_cap_is_cut_off_and_not_stored(mail: Mail)
         r = await c.post(f"/upload/{mail.ids['alice']}/", content=b"z" * (CAP + 1))
         assert r.status_code == 413 and r.json()["limit"] == "maxSizeUpload"
         assert (await upload(c, mail.ids["alice"], b"z" * CAP))["size"] == CAP
+
+
+async def test_max_concurrent_upload_per_account(tmp_path: Path) -> None:
+    async with mail_node(tmp_path, "max_concurrent_upload = 1\n") as node:
+        assert node.node.http is not None
+        head = (f"POST /upload/{node.ids['alice']}/ HTTP/1.1\r\nHost: x\r\n"
+                "Transfer-Encoding: chunked\r\n").encode() + _auth() + b"\r\n"
+        # two uploads that have not ended: one holds the account's only slot, the
+        # other is refused (RFC 8620 6.1 maxConcurrentUpload) -- and is the only answer
+        streams = [await asyncio.open_connection("127.0.0.1", node.node.http.port)
+                   for _ in range(2)]
+        for _, writer in streams:
+            writer.write(head + b"4\r\nslow\r\n")
+            await writer.drain()
+        reads = {asyncio.ensure_future(reader.read(65536)): i
+                 for i, (reader, _) in enumerate(streams)}
+        done, pending = await asyncio.wait(reads, timeout=30,
+                                           return_when=asyncio.FIRST_COMPLETED)
+        [refused] = done
+        assert refused.result().startswith(b"HTTP/1.1 429")
+        assert b'"limit":"maxConcurrentUpload"' in refused.result()
+        async with node.client("bob") as other:  # another account is not held up
+            assert (await upload(other, node.ids["bob"], b"bob's"))["size"] == 5
+        [held] = pending
+        _, writer = streams[reads[held]]
+        writer.write(b"0\r\n\r\n")  # the held upload ends: the slot is free again
+        await writer.drain()
+        assert (await asyncio.wait_for(held, 30)).startswith(b"HTTP/1.1 201")
+        async with node.client() as c:
+            assert (await upload(c, node.ids["alice"], b"third"))["size"] == 5
+        for _, w in streams:
+            w.close()
