@@ -5,8 +5,10 @@ SetErrors."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
+import imaplib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import httpx
 import pytest
 
 from fdb_layers.mail import get_email, list_messages, transact
+from tests.server.imap.conftest import tls_client_context
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import calls, mail_node, one, upload
 
@@ -220,3 +223,42 @@ async def test_set_errors(mail: Mail) -> None:
     assert got["notUpdated"]["missing"]["type"] == "notFound"
     assert bad_box["notUpdated"][email_id]["properties"] == ["mailboxIds"]
     assert no_box["notUpdated"][email_id]["properties"] == ["mailboxIds"]  # none left
+
+
+def _imap_status(port: int, mailbox: str) -> tuple[bytes, bytes]:
+    """STATUS (MESSAGES UNSEEN) and SELECT's HIGHESTMODSEQ of ``mailbox``, as alice."""
+    client = imaplib.IMAP4("127.0.0.1", port, timeout=30)
+    try:
+        client.starttls(ssl_context=tls_client_context())
+        client.login("alice", "wonderland")
+        _, [status] = client.status(mailbox, "(MESSAGES UNSEEN)")
+        client.select(mailbox)
+        _, [highest] = client.response("HIGHESTMODSEQ")
+    finally:
+        client.logout()
+    assert isinstance(status, bytes) and isinstance(highest, bytes)
+    return status, highest
+
+
+async def test_a_keyword_and_a_move_made_here_are_seen_by_imap(mail: Mail) -> None:
+    alice = mail.ids["alice"]
+    port = mail.node.ports["imap"]
+    async with mail.client() as c:
+        roles = await _roles(c, alice)
+        blob = (await upload(c, alice, b"Subject: imap\r\nFrom: x@remote.test\r\n\r\nhi\r\n"))
+        email_id = (await one(c, "Email/import", {"accountId": alice, "emails": {
+            "m": {"blobId": blob["blobId"], "mailboxIds": {roles["inbox"]: True}}}}
+                              ))["created"]["m"]["id"]
+        before, modseq_before = await asyncio.to_thread(_imap_status, port, "INBOX")
+        await one(c, "Email/set", {"accountId": alice, "update": {
+            email_id: {"keywords/$seen": True}}})
+        seen, modseq_seen = await asyncio.to_thread(_imap_status, port, "INBOX")
+        await one(c, "Email/set", {"accountId": alice, "update": {email_id: {
+            f"mailboxIds/{roles['inbox']}": None, f"mailboxIds/{roles['archive']}": True}}})
+        after, _ = await asyncio.to_thread(_imap_status, port, "INBOX")
+        archive, _ = await asyncio.to_thread(_imap_status, port, "Archive")
+    assert b"MESSAGES 1" in before and b"UNSEEN 1" in before
+    assert b"MESSAGES 1" in seen and b"UNSEEN 0" in seen
+    assert int(modseq_seen) > int(modseq_before)  # RFC 7162 CONDSTORE: the change's modseq
+    assert b"MESSAGES 0" in after
+    assert b"MESSAGES 1" in archive and b"UNSEEN 0" in archive
