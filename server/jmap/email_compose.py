@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from email import policy
 from email.headerregistry import Address
@@ -251,15 +251,43 @@ def _text_encoding(text: str) -> str:
 
 
 def _raw_header(part: MIMEPart, key: str, value: JsonValue, prop: str) -> None:
-    """``header:Name`` or ``header:Name:asRaw`` / ``:asText`` (RFC 8621 4.1.3)."""
-    name, _, form = key[len("header:"):].partition(":")
-    if not name or form not in ("", "asRaw", "asText") or not isinstance(value, str):
-        raise _invalid(key if prop == "" else prop,
-                       f"{key}: only header:Name[:asRaw|:asText] with a string value")
-    if "\r" in value or "\n" in value:
-        raise _invalid(key if prop == "" else prop, f"{key}: no line breaks")
+    """``header:Name[:form][:all]`` (RFC 8621 section 4.1.3): the forms Raw, Text,
+    Addresses, MessageIds, Date and URLs; with ``:all`` a list of values, one field each."""
+    where = key if prop == "" else prop
+    name, _, rest = key[len("header:"):].partition(":")
+    form, _, tail = rest.partition(":")
+    if form == "all" and not tail:
+        form, tail = "", "all"
+    if not name or any(not "\x21" <= c <= "\x7e" or c == ":" for c in name) or \
+            form not in _FORMS or tail not in ("", "all"):
+        raise _invalid(where, f"{key}: not a header property we can set")
+    values = value if tail == "all" else [value]
+    if not isinstance(values, list):
+        raise _invalid(where, f"{key}: :all takes a list of values")
     del part[name]
-    part[name] = value.strip()
+    for one in values:
+        part[name] = _FORMS[form](one, where)
+
+
+def _text_value(value: JsonValue, where: str) -> str:
+    if not isinstance(value, str) or "\r" in value or "\n" in value:
+        raise _invalid(where, "a header value is a string on one line")
+    return value.strip()
+
+
+def _date_value(value: JsonValue, where: str) -> str:
+    try:
+        when = parse_utc_date(value, where)
+    except Exception:
+        raise _invalid(where, "not a Date") from None
+    return format_datetime(datetime.datetime.fromtimestamp(when, datetime.UTC))
+
+
+def _urls_value(value: JsonValue, where: str) -> str:
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, str) and v and not any(c in v for c in " <>\r\n") for v in value):
+        raise _invalid(where, "a list of URLs")
+    return ", ".join(f"<{v}>" for v in value)
 
 
 def _addresses(value: JsonValue, prop: str) -> str:
@@ -290,6 +318,13 @@ def _message_ids(value: JsonValue, prop: str) -> str:
     return " ".join(f"<{v}>" for v in value)
 
 
+_FORMS: dict[str, Callable[[JsonValue, str], str]] = {
+    "": _text_value, "asRaw": _text_value, "asText": _text_value,
+    "asAddresses": _addresses, "asMessageIds": _message_ids, "asDate": _date_value,
+    "asURLs": _urls_value,
+}
+
+
 def _headers(message: EmailMessage, values: JsonObject, *, now: float, domain: str) -> None:
     header_keys = {k for k in values if k.startswith("header:")}
     for key in header_keys:
@@ -316,12 +351,7 @@ def _headers(message: EmailMessage, values: JsonObject, *, now: float, domain: s
         message["Subject"] = subject
     sent = values.get("sentAt")
     if sent is not None:
-        try:
-            when = parse_utc_date(sent, "sentAt")
-        except Exception:
-            raise _invalid("sentAt", "sentAt must be a Date") from None
-        message["Date"] = format_datetime(datetime.datetime.fromtimestamp(
-            when, datetime.UTC))
+        message["Date"] = _date_value(sent, "sentAt")
     elif "Date" not in message:
         message["Date"] = format_datetime(datetime.datetime.fromtimestamp(
             now, datetime.UTC))

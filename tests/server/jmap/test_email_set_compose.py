@@ -99,3 +99,31 @@ def test_keywords_follow_rfc_8621_section_4_1_1() -> None:
     for bad in ("", "x" * 256, "a b", "a(b", "a)b", "a{b", "a]b", "a%b", "a*b", 'a"b',
                 "a\\b", "ä"):
         assert not is_keyword(bad), bad
+
+
+def test_header_properties_in_every_form() -> None:
+    # RFC 8621 4.1.3: header:Name[:asForm][:all] may be set on create
+    raw = compose({
+        "header:X-Raw": "raw value",
+        "header:X-Text:asText": "text value",
+        "header:Reply-To:asAddresses": [{"name": "Team", "email": "team@example.com"}],
+        "header:X-Ref:asMessageIds": ["a@b", "c@d"],
+        "header:X-When:asDate": "2026-12-05T10:00:00Z",
+        "header:List-Post:asURLs": ["mailto:list@example.com"],
+        "header:X-Many:all": ["one", "two"],
+        "header:X-Many-Text:asText:all": ["three"],
+    }, {}, now=0, domain="example.com").raw
+    parsed = _parse(raw)
+    assert parsed["X-Raw"] == "raw value" and parsed["X-Text"] == "text value"
+    assert parsed["Reply-To"].addresses[0].addr_spec == "team@example.com"
+    assert parsed["X-Ref"] == "<a@b> <c@d>"
+    assert parsed["X-When"] == "Sat, 05 Dec 2026 10:00:00 +0000"
+    assert parsed["List-Post"] == "<mailto:list@example.com>"
+    assert parsed.get_all("X-Many") == ["one", "two"]
+    assert parsed.get_all("X-Many-Text") == ["three"]
+    for bad in ({"header:X:asGroupedAddresses": []}, {"header:X:asDate": "soon"},
+                {"header:X:all": "not a list"}, {"header:Bad Name": "x"},
+                {"header:Subject": "x", "subject": "y"}):
+        with pytest.raises(SetError) as e:
+            compose(bad, {}, now=0, domain="example.com")
+        assert e.value.type == "invalidProperties"
