@@ -121,10 +121,11 @@ def test_header_properties_in_every_form() -> None:
     assert parsed["List-Post"] == "<mailto:list@example.com>"
     assert parsed.get_all("X-Many") == ["one", "two"]
     assert parsed.get_all("X-Many-Text") == ["three"]
-    bad: dict[str, Any]
-    for bad in ({"header:X:asGroupedAddresses": []}, {"header:X:asDate": "soon"},
-                {"header:X:all": "not a list"}, {"header:Bad Name": "x"},
-                {"header:Subject": "x", "subject": "y"}):
+    cases: list[dict[str, Any]] = [
+        {"header:X:asGroupedAddresses": []}, {"header:X:asDate": "soon"},
+        {"header:X:all": "not a list"}, {"header:Bad Name": "x"},
+        {"header:Subject": "x", "subject": "y"}]
+    for bad in cases:
         with pytest.raises(SetError) as e:
             compose(bad, {}, now=0, domain="example.com")
         assert e.value.type == "invalidProperties"
