@@ -120,7 +120,14 @@ class _Builder:
             raise _invalid("bodyValues", f"bodyValues not used by any part: {unused}")
 
     def simple(self, values: JsonObject) -> MIMEPart:
-        """textBody / htmlBody / attachments: alternative text and HTML, then mixed."""
+        """textBody / htmlBody / attachments (RFC 8621 4.6): text and HTML as
+        multipart/alternative; inline attachments (a ``cid``, no ``attachment``
+        disposition) with the HTML as multipart/related; the rest as multipart/mixed."""
+        attachments = values.get("attachments", [])
+        if not isinstance(attachments, list):
+            raise _invalid("attachments", "attachments must be a list of parts")
+        inline = [a for a in attachments if isinstance(a, dict) and
+                  isinstance(a.get("cid"), str) and a.get("disposition") != "attachment"]
         bodies: list[MIMEPart] = []
         for prop, subtype in (("textBody", "plain"), ("htmlBody", "html")):
             given = values.get(prop)
@@ -131,22 +138,24 @@ class _Builder:
             part = self.part(given[0], prop)
             if part.get_content_type() != f"text/{subtype}":
                 raise _invalid(prop, f"the part of {prop} must be text/{subtype}")
+            if subtype == "html" and inline:
+                related = [self.part(a, "attachments", attachment=True, inline=True)
+                           for a in inline]
+                part = self._multipart("related", [part, *related])
             bodies.append(part)
+        if "htmlBody" not in values:
+            inline = []  # no HTML to refer to them: plain attachments
         if not bodies:
             bodies.append(self._text("", "plain"))
         body = bodies[0] if len(bodies) == 1 else self._multipart("alternative", bodies)
-        attachments = values.get("attachments")
-        if attachments is None:
-            return body
-        if not isinstance(attachments, list):
-            raise _invalid("attachments", "attachments must be a list of parts")
-        if not attachments:
+        rest = [a for a in attachments if not any(a is i for i in inline)]
+        if not rest:
             return body
         return self._multipart("mixed", [body, *(self.part(a, "attachments", attachment=True)
-                                                 for a in attachments)])
+                                                 for a in rest)])
 
     def part(self, spec: JsonValue, prop: str, *, top: bool = False,
-             attachment: bool = False) -> MIMEPart:
+             attachment: bool = False, inline: bool = False) -> MIMEPart:
         if not isinstance(spec, dict):
             raise _invalid(prop, "a body part must be an object")
         unknown = [k for k in spec if k not in PART_PROPERTIES and not k.startswith("header:")]
@@ -193,14 +202,15 @@ class _Builder:
                 part.set_content(data, main, subtype)
         else:
             raise _invalid(prop, "a body part needs partId, blobId or subParts")
-        self._part_headers(part, spec, prop, attachment=attachment and not top)
+        self._part_headers(part, spec, prop, attachment=attachment and not top,
+                           inline=inline)
         return part
 
     def _part_headers(self, part: MIMEPart, spec: JsonObject, prop: str, *,
-                      attachment: bool) -> None:
+                      attachment: bool, inline: bool = False) -> None:
         name, disposition = spec.get("name"), spec.get("disposition")
         if disposition is None and (attachment or name is not None):
-            disposition = "attachment" if attachment else None
+            disposition = "inline" if inline else "attachment" if attachment else None
         if disposition is not None or name is not None:
             if not isinstance(disposition or "attachment", str) or \
                     (name is not None and not isinstance(name, str)):

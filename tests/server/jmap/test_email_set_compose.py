@@ -129,3 +129,26 @@ def test_header_properties_in_every_form() -> None:
         with pytest.raises(SetError) as e:
             compose(bad, {}, now=0, domain="example.com")
         assert e.value.type == "invalidProperties"
+
+
+def test_inline_attachments_go_with_the_html_as_multipart_related() -> None:
+    # RFC 8621 4.6: a cid part shown by the HTML belongs with it (RFC 2387)
+    raw = compose({
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "htmlBody": [{"partId": "h", "type": "text/html"}],
+        "bodyValues": {"t": {"value": "see the logo"},
+                       "h": {"value": '<img src="cid:logo@x">'}},
+        "attachments": [{"blobId": "img", "type": "image/png", "cid": "logo@x"},
+                        {"blobId": "doc", "type": "application/pdf", "name": "a.pdf"}],
+    }, {"img": b"\x89PNG", "doc": b"%PDF"}, now=0, domain="example.com").raw
+    parsed = _parse(raw)
+    assert parsed.get_content_type() == "multipart/mixed"
+    body, pdf = parsed.iter_parts()
+    assert pdf.get_filename() == "a.pdf" and pdf.get_content_disposition() == "attachment"
+    text, related = body.iter_parts()
+    assert (body.get_content_type(), text.get_content_type(), related.get_content_type()) \
+        == ("multipart/alternative", "text/plain", "multipart/related")
+    html, image = related.iter_parts()
+    assert html.get_content_type() == "text/html"
+    assert image["Content-ID"] == "<logo@x>" and image.get_content_disposition() == "inline"
+    assert image.get_content() == b"\x89PNG"
