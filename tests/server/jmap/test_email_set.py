@@ -262,3 +262,33 @@ async def test_a_keyword_and_a_move_made_here_are_seen_by_imap(mail: Mail) -> No
     assert int(modseq_seen) > int(modseq_before)  # RFC 7162 CONDSTORE: the change's modseq
     assert b"MESSAGES 0" in after
     assert b"MESSAGES 1" in archive and b"UNSEEN 0" in archive
+
+
+async def test_attachments_by_creation_id_and_the_attachment_size_cap(tmp_path: Path) -> None:
+    async with mail_node(tmp_path, "max_size_upload = 4096\n") as node:
+        alice = node.ids["alice"]
+        async with node.client() as c:
+            roles = await _roles(c, alice)
+            # Blob/upload then Email/set in one request: the attachment is "#logo"
+            # (RFC 8620 5.3 creation ids, RFC 9404 4.1)
+            [[_, uploaded, _], [_, made, _]] = await calls(
+                c, ["Blob/upload", {"accountId": alice, "create": {"logo": {
+                    "type": "image/png", "data": [{"data:asBase64": "iVBORw0KGgo="}]}}}, "u"],
+                ["Email/set", {"accountId": alice, "create": {"d": _draft(
+                    roles["drafts"], attachments=[{"blobId": "#logo", "type": "image/png",
+                                                   "name": "logo.png"}])}}, "s"])
+            big = [(await upload(c, alice, bytes([i]) * 3000, "application/octet-stream")
+                    )["blobId"] for i in range(2)]
+            too_large = await one(c, "Email/set", {"accountId": alice, "create": {
+                "d": _draft(roles["drafts"], attachments=[{"blobId": b} for b in big])}})
+            blob = await one(c, "Blob/get", {"accountId": alice,
+                                             "ids": [made["created"]["d"]["blobId"]],
+                                             "properties": ["data:asText"]})
+    assert uploaded["created"]["logo"]["size"] == 8
+    parsed = email.message_from_bytes(blob["list"][0]["data:asText"].encode(),
+                                      policy=email.policy.default)
+    attachment = list(parsed.iter_attachments())[0]
+    assert attachment.get_filename() == "logo.png"
+    assert attachment.get_content() == b"\x89PNG\r\n\x1a\n"
+    # RFC 8621 4.6: tooLarge past maxSizeAttachmentsPerEmail
+    assert too_large["notCreated"]["d"]["type"] == "tooLarge"
