@@ -14,9 +14,9 @@ import hashlib
 import time
 from collections.abc import Callable
 
-from fdb_layers.blobs.refs import BlobBeingDeleted, is_blob_id
-from fdb_layers.blobs.uploads import add_upload, get_upload
-from fdb_layers.mail import Transaction, get_email, list_blob_emails
+from fdb_layers.blobs.refs import is_blob_id
+from fdb_layers.blobs.uploads import get_upload
+from fdb_layers.mail import StoreUnavailable, Transaction, get_email, list_blob_emails
 from server.blobs import BlobStore
 from server.blobs.base import BlobError, BlobNotFound
 
@@ -34,7 +34,7 @@ from .errors import MethodError, SetError, invalid_arguments
 from .json import JsonObject, JsonValue
 from .mail import MailStore
 from .methods import CORE, CallContext, Capability
-from .upload import UPLOAD_TTL
+from .upload import UPLOAD_TTL, reference_upload
 
 BLOB = "urn:ietf:params:jmap:blob"
 TYPE_NAMES = ("Mailbox", "Thread", "Email")  # what Blob/lookup finds (RFC 9404 4.3)
@@ -244,13 +244,14 @@ class BlobUpload:
             try:
                 data, kind = await self._data(ctx, account.id, spec)
                 ref = await self.blobs.put(data)
-                await self.store.run(account.id, add_upload, ref.id, ref.size,
-                                     self.clock() + UPLOAD_TTL)
+                await reference_upload(self.store.engine, account.id, ref.id, ref.size,
+                                       self.clock() + UPLOAD_TTL)
             except SetError as e:
                 not_created[creation_id] = e.to_json()
                 continue
-            except (BlobError, OSError, BlobBeingDeleted) as e:
-                raise MethodError("serverUnavailable", "the blob store is unavailable") from e
+            except (BlobError, OSError, StoreUnavailable) as e:
+                raise MethodError("serverUnavailable", f"the blob could not be stored: {e}"
+                                  ) from e
             ctx.record_created(creation_id, ref.id)
             created[creation_id] = {"id": ref.id, "type": kind, "size": ref.size}
         return {"accountId": account.id, "created": created or None,

@@ -94,7 +94,8 @@ class Upload:
             except (BlobError, OSError):
                 return _problem(503, "about:blank", "the blob store is unavailable")
             try:
-                await self._reference(account_id, ref.id, ref.size)
+                await reference_upload(self.engine, account_id, ref.id, ref.size,
+                                       self.clock() + UPLOAD_TTL)
             except StoreUnavailable:
                 return _problem(503, "about:blank", "the store is unavailable")
         finally:
@@ -103,14 +104,16 @@ class Upload:
         return JSONResponse({"accountId": account_id, "blobId": ref.id, "type": kind,
                              "size": ref.size}, status_code=201)
 
-    async def _reference(self, account_id: str, blob_id: str, size: int) -> None:
-        """The temporary reference; while the collector is deleting the blob (it was
-        put just now, so the collector keeps it and clears its marker), wait a little."""
-        for _ in range(_DELETING_ATTEMPTS):
-            try:
-                await transact(self.engine, add_upload, account_id, blob_id, size,
-                               self.clock() + UPLOAD_TTL)
-                return
-            except BlobBeingDeleted:
-                await asyncio.sleep(_DELETING_RETRY)
-        raise StoreUnavailable(f"blob {blob_id} stays marked for deletion")
+
+async def reference_upload(engine: Engine, account_id: str, blob_id: str, size: int,
+                           expires: float) -> None:
+    """The temporary reference of a blob just put (HTTP upload, Blob/upload).  While the
+    collector is deleting that blob (it was put just now, so the collector keeps it and
+    clears its marker), wait a little; StoreUnavailable if that does not end."""
+    for _ in range(_DELETING_ATTEMPTS):
+        try:
+            await transact(engine, add_upload, account_id, blob_id, size, expires)
+            return
+        except BlobBeingDeleted:
+            await asyncio.sleep(_DELETING_RETRY)
+    raise StoreUnavailable(f"blob {blob_id} stays marked for deletion")
