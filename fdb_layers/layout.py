@@ -26,6 +26,7 @@ STORE_LAYOUT = (1, 0)
 
 def registered_layouts() -> dict[str, tuple[int, int]]:
     """Every layer's layout version, by the name the store records it under."""
+    from . import identities
     from .blobs import refs as blobrefs  # they import this module
     from .mail import layout as mail_layout
     from .mail import maintenance
@@ -37,6 +38,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "blobrefs": blobrefs.LAYOUT,
         "maintenance": maintenance.LAYOUT,
         "queue": queue_layout.LAYOUT,
+        "identities": identities.LAYOUT,
     }
 
 

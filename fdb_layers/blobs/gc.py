@@ -63,6 +63,7 @@ from .refs import (
     is_blob_id,
     list_unreferenced,
 )
+from .uploads import expire_uploads
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class GcResult:
     lease_lost: bool = False
     orphan_scan: bool = False  # the blob store was listed for orphans
     deleted_ids: list[str] = field(default_factory=list)  # the first MAX_REPORTED_IDS
+    uploads_expired: int = 0  # upload references dropped at their expiry (.uploads)
 
     def _tally(self, outcome: bool | None, blob_id: str, kind: str) -> None:
         if outcome is None:
@@ -176,6 +178,7 @@ async def collect_blobs(
                max(1, concurrency))
     result = GcResult()
     try:
+        result.uploads_expired = await _expire_uploads(run, batch)
         held = await _resume_stale(run, result, batch)
         held = held and await _collect_unreferenced(run, result, batch)
         if held and await transact(engine, _orphan_scan_due, clock(), orphan_scan_interval):
@@ -192,6 +195,17 @@ async def collect_blobs(
     log.info("blob GC: %d unreferenced and %d orphan blobs removed, %d kept, %d resumed",
              result.deleted, result.orphans, result.kept, result.resumed)
     return result
+
+
+async def _expire_uploads(run: _Run, batch: int) -> int:
+    """Drop expired upload references first: their blobs become unreferenced, and are
+    removed a grace period later like any other."""
+    total = 0
+    while True:
+        dropped = await transact(run.engine, expire_uploads, run.clock(), limit=batch)
+        total += dropped
+        if dropped < batch:
+            return total
 
 
 async def _renew(run: _Run) -> bool:

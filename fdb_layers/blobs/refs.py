@@ -28,6 +28,8 @@ grace period of its put (a delivery takes seconds; the grace is an hour).
 deleting that blob: the writer then waits a moment, puts the blob again, and
 retries (or fails temporarily, e.g. SMTP 451).
 
+Uploads (JMAP) are referenced too, for a while: :mod:`.uploads`.
+
 The collector that removes unreferenced blobs is :mod:`.gc`; the keys of both
 are declared here (one layer, one layout: ``layout["blobrefs"]``).
 """
@@ -42,7 +44,7 @@ from ..keys import Subspace, decode_int, encode_int, pack, strinc, unpack
 
 
 # --- layout: every key of this layer -------------------------------------------------
-LAYOUT = (1, 0)  # (major, minor): layout["blobrefs"] (see fdb_layers.layout)
+LAYOUT = (1, 1)  # (major, minor): layout["blobrefs"] (see fdb_layers.layout)
 ROOT = Subspace(("blobrefs",))
 COUNT = ROOT["count"]  # [blob_id] -> int64 LE (atomic add): references; the blob's record
 SIZE = ROOT["size"]  # [blob_id] -> int64 LE: the blob's size in bytes
@@ -52,6 +54,9 @@ UNREFERENCED = ROOT["unref"]  # [unix time, blob_id] -> b"": the same, ordered b
 DELETING = ROOT["deleting"]  # [blob_id] -> pack((token, unix time)): a GC is deleting it
 LEASE = ROOT.pack(("lease",))  # pack((holder, expires unix time)): who runs the GC
 ORPHAN_SCAN = ROOT.pack(("orphan_scan",))  # pack((unix time,)): last complete orphan scan
+# 1.1: uploads (JMAP, RFC 8620 section 6.1) hold a temporary named reference (:mod:`.uploads`)
+UPLOAD = ROOT["upload"]  # [blob_id, account_id] -> pack((expires unix time,))
+UPLOAD_EXPIRY = ROOT["upexp"]  # [expires unix time, blob_id, account_id] -> b"": by expiry
 
 _BLOB_ID = re.compile(r"[0-9a-f]{64}")
 

@@ -119,6 +119,7 @@ from .queries import (
     get_email,
     get_message,
     get_summary,
+    list_blob_emails,
     list_changed_since,
     list_messages,
     list_uids,
@@ -154,8 +155,8 @@ __all__ = [
     "set_email_mailboxes", "store_keywords",
     # ... and reads
     "MAX_UID", "Email", "Message", "find_email_of_blob", "get_email", "get_message", "get_summary",
-    "list_changed_since", "list_messages", "list_uids", "list_vanished", "query_mailbox",
-    "list_uid_runs", "list_keywords_in_use",
+    "list_blob_emails", "list_changed_since", "list_messages", "list_uids", "list_vanished",
+    "query_mailbox", "list_uid_runs", "list_keywords_in_use",
     # keywords and IMAP flags
     "DELETED", "MAX_KEYWORD_LENGTH", "SEEN", "keyword_from_imap", "keyword_to_imap",
     "normalise_keyword", "normalise_keywords",

@@ -38,7 +38,7 @@ from .threads import ThreadHeaders, join_thread, leave_thread
 from . import uidmap
 
 
-def _blob_ref_id(keys: AccountKeys, email_id: str) -> str:
+def blob_ref_id(keys: AccountKeys, email_id: str) -> str:
     """Names this email's reference, so that adding or removing it twice is a no-op."""
     return f"mail/{keys.account_id}/{email_id}"
 
@@ -48,7 +48,7 @@ async def list_emails_of_blob(
 ) -> list[str]:
     """Ids of this account's emails whose message is ``blob_id``, from the blob's named
     references (one account's names never match another's)."""
-    prefix = _blob_ref_id(keys, "")
+    prefix = blob_ref_id(keys, "")
     refs = await blobrefs.list_blob_refs(tr, blob_id, prefix, limit=limit)
     return [r[len(prefix):] for r in refs]
 
@@ -99,7 +99,7 @@ async def create_email(
         tr.set(keys.summary.pack((email_id, i)), chunk)
     rec = EmailRecord(received_us, size, blob_id, thread_id, keywords, len(chunks), modseq)
     add_usage(tr, keys, size, 1)
-    await blobrefs.add_blob_ref(tr, blob_id, size, ref_id=_blob_ref_id(keys, email_id))
+    await blobrefs.add_blob_ref(tr, blob_id, size, ref_id=blob_ref_id(keys, email_id))
     await changes.record(EMAIL, email_id, CREATED)
     return rec
 
@@ -111,7 +111,7 @@ async def _destroy_email(
     tr.clear_range(*keys.summary.range((email_id,)))
     await leave_thread(tr, keys, changes, rec.thread_id, email_id, rec.received_us)
     add_usage(tr, keys, -rec.size, -1)
-    await blobrefs.remove_blob_ref(tr, rec.blob_id, ref_id=_blob_ref_id(keys, email_id))
+    await blobrefs.remove_blob_ref(tr, rec.blob_id, ref_id=blob_ref_id(keys, email_id))
     await changes.record(EMAIL, email_id, DESTROYED)
 
 

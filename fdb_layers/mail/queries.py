@@ -178,6 +178,14 @@ async def find_email_of_blob(tr: Transaction, account_id: str, blob_id: str) -> 
     return None
 
 
+async def list_blob_emails(
+    tr: Transaction, account_id: str, blob_id: str, *, limit: int = 1000
+) -> list[str]:
+    """The account's emails made of ``blob_id`` (their blob references; JMAP
+    Blob/lookup and who may read a blob), at most ``limit``."""
+    return await list_emails_of_blob(tr, account_keys(account_id), blob_id, limit=limit)
+
+
 async def get_summary(tr: Transaction, account_id: str, email_id: str) -> bytes | None:
     """The parsed summary stored at delivery (server.mime's bytes)."""
     return await read_summary(tr, account_keys(account_id), email_id)

@@ -33,7 +33,7 @@ from server.mime import MessageSummary, Part, part_bytes
 from .email_body import is_blob_hex, split_part_blob_id
 from .email_get import load_summary
 from .mail import MailStore
-from .routes import HttpEndpoint
+from .routes import HttpRoute
 from .session import account_id_of
 
 DOWNLOAD_PATH = "/download/{accountId}/{blobId}/{name}"
@@ -110,8 +110,8 @@ class Downloads:
     def __init__(self, store: MailStore, blobs: BlobStore) -> None:
         self.store, self.blobs = store, blobs
 
-    def endpoint(self) -> HttpEndpoint:
-        return HttpEndpoint(DOWNLOAD_PATH, "GET", "download", self.download)
+    def endpoint(self) -> HttpRoute:
+        return HttpRoute(DOWNLOAD_PATH, "download", self.download)
 
     async def download(self, request: HttpRequest, principal: Principal) -> Response:
         account_id = request.path_params["accountId"]

@@ -45,6 +45,8 @@ METHOD_ERRORS: frozenset[str] = frozenset({
     "anchorNotFound", "unsupportedSort", "unsupportedFilter",
     # 5.4 /copy
     "fromAccountNotFound", "fromAccountNotSupportedByMethod",
+    # RFC 9404 4.3 Blob/lookup
+    "unknownDataType",
 })
 
 

@@ -11,12 +11,19 @@ from . import email, mailbox
 from .download import Downloads
 from .email_parse import EmailParse
 from .snippet import SearchSnippetGet
+from .email_copy import EmailCopy
+from .email_import import EmailImport
+from .email_set import EmailSet
+from .identity import IdentityChanges, IdentityGet, IdentitySet, submission_capability
+from .quota import QuotaChanges, QuotaGet, QuotaQuery, QuotaQueryChanges, quota_capability
+from .blob import BlobCopy, BlobGet, BlobLookup, BlobUpload, blob_capability
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
 from .mailbox_set import MailboxSet
 from .routes import core_registry, jmap_routes
 from .settings import JmapSettings
+from .upload import Upload
 
 if TYPE_CHECKING:
     from server.node.parts import NodeParts
@@ -38,5 +45,24 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
         registry.add(method)
     registry.add(EmailParse(store, parts.blobs))
     registry.add(SearchSnippetGet(store, parts.blobs))
+    registry.add_capability(blob_capability(settings.limits.max_size_upload))
+    for blob_method in (BlobCopy(store), BlobGet(store, parts.blobs), BlobLookup(store),
+                        BlobUpload(store, parts.blobs,
+                                   max_size=settings.limits.max_size_upload)):
+        registry.add(blob_method)
+    registry.add(EmailImport(store, parts.delivery))
+    registry.add(EmailCopy(store, parts.delivery))
+    registry.add(EmailSet(store, parts.delivery, parts.blobs,
+                          max_attachments=settings.limits.max_size_upload))
+    registry.add_capability(quota_capability())
+    for quota_method in (QuotaGet(store), QuotaChanges(store), QuotaQuery(store),
+                         QuotaQueryChanges()):
+        registry.add(quota_method)
+    registry.add_capability(submission_capability())
+    for identity_method in (IdentityGet(store), IdentityChanges(store),
+                            IdentitySet(store)):
+        registry.add(identity_method)
+    upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
+                    max_concurrent=settings.limits.max_concurrent_upload)
     return jmap_routes(parts.directory, settings, registry,
-                       endpoints=[Downloads(store, parts.blobs).endpoint()])
+                       extra=[upload.route(), Downloads(store, parts.blobs).endpoint()])

@@ -60,14 +60,14 @@ REQUEST_DURATION = Histogram(
 
 
 @dataclass(frozen=True, slots=True)
-class HttpEndpoint:
-    """A route of a JMAP method package beside the API (download, upload): served behind
-    the same authentication, counted and timed under ``name``."""
+class HttpRoute:
+    """An endpoint besides the session and the API (upload, download): served behind the
+    same authentication, problem+json refusals, CORS and metrics (``name`` labels them)."""
 
     path: str
-    method: str
     name: str
     handler: Handler
+    methods: tuple[str, ...] = ("GET",)
 
 
 def core_registry(limits: Limits) -> Registry:
@@ -78,10 +78,10 @@ def core_registry(limits: Limits) -> Registry:
 def jmap_routes(directory: Directory, settings: JmapSettings, registry: Registry, *,
                 tokens: TokenVerifier | None = None,
                 clock: Clock = time.monotonic,
-                endpoints: Sequence[HttpEndpoint] = ()) -> list[BaseRoute]:
+                extra: Sequence[HttpRoute] = ()) -> list[BaseRoute]:
     """The session resource (``/.well-known/jmap`` and ``/jmap/session``), the API
-    endpoint (``/jmap/api``) and ``endpoints``."""
-    return _Endpoints(directory, settings, registry, tokens, clock).routes(endpoints)
+    endpoint (``/jmap/api``) and the ``extra`` endpoints."""
+    return _Endpoints(directory, settings, registry, tokens, clock).routes(extra)
 
 
 class _Endpoints:
@@ -100,14 +100,14 @@ class _Endpoints:
         self.in_flight = InFlight(settings.limits.max_concurrent_requests)
         self.capabilities = frozenset(registry.capabilities)
 
-    def routes(self, endpoints: Sequence[HttpEndpoint] = ()) -> list[BaseRoute]:
+    def routes(self, extra: Sequence[HttpRoute] = ()) -> list[BaseRoute]:
         session = self._endpoint("session", self.session)
         return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
                 Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
-                *(Route(e.path, self._endpoint(e.name, e.handler), methods=[e.method])
-                  for e in endpoints),
+                *(Route(r.path, self._endpoint(r.name, r.handler), methods=list(r.methods))
+                  for r in extra),
                 *(Route(p, _preflight, methods=["OPTIONS"])
-                  for p in (*SESSION_PATHS, API_PATH, *(e.path for e in endpoints)))]
+                  for p in (*SESSION_PATHS, API_PATH, *(r.path for r in extra)))]
 
     def _endpoint(self, name: str, handler: Handler) -> Callable[[HttpRequest],
                                                                  Awaitable[Response]]:

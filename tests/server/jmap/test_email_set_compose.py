@@ -1,0 +1,154 @@
+"""The message Email/set creates (server/jmap/email_compose.py, RFC 8621 section 4.6),
+without a server: any text survives the trip through the built message, lines stay
+within RFC 5322 section 2.1.1's limits, and bad input is invalidProperties, never a
+crash."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.jmap.email_compose import blob_ids_of, compose
+from server.jmap.email_import import is_keyword
+from server.jmap.errors import SetError
+from server.mime.addresses import Address, parse_address_list
+from server.mime.encoded_words import decode_header_value
+
+text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r"),
+               max_size=400)
+one_line = st.text(st.characters(exclude_categories=["Cs", "Cc", "Zl", "Zp"]),
+                   min_size=1, max_size=120).filter(lambda s: s.strip() == s and s)
+
+
+def _parse(raw: bytes) -> email.message.EmailMessage:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(parsed, email.message.EmailMessage)
+    return parsed
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=text, subject=one_line, name=one_line)
+def test_any_text_survives_and_lines_stay_short(body: str, subject: str, name: str) -> None:
+    raw = compose({"subject": subject, "from": [{"name": name, "email": "a@example.com"}],
+                   "textBody": [{"partId": "1", "type": "text/plain"}],
+                   "bodyValues": {"1": {"value": body}}}, {}, now=0, domain="example.com").raw
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))  # RFC 5322 2.1.1 MUST
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    raw.decode("ascii")  # 7-bit: encoded words, quoted-printable or base64
+    # headers read back as Email/get reads them (server.mime: RFC 2047 6.2, whitespace
+    # between encoded words ignored; Python's default policy adds spaces there)
+    headers = email.message_from_bytes(raw, policy=email.policy.compat32)
+    assert decode_header_value(headers["Subject"].encode()) == subject
+    [sender] = parse_address_list(headers["From"])
+    assert isinstance(sender, Address) and sender.email == "a@example.com"
+    # a phrase's whitespace runs are folding whitespace (RFC 5322 3.2.5): one space
+    assert " ".join((sender.name or "").split()) == " ".join(name.split())
+    parsed = _parse(raw)
+    content = parsed.get_content()
+    assert content.replace("\r\n", "\n").rstrip("\n") == body.replace("\r\n", "\n").rstrip("\n")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(
+                        ["partId", "blobId", "type", "subParts", "name", "charset",
+                         "header:X-A", "disposition", "cid", "language"]), inner, max_size=4),
+                    max_leaves=12))
+def test_garbage_body_structures_are_invalid_properties(structure: Any) -> None:
+    try:
+        compose({"bodyStructure": structure, "bodyValues": {"1": {"value": "x"}}},
+                {"b": b"data"}, now=0, domain="example.com")
+    except SetError as e:
+        assert e.type == "invalidProperties"
+
+
+@pytest.mark.parametrize("values, prop", [
+    ({"textBody": [{"partId": "1", "type": "text/html"}],
+      "bodyValues": {"1": {"value": "x"}}}, "textBody"),
+    ({"textBody": [{"partId": "nope"}]}, "textBody"),
+    ({"bodyValues": {"1": {"value": "unused"}}}, "bodyValues"),
+    ({"bodyValues": {"1": {"value": "x", "isTruncated": True}}}, "bodyValues"),
+    ({"to": [{"name": "x", "email": "no-at-sign"}]}, "to"),
+    ({"subject": "two\r\nlines"}, "subject"),
+    ({"header:Content-Transfer-Encoding": "8bit"}, "header:Content-Transfer-Encoding"),
+    ({"messageId": ["has space@x"]}, "messageId"),
+    ({"sentAt": "yesterday"}, "sentAt"),
+    ({"attachments": [{"partId": "1", "header:Content-Transfer-Encoding": "7bit"}],
+      "bodyValues": {"1": {"value": "x"}}}, "attachments"),
+])
+def test_bad_values_name_their_property(values: dict[str, Any], prop: str) -> None:
+    with pytest.raises(SetError) as e:
+        compose(values, {}, now=0, domain="example.com")
+    assert e.value.type == "invalidProperties" and e.value.properties[0] == prop
+
+
+def test_blob_ids_of_every_part() -> None:
+    assert blob_ids_of({"bodyStructure": {"subParts": [{"blobId": "a"}, {"subParts": [
+        {"blobId": "b"}, {"blobId": "a"}]}]}, "attachments": [{"blobId": "c"}]}) == [
+        "a", "b", "c"]
+
+
+def test_keywords_follow_rfc_8621_section_4_1_1() -> None:
+    assert is_keyword("$seen") and is_keyword("$Forwarded") and is_keyword("x" * 255)
+    for bad in ("", "x" * 256, "a b", "a(b", "a)b", "a{b", "a]b", "a%b", "a*b", 'a"b',
+                "a\\b", "ä"):
+        assert not is_keyword(bad), bad
+
+
+def test_header_properties_in_every_form() -> None:
+    # RFC 8621 4.1.3: header:Name[:asForm][:all] may be set on create
+    raw = compose({
+        "header:X-Raw": "raw value",
+        "header:X-Text:asText": "text value",
+        "header:Reply-To:asAddresses": [{"name": "Team", "email": "team@example.com"}],
+        "header:X-Ref:asMessageIds": ["a@b", "c@d"],
+        "header:X-When:asDate": "2026-12-05T10:00:00Z",
+        "header:List-Post:asURLs": ["mailto:list@example.com"],
+        "header:X-Many:all": ["one", "two"],
+        "header:X-Many-Text:asText:all": ["three"],
+    }, {}, now=0, domain="example.com").raw
+    parsed = _parse(raw)
+    assert parsed["X-Raw"] == "raw value" and parsed["X-Text"] == "text value"
+    assert parsed["Reply-To"].addresses[0].addr_spec == "team@example.com"
+    assert parsed["X-Ref"] == "<a@b> <c@d>"
+    assert parsed["X-When"] == "Sat, 05 Dec 2026 10:00:00 +0000"
+    assert parsed["List-Post"] == "<mailto:list@example.com>"
+    assert parsed.get_all("X-Many") == ["one", "two"]
+    assert parsed.get_all("X-Many-Text") == ["three"]
+    cases: list[dict[str, Any]] = [
+        {"header:X:asGroupedAddresses": []}, {"header:X:asDate": "soon"},
+        {"header:X:all": "not a list"}, {"header:Bad Name": "x"},
+        {"header:Subject": "x", "subject": "y"}]
+    for bad in cases:
+        with pytest.raises(SetError) as e:
+            compose(bad, {}, now=0, domain="example.com")
+        assert e.value.type == "invalidProperties"
+
+
+def test_inline_attachments_go_with_the_html_as_multipart_related() -> None:
+    # RFC 8621 4.6: a cid part shown by the HTML belongs with it (RFC 2387)
+    raw = compose({
+        "textBody": [{"partId": "t", "type": "text/plain"}],
+        "htmlBody": [{"partId": "h", "type": "text/html"}],
+        "bodyValues": {"t": {"value": "see the logo"},
+                       "h": {"value": '<img src="cid:logo@x">'}},
+        "attachments": [{"blobId": "img", "type": "image/png", "cid": "logo@x"},
+                        {"blobId": "doc", "type": "application/pdf", "name": "a.pdf"}],
+    }, {"img": b"\x89PNG", "doc": b"%PDF"}, now=0, domain="example.com").raw
+    parsed = _parse(raw)
+    assert parsed.get_content_type() == "multipart/mixed"
+    body, pdf = parsed.iter_parts()
+    assert pdf.get_filename() == "a.pdf" and pdf.get_content_disposition() == "attachment"
+    text, related = body.iter_parts()
+    assert (body.get_content_type(), text.get_content_type(), related.get_content_type()) \
+        == ("multipart/alternative", "text/plain", "multipart/related")
+    html, image = related.iter_parts()
+    assert html.get_content_type() == "text/html"
+    assert image["Content-ID"] == "<logo@x>" and image.get_content_disposition() == "inline"
+    assert image.get_content() == b"\x89PNG"
