@@ -11,7 +11,7 @@ from server.net.settings import TlsSettings, connection_limit_settings
 from server.config import Config, ServerSettings
 from server.smtp.settings import SmtpSettings
 from server.directory.base import Directory
-from server.smtp.handler import DeliveryPipeline, SmtpHandler
+from server.smtp.handler import DeliveryPipeline, Outbox, SmtpHandler
 from server.smtp.limits import Clock, Limits, LimitSettings
 from server.smtp.session import ListenerContext, SessionOptions
 
@@ -84,13 +84,15 @@ async def prepare_smtp(
     clock: Clock | None = None,
     tls_context: ssl.SSLContext | None = None,
     server_tls: tls.ServerTls | None = None,
+    outbox: Outbox | None = None,
 ) -> SmtpSetup:
     """``server_tls``: the node's TLS context (else one is made from [tls]);
     ``tls_context`` replaces either (tests)."""
     s = config.get(SmtpSettings)
     options = session_options(config)
     limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}))
-    handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster)
+    handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster,
+                          outbox=outbox)
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))
