@@ -23,7 +23,12 @@ from server.delivery import Delivery
 from server.net import tls
 from server.outbound.outbox import Outbox
 from server.smtp import SmtpService, start_smtp
+from server.outbound.routing import Router
+from server.outbound.settings import OutboundSettings
+from server.outbound.worker import DeliveryWorker
+from tests.server.outbound.sinks import Sink
 from tests.server.smtp.conftest import FakeDirectory
+from tests.support.dns import DnsServer
 
 
 @dataclass
@@ -68,9 +73,9 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     directory.add("bob", "bob@example.com")
     config = load_config(None, env={}).with_overrides({
         "server": {"data_dir": str(tmp_path / "data")},
+        "tls": {"certificate": str(cert), "key": str(key)},
         "smtp": {"mx_listen": "127.0.0.1:0", "submission_listen": "127.0.0.1:0",
-                 "submissions_listen": "", "hostname": "mx.test",
-                 "tls_cert": str(cert), "tls_key": str(key)}})
+                 "submissions_listen": "", "hostname": "mx.test"}})
     smtp = await start_smtp(config, directory, delivery, outbox=Outbox(engine, blobs))
     try:
         yield Site(engine, blobs, delivery, directory, smtp, tmp_path)
@@ -82,3 +87,57 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
 async def submit(site: Site, sender: str, recipients: Sequence[str], message: bytes) -> str:
     return await asyncio.to_thread(site.submit, sender, recipients, message)
+
+
+class Clock:
+    """Real time plus an offset the test moves forward (retries without sleeping)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        import time
+
+        return time.time() + self.offset
+
+
+def free_closed_port() -> int:
+    """A port with nothing listening on 127.0.0.1: connecting is refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+async def dns_server() -> AsyncIterator[DnsServer]:
+    server = DnsServer({})
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+async def mx(tmp_path: Path) -> AsyncIterator[Sink]:
+    sink = Sink(tmp_path)
+    await sink.start()
+    try:
+        yield sink
+    finally:
+        await sink.close()
+
+
+def make_worker(site: Site, dns_server: DnsServer, clock: Clock,
+                mx_ports: dict[str, int] | None = None,
+                **outbound: str | int | float | bool | list[str]) -> DeliveryWorker:
+    values: dict[str, str | int | float | bool | list[str]] = {
+        "resolver": f"127.0.0.1:{dns_server.port}", "retry_intervals": ["60"],
+        "connect_timeout": 10.0, "timeout": 30.0}
+    values.update(outbound)
+    config = load_config(None, env={}).with_overrides({"outbound": values})
+    settings = config.get(OutboundSettings)
+    return DeliveryWorker(site.engine, site.blobs, site.directory, site.delivery, settings,
+                          "mx.test", router=Router(settings, mx_ports=mx_ports), clock=clock)
