@@ -40,7 +40,8 @@ class SinkHandler:
         assert isinstance(envelope.original_content, bytes)
         login = session.auth_data.login.decode() if isinstance(
             session.auth_data, LoginPassword) else None
-        self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos),
+        sender = "" if envelope.mail_from == "<>" else str(envelope.mail_from)
+        self.received.append(Received(sender, list(envelope.rcpt_tos),
                                       envelope.original_content, login,
                                       server.transport is not None and
                                       server.transport.get_extra_info("sslcontext") is not None))
