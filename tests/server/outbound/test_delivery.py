@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from prometheus_client import REGISTRY, generate_latest
+
 from fdb_layers.queue import DELAYED
 from tests.server.outbound.conftest import Clock, Site, free_closed_port, make_worker, submit
 from tests.server.outbound.sinks import Sink
 from tests.support.dns import DnsServer, a_records
 from tests.support.mailbox import inbox_messages
+from tests.support.metrics import assert_promtool_accepts
 
 MESSAGE = (b"From: alice@example.com\r\nTo: carol@remote.test\r\nSubject: hi\r\n"
            b"Message-ID: <1@example.com>\r\n\r\nhello\r\n.starts with a dot\r\n")
@@ -21,7 +24,13 @@ def remote_zone(dns_server: DnsServer, *mx_hosts: str) -> None:
                     **a_records(mx_hosts)})
 
 
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_delivery_to_the_mx(site: Site, dns_server: DnsServer, mx: Sink) -> None:
+    delivered = sample("fdbmail_outbound_deliveries_total", result="delivered")
+    attempts = sample("fdbmail_outbound_attempt_duration_seconds_count")
     remote_zone(dns_server, "mx1.remote.test")
     worker = make_worker(site, dns_server, Clock(), {"mx1.remote.test": mx.port})
     await submit(site, "alice@example.com", ["carol@remote.test", "dan@remote.test"], MESSAGE)
@@ -32,6 +41,11 @@ async def test_delivery_to_the_mx(site: Site, dns_server: DnsServer, mx: Sink) -
     assert got.content.endswith(MESSAGE) and got.tls      # dot-stuffing undone by the sink
     assert await site.queued() == []
     assert await worker.run_once() == 0 and len(mx.received) == 1
+    assert sample("fdbmail_outbound_deliveries_total", result="delivered") == delivered + 2
+    assert sample("fdbmail_outbound_attempt_duration_seconds_count") == attempts + 1
+    assert sample("fdbmail_outbound_queue_messages") == 0
+    assert sample("fdbmail_outbound_queue_recipients", state="pending") == 0
+    assert_promtool_accepts(generate_latest().decode())
 
 
 async def test_fallback_to_the_second_mx(site: Site, dns_server: DnsServer, mx: Sink) -> None:
