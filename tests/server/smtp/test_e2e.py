@@ -121,6 +121,8 @@ submissions_listen = "127.0.0.1:0"
 max_message_size = {MAX_SIZE}
 [directory]
 cache_ttl = 0.0
+[outbound]
+workers = false  # queued mail stays queued: only 127.0.0.1 is contacted (tests/server/outbound)
 """)
     fdbmail(cfg, "add-domain", "example.com")
     fdbmail(cfg, "add-domain", "bücher.example")
