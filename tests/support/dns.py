@@ -1,16 +1,25 @@
-"""A small authoritative DNS server on 127.0.0.1 (UDP, a free port) for tests,
-built on dnspython's message parsing: the records are given as zone-file text per
-name and type, e.g. ``{("remote.test", "MX"): ["10 mx1.remote.test."]}``.  Names
-it does not know get NXDOMAIN; known names without the type get an empty answer."""
+"""DNS servers on 127.0.0.1 for tests: Debian's unbound (:class:`UnboundServer`,
+installed by ops/test) where it is installed, else a small authoritative server (UDP,
+a free port) built on dnspython's message parsing (:class:`DnsServer`).  Records are
+given as zone-file text per name and type, e.g. ``{("remote.test", "MX"): ["10
+mx1.remote.test."]}``; names not given get NXDOMAIN, given names without the type an
+empty answer."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import socket
+import subprocess
+import time
 from collections.abc import Iterable
-from typing import cast
+from pathlib import Path
+from typing import Protocol, cast
 
 import dns.flags
+import dns.exception
 import dns.message
+import dns.query
 import dns.name
 import dns.rcode
 import dns.rdataclass
@@ -18,6 +27,18 @@ import dns.rdatatype
 import dns.rrset
 
 Records = dict[tuple[str, str], list[str]]
+
+
+class Dns(Protocol):
+    """What the tests use of either server."""
+
+    port: int
+
+    def set(self, records: Records) -> None: ...
+
+    async def start(self) -> int: ...
+
+    def close(self) -> None: ...
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -79,3 +100,92 @@ class DnsServer:
 
 def a_records(names: Iterable[str]) -> Records:
     return {(n, "A"): ["127.0.0.1"] for n in names}
+
+
+class UnboundServer:
+    """Debian's ``unbound`` as the tests' DNS server: the records are ``local-data`` of a
+    static ``test.`` zone (unknown names NXDOMAIN, known ones without the type NODATA);
+    every other name is refused, so nothing leaves 127.0.0.1.  :meth:`set` rewrites the
+    config and restarts unbound on the same port."""
+
+    def __init__(self, records: Records, directory: Path, binary: str) -> None:
+        self.records: Records = {}
+        self.directory = directory
+        self.binary = binary
+        self.port = 0
+        self._process: subprocess.Popen[bytes] | None = None
+        self.records_text(records)
+
+    def records_text(self, records: Records) -> None:
+        for (name, rdtype), values in records.items():
+            self.records[(name.lower().rstrip("."), rdtype.upper())] = list(values)
+
+    def _config(self) -> str:
+        lines = [
+            "server:", "  interface: 127.0.0.1", f"  port: {self.port}",
+            "  do-daemonize: no", '  username: ""', '  chroot: ""',
+            f'  directory: "{self.directory}"', '  pidfile: ""', "  use-syslog: no",
+            f'  logfile: "{self.directory / "unbound.log"}"', "  do-ip6: no",
+            "  do-tcp: yes", "  access-control: 127.0.0.0/8 allow",
+            '  module-config: "iterator"', "  num-threads: 1",
+            '  local-zone: "." refuse', '  local-zone: "test." static',
+        ]
+        for (name, rdtype), values in sorted(self.records.items()):
+            for value in values:
+                lines.append(f'  local-data: "{name}. 60 IN {rdtype} {value}"')
+        lines += ["remote-control:", "  control-enable: no", ""]
+        return "\n".join(lines)
+
+    def _start(self) -> None:
+        conf = self.directory / "unbound.conf"
+        conf.write_text(self._config())
+        self._process = subprocess.Popen([self.binary, "-d", "-c", str(conf)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        probe = dns.message.make_query("probe.test.", "A")
+        deadline = time.monotonic() + 20
+        while True:         # until it answers (a positive signal), or it died
+            if self._process.poll() is not None:
+                err = self._process.stderr.read() if self._process.stderr else b""
+                raise RuntimeError(f"unbound exited: {err.decode(errors='replace')}")
+            try:
+                dns.query.udp(probe, "127.0.0.1", port=self.port, timeout=0.2)
+                return
+            except (dns.exception.Timeout, OSError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("unbound did not answer within 20 s") from None
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            if self._process.stderr is not None:
+                self._process.stderr.close()
+            self._process = None
+
+    def set(self, records: Records) -> None:
+        self.records_text(records)
+        self._stop()
+        self._start()
+
+    async def start(self) -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = int(s.getsockname()[1])
+        await asyncio.to_thread(self._start)
+        return self.port
+
+    def close(self) -> None:
+        self._stop()
+
+
+def dns_server(records: Records, directory: Path) -> Dns:
+    """unbound where ops/test installed it, else the dnspython server above."""
+    binary = shutil.which("unbound") or next(
+        (p for p in ("/usr/sbin/unbound",) if Path(p).exists()), None)
+    if binary is None:
+        return DnsServer(records)
+    return UnboundServer(records, directory, binary)

@@ -28,7 +28,7 @@ from server.outbound.settings import OutboundSettings
 from server.outbound.worker import DeliveryWorker
 from tests.server.outbound.sinks import Sink
 from tests.server.smtp.conftest import FakeDirectory
-from tests.support.dns import DnsServer
+from tests.support.dns import Dns, dns_server as make_dns_server
 
 
 @dataclass
@@ -111,8 +111,9 @@ def free_closed_port() -> int:
 
 
 @pytest.fixture
-async def dns_server() -> AsyncIterator[DnsServer]:
-    server = DnsServer({})
+async def dns_server(tmp_path: Path) -> AsyncIterator[Dns]:
+    (tmp_path / "dns").mkdir()
+    server = make_dns_server({}, tmp_path / "dns")
     await server.start()
     try:
         yield server
@@ -130,7 +131,7 @@ async def mx(tmp_path: Path) -> AsyncIterator[Sink]:
         await sink.close()
 
 
-def make_worker(site: Site, dns_server: DnsServer, clock: Clock,
+def make_worker(site: Site, dns_server: Dns, clock: Clock,
                 mx_ports: dict[str, int] | None = None,
                 **outbound: str | int | float | bool | list[str]) -> DeliveryWorker:
     values: dict[str, str | int | float | bool | list[str]] = {

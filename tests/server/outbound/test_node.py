@@ -20,7 +20,7 @@ from server.cli import main as cli
 from server.config import load_config
 from server.node.node import Node
 from tests.server.outbound.sinks import Sink
-from tests.support.dns import DnsServer, a_records
+from tests.support.dns import Dns, a_records
 from tests.support.waiting import until
 
 
@@ -34,7 +34,7 @@ def fdbmail(config_path: Path, *args: str, stdin: str = "") -> None:
 
 
 @pytest.fixture(params=[0, 2], ids=["one-process", "workers"])
-async def node(request: pytest.FixtureRequest, tmp_path: Path, dns_server: DnsServer,
+async def node(request: pytest.FixtureRequest, tmp_path: Path, dns_server: Dns,
                mx: Sink) -> AsyncIterator[Node]:
     dns_server.set({("remote.test", "MX"): ["10 mx1.remote.test."],
                     **a_records(["mx1.remote.test"])})

@@ -11,20 +11,20 @@ from fdb_layers.queue import LeaseLost, lease_due, record_attempt
 from server.outbound.outbox import Outbox
 from tests.server.outbound.conftest import Clock, Site, make_worker, submit
 from tests.server.outbound.sinks import Sink
-from tests.support.dns import DnsServer, a_records
+from tests.support.dns import Dns, a_records
 from tests.support.mailbox import inbox_messages
 
 MESSAGE = b"From: alice@example.com\r\nTo: carol@remote.test\r\nSubject: hi\r\n\r\nhello\r\n"
 
 
 @pytest.fixture(autouse=True)
-def zone(dns_server: DnsServer) -> None:
+def zone(dns_server: Dns) -> None:
     dns_server.set({("remote.test", "MX"): ["10 mx1.remote.test."],
                     ("other.test", "MX"): ["10 mx1.remote.test."],
                     **a_records(["mx1.remote.test"])})
 
 
-async def test_delay_notice_once_then_bounce_on_expiry(site: Site, dns_server: DnsServer,
+async def test_delay_notice_once_then_bounce_on_expiry(site: Site, dns_server: Dns,
                                                        mx: Sink) -> None:
     clock = Clock()
     worker = make_worker(site, dns_server, clock, {"mx1.remote.test": mx.port},
@@ -49,7 +49,7 @@ async def test_delay_notice_once_then_bounce_on_expiry(site: Site, dns_server: D
     assert mx.received == []
 
 
-async def test_no_bounce_to_the_null_sender(site: Site, dns_server: DnsServer,
+async def test_no_bounce_to_the_null_sender(site: Site, dns_server: Dns,
                                             mx: Sink) -> None:
     worker = make_worker(site, dns_server, Clock(), {"mx1.remote.test": mx.port})
     mx.handler.rcpt_replies["nobody@remote.test"] = ["550 5.1.1 no such user"]
@@ -61,7 +61,7 @@ async def test_no_bounce_to_the_null_sender(site: Site, dns_server: DnsServer,
 
 
 async def test_a_remote_senders_bounce_goes_through_the_queue(
-        site: Site, dns_server: DnsServer, mx: Sink) -> None:
+        site: Site, dns_server: Dns, mx: Sink) -> None:
     worker = make_worker(site, dns_server, Clock(), {"mx1.remote.test": mx.port})
     mx.handler.rcpt_replies["nobody@remote.test"] = ["550 5.1.1 no such user"]
     await Outbox(site.engine, site.blobs).enqueue("q-fwd", "zoe@other.test",
@@ -75,7 +75,7 @@ async def test_a_remote_senders_bounce_goes_through_the_queue(
     assert b"Final-Recipient: rfc822; nobody@remote.test" in got.content
 
 
-async def test_notify_never_sends_no_bounce(site: Site, dns_server: DnsServer,
+async def test_notify_never_sends_no_bounce(site: Site, dns_server: Dns,
                                             mx: Sink) -> None:
     from fdb_layers.queue import Envelope, Recipient, enqueue_message
 
@@ -91,7 +91,7 @@ async def test_notify_never_sends_no_bounce(site: Site, dns_server: DnsServer,
 
 
 async def test_a_dead_workers_lease_expires_and_another_delivers_once(
-        site: Site, dns_server: DnsServer, mx: Sink) -> None:
+        site: Site, dns_server: Dns, mx: Sink) -> None:
     clock = Clock()
     await submit(site, "alice@example.com", ["carol@remote.test"], MESSAGE)
     # worker "a" leases the message and dies before sending (kill -9: nothing recorded)
