@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -66,6 +66,12 @@ NOTICES = Counter("fdbmail_outbound_dsn_total", "DSNs sent, by kind (failed, del
                   ("kind",))
 
 
+@dataclass(slots=True)
+class _DomainLimit:
+    semaphore: asyncio.Semaphore
+    users: int = 0
+
+
 class DeliveryWorker:
     def __init__(self, engine: Engine, blobs: BlobStore, directory: Directory,
                  delivery: Delivery, settings: OutboundSettings, hostname: str, *,
@@ -86,7 +92,7 @@ class DeliveryWorker:
                                      settings.timeout, settings.tls_verify,
                                      settings.relay_username, settings.relay_password,
                                      settings.require_tls_for_relay)
-        self._domains: dict[str, asyncio.Semaphore] = {}
+        self._domains: dict[str, _DomainLimit] = {}
         self._stop = asyncio.Event()
         self.runs = 0
 
@@ -167,11 +173,17 @@ class DeliveryWorker:
     async def _domain(self, message: QueuedMessage, domain: str, recipients: list[str],
                       indexes: list[int], body: bytes,
                       results: dict[int, RecipientResult]) -> None:
-        semaphore = self._domains.setdefault(
-            domain, asyncio.Semaphore(self.settings.concurrency_per_domain))
+        limit = self._domains.setdefault(
+            domain, _DomainLimit(asyncio.Semaphore(self.settings.concurrency_per_domain)))
+        limit.users += 1
         started = time.perf_counter()
-        async with semaphore:
-            replies = await self._send(domain, message.sender, recipients, body)
+        try:
+            async with limit.semaphore:
+                replies = await self._send(domain, message.sender, recipients, body)
+        finally:
+            limit.users -= 1
+            if not limit.users:         # no unbounded map of every domain ever seen
+                del self._domains[domain]
         ATTEMPT_SECONDS.observe(time.perf_counter() - started)
         for index, address in zip(indexes, recipients, strict=True):
             reply = replies.get(address, "451 4.3.0 no reply")

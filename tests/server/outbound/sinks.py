@@ -49,7 +49,10 @@ class SinkHandler:
 
 
 class Sink:
-    def __init__(self, tmp: Path, *, users: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, *, users: dict[str, str] | None = None,
+                 smtputf8: bool = True, size: int = 33554432) -> None:
+        self.smtputf8 = smtputf8
+        self.size = size
         cert, key = tls.ensure_self_signed(tmp / "sink-tls", "sink.test")
         self.tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.tls_context.load_cert_chain(cert, key)
@@ -74,7 +77,8 @@ class Sink:
             kw = {"authenticator": self._auth, "auth_required": True,
                   "auth_require_tls": True}
         return SMTP(self.handler, hostname="sink.test", tls_context=self.tls_context,
-                    enable_SMTPUTF8=True, decode_data=False, **kw)
+                    enable_SMTPUTF8=self.smtputf8, data_size_limit=self.size,
+                    decode_data=False, **kw)
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
