@@ -3,10 +3,11 @@ keep two workers off the same message.
 
 A run leases due messages (:func:`lease_due`, a holder unique per call), groups each
 message's open recipients by destination domain, sends to each domain's next hop
-(at most ``concurrency_per_domain`` at once per domain), records the outcome
-(:func:`record_attempt`), and after that commit sends the DSNs it calls for: to a
-local sender through the delivery pipeline, to a remote one through the queue; never
-to ``<>``.  Idle workers wait for the queue's watch, or ``poll_seconds``."""
+(at most ``concurrency_per_domain`` at once per domain), and records the outcome
+(:func:`record_attempt`) and the DSNs it calls for in one commit: the DSNs are queued
+messages from ``<>`` (never to ``<>``), so none is lost between the two.  Recipients
+in local domains (a DSN to a local sender) are delivered through the delivery
+pipeline.  Idle workers wait for the queue's watch, or ``poll_seconds``."""
 
 from __future__ import annotations
 
@@ -15,30 +16,41 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from fdb_layers.mail import Engine, transact
+from fdb_layers.mail import MAX_DELIVERY_ID, Engine, Transaction, transact
 from fdb_layers.queue import (
     DELAYED,
     DELIVERED,
     FAILED,
+    AttemptOutcome,
+    Envelope,
     LeaseLost,
     QueuedMessage,
+    Recipient as QueueRecipient,
     RecipientResult,
     count_queue,
+    enqueue_message,
     lease_due,
     record_attempt,
     watch_queue,
 )
+from fdb_layers.queue.schedule import is_expired, needs_delay_notice
 from server.blobs import BlobStore
-from server.delivery import Delivery, DeliveryRequest, Recipient as DeliveryRecipient, Source
+from server.blobs.base import BlobRef
+from server.delivery import (
+    Delivery,
+    DeliveryRequest,
+    Recipient as DeliveryRecipient,
+    Refused,
+    Source,
+)
 from server.directory.base import Directory
 from server.outbound import dsn
 from server.outbound.client import ClientOptions, HopFailed, send
-from server.outbound.outbox import Outbox
 from server.outbound.routing import RouteError, Router
 from server.outbound.settings import OutboundSettings
 
@@ -87,7 +99,6 @@ class DeliveryWorker:
         self.node = node
         self.router = router or Router(settings)
         self.clock = clock
-        self.outbox = Outbox(engine, blobs, clock)
         self.options = ClientOptions(settings.helo or hostname, settings.connect_timeout,
                                      settings.timeout, settings.tls_verify,
                                      settings.relay_username, settings.relay_password,
@@ -155,9 +166,11 @@ class DeliveryWorker:
         await asyncio.gather(*(self._domain(message, domain, [addresses[i] for i in indexes],
                                             indexes, body, results)
                                for domain, indexes in by_domain.items()))
+        now = self.clock()
+        notices = await self._prepare_notices(message, results, body, now)
         try:
-            outcome = await transact(self.engine, record_attempt, message.queue_id, holder,
-                                     results, now=self.clock(), settings=self.retry)
+            outcome = await transact(self.engine, self._record, message, holder, results,
+                                     notices, now)
         except LeaseLost:
             log.warning("queued %s: lease lost before its outcome was recorded",
                         message.queue_id, extra=extra)
@@ -165,10 +178,54 @@ class DeliveryWorker:
         for index in outcome.delivered:
             log.info("queued %s delivered to <%s>", message.queue_id, addresses[index],
                      extra=extra)
-        updated = replace(message, recipients=tuple(
-            replace(r, reply=results[r.index].reply) if r.index in results else r
-            for r in message.recipients))
-        await self._notify(updated, outcome.failed, outcome.delay_notice, body)
+        for notice, _, _ in notices:
+            NOTICES.labels(notice.kind).inc()
+
+    async def _record(self, tr: Transaction, message: QueuedMessage, holder: str,
+                      results: dict[int, RecipientResult],
+                      notices: list[tuple[dsn.Notice, str, BlobRef]],
+                      now: float) -> AttemptOutcome:
+        """The attempt's outcome and its DSNs, queued in the same commit: a notice is
+        never lost between the two (a DSN to a local sender is delivered by the queue
+        too, see :meth:`_local`)."""
+        outcome = await record_attempt(tr, message.queue_id, holder, results, now=now,
+                                       settings=self.retry)
+        for notice, queue_id, ref in notices:
+            wanted = outcome.failed if notice.kind == dsn.FAILED else outcome.delay_notice
+            if {r.index for r in notice.recipients} <= set(wanted):
+                envelope = Envelope("", (QueueRecipient(message.sender),), ref.id, ref.size,
+                                    now, now)
+                await enqueue_message(tr, queue_id, envelope)
+        return outcome
+
+    async def _prepare_notices(self, message: QueuedMessage,
+                               results: dict[int, RecipientResult], body: bytes,
+                               now: float) -> list[tuple[dsn.Notice, str, BlobRef]]:
+        """The DSNs this attempt calls for (what record_attempt will decide, from the same
+        state and time), their bodies put in the blob store; never to ``<>`` (RFC 3461
+        section 6.2)."""
+        if not message.sender:
+            return []
+        expired = is_expired(self.retry, message.created_at, now)
+        late = needs_delay_notice(self.retry, message.created_at, now)
+        failed, delayed, updated = [], [], []
+        for r in message.recipients:
+            state, reply = r.state, r.reply
+            if state not in (DELIVERED, FAILED) and r.index in results:
+                state, reply = results[r.index].state, results[r.index].reply
+            if state not in (DELIVERED, FAILED) and expired:
+                state, reply = FAILED, reply or "gave up: not delivered in time"
+            if state == FAILED and r.state != FAILED:
+                failed.append(r.index)
+            if state == DELAYED and late and not r.delay_notified:
+                delayed.append(r.index)
+            updated.append(replace(r, reply=reply))
+        message = replace(message, recipients=tuple(updated))
+        out = []
+        for notice in dsn.notices(message, failed, delayed):
+            report = dsn.build(message, notice, body, reporting_mta=self.hostname, now=now)
+            out.append((notice, dsn.notice_id(message, notice), await self.blobs.put(report)))
+        return out
 
     async def _domain(self, message: QueuedMessage, domain: str, recipients: list[str],
                       indexes: list[int], body: bytes,
@@ -179,7 +236,10 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             async with limit.semaphore:
-                replies = await self._send(domain, message.sender, recipients, body)
+                if await self._is_local(domain):
+                    replies = await self._local(message, recipients, body)
+                else:
+                    replies = await self._send(domain, message.sender, recipients, body)
         finally:
             limit.users -= 1
             if not limit.users:         # no unbounded map of every domain ever seen
@@ -211,35 +271,46 @@ class DeliveryWorker:
                 last = e
         return dict.fromkeys(recipients, last.reply)
 
-    # --- notices ----------------------------------------------------------------------
-    async def _notify(self, message: QueuedMessage, failed: Sequence[int],
-                      delayed: Sequence[int], original: bytes) -> None:
-        if not message.sender:          # never a DSN about a DSN (RFC 3461 section 6.2)
-            return
-        for notice in dsn.notices(message, failed, delayed):
-            report = dsn.build(message, notice, original, reporting_mta=self.hostname,
-                               now=self.clock())
-            try:
-                await self._send_notice(message.sender, dsn.notice_id(message, notice), report)
-            except Exception:
-                log.exception("queued %s: the %s notice could not be sent", message.queue_id,
-                              notice.kind, extra={"queue_id": message.queue_id})
-                continue
-            NOTICES.labels(notice.kind).inc()
+    # --- local recipients (DSNs to local senders) -------------------------------------
+    async def _is_local(self, domain: str) -> bool:
+        try:
+            return await self.directory.is_local_domain(domain)
+        except Exception:
+            log.exception("directory lookup of %s failed", domain)
+            return False
 
-    async def _send_notice(self, to: str, notice_id: str, report: bytes) -> None:
-        principals = []
-        domain = to.rpartition("@")[2]
-        if await self.directory.is_local_domain(domain):
-            principals = await self.directory.resolve_recipient(to)
-        if principals:
+    async def _local(self, message: QueuedMessage, recipients: list[str],
+                     body: bytes) -> dict[str, str]:
+        """Deliver to local recipients through the delivery pipeline (idempotent by
+        the queue id): each recipient's reply as SMTP would give it."""
+        out: dict[str, str] = {}
+        for address in recipients:
+            try:
+                principals = await self.directory.resolve_recipient(address)
+            except Exception:
+                out[address] = "451 4.4.3 directory unavailable"
+                continue
+            if not principals:
+                out[address] = "550 5.1.1 no such user here"
+                continue
             request = DeliveryRequest(
-                Source.SMTP, b"Return-Path: <>\r\n" + report,
+                Source.SMTP, f"Return-Path: <{message.sender}>\r\n".encode() + body,
                 tuple(DeliveryRecipient(p.id, max(0, p.quota)) for p in principals),
-                notice_id)
-            await self.delivery.deliver(request)
-        else:
-            await self.outbox.enqueue(notice_id, "", [to], report)
+                f"q-{message.queue_id}-{address}"[:MAX_DELIVERY_ID])
+            try:
+                results = await self.delivery.deliver(request)
+            except Exception:
+                log.exception("queued %s: local delivery failed", message.queue_id)
+                out[address] = "451 4.3.0 local delivery failed"
+                continue
+            refused = [r for r in results if isinstance(r, Refused)]
+            if any(r.temporary for r in refused):
+                out[address] = "451 4.3.0 local delivery failed for now"
+            elif refused and len(refused) == len(results):
+                out[address] = "550 5.0.0 local delivery refused"
+            else:
+                out[address] = "250 2.0.0 delivered locally"
+        return out
 
 
 def start_worker(worker: DeliveryWorker) -> asyncio.Task[None]:

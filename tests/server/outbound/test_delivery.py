@@ -85,6 +85,10 @@ async def test_refused_recipient_bounces_to_the_local_sender(
                  MESSAGE)
     await worker.run_once()
     assert [r.recipients for r in mx.received] == [["carol@remote.test"]]
+    [queued_dsn] = await site.queued()       # queued in the commit of the outcome
+    assert queued_dsn.sender == "" and \
+        [r.address for r in queued_dsn.recipients] == ["alice@example.com"]
+    await worker.run_once()                  # delivered through the delivery pipeline
     [bounce] = await inbox_messages(site.engine, site.blobs, "alice")
     assert b"report-type=delivery-status" in bounce
     assert b"Content-Type: message/delivery-status" in bounce
@@ -102,6 +106,7 @@ async def test_null_mx_bounces(site: Site, dns_server: Dns) -> None:
     worker = make_worker(site, dns_server, Clock())
     await submit(site, "alice@example.com", ["carol@remote.test"], MESSAGE)
     await worker.run_once()
+    await worker.run_once()                  # the DSN queued in the same commit
     [bounce] = await inbox_messages(site.engine, site.blobs, "alice")
     assert b"Status: 5.1.10" in bounce and b"null MX" in bounce
     assert await site.queued() == []
