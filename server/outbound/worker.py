@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -78,6 +79,14 @@ NOTICES = Counter("fdbmail_outbound_dsn_total", "DSNs sent, by kind (failed, del
                   ("kind",))
 
 
+class _Wakeup(Protocol):
+    """The queue's watch (``watch_queue``)."""
+
+    async def wait(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
 @dataclass(slots=True)
 class _DomainLimit:
     semaphore: asyncio.Semaphore
@@ -109,25 +118,31 @@ class DeliveryWorker:
 
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> None:
-        """Until :meth:`stop`: work while messages are due, else wait for a wake-up."""
+        """Until :meth:`stop`: work while messages are due, else wait for a wake-up
+        (the queue's watch) or ``poll_seconds``; errors are logged, never raised."""
         while not self._stop.is_set():
-            watch = await watch_queue(self.engine)
+            watch: _Wakeup | None = None
+            leased = 0
             try:
-                try:
-                    leased = await self.run_once()
-                except Exception:
-                    log.exception("outbound worker run failed")
-                    leased = 0
-                if leased:
-                    continue
-                waits = [asyncio.ensure_future(watch.wait()),
-                         asyncio.ensure_future(self._stop.wait())]
+                watch = await watch_queue(self.engine)
+                leased = await self.run_once()
+            except Exception:
+                log.exception("outbound worker run failed")
+            if leased:
+                if watch is not None:
+                    watch.cancel()
+                continue
+            waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait())]
+            if watch is not None:
+                waits.append(asyncio.ensure_future(watch.wait()))
+            try:
                 await asyncio.wait(waits, timeout=self.settings.poll_seconds,
                                    return_when=asyncio.FIRST_COMPLETED)
+            finally:
                 for w in waits:
                     w.cancel()
-            finally:
-                watch.cancel()
+                if watch is not None:
+                    watch.cancel()
 
     def stop(self) -> None:
         self._stop.set()
