@@ -16,6 +16,7 @@ from .config import ConfigError, load_config, render_config
 # ``func`` on its parsers (``func(args) -> int``).
 COMMAND_MODULES: tuple[str, ...] = (
     "server.directory.cli",
+    "server.outbound.cli",
 )
 
 

@@ -204,6 +204,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.imap.settings",
     "server.jmap.settings",
     "server.maintenance_settings",
+    "server.outbound.settings",
 )
 
 

@@ -9,15 +9,20 @@ run.  Settings: ``[maintenance]`` (server/maintenance_settings.py).
 from __future__ import annotations
 
 import logging
+import time
 
 from prometheus_client import Counter, Histogram
 
-from fdb_layers.mail import Engine, MaintenanceResult, Retention, run_maintenance
+from fdb_layers.mail import Engine, MaintenanceResult, Retention, run_maintenance, transact
+from fdb_layers.queue import expire_tombstones
 from server.config import Config
 from server.node.jobs import JobMetrics, LeasedJob, Outcome
 from server.maintenance_settings import MaintenanceSettings
+from server.outbound.settings import OutboundSettings
 
 log = logging.getLogger(__name__)
+
+_TOMBSTONE_BATCH = 500  # expire_tombstones' default limit
 
 RUNS = Counter(
     "fdbmail_maintenance_runs_total",
@@ -55,8 +60,10 @@ class MaintenanceWorker:
     stopped (a :class:`LeasedJob`; a cancelled pass is carried on later)."""
 
     def __init__(self, engine: Engine, *, interval: float, keep: Retention,
-                 pass_interval: float, lease_seconds: float, account_batch: int) -> None:
+                 pass_interval: float, lease_seconds: float, account_batch: int,
+                 queue_tombstone_seconds: float = 7 * 86400.0) -> None:
         self.engine = engine
+        self.queue_tombstone_seconds = queue_tombstone_seconds
         self.keep = keep
         self.pass_interval = pass_interval
         self.lease_seconds = lease_seconds
@@ -82,9 +89,21 @@ class MaintenanceWorker:
         return cls(engine, interval=float(s.interval_seconds), keep=keep,
                    pass_interval=float(s.pass_interval_seconds),
                    lease_seconds=float(s.lease_seconds),
-                   account_batch=max(1, int(s.account_batch)))
+                   account_batch=max(1, int(s.account_batch)),
+                   queue_tombstone_seconds=float(
+                       config.get(OutboundSettings).tombstone_seconds))
 
     async def _pass(self, holder: str) -> MaintenanceResult:
-        return await run_maintenance(
+        result = await run_maintenance(
             self.engine, keep=self.keep, holder=holder, lease_seconds=self.lease_seconds,
             pass_interval=self.pass_interval, account_batch=self.account_batch)
+        if result.ran and result.due:   # the pass's holder forgets old queue tombstones
+            await self._expire_queue_tombstones()
+        return result
+
+    async def _expire_queue_tombstones(self) -> None:
+        """Finished outbound queue ids older than ``[outbound] tombstone_seconds``
+        (``fdb_layers.queue.expire_tombstones``), in batches."""
+        before = time.time() - self.queue_tombstone_seconds
+        while await transact(self.engine, expire_tombstones, before) == _TOMBSTONE_BATCH:
+            pass

@@ -20,6 +20,7 @@ from server.directory import Directory, open_directory
 from server.net.settings import TlsSettings
 from server.net.tls import ServerTls
 from server.node.service import Service
+from server.outbound.outbox import Outbox
 from server.node.services import SERVICES, factories
 from server.sasl.limits import FailureLog
 
@@ -75,6 +76,7 @@ class NodeParts:
     tls: ServerTls
     # failed logins of every protocol of this process (SMTP AUTH, IMAP): server.sasl.limits
     auth_failures: FailureLog = field(default_factory=FailureLog)
+    outbox: Outbox | None = None    # remote recipients of submissions go to the queue
 
     @classmethod
     async def open(cls, config: Config, *, commit_socket: str | None = None) -> NodeParts:
@@ -92,7 +94,8 @@ class NodeParts:
             await blobs.close()
             await engine.close()
             raise
-        return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls)
+        return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls,
+                   Outbox(engine, blobs))
 
     async def build_services(self, names: tuple[str, ...] = SERVICES) -> list[Service]:
         """Every registered service the config enables, in registration order."""

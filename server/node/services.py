@@ -20,6 +20,7 @@ SERVICES: tuple[str, ...] = (
     "server.smtp.service:build",
     "server.smtp.lmtp.listener:build",
     "server.imap.service:build",
+    "server.outbound.service:build",
 )
 
 # The HTTP routes of the node's packages (JMAP, /crypto), served by every process of the

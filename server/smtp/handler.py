@@ -70,6 +70,14 @@ DELIVERY_SECONDS = Histogram(
 )
 
 
+class Outbox(Protocol):
+    """``server.outbound.outbox.Outbox``: queues a message for remote recipients,
+    returns once durable (False: this queue id was queued already)."""
+
+    async def enqueue(self, queue_id: str, sender: str, recipients: Sequence[str],
+                      content: bytes) -> bool: ...
+
+
 class DeliveryPipeline(Protocol):
     """``server.delivery.Delivery``: stores a message for accounts, returns once durable."""
 
@@ -92,7 +100,11 @@ class SenderInfo:
 @dataclass(slots=True)
 class Recipient:
     address: str
-    principals: list[Principal]
+    principals: list[Principal]     # empty: a remote recipient, for the outbound queue
+
+    @property
+    def remote(self) -> bool:
+        return not self.principals
 
 
 @dataclass(slots=True)
@@ -137,8 +149,9 @@ class SmtpHandler:
     """Policy and delivery, shared by every connection of a node."""
 
     def __init__(self, directory: Directory, delivery: DeliveryPipeline, hostname: str,
-                 postmaster: str = "postmaster") -> None:
+                 postmaster: str = "postmaster", outbox: Outbox | None = None) -> None:
         self.directory = directory
+        self.outbox = outbox            # None: remote recipients get 451 (no queue)
         self.authenticator = Authenticator(directory, CredentialCache())  # AUTH (server.sasl)
         self.delivery = delivery
         self.hostname = hostname
@@ -179,6 +192,8 @@ class SmtpHandler:
             if not await self.directory.is_local_domain(domain):
                 if who.principal is None:
                     return RcptDecision("554 5.7.1 Relay access denied")
+                if self.outbox is not None:     # queued for delivery (no principals)
+                    return RcptDecision("250 2.1.5 Recipient OK (remote)")
                 return RcptDecision("451 4.3.2 Outbound delivery not available yet; "
                                     "only local recipients are accepted")
             principals = await self.directory.resolve_recipient(address)
@@ -220,12 +235,46 @@ class SmtpHandler:
         MESSAGES.labels(listener, result, reason).inc()
 
     async def deliver(self, who: SenderInfo, tx: Transaction, content: bytes) -> str:
-        """Store the message for every recipient; the reply to DATA."""
+        """Store the message for every local recipient and queue it for the remote
+        ones (both durable before the reply); the reply to DATA."""
+        remote = [r.address for r in tx.recipients if r.remote]
+        if remote:
+            reply = await self._enqueue(who, tx, content, remote)
+            if reply is not None or len(remote) == len(tx.recipients):
+                return reply or f"250 2.0.0 OK queued as {self._did(tx, content)[:16]}"
+            tx = Transaction(tx.reverse_path, tx.utf8, [r for r in tx.recipients if not r.remote])
         request = self._request(who, tx, content, Source.SMTP)
         results = await self._run(who, request)
         if results is None:
             return "451 4.3.0 Temporary delivery failure, try again later"
-        return self._data_reply(who, request.idempotency_id, results, len(request.recipients))
+        reply = self._data_reply(who, request.idempotency_id, results, len(request.recipients))
+        if remote and reply.startswith("5"):    # the remote ones are queued: accepted
+            log.warning("delivery %s: local recipients refused (%s), remote ones queued",
+                        request.idempotency_id, reply, extra={"conn": who.conn_id})
+            return f"250 2.0.0 OK id={request.idempotency_id[:16]}"
+        return reply
+
+    @staticmethod
+    def _did(tx: Transaction, content: bytes) -> str:
+        return delivery_id(tx.reverse_path, [r.address for r in tx.recipients], content)
+
+    async def _enqueue(self, who: SenderInfo, tx: Transaction, content: bytes,
+                       remote: list[str]) -> str | None:
+        """Queue the message for the remote recipients (the whole envelope's delivery
+        id names it, so a retried submission is queued once); None once durable, else
+        the 451 to answer."""
+        assert self.outbox is not None      # remote recipients are accepted only then
+        did = self._did(tx, content)
+        try:
+            await self.outbox.enqueue(did, tx.reverse_path, remote,
+                                      self._trace(who, tx, did, Source.SMTP) + content)
+        except Exception:
+            log.exception("queueing %s failed", did, extra={"conn": who.conn_id})
+            MESSAGES.labels(who.listener, "tempfail", "delivery_error").inc()
+            return "451 4.3.0 Temporary queueing failure, try again later"
+        if len(remote) == len(tx.recipients):
+            MESSAGES.labels(who.listener, "accepted", "ok").inc()
+        return None
 
     async def deliver_each(self, who: SenderInfo, tx: Transaction, content: bytes) -> list[str]:
         """LMTP (RFC 2033 section 4.2): store the message once for every account, and
@@ -271,16 +320,24 @@ class SmtpHandler:
         for rcpt in tx.recipients:
             for p in rcpt.principals:
                 accounts.setdefault(p.id, p)
+        header = self._trace(who, tx, did, source)
+        return DeliveryRequest(
+            source, header + content,
+            tuple(DeliveryRecipient(a, max(0, p.quota)) for a, p in accounts.items()), did)
+
+    def _trace(self, who: SenderInfo, tx: Transaction, did: str, source: Source) -> bytes:
+        """Return-Path and Received (RFC 5321 4.4); the queue gets no Return-Path (the
+        next hop's final delivery adds it)."""
         single = tx.recipients[0].address if len(tx.recipients) == 1 else None
         protocol = "LMTP" if source is Source.LMTP else trace.with_protocol(
             esmtp=who.esmtp, tls=who.tls is not None, authenticated=who.principal is not None,
             utf8=tx.utf8)
-        header = trace.return_path(tx.reverse_path) + trace.received(
+        received = trace.received(
             helo=who.helo, peer_ip=who.peer_ip, by=self.hostname, protocol=protocol,
             id=did[:16], recipient=single, when=datetime.now(UTC), tls=who.tls)
-        return DeliveryRequest(
-            source, header + content,
-            tuple(DeliveryRecipient(a, max(0, p.quota)) for a, p in accounts.items()), did)
+        if any(r.remote for r in tx.recipients):
+            return received
+        return trace.return_path(tx.reverse_path) + received
 
     async def _run(self, who: SenderInfo,
                    request: DeliveryRequest) -> Sequence[DeliveryResult] | None:

@@ -11,7 +11,7 @@ from server.net.settings import TlsSettings, connection_limit_settings
 from server.config import Config, ServerSettings
 from server.smtp.settings import SmtpSettings
 from server.directory.base import Directory
-from server.smtp.handler import DeliveryPipeline, SmtpHandler
+from server.smtp.handler import DeliveryPipeline, Outbox, SmtpHandler
 from server.smtp.limits import Clock, Limits, LimitSettings
 from server.smtp.session import ListenerContext, SessionOptions
 from server.sasl.limits import FailureLog
@@ -86,6 +86,7 @@ async def prepare_smtp(
     tls_context: ssl.SSLContext | None = None,
     server_tls: tls.ServerTls | None = None,
     failure_log: FailureLog | None = None,
+    outbox: Outbox | None = None,
 ) -> SmtpSetup:
     """``server_tls``: the node's TLS context (else one is made from [tls]);
     ``tls_context`` replaces either (tests)."""
@@ -93,7 +94,8 @@ async def prepare_smtp(
     options = session_options(config)
     limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}),
                     failure_log=failure_log)
-    handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster)
+    handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster,
+                          outbox=outbox)
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))

@@ -16,7 +16,7 @@ from server.net.listen import ListenAddress
 from server.node.accept import Acceptor, LocalServer
 from server.node.parts import NodeParts
 from server.node.service import STOP_GRACE, Connection, Listener, TlsMode
-from server.smtp.handler import DeliveryPipeline
+from server.smtp.handler import DeliveryPipeline, Outbox
 from server.smtp.limits import Clock, Limits
 from server.smtp.listener import SmtpSetup, prepare_smtp, warn_auth_in_clear
 from server.smtp.session import CONNECTIONS, ListenerContext, SmtpSession
@@ -124,13 +124,15 @@ async def start_smtp(
     *,
     clock: Clock | None = None,
     tls_context: ssl.SSLContext | None = None,
+    outbox: Outbox | None = None,
 ) -> SmtpService:
     """Open the configured listeners (port 0 binds a free port; see ``SmtpService.ports``)
     and serve them in this process, as a one-process node does.
 
     ``tls_context`` replaces the configured or self-signed certificate (tests)."""
     warn_auth_in_clear(config)
-    setup = await prepare_smtp(config, directory, delivery, clock=clock, tls_context=tls_context)
+    setup = await prepare_smtp(config, directory, delivery, clock=clock, tls_context=tls_context,
+                               outbox=outbox)
     service = SmtpNodeService(setup, _hostname(config))
     acceptor = Acceptor(setup.limits)   # SMTP's limits: the connection limits and its own
     running = SmtpService(acceptor, service)
@@ -146,7 +148,8 @@ async def start_smtp(
 async def build(parts: NodeParts) -> SmtpNodeService | None:
     config = parts.config
     setup = await prepare_smtp(config, parts.directory, parts.delivery, server_tls=parts.tls,
-                               failure_log=parts.auth_failures)
+                               failure_log=parts.auth_failures,
+                               outbox=parts.outbox)
     if not setup.contexts:
         return None
     warn_auth_in_clear(config)

@@ -121,6 +121,8 @@ submissions_listen = "127.0.0.1:0"
 max_message_size = {MAX_SIZE}
 [directory]
 cache_ttl = 0.0
+[outbound]
+workers = false  # queued mail stays queued: only 127.0.0.1 is contacted (tests/server/outbound)
 """)
     fdbmail(cfg, "add-domain", "example.com")
     fdbmail(cfg, "add-domain", "bücher.example")
@@ -151,7 +153,8 @@ cache_ttl = 0.0
     blobs = await open_blob_store(config)
     directory = await open_directory(config)
     delivery = FlakyDelivery(engine, blobs)
-    service = await start_smtp(config, directory, delivery)
+    from server.outbound.outbox import Outbox
+    service = await start_smtp(config, directory, delivery, outbox=Outbox(engine, blobs))
     try:
         yield Node(config, service, directory, engine, blobs, delivery)
     finally:
@@ -255,10 +258,13 @@ async def test_submission_auth(node: Node) -> None:
             with pytest.raises(smtplib.SMTPSenderRefused) as e:
                 s.sendmail("bob@example.com", ["bob@example.com"], MSG)
             assert e.value.smtp_code == 553
-            with pytest.raises(smtplib.SMTPRecipientsRefused) as r:
-                s.sendmail("alice@example.com", ["friend@remote.test"], SUBMITTED)
-            assert r.value.recipients["friend@remote.test"][0] == 451
+            # a remote recipient is queued for outbound delivery (issue 14)
+            assert s.sendmail("alice@example.com", ["friend@remote.test"], SUBMITTED) == {}
     await asyncio.to_thread(implicit)
+    from fdb_layers.engine.run import transact
+    from fdb_layers.queue import list_messages
+    queued = await transact(node.engine, list_messages)
+    assert [r.address for m in queued for r in m.recipients] == ["friend@remote.test"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,197 @@
+"""One delivery attempt to one next hop (asyncio streams): connect to each address
+in turn, EHLO (HELO if refused), STARTTLS when offered, AUTH PLAIN at a relay,
+SIZE/8BITMIME/SMTPUTF8 checks, MAIL/RCPT/DATA; one reply per recipient."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from server.outbound.routing import Hop
+from server.outbound.wire import Reply, ReplySyntaxError, dot_stuff, parse_reply_line
+
+log = logging.getLogger(__name__)
+
+_MAX_REPLY_LINES = 100
+
+
+class HopFailed(Exception):
+    """This host cannot take the message now (connection, greeting, TLS, a reply
+    to the whole transaction): try the next one; ``reply`` says why."""
+
+    def __init__(self, reply: str, *, permanent: bool = False) -> None:
+        super().__init__(reply)
+        self.reply = reply
+        self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    helo: str
+    connect_timeout: float
+    timeout: float
+    tls_verify: bool
+    username: str = ""
+    password: str = ""
+    require_tls_for_auth: bool = True
+
+
+class _Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 timeout: float) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.timeout = timeout
+        self.tls = False
+
+    async def reply(self) -> Reply:
+        lines: list[str] = []
+        while len(lines) < _MAX_REPLY_LINES:
+            line = await asyncio.wait_for(self.reader.readline(), self.timeout)
+            if not line:
+                raise HopFailed("451 4.4.2 connection closed by the remote host")
+            try:
+                code, more, text = parse_reply_line(line)
+            except ReplySyntaxError as e:
+                raise HopFailed(f"451 4.5.0 {e}") from None
+            lines.append(text)
+            if not more:
+                return Reply(code, tuple(lines))
+        raise HopFailed("451 4.5.0 reply too long")
+
+    async def cmd(self, line: str) -> Reply:
+        self.writer.write(line.encode("utf-8") + b"\r\n")
+        await self.writer.drain()
+        return await self.reply()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _extensions(reply: Reply) -> dict[str, str]:
+    out = {}
+    for line in reply.lines[1:]:
+        keyword, _, params = line.partition(" ")
+        out[keyword.upper()] = params
+    return out
+
+
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    if not verify:                      # opportunistic TLS (RFC 7435)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequence[str],
+               body: bytes) -> dict[str, str]:
+    """Deliver ``body`` to ``recipients`` through ``hop``; each recipient's reply
+    (2xx delivered, 4xx deferred, 5xx refused).  Raises :class:`HopFailed` when no
+    address of the hop took the transaction."""
+    last = HopFailed("451 4.4.1 no address to connect to")
+    for address in hop.addresses:
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(address, hop.port), options.connect_timeout)
+        except (OSError, TimeoutError) as e:
+            last = HopFailed(f"451 4.4.1 cannot connect to {hop.name}[{address}]:{hop.port}: "
+                             f"{type(e).__name__}")
+            continue
+        conn = _Conn(reader, writer, options.timeout)
+        try:
+            return await _transaction(conn, hop, options, sender, recipients, body)
+        except HopFailed as e:
+            if e.permanent:
+                raise
+            last = e
+        except (OSError, TimeoutError, ssl.SSLError) as e:
+            last = HopFailed(f"451 4.4.2 connection to {hop.name}[{address}] failed: "
+                             f"{type(e).__name__}")
+        finally:
+            conn.close()
+    raise last
+
+
+async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: str,
+                       recipients: Sequence[str], body: bytes) -> dict[str, str]:
+    greeting = await conn.reply()
+    if greeting.code != 220:
+        raise HopFailed(str(greeting))      # RFC 5321 section 5.1: try the next host
+    ext = await _hello(conn, options.helo)
+    if "STARTTLS" in ext:
+        reply = await conn.cmd("STARTTLS")
+        if reply.code == 220:
+            await conn.writer.start_tls(_tls_context(options.tls_verify),
+                                        server_hostname=hop.name)
+            conn.tls = True
+            ext = await _hello(conn, options.helo)
+    if hop.relay and options.username:
+        await _auth(conn, options, ext)
+    eight_bit = any(b > 127 for b in body)
+    utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
+    params = []
+    if "SIZE" in ext:
+        limit = ext["SIZE"].strip()
+        if limit.isdigit() and int(limit) and len(body) > int(limit):
+            raise HopFailed(f"552 5.3.4 message too big for {hop.name} ({limit} octets)",
+                            permanent=True)
+        params.append(f"SIZE={len(body)}")
+    if eight_bit:
+        if "8BITMIME" not in ext:       # RFC 6152 section 3: no downgrade here: bounce
+            raise HopFailed(f"554 5.6.3 {hop.name} does not accept 8-bit data (8BITMIME)",
+                            permanent=True)
+        params.append("BODY=8BITMIME")
+    if utf8:
+        if "SMTPUTF8" not in ext:       # RFC 6531 section 3.2
+            raise HopFailed(f"553 5.6.7 {hop.name} does not accept UTF-8 addresses "
+                            "(SMTPUTF8)", permanent=True)
+        params.append("SMTPUTF8")
+    reply = await conn.cmd(" ".join([f"MAIL FROM:<{sender}>", *params]))
+    if not reply.positive:
+        raise HopFailed(str(reply), permanent=reply.permanent)
+    results: dict[str, str] = {}
+    accepted = []
+    for r in recipients:
+        reply = await conn.cmd(f"RCPT TO:<{r}>")
+        results[r] = str(reply)
+        if reply.positive:
+            accepted.append(r)
+    if accepted:
+        reply = await conn.cmd("DATA")
+        if reply.code == 354:
+            conn.writer.write(dot_stuff(body))
+            await conn.writer.drain()
+            reply = await conn.reply()
+        for r in accepted:
+            results[r] = str(reply)
+    try:
+        await conn.cmd("QUIT")
+    except (HopFailed, OSError, TimeoutError):
+        pass
+    return results
+
+
+async def _hello(conn: _Conn, helo: str) -> dict[str, str]:
+    reply = await conn.cmd(f"EHLO {helo}")
+    if reply.code == 250:
+        return _extensions(reply)
+    reply = await conn.cmd(f"HELO {helo}")
+    if reply.code != 250:
+        raise HopFailed(str(reply))
+    return {}
+
+
+async def _auth(conn: _Conn, options: ClientOptions, ext: dict[str, str]) -> None:
+    if options.require_tls_for_auth and not conn.tls:
+        raise HopFailed("451 4.7.10 the relay offers no TLS: AUTH not sent in clear")
+    if "PLAIN" not in ext.get("AUTH", "").upper().split():
+        raise HopFailed("451 4.7.12 the relay does not offer AUTH PLAIN")
+    token = base64.b64encode(f"\0{options.username}\0{options.password}".encode()).decode()
+    reply = await conn.cmd(f"AUTH PLAIN {token}")
+    if reply.code != 235:
+        raise HopFailed(f"451 4.7.0 AUTH at the relay failed: {reply}")

@@ -1,0 +1,51 @@
+"""Submission's way into the outbound queue: the message is put in the blob store,
+then queued (blob reference, envelope, per-recipient state) in one commit.  Only
+then does SMTP answer 250, as local delivery is durable before 250.
+
+The queue id is the caller's (SMTP uses its delivery id, a hash of the envelope and
+the message): a client that retries after a lost 250 queues nothing twice."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from fdb_layers.blobs.refs import BlobBeingDeleted
+from fdb_layers.mail import Engine, transact
+from fdb_layers.queue import Envelope, Recipient, enqueue_message
+from server.blobs import BlobStore
+
+log = logging.getLogger(__name__)
+
+_PUT_TRIES = 3
+
+
+class Outbox:
+    """Queues messages for remote recipients (``server.smtp``'s ``Outbox`` seam)."""
+
+    def __init__(self, engine: Engine, blobs: BlobStore,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.clock = clock
+
+    async def enqueue(self, queue_id: str, sender: str, recipients: Sequence[str],
+                      content: bytes) -> bool:
+        """Queue ``content`` for ``recipients``; False if this queue id was queued
+        already (a retry).  Raises on failure: nothing is acknowledged then."""
+        now = self.clock()
+        for attempt in range(_PUT_TRIES):
+            ref = await self.blobs.put(content)
+            envelope = Envelope(sender, tuple(Recipient(r) for r in recipients), ref.id,
+                                ref.size, now, now)
+            try:
+                queued = await transact(self.engine, enqueue_message, queue_id, envelope)
+            except BlobBeingDeleted:  # the collector is deleting it: put it again
+                if attempt == _PUT_TRIES - 1:
+                    raise
+                continue
+            log.info("queued %s for %d remote recipients", queue_id, len(recipients),
+                     extra={"queue_id": queue_id})
+            return queued
+        return False

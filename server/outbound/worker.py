@@ -1,0 +1,339 @@
+"""The delivery worker: every node process may run one; leases through the store
+keep two workers off the same message.
+
+A run leases due messages (:func:`lease_due`, a holder unique per call), groups each
+message's open recipients by destination domain, sends to each domain's next hop
+(at most ``concurrency_per_domain`` at once per domain), and records the outcome
+(:func:`record_attempt`) and the DSNs it calls for in one commit: the DSNs are queued
+messages from ``<>`` (never to ``<>``), so none is lost between the two.  Recipients
+in local domains (a DSN to a local sender) are delivered through the delivery
+pipeline.  Idle workers wait for the queue's watch, or ``poll_seconds``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from fdb_layers.mail import MAX_DELIVERY_ID, Engine, Transaction, transact
+from fdb_layers.queue import (
+    DELAYED,
+    DELIVERED,
+    FAILED,
+    AttemptOutcome,
+    Envelope,
+    LeaseLost,
+    QueuedMessage,
+    Recipient as QueueRecipient,
+    RecipientResult,
+    count_queue,
+    enqueue_message,
+    lease_due,
+    record_attempt,
+    watch_queue,
+)
+from fdb_layers.queue.schedule import is_expired, needs_delay_notice
+from server.blobs import BlobStore
+from server.blobs.base import BlobRef
+from server.delivery import (
+    Delivery,
+    DeliveryRequest,
+    Recipient as DeliveryRecipient,
+    Refused,
+    Source,
+)
+from server.directory.base import Directory
+from server.outbound import dsn
+from server.outbound.client import ClientOptions, HopFailed, send
+from server.outbound.routing import RouteError, Router
+from server.outbound.settings import OutboundSettings
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = Gauge(
+    "fdbmail_outbound_queue_recipients",
+    "Recipients in the outbound queue by state (pending, delayed, delivered and failed ones "
+    "wait for the others of their message), as last seen by this process's worker.",
+    ("state",),
+)
+QUEUE_MESSAGES = Gauge("fdbmail_outbound_queue_messages",
+                       "Messages in the outbound queue, as last seen by this process's worker.")
+DELIVERIES = Counter(
+    "fdbmail_outbound_deliveries_total",
+    "Recipient delivery attempts by result (delivered, deferred, failed).",
+    ("result",),
+)
+ATTEMPT_SECONDS = Histogram(
+    "fdbmail_outbound_attempt_duration_seconds",
+    "Duration of one delivery attempt to one destination domain.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+NOTICES = Counter("fdbmail_outbound_dsn_total", "DSNs sent, by kind (failed, delayed).",
+                  ("kind",))
+
+
+class _Wakeup(Protocol):
+    """The queue's watch (``watch_queue``)."""
+
+    async def wait(self) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _DomainLimit:
+    semaphore: asyncio.Semaphore
+    users: int = 0
+
+
+class DeliveryWorker:
+    def __init__(self, engine: Engine, blobs: BlobStore, directory: Directory,
+                 delivery: Delivery, settings: OutboundSettings, hostname: str, *,
+                 node: str = "node", router: Router | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.blobs = blobs
+        self.directory = directory
+        self.delivery = delivery
+        self.settings = settings
+        self.retry = settings.retry()
+        self.hostname = hostname
+        self.node = node
+        self.router = router or Router(settings)
+        self.clock = clock
+        self.options = ClientOptions(settings.helo or hostname, settings.connect_timeout,
+                                     settings.timeout, settings.tls_verify,
+                                     settings.relay_username, settings.relay_password,
+                                     settings.require_tls_for_relay)
+        self._domains: dict[str, _DomainLimit] = {}
+        self._stop = asyncio.Event()
+        self.runs = 0
+
+    # --- the loop ---------------------------------------------------------------------
+    async def run(self) -> None:
+        """Until :meth:`stop`: work while messages are due, else wait for a wake-up
+        (the queue's watch) or ``poll_seconds``; errors are logged, never raised."""
+        while not self._stop.is_set():
+            watch: _Wakeup | None = None
+            leased = 0
+            try:
+                watch = await watch_queue(self.engine)
+                leased = await self.run_once()
+            except Exception:
+                log.exception("outbound worker run failed")
+            if leased:
+                if watch is not None:
+                    watch.cancel()
+                continue
+            waits: list[asyncio.Future[object]] = [asyncio.ensure_future(self._stop.wait())]
+            if watch is not None:
+                waits.append(asyncio.ensure_future(watch.wait()))
+            try:
+                await asyncio.wait(waits, timeout=self.settings.poll_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+                if watch is not None:
+                    watch.cancel()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run_once(self) -> int:
+        """Lease what is due and try it; the number of messages leased."""
+        holder = f"{self.node}/{uuid.uuid4().hex}"     # unique per call (see lease_due)
+        leased = await transact(self.engine, lease_due, self.clock(), holder,
+                                self.retry.lease_seconds, self.settings.batch)
+        if leased:
+            await asyncio.gather(*(self._attempt(holder, m) for m in leased))
+        await self._gauge()
+        self.runs += 1
+        return len(leased)
+
+    async def _gauge(self) -> None:
+        counts = await transact(self.engine, count_queue)
+        QUEUE_MESSAGES.set(counts.pop("messages", 0))
+        for state, n in counts.items():
+            QUEUE_SIZE.labels(state).set(n)
+
+    # --- one message ------------------------------------------------------------------
+    async def _attempt(self, holder: str, message: QueuedMessage) -> None:
+        extra = {"queue_id": message.queue_id}
+        try:
+            body = await self.blobs.get(message.blob_id)
+        except Exception:
+            log.exception("queued %s: cannot read its body", message.queue_id, extra=extra)
+            return      # the lease expires; tried again then
+        by_domain: dict[str, list[int]] = {}
+        for r in message.recipients:
+            if r.state not in (DELIVERED, FAILED):
+                by_domain.setdefault(r.address.rpartition("@")[2].lower(), []).append(r.index)
+        results: dict[int, RecipientResult] = {}
+        addresses = {r.index: r.address for r in message.recipients}
+        await asyncio.gather(*(self._domain(message, domain, [addresses[i] for i in indexes],
+                                            indexes, body, results)
+                               for domain, indexes in by_domain.items()))
+        now = self.clock()
+        notices = await self._prepare_notices(message, results, body, now)
+        try:
+            outcome = await transact(self.engine, self._record, message, holder, results,
+                                     notices, now)
+        except LeaseLost:
+            log.warning("queued %s: lease lost before its outcome was recorded",
+                        message.queue_id, extra=extra)
+            return
+        for index in outcome.delivered:
+            log.info("queued %s delivered to <%s>", message.queue_id, addresses[index],
+                     extra=extra)
+        for notice, _, _ in notices:
+            NOTICES.labels(notice.kind).inc()
+
+    async def _record(self, tr: Transaction, message: QueuedMessage, holder: str,
+                      results: dict[int, RecipientResult],
+                      notices: list[tuple[dsn.Notice, str, BlobRef]],
+                      now: float) -> AttemptOutcome:
+        """The attempt's outcome and its DSNs, queued in the same commit: a notice is
+        never lost between the two (a DSN to a local sender is delivered by the queue
+        too, see :meth:`_local`)."""
+        outcome = await record_attempt(tr, message.queue_id, holder, results, now=now,
+                                       settings=self.retry)
+        for notice, queue_id, ref in notices:
+            wanted = outcome.failed if notice.kind == dsn.FAILED else outcome.delay_notice
+            if {r.index for r in notice.recipients} <= set(wanted):
+                envelope = Envelope("", (QueueRecipient(message.sender),), ref.id, ref.size,
+                                    now, now)
+                await enqueue_message(tr, queue_id, envelope)
+        return outcome
+
+    async def _prepare_notices(self, message: QueuedMessage,
+                               results: dict[int, RecipientResult], body: bytes,
+                               now: float) -> list[tuple[dsn.Notice, str, BlobRef]]:
+        """The DSNs this attempt calls for (what record_attempt will decide, from the same
+        state and time), their bodies put in the blob store; never to ``<>`` (RFC 3461
+        section 6.2)."""
+        if not message.sender:
+            return []
+        expired = is_expired(self.retry, message.created_at, now)
+        late = needs_delay_notice(self.retry, message.created_at, now)
+        failed, delayed, updated = [], [], []
+        for r in message.recipients:
+            state, reply = r.state, r.reply
+            if state not in (DELIVERED, FAILED) and r.index in results:
+                state, reply = results[r.index].state, results[r.index].reply
+            if state not in (DELIVERED, FAILED) and expired:
+                state, reply = FAILED, reply or "gave up: not delivered in time"
+            if state == FAILED and r.state != FAILED:
+                failed.append(r.index)
+            if state == DELAYED and late and not r.delay_notified:
+                delayed.append(r.index)
+            updated.append(replace(r, reply=reply))
+        message = replace(message, recipients=tuple(updated))
+        out = []
+        for notice in dsn.notices(message, failed, delayed):
+            report = dsn.build(message, notice, body, reporting_mta=self.hostname, now=now)
+            out.append((notice, dsn.notice_id(message, notice), await self.blobs.put(report)))
+        return out
+
+    async def _domain(self, message: QueuedMessage, domain: str, recipients: list[str],
+                      indexes: list[int], body: bytes,
+                      results: dict[int, RecipientResult]) -> None:
+        limit = self._domains.setdefault(
+            domain, _DomainLimit(asyncio.Semaphore(self.settings.concurrency_per_domain)))
+        limit.users += 1
+        started = time.perf_counter()
+        try:
+            async with limit.semaphore:
+                if await self._is_local(domain):
+                    replies = await self._local(message, recipients, body)
+                else:
+                    replies = await self._send(domain, message.sender, recipients, body)
+        finally:
+            limit.users -= 1
+            if not limit.users:         # no unbounded map of every domain ever seen
+                del self._domains[domain]
+        ATTEMPT_SECONDS.observe(time.perf_counter() - started)
+        for index, address in zip(indexes, recipients, strict=True):
+            reply = replies.get(address, "451 4.3.0 no reply")
+            state = DELIVERED if reply[:1] == "2" else FAILED if reply[:1] == "5" else DELAYED
+            DELIVERIES.labels({DELIVERED: "delivered", FAILED: "failed"}.get(
+                state, "deferred")).inc()
+            results[index] = RecipientResult(state, reply)
+            log.info("queued %s to <%s>: %s", message.queue_id, address, reply[:200],
+                     extra={"queue_id": message.queue_id})
+
+    async def _send(self, domain: str, sender: str, recipients: list[str],
+                    body: bytes) -> dict[str, str]:
+        """Each recipient's reply from the first hop that took the transaction."""
+        try:
+            hops = await self.router.hops(domain)
+        except RouteError as e:
+            return dict.fromkeys(recipients, e.reply)
+        last = HopFailed("451 4.4.1 no next hop")
+        for hop in hops:        # RFC 5321 section 5.1: the next MX on failure
+            try:
+                return await send(hop, self.options, sender, recipients, body)
+            except HopFailed as e:
+                if e.permanent:
+                    return dict.fromkeys(recipients, e.reply)
+                last = e
+        return dict.fromkeys(recipients, last.reply)
+
+    # --- local recipients (DSNs to local senders) -------------------------------------
+    async def _is_local(self, domain: str) -> bool:
+        try:
+            return await self.directory.is_local_domain(domain)
+        except Exception:
+            log.exception("directory lookup of %s failed", domain)
+            return False
+
+    async def _local(self, message: QueuedMessage, recipients: list[str],
+                     body: bytes) -> dict[str, str]:
+        """Deliver to local recipients through the delivery pipeline (idempotent by
+        the queue id): each recipient's reply as SMTP would give it."""
+        out: dict[str, str] = {}
+        for address in recipients:
+            try:
+                principals = await self.directory.resolve_recipient(address)
+            except Exception:
+                out[address] = "451 4.4.3 directory unavailable"
+                continue
+            if not principals:
+                out[address] = "550 5.1.1 no such user here"
+                continue
+            request = DeliveryRequest(
+                Source.SMTP, f"Return-Path: <{message.sender}>\r\n".encode() + body,
+                tuple(DeliveryRecipient(p.id, max(0, p.quota)) for p in principals),
+                f"q-{message.queue_id}-{address}"[:MAX_DELIVERY_ID])
+            try:
+                results = await self.delivery.deliver(request)
+            except Exception:
+                log.exception("queued %s: local delivery failed", message.queue_id)
+                out[address] = "451 4.3.0 local delivery failed"
+                continue
+            refused = [r for r in results if isinstance(r, Refused)]
+            if any(r.temporary for r in refused):
+                out[address] = "451 4.3.0 local delivery failed for now"
+            elif refused and len(refused) == len(results):
+                out[address] = "550 5.0.0 local delivery refused"
+            else:
+                out[address] = "250 2.0.0 delivered locally"
+        return out
+
+
+def start_worker(worker: DeliveryWorker) -> asyncio.Task[None]:
+    return asyncio.create_task(worker.run(), name="outbound")
+
+
+async def stop_worker(worker: DeliveryWorker, task: asyncio.Task[None]) -> None:
+    worker.stop()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
