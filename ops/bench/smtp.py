@@ -311,6 +311,7 @@ def run_pipeline(cfg: Path, args: argparse.Namespace) -> dict[str, float]:
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(target=pipeline_alone, args=(str(cfg), args, child))
     proc.start()
+    child.close()   # the child's end: a child that dies makes recv() raise, not hang
     elapsed, latencies, rss_kib, cpu, threads = parent.recv()
     proc.join(30)
     return _with_threads(_stats(elapsed, latencies, rss_kib, cpu), threads, len(latencies))
@@ -343,6 +344,7 @@ def run(mode: str, cfg: Path, args: argparse.Namespace) -> dict[str, float]:
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(target=serve, args=(mode, str(cfg), child))
     proc.start()
+    child.close()   # the child's end: a child that dies makes recv() raise, not hang
     port = parent.recv()
     elapsed, latencies = asyncio.run(load(port, args.messages, args.size, args.connections,
                                           args.users))

@@ -24,6 +24,7 @@ from typing import Literal
 from starlette.requests import Request as HttpRequest
 from starlette.responses import Response, StreamingResponse
 
+from fdb_layers.blobs.uploads import get_upload
 from fdb_layers.mail import Transaction, find_email_of_blob, get_summary
 from server.blobs import BlobStore
 from server.blobs.base import BlobError
@@ -56,13 +57,15 @@ class Found:
 
 
 async def find_blob(tr: Transaction, account_id: str, blob_id: str) -> Found | None:
-    """The blob ``blob_id`` if the account may read it; None otherwise.  (Uploaded
-    blobs are to be found here too, once upload keeps its own references.)"""
+    """The blob ``blob_id`` if the account may read it (a blob it uploaded, an email of
+    it, or a part of such an email); None otherwise."""
     sha, part_id = split_part_blob_id(blob_id)
     if not is_blob_hex(sha):
         return None
     email = await find_email_of_blob(tr, account_id, sha)
     if email is None:
+        if part_id is None and await get_upload(tr, account_id, sha) is not None:
+            return Found(sha, None, "application/octet-stream")
         return None
     if part_id is None:
         return Found(sha, None, "message/rfc822")

@@ -95,7 +95,7 @@ class NodeParts:
             await engine.close()
             raise
         return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls,
-                   Outbox(engine, blobs))
+                   outbox=Outbox(engine, blobs))
 
     async def build_services(self, names: tuple[str, ...] = SERVICES) -> list[Service]:
         """Every registered service the config enables, in registration order."""

@@ -45,6 +45,22 @@ async def test_upload_answers_the_blob_and_references_it(mail: Mail) -> None:
     assert await transact(mail.node.engine, get_upload, mail.ids["bob"], got["blobId"]) is None
 
 
+async def test_an_upload_downloads_for_its_uploader_only(mail: Mail) -> None:
+    """RFC 8620 section 6.2: a blob id from upload is downloadable by that account; another
+    account gets 404 for it, as for any blob it may not read."""
+    data = b"\x00\x01 attachment bytes \xff"
+    async with mail.client("alice") as c:
+        got = await upload(c, mail.ids["alice"], data, "application/octet-stream")
+        r = await c.get(f"/download/{mail.ids['alice']}/{got['blobId']}/a.bin")
+        assert r.status_code == 200 and r.content == data
+        r = await c.get(f"/download/{mail.ids['alice']}/{got['blobId']}/a.bin",
+                        headers={"Range": "bytes=0-1"})
+        assert r.status_code == 206 and r.content == data[:2]
+    async with mail.client("bob") as c:
+        r = await c.get(f"/download/{mail.ids['bob']}/{got['blobId']}/a.bin")
+        assert r.status_code == 404
+
+
 async def test_upload_to_another_account_or_without_credentials_is_refused(
         mail: Mail) -> None:
     async with mail.client("alice") as c:
