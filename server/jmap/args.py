@@ -5,9 +5,9 @@ and the other method packages call them; none re-implements a check."""
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 
-from .errors import MethodError, invalid_arguments
+from .errors import MethodError, SetError, invalid_arguments
 from .json import JsonObject, JsonValue
 from .methods import Account, CallContext
 
@@ -222,3 +222,35 @@ def check_set_size(ctx: CallContext, args: JsonObject) -> None:
     cap = ctx.limits.max_objects_in_set
     if total > cap:
         raise MethodError("requestTooLarge", f"{total} objects; at most {cap} per call")
+
+
+async def apply_updates(ctx: CallContext, update: JsonObject,
+                        apply: Callable[[str, JsonObject], Awaitable[None]]
+                        ) -> tuple[JsonObject, JsonObject]:
+    """The ``update`` part of a /set (RFC 8620 section 5.3): ``apply(id, patch)`` for each
+    entry (``#creation`` ids resolved), its SetError recorded per id.  Returns
+    ``(updated, notUpdated)``."""
+    updated: JsonObject = {}
+    not_updated: JsonObject = {}
+    for raw_id, patch in update.items():
+        try:
+            if not isinstance(patch, dict):
+                raise SetError("invalidPatch", "a patch must be an object")
+            await apply(resolve_creation_id(ctx, raw_id), patch)
+        except SetError as e:
+            not_updated[raw_id] = e.to_json()
+            continue
+        updated[raw_id] = None
+    return updated, not_updated
+
+
+def set_response(out: JsonObject, created: JsonObject, updated: JsonObject,
+                 destroyed: list[JsonValue], not_created: JsonObject,
+                 not_updated: JsonObject, not_destroyed: JsonObject) -> JsonObject:
+    """``out`` (accountId, oldState, newState) with the six result maps of a /set
+    response, each null when empty (RFC 8620 section 5.3)."""
+    for key, value in (("created", created), ("updated", updated),
+                       ("destroyed", destroyed), ("notCreated", not_created),
+                       ("notUpdated", not_updated), ("notDestroyed", not_destroyed)):
+        out[key] = value or None
+    return out

@@ -33,11 +33,13 @@ from server.delivery import Delivery
 
 from .args import (
     account_arg,
+    apply_updates,
     check_known,
     check_set_size,
     check_state,
     object_arg,
     resolve_creation_id,
+    set_response,
     string_list_arg,
 )
 from .blob import readable_blobs
@@ -82,18 +84,10 @@ class EmailSet:
                 not_created[creation_id] = e.to_json()
                 continue
             ctx.record_created(creation_id, str(record["id"]))
-        updated: JsonObject = {}
-        not_updated: JsonObject = {}
-        for raw_id, patch in update.items():
-            try:
-                if not isinstance(patch, dict):
-                    raise SetError("invalidPatch", "a patch must be an object")
-                await self.store.run(account.id, _update, ctx,
-                                     resolve_creation_id(ctx, raw_id), patch)
-            except SetError as e:
-                not_updated[raw_id] = e.to_json()
-                continue
-            updated[raw_id] = None
+
+        async def update_one(email_id: str, patch: JsonObject) -> None:
+            await self.store.run(account.id, _update, ctx, email_id, patch)
+        updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
         for raw_id in destroy:
@@ -105,11 +99,8 @@ class EmailSet:
                 not_destroyed[raw_id] = SetError("notFound").to_json()
         out: JsonObject = {"accountId": account.id, "oldState": old_state,
                            "newState": await self.store.run(account.id, current_state)}
-        for key, value in (("created", created), ("updated", updated),
-                           ("destroyed", destroyed), ("notCreated", not_created),
-                           ("notUpdated", not_updated), ("notDestroyed", not_destroyed)):
-            out[key] = value or None
-        return out
+        return set_response(out, created, updated, destroyed, not_created, not_updated,
+                            not_destroyed)
 
     async def _create(self, ctx: CallContext, account_id: str,
                       values: JsonObject) -> JsonObject:

@@ -27,6 +27,7 @@ from fdb_layers.mail import Transaction
 
 from .args import (
     account_arg,
+    apply_updates,
     check_known,
     check_set_size,
     check_state,
@@ -35,6 +36,7 @@ from .args import (
     object_arg,
     properties_arg,
     resolve_creation_id,
+    set_response,
     string_arg,
     string_list_arg,
 )
@@ -238,18 +240,10 @@ class IdentitySet(_Identities):
                 continue
             ctx.record_created(creation_id, identity.id)
             created[creation_id] = {"id": identity.id, "mayDelete": True}
-        updated: JsonObject = {}
-        not_updated: JsonObject = {}
-        for raw_id, patch in update.items():
-            try:
-                if not isinstance(patch, dict):
-                    raise SetError("invalidPatch", "a patch must be an object")
-                await self.store.run(account.id, _update, resolve_creation_id(ctx, raw_id), patch,
-                               owned, _display(ctx))
-            except SetError as e:
-                not_updated[raw_id] = e.to_json()
-                continue
-            updated[raw_id] = None
+
+        async def update_one(identity_id: str, patch: JsonObject) -> None:
+            await self.store.run(account.id, _update, identity_id, patch, owned, _display(ctx))
+        updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
         for raw_id in destroy:
@@ -263,8 +257,5 @@ class IdentitySet(_Identities):
             destroyed.append(identity_id)
         out: JsonObject = {"accountId": account.id, "oldState": old_state,
                            "newState": str(await self.store.run(account.id, get_identity_state))}
-        for key, value in (("created", created), ("updated", updated),
-                           ("destroyed", destroyed), ("notCreated", not_created),
-                           ("notUpdated", not_updated), ("notDestroyed", not_destroyed)):
-            out[key] = value or None
-        return out
+        return set_response(out, created, updated, destroyed, not_created, not_updated,
+                            not_destroyed)

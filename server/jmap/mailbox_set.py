@@ -30,12 +30,14 @@ from fdb_layers.mail import (
 
 from .args import (
     account_arg,
+    apply_updates,
     bool_arg,
     check_known,
     check_set_size,
     check_state,
     object_arg,
     resolve_creation_id,
+    set_response,
     string_list_arg,
 )
 from .errors import SetError
@@ -187,18 +189,10 @@ class MailboxSet:
                 "id": box.id, "role": box.role or None, "sortOrder": 0,
                 "isSubscribed": box.subscribed, "totalEmails": 0, "unreadEmails": 0,
                 "totalThreads": 0, "unreadThreads": 0, "myRights": dict(ALL_RIGHTS)}
-        updated: JsonObject = {}
-        not_updated: JsonObject = {}
-        for raw_id, patch in update.items():
-            mailbox_id = resolve_creation_id(ctx, raw_id)
-            try:
-                if not isinstance(patch, dict):
-                    raise SetError("invalidPatch", "a patch must be an object")
-                await self.store.run(account.id, _update, ctx, mailbox_id, patch)
-            except SetError as e:
-                not_updated[raw_id] = e.to_json()
-                continue
-            updated[raw_id] = None
+
+        async def update_one(mailbox_id: str, patch: JsonObject) -> None:
+            await self.store.run(account.id, _update, ctx, mailbox_id, patch)
+        updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
         for raw_id in destroy:
@@ -210,8 +204,5 @@ class MailboxSet:
                 continue
             destroyed.append(mailbox_id)
         out["newState"] = await self.store.run(account.id, _state)
-        for key, value in (("created", created), ("updated", updated),
-                           ("destroyed", destroyed), ("notCreated", not_created),
-                           ("notUpdated", not_updated), ("notDestroyed", not_destroyed)):
-            out[key] = value or None
-        return out
+        return set_response(out, created, updated, destroyed, not_created, not_updated,
+                            not_destroyed)
