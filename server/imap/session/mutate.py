@@ -49,6 +49,7 @@ from server.imap.wire.sequence import SeqNumber, SequenceSet
 
 from .errors import bad, no
 from .mailboxes import mailbox_path
+from .search import resolve_saved
 from .selected import announce_changes, expunged
 from .state import Selected, Session
 
@@ -67,7 +68,7 @@ def selected_uids(s: Session, messages: SequenceSet, uid: bool) -> list[int]:
     sel = s.selected
     assert sel is not None
     if messages.saved:
-        raise bad("The saved search result $ is not available")
+        return resolve_saved(sel)   # SEARCHRES (RFC 5182 section 2.1)
     known = sel.uids
     if not uid:
         count = len(known)

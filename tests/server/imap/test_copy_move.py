@@ -52,6 +52,31 @@ async def test_copy_reports_copyuid_and_keeps_the_source(node: Node) -> None:
     assert (await stored(node, 3, name="Target"))[0] == (await stored(node, 5))[0]
 
 
+async def test_copy_and_move_of_the_saved_search_result(node: Node) -> None:
+    """RFC 5182 section 2.1: ``$`` in COPY / MOVE names the result saved by SEARCH RETURN
+    (SAVE)."""
+    await fill(node, 4)
+
+    def run() -> list[list[bytes]]:
+        c = login(node)
+        c.command(b"m1 CREATE Target\r\n")
+        c.command(b"m2 CREATE Moved\r\n")
+        c.command(b"s1 SELECT INBOX\r\n")
+        out = [c.command(b"f1 UID SEARCH RETURN (SAVE) UID 2,4\r\n")]
+        out.append(c.command(b"c1 COPY $ Target\r\n"))
+        out.append(c.command(b"c2 UID MOVE $ Moved\r\n"))
+        c.close()
+        return out
+
+    search, copy, move = await asyncio.to_thread(run)
+    assert search[-1].startswith(b"f1 OK")
+    assert _copyuid(copy[-1])[1:] == (b"2,4", b"1:2")
+    assert _copyuid(move[0])[1:] == (b"2,4", b"1:2")
+    assert await uids(node) == [1, 3]
+    assert await uids(node, name="Target") == [1, 2]
+    assert await uids(node, name="Moved") == [1, 2]
+
+
 async def test_copy_into_the_same_mailbox_adds_messages(node: Node) -> None:
     await fill(node, 2, keywords=("$flagged",))
 
@@ -99,8 +124,10 @@ async def test_bad_message_sets_are_bad_and_uid_sets_may_name_nothing(node: Node
         return out
 
     c1, c2, c3, c4, c5, noop = await asyncio.to_thread(run)
-    for answer in (c1, c2, c3):   # RFC 9051 section 9: no such sequence number
+    for answer in (c1, c2):   # RFC 9051 section 9: no such sequence number
         assert answer[-1].split(b" ")[1] == b"BAD", answer
+    # RFC 5182 section 2.1: the saved result is empty until a SEARCH saves one
+    assert c3 == [b"c3 OK COPY completed\r\n"]
     assert c4 == [b"c4 OK COPY completed\r\n"]   # nothing to copy: no COPYUID
     assert c5 == [b"c5 OK MOVE completed\r\n"]
     assert noop[-1].startswith(b"n1 OK")

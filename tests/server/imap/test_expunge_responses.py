@@ -85,10 +85,14 @@ def test_sequence_numbers_must_exist() -> None:
     s = _session([4, 7, 9])
     assert selected_uids(s, SequenceSet(((2, STAR),)), uid=False) == [7, 9]
     assert selected_uids(s, SequenceSet(((STAR, STAR),)), uid=True) == [9]
-    for bad in (SequenceSet(((4, 4),)), SequenceSet(((1, 5),)), SequenceSet(saved=True)):
+    for bad in (SequenceSet(((4, 4),)), SequenceSet(((1, 5),))):
         with pytest.raises(ImapError) as e:
             selected_uids(s, bad, uid=False)
         assert e.value.status == "BAD"
+    # $ is the saved result (RFC 5182 section 2.1), less what was expunged since
+    assert selected_uids(s, SequenceSet(saved=True), uid=False) == []
+    s.selected.saved = (4, 8, 9)   # type: ignore[union-attr]
+    assert selected_uids(s, SequenceSet(saved=True), uid=True) == [4, 9]
     empty = _session([])
     assert selected_uids(empty, SequenceSet(((1, STAR),)), uid=True) == []
     with pytest.raises(ImapError):
