@@ -31,6 +31,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
     from .mail import layout as mail_layout
     from .mail import maintenance
     from .queue import layout as queue_layout
+    from . import settings as store_settings
 
     return {
         "store": STORE_LAYOUT,
@@ -39,6 +40,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "maintenance": maintenance.LAYOUT,
         "queue": queue_layout.LAYOUT,
         "identities": identities.LAYOUT,
+        "settings": store_settings.LAYOUT,
     }
 
 

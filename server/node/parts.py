@@ -21,6 +21,9 @@ from server.net.settings import TlsSettings
 from server.net.tls import ServerTls
 from server.node.service import Service
 from server.outbound.outbox import Outbox
+from server.mailauth.dkim_keys import KeyCache
+from server.mailauth.settings import MailauthSettings
+from server.mailauth.sign import Signer
 from server.node.services import SERVICES, factories
 from server.sasl.limits import FailureLog
 
@@ -64,6 +67,14 @@ async def open_store(config: Config, *, commit_socket: str | None = None) -> Eng
     return engine
 
 
+def signer(config: Config, engine: Engine) -> Signer | None:
+    """The DKIM signer of submissions, unless ``[mailauth] dkim_sign`` is off."""
+    settings = config.get(MailauthSettings)
+    if not settings.dkim_sign:
+        return None
+    return Signer(KeyCache(engine, settings.dkim_key_cache_seconds))
+
+
 @dataclass(frozen=True)
 class NodeParts:
     """What a process of the node shares between its services."""
@@ -95,7 +106,7 @@ class NodeParts:
             await engine.close()
             raise
         return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls,
-                   outbox=Outbox(engine, blobs))
+                   outbox=Outbox(engine, blobs, signer=signer(config, engine)))
 
     async def build_services(self, names: tuple[str, ...] = SERVICES) -> list[Service]:
         """Every registered service the config enables, in registration order."""
