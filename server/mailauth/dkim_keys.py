@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ RSA = "rsa"
 ED25519 = "ed25519"
 ALGORITHMS = (RSA, ED25519)
 RSA_BITS = 2048         # RFC 8301 section 3.2: at least 1024, 2048 recommended
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")    # RFC 1035 section 2.3.1 (LDH)
 
 
 class DkimKeyError(ValueError):
@@ -50,16 +52,14 @@ def normalize_domain(domain: str) -> str:
     except UnicodeError:
         raise DkimKeyError(f"not a domain name: {domain!r}") from None
     labels = d.split(".")
-    if len(d) > 253 or len(labels) < 2 or not all(
-            0 < len(x) <= 63 and x.replace("-", "").isalnum() for x in labels):
+    if len(d) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(x) for x in labels):
         raise DkimKeyError(f"not a domain name: {domain!r}")
     return d
 
 
 def _check_selector(selector: str) -> str:
-    labels = selector.split(".")
-    if not selector or not all(0 < len(x) <= 63 and x.replace("-", "").isalnum() and
-                               x.isascii() for x in labels):
+    labels = selector.lower().split(".")
+    if len(selector) > 200 or not all(_LABEL.fullmatch(x) for x in labels):
         raise DkimKeyError(f"not a selector (RFC 6376 section 3.1): {selector!r}")
     return selector.lower()
 
