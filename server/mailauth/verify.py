@@ -64,7 +64,10 @@ def check_dkim(lookup: Lookup, message: bytes) -> tuple[DkimResult, ...]:
             result, reason = ("pass", "") if ok else ("fail", "signature did not verify")
         except dkim.DnsTimeoutError as e:
             result, reason = "temperror", str(e)
-        except dkim.DKIMException as e:
+        except dkim.ValidationError as e:   # a changed body is a failed signature
+            result = "fail" if "body hash mismatch" in str(e) else "permerror"
+            reason = str(e)
+        except dkim.DKIMException as e:     # no key, a bad tag ... (RFC 6376 6.1.1)
             result, reason = "permerror", str(e)
         except Exception as e:          # a library failure on odd input: not a pass
             result, reason = "permerror", type(e).__name__

@@ -182,11 +182,24 @@ class UnboundServer:
         self._start()
 
     async def start(self) -> int:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        await asyncio.to_thread(self._start)
-        return self.port
+        for attempt in range(5):
+            # a port free for UDP and TCP both (unbound binds the two), and another try
+            # if something else took it before unbound could
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s, \
+                    socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                s.bind(("127.0.0.1", 0))
+                self.port = int(s.getsockname()[1])
+                try:
+                    t.bind(("127.0.0.1", self.port))
+                except OSError:
+                    continue
+            try:
+                await asyncio.to_thread(self._start)
+                return self.port
+            except RuntimeError as e:
+                if "could not open ports" not in str(e) or attempt == 4:
+                    raise
+        raise RuntimeError("no free port for unbound")
 
     def close(self) -> None:
         self._stop()
