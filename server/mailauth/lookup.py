@@ -1,6 +1,6 @@
 """DNS for the checks: one dnspython resolver (``[outbound] resolver``, the same the
 delivery workers use), every lookup bounded by ``[mailauth] dns_timeout``.  The
-libraries (dkimpy, pyspf, authheaders) are synchronous and take a lookup function:
+libraries (dkimpy, pyspf) are synchronous and take a lookup function:
 the checks run in a thread (:mod:`.verify`), and a DNS failure becomes
 :class:`DnsTempError` -- temperror in the results, never a lost message."""
 
@@ -79,15 +79,6 @@ class Lookup:
         except DnsTempError as e:
             raise dkim.DnsTimeoutError(str(e)) from None
         return records[0] if records else None
-
-    def dmarc_txt(self, name: str) -> str | None:
-        """authheaders' ``dnsfunc``: the one DMARC record's text (a name with several
-        TXT records: the one that starts with v=DMARC1, RFC 7489 section 6.6.3)."""
-        records = [r.decode("utf-8", "replace") for r in self.txt(name.rstrip("."))]
-        dmarc = [r for r in records if r.startswith("v=DMARC1")]
-        if len(dmarc) != 1:
-            return None     # none, or several: as if none (section 6.6.3)
-        return dmarc[0]
 
 
 # --- pyspf: its lookups go through spf.DNSLookup, a module global ---------------------

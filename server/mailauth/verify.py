@@ -33,6 +33,8 @@ from server.mailauth.settings import MailauthSettings
 from server.mailauth.spf import check_spf
 
 log = logging.getLogger(__name__)
+_DKIMPY_LOG = logging.getLogger(__name__ + ".dkimpy")  # dkimpy's own lines (ERROR for a
+# failed signature: a result, not our error; filter it by name)
 
 CHECKS = Counter(
     "fdbmail_mailauth_checks_total",
@@ -58,10 +60,21 @@ def check_dkim(lookup: Lookup, message: bytes) -> tuple[DkimResult, ...]:
     count = sum(1 for n, _ in header_fields(message) if n.strip().lower() == b"dkim-signature")
     out = []
     for idx in range(min(count, MAX_SIGNATURES)):
-        d = dkim.DKIM(message, minkey=MIN_RSA_BITS, timeout=int(max(1, lookup.timeout)))
+        d = dkim.DKIM(message, minkey=MIN_RSA_BITS, timeout=int(max(1, lookup.timeout)),
+                      logger=_DKIMPY_LOG)
+        key = _KeyLookup(lookup)
         try:
-            ok = d.verify(idx=idx, dnsfunc=lookup.dkim_txt)
-            result, reason = ("pass", "") if ok else ("fail", "signature did not verify")
+            ok = d.verify(idx=idx, dnsfunc=key)
+            # dkimpy answers False for a DNS failure or a missing key as for a bad
+            # signature: the lookup tells them apart (RFC 6376 section 6.1.2)
+            if ok:
+                result, reason = "pass", ""
+            elif key.temporary:
+                result, reason = "temperror", key.temporary
+            elif key.missing:
+                result, reason = "permerror", "no key for signature"
+            else:
+                result, reason = "fail", "signature did not verify"
         except dkim.DnsTimeoutError as e:
             result, reason = "temperror", str(e)
         except dkim.ValidationError as e:   # a changed body is a failed signature
@@ -75,6 +88,24 @@ def check_dkim(lookup: Lookup, message: bytes) -> tuple[DkimResult, ...]:
         out.append(DkimResult(result, _text(fields.get(b"d")), _text(fields.get(b"s")),
                               _text(fields.get(b"a")), reason))
     return tuple(out)
+
+
+class _KeyLookup:
+    """dkimpy's ``dnsfunc`` for one verification, remembering what went wrong."""
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self.temporary = ""
+        self.missing = False
+
+    def __call__(self, name: bytes, timeout: float = 5) -> bytes | None:
+        try:
+            found = self.lookup.dkim_txt(name, timeout)
+        except dkim.DnsTimeoutError as e:
+            self.temporary = str(e)
+            raise
+        self.missing = found is None
+        return found
 
 
 def _text(value: object) -> str:
