@@ -23,6 +23,10 @@ class MailauthSettings:
         "Check SPF (RFC 7208), DKIM (RFC 6376), DMARC (RFC 7489) and ARC (RFC 8617) on mail "
         "from outside (the MX listener without AUTH) and prepend the results as an "
         "Authentication-Results header (RFC 8601).")
+    trusted_networks: list[str] = setting(["127.0.0.0/8", "::1/128"],
+        "Client networks (CIDR) whose mail the MX does not check, like Postfix's mynetworks "
+        "and OpenDKIM's InternalHosts: local MTAs and relays of our own. Forged "
+        "Authentication-Results with our authserv-id are removed from their mail all the same.")
     authserv_id: str = setting("",
         "The authserv-id of our Authentication-Results headers (RFC 8601 section 2.5); "
         "incoming copies with it are removed. Empty means the SMTP hostname.")

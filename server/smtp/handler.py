@@ -254,11 +254,11 @@ class SmtpHandler:
         if self.checker is not None and who.principal is None and who.listener == "mx":
             checked = await self.checker.check(content, who.peer_ip, who.helo,
                                                tx.reverse_path)
-            if checked.verdict.action == REJECT:    # RFC 7489 section 6.7 and 10.3
+            if checked.action == REJECT:    # RFC 7489 section 6.7 and 10.3
                 MESSAGES.labels(who.listener, "rejected", "dmarc").inc()
                 return "550 5.7.1 Rejected by the DMARC policy of the author's domain"
             content, results_header = checked.message, checked.header
-            role = "junk" if checked.verdict.action == QUARANTINE else "inbox"
+            role = "junk" if checked.action == QUARANTINE else "inbox"
         remote = [r.address for r in tx.recipients if r.remote]
         if remote:
             reply = await self._enqueue(who, tx, content, remote)

@@ -114,7 +114,7 @@ async def start_mx(tmp_path: Path, dns_server: Dns) -> AsyncIterator[StartMx]:
                      "submissions_listen": "", "hostname": "mx.test",
                      "mx_starttls": False, "auth_require_tls": False},
             "outbound": {"resolver": resolver or f"127.0.0.1:{dns_server.port}"},
-            "mailauth": mailauth})
+            "mailauth": {"trusted_networks": [], **mailauth}})
         service = await start_smtp(config, directory, delivery)
         services.append(service)
         return Mx(service, delivery)
@@ -283,3 +283,23 @@ async def test_checks_off(start_mx: StartMx) -> None:
     content = message("ceo@strict.test", extra="Authentication-Results: mx.test; x=y\r\n")
     assert (await send(mx, "ceo@strict.test", content))[0] == 250
     assert mx.stored()[0].endswith(content)
+
+
+async def test_trusted_networks_are_not_checked(start_mx: StartMx) -> None:
+    """Mail from a trusted relay (loopback by default) is not checked, but a forged
+    Authentication-Results with our authserv-id is removed all the same."""
+    mx = await start_mx(trusted_networks=["127.0.0.0/8"])
+    content = message("ceo@strict.test")
+    forged = b"Authentication-Results: mx.test; dmarc=pass\r\n" + content
+    assert (await send(mx, "ceo@strict.test", forged))[0] == 250
+    [stored] = mx.stored()
+    assert results_of(stored) == [] and stored.endswith(b"\r\n" + content)
+
+
+def test_a_bad_trusted_network_is_a_config_error() -> None:
+    from server.config import ConfigError
+    from server.mailauth.settings import MailauthSettings
+    from server.mailauth.verify import Checker
+
+    with pytest.raises(ConfigError, match="trusted_networks"):
+        Checker(MailauthSettings(trusted_networks=["not-a-network"]), "", "mx.test")

@@ -213,8 +213,7 @@ async def start(tmp_path: Path, tls_files: tuple[Path, Path]) -> AsyncIterator[S
     harnesses: list[Harness] = []
 
     async def _start(directory: FakeDirectory | None = None, delivery: Any = None,
-                     clock: Callable[[], float] | None = None,
-                     mailauth: dict[str, Any] | None = None, **smtp: Any) -> Harness:
+                     clock: Callable[[], float] | None = None, **smtp: Any) -> Harness:
         settings: dict[str, Any] = {
             "mx_listen": "127.0.0.1:0", "submission_listen": "127.0.0.1:0",
             "submissions_listen": "127.0.0.1:0", "hostname": "mx.test",
@@ -222,9 +221,7 @@ async def start(tmp_path: Path, tls_files: tuple[Path, Path]) -> AsyncIterator[S
         }
         settings.update(smtp)
         config = load_config(None, env={}).with_overrides(
-            {"server": {"data_dir": str(tmp_path / "data")}, "smtp": settings,
-             # no DNS checks (they would ask the system's resolver) unless a test asks
-             "mailauth": mailauth or {"check_inbound": False}})
+            {"server": {"data_dir": str(tmp_path / "data")}, "smtp": settings})
         if directory is None:
             directory = FakeDirectory()
             directory.add("alice", "alice@example.com", "a.liddell@example.com")
