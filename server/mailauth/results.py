@@ -19,7 +19,6 @@ from server.mailauth.checks import Verdict
 
 FIELD = b"authentication-results"
 _COMMENT_UNSAFE = re.compile(r"[^\x20-\x27\x2a-\x5b\x5d-\x7e]")  # no ( ) \ or controls
-_COMMENTS = re.compile(rb"\((?:[^()\\]|\\.)*\)")
 
 
 def _comment(text: str) -> str | None:
@@ -58,10 +57,35 @@ def header(authserv_id: str, verdict: Verdict) -> bytes:
     return text.encode("utf-8")
 
 
+def _without_comments(text: bytes) -> bytes:
+    """``text`` with its comments (RFC 5322 section 3.2.2: nested, with quoted-pairs)
+    made spaces; an unclosed comment runs to the end."""
+    out = bytearray()
+    depth = 0
+    escaped = False
+    for byte in text:
+        if depth:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:              # backslash: quoted-pair
+                escaped = True
+            elif byte == 0x28:
+                depth += 1
+            elif byte == 0x29:
+                depth -= 1
+                if not depth:
+                    out.append(0x20)
+        elif byte == 0x28:
+            depth = 1
+        else:
+            out.append(byte)
+    return bytes(out)
+
+
 def authserv_id_of(value: bytes) -> str:
     """The authserv-id of a field's value (RFC 8601 section 2.2): the first token,
     comments (CFWS) removed; "" if there is none."""
-    text = _COMMENTS.sub(b" ", value.replace(b"\r\n", b" "))
+    text = _without_comments(value.replace(b"\r\n", b" "))
     token = text.split(b";", 1)[0].split()
     return token[0].decode("utf-8", "replace").lower() if token else ""
 
