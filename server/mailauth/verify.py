@@ -174,11 +174,9 @@ class Checker:
 
     def is_trusted(self, ip: str) -> bool:
         try:
-            address = ipaddress.ip_address(ip)
+            address = ipaddress.ip_address(_plain_ip(ip))
         except ValueError:
             return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
         return any(address in n for n in self.trusted)
 
     def _run(self, message: bytes, ip: str, helo: str, mail_from: str) -> Verdict:
@@ -196,6 +194,7 @@ class Checker:
 
     async def check(self, message: bytes, ip: str, helo: str, mail_from: str) -> Checked:
         """Never raises: a failure of the checks themselves is temperror (logged)."""
+        ip = _plain_ip(ip)
         if self.is_trusted(ip):
             return Checked(strip_ours(message, [self.authserv_id]), b"", None)
         started = time.perf_counter()
@@ -216,6 +215,18 @@ class Checker:
         ACTIONS.labels(verdict.action).inc()
         stripped = strip_ours(message, [self.authserv_id])
         return Checked(stripped, header(self.authserv_id, verdict), verdict)
+
+
+def _plain_ip(ip: str) -> str:
+    """An IPv4-mapped IPv6 address (a dual-stack listener's peer) as IPv4, which SPF's
+    ip4 mechanisms match (RFC 7208 section 5.6)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    return str(address)
 
 
 def inbound_checker(settings: MailauthSettings, resolver: str,

@@ -108,3 +108,24 @@ async def test_cli_generate_and_list(tmp_path: Path,
         await engine.close()
     assert [(k.selector, k.algorithm) for k in keys] == [("s1", "rsa"), ("s2", "ed25519")]
     assert keys[0].record() in out.replace('" "', "").replace('"', "")
+
+
+async def test_the_node_signs_unless_turned_off(tmp_path: Path) -> None:
+    from server.config import load_config
+    from server.mailauth.sign import Signer
+    from server.node.parts import signer
+
+    engine = await SqliteEngine.open(tmp_path / "store.sqlite3")
+    try:
+        on = load_config(None, env={})
+        off = on.with_overrides({"mailauth": {"dkim_sign": False}})
+        assert isinstance(signer(on, engine), Signer)
+        assert signer(off, engine) is None
+    finally:
+        await engine.close()
+
+
+def test_config_show_documents_mailauth(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert "[mailauth]" in out and "dmarc_policy" in out and "trusted_networks" in out

@@ -15,7 +15,7 @@ from typing import Any
 
 import dkim
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, generate_latest
 
 from server.config import load_config
 from server.delivery import DeliveryRequest, DeliveryResult
@@ -25,6 +25,7 @@ from server.smtp import SmtpService, start_smtp
 from tests.server.outbound.conftest import free_closed_port
 from tests.server.smtp.conftest import FakeDelivery, FakeDirectory
 from tests.support.dns import Dns, Records, txt
+from tests.support.metrics import assert_promtool_accepts
 
 KEY = generate("sender.test", "rsa", selector="s1")
 RELAY_KEY = generate("relay.test", "rsa", selector="arc")
@@ -163,6 +164,7 @@ async def test_authenticated_mail_passes_every_check(start_mx: StartMx) -> None:
     assert mx.delivery.roles == ["inbox"]
     assert checks("fdbmail_mailauth_checks_total", method="dmarc",
                   result="pass") == before + 1
+    assert_promtool_accepts(generate_latest().decode())
 
 
 async def test_forged_results_with_our_authserv_id_are_removed(start_mx: StartMx) -> None:
@@ -303,3 +305,18 @@ def test_a_bad_trusted_network_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="trusted_networks"):
         Checker(MailauthSettings(trusted_networks=["not-a-network"]), "", "mx.test")
+
+
+async def test_an_ipv4_mapped_peer_matches_ip4_mechanisms(dns_server: Dns) -> None:
+    """RFC 7208 section 5.6: a dual-stack listener's ::ffff:a.b.c.d peer is checked
+    as a.b.c.d; the checker is trusted for neither form of loopback here."""
+    from server.mailauth.settings import MailauthSettings
+    from server.mailauth.verify import Checker
+
+    checker = Checker(MailauthSettings(trusted_networks=["10.0.0.0/8"]),
+                      f"127.0.0.1:{dns_server.port}", "mx.test")
+    checked = await checker.check(signed(message("ann@sender.test")), "::ffff:127.0.0.1",
+                                  "client.test", "ann@sender.test")
+    assert checked.verdict is not None
+    assert (checked.verdict.spf.result, checked.verdict.dmarc.result) == ("pass", "pass")
+    assert [d.result for d in checked.verdict.dkim] == ["pass"]
