@@ -116,3 +116,22 @@ async def test_a_domain_without_keys_is_sent_unsigned(signing_site: Site, dns_se
     got = await deliver(signing_site, dns_server, mx, "alice@nokeys.test", message)
     assert b"DKIM-Signature" not in got and got.endswith(message)
     assert signed_count("no_key") == before + 1
+
+
+async def test_a_repeated_submission_is_queued_once_though_signed_anew(
+        signing_site: Site, dns_server: Dns, mx: Sink) -> None:
+    """The queue id is the delivery id of the message as submitted, not as signed (a
+    signature's t= differs per attempt): a client's retry after a lost 250 queues
+    nothing twice and one signed copy is sent."""
+    key = generate("example.test", "ed25519", selector="e1")
+    await transact(signing_site.engine, store_key, key)
+    zone(dns_server, [key])
+    for _ in range(2):
+        assert (await submit(signing_site, "alice@example.test", ["carol@remote.test"],
+                             MESSAGE)).startswith("250")
+    assert len(await signing_site.queued()) == 1
+    worker = make_worker(signing_site, dns_server, Clock(), {"mx1.remote.test": mx.port})
+    assert await worker.run_once() == 1
+    [got] = mx.received
+    assert got.content.count(b"DKIM-Signature:") == 1
+    assert dkim.DKIM(got.content).verify(idx=0, dnsfunc=dnsfunc(dns_server))
