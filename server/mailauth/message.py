@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from email.utils import getaddresses
 
-from dkim import rfc822_parse
+from dkim import MessageFormatError, rfc822_parse
 
 
 class NoAuthorDomain(ValueError):
@@ -13,8 +13,12 @@ class NoAuthorDomain(ValueError):
 
 
 def header_fields(message: bytes) -> list[tuple[bytes, bytes]]:
-    """(name, raw value with its folding) of every field, in order."""
-    headers, _ = rfc822_parse(message)
+    """(name, raw value with its folding) of every field, in order; none for a
+    header section dkimpy cannot read (then nothing in it can be authenticated)."""
+    try:
+        headers, _ = rfc822_parse(message)
+    except MessageFormatError:
+        return []
     return [(bytes(n), bytes(v)) for n, v in headers]
 
 
