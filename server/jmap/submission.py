@@ -344,20 +344,24 @@ def _header_addresses(headers: object, *names: str) -> list[str]:
     return [a for _, a in getaddresses(values) if a]
 
 
-def _without_bcc(raw: bytes) -> bytes:
-    """The message without its Bcc fields (RFC 5322 section 3.6.3), body untouched."""
-    end = raw.find(b"\r\n\r\n")
-    head, body = (raw, b"") if end < 0 else (raw[:end + 2], raw[end + 2:])
-    lines = head.split(b"\r\n")
+def without_bcc(raw: bytes) -> bytes:
+    """The message without its Bcc fields (RFC 5322 section 3.6.3: not sent), folded
+    lines included; everything else, the body above all, byte for byte."""
     out: list[bytes] = []
+    pos = 0
     skipping = False
-    for line in lines:
-        if line[:1] in (b" ", b"\t") and skipping:
+    for line in raw.splitlines(keepends=True):
+        if line in (b"\r\n", b"\n"):  # the end of the header
+            break
+        pos += len(line)
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                out.append(line)
             continue
-        skipping = line.lower().startswith(b"bcc:")
+        skipping = line[:4].lower() == b"bcc:" or line.lower().startswith(b"bcc ")
         if not skipping:
             out.append(line)
-    return b"\r\n".join(out) + body
+    return b"".join(out) + raw[pos:]
 
 
 class EmailSubmissionSet(_Submissions):
@@ -512,7 +516,8 @@ class EmailSubmissionSet(_Submissions):
                            maxRecipients=MAX_RECIPIENTS)
         bad = [a.email for a in rcpt_to if not _ADDRESS.fullmatch(a.email)]
         if bad:
-            raise SetError("invalidRecipients", "not addresses", invalidRecipients=list[JsonValue](bad))
+            raise SetError("invalidRecipients", "not addresses",
+                           invalidRecipients=list[JsonValue](bad))
         routes = await route_recipients(self.directory, [a.email for a in rcpt_to])
         if routes.unknown:
             raise SetError("invalidRecipients", "no such recipients",
@@ -524,7 +529,7 @@ class EmailSubmissionSet(_Submissions):
         try:
             sent = await send(self.delivery, self.outbox, send_id=send_id,
                               sender=mail_from.email, routes=routes,
-                              content=_without_bcc(raw),
+                              content=without_bcc(raw),
                               trace=received(by=self.hostname, source="HTTP (JMAP)",
                                              id=send_id[5:]))
         except SendFailed as e:
