@@ -44,7 +44,7 @@ async def vacation(c: httpx.AsyncClient, account: str, **values: Any) -> dict[st
 
 
 def smtp_send(port: int, sender: str, to: str, subject: str, extra: str = "") -> None:
-    message = (f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\n"
+    message = (f"From: {sender or 'daemon@remote.test'}\r\nTo: {to}\r\nSubject: {subject}\r\n"
                f"Message-ID: <{subject.replace(' ', '.')}@remote.test>\r\n{extra}"
                "\r\nHello\r\n").encode()
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
@@ -139,15 +139,20 @@ async def test_a_remote_sender_is_answered_once(mail: Mail) -> None:
     ("robot@remote.test", "Auto-Submitted: auto-generated\r\n"),
     ("owner-list@remote.test", ""),
     ("mailer-daemon@remote.test", ""),
+    ("", ""),  # a null reverse-path (a bounce)
+    ("bob@example.com", ""),  # the account itself
 ])
 async def test_lists_bulk_and_automatic_mail_get_no_reply(mail: Mail, sender: str,
                                                           extra: str) -> None:
     """RFC 3834 section 2 and RFC 5230 section 4.5: never to lists, bulk mail,
-    automatic messages or their senders."""
+    automatic messages or their senders, bounces, or the account itself."""
     async with mail.client("bob") as c:
         await vacation(c, mail.ids["bob"], isEnabled=True)
     await send(mail, sender, "Newsletter", extra)
     assert await replies(mail) == []
+    # nothing delivered locally either: only the message itself is in the inbox
+    assert len(await inbox_messages(mail.node.engine, mail.node.blobs,
+                                    mail.ids["bob"])) == 1
 
 
 async def test_not_addressed_disabled_or_out_of_dates_get_no_reply(mail: Mail) -> None:
