@@ -530,7 +530,7 @@ class EmailSubmissionSet(_Submissions):
             sent = await send(self.delivery, self.outbox, send_id=send_id,
                               sender=mail_from.email, routes=routes,
                               content=without_bcc(raw),
-                              trace=received(by=self.hostname, source="HTTP (JMAP)",
+                              trace=received(by=self.hostname, source="HTTP",
                                              id=send_id[5:]))
         except SendFailed as e:
             SUBMISSIONS.labels("failed").inc()

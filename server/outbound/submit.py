@@ -71,7 +71,7 @@ async def route_recipients(directory: Directory, addresses: Sequence[str]) -> Ro
 
 def received(*, by: str, source: str, id: str, when: datetime | None = None) -> bytes:
     """A ``Received:`` field (RFC 5321 section 4.4) for a message that did not come
-    over SMTP: ``source`` says what made it (``JMAP``, ``vacation``)."""
+    over SMTP: ``source``, an atom, says how it came (``HTTP`` for JMAP, ``vacation``)."""
     when = when or datetime.now(UTC)
     return (f"Received: by {by} (fdbmail) with {source}\r\n\tid {id[:16]};\r\n"
             f"\t{format_datetime(when)}\r\n").encode()
