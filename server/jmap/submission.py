@@ -94,6 +94,8 @@ SORTS = ("emailId", "threadId", "sentAt")
 # the MAIL FROM parameters a client may give for them
 EXTENSIONS = ("SIZE", "8BITMIME", "SMTPUTF8")
 _MAIL_PARAMS = {"SIZE", "BODY", "SMTPUTF8"}
+MAX_PATH = 256  # octets of a path (RFC 5321 section 4.5.3.1.3): records stay small
+MAX_PARAM = 100
 _ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"\\]+@[^@\s<>()\[\],;:\"\\]+\.?[^@\s<>()\[\],;:\"\\]*")
 
 
@@ -325,7 +327,10 @@ def _address(value: JsonValue, prop: str, allowed: set[str]) -> Address:
     if not isinstance(value, dict) or set(value) - {"email", "parameters"} or \
             not isinstance(value.get("email"), str):
         raise _invalid(prop, "an Address is {email, parameters}")
-    return Address(str(value["email"]), _params(value.get("parameters"), prop, allowed))
+    params = _params(value.get("parameters"), prop, allowed)
+    if params and any(len(k) + len(v or "") > MAX_PARAM for k, v in params.items()):
+        raise _invalid(prop, f"a parameter is longer than {MAX_PARAM} characters")
+    return Address(str(value["email"]), params)
 
 
 def _envelope(value: JsonValue) -> tuple[Address, list[Address]] | None:
@@ -514,7 +519,8 @@ class EmailSubmissionSet(_Submissions):
         if len(rcpt_to) > MAX_RECIPIENTS:
             raise SetError("tooManyRecipients", f"at most {MAX_RECIPIENTS} recipients",
                            maxRecipients=MAX_RECIPIENTS)
-        bad = [a.email for a in rcpt_to if not _ADDRESS.fullmatch(a.email)]
+        bad = [a.email[:MAX_PATH] for a in rcpt_to
+               if len(a.email) > MAX_PATH or not _ADDRESS.fullmatch(a.email)]
         if bad:
             raise SetError("invalidRecipients", "not addresses",
                            invalidRecipients=list[JsonValue](bad))

@@ -176,6 +176,8 @@ async def test_refusals_send_nothing(mail: Mail) -> None:
                 "alice@example.com", "bob@example.com", "nobody@example.com")},
             "syntax": {"emailId": mine, "envelope": envelope(
                 "alice@example.com", "not an address")},
+            "long": {"emailId": mine, "envelope": envelope(
+                "alice@example.com", "x" * 300 + "@remote.test")},
             "many": {"emailId": mine, "envelope": envelope(
                 "alice@example.com", *[f"r{i}@remote.test" for i in range(101)])},
             "size": {"emailId": mine, "envelope": envelope(
@@ -197,6 +199,7 @@ async def test_refusals_send_nothing(mail: Mail) -> None:
     assert errors["nouser"]["type"] == "invalidRecipients"
     assert errors["nouser"]["invalidRecipients"] == ["nobody@example.com"]
     assert errors["syntax"]["invalidRecipients"] == ["not an address"]
+    assert errors["long"]["type"] == "invalidRecipients"  # RFC 5321 4.5.3.1.3
     assert errors["many"]["type"] == "tooManyRecipients" and errors["many"][
         "maxRecipients"] == 100
     assert errors["size"]["type"] == "tooLarge"
