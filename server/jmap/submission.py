@@ -26,6 +26,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
@@ -343,9 +344,8 @@ def _envelope(value: JsonValue) -> tuple[Address, list[Address]] | None:
     return mail_from, [_address(a, "envelope", set()) for a in value["rcptTo"]]
 
 
-def _header_addresses(headers: object, *names: str) -> list[str]:
-    values = [str(v) for name in names
-              for v in (headers.get_all(name) or [])]  # type: ignore[attr-defined]
+def _header_addresses(headers: Message, *names: str) -> list[str]:
+    values = [str(v) for name in names for v in (headers.get_all(name) or [])]
     return [a for _, a in getaddresses(values) if a]
 
 

@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.policy import SMTP, compat32
 from email.utils import format_datetime, getaddresses, make_msgid
@@ -58,8 +59,8 @@ _DAEMONS = ("mailer-daemon", "postmaster", "listserv", "majordomo", "noreply",
             "no-reply")
 
 
-def _header(headers: object, name: str) -> str:
-    value = headers.get(name)  # type: ignore[attr-defined]
+def _header(headers: Message, name: str) -> str:
+    value = headers.get(name)
     return "" if value is None else str(value).strip()
 
 
@@ -72,12 +73,12 @@ def return_path(raw: bytes) -> str | None:
     return value.strip("<>").strip()
 
 
-def automatic(headers: object) -> str | None:
+def automatic(headers: Message) -> str | None:
     """Why a message must not be answered (a metric label), or None."""
     auto = _header(headers, "Auto-Submitted").split(";", 1)[0].strip().lower()
     if auto and auto != "no":
         return "skipped_automatic"
-    keys = [str(k).lower() for k in headers.keys()]  # type: ignore[attr-defined]
+    keys = [str(k).lower() for k in headers.keys()]
     if any(k.startswith("list-") for k in keys):
         return "skipped_list"
     if _header(headers, "Precedence").lower() in ("bulk", "list", "junk"):
@@ -101,7 +102,7 @@ def reply_subject(vacation: Vacation, original: str) -> str:
 
 
 def compose_reply(vacation: Vacation, *, from_address: str, to: str,
-                  headers: object, hostname: str, when: datetime) -> bytes:
+                  headers: Message, hostname: str, when: datetime) -> bytes:
     msg = EmailMessage(policy=SMTP)
     msg["From"] = from_address
     msg["To"] = to
@@ -125,7 +126,6 @@ def compose_reply(vacation: Vacation, *, from_address: str, to: str,
 
 
 def _strip_tags(html: str) -> str:
-    import re
     return re.sub(r"<[^>]*>", "", html)
 
 
@@ -152,7 +152,7 @@ class VacationResponder:
             REPLIES.labels(result).inc()
 
     async def _answer(self, account_id: str, vacation: Vacation, request: DeliveryRequest,
-                      raw: bytes, headers: object, now: float) -> str:
+                      raw: bytes, headers: Message, now: float) -> str:
         sender = return_path(raw)
         if not sender or "@" not in sender or _daemon(sender):
             return "skipped_no_sender"
@@ -183,10 +183,10 @@ class VacationResponder:
         log.info("vacation reply %s sent for %s", send_id, account_id)
         return "sent"
 
-    async def _addressed_to(self, account_id: str, headers: object) -> str | None:
+    async def _addressed_to(self, account_id: str, headers: Message) -> str | None:
         """The first To/Cc address that reaches the account directly, or None."""
         values = [str(v) for name in ("To", "Cc")
-                  for v in (headers.get_all(name) or [])]  # type: ignore[attr-defined]
+                  for v in (headers.get_all(name) or [])]
         for _, address in getaddresses(values):
             if "@" not in address:
                 continue
