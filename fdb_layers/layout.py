@@ -31,6 +31,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
     from .mail import layout as mail_layout
     from .mail import maintenance
     from .queue import layout as queue_layout
+    from . import submissions, vacation
 
     return {
         "store": STORE_LAYOUT,
@@ -39,6 +40,8 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "maintenance": maintenance.LAYOUT,
         "queue": queue_layout.LAYOUT,
         "identities": identities.LAYOUT,
+        "submissions": submissions.LAYOUT,
+        "vacation": vacation.LAYOUT,
     }
 
 
