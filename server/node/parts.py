@@ -17,6 +17,7 @@ from server.blobs import BlobStore, open_blob_store
 from server.config import Config, StoreSettings
 from server.delivery import Delivery
 from server.directory import Directory, open_directory
+from server.directory.apppasswords import AppPasswords
 from server.net.settings import TlsSettings
 from server.net.tls import ServerTls
 from server.node.service import Service
@@ -94,6 +95,8 @@ class NodeParts:
             await blobs.close()
             await engine.close()
             raise
+        # app passwords work wherever a password does (server.directory.apppasswords)
+        directory = AppPasswords(directory, engine)
         return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls,
                    outbox=Outbox(engine, blobs))
 
