@@ -24,6 +24,7 @@ account (same login, new id) is refused."""
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ from .base import Directory, PasswordVersions, Principal
 log = logging.getLogger(__name__)
 
 PREFIX = "fdbapp_"
+_TOKEN_ID = re.compile(r"[0-9a-f]{16}")  # what create() makes: nothing else is looked up
 LAST_USED_INTERVAL = 3600  # seconds: last-used is written at most this often per token
 
 TOKEN_CHECKS = Counter(
@@ -98,6 +100,8 @@ class AppPasswords:
         return await transact(self.engine, list_tokens, principal.id)
 
     async def revoke(self, principal: Principal, token_id: str) -> bool:
+        if not _TOKEN_ID.fullmatch(token_id):
+            return False
         done = await transact(self.engine, revoke_token, principal.id, token_id,
                               int(self.clock()))
         if done:

@@ -259,3 +259,35 @@ def test_an_announced_gigabyte_request_is_refused_before_it_is_read(
                                       "methodCalls": [["Core/echo", {"x": 1}, "0"]]})
         assert r.json()["methodResponses"] == [["Core/echo", {"x": 1}, "0"]]
         assert c.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("path", [
+    "/download/{alice}/" + "f" * 10_000 + "/x",
+    "/download/{alice}/%ff%fe/x",
+    "/download/{alice}/..%2f..%2fetc%2fpasswd/x",
+    "/download/{alice}/{sha}_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1_1/x",
+    "/download/{alice}/{sha}_99999999999999999999999/x",
+    "/download/%ff/{sha}/x",
+    "/download/{bob}/{sha}/x",
+    "/download/{alice}/{sha}_%00/x",
+])
+def test_odd_download_paths_are_not_found(node: NodeThread, path: str) -> None:
+    """RFC 8620 6.2: a blob the account cannot read is 404, whatever its id looks like."""
+    with _client(node) as c:
+        email = c.post("/jmap/api", json={"using": USING, "methodCalls": [
+            ["Email/query", {"accountId": node.ids["alice"]}, "q"],
+            ["Email/get", {"accountId": node.ids["alice"], "properties": ["blobId"],
+                           "#ids": {"resultOf": "q", "name": "Email/query",
+                                    "path": "/ids"}}, "g"]]}).json()
+        sha = email["methodResponses"][1][1]["list"][0]["blobId"]
+        r = c.get(path.format(alice=node.ids["alice"], bob=node.ids["bob"], sha=sha))
+    assert r.status_code == 404, r.text
+
+
+@pytest.mark.parametrize("path", ["/upload/%ff/", "/upload/{bob}/", "/upload/" + "a" * 5000 + "/"])
+def test_odd_upload_paths_are_refused(node: NodeThread, path: str) -> None:
+    """RFC 8620 6.1: an upload to an account that is not the caller's is refused."""
+    with _client(node) as c:
+        r = c.post(path.format(bob=node.ids["bob"]), content=b"data")
+    assert r.status_code in (403, 404), r.text
+    assert r.headers["content-type"] == "application/problem+json"
