@@ -31,7 +31,7 @@ from tests.server.directory.conftest import run_cli
 from tests.server.jmap.test_download import deliver
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.messages import ALTERNATIVE
-from tests.server.jmap.writes import _config
+from tests.server.jmap.test_mail import _config
 
 USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail",
          "urn:ietf:params:jmap:blob", "urn:ietf:params:jmap:quota",

@@ -161,7 +161,7 @@ async def test_managing_tokens_takes_the_real_password(mail: Mail) -> None:
     made = await _create(mail)
     for auth in ({"headers": {"Authorization": f"Bearer {made['token']}"}},
                  {"auth": ("alice", made["token"])}):
-        async with httpx.AsyncClient(base_url=mail.base, **auth) as c:  # type: ignore[arg-type]
+        async with httpx.AsyncClient(base_url=mail.base, **auth) as c:
             for r in (await c.get("/auth/tokens"),
                       await c.post("/auth/tokens", json={"name": "more"}),
                       await c.delete(f"/auth/tokens/{made['id']}")):
@@ -231,7 +231,8 @@ async def test_jmapc_with_a_token_over_https(jmap: Jmap, tmp_path: Path,
                                                        token[:-2] + "xx")
             with pytest.raises(requests.HTTPError) as refused:
                 await asyncio.to_thread(getattr, wrong, "jmap_session")
-            assert refused.value.response.status_code == 401
+            response = refused.value.response
+            assert response is not None and response.status_code == 401
             gc.collect()  # jmapc's pooled TLS connections (see test_jmapc.py)
     finally:
         await engine.close()
