@@ -26,7 +26,7 @@ STORE_LAYOUT = (1, 0)
 
 def registered_layouts() -> dict[str, tuple[int, int]]:
     """Every layer's layout version, by the name the store records it under."""
-    from . import identities
+    from . import identities, tokens
     from .blobs import refs as blobrefs  # they import this module
     from .mail import layout as mail_layout
     from .mail import maintenance
@@ -42,6 +42,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "identities": identities.LAYOUT,
         "submissions": submissions.LAYOUT,
         "vacation": vacation.LAYOUT,
+        "tokens": tokens.LAYOUT,
     }
 
 

@@ -26,6 +26,8 @@ from .mailbox_set import MailboxSet
 from .routes import core_registry, jmap_routes
 from .settings import JmapSettings
 from .upload import Upload
+from .tokens import TokenEndpoints
+from server.directory.apppasswords import AppPasswords
 
 if TYPE_CHECKING:
     from server.node.parts import NodeParts
@@ -80,5 +82,9 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry.add(vacation.VacationResponseSet(store))
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
-    return jmap_routes(parts.directory, settings, registry,
-                       extra=[upload.route(), Downloads(store, parts.blobs).endpoint()])
+    # app passwords: bearer tokens, managed at /auth/tokens (NodeParts wraps the directory)
+    passwords = parts.directory if isinstance(parts.directory, AppPasswords) else None
+    token_routes = TokenEndpoints(passwords).routes() if passwords is not None else []
+    return jmap_routes(parts.directory, settings, registry, tokens=passwords,
+                       extra=[upload.route(), Downloads(store, parts.blobs).endpoint(),
+                              *token_routes])

@@ -17,6 +17,7 @@ from server.blobs import BlobStore, open_blob_store
 from server.config import Config, ServerSettings, StoreSettings
 from server.delivery import Delivery
 from server.directory import Directory, open_directory
+from server.directory.apppasswords import AppPasswords
 from server.net.settings import TlsSettings
 from server.net.tls import ServerTls
 from server.node.service import Service
@@ -95,6 +96,8 @@ class NodeParts:
             await blobs.close()
             await engine.close()
             raise
+        # app passwords work wherever a password does (server.directory.apppasswords)
+        directory = AppPasswords(directory, engine)
         delivery, outbox = Delivery(engine, blobs), Outbox(engine, blobs)
         delivery.add_delivered_hook(VacationResponder(  # JMAP VacationResponse's reply
             engine, directory, delivery, outbox, config.get(ServerSettings).hostname))
