@@ -40,6 +40,7 @@ def run(argv: list[str], home: Path, timeout: float = 300) -> subprocess.Complet
     done = subprocess.run(argv, env=env, cwd=home, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, (argv, done.returncode, done.stdout[-4000:], done.stderr[-4000:])
+    print(done.stdout[-4000:], done.stderr[-4000:])   # shown with a failing test
     return done
 
 
