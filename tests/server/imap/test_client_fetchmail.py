@@ -20,13 +20,15 @@ cat > "{sink}/.tmp.$$" && mv "{sink}/.tmp.$$" "{sink}/msg.$$"
 """
 
 
-def _rcfile(node: Node, home: Path, mda: Path, *, keep: bool) -> Path:
+def _rcfile(node: Node, home: Path, mda: Path, *, keep: bool, starttls: bool = False) -> Path:
     path = home / "fetchmailrc"
+    # implicit TLS ("ssl"), or STARTTLS demanded on the plain port ("sslproto tls1.2+")
+    tls = "sslproto 'tls1.2+'" if starttls else "ssl"
     path.write_text(
         "set no syslog\n"
-        f"poll 127.0.0.1 with proto IMAP port {node.ports['imaps']}\n"
+        f"poll 127.0.0.1 with proto IMAP port {node.ports['imap' if starttls else 'imaps']}\n"
         f'  user "alice" there with password "{PASSWORD}" is "alice" here\n'
-        f'  ssl sslcertck sslcertfile "{certificate(node)}"\n'
+        f'  {tls} sslcertck sslcertfile "{certificate(node)}"\n'
         # the certificate names the node's hostname (fetchmail checks DNS names only)
         '  sslcommonname "imap.test"\n'
         f'  mda "{mda}"\n'
@@ -77,5 +79,26 @@ async def test_fetchmail_fetches_over_tls_keeps_then_deletes(node: Node, tmp_pat
         got = _sink(sink)
         assert set(got) == set(first) | set(second)
         assert server_state(node) == {tag: {"\\Seen"} for tag in first}
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_fetchmail_over_starttls(node: Node, tmp_path: Path) -> None:
+    """RFC 9051 section 6.2.1 (STARTTLS): on the plain port fetchmail starts TLS, checks
+    the certificate, logs in and fetches."""
+    fetchmail = need("fetchmail", "fetchmail")
+    home = tmp_path / "home"
+    sink = home / "sink"
+    sink.mkdir(parents=True)
+    mda = home / "mda"
+    mda.write_text(MDA.format(sink=sink))
+    mda.chmod(stat.S_IRWXU)
+
+    def scenario() -> None:
+        deliver(node, ["t0", "t1", "t2"])
+        rc = _rcfile(node, home, mda, keep=False, starttls=True)
+        run([fetchmail, "-f", str(rc), "--nodetach"], home)
+        assert set(_sink(sink)) == {"t0", "t1", "t2"}
+        assert server_state(node) == {}
 
     await asyncio.to_thread(scenario)

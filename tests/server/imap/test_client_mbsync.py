@@ -27,15 +27,15 @@ ON_SERVER = 300
 IN_MAILDIR = 200
 
 
-def _config(node: Node, home: Path) -> Path:
+def _config(node: Node, home: Path, *, starttls: bool = False) -> Path:
     path = home / "mbsyncrc"
     path.write_text(
         "IMAPAccount fdbmail\n"
         "Host 127.0.0.1\n"
-        f"Port {node.ports['imaps']}\n"
+        f"Port {node.ports['imap' if starttls else 'imaps']}\n"
         "User alice\n"
         f'Pass "{PASSWORD}"\n'
-        "SSLType IMAPS\n"
+        f"SSLType {'STARTTLS' if starttls else 'IMAPS'}\n"
         f"CertificateFile {certificate(node)}\n"
         "PipelineDepth 50\n"
         "\n"
@@ -153,3 +153,21 @@ def _uids_by_tag(c) -> dict[str, str]:  # type: ignore[no-untyped-def]
             assert uid is not None and tag is not None, item
             out[tag.group(1).decode()] = uid.group(1).decode()
     return out
+
+
+async def test_mbsync_over_starttls(node: Node, tmp_path: Path) -> None:
+    """RFC 9051 section 6.2.1 (STARTTLS) and RFC 8314: on the plain port, where LOGIN is
+    disabled until TLS is up, mbsync starts TLS first and then syncs both ways."""
+    mbsync = need("mbsync", "isync")
+    home = tmp_path / "home"
+    home.mkdir()
+    inbox = home / "Mail" / "INBOX"
+
+    def scenario() -> None:
+        deliver(node, ["s0", "s1"])
+        add_to_maildir(inbox, "l0", 0)
+        run([mbsync, "-c", str(_config(node, home, starttls=True)), "-a"], home)
+        assert server_state(node) == maildir_state(inbox) == {"s0": set(), "s1": set(),
+                                                              "l0": set()}
+
+    await asyncio.to_thread(scenario)
