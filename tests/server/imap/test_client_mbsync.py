@@ -27,7 +27,7 @@ ON_SERVER = 300
 IN_MAILDIR = 200
 
 
-def _config(node: Node, home: Path, *, starttls: bool = False) -> Path:
+def _config(node: Node, home: Path, *, starttls: bool = False, patterns: str = "INBOX") -> Path:
     path = home / "mbsyncrc"
     path.write_text(
         "IMAPAccount fdbmail\n"
@@ -45,11 +45,12 @@ def _config(node: Node, home: Path, *, starttls: bool = False) -> Path:
         "MaildirStore local\n"
         f"Path {home / 'Mail'}/\n"
         f"Inbox {home / 'Mail' / 'INBOX'}\n"
+        "SubFolders Verbatim\n"
         "\n"
         "Channel inbox\n"
         "Far :remote:\n"
         "Near :local:\n"
-        "Patterns INBOX\n"
+        f"Patterns {patterns}\n"
         "Create Both\n"
         "Expunge Both\n"
         "Sync All\n"
@@ -169,5 +170,40 @@ async def test_mbsync_over_starttls(node: Node, tmp_path: Path) -> None:
         run([mbsync, "-c", str(_config(node, home, starttls=True)), "-a"], home)
         assert server_state(node) == maildir_state(inbox) == {"s0": set(), "s1": set(),
                                                               "l0": set()}
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_mbsync_creates_mailboxes_both_ways(node: Node, tmp_path: Path) -> None:
+    """RFC 9051 sections 6.3.9 (LIST), 6.3.4 (CREATE, with a hierarchy) and 6.3.12
+    (APPEND): with every mailbox synced, a server mailbox appears as a Maildir folder and
+    local folders (one nested) are created on the server with their messages."""
+    mbsync = need("mbsync", "isync")
+    home = tmp_path / "home"
+    home.mkdir()
+    mail = home / "Mail"
+
+    def scenario() -> None:
+        c = login(node)
+        try:
+            assert c.create("Lists")[0] == "OK"
+        finally:
+            c.logout()
+        deliver(node, ["s0"])
+        add_to_maildir(mail / "Projects", "p0", 0)
+        add_to_maildir(mail / "Projects" / "Old", "p1", 1)
+        run([mbsync, "-c", str(_config(node, home, patterns="*")), "-a"], home)
+        assert maildir_state(mail / "Lists") == {}
+        assert server_state(node, "Projects") == {"p0": set()}
+        assert server_state(node, "Projects/Old") == {"p1": set()}
+        assert server_state(node) == maildir_state(mail / "INBOX") == {"s0": set()}
+        c = login(node)
+        try:
+            typ, data = c.list('""', "Projects*")
+            assert typ == "OK"
+            names = sorted(x.rsplit(b" ", 1)[1].strip(b'"') for x in data if x)
+            assert names == [b"Projects", b"Projects/Old"], data
+        finally:
+            c.logout()
 
     await asyncio.to_thread(scenario)
