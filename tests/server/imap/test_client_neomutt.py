@@ -33,7 +33,9 @@ KEYS = (
 )
 
 
-def _muttrc(node: Node, home: Path) -> Path:
+def _muttrc(node: Node, home: Path, keys: str | None = None, extra: str = "") -> Path:
+    if keys is None:
+        keys = KEYS.format(read=home / "read.eml")
     path = home / "muttrc"
     path.write_text(
         # a name the certificate carries: neomutt checks the host name against it
@@ -53,11 +55,12 @@ def _muttrc(node: Node, home: Path) -> Path:
         "set mail_check_stats = no\n"
         "set imap_passive = yes\n"
         f'set tmpdir = "{home}"\n'
-        f'push "{KEYS.format(read=home / "read.eml")}"\n')
+        f"{extra}"
+        f'push "{keys}"\n')
     return path
 
 
-def _run_on_a_terminal(argv: list[str], home: Path, timeout: float = 120) -> str:
+def _run_on_a_terminal(argv: list[str], home: Path, timeout: float = 60) -> str:
     """``argv`` on a new 80x24 pseudo-terminal until it exits; the screen output."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
@@ -118,5 +121,62 @@ async def test_neomutt_reads_and_moves_messages(node: Node, tmp_path: Path) -> N
         expected["s3"] = {"\\Seen"}
         assert server_state(node) == expected
         assert server_state(node, "Projects") == {"mv0": set(), "mv1": set(), "mv2": set()}
+
+    await asyncio.to_thread(scenario)
+
+
+QRESYNC_KEYS = (
+    "<tag-pattern>~A<enter>"                        # every message neomutt believes in ...
+    "<tag-prefix><pipe-message>grep -i message-id: >> {ids}<enter>"   # ... fetched whole
+    "<untag-pattern>~A<enter>"
+    "<tag-pattern>~F<enter>"                        # the flagged ones ...
+    "<tag-prefix><save-message>=Projects<enter>"    # ... moved to Projects
+    "<sync-mailbox>"
+    "<quit>"
+)
+
+
+async def test_neomutt_header_cache_and_qresync_see_changes_made_meanwhile(
+    node: Node, tmp_path: Path,
+) -> None:
+    """RFC 7162 sections 3.1.4 (CHANGEDSINCE), 3.2.5 (SELECT after ENABLE QRESYNC) and
+    3.2.6 (UID FETCH ... VANISHED): neomutt opens the mailbox from its header cache and
+    asks only what changed since; a flag set, a message expunged and one delivered
+    meanwhile are all seen (the flagged message is moved, the expunged one not fetched)."""
+    neomutt = need("neomutt", "neomutt")
+    home = tmp_path / "home"
+    home.mkdir()
+    cache = (f'set header_cache = "{home / "cache"}"\n'
+             "set imap_condstore = yes\nset imap_qresync = yes\n")
+
+    def scenario() -> None:
+        deliver(node, ["s0", "s1", "s2"])
+        c = login(node)
+        try:
+            assert c.create("Projects")[0] == "OK"
+        finally:
+            c.logout()
+        _run_on_a_terminal([neomutt, "-n", "-F", str(_muttrc(node, home, "<quit>", cache))],
+                           home)
+        assert (home / "cache").exists()
+
+        c = login(node)
+        try:
+            c.select("INBOX")
+            assert c.uid("STORE", "1", "+FLAGS.SILENT", r"(\Flagged)")[0] == "OK"
+            assert c.uid("STORE", "2", "+FLAGS.SILENT", r"(\Deleted)")[0] == "OK"
+            assert c.expunge()[0] == "OK"
+        finally:
+            c.logout()
+        deliver(node, ["s3"])
+
+        ids = home / "ids"
+        keys = QRESYNC_KEYS.format(ids=ids)
+        _run_on_a_terminal([neomutt, "-n", "-F", str(_muttrc(node, home, keys, cache))], home)
+        seen = sorted(line.split("<", 1)[1].split("@", 1)[0]
+                      for line in ids.read_text().splitlines())
+        assert seen == ["s0", "s2", "s3"]
+        assert server_state(node, "Projects") == {"s0": {"\\Flagged"}}
+        assert server_state(node) == {"s2": set(), "s3": set()}
 
     await asyncio.to_thread(scenario)
