@@ -1,5 +1,6 @@
 """offlineimap3 against the node over implicit TLS (the node's self-signed certificate as
-its CA file): a two-way sync of two folders with a local Maildir, then flags and
+its CA file, COMPRESS=DEFLATE on, up to three connections at once): a two-way sync of
+two folders with a local Maildir, then flags and
 deletions made on each side synced back; both sides agree afterwards (read back through
 imaplib and from the Maildir's file names)."""
 
@@ -51,7 +52,9 @@ def _config(node: Node, home: Path) -> Path:
         "ssl = yes\n"
         f"sslcacertfile = {certificate(node)}\n"
         "folderfilter = lambda name: name in ('INBOX', 'Projects')\n"
-        "createfolders = False\n")
+        "createfolders = False\n"
+        "usecompression = yes\n"
+        "maxconnections = 3\n")
     return path
 
 
