@@ -1,8 +1,8 @@
 """offlineimap3 against the node over implicit TLS (the node's self-signed certificate as
 its CA file, COMPRESS=DEFLATE on, up to three connections at once): a two-way sync of
-two folders with a local Maildir, then flags and
-deletions made on each side synced back; both sides agree afterwards (read back through
-imaplib and from the Maildir's file names)."""
+two folders with a local Maildir, then flags and deletions made on each side synced
+back; both sides agree afterwards (read back through imaplib and from the Maildir's file
+names)."""
 
 from __future__ import annotations
 
