@@ -26,11 +26,12 @@ STORE_LAYOUT = (1, 0)
 
 def registered_layouts() -> dict[str, tuple[int, int]]:
     """Every layer's layout version, by the name the store records it under."""
-    from . import identities
+    from . import identities, tokens
     from .blobs import refs as blobrefs  # they import this module
     from .mail import layout as mail_layout
     from .mail import maintenance
     from .queue import layout as queue_layout
+    from . import submissions, vacation
     from . import settings as store_settings
 
     return {
@@ -40,6 +41,9 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "maintenance": maintenance.LAYOUT,
         "queue": queue_layout.LAYOUT,
         "identities": identities.LAYOUT,
+        "submissions": submissions.LAYOUT,
+        "vacation": vacation.LAYOUT,
+        "tokens": tokens.LAYOUT,
         "settings": store_settings.LAYOUT,
     }
 
