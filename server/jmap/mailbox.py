@@ -4,6 +4,7 @@ layer's mailboxes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from fdb_layers.mail import (
     MAILBOX,
@@ -204,6 +205,16 @@ async def _query(tr: Transaction, account_id: str) -> tuple[str, list[Mailbox]]:
     return await get_state(tr, account_id), await list_mailboxes(tr, account_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The arguments that decide a Mailbox/query's results (and a queryChanges')."""
+
+    tree: Filter | None
+    sort: tuple[Comparator, ...]
+    sort_as_tree: bool
+    filter_as_tree: bool
+
+
 class MailboxQuery:
     name = "Mailbox/query"
     capability = MAIL
@@ -211,22 +222,31 @@ class MailboxQuery:
     def __init__(self, store: MailStore) -> None:
         self.store = store
 
+    @staticmethod
+    def query_args(args: JsonObject) -> Query:
+        return Query(filter_arg(args, check_condition), sort_arg(args, SORTS),
+                     bool_arg(args, "sortAsTree"), bool_arg(args, "filterAsTree"))
+
+    async def results(self, account_id: str, query: Query
+                      ) -> tuple[str, list[str], list[Mailbox]]:
+        """The query state, every id of the results in order, and every mailbox."""
+        state, boxes = await self.store.run(account_id, _query)
+        matching = [b for b in boxes if _filter(b, query.tree)]
+        ordered = _as_tree(boxes, matching, query.sort, query.filter_as_tree,
+                           query.sort_as_tree)
+        return state, [b.id for b in ordered], boxes
+
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, ("accountId", "filter", "sort", "position", "anchor",
                            "anchorOffset", "limit", "calculateTotal", "sortAsTree",
                            "filterAsTree"))
         account = account_arg(ctx, args)
-        tree = filter_arg(args, check_condition)
-        sort = sort_arg(args, SORTS)
+        query = self.query_args(args)
         window = window_arg(args)
-        sort_as_tree, filter_as_tree = bool_arg(args, "sortAsTree"), bool_arg(args,
-                                                                             "filterAsTree")
-        state, boxes = await self.store.run(account.id, _query)
-        matching = [b for b in boxes if _filter(b, tree)]
-        ids = [b.id for b in _as_tree(boxes, matching, sort, filter_as_tree, sort_as_tree)]
+        state, ids, _ = await self.results(account.id, query)
         position, page, capped = apply_window(ids, window, MAX_QUERY)
         out: JsonObject = {"accountId": account.id, "queryState": state,
-                           "canCalculateChanges": False, "position": position,
+                           "canCalculateChanges": True, "position": position,
                            "ids": list[JsonValue](page)}
         if window.calculate_total:
             out["total"] = len(ids)

@@ -110,7 +110,9 @@ async def test_session_has_the_mail_capability_with_its_limits(mail: Mail) -> No
     account = session["accounts"][mail.ids["alice"]]
     limits = account["accountCapabilities"][MAIL]
     assert limits["maxMailboxDepth"] > 0 and limits["maxSizeMailboxName"] >= 100
-    assert limits["emailQuerySortOptions"] == ["receivedAt", "size"]
+    assert limits["emailQuerySortOptions"] == [
+        "receivedAt", "size", "from", "to", "subject", "sentAt", "hasKeyword",
+        "allInThreadHaveKeyword", "someInThreadHaveKeyword"]
     assert limits["mayCreateTopLevelMailbox"] is True
     assert session["primaryAccounts"][MAIL] == mail.ids["alice"]
 
@@ -319,11 +321,16 @@ async def test_each_error_the_rfc_names(mail: Mail) -> None:
             assert await kind(name, {"sinceState": "0", "maxChanges": 0}) \
                 == "invalidArguments"
             assert await kind(name, {}) == "invalidArguments"
-        # 5.6 /queryChanges: our queries say canCalculateChanges false
+        # 5.6 /queryChanges: a state the change log cannot answer
         for name in ("Mailbox/queryChanges", "Email/queryChanges"):
             state = (await one(c, name.replace("queryChanges", "query"),
                                {"accountId": account}))["queryState"]
-            assert await kind(name, {"sinceQueryState": state}) == "cannotCalculateChanges"
+            assert await kind(name, {"sinceQueryState": "not-a-state"}) \
+                == "cannotCalculateChanges"
+            assert await kind(name, {"sinceQueryState": "999999"}) \
+                == "cannotCalculateChanges"
+            assert await kind(name, {"sinceQueryState": state, "maxChanges": 0}) \
+                == "invalidArguments"
             assert await kind(name, {}) == "invalidArguments"
             assert await kind(name, {"sinceQueryState": state, "filter": {"nope": 1}}) \
                 == "unsupportedFilter"
