@@ -26,18 +26,19 @@ def raw(from_: str, to: str, subject: str, date: str | None, *, msgid: str,
     return ("\r\n".join(lines) + "\r\n\r\nHello\r\n").encode()
 
 
+def _key(text: str, collation: str) -> Any:
+    return collation_key(text, collation)
+
+
 def test_collations_order_as_rfc_4790_and_5051_say() -> None:
     """RFC 4790 9.2 folds ASCII only; RFC 5051 folds and decomposes every script;
     RFC 4790 9.1 compares leading digits as numbers, no digits last."""
-    assert collation_key("abc", "i;ascii-casemap") == collation_key("ABC", "i;ascii-casemap")
-    assert collation_key("é", "i;ascii-casemap") != collation_key("É", "i;ascii-casemap")
-    assert collation_key("é", "i;unicode-casemap") == collation_key("É", "i;unicode-casemap")
-    assert collation_key("émile", "i;unicode-casemap") < collation_key("frank",
-                                                                       "i;unicode-casemap")
-    assert collation_key("émile", "i;ascii-casemap") > collation_key("frank",
-                                                                     "i;ascii-casemap")
-    numeric = sorted(["10 x", "9", "abc", "011"],
-                     key=lambda t: collation_key(t, "i;ascii-numeric"))
+    assert _key("abc", "i;ascii-casemap") == _key("ABC", "i;ascii-casemap")
+    assert _key("é", "i;ascii-casemap") != _key("É", "i;ascii-casemap")
+    assert _key("é", "i;unicode-casemap") == _key("É", "i;unicode-casemap")
+    assert _key("émile", "i;unicode-casemap") < _key("frank", "i;unicode-casemap")
+    assert _key("émile", "i;ascii-casemap") > _key("frank", "i;ascii-casemap")
+    numeric = sorted(["10 x", "9", "abc", "011"], key=lambda t: _key(t, "i;ascii-numeric"))
     assert numeric == ["9", "10 x", "011", "abc"]
 
 
