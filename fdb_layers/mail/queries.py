@@ -210,3 +210,44 @@ async def query_mailbox(
     return [
         (str(keys.received.unpack(r.key)[2]), unpack_int(r.value)) for r in rows[position:]
     ]
+
+
+async def query_mailbox_threads(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    *,
+    newest_first: bool = True,
+    position: int = 0,
+    limit: int = 50,
+    chunk: int = 200,
+) -> list[str]:
+    """The ids of a mailbox's emails by received-at, only the first of each thread
+    (JMAP Email/query with inMailbox and collapseThreads, RFC 8621 section 4.4.3):
+    reads the received-at index in chunks and each email's record until
+    ``position + limit`` threads are found, so the cost follows the page, not the
+    mailbox."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    begin, end = keys.received.range((storage,))
+    want = position + limit
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < want:
+        rows = await tr.get_range(begin, end, limit=chunk, reverse=newest_first)
+        for row in rows:
+            email_id = str(keys.received.unpack(row.key)[2])
+            rec = await read_email(tr, keys, email_id)
+            if rec is None or rec.thread_id in seen:
+                continue
+            seen.add(rec.thread_id)
+            out.append(email_id)
+            if len(out) == want:
+                break
+        if len(rows) < chunk:
+            break
+        if newest_first:
+            end = rows[-1].key
+        else:
+            begin = rows[-1].key + b"\x00"
+    return out[position:]

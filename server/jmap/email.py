@@ -27,6 +27,7 @@ from fdb_layers.mail import (
     list_thread,
     normalise_keyword,
     query_mailbox,
+    query_mailbox_threads,
 )
 from server.blobs import BlobStore
 from server.blobs.base import BlobError
@@ -283,10 +284,12 @@ async def _scan(tr: Transaction, account_id: str, with_summary: bool
 
 
 def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bool,
-                   anchor: str | None, position: int) -> tuple[str, bool] | None:
+                   window: Window) -> tuple[str, bool] | None:
     """(mailbox id, newest first) when the query is one mailbox by received date -- a
-    mail list view -- which the layer's received-at index answers without a scan."""
-    if collapse or anchor is not None or position < 0 or not isinstance(tree, FilterCondition):
+    mail list view -- which the layer's received-at index answers without a scan (with
+    collapseThreads too, unless the total is asked: that counts every thread)."""
+    if window.anchor is not None or window.position < 0 \
+            or not isinstance(tree, FilterCondition) or (collapse and window.calculate_total):
         return None
     mailbox_id = tree.condition.get("inMailbox")
     if set(tree.condition) != {"inMailbox"} or not isinstance(mailbox_id, str):
@@ -297,16 +300,24 @@ def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bo
 
 
 async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_first: bool,
-                   position: int, limit: int) -> tuple[str, list[str], int]:
+                   collapse: bool, position: int, limit: int) -> tuple[str, list[str], int]:
     """The page of one mailbox's emails by received date, and the mailbox's total."""
     state = await get_state(tr, account_id)
     try:
-        rows = await query_mailbox(tr, account_id, mailbox_id, newest_first=newest_first,
-                                   position=position, limit=limit) if limit else []
+        if not limit:
+            rows: list[str] = []
+        elif collapse:
+            rows = await query_mailbox_threads(tr, account_id, mailbox_id,
+                                               newest_first=newest_first,
+                                               position=position, limit=limit)
+        else:
+            rows = [email_id for email_id, _ in await query_mailbox(
+                tr, account_id, mailbox_id, newest_first=newest_first, position=position,
+                limit=limit)]
         total = (await get_status(tr, account_id, mailbox_id)).messages
     except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
         return state, [], 0
-    return state, [email_id for email_id, _ in rows], total
+    return state, rows, total
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,8 +376,7 @@ class EmailQuery:
         account = account_arg(ctx, args)
         query = query_args(args)
         window = window_arg(args)
-        listing = _inbox_listing(query.tree, query.sort, query.collapse, window.anchor,
-                                 window.position)
+        listing = _inbox_listing(query.tree, query.sort, query.collapse, window)
         if listing is not None:
             return await self._listing(account.id, window, query.collapse, *listing)
         state, ids, _ = await self.results(account.id, query)
@@ -433,7 +443,8 @@ class EmailQuery:
                        mailbox_id: str, newest_first: bool) -> JsonObject:
         limit = MAX_QUERY if window.limit is None else min(window.limit, MAX_QUERY)
         state, page, total = await self.store.run(account_id, _listing, mailbox_id,
-                                                  newest_first, window.position, limit)
+                                                  newest_first, collapse, window.position,
+                                                  limit)
         out: JsonObject = {"accountId": account_id, "queryState": state,
                            "canCalculateChanges": True, "position": window.position,
                            "collapseThreads": collapse, "ids": list[JsonValue](page)}

@@ -149,3 +149,35 @@ async def test_thread_conditions_and_collapse_threads(mail: Mail,
         assert newest["total"] == 3 and newest["collapseThreads"] is True
         # the filter runs before the collapse: a2 is filtered out, a stands for it
         assert await found({"notKeyword": "$seen"}, collapseThreads=True) == ["a", "c"]
+
+
+async def test_collapsed_inbox_listing_answers_as_the_scan_does(mail: Mail) -> None:
+    """Section 4.4.3 on the layer's received-at index ({inMailbox} by receivedAt with
+    collapseThreads): the same ids and positions as the general query (the condition
+    wrapped in an AND runs as a scan), threads spread over the index."""
+    for n in range(3):
+        await deliver(mail, raw("<x@remote.test>", "alice@example.com", f"t{n}", None,
+                                msgid=f"t{n}"))
+    for n in range(3):  # replies, newest: each thread's first email moves up
+        await deliver(mail, raw("<x@remote.test>", "alice@example.com", f"Re: t{n}",
+                                None, msgid=f"r{n}", reply_to=f"t{n}"))
+    await deliver(mail, raw("<x@remote.test>", "alice@example.com", "lone", None,
+                            msgid="lone"))
+    account = mail.ids["alice"]
+    async with mail.client() as c:
+        inbox = (await one(c, "Mailbox/query", {"accountId": account,
+                                                "filter": {"role": "inbox"}}))["ids"][0]
+        for window in ({}, {"position": 1, "limit": 2}, {"position": 3}, {"position": 9},
+                       {"limit": 0}, {"limit": 1}):
+            for sort in (None, [{"property": "receivedAt"}],
+                         [{"property": "receivedAt", "isAscending": False}]):
+                condition = {"inMailbox": inbox}
+                args = {"accountId": account, "collapseThreads": True, "sort": sort,
+                        **window}
+                fast = await one(c, "Email/query", {**args, "filter": condition})
+                scan = await one(c, "Email/query", {**args, "filter": {
+                    "operator": "AND", "conditions": [condition]}})
+                assert fast == scan, (window, sort)
+        every = await one(c, "Email/query", {"accountId": account, "collapseThreads": True,
+                                             "filter": {"inMailbox": inbox}})
+        assert len(every["ids"]) == 4
