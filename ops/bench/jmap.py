@@ -19,7 +19,7 @@ check at the default cost 12 is printed at the end).  The account's
 ``maxConcurrentRequests`` is raised to 16 for the 16-client run.
 
     .venv/bin/python ops/bench/jmap.py [--sizes 1000,100000] [--requests 400]
-        [--attachment-mb 10] [--quick]
+        [--attachment-mb 10] [--quick] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -71,6 +71,12 @@ def pct(values: list[float], p: float) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:7.1f} ms"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -273,11 +279,13 @@ async def prepare(cfg: Path, base: str, users: dict[int, str], megabytes: int
         await node.stop()
 
 
-def start_node(cfg: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from server.cli import main; "
-         f"sys.exit(main(['-c', {str(cfg)!r}, 'serve']))"],
-        cwd=Path(__file__).resolve().parents[2])
+def start_node(cfg: Path, port: int, profile: str | None) -> subprocess.Popen[bytes]:
+    run = f"main(['-c', {str(cfg)!r}, 'serve'])"
+    code = "import sys; from server.cli import main; " + (
+        f"import cProfile; cProfile.run({run!r}, {profile!r})" if profile
+        else f"sys.exit({run})")
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            cwd=Path(__file__).resolve().parents[2])
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -298,33 +306,39 @@ async def main() -> None:
                     help="query+get requests per run (spread over the clients)")
     ap.add_argument("--attachment-mb", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="small sizes, few requests")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="run the node under cProfile, its stats written to FILE at exit")
     args = ap.parse_args()
     if args.quick:
         args.sizes, args.requests, args.attachment_mb = "200,2000", 64, 1
     sizes = [int(x) for x in args.sizes.split(",")]
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}, sqlite engine, node in its own process")
+          f"Python {platform.python_version()}, sqlite engine, node in its own process, "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         users = {n: f"j{n}" for n in sizes}
         cfg = write_config(Path(tmp), port, list(users.values()))
         accounts, blob = await prepare(cfg, base, users, args.attachment_mb)
-        proc = start_node(cfg, port)
+        proc = start_node(cfg, port, args.profile)
         try:
             rows = []
             for n, user in users.items():
                 account, inbox = accounts[n]
                 calls = query_and_get(account, inbox)
                 for clients in (1, 16):
+                    cpu = cpu_seconds(proc.pid)
                     rate, lat = await load(base, user, calls, clients, args.requests)
-                    rows.append((n, clients, rate, pct(lat, 50), pct(lat, 99)))
+                    cpu = (cpu_seconds(proc.pid) - cpu) / (len(lat) + clients)
+                    rows.append((n, clients, rate, pct(lat, 50), pct(lat, 99), cpu))
             print(f"\nquery+get (Email/query inbox receivedAt desc limit 50 collapseThreads "
                   f"+ Email/get of {len(LIST_VIEW)} properties), {args.requests} requests")
-            print(f"{'messages':>10} {'clients':>8} {'req/s':>8} {'p50':>10} {'p99':>10}")
-            for n, clients, rate, p50, p99 in rows:
-                print(f"{n:>10,} {clients:>8} {rate:8.1f} {ms(p50)} {ms(p99)}")
-            by = {(n, k): (p50, p99) for n, k, _, p50, p99 in rows}
+            print(f"{'messages':>10} {'clients':>8} {'req/s':>8} {'p50':>10} {'p99':>10} "
+                  f"{'node CPU/req':>13}")
+            for n, clients, rate, p50, p99, cpu in rows:
+                print(f"{n:>10,} {clients:>8} {rate:8.1f} {ms(p50)} {ms(p99)} {ms(cpu):>13}")
+            by = {(n, k): (p50, p99) for n, k, _, p50, p99, _ in rows}
             for clients in (1, 16):
                 ratio = by[(sizes[-1], clients)][0] / by[(sizes[0], clients)][0]
                 print(f"p50 {sizes[-1]:,} / {sizes[0]:,} messages, {clients} clients: "
