@@ -56,6 +56,19 @@ def unpack(key: bytes) -> tuple[TupleElement, ...]:
     return tuple(out)
 
 
+def unpack_prefix(key: bytes, count: int) -> tuple[TupleElement, ...]:
+    """The first ``count`` elements of a packed tuple (what :func:`unpack` gives, cut),
+    without decoding the rest."""
+    v = bytes(key)
+    end = len(v)
+    pos = 0
+    out: list[TupleElement] = []
+    while pos < end and len(out) < count:
+        item, pos = _decode(v, pos, end)
+        out.append(item)
+    return tuple(out)
+
+
 _decode_general = _tuple._decode  # the binding's decoder of one element
 
 

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from ..blobs import refs as blobrefs
 from .changes import get_change_floor
-from .emails import list_emails_of_blob, memberships, read_email, read_membership, read_summary
+from .emails import (
+    list_emails_of_blob,
+    memberships,
+    read_email,
+    read_membership,
+    read_summary,
+    read_thread_id,
+)
 from ..engine.base import Transaction
 from .errors import CannotCalculateChanges
 from .layout import MembershipRecord, unpack_int, account_keys
@@ -237,10 +244,10 @@ async def query_mailbox_threads(
         rows = await tr.get_range(begin, end, limit=chunk, reverse=newest_first)
         for row in rows:
             email_id = str(keys.received.unpack(row.key)[2])
-            rec = await read_email(tr, keys, email_id)
-            if rec is None or rec.thread_id in seen:
+            thread_id = await read_thread_id(tr, keys, email_id)
+            if thread_id is None or thread_id in seen:
                 continue
-            seen.add(rec.thread_id)
+            seen.add(thread_id)
             out.append(email_id)
             if len(out) == want:
                 break

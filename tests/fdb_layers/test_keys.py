@@ -74,3 +74,9 @@ def test_unpack_of_truncated_input_is_an_error_as_in_the_binding() -> None:
                 keys.unpack(raw)
         else:
             assert keys.unpack(raw) == expected
+
+
+@given(st.lists(_ELEMENTS, max_size=6), st.integers(0, 7))
+def test_unpack_prefix_is_the_head_of_unpack(items: list[object], count: int) -> None:
+    packed = keys.pack(tuple(items))
+    assert keys.unpack_prefix(packed, count) == keys.unpack(packed)[:count]
