@@ -2,9 +2,12 @@
 over the mail layer's emails and the summary stored at delivery; Email/get is in
 :mod:`.email_get` (imported from here for the registration).
 
-Email/query runs as a scan of the account's emails (every mailbox's messages), filtered
-and sorted in memory; the text, body and header conditions read the message blobs of
-the emails the other conditions leave (:mod:`.email_text`)."""
+A mail list view ({inMailbox} by receivedAt, with or without collapseThreads) reads the
+layer's received-at index page by page (its cost follows the page, not the mailbox);
+any other Email/query runs as a scan of the account's emails (every mailbox's messages),
+filtered and sorted in memory (:mod:`.email_sort`); the text, body and header
+conditions read the message blobs of the emails the other conditions leave
+(:mod:`.email_text`).  Email/queryChanges is in :mod:`.query_changes`."""
 
 from __future__ import annotations
 
