@@ -42,7 +42,70 @@ def pack(t: Sequence[TupleElement]) -> bytes:
 
 
 def unpack(key: bytes) -> tuple[TupleElement, ...]:
-    return tuple(_tuple.unpack(key))
+    """The tuple layer's decoding, with a fast path for what the layers store most
+    (integers, strings and bytes without NUL, nested tuples); every other element, and
+    anything unusual, goes through the binding's own decoder, so the result is always
+    the binding's (tests/fdb_layers/test_keys.py checks it on random tuples)."""
+    v = bytes(key)
+    end = len(v)
+    pos = 0
+    out: list[TupleElement] = []
+    while pos < end:
+        item, pos = _decode(v, pos, end)
+        out.append(item)
+    return tuple(out)
+
+
+def unpack_prefix(key: bytes, count: int) -> tuple[TupleElement, ...]:
+    """The first ``count`` elements of a packed tuple (what :func:`unpack` gives, cut),
+    without decoding the rest."""
+    v = bytes(key)
+    end = len(v)
+    pos = 0
+    out: list[TupleElement] = []
+    while pos < end and len(out) < count:
+        item, pos = _decode(v, pos, end)
+        out.append(item)
+    return tuple(out)
+
+
+_decode_general = _tuple._decode  # the binding's decoder of one element
+
+
+def _decode(v: bytes, pos: int, end: int) -> tuple[TupleElement, int]:
+    code = v[pos]
+    if 0x14 <= code <= 0x1C:  # integers of 0-8 bytes
+        stop = pos + 1 + code - 0x14
+        if stop <= end:
+            return int.from_bytes(v[pos + 1:stop], "big"), stop
+    elif 0x0C <= code < 0x14:  # negative integers of 1-8 bytes
+        n = 0x14 - code
+        stop = pos + 1 + n
+        if stop <= end:
+            return int.from_bytes(v[pos + 1:stop], "big") - ((1 << (8 * n)) - 1), stop
+    elif code == 0x01 or code == 0x02:  # bytes, string: terminated by NUL
+        stop = v.find(b"\x00", pos + 1)
+        if stop < 0 or (stop + 1 < end and v[stop + 1] == 0xFF):  # escaped NUL
+            item: TupleElement
+            item, stop = _decode_general(v, pos)
+            return item, stop
+        raw = v[pos + 1:stop]
+        return (raw.decode("utf-8") if code == 0x02 else raw), stop + 1
+    elif code == 0x05:  # nested tuple, NUL-terminated; a NUL inside is \x00\xff
+        items: list[TupleElement] = []
+        pos += 1
+        while pos < end:
+            if v[pos] == 0x00:
+                if pos + 1 < end and v[pos + 1] == 0xFF:
+                    items.append(None)
+                    pos += 2
+                    continue
+                break
+            item, pos = _decode(v, pos, end)
+            items.append(item)
+        return tuple(items), pos + 1
+    item, stop = _decode_general(v, pos)
+    return item, stop
 
 
 def pack_with_versionstamp(t: Sequence[TupleElement], prefix: bytes = b"") -> bytes:

@@ -125,6 +125,7 @@ from .queries import (
     list_uids,
     list_vanished,
     query_mailbox,
+    query_mailbox_threads,
 )
 from .quota import Usage, get_usage
 from .uidmap import list_keywords_in_use, list_uid_runs
@@ -156,7 +157,7 @@ __all__ = [
     # ... and reads
     "MAX_UID", "Email", "Message", "find_email_of_blob", "get_email", "get_message", "get_summary",
     "list_blob_emails", "list_changed_since", "list_messages", "list_uids", "list_vanished",
-    "query_mailbox", "list_uid_runs", "list_keywords_in_use",
+    "query_mailbox", "query_mailbox_threads", "list_uid_runs", "list_keywords_in_use",
     # keywords and IMAP flags
     "DELETED", "MAX_KEYWORD_LENGTH", "SEEN", "keyword_from_imap", "keyword_to_imap",
     "normalise_keyword", "normalise_keywords",

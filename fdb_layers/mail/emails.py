@@ -61,6 +61,12 @@ async def read_email(tr: Transaction, keys: AccountKeys, email_id: str) -> Email
     return None if raw is None else EmailRecord.decode(raw)
 
 
+async def read_thread_id(tr: Transaction, keys: AccountKeys, email_id: str) -> str | None:
+    """The email's thread id, decoding only the head of its record."""
+    raw = await tr.get(keys.email.pack((email_id,)))
+    return None if raw is None else EmailRecord.decode_thread_id(raw)
+
+
 async def read_membership(
     tr: Transaction, keys: AccountKeys, storage: int, uid: int
 ) -> MembershipRecord | None:

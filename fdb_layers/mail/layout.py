@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..keys import Subspace, TupleElement, unpack
+from ..keys import Subspace, TupleElement, unpack, unpack_prefix
 from ..keys import pack as _tuple_pack
 
 # --- layout -----------------------------------------------------------------------
@@ -264,6 +264,11 @@ class EmailRecord:
             int(modseq),
             tuple((int(s), int(u), int(m)) for s, u, m in members),
         )
+
+    @staticmethod
+    def decode_thread_id(raw: bytes) -> str:
+        """The thread id alone (the record's fourth element)."""
+        return str(unpack_prefix(raw, 4)[3])
 
     def member(self, storage: int) -> tuple[int, int] | None:
         """(uid, modseq) of the email in ``storage``, if it is there."""

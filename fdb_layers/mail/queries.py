@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from ..blobs import refs as blobrefs
 from .changes import get_change_floor
-from .emails import list_emails_of_blob, memberships, read_email, read_membership, read_summary
+from .emails import (
+    list_emails_of_blob,
+    memberships,
+    read_email,
+    read_membership,
+    read_summary,
+    read_thread_id,
+)
 from ..engine.base import Transaction
 from .errors import CannotCalculateChanges
 from .layout import MembershipRecord, unpack_int, account_keys
@@ -210,3 +217,44 @@ async def query_mailbox(
     return [
         (str(keys.received.unpack(r.key)[2]), unpack_int(r.value)) for r in rows[position:]
     ]
+
+
+async def query_mailbox_threads(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    *,
+    newest_first: bool = True,
+    position: int = 0,
+    limit: int = 50,
+    chunk: int = 200,
+) -> list[str]:
+    """The ids of a mailbox's emails by received-at, only the first of each thread
+    (JMAP Email/query with inMailbox and collapseThreads, RFC 8621 section 4.4.3):
+    reads the received-at index in chunks and each email's record until
+    ``position + limit`` threads are found, so the cost follows the page, not the
+    mailbox."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    begin, end = keys.received.range((storage,))
+    want = position + limit
+    seen: set[str] = set()
+    out: list[str] = []
+    while len(out) < want:
+        rows = await tr.get_range(begin, end, limit=chunk, reverse=newest_first)
+        for row in rows:
+            email_id = str(keys.received.unpack(row.key)[2])
+            thread_id = await read_thread_id(tr, keys, email_id)
+            if thread_id is None or thread_id in seen:
+                continue
+            seen.add(thread_id)
+            out.append(email_id)
+            if len(out) == want:
+                break
+        if len(rows) < chunk:
+            break
+        if newest_first:
+            end = rows[-1].key
+        else:
+            begin = rows[-1].key + b"\x00"
+    return out[position:]

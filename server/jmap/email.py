@@ -2,9 +2,12 @@
 over the mail layer's emails and the summary stored at delivery; Email/get is in
 :mod:`.email_get` (imported from here for the registration).
 
-Email/query runs as a scan of the account's emails (every mailbox's messages), filtered
-and sorted in memory; the text, body and header conditions read the message blobs of
-the emails the other conditions leave (:mod:`.email_text`)."""
+A mail list view ({inMailbox} by receivedAt, with or without collapseThreads) reads the
+layer's received-at index page by page (its cost follows the page, not the mailbox);
+any other Email/query runs as a scan of the account's emails (every mailbox's messages),
+filtered and sorted in memory (:mod:`.email_sort`); the text, body and header
+conditions read the message blobs of the emails the other conditions leave
+(:mod:`.email_text`).  Email/queryChanges is in :mod:`.query_changes`."""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from fdb_layers.mail import (
     list_thread,
     normalise_keyword,
     query_mailbox,
+    query_mailbox_threads,
 )
 from server.blobs import BlobStore
 from server.blobs.base import BlobError
@@ -47,6 +51,15 @@ from .email_text import MessageText, contains, read_message_text
 from .errors import MethodError, invalid_arguments
 from .headers import addresses
 from .json import JsonObject, JsonValue
+from .email_sort import (
+    IMMUTABLE_SORTS,
+    KEYWORD_SORTS,
+    SUMMARY_SORTS,
+    THREAD_SORTS,
+    ThreadKeywords,
+    sort_emails,
+    thread_keywords,
+)
 from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date
 from .methods import CallContext
 from .query import (
@@ -69,12 +82,18 @@ MAX_QUERY = 10_000
 DATE_CONDITIONS = ("before", "after")
 SIZE_CONDITIONS = ("minSize", "maxSize")
 KEYWORD_CONDITIONS = ("hasKeyword", "notKeyword")
+THREAD_CONDITIONS = ("allInThreadHaveKeyword", "someInThreadHaveKeyword",
+                     "noneInThreadHaveKeyword")
 TEXT_CONDITIONS = ("from", "to", "cc", "bcc", "subject", "text")
 # ...and those that read the message's blob (its header fields, its body text).
 CONTENT_CONDITIONS = ("text", "body", "header")
 CONDITIONS = frozenset(("inMailbox", "inMailboxOtherThan", *DATE_CONDITIONS,
                         *SIZE_CONDITIONS, *KEYWORD_CONDITIONS, *TEXT_CONDITIONS,
-                        *CONTENT_CONDITIONS, "hasAttachment"))
+                        *CONTENT_CONDITIONS, *THREAD_CONDITIONS, "hasAttachment"))
+# RFC 8620 section 5.6 upToId: conditions whose result an email's updates cannot change
+# (what it is, not where it is filed or how it is flagged).
+IMMUTABLE_CONDITIONS = frozenset((*DATE_CONDITIONS, *SIZE_CONDITIONS, *TEXT_CONDITIONS,
+                                  *CONTENT_CONDITIONS, "hasAttachment"))
 
 
 async def _summary(tr: Transaction, account_id: str, email_id: str) -> MessageSummary | None:
@@ -117,7 +136,7 @@ def check_condition(condition: JsonObject) -> None:
                 raise invalid_arguments(f"{name!r} must be an unsigned integer")
         elif not isinstance(value, str):
             raise invalid_arguments(f"{name!r} must be a string")
-        elif name in KEYWORD_CONDITIONS:
+        elif name in KEYWORD_CONDITIONS or name in THREAD_CONDITIONS:
             try:
                 normalise_keyword(value)
             except ValueError:
@@ -129,6 +148,7 @@ class _Candidate:
     email: Email
     summary: MessageSummary | None
     text: MessageText | None = None
+    thread: ThreadKeywords | None = None  # when a condition or a sort needs it
 
 
 def _text_of(summary: MessageSummary | None, name: str) -> str:
@@ -171,6 +191,9 @@ def _matches(c: _Candidate, condition: JsonObject) -> bool:
                 and not (name == "text" and c.text is not None
                          and (contains(c.text.body, value) or contains(c.text.attached, value))):
             return False
+        if name in THREAD_CONDITIONS and isinstance(value, str) \
+                and not _thread_matches(c.thread, name, value.lower()):
+            return False
         if name == "hasAttachment" and \
                 (c.summary is not None and c.summary.has_attachment) != value:
             return False
@@ -180,6 +203,15 @@ def _matches(c: _Candidate, condition: JsonObject) -> bool:
         if name == "header" and isinstance(value, list) and not _has_header(c.text, value):
             return False
     return True
+
+
+def _thread_matches(thread: ThreadKeywords | None, name: str, keyword: str) -> bool:
+    """Section 4.4.1 all/some/noneInThreadHaveKeyword."""
+    if thread is None:
+        return name == "noneInThreadHaveKeyword"
+    if name == "allInThreadHaveKeyword":
+        return keyword in thread.all
+    return (keyword in thread.some) == (name == "someInThreadHaveKeyword")
 
 
 def _has_header(text: MessageText | None, value: list[JsonValue]) -> bool:
@@ -231,18 +263,6 @@ def cheap_filter(tree: Filter | None) -> Filter | None:
     return FilterOperator(tree.operator, kept) if kept else None
 
 
-def _sorted(candidates: list[_Candidate], sort: Sequence[Comparator]) -> list[_Candidate]:
-    """Stable sorts, last comparator first; with no sort, newest received first; the
-    email id breaks ties so the order is total and stable between calls."""
-    out = sorted(candidates, key=lambda c: c.email.id)
-    for comparator in reversed(sort or (Comparator("receivedAt", False),)):
-        if comparator.property == "receivedAt":
-            out.sort(key=lambda c: c.email.received_at, reverse=not comparator.is_ascending)
-        else:
-            out.sort(key=lambda c: c.email.size, reverse=not comparator.is_ascending)
-    return out
-
-
 async def _scan(tr: Transaction, account_id: str, with_summary: bool
                 ) -> tuple[str, list[_Candidate]]:
     """Every email of the account (each once, whatever its mailboxes)."""
@@ -267,10 +287,12 @@ async def _scan(tr: Transaction, account_id: str, with_summary: bool
 
 
 def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bool,
-                   anchor: str | None, position: int) -> tuple[str, bool] | None:
+                   window: Window) -> tuple[str, bool] | None:
     """(mailbox id, newest first) when the query is one mailbox by received date -- a
-    mail list view -- which the layer's received-at index answers without a scan."""
-    if collapse or anchor is not None or position < 0 or not isinstance(tree, FilterCondition):
+    mail list view -- which the layer's received-at index answers without a scan (with
+    collapseThreads too, unless the total is asked: that counts every thread)."""
+    if window.anchor is not None or window.position < 0 \
+            or not isinstance(tree, FilterCondition) or (collapse and window.calculate_total):
         return None
     mailbox_id = tree.condition.get("inMailbox")
     if set(tree.condition) != {"inMailbox"} or not isinstance(mailbox_id, str):
@@ -281,16 +303,67 @@ def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bo
 
 
 async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_first: bool,
-                   position: int, limit: int) -> tuple[str, list[str], int]:
+                   collapse: bool, position: int, limit: int) -> tuple[str, list[str], int]:
     """The page of one mailbox's emails by received date, and the mailbox's total."""
     state = await get_state(tr, account_id)
     try:
-        rows = await query_mailbox(tr, account_id, mailbox_id, newest_first=newest_first,
-                                   position=position, limit=limit) if limit else []
+        if not limit:
+            rows: list[str] = []
+        elif collapse:
+            rows = await query_mailbox_threads(tr, account_id, mailbox_id,
+                                               newest_first=newest_first,
+                                               position=position, limit=limit)
+        else:
+            rows = [email_id for email_id, _ in await query_mailbox(
+                tr, account_id, mailbox_id, newest_first=newest_first, position=position,
+                limit=limit)]
         total = (await get_status(tr, account_id, mailbox_id)).messages
     except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
         return state, [], 0
-    return state, [email_id for email_id, _ in rows], total
+    return state, rows, total
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    """The parsed arguments that decide an Email/query's results (and a queryChanges')."""
+
+    tree: Filter | None
+    sort: tuple[Comparator, ...]
+    collapse: bool
+
+    @property
+    def needs_threads(self) -> bool:
+        return _needs(self.tree, THREAD_CONDITIONS) \
+            or any(c.property in THREAD_SORTS for c in self.sort)
+
+    @property
+    def immutable(self) -> bool:
+        """Section 5.6: whether the filter and the sort are only on immutable properties
+        (then an email moves in the results only when created or destroyed)."""
+        return not self.collapse and _only(self.tree, IMMUTABLE_CONDITIONS) \
+            and all(c.property in IMMUTABLE_SORTS for c in self.sort)
+
+
+def _only(tree: Filter | None, names: frozenset[str]) -> bool:
+    if tree is None:
+        return True
+    if isinstance(tree, FilterCondition):
+        return set(tree.condition) <= names
+    assert isinstance(tree, FilterOperator)
+    return all(_only(sub, names) for sub in tree.conditions)
+
+
+def query_args(args: JsonObject) -> _Query:
+    tree = filter_arg(args, check_condition)
+    sort = sort_arg(args, EMAIL_SORTS, keyword_properties=KEYWORD_SORTS)
+    for comparator in sort:
+        if comparator.keyword is not None:
+            try:
+                normalise_keyword(comparator.keyword)
+            except ValueError:
+                raise invalid_arguments(
+                    f"invalid keyword {comparator.keyword!r} in the sort") from None
+    return _Query(tree, sort, bool_arg(args, "collapseThreads"))
 
 
 class EmailQuery:
@@ -304,34 +377,48 @@ class EmailQuery:
         check_known(args, ("accountId", "filter", "sort", "position", "anchor",
                            "anchorOffset", "limit", "calculateTotal", "collapseThreads"))
         account = account_arg(ctx, args)
-        tree = filter_arg(args, check_condition)
-        sort = sort_arg(args, EMAIL_SORTS)
+        query = query_args(args)
         window = window_arg(args)
-        collapse = bool_arg(args, "collapseThreads")
-        listing = _inbox_listing(tree, sort, collapse, window.anchor, window.position)
+        listing = _inbox_listing(query.tree, query.sort, query.collapse, window)
         if listing is not None:
-            return await self._listing(account.id, window, collapse, *listing)
-        state, candidates = await self.store.run(account.id, _scan, _needs_summary(tree))
-        if _needs(tree, CONTENT_CONDITIONS):
-            candidates = await self._read_texts(candidates, tree)
-        ids: list[str] = []
-        threads: set[str] = set()
-        for c in _sorted([c for c in candidates if _filter(c, tree)], sort):
-            if collapse:  # section 4.4.3: only the first email of each thread
-                if c.email.thread_id in threads:
-                    continue
-                threads.add(c.email.thread_id)
-            ids.append(c.email.id)
+            return await self._listing(account.id, window, query.collapse, *listing)
+        state, ids, _ = await self.results(account.id, query)
         position, page, capped = apply_window(ids, window, MAX_QUERY)
         out: JsonObject = {"accountId": account.id, "queryState": state,
-                           "canCalculateChanges": False, "position": position,
-                           "collapseThreads": collapse, "ids": list[JsonValue](page)}
+                           "canCalculateChanges": True, "position": position,
+                           "collapseThreads": query.collapse, "ids": list[JsonValue](page)}
         if window.calculate_total:
             out["total"] = len(ids)
         if capped is not None:
             out["limit"] = capped
         return out
 
+    async def results(self, account_id: str, query: _Query
+                      ) -> tuple[str, list[str], dict[str, Email]]:
+        """The query state, every id of the results in order, and every email of the
+        account by id."""
+        tree = query.tree
+        summaries = _needs_summary(tree) or any(c.property in SUMMARY_SORTS
+                                                for c in query.sort)
+        state, candidates = await self.store.run(account_id, _scan, summaries)
+        emails = {c.email.id: c.email for c in candidates}
+        threads: dict[str, ThreadKeywords] = {}
+        if query.needs_threads:
+            threads = thread_keywords(emails.values())
+            candidates = [replace(c, thread=threads.get(c.email.thread_id))
+                          for c in candidates]
+        if _needs(tree, CONTENT_CONDITIONS):
+            candidates = await self._read_texts(candidates, tree)
+        ids: list[str] = []
+        seen: set[str] = set()
+        for c in sort_emails([c for c in candidates if _filter(c, tree)], query.sort,
+                             threads):
+            if query.collapse:  # section 4.4.3: only the first email of each thread
+                if c.email.thread_id in seen:
+                    continue
+                seen.add(c.email.thread_id)
+            ids.append(c.email.id)
+        return state, ids, emails
 
     async def _read_texts(self, candidates: list[_Candidate], tree: Filter | None
                           ) -> list[_Candidate]:
@@ -359,9 +446,10 @@ class EmailQuery:
                        mailbox_id: str, newest_first: bool) -> JsonObject:
         limit = MAX_QUERY if window.limit is None else min(window.limit, MAX_QUERY)
         state, page, total = await self.store.run(account_id, _listing, mailbox_id,
-                                                  newest_first, window.position, limit)
+                                                  newest_first, collapse, window.position,
+                                                  limit)
         out: JsonObject = {"accountId": account_id, "queryState": state,
-                           "canCalculateChanges": False, "position": window.position,
+                           "canCalculateChanges": True, "position": window.position,
                            "collapseThreads": collapse, "ids": list[JsonValue](page)}
         if window.calculate_total:
             out["total"] = total

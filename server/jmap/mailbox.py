@@ -4,6 +4,7 @@ layer's mailboxes."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from fdb_layers.mail import (
     MAILBOX,
@@ -70,8 +71,10 @@ async def _thread_counts(tr: Transaction, account_id: str, mailbox_id: str
     return len(threads), len(unread)
 
 
-async def _records(tr: Transaction, account_id: str, properties: Sequence[str]
-                   ) -> tuple[str, dict[str, JsonObject]]:
+async def _records(tr: Transaction, account_id: str, properties: Sequence[str],
+                   wanted: frozenset[str] | None = None) -> tuple[str, dict[str, JsonObject]]:
+    """Every mailbox's record; the counts (the thread counts scan the mailbox) only of
+    those ``wanted`` (None: all)."""
     state = await get_state(tr, account_id)
     out: dict[str, JsonObject] = {}
     for box in await list_mailboxes(tr, account_id):
@@ -79,7 +82,9 @@ async def _records(tr: Transaction, account_id: str, properties: Sequence[str]
             "id": box.id, "name": box.name, "parentId": box.parent_id or None,
             "role": box.role or None, "sortOrder": 0, "myRights": dict(ALL_RIGHTS),
             "isSubscribed": box.subscribed}
-        if box.uidvalidity:  # a \Noselect placeholder holds no email
+        if wanted is not None and box.id not in wanted:
+            pass  # not asked for: its id is enough
+        elif box.uidvalidity:  # a \Noselect placeholder holds no email
             status = await get_status(tr, account_id, box.id)
             record["totalEmails"], record["unreadEmails"] = status.messages, status.unseen
             if any(p in properties for p in THREAD_COUNTS):
@@ -103,7 +108,8 @@ class MailboxGet:
         account = account_arg(ctx, args)
         ids = ids_arg(ctx, args)
         properties = properties_arg(args, PROPERTIES, PROPERTIES)
-        state, records = await self.store.run(account.id, _records, properties)
+        state, records = await self.store.run(
+            account.id, _records, properties, None if ids is None else frozenset(ids))
         if ids is None:
             check_get_all(ctx, len(records))
             ids = list(records)
@@ -204,6 +210,16 @@ async def _query(tr: Transaction, account_id: str) -> tuple[str, list[Mailbox]]:
     return await get_state(tr, account_id), await list_mailboxes(tr, account_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Query:
+    """The arguments that decide a Mailbox/query's results (and a queryChanges')."""
+
+    tree: Filter | None
+    sort: tuple[Comparator, ...]
+    sort_as_tree: bool
+    filter_as_tree: bool
+
+
 class MailboxQuery:
     name = "Mailbox/query"
     capability = MAIL
@@ -211,22 +227,31 @@ class MailboxQuery:
     def __init__(self, store: MailStore) -> None:
         self.store = store
 
+    @staticmethod
+    def query_args(args: JsonObject) -> Query:
+        return Query(filter_arg(args, check_condition), sort_arg(args, SORTS),
+                     bool_arg(args, "sortAsTree"), bool_arg(args, "filterAsTree"))
+
+    async def results(self, account_id: str, query: Query
+                      ) -> tuple[str, list[str], list[Mailbox]]:
+        """The query state, every id of the results in order, and every mailbox."""
+        state, boxes = await self.store.run(account_id, _query)
+        matching = [b for b in boxes if _filter(b, query.tree)]
+        ordered = _as_tree(boxes, matching, query.sort, query.filter_as_tree,
+                           query.sort_as_tree)
+        return state, [b.id for b in ordered], boxes
+
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, ("accountId", "filter", "sort", "position", "anchor",
                            "anchorOffset", "limit", "calculateTotal", "sortAsTree",
                            "filterAsTree"))
         account = account_arg(ctx, args)
-        tree = filter_arg(args, check_condition)
-        sort = sort_arg(args, SORTS)
+        query = self.query_args(args)
         window = window_arg(args)
-        sort_as_tree, filter_as_tree = bool_arg(args, "sortAsTree"), bool_arg(args,
-                                                                             "filterAsTree")
-        state, boxes = await self.store.run(account.id, _query)
-        matching = [b for b in boxes if _filter(b, tree)]
-        ids = [b.id for b in _as_tree(boxes, matching, sort, filter_as_tree, sort_as_tree)]
+        state, ids, _ = await self.results(account.id, query)
         position, page, capped = apply_window(ids, window, MAX_QUERY)
         out: JsonObject = {"accountId": account.id, "queryState": state,
-                           "canCalculateChanges": False, "position": position,
+                           "canCalculateChanges": True, "position": position,
                            "ids": list[JsonValue](page)}
         if window.calculate_total:
             out["total"] = len(ids)

@@ -9,7 +9,7 @@ from starlette.routing import BaseRoute
 
 from server.config import ServerSettings
 
-from . import email, mailbox, submission, vacation
+from . import submission, vacation
 from .download import Downloads
 from .email_parse import EmailParse
 from .snippet import SearchSnippetGet
@@ -20,9 +20,10 @@ from .identity import IdentityChanges, IdentityGet, IdentitySet, submission_capa
 from .quota import QuotaChanges, QuotaGet, QuotaQuery, QuotaQueryChanges, quota_capability
 from .blob import BlobCopy, BlobGet, BlobLookup, BlobUpload, blob_capability
 from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
-from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
+from .mail import MailStore, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
 from .mailbox_set import MailboxSet
+from .query_changes import EmailQueryChanges, MailboxQueryChanges
 from .routes import core_registry, jmap_routes
 from .settings import JmapSettings
 from .upload import Upload
@@ -38,14 +39,13 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry = core_registry(settings.limits)
     registry.add_capability(mail_capability(settings.limits.max_size_upload))
     store = MailStore(parts.engine)
-    for method in (MailboxGet(store), MailboxChanges(store), MailboxQuery(store), MailboxSet(store),
+    mailbox_query, email_query = MailboxQuery(store), EmailQuery(store, parts.blobs)
+    for method in (MailboxGet(store), MailboxChanges(store), mailbox_query, MailboxSet(store),
                    EmailGet(store, parts.blobs), EmailChanges(store),
-                   EmailQuery(store, parts.blobs),
+                   email_query,
                    ThreadGet(store), ThreadChanges(store),
-                   QueryChanges("Mailbox/queryChanges", mailbox.check_condition, mailbox.SORTS,
-                                ("sortAsTree", "filterAsTree")),
-                   QueryChanges("Email/queryChanges", email.check_condition, EMAIL_SORTS,
-                                ("collapseThreads",))):
+                   MailboxQueryChanges(store, mailbox_query),
+                   EmailQueryChanges(store, email_query)):
         registry.add(method)
     registry.add(EmailParse(store, parts.blobs))
     registry.add(SearchSnippetGet(store, parts.blobs))

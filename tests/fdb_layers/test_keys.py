@@ -41,3 +41,42 @@ def test_subspace_range_holds_its_keys_and_nothing_else() -> None:
     assert begin <= sub.pack(("z", b"\xff" * 3)) < end
     assert not begin <= S["boy"].pack((1,)) < end
     assert sub.unpack(sub.pack((5, "x"))) == (5, "x")
+
+
+_ELEMENTS = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**80), 2**80) | st.text() | st.binary()
+    | st.floats(allow_nan=False),
+    lambda inner: st.lists(inner, max_size=4).map(tuple), max_leaves=12)
+
+
+@given(st.lists(_ELEMENTS, max_size=6))
+def test_unpack_gives_what_the_binding_gives(items: list[object]) -> None:
+    """The fast decoder agrees with fdb.tuple.unpack on every tuple (NULs in strings and
+    bytes, None inside nested tuples, big and negative integers, floats included)."""
+    import fdb.tuple
+
+    packed = keys.pack(tuple(items))
+    assert keys.unpack(packed) == fdb.tuple.unpack(packed)
+    assert keys.unpack(packed) == tuple(items)
+
+
+def test_unpack_of_truncated_input_is_an_error_as_in_the_binding() -> None:
+    import fdb.tuple
+    import pytest
+
+    for raw in (b"\x02abc", b"\x05\x02a\x00", b"\x16\x01"):
+        try:
+            expected: object = fdb.tuple.unpack(raw)
+        except Exception as e:
+            expected = type(e)
+        if isinstance(expected, type):
+            with pytest.raises(Exception):  # noqa: B017
+                keys.unpack(raw)
+        else:
+            assert keys.unpack(raw) == expected
+
+
+@given(st.lists(_ELEMENTS, max_size=6), st.integers(0, 7))
+def test_unpack_prefix_is_the_head_of_unpack(items: list[object], count: int) -> None:
+    packed = keys.pack(tuple(items))
+    assert keys.unpack_prefix(packed, count) == keys.unpack(packed)[:count]

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("smtp.py", ["--quick"], ["ceiling", "fdbmail", "ratio fdbmail/ceiling",
                                   "ratio workers=2/ceiling"]),
         ("mailbox.py", ["--quick"], ["open (SELECT data)", "summaries of newest 50"]),
+        ("jmap.py", ["--quick"], ["query+get", "Email/changes after", "download of a"]),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expect: list[str], tmp_path: Path) -> None:

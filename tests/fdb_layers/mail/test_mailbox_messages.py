@@ -23,6 +23,7 @@ from fdb_layers.mail.queries import (
     list_uids,
     list_vanished,
     query_mailbox,
+    query_mailbox_threads,
 )
 from fdb_layers.mail.messages import (
     MAX_BATCH,
@@ -106,6 +107,33 @@ async def test_uids_increase_and_list(engine: Engine) -> None:
     assert query == [(ids[4], 5), (ids[3], 4), (ids[2], 3)]
     assert await transact(engine, query_mailbox, ACCOUNT, "inbox", position=3, limit=5,
                           newest_first=False) == [(ids[3], 4), (ids[4], 5)]
+
+
+async def test_query_mailbox_threads_keeps_the_first_email_of_each_thread(
+        engine: Engine) -> None:
+    """JMAP collapseThreads on the received-at index, read in chunks smaller than the
+    page so that a thread's emails fall in different chunks."""
+    await setup(engine)
+    roots = [0, 1, 0, 3, 1, 3, 6, 0, 6]
+    ids = []
+    for i, root in enumerate(roots):
+        refs = (f"<m{root}@example.org>",) if root != i else ()
+        got = await transact(engine, append_email, ACCOUNT, "inbox",
+                             new_email(i, subject=f"s{root}", references=refs),
+                             delivery_id=f"d{i}")
+        ids.append(got.email_id)
+    threads = [await transact(engine, get_email, ACCOUNT, ids[i]) for i in (0, 2, 7)]
+    assert len({e.thread_id for e in threads if e is not None}) == 1
+
+    async def page(**kw: object) -> list[str]:
+        return await transact(engine, query_mailbox_threads, ACCOUNT, "inbox", chunk=2,
+                              **kw)  # type: ignore[arg-type]
+    assert await page() == [ids[8], ids[7], ids[5], ids[4]]
+    assert await page(newest_first=False) == [ids[0], ids[1], ids[3], ids[6]]
+    assert await page(position=1, limit=2) == [ids[7], ids[5]]
+    assert await page(position=3, limit=5, newest_first=False) == [ids[6]]
+    assert await page(position=9) == []
+    assert await page(limit=0) == []
 
 
 async def test_quota(engine: Engine) -> None:

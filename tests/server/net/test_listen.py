@@ -67,3 +67,17 @@ def test_bind_tcp_and_unix(tmp_path: Path) -> None:
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(str(path))
         sock.close()
+
+
+def test_accepted_tcp_connections_send_without_delay() -> None:
+    """Replies written in pieces must not wait for the peer's delayed ACK (Nagle's
+    algorithm, RFC 896): every accepted TCP connection has TCP_NODELAY."""
+    listener = bind(ListenAddress(host="127.0.0.1", port=0))
+    try:
+        listener.setblocking(True)
+        with socket.create_connection(("127.0.0.1", bound_address(listener).port)):
+            conn, _ = listener.accept()
+            with conn:
+                assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listener.close()

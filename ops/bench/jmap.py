@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""JMAP benchmark, the figures issue 13 asks for:
+
+1. On accounts of 1,000 and 100,000 messages (one inbox each): Email/query (inbox, sort
+   receivedAt descending, limit 50, collapseThreads) and Email/get of those 50 with the
+   properties a mail list view shows, in one request (a back-reference), with 1 and 16
+   concurrent clients: requests/s, p50 and p99.  Goal: p99 under 50 ms at 16 clients,
+   and flat between 1,000 and 100,000 messages.
+2. Email/changes after 1,000 changes (keyword updates by Email/set): p50 and p99.
+3. Download of a 10 MB attachment (of a message imported by Email/import): MB/s.
+
+The accounts are filled through the mail layer (index and the summary that delivery
+computes, in batches of 500 per transaction, no blob per message: Email/get of the
+list-view properties reads only the summary), 4 messages per thread.  The node runs in
+its own process (one process, ``workers = 0``, sqlite engine, local blob folder); the
+clients run in this process with httpx, one connection each.  Every request
+authenticates with Basic: the bench users' bcrypt hashes are of cost 4 (the time of one
+check at the default cost 12 is printed at the end).  The account's
+``maxConcurrentRequests`` is raised to 16 for the 16-client run.
+
+    .venv/bin/python ops/bench/jmap.py [--sizes 1000,100000] [--requests 400]
+        [--attachment-mb 10] [--quick] [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import httpx
+
+from fdb_layers.engine.base import Engine, Transaction
+from fdb_layers.mail import find_mailbox, transact
+from fdb_layers.mail.messages import NewEmail, append_email
+from fdb_layers.mail.threads import ThreadHeaders
+from server.cli import main as cli
+from server.config import load_config
+from server.directory import passwords
+from server.mime.summary import parse_message
+from server.node.node import Node
+
+PASSWORD = "bench password"
+API = "/jmap/api"
+USING = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
+LIST_VIEW = ["id", "threadId", "mailboxIds", "keywords", "from", "subject", "receivedAt",
+             "size", "preview", "hasAttachment"]
+THREAD_LENGTH = 4
+# Every request authenticates (Basic, checked against the directory each time): the
+# bench users' bcrypt hashes are of the lowest cost so the figures are JMAP's, not
+# bcrypt's; the cost of the default is printed beside them.
+BENCH_BCRYPT_ROUNDS = 4
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:7.1f} ms"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def bcrypt_cost(rounds: int) -> float:
+    """Seconds of one bcrypt check at ``rounds`` (what Basic auth costs per request)."""
+    import bcrypt
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds))
+    started = time.perf_counter()
+    bcrypt.checkpw(PASSWORD.encode(), hashed)
+    return time.perf_counter() - started
+
+
+def write_config(root: Path, port: int, users: list[str]) -> Path:
+    path = root / "fdbmail.toml"
+    path.write_text(
+        f'[server]\ndata_dir = "{root / "data"}"\nhttp_listen = "127.0.0.1:{port}"\n'
+        'workers = 0\nlog_level = "WARNING"\nhostname = "jmap.bench"\n'
+        '[smtp]\nmx_listen = ""\nsubmission_listen = ""\nsubmissions_listen = ""\n'
+        '[imap]\nlisten = ""\ntls_listen = ""\n'
+        '[jmap]\nauth_require_tls = false\nmax_concurrent_requests = 16\n')
+    passwords.BCRYPT_ROUNDS = BENCH_BCRYPT_ROUNDS
+    for user in users:
+        old = sys.stdin
+        sys.stdin = io.StringIO(PASSWORD + "\n")
+        try:
+            assert cli(["-c", str(path), "directory", "add", user, "--email",
+                        f"{user}@bench.test", "--password-stdin"]) == 0
+        finally:
+            sys.stdin = old
+    return path
+
+
+def _summaries() -> list[bytes]:
+    """A few list-view-like messages, parsed as delivery parses them."""
+    out = []
+    for n in range(16):
+        raw = (f"From: Sender {n} <sender{n}@remote.test>\r\nTo: user@bench.test\r\n"
+               f"Subject: Report number {n}\r\nDate: Mon, 01 Jan 2024 10:00:00 +0000\r\n"
+               f"Message-ID: <m{n}@remote.test>\r\n\r\n"
+               + f"Line {n} of a message body that the preview shows.\r\n" * 40).encode()
+        out.append(parse_message(raw).to_bytes())
+    return out
+
+
+async def fill(engine: Engine, account: str, mailbox_id: str, n: int) -> float:
+    """n messages, 500 per transaction, THREAD_LENGTH per thread; seconds taken."""
+    summaries = _summaries()
+
+    async def batch(tr: Transaction, first: int, count: int) -> None:
+        for i in range(first, first + count):
+            root = i - i % THREAD_LENGTH
+            refs = (f"<{account}-{root}@x>",) if i != root else ()
+            email = NewEmail(f"E{i}", f"{i:064x}", 4 * 1024, 1_700_000_000.0 + i,
+                             summaries[i % len(summaries)],
+                             ThreadHeaders(f"<{account}-{i}@x>", refs, refs,
+                                           f"Report number {root}"),
+                             keywords=("$seen",) if i % 3 else ())
+            await append_email(tr, account, mailbox_id, email, delivery_id=f"b{i}")
+
+    started = time.perf_counter()
+    for first in range(0, n, 500):
+        await transact(engine, batch, first, min(500, n - first))
+    return time.perf_counter() - started
+
+
+def attachment_message(megabytes: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@remote.test", "user@bench.test", "big"
+    msg.set_content("The attachment.\n")
+    msg.add_attachment(os.urandom(megabytes * 1_000_000), maintype="application",
+                       subtype="octet-stream", filename="big.bin")
+    return msg.as_bytes()
+
+
+async def call(c: httpx.AsyncClient, *calls: list[Any]) -> list[Any]:
+    r = await c.post(API, json={"using": USING, "methodCalls": list(calls)})
+    r.raise_for_status()
+    responses: list[Any] = r.json()["methodResponses"]
+    for name, result, _ in responses:
+        assert name != "error", result
+    return responses
+
+
+async def import_attachment(base: str, user: str, account: str, inbox: str,
+                            megabytes: int) -> str:
+    """Upload and import the message; the attachment's blob id."""
+    async with httpx.AsyncClient(base_url=base, auth=(user, PASSWORD), timeout=120) as c:
+        r = await c.post(f"/upload/{account}/", content=attachment_message(megabytes),
+                         headers={"Content-Type": "message/rfc822"})
+        r.raise_for_status()
+        blob = r.json()["blobId"]
+        [[_, imported, _]] = await call(c, ["Email/import", {
+            "accountId": account, "emails": {
+                "big": {"blobId": blob, "mailboxIds": {inbox: True}}}}, "i"])
+        [[_, got, _]] = await call(c, ["Email/get", {
+            "accountId": account, "ids": [imported["created"]["big"]["id"]],
+            "properties": ["attachments"]}, "g"])
+        attachment: str = got["list"][0]["attachments"][0]["blobId"]
+        return attachment
+
+
+def query_and_get(account: str, inbox: str) -> list[list[Any]]:
+    return [["Email/query", {"accountId": account, "filter": {"inMailbox": inbox},
+                             "sort": [{"property": "receivedAt", "isAscending": False}],
+                             "collapseThreads": True, "limit": 50}, "q"],
+            ["Email/get", {"accountId": account, "#ids": {
+                "resultOf": "q", "name": "Email/query", "path": "/ids"},
+                "properties": LIST_VIEW}, "g"]]
+
+
+async def load(base: str, user: str, calls: list[list[Any]], clients: int, requests: int
+               ) -> tuple[float, list[float]]:
+    """``requests`` requests over ``clients`` connections: (requests/s, latencies)."""
+    latencies: list[float] = []
+
+    async def client(count: int) -> None:
+        async with httpx.AsyncClient(base_url=base, auth=(user, PASSWORD), timeout=60) as c:
+            await call(c, *calls)  # connect and warm up, not timed
+            await barrier.wait()
+            for _ in range(count):
+                started = time.perf_counter()
+                responses = await call(c, *calls)
+                latencies.append(time.perf_counter() - started)
+                assert len(responses[1][1]["list"]) == len(responses[0][1]["ids"])
+
+    barrier = asyncio.Barrier(clients + 1)
+    tasks = [asyncio.create_task(client(requests // clients)) for _ in range(clients)]
+    await barrier.wait()
+    started = time.perf_counter()
+    await asyncio.gather(*tasks)
+    return len(latencies) / (time.perf_counter() - started), latencies
+
+
+async def changes_after(base: str, user: str, account: str, inbox: str, changes: int,
+                        repeat: int) -> list[float]:
+    """Email/changes from a state 1,000 keyword updates old: latencies."""
+    async with httpx.AsyncClient(base_url=base, auth=(user, PASSWORD), timeout=60) as c:
+        [[_, query, _]] = await call(c, ["Email/query", {
+            "accountId": account, "filter": {"inMailbox": inbox}, "limit": changes}, "q"])
+        [[_, got, _]] = await call(c, ["Email/get", {"accountId": account, "ids": [],
+                                                      "properties": ["id"]}, "g"])
+        since = got["state"]
+        ids = query["ids"]
+        for first in range(0, len(ids), 100):  # 100 updates per Email/set
+            await call(c, ["Email/set", {"accountId": account, "update": {
+                i: {"keywords/$flagged": True} for i in ids[first:first + 100]}}, "s"])
+        out = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            [[_, result, _]] = await call(c, ["Email/changes", {"accountId": account,
+                                                                "sinceState": since}, "c"])
+            out.append(time.perf_counter() - started)
+            assert len(result["updated"]) == len(ids), result
+        return out
+
+
+async def download(base: str, user: str, account: str, blob: str, repeat: int
+                   ) -> tuple[int, list[float]]:
+    async with httpx.AsyncClient(base_url=base, auth=(user, PASSWORD), timeout=120) as c:
+        size, out = 0, []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            size = 0
+            async with c.stream("GET", f"/download/{account}/{blob}/big.bin") as r:
+                r.raise_for_status()
+                async for chunk in r.aiter_raw():
+                    size += len(chunk)
+            out.append(time.perf_counter() - started)
+        return size, out
+
+
+async def prepare(cfg: Path, base: str, users: dict[int, str], megabytes: int
+                  ) -> tuple[dict[int, tuple[str, str]], str]:
+    """Fill the accounts with an in-process node: size -> (account, inbox), and the
+    attachment's blob id (in the largest account)."""
+    node = Node(load_config(cfg, env={}))
+    await node.start()
+    try:
+        assert node.engine is not None and node.directory is not None
+        out: dict[int, tuple[str, str]] = {}
+        for n, user in users.items():
+            principal = await node.directory.get_principal(user)
+            assert principal is not None
+            async with httpx.AsyncClient(base_url=base, auth=(user, PASSWORD)) as c:
+                await call(c, ["Mailbox/get", {"accountId": principal.id, "ids": []}, "m"])
+            box = await transact(node.engine, find_mailbox, principal.id, "INBOX")
+            took = await fill(node.engine, principal.id, box.id, n)
+            print(f"filled {n:>9,} messages (index and summaries) in {took:7.1f} s")
+            out[n] = (principal.id, box.id)
+        n = max(users)
+        blob = await import_attachment(base, users[n], *out[n], megabytes)
+        return out, blob
+    finally:
+        await node.stop()
+
+
+def start_node(cfg: Path, port: int, profile: str | None) -> subprocess.Popen[bytes]:
+    run = f"main(['-c', {str(cfg)!r}, 'serve'])"
+    code = "import sys; from server.cli import main; " + (
+        f"import cProfile; cProfile.run({run!r}, {profile!r})" if profile
+        else f"sys.exit({run})")
+    proc = subprocess.Popen([sys.executable, "-c", code],
+                            cwd=Path(__file__).resolve().parents[2])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the node exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the node did not start listening")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1000,100000")
+    ap.add_argument("--requests", type=int, default=480,
+                    help="query+get requests per run (spread over the clients)")
+    ap.add_argument("--attachment-mb", type=int, default=10)
+    ap.add_argument("--quick", action="store_true", help="small sizes, few requests")
+    ap.add_argument("--profile", metavar="FILE",
+                    help="run the node under cProfile, its stats written to FILE at exit")
+    args = ap.parse_args()
+    if args.quick:
+        args.sizes, args.requests, args.attachment_mb = "200,2000", 64, 1
+    sizes = [int(x) for x in args.sizes.split(",")]
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}, sqlite engine, node in its own process, "
+          f"load average {os.getloadavg()[0]:.1f} at the start")
+    with tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        users = {n: f"j{n}" for n in sizes}
+        cfg = write_config(Path(tmp), port, list(users.values()))
+        accounts, blob = await prepare(cfg, base, users, args.attachment_mb)
+        proc = start_node(cfg, port, args.profile)
+        try:
+            rows = []
+            for n, user in users.items():
+                account, inbox = accounts[n]
+                calls = query_and_get(account, inbox)
+                for clients in (1, 16):
+                    cpu = cpu_seconds(proc.pid)
+                    rate, lat = await load(base, user, calls, clients, args.requests)
+                    cpu = (cpu_seconds(proc.pid) - cpu) / (len(lat) + clients)
+                    rows.append((n, clients, rate, pct(lat, 50), pct(lat, 99), cpu))
+            print(f"\nquery+get (Email/query inbox receivedAt desc limit 50 collapseThreads "
+                  f"+ Email/get of {len(LIST_VIEW)} properties), {args.requests} requests")
+            print(f"{'messages':>10} {'clients':>8} {'req/s':>8} {'p50':>10} {'p99':>10} "
+                  f"{'node CPU/req':>13}")
+            for n, clients, rate, p50, p99, cpu in rows:
+                print(f"{n:>10,} {clients:>8} {rate:8.1f} {ms(p50)} {ms(p99)} {ms(cpu):>13}")
+            by = {(n, k): (p50, p99) for n, k, _, p50, p99, _ in rows}
+            for clients in (1, 16):
+                ratio = by[(sizes[-1], clients)][0] / by[(sizes[0], clients)][0]
+                print(f"p50 {sizes[-1]:,} / {sizes[0]:,} messages, {clients} clients: "
+                      f"{ratio:.2f}x")
+            n = max(sizes)
+            account, inbox = accounts[n]
+            changes = min(1000, n)
+            lat = await changes_after(base, users[n], account, inbox, changes, 20)
+            print(f"\nEmail/changes after {changes:,} changes ({n:,} messages): "
+                  f"p50 {ms(pct(lat, 50))}, p99 {ms(pct(lat, 99))}")
+            size, lat = await download(base, users[n], account, blob, 5)
+            print(f"download of a {size / 1e6:.1f} MB attachment: p50 {ms(pct(lat, 50))}, "
+                  f"{size / 1e6 / pct(lat, 50):.0f} MB/s")
+            print(f"\nbench passwords are bcrypt cost {BENCH_BCRYPT_ROUNDS}; Basic auth at the "
+                  f"default cost 12 adds {ms(bcrypt_cost(12))} of CPU to every request")
+        finally:
+            proc.terminate()
+            proc.wait(30)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
