@@ -120,8 +120,10 @@ def item_body(summary: MessageSummary) -> FetchPair:
 
 
 def item_section(request: FetchBody, data: bytes | None) -> FetchPair:
-    """BODY[...]<n> as a string or NIL; BINARY[...] as literal8 (RFC 3516 §4.2)."""
-    if request.binary and data is not None:
+    """BODY[...]<n> as a string or NIL.  BINARY[...] is literal8 only when the decoded octets
+    hold NUL; otherwise a string (RFC 3516 §4.2: "the server SHOULD return the data in a
+    <string> instead of a <literal8>", so the client learns there is no NUL without a scan)."""
+    if request.binary and data is not None and b"\x00" in data:
         return (request.response_name(), Binary(data))
     return (request.response_name(), data)
 
