@@ -201,6 +201,7 @@ class Session:
         caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE",
                  "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
         caps += ["IDLE", "CONDSTORE", "QRESYNC"]
+        caps += ["OBJECTID"]   # RFC 8474: MAILBOXID, EMAILID, THREADID (JMAP's ids)
         caps += ["BINARY"]   # RFC 3516: FETCH BINARY/BINARY.SIZE (sections.py), APPEND literal8
         return tuple(caps)
 
