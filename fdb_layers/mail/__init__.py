@@ -118,10 +118,12 @@ from .queries import (
     find_email_of_blob,
     get_email,
     get_message,
+    get_save_dates,
     get_summary,
     list_blob_emails,
     list_changed_since,
     list_messages,
+    list_save_dates,
     list_uids,
     list_vanished,
     query_mailbox,
@@ -156,7 +158,8 @@ __all__ = [
     # ... and reads
     "MAX_UID", "Email", "Message", "find_email_of_blob", "get_email", "get_message", "get_summary",
     "list_blob_emails", "list_changed_since", "list_messages", "list_uids", "list_vanished",
-    "query_mailbox", "list_uid_runs", "list_keywords_in_use",
+    "query_mailbox", "list_uid_runs", "list_keywords_in_use", "get_save_dates",
+    "list_save_dates",
     # keywords and IMAP flags
     "DELETED", "MAX_KEYWORD_LENGTH", "SEEN", "keyword_from_imap", "keyword_to_imap",
     "normalise_keyword", "normalise_keywords",
