@@ -202,6 +202,7 @@ class Session:
                  "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
         caps += ["IDLE", "CONDSTORE", "QRESYNC"]
         caps += ["OBJECTID"]   # RFC 8474: MAILBOXID, EMAILID, THREADID (JMAP's ids)
+        caps += ["SAVEDATE"]   # RFC 8514: the layer's save dates (messages.py, search.py)
         caps += ["BINARY"]   # RFC 3516: FETCH BINARY/BINARY.SIZE (sections.py), APPEND literal8
         return tuple(caps)
 
