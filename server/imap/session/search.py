@@ -41,7 +41,7 @@ from server.mime import (
     Address, AddressList, Group, MessageSummary, decode_header_value, get_header, part_text,
 )
 
-from .errors import ImapError, no
+from .errors import ImapError, bad, no
 from .state import Selected, Session
 
 __all__ = [
@@ -492,6 +492,9 @@ async def search(s: Session, cmd: c.Command) -> None:
     assert sel is not None
     returns = cmd.returns
     try:
+        if s.utf8_accept and cmd.charset is not None:
+            # RFC 6855 section 3: after ENABLE UTF8=ACCEPT a charset conflicts: BAD
+            raise bad("SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT")
         check_charset(cmd.charset)
         found = await run_search(s, cmd.key)
     except BaseException:

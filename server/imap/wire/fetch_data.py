@@ -10,7 +10,8 @@ from datetime import datetime
 
 from server.imap.wire.fetch import FetchBinarySize, FetchBody
 from server.imap.wire.values import Atom, Binary, Value, imap_datetime, render
-from server.mime.imap_render import render_bodystructure, render_envelope
+from server.imap.wire.downgrade import downgrade_envelope
+from server.mime.imap_render import render_bodystructure, render_envelope_of
 from server.mime.model import MessageSummary
 
 __all__ = [
@@ -54,7 +55,10 @@ class FetchData:
         parts = []
         for name, value in self.items:
             if isinstance(value, EnvelopeOf):
-                shown = render_envelope(value.summary, utf8)
+                # RFC 6855 sections 7-8: no UTF-8 header text to a client that did not
+                # enable it (encoded words, A-labels; see .downgrade)
+                env = value.summary.envelope
+                shown = render_envelope_of(env if utf8 else downgrade_envelope(env), utf8)
             elif isinstance(value, BodyStructureOf):
                 shown = render_bodystructure(value.summary, value.extensible, utf8)
             else:
