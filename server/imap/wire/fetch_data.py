@@ -60,7 +60,8 @@ class FetchData:
                 env = value.summary.envelope
                 shown = render_envelope_of(env if utf8 else downgrade_envelope(env), utf8)
             elif isinstance(value, BodyStructureOf):
-                shown = render_bodystructure(value.summary, value.extensible, utf8)
+                shown = render_bodystructure(value.summary, value.extensible, utf8,
+                                             None if utf8 else downgrade_envelope)
             else:
                 shown = render(value, utf8)
             parts.append(name + b" " + shown)

@@ -55,3 +55,17 @@ def test_undecodable_legacy_octets_are_left_as_received() -> None:
     env = Envelope(subject="caf\udce9")
     assert not needs_downgrade(env)
     assert downgrade_envelope(env).subject == "caf\udce9"
+
+
+def test_fetch_data_downgrades_envelopes_also_inside_bodystructure() -> None:
+    """An encapsulated message/rfc822's envelope in BODYSTRUCTURE follows the same rule
+    (RFC 6855 section 8: all header information on the wire)."""
+    from server.imap.wire.fetch_data import FetchData, item_bodystructure, item_envelope
+
+    inner = "From: Zoë <z@bücher.example>\r\nSubject: Grüße\r\n\r\nx\r\n".encode()
+    raw = (b"From: a@b.example\r\nSubject: fwd\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: message/rfc822\r\n\r\n" + inner)
+    summary = parse_message(raw)
+    data = FetchData(1, (item_envelope(summary), item_bodystructure(summary)))
+    assert data.render(utf8=False).isascii()
+    assert "Grüße".encode() in data.render(utf8=True)

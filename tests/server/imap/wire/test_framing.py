@@ -301,3 +301,17 @@ def test_literal8_outside_append_is_bad() -> None:
     events = run([b"a1 LOGIN ~{4}\r\nfred x\r\na2 NOOP\r\n"])
     assert isinstance(events[0], Rejected) and events[0].status == "BAD"
     assert events[1:] == [Noop("a2")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=60).map(lambda t: t.encode("utf-8")), _LITERAL8_FORMS,
+       st.lists(st.integers(0, 200), max_size=5))
+def test_utf8_append_data_same_whole_or_split(data: bytes, form: bytes, cuts: list[int]) -> None:
+    """RFC 6855 §4: ``APPEND mailbox UTF8 (literal8)``; the reader gives the same command fed
+    whole, split anywhere or byte by byte."""
+    wire = (b"a1 APPEND INBOX UTF8 (" + form % len(data) + b"\r\n" + data + b")\r\n"
+            b"a2 NOOP\r\n")
+    expected = [Append("a1", "INBOX", (AppendMessage(data, utf8=True),)), Noop("a2")]
+    assert run([wire]) == expected
+    assert run(_chunks(wire, cuts)) == expected
+    assert run([wire[i:i + 1] for i in range(len(wire))]) == expected
