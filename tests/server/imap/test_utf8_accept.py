@@ -118,3 +118,20 @@ async def test_envelope_has_no_utf8_for_a_client_that_did_not_enable_it(node: No
     subject = line.split(b"ENVELOPE (NIL \"", 1)[1].split(b'"', 1)[0].decode()
     assert str(make_header(decode_header(subject))) == "Grüße"
     assert b'"alice" "example.test"' in line
+
+
+async def test_unauthenticate_forgets_utf8_accept(node: Node) -> None:
+    """RFC 8437 section 3: after UNAUTHENTICATE nothing ENABLEd stays in force, so UTF-8 is
+    refused in APPEND's header fields again and ENABLE lists UTF8=ACCEPT anew."""
+    def run() -> list[bytes]:
+        c = login(node)
+        c.command(b"e1 ENABLE UTF8=ACCEPT\r\n")
+        c.command(b"u UNAUTHENTICATE\r\n")
+        assert c.command(b'l LOGIN alice "correct horse"\r\n')[-1].startswith(b"l OK")
+        out = [c.command(b"a1 APPEND INBOX {%d+}\r\n%s\r\n" % (len(RAW), RAW))[-1],
+               c.command(b"e2 ENABLE UTF8=ACCEPT\r\n")[0]]
+        c.close()
+        return out
+
+    refused, enabled = await asyncio.to_thread(run)
+    assert refused.startswith(b"a1 NO ") and enabled == b"* ENABLED UTF8=ACCEPT\r\n"
