@@ -56,7 +56,7 @@ async def clean_storage(
     if len(rows) == batch:
         return False
     for space in (keys.uid, keys.uid_runs, keys.keyword_count, keys.uid_modseq, keys.vanished,
-                  keys.deleted, keys.received):
+                  keys.deleted, keys.saved, keys.received):
         tr.clear_range(*space.range((storage,)))
     tr.clear_range(*keys.storage_counter.range((storage,)))
     tr.clear(keys.cleanup.pack((storage,)))

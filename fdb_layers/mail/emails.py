@@ -16,6 +16,7 @@ the public operations (:mod:`fdb_layers.mail.messages`) check first.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from ..blobs import refs as blobrefs
@@ -166,9 +167,9 @@ async def add_membership(
     *,
     deleted: bool | None = None,
 ) -> tuple[int, EmailRecord]:
-    """Put the email in a storage under the next UID; that UID and the new record.
-    ``deleted``: whether this membership has ``$deleted`` (a COPY carries the source
-    message's); None takes the email's keywords as they are."""
+    """Put the email in a storage under the next UID, saved now (its RFC 8514 save date);
+    that UID and the new record.  ``deleted``: whether this membership has ``$deleted``
+    (a COPY carries the source message's); None takes the email's keywords as they are."""
     last_key = keys.storage_key(storage, S_LAST_UID)
     uid = decode_int(await tr.get(last_key)) + 1
     tr.set(last_key, encode_int(uid))
@@ -176,6 +177,7 @@ async def add_membership(
     keywords = rec.keywords if deleted is None else member_keywords(rec.keywords, deleted)
     tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, keywords).encode())
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
+    tr.set(keys.saved.pack((storage, uid)), pack_int(time.time_ns() // 1000))
     await uidmap.add_uid(tr, keys, storage, uid)
     tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
     new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
@@ -208,6 +210,7 @@ async def remove_membership(
     tr.clear(keys.uid.pack((storage, uid)))
     tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
     tr.clear(keys.deleted.pack((storage, uid)))
+    tr.clear(keys.saved.pack((storage, uid)))
     await uidmap.remove_uid(tr, keys, storage, uid)
     if tombstone:
         tr.set(keys.vanished.pack((storage, modseq, uid)), b"")

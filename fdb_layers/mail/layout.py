@@ -37,7 +37,9 @@ LAYOUT_VERSION = 1  # major version of everything below
 # 1.1: msgid entries per email, thread subjects in i;unicode-casemap form, op markers
 # 1.2: the compact UID map ``uid_runs`` (read checked against the message counter) and
 #      the keywords in use per storage ``keyword_count``
-LAYOUT = (LAYOUT_VERSION, 2)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.3: the save date of each message in each storage ``saved`` (RFC 8514); messages stored
+#      before it have none (IMAP FETCH SAVEDATE gives NIL for them)
+LAYOUT = (LAYOUT_VERSION, 3)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -138,6 +140,7 @@ class AccountKeys:
         "keyword_count",
         "vanished",
         "deleted",
+        "saved",
         "received",
         "email",
         "summary",
@@ -173,6 +176,8 @@ class AccountKeys:
         self.keyword_count = a("skw")  # [storage, keyword] -> int64 messages with it (atomic)
         self.vanished = a("gone")  # [storage, modseq, uid] -> b"" (QRESYNC tombstones)
         self.deleted = a("del")  # [storage, uid] -> b"" (messages with $deleted)
+        # [storage, uid] -> (saved_us,): when the message was added to that storage (RFC 8514)
+        self.saved = a("saved")
         self.received = a("recv")  # [storage, received_us, email_id] -> (uid,)
         self.email = a("email")  # [email_id] -> EmailRecord (with its memberships)
         self.summary = a("sum")  # [email_id, chunk] -> bytes of the parsed summary

@@ -258,3 +258,31 @@ async def query_mailbox_threads(
         else:
             begin = rows[-1].key + b"\x00"
     return out[position:]
+
+
+async def get_save_dates(
+    tr: Transaction, account_id: str, mailbox_id: str, uids: list[int]
+) -> dict[int, float | None]:
+    """The save date (RFC 8514: when the message was added to this mailbox, seconds since
+    the epoch) of each UID; None for a message saved before save dates were kept (layout
+    1.3) or not in the mailbox.  One point read per UID."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    out: dict[int, float | None] = {}
+    for uid in uids:
+        raw = await tr.get(keys.saved.pack((storage, uid)))
+        out[uid] = None if raw is None else unpack_int(raw) / 1_000_000
+    return out
+
+
+async def list_save_dates(
+    tr: Transaction, account_id: str, mailbox_id: str, *, after_uid: int = 0, limit: int = 0
+) -> dict[int, float]:
+    """UID -> save date of the messages of a mailbox that have one (SEARCH SAVEDBEFORE /
+    SAVEDON / SAVEDSINCE), one range read; paged like :func:`list_uids`."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(
+        keys.saved.pack((storage, after_uid + 1)), keys.saved.range((storage,))[1], limit=limit
+    )
+    return {int(keys.saved.unpack(r.key)[1]): unpack_int(r.value) / 1_000_000 for r in rows}

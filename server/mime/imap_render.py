@@ -16,6 +16,7 @@ Conventions where the RFC leaves a choice, following common servers:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from server.mime.addresses import Address, AddressList, Group
 from server.mime.model import Envelope, MessageSummary, Part
@@ -151,7 +152,8 @@ def _ext(part: Part, utf8: bool, params: bool) -> bytes:
 
 
 class _Renderer:
-    def __init__(self, summary: MessageSummary, extensible: bool, utf8: bool) -> None:
+    def __init__(self, summary: MessageSummary, extensible: bool, utf8: bool,
+                 envelope_of: Callable[[Envelope], Envelope] | None = None) -> None:
         self.parts = summary.parts
         self.children: list[list[int]] = [[] for _ in summary.parts]
         for i, p in enumerate(summary.parts):
@@ -159,6 +161,7 @@ class _Renderer:
                 self.children[p.parent].append(i)
         self.extensible = extensible
         self.utf8 = utf8
+        self.envelope_of = envelope_of
 
     def body(self, index: int) -> bytes:
         part = self.parts[index]
@@ -187,6 +190,8 @@ class _Renderer:
         ]
         if nested is not None:
             envelope = self.parts[nested].envelope or Envelope()
+            if self.envelope_of is not None:
+                envelope = self.envelope_of(envelope)
             fields.append(render_envelope_of(envelope, utf8))
             fields.append(self.body(nested))
             fields.append(b"%d" % part.lines)
@@ -198,7 +203,10 @@ class _Renderer:
 
 
 def render_bodystructure(
-    summary: MessageSummary, extensible: bool = True, utf8: bool = False
+    summary: MessageSummary, extensible: bool = True, utf8: bool = False,
+    envelope_of: Callable[[Envelope], Envelope] | None = None,
 ) -> bytes:
-    """FETCH BODYSTRUCTURE (extensible=True) or BODY (extensible=False) data."""
-    return _Renderer(summary, extensible, utf8).body(0)
+    """FETCH BODYSTRUCTURE (extensible=True) or BODY (extensible=False) data;
+    ``envelope_of`` rewrites the envelopes of encapsulated messages (IMAP's downgrade for
+    clients without UTF8=ACCEPT)."""
+    return _Renderer(summary, extensible, utf8, envelope_of).body(0)

@@ -206,7 +206,7 @@ async def unauthenticate(s: Session, cmd: c.Command) -> None:
     mailbox selected (nothing expunged) and nothing enabled; TLS and COMPRESS stay."""
     s.selected = None
     s.account_id = s.login = s.principal_name = ""
-    s.rev2 = s.utf8 = False
+    s.rev2 = s.utf8 = s.utf8_accept = False
     s.reader.set_utf8(False)
     s.state = State.NOT_AUTHENTICATED
     s.ok(cmd.tag, "UNAUTHENTICATE completed")
@@ -217,7 +217,7 @@ def _failed(s: Session, login: str) -> None:
         s.ctx.auth_failures.failed(s.peer_ip, login)
 
 
-ENABLABLE = ("IMAP4REV2",)
+ENABLABLE = ("IMAP4REV2", "UTF8=ACCEPT")
 
 
 async def enable(s: Session, cmd: c.Command) -> None:
@@ -229,6 +229,11 @@ async def enable(s: Session, cmd: c.Command) -> None:
             s.rev2 = s.utf8 = True
             s.reader.set_utf8(True)
             enabled.append("IMAP4rev2")
+        elif name.upper() == "UTF8=ACCEPT" and not s.utf8_accept:
+            # RFC 6855 section 3: UTF-8 in quoted strings and mailbox names from now on
+            s.utf8_accept = s.utf8 = True
+            s.reader.set_utf8(True)
+            enabled.append("UTF8=ACCEPT")
         elif (sync := selected.enable(s, name)) is not None:
             enabled.append(sync)
     s.write(EnabledData(tuple(enabled)))

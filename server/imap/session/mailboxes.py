@@ -27,7 +27,7 @@ from fdb_layers.mail import (
     transact,
 )
 from server.imap.wire import commands as c
-from server.imap.wire.responses import ListData, StatusData
+from server.imap.wire.responses import Code, ListData, StatusData
 
 from .errors import bad, no
 from .state import Session
@@ -190,9 +190,10 @@ async def create(s: Session, cmd: c.Command) -> None:
     if name.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
     if not cmd.special_use:
-        await transact(s.ctx.engine, create_mailbox_path, s.account_id, name,
-                       mailbox_id=new_mailbox_id())
-        s.ok(cmd.tag, "CREATE completed")
+        box = await transact(s.ctx.engine, create_mailbox_path, s.account_id, name,
+                             mailbox_id=new_mailbox_id())
+        # RFC 8474 section 4.1: the new mailbox's id in the tagged OK
+        s.ok(cmd.tag, "CREATE completed", Code.mailboxid(box.id))
         return
     roles = {ROLE_OF.get(attr.upper()) for attr in cmd.special_use}
     if None in roles or len(roles) != 1:
@@ -201,11 +202,11 @@ async def create(s: Session, cmd: c.Command) -> None:
     (role,) = roles
     assert role is not None
     try:
-        await transact(s.ctx.engine, _create_with_role, s.account_id, name, role,
+        box = await transact(s.ctx.engine, _create_with_role, s.account_id, name, role,
                        new_mailbox_id(), new_mailbox_id())
     except RoleExists:
         raise no(f"A mailbox is {SPECIAL_USE[role]} already", "USEATTR") from None
-    s.ok(cmd.tag, "CREATE completed")
+    s.ok(cmd.tag, "CREATE completed", Code.mailboxid(box.id))
 
 
 async def delete(s: Session, cmd: c.Command) -> None:
@@ -249,7 +250,8 @@ async def unsubscribe(s: Session, cmd: c.Command) -> None:
 
 
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
-                "DELETED-STORAGE", "HIGHESTMODSEQ")  # RFC 7162 section 3.1.10
+                "DELETED-STORAGE", "HIGHESTMODSEQ",  # RFC 7162 section 3.1.10
+                "MAILBOXID")  # RFC 8474 section 4.2: the JMAP Mailbox id
 
 
 async def _status(tr: Transaction, account_id: str, name: str,
@@ -269,7 +271,8 @@ async def _status(tr: Transaction, account_id: str, name: str,
             # RFC 9208 section 4.2.2: what EXPUNGE would free, in units of 1024 octets
             emails = [await get_email(tr, account_id, m.email_id) for m in deleted]
             values["DELETED-STORAGE"] = sum(e.size for e in emails if e is not None) // 1024
-    return [(item, values[item]) for item in items]
+    ids: dict[str, str] = {"MAILBOXID": box.id}
+    return [(item, ids[item] if item in ids else values[item]) for item in items]
 
 
 def _check_status_items(asked: tuple[str, ...]) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from fdb_layers.mail import (
     get_email,
     get_message,
     get_modseq,
+    get_save_dates,
     get_status,
     get_summary,
     keyword_from_imap,
@@ -153,10 +154,12 @@ class _Record:
     message: Message
     email: Email | None
     summary: bytes | None
+    saved: float | None = None   # RFC 8514 save date, read only for FETCH SAVEDATE
 
 
 async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
-                   want_email: bool, want_summary: bool) -> list[_Record]:
+                   want_email: bool, want_summary: bool,
+                   want_saved: bool = False) -> list[_Record]:
     """The messages of ``uids`` (ascending) that still exist: one range read when they are
     dense, point reads when sparse."""
     if not uids:
@@ -172,13 +175,15 @@ async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list
             m = await get_message(tr, account_id, mailbox_id, u)
             if m is not None:
                 found.append(m)
+    saved = (await get_save_dates(tr, account_id, mailbox_id, [m.uid for m in found])
+             if want_saved else {})
     out = []
     for m in found:
         email = await get_email(tr, account_id, m.email_id) if want_email else None
         if want_email and email is None:
             continue   # destroyed between the two reads: as good as expunged
         summary = await get_summary(tr, account_id, m.email_id) if want_summary else None
-        out.append(_Record(m, email, summary))
+        out.append(_Record(m, email, summary, saved.get(m.uid)))
     return out
 
 
@@ -190,6 +195,7 @@ class _Plan:
     uid: bool
     want_email: bool
     want_summary: bool
+    want_saved: bool
     sets_seen: bool
     modseq: bool          # every response carries MODSEQ (RFC 7162 section 3.1.4.1)
     changed_since: int | None
@@ -206,6 +212,7 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
         uid=cmd.uid,
         want_email=sections or bool(names & _EMAIL),
         want_summary=sections or preview or bool(names & _SUMMARY),
+        want_saved="SAVEDATE" in names,
         sets_seen=reads and s.selected is not None and not s.selected.readonly,
         modseq=s.condstore and ("FLAGS" in names or "MODSEQ" in names
                                 or cmd.changed_since is not None),
@@ -260,7 +267,9 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
         elif item.name == "EMAILID":
             pairs.append(item_emailid(m.email_id))
         elif item.name == "SAVEDATE":
-            pairs.append(item_savedate(None))   # RFC 8514 section 4: no save date kept
+            # RFC 8514 section 4: NIL for a message stored before save dates were kept
+            pairs.append(item_savedate(None if rec.saved is None
+                                       else datetime.fromtimestamp(rec.saved, UTC)))
         elif email is not None and item.name == "THREADID":
             pairs.append(item_threadid(email.thread_id))
         elif email is not None and item.name == "INTERNALDATE":
@@ -307,7 +316,8 @@ async def fetch(s: Session, cmd: c.Command) -> None:
     for batch in todo:
         number_of = {u: n for n, u in batch}
         records = await transact(s.ctx.engine, _records, s.account_id, sel.mailbox_id,
-                                 [u for _, u in batch], plan.want_email, plan.want_summary)
+                                 [u for _, u in batch], plan.want_email, plan.want_summary,
+                                 plan.want_saved)
         missing += len(batch) - len(records)
         if plan.changed_since is not None:
             records = [r for r in records if r.message.modseq > plan.changed_since]

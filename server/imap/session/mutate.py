@@ -175,6 +175,15 @@ def _refusal(refused: Refused) -> Exception:
     return refused.error
 
 
+def _eight_bit_header(data: bytes) -> bool:
+    """Whether the message's header (up to the first empty line) has an octet over 127."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        end = data.find(b"\n\n")
+    header = data if end < 0 else data[:end]
+    return not header.isascii()
+
+
 async def _deliver(s: Session, box: Mailbox, messages: Sequence[c.AppendMessage]) -> list[int]:
     """Store each message in ``box``; their UIDs there, in order.  All or nothing
     (RFC 3502 section 6.3.11): if one is refused, those stored before it are destroyed
@@ -185,6 +194,10 @@ async def _deliver(s: Session, box: Mailbox, messages: Sequence[c.AppendMessage]
     for m in messages:
         if m.utf8 and not s.utf8:
             raise bad("UTF8 APPEND data needs ENABLE UTF8=ACCEPT (RFC 6855 section 4)")
+        if not s.utf8 and _eight_bit_header(m.data):
+            # RFC 6855 section 4: without ENABLE UTF8=ACCEPT, 8-bit header fields are NO
+            raise no("8-bit header fields need ENABLE UTF8=ACCEPT (RFC 6855 section 4)",
+                     "CANNOT")
     keywords = [_keywords(m.flags) for m in messages]
     quota = await _quota(s)
     stored: list[Stored] = []

@@ -27,6 +27,7 @@ from fdb_layers.mail import (
     get_summary,
     keyword_from_imap,
     list_messages,
+    list_save_dates,
     transact,
 )
 from server.imap.wire import commands as c
@@ -40,7 +41,7 @@ from server.mime import (
     Address, AddressList, Group, MessageSummary, decode_header_value, get_header, part_text,
 )
 
-from .errors import ImapError, no
+from .errors import ImapError, bad, no
 from .state import Selected, Session
 
 __all__ = [
@@ -118,6 +119,8 @@ def _cost(key: SearchKey) -> int:
     if isinstance(key, SearchNot):
         return _cost(key.key)
     if isinstance(key, (SearchDate,)):
+        if key.name.startswith("SAVED"):
+            return FLAGS   # save dates are read with the flags (run_search)
         return SUMMARY if key.name.startswith("SENT") else EMAIL
     if isinstance(key, (SearchSize, SearchAge)):
         return EMAIL
@@ -228,6 +231,7 @@ class _Context:
     now: float
     saved: frozenset[int] = frozenset()
     sets: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    save_dates: dict[int, float] = field(default_factory=dict)   # UID -> RFC 8514 save date
 
 
 def _match(key: SearchKey, cand: Candidate, ctx: _Context, level: int) -> bool | None:
@@ -273,8 +277,8 @@ _FLAG_KEYS: dict[str, Callable[[tuple[str, ...]], bool]] = {
     "RECENT": lambda kw: False,
     "NEW": lambda kw: False,
     "OLD": lambda kw: True,
-    # save dates are not kept (RFC 8514 §4.3: SAVEDATESUPPORTED then matches nothing)
-    "SAVEDATESUPPORTED": lambda kw: False,
+    # RFC 8514 §4.2: every mailbox keeps save dates, so this matches every message
+    "SAVEDATESUPPORTED": lambda kw: True,
 }
 
 
@@ -300,12 +304,16 @@ def _leaf(key: SearchKey, cand: Candidate, ctx: _Context) -> bool:
         if key.name == "EMAILID":
             return m.email_id == key.id
         return cand.email is not None and cand.email.thread_id == key.id
+    if isinstance(key, SearchDate) and key.name.startswith("SAVED"):
+        # RFC 8514 §4.2: the save date's day (kept in UTC, like the internal date); a message
+        # saved before save dates were kept has none and matches no SAVED* key
+        saved = ctx.save_dates.get(m.uid)
+        day = None if saved is None else datetime.fromtimestamp(saved, UTC).date()
+        return _compare_day(key.name, day, key.day)
     email = cand.email
     if email is None:  # gone since the flags were read (destroyed meanwhile)
         return False
     if isinstance(key, SearchDate):
-        if key.name.startswith("SAVED"):
-            return False  # no save dates (RFC 8514 §4.3)
         if key.name.startswith("SENT"):
             return cand.summary is not None and _compare_day(
                 key.name, _sent_day(cand.summary), key.day)
@@ -421,12 +429,37 @@ def _prepare(key: SearchKey, ctx: _Context) -> None:
         _prepare(key.key, ctx)
 
 
+def _uses_save_dates(key: SearchKey) -> bool:
+    if isinstance(key, SearchAnd):
+        return any(_uses_save_dates(k) for k in key.keys)
+    if isinstance(key, SearchOr):
+        return _uses_save_dates(key.left) or _uses_save_dates(key.right)
+    if isinstance(key, SearchNot):
+        return _uses_save_dates(key.key)
+    return isinstance(key, SearchDate) and key.name.startswith("SAVED")
+
+
+async def _save_dates(s: Session, sel: Selected) -> dict[int, float]:
+    """UID -> save date of the selected mailbox's messages, in pages like the flags."""
+    out: dict[int, float] = {}
+    after = 0
+    while True:
+        page = await transact(s.ctx.engine, list_save_dates, s.account_id, sel.mailbox_id,
+                              after_uid=after, limit=_PAGE)
+        out.update(page)
+        if len(page) < _PAGE:
+            return out
+        after = max(page)
+
+
 async def run_search(s: Session, key: SearchKey, *, need: int = FLAGS) -> list[Candidate]:
     """The messages matching ``key``, by sequence number, with at least ``need`` loaded."""
     sel = s.selected
     assert sel is not None
     ctx = _Context(sel, time.time(), frozenset(resolve_saved(sel)))
     _prepare(key, ctx)
+    if _uses_save_dates(key):
+        ctx.save_dates = await _save_dates(s, sel)
     undecided = await _messages(s, sel)
     matched: list[Candidate] = []
     top = _cost(key)
@@ -459,6 +492,9 @@ async def search(s: Session, cmd: c.Command) -> None:
     assert sel is not None
     returns = cmd.returns
     try:
+        if s.utf8_accept and cmd.charset is not None:
+            # RFC 6855 section 3: after ENABLE UTF8=ACCEPT a charset conflicts: BAD
+            raise bad("SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT")
         check_charset(cmd.charset)
         found = await run_search(s, cmd.key)
     except BaseException:

@@ -113,7 +113,8 @@ class Session:
                                            max_upload=ctx.append_limit))
         self.out: list[bytes] = []
         self.action: Action | None = None
-        self.utf8 = False
+        self.utf8 = False          # UTF-8 in quoted strings and names (rev2 or UTF8=ACCEPT)
+        self.utf8_accept = False   # ENABLE UTF8=ACCEPT (RFC 6855)
         self.rev2 = False
         self.condstore = False   # RFC 7162 section 3.1: enabled by ENABLE or a CONDSTORE command
         self.qresync = False     # RFC 7162 section 3.2.3: ENABLE QRESYNC (implies CONDSTORE)
@@ -201,6 +202,10 @@ class Session:
         caps += ["COMPRESS=DEFLATE", "UNAUTHENTICATE", "QUOTA", "QUOTA=RES-STORAGE",
                  "LIST-EXTENDED", "LIST-STATUS", "CREATE-SPECIAL-USE"]
         caps += ["IDLE", "CONDSTORE", "QRESYNC"]
+        caps += ["OBJECTID"]   # RFC 8474: MAILBOXID, EMAILID, THREADID (JMAP's ids)
+        caps += ["UTF8=ACCEPT"]   # RFC 6855: auth.enable, mutate.append, wire.downgrade
+        caps += ["SAVEDATE"]   # RFC 8514: the layer's save dates (messages.py, search.py)
+        caps += ["BINARY"]   # RFC 3516: FETCH BINARY/BINARY.SIZE (sections.py), APPEND literal8
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------

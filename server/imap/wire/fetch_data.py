@@ -10,7 +10,8 @@ from datetime import datetime
 
 from server.imap.wire.fetch import FetchBinarySize, FetchBody
 from server.imap.wire.values import Atom, Binary, Value, imap_datetime, render
-from server.mime.imap_render import render_bodystructure, render_envelope
+from server.imap.wire.downgrade import downgrade_envelope
+from server.mime.imap_render import render_bodystructure, render_envelope_of
 from server.mime.model import MessageSummary
 
 __all__ = [
@@ -54,9 +55,13 @@ class FetchData:
         parts = []
         for name, value in self.items:
             if isinstance(value, EnvelopeOf):
-                shown = render_envelope(value.summary, utf8)
+                # RFC 6855 sections 7-8: no UTF-8 header text to a client that did not
+                # enable it (encoded words, A-labels; see .downgrade)
+                env = value.summary.envelope
+                shown = render_envelope_of(env if utf8 else downgrade_envelope(env), utf8)
             elif isinstance(value, BodyStructureOf):
-                shown = render_bodystructure(value.summary, value.extensible, utf8)
+                shown = render_bodystructure(value.summary, value.extensible, utf8,
+                                             None if utf8 else downgrade_envelope)
             else:
                 shown = render(value, utf8)
             parts.append(name + b" " + shown)
@@ -120,8 +125,10 @@ def item_body(summary: MessageSummary) -> FetchPair:
 
 
 def item_section(request: FetchBody, data: bytes | None) -> FetchPair:
-    """BODY[...]<n> as a string or NIL; BINARY[...] as literal8 (RFC 3516 §4.2)."""
-    if request.binary and data is not None:
+    """BODY[...]<n> as a string or NIL.  BINARY[...] is literal8 only when the decoded octets
+    hold NUL; otherwise a string (RFC 3516 §4.2: "the server SHOULD return the data in a
+    <string> instead of a <literal8>", so the client learns there is no NUL without a scan)."""
+    if request.binary and data is not None and b"\x00" in data:
         return (request.response_name(), Binary(data))
     return (request.response_name(), data)
 

@@ -151,15 +151,16 @@ async def test_sections_parts_mime_and_partials(node: Node) -> None:
 
 
 async def test_binary_and_binary_size(node: Node) -> None:
-    """RFC 3516 section 4.2: BINARY decodes the transfer encoding, as literal8;
-    section 4.3: an unknown encoding is NO [UNKNOWN-CTE]."""
+    """RFC 3516 section 4.2: BINARY decodes the transfer encoding, as literal8 when the
+    octets hold NUL and as a string otherwise ("the server SHOULD return the data in a
+    <string> instead of a <literal8>"); section 4.3: an unknown encoding is NO [UNKNOWN-CTE]."""
     await asyncio.to_thread(_deliver, node, MIXED, UUENCODED)
 
     def run() -> None:
         r = _login(node)
         got = r.command(b"c FETCH 1 (BINARY.SIZE[2] BINARY.PEEK[2] BINARY.PEEK[1]<0.5>)\r\n")
         assert _joined(got) == (b"* 1 FETCH (BINARY.SIZE[2] 5 BINARY[2] ~{5}\r\n"
-                                b"\x00\x01\x02\x03\x04 BINARY[1]<0> ~{5}\r\nHello)\r\n"
+                                b"\x00\x01\x02\x03\x04 BINARY[1]<0> \"Hello\")\r\n"
                                 b"c OK FETCH completed\r\n")
         answer = r.command(b"d FETCH 2 BINARY.PEEK[1]\r\n")[-1]
         assert answer.startswith(b"d NO [UNKNOWN-CTE]")

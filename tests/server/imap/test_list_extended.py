@@ -5,6 +5,7 @@ commands through a real node, checking exact responses."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 from imapclient import IMAPClient
 
@@ -118,7 +119,9 @@ async def test_special_use_selection_and_create_special_use(node: Node) -> None:
         assert c.command(b'a LIST "" "MySent"\r\n') == [b"a OK LIST completed\r\n"]
         assert c.command(b"d DELETE Archive\r\n")[-1].startswith(b"d OK")
         out = c.command(b'c CREATE "Old/Archived" (USE (\\Archive))\r\n')
-        assert out == [b"c OK CREATE completed\r\n"]
+        # RFC 8474 section 4.1: CREATE's OK names the new mailbox's id
+        assert len(out) == 1 and re.fullmatch(
+            rb"c OK \[MAILBOXID \([A-Za-z0-9_-]+\)\] CREATE completed\r\n", out[0]), out
         out = c.command(b'a LIST "" "Old*"\r\n')
         assert out[:-1] == [b'* LIST (\\HasChildren) "/" Old\r\n',
                             b'* LIST (\\HasNoChildren \\Archive) "/" Old/Archived\r\n']

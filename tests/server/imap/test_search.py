@@ -163,9 +163,10 @@ KEYS: list[tuple[bytes, bytes]] = [
     # RFC 5032 WITHIN: the messages were received in 2024
     (b"OLDER 3600", b"1 2 3 4"),
     (b"YOUNGER 3600", b""),
-    # RFC 8514: save dates are not kept, so SAVEDATESUPPORTED matches nothing
-    (b"SAVEDATESUPPORTED", b""),
-    (b"SAVEDSINCE 1-Jan-2000", b""),
+    # RFC 8514 §4.2: every mailbox keeps save dates (the messages were saved just now)
+    (b"SAVEDATESUPPORTED", b"1 2 3 4"),
+    (b"SAVEDSINCE 1-Jan-2000", b"1 2 3 4"),
+    (b"SAVEDBEFORE 1-Jan-2000", b""),
     (b"NOT SAVEDBEFORE 1-Jan-2000", b"1 2 3 4"),
     (b"CHARSET UTF-8 SUBJECT {5+}\r\ncaf\xc3\xa9", b"1 2"),
     (b"CHARSET US-ASCII FROM carol", b"2"),

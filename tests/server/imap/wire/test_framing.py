@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.imap.wire.commands import Append, Capability, Login, Noop, StartTLS
+from server.imap.wire.commands import Append, AppendMessage, Capability, Login, Noop, StartTLS
 from server.imap.wire.framing import (
     NEED_DATA, AuthenticateLine, CommandReader, ContinuationRequired, IdleDone, Limits, Mode,
     Rejected,
@@ -231,3 +231,87 @@ def test_many_long_lines_after_a_refusal_do_not_recurse() -> None:
     data = b"a1 APPEND x {2000+}\r\n" + b"z" * 2000 + b" {0+}\r\n" + rest + b"\r\na2 NOOP\r\n"
     events = run([data], SMALL)
     assert [type(e) for e in events] == [Rejected, Noop]
+
+
+# -- literal8 (RFC 3516 §4.4, RFC 4466 §2.3) -------------------------------------------------
+
+def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts})
+    edges = [0, *points, len(data)]
+    return [data[a:b] for a, b in zip(edges, edges[1:], strict=False)]
+
+
+_LITERAL8_FORMS = st.sampled_from([b"~{%d}", b"~{%d+}"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=300), _LITERAL8_FORMS, st.lists(st.integers(0, 400), max_size=6))
+def test_literal8_append_same_whole_split_or_byte_by_byte(
+    data: bytes, form: bytes, cuts: list[int]
+) -> None:
+    """RFC 3516 §4.4: ``APPEND mailbox literal8`` carries any octets, NUL included; fed whole,
+    split anywhere or one byte at a time, the reader gives the same command (the synchronizing
+    form ``~{n}`` asks for a continuation first, RFC 9051 §7.5)."""
+    wire = b"a1 APPEND INBOX " + form % len(data) + b"\r\n" + data + b"\r\na2 NOOP\r\n"
+    expected = [Append("a1", "INBOX", (AppendMessage(data, binary=True),)), Noop("a2")]
+    assert run([wire]) == expected
+    assert run(_chunks(wire, cuts)) == expected
+    assert run([wire[i:i + 1] for i in range(len(wire))]) == expected
+    continuations = [e for e in run([wire], continuations=True)
+                     if isinstance(e, ContinuationRequired)]
+    assert continuations == ([] if form.endswith(b"+}") else [ContinuationRequired(len(data))])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 3000), _LITERAL8_FORMS, st.booleans())
+def test_literal8_has_the_bounds_of_other_literals(size: int, form: bytes,
+                                                    byte_by_byte: bool) -> None:
+    """RFC 7889 / RFC 9051 §7.1 TOOBIG: a literal8 message over APPENDLIMIT is NO [TOOBIG]
+    before anything is buffered, like ``{n}``; a refused ``~{n+}`` still sends its octets, which
+    are skipped, never read as commands; the next command is read normally."""
+    body = (b"a9 NOOP\r\n" * (size // 9 + 1))[:size]
+    wire = b"a1 APPEND INBOX " + form % size + b"\r\n"
+    nonsync = form.endswith(b"+}")
+    wire += (body + b"\r\n") if (nonsync or size <= SMALL.max_upload) else b""
+    wire += b"a2 NOOP\r\n"
+    chunks = [wire[i:i + 1] for i in range(len(wire))] if byte_by_byte else [wire]
+    events = run(chunks, SMALL)
+    if size > SMALL.max_upload:
+        assert events == [Rejected("a1", "message too large", "NO", "TOOBIG"), Noop("a2")]
+    else:
+        assert events == [Append("a1", "INBOX", (AppendMessage(body, binary=True),)),
+                          Noop("a2")]
+
+
+def test_literal8_minus_and_literal_minus_rules() -> None:
+    """RFC 7888 §5 applies to literal8 too: under LITERAL- a ``~{n+}`` over 4096 octets is
+    refused (and its octets skipped); ``~{n-}`` is bounded at 4096 even with LITERAL+."""
+    body = b"x" * 5000
+    wire = b"a1 APPEND INBOX ~{5000+}\r\n" + body + b"\r\na2 NOOP\r\n"
+    events = run([wire], Limits(literal_plus=False))
+    assert isinstance(events[0], Rejected) and "4096" in events[0].text
+    assert events[1:] == [Noop("a2")]
+    events = run([b"a1 APPEND INBOX ~{5000-}\r\n" + body + b"\r\na2 NOOP\r\n"])
+    assert isinstance(events[0], Rejected) and events[1:] == [Noop("a2")]
+
+
+def test_literal8_outside_append_is_bad() -> None:
+    """RFC 3516 §7: literal8 is only in APPEND's grammar (and FETCH responses); elsewhere it is
+    BAD and the stream stays in step."""
+    events = run([b"a1 LOGIN ~{4}\r\nfred x\r\na2 NOOP\r\n"])
+    assert isinstance(events[0], Rejected) and events[0].status == "BAD"
+    assert events[1:] == [Noop("a2")]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=60).map(lambda t: t.encode("utf-8")), _LITERAL8_FORMS,
+       st.lists(st.integers(0, 200), max_size=5))
+def test_utf8_append_data_same_whole_or_split(data: bytes, form: bytes, cuts: list[int]) -> None:
+    """RFC 6855 §4: ``APPEND mailbox UTF8 (literal8)``; the reader gives the same command fed
+    whole, split anywhere or byte by byte."""
+    wire = (b"a1 APPEND INBOX UTF8 (" + form % len(data) + b"\r\n" + data + b")\r\n"
+            b"a2 NOOP\r\n")
+    expected = [Append("a1", "INBOX", (AppendMessage(data, utf8=True),)), Noop("a2")]
+    assert run([wire]) == expected
+    assert run(_chunks(wire, cuts)) == expected
+    assert run([wire[i:i + 1] for i in range(len(wire))]) == expected
