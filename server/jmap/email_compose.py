@@ -11,6 +11,7 @@ Everything the client may give is checked here; a bad value is a
 
 from __future__ import annotations
 
+import base64
 import datetime
 import secrets
 from collections.abc import Callable, Mapping
@@ -276,7 +277,10 @@ def _raw_header(part: MIMEPart, key: str, value: JsonValue, prop: str) -> None:
         raise _invalid(where, f"{key}: :all takes a list of values")
     del part[name]
     for one in values:
-        part[name] = _FORMS[form](one, where)
+        if form == "asAddresses":
+            _set_addresses(part, name, one, where)
+        else:
+            part[name] = _FORMS[form](one, where)
 
 
 def _text_value(value: JsonValue, where: str) -> str:
@@ -300,10 +304,75 @@ def _urls_value(value: JsonValue, where: str) -> str:
     return ", ".join(f"<{v}>" for v in value)
 
 
+def _encoded_words(text: str) -> list[str]:
+    """``text`` as RFC 2047 encoded words (UTF-8, base64), each at most 75 characters and
+    holding whole characters (section 5); spaces travel inside the encoded text, so they
+    survive, whereas whitespace between encoded words is dropped when decoding (6.2)."""
+    words: list[bytes] = []
+    chunk = b""
+    for char in text:
+        encoded = char.encode("utf-8")
+        if len(chunk) + len(encoded) > 45:  # 45 bytes: 60 base64 characters
+            words.append(chunk)
+            chunk = b""
+        chunk += encoded
+    if chunk or not words:
+        words.append(chunk)
+    return [f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words]
+
+
+def _fold(tokens: list[str], name: str) -> str:
+    """Tokens joined by spaces, folded before a token that would pass 78 characters."""
+    lines: list[str] = []
+    line = ""
+    width = len(name) + 2  # "Name: "
+    for token in tokens:
+        if line and width + len(line) + 1 + len(token) > 78:
+            lines.append(line)
+            line, width = token, 1  # the continuation line's leading space
+        else:
+            line = f"{line} {token}" if line else token
+    lines.append(line)
+    return "\r\n ".join(lines)
+
+
+def _address_tokens(name: str | None, email: str) -> list[str]:
+    """One address as folding units: a plain ASCII name as Python quotes it, any other as
+    encoded words of our own (Python's folder loses a space between two encoded words it
+    splits a phrase into), then ``<email>``."""
+    if not name:
+        return [email]
+    if name.isascii() and name.isprintable() and len(name) <= 60:
+        return [str(Address(display_name=name, addr_spec=email))]
+    return [*_encoded_words(name), f"<{email}>"]
+
+
+def _address_list_tokens(value: JsonValue, prop: str) -> list[str]:
+    """An address list's folding units, addresses separated by commas."""
+    tokens: list[str] = []
+    for i, (name, email) in enumerate(_address_items(value, prop)):
+        if i:
+            tokens[-1] += ","
+        tokens.extend(_address_tokens(name, email))
+    return tokens
+
+
 def _addresses(value: JsonValue, prop: str) -> str:
+    """An address list on one line (checks the ``asAddresses`` form; the field itself is
+    written folded by :func:`_set_addresses`)."""
+    return " ".join(_address_list_tokens(value, prop))
+
+
+def _set_addresses(part: MIMEPart, header: str, value: JsonValue, prop: str) -> None:
+    """Add an address field, folded here and set raw, so that Python's folder never
+    re-splits our encoded words (see :func:`_address_tokens`)."""
+    part.set_raw(header, _fold(_address_list_tokens(value, prop), header))
+
+
+def _address_items(value: JsonValue, prop: str) -> list[tuple[str | None, str]]:
     if not isinstance(value, list) or not value:
         raise _invalid(prop, f"{prop} must be a non-empty list of EmailAddress")
-    out: list[str] = []
+    out: list[tuple[str | None, str]] = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("email"), str) or \
                 not (item.get("name") is None or isinstance(item.get("name"), str)):
@@ -314,11 +383,13 @@ def _addresses(value: JsonValue, prop: str) -> str:
             raise _invalid(prop, f"{prop}: {email!r} is not an email address")
         name = item.get("name")
         try:
-            out.append(str(Address(display_name=str(name), addr_spec=email))
-                       if name else email)
-        except (ValueError, IndexError):
+            if not domain.isascii():  # an IDN travels as its A-label (RFC 5890)
+                email = f"{local}@{domain.encode('idna').decode('ascii')}"
+            Address(display_name=str(name or ""), addr_spec=email)
+        except (ValueError, IndexError, UnicodeError):
             raise _invalid(prop, f"{prop}: {email!r} is not an email address") from None
-    return ", ".join(out)
+        out.append((str(name) if name else None, email))
+    return out
 
 
 def _message_ids(value: JsonValue, prop: str) -> str:
@@ -350,7 +421,7 @@ def _headers(message: EmailMessage, values: JsonObject, *, now: float, domain: s
         _raw_header(message, key, values[key], "")
     for prop, header in ADDRESS_HEADERS.items():
         if values.get(prop) is not None:
-            message[header] = _addresses(values[prop], prop)
+            _set_addresses(message, header, values[prop], prop)
     for prop, header in ID_HEADERS.items():
         if values.get(prop) is not None:
             message[header] = _message_ids(values[prop], prop)

@@ -10,7 +10,7 @@ import email.policy
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from server.jmap.email_compose import blob_ids_of, compose
@@ -33,6 +33,8 @@ def _parse(raw: bytes) -> email.message.EmailMessage:
 
 @settings(max_examples=150, deadline=None)
 @given(body=text, subject=one_line, name=one_line)
+# Python's folder split this name into two encoded words and lost the space between them
+@example(body="", subject="0", name="00000" + "\xa0" * 11 + "\U00010000" * 4 + " \xa1")
 def test_any_text_survives_and_lines_stay_short(body: str, subject: str, name: str) -> None:
     raw = compose({"subject": subject, "from": [{"name": name, "email": "a@example.com"}],
                    "textBody": [{"partId": "1", "type": "text/plain"}],
@@ -152,3 +154,12 @@ def test_inline_attachments_go_with_the_html_as_multipart_related() -> None:
     assert html.get_content_type() == "text/html"
     assert image["Content-ID"] == "<logo@x>" and image.get_content_disposition() == "inline"
     assert image.get_content() == b"\x89PNG"
+
+
+def test_an_internationalised_domain_goes_out_as_its_a_label() -> None:
+    """Header fields are 7-bit without SMTPUTF8 (RFC 6532 is opt-in): an IDN in an address
+    is written as its A-label (RFC 5890), never as a broken encoded word in the domain."""
+    raw = compose({"from": [{"name": "A", "email": "a@exämple.com"}],
+                   "textBody": [{"partId": "1", "type": "text/plain"}],
+                   "bodyValues": {"1": {"value": "x"}}}, {}, now=0, domain="example.com").raw
+    assert b"From: A <a@xn--exmple-cua.com>\r\n" in raw
