@@ -26,7 +26,7 @@ STORE_LAYOUT = (1, 0)
 
 def registered_layouts() -> dict[str, tuple[int, int]]:
     """Every layer's layout version, by the name the store records it under."""
-    from . import identities
+    from . import identities, push
     from .blobs import refs as blobrefs  # they import this module
     from .mail import layout as mail_layout
     from .mail import maintenance
@@ -39,6 +39,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "maintenance": maintenance.LAYOUT,
         "queue": queue_layout.LAYOUT,
         "identities": identities.LAYOUT,
+        "push": push.LAYOUT,
     }
 
 

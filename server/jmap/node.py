@@ -21,9 +21,14 @@ from .email import EmailChanges, EmailGet, EmailQuery, ThreadChanges, ThreadGet
 from .mail import EMAIL_SORTS, MailStore, QueryChanges, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
 from .mailbox_set import MailboxSet
-from .routes import core_registry, jmap_routes
+from .routes import HttpRoute, WsRoute, core_registry, jmap_routes
 from .settings import JmapSettings
 from .upload import Upload
+from .push import EventSource, PushSettings
+from .push.delivery import Pusher
+from .push.eventsource import Connections
+from .push.subscriptions import PushSubscriptionGet, PushSubscriptionSet
+from .push.websocket import WebSocketEndpoint, websocket_capability
 
 if TYPE_CHECKING:
     from server.node.parts import NodeParts
@@ -62,7 +67,17 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     for identity_method in (IdentityGet(store), IdentityChanges(store),
                             IdentitySet(store)):
         registry.add(identity_method)
+    push = PushSettings.from_settings(parts.config.jmap)
+    pusher = Pusher(push)
+    registry.add(PushSubscriptionGet(store, push, pusher))
+    registry.add(PushSubscriptionSet(store, push, pusher))
+    registry.add_capability(websocket_capability())
+    connections = Connections(push.max_connections)
+    push_routes: list[HttpRoute | WsRoute] = [EventSource(store, push, connections).route(),
+                   WebSocketEndpoint(store, connections,
+                                     settings.limits.max_size_request).route()]
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
     return jmap_routes(parts.directory, settings, registry,
-                       extra=[upload.route(), Downloads(store, parts.blobs).endpoint()])
+                       extra=[upload.route(), Downloads(store, parts.blobs).endpoint(),
+                              *push_routes])
