@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server.net.listen import bind, parse_listen
+from server.node.service import STOP_GRACE
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,11 @@ class HttpListener:
         return int(self.socket.getsockname()[1])
 
     async def start(self, app: Starlette) -> None:
+        # A stop waits STOP_GRACE for responses in progress, then cancels them: a
+        # long-lived one (a JMAP EventSource, a slow download) cannot hold the node up.
         config = uvicorn.Config(app, log_config=None, access_log=False, date_header=False,
-                                server_header=False, lifespan="off")
+                                server_header=False, lifespan="off",
+                                timeout_graceful_shutdown=int(STOP_GRACE))
         server = self._server = _Server(config)
         self._task = task = asyncio.create_task(server.serve(sockets=[self.socket]))
         while not server.started:
