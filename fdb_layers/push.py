@@ -23,6 +23,7 @@ RECORD = ROOT["sub"]  # [owner, subscription id] -> JSON of the PushSubscription
 PUSHED = ROOT["pushed"]  # [owner, subscription id] -> the states last pushed (opaque)
 VERSION = ROOT.pack(("version",))  # int64 LE, added to on every write (watched)
 LEASE = ROOT.pack(("lease",))  # the delivery worker's lease (fdb_layers.lease)
+DONE = ROOT["done"]  # [op id] -> when a destroy with that op id deleted (retries find it)
 
 MAX_PER_OWNER = 50
 MAX_URL_LENGTH = 2000
@@ -94,15 +95,28 @@ async def update_subscription(tr: Transaction, subscription: PushSubscription) -
     return True
 
 
-async def delete_subscription(tr: Transaction, owner: str, subscription_id: str) -> bool:
-    """Forget a subscription; False if it did not exist."""
+async def delete_subscription(tr: Transaction, owner: str, subscription_id: str,
+                              op_id: str, now: float) -> bool:
+    """Forget a subscription; False if it did not exist.  ``op_id`` names this call:
+    run again after ``commit_unknown_result``, it answers True again."""
+    if await tr.get(DONE.pack((op_id,))) is not None:
+        return True
     key = RECORD.pack((owner, subscription_id))
     if await tr.get(key) is None:
         return False
     tr.clear(key)
     tr.clear(PUSHED.pack((owner, subscription_id)))
+    tr.set(DONE.pack((op_id,)), json.dumps(now).encode())
     _bump(tr)
     return True
+
+
+async def expire_done(tr: Transaction, before: float, *, limit: int = 1000) -> None:
+    """Forget the destroys' op ids recorded before ``before`` (retries come seconds
+    after their first attempt)."""
+    for row in await tr.get_range(*DONE.range(), limit=limit):
+        if float(json.loads(row.value)) < before:
+            tr.clear(row.key)
 
 
 async def list_all_subscriptions(tr: Transaction, *, limit: int) -> list[PushSubscription]:

@@ -49,8 +49,9 @@ SECTION = Section(
                 "smaller ping=... is raised to it (RFC 8620 section 7.3 lets the server "
                 "clamp it).", minimum=1),
         Setting("push_allowed_hosts", ["*"], "Hosts (names or IP addresses) a "
-                "PushSubscription url may name; \"*\" allows any host. Only http and https "
-                "URLs are accepted."),
+                "PushSubscription url may name; \"*\" allows any other host too, except "
+                "localhost and loopback, private and link-local addresses (list those by "
+                "name to allow them). Only http and https URLs are accepted."),
         Setting("push_attempts", 5, "Attempts to deliver one push to a PushSubscription "
                 "url before it is given up (the next change is tried again).", minimum=1),
         Setting("push_retry_delay", 2.0, "Seconds before the first retry of a failed push; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -28,4 +29,19 @@ class PushSettings:
                    float(delay))
 
     def allows_host(self, host: str) -> bool:
-        return "*" in self.allowed_hosts or host.lower() in self.allowed_hosts
+        """A host listed is allowed; with ``*``, any other host too except loopback,
+        private and link-local addresses and ``localhost`` (no pushes into the server's
+        own network unless listed by name)."""
+        host = host.lower().strip("[]")
+        if host in self.allowed_hosts:
+            return True
+        return "*" in self.allowed_hosts and not _internal(host)
+
+
+def _internal(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False

@@ -146,8 +146,8 @@ async def _update(tr: Transaction, owner: str, s: PushSubscription, newly_verifi
     return True
 
 
-async def _destroy(tr: Transaction, owner: str, subscription_id: str) -> bool:
-    return await delete_subscription(tr, owner, subscription_id)
+async def _destroy(tr: Transaction, owner: str, subscription_id: str, op_id: str) -> bool:
+    return await delete_subscription(tr, owner, subscription_id, op_id, time.time())
 
 
 class PushSubscriptionSet(_Subscriptions):
@@ -191,7 +191,8 @@ class PushSubscriptionSet(_Subscriptions):
         not_destroyed: JsonObject = {}
         for raw_id in destroy:
             subscription_id = resolve_creation_id(ctx, raw_id)
-            if await self.store.run(owner, _destroy, subscription_id):
+            if await self.store.run(owner, _destroy, subscription_id,
+                                    "jmap/" + secrets.token_hex(12)):
                 destroyed.append(subscription_id)
             else:
                 not_destroyed[raw_id] = SetError(

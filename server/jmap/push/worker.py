@@ -26,6 +26,7 @@ from fdb_layers.push import (
     LEASE,
     PushSubscription,
     delete_subscription,
+    expire_done,
     get_pushed,
     list_all_subscriptions,
     set_pushed,
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 30.0
 RENEW_EVERY = 10.0
 MAX_SUBSCRIPTIONS = 100_000  # listed per scan
+DONE_KEPT = 3600.0  # seconds a destroy's op id is kept for its retries
 
 
 class PushWorker:
@@ -106,10 +108,11 @@ class PushWorker:
 
     async def _reconcile(self, subscriptions: Sequence[PushSubscription]) -> None:
         now = time.time()
+        await transact(self.engine, expire_done, now - DONE_KEPT)
         active: dict[str, list[PushSubscription]] = {}
         for s in subscriptions:
             if s.expires is not None and s.expires <= now:
-                await transact(self.engine, _delete, s.owner, s.id)
+                await transact(self.engine, _delete, s.owner, s.id, f"expired/{s.id}", now)
             elif s.verified:
                 active.setdefault(s.owner, []).append(s)
         self._subscriptions = active
@@ -164,8 +167,9 @@ async def _scan(tr: Transaction) -> list[PushSubscription]:
     return await list_all_subscriptions(tr, limit=MAX_SUBSCRIPTIONS)
 
 
-async def _delete(tr: Transaction, owner: str, subscription_id: str) -> bool:
-    return await delete_subscription(tr, owner, subscription_id)
+async def _delete(tr: Transaction, owner: str, subscription_id: str, op_id: str,
+                  now: float) -> bool:
+    return await delete_subscription(tr, owner, subscription_id, op_id, now)
 
 
 async def _pushed(tr: Transaction, owner: str, subscription_id: str) -> str | None:

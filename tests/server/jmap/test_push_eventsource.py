@@ -7,24 +7,31 @@ import asyncio
 import imaplib
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from server.jmap.push.eventsource import BadPushRequest, parse_closeafter, parse_ping, parse_types
 from tests.server.imap.conftest import tls_client_context
-from tests.server.jmap.push import EventReader
-from tests.server.jmap.test_mail import PASSWORDS
+from tests.server.jmap.push import PATIENCE, EventReader
+from tests.server.jmap.test_mail import PASSWORDS, Mail
 from tests.server.jmap.writes import SUBMISSION, USING, calls, mail_node, one
 
 ALL = "/eventsource/?types=*&closeafter=no&ping=0"
+
+
+def _client(mail: Mail, user: str = "alice") -> httpx.AsyncClient:
+    client = mail.client(user)
+    client.timeout = httpx.Timeout(PATIENCE)  # a loaded machine is slow, never stuck
+    return client
 WEBSOCKET = "urn:ietf:params:jmap:websocket"
 
 
 async def test_the_session_advertises_event_source_and_websocket(tmp_path: Path) -> None:
     """RFC 8620 section 2 (eventSourceUrl); RFC 8887 section 4 (the websocket capability:
     a ws:// url on a plain HTTP base, supportsPush)."""
-    async with mail_node(tmp_path) as mail, mail.client() as c:
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
         session = (await c.get("/jmap/session")).json()
         assert session["eventSourceUrl"] == (
             f"{mail.base}/eventsource/?types={{types}}&closeafter={{closeafter}}&ping={{ping}}")
@@ -36,7 +43,7 @@ async def test_the_session_advertises_event_source_and_websocket(tmp_path: Path)
 async def test_a_delivery_is_pushed_as_a_state_change(tmp_path: Path) -> None:
     """Section 7.3: a ``state`` event whose data is a StateChange (section 7.1) naming
     the types that changed with their new states, the states /get then answers."""
-    async with mail_node(tmp_path) as mail, mail.client() as c:
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
         alice = mail.ids["alice"]
         async with c.stream("GET", ALL) as r:
             assert r.status_code == 200
@@ -59,7 +66,7 @@ async def test_a_delivery_is_pushed_as_a_state_change(tmp_path: Path) -> None:
 
 async def test_an_imap_append_is_pushed(tmp_path: Path) -> None:
     """Section 7.1: JMAP and IMAP are views of one store; an APPEND changes Email."""
-    async with mail_node(tmp_path) as mail, mail.client() as c:
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
         alice = mail.ids["alice"]
         async with c.stream("GET", ALL) as r:
             events = EventReader(r)
@@ -80,7 +87,7 @@ async def test_an_imap_append_is_pushed(tmp_path: Path) -> None:
 async def test_types_limits_what_is_pushed(tmp_path: Path) -> None:
     """Section 7.3: ``types`` lists the types to push; a mail delivery (Email) is not
     pushed to a stream of Identity changes, an identity change is."""
-    async with mail_node(tmp_path) as mail, mail.client() as c:
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
         alice = mail.ids["alice"]
         async with c.stream("GET", "/eventsource/?types=Identity,CalendarEvent"
                                    "&closeafter=no&ping=0") as r:
@@ -99,7 +106,7 @@ async def test_types_limits_what_is_pushed(tmp_path: Path) -> None:
 async def test_closeafter_state_ends_after_one_change(tmp_path: Path) -> None:
     """Section 7.3: with ``closeafter=state`` the response ends after a state event
     (and none is sent before a change: the client long-polls)."""
-    async with mail_node(tmp_path) as mail, mail.client() as c:
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
         async with c.stream("GET", "/eventsource/?types=*&closeafter=state&ping=0") as r:
             events = EventReader(r)
             await mail.send("alice@example.com", "one")
@@ -111,7 +118,7 @@ async def test_closeafter_state_ends_after_one_change(tmp_path: Path) -> None:
 async def test_last_event_id_catches_up(tmp_path: Path) -> None:
     """A client that reconnects with ``Last-Event-ID`` (the id of the last state event
     it got) is sent what changed while it was away, at once."""
-    async with mail_node(tmp_path) as mail, mail.client() as c:
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
         alice = mail.ids["alice"]
         async with c.stream("GET", ALL) as r:
             last = (await EventReader(r).next()).id
@@ -128,7 +135,7 @@ async def test_last_event_id_catches_up(tmp_path: Path) -> None:
 async def test_ping_is_clamped_and_announces_its_interval(tmp_path: Path) -> None:
     """Section 7.3: a ``ping`` event whose data has the interval the server uses,
     which may differ from the one asked for (clamped to ``push_ping_min``)."""
-    async with mail_node(tmp_path, "push_ping_min = 2\n") as mail, mail.client() as c:
+    async with mail_node(tmp_path, "push_ping_min = 2\n") as mail, _client(mail) as c:
         async with c.stream("GET", "/eventsource/?types=*&closeafter=no&ping=1") as r:
             events = EventReader(r)
             assert (await events.next()).kind == "state"
@@ -148,7 +155,7 @@ async def test_ping_is_clamped_and_announces_its_interval(tmp_path: Path) -> Non
 async def test_malformed_parameters_get_400(tmp_path: Path, query: str) -> None:
     """Section 7.3 defines each parameter's syntax; anything else is a 400 problem and
     the server goes on serving."""
-    async with mail_node(tmp_path) as mail, mail.client() as c:
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
         r = await c.get(f"/eventsource/?{query}")
         assert r.status_code == 400
         assert r.headers["content-type"] == "application/problem+json"
@@ -158,7 +165,7 @@ async def test_malformed_parameters_get_400(tmp_path: Path, query: str) -> None:
 
 async def test_credentials_are_required(tmp_path: Path) -> None:
     async with mail_node(tmp_path) as mail:
-        async with mail.client() as c:
+        async with _client(mail) as c:
             c.auth = None  # type: ignore[assignment]
             r = await c.get(ALL)
             assert r.status_code == 401
@@ -168,7 +175,7 @@ async def test_connections_per_account_are_limited(tmp_path: Path) -> None:
     """``push_max_connections``: one more connection of the account gets 429; another
     account is not affected, and closing one frees its place."""
     async with mail_node(tmp_path, "push_max_connections = 1\n") as mail, \
-            mail.client() as c, mail.client("bob") as bob:
+            _client(mail) as c, _client(mail, "bob") as bob:
         async with c.stream("GET", ALL) as r:
             await EventReader(r).next()
             refused = await c.get(ALL)

@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from server.jmap.mail import parse_utc_date
+from server.jmap.push import PushSettings
 from tests.server.jmap.push import PATIENCE
 from tests.server.jmap.test_jmapc import serve
+from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import calls, mail_node, one
 
 PUSH = 'push_allowed_hosts = ["127.0.0.1"]\npush_retry_delay = 0.05\n'
@@ -60,6 +63,12 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield r
 
 
+def _client(mail: Mail, user: str = "alice") -> httpx.AsyncClient:
+    client = mail.client(user)
+    client.timeout = httpx.Timeout(PATIENCE)  # a loaded machine is slow, never stuck
+    return client
+
+
 async def _subscribe(c: Any, url: str, **extra: Any) -> tuple[str, dict[str, Any]]:
     out = await one(c, "PushSubscription/set", {"create": {"s": {
         "deviceClientId": "phone", "url": url, **extra}}})
@@ -83,7 +92,7 @@ async def test_verification_then_state_changes(tmp_path: Path) -> None:
     """Section 7.2.2: the server pushes a PushVerification at once; the code is null
     until the client sets it back, a wrong code is refused; then each change is pushed
     as a StateChange (section 7.1)."""
-    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, mail.client() as c:
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
         alice = mail.ids["alice"]
         sub_id, created = await _subscribe(c, rx.url("a"))
         assert created["verificationCode"] is None
@@ -114,7 +123,7 @@ async def test_verification_then_state_changes(tmp_path: Path) -> None:
 async def test_an_unverified_subscription_gets_nothing_but_its_verification(
         tmp_path: Path) -> None:
     """Section 7.2.2: no StateChange before the subscription is verified."""
-    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, mail.client() as c:
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
         await _subscribe(c, rx.url("unverified"))
         assert (await rx.next("unverified"))["@type"] == "PushVerification"
         await _verify(c, rx, "verified")
@@ -125,7 +134,7 @@ async def test_an_unverified_subscription_gets_nothing_but_its_verification(
 
 async def test_types_limit_the_pushes(tmp_path: Path) -> None:
     """Section 7.2: ``types`` lists the types pushed."""
-    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, mail.client() as c:
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
         alice = mail.ids["alice"]
         await _verify(c, rx, "ids", types=["Identity"])
         await mail.send("alice@example.com", "not pushed here")
@@ -137,7 +146,7 @@ async def test_types_limit_the_pushes(tmp_path: Path) -> None:
 
 async def test_a_failed_push_is_retried(tmp_path: Path) -> None:
     """A push service that fails (503) is tried again (push_attempts, backoff)."""
-    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, mail.client() as c:
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
         await _verify(c, rx, "flaky")
         rx.failures = 2
         await mail.send("alice@example.com", "retried")
@@ -146,7 +155,7 @@ async def test_a_failed_push_is_retried(tmp_path: Path) -> None:
 
 
 async def test_destroyed_subscriptions_are_gone(tmp_path: Path) -> None:
-    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, mail.client() as c:
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
         sub_id = await _verify(c, rx, "d")
         out = await one(c, "PushSubscription/set", {"destroy": [sub_id]})
         assert out["destroyed"] == [sub_id]
@@ -157,8 +166,8 @@ async def test_destroyed_subscriptions_are_gone(tmp_path: Path) -> None:
 
 async def test_another_user_neither_sees_nor_touches_them(tmp_path: Path) -> None:
     """Section 7.2.1: only the subscriptions made with the same credentials."""
-    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, mail.client() as c, \
-            mail.client("bob") as bob:
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c, \
+            _client(mail, "bob") as bob:
         sub_id, _ = await _subscribe(c, rx.url("x"))
         assert (await one(bob, "PushSubscription/get", {}))["list"] == []
         got = await one(bob, "PushSubscription/get", {"ids": [sub_id]})
@@ -174,7 +183,7 @@ async def test_bad_calls_and_properties_are_refused(tmp_path: Path) -> None:
     """Section 7.2.1: url and keys are never returned (asking is ``forbidden``); no
     accountId; section 7.2.2: verificationCode null on create, url and keys immutable;
     only http(s) URLs of allowed hosts; keys (RFC 8291 encryption) are not supported."""
-    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, mail.client() as c:
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
         [[name, args, _]] = await calls(c, ["PushSubscription/get", {"properties": ["url"]},
                                             "0"])
         assert (name, args["type"]) == ("error", "forbidden")
@@ -206,3 +215,19 @@ async def test_bad_calls_and_properties_are_refused(tmp_path: Path) -> None:
             "url": rx.url("elsewhere")}}})
         assert out["notUpdated"][sub_id]["properties"] == ["url"]
         assert rx.queue("elsewhere").empty()
+
+
+def test_allowed_hosts() -> None:
+    """``push_allowed_hosts``: ``*`` is any host but the server's own networks; a host
+    listed is allowed even then."""
+    anywhere = PushSettings()
+    assert anywhere.allows_host("push.example.com")
+    assert anywhere.allows_host("8.8.8.8")
+    for internal in ("127.0.0.1", "localhost", "a.localhost", "10.1.2.3", "192.168.0.1",
+                     "169.254.169.254", "::1", "[::1]", "fe80::1", "0.0.0.0"):
+        assert not anywhere.allows_host(internal), internal
+    listed = PushSettings(allowed_hosts=("127.0.0.1", "push.example.com"))
+    assert listed.allows_host("127.0.0.1") and listed.allows_host("PUSH.example.com")
+    assert not listed.allows_host("other.example.com")
+    both = PushSettings(allowed_hosts=("*", "127.0.0.1"))
+    assert both.allows_host("127.0.0.1") and not both.allows_host("10.0.0.1")
