@@ -44,19 +44,22 @@ class PushSubscription:
     verified: bool = False
     expires: float | None = None  # POSIX seconds
     types: tuple[str, ...] | None = None  # None: every type
+    keys: tuple[str, str] | None = None  # RFC 8291 (p256dh, auth), base64url
 
 
 def _encode(s: PushSubscription) -> bytes:
     return json.dumps([s.owner_name, s.device_client_id, s.url, s.code, s.verified,
-                       s.expires, None if s.types is None else list(s.types)]).encode()
+                       s.expires, None if s.types is None else list(s.types),
+                       None if s.keys is None else list(s.keys)]).encode()
 
 
 def _decode(owner: str, subscription_id: str, raw: bytes) -> PushSubscription:
-    name, device, url, code, verified, expires, types = json.loads(raw)
+    name, device, url, code, verified, expires, types, keys = json.loads(raw)
     return PushSubscription(subscription_id, owner, str(name), str(device), str(url),
                             str(code), bool(verified),
                             None if expires is None else float(expires),
-                            None if types is None else tuple(str(t) for t in types))
+                            None if types is None else tuple(str(t) for t in types),
+                            None if keys is None else (str(keys[0]), str(keys[1])))
 
 
 def _bump(tr: Transaction) -> None:

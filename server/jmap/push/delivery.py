@@ -14,6 +14,7 @@ import httpx
 from prometheus_client import Counter
 
 from ..json import JsonObject, encode
+from .encryption import PushKeys, encrypt
 from .settings import PushSettings
 
 log = logging.getLogger(__name__)
@@ -56,17 +57,22 @@ class Pusher:
                                              trust_env=False)
         return self._client
 
-    async def post(self, url: str, body: JsonObject, kind: str) -> bool:
-        """True once the push service accepted ``body`` (a 2xx answer)."""
+    async def post(self, url: str, body: JsonObject, kind: str,
+                   keys: PushKeys | None = None) -> bool:
+        """True once the push service accepted ``body`` (a 2xx answer); encrypted
+        (RFC 8291) when the subscription gave ``keys``."""
         if check_url(url, self.settings) is not None:  # the settings changed since
             PUSHES.labels(kind, "failed").inc()
             return False
         delay = self.settings.retry_delay
         data = encode(body)
+        headers = {"Content-Type": "application/json; charset=utf-8", "TTL": TTL}
+        if keys is not None:
+            data = encrypt(data, keys)
+            headers = {"Content-Encoding": "aes128gcm", "TTL": TTL}
         for attempt in range(1, self.settings.attempts + 1):
             try:
-                r = await self._http().post(url, content=data, headers={
-                    "Content-Type": "application/json; charset=utf-8", "TTL": TTL})
+                r = await self._http().post(url, content=data, headers=headers)
                 if 200 <= r.status_code < 300:
                     PUSHES.labels(kind, "delivered").inc()
                     return True

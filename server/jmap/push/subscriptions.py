@@ -6,8 +6,8 @@ sets ``verificationCode`` to the code it received (section 7.2.2).  The states a
 that moment are recorded with the verification, so the delivery worker
 (:mod:`.worker`) pushes every change made after it.
 
-``keys`` (RFC 8291 encryption of the pushes) is not supported: a subscription that
-gives keys is refused (invalidProperties) rather than sent pushes in the clear."""
+With ``keys`` (a P-256 ``p256dh`` public key and an ``auth`` secret), every push to
+the subscription is encrypted (RFC 8291, :mod:`.encryption`)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ from ..json import JsonObject, JsonValue
 from ..mail import MailStore, parse_utc_date, utc_date
 from ..methods import CORE, CallContext
 from .delivery import Pusher, check_url
+from .encryption import BadKeys, PushKeys
 from .settings import PushSettings
 from .state import encode_token, read_states_in
 
@@ -85,6 +86,22 @@ def _types(value: JsonValue) -> tuple[str, ...] | None:
             isinstance(t, str) and _TYPE_NAME.fullmatch(t) for t in value):
         raise _invalid("types", f"types must be null or at most {MAX_TYPES} type names")
     return tuple(dict.fromkeys(t for t in value if isinstance(t, str)))
+
+
+def _keys(value: JsonValue) -> PushKeys | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"p256dh", "auth"}:
+        raise _invalid("keys", "keys must be null or an object with p256dh and auth")
+    try:
+        return PushKeys.from_json(value["p256dh"], value["auth"])
+    except BadKeys as e:
+        raise _invalid("keys", str(e)) from None
+
+
+def keys_of(s: PushSubscription) -> PushKeys | None:
+    """The subscription's encryption keys, as stored (checked when it was created)."""
+    return None if s.keys is None else PushKeys.from_json(*s.keys)
 
 
 class _Subscriptions:
@@ -219,16 +236,15 @@ class PushSubscriptionSet(_Subscriptions):
         why = check_url(url, self.settings)
         if why is not None:
             raise _invalid("url", why)
-        if values.get("keys") is not None:
-            raise _invalid("keys", "encrypted pushes (RFC 8291) are not supported: give "
-                           "keys null")
+        keys = _keys(values.get("keys"))
         if values.get("verificationCode") is not None:
             raise _invalid("verificationCode", "verificationCode must be null on create")
         now = time.time()
         return PushSubscription("p" + secrets.token_hex(10), ctx.principal.id,
                                 ctx.principal.name, device, url, secrets.token_urlsafe(24),
                                 expires=_expires(values.get("expires"), now),
-                                types=_types(values.get("types")))
+                                types=_types(values.get("types")),
+                                keys=None if keys is None else keys.to_json())
 
     @staticmethod
     def _patched(current: PushSubscription, patch: JsonObject) -> PushSubscription:
@@ -252,7 +268,8 @@ class PushSubscriptionSet(_Subscriptions):
         """Send the PushVerification (section 7.2.2) in the background."""
         body: JsonObject = {"@type": "PushVerification", "pushSubscriptionId": s.id,
                             "verificationCode": s.code}
-        task = asyncio.create_task(self.pusher.post(s.url, body, "verification"))
+        task = asyncio.create_task(self.pusher.post(s.url, body, "verification",
+                                                    keys_of(s)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

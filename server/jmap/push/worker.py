@@ -37,6 +37,7 @@ from server.directory.base import Directory
 from ..mail import MailStore
 from .delivery import Pusher
 from .eventsource import EVENTS
+from .subscriptions import keys_of
 from .state import StateWatcher, changed_types, decode_token, encode_token, state_change
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,8 @@ class PushWorker:
         if not changed:
             return
         EVENTS.labels("subscription", "state").inc()
-        if await self.pusher.post(s.url, state_change(s.owner, changed), "state"):
+        if await self.pusher.post(s.url, state_change(s.owner, changed), "state",
+                                  keys_of(s)):
             await transact(self.engine, _set_pushed, s.owner, s.id, token)
 
 

@@ -4,6 +4,9 @@ Starlette receiver under uvicorn on loopback."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import http_ece
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +41,18 @@ class Receiver:
     base: str = ""
     received: dict[str, asyncio.Queue[dict[str, Any]]] = field(default_factory=dict)
     failures: int = 0
+    # RFC 8291: the private key and auth secret of a path that asked for encryption
+    keys: dict[str, tuple[ec.EllipticCurvePrivateKey, bytes]] = field(default_factory=dict)
+
+    def subscribe_keys(self, name: str) -> dict[str, str]:
+        """New ``keys`` for a subscription to ``name`` (what a browser's PushManager
+        would give)."""
+        private, auth = ec.generate_private_key(ec.SECP256R1()), os.urandom(16)
+        self.keys[name] = (private, auth)
+        public = private.public_key().public_bytes(serialization.Encoding.X962,
+                                                   serialization.PublicFormat.UncompressedPoint)
+        return {"p256dh": base64.urlsafe_b64encode(public).decode().rstrip("="),
+                "auth": base64.urlsafe_b64encode(auth).decode().rstrip("=")}
 
     def url(self, name: str) -> str:
         return f"{self.base}/push/{name}"
@@ -46,11 +64,19 @@ class Receiver:
         return await asyncio.wait_for(self.queue(name).get(), PATIENCE)
 
     async def post(self, request: Request) -> Response:
-        assert request.headers["content-type"].startswith("application/json")
+        name = request.path_params["name"]
         if self.failures > 0:
             self.failures -= 1
             return Response(status_code=503)
-        self.queue(request.path_params["name"]).put_nowait(await request.json())
+        body = await request.body()
+        if name in self.keys:  # an independent implementation decrypts it
+            assert request.headers["content-encoding"] == "aes128gcm"
+            private, auth = self.keys[name]
+            body = http_ece.decrypt(body, private_key=private, auth_secret=auth,
+                                    version="aes128gcm")
+        else:
+            assert request.headers["content-type"].startswith("application/json")
+        self.queue(name).put_nowait(json.loads(body))
         return Response(status_code=201)
 
 
@@ -231,3 +257,18 @@ def test_allowed_hosts() -> None:
     assert not listed.allows_host("other.example.com")
     both = PushSettings(allowed_hosts=("*", "127.0.0.1"))
     assert both.allows_host("127.0.0.1") and not both.allows_host("10.0.0.1")
+
+
+async def test_pushes_are_encrypted_for_subscriptions_with_keys(tmp_path: Path) -> None:
+    """RFC 8620 section 7.2 and RFC 8291: with ``keys`` the verification and every
+    StateChange are encrypted (aes128gcm, RFC 8188) to the subscriber's key; the
+    receiver decrypts them with http_ece."""
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
+        alice = mail.ids["alice"]
+        await _verify(c, rx, "secret", keys=rx.subscribe_keys("secret"))
+        await mail.send("alice@example.com", "encrypted")
+        change = await rx.next("secret")
+        assert change["@type"] == "StateChange" and "Email" in change["changed"][alice]
+        [[name, args, _]] = await calls(c, ["PushSubscription/get", {
+            "properties": ["keys"]}, "0"])
+        assert (name, args["type"]) == ("error", "forbidden")
