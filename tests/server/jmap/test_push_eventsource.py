@@ -4,6 +4,7 @@ streaming the event stream, changes made through SMTP, IMAP and JMAP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import imaplib
 from pathlib import Path
 
@@ -12,8 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from server.config import load_config
+from server.node.node import Node
 from server.jmap.push.eventsource import BadPushRequest, parse_closeafter, parse_ping, parse_types
+from server.jmap.push.state import decode_token, encode_token
 from tests.server.imap.conftest import tls_client_context
+from tests.server.directory.conftest import run_cli
 from tests.server.jmap.push import PATIENCE, EventReader
 from tests.server.jmap.test_mail import PASSWORDS, Mail
 from tests.server.jmap.writes import SUBMISSION, USING, calls, mail_node, one
@@ -200,3 +205,53 @@ def test_parameter_parsers_accept_or_refuse_anything(text: str) -> None:
     except BadPushRequest:
         return
     assert ping == 0 or 5 <= ping <= 3600
+
+
+async def test_every_process_of_a_node_pushes_on_sqlite(tmp_path: Path) -> None:
+    """DESIGN.md: a commit in any process wakes the watches of all of them.  A node with
+    two worker processes on the embedded store: event streams land on whichever process
+    the kernel gives them, mail is taken by the workers; every stream sees it."""
+    cfg = tmp_path / "fdbmail.toml"
+    cfg.write_text(
+        f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        'workers = 2\nlog_level = "WARNING"\n'
+        '[imap]\nlisten = ""\ntls_listen = ""\n'
+        '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\nsubmissions_listen = ""\n'
+        '[directory]\ncache_ttl = 0.0\n[jmap]\nauth_require_tls = false\n')
+    assert run_cli(cfg, "add-domain", "example.com") == 0
+    assert run_cli(cfg, "add", "alice", "--email", "alice@example.com", "--password-stdin",
+                   stdin=PASSWORDS["alice"] + "\n") == 0
+    node = Node(load_config(cfg, env={}))
+    await node.start()
+    try:
+        assert node.directory is not None
+        principal = await node.directory.get_principal("alice")
+        assert principal is not None
+        mail = Mail(node, {"alice": principal.id})
+        async with contextlib.AsyncExitStack() as stack:
+            readers = []
+            for _ in range(4):
+                c = await stack.enter_async_context(_client(mail))
+                r = await stack.enter_async_context(c.stream("GET", ALL))
+                assert r.status_code == 200
+                readers.append(EventReader(r))
+            firsts = [await reader.next() for reader in readers]
+            await mail.send("alice@example.com", "to every process")
+            for first, reader in zip(firsts, readers, strict=True):
+                event = await reader.next()
+                before = first.data["changed"][principal.id]["Email"]
+                assert event.data["changed"][principal.id]["Email"] != before
+    finally:
+        await node.stop()
+
+
+@given(st.text(max_size=200))
+def test_a_foreign_last_event_id_is_ignored(text: str) -> None:
+    """Any Last-Event-ID / pushState a client sends decodes to states or to None."""
+    states = decode_token(text)
+    assert states is None or all(isinstance(v, str) for v in states.values())
+
+
+def test_tokens_round_trip() -> None:
+    states = {"Email": "12", "Identity": "3", "Quota": "o10.0"}
+    assert decode_token(encode_token(states)) == states
