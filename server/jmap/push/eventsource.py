@@ -15,6 +15,7 @@ stands); with ``closeafter=state`` it waits for the next change (long polling)."
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -25,6 +26,7 @@ from starlette.requests import Request as HttpRequest
 from starlette.responses import Response, StreamingResponse
 
 from server.directory.base import Principal
+from server.node.http import STOPPING
 
 from ..errors import Refused
 from ..json import encode
@@ -45,6 +47,13 @@ EVENTS = Counter("fdbmail_jmap_push_events_total",
                  "and kind (state, ping).", ["transport", "kind"])
 OPEN = Gauge("fdbmail_jmap_push_connections",
              "Push connections open on this process, by transport.", ["transport"])
+
+
+def _stopping(request: HttpRequest) -> asyncio.Event | None:
+    """The node's HTTP listener's stop signal (:func:`server.node.http.stopping`), when
+    the app has one."""
+    event = getattr(request.app.state, STOPPING, None)
+    return event if isinstance(event, asyncio.Event) else None
 
 
 class BadPushRequest(ValueError):
@@ -119,7 +128,7 @@ class EventSource:
         last = decode_token(request.headers.get("last-event-id"))
         self.connections.acquire(principal.id)
         stream = self._stream(StateWatcher(self.store, principal), types, close_after_state,
-                              ping, last)
+                              ping, last, _stopping(request))
         # Released when the response ends, however it ends (even unstarted).
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache, no-store",
@@ -128,8 +137,8 @@ class EventSource:
                                                            principal.id))
 
     async def _stream(self, watcher: StateWatcher, types: frozenset[str] | None,
-                      close_after_state: bool, ping: int,
-                      last: dict[str, str] | None) -> AsyncIterator[bytes]:
+                      close_after_state: bool, ping: int, last: dict[str, str] | None,
+                      stopping: asyncio.Event | None) -> AsyncIterator[bytes]:
         account_id = watcher.principal.id
         OPEN.labels("eventsource").inc()
         try:
@@ -139,7 +148,18 @@ class EventSource:
                 if not close_after_state:
                     yield self._state(account_id, changed_types(None, known, types), known)
             while True:
-                now = await watcher.next_change(known, types, within=ping or None)
+                change = asyncio.ensure_future(
+                    watcher.next_change(known, types, within=ping or None))
+                if stopping is not None:
+                    stop = asyncio.ensure_future(stopping.wait())
+                    try:
+                        await asyncio.wait([change, stop], return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        stop.cancel()
+                    if not change.done():  # the node stops: the client reconnects elsewhere
+                        change.cancel()
+                        return
+                now = await change
                 if now is None:
                     EVENTS.labels("eventsource", "ping").inc()
                     yield _event("ping", {"interval": ping})
