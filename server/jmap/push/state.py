@@ -108,8 +108,8 @@ class StateWatcher:
         while True:
             watches = []
             try:
-                watches = [await watch_account(self.engine, account_id),
-                           await watch_identities(self.engine, account_id)]
+                watches.append(await watch_account(self.engine, account_id))
+                watches.append(await watch_identities(self.engine, account_id))
                 # Read after the watches are set: a commit after the read fires them.
                 now = await self.current()
                 if changed_types(known, now, types):

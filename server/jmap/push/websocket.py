@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.directory.base import Principal
@@ -177,8 +178,13 @@ class WebSocketEndpoint:
             return
         try:
             self.connections.acquire(principal.id)
-        except Refused:
-            await ws.close(code=TRY_AGAIN_LATER, reason="too many push connections")
+        except Refused as e:  # 429 when the server can answer the upgrade so
+            if "websocket.http.response" in ws.scope.get("extensions", {}):
+                await ws.send_denial_response(JSONResponse(
+                    e.problem(), status_code=e.status, headers=e.headers,
+                    media_type="application/problem+json"))
+            else:
+                await ws.close(code=TRY_AGAIN_LATER, reason="too many push connections")
             return
         OPEN.labels("websocket").inc()
         try:

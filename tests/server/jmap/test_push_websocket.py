@@ -146,14 +146,15 @@ async def test_data_types_limit_what_is_pushed(tmp_path: Path) -> None:
 
 
 async def test_push_connections_are_limited_per_account(tmp_path: Path) -> None:
-    """``push_max_connections`` counts WebSockets too: one more is closed with 1013."""
+    """``push_max_connections`` counts WebSockets too: one more is refused (429)."""
     async with mail_node(tmp_path, "push_max_connections = 1\n") as mail:
         async with connect(_url(mail.base), subprotocols=["jmap"],
                            additional_headers=_auth()) as ws:
-            with pytest.raises(InvalidStatus):
+            with pytest.raises(InvalidStatus) as refused:
                 async with connect(_url(mail.base), subprotocols=["jmap"],
                                    additional_headers=_auth()):
                     pass
+            assert refused.value.response.status_code == 429
             async with connect(_url(mail.base), subprotocols=["jmap"],
                                additional_headers=_auth("bob")) as other:
                 assert other.subprotocol == "jmap"
