@@ -26,11 +26,12 @@ STORE_LAYOUT = (1, 0)
 
 def registered_layouts() -> dict[str, tuple[int, int]]:
     """Every layer's layout version, by the name the store records it under."""
-    from . import identities, push
+    from . import identities, push, tokens
     from .blobs import refs as blobrefs  # they import this module
     from .mail import layout as mail_layout
     from .mail import maintenance
     from .queue import layout as queue_layout
+    from . import submissions, vacation
 
     return {
         "store": STORE_LAYOUT,
@@ -39,6 +40,9 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "maintenance": maintenance.LAYOUT,
         "queue": queue_layout.LAYOUT,
         "identities": identities.LAYOUT,
+        "submissions": submissions.LAYOUT,
+        "vacation": vacation.LAYOUT,
+        "tokens": tokens.LAYOUT,
         "push": push.LAYOUT,
     }
 

@@ -17,6 +17,7 @@ from .config import ConfigError, load_config, render_config
 COMMAND_MODULES: tuple[str, ...] = (
     "server.directory.cli",
     "server.outbound.cli",
+    "server.directory.tokens_cli",
 )
 
 

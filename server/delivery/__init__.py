@@ -17,7 +17,7 @@ from .errors import (
     Unavailable,
     is_temporary,
 )
-from .hooks import AtRestEncryption, NoEncryption, NoSieve, SieveFilter, Target
+from .hooks import AtRestEncryption, DeliveredHook, NoEncryption, NoSieve, SieveFilter, Target
 from .pipeline import Delivery, thread_headers
 from .request import (
     FILTERED,
@@ -34,6 +34,7 @@ from .request import (
 __all__ = [
     "FILTERED",
     "AtRestEncryption",
+    "DeliveredHook",
     "Delivery",
     "DeliveryError",
     "DeliveryRequest",

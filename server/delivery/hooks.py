@@ -10,10 +10,16 @@ given to :class:`server.delivery.Delivery` (not a method to override).
   the body and summary unchanged when it does not.
 
 Both are no-ops today (:class:`NoSieve`, :class:`NoEncryption`).
+
+* :class:`DeliveredHook` runs for incoming mail only, after the message is durable
+  for its recipients (the vacation auto-reply, ``server.outbound.vacation``); hooks
+  are added with ``Delivery.add_delivered_hook``.  A hook's failure is logged and
+  never changes the delivery's results.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,6 +61,17 @@ class AtRestEncryption(Protocol):
         ...
 
 
+class DeliveredHook(Protocol):
+    async def delivered(
+        self,
+        request: DeliveryRequest,
+        raw: bytes,
+        stored: Sequence[str],
+    ) -> None:
+        """``raw`` (with its trace fields) is now durable for the accounts ``stored``."""
+        ...
+
+
 class NoSieve:
     async def filter(
         self,
@@ -74,4 +91,4 @@ class NoEncryption:
         return raw, summary
 
 
-__all__ = ["AtRestEncryption", "NoEncryption", "NoSieve", "SieveFilter", "Target"]
+__all__ = ["AtRestEncryption", "DeliveredHook", "NoEncryption", "NoSieve", "SieveFilter", "Target"]

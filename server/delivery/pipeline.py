@@ -90,7 +90,14 @@ from .errors import (
     TemporaryFailure,
     Unavailable,
 )
-from .hooks import AtRestEncryption, NoEncryption, NoSieve, SieveFilter, Target
+from .hooks import (
+    AtRestEncryption,
+    DeliveredHook,
+    NoEncryption,
+    NoSieve,
+    SieveFilter,
+    Target,
+)
 from .request import (
     FILTERED,
     DeliveryRequest,
@@ -220,6 +227,7 @@ class Delivery:
         self.encryption: AtRestEncryption = encryption or NoEncryption()
         self.max_size = max_size
         self._listeners: list[Callable[[str], None]] = []
+        self._delivered_hooks: list[DeliveredHook] = []
         self._writer = AccountWriter(engine)  # one transaction per account at a time
         self._hints: dict[tuple[str, str], RoleMailbox] = {}
         # a store whose delete_if_older is atomic with respect to puts needs no
@@ -230,6 +238,10 @@ class Delivery:
         """Call ``listener(account_id)`` after each committed new email (in-process
         wake-ups; other nodes watch the account's modseq key)."""
         self._listeners.append(listener)
+
+    def add_delivered_hook(self, hook: DeliveredHook) -> None:
+        """Run ``hook`` after incoming mail (SMTP, LMTP) is durable (:mod:`.hooks`)."""
+        self._delivered_hooks.append(hook)
 
     # --- the pipeline -------------------------------------------------------------
 
@@ -272,7 +284,20 @@ class Delivery:
             results.update(await self._store_group(
                 body, group, request.idempotency_id, received, quotas))
         DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        if filtered and self._delivered_hooks:
+            await self._after(request, raw, [a for a, r in results.items()
+                                             if isinstance(r, Stored)])
         return [results[a] for a in account_ids]
+
+    async def _after(self, request: DeliveryRequest, raw: bytes, stored: list[str]) -> None:
+        if not stored:
+            return
+        for hook in self._delivered_hooks:
+            try:
+                await hook.delivered(request, raw, stored)
+            except Exception:
+                log.exception("delivered hook %s failed for delivery %s",
+                              type(hook).__name__, request.idempotency_id)
 
     async def _body(self, request: DeliveryRequest) -> bytes:
         body = request.body

@@ -1,5 +1,8 @@
 """Who is calling: HTTP Basic (RFC 7617) against the directory, or a bearer token
-(RFC 6750) through a :class:`TokenVerifier` once tokens exist.
+(RFC 6750) through a :class:`TokenVerifier` (the node's app passwords,
+:mod:`server.directory.apppasswords`, which also work as Basic passwords).  Managing
+app passwords takes the real password (``password_only``): a token cannot mint
+others or outlive its own revocation by making a new one.
 
 A directory that cannot answer is 503, never 401 (the password may well be right);
 credentials over plain HTTP are refused unless configured otherwise (like SMTP's
@@ -13,6 +16,7 @@ import binascii
 import logging
 from typing import Protocol
 
+from server.directory.apppasswords import is_app_password
 from server.directory.base import Directory, DirectoryError, Principal
 
 from .errors import Refused
@@ -42,8 +46,9 @@ class Authenticator:
         return {"WWW-Authenticate": ", ".join(schemes)}
 
     async def authenticate(self, authorization: str | None, *, client: str,
-                           secure: bool) -> Principal:
-        """The caller's principal, or :class:`Refused`."""
+                           secure: bool, password_only: bool = False) -> Principal:
+        """The caller's principal, or :class:`Refused`.  ``password_only``: HTTP Basic
+        with the directory's password, no app password or bearer token."""
         if self.failures.blocked(client):
             raise Refused("rateLimited", "too many failed logins; try again later",
                           {"Retry-After": str(int(self.failures.window))})
@@ -53,7 +58,7 @@ class Authenticator:
             raise Refused("tlsRequired", "credentials are accepted over HTTPS only")
         scheme, _, value = authorization.strip().partition(" ")
         try:
-            principal = await self._check(scheme.lower(), value.strip())
+            principal = await self._check(scheme.lower(), value.strip(), password_only)
         except DirectoryError as e:
             log.warning("login not checked, the directory is unavailable: %s", e)
             raise Refused("unavailable", "the directory is unavailable, try again later",
@@ -63,13 +68,13 @@ class Authenticator:
             raise Refused("unauthorized", "invalid credentials", self.challenge())
         return principal
 
-    async def _check(self, scheme: str, value: str) -> Principal | None:
+    async def _check(self, scheme: str, value: str, password_only: bool) -> Principal | None:
         if scheme == "basic":
             credentials = _basic(value)
-            if credentials is None:
+            if credentials is None or (password_only and is_app_password(credentials[1])):
                 return None
             return await self.directory.authenticate(*credentials)
-        if scheme == "bearer" and self.tokens is not None and value:
+        if scheme == "bearer" and self.tokens is not None and value and not password_only:
             return await self.tokens.verify(value)
         return None
 

@@ -1,5 +1,7 @@
 """Blobs as JMAP methods: Blob/copy (RFC 8620 section 6.3), and the blob capability of
-RFC 9404: Blob/upload, Blob/get, Blob/lookup.
+RFC 9404: Blob/upload, Blob/get, Blob/lookup.  Any blob id the account may download
+works in them, a body part's (Email/get's ``bodyStructure`` blobIds) included: a part
+reads as its download does, decoded (:func:`.download.read_found`).
 
 Which blobs an account may use: those it uploaded (their temporary reference,
 ``fdb_layers.blobs.uploads``) and those its emails are made of (the mail layer's blob
@@ -34,6 +36,7 @@ from .errors import MethodError, SetError, invalid_arguments
 from .json import JsonObject, JsonValue
 from .mail import MailStore
 from .methods import CORE, CallContext, Capability
+from .download import Found, find_blob, read_found
 from .upload import UPLOAD_TTL, reference_upload
 
 BLOB = "urn:ietf:params:jmap:blob"
@@ -73,6 +76,20 @@ async def readable_blobs(store: MailStore, account_id: str, ids: list[str]) -> s
     return set(await store.run(account_id, _readable, ids))
 
 
+async def _found(tr: Transaction, account_id: str, ids: list[str]) -> dict[str, Found]:
+    out = {}
+    for blob_id in dict.fromkeys(ids):
+        found = await find_blob(tr, account_id, blob_id)
+        if found is not None:
+            out[blob_id] = found
+    return out
+
+
+async def found_blobs(store: MailStore, account_id: str, ids: list[str]) -> dict[str, Found]:
+    """Those of ``ids`` the account may read, whole blobs and parts (one transaction)."""
+    return await store.run(account_id, _found, ids)
+
+
 class BlobCopy:
     """Blob/copy (RFC 8620 section 6.3).  Without shared accounts the only target is the
     caller's own account, where a blob it may read is already usable: it is "copied" to
@@ -91,7 +108,7 @@ class BlobCopy:
         blob_ids = string_list_arg(args, "blobIds")
         if blob_ids is None:
             raise invalid_arguments("'blobIds' is required")
-        found = await readable_blobs(self.store, source.id, blob_ids)
+        found = await found_blobs(self.store, source.id, blob_ids)
         copied: JsonObject = {b: b for b in blob_ids if b in found}
         not_copied: JsonObject = {b: SetError("notFound").to_json()
                                   for b in blob_ids if b not in found}
@@ -124,11 +141,11 @@ class BlobGet:
             raise invalid_arguments("Blob/get needs 'ids'")
         properties = properties_arg(args, GET_PROPERTIES, ("data", "size"))
         offset, length = _range(args)
-        found = await readable_blobs(self.store, account.id, ids)
+        found = await found_blobs(self.store, account.id, ids)
         listed: list[JsonValue] = []
         not_found: list[JsonValue] = []
         for blob_id in ids:
-            record = await self._one(blob_id, properties, offset, length) \
+            record = await self._one(blob_id, found[blob_id], properties, offset, length) \
                 if blob_id in found else None
             if record is None:
                 not_found.append(blob_id)
@@ -136,12 +153,10 @@ class BlobGet:
                 listed.append(record)
         return {"accountId": account.id, "list": listed, "notFound": not_found}
 
-    async def _one(self, blob_id: str, properties: tuple[str, ...], offset: int,
-                   length: int | None) -> JsonObject | None:
+    async def _one(self, blob_id: str, found: Found, properties: tuple[str, ...],
+                   offset: int, length: int | None) -> JsonObject | None:
         try:
-            size = await self.blobs.size(blob_id)
-            end = size if length is None else min(size, offset + length)
-            data = await self.blobs.read_range(blob_id, offset, end) if end > offset else b""
+            data, size = await read_found(self.blobs, found, offset, length)
         except BlobNotFound:
             return None
         except (BlobError, OSError) as e:
@@ -202,9 +217,10 @@ async def _lookup(tr: Transaction, account_id: str, ids: list[str],
                   types: tuple[str, ...]) -> dict[str, JsonObject]:
     out: dict[str, JsonObject] = {}
     for blob_id in ids:
-        if not await blob_readable(tr, account_id, blob_id):
+        found = await find_blob(tr, account_id, blob_id)
+        if found is None:
             continue
-        emails = await list_blob_emails(tr, account_id, blob_id)
+        emails = await list_blob_emails(tr, account_id, found.blob_id)
         threads: dict[str, None] = {}
         mailboxes: dict[str, None] = {}
         for email_id in emails:
@@ -301,15 +317,15 @@ class BlobUpload:
         if not isinstance(offset, int) or offset < 0 or \
                 (length is not None and (not isinstance(length, int) or length < 0)):
             raise bad
-        if not await self.store.run(account_id, blob_readable, blob_id):
+        found = await self.store.run(account_id, find_blob, blob_id)
+        if found is None:
             raise SetError("blobNotFound", notFound=[blob_id])
         try:
-            size = await self.blobs.size(blob_id)
-            end = size if length is None else offset + length
-            if end > size or offset > size:
+            data, size = await read_found(self.blobs, found, offset, length)
+            if offset > size or (length is not None and offset + length > size):
                 raise SetError("invalidProperties", "the range passes the end of the blob",
                                properties=("data",))
-            return await self.blobs.read_range(blob_id, offset, end)
+            return data
         except BlobNotFound:
             raise SetError("blobNotFound", notFound=[blob_id]) from None
 

@@ -77,6 +77,25 @@ async def find_blob(tr: Transaction, account_id: str, blob_id: str) -> Found | N
     return Found(sha, part, part.media_type)
 
 
+async def read_found(blobs: BlobStore, found: Found, offset: int = 0,
+                     length: int | None = None) -> tuple[bytes, int]:
+    """(the octets from ``offset``, at most ``length`` of them; the whole size) of a
+    readable blob, a part with its Content-Transfer-Encoding removed as a download
+    serves it (Blob/get and Blob/upload's sources read blobs and parts alike)."""
+    part = found.part
+    if part is not None and part.encoding not in _IDENTITY:
+        data = part_bytes(await blobs.read_range(found.blob_id, part.body_start,
+                                                 part.body_end), part)
+        end = len(data) if length is None else min(len(data), offset + length)
+        return data[offset:end], len(data)
+    start, size = (0, await blobs.size(found.blob_id)) if part is None \
+        else (part.body_start, part.size)
+    end = size if length is None else min(size, offset + length)
+    if end <= offset:
+        return b"", size
+    return await blobs.read_range(found.blob_id, start + offset, start + end), size
+
+
 def content_disposition(name: str) -> str:
     """``attachment`` with the file name (RFC 6266 section 4.3): an ASCII ``filename``
     for old clients and ``filename*`` in UTF-8 (RFC 8187) for the real name."""

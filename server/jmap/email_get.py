@@ -42,6 +42,26 @@ PROPERTIES = (*RECORD_PROPERTIES, *SUMMARY_PROPERTIES, "headers", *BODY_PROPERTI
 # Section 4.2: the properties when the client gives none.
 DEFAULT_PROPERTIES = (*RECORD_PROPERTIES, *SUMMARY_PROPERTIES, "bodyValues", "textBody",
                       "htmlBody", "attachments")
+# Section 4.1.3: each convenience property is the named header form, and a header
+# property takes the *last* instance of its field ("header:{name}": "If there are
+# multiple, the last one is used" unless ``:all``).  The summary's envelope holds the
+# first instances (IMAP's ENVELOPE) and names the fields that repeat: only those are
+# read again from the blob.
+CONVENIENCE_HEADERS: dict[str, tuple[str, HeaderProperty]] = {
+    field: (prop, header) for field, prop, header in (
+        (f, p, parse_header_property(h)) for f, p, h in (
+            ("message-id", "messageId", "header:Message-ID:asMessageIds"),
+            ("in-reply-to", "inReplyTo", "header:In-Reply-To:asMessageIds"),
+            ("references", "references", "header:References:asMessageIds"),
+            ("sender", "sender", "header:Sender:asAddresses"),
+            ("from", "from", "header:From:asAddresses"),
+            ("to", "to", "header:To:asAddresses"),
+            ("cc", "cc", "header:Cc:asAddresses"),
+            ("bcc", "bcc", "header:Bcc:asAddresses"),
+            ("reply-to", "replyTo", "header:Reply-To:asAddresses"),
+            ("subject", "subject", "header:Subject:asText"),
+            ("date", "sentAt", "header:Date:asDate")))
+    if header is not None}
 READS_AT_ONCE = 16  # emails whose blobs one Email/get reads at the same time
 GET_ARGUMENTS = ("accountId", "ids", "properties", "bodyProperties", "fetchTextBodyValues",
                  "fetchHTMLBodyValues", "fetchAllBodyValues", "maxBodyValueBytes")
@@ -126,6 +146,10 @@ async def render_email(summary: MessageSummary, blob_id: str, reader: RangeReade
     out = summary_properties(summary)
     body = BodyView(summary, blob_id, reader, view.body_properties, view.body_headers)
     wanted = set(view.properties)
+    for field in summary.envelope.repeated:
+        convenience = CONVENIENCE_HEADERS.get(field)
+        if convenience is not None and convenience[0] in wanted:  # the last (4.1.3)
+            out[convenience[0]] = header_value(convenience[1], await body.fields(0))
     if "headers" in wanted:
         out["headers"] = raw_headers(await body.fields(0))
     for name, prop in view.headers.items():

@@ -52,9 +52,11 @@ PROPERTIES = ("id", "name", "email", "replyTo", "bcc", "textSignature", "htmlSig
 SETTABLE = ("name", "email", "replyTo", "bcc", "textSignature", "htmlSignature")
 
 
-def submission_capability() -> Capability:
-    """``urn:ietf:params:jmap:submission`` (RFC 8621 section 1.3.2): no delayed send."""
-    return Capability(SUBMISSION, {}, {"maxDelayedSend": 0, "submissionExtensions": {}})
+def submission_capability(extensions: JsonObject | None = None) -> Capability:
+    """``urn:ietf:params:jmap:submission`` (RFC 8621 section 1.3.2): no delayed send;
+    ``extensions`` the EHLO keywords submission supports (``server.jmap.submission``)."""
+    return Capability(SUBMISSION, {}, {"maxDelayedSend": 0,
+                                       "submissionExtensions": extensions or {}})
 
 
 def default_id(address: str) -> str:
@@ -116,6 +118,14 @@ class IdentityGet(_Identities):
 
 def _display(ctx: CallContext) -> str:
     return ctx.principal.description or ""
+
+
+async def identity_email(store: MailStore, ctx: CallContext, account_id: str,
+                         identity_id: str) -> str | None:
+    """The address of the caller's identity ``identity_id``; None if it has none."""
+    found, _ = await store.run(account_id, _all, _owned(ctx), _display(ctx))
+    identity = found.get(identity_id)
+    return None if identity is None else str(identity["email"])
 
 
 class IdentityChanges(_Identities):

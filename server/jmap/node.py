@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
-from . import email, mailbox
+from server.config import ServerSettings
+
+from . import email, mailbox, submission, vacation
 from .download import Downloads
 from .email_parse import EmailParse
 from .snippet import SearchSnippetGet
@@ -24,6 +26,8 @@ from .mailbox_set import MailboxSet
 from .routes import HttpRoute, WsRoute, core_registry, jmap_routes
 from .settings import JmapSettings
 from .upload import Upload
+from .tokens import TokenEndpoints
+from server.directory.apppasswords import AppPasswords
 from .push import EventSource, PushSettings
 from .push.delivery import Pusher
 from .push.eventsource import Connections
@@ -57,16 +61,30 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
         registry.add(blob_method)
     registry.add(EmailImport(store, parts.delivery))
     registry.add(EmailCopy(store, parts.delivery))
-    registry.add(EmailSet(store, parts.delivery, parts.blobs,
-                          max_attachments=settings.limits.max_size_upload))
+    email_set = EmailSet(store, parts.delivery, parts.blobs,
+                         max_attachments=settings.limits.max_size_upload)
+    registry.add(email_set)
     registry.add_capability(quota_capability())
     for quota_method in (QuotaGet(store), QuotaChanges(store), QuotaQuery(store),
                          QuotaQueryChanges()):
         registry.add(quota_method)
-    registry.add_capability(submission_capability())
+    max_size = int(parts.config.smtp.max_message_size)
+    registry.add_capability(submission_capability(submission.extensions(max_size)))
     for identity_method in (IdentityGet(store), IdentityChanges(store),
                             IdentitySet(store)):
         registry.add(identity_method)
+    for submission_method in (
+            submission.EmailSubmissionGet(store), submission.EmailSubmissionChanges(store),
+            submission.EmailSubmissionQuery(store),
+            submission.EmailSubmissionQueryChanges(store),
+            submission.EmailSubmissionSet(
+                store, parts.blobs, parts.directory, parts.delivery, parts.outbox,
+                email_set, hostname=parts.config.get(ServerSettings).hostname,
+                max_size=max_size)):
+        registry.add(submission_method)
+    registry.add_capability(vacation.vacation_capability())
+    registry.add(vacation.VacationResponseGet(store))
+    registry.add(vacation.VacationResponseSet(store))
     push = PushSettings.from_settings(parts.config.jmap)
     pusher = Pusher(push)
     registry.add(PushSubscriptionGet(store, push, pusher))
@@ -78,6 +96,9 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
                                      settings.limits.max_size_request).route()]
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
-    return jmap_routes(parts.directory, settings, registry,
+    # app passwords: bearer tokens, managed at /auth/tokens (NodeParts wraps the directory)
+    passwords = parts.directory if isinstance(parts.directory, AppPasswords) else None
+    token_routes = TokenEndpoints(passwords).routes() if passwords is not None else []
+    return jmap_routes(parts.directory, settings, registry, tokens=passwords,
                        extra=[upload.route(), Downloads(store, parts.blobs).endpoint(),
-                              *push_routes])
+                              *token_routes, *push_routes])

@@ -48,7 +48,7 @@ WebSocketHandler = Callable[[WebSocket, Principal, ApiRunner], Awaitable[None]]
 CORS = {"Access-Control-Allow-Origin": "*",
         "Access-Control-Expose-Headers": "WWW-Authenticate, Retry-After, "
                                          "Content-Disposition, Content-Range"}
-PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+PREFLIGHT = {**CORS, "Access-Control-Allow-Methods": "GET, POST, DELETE, OPTIONS",
              "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, Range",
              "Access-Control-Max-Age": "86400"}
 
@@ -74,6 +74,7 @@ class HttpRoute:
     name: str
     handler: Handler
     methods: tuple[str, ...] = ("GET",)
+    password_only: bool = False  # Basic with the directory's password only (auth.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,8 @@ class _Endpoints:
         http = [r for r in extra if isinstance(r, HttpRoute)]
         return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
                 Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
-                *(Route(r.path, self._endpoint(r.name, r.handler), methods=list(r.methods))
+                *(Route(r.path, self._endpoint(r.name, r.handler, r.password_only),
+                        methods=list(r.methods))
                   for r in http),
                 *(WebSocketRoute(r.path, self._websocket(r))
                   for r in extra if isinstance(r, WsRoute)),
@@ -178,15 +180,16 @@ class _Endpoints:
                              accounts=accounts_of(principal, self.registry),
                              limits=self.settings.limits, session_state=session_state(session))
 
-    def _endpoint(self, name: str, handler: Handler) -> Callable[[HttpRequest],
-                                                                 Awaitable[Response]]:
+    def _endpoint(self, name: str, handler: Handler, password_only: bool = False
+                  ) -> Callable[[HttpRequest], Awaitable[Response]]:
         """``handler`` behind authentication, with its refusals and request-level
         errors answered as problem+json, counted and timed."""
         async def endpoint(request: HttpRequest) -> Response:
             started = time.perf_counter()
             request_id = connection_id.set("jmap-" + secrets.token_hex(6))  # on every line
             try:
-                response, result = await handler(request, await self._principal(request)), "ok"
+                principal = await self._principal(request, password_only)
+                response, result = await handler(request, principal), "ok"
             except Refused as e:
                 response, result = _problem(e.problem(), e.status, e.headers), e.reason
             except RequestError as e:
@@ -204,11 +207,13 @@ class _Endpoints:
     def _base_url(self, request: HttpRequest) -> str:
         return self.settings.public_url or str(request.base_url).rstrip("/")
 
-    async def _principal(self, request: HttpRequest) -> Principal:
+    async def _principal(self, request: HttpRequest, password_only: bool = False
+                         ) -> Principal:
         client = request.client.host if request.client is not None else ""
         return await self.auth.authenticate(request.headers.get("authorization"),
                                             client=client,
-                                            secure=request.url.scheme == "https")
+                                            secure=request.url.scheme == "https",
+                                            password_only=password_only)
 
     async def session(self, request: HttpRequest, principal: Principal) -> Response:
         body = session_resource(principal, self.registry, self._base_url(request))

@@ -49,8 +49,15 @@ class _Values(FieldValues):
         return parse_address_list(text)
 
 
-def build_envelope(buf: bytes, fields: dict[str, FieldSpan], cap: int) -> Envelope:
-    """Envelope of the message whose header fields (first occurrences) are given."""
+# The fields an Envelope holds (the names it may list as ``repeated``).
+ENVELOPE_FIELDS = frozenset({"date", "subject", "from", "sender", "reply-to", "to", "cc",
+                             "bcc", "in-reply-to", "message-id", "references"})
+
+
+def build_envelope(buf: bytes, fields: dict[str, FieldSpan], cap: int,
+                   repeated: tuple[str, ...] = ()) -> Envelope:
+    """Envelope of the message whose header fields (first occurrences) are given;
+    ``repeated``: names of fields that occur more than once."""
     v = _Values(buf, fields, cap)
     date = v.text("date")
     return Envelope(
@@ -67,4 +74,5 @@ def build_envelope(buf: bytes, fields: dict[str, FieldSpan], cap: int) -> Envelo
         message_id=v.text("message-id"),
         references=v.text("references"),
         truncated=v.truncated,
+        repeated=tuple(n for n in repeated if n in ENVELOPE_FIELDS),
     )

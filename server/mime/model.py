@@ -44,6 +44,10 @@ class Envelope:
     message_id: str | None = None
     references: str | None = None
     truncated: bool = False
+    # Fields that occur more than once (lowercase names).  The values above are the
+    # first instances (IMAP's ENVELOPE); JMAP's convenience properties take the last
+    # (RFC 8621 section 4.1.3) and read the header again only for these.
+    repeated: tuple[str, ...] = ()
 
     @property
     def decoded_subject(self) -> str | None:

@@ -63,6 +63,7 @@ def _envelope(e: Envelope | None) -> list[object] | None:
         e.message_id,
         e.references,
         int(e.truncated),
+        list(e.repeated),
     ]
 
 
@@ -210,6 +211,7 @@ def _unenvelope(v: object) -> Envelope | None:
         message_id=_ostr(_at(e, 10)),
         references=_ostr(_at(e, 11)),
         truncated=bool(_int(_at(e, 12, 0))),
+        repeated=tuple(_str(n) for n in _list(_at(e, 13, []))),
     )
 
 

@@ -79,6 +79,7 @@ class Entity:
     body_start: int
     body_end: int = -1
     fields: dict[str, FieldSpan] = field(default_factory=dict)
+    repeated: tuple[str, ...] = ()  # names of WANTED fields that occur more than once
     type: str = "text"
     subtype: str = "plain"
     params: Params = ()
@@ -191,11 +192,17 @@ class _Scanner:
             spans, body_start = scan_header(buf, pos, self.n, stop, max_fields, _WANTED_RE)
             self.field_budget -= len(spans)
             fields: dict[str, FieldSpan] = {}
+            repeated: list[str] = []
             for f in spans:
-                if f.name in WANTED and f.name not in fields:
+                if f.name not in WANTED:
+                    continue
+                if f.name not in fields:
                     fields[f.name] = f
+                elif f.name not in repeated:
+                    repeated.append(f.name)
             default = ("message", "rfc822") if self._in_digest(parent, is_message) else None
-            ent = Entity(path, parent, is_message, depth, pos, body_start, fields=fields)
+            ent = Entity(path, parent, is_message, depth, pos, body_start, fields=fields,
+                         repeated=tuple(sorted(repeated)))
             self._content_type(ent, default)
             index = len(self.entities)
             self.entities.append(ent)

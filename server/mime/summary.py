@@ -85,7 +85,7 @@ def _part(buf: bytes, ent: Entity, lines: int, cap: int) -> tuple[Part, bool]:
     if len(encoding) > 64 or not encoding.isascii():
         encoding = "7bit"
     disposition, disposition_params = _disposition(f.text("content-disposition"))
-    envelope = build_envelope(buf, ent.fields, cap) if ent.is_message else None
+    envelope = build_envelope(buf, ent.fields, cap, ent.repeated) if ent.is_message else None
     part = Part(
         path=ent.path,
         parent=ent.parent,

@@ -14,13 +14,15 @@ from fdb_layers.engine.run import transact
 from fdb_layers.layout import check_store_layouts
 
 from server.blobs import BlobStore, open_blob_store
-from server.config import Config, StoreSettings
+from server.config import Config, ServerSettings, StoreSettings
 from server.delivery import Delivery
 from server.directory import Directory, open_directory
+from server.directory.apppasswords import AppPasswords
 from server.net.settings import TlsSettings
 from server.net.tls import ServerTls
 from server.node.service import Service
 from server.outbound.outbox import Outbox
+from server.outbound.vacation import VacationResponder
 from server.node.services import SERVICES, factories
 from server.sasl.limits import FailureLog
 
@@ -94,8 +96,12 @@ class NodeParts:
             await blobs.close()
             await engine.close()
             raise
-        return cls(config, engine, blobs, directory, Delivery(engine, blobs), tls,
-                   outbox=Outbox(engine, blobs))
+        # app passwords work wherever a password does (server.directory.apppasswords)
+        directory = AppPasswords(directory, engine)
+        delivery, outbox = Delivery(engine, blobs), Outbox(engine, blobs)
+        delivery.add_delivered_hook(VacationResponder(  # JMAP VacationResponse's reply
+            engine, directory, delivery, outbox, config.get(ServerSettings).hostname))
+        return cls(config, engine, blobs, directory, delivery, tls, outbox=outbox)
 
     async def build_services(self, names: tuple[str, ...] = SERVICES) -> list[Service]:
         """Every registered service the config enables, in registration order."""

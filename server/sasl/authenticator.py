@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from server.directory.apppasswords import is_app_password
 from server.directory.base import Directory, PasswordVersions, Principal
 
 from .cache import CredentialCache
@@ -35,7 +36,9 @@ def same_principal(principal: Principal, authcid: str, authzid: str) -> bool:
 class Authenticator:
     """Checks credentials against the directory; shared by every protocol of a node.
     With a :class:`CredentialCache` (and a directory that has password versions), a
-    login verified a moment ago is not hashed again."""
+    login verified a moment ago is not hashed again.  App passwords
+    (:mod:`server.directory.apppasswords`) are checked by the directory given here
+    when it is the node's :class:`AppPasswords`, and never cached."""
 
     def __init__(self, directory: Directory, cache: CredentialCache | None = None) -> None:
         self.directory = directory
@@ -58,7 +61,8 @@ class Authenticator:
         version = None
         if self.cache is not None and isinstance(self.directory, PasswordVersions):
             version = await self.directory.password_version(login)
-        if version is None or self.cache is None:
+        if version is None or self.cache is None or is_app_password(secret):
+            # an app password is never cached: its revocation takes effect at once
             return await self.directory.authenticate(login, secret)
         key = self.cache.key(login, secret, version)
         principal = self.cache.get(key)

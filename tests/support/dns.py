@@ -102,6 +102,20 @@ def a_records(names: Iterable[str]) -> Records:
     return {(n, "A"): ["127.0.0.1"] for n in names}
 
 
+def _free_udp_and_tcp_port() -> int:
+    """A loopback port free for both UDP and TCP at the time of asking."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = int(u.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+
+
 class UnboundServer:
     """Debian's ``unbound`` as the tests' DNS server: the records are ``local-data`` of a
     static ``test.`` zone (unknown names NXDOMAIN, known ones without the type NODATA);
@@ -172,11 +186,17 @@ class UnboundServer:
         self._start()
 
     async def start(self) -> int:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
-        await asyncio.to_thread(self._start)
-        return self.port
+        # unbound binds the port for UDP and TCP; another process (other tests on the
+        # machine) may take it between our probe and unbound's bind: then try another
+        for attempt in range(5):
+            self.port = _free_udp_and_tcp_port()
+            try:
+                await asyncio.to_thread(self._start)
+                return self.port
+            except RuntimeError as e:
+                if "Address already in use" not in str(e) or attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._stop()

@@ -21,6 +21,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from ..base import InvalidOperation, StoreError
 from .commit import Commit, CommitResult
@@ -60,7 +61,7 @@ class SqliteEngine:
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, commit_socket: str | None = None,
-                   poll_seconds: float = POLL_SECONDS) -> SqliteEngine:
+                   poll_seconds: float = POLL_SECONDS) -> Self:
         """Open the store; with ``commit_socket``, commits go to the process that
         serves it (see :mod:`.remote`) and this one only reads the file.
         ``poll_seconds``: how often watched keys are polled (see :mod:`.watches`)."""

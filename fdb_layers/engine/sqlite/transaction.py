@@ -11,6 +11,7 @@ FoundationDB's limits (key/value/transaction size, 5 s) raise the same errors.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import random
 import sqlite3
 import time
@@ -76,6 +77,9 @@ class SqliteTransaction:
         self._started = time.monotonic()
         # key -> (known, value, pending atomic ops when the base value is unknown)
         self._local: dict[bytes, tuple[bool, bytes | None, list[Mutation]]] = {}
+        # the keys of _local, sorted: range reads and clears find theirs by bisection
+        # instead of scanning every write of a large transaction
+        self._local_keys: list[bytes] = []
         self._cleared = RangeSet()
         # keys whose value a versionstamp decides: reading them raises accessed_unreadable
         self._unreadable = RangeSet()
@@ -209,7 +213,9 @@ class SqliteTransaction:
         cursor = self._snapshot().execute(
             f"SELECT key, value FROM kv WHERE key>=? AND key<? ORDER BY key {order}", (begin, end)
         )
-        local_keys = sorted((k for k in self._local if begin <= k < end), reverse=reverse)
+        local_keys = self._local_between(begin, end)
+        if reverse:
+            local_keys.reverse()
         li = 0
 
         def before(a: bytes, b: bytes) -> bool:
@@ -240,6 +246,16 @@ class SqliteTransaction:
                 yield row[0], row[1]
                 row = cursor.fetchone()
 
+    def _local_between(self, begin: bytes, end: bytes) -> list[bytes]:
+        """The keys this transaction wrote in [begin, end), ascending."""
+        keys = self._local_keys
+        return keys[bisect.bisect_left(keys, begin):bisect.bisect_left(keys, end)]
+
+    def _put_local(self, key: bytes, entry: tuple[bool, bytes | None, list[Mutation]]) -> None:
+        if key not in self._local:
+            bisect.insort(self._local_keys, key)
+        self._local[key] = entry
+
     # -- writes -------------------------------------------------------------------
 
     def _record(self, m: Mutation, size: int) -> None:
@@ -252,7 +268,7 @@ class SqliteTransaction:
         if self._refused(lambda: check_key(key), lambda: check_value(value)):
             return
         self._record(Mutation(Op.SET, key, value), len(key) + len(value))
-        self._local[key] = (True, value, [])
+        self._put_local(key, (True, value, []))
         self._writes.add_key(key)
 
     def clear(self, key: bytes) -> None:
@@ -261,7 +277,7 @@ class SqliteTransaction:
         if self._refused(lambda: check_key(key)):
             return
         self._record(Mutation(Op.CLEAR, key), len(key))
-        self._local[key] = (True, None, [])
+        self._put_local(key, (True, None, []))
         self._writes.add_key(key)
 
     def clear_range(self, begin: bytes, end: bytes) -> None:
@@ -275,7 +291,7 @@ class SqliteTransaction:
         if begin >= end:
             return
         self._record(Mutation(Op.CLEAR_RANGE, begin, end), len(begin) + len(end))
-        for key in [k for k in self._local if begin <= k < end]:
+        for key in self._local_between(begin, end):
             self._local[key] = (True, None, [])
         self._cleared.add(begin, end)
         self._writes.add(begin, end)
@@ -290,9 +306,9 @@ class SqliteTransaction:
         local = self._local.get(key)
         if local is None:
             if self._cleared.contains(key):
-                self._local[key] = (True, apply_atomic(op, None, param), [])
+                self._put_local(key, (True, apply_atomic(op, None, param), []))
             else:
-                self._local[key] = (False, None, [m])
+                self._put_local(key, (False, None, [m]))
         elif local[0]:
             self._local[key] = (True, apply_atomic(op, local[1], param), [])
         else:
@@ -333,7 +349,8 @@ class SqliteTransaction:
             return
         body, _ = split_versionstamp(value)
         self._record(Mutation(Op.VS_VALUE, key, value), len(key) + len(body))
-        self._local.pop(key, None)
+        if self._local.pop(key, None) is not None:
+            self._local_keys.pop(bisect.bisect_left(self._local_keys, key))
         self._unreadable.add_key(key)  # until committed, as on FoundationDB
         self._writes.add_key(key)
 
