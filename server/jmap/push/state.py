@@ -2,11 +2,12 @@
 and waiting until one of them changes.
 
 The states are the ones the /get methods answer with, read the same way: Mailbox,
-Email and Thread share the mail layer's account state (``get_state``), Identity is the
-identity layer's counter, Quota the quota's values (:func:`server.jmap.quota.quota_state`).
+Email and Thread share the mail layer's account state (``get_state``), Identity,
+EmailSubmission and VacationResponse are their layers' counters, Quota the quota's
+values (:func:`server.jmap.quota.quota_state`).
 
-Wake-ups come from the store, as for IMAP IDLE: the account's modseq key and its
-identity counter are watched, so a commit in any process of any node -- an SMTP
+Wake-ups come from the store, as for IMAP IDLE: the account's modseq key and the
+other layers' counters are watched, so a commit in any process of any node -- an SMTP
 delivery, an IMAP APPEND, another JMAP client -- fires them.  Nothing is queued per
 listener: after each wake-up the states are read again and compared with what the
 listener saw last, so a slow consumer gets one coalesced change, never a backlog.
@@ -22,6 +23,8 @@ import logging
 from collections.abc import Mapping
 
 from fdb_layers.identities import get_identity_state, watch_identities
+from fdb_layers.submissions import get_submission_state, watch_submissions
+from fdb_layers.vacation import get_vacation_state, watch_vacation
 from fdb_layers.mail import Engine, Transaction, get_state, get_usage, watch_account
 from server.directory.base import Principal
 
@@ -32,7 +35,9 @@ from ..quota import quota_state
 log = logging.getLogger(__name__)
 
 # The data types whose changes are pushed, in the order they are listed.
-TYPES = ("Mailbox", "Email", "Thread", "Identity", "Quota")
+TYPES = ("Mailbox", "Email", "Thread", "Identity", "Quota", "EmailSubmission",
+         "VacationResponse")
+_WATCHES = (watch_account, watch_identities, watch_submissions, watch_vacation)
 MAX_TOKEN_LENGTH = 4096
 _RETRY_AFTER_FAILURE = 1.0
 
@@ -43,7 +48,9 @@ async def read_states_in(tr: Transaction, account_id: str, quota_limit: int) -> 
     mail = await get_state(tr, account_id)
     return {"Mailbox": mail, "Email": mail, "Thread": mail,
             "Identity": str(await get_identity_state(tr, account_id)),
-            "Quota": quota_state((await get_usage(tr, account_id)).bytes, quota_limit)}
+            "Quota": quota_state((await get_usage(tr, account_id)).bytes, quota_limit),
+            "EmailSubmission": str(await get_submission_state(tr, account_id)),
+            "VacationResponse": str(await get_vacation_state(tr, account_id))}
 
 
 async def read_states(store: MailStore, principal: Principal) -> dict[str, str]:
@@ -108,8 +115,8 @@ class StateWatcher:
         while True:
             watches = []
             try:
-                watches.append(await watch_account(self.engine, account_id))
-                watches.append(await watch_identities(self.engine, account_id))
+                for watch_key in _WATCHES:
+                    watches.append(await watch_key(self.engine, account_id))
                 # Read after the watches are set: a commit after the read fires them.
                 now = await self.current()
                 if changed_types(known, now, types):

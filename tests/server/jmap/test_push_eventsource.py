@@ -21,9 +21,10 @@ from tests.server.imap.conftest import tls_client_context
 from tests.server.directory.conftest import run_cli
 from tests.server.jmap.push import PATIENCE, EventReader
 from tests.server.jmap.test_mail import PASSWORDS, Mail
-from tests.server.jmap.writes import SUBMISSION, USING, calls, mail_node, one
+from tests.server.jmap.writes import CORE, SUBMISSION, USING, calls, mail_node, one
 
 ALL = "/eventsource/?types=*&closeafter=no&ping=0"
+VACATION = "urn:ietf:params:jmap:vacationresponse"
 
 
 def _client(mail: Mail, user: str = "alice") -> httpx.AsyncClient:
@@ -58,13 +59,14 @@ async def test_a_delivery_is_pushed_as_a_state_change(tmp_path: Path) -> None:
             assert first.kind == "state" and first.id
             assert first.data["@type"] == "StateChange"
             before = first.data["changed"][alice]
-            assert set(before) == {"Mailbox", "Email", "Thread", "Identity", "Quota"}
+            assert set(before) == {"Mailbox", "Email", "Thread", "Identity", "Quota",
+                                   "EmailSubmission", "VacationResponse"}
             await mail.send("alice@example.com", "pushed")
             event = await events.next()
             assert event.kind == "state" and event.id != first.id
             changed = event.data["changed"][alice]
             assert {"Email", "Mailbox", "Thread", "Quota"} <= set(changed)
-            assert "Identity" not in changed
+            assert "Identity" not in changed and "VacationResponse" not in changed
             got = await one(c, "Email/get", {"accountId": alice, "ids": []})
             assert changed["Email"] == got["state"] != before["Email"]
 
@@ -255,3 +257,23 @@ def test_a_foreign_last_event_id_is_ignored(text: str) -> None:
 def test_tokens_round_trip() -> None:
     states = {"Email": "12", "Identity": "3", "Quota": "o10.0"}
     assert decode_token(encode_token(states)) == states
+
+
+async def test_a_vacation_response_change_is_pushed(tmp_path: Path) -> None:
+    """RFC 8621 section 8: VacationResponse is a data type with a state; its change is
+    pushed with the state VacationResponse/get then answers."""
+    async with mail_node(tmp_path) as mail, _client(mail) as c:
+        alice = mail.ids["alice"]
+        async with c.stream("GET", "/eventsource/?types=VacationResponse&closeafter=state"
+                                   "&ping=0") as r:
+            events = EventReader(r)
+            made = await c.post("/jmap/api", json={
+                "using": [CORE, VACATION], "methodCalls": [["VacationResponse/set", {
+                    "accountId": alice, "update": {"singleton": {"isEnabled": True}}}, "0"]]})
+            assert made.json()["methodResponses"][0][0] == "VacationResponse/set"
+            event = await events.next()
+            got = await c.post("/jmap/api", json={
+                "using": [CORE, VACATION], "methodCalls": [["VacationResponse/get", {
+                    "accountId": alice}, "0"]]})
+            state = got.json()["methodResponses"][0][1]["state"]
+            assert event.data["changed"][alice] == {"VacationResponse": state}
