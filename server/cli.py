@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "server.directory.cli",
     "server.outbound.cli",
     "server.directory.tokens_cli",
+    "server.mailauth.cli",
 )
 
 

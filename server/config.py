@@ -205,6 +205,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "server.jmap.settings",
     "server.maintenance_settings",
     "server.outbound.settings",
+    "server.mailauth.settings",
 )
 
 

@@ -4,7 +4,10 @@ An email is one object per account (its JMAP id) with a record, its parsed
 summary (split over values of at most 90,000 bytes), a thread and one blob
 reference.  It is in one or more storages (mailboxes), each time under its own
 UID.  Keywords belong to the email (JMAP's model) and are copied into each
-membership so that FETCH FLAGS reads one range.  When its last membership goes,
+membership so that FETCH FLAGS reads one range -- but for ``$deleted`` (IMAP's
+``\\Deleted``), which belongs to one membership: a copy is a message of its own in
+IMAP, and clients move by COPY, STORE ``\\Deleted``, EXPUNGE (RFC 9051 section 6.4.7),
+which must not mark the copy.  When its last membership goes,
 the email goes: record, summary, thread entry, quota usage and blob reference.
 
 These functions keep every counter and index in step; they check nothing that
@@ -115,12 +118,19 @@ async def _destroy_email(
     await changes.record(EMAIL, email_id, DESTROYED)
 
 
-def _count(tr: Transaction, keys: AccountKeys, storage: int, rec: EmailRecord, sign: int) -> None:
+def member_keywords(keywords: tuple[str, ...], deleted: bool) -> tuple[str, ...]:
+    """A membership's keywords: the email's, with ``$deleted`` as that membership has it."""
+    shared = [k for k in keywords if k != DELETED]
+    return tuple(sorted([*shared, DELETED])) if deleted else tuple(shared)
+
+
+def _count(tr: Transaction, keys: AccountKeys, storage: int, size: int,
+           keywords: tuple[str, ...], sign: int) -> None:
     tr.add(keys.storage_key(storage, S_MESSAGES), sign)
-    tr.add(keys.storage_key(storage, S_SIZE), sign * rec.size)
-    if SEEN not in rec.keywords:
+    tr.add(keys.storage_key(storage, S_SIZE), sign * size)
+    if SEEN not in keywords:
         tr.add(keys.storage_key(storage, S_UNSEEN), sign)
-    uidmap.count_keywords(tr, keys, storage, rec.keywords, sign)
+    uidmap.count_keywords(tr, keys, storage, keywords, sign)
 
 
 async def _note_mailbox(
@@ -147,21 +157,26 @@ async def add_membership(
     mailbox_id: str,
     email_id: str,
     rec: EmailRecord,
+    *,
+    deleted: bool | None = None,
 ) -> tuple[int, EmailRecord]:
-    """Put the email in a storage under the next UID; that UID and the new record."""
+    """Put the email in a storage under the next UID; that UID and the new record.
+    ``deleted``: whether this membership has ``$deleted`` (a COPY carries the source
+    message's); None takes the email's keywords as they are."""
     last_key = keys.storage_key(storage, S_LAST_UID)
     uid = decode_int(await tr.get(last_key)) + 1
     tr.set(last_key, encode_int(uid))
     modseq = await changes.modseq()
-    tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, rec.keywords).encode())
+    keywords = rec.keywords if deleted is None else member_keywords(rec.keywords, deleted)
+    tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, keywords).encode())
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
     await uidmap.add_uid(tr, keys, storage, uid)
     tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
     new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
     tr.set(keys.email.pack((email_id,)), new.encode())
-    if DELETED in rec.keywords:
+    if DELETED in keywords:
         tr.set(keys.deleted.pack((storage, uid)), b"")
-    _count(tr, keys, storage, rec, +1)
+    _count(tr, keys, storage, rec.size, keywords, +1)
     tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
     await _note_mailbox(tr, keys, changes, storage, mailbox_id)
     return uid, new
@@ -194,7 +209,7 @@ async def remove_membership(
     if rec is None:  # cannot happen while the indexes agree; stay safe
         return
     tr.clear(keys.received.pack((storage, rec.received_us, email_id)))
-    _count(tr, keys, storage, rec, -1)
+    _count(tr, keys, storage, rec.size, member.keywords, -1)
     if tombstone:
         await _note_mailbox(tr, keys, changes, storage)
     rest = tuple(m for m in rec.members if m[0] != storage)
@@ -212,36 +227,53 @@ async def set_keywords(
     email_id: str,
     rec: EmailRecord,
     keywords: tuple[str, ...],
+    *,
+    storage: int | None = None,
 ) -> EmailRecord:
-    """Give the email new keywords, in every mailbox it is in; the new record."""
-    if keywords == rec.keywords:
+    """Give the email new keywords, in every mailbox it is in; the new record.
+
+    ``$deleted`` is each membership's own: with ``storage`` (an IMAP STORE in that
+    mailbox) it is set or cleared there only; without (JMAP), ``$deleted`` in
+    ``keywords`` marks every membership and its absence leaves each as it was."""
+    shared = tuple(k for k in keywords if k != DELETED)
+    planned: list[tuple[int, int, int, tuple[str, ...], tuple[str, ...]]] = []
+    for member_storage, uid, old_modseq in rec.members:
+        member = await read_membership(tr, keys, member_storage, uid)
+        old = rec.keywords if member is None else member.keywords
+        if storage is None:
+            deleted = DELETED in keywords or DELETED in old
+        elif member_storage == storage:
+            deleted = DELETED in keywords
+        else:
+            deleted = DELETED in old
+        planned.append((member_storage, uid, old_modseq, old, member_keywords(shared, deleted)))
+    if shared == rec.keywords and all(old == new for *_, old, new in planned):
         return rec
     modseq = await changes.modseq()
-    new = replace(
-        rec,
-        keywords=keywords,
-        modseq=modseq,
-        members=tuple((storage, uid, modseq) for storage, uid, _ in rec.members),
-    )
-    tr.set(keys.email.pack((email_id,)), new.encode())
-    was_seen, seen = SEEN in rec.keywords, SEEN in keywords
-    was_deleted, deleted = DELETED in rec.keywords, DELETED in keywords
-    membership = MembershipRecord(email_id, modseq, keywords).encode()
-    gained, lost = set(keywords) - set(rec.keywords), set(rec.keywords) - set(keywords)
-    for storage, uid, old_modseq in rec.members:
-        tr.set(keys.uid.pack((storage, uid)), membership)
-        uidmap.count_keywords(tr, keys, storage, gained, +1)
-        uidmap.count_keywords(tr, keys, storage, lost, -1)
-        tr.clear(keys.uid_modseq.pack((storage, old_modseq, uid)))
-        tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
-        tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
+    members = []
+    for member_storage, uid, old_modseq, old, new_keywords in planned:
+        if old == new_keywords:
+            members.append((member_storage, uid, old_modseq))
+            continue
+        members.append((member_storage, uid, modseq))
+        tr.set(keys.uid.pack((member_storage, uid)),
+               MembershipRecord(email_id, modseq, new_keywords).encode())
+        uidmap.count_keywords(tr, keys, member_storage, set(new_keywords) - set(old), +1)
+        uidmap.count_keywords(tr, keys, member_storage, set(old) - set(new_keywords), -1)
+        tr.clear(keys.uid_modseq.pack((member_storage, old_modseq, uid)))
+        tr.set(keys.uid_modseq.pack((member_storage, modseq, uid)), b"")
+        tr.max(keys.storage_key(member_storage, S_HIGHEST_MODSEQ), modseq)
+        was_seen, seen = SEEN in old, SEEN in new_keywords
         if was_seen != seen:
-            tr.add(keys.storage_key(storage, S_UNSEEN), -1 if seen else 1)
-            await _note_mailbox(tr, keys, changes, storage)
+            tr.add(keys.storage_key(member_storage, S_UNSEEN), -1 if seen else 1)
+            await _note_mailbox(tr, keys, changes, member_storage)
+        was_deleted, deleted = DELETED in old, DELETED in new_keywords
         if was_deleted != deleted:
             if deleted:
-                tr.set(keys.deleted.pack((storage, uid)), b"")
+                tr.set(keys.deleted.pack((member_storage, uid)), b"")
             else:
-                tr.clear(keys.deleted.pack((storage, uid)))
+                tr.clear(keys.deleted.pack((member_storage, uid)))
+    new = replace(rec, keywords=shared, modseq=modseq, members=tuple(members))
+    tr.set(keys.email.pack((email_id,)), new.encode())
     await changes.record(EMAIL, email_id, UPDATED)
     return new

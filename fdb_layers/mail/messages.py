@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from . import emails
 from .changes import EMAIL, UPDATED, ChangeSet
 from ..engine.base import Transaction
-from .keywords import normalise_keywords
+from .keywords import DELETED, normalise_keywords
 from .errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
 from .accounts import ensure_account, ensure_role_mailbox
 from .layout import AccountKeys, DeliveryRecord, MembershipRecord, account_keys
@@ -293,7 +293,8 @@ async def _copy(
         existing = rec.member(target)
         if existing is None:
             new_uid, _ = await emails.add_membership(
-                tr, keys, changes, target, target_id, member.email_id, rec
+                tr, keys, changes, target, target_id, member.email_id, rec,
+                deleted=DELETED in member.keywords,
             )
             await changes.record(EMAIL, member.email_id, UPDATED)
         else:
@@ -380,9 +381,10 @@ async def store_keywords(
                 rec = await emails.read_email(tr, keys, member.email_id)
                 if rec is not None:
                     new = await emails.set_keywords(
-                        tr, keys, changes, member.email_id, rec, wanted
+                        tr, keys, changes, member.email_id, rec, wanted, storage=storage
                     )
-                    out.append((uid, new.modseq, new.keywords))
+                    out.append((uid, new.modseq,
+                                emails.member_keywords(new.keywords, DELETED in wanted)))
                     continue
         out.append((uid, member.modseq, member.keywords))
     return StoreResult(tuple(out), tuple(modified))

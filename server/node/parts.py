@@ -22,6 +22,9 @@ from server.net.settings import TlsSettings
 from server.net.tls import ServerTls
 from server.node.service import Service
 from server.outbound.outbox import Outbox
+from server.mailauth.dkim_keys import KeyCache
+from server.mailauth.settings import MailauthSettings
+from server.mailauth.sign import Signer
 from server.outbound.vacation import VacationResponder
 from server.node.services import SERVICES, factories
 from server.sasl.limits import FailureLog
@@ -66,6 +69,14 @@ async def open_store(config: Config, *, commit_socket: str | None = None) -> Eng
     return engine
 
 
+def signer(config: Config, engine: Engine) -> Signer | None:
+    """The DKIM signer of submissions, unless ``[mailauth] dkim_sign`` is off."""
+    settings = config.get(MailauthSettings)
+    if not settings.dkim_sign:
+        return None
+    return Signer(KeyCache(engine, settings.dkim_key_cache_seconds))
+
+
 @dataclass(frozen=True)
 class NodeParts:
     """What a process of the node shares between its services."""
@@ -98,7 +109,8 @@ class NodeParts:
             raise
         # app passwords work wherever a password does (server.directory.apppasswords)
         directory = AppPasswords(directory, engine)
-        delivery, outbox = Delivery(engine, blobs), Outbox(engine, blobs)
+        delivery = Delivery(engine, blobs)
+        outbox = Outbox(engine, blobs, signer=signer(config, engine))  # DKIM: server.mailauth
         delivery.add_delivered_hook(VacationResponder(  # JMAP VacationResponse's reply
             engine, directory, delivery, outbox, config.get(ServerSettings).hostname))
         return cls(config, engine, blobs, directory, delivery, tls, outbox=outbox)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from fdb_layers.blobs.refs import BlobBeingDeleted
 from fdb_layers.mail import Engine, transact
@@ -21,20 +22,31 @@ log = logging.getLogger(__name__)
 _PUT_TRIES = 3
 
 
+class Signer(Protocol):
+    """``server.mailauth.sign.Signer``: the message to queue, DKIM-signed when its
+    From: domain has keys (why at submission: see that module)."""
+
+    async def sign(self, message: bytes) -> bytes: ...
+
+
 class Outbox:
     """Queues messages for remote recipients (``server.smtp``'s ``Outbox`` seam)."""
 
     def __init__(self, engine: Engine, blobs: BlobStore,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *,
+                 signer: Signer | None = None) -> None:
         self.engine = engine
         self.blobs = blobs
         self.clock = clock
+        self.signer = signer
 
     async def enqueue(self, queue_id: str, sender: str, recipients: Sequence[str],
                       content: bytes) -> bool:
         """Queue ``content`` for ``recipients``; False if this queue id was queued
         already (a retry).  Raises on failure: nothing is acknowledged then."""
         now = self.clock()
+        if self.signer is not None:
+            content = await self.signer.sign(content)
         for attempt in range(_PUT_TRIES):
             ref = await self.blobs.put(content)
             envelope = Envelope(sender, tuple(Recipient(r) for r in recipients), ref.id,

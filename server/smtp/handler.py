@@ -43,6 +43,8 @@ from server.delivery import (
     Source,
 )
 from server.directory.base import Directory, Principal
+from server.mailauth.checks import QUARANTINE, REJECT
+from server.mailauth.verify import Checked
 from server.sasl import Authenticator, CredentialCache
 from server.smtp import trace
 from server.smtp.headers import UnparsableAuthor, author_addresses
@@ -76,6 +78,13 @@ class Outbox(Protocol):
 
     async def enqueue(self, queue_id: str, sender: str, recipients: Sequence[str],
                       content: bytes) -> bool: ...
+
+
+class InboundChecker(Protocol):
+    """``server.mailauth.verify.Checker``: SPF, DKIM, DMARC and ARC on mail from
+    outside; never raises (temperror instead)."""
+
+    async def check(self, message: bytes, ip: str, helo: str, mail_from: str) -> Checked: ...
 
 
 class DeliveryPipeline(Protocol):
@@ -149,9 +158,11 @@ class SmtpHandler:
     """Policy and delivery, shared by every connection of a node."""
 
     def __init__(self, directory: Directory, delivery: DeliveryPipeline, hostname: str,
-                 postmaster: str = "postmaster", outbox: Outbox | None = None) -> None:
+                 postmaster: str = "postmaster", outbox: Outbox | None = None,
+                 checker: InboundChecker | None = None) -> None:
         self.directory = directory
         self.outbox = outbox            # None: remote recipients get 451 (no queue)
+        self.checker = checker          # None: no authentication checks on the MX
         self.authenticator = Authenticator(directory, CredentialCache())  # AUTH (server.sasl)
         self.delivery = delivery
         self.hostname = hostname
@@ -236,14 +247,25 @@ class SmtpHandler:
 
     async def deliver(self, who: SenderInfo, tx: Transaction, content: bytes) -> str:
         """Store the message for every local recipient and queue it for the remote
-        ones (both durable before the reply); the reply to DATA."""
+        ones (both durable before the reply); the reply to DATA.  Mail from outside
+        (the MX listener, no AUTH) is checked first: SPF, DKIM, DMARC, ARC
+        (:mod:`server.mailauth`), the results prepended, DMARC's reject honoured."""
+        results_header, role = b"", "inbox"
+        if self.checker is not None and who.principal is None and who.listener == "mx":
+            checked = await self.checker.check(content, who.peer_ip, who.helo,
+                                               tx.reverse_path)
+            if checked.action == REJECT:    # RFC 7489 section 6.7 and 10.3
+                MESSAGES.labels(who.listener, "rejected", "dmarc").inc()
+                return "550 5.7.1 Rejected by the DMARC policy of the author's domain"
+            content, results_header = checked.message, checked.header
+            role = "junk" if checked.action == QUARANTINE else "inbox"
         remote = [r.address for r in tx.recipients if r.remote]
         if remote:
             reply = await self._enqueue(who, tx, content, remote)
             if reply is not None or len(remote) == len(tx.recipients):
                 return reply or f"250 2.0.0 OK queued as {self._did(tx, content)[:16]}"
             tx = Transaction(tx.reverse_path, tx.utf8, [r for r in tx.recipients if not r.remote])
-        request = self._request(who, tx, content, Source.SMTP)
+        request = self._request(who, tx, content, Source.SMTP, results_header, role)
         results = await self._run(who, request)
         if results is None:
             return "451 4.3.0 Temporary delivery failure, try again later"
@@ -314,16 +336,20 @@ class SmtpHandler:
         return replies
 
     def _request(self, who: SenderInfo, tx: Transaction, content: bytes,
-                 source: Source) -> DeliveryRequest:
+                 source: Source, results_header: bytes = b"",
+                 role: str = "inbox") -> DeliveryRequest:
+        """``results_header``: our Authentication-Results, after the trace fields and,
+        like them, outside the delivery id (a retry may find other DNS answers)."""
         did = delivery_id(tx.reverse_path, [r.address for r in tx.recipients], content)
         accounts: dict[str, Principal] = {}
         for rcpt in tx.recipients:
             for p in rcpt.principals:
                 accounts.setdefault(p.id, p)
-        header = self._trace(who, tx, did, source)
+        header = self._trace(who, tx, did, source) + results_header
         return DeliveryRequest(
             source, header + content,
-            tuple(DeliveryRecipient(a, max(0, p.quota)) for a, p in accounts.items()), did)
+            tuple(DeliveryRecipient(a, max(0, p.quota)) for a, p in accounts.items()), did,
+            role=role)
 
     def _trace(self, who: SenderInfo, tx: Transaction, did: str, source: Source) -> bytes:
         """Return-Path and Received (RFC 5321 4.4); the queue gets no Return-Path (the

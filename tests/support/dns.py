@@ -2,8 +2,9 @@
 installed by ops/test) where it is installed, else a small authoritative server (UDP,
 a free port) built on dnspython's message parsing (:class:`DnsServer`).  Records are
 given as zone-file text per name and type, e.g. ``{("remote.test", "MX"): ["10
-mx1.remote.test."]}``; names not given get NXDOMAIN, given names without the type an
-empty answer."""
+mx1.remote.test."]}``, ``{("remote.test", "TXT"): ['"v=spf1 -all"']}`` (a long TXT
+value as several quoted strings, see :func:`txt`); names not given get NXDOMAIN,
+given names without the type an empty answer."""
 
 from __future__ import annotations
 
@@ -98,6 +99,12 @@ class DnsServer:
             self._transport.close()
 
 
+def txt(text: str) -> str:
+    """A TXT record's zone-file value: ``text`` in quoted strings of at most 255
+    octets (RFC 1035 section 3.3.14)."""
+    return " ".join(f'"{text[i:i + 250]}"' for i in range(0, len(text), 250))
+
+
 def a_records(names: Iterable[str]) -> Records:
     return {(n, "A"): ["127.0.0.1"] for n in names}
 
@@ -146,7 +153,10 @@ class UnboundServer:
         ]
         for (name, rdtype), values in sorted(self.records.items()):
             for value in values:
-                lines.append(f'  local-data: "{name}. 60 IN {rdtype} {value}"')
+                # TXT values carry their own double quotes ('"v=spf1 -all"'): such a
+                # line is single-quoted (unbound.conf(5), local-data)
+                q = "'" if '"' in value else '"'
+                lines.append(f'  local-data: {q}{name}. 60 IN {rdtype} {value}{q}')
         lines += ["remote-control:", "  control-enable: no", ""]
         return "\n".join(lines)
 

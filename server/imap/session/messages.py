@@ -284,10 +284,14 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
 async def fetch(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Fetch) and s.selected is not None
     sel = s.selected
-    if cmd.vanished:
-        # RFC 7162 section 3.2.6: only with QRESYNC enabled, which this server does not offer
-        raise bad("VANISHED needs QRESYNC enabled")
+    if cmd.vanished and not s.qresync:
+        raise bad("VANISHED needs ENABLE QRESYNC")   # RFC 7162 section 3.2.6
     wanted = positions(sel, cmd.messages, cmd.uid)
+    if cmd.vanished and cmd.changed_since is not None:
+        from .selected import vanished_earlier
+
+        # RFC 7162 section 3.2.6: the expunged UIDs of the set, before the FETCH responses
+        await vanished_earlier(s, cmd.messages, cmd.changed_since)
     if cmd.changed_since is not None or FetchAttr("MODSEQ") in cmd.items:
         await _enable_condstore(s, sel)
     plan = _plan(s, cmd)

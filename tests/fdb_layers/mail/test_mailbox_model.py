@@ -61,8 +61,12 @@ class Box:
 @dataclass
 class Em:
     size: int
-    keywords: set[str]
+    keywords: set[str]  # the email's, shared by its memberships ($deleted apart)
     boxes: dict[str, int] = field(default_factory=dict)  # mailbox id -> uid
+    deleted: set[str] = field(default_factory=set)  # mailbox ids where it has $deleted
+
+    def keywords_in(self, box_id: str) -> set[str]:
+        return self.keywords | ({"$deleted"} if box_id in self.deleted else set())
 
 
 class MailModel(RuleBasedStateMachine):
@@ -118,6 +122,7 @@ class MailModel(RuleBasedStateMachine):
         email_id = self.boxes[box_id].uids.pop(uid)
         em = self.emails[email_id]
         del em.boxes[box_id]
+        em.deleted.discard(box_id)
         if not em.boxes:
             del self.emails[email_id]
 
@@ -223,7 +228,8 @@ class MailModel(RuleBasedStateMachine):
         assert got.uid == b.next_uid and got.uidvalidity == b.uidvalidity
         b.uids[got.uid] = got.email_id
         b.next_uid += 1
-        self.emails[got.email_id] = Em(100 + n, set(keywords), {box_id: got.uid})
+        self.emails[got.email_id] = Em(100 + n, set(keywords) - {"$deleted"}, {box_id: got.uid},
+                                       {box_id} if "$deleted" in keywords else set())
         self.changed = True
 
     def _copy(self, src: int, dst: int, picks: list[int], move: bool) -> None:
@@ -248,6 +254,8 @@ class MailModel(RuleBasedStateMachine):
             email_id = sb.uids[uid]
             em = self.emails[email_id]
             if d not in em.boxes:
+                if s in em.deleted:   # a copy has the flags of its original, \\Deleted too
+                    em.deleted.add(d)
                 em.boxes[d] = db.next_uid
                 db.uids[db.next_uid] = email_id
                 db.next_uid += 1
@@ -275,10 +283,15 @@ class MailModel(RuleBasedStateMachine):
         self.tx(store_keywords, ACCOUNT, box_id, uids, add=add, remove=remove)
         for uid in uids:
             em = self.emails[b.uids[uid]]
-            new = (em.keywords | add) - remove
-            if new != em.keywords:
+            new = (em.keywords_in(box_id) | add) - remove
+            if new != em.keywords_in(box_id):
                 self.changed = True
-            em.keywords = new
+            # $deleted is this mailbox's message's own; the rest is the email's
+            em.keywords = new - {"$deleted"}
+            if "$deleted" in new:
+                em.deleted.add(box_id)
+            else:
+                em.deleted.discard(box_id)
 
     @rule(box=st.integers(0, 20))
     def expunge(self, box: int) -> None:
@@ -295,8 +308,8 @@ class MailModel(RuleBasedStateMachine):
             after = res.resume_after
         # the UIDs it expunged, also when a batch's reply was lost and it ran again
         assert expunged == sorted(
-            u for u, e in b.uids.items() if "$deleted" in self.emails[e].keywords)
-        for uid in [u for u, e in b.uids.items() if "$deleted" in self.emails[e].keywords]:
+            u for u, e in b.uids.items() if box_id in self.emails[e].deleted)
+        for uid in [u for u, e in b.uids.items() if box_id in self.emails[e].deleted]:
             self.drop_membership(box_id, uid)
             self.changed = True
 
@@ -322,7 +335,7 @@ class MailModel(RuleBasedStateMachine):
             msgs = self.tx(list_messages, ACCOUNT, box_id)
             assert {x.uid: x.email_id for x in msgs} == b.uids
             for x in msgs:
-                assert set(x.keywords) == self.emails[x.email_id].keywords
+                assert set(x.keywords) == self.emails[x.email_id].keywords_in(box_id)
             status = self.tx(mailboxes.get_status, ACCOUNT, box_id)
             ems = [self.emails[e] for e in b.uids.values()]
             assert status.messages == len(ems)
