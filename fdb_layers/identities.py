@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .engine.base import Transaction
+from .engine.base import Engine, Transaction, Watch
 from .keys import Subspace, decode_int, encode_int, pack, unpack
 
 # --- layout: every key of this layer -------------------------------------------------
@@ -72,6 +72,11 @@ def _decode(identity_id: str, raw: bytes) -> Identity:
 
 async def get_identity_state(tr: Transaction, account_id: str) -> int:
     return decode_int(await tr.get(COUNTER.pack((account_id,))))
+
+
+async def watch_identities(engine: Engine, account_id: str) -> Watch:
+    """A watch that fires at the account's next identity change (JMAP push)."""
+    return await engine.watch(COUNTER.pack((account_id,)))
 
 
 async def _next(tr: Transaction, account_id: str, identity_id: str) -> int:

@@ -26,7 +26,7 @@ STORE_LAYOUT = (1, 0)
 
 def registered_layouts() -> dict[str, tuple[int, int]]:
     """Every layer's layout version, by the name the store records it under."""
-    from . import identities, tokens
+    from . import identities, push, tokens
     from .blobs import refs as blobrefs  # they import this module
     from .mail import layout as mail_layout
     from .mail import maintenance
@@ -45,6 +45,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "vacation": vacation.LAYOUT,
         "tokens": tokens.LAYOUT,
         "settings": store_settings.LAYOUT,
+        "push": push.LAYOUT,
     }
 
 

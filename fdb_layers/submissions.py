@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 
-from .engine.base import Transaction
+from .engine.base import Engine, Transaction, Watch
 from .keys import Subspace, decode_int, encode_int
 
 # --- layout: every key of this layer -------------------------------------------------
@@ -201,3 +201,8 @@ async def get_submission_changes(tr: Transaction, account_id: str, since: int,
             updated.append(submission_id)
     return SubmissionChanges(tuple(created), tuple(updated), tuple(destroyed), new_state,
                              has_more)
+
+
+async def watch_submissions(engine: Engine, account_id: str) -> Watch:
+    """A watch that fires at the account's next submission change (JMAP push)."""
+    return await engine.watch(COUNTER.pack((account_id,)))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-from .engine.base import Transaction
+from .engine.base import Engine, Transaction, Watch
 from .keys import Subspace, decode_int, encode_int, pack, unpack
 
 # --- layout: every key of this layer -------------------------------------------------
@@ -78,3 +78,8 @@ async def claim_reply(tr: Transaction, account_id: str, sender: str, *, now: flo
             return False
     tr.set(key, pack((now, delivery_id)))
     return True
+
+
+async def watch_vacation(engine: Engine, account_id: str) -> Watch:
+    """A watch that fires at the account's next vacation response change (JMAP push)."""
+    return await engine.watch(COUNTER.pack((account_id,)))

@@ -159,6 +159,8 @@ REFUSAL_STATUS: Mapping[str, int] = {
     "tlsRequired": 403,        # credentials over plain HTTP, refused by configuration
     "rateLimited": 429,        # too many failed logins from this client
     "unavailable": 503,        # the directory could not answer: try again, not a bad login
+    "badRequest": 400,         # malformed parameters of a non-API endpoint (push)
+    "tooManyConnections": 429,  # an account's push connections are all in use
 }
 
 

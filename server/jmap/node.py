@@ -24,11 +24,16 @@ from .mail import MailStore, mail_capability
 from .mailbox import MailboxChanges, MailboxGet, MailboxQuery
 from .mailbox_set import MailboxSet
 from .query_changes import EmailQueryChanges, MailboxQueryChanges
-from .routes import core_registry, jmap_routes
+from .routes import HttpRoute, WsRoute, core_registry, jmap_routes
 from .settings import JmapSettings
 from .upload import Upload
 from .tokens import TokenEndpoints
 from server.directory.apppasswords import AppPasswords
+from .push import EventSource, PushSettings
+from .push.delivery import Pusher
+from .push.eventsource import Connections
+from .push.subscriptions import PushSubscriptionGet, PushSubscriptionSet
+from .push.websocket import WebSocketEndpoint, websocket_capability
 
 if TYPE_CHECKING:
     from server.node.parts import NodeParts
@@ -80,6 +85,15 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     registry.add_capability(vacation.vacation_capability())
     registry.add(vacation.VacationResponseGet(store))
     registry.add(vacation.VacationResponseSet(store))
+    push = PushSettings.from_settings(parts.config.jmap)
+    pusher = Pusher(push)
+    registry.add(PushSubscriptionGet(store, push, pusher))
+    registry.add(PushSubscriptionSet(store, push, pusher))
+    registry.add_capability(websocket_capability())
+    connections = Connections(push.max_connections)
+    push_routes: list[HttpRoute | WsRoute] = [EventSource(store, push, connections).route(),
+                   WebSocketEndpoint(store, connections,
+                                     settings.limits.max_size_request).route()]
     upload = Upload(parts.engine, parts.blobs, max_size=settings.limits.max_size_upload,
                     max_concurrent=settings.limits.max_concurrent_upload)
     # app passwords: bearer tokens, managed at /auth/tokens (NodeParts wraps the directory)
@@ -87,4 +101,4 @@ def routes(parts: NodeParts) -> list[BaseRoute]:
     token_routes = TokenEndpoints(passwords).routes() if passwords is not None else []
     return jmap_routes(parts.directory, settings, registry, tokens=passwords,
                        extra=[upload.route(), Downloads(store, parts.blobs).endpoint(),
-                              *token_routes])
+                              *token_routes, *push_routes])

@@ -40,6 +40,11 @@ def quota_capability() -> Capability:
     return Capability(QUOTA, {}, {})
 
 
+def quota_state(used: int, limit: int) -> str:
+    """The Quota state of an account: its values themselves (see above)."""
+    return f"o{used}.{limit}"
+
+
 async def _used(tr: Transaction, account_id: str) -> int:
     return (await get_usage(tr, account_id)).bytes
 
@@ -51,7 +56,7 @@ class _Quotas:
     async def quotas(self, ctx: CallContext, account_id: str) -> tuple[list[JsonObject], str]:
         limit = ctx.principal.quota
         used = await self.store.run(account_id, _used)
-        state = f"o{used}.{limit}"
+        state = quota_state(used, limit)
         if limit <= 0:
             return [], state
         return [{"id": OCTETS_ID, "resourceType": "octets", "used": used, "hardLimit": limit,

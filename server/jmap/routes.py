@@ -15,7 +15,8 @@ from prometheus_client import Counter, Histogram
 from starlette.requests import ClientDisconnect
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from server.directory.base import Directory, Principal
 from server.logs import connection_id
@@ -27,6 +28,7 @@ from .errors import Refused, RequestError
 from .json import JsonObject
 from .limits import Clock, FailureWindow, InFlight
 from .methods import CORE, Limits, Registry
+from .request import Response as ApiResponse
 from .request import parse_request
 from .settings import JmapSettings
 from .session import API_PATH, SESSION_PATHS, accounts_of, session_resource, session_state
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 Handler = Callable[[HttpRequest, Principal], Awaitable[Response]]
+ApiRunner = Callable[[bytes, Principal], Awaitable[ApiResponse]]
+"""Runs one API request (its raw JSON) for a principal: what JMAP over
+WebSocket (RFC 8887) shares with the HTTP API endpoint.  Raises RequestError."""
+WebSocketHandler = Callable[[WebSocket, Principal, ApiRunner], Awaitable[None]]
 
 # CORS (Fetch standard), so that a web client on another origin can call us: credentials
 # travel in the Authorization header, never in cookies, so any origin may be allowed.
@@ -71,6 +77,16 @@ class HttpRoute:
     password_only: bool = False  # Basic with the directory's password only (auth.py)
 
 
+@dataclass(frozen=True, slots=True)
+class WsRoute:
+    """A WebSocket endpoint behind the same authentication (checked on the upgrade
+    request; refused with the problem+json answer when the server can send one)."""
+
+    path: str
+    name: str
+    handler: WebSocketHandler
+
+
 def core_registry(limits: Limits) -> Registry:
     """A registry with the core capability and Core/echo; method packages add theirs."""
     return Registry([core_capability(limits)], [Echo()])
@@ -79,7 +95,7 @@ def core_registry(limits: Limits) -> Registry:
 def jmap_routes(directory: Directory, settings: JmapSettings, registry: Registry, *,
                 tokens: TokenVerifier | None = None,
                 clock: Clock = time.monotonic,
-                extra: Sequence[HttpRoute] = ()) -> list[BaseRoute]:
+                extra: Sequence[HttpRoute | WsRoute] = ()) -> list[BaseRoute]:
     """The session resource (``/.well-known/jmap`` and ``/jmap/session``), the API
     endpoint (``/jmap/api``) and the ``extra`` endpoints."""
     return _Endpoints(directory, settings, registry, tokens, clock).routes(extra)
@@ -101,15 +117,68 @@ class _Endpoints:
         self.in_flight = InFlight(settings.limits.max_concurrent_requests)
         self.capabilities = frozenset(registry.capabilities)
 
-    def routes(self, extra: Sequence[HttpRoute] = ()) -> list[BaseRoute]:
+    def routes(self, extra: Sequence[HttpRoute | WsRoute] = ()) -> list[BaseRoute]:
         session = self._endpoint("session", self.session)
+        http = [r for r in extra if isinstance(r, HttpRoute)]
         return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
                 Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
                 *(Route(r.path, self._endpoint(r.name, r.handler, r.password_only),
                         methods=list(r.methods))
-                  for r in extra),
+                  for r in http),
+                *(WebSocketRoute(r.path, self._websocket(r))
+                  for r in extra if isinstance(r, WsRoute)),
                 *(Route(p, _preflight, methods=["OPTIONS"])
-                  for p in (*SESSION_PATHS, API_PATH, *(r.path for r in extra)))]
+                  for p in (*SESSION_PATHS, API_PATH, *(r.path for r in http)))]
+
+    def _websocket(self, route: WsRoute) -> Callable[[WebSocket], Awaitable[None]]:
+        async def endpoint(ws: WebSocket) -> None:
+            request_id = connection_id.set("jmap-" + secrets.token_hex(6))
+            try:
+                client = ws.client.host if ws.client is not None else ""
+                try:
+                    principal = await self.auth.authenticate(
+                        ws.headers.get("authorization"), client=client,
+                        secure=ws.url.scheme == "wss")
+                except Refused as e:
+                    REQUESTS.labels(route.name, e.reason).inc()
+                    if "websocket.http.response" in ws.scope.get("extensions", {}):
+                        await ws.send_denial_response(
+                            _problem(e.problem(), e.status, {**e.headers, **CORS}))
+                    else:
+                        await ws.close(code=1008)
+                    return
+                REQUESTS.labels(route.name, "ok").inc()
+                base = self.settings.public_url or str(ws.base_url).rstrip("/").replace(
+                    "ws", "http", 1)  # ws:// -> http://, wss:// -> https://
+
+                async def run(raw: bytes, who: Principal) -> ApiResponse:
+                    return await self.run_api(raw, who, base)
+                await route.handler(ws, principal, run)
+            finally:
+                connection_id.reset(request_id)
+        return endpoint
+
+    async def run_api(self, raw: bytes, principal: Principal, base_url: str) -> ApiResponse:
+        """One API request, counted against maxConcurrentRequests (WebSocket)."""
+        if len(raw) > self.settings.limits.max_size_request:
+            raise RequestError("limit", f"the request is larger than "
+                               f"{self.settings.limits.max_size_request} octets",
+                               limit="maxSizeRequest")
+        if not self.in_flight.acquire(principal.id):
+            raise RequestError("limit", "too many requests in progress for this account",
+                               limit="maxConcurrentRequests")
+        try:
+            return await self._execute(raw, principal, base_url)
+        finally:
+            self.in_flight.release(principal.id)
+
+    async def _execute(self, raw: bytes, principal: Principal, base_url: str) -> ApiResponse:
+        parsed = parse_request(raw, capabilities=self.capabilities,
+                               max_calls=self.settings.limits.max_calls_in_request)
+        session = session_resource(principal, self.registry, base_url)
+        return await execute(parsed, self.registry, principal=principal,
+                             accounts=accounts_of(principal, self.registry),
+                             limits=self.settings.limits, session_state=session_state(session))
 
     def _endpoint(self, name: str, handler: Handler, password_only: bool = False
                   ) -> Callable[[HttpRequest], Awaitable[Response]]:
@@ -157,13 +226,7 @@ class _Endpoints:
                                limit="maxConcurrentRequests")
         try:
             raw = await self._body(request)
-            parsed = parse_request(raw, capabilities=self.capabilities,
-                                   max_calls=self.settings.limits.max_calls_in_request)
-            session = session_resource(principal, self.registry, self._base_url(request))
-            response = await execute(parsed, self.registry, principal=principal,
-                                     accounts=accounts_of(principal, self.registry),
-                                     limits=self.settings.limits,
-                                     session_state=session_state(session))
+            response = await self._execute(raw, principal, self._base_url(request))
         finally:
             self.in_flight.release(account)
         return Response(response.to_bytes(), media_type="application/json")

@@ -20,6 +20,10 @@ SESSION_PATHS = ("/.well-known/jmap", "/jmap/session")
 DOWNLOAD_TEMPLATE = "/download/{accountId}/{blobId}/{name}?accept={type}"
 UPLOAD_TEMPLATE = "/upload/{accountId}/"
 EVENT_SOURCE_TEMPLATE = "/eventsource/?types={types}&closeafter={closeafter}&ping={ping}"
+# JMAP over WebSocket (RFC 8887 section 4): its capability's url is filled in here, as
+# the ws:// or wss:// twin of the base URL.
+WEBSOCKET = "urn:ietf:params:jmap:websocket"
+WEBSOCKET_PATH = "/jmap/ws"
 
 
 def account_id_of(principal: Principal) -> str:
@@ -52,6 +56,9 @@ def session_resource(principal: Principal, registry: Registry, base_url: str) ->
         "uploadUrl": base + UPLOAD_TEMPLATE,
         "eventSourceUrl": base + EVENT_SOURCE_TEMPLATE,
     }
+    websocket = body["capabilities"].get(WEBSOCKET)  # type: ignore[union-attr]
+    if isinstance(websocket, dict):
+        websocket["url"] = base.replace("http", "ws", 1) + WEBSOCKET_PATH
     body["state"] = hashlib.sha256(encode(body)).hexdigest()[:16]
     return body
 

@@ -42,6 +42,20 @@ SECTION = Section(
                 minimum=1),
         Setting("max_objects_in_set", 500, "maxObjectsInSet: creates, updates and destroys "
                 "one /set call may hold together.", minimum=1),
+        Setting("push_max_connections", 8, "Push connections (EventSource and WebSocket) "
+                "one account may hold open at once on a node process; more get 429.",
+                minimum=1),
+        Setting("push_ping_min", 5, "Smallest EventSource ping interval in seconds: a "
+                "smaller ping=... is raised to it (RFC 8620 section 7.3 lets the server "
+                "clamp it).", minimum=1),
+        Setting("push_allowed_hosts", ["*"], "Hosts (names or IP addresses) a "
+                "PushSubscription url may name; \"*\" allows any other host too, except "
+                "localhost and loopback, private and link-local addresses (list those by "
+                "name to allow them). Only http and https URLs are accepted."),
+        Setting("push_attempts", 5, "Attempts to deliver one push to a PushSubscription "
+                "url before it is given up (the next change is tried again).", minimum=1),
+        Setting("push_retry_delay", 2.0, "Seconds before the first retry of a failed push; "
+                "each further retry waits twice as long.", minimum=0.01),
     ),
 )
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from server.net.listen import bind, parse_listen
+from server.node.service import STOP_GRACE
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,19 @@ def health_of(checks: dict[str, HealthCheck]) -> Health:
 
 async def this_process_metrics() -> bytes:
     return generate_latest()
+
+
+def stopping(app: Starlette) -> asyncio.Event:
+    """Set when the listener stops: a long-lived response (a JMAP EventSource) ends
+    then, instead of holding the stop up for STOP_GRACE."""
+    event = getattr(app.state, STOPPING, None)
+    if not isinstance(event, asyncio.Event):
+        event = asyncio.Event()
+        setattr(app.state, STOPPING, event)
+    return event
+
+
+STOPPING = "fdbmail_stopping"
 
 
 def build_app(health: Health, routes: Sequence[BaseRoute] = (),
@@ -89,6 +103,7 @@ class HttpListener:
             sock = bind(where)
         self.socket = sock
         self._server: _Server | None = None
+        self._app: Starlette | None = None
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -96,8 +111,13 @@ class HttpListener:
         return int(self.socket.getsockname()[1])
 
     async def start(self, app: Starlette) -> None:
+        # A stop waits STOP_GRACE for responses in progress, then cancels them: a
+        # long-lived one (a JMAP EventSource, a slow download) cannot hold the node up.
         config = uvicorn.Config(app, log_config=None, access_log=False, date_header=False,
-                                server_header=False, lifespan="off")
+                                server_header=False, lifespan="off",
+                                timeout_graceful_shutdown=int(STOP_GRACE))
+        self._app = app
+        stopping(app)  # created now, so that responses find it
         server = self._server = _Server(config)
         self._task = task = asyncio.create_task(server.serve(sockets=[self.socket]))
         while not server.started:
@@ -107,6 +127,8 @@ class HttpListener:
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        if self._app is not None:  # long-lived responses end now (see STOPPING)
+            stopping(self._app).set()
         if self._server is not None:
             self._server.should_exit = True
         if self._task is not None:

@@ -21,6 +21,7 @@ SERVICES: tuple[str, ...] = (
     "server.smtp.lmtp.listener:build",
     "server.imap.service:build",
     "server.outbound.service:build",
+    "server.jmap.push.service:build",
 )
 
 # The HTTP routes of the node's packages (JMAP, /crypto), served by every process of the
