@@ -32,6 +32,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
     from .mail import maintenance
     from .queue import layout as queue_layout
     from . import submissions, vacation
+    from . import mtasts
 
     return {
         "store": STORE_LAYOUT,
@@ -43,6 +44,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "submissions": submissions.LAYOUT,
         "vacation": vacation.LAYOUT,
         "tokens": tokens.LAYOUT,
+        "mtasts": mtasts.LAYOUT,
     }
 
 

@@ -146,7 +146,8 @@ class UnboundServer:
         ]
         for (name, rdtype), values in sorted(self.records.items()):
             for value in values:
-                lines.append(f'  local-data: "{name}. 60 IN {rdtype} {value}"')
+                quote = "'" if '"' in value else '"'       # TXT values hold quotes
+                lines.append(f"  local-data: {quote}{name}. 60 IN {rdtype} {value}{quote}")
         lines += ["remote-control:", "  control-enable: no", ""]
         return "\n".join(lines)
 
