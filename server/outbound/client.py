@@ -8,7 +8,7 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from server.outbound.routing import Hop
@@ -90,11 +90,15 @@ def _tls_context(verify: bool) -> ssl.SSLContext:
 
 
 async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequence[str],
-               body: bytes, *, require_tls: ssl.SSLContext | None = None) -> dict[str, str]:
+               body: bytes, *, require_tls: ssl.SSLContext | None = None,
+               check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
+               ) -> dict[str, str]:
     """Deliver ``body`` to ``recipients`` through ``hop``; each recipient's reply
     (2xx delivered, 4xx deferred, 5xx refused).  Raises :class:`HopFailed` when no
     address of the hop took the transaction.  ``require_tls``: STARTTLS is required,
-    with this context verifying the certificate for ``hop.name`` (MTA-STS)."""
+    with this context verifying the certificate for ``hop.name`` (MTA-STS);
+    ``check_peer``: after the handshake, a reason to refuse the server's certificates
+    (DANE), or None."""
     last = HopFailed("451 4.4.1 no address to connect to")
     for address in hop.addresses:
         try:
@@ -107,7 +111,7 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
         conn = _Conn(reader, writer, options.timeout)
         try:
             return await _transaction(conn, hop, options, sender, recipients, body,
-                                      require_tls)
+                                      require_tls, check_peer)
         except HopFailed as e:
             if e.permanent:
                 raise
@@ -129,7 +133,9 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
 
 async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: str,
                        recipients: Sequence[str], body: bytes,
-                       require_tls: ssl.SSLContext | None = None) -> dict[str, str]:
+                       require_tls: ssl.SSLContext | None = None,
+                       check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
+                       ) -> dict[str, str]:
     greeting = await conn.reply()
     if greeting.code != 220:
         raise HopFailed(str(greeting))      # RFC 5321 section 5.1: try the next host
@@ -140,6 +146,10 @@ async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: st
             await conn.writer.start_tls(require_tls or _tls_context(options.tls_verify),
                                         server_hostname=hop.name)
             conn.tls = True
+            if check_peer is not None:
+                refused = check_peer(conn.writer.get_extra_info("ssl_object"))
+                if refused:
+                    raise HopFailed(f"451 4.7.5 {refused}", tls=True)
             ext = await _hello(conn, options.helo)
     if require_tls is not None and not conn.tls:
         raise HopFailed(f"451 4.7.5 {hop.name} offers no STARTTLS, which the domain's "

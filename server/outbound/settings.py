@@ -70,6 +70,10 @@ class OutboundSettings:
     tls_ca_file: str = setting("",
         "CA certificates (PEM file) that verify MX hosts and MTA-STS policy hosts; empty "
         "uses the system's CA store.")
+    dane: bool = setting(True,
+        "Apply DANE (RFC 7672) to MX hosts whose TLSA records (_25._tcp.<host>) the resolver "
+        "says are DNSSEC-validated (AD bit); it takes precedence over MTA-STS. Sound only "
+        "with a validating resolver on a trusted path (resolver = a local unbound).")
 
     def retry(self) -> RetrySettings:
         return RetrySettings(tuple(float(x) for x in self.retry_intervals),

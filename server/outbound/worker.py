@@ -53,8 +53,9 @@ from server.delivery import (
 from server.directory.base import Directory
 from server.outbound import dsn
 from server.outbound.client import ClientOptions, HopFailed, send
+from server.outbound.dane import Dane, send_with_dane
 from server.outbound.mtasts import PolicySource, send_under_policy
-from server.outbound.routing import Hop, RouteError, Router
+from server.outbound.routing import Hop, RouteError, Router, make_resolver
 from server.outbound.settings import OutboundSettings
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,7 @@ class DeliveryWorker:
         self._domains: dict[str, _DomainLimit] = {}
         self.policies = PolicySource(engine, settings, self.router.resolver, clock) \
             if settings.mta_sts else None
+        self.dane = Dane(make_resolver(settings)) if settings.dane else None
         self._stop = asyncio.Event()
         self.runs = 0
 
@@ -280,6 +282,10 @@ class DeliveryWorker:
             hops = await self.router.hops(domain)
         except RouteError as e:
             return dict.fromkeys(recipients, e.reply)
+        if self.dane is not None and hops and not hops[0].relay:
+            replies = await self._send_dane(domain, hops, sender, recipients, body)
+            if replies is not None:         # DANE takes precedence (RFC 8461 section 2)
+                return replies
         if self.policies is not None and hops and not hops[0].relay:
             return await self._send_mta_sts(domain, hops, sender, recipients, body)
         last = HopFailed("451 4.4.1 no next hop")
@@ -291,6 +297,22 @@ class DeliveryWorker:
                     return dict.fromkeys(recipients, e.reply)
                 last = e
         return dict.fromkeys(recipients, last.reply)
+
+    async def _send_dane(self, domain: str, hops: list[Hop], sender: str,
+                         recipients: list[str], body: bytes) -> dict[str, str] | None:
+        """:meth:`_send` to MX hosts with DANE (RFC 7672); None where it does not apply."""
+        assert self.dane is not None
+
+        async def attempt(hop: Hop, tls: ssl.SSLContext | None,
+                          check: Callable[[ssl.SSLObject], str | None] | None
+                          ) -> dict[str, str]:
+            return await send(hop, self.options, sender, recipients, body, require_tls=tls,
+                              check_peer=check)
+
+        try:
+            return await send_with_dane(self.dane, domain, hops, attempt)
+        except HopFailed as e:
+            return dict.fromkeys(recipients, e.reply)
 
     async def _send_mta_sts(self, domain: str, hops: list[Hop], sender: str,
                             recipients: list[str], body: bytes) -> dict[str, str]:

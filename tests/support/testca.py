@@ -36,8 +36,9 @@ class TestCA:
         self.ca_file = folder / "ca.pem"
         self.ca_file.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(self, *hostnames: str) -> tuple[Path, Path]:
-        """A certificate and key (PEM files) for ``hostnames``, signed by this CA."""
+    def issue(self, *hostnames: str, chain: bool = False) -> tuple[Path, Path]:
+        """A certificate and key (PEM files) for ``hostnames``, signed by this CA;
+        ``chain``: the certificate file holds the CA's certificate too."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
         cert = (
@@ -57,13 +58,14 @@ class TestCA:
             .sign(self.key, hashes.SHA256()))
         stem = self.folder / hostnames[0]
         cert_file, key_file = stem.with_suffix(".crt"), stem.with_suffix(".key")
-        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + (
+            self.cert.public_bytes(serialization.Encoding.PEM) if chain else b""))
         key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                                serialization.PrivateFormat.PKCS8,
                                                serialization.NoEncryption()))
         return cert_file, key_file
 
-    def server_context(self, *hostnames: str) -> ssl.SSLContext:
+    def server_context(self, *hostnames: str, chain: bool = False) -> ssl.SSLContext:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(*self.issue(*hostnames))
+        ctx.load_cert_chain(*self.issue(*hostnames, chain=chain))
         return ctx

@@ -1,0 +1,140 @@
+"""DANE for SMTP (RFC 7672) against real parts: unbound with its validator serves a
+zone the test signs with dnspython (the zone's key is unbound's trust anchor), so
+answers carry the AD bit; aiosmtpd sinks on 127.0.0.1 are the MX hosts, their
+certificates made by a test CA; TLSA records name them."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from prometheus_client import REGISTRY
+
+from fdb_layers.queue import DELAYED
+from tests.server.outbound.conftest import Clock, Site, make_worker, submit
+from tests.server.outbound.sinks import Sink
+from tests.support.dnssec import SignedZoneServer
+from tests.support.testca import TestCA
+
+MESSAGE = (b"From: alice@example.com\r\nTo: carol@remote.test\r\nSubject: hi\r\n"
+           b"Message-ID: <1@example.com>\r\n\r\nhello\r\n")
+
+Zone = Callable[..., SignedZoneServer]
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def spki_sha256(cert_file: Path) -> str:
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    return hashlib.sha256(cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+def ca_sha512(ca: TestCA) -> str:
+    return hashlib.sha512(ca.cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+@pytest.fixture
+def ca(tmp_path: Path) -> TestCA:
+    return TestCA(tmp_path / "ca")
+
+
+@pytest.fixture
+async def signed_zone(tmp_path: Path) -> AsyncIterator[Zone]:
+    binary = shutil.which("unbound") or "/usr/sbin/unbound"
+    servers: list[SignedZoneServer] = []
+
+    def make(tlsa: list[str], *, trusted: bool = True) -> SignedZoneServer:
+        folder = tmp_path / f"dnssec{len(servers)}"
+        folder.mkdir()
+        server = SignedZoneServer("remote.test", {
+            ("remote.test", "MX"): ["10 mx1.remote.test."],
+            ("mx1.remote.test", "A"): ["127.0.0.1"],
+            ("_25._tcp.mx1.remote.test", "TLSA"): tlsa}, folder, binary, trusted=trusted)
+        servers.append(server)
+        return server
+
+    try:
+        yield make
+    finally:
+        for s in servers:
+            s.close()
+
+
+async def deliver(site: Site, zone: SignedZoneServer, mx: Sink) -> None:
+    await zone.start()
+    worker = make_worker(site, zone, Clock(), {"mx1.remote.test": mx.port})
+    await submit(site, "alice@example.com", ["carol@remote.test"], MESSAGE)
+    assert await worker.run_once() == 1
+
+
+async def test_dane_ee_spki_authenticates_any_name(
+        site: Site, signed_zone: Zone, mx: Sink, ca: TestCA) -> None:
+    """RFC 7672 section 3.1.1: DANE-EE(3) SPKI(1) SHA-256(1) matches the leaf's key;
+    names, dates and the issuer do not matter."""
+    verified = sample("fdbmail_outbound_dane_total", result="verified")
+    cert, key = ca.issue("unrelated.example")       # a CA the client does not know
+    mx.tls_context.load_cert_chain(cert, key)
+    await deliver(site, signed_zone([f"3 1 1 {spki_sha256(cert)}"]), mx)
+    [got] = mx.received
+    assert got.tls and got.recipients == ["carol@remote.test"]
+    assert sample("fdbmail_outbound_dane_total", result="verified") == verified + 1
+
+
+async def test_dane_mismatch_defers(site: Site, signed_zone: Zone, mx: Sink,
+                                    ca: TestCA) -> None:
+    """RFC 7672 section 2.2 and 3.1: a host no TLSA record authenticates gets no mail;
+    a temporary failure (retried), not a bounce."""
+    mismatch = sample("fdbmail_outbound_dane_total", result="mismatch")
+    other, _ = ca.issue("mx1.remote.test")
+    await deliver(site, signed_zone([f"3 1 1 {spki_sha256(other)}"]), mx)
+    assert mx.received == []
+    [queued] = await site.queued()
+    assert queued.state == DELAYED and queued.recipients[0].reply.startswith("451 4.7.5")
+    assert sample("fdbmail_outbound_dane_total", result="mismatch") == mismatch + 1
+
+
+async def test_dane_ta_verifies_the_chain_for_the_mx_name(
+        site: Site, signed_zone: Zone, mx: Sink, ca: TestCA) -> None:
+    """RFC 7672 sections 3.1.2 and 3.2.2: DANE-TA(2) Cert(0) SHA-512(2): the CA in the
+    chain the server sends is the trust anchor, the leaf is valid for the MX host."""
+    mx.tls_context = ca.server_context("mx1.remote.test", chain=True)
+    await deliver(site, signed_zone([f"2 0 2 {ca_sha512(ca)}"]), mx)
+    assert [r.recipients for r in mx.received] == [["carol@remote.test"]]
+
+
+async def test_dane_ta_refuses_a_certificate_for_another_name(
+        site: Site, signed_zone: Zone, mx: Sink, ca: TestCA) -> None:
+    """RFC 7672 section 3.2.2: with DANE-TA the certificate must name the MX host."""
+    mx.tls_context = ca.server_context("other.remote.test", chain=True)
+    await deliver(site, signed_zone([f"2 0 2 {ca_sha512(ca)}"]), mx)
+    assert mx.received == []
+    [queued] = await site.queued()
+    assert queued.recipients[0].reply.startswith("451 4.7.5")
+
+
+async def test_dane_requires_starttls(site: Site, signed_zone: Zone, mx: Sink,
+                                      ca: TestCA) -> None:
+    """RFC 7672 section 2.2: with usable TLSA records TLS is mandatory."""
+    cert, _ = ca.issue("mx1.remote.test")
+    mx.tls_context = None       # type: ignore[assignment]
+    await deliver(site, signed_zone([f"3 1 1 {spki_sha256(cert)}"]), mx)
+    assert mx.received == []
+    [queued] = await site.queued()
+    assert queued.recipients[0].reply.startswith("451 4.7.5")
+
+
+async def test_unvalidated_tlsa_records_are_ignored(
+        site: Site, signed_zone: Zone, mx: Sink, ca: TestCA) -> None:
+    """RFC 7672 section 2.2: only DNSSEC-validated (secure) TLSA records count; in an
+    insecure zone a TLSA record that would not match changes nothing."""
+    other, _ = ca.issue("mx1.remote.test")
+    await deliver(site, signed_zone([f"3 1 1 {spki_sha256(other)}"], trusted=False), mx)
+    assert [r.recipients for r in mx.received] == [["carol@remote.test"]]
