@@ -18,7 +18,9 @@ from prometheus_client import REGISTRY
 from fdb_layers.queue import DELAYED
 from tests.server.outbound.conftest import Clock, Site, make_worker, submit
 from tests.server.outbound.sinks import Sink
+from tests.support.dns import Records
 from tests.support.dnssec import SignedZoneServer
+from tests.support.https import HttpsServer, Response
 from tests.support.testca import TestCA
 
 MESSAGE = (b"From: alice@example.com\r\nTo: carol@remote.test\r\nSubject: hi\r\n"
@@ -51,13 +53,15 @@ async def signed_zone(tmp_path: Path) -> AsyncIterator[Zone]:
     binary = shutil.which("unbound") or "/usr/sbin/unbound"
     servers: list[SignedZoneServer] = []
 
-    def make(tlsa: list[str], *, trusted: bool = True) -> SignedZoneServer:
+    def make(tlsa: list[str], *, trusted: bool = True,
+             extra: Records | None = None) -> SignedZoneServer:
         folder = tmp_path / f"dnssec{len(servers)}"
         folder.mkdir()
         server = SignedZoneServer("remote.test", {
             ("remote.test", "MX"): ["10 mx1.remote.test."],
             ("mx1.remote.test", "A"): ["127.0.0.1"],
-            ("_25._tcp.mx1.remote.test", "TLSA"): tlsa}, folder, binary, trusted=trusted)
+            ("_25._tcp.mx1.remote.test", "TLSA"): tlsa, **(extra or {})}, folder, binary,
+            trusted=trusted)
         servers.append(server)
         return server
 
@@ -68,9 +72,10 @@ async def signed_zone(tmp_path: Path) -> AsyncIterator[Zone]:
             s.close()
 
 
-async def deliver(site: Site, zone: SignedZoneServer, mx: Sink) -> None:
+async def deliver(site: Site, zone: SignedZoneServer, mx: Sink,
+                  **outbound: str | int) -> None:
     await zone.start()
-    worker = make_worker(site, zone, Clock(), {"mx1.remote.test": mx.port})
+    worker = make_worker(site, zone, Clock(), {"mx1.remote.test": mx.port}, **outbound)
     await submit(site, "alice@example.com", ["carol@remote.test"], MESSAGE)
     assert await worker.run_once() == 1
 
@@ -138,3 +143,48 @@ async def test_unvalidated_tlsa_records_are_ignored(
     other, _ = ca.issue("mx1.remote.test")
     await deliver(site, signed_zone([f"3 1 1 {spki_sha256(other)}"], trusted=False), mx)
     assert [r.recipients for r in mx.received] == [["carol@remote.test"]]
+
+
+async def test_dane_takes_precedence_over_mta_sts(
+        site: Site, signed_zone: Zone, mx: Sink, ca: TestCA) -> None:
+    """RFC 8461 section 2: where DANE TLSA records are published, DANE applies and the
+    MTA-STS policy (here one naming no MX host of the domain) is not consulted."""
+    cert, key = ca.issue("mx1.remote.test")
+    mx.tls_context.load_cert_chain(cert, key)
+    policy = HttpsServer(ca.server_context("mta-sts.remote.test"))
+    policy.response = Response(body=b"version: STSv1\nmode: enforce\nmx: *.other.test\n"
+                                    b"max_age: 86400\n")
+    await policy.start()
+    try:
+        zone = signed_zone([f"3 1 1 {spki_sha256(cert)}"], extra={
+            ("_mta-sts.remote.test", "TXT"): ['"v=STSv1; id=1;"'],
+            ("mta-sts.remote.test", "A"): ["127.0.0.1"]})
+        await deliver(site, zone, mx, mta_sts_port=policy.port,
+                      tls_ca_file=str(ca.ca_file))
+    finally:
+        await policy.close()
+    assert [r.recipients for r in mx.received] == [["carol@remote.test"]]
+    assert policy.requests == []
+
+
+async def test_mta_sts_applies_without_dane(
+        site: Site, signed_zone: Zone, mx: Sink, ca: TestCA) -> None:
+    """The same policy in a zone whose TLSA records are not trusted: MTA-STS applies
+    and the delivery is deferred (the check above can fail)."""
+    cert, key = ca.issue("mx1.remote.test")
+    mx.tls_context.load_cert_chain(cert, key)
+    policy = HttpsServer(ca.server_context("mta-sts.remote.test"))
+    policy.response = Response(body=b"version: STSv1\nmode: enforce\nmx: *.other.test\n"
+                                    b"max_age: 86400\n")
+    await policy.start()
+    try:
+        zone = signed_zone([f"3 1 1 {spki_sha256(cert)}"], trusted=False, extra={
+            ("_mta-sts.remote.test", "TXT"): ['"v=STSv1; id=1;"'],
+            ("mta-sts.remote.test", "A"): ["127.0.0.1"]})
+        await deliver(site, zone, mx, mta_sts_port=policy.port,
+                      tls_ca_file=str(ca.ca_file))
+    finally:
+        await policy.close()
+    assert mx.received == [] and len(policy.requests) == 1
+    [queued] = await site.queued()
+    assert queued.recipients[0].reply.startswith("451 4.7.5")
