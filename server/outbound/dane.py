@@ -182,7 +182,10 @@ def checker(tlsa: HostTlsa) -> Callable[[ssl.SSLObject], str | None]:
     """``check_peer`` for :func:`server.outbound.client.send`, counting outcomes."""
 
     def check(ssl_object: ssl.SSLObject) -> str | None:
-        refused = check_chain(tlsa, peer_chain(ssl_object))
+        try:
+            refused = check_chain(tlsa, peer_chain(ssl_object))
+        except Exception as e:      # a certificate cryptography cannot read
+            refused = f"certificate of {tlsa.host} unreadable: {type(e).__name__}"
         DANE_RESULTS.labels("mismatch" if refused else
                             "verified" if tlsa.usable else "unauthenticated").inc()
         return refused

@@ -11,6 +11,7 @@ import time
 import warnings
 from pathlib import Path
 
+import dns.rdataset
 import dns.zone
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -24,9 +25,10 @@ with warnings.catch_warnings():     # dnspython's DSA algorithm warns when impor
 
 class SignedZoneServer(UnboundServer):
     def __init__(self, zone: str, records: Records, directory: Path, binary: str, *,
-                 trusted: bool = True) -> None:
+                 trusted: bool = True, tamper: tuple[str, str, str] | None = None) -> None:
         self.zone = zone.lower().rstrip(".")
         self.trusted = trusted
+        self.tamper = tamper        # (name, type, value) changed after signing: bogus
         self.key = ec.generate_private_key(ec.SECP256R1())
         super().__init__(records, directory, binary)
 
@@ -45,6 +47,10 @@ class SignedZoneServer(UnboundServer):
             dns.dnssec.sign_zone(zone, txn=txn, keys=[(self.key, dnskey)], add_dnskey=True,
                                  dnskey_ttl=60, inception=time.time() - 3600,
                                  expiration=time.time() + 30 * 86400)
+        if self.tamper is not None:
+            name, rdtype, value = self.tamper
+            with zone.writer() as txn:
+                txn.replace(f"{name}.", dns.rdataset.from_text("IN", rdtype, 60, value))
         return zone.to_text(), f"{origin} 60 IN DNSKEY {dnskey.to_text()}\n"
 
     def _config(self) -> str:

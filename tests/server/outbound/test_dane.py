@@ -53,15 +53,15 @@ async def signed_zone(tmp_path: Path) -> AsyncIterator[Zone]:
     binary = shutil.which("unbound") or "/usr/sbin/unbound"
     servers: list[SignedZoneServer] = []
 
-    def make(tlsa: list[str], *, trusted: bool = True,
-             extra: Records | None = None) -> SignedZoneServer:
+    def make(tlsa: list[str], *, trusted: bool = True, extra: Records | None = None,
+             tamper: tuple[str, str, str] | None = None) -> SignedZoneServer:
         folder = tmp_path / f"dnssec{len(servers)}"
         folder.mkdir()
         server = SignedZoneServer("remote.test", {
             ("remote.test", "MX"): ["10 mx1.remote.test."],
             ("mx1.remote.test", "A"): ["127.0.0.1"],
             ("_25._tcp.mx1.remote.test", "TLSA"): tlsa, **(extra or {})}, folder, binary,
-            trusted=trusted)
+            trusted=trusted, tamper=tamper)
         servers.append(server)
         return server
 
@@ -188,3 +188,20 @@ async def test_mta_sts_applies_without_dane(
     assert mx.received == [] and len(policy.requests) == 1
     [queued] = await site.queued()
     assert queued.recipients[0].reply.startswith("451 4.7.5")
+
+
+async def test_bogus_tlsa_defers(site: Site, signed_zone: Zone, mx: Sink,
+                                 ca: TestCA) -> None:
+    """RFC 7672 section 2.2: a TLSA look-up that fails (here: records changed after
+    signing, so the validator answers SERVFAIL) means no delivery to that host now,
+    and none without TLS either."""
+    failed = sample("fdbmail_outbound_dane_total", result="lookup_failed")
+    cert, key = ca.issue("mx1.remote.test")
+    mx.tls_context.load_cert_chain(cert, key)
+    record = f"3 1 1 {spki_sha256(cert)}"
+    await deliver(site, signed_zone([record], tamper=(
+        "_25._tcp.mx1.remote.test", "TLSA", "3 1 1 " + "00" * 32)), mx)
+    assert mx.received == []
+    [queued] = await site.queued()
+    assert queued.state == DELAYED and queued.recipients[0].reply.startswith("451 4.7.5")
+    assert sample("fdbmail_outbound_dane_total", result="lookup_failed") == failed + 1

@@ -84,6 +84,15 @@ def test_txt_record() -> None:
             parse_record(bad)
 
 
+@given(st.lists(st.text(max_size=80), max_size=4))
+def test_record_parser_only_raises_policy_error(texts: list[str]) -> None:
+    try:
+        policy_id = parse_record(texts)
+    except PolicyError:
+        return
+    assert policy_id is None or (policy_id.isalnum() and len(policy_id) <= 32)
+
+
 def test_mx_patterns() -> None:
     """RFC 8461 section 4.1: a wildcard stands for exactly one leftmost label."""
     assert mx_matches("mail.example.com", "MAIL.example.com.")
