@@ -33,6 +33,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
     from .queue import layout as queue_layout
     from . import submissions, vacation
     from . import settings as store_settings
+    from . import mtasts
 
     return {
         "store": STORE_LAYOUT,
@@ -46,6 +47,7 @@ def registered_layouts() -> dict[str, tuple[int, int]]:
         "tokens": tokens.LAYOUT,
         "settings": store_settings.LAYOUT,
         "push": push.LAYOUT,
+        "mtasts": mtasts.LAYOUT,
     }
 
 

@@ -8,7 +8,7 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from server.outbound.routing import Hop
@@ -23,10 +23,11 @@ class HopFailed(Exception):
     """This host cannot take the message now (connection, greeting, TLS, a reply
     to the whole transaction): try the next one; ``reply`` says why."""
 
-    def __init__(self, reply: str, *, permanent: bool = False) -> None:
+    def __init__(self, reply: str, *, permanent: bool = False, tls: bool = False) -> None:
         super().__init__(reply)
         self.reply = reply
         self.permanent = permanent
+        self.tls = tls          # required TLS failed (MTA-STS, DANE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +90,15 @@ def _tls_context(verify: bool) -> ssl.SSLContext:
 
 
 async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequence[str],
-               body: bytes) -> dict[str, str]:
+               body: bytes, *, require_tls: ssl.SSLContext | None = None,
+               check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
+               ) -> dict[str, str]:
     """Deliver ``body`` to ``recipients`` through ``hop``; each recipient's reply
     (2xx delivered, 4xx deferred, 5xx refused).  Raises :class:`HopFailed` when no
-    address of the hop took the transaction."""
+    address of the hop took the transaction.  ``require_tls``: STARTTLS is required,
+    with this context verifying the certificate for ``hop.name`` (MTA-STS);
+    ``check_peer``: after the handshake, a reason to refuse the server's certificates
+    (DANE), or None."""
     last = HopFailed("451 4.4.1 no address to connect to")
     for address in hop.addresses:
         try:
@@ -104,11 +110,19 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
             continue
         conn = _Conn(reader, writer, options.timeout)
         try:
-            return await _transaction(conn, hop, options, sender, recipients, body)
+            return await _transaction(conn, hop, options, sender, recipients, body,
+                                      require_tls, check_peer)
         except HopFailed as e:
             if e.permanent:
                 raise
             last = e
+        except ssl.SSLCertVerificationError as e:
+            if require_tls is None:     # tls_verify: as any failed connection
+                last = HopFailed(f"451 4.4.2 connection to {hop.name}[{address}] failed: "
+                                 f"{type(e).__name__}")
+            else:
+                last = HopFailed(f"451 4.7.5 certificate of {hop.name}[{address}] not "
+                                 f"valid: {e.verify_message}", tls=True)
         except (OSError, TimeoutError, ssl.SSLError) as e:
             last = HopFailed(f"451 4.4.2 connection to {hop.name}[{address}] failed: "
                              f"{type(e).__name__}")
@@ -118,7 +132,10 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
 
 
 async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: str,
-                       recipients: Sequence[str], body: bytes) -> dict[str, str]:
+                       recipients: Sequence[str], body: bytes,
+                       require_tls: ssl.SSLContext | None = None,
+                       check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
+                       ) -> dict[str, str]:
     greeting = await conn.reply()
     if greeting.code != 220:
         raise HopFailed(str(greeting))      # RFC 5321 section 5.1: try the next host
@@ -126,10 +143,17 @@ async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: st
     if "STARTTLS" in ext:
         reply = await conn.cmd("STARTTLS")
         if reply.code == 220:
-            await conn.writer.start_tls(_tls_context(options.tls_verify),
+            await conn.writer.start_tls(require_tls or _tls_context(options.tls_verify),
                                         server_hostname=hop.name)
             conn.tls = True
+            if check_peer is not None:
+                refused = check_peer(conn.writer.get_extra_info("ssl_object"))
+                if refused:
+                    raise HopFailed(f"451 4.7.5 {refused}", tls=True)
             ext = await _hello(conn, options.helo)
+    if require_tls is not None and not conn.tls:
+        raise HopFailed(f"451 4.7.5 {hop.name} offers no STARTTLS, which the domain's "
+                        "policy requires", tls=True)
     if hop.relay and options.username:
         await _auth(conn, options, ext)
     eight_bit = any(b > 127 for b in body)

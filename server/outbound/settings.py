@@ -58,6 +58,22 @@ class OutboundSettings:
     tombstone_seconds: float = setting(7 * 24.0 * HOUR,
         "Finished queue ids are remembered this long (a repeated submission is not queued "
         "again); maintenance forgets older ones.")
+    mta_sts: bool = setting(True,
+        "Apply the MTA-STS policies of destination domains (RFC 8461) when delivering to "
+        "their MX hosts: in enforce mode only to MX hosts the policy names, over TLS with a "
+        "certificate valid for the MX name, else the delivery is deferred; in testing mode "
+        "failures are logged and counted and the mail goes anyway.")
+    mta_sts_port: int = setting(443,
+        "Port of the MTA-STS policy hosts. RFC 8461 says 443: change it only in tests.",
+        minimum=1)
+    mta_sts_timeout: float = setting(60.0, "Seconds to fetch an MTA-STS policy.")
+    tls_ca_file: str = setting("",
+        "CA certificates (PEM file) that verify MX hosts and MTA-STS policy hosts; empty "
+        "uses the system's CA store.")
+    dane: bool = setting(True,
+        "Apply DANE (RFC 7672) to MX hosts whose TLSA records (_25._tcp.<host>) the resolver "
+        "says are DNSSEC-validated (AD bit); it takes precedence over MTA-STS. Sound only "
+        "with a validating resolver on a trusted path (resolver = a local unbound).")
 
     def retry(self) -> RetrySettings:
         return RetrySettings(tuple(float(x) for x in self.retry_intervals),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -52,7 +53,9 @@ from server.delivery import (
 from server.directory.base import Directory
 from server.outbound import dsn
 from server.outbound.client import ClientOptions, HopFailed, send
-from server.outbound.routing import RouteError, Router
+from server.outbound.dane import Dane, send_with_dane
+from server.outbound.mtasts import PolicySource, send_under_policy
+from server.outbound.routing import Hop, RouteError, Router, make_resolver
 from server.outbound.settings import OutboundSettings
 
 log = logging.getLogger(__name__)
@@ -113,6 +116,9 @@ class DeliveryWorker:
                                      settings.relay_username, settings.relay_password,
                                      settings.require_tls_for_relay)
         self._domains: dict[str, _DomainLimit] = {}
+        self.policies = PolicySource(engine, settings, self.router.resolver, clock) \
+            if settings.mta_sts else None
+        self.dane = Dane(make_resolver(settings)) if settings.dane else None
         self._stop = asyncio.Event()
         self.runs = 0
 
@@ -276,6 +282,12 @@ class DeliveryWorker:
             hops = await self.router.hops(domain)
         except RouteError as e:
             return dict.fromkeys(recipients, e.reply)
+        if self.dane is not None and hops and not hops[0].relay:
+            replies = await self._send_dane(domain, hops, sender, recipients, body)
+            if replies is not None:         # DANE takes precedence (RFC 8461 section 2)
+                return replies
+        if self.policies is not None and hops and not hops[0].relay:
+            return await self._send_mta_sts(domain, hops, sender, recipients, body)
         last = HopFailed("451 4.4.1 no next hop")
         for hop in hops:        # RFC 5321 section 5.1: the next MX on failure
             try:
@@ -285,6 +297,41 @@ class DeliveryWorker:
                     return dict.fromkeys(recipients, e.reply)
                 last = e
         return dict.fromkeys(recipients, last.reply)
+
+    async def _send_dane(self, domain: str, hops: list[Hop], sender: str,
+                         recipients: list[str], body: bytes) -> dict[str, str] | None:
+        """:meth:`_send` to MX hosts with DANE (RFC 7672); None where it does not apply."""
+        assert self.dane is not None
+
+        async def attempt(hop: Hop, tls: ssl.SSLContext | None,
+                          check: Callable[[ssl.SSLObject], str | None] | None
+                          ) -> dict[str, str]:
+            return await send(hop, self.options, sender, recipients, body, require_tls=tls,
+                              check_peer=check)
+
+        try:
+            return await send_with_dane(self.dane, domain, hops, attempt)
+        except HopFailed as e:
+            return dict.fromkeys(recipients, e.reply)
+
+    async def _send_mta_sts(self, domain: str, hops: list[Hop], sender: str,
+                            recipients: list[str], body: bytes) -> dict[str, str]:
+        """:meth:`_send` to MX hosts under the domain's MTA-STS policy (RFC 8461)."""
+        assert self.policies is not None
+        try:
+            policy = await self.policies.policy(domain)
+        except Exception:
+            log.exception("MTA-STS policy of %s unavailable", domain)
+            return dict.fromkeys(recipients, "451 4.3.0 MTA-STS policy unavailable")
+
+        async def attempt(hop: Hop, tls: ssl.SSLContext | None) -> dict[str, str]:
+            return await send(hop, self.options, sender, recipients, body, require_tls=tls)
+
+        try:
+            return await send_under_policy(domain, policy, self.policies.context, hops,
+                                           attempt)
+        except HopFailed as e:
+            return dict.fromkeys(recipients, e.reply)
 
     # --- local recipients (DSNs to local senders) -------------------------------------
     async def _is_local(self, domain: str) -> bool:
