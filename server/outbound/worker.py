@@ -51,7 +51,7 @@ from server.delivery import (
 )
 from server.directory.base import Directory
 from server.outbound import dsn
-from server.outbound.client import ClientOptions, HopFailed, send
+from server.outbound.client import ClientOptions, DsnOptions, HopFailed, send
 from server.outbound.routing import RouteError, Router
 from server.outbound.settings import OutboundSettings
 
@@ -177,12 +177,15 @@ class DeliveryWorker:
             if r.state not in (DELIVERED, FAILED):
                 by_domain.setdefault(r.address.rpartition("@")[2].lower(), []).append(r.index)
         results: dict[int, RecipientResult] = {}
+        # a success to report if asked (RFC 3461 5.2.2): dsn.DELIVERED to a local
+        # mailbox, dsn.RELAYED to a hop without DSN (one with DSN reports itself)
+        success: dict[int, str] = {}
         addresses = {r.index: r.address for r in message.recipients}
         await asyncio.gather(*(self._domain(message, domain, [addresses[i] for i in indexes],
-                                            indexes, body, results)
+                                            indexes, body, results, success)
                                for domain, indexes in by_domain.items()))
         now = self.clock()
-        notices = await self._prepare_notices(message, results, body, now)
+        notices = await self._prepare_notices(message, results, body, now, success)
         try:
             outcome = await transact(self.engine, self._record, message, holder, results,
                                      notices, now)
@@ -206,7 +209,8 @@ class DeliveryWorker:
         outcome = await record_attempt(tr, message.queue_id, holder, results, now=now,
                                        settings=self.retry)
         for notice, queue_id, ref in notices:
-            wanted = outcome.failed if notice.kind == dsn.FAILED else outcome.delay_notice
+            wanted = outcome.failed if notice.kind == dsn.FAILED else \
+                outcome.delivered if notice.kind in dsn.SUCCESS_KINDS else outcome.delay_notice
             if {r.index for r in notice.recipients} <= set(wanted):
                 envelope = Envelope("", (QueueRecipient(message.sender),), ref.id, ref.size,
                                     now, now)
@@ -215,7 +219,8 @@ class DeliveryWorker:
 
     async def _prepare_notices(self, message: QueuedMessage,
                                results: dict[int, RecipientResult], body: bytes,
-                               now: float) -> list[tuple[dsn.Notice, str, BlobRef]]:
+                               now: float, success: dict[int, str] | None = None
+                               ) -> list[tuple[dsn.Notice, str, BlobRef]]:
         """The DSNs this attempt calls for (what record_attempt will decide, from the same
         state and time), their bodies put in the blob store; never to ``<>`` (RFC 3461
         section 6.2)."""
@@ -224,6 +229,8 @@ class DeliveryWorker:
         expired = is_expired(self.retry, message.created_at, now)
         late = needs_delay_notice(self.retry, message.created_at, now)
         failed, delayed, updated = [], [], []
+        delivered: list[int] = []
+        passed_on: list[int] = []
         for r in message.recipients:
             state, reply = r.state, r.reply
             if state not in (DELIVERED, FAILED) and r.index in results:
@@ -234,27 +241,38 @@ class DeliveryWorker:
                 failed.append(r.index)
             if state == DELAYED and late and not r.delay_notified:
                 delayed.append(r.index)
+            kind = (success or {}).get(r.index)
+            if state == DELIVERED and r.state != DELIVERED and kind is not None:
+                (passed_on if kind == dsn.RELAYED else delivered).append(r.index)
             updated.append(replace(r, reply=reply))
         message = replace(message, recipients=tuple(updated))
         out = []
-        for notice in dsn.notices(message, failed, delayed):
+        for notice in dsn.notices(message, failed, delayed, delivered, passed_on):
             report = dsn.build(message, notice, body, reporting_mta=self.hostname, now=now)
             out.append((notice, dsn.notice_id(message, notice), await self.blobs.put(report)))
         return out
 
     async def _domain(self, message: QueuedMessage, domain: str, recipients: list[str],
                       indexes: list[int], body: bytes,
-                      results: dict[int, RecipientResult]) -> None:
+                      results: dict[int, RecipientResult],
+                      success: dict[int, str] | None = None) -> None:
         limit = self._domains.setdefault(
             domain, _DomainLimit(asyncio.Semaphore(self.settings.concurrency_per_domain)))
         limit.users += 1
         started = time.perf_counter()
+        options = DsnOptions(
+            message.envid, message.ret,
+            {r.address: r.notify for r in message.recipients if r.notify},
+            {r.address: r.orcpt for r in message.recipients if r.orcpt})
+        local = False
         try:
             async with limit.semaphore:
-                if await self._is_local(domain):
+                local = await self._is_local(domain)
+                if local:
                     replies = await self._local(message, recipients, body)
                 else:
-                    replies = await self._send(domain, message.sender, recipients, body)
+                    replies = await self._send(domain, message.sender, recipients, body,
+                                               options)
         finally:
             limit.users -= 1
             if not limit.users:         # no unbounded map of every domain ever seen
@@ -266,11 +284,13 @@ class DeliveryWorker:
             DELIVERIES.labels({DELIVERED: "delivered", FAILED: "failed"}.get(
                 state, "deferred")).inc()
             results[index] = RecipientResult(state, reply)
+            if success is not None and (local or address in options.relayed):
+                success[index] = dsn.DELIVERED if local else dsn.RELAYED
             log.info("queued %s to <%s>: %s", message.queue_id, address, reply[:200],
                      extra={"queue_id": message.queue_id})
 
     async def _send(self, domain: str, sender: str, recipients: list[str],
-                    body: bytes) -> dict[str, str]:
+                    body: bytes, dsn_options: DsnOptions | None = None) -> dict[str, str]:
         """Each recipient's reply from the first hop that took the transaction."""
         try:
             hops = await self.router.hops(domain)
@@ -279,7 +299,7 @@ class DeliveryWorker:
         last = HopFailed("451 4.4.1 no next hop")
         for hop in hops:        # RFC 5321 section 5.1: the next MX on failure
             try:
-                return await send(hop, self.options, sender, recipients, body)
+                return await send(hop, self.options, sender, recipients, body, dsn_options)
             except HopFailed as e:
                 if e.permanent:
                     return dict.fromkeys(recipients, e.reply)
