@@ -36,6 +36,7 @@ from fdb_layers.queue import (
     count_queue,
     enqueue_message,
     lease_due,
+    renew_lease,
     record_attempt,
     watch_queue,
 )
@@ -166,6 +167,31 @@ class DeliveryWorker:
 
     # --- one message ------------------------------------------------------------------
     async def _attempt(self, holder: str, message: QueuedMessage) -> None:
+        keeper = asyncio.create_task(self._keep_lease(holder, message.queue_id))
+        try:
+            await self._attempt_held(holder, message)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_lease(self, holder: str, queue_id: str) -> None:
+        """Renew the lease every third of its length while the attempt runs: a long
+        delivery (slow hosts, many of them) is not taken by another worker meanwhile,
+        and a worker that dies still leaves it within one lease."""
+        seconds = self.retry.lease_seconds
+        while True:
+            await asyncio.sleep(seconds / 3)
+            try:
+                held = await transact(self.engine, renew_lease, queue_id, holder,
+                                      self.clock(), seconds)
+            except Exception:
+                log.exception("queued %s: renewing the lease failed", queue_id)
+                continue
+            if not held:
+                return
+
+    async def _attempt_held(self, holder: str, message: QueuedMessage) -> None:
         extra = {"queue_id": message.queue_id}
         try:
             body = await self.blobs.get(message.blob_id)
