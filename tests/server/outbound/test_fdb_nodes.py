@@ -187,3 +187,23 @@ async def test_kill_9_mid_delivery_delivered_once_by_another_node(
         return await _empty(engine)
     await until(drained, within=60)
     assert handler.counts == Counter({"stall@remote.test": 1, "other@remote.test": 1})
+
+
+@pytest.mark.slow
+async def test_ten_thousand_messages_drain_through_two_nodes_without_duplicates(
+        nodes: tuple[StartNodes, Any], sink: Sink) -> None:
+    """Issue 14: 10,000 queued messages, two node processes leasing from one queue:
+    every message reaches the sink exactly once and the queue ends empty."""
+    start, (engine, blobs) = nodes
+    handler = sink.handler
+    assert isinstance(handler, CountingHandler)
+    recipients = [f"r{i}@remote.test" for i in range(10_000)]
+    await _enqueue(engine, blobs, recipients)
+    await start(("node-a", "node-b"), FDBMAIL_OUTBOUND_BATCH="100",
+                FDBMAIL_OUTBOUND_CONCURRENCY_PER_DOMAIN="20")
+
+    async def drained() -> bool:
+        return await _empty(engine)
+    await until(drained, within=600)
+    assert len(handler.counts) == 10_000
+    assert set(handler.counts.values()) == {1}
