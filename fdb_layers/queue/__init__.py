@@ -32,6 +32,7 @@ from .messages import (
     lease_due,
     list_messages,
     record_attempt,
+    renew_lease,
     retry_now,
     watch_queue,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "list_messages",
     "next_due_at",
     "record_attempt",
+    "renew_lease",
     "retry_now",
     "watch_queue",
 ]

@@ -170,6 +170,31 @@ async def lease_due(
     return sorted(out, key=lambda m: m.queue_id)
 
 
+async def renew_lease(
+    tr: Transaction, queue_id: str, holder: str, now: float, lease_seconds: float
+) -> bool:
+    """Extend ``holder``'s lease on a message it is still delivering to ``now +
+    lease_seconds`` (its due entry moves with it); False if the lease is no longer
+    the holder's (recorded, deleted, or expired and taken by another).  Running it
+    again sets the same lease."""
+    _check_queue_id(queue_id)
+    _check_holder(holder)
+    if lease_seconds <= 0:
+        raise ValueError("lease_seconds must be positive")
+    raw = await tr.get(MESSAGE.pack((queue_id,)))
+    if raw is None:
+        return False
+    record = MessageRecord.decode(raw)
+    if record.holder != holder:
+        return False
+    expires = float(now) + float(lease_seconds)
+    tr.clear(DUE.pack((record.due_at, queue_id)))
+    tr.set(DUE.pack((expires, queue_id)), b"")
+    tr.set(MESSAGE.pack((queue_id,)),
+           replace(record, due_at=expires, lease_expires=expires).encode())
+    return True
+
+
 # --- attempts ------------------------------------------------------------------------
 async def record_attempt(
     tr: Transaction,

@@ -1,6 +1,8 @@
 """One delivery attempt to one next hop (asyncio streams): connect to each address
 in turn, EHLO (HELO if refused), STARTTLS when offered, AUTH PLAIN at a relay,
-SIZE/8BITMIME/SMTPUTF8 checks, MAIL/RCPT/DATA; one reply per recipient."""
+SIZE/8BITMIME/SMTPUTF8 checks, MAIL/RCPT/DATA (BDAT for a binary message, RFC 3030);
+the DSN parameters passed on where DSN is offered (RFC 3461 section 5.2.1); one reply
+per recipient."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import asyncio
 import base64
 import logging
 import ssl
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from server.outbound.routing import Hop
 from server.outbound.wire import Reply, ReplySyntaxError, dot_stuff, parse_reply_line
+from server.smtp.wire.bdat import is_text
+from server.smtp.wire.dsn import xtext_encode
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,17 @@ class ClientOptions:
     username: str = ""
     password: str = ""
     require_tls_for_auth: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DsnOptions:
+    """The message's DSN parameters (RFC 3461 section 4), for a hop that offers DSN."""
+
+    envid: str = ""
+    ret: str = ""
+    notify: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # by address
+    orcpt: Mapping[str, str] = field(default_factory=dict)   # "type;address", decoded
+    relayed: set[str] = field(default_factory=set)  # filled: sent to a hop without DSN
 
 
 class _Conn:
@@ -90,7 +105,8 @@ def _tls_context(verify: bool) -> ssl.SSLContext:
 
 
 async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequence[str],
-               body: bytes, *, require_tls: ssl.SSLContext | None = None,
+               body: bytes, dsn: DsnOptions | None = None, *,
+               require_tls: ssl.SSLContext | None = None,
                check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
                ) -> dict[str, str]:
     """Deliver ``body`` to ``recipients`` through ``hop``; each recipient's reply
@@ -111,7 +127,7 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
         conn = _Conn(reader, writer, options.timeout)
         try:
             return await _transaction(conn, hop, options, sender, recipients, body,
-                                      require_tls, check_peer)
+                                      dsn or DsnOptions(), require_tls, check_peer)
         except HopFailed as e:
             if e.permanent:
                 raise
@@ -133,6 +149,7 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
 
 async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: str,
                        recipients: Sequence[str], body: bytes,
+                       dsn: DsnOptions,
                        require_tls: ssl.SSLContext | None = None,
                        check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
                        ) -> dict[str, str]:
@@ -156,6 +173,7 @@ async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: st
                         "policy requires", tls=True)
     if hop.relay and options.username:
         await _auth(conn, options, ext)
+    binary = not is_text(body)
     eight_bit = any(b > 127 for b in body)
     utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
     params = []
@@ -165,7 +183,12 @@ async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: st
             raise HopFailed(f"552 5.3.4 message too big for {hop.name} ({limit} octets)",
                             permanent=True)
         params.append(f"SIZE={len(body)}")
-    if eight_bit:
+    if binary:      # RFC 3030 section 3: no downgrade here: bounce
+        if "BINARYMIME" not in ext or "CHUNKING" not in ext:
+            raise HopFailed(f"554 5.6.3 {hop.name} does not accept binary data "
+                            "(BINARYMIME)", permanent=True)
+        params.append("BODY=BINARYMIME")
+    elif eight_bit:
         if "8BITMIME" not in ext:       # RFC 6152 section 3: no downgrade here: bounce
             raise HopFailed(f"554 5.6.3 {hop.name} does not accept 8-bit data (8BITMIME)",
                             permanent=True)
@@ -175,24 +198,42 @@ async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: st
             raise HopFailed(f"553 5.6.7 {hop.name} does not accept UTF-8 addresses "
                             "(SMTPUTF8)", permanent=True)
         params.append("SMTPUTF8")
+    offers_dsn = "DSN" in ext
+    if offers_dsn:      # RFC 3461 section 5.2.1: passed on unchanged
+        if dsn.ret:
+            params.append(f"RET={dsn.ret}")
+        if dsn.envid:
+            params.append(f"ENVID={xtext_encode(dsn.envid)}")
     reply = await conn.cmd(" ".join([f"MAIL FROM:<{sender}>", *params]))
     if not reply.positive:
         raise HopFailed(str(reply), permanent=reply.permanent)
     results: dict[str, str] = {}
     accepted = []
     for r in recipients:
-        reply = await conn.cmd(f"RCPT TO:<{r}>")
+        rcpt_params = ""
+        if offers_dsn and dsn.notify.get(r):
+            rcpt_params += f" NOTIFY={','.join(dsn.notify[r])}"
+        if offers_dsn and dsn.orcpt.get(r):
+            kind, _, address = dsn.orcpt[r].partition(";")
+            rcpt_params += f" ORCPT={kind};{xtext_encode(address)}"
+        reply = await conn.cmd(f"RCPT TO:<{r}>{rcpt_params}")
         results[r] = str(reply)
         if reply.positive:
             accepted.append(r)
-    if accepted:
+    if accepted and binary:
+        conn.writer.write(f"BDAT {len(body)} LAST\r\n".encode() + body)
+        await conn.writer.drain()
+        reply = await conn.reply()
+    elif accepted:
         reply = await conn.cmd("DATA")
         if reply.code == 354:
             conn.writer.write(dot_stuff(body))
             await conn.writer.drain()
             reply = await conn.reply()
-        for r in accepted:
-            results[r] = str(reply)
+    for r in accepted:
+        results[r] = str(reply)
+        if reply.positive and not offers_dsn:
+            dsn.relayed.add(r)
     try:
         await conn.cmd("QUIT")
     except (HopFailed, OSError, TimeoutError):

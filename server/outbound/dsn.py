@@ -1,7 +1,11 @@
 """Delivery status notifications (RFC 3464): a ``multipart/report;
 report-type=delivery-status`` message (RFC 6522) with a human-readable part, the
 ``message/delivery-status`` fields, and the original headers (``text/rfc822-headers``)
-or, when the submission asked for RET=FULL, the whole message."""
+or, when the submission asked for RET=FULL, the whole message.
+
+Failures and delays are reported unless NOTIFY says otherwise; a success only when
+NOTIFY has SUCCESS (RFC 3461 section 4.1): "delivered" to a local mailbox, "relayed"
+to a next hop that does not offer DSN (section 5.2.2; one that does reports itself)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from server.outbound.wire import enhanced_status
 
 FAILED = "failed"
 DELAYED = "delayed"
+DELIVERED = "delivered"
+RELAYED = "relayed"
+SUCCESS_KINDS = frozenset({DELIVERED, RELAYED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +36,8 @@ class Notice:
 def wants(recipient: RecipientState, kind: str) -> bool:
     """Whether the sender asked for this notice (RFC 3461 section 4.1: without
     NOTIFY, failures and delays are reported)."""
+    if kind in SUCCESS_KINDS:
+        return "SUCCESS" in recipient.notify
     if not recipient.notify:
         return True
     return ("FAILURE" if kind == FAILED else "DELAY") in recipient.notify
@@ -56,12 +65,17 @@ def build(message: QueuedMessage, notice: Notice, original: bytes, *, reporting_
     """The DSN to ``message.sender`` (never called for ``<>``: see the worker)."""
     boundary = f"=_dsn_{notice_id(message, notice)[4:20]}"
     failed = notice.kind == FAILED
+    success = notice.kind in SUCCESS_KINDS
     subject = ("Undelivered Mail Returned to Sender" if failed
+               else "Successful Mail Delivery Report" if success
                else "Delivery Status Notification (Delay)")
     human = [
         f"This is the mail system at {reporting_mta}.",
         "",
         ("Your message could not be delivered to these recipients:" if failed else
+         "Your message was delivered to these recipients:" if notice.kind == DELIVERED
+         else "Your message was relayed to these recipients (the next mail system does "
+         "not report delivery):" if success else
          "Your message has not been delivered yet to these recipients; delivery will be "
          "tried again:"),
         "",
@@ -76,6 +90,8 @@ def build(message: QueuedMessage, notice: Notice, original: bytes, *, reporting_
     for r in notice.recipients:
         status = enhanced_status(r.reply) if r.reply[:1] in "45" else (
             "5.4.7" if failed else "4.4.7")
+        if success:
+            status = enhanced_status(r.reply) if r.reply[:1] == "2" else "2.0.0"
         if failed and status[0] != "5":
             status = "5" + status[1:]       # given up: a permanent status (RFC 3463)
         fields = []
@@ -87,7 +103,7 @@ def build(message: QueuedMessage, notice: Notice, original: bytes, *, reporting_
         if r.reply:
             fields.append(f"Diagnostic-Code: smtp; {_field(r.reply)}")
         fields.append(f"Last-Attempt-Date: {formatdate(now)}")
-        if not failed:
+        if not failed and not success:
             fields.append(f"Will-Retry-Until: {formatdate(message.created_at + 5 * 86400)}")
         blocks.append("\r\n".join(fields))
     full = message.ret == "FULL"
@@ -116,12 +132,13 @@ def build(message: QueuedMessage, notice: Notice, original: bytes, *, reporting_
     return b"".join(parts)
 
 
-def notices(message: QueuedMessage, failed: Sequence[int],
-            delayed: Sequence[int]) -> list[Notice]:
+def notices(message: QueuedMessage, failed: Sequence[int], delayed: Sequence[int],
+            delivered: Sequence[int] = (), relayed: Sequence[int] = ()) -> list[Notice]:
     """The notices an attempt calls for, by recipient index, NOTIFY honoured."""
     by_index = {r.index: r for r in message.recipients}
     out = []
-    for kind, indexes in ((FAILED, failed), (DELAYED, delayed)):
+    for kind, indexes in ((FAILED, failed), (DELAYED, delayed), (DELIVERED, delivered),
+                          (RELAYED, relayed)):
         chosen = tuple(by_index[i] for i in indexes if i in by_index and wants(by_index[i], kind))
         if chosen:
             out.append(Notice(kind, chosen))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from fdb_layers.blobs.refs import BlobBeingDeleted
@@ -41,16 +41,22 @@ class Outbox:
         self.signer = signer
 
     async def enqueue(self, queue_id: str, sender: str, recipients: Sequence[str],
-                      content: bytes) -> bool:
+                      content: bytes, *, envid: str = "", ret: str = "",
+                      dsn: Mapping[str, tuple[tuple[str, ...], str]] | None = None
+                      ) -> bool:
         """Queue ``content`` for ``recipients``; False if this queue id was queued
-        already (a retry).  Raises on failure: nothing is acknowledged then."""
+        already (a retry).  Raises on failure: nothing is acknowledged then.  The DSN
+        options (RFC 3461 section 4) are kept with the message for its notices:
+        ``envid`` and ``ret`` from MAIL, ``dsn`` maps an address to its NOTIFY and
+        ORCPT from RCPT."""
         now = self.clock()
         if self.signer is not None:
             content = await self.signer.sign(content)
+        options = dsn or {}
+        rcpts = tuple(Recipient(r, *options.get(r, ((), ""))) for r in recipients)
         for attempt in range(_PUT_TRIES):
             ref = await self.blobs.put(content)
-            envelope = Envelope(sender, tuple(Recipient(r) for r in recipients), ref.id,
-                                ref.size, now, now)
+            envelope = Envelope(sender, rcpts, ref.id, ref.size, now, now, envid, ret)
             try:
                 queued = await transact(self.engine, enqueue_message, queue_id, envelope)
             except BlobBeingDeleted:  # the collector is deleting it: put it again

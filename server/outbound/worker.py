@@ -37,6 +37,7 @@ from fdb_layers.queue import (
     count_queue,
     enqueue_message,
     lease_due,
+    renew_lease,
     record_attempt,
     watch_queue,
 )
@@ -52,7 +53,7 @@ from server.delivery import (
 )
 from server.directory.base import Directory
 from server.outbound import dsn
-from server.outbound.client import ClientOptions, HopFailed, send
+from server.outbound.client import ClientOptions, DsnOptions, HopFailed, send
 from server.outbound.dane import Dane, send_with_dane
 from server.outbound.mtasts import PolicySource, send_under_policy
 from server.outbound.routing import Hop, RouteError, Router, make_resolver
@@ -172,6 +173,31 @@ class DeliveryWorker:
 
     # --- one message ------------------------------------------------------------------
     async def _attempt(self, holder: str, message: QueuedMessage) -> None:
+        keeper = asyncio.create_task(self._keep_lease(holder, message.queue_id))
+        try:
+            await self._attempt_held(holder, message)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _keep_lease(self, holder: str, queue_id: str) -> None:
+        """Renew the lease every third of its length while the attempt runs: a long
+        delivery (slow hosts, many of them) is not taken by another worker meanwhile,
+        and a worker that dies still leaves it within one lease."""
+        seconds = self.retry.lease_seconds
+        while True:
+            await asyncio.sleep(seconds / 3)
+            try:
+                held = await transact(self.engine, renew_lease, queue_id, holder,
+                                      self.clock(), seconds)
+            except Exception:
+                log.exception("queued %s: renewing the lease failed", queue_id)
+                continue
+            if not held:
+                return
+
+    async def _attempt_held(self, holder: str, message: QueuedMessage) -> None:
         extra = {"queue_id": message.queue_id}
         try:
             body = await self.blobs.get(message.blob_id)
@@ -183,12 +209,15 @@ class DeliveryWorker:
             if r.state not in (DELIVERED, FAILED):
                 by_domain.setdefault(r.address.rpartition("@")[2].lower(), []).append(r.index)
         results: dict[int, RecipientResult] = {}
+        # a success to report if asked (RFC 3461 5.2.2): dsn.DELIVERED to a local
+        # mailbox, dsn.RELAYED to a hop without DSN (one with DSN reports itself)
+        success: dict[int, str] = {}
         addresses = {r.index: r.address for r in message.recipients}
         await asyncio.gather(*(self._domain(message, domain, [addresses[i] for i in indexes],
-                                            indexes, body, results)
+                                            indexes, body, results, success)
                                for domain, indexes in by_domain.items()))
         now = self.clock()
-        notices = await self._prepare_notices(message, results, body, now)
+        notices = await self._prepare_notices(message, results, body, now, success)
         try:
             outcome = await transact(self.engine, self._record, message, holder, results,
                                      notices, now)
@@ -212,7 +241,8 @@ class DeliveryWorker:
         outcome = await record_attempt(tr, message.queue_id, holder, results, now=now,
                                        settings=self.retry)
         for notice, queue_id, ref in notices:
-            wanted = outcome.failed if notice.kind == dsn.FAILED else outcome.delay_notice
+            wanted = outcome.failed if notice.kind == dsn.FAILED else \
+                outcome.delivered if notice.kind in dsn.SUCCESS_KINDS else outcome.delay_notice
             if {r.index for r in notice.recipients} <= set(wanted):
                 envelope = Envelope("", (QueueRecipient(message.sender),), ref.id, ref.size,
                                     now, now)
@@ -221,7 +251,8 @@ class DeliveryWorker:
 
     async def _prepare_notices(self, message: QueuedMessage,
                                results: dict[int, RecipientResult], body: bytes,
-                               now: float) -> list[tuple[dsn.Notice, str, BlobRef]]:
+                               now: float, success: dict[int, str] | None = None
+                               ) -> list[tuple[dsn.Notice, str, BlobRef]]:
         """The DSNs this attempt calls for (what record_attempt will decide, from the same
         state and time), their bodies put in the blob store; never to ``<>`` (RFC 3461
         section 6.2)."""
@@ -230,6 +261,8 @@ class DeliveryWorker:
         expired = is_expired(self.retry, message.created_at, now)
         late = needs_delay_notice(self.retry, message.created_at, now)
         failed, delayed, updated = [], [], []
+        delivered: list[int] = []
+        passed_on: list[int] = []
         for r in message.recipients:
             state, reply = r.state, r.reply
             if state not in (DELIVERED, FAILED) and r.index in results:
@@ -240,27 +273,38 @@ class DeliveryWorker:
                 failed.append(r.index)
             if state == DELAYED and late and not r.delay_notified:
                 delayed.append(r.index)
+            kind = (success or {}).get(r.index)
+            if state == DELIVERED and r.state != DELIVERED and kind is not None:
+                (passed_on if kind == dsn.RELAYED else delivered).append(r.index)
             updated.append(replace(r, reply=reply))
         message = replace(message, recipients=tuple(updated))
         out = []
-        for notice in dsn.notices(message, failed, delayed):
+        for notice in dsn.notices(message, failed, delayed, delivered, passed_on):
             report = dsn.build(message, notice, body, reporting_mta=self.hostname, now=now)
             out.append((notice, dsn.notice_id(message, notice), await self.blobs.put(report)))
         return out
 
     async def _domain(self, message: QueuedMessage, domain: str, recipients: list[str],
                       indexes: list[int], body: bytes,
-                      results: dict[int, RecipientResult]) -> None:
+                      results: dict[int, RecipientResult],
+                      success: dict[int, str] | None = None) -> None:
         limit = self._domains.setdefault(
             domain, _DomainLimit(asyncio.Semaphore(self.settings.concurrency_per_domain)))
         limit.users += 1
         started = time.perf_counter()
+        options = DsnOptions(
+            message.envid, message.ret,
+            {r.address: r.notify for r in message.recipients if r.notify},
+            {r.address: r.orcpt for r in message.recipients if r.orcpt})
+        local = False
         try:
             async with limit.semaphore:
-                if await self._is_local(domain):
+                local = await self._is_local(domain)
+                if local:
                     replies = await self._local(message, recipients, body)
                 else:
-                    replies = await self._send(domain, message.sender, recipients, body)
+                    replies = await self._send(domain, message.sender, recipients, body,
+                                               options)
         finally:
             limit.users -= 1
             if not limit.users:         # no unbounded map of every domain ever seen
@@ -272,26 +316,30 @@ class DeliveryWorker:
             DELIVERIES.labels({DELIVERED: "delivered", FAILED: "failed"}.get(
                 state, "deferred")).inc()
             results[index] = RecipientResult(state, reply)
+            if success is not None and (local or address in options.relayed):
+                success[index] = dsn.DELIVERED if local else dsn.RELAYED
             log.info("queued %s to <%s>: %s", message.queue_id, address, reply[:200],
                      extra={"queue_id": message.queue_id})
 
     async def _send(self, domain: str, sender: str, recipients: list[str],
-                    body: bytes) -> dict[str, str]:
+                    body: bytes, dsn_options: DsnOptions | None = None) -> dict[str, str]:
         """Each recipient's reply from the first hop that took the transaction."""
         try:
             hops = await self.router.hops(domain)
         except RouteError as e:
             return dict.fromkeys(recipients, e.reply)
         if self.dane is not None and hops and not hops[0].relay:
-            replies = await self._send_dane(domain, hops, sender, recipients, body)
+            replies = await self._send_dane(domain, hops, sender, recipients, body,
+                                            dsn_options)
             if replies is not None:         # DANE takes precedence (RFC 8461 section 2)
                 return replies
         if self.policies is not None and hops and not hops[0].relay:
-            return await self._send_mta_sts(domain, hops, sender, recipients, body)
+            return await self._send_mta_sts(domain, hops, sender, recipients, body,
+                                            dsn_options)
         last = HopFailed("451 4.4.1 no next hop")
         for hop in hops:        # RFC 5321 section 5.1: the next MX on failure
             try:
-                return await send(hop, self.options, sender, recipients, body)
+                return await send(hop, self.options, sender, recipients, body, dsn_options)
             except HopFailed as e:
                 if e.permanent:
                     return dict.fromkeys(recipients, e.reply)
@@ -299,15 +347,16 @@ class DeliveryWorker:
         return dict.fromkeys(recipients, last.reply)
 
     async def _send_dane(self, domain: str, hops: list[Hop], sender: str,
-                         recipients: list[str], body: bytes) -> dict[str, str] | None:
+                         recipients: list[str], body: bytes,
+                         dsn_options: DsnOptions | None = None) -> dict[str, str] | None:
         """:meth:`_send` to MX hosts with DANE (RFC 7672); None where it does not apply."""
         assert self.dane is not None
 
         async def attempt(hop: Hop, tls: ssl.SSLContext | None,
                           check: Callable[[ssl.SSLObject], str | None] | None
                           ) -> dict[str, str]:
-            return await send(hop, self.options, sender, recipients, body, require_tls=tls,
-                              check_peer=check)
+            return await send(hop, self.options, sender, recipients, body, dsn_options,
+                              require_tls=tls, check_peer=check)
 
         try:
             return await send_with_dane(self.dane, domain, hops, attempt)
@@ -315,7 +364,8 @@ class DeliveryWorker:
             return dict.fromkeys(recipients, e.reply)
 
     async def _send_mta_sts(self, domain: str, hops: list[Hop], sender: str,
-                            recipients: list[str], body: bytes) -> dict[str, str]:
+                            recipients: list[str], body: bytes,
+                            dsn_options: DsnOptions | None = None) -> dict[str, str]:
         """:meth:`_send` to MX hosts under the domain's MTA-STS policy (RFC 8461)."""
         assert self.policies is not None
         try:
@@ -325,7 +375,8 @@ class DeliveryWorker:
             return dict.fromkeys(recipients, "451 4.3.0 MTA-STS policy unavailable")
 
         async def attempt(hop: Hop, tls: ssl.SSLContext | None) -> dict[str, str]:
-            return await send(hop, self.options, sender, recipients, body, require_tls=tls)
+            return await send(hop, self.options, sender, recipients, body, dsn_options,
+                              require_tls=tls)
 
         try:
             return await send_under_policy(domain, policy, self.policies.context, hops,

@@ -28,8 +28,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -42,9 +42,11 @@ from server.delivery import (
     Refused,
     Source,
 )
+from fdb_layers.queue import QueuedMessage, RecipientState
 from server.directory.base import Directory, Principal
 from server.mailauth.checks import QUARANTINE, REJECT
 from server.mailauth.verify import Checked
+from server.outbound import dsn
 from server.sasl import Authenticator, CredentialCache
 from server.smtp import trace
 from server.smtp.headers import UnparsableAuthor, author_addresses
@@ -77,7 +79,9 @@ class Outbox(Protocol):
     returns once durable (False: this queue id was queued already)."""
 
     async def enqueue(self, queue_id: str, sender: str, recipients: Sequence[str],
-                      content: bytes) -> bool: ...
+                      content: bytes, *, envid: str = "", ret: str = "",
+                      dsn: Mapping[str, tuple[tuple[str, ...], str]] | None = None
+                      ) -> bool: ...
 
 
 class InboundChecker(Protocol):
@@ -110,6 +114,8 @@ class SenderInfo:
 class Recipient:
     address: str
     principals: list[Principal]     # empty: a remote recipient, for the outbound queue
+    notify: tuple[str, ...] = ()    # DSN NOTIFY (RFC 3461 section 4.1); () not given
+    orcpt: str = ""                 # DSN ORCPT, decoded ("rfc822;bob@example.org")
 
     @property
     def remote(self) -> bool:
@@ -121,6 +127,9 @@ class Transaction:
     reverse_path: str
     utf8: bool = False
     recipients: list[Recipient] = field(default_factory=list)
+    body: str = "7BIT"              # BODY: 7BIT, 8BITMIME or BINARYMIME (BDAT only)
+    ret: str = ""                   # DSN RET (RFC 3461 section 4.3): FULL, HDRS or ""
+    envid: str = ""                 # DSN ENVID (section 4.4), decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,17 +273,49 @@ class SmtpHandler:
             reply = await self._enqueue(who, tx, content, remote)
             if reply is not None or len(remote) == len(tx.recipients):
                 return reply or f"250 2.0.0 OK queued as {self._did(tx, content)[:16]}"
-            tx = Transaction(tx.reverse_path, tx.utf8, [r for r in tx.recipients if not r.remote])
+            tx = replace(tx, recipients=[r for r in tx.recipients if not r.remote])
         request = self._request(who, tx, content, Source.SMTP, results_header, role)
         results = await self._run(who, request)
         if results is None:
             return "451 4.3.0 Temporary delivery failure, try again later"
         reply = self._data_reply(who, request.idempotency_id, results, len(request.recipients))
+        if reply.startswith("2") and not await self._success_notice(who, tx, content,
+                                                                     results):
+            return "451 4.3.0 Temporary queueing failure, try again later"
         if remote and reply.startswith("5"):    # the remote ones are queued: accepted
             log.warning("delivery %s: local recipients refused (%s), remote ones queued",
                         request.idempotency_id, reply, extra={"conn": who.conn_id})
             return f"250 2.0.0 OK id={request.idempotency_id[:16]}"
         return reply
+
+    async def _success_notice(self, who: SenderInfo, tx: Transaction, content: bytes,
+                              results: Sequence[DeliveryResult]) -> bool:
+        """A "delivered" DSN (RFC 3461 section 5.2.2) for the local recipients that
+        asked for one with NOTIFY=SUCCESS and were stored, queued to the sender (named
+        by the delivery id: a retried message queues it once); False if it could not
+        be queued (the client tries again; the delivery itself is idempotent)."""
+        stored = {r.account_id for r in results if not isinstance(r, Refused)}
+        wanted = [r for r in tx.recipients if not r.remote and "SUCCESS" in r.notify
+                  and any(p.id in stored for p in r.principals)]
+        if not wanted or not tx.reverse_path or self.outbox is None:
+            return True
+        did = self._did(tx, content)
+        now = time.time()
+        message = QueuedMessage(
+            did, tx.reverse_path, tx.envid, tx.ret, "", len(content), now, now, 0, "", 0.0,
+            tuple(RecipientState(i, r.address, r.notify, r.orcpt, "delivered",
+                                 "250 2.0.0 delivered", 1, False)
+                  for i, r in enumerate(wanted)))
+        notice = dsn.Notice(dsn.DELIVERED, message.recipients)
+        report = dsn.build(message, notice, content, reporting_mta=self.hostname, now=now)
+        try:
+            await self.outbox.enqueue(dsn.notice_id(message, notice), "",
+                                      [tx.reverse_path], report)
+        except Exception:
+            log.exception("queueing the delivery notice of %s failed", did,
+                          extra={"conn": who.conn_id})
+            return False
+        return True
 
     @staticmethod
     def _did(tx: Transaction, content: bytes) -> str:
@@ -288,8 +329,11 @@ class SmtpHandler:
         assert self.outbox is not None      # remote recipients are accepted only then
         did = self._did(tx, content)
         try:
+            dsn = {r.address: (r.notify, r.orcpt) for r in tx.recipients
+                   if r.remote and (r.notify or r.orcpt)}
             await self.outbox.enqueue(did, tx.reverse_path, remote,
-                                      self._trace(who, tx, did, Source.SMTP) + content)
+                                      self._trace(who, tx, did, Source.SMTP) + content,
+                                      envid=tx.envid, ret=tx.ret, dsn=dsn)
         except Exception:
             log.exception("queueing %s failed", did, extra={"conn": who.conn_id})
             MESSAGES.labels(who.listener, "tempfail", "delivery_error").inc()

@@ -31,7 +31,9 @@ from server.smtp.handler import Recipient, SenderInfo, SmtpHandler, Transaction
 from server.smtp.limits import Limits, tarpit_delay
 from server.smtp.logs import ConnectionLog, connection_context, new_connection_id
 from server.smtp.replies import enhance
+from server.smtp.wire.bdat import BdatSyntaxError, check_text, parse_bdat
 from server.smtp.wire.data import DataDecoder, DataProblem
+from server.smtp.wire.dsn import DsnParamError, mail_dsn, rcpt_dsn
 from server.smtp.wire.params import check_mail_params
 from server.smtp.wire.path import PathArgument, PathError, parse_mail, parse_rcpt
 
@@ -49,8 +51,11 @@ OPEN_CONNECTIONS = Gauge(
 AUTH_LINE = 12288
 # What each MAIL parameter may add to the 512 octets (RFC 1870 section 3: SIZE 26;
 # RFC 6152 (via RFC 1652): BODY 14; RFC 6531 section 3.4: SMTPUTF8 10; RFC 4954 section 5:
-# AUTH 500).
-MAIL_EXTRA = 26 + 14 + 10 + 500
+# AUTH 500; RFC 3461 sections 4.4 and 4.3: ENVID 100, RET 10; RCPT's NOTIFY 30 and
+# ORCPT 500, sections 4.1 and 4.2, fit in the same room).
+MAIL_EXTRA = 26 + 14 + 10 + 500 + 100 + 10
+# Octets of a BDAT chunk read at a time (the chunk's size is the client's word).
+_CHUNK_READ = 64 * 1024
 _READER_LIMIT = 64 * 1024
 # Replies that may wait for the next ones while pipelined commands are pending; any other
 # (greeting, 220 before TLS, 235, 334, 354, 421, 221) is sent at once.
@@ -105,6 +110,7 @@ class TxEnvelope(Envelope):
     def __init__(self) -> None:
         super().__init__()
         self.tx: Transaction | None = None
+        self.chunks: bytearray | None = None    # BDAT's octets so far (RFC 3030)
 
 
 class SmtpSession(SaslMechanisms, SMTP):
@@ -430,7 +436,8 @@ class SmtpSession(SaslMechanisms, SMTP):
         lines = [f"250 {self.hostname}", "250 PIPELINING"]
         if opts.max_message_size:
             lines.append(f"250 SIZE {opts.max_message_size}")
-        lines += ["250 8BITMIME", "250 ENHANCEDSTATUSCODES"]
+        lines += ["250 8BITMIME", "250 ENHANCEDSTATUSCODES", "250 CHUNKING",
+                  "250 BINARYMIME", "250 DSN"]
         if opts.smtputf8:
             lines.append("250 SMTPUTF8")
         if self.tls_context and not self._tls_protocol:
@@ -482,7 +489,14 @@ class SmtpSession(SaslMechanisms, SMTP):
         if reply is None:
             reply = await self.ctx.handler.check_sender(self.sender_info(), path)
         if reply is None:
-            self.envelope.tx = Transaction(path.address, utf8="SMTPUTF8" in path.params)
+            try:
+                dsn = mail_dsn(path.params)
+            except DsnParamError as e:
+                reply = e.reply
+        if reply is None:
+            body = (path.params.get("BODY") or "7BIT").upper()
+            self.envelope.tx = Transaction(path.address, utf8="SMTPUTF8" in path.params,
+                                           body=body, ret=dsn.ret, envid=dsn.envid)
             self.envelope.mail_from = path.address or "<>"
             self.envelope.smtp_utf8 = self.envelope.tx.utf8
             reply = "250 2.1.0 Sender OK"
@@ -493,7 +507,8 @@ class SmtpSession(SaslMechanisms, SMTP):
         assert self.session is not None
         return check_mail_params(path, extended=bool(self.session.extended_smtp),
                                  smtputf8=self.ctx.options.smtputf8,
-                                 max_size=self.ctx.options.max_message_size)
+                                 max_size=self.ctx.options.max_message_size,
+                                 binarymime=True, dsn=True)
 
     async def smtp_RCPT(self, arg: str | None) -> None:
         if await self.check_helo_needed() or await self.check_auth_needed("RCPT"):
@@ -515,15 +530,22 @@ class SmtpSession(SaslMechanisms, SMTP):
         except PathError as e:
             await self.push(e.reply)
             return
-        if path.params:
-            await self.push(f"555 5.5.4 RCPT parameter {next(iter(path.params))} not supported")
+        unknown = [p for p in path.params if p not in ("NOTIFY", "ORCPT")]
+        if unknown:
+            await self.push(f"555 5.5.4 RCPT parameter {unknown[0]} not supported")
+            return
+        try:
+            dsn = rcpt_dsn(path.params)
+        except DsnParamError as e:
+            await self.push(e.reply)
             return
         if not path.is_ascii and not tx.utf8:
             await self.push("553 5.6.7 Non-ASCII address needs SMTPUTF8")
             return
         decision = await self.ctx.handler.check_recipient(self.sender_info(), path)
         if decision.accepted:
-            tx.recipients.append(Recipient(path.address, decision.principals))
+            tx.recipients.append(Recipient(path.address, decision.principals,
+                                           dsn.notify, dsn.orcpt))
             assert self.envelope is not None
             self.envelope.rcpt_tos.append(path.address)
         self.log.info("RCPT TO:<%s>: %s", path.address, decision.reply[:9])
@@ -576,6 +598,13 @@ class SmtpSession(SaslMechanisms, SMTP):
         if arg:
             await self.push("501 5.5.4 Syntax: DATA")
             return
+        assert isinstance(self.envelope, TxEnvelope)
+        if tx.body == "BINARYMIME" or self.envelope.chunks is not None:
+            # RFC 3030 section 3: BINARYMIME only with BDAT; section 2: no DATA after BDAT
+            self._reset_transaction()
+            await self.push("503 5.5.1 BDAT required (BODY=BINARYMIME or BDAT begun); "
+                            "transaction reset")
+            return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         opts = self.ctx.options
         decoder = DataDecoder(max_size=opts.max_message_size, max_line=opts.max_line_length,
@@ -583,14 +612,21 @@ class SmtpSession(SaslMechanisms, SMTP):
         await self._read_data(decoder)
         result = decoder.result()
         self._reset_transaction()
-        if result.problem is not None:
-            self.ctx.handler.refused(self.ctx.kind, result.problem.value)
-            self.log.info("DATA refused (%s, %d octets)", result.problem.value, result.size)
-            await self.push(_DATA_REPLIES[result.problem].format(opts.max_message_size))
+        await self._accept(tx, result.content, result.size, result.problem, "DATA")
+
+    async def _accept(self, tx: Transaction, content: bytes, size: int,
+                      problem: DataProblem | None, command: str) -> None:
+        """The end of a message (DATA or BDAT LAST): refused, or delivered (durable)
+        before the 250."""
+        opts = self.ctx.options
+        if problem is not None:
+            self.ctx.handler.refused(self.ctx.kind, problem.value)
+            self.log.info("%s refused (%s, %d octets)", command, problem.value, size)
+            await self.push(_DATA_REPLIES[problem].format(opts.max_message_size))
             return
         info = self.sender_info()
         if opts.check_from and info.principal is not None:
-            refusal = self.ctx.handler.check_authors(info, result.content)
+            refusal = self.ctx.handler.check_authors(info, content)
             if refusal is not None:
                 self.ctx.handler.refused(self.ctx.kind, "author_not_owned")
                 self.log.info("DATA refused: From:/Sender: not owned by %s",
@@ -599,7 +635,7 @@ class SmtpSession(SaslMechanisms, SMTP):
                 return
         # The delivery runs to its end even if the client goes away meanwhile: it is
         # idempotent, and the client, not having seen our reply, will send it again.
-        delivery = asyncio.ensure_future(self.ctx.handler.deliver(info, tx, result.content))
+        delivery = asyncio.ensure_future(self.ctx.handler.deliver(info, tx, content))
         self._delivering = delivery
         self._reset_timeout(opts.delivery_timeout + opts.timeout)   # no idle close meanwhile
         try:
@@ -613,9 +649,87 @@ class SmtpSession(SaslMechanisms, SMTP):
         finally:
             self._delivering = None
             self._reset_timeout()
-        self.log.info("DATA %d octets for %d recipients: %s", result.size,
+        self.log.info("%s %d octets for %d recipients: %s", command, size,
                       len(tx.recipients), reply)
         await self.push(reply)
+
+    # -- BDAT (RFC 3030) -------------------------------------------------------------
+
+    async def smtp_BDAT(self, arg: str | None) -> None:
+        """A chunk of the message (RFC 3030 section 2).  Its octets are read whatever
+        the reply (they are not commands); a chunk refused fails the transaction, and
+        the chunks the client pipelined after it get 503 (no transaction) and are read
+        and dropped.  A malformed size leaves the chunk's end unknown: 501 and close."""
+        try:
+            cmd = parse_bdat(arg or "")
+        except BdatSyntaxError:
+            self.ctx.handler.refused(self.ctx.kind, "bdat_syntax")
+            self.log.info("BDAT with a malformed size %r: closing", (arg or "")[:40])
+            await self.push("501 5.5.4 Syntax: BDAT chunk-size [LAST]")
+            await self.close_with("421 4.5.0 BDAT chunk size unknown, closing connection")
+            return
+        assert self.session is not None and isinstance(self.envelope, TxEnvelope)
+        envelope = self.envelope
+        tx = envelope.tx
+        opts = self.ctx.options
+        received = len(envelope.chunks or b"")
+        refusal: str | None = None
+        if not self.session.host_name:
+            refusal = "503 5.5.1 Send EHLO first"
+        elif self._auth_required and not self.session.authenticated:
+            refusal = "530 5.7.0 Authentication required"
+        elif tx is None:
+            refusal = "503 5.5.1 Need MAIL command first"
+        elif not tx.recipients:
+            refusal = "554 5.5.1 No valid recipients"      # RFC 2920 section 3.1
+        elif opts.max_message_size and received + cmd.size > opts.max_message_size:
+            self.ctx.handler.refused(self.ctx.kind, DataProblem.TOO_BIG.value)
+            refusal = _DATA_REPLIES[DataProblem.TOO_BIG].format(opts.max_message_size)
+        chunk = await self._read_chunk(cmd.size, keep=refusal is None)
+        if refusal is not None or tx is None:
+            if tx is not None:
+                self._reset_transaction()       # the transaction failed (section 2)
+            self.log.info("BDAT %d%s refused: %s", cmd.size, " LAST" * cmd.last,
+                          refusal)
+            await self.push(refusal or "503 5.5.1 Need MAIL command first")
+            return
+        if envelope.chunks is None:
+            envelope.chunks = bytearray()
+        envelope.chunks += chunk
+        if not cmd.last:
+            await self.push(f"250 2.0.0 {cmd.size} octets received")
+            return
+        content = bytes(envelope.chunks)
+        self._reset_transaction()
+        problem = None
+        if tx.body != "BINARYMIME":
+            content, problem = check_text(content, max_line=opts.max_line_length,
+                                          normalize=opts.normalize_bare_line_endings)
+        await self._accept(tx, content, len(content), problem, "BDAT")
+
+    async def _read_chunk(self, size: int, *, keep: bool) -> bytes:
+        """``size`` octets of a BDAT chunk (kept, or read and dropped), with DATA's
+        time limits; a connection closed meanwhile ends the session (nothing stored)."""
+        opts = self.ctx.options
+        now = self.loop.time()
+        self._last_data = now
+        self._data_deadline = now + opts.data_timeout
+        self._reset_timeout(max(0.001, min(opts.timeout, opts.data_timeout)))
+        out = bytearray()
+        left = size
+        try:
+            while left:
+                try:
+                    piece = await self._reader.readexactly(min(left, _CHUNK_READ))
+                except asyncio.IncompleteReadError:
+                    raise ConnectionResetError("connection closed during BDAT") from None
+                left -= len(piece)
+                if keep:
+                    out += piece
+        finally:
+            self._data_deadline = None
+        self._reset_timeout()
+        return bytes(out)
 
     async def _read_data(self, decoder: DataDecoder) -> None:
         """Feed the decoder up to the terminator; timeouts close the connection, which

@@ -8,15 +8,22 @@ from .path import PathArgument
 
 
 def check_mail_params(path: PathArgument, *, extended: bool, smtputf8: bool,
-                      max_size: int) -> str | None:
+                      max_size: int, binarymime: bool = False,
+                      dsn: bool = False) -> str | None:
     """None if ``path``'s parameters are acceptable, else the reply.  ``extended``: the
-    client greeted with EHLO (or LHLO); ``max_size``: 0 for no limit."""
+    client greeted with EHLO (or LHLO); ``max_size``: 0 for no limit; ``binarymime``:
+    BODY=BINARYMIME is offered (RFC 3030 section 3); ``dsn``: RET and ENVID are offered
+    (RFC 3461 section 4, checked by :func:`.dsn.mail_dsn`)."""
     params = dict(path.params)
     if params and not extended:
         return "501 5.5.4 Parameters need EHLO"
     body = params.pop("BODY", "7BIT")
-    if body is None or body.upper() not in ("7BIT", "8BITMIME"):
-        return "501 5.5.4 BODY must be 7BIT or 8BITMIME"
+    bodies = ("7BIT", "8BITMIME", "BINARYMIME") if binarymime else ("7BIT", "8BITMIME")
+    if body is None or body.upper() not in bodies:
+        return f"501 5.5.4 BODY must be {', '.join(bodies[:-1])} or {bodies[-1]}"
+    if dsn:
+        params.pop("RET", None)
+        params.pop("ENVID", None)
     utf8 = "SMTPUTF8" in params
     if utf8 and (params.pop("SMTPUTF8") is not None or not smtputf8):
         return "501 5.5.4 SMTPUTF8 takes no value" if smtputf8 \

@@ -29,6 +29,7 @@ from fdb_layers.queue import (
     lease_due,
     list_messages,
     record_attempt,
+    renew_lease,
     retry_now,
     watch_queue,
 )
@@ -324,3 +325,24 @@ async def test_a_message_at_every_bound_fits_in_one_transaction(engine: Engine) 
     m = await transact(engine, get_message, "q" * MAX_QUEUE_ID)
     assert m is not None and len(m.recipients) == MAX_RECIPIENTS
     assert {len(r.reply) for r in m.recipients} == {MAX_REPLY}
+
+
+# --- lease renewal -------------------------------------------------------------------------
+
+
+async def test_renewed_lease_is_not_taken_and_a_lost_one_is_not_renewed(engine: Engine) -> None:
+    """Issue 14: a worker still delivering renews its lease: another worker does not
+    lease the message when the first lease would have expired; once the attempt is
+    recorded (or the lease taken over) renewal says False and changes nothing."""
+    await enqueue(engine, "q1", envelope(1, due_at=100.0))
+    assert await lease(engine, "w1", 100.0) == ["q1"]
+    for _ in range(2):      # a re-run sets the same lease
+        assert await transact(engine, renew_lease, "q1", "w1", 150.0, LEASE)
+    assert await lease(engine, "w2", 100.0 + LEASE + 1) == []
+    m = await transact(engine, get_message, "q1")
+    assert m is not None and (m.holder, m.lease_expires, m.due_at) == ("w1", 210.0, 210.0)
+    assert await lease(engine, "w3", 211.0) == ["q1"]     # expired: another takes it
+    assert not await transact(engine, renew_lease, "q1", "w1", 212.0, LEASE)
+    await transact(engine, record_attempt, "q1", "w3", {0: OK}, now=213.0)
+    assert not await transact(engine, renew_lease, "q1", "w3", 214.0, LEASE)
+    assert await transact(engine, get_message, "q1") is None
