@@ -22,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
         ("smtp.py", ["--quick"], ["ceiling", "fdbmail", "ratio fdbmail/ceiling",
                                   "ratio workers=2/ceiling"]),
         ("mailbox.py", ["--quick"], ["open (SELECT data)", "summaries of newest 50"]),
+        ("imap.py", ["--quick", "--no-dovecot"],
+         ["appends/s", "UID FETCH 1:* (FLAGS ENVELOPE)", "UID FETCH BODY[]", "commands/s",
+          "SELECT p50 1,000", "IDLE:    100 connections"]),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expect: list[str], tmp_path: Path) -> None:
