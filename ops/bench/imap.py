@@ -26,7 +26,8 @@ once; later LOGINs hit the credential cache (an HMAC of login, secret and the di
 password version, plus the read of that version): as cheap as Dovecot's.  fdbmail runs on
 its embedded defaults (sqlite store, blobs in a local folder) in one process, or on
 FoundationDB with --foundationdb CLUSTER_FILE (the cluster's WHOLE KEY SPACE IS CLEARED
-first: a test cluster only).  Both make an APPEND durable (fsync) before OK; Dovecot with
+first: a test cluster only).  IMAPBENCH_PROFILE=FILE: a cProfile of the fdbmail
+process, written to FILE at the end.  Both make an APPEND durable (fsync) before OK; Dovecot with
 its default mail_fsync=optimized.
 
     .venv/bin/python ops/bench/imap.py [--clients 1,4,16] [--seconds 20] [--messages 2000]
@@ -262,6 +263,12 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
     assert node.engine is not None and node.directory is not None
     loop = asyncio.get_running_loop()
     conn.send(node.ports["imap"])
+    profile = os.environ.get("IMAPBENCH_PROFILE")
+    profiler = None
+    if profile:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
     try:
         while True:
             request = await loop.run_in_executor(None, conn.recv)
@@ -273,6 +280,9 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
             box = await transact(node.engine, find_mailbox, principal.id, "INBOX")
             conn.send(await fill(node.engine, principal.id, box.id, n))
     finally:
+        if profiler is not None and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
         await node.stop()
 
 
