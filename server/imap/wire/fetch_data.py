@@ -10,8 +10,8 @@ from datetime import datetime
 
 from server.imap.wire.fetch import FetchBinarySize, FetchBody
 from server.imap.wire.values import Atom, Binary, Value, imap_datetime, render
-from server.mime.imap_render import render_bodystructure, render_envelope
-from server.mime.model import MessageSummary
+from server.mime.imap_render import render_bodystructure, render_envelope, render_envelope_of
+from server.mime.model import Envelope, MessageSummary
 
 __all__ = [
     "FetchData", "EnvelopeOf", "BodyStructureOf", "FetchValue", "FetchPair", "item_flags",
@@ -23,9 +23,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeOf:
-    """FETCH ENVELOPE of a stored summary, rendered in the session's mode."""
+    """FETCH ENVELOPE of a stored summary (or of its envelope alone), rendered in the
+    session's mode."""
 
-    summary: MessageSummary
+    summary: MessageSummary | Envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,9 @@ class FetchData:
         parts = []
         for name, value in self.items:
             if isinstance(value, EnvelopeOf):
-                shown = render_envelope(value.summary, utf8)
+                shown = (render_envelope_of(value.summary, utf8)
+                         if isinstance(value.summary, Envelope)
+                         else render_envelope(value.summary, utf8))
             elif isinstance(value, BodyStructureOf):
                 shown = render_bodystructure(value.summary, value.extensible, utf8)
             else:
@@ -106,7 +109,7 @@ def item_preview(text: str | None) -> FetchPair:
     return (b"PREVIEW", text)
 
 
-def item_envelope(summary: MessageSummary) -> FetchPair:
+def item_envelope(summary: MessageSummary | Envelope) -> FetchPair:
     return (b"ENVELOPE", EnvelopeOf(summary))
 
 
