@@ -675,14 +675,12 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
             took = control.recv()
             print(f"\nfilled {n:>9,} messages (index only, through the mail layer) in "
                   f"{took:7.1f} s", flush=True)
-            results[n] = time_commands(ours.port, user, args.repeat)
-        print(f"\n== SELECT / EXAMINE / STATUS, fdbmail, {args.repeat} times each\n"
-              f"{'messages':>10} {'SELECT p50':>12} {'p99':>11} {'EXAMINE p50':>12} "
-              f"{'STATUS p50':>12} {'p99':>11}")
-        for n, r in results.items():
-            print(f"{n:>10,} {ms(pct(r['SELECT'], 50))} {ms(pct(r['SELECT'], 99))} "
+            results[n] = r = time_commands(ours.port, user, args.repeat)
+            print(f"{'messages':>10} {'SELECT p50':>12} {'p99':>11} {'EXAMINE p50':>12} "
+                  f"{'STATUS p50':>12} {'p99':>11}   ({args.repeat} times each)\n"
+                  f"{n:>10,} {ms(pct(r['SELECT'], 50))} {ms(pct(r['SELECT'], 99))} "
                   f"{ms(pct(r['EXAMINE'], 50))} {ms(pct(r['STATUS'], 50))} "
-                  f"{ms(pct(r['STATUS'], 99))}")
+                  f"{ms(pct(r['STATUS'], 99))}", flush=True)
         small, large = results[sizes[0]], results[sizes[-1]]
         for cmd in ("SELECT", "EXAMINE", "STATUS"):
             ratio = pct(large[cmd], 50) / max(1e-9, pct(small[cmd], 50))
