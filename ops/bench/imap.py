@@ -33,7 +33,7 @@ its default mail_fsync=optimized.
     .venv/bin/python ops/bench/imap.py [--clients 1,4,16] [--seconds 20] [--messages 2000]
         [--size 10240] [--sizes 1000,100000,1000000] [--repeat 50] [--idle 1000,10000]
         [--parts append,workload,select,idle] [--no-dovecot] [--dovecot-login-per-connection]
-        [--foundationdb CLUSTER_FILE] [--quick]
+        [--foundationdb CLUSTER_FILE] [--workers N] [--quick]
 """
 
 from __future__ import annotations
@@ -211,13 +211,14 @@ class Client:
 
 # -- fdbmail in its own process ----------------------------------------------------------
 
-def write_config(root: Path, cluster_file: str | None) -> Path:
+def write_config(root: Path, cluster_file: str | None, workers: int = 0) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     path = root / "fdbmail.toml"
     store = (f'[store]\nengine = "foundationdb"\ncluster_file = "{cluster_file}"\n'
              if cluster_file else "")
     path.write_text(
-        f'[server]\ndata_dir = "{root / "data"}"\nhttp_listen = "127.0.0.1:0"\nworkers = 0\n'
+        f'[server]\ndata_dir = "{root / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        f'workers = {workers}\n'
         'log_level = "WARNING"\nhostname = "imap.bench"\n'
         '[smtp]\nmx_listen = ""\nsubmission_listen = ""\nsubmissions_listen = ""\n'
         '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = ""\nauth_require_tls = false\n'
@@ -315,9 +316,9 @@ class Server:
     stop: Callable[[], None] = field(repr=False)
 
 
-def start_ours(root: Path, users: list[str], cluster_file: str | None
+def start_ours(root: Path, users: list[str], cluster_file: str | None, workers: int = 0
                ) -> tuple[Server, Connection]:
-    cfg = write_config(root, cluster_file)
+    cfg = write_config(root, cluster_file, workers)
     add_users(cfg, users)
     parent, child = mp.Pipe()
     proc = mp.get_context("spawn").Process(target=serve, args=(str(cfg), cluster_file, child))
@@ -606,6 +607,9 @@ def main() -> None:
                     "connection) instead of its performance mode (service_count = 0)")
     ap.add_argument("--foundationdb", metavar="CLUSTER_FILE",
                     help="fdbmail on FoundationDB (a test cluster: its key space is cleared)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="fdbmail as a node with N worker processes ([server] workers; CPU: "
+                    "all its processes; IDLE RSS: the main process's only, so use 0 for it)")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 200 messages, K = 1,4 for 2 s, 1,000-message SELECT, "
                     "100 IDLE connections")
@@ -621,11 +625,13 @@ def main() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))   # inherited by the servers
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
           f"Python {platform.python_version()}; fdbmail on "
-          f"{'FoundationDB' if args.foundationdb else 'sqlite + local blob folder'}, one "
-          f"process; load average at start {os.getloadavg()[0]:.1f}", flush=True)
+          f"{'FoundationDB' if args.foundationdb else 'sqlite + local blob folder'}, "
+          f"{f'{args.workers} worker processes' if args.workers else 'one process'}; "
+          f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="fdbmail-imapbench-") as tmp:
         size_users = [f"m{n}" for n in sizes] if "select" in parts else []
-        ours, control = start_ours(Path(tmp) / "ours", [USER, *size_users], args.foundationdb)
+        ours, control = start_ours(Path(tmp) / "ours", [USER, *size_users], args.foundationdb,
+                                   args.workers)
         servers = [ours]
         try:
             if not args.no_dovecot and parts & {"append", "workload"}:
