@@ -43,6 +43,12 @@ def _octets(text: str) -> bytes:
 
 def imap_string(text: str, utf8: bool = False) -> bytes:
     """An IMAP string: quoted when possible, else a literal (RFC 9051 §4.3)."""
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return b'"%s"' % text.encode("ascii")  # the common case, as _string would quote it
+    return _string(text, utf8)
+
+
+def _string(text: str, utf8: bool) -> bytes:
     data = _octets(text)
     quotable = _QUOTABLE.fullmatch(data) is not None
     if not quotable and utf8 and not _CTL.search(data.replace(b"\t", b"")):

@@ -23,7 +23,7 @@ from server.mime.model import FORMAT_VERSION, Envelope, MessageSummary, Part
 from server.mime.params import Params
 from server.mime.structure import MAX_DEPTH
 
-__all__ = ["summary_to_bytes", "summary_from_bytes"]
+__all__ = ["summary_to_bytes", "summary_from_bytes", "envelope_from_bytes"]
 
 _MAGIC = b"MS"
 _MAX_INFLATED = 64 * 1024 * 1024
@@ -241,20 +241,35 @@ def _unpart(v: object) -> Part:
     )
 
 
-def summary_from_bytes(data: bytes) -> MessageSummary:
-    """Decode summary_to_bytes output; ValueError if it is damaged or from a newer version."""
+def _document(data: bytes) -> list[object]:
     if len(data) < 3 or data[:2] != _MAGIC:
         raise ValueError("not a message summary")
     if data[2] > FORMAT_VERSION:
         raise ValueError(f"summary format {data[2]} is newer than {FORMAT_VERSION}")
+    text = _unstored(data[3:])
+    if text is None:
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(data[3:], _MAX_INFLATED)
+        if inflater.unconsumed_tail:
+            raise ValueError("summary too large")
+    return _list(json.loads(text))
+
+
+def envelope_from_bytes(data: bytes) -> Envelope:
+    """The top-level message's envelope alone (what FETCH ENVELOPE needs), without decoding
+    the parts: ``summary_from_bytes(data).envelope`` for a sound summary; ValueError if it
+    is damaged or from a newer version."""
     try:
-        text = _unstored(data[3:])
-        if text is None:
-            inflater = zlib.decompressobj()
-            text = inflater.decompress(data[3:], _MAX_INFLATED)
-            if inflater.unconsumed_tail:
-                raise ValueError("summary too large")
-        doc = _list(json.loads(text))
+        root = _list(_list(_document(data)[8])[0])
+        return _unenvelope(_at(root, 19)) or Envelope()
+    except (zlib.error, UnicodeDecodeError, IndexError, TypeError, RecursionError) as exc:
+        raise ValueError(f"damaged message summary: {exc}") from exc
+
+
+def summary_from_bytes(data: bytes) -> MessageSummary:
+    """Decode summary_to_bytes output; ValueError if it is damaged or from a newer version."""
+    try:
+        doc = _document(data)
         parts = tuple(_unpart(p) for p in _list(doc[8]))
         if not parts:
             raise ValueError("summary without parts")

@@ -23,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
                                   "ratio workers=2/ceiling"]),
         ("mailbox.py", ["--quick"], ["open (SELECT data)", "summaries of newest 50"]),
         ("jmap.py", ["--quick"], ["query+get", "Email/changes after", "download of a"]),
+        ("imap.py", ["--quick", "--no-dovecot"],
+         ["appends/s", "UID FETCH 1:* (FLAGS ENVELOPE)", "UID FETCH BODY[]", "commands/s",
+          "SELECT p50 1,000", "IDLE:    100 connections"]),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expect: list[str], tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ from server.imap.wire.fetch_data import (
 from server.imap.wire.responses import Code, Tagged, Untagged
 from server.imap.wire.sequence import SequenceSet, compress_numbers
 from server.mime.model import MessageSummary
+from server.mime.serialize import envelope_from_bytes
 
 from .errors import bad, no
 from .sections import Source, binary_size, section_data
@@ -197,6 +198,7 @@ class _Plan:
     want_summary: bool
     want_saved: bool
     sets_seen: bool
+    envelope_only: bool   # of the summary, only ENVELOPE: decode that alone
     modseq: bool          # every response carries MODSEQ (RFC 7162 section 3.1.4.1)
     changed_since: int | None
 
@@ -214,6 +216,8 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
         want_summary=sections or preview or bool(names & _SUMMARY),
         want_saved="SAVEDATE" in names,
         sets_seen=reads and s.selected is not None and not s.selected.readonly,
+        envelope_only=not sections and not preview and "BODY" not in names
+        and "BODYSTRUCTURE" not in names,
         modseq=s.condstore and ("FLAGS" in names or "MODSEQ" in names
                                 or cmd.changed_since is not None),
         changed_since=cmd.changed_since,
@@ -237,7 +241,8 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
     just set \\Seen on it."""
     m, email = rec.message, rec.email
     modseq, keywords = seen_now if seen_now is not None else (m.modseq, m.keywords)
-    summary = MessageSummary.from_bytes(rec.summary) if rec.summary else None
+    summary = (MessageSummary.from_bytes(rec.summary)
+               if rec.summary and not plan.envelope_only else None)
     src = Source(s.ctx.blobs, email, summary) if email is not None else None
     pairs: list[FetchPair] = [item_uid(m.uid)] if plan.uid else []
     has_flags = False
@@ -279,6 +284,8 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
             pairs.append(item_size(email.size))
         elif summary is not None and item.name == "ENVELOPE":
             pairs.append(item_envelope(summary))
+        elif rec.summary and item.name == "ENVELOPE":
+            pairs.append(item_envelope(envelope_from_bytes(rec.summary)))
         elif summary is not None and item.name == "BODYSTRUCTURE":
             pairs.append(item_bodystructure(summary))
         elif summary is not None and item.name == "BODY":

@@ -12,7 +12,7 @@ from server.imap.wire.fetch import FetchBinarySize, FetchBody
 from server.imap.wire.values import Atom, Binary, Value, imap_datetime, render
 from server.imap.wire.downgrade import downgrade_envelope
 from server.mime.imap_render import render_bodystructure, render_envelope_of
-from server.mime.model import MessageSummary
+from server.mime.model import Envelope, MessageSummary
 
 __all__ = [
     "FetchData", "EnvelopeOf", "BodyStructureOf", "FetchValue", "FetchPair", "item_flags",
@@ -24,9 +24,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeOf:
-    """FETCH ENVELOPE of a stored summary, rendered in the session's mode."""
+    """FETCH ENVELOPE of a stored summary (or of its envelope alone), rendered in the
+    session's mode."""
 
-    summary: MessageSummary
+    summary: MessageSummary | Envelope
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,8 @@ class FetchData:
             if isinstance(value, EnvelopeOf):
                 # RFC 6855 sections 7-8: no UTF-8 header text to a client that did not
                 # enable it (encoded words, A-labels; see .downgrade)
-                env = value.summary.envelope
+                env = (value.summary if isinstance(value.summary, Envelope)
+                       else value.summary.envelope)
                 shown = render_envelope_of(env if utf8 else downgrade_envelope(env), utf8)
             elif isinstance(value, BodyStructureOf):
                 shown = render_bodystructure(value.summary, value.extensible, utf8,
@@ -111,7 +113,7 @@ def item_preview(text: str | None) -> FetchPair:
     return (b"PREVIEW", text)
 
 
-def item_envelope(summary: MessageSummary) -> FetchPair:
+def item_envelope(summary: MessageSummary | Envelope) -> FetchPair:
     return (b"ENVELOPE", EnvelopeOf(summary))
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import imaplib
 import smtplib
+from collections.abc import Callable
 
 import pytest
 from imapclient import IMAPClient
@@ -153,3 +154,25 @@ async def test_one_account_never_sees_anothers_mailboxes(node: Node) -> None:
     await asyncio.to_thread(run)
 
 
+
+
+async def test_select_reports_the_first_unseen_message_past_the_first_pages(
+        imaps: Callable[[], imaplib.IMAP4_SSL]) -> None:
+    """RFC 3501 section 6.3.1: SELECT's ``OK [UNSEEN n]`` is the first message without
+    \\Seen, wherever it is (the server reads pages of growing size until found), and is
+    absent when every message is seen."""
+    def run() -> None:
+        c = imaps()
+        c.login("alice", PASSWORD)
+        for i in range(100):
+            typ, _ = c.append("INBOX", "(\\Seen)", None, MESSAGE % (i, i))
+            assert typ == "OK"
+        c.select("INBOX")
+        assert c.response("UNSEEN") == ("UNSEEN", [None])
+        for unseen in (99, 40, 33, 32, 2, 1):
+            c.store(str(unseen), "-FLAGS", "(\\Seen)")
+            c.unselect()
+            c.select("INBOX")
+            assert c.response("UNSEEN") == ("UNSEEN", [str(unseen).encode()])
+        c.logout()
+    await asyncio.to_thread(run)

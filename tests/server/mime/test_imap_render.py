@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from server.mime import parse_message
-from server.mime.imap_render import imap_string, render_bodystructure, render_envelope
+from server.mime.imap_render import _string, imap_string, render_bodystructure, render_envelope
 
 from .imap_syntax import check_body, check_envelope, read
 from .samples import ALTERNATIVE, MIXED, NESTED, PLAIN, crlf
@@ -194,6 +196,12 @@ def test_utf8_mode_quotes_valid_utf8() -> None:
 )
 def test_imap_string(text: str, wire: bytes) -> None:
     assert imap_string(text) == wire
+
+
+@given(st.one_of(st.text(), st.text(st.characters(max_codepoint=0x7F))), st.booleans())
+def test_imap_string_fast_path_is_the_general_one(text: str, utf8: bool) -> None:
+    """RFC 9051 §4.3: the shortcut for printable ASCII quotes exactly as the general rule."""
+    assert imap_string(text, utf8) == _string(text, utf8)
 
 
 @pytest.mark.parametrize("raw", [PLAIN, ALTERNATIVE, MIXED, NESTED, RFC_MESSAGE])

@@ -18,6 +18,8 @@ from server.mime import (
     part_text,
 )
 
+from server.mime.serialize import envelope_from_bytes
+
 from .samples import ALTERNATIVE, MIXED, NESTED, PLAIN, crlf
 
 
@@ -147,6 +149,14 @@ def test_round_trip(raw: bytes) -> None:
     assert MessageSummary.from_bytes(data) == s
 
 
+@pytest.mark.parametrize("raw", [PLAIN, ALTERNATIVE, MIXED, NESTED, b"", b"\xff\x00garbage",
+                                 b"Subject: caf\xe9\r\nFrom: \xff <a@b>\r\n\r\n"])
+def test_envelope_alone_is_the_summarys(raw: bytes) -> None:
+    """What FETCH ENVELOPE decodes (RFC 9051 section 7.5.2) is the full decode's envelope."""
+    data = parse_message(raw, fallback=False).to_bytes()
+    assert envelope_from_bytes(data) == MessageSummary.from_bytes(data).envelope
+
+
 def test_surrogate_escaped_header_octets_round_trip() -> None:
     s = parse_message(b"Subject: caf\xe9\r\nFrom: \xff <a@b>\r\n\r\n", fallback=False)
     back = MessageSummary.from_bytes(s.to_bytes())
@@ -170,6 +180,9 @@ def test_unknown_trailing_fields_are_ignored() -> None:
     assert MessageSummary.from_bytes(data) == s
 
 
+_BAD_PART_INDEX = zlib.compress(b'[1,0,"",0,[5],[],[],0,[["1",-1,1,0,0,0]]]')
+
+
 @pytest.mark.parametrize(
     "data",
     [
@@ -180,12 +193,15 @@ def test_unknown_trailing_fields_are_ignored() -> None:
         b"MS\x01" + zlib.compress(b"{}"),
         b"MS\x01" + zlib.compress(b"[1,2,3]"),
         b"MS\x01" + zlib.compress(b'[1,0,"",0,[],[],[],0,[]]'),
-        b"MS\x01" + zlib.compress(b'[1,0,"",0,[5],[],[],0,[["1",-1,1,0,0,0]]]'),
+        b"MS\x01" + _BAD_PART_INDEX,
     ],
 )
 def test_damaged_summaries(data: bytes) -> None:
     with pytest.raises(ValueError):
         MessageSummary.from_bytes(data)
+    if not data.endswith(_BAD_PART_INDEX):  # the envelope alone reads no part index
+        with pytest.raises(ValueError):
+            envelope_from_bytes(data)
 
 
 def test_summary_stays_compact() -> None:
