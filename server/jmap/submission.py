@@ -1,7 +1,7 @@
 """EmailSubmission (RFC 8621 section 7): /get, /changes, /query, /queryChanges, /set.
 
 Creating a submission sends the email at once (``maxDelayedSend`` 0, so ``undoStatus``
-is ``final``) through the path SMTP submission takes (``server.outbound.submit``):
+is ``final``) through the path SMTP submission takes (``server.delivery.submit``):
 local recipients get it through the delivery pipeline before ``created`` is answered,
 remote ones are queued durably for the outbound workers.  The envelope is the client's,
 or derived from the email (section 7: Sender or From; To, Cc and Bcc); Bcc fields are
@@ -50,7 +50,7 @@ from fdb_layers.submissions import (
 )
 from server.blobs import BlobStore
 from server.directory.base import Directory
-from server.outbound.submit import (
+from server.delivery.submit import (
     DeliveryPipeline,
     Outbox,
     SendFailed,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 import dkim
 from prometheus_client import Counter, Histogram
 
-from server.config import ConfigError
+from server.config import Config, ConfigError
 from server.mailauth.checks import (
     ACCEPT,
     QUARANTINE,
@@ -33,6 +33,7 @@ from server.mailauth.message import header_fields
 from server.mailauth.results import header, strip_ours
 from server.mailauth.settings import MailauthSettings
 from server.mailauth.spf import check_spf
+from server.outbound.settings import OutboundSettings
 
 log = logging.getLogger(__name__)
 _DKIMPY_LOG = logging.getLogger(__name__ + ".dkimpy")  # dkimpy's own lines (ERROR for a
@@ -229,7 +230,10 @@ def _plain_ip(ip: str) -> str:
     return str(address)
 
 
-def inbound_checker(settings: MailauthSettings, resolver: str,
-                    hostname: str) -> Checker | None:
-    """The checker of the MX listener, unless ``[mailauth] check_inbound`` is off."""
-    return Checker(settings, resolver, hostname) if settings.check_inbound else None
+def inbound_checker(config: Config, hostname: str) -> Checker | None:
+    """The checker of the MX listener, unless ``[mailauth] check_inbound`` is off; its
+    DNS resolver is ``[outbound] resolver`` (one resolver setting for the node)."""
+    settings = config.get(MailauthSettings)
+    if not settings.check_inbound:
+        return None
+    return Checker(settings, config.get(OutboundSettings).resolver, hostname)

@@ -13,10 +13,9 @@ import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from mailtext.smtp import is_text, xtext_encode
 from server.outbound.routing import Hop
 from server.outbound.wire import Reply, ReplySyntaxError, dot_stuff, parse_reply_line
-from server.smtp.wire.bdat import is_text
-from server.smtp.wire.dsn import xtext_encode
 
 log = logging.getLogger(__name__)
 

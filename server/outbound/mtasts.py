@@ -29,8 +29,7 @@ import dns.resolver
 import httpx
 from prometheus_client import Counter
 
-from fdb_layers.engine.base import Engine
-from fdb_layers.engine.run import transact
+from fdb_layers.mail import Engine, transact
 from fdb_layers.mtasts import CachedPolicy, get_policy, set_policy
 from server.outbound.client import HopFailed
 from server.outbound.routing import Hop

@@ -14,8 +14,9 @@ from typing import Protocol
 
 from fdb_layers.blobs.refs import BlobBeingDeleted
 from fdb_layers.mail import Engine, transact
-from fdb_layers.queue import Envelope, Recipient, enqueue_message
+from fdb_layers.queue import Envelope, QueuedMessage, Recipient, enqueue_message
 from server.blobs import BlobStore
+from server.outbound import dsn as dsn_report
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +68,13 @@ class Outbox:
                      extra={"queue_id": queue_id})
             return queued
         return False
+
+    async def enqueue_delivered_notice(self, message: QueuedMessage, content: bytes, *,
+                                       reporting_mta: str, now: float) -> bool:
+        """Queue the "delivered" DSN (RFC 3461 section 5.2.2) of ``message``'s recipients
+        to its sender, named by the message and notice (a retry queues it once)."""
+        notice = dsn_report.Notice(dsn_report.DELIVERED, message.recipients)
+        report = dsn_report.build(message, notice, content, reporting_mta=reporting_mta,
+                                  now=now)
+        return await self.enqueue(dsn_report.notice_id(message, notice), "",
+                                  [message.sender], report)

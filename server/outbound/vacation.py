@@ -19,7 +19,7 @@ RFC 5230 sections 4.5 and 4.6):
 The reply has ``Auto-Submitted: auto-replied``, In-Reply-To and References, the
 response's subject or "Re: " and the original subject, and a null reverse-path (RFC
 3834 section 3.3); it goes to local senders through delivery and to remote ones
-through the outbound queue (:mod:`.submit`), named by the delivery it answers, so it
+through the outbound queue (:mod:`server.delivery.submit`), named by the delivery it answers, so it
 is sent once however often that delivery runs."""
 
 from __future__ import annotations
@@ -40,9 +40,15 @@ from prometheus_client import Counter
 from fdb_layers.mail import Engine, transact
 from fdb_layers.vacation import Vacation, claim_reply, get_vacation
 from server.delivery import DeliveryRequest
+from server.delivery.submit import (
+    DeliveryPipeline,
+    Outbox,
+    SendFailed,
+    received,
+    route_recipients,
+    send,
+)
 from server.directory.base import Directory
-
-from .submit import DeliveryPipeline, Outbox, SendFailed, received, route_recipients, send
 
 log = logging.getLogger(__name__)
 

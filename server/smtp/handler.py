@@ -46,7 +46,6 @@ from fdb_layers.queue import QueuedMessage, RecipientState
 from server.directory.base import Directory, Principal
 from server.mailauth.checks import QUARANTINE, REJECT
 from server.mailauth.verify import Checked
-from server.outbound import dsn
 from server.sasl import Authenticator, CredentialCache
 from server.smtp import trace
 from server.smtp.headers import UnparsableAuthor, author_addresses
@@ -82,6 +81,9 @@ class Outbox(Protocol):
                       content: bytes, *, envid: str = "", ret: str = "",
                       dsn: Mapping[str, tuple[tuple[str, ...], str]] | None = None
                       ) -> bool: ...
+
+    async def enqueue_delivered_notice(self, message: QueuedMessage, content: bytes, *,
+                                       reporting_mta: str, now: float) -> bool: ...
 
 
 class InboundChecker(Protocol):
@@ -306,11 +308,9 @@ class SmtpHandler:
             tuple(RecipientState(i, r.address, r.notify, r.orcpt, "delivered",
                                  "250 2.0.0 delivered", 1, False)
                   for i, r in enumerate(wanted)))
-        notice = dsn.Notice(dsn.DELIVERED, message.recipients)
-        report = dsn.build(message, notice, content, reporting_mta=self.hostname, now=now)
         try:
-            await self.outbox.enqueue(dsn.notice_id(message, notice), "",
-                                      [tx.reverse_path], report)
+            await self.outbox.enqueue_delivered_notice(message, content,
+                                                       reporting_mta=self.hostname, now=now)
         except Exception:
             log.exception("queueing the delivery notice of %s failed", did,
                           extra={"conn": who.conn_id})

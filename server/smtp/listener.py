@@ -15,9 +15,7 @@ from server.smtp.handler import DeliveryPipeline, Outbox, SmtpHandler
 from server.smtp.limits import Clock, Limits, LimitSettings
 from server.smtp.session import ListenerContext, SessionOptions
 from server.sasl.limits import FailureLog
-from server.mailauth.settings import MailauthSettings
 from server.mailauth.verify import inbound_checker
-from server.outbound.settings import OutboundSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +96,8 @@ async def prepare_smtp(
     limits = Limits(limit_settings(config), **({"clock": clock} if clock else {}),
                     failure_log=failure_log)
     handler = SmtpHandler(directory, delivery, options.hostname, postmaster=s.postmaster,
-                          outbox=outbox, checker=inbound_checker(
-                              config.get(MailauthSettings),
-                              config.get(OutboundSettings).resolver, options.hostname))
+                          outbox=outbox,
+                          checker=inbound_checker(config, options.hostname))
     listens = {k: parse_listen(str(getattr(s, f"{k}_listen"))) for k in KINDS}
     needs_tls = (listens["submission"] or listens["submissions"]
                  or (listens["mx"] and s.mx_starttls))

@@ -60,9 +60,3 @@ def check_text(content: bytes, *, max_line: int = 0,
     return content, None
 
 
-def is_text(content: bytes) -> bool:
-    """Whether ``content`` may go by DATA: no NUL, every CR and LF in a CRLF.  (Long
-    lines are not looked at: DATA carries them, as it did before BDAT existed here.)"""
-    crlf = content.count(b"\r\n")
-    return b"\0" not in content and content.count(b"\r") == crlf and \
-        content.count(b"\n") == crlf

@@ -44,14 +44,6 @@ def xtext_decode(value: str) -> str:
     return out.decode("utf-8", "surrogateescape")
 
 
-def xtext_encode(value: str) -> str:
-    out = []
-    for octet in value.encode("utf-8", "surrogateescape"):
-        if 33 <= octet <= 126 and octet not in (43, 61):   # not "+", "="
-            out.append(chr(octet))
-        else:
-            out.append(f"+{octet:02X}")
-    return "".join(out)
 
 
 def mail_dsn(params: dict[str, str | None]) -> MailDsn:

@@ -8,7 +8,8 @@ import smtplib
 
 from hypothesis import given, strategies as st
 
-from server.smtp.wire.bdat import BdatSyntaxError, check_text, is_text, parse_bdat
+from mailtext.smtp import is_text
+from server.smtp.wire.bdat import BdatSyntaxError, check_text, parse_bdat
 from server.smtp.wire.data import DataProblem
 from tests.server.smtp.conftest import Client, StartHarness
 
