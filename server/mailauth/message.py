@@ -17,7 +17,7 @@ def header_fields(message: bytes) -> list[tuple[bytes, bytes]]:
     header section dkimpy cannot read (then nothing in it can be authenticated)."""
     try:
         headers, _ = rfc822_parse(message)
-    except MessageFormatError:
+    except (MessageFormatError, IndexError):  # dkimpy 1.1: IndexError on a leading " "
         return []
     return [(bytes(n), bytes(v)) for n, v in headers]
 

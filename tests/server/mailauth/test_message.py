@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import example, given, strategies as st
 
 from server.mailauth.message import NoAuthorDomain, author_domain, from_domains
 
@@ -27,6 +27,7 @@ def test_no_single_author_domain(message: bytes) -> None:
 
 
 @given(st.binary(max_size=300))
+@example(b" ")  # dkimpy's parser raised IndexError on a leading continuation line
 def test_any_bytes_give_a_domain_or_no_author_domain(data: bytes) -> None:
     try:
         assert isinstance(author_domain(data), str)
