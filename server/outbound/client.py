@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mailtext.smtp import is_text, xtext_encode
+from server.outbound.pool import CONNECTIONS, ConnectionPool, PoolKey
 from server.outbound.routing import Hop
 from server.outbound.wire import Reply, ReplySyntaxError, dot_stuff, parse_reply_line
 
@@ -62,6 +63,7 @@ class _Conn:
         self.writer = writer
         self.timeout = timeout
         self.tls = False
+        self.ext: dict[str, str] = {}       # the extensions offered (EHLO)
 
     async def reply(self) -> Reply:
         lines: list[str] = []
@@ -107,15 +109,32 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
                body: bytes, dsn: DsnOptions | None = None, *,
                require_tls: ssl.SSLContext | None = None,
                check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
+               pool: ConnectionPool | None = None,
                ) -> dict[str, str]:
     """Deliver ``body`` to ``recipients`` through ``hop``; each recipient's reply
     (2xx delivered, 4xx deferred, 5xx refused).  Raises :class:`HopFailed` when no
     address of the hop took the transaction.  ``require_tls``: STARTTLS is required,
     with this context verifying the certificate for ``hop.name`` (MTA-STS);
     ``check_peer``: after the handshake, a reason to refuse the server's certificates
-    (DANE), or None."""
+    (DANE), or None.  ``pool``: idle connections to reuse and to give this one back to
+    when its transaction went without error (not with ``require_tls`` or ``check_peer``,
+    whose connections are checked each time)."""
+    if require_tls is not None or check_peer is not None:
+        pool = None
+    dsn = dsn or DsnOptions()
     last = HopFailed("451 4.4.1 no address to connect to")
     for address in hop.addresses:
+        key: PoolKey = (hop.name, address, hop.port, hop.relay)
+        if pool is not None:
+            try:
+                reused = await _reuse(pool, key, hop, sender, recipients, body, dsn)
+            except HopFailed as e:
+                if e.permanent:
+                    raise
+                last = e
+                continue
+            if reused is not None:
+                return reused
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(address, hop.port), options.connect_timeout)
@@ -123,10 +142,16 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
             last = HopFailed(f"451 4.4.1 cannot connect to {hop.name}[{address}]:{hop.port}: "
                              f"{type(e).__name__}")
             continue
+        CONNECTIONS.labels("new").inc()
         conn = _Conn(reader, writer, options.timeout)
+        kept = False
         try:
-            return await _transaction(conn, hop, options, sender, recipients, body,
-                                      dsn or DsnOptions(), require_tls, check_peer)
+            conn.ext = await _open(conn, hop, options, require_tls, check_peer)
+            results = await _transaction(conn, hop, sender, recipients, body, dsn)
+            kept = _give_back(pool, key, conn, results)
+            if not kept:
+                await _quit(conn)
+            return results
         except HopFailed as e:
             if e.permanent:
                 raise
@@ -142,16 +167,64 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
             last = HopFailed(f"451 4.4.2 connection to {hop.name}[{address}] failed: "
                              f"{type(e).__name__}")
         finally:
-            conn.close()
+            if not kept:
+                conn.close()
     raise last
 
 
-async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: str,
-                       recipients: Sequence[str], body: bytes,
-                       dsn: DsnOptions,
-                       require_tls: ssl.SSLContext | None = None,
-                       check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
-                       ) -> dict[str, str]:
+async def _reuse(pool: ConnectionPool, key: PoolKey, hop: Hop, sender: str,
+                 recipients: Sequence[str], body: bytes, dsn: DsnOptions
+                 ) -> dict[str, str] | None:
+    """The transaction on an idle connection to ``key`` that still answers RSET with 250;
+    None when there is none (one that does not answer is closed: a fresh one is made).
+    A transaction that fails on it raises :class:`HopFailed` as on a fresh connection (it
+    is not tried again here: its message may have been taken).  A connection that errored
+    is closed, never given back."""
+    while (conn := pool.take(key)) is not None:
+        kept = False
+        try:
+            try:
+                reply = await conn.cmd("RSET")      # RFC 5321 section 4.1.1.5
+            except (HopFailed, OSError, TimeoutError, ssl.SSLError):
+                continue
+            if reply.code != 250:
+                continue
+            CONNECTIONS.labels("reused").inc()
+            try:
+                results = await _transaction(conn, hop, sender, recipients, body, dsn)
+            except (OSError, TimeoutError, ssl.SSLError) as e:
+                raise HopFailed(f"451 4.4.2 connection to {hop.name}[{key[1]}] failed: "
+                                f"{type(e).__name__}") from None
+            kept = _give_back(pool, key, conn, results)
+            if not kept:
+                await _quit(conn)
+            return results
+        finally:
+            if not kept:
+                conn.close()
+    return None
+
+
+def _give_back(pool: ConnectionPool | None, key: PoolKey, conn: _Conn,
+               results: dict[str, str]) -> bool:
+    """Keep ``conn`` for the next message unless the server is closing it (421)."""
+    if pool is None or any(r.startswith("421") for r in results.values()):
+        return False
+    return pool.give(key, conn)
+
+
+async def _quit(conn: _Conn) -> None:
+    try:
+        await conn.cmd("QUIT")
+    except (HopFailed, OSError, TimeoutError):
+        pass
+
+
+async def _open(conn: _Conn, hop: Hop, options: ClientOptions,
+                require_tls: ssl.SSLContext | None = None,
+                check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
+                ) -> dict[str, str]:
+    """Greeting, EHLO, STARTTLS when offered, AUTH at a relay: the extensions offered."""
     greeting = await conn.reply()
     if greeting.code != 220:
         raise HopFailed(str(greeting))      # RFC 5321 section 5.1: try the next host
@@ -172,8 +245,15 @@ async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: st
                         "policy requires", tls=True)
     if hop.relay and options.username:
         await _auth(conn, options, ext)
+    return ext
+
+
+async def _transaction(conn: _Conn, hop: Hop, sender: str, recipients: Sequence[str],
+                       body: bytes, dsn: DsnOptions) -> dict[str, str]:
+    """MAIL, RCPT, DATA (or BDAT) on an open connection whose extensions are ``conn.ext``."""
+    ext = conn.ext
     binary = not is_text(body)
-    eight_bit = any(b > 127 for b in body)
+    eight_bit = not body.isascii()
     utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
     params = []
     if "SIZE" in ext:
@@ -233,10 +313,6 @@ async def _transaction(conn: _Conn, hop: Hop, options: ClientOptions, sender: st
         results[r] = str(reply)
         if reply.positive and not offers_dsn:
             dsn.relayed.add(r)
-    try:
-        await conn.cmd("QUIT")
-    except (HopFailed, OSError, TimeoutError):
-        pass
     return results
 
 

@@ -74,6 +74,13 @@ class OutboundSettings:
         "Apply DANE (RFC 7672) to MX hosts whose TLSA records (_25._tcp.<host>) the resolver "
         "says are DNSSEC-validated (AD bit); it takes precedence over MTA-STS. Sound only "
         "with a validating resolver on a trusted path (resolver = a local unbound).")
+    idle_connections_per_hop: int = setting(4,
+        "Connections to one next hop (host, address, port) a worker keeps open after a "
+        "delivery, for the next message there (RSET, then a new MAIL FROM: RFC 5321); "
+        "0: a new connection for every message. Not for MTA-STS or DANE deliveries, which "
+        "check each connection.", minimum=0)
+    idle_seconds: float = setting(5.0,
+        "Seconds an idle kept connection stays open before it is closed with QUIT.")
 
     def retry(self) -> RetrySettings:
         return RetrySettings(tuple(float(x) for x in self.retry_intervals),

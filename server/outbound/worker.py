@@ -56,6 +56,7 @@ from server.outbound import dsn
 from server.outbound.client import ClientOptions, DsnOptions, HopFailed, send
 from server.outbound.dane import Dane, send_with_dane
 from server.outbound.mtasts import PolicySource, send_under_policy
+from server.outbound.pool import ConnectionPool
 from server.outbound.routing import Hop, RouteError, Router, make_resolver
 from server.outbound.settings import OutboundSettings
 
@@ -122,11 +123,18 @@ class DeliveryWorker:
         self.dane = Dane(make_resolver(settings)) if settings.dane else None
         self._stop = asyncio.Event()
         self.runs = 0
+        self.pool = ConnectionPool(settings.idle_seconds, settings.idle_connections_per_hop)
 
     # --- the loop ---------------------------------------------------------------------
     async def run(self) -> None:
         """Until :meth:`stop`: work while messages are due, else wait for a wake-up
         (the queue's watch) or ``poll_seconds``; errors are logged, never raised."""
+        try:
+            await self._loop()
+        finally:
+            await self.pool.close()     # QUIT to the idle connections
+
+    async def _loop(self) -> None:
         while not self._stop.is_set():
             watch: _Wakeup | None = None
             leased = 0
@@ -339,7 +347,8 @@ class DeliveryWorker:
         last = HopFailed("451 4.4.1 no next hop")
         for hop in hops:        # RFC 5321 section 5.1: the next MX on failure
             try:
-                return await send(hop, self.options, sender, recipients, body, dsn_options)
+                return await send(hop, self.options, sender, recipients, body, dsn_options,
+                                  pool=self.pool)
             except HopFailed as e:
                 if e.permanent:
                     return dict.fromkeys(recipients, e.reply)
@@ -356,7 +365,7 @@ class DeliveryWorker:
                           check: Callable[[ssl.SSLObject], str | None] | None
                           ) -> dict[str, str]:
             return await send(hop, self.options, sender, recipients, body, dsn_options,
-                              require_tls=tls, check_peer=check)
+                              require_tls=tls, check_peer=check, pool=self.pool)
 
         try:
             return await send_with_dane(self.dane, domain, hops, attempt)
@@ -376,7 +385,7 @@ class DeliveryWorker:
 
         async def attempt(hop: Hop, tls: ssl.SSLContext | None) -> dict[str, str]:
             return await send(hop, self.options, sender, recipients, body, dsn_options,
-                              require_tls=tls)
+                              require_tls=tls, pool=self.pool)
 
         try:
             return await send_under_policy(domain, policy, self.policies.context, hops,
