@@ -164,7 +164,7 @@ class _Record:
 # (and so its summary) never changes.  Read only for an email id the message records of the
 # FETCH's own transaction name in the selected mailbox; oldest out first past the bound.
 _ENVELOPES: dict[tuple[str, str], EnvelopeCell] = {}
-ENVELOPES_KEPT = 20_000
+ENVELOPES_KEPT = 10_000   # a few KB each (the envelope and its one or two wire forms)
 
 
 def _envelope_cell(account_id: str, email_id: str, summary: bytes | None
