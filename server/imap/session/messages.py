@@ -232,16 +232,20 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
     names = {i.name for i in cmd.items if isinstance(i, FetchAttr)}
     bodies = [i for i in cmd.items if isinstance(i, FetchBody)]
     sections = bool(bodies) or any(isinstance(i, FetchBinarySize) for i in cmd.items)
+    # BODY[] / BODY.PEEK[] of the whole message is one blob read: no part offsets needed
+    structure = any(b.binary or b.section.part or b.section.text is not None for b in bodies) \
+        or any(isinstance(i, FetchBinarySize) for i in cmd.items) \
+        or bool(names & {"RFC822.HEADER", "RFC822.TEXT"})
     preview = any(isinstance(i, FetchPreview) for i in cmd.items)
     reads = any(not b.peek for b in bodies) or bool(names & {"RFC822", "RFC822.TEXT"})
     return _Plan(
         items=cmd.items,
         uid=cmd.uid,
         want_email=sections or bool(names & _EMAIL),
-        want_summary=sections or preview or bool(names & _SUMMARY),
+        want_summary=structure or preview or bool(names & _SUMMARY),
         want_saved="SAVEDATE" in names,
         sets_seen=reads and s.selected is not None and not s.selected.readonly,
-        envelope_only=not sections and not preview and "BODY" not in names
+        envelope_only=not structure and not preview and "BODY" not in names
         and "BODYSTRUCTURE" not in names,
         modseq=s.condstore and ("FLAGS" in names or "MODSEQ" in names
                                 or cmd.changed_since is not None),
