@@ -43,6 +43,7 @@ from server.imap.wire import commands as c
 from server.imap.wire.fetch import FetchAttr, FetchBinarySize, FetchBody, FetchItem, \
     FetchPreview, Section
 from server.imap.wire.fetch_data import (
+    EnvelopeCell,
     FetchData,
     FetchPair,
     item_binary_size,
@@ -156,13 +157,34 @@ class _Record:
     email: Email | None
     summary: bytes | None
     saved: float | None = None   # RFC 8514 save date, read only for FETCH SAVEDATE
+    envelope: EnvelopeCell | None = None   # kept in memory: the summary was not read
+
+
+# (account, email id) -> its envelope and wire forms, for FETCH ENVELOPE: a stored message
+# (and so its summary) never changes.  Read only for an email id the message records of the
+# FETCH's own transaction name in the selected mailbox; oldest out first past the bound.
+_ENVELOPES: dict[tuple[str, str], EnvelopeCell] = {}
+ENVELOPES_KEPT = 10_000   # a few KB each (the envelope and its one or two wire forms)
+
+
+def _envelope_cell(account_id: str, email_id: str, summary: bytes | None
+                   ) -> EnvelopeCell | None:
+    key = (account_id, email_id)
+    cell = _ENVELOPES.get(key)
+    if cell is None and summary:
+        cell = EnvelopeCell(envelope_from_bytes(summary))
+        if len(_ENVELOPES) >= ENVELOPES_KEPT:
+            del _ENVELOPES[next(iter(_ENVELOPES))]
+        _ENVELOPES[key] = cell
+    return cell
 
 
 async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
                    want_email: bool, want_summary: bool,
-                   want_saved: bool = False) -> list[_Record]:
+                   want_saved: bool = False, envelope_only: bool = False) -> list[_Record]:
     """The messages of ``uids`` (ascending) that still exist: one range read when they are
-    dense, point reads when sparse."""
+    dense, point reads when sparse.  ``envelope_only``: of the summary only the envelope is
+    wanted, not read for a message whose envelope is kept in memory."""
     if not uids:
         return []
     if uids[-1] - uids[0] < 4 * len(uids):
@@ -183,8 +205,11 @@ async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list
         email = await get_email(tr, account_id, m.email_id) if want_email else None
         if want_email and email is None:
             continue   # destroyed between the two reads: as good as expunged
-        summary = await get_summary(tr, account_id, m.email_id) if want_summary else None
-        out.append(_Record(m, email, summary, saved.get(m.uid)))
+        summary = None
+        cell = _ENVELOPES.get((account_id, m.email_id)) if envelope_only else None
+        if want_summary and cell is None:
+            summary = await get_summary(tr, account_id, m.email_id)
+        out.append(_Record(m, email, summary, saved.get(m.uid), cell))
     return out
 
 
@@ -207,16 +232,20 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
     names = {i.name for i in cmd.items if isinstance(i, FetchAttr)}
     bodies = [i for i in cmd.items if isinstance(i, FetchBody)]
     sections = bool(bodies) or any(isinstance(i, FetchBinarySize) for i in cmd.items)
+    # BODY[] / BODY.PEEK[] of the whole message is one blob read: no part offsets needed
+    structure = any(b.binary or b.section.part or b.section.text is not None for b in bodies) \
+        or any(isinstance(i, FetchBinarySize) for i in cmd.items) \
+        or bool(names & {"RFC822.HEADER", "RFC822.TEXT"})
     preview = any(isinstance(i, FetchPreview) for i in cmd.items)
     reads = any(not b.peek for b in bodies) or bool(names & {"RFC822", "RFC822.TEXT"})
     return _Plan(
         items=cmd.items,
         uid=cmd.uid,
         want_email=sections or bool(names & _EMAIL),
-        want_summary=sections or preview or bool(names & _SUMMARY),
+        want_summary=structure or preview or bool(names & _SUMMARY),
         want_saved="SAVEDATE" in names,
         sets_seen=reads and s.selected is not None and not s.selected.readonly,
-        envelope_only=not sections and not preview and "BODY" not in names
+        envelope_only=not structure and not preview and "BODY" not in names
         and "BODYSTRUCTURE" not in names,
         modseq=s.condstore and ("FLAGS" in names or "MODSEQ" in names
                                 or cmd.changed_since is not None),
@@ -284,8 +313,10 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
             pairs.append(item_size(email.size))
         elif summary is not None and item.name == "ENVELOPE":
             pairs.append(item_envelope(summary))
-        elif rec.summary and item.name == "ENVELOPE":
-            pairs.append(item_envelope(envelope_from_bytes(rec.summary)))
+        elif plan.envelope_only and item.name == "ENVELOPE":
+            cell = rec.envelope or _envelope_cell(s.account_id, m.email_id, rec.summary)
+            if cell is not None:
+                pairs.append((b"ENVELOPE", cell))
         elif summary is not None and item.name == "BODYSTRUCTURE":
             pairs.append(item_bodystructure(summary))
         elif summary is not None and item.name == "BODY":
@@ -324,7 +355,7 @@ async def fetch(s: Session, cmd: c.Command) -> None:
         number_of = {u: n for n, u in batch}
         records = await transact(s.ctx.engine, _records, s.account_id, sel.mailbox_id,
                                  [u for _, u in batch], plan.want_email, plan.want_summary,
-                                 plan.want_saved)
+                                 plan.want_saved, plan.envelope_only)
         missing += len(batch) - len(records)
         if plan.changed_since is not None:
             records = [r for r in records if r.message.modseq > plan.changed_since]

@@ -24,10 +24,12 @@ from fdb_layers.mail import (
     Message,
     Transaction,
     get_email,
+    get_status,
     get_summary,
     keyword_from_imap,
     list_messages,
     list_save_dates,
+    list_uid_runs,
     transact,
 )
 from server.imap.wire import commands as c
@@ -43,6 +45,7 @@ from server.mime import (
 
 from .errors import ImapError, bad, no
 from .state import Selected, Session
+from .uidmap import UidMap
 
 __all__ = [
     "CHARSETS", "Candidate", "check_charset", "ordered_set", "resolve_saved", "resolve_set",
@@ -452,6 +455,60 @@ async def _save_dates(s: Session, sel: Selected) -> dict[int, float]:
         after = max(page)
 
 
+# Flag keys whose value does not depend on the message: decided by its place alone.
+_PLACE_FLAGS = frozenset(("ALL", "OLD", "RECENT", "NEW", "SAVEDATESUPPORTED"))
+
+
+def _by_place(key: SearchKey) -> bool:
+    """Whether ``key`` needs nothing of a message but its sequence number and UID (ALL,
+    sequence sets, UID sets, ``$`` and their combinations)."""
+    if isinstance(key, SearchAnd):
+        return all(_by_place(k) for k in key.keys)
+    if isinstance(key, SearchOr):
+        return _by_place(key.left) and _by_place(key.right)
+    if isinstance(key, SearchNot):
+        return _by_place(key.key)
+    if isinstance(key, SearchFlag):
+        return key.name in _PLACE_FLAGS
+    return isinstance(key, SearchSet)
+
+
+def _place_match(key: SearchKey, seq: int, uid: int, ctx: _Context) -> bool:
+    if isinstance(key, SearchAnd):
+        return all(_place_match(k, seq, uid, ctx) for k in key.keys)
+    if isinstance(key, SearchOr):
+        return _place_match(key.left, seq, uid, ctx) or _place_match(key.right, seq, uid, ctx)
+    if isinstance(key, SearchNot):
+        return not _place_match(key.key, seq, uid, ctx)
+    if isinstance(key, SearchFlag):
+        return _FLAG_KEYS[key.name](())
+    assert isinstance(key, SearchSet)
+    if key.messages.saved:
+        return uid in ctx.saved
+    n = uid if key.uid else seq
+    return any(lo <= n <= hi for lo, hi in ctx.sets[id(key)])
+
+
+async def _present(tr: Transaction, account_id: str, mailbox_id: str) -> UidMap:
+    st = await get_status(tr, account_id, mailbox_id)
+    return UidMap.from_runs(await list_uid_runs(tr, account_id, mailbox_id,
+                                                expected=st.messages))
+
+
+async def search_by_place(s: Session, key: SearchKey) -> list[tuple[int, int]]:
+    """(sequence number, UID) of the messages matching a key that :func:`_by_place`
+    accepts: the session's view against the mailbox's compact UID map (a few keys), no
+    message record read.  A message another session expunged is left out, as the full
+    scan leaves it out (it has no record any more)."""
+    sel = s.selected
+    assert sel is not None
+    ctx = _Context(sel, time.time(), frozenset(resolve_saved(sel)))
+    _prepare(key, ctx)
+    present = await transact(s.ctx.engine, _present, s.account_id, sel.mailbox_id)
+    return [(n, u) for n, u in enumerate(sel.uids, 1)
+            if u in present and _place_match(key, n, u, ctx)]
+
+
 async def run_search(s: Session, key: SearchKey, *, need: int = FLAGS) -> list[Candidate]:
     """The messages matching ``key``, by sequence number, with at least ``need`` loaded."""
     sel = s.selected
@@ -496,15 +553,24 @@ async def search(s: Session, cmd: c.Command) -> None:
             # RFC 6855 section 3: after ENABLE UTF8=ACCEPT a charset conflicts: BAD
             raise bad("SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT")
         check_charset(cmd.charset)
-        found = await run_search(s, cmd.key)
+        if _by_place(cmd.key):
+            placed = await search_by_place(s, cmd.key)
+            found = None
+        else:
+            found = await run_search(s, cmd.key)
     except BaseException:
         if returns is not None and "SAVE" in returns:
             sel.saved = ()  # a failed SEARCH (SAVE) empties the saved result (RFC 5182 §2.1)
         raise
-    uids = [x.uid for x in found]
-    numbers = uids if cmd.uid else [x.seq for x in found]
-    modseq = max((x.message.modseq for x in found), default=None) if uses_modseq(cmd.key) \
-        else None
+    modseq = None
+    if found is None:
+        uids = [u for _, u in placed]
+        numbers = uids if cmd.uid else [n for n, _ in placed]
+    else:
+        uids = [x.uid for x in found]
+        numbers = uids if cmd.uid else [x.seq for x in found]
+        if uses_modseq(cmd.key):
+            modseq = max((x.message.modseq for x in found), default=None)
     if returns is not None and "SAVE" in returns:
         save_result(sel, returns, uids)
     write_result(s, cmd.tag, cmd.uid, returns, numbers, modseq, sorted_=False)

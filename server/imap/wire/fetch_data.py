@@ -15,7 +15,8 @@ from server.mime.imap_render import render_bodystructure, render_envelope_of
 from server.mime.model import Envelope, MessageSummary
 
 __all__ = [
-    "FetchData", "EnvelopeOf", "BodyStructureOf", "FetchValue", "FetchPair", "item_flags",
+    "FetchData", "EnvelopeOf", "EnvelopeCell", "BodyStructureOf", "FetchValue", "FetchPair",
+    "item_flags",
     "item_uid", "item_internaldate", "item_savedate", "item_size", "item_modseq",
     "item_emailid", "item_threadid", "item_preview", "item_envelope", "item_bodystructure",
     "item_body", "item_section", "item_binary_size",
@@ -30,6 +31,24 @@ class EnvelopeOf:
     summary: MessageSummary | Envelope
 
 
+@dataclass(slots=True, eq=False)
+class EnvelopeCell:
+    """FETCH ENVELOPE of a message whose envelope is kept in memory: a stored message never
+    changes, so its envelope's wire form, once rendered for a mode (UTF-8 or not), is kept
+    here and reused (issue 12: a FETCH 1:* (FLAGS ENVELOPE) renders each envelope once)."""
+
+    envelope: Envelope
+    wire: dict[bool, bytes] = field(default_factory=dict)
+
+    def render(self, utf8: bool) -> bytes:
+        shown = self.wire.get(utf8)
+        if shown is None:
+            env = self.envelope
+            shown = self.wire[utf8] = render_envelope_of(
+                env if utf8 else downgrade_envelope(env), utf8)
+        return shown
+
+
 @dataclass(frozen=True, slots=True)
 class BodyStructureOf:
     """FETCH BODYSTRUCTURE (``extensible``) or BODY of a stored summary."""
@@ -38,7 +57,7 @@ class BodyStructureOf:
     extensible: bool = True
 
 
-FetchValue = Value | EnvelopeOf | BodyStructureOf
+FetchValue = Value | EnvelopeOf | EnvelopeCell | BodyStructureOf
 FetchPair = tuple[bytes, FetchValue]
 
 
@@ -55,7 +74,9 @@ class FetchData:
     def render(self, utf8: bool = False) -> bytes:
         parts = []
         for name, value in self.items:
-            if isinstance(value, EnvelopeOf):
+            if isinstance(value, EnvelopeCell):
+                shown = value.render(utf8)
+            elif isinstance(value, EnvelopeOf):
                 # RFC 6855 sections 7-8: no UTF-8 header text to a client that did not
                 # enable it (encoded words, A-labels; see .downgrade)
                 env = (value.summary if isinstance(value.summary, Envelope)

@@ -287,3 +287,70 @@ async def test_imaplib_reads_parts_and_preview(node: Node) -> None:
         assert typ == "OK" and data[0] == b"1 (UID 1 FLAGS ())"
         m.logout()
     await asyncio.to_thread(run)
+
+
+async def test_envelope_is_kept_and_the_summary_read_once(node: Node,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12's benchmark: FETCH ENVELOPE (RFC 9051 §7.5.2) of a message already fetched
+    reads no stored summary again and answers the same bytes; BODYSTRUCTURE still reads it."""
+    monkeypatch.setattr(messages, "_ENVELOPES", {})
+    reads: list[str] = []
+    get_summary = messages.get_summary
+
+    async def counting(tr: object, account_id: str, email_id: str) -> object:
+        reads.append(email_id)
+        return await get_summary(tr, account_id, email_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(messages, "get_summary", counting)
+    await asyncio.to_thread(_deliver, node, _copy(1), _copy(2))
+
+    def run() -> list[tuple[bytes, int]]:
+        r = _login(node)
+        out = []
+        for command in (b"f FETCH 1:2 (FLAGS ENVELOPE)\r\n", b"g UID FETCH 1:* ENVELOPE\r\n",
+                        b"h FETCH 1 BODYSTRUCTURE\r\n"):
+            reads.clear()
+            lines = r.command(command)
+            assert lines[-1].split(b" ")[1] == b"OK", lines
+            out.append((_joined(lines[:-1]), len(reads)))
+        r.close()
+        return out
+    first, second, structure = await asyncio.to_thread(run)
+    assert first[1] == 2 and second[1] == 0 and structure[1] == 1
+    assert b'"parts"' in first[0] and b"<parts1@remote.test>" in first[0]
+    envelopes = re.findall(rb"ENVELOPE \(.*\)\)\r\n", first[0])
+    assert len(envelopes) == 2 and envelopes == re.findall(rb"ENVELOPE \(.*\)\)\r\n", second[0])
+
+
+async def test_whole_message_fetch_reads_no_summary(node: Node,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """BODY[] (RFC 9051 §6.4.5: the whole message) and RFC822 are one blob read: the stored
+    summary (part offsets) is not read for them; BODY[1] and RFC822.HEADER still read it."""
+    reads: list[str] = []
+    get_summary = messages.get_summary
+
+    async def counting(tr: object, account_id: str, email_id: str) -> object:
+        reads.append(email_id)
+        return await get_summary(tr, account_id, email_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(messages, "get_summary", counting)
+    raw = _copy(7)
+    await asyncio.to_thread(_deliver, node, raw)
+
+    def run() -> list[tuple[bytes, int]]:
+        r = _login(node)
+        out = []
+        for command in (b"f FETCH 1 BODY.PEEK[]\r\n", b"g UID FETCH 1 RFC822\r\n",
+                        b"h FETCH 1 BODY[1]\r\n", b"i FETCH 1 RFC822.HEADER\r\n"):
+            reads.clear()
+            lines = r.command(command)
+            assert lines[-1].split(b" ")[1] == b"OK", lines
+            out.append((_joined(lines[:-1]), len(reads)))
+        r.close()
+        return out
+    peek, rfc822, part, header = await asyncio.to_thread(run)
+    assert (peek[1], rfc822[1], part[1], header[1]) == (0, 0, 1, 1)
+    assert peek[0].startswith(b"* 1 FETCH (BODY[] {") and peek[0].endswith(raw + b")\r\n")
+    assert b"RFC822 {" in rfc822[0] and raw in rfc822[0]
+    assert b'BODY[1] "Hello there"' in part[0]
+    assert b"Subject: parts\r\n" in header[0] and b"Hello there" not in header[0]

@@ -347,3 +347,70 @@ async def test_blobs_are_read_only_when_a_text_key_needs_them(box: Box) -> None:
         (b"HEADER X-Priority 1", ["range"] * 4),
         (b"UNSEEN SEEN TEXT x", []),
     ]
+
+
+async def test_keys_decided_by_place_read_no_message_record(
+        box: Box, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12's benchmark: ALL, sequence sets, UID sets and ``$`` (RFC 9051 §6.4.4, RFC
+    5182 §2.1) need no message data; they are answered from the mailbox's UID map without a
+    read of the message records, with the same answers as the full scan.  A flag key still
+    reads them."""
+    from server.imap.session import search as search_module
+
+    calls: list[int] = []
+    list_messages = search_module.list_messages
+
+    async def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return await list_messages(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(search_module, "list_messages", counting)
+
+    def run() -> list[tuple[bytes, bytes, int]]:
+        c = login(box.node)
+        out = []
+        for key in (b"ALL", b"UID 2:*", b"NOT 2", b"OR 1 3:*", b"2,4 ALL", b"SEEN"):
+            calls.clear()
+            lines, tagged = answer(c, b"t SEARCH " + key)
+            assert tagged.startswith(b"t OK")
+            [found] = [x for x in lines if x.startswith(b"* SEARCH")]
+            out.append((key, found.rstrip(), len(calls)))
+        assert answer(c, b"t SEARCH RETURN (SAVE) 2:3")[1].startswith(b"t OK")
+        calls.clear()
+        lines, _ = answer(c, b"t UID SEARCH NOT $")
+        out.append((b"UID NOT $", [x for x in lines if x.startswith(b"* SEARCH")][0].rstrip(),
+                    len(calls)))
+        c.close()
+        return out
+    result = await asyncio.to_thread(run)
+    assert result == [
+        (b"ALL", b"* SEARCH 1 2 3 4", 0),
+        (b"UID 2:*", b"* SEARCH 2 3 4", 0),
+        (b"NOT 2", b"* SEARCH 1 3 4", 0),
+        (b"OR 1 3:*", b"* SEARCH 1 3 4", 0),
+        (b"2,4 ALL", b"* SEARCH 2 4", 0),
+        (b"SEEN", b"* SEARCH 1", 1),
+        (b"UID NOT $", b"* SEARCH 1 4", 0),
+    ]
+
+
+async def test_search_by_place_leaves_out_messages_expunged_elsewhere(box: Box) -> None:
+    """RFC 9051 §7.5.1: a SEARCH may not announce an expunge; a message another session
+    expunged keeps its sequence number in this session, and, having no data any more, is
+    not matched: by UID SEARCH ALL as by a key that reads the messages."""
+    def run() -> tuple[bytes, bytes, bytes]:
+        a = login(box.node)
+        b = login(box.node)
+        assert answer(b, b"b UID STORE 2 +FLAGS.SILENT (\\Deleted)")[1].startswith(b"b OK")
+        assert answer(b, b"b UID EXPUNGE 2")[1].startswith(b"b OK")
+        b.close()
+        out = []
+        # not UID SEARCH first: that may announce the expunge (RFC 9051 §7.5.1)
+        for command in (b"a SEARCH ALL", b"a SEARCH UNDELETED", b"a UID SEARCH ALL"):
+            lines, tagged = answer(a, command)
+            assert tagged.startswith(b"a OK")
+            out.append([x for x in lines if x.startswith(b"* SEARCH")][0].rstrip())
+        a.close()
+        return out[0], out[1], out[2]
+    assert await asyncio.to_thread(run) == (
+        b"* SEARCH 1 3 4", b"* SEARCH 1 4", b"* SEARCH 1 3 4")
