@@ -56,7 +56,7 @@ class DsnOptions:
     relayed: set[str] = field(default_factory=set)  # filled: sent to a hop without DSN
 
 
-class _Conn:
+class SmtpConnection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  timeout: float) -> None:
         self.reader = reader
@@ -143,7 +143,7 @@ async def send(hop: Hop, options: ClientOptions, sender: str, recipients: Sequen
                              f"{type(e).__name__}")
             continue
         CONNECTIONS.labels("new").inc()
-        conn = _Conn(reader, writer, options.timeout)
+        conn = SmtpConnection(reader, writer, options.timeout)
         kept = False
         try:
             conn.ext = await _open(conn, hop, options, require_tls, check_peer)
@@ -205,7 +205,7 @@ async def _reuse(pool: ConnectionPool, key: PoolKey, hop: Hop, sender: str,
     return None
 
 
-def _give_back(pool: ConnectionPool | None, key: PoolKey, conn: _Conn,
+def _give_back(pool: ConnectionPool | None, key: PoolKey, conn: SmtpConnection,
                results: dict[str, str]) -> bool:
     """Keep ``conn`` for the next message unless the server is closing it (421)."""
     if pool is None or any(r.startswith("421") for r in results.values()):
@@ -213,14 +213,14 @@ def _give_back(pool: ConnectionPool | None, key: PoolKey, conn: _Conn,
     return pool.give(key, conn)
 
 
-async def _quit(conn: _Conn) -> None:
+async def _quit(conn: SmtpConnection) -> None:
     try:
         await conn.cmd("QUIT")
     except (HopFailed, OSError, TimeoutError):
         pass
 
 
-async def _open(conn: _Conn, hop: Hop, options: ClientOptions,
+async def _open(conn: SmtpConnection, hop: Hop, options: ClientOptions,
                 require_tls: ssl.SSLContext | None = None,
                 check_peer: Callable[[ssl.SSLObject], str | None] | None = None,
                 ) -> dict[str, str]:
@@ -248,7 +248,7 @@ async def _open(conn: _Conn, hop: Hop, options: ClientOptions,
     return ext
 
 
-async def _transaction(conn: _Conn, hop: Hop, sender: str, recipients: Sequence[str],
+async def _transaction(conn: SmtpConnection, hop: Hop, sender: str, recipients: Sequence[str],
                        body: bytes, dsn: DsnOptions) -> dict[str, str]:
     """MAIL, RCPT, DATA (or BDAT) on an open connection whose extensions are ``conn.ext``."""
     ext = conn.ext
@@ -316,7 +316,7 @@ async def _transaction(conn: _Conn, hop: Hop, sender: str, recipients: Sequence[
     return results
 
 
-async def _hello(conn: _Conn, helo: str) -> dict[str, str]:
+async def _hello(conn: SmtpConnection, helo: str) -> dict[str, str]:
     reply = await conn.cmd(f"EHLO {helo}")
     if reply.code == 250:
         return _extensions(reply)
@@ -326,7 +326,7 @@ async def _hello(conn: _Conn, helo: str) -> dict[str, str]:
     return {}
 
 
-async def _auth(conn: _Conn, options: ClientOptions, ext: dict[str, str]) -> None:
+async def _auth(conn: SmtpConnection, options: ClientOptions, ext: dict[str, str]) -> None:
     if options.require_tls_for_auth and not conn.tls:
         raise HopFailed("451 4.7.10 the relay offers no TLS: AUTH not sent in clear")
     if "PLAIN" not in ext.get("AUTH", "").upper().split():

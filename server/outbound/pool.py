@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import Counter, Gauge
 
 if TYPE_CHECKING:
-    from server.outbound.client import _Conn
+    from server.outbound.client import SmtpConnection
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class ConnectionPool:
     def __init__(self, idle_seconds: float, per_hop: int) -> None:
         self.idle_seconds = idle_seconds
         self.per_hop = per_hop
-        self._idle: dict[PoolKey, list[tuple[_Conn, asyncio.TimerHandle]]] = {}
+        self._idle: dict[PoolKey, list[tuple[SmtpConnection, asyncio.TimerHandle]]] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -48,7 +48,7 @@ class ConnectionPool:
     def idle(self) -> int:
         return sum(len(v) for v in self._idle.values())
 
-    def take(self, key: PoolKey) -> _Conn | None:
+    def take(self, key: PoolKey) -> SmtpConnection | None:
         """The most recently used idle connection to ``key``, now the caller's; or None."""
         entries = self._idle.get(key)
         if not entries:
@@ -60,7 +60,7 @@ class ConnectionPool:
         IDLE.set(self.idle())
         return conn
 
-    def give(self, key: PoolKey, conn: _Conn) -> bool:
+    def give(self, key: PoolKey, conn: SmtpConnection) -> bool:
         """Keep ``conn`` (its transaction done) for the next message to ``key``; False when
         it is not kept (pool full or off): the caller ends it."""
         entries = self._idle.setdefault(key, [])
@@ -74,7 +74,7 @@ class ConnectionPool:
         IDLE.set(self.idle())
         return True
 
-    def _expire(self, key: PoolKey, conn: _Conn) -> None:
+    def _expire(self, key: PoolKey, conn: SmtpConnection) -> None:
         entries = self._idle.get(key, [])
         for i, (c, _) in enumerate(entries):
             if c is conn:
@@ -87,7 +87,7 @@ class ConnectionPool:
         IDLE.set(self.idle())
         self._quit_later(conn)
 
-    def _quit_later(self, conn: _Conn) -> None:
+    def _quit_later(self, conn: SmtpConnection) -> None:
         task = asyncio.create_task(quit_and_close(conn))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
@@ -105,7 +105,7 @@ class ConnectionPool:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
 
-async def quit_and_close(conn: _Conn) -> None:
+async def quit_and_close(conn: SmtpConnection) -> None:
     """End a connection politely (RFC 5321 section 4.1.1.10), whatever the server says."""
     with contextlib.suppress(Exception):
         await asyncio.wait_for(conn.cmd("QUIT"), _QUIT_TIMEOUT)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("imap.py", ["--quick", "--no-dovecot"],
          ["appends/s", "UID FETCH 1:* (FLAGS ENVELOPE)", "UID FETCH BODY[]", "commands/s",
           "SELECT p50 1,000", "IDLE:    100 connections"]),
-        ("queue.py", ["--quick", "--no-postfix"], ["msg/s", "fdbmail ", "p99 ms"]),
+        ("mailqueue.py", ["--quick", "--no-postfix"], ["msg/s", "fdbmail ", "p99 ms"]),
     ],
 )
 def test_benchmark_runs(script: str, args: list[str], expect: list[str], tmp_path: Path) -> None:

@@ -16,20 +16,12 @@ relay from loopback).  The sink writes each message to its own file in a tmpfs f
 message's latency is from the 250 that accepted it to its file's modification time; the rate
 is messages over the time from the first submission to the last delivery.
 
-    .venv/bin/python ops/bench/queue.py [--messages 10000] [--size 10240] [--connections 20]
+    .venv/bin/python ops/bench/mailqueue.py [--messages 10000] [--size 10240] [--connections 20]
                                         [--recipients 100] [--workers 2] [--quick]
                                         [--no-postfix]
 """
 
-# ruff: noqa: E402  (the standard library's queue must not find this file first)
 from __future__ import annotations
-
-import sys
-from pathlib import Path
-
-# This file is named like the standard library's ``queue`` (which concurrent.futures and
-# multiprocessing import): its folder, put first on sys.path by Python, must not shadow it.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
 import asyncio
@@ -45,9 +37,11 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
