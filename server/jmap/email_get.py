@@ -212,8 +212,9 @@ class BlobReader:
 async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool
                    ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
     found: dict[str, tuple[Email, bytes | None]] = {}
+    storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
     for email_id in ids:
-        email = await get_email(tr, account_id, email_id)
+        email = await get_email(tr, account_id, email_id, storages=storages)
         if email is None or not email.mailboxes:
             continue
         found[email_id] = (email, await get_summary(tr, account_id, email_id)
