@@ -151,14 +151,25 @@ async def list_vanished(
     return sorted(int(keys.vanished.unpack(r.key)[2]) for r in rows)
 
 
-async def get_email(tr: Transaction, account_id: str, email_id: str) -> Email | None:
+async def get_email(
+    tr: Transaction, account_id: str, email_id: str, *,
+    storages: dict[int, str | None] | None = None,
+) -> Email | None:
+    """The email, None if there is none.  ``storages``, a dict the caller keeps for one
+    transaction and passes to every call, remembers which mailbox each storage is (one
+    read per mailbox instead of one per email and mailbox)."""
     keys = account_keys(account_id)
     rec = await read_email(tr, keys, email_id)
     if rec is None:
         return None
     boxes: dict[str, int] = {}
     for storage, uid in memberships(rec).items():
-        mailbox_id = await mailbox_of_storage(tr, keys, storage)
+        if storages is None:
+            mailbox_id = await mailbox_of_storage(tr, keys, storage)
+        elif storage in storages:
+            mailbox_id = storages[storage]
+        else:
+            mailbox_id = storages[storage] = await mailbox_of_storage(tr, keys, storage)
         if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
             boxes[mailbox_id] = uid
     return Email(

@@ -9,13 +9,15 @@ renders a message held in memory."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from fdb_layers.mail import Email, Transaction, get_email, get_state, get_summary
 from server.blobs import BlobStore
 from server.blobs.base import BlobError
 from server.mime import MessageSummary
+from server.mime.model import Envelope
+from server.mime.serialize import head_from_bytes
 from server.mime.charsets import surrogate_text
 
 from .args import account_arg, bool_arg, check_known, ids_arg, int_arg
@@ -84,6 +86,13 @@ class EmailView:
     def needs_summary(self) -> bool:
         return any(p not in RECORD_PROPERTIES for p in self.properties)
 
+    @property
+    def head_only(self) -> bool:
+        """Whether the record, the summary's envelope, preview and hasAttachment give
+        every property (a list view): no part, no header or body read from the blob."""
+        return not self.headers and all(
+            p in RECORD_PROPERTIES or p in SUMMARY_PROPERTIES for p in self.properties)
+
 
 def view_arg(args: JsonObject, default: Sequence[str], *, with_id: bool = True) -> EmailView:
     """The properties, bodyProperties, fetch*BodyValues and maxBodyValueBytes arguments
@@ -117,20 +126,42 @@ def _ids(values: tuple[str, ...]) -> list[JsonValue] | None:
     return list(values) if values else None
 
 
-def summary_properties(summary: MessageSummary) -> JsonObject:
-    """The header convenience properties (section 4.1.3), hasAttachment and preview."""
-    env = summary.envelope
+def _addr(items: Sequence[object]) -> list[JsonValue] | None:
+    return addresses(items) or None  # type: ignore[arg-type]
 
-    def addr(items: Sequence[object]) -> list[JsonValue] | None:
-        return addresses(items) or None  # type: ignore[arg-type]
-    return {
-        "messageId": _ids(env.message_ids), "inReplyTo": _ids(env.in_reply_to_ids),
-        "references": _ids(env.reference_ids), "sender": addr(env.sender),
-        "from": addr(env.from_), "to": addr(env.to), "cc": addr(env.cc),
-        "bcc": addr(env.bcc), "replyTo": addr(env.reply_to),
-        "subject": env.decoded_subject,
-        "sentAt": parse_date(surrogate_text(env.date)) if env.date is not None else None,
-        "hasAttachment": summary.has_attachment, "preview": summary.preview}
+
+_ENVELOPE_PROPERTIES: dict[str, Callable[[Envelope], JsonValue]] = {
+    "messageId": lambda env: _ids(env.message_ids),
+    "inReplyTo": lambda env: _ids(env.in_reply_to_ids),
+    "references": lambda env: _ids(env.reference_ids),
+    "sender": lambda env: _addr(env.sender), "from": lambda env: _addr(env.from_),
+    "to": lambda env: _addr(env.to), "cc": lambda env: _addr(env.cc),
+    "bcc": lambda env: _addr(env.bcc), "replyTo": lambda env: _addr(env.reply_to),
+    "subject": lambda env: env.decoded_subject,
+    "sentAt": lambda env: (parse_date(surrogate_text(env.date)) if env.date is not None
+                           else None)}
+
+
+def head_properties(envelope: Envelope, preview: str, has_attachment: bool,
+                    wanted: Iterable[str] = SUMMARY_PROPERTIES) -> JsonObject:
+    """Those of ``wanted`` among the header convenience properties (section 4.1.3),
+    hasAttachment and preview (each is computed only when wanted)."""
+    out: JsonObject = {}
+    for name in wanted:
+        convert = _ENVELOPE_PROPERTIES.get(name)
+        if convert is not None:
+            out[name] = convert(envelope)
+        elif name == "hasAttachment":
+            out[name] = has_attachment
+        elif name == "preview":
+            out[name] = preview
+    return out
+
+
+def summary_properties(summary: MessageSummary,
+                       wanted: Iterable[str] = SUMMARY_PROPERTIES) -> JsonObject:
+    """The header convenience properties (section 4.1.3), hasAttachment and preview."""
+    return head_properties(summary.envelope, summary.preview, summary.has_attachment, wanted)
 
 
 def record_properties(email: Email) -> JsonObject:
@@ -143,7 +174,7 @@ def record_properties(email: Email) -> JsonObject:
 async def render_email(summary: MessageSummary, blob_id: str, reader: RangeReader,
                        view: EmailView) -> JsonObject:
     """The summary, header and body properties of ``view`` for one message."""
-    out = summary_properties(summary)
+    out = summary_properties(summary, view.properties)
     body = BodyView(summary, blob_id, reader, view.body_properties, view.body_headers)
     wanted = set(view.properties)
     for field in summary.envelope.repeated:
@@ -181,8 +212,9 @@ class BlobReader:
 async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool
                    ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
     found: dict[str, tuple[Email, bytes | None]] = {}
+    storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
     for email_id in ids:
-        email = await get_email(tr, account_id, email_id)
+        email = await get_email(tr, account_id, email_id, storages=storages)
         if email is None or not email.mailboxes:
             continue
         found[email_id] = (email, await get_summary(tr, account_id, email_id)
@@ -215,11 +247,43 @@ class EmailGet:
         view = view_arg(args, DEFAULT_PROPERTIES)
         state, found = await self.store.run(account.id, get_records, ids, view.needs_summary)
         wanted = [i for i in dict.fromkeys(ids) if i in found]
+        heads: dict[str, JsonObject] = {}
+        if view.head_only:  # a list view: from the records and summaries alone
+            for i in wanted:
+                head = self._head_record(*found[i], view)
+                if head is not None:
+                    heads[i] = head
         gate = asyncio.Semaphore(READS_AT_ONCE)  # blob reads of several emails overlap
-        records: list[JsonValue] = list(await asyncio.gather(
-            *(self._record(*found[i], view, gate) for i in wanted)))
+        rest = [i for i in wanted if i not in heads]
+        heads.update(zip(rest, await asyncio.gather(
+            *(self._record(*found[i], view, gate) for i in rest)), strict=True))
+        records: list[JsonValue] = [heads[i] for i in wanted]
         return {"accountId": account.id, "state": state, "list": records,
                 "notFound": [i for i in dict.fromkeys(ids) if i not in found]}
+
+    @staticmethod
+    def _head_record(email: Email, raw: bytes | None, view: EmailView) -> JsonObject | None:
+        """:meth:`_record` of a :attr:`EmailView.head_only` view, without decoding the
+        summary's parts; None when a wanted convenience property's header field repeats
+        (its last instance is read from the blob: :meth:`_record` does)."""
+        record = record_properties(email)
+        head = None
+        if raw is not None:
+            try:
+                head = head_from_bytes(raw)
+            except ValueError:
+                head = None
+        if head is None:  # stored without one (or damaged): its properties are null
+            record.update(hasAttachment=False, preview="")
+        else:
+            envelope, preview, has_attachment = head
+            for field in envelope.repeated:
+                convenience = CONVENIENCE_HEADERS.get(field)
+                if convenience is not None and convenience[0] in view.properties:
+                    return None
+            record.update(head_properties(envelope, preview, has_attachment,
+                                          view.properties))
+        return {p: record.get(p) for p in view.properties}
 
     async def _record(self, email: Email, raw: bytes | None, view: EmailView,
                       gate: asyncio.Semaphore) -> JsonObject:

@@ -23,7 +23,7 @@ from server.mime.model import FORMAT_VERSION, Envelope, MessageSummary, Part
 from server.mime.params import Params
 from server.mime.structure import MAX_DEPTH
 
-__all__ = ["summary_to_bytes", "summary_from_bytes", "envelope_from_bytes"]
+__all__ = ["summary_to_bytes", "summary_from_bytes", "envelope_from_bytes", "head_from_bytes"]
 
 _MAGIC = b"MS"
 _MAX_INFLATED = 64 * 1024 * 1024
@@ -262,6 +262,19 @@ def envelope_from_bytes(data: bytes) -> Envelope:
     try:
         root = _list(_list(_document(data)[8])[0])
         return _unenvelope(_at(root, 19)) or Envelope()
+    except (zlib.error, UnicodeDecodeError, IndexError, TypeError, RecursionError) as exc:
+        raise ValueError(f"damaged message summary: {exc}") from exc
+
+
+def head_from_bytes(data: bytes) -> tuple[Envelope, str, bool]:
+    """The top-level envelope, the preview and hasAttachment alone (what a JMAP list view
+    shows), without decoding the parts: ``(s.envelope, s.preview, s.has_attachment)`` of
+    ``s = summary_from_bytes(data)`` for a sound summary; ValueError if it is damaged or
+    from a newer version."""
+    try:
+        doc = _document(data)
+        root = _list(_list(doc[8])[0])
+        return (_unenvelope(_at(root, 19)) or Envelope(), _str(doc[2]), bool(_int(doc[3])))
     except (zlib.error, UnicodeDecodeError, IndexError, TypeError, RecursionError) as exc:
         raise ValueError(f"damaged message summary: {exc}") from exc
 

@@ -173,3 +173,22 @@ async def test_part_blob_ids_of_another_account_or_made_up_are_not_found(
         got = await one_blob(c, "Blob/get", {"accountId": mail.ids["alice"], "ids": bogus})
         # part 1 is the multipart/alternative container: no blob of its own
         assert got["list"] == [] and got["notFound"] == bogus
+
+
+async def test_list_view_properties_agree_with_the_full_render(mail: Mail) -> None:
+    """RFC 8621 4.1.3 and 4.2: Email/get of header convenience and record properties only
+    (a list view, answered from the summary's envelope without its parts) gives the last
+    instance of a repeated field, and the same values as when a body property is asked
+    for too (which renders the whole summary)."""
+    await deliver(mail, REPEATED, to="alice@example.com")
+    head = [*CONVENIENCE, "id", "threadId", "keywords", "size", "receivedAt", "preview",
+            "hasAttachment"]
+    async with mail.client() as c:
+        listed = await only_email(mail, c, properties=head)
+        assert {p: listed[p] for p in CONVENIENCE} == LAST
+        assert listed["preview"] == "Which one?" and listed["hasAttachment"] is False
+        full = await only_email(mail, c, properties=[*head, "textBody"])
+        assert {p: full[p] for p in head} == listed
+        # without the repeated fields' properties, from the envelope alone
+        short = await only_email(mail, c, properties=["id", "preview", "hasAttachment"])
+        assert short == {p: listed[p] for p in ("id", "preview", "hasAttachment")}

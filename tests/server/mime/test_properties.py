@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from server.mime import MessageSummary, parse_message, structure
 from server.mime.imap_render import render_bodystructure, render_envelope
-from server.mime.serialize import envelope_from_bytes
+from server.mime.serialize import envelope_from_bytes, head_from_bytes
 
 from .imap_syntax import check_body, check_envelope, read
 
@@ -236,5 +236,9 @@ def test_damaged_summaries_raise_only_value_error(noise: bytes) -> None:
             pass
         try:
             envelope_from_bytes(data)
+        except ValueError:
+            pass
+        try:
+            head_from_bytes(data)
         except ValueError:
             pass

@@ -18,7 +18,7 @@ from server.mime import (
     part_text,
 )
 
-from server.mime.serialize import envelope_from_bytes
+from server.mime.serialize import envelope_from_bytes, head_from_bytes
 
 from .samples import ALTERNATIVE, MIXED, NESTED, PLAIN, crlf
 
@@ -157,6 +157,16 @@ def test_envelope_alone_is_the_summarys(raw: bytes) -> None:
     assert envelope_from_bytes(data) == MessageSummary.from_bytes(data).envelope
 
 
+@pytest.mark.parametrize("raw", [PLAIN, ALTERNATIVE, MIXED, NESTED, b"", b"\xff\x00garbage",
+                                 b"Subject: caf\xe9\r\nFrom: \xff <a@b>\r\n\r\n"])
+def test_head_alone_is_the_summarys(raw: bytes) -> None:
+    """What a JMAP list view decodes (RFC 8621 section 4.1.3's convenience properties,
+    preview, hasAttachment) is the full decode's."""
+    data = parse_message(raw, fallback=False).to_bytes()
+    full = MessageSummary.from_bytes(data)
+    assert head_from_bytes(data) == (full.envelope, full.preview, full.has_attachment)
+
+
 def test_surrogate_escaped_header_octets_round_trip() -> None:
     s = parse_message(b"Subject: caf\xe9\r\nFrom: \xff <a@b>\r\n\r\n", fallback=False)
     back = MessageSummary.from_bytes(s.to_bytes())
@@ -202,6 +212,8 @@ def test_damaged_summaries(data: bytes) -> None:
     if not data.endswith(_BAD_PART_INDEX):  # the envelope alone reads no part index
         with pytest.raises(ValueError):
             envelope_from_bytes(data)
+        with pytest.raises(ValueError):
+            head_from_bytes(data)
 
 
 def test_summary_stays_compact() -> None:
