@@ -32,17 +32,15 @@ from .args import (
     check_set_size,
     check_state,
     ids_arg,
-    max_changes_arg,
     object_arg,
     properties_arg,
     resolve_creation_id,
     set_response,
-    string_arg,
     string_list_arg,
 )
-from .errors import MethodError, SetError
+from .errors import SetError
 from .json import JsonObject, JsonValue
-from .mail import MailStore
+from .mail import MailStore, counted_changes_call
 from .methods import CallContext, Capability
 from .patch import apply_patch
 
@@ -132,19 +130,7 @@ class IdentityChanges(_Identities):
     name = "Identity/changes"
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        check_known(args, ("accountId", "sinceState", "maxChanges"))
-        account = account_arg(ctx, args)
-        since = string_arg(args, "sinceState", required=True)
-        assert since is not None
-        max_changes = max_changes_arg(args)
-        changes = await self.store.run(account.id, get_identity_changes,
-                                 int(since) if since.isdigit() else -1, max_changes)
-        if changes is None:
-            raise MethodError("cannotCalculateChanges", f"unknown state {since!r}")
-        return {"accountId": account.id, "oldState": since,
-                "newState": str(changes.new_state), "hasMoreChanges": changes.has_more,
-                "created": list(changes.created), "updated": list(changes.updated),
-                "destroyed": list(changes.destroyed)}
+        return await counted_changes_call(self.store, ctx, args, get_identity_changes)
 
 
 def _invalid(prop: str, description: str) -> SetError:

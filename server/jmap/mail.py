@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import time
 from collections.abc import Awaitable, Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from fdb_layers.mail import (
     MAX_DEPTH,
@@ -100,6 +100,41 @@ async def changes_call(store: MailStore, ctx: CallContext, args: JsonObject,
         "hasMoreChanges": changes.has_more_changes, "created": list(changes.created),
         "updated": list(changes.updated), "destroyed": list(changes.destroyed)}
     return out, changes.counts_only
+
+
+class CountedChanges(Protocol):
+    """What a layer with its own change counter (identities, submissions) reports."""
+
+    @property
+    def created(self) -> tuple[str, ...]: ...
+    @property
+    def updated(self) -> tuple[str, ...]: ...
+    @property
+    def destroyed(self) -> tuple[str, ...]: ...
+    @property
+    def new_state(self) -> int: ...
+    @property
+    def has_more(self) -> bool: ...
+
+
+async def counted_changes_call(store: MailStore, ctx: CallContext, args: JsonObject,
+                               get: Callable[..., Awaitable[CountedChanges | None]]
+                               ) -> JsonObject:
+    """``Foo/changes`` (RFC 8620 section 5.2) over a layer's own change counter: ``get(tr,
+    account_id, since, max_changes)`` answers None for a state it never gave."""
+    check_known(args, ("accountId", "sinceState", "maxChanges"))
+    account = account_arg(ctx, args)
+    since = string_arg(args, "sinceState", required=True)
+    assert since is not None
+    max_changes = max_changes_arg(args)
+    changes: Any = await store.run(account.id, get, int(since) if since.isdigit() else -1,
+                                   max_changes)
+    if changes is None:
+        raise cannot_calculate(since)
+    return {"accountId": account.id, "oldState": since,
+            "newState": str(changes.new_state), "hasMoreChanges": changes.has_more,
+            "created": list(changes.created), "updated": list(changes.updated),
+            "destroyed": list(changes.destroyed)}
 
 
 def utc_date(seconds: float) -> str:

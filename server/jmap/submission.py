@@ -77,7 +77,7 @@ from .email_set import EmailSet
 from .errors import MethodError, SetError
 from .identity import SUBMISSION, identity_email
 from .json import JsonObject, JsonValue
-from .mail import MAIL, MailStore, parse_utc_date, utc_date
+from .mail import MAIL, MailStore, counted_changes_call, parse_utc_date, utc_date
 from .methods import CallContext, Replies
 from .query import Comparator, apply_window, evaluate, filter_arg, sort_arg, window_arg
 
@@ -201,19 +201,7 @@ class EmailSubmissionChanges(_Submissions):
     name = "EmailSubmission/changes"
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        check_known(args, ("accountId", "sinceState", "maxChanges"))
-        account = account_arg(ctx, args)
-        since = string_arg(args, "sinceState", required=True)
-        assert since is not None
-        max_changes = max_changes_arg(args)
-        changes = await self.store.run(account.id, get_submission_changes,
-                                       int(since) if since.isdigit() else -1, max_changes)
-        if changes is None:
-            raise MethodError("cannotCalculateChanges", f"unknown state {since!r}")
-        return {"accountId": account.id, "oldState": since,
-                "newState": str(changes.new_state), "hasMoreChanges": changes.has_more,
-                "created": list(changes.created), "updated": list(changes.updated),
-                "destroyed": list(changes.destroyed)}
+        return await counted_changes_call(self.store, ctx, args, get_submission_changes)
 
 
 _CONDITIONS = ("identityIds", "emailIds", "threadIds", "undoStatus", "before", "after")
