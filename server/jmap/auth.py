@@ -18,6 +18,8 @@ from typing import Protocol
 
 from server.directory.apppasswords import is_app_password
 from server.directory.base import Directory, DirectoryError, Principal
+from server.sasl import Authenticated, CredentialCache, Credentials, Unavailable
+from server.sasl import Authenticator as Logins
 
 from .errors import Refused
 from .limits import FailureWindow
@@ -38,6 +40,10 @@ class Authenticator:
                  require_tls: bool = True, tokens: TokenVerifier | None = None) -> None:
         self.directory, self.failures = directory, failures
         self.require_tls, self.tokens = require_tls, tokens
+        # Basic goes through the node's login check with its credential cache, as IMAP
+        # and SMTP AUTH do: a client sends its password with every request, and a full
+        # password hash each time (bcrypt: hundreds of ms of CPU) would be the request
+        self.logins = Logins(directory, CredentialCache())
 
     def challenge(self) -> dict[str, str]:
         schemes = [f'Basic realm="{REALM}", charset="UTF-8"']
@@ -73,7 +79,10 @@ class Authenticator:
             credentials = _basic(value)
             if credentials is None or (password_only and is_app_password(credentials[1])):
                 return None
-            return await self.directory.authenticate(*credentials)
+            outcome = await self.logins.verify(Credentials(*credentials))
+            if isinstance(outcome, Unavailable):
+                raise DirectoryError("the directory failed while checking a login")
+            return outcome.principal if isinstance(outcome, Authenticated) else None
         if scheme == "bearer" and self.tokens is not None and value and not password_only:
             return await self.tokens.verify(value)
         return None

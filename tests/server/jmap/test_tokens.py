@@ -27,6 +27,7 @@ from fdb_layers.tokens import list_tokens
 from server.cli import main as cli_main
 from server.config import load_config
 from server.directory.apppasswords import PREFIX
+from server.directory.base import Principal
 from server.jmap.session import API_PATH
 from server.node.node import Node
 from tests.server.directory.conftest import run_cli
@@ -36,6 +37,7 @@ from server.net import tls
 from tests.server.jmap.conftest import Jmap
 from tests.server.jmap.test_jmapc import serve
 from tests.server.jmap.test_mail import Mail
+from tests.server.jmap.writes import mail_node
 from tests.support.engines import make_engine
 
 PASSWORDS = {"alice": "wonderland", "bob": "builder"}
@@ -306,3 +308,29 @@ async def test_the_token_command(mail: Mail, tmp_path: Path) -> None:
     assert "revoked" in out
     async with _bearer(mail, token) as c:
         assert (await c.get("/.well-known/jmap")).status_code == 401
+
+
+async def test_basic_logins_are_hashed_once_and_a_password_change_counts_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP Basic sends the password with every request: like IMAP and SMTP AUTH it goes
+    through the node's credential cache (one password hash, not one per request), and the
+    cache is keyed by the directory's password version, so a change is seen at once."""
+    async with mail_node(tmp_path) as mail:
+        directory = mail.node.directory
+        assert directory is not None
+        checked: list[str] = []
+        real = directory.authenticate
+
+        async def counting(login: str, secret: str) -> Principal | None:
+            checked.append(login)
+            return await real(login, secret)
+
+        monkeypatch.setattr(directory, "authenticate", counting)
+        async with mail.client() as c:
+            for _ in range(3):
+                assert (await c.get("/.well-known/jmap")).status_code == 200
+        assert checked == ["alice"]
+        cfg = tmp_path / "fdbmail.toml"
+        assert run_cli(cfg, "passwd", "alice", "--password-stdin", stdin="changed it\n") == 0
+        async with mail.client() as c:
+            assert (await c.get("/.well-known/jmap")).status_code == 401
