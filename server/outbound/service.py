@@ -5,7 +5,6 @@ builds it, so each runs a delivery worker, unless ``[outbound] workers`` is off.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 
@@ -13,7 +12,7 @@ from server.config import ServerSettings
 from server.node.parts import NodeParts
 from server.node.service import Listener
 from server.outbound.settings import OutboundSettings
-from server.outbound.worker import DeliveryWorker
+from server.outbound.worker import DeliveryWorker, stop_worker
 
 NAME = "outbound"
 
@@ -35,15 +34,7 @@ class OutboundService:
         pass
 
     async def close(self, grace: float) -> None:
-        """Stop taking messages; an attempt cut short leaves its lease to expire (the
-        message is tried again then, by this node or another)."""
-        self.worker.stop()
-        try:
-            await asyncio.wait_for(asyncio.shield(self.task), grace)
-        except TimeoutError:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await stop_worker(self.worker, self.task, grace)
 
 
 async def build(parts: NodeParts) -> OutboundService | None:

@@ -439,8 +439,15 @@ def start_worker(worker: DeliveryWorker) -> asyncio.Task[None]:
     return asyncio.create_task(worker.run(), name="outbound")
 
 
-async def stop_worker(worker: DeliveryWorker, task: asyncio.Task[None]) -> None:
+async def stop_worker(worker: DeliveryWorker, task: asyncio.Task[None],
+                      grace: float = 10.0) -> None:
+    """Stop taking messages and let the attempts under way record their outcome for up to
+    ``grace`` seconds; one cut short after that leaves its lease to expire (the message
+    is tried again then, by this node or another)."""
     worker.stop()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    try:
+        await asyncio.wait_for(asyncio.shield(task), grace)
+    except TimeoutError:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
