@@ -143,18 +143,24 @@ async def nodes(tmp_path: Path, sink: Sink) -> AsyncIterator[tuple[StartNodes, A
         await engine.close()
 
 
-async def _enqueue(engine: Any, blobs: Any, recipients: list[str], per_tx: int = 100) -> None:
-    """One queued message per recipient, all on one blob (a reference each)."""
-    ref = await blobs.put(BODY)
+async def _enqueue(engine: Any, blobs: Any, recipients: list[str], per_tx: int = 100,
+                   bodies: int = 100) -> None:
+    """One queued message per recipient; the messages share ``bodies`` blobs round robin
+    (a reference each), so the messages of one lease batch have bodies of their own as
+    real submissions do: messages sharing one blob all update its reference count and
+    their outcomes' commits conflict (FoundationDB retries them one after another)."""
+    refs = [await blobs.put(b"X-Body: %d\r\n" % i + BODY) for i in range(bodies)]
     now = time.time()
 
-    async def some(tr: Any, batch: list[str]) -> None:
-        for address in batch:
+    async def some(tr: Any, batch: list[tuple[int, str]]) -> None:
+        for n, address in batch:
+            ref = refs[n % len(refs)]
             await enqueue_message(tr, f"t-{address}", QueueEnvelope(
                 "alice@example.test", (Recipient(address),), ref.id, ref.size, now, now))
 
-    for i in range(0, len(recipients), per_tx):
-        await transact(engine, some, recipients[i:i + per_tx])
+    numbered = list(enumerate(recipients))
+    for i in range(0, len(numbered), per_tx):
+        await transact(engine, some, numbered[i:i + per_tx])
 
 
 async def _empty(engine: Any) -> bool:
