@@ -158,10 +158,12 @@ class ServerSettings:
         "terminal.",
         choices=("json", "text"))
     workers: int = setting(0,
-        "Worker processes that serve SMTP connections, so that a node uses more than one core "
-        "(0: all in one process). The main process keeps the embedded store's writer, blob GC, "
-        "maintenance and HTTP, accepts the connections and hands each to a worker. About one "
-        "per core.",
+        "Worker processes that serve the connections of every service (SMTP, LMTP, IMAP: "
+        "the main process accepts them and hands each to a worker; HTTP for "
+        "JMAP: every process serves the shared listening socket) and run a delivery worker "
+        "each, so that a node uses more than one core (0: all in one process). The main "
+        "process keeps the embedded store's writer, blob GC and maintenance. About one per "
+        "core.",
         minimum=0)
 
 
