@@ -34,6 +34,7 @@ from .layout import (
     AccountKeys,
     EmailRecord,
     MembershipRecord,
+    pack,
     pack_int,
 )
 from .mailboxes import mailbox_of_storage
@@ -179,7 +180,7 @@ async def add_membership(
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
     tr.set(keys.saved.pack((storage, uid)), pack_int(time.time_ns() // 1000))
     await uidmap.add_uid(tr, keys, storage, uid)
-    tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
+    tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack((uid, rec.thread_id)))
     new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
     tr.set(keys.email.pack((email_id,)), new.encode())
     if DELETED in keywords:
