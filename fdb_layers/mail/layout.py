@@ -349,6 +349,17 @@ def decode_received(raw: bytes) -> tuple[int, str | None]:
     return int(values[0]), (str(values[1]) if len(values) > 1 else None)
 
 
+def received_thread_key(raw: bytes) -> bytes | None:
+    """The thread id of a received-at index value still packed (equal ids pack to equal
+    bytes: a collapsed listing compares them without decoding); None for an entry
+    written before layout 1.4."""
+    n = raw[0] - _INT_ZERO if raw else -1
+    if 0 <= n <= 8:  # the uid, a non-negative int: skip its bytes
+        return raw[1 + n :] or None
+    _, thread_id = decode_received(raw)
+    return None if thread_id is None else pack((thread_id,))
+
+
 def pack_int(n: int) -> bytes:
     return pack((n,))
 

@@ -24,7 +24,7 @@ from .emails import (
 )
 from ..engine.base import Transaction
 from .errors import CannotCalculateChanges
-from .layout import MembershipRecord, account_keys, decode_received, unpack_int
+from .layout import MembershipRecord, account_keys, pack, received_thread_key, unpack_int
 from .mailboxes import mailbox_of_storage, storage_of
 
 MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
@@ -249,18 +249,23 @@ async def query_mailbox_threads(
     storage = await storage_of(tr, keys, mailbox_id)
     begin, end = keys.received.range((storage,))
     want = position + limit
-    seen: set[str] = set()
+    seen: set[bytes] = set()  # the threads met, packed
     out: list[str] = []
     while len(out) < want:
         rows = await tr.get_range(begin, end, limit=chunk, reverse=newest_first)
         for row in rows:
+            thread = received_thread_key(row.value)
+            if thread is not None and thread in seen:
+                continue  # most rows: decoded no further
             email_id = str(keys.received.unpack(row.key)[2])
-            thread_id = decode_received(row.value)[1]
-            if thread_id is None:  # written before layout 1.4
+            if thread is None:  # written before layout 1.4
                 thread_id = await read_thread_id(tr, keys, email_id)
-            if thread_id is None or thread_id in seen:
-                continue
-            seen.add(thread_id)
+                if thread_id is None:
+                    continue
+                thread = pack((thread_id,))
+                if thread in seen:
+                    continue
+            seen.add(thread)
             out.append(email_id)
             if len(out) == want:
                 break

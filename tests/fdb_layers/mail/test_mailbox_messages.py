@@ -13,7 +13,14 @@ from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail.keywords import keyword_from_imap, keyword_to_imap, normalise_keywords
 from fdb_layers.mail.errors import BatchTooLarge, EmailExists, QuotaExceeded
-from fdb_layers.mail.layout import SUMMARY_CHUNK, account_keys, decode_received, pack_int
+from fdb_layers.mail.layout import (
+    SUMMARY_CHUNK,
+    account_keys,
+    decode_received,
+    pack,
+    pack_int,
+    received_thread_key,
+)
 from fdb_layers.mail.queries import (
     get_email,
     get_message,
@@ -158,6 +165,9 @@ async def test_query_mailbox_threads_reads_entries_of_every_layout(engine: Engin
 
     stored = await transact(engine, entries)
     assert len(stored) == 9
+    for uid in (0, 1, 300, 2**40):  # the packed thread id, compared undecoded
+        assert received_thread_key(pack((uid, "T\x00é"))) == pack(("T\x00é",))
+        assert received_thread_key(pack_int(uid)) is None
     for key, uid, thread_id in stored:
         email = await transact(engine, get_email, ACCOUNT, str(keys.received.unpack(key)[2]))
         assert email is not None and thread_id == email.thread_id and uid in \
