@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import lru_cache
 
 from ..blobs import refs as blobrefs
 from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, UPDATED, ChangeSet
@@ -58,9 +59,15 @@ async def list_emails_of_blob(
     return [r[len(prefix):] for r in refs]
 
 
+# Decoded records by their stored bytes (a pure function's results: a record read again
+# unchanged is not decoded again; a changed one is other bytes).  Mail list views read
+# the same records over and over; records are frozen, so sharing them is safe.
+_decode_email = lru_cache(maxsize=16_384)(EmailRecord.decode)
+
+
 async def read_email(tr: Transaction, keys: AccountKeys, email_id: str) -> EmailRecord | None:
     raw = await tr.get(keys.email.pack((email_id,)))
-    return None if raw is None else EmailRecord.decode(raw)
+    return None if raw is None else _decode_email(raw)
 
 
 async def read_thread_id(tr: Transaction, keys: AccountKeys, email_id: str) -> str | None:

@@ -45,7 +45,9 @@ class Head:
 
     def values(self, wanted: tuple[str, ...]) -> JsonObject:
         """Those of ``wanted`` it holds, as values of the caller's own."""
-        return {p: _copy(self.properties[p]) for p in wanted if p in self.properties}
+        held = self.properties
+        return {p: (_copy(held[p]) if type(held[p]) is list else held[p])
+                for p in wanted if p in held}
 
 
 def _copy(value: JsonValue) -> JsonValue:
