@@ -17,7 +17,8 @@ number of CPUs (the settings' advice, one per core), so the main process and eve
 serve HTTP (README, "HTTP with worker processes"); sqlite engine, local blob folder.
 ``--workers 0`` runs it in one process (``--profile`` does: cProfile sees one process).
 Node CPU per request is summed over the main process and its workers.  The clients run in
-this process with httpx, one connection each.  Every request
+this process with httpx, one connection each; their CPU per request is printed too (on
+the same cores as the node's).  Every request
 authenticates with Basic: the bench users' bcrypt hashes are of cost 4 (the time of one
 check at the default cost 12 is printed at the end).  The account's
 ``maxConcurrentRequests`` is raised to 16 for the 16-client run.
@@ -364,17 +365,20 @@ async def main() -> None:
                 account, inbox = accounts[n]
                 calls = query_and_get(account, inbox)
                 for clients in (1, 16):
-                    cpu = cpu_seconds(proc.pid)
+                    cpu, own = cpu_seconds(proc.pid), time.process_time()
                     rate, lat = await load(base, user, calls, clients, args.requests)
                     cpu = (cpu_seconds(proc.pid) - cpu) / (len(lat) + clients)
-                    rows.append((n, clients, rate, pct(lat, 50), pct(lat, 99), cpu))
+                    own = (time.process_time() - own) / (len(lat) + clients)
+                    rows.append((n, clients, rate, pct(lat, 50), pct(lat, 99), cpu, own))
             print(f"\nquery+get (Email/query inbox receivedAt desc limit 50 collapseThreads "
                   f"+ Email/get of {len(LIST_VIEW)} properties), {args.requests} requests")
             print(f"{'messages':>10} {'clients':>8} {'req/s':>8} {'p50':>10} {'p99':>10} "
-                  f"{'node CPU/req':>13}")
-            for n, clients, rate, p50, p99, cpu in rows:
-                print(f"{n:>10,} {clients:>8} {rate:8.1f} {ms(p50)} {ms(p99)} {ms(cpu):>13}")
-            by = {(n, k): (p50, p99) for n, k, _, p50, p99, _ in rows}
+                  f"{'node CPU/req':>13} {'client CPU/req':>15}")
+            for n, clients, rate, p50, p99, cpu, own in rows:
+                print(f"{n:>10,} {clients:>8} {rate:8.1f} {ms(p50)} {ms(p99)} {ms(cpu):>13} "
+                      f"{ms(own):>15}")
+            print(f"load average {os.getloadavg()[0]:.1f} at the end")
+            by = {(n, k): (p50, p99) for n, k, _, p50, p99, _, _ in rows}
             for clients in (1, 16):
                 ratio = by[(sizes[-1], clients)][0] / by[(sizes[0], clients)][0]
                 print(f"p50 {sizes[-1]:,} / {sizes[0]:,} messages, {clients} clients: "
