@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import lru_cache
 
 from ..blobs import refs as blobrefs
 from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, UPDATED, ChangeSet
@@ -34,6 +35,7 @@ from .layout import (
     AccountKeys,
     EmailRecord,
     MembershipRecord,
+    pack,
     pack_int,
 )
 from .mailboxes import mailbox_of_storage
@@ -57,9 +59,15 @@ async def list_emails_of_blob(
     return [r[len(prefix):] for r in refs]
 
 
+# Decoded records by their stored bytes (a pure function's results: a record read again
+# unchanged is not decoded again; a changed one is other bytes).  Mail list views read
+# the same records over and over; records are frozen, so sharing them is safe.
+_decode_email = lru_cache(maxsize=16_384)(EmailRecord.decode)
+
+
 async def read_email(tr: Transaction, keys: AccountKeys, email_id: str) -> EmailRecord | None:
     raw = await tr.get(keys.email.pack((email_id,)))
-    return None if raw is None else EmailRecord.decode(raw)
+    return None if raw is None else _decode_email(raw)
 
 
 async def read_thread_id(tr: Transaction, keys: AccountKeys, email_id: str) -> str | None:
@@ -179,7 +187,7 @@ async def add_membership(
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
     tr.set(keys.saved.pack((storage, uid)), pack_int(time.time_ns() // 1000))
     await uidmap.add_uid(tr, keys, storage, uid)
-    tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack_int(uid))
+    tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack((uid, rec.thread_id)))
     new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
     tr.set(keys.email.pack((email_id,)), new.encode())
     if DELETED in keywords:

@@ -39,7 +39,10 @@ LAYOUT_VERSION = 1  # major version of everything below
 #      the keywords in use per storage ``keyword_count``
 # 1.3: the save date of each message in each storage ``saved`` (RFC 8514); messages stored
 #      before it have none (IMAP FETCH SAVEDATE gives NIL for them)
-LAYOUT = (LAYOUT_VERSION, 3)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.4: the received-at index's values carry the email's thread id, ``(uid, thread_id)``, so
+#      that a collapsed listing (JMAP collapseThreads) reads no email record; entries of
+#      earlier layouts, ``(uid,)``, are still read (the record gives their thread id)
+LAYOUT = (LAYOUT_VERSION, 4)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -178,7 +181,8 @@ class AccountKeys:
         self.deleted = a("del")  # [storage, uid] -> b"" (messages with $deleted)
         # [storage, uid] -> (saved_us,): when the message was added to that storage (RFC 8514)
         self.saved = a("saved")
-        self.received = a("recv")  # [storage, received_us, email_id] -> (uid,)
+        # [storage, received_us, email_id] -> (uid, thread_id); layout < 1.4: (uid,)
+        self.received = a("recv")
         self.email = a("email")  # [email_id] -> EmailRecord (with its memberships)
         self.summary = a("sum")  # [email_id, chunk] -> bytes of the parsed summary
         self.thread = a("thr")  # [thread_id] -> (base subject,)
@@ -336,6 +340,24 @@ class DeliveryRecord:
             (str(rest[i]), int(rest[i + 1]), int(rest[i + 2])) for i in range(0, len(rest), 3)
         )
         return cls(str(e), str(m), int(v), int(u), int(ms), str(t), also)
+
+
+def decode_received(raw: bytes) -> tuple[int, str | None]:
+    """(uid, thread id) of a received-at index value; the thread id is None in an entry
+    written before layout 1.4."""
+    values = unpack(raw)
+    return int(values[0]), (str(values[1]) if len(values) > 1 else None)
+
+
+def received_thread_key(raw: bytes) -> bytes | None:
+    """The thread id of a received-at index value still packed (equal ids pack to equal
+    bytes: a collapsed listing compares them without decoding); None for an entry
+    written before layout 1.4."""
+    n = raw[0] - _INT_ZERO if raw else -1
+    if 0 <= n <= 8:  # the uid, a non-negative int: skip its bytes
+        return raw[1 + n :] or None
+    _, thread_id = decode_received(raw)
+    return None if thread_id is None else pack((thread_id,))
 
 
 def pack_int(n: int) -> bytes:

@@ -24,7 +24,7 @@ from .emails import (
 )
 from ..engine.base import Transaction
 from .errors import CannotCalculateChanges
-from .layout import MembershipRecord, unpack_int, account_keys
+from .layout import MembershipRecord, account_keys, pack, received_thread_key, unpack_int
 from .mailboxes import mailbox_of_storage, storage_of
 
 MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
@@ -242,23 +242,30 @@ async def query_mailbox_threads(
 ) -> list[str]:
     """The ids of a mailbox's emails by received-at, only the first of each thread
     (JMAP Email/query with inMailbox and collapseThreads, RFC 8621 section 4.4.3):
-    reads the received-at index in chunks and each email's record until
-    ``position + limit`` threads are found, so the cost follows the page, not the
-    mailbox."""
+    reads the received-at index in chunks (whose values name each email's thread; an
+    entry of a layout before 1.4 has its email's record read) until ``position + limit``
+    threads are found, so the cost follows the page, not the mailbox."""
     keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     begin, end = keys.received.range((storage,))
     want = position + limit
-    seen: set[str] = set()
+    seen: set[bytes] = set()  # the threads met, packed
     out: list[str] = []
     while len(out) < want:
         rows = await tr.get_range(begin, end, limit=chunk, reverse=newest_first)
         for row in rows:
+            thread = received_thread_key(row.value)
+            if thread is not None and thread in seen:
+                continue  # most rows: decoded no further
             email_id = str(keys.received.unpack(row.key)[2])
-            thread_id = await read_thread_id(tr, keys, email_id)
-            if thread_id is None or thread_id in seen:
-                continue
-            seen.add(thread_id)
+            if thread is None:  # written before layout 1.4
+                thread_id = await read_thread_id(tr, keys, email_id)
+                if thread_id is None:
+                    continue
+                thread = pack((thread_id,))
+                if thread in seen:
+                    continue
+            seen.add(thread)
             out.append(email_id)
             if len(out) == want:
                 break

@@ -171,14 +171,21 @@ class SqlDirectory:
 
     # -- blocking look-ups (worker thread) ---------------------------------------------
 
-    def _account(self, name: str) -> tuple[Principal, str] | None:
+    def _head(self, name: str) -> tuple[Row, str, PrincipalType, str] | None:
+        """The 'name' query's row of ``name``: (row, name, type, stored secret)."""
         rows = self._rows("name", name)
         if not rows:
             return None
         row = rows[0]
-        real_name = str(row.get("name") or name)
         kind: PrincipalType = "group" if str(row.get("type", "")).lower() in (
             "group", "list") else "individual"
+        return row, str(row.get("name") or name), kind, str(row.get("secret") or "")
+
+    def _account(self, name: str) -> tuple[Principal, str] | None:
+        head = self._head(name)
+        if head is None:
+            return None
+        row, real_name, kind, secret = head
         principal = Principal(
             id=str(row.get("id") or real_name),
             name=real_name,
@@ -189,7 +196,7 @@ class SqlDirectory:
             member_of=tuple(self._column("members", real_name)),
             description=str(row.get("description") or ""),
         )
-        return principal, str(row.get("secret") or "")
+        return principal, secret
 
     def _owners(self, keys: Sequence[str]) -> list[str]:
         names: list[str] = []
@@ -208,15 +215,34 @@ class SqlDirectory:
             else []
         return principal, members
 
-    def _login_account(self, login: str) -> tuple[Principal, str] | None:
-        found = self._account(login)
-        if found is None and "@" in login:
+    def _login_name(self, login: str) -> str | None:
+        """The account name a login that is no account name stands for: the address of
+        exactly one account."""
+        if "@" in login:
             address = parse_address(login, fold_local=self.fold_local)
             if address is not None:
                 owners = self._owners(lookup_stages(address, "")[0])
                 if len(owners) == 1:
-                    found = self._account(owners[0])
+                    return owners[0]
+        return None
+
+    def _login_account(self, login: str) -> tuple[Principal, str] | None:
+        found = self._account(login)
+        if found is None and (name := self._login_name(login)) is not None:
+            found = self._account(name)
         return found
+
+    def _login_version(self, login: str) -> str | None:
+        """:meth:`password_version`'s look-up: the 'name' query alone (no emails, no
+        memberships: the version covers only the id and the stored secret)."""
+        head = self._head(login)
+        if head is None and (name := self._login_name(login)) is not None:
+            head = self._head(name)
+        if head is None or not head[3] or head[2] != "individual":
+            return None
+        row, real_name, _, secret = head
+        principal_id = str(row.get("id") or real_name)
+        return hashlib.sha256(f"{principal_id}\0{secret}".encode()).hexdigest()
 
     # -- the Directory protocol ----------------------------------------------------------
 
@@ -239,10 +265,7 @@ class SqlDirectory:
         no hashing of a secret."""
         if not login or not _storable(login):
             return None
-        found = await self._run(lambda: self._login_account(login))
-        if found is None or not found[1] or found[0].type != "individual":
-            return None
-        return hashlib.sha256(f"{found[0].id}\0{found[1]}".encode()).hexdigest()
+        return await self._run(lambda: self._login_version(login))
 
     async def get_principal(self, name: str) -> Principal | None:
         if not _storable(name):

@@ -22,6 +22,7 @@ from server.mime.charsets import surrogate_text
 
 from .args import account_arg, bool_arg, check_known, ids_arg, int_arg
 from .email_body import BodyView, RangeReader, body_properties_arg
+from .email_heads import Head, HeadCache
 from .errors import MethodError, invalid_arguments
 from .headers import (
     HeaderProperty,
@@ -209,16 +210,20 @@ class BlobReader:
         return await self.blobs.read_range(self.blob_id, start, end)
 
 
-async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool
-                   ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
+async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool,
+                      known: Callable[[Email], bool] | None = None
+                      ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
+    """The state and each email found (in a mailbox) with its summary if ``with_summary``,
+    but for those ``known`` says the caller has what it needs of already."""
     found: dict[str, tuple[Email, bytes | None]] = {}
     storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
     for email_id in ids:
         email = await get_email(tr, account_id, email_id, storages=storages)
         if email is None or not email.mailboxes:
             continue
+        read = with_summary and (known is None or not known(email))
         found[email_id] = (email, await get_summary(tr, account_id, email_id)
-                           if with_summary else None)
+                           if read else None)
     return await get_state(tr, account_id), found
 
 
@@ -235,8 +240,10 @@ class EmailGet:
     name = "Email/get"
     capability = MAIL
 
-    def __init__(self, store: MailStore, blobs: BlobStore) -> None:
+    def __init__(self, store: MailStore, blobs: BlobStore,
+                 heads: HeadCache | None = None) -> None:
         self.store, self.blobs = store, blobs
+        self.heads = HeadCache() if heads is None else heads
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, GET_ARGUMENTS)
@@ -245,14 +252,35 @@ class EmailGet:
         if ids is None:  # section 4.2: a server MAY refuse ids null for Email
             raise MethodError("requestTooLarge", "give the ids of the emails to get")
         view = view_arg(args, DEFAULT_PROPERTIES)
-        state, found = await self.store.run(account.id, get_records, ids, view.needs_summary)
+        # a list view: from the records, and the summaries of the emails whose
+        # properties this process has not cached (they never change: .email_heads)
+        held: dict[str, tuple[Email, Head]] = {}
+
+        def known(email: Email) -> bool:
+            head = self.heads.get(account.id, email)
+            if head is None or not head.usable(view.properties):
+                return False
+            held[email.id] = (email, head)
+            return True
+        state, found = await self.store.run(account.id, get_records, ids, view.needs_summary,
+                                            known if view.head_only else None)
         wanted = [i for i in dict.fromkeys(ids) if i in found]
         heads: dict[str, JsonObject] = {}
-        if view.head_only:  # a list view: from the records and summaries alone
+        if view.head_only:
+            misses = 0
             for i in wanted:
-                head = self._head_record(*found[i], view)
+                email, raw = found[i]
+                cached = held.get(i)
+                if cached is not None and cached[0] is email:  # read in the last attempt
+                    heads[i] = self._from_head(email, cached[1], view)
+                    continue
+                misses += 1
+                head = self._head(raw)
                 if head is not None:
-                    heads[i] = head
+                    self.heads.put(account.id, email, head)
+                    if head.usable(view.properties):
+                        heads[i] = self._from_head(email, head, view)
+            self.heads.count(len(wanted) - misses, misses)
         gate = asyncio.Semaphore(READS_AT_ONCE)  # blob reads of several emails overlap
         rest = [i for i in wanted if i not in heads]
         heads.update(zip(rest, await asyncio.gather(
@@ -262,27 +290,26 @@ class EmailGet:
                 "notFound": [i for i in dict.fromkeys(ids) if i not in found]}
 
     @staticmethod
-    def _head_record(email: Email, raw: bytes | None, view: EmailView) -> JsonObject | None:
-        """:meth:`_record` of a :attr:`EmailView.head_only` view, without decoding the
-        summary's parts; None when a wanted convenience property's header field repeats
-        (its last instance is read from the blob: :meth:`_record` does)."""
+    def _head(raw: bytes | None) -> Head | None:
+        """The summary-derived list-view properties of a stored summary: every header
+        convenience property, preview and hasAttachment; None for a summary that is
+        damaged (:meth:`_record` serves it)."""
+        if raw is None:  # stored without one: its properties are null
+            return Head({"hasAttachment": False, "preview": ""}, frozenset())
+        try:
+            envelope, preview, has_attachment = head_from_bytes(raw)
+        except ValueError:
+            return None
+        repeated = frozenset(CONVENIENCE_HEADERS[f][0] for f in envelope.repeated
+                             if f in CONVENIENCE_HEADERS)
+        return Head(head_properties(envelope, preview, has_attachment), repeated)
+
+    @staticmethod
+    def _from_head(email: Email, head: Head, view: EmailView) -> JsonObject:
+        """:meth:`_record` of a :attr:`EmailView.head_only` view from the email's record
+        and the properties of its summary."""
         record = record_properties(email)
-        head = None
-        if raw is not None:
-            try:
-                head = head_from_bytes(raw)
-            except ValueError:
-                head = None
-        if head is None:  # stored without one (or damaged): its properties are null
-            record.update(hasAttachment=False, preview="")
-        else:
-            envelope, preview, has_attachment = head
-            for field in envelope.repeated:
-                convenience = CONVENIENCE_HEADERS.get(field)
-                if convenience is not None and convenience[0] in view.properties:
-                    return None
-            record.update(head_properties(envelope, preview, has_attachment,
-                                          view.properties))
+        record.update(head.values(view.properties))
         return {p: record.get(p) for p in view.properties}
 
     async def _record(self, email: Email, raw: bytes | None, view: EmailView,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from typing import TypeAlias
 
+import orjson
+
 JsonValue: TypeAlias = (
     "None | bool | int | float | str | list[JsonValue] | dict[str, JsonValue]"
 )
@@ -88,6 +90,14 @@ def _check_text(text: str) -> None:
 
 def encode(value: JsonValue) -> bytes:
     """UTF-8 JSON text; a lone surrogate a method put in a string (from undecodable bytes)
-    becomes "?", since I-JSON cannot carry it."""
+    becomes "?", since I-JSON cannot carry it.  orjson writes it (a tenth of the time of
+    the standard library's encoder on a list view's 50 emails) unless the value holds what
+    it refuses (a lone surrogate, an integer beyond 64 bits, a key that is no string); it
+    writes a float that is no JSON number (NaN, an infinity) as null."""
+    try:
+        out: bytes = orjson.dumps(value)
+        return out
+    except TypeError:  # orjson.JSONEncodeError
+        pass
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"),
                       allow_nan=False).encode("utf-8", "replace")

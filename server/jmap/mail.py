@@ -9,6 +9,7 @@ message (``ensure_account``)."""
 from __future__ import annotations
 
 import datetime
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
@@ -139,7 +140,14 @@ async def counted_changes_call(store: MailStore, ctx: CallContext, args: JsonObj
 
 def utc_date(seconds: float) -> str:
     """A UTCDate (RFC 8620 section 1.4): ``2014-10-30T06:12:00Z``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
+    return _utc_date(int(seconds))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _utc_date(seconds: int) -> str:
+    # every Email/get formats receivedAt of each email (a list view: 50 per request,
+    # the same ones again on each refresh): 1.2 us by strftime, 0.15 us from here
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def parse_utc_date(value: object, name: str) -> float:

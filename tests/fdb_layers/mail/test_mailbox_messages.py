@@ -13,7 +13,14 @@ from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail.keywords import keyword_from_imap, keyword_to_imap, normalise_keywords
 from fdb_layers.mail.errors import BatchTooLarge, EmailExists, QuotaExceeded
-from fdb_layers.mail.layout import SUMMARY_CHUNK
+from fdb_layers.mail.layout import (
+    SUMMARY_CHUNK,
+    account_keys,
+    decode_received,
+    pack,
+    pack_int,
+    received_thread_key,
+)
 from fdb_layers.mail.queries import (
     get_email,
     get_message,
@@ -134,6 +141,56 @@ async def test_query_mailbox_threads_keeps_the_first_email_of_each_thread(
     assert await page(position=3, limit=5, newest_first=False) == [ids[6]]
     assert await page(position=9) == []
     assert await page(limit=0) == []
+
+
+async def test_query_mailbox_threads_reads_entries_of_every_layout(engine: Engine) -> None:
+    """Layout 1.4 keeps each email's thread id in its received-at entry (a collapsed
+    listing reads no email record); entries written before it, ``(uid,)``, still give
+    the same listing, mixed with new ones, and a copy's entry names the thread too."""
+    await setup(engine)
+    roots = [0, 1, 0, 1, 4, 0]
+    ids = []
+    for i, root in enumerate(roots):
+        refs = (f"<m{root}@example.org>",) if root != i else ()
+        got = await transact(engine, append_email, ACCOUNT, "inbox",
+                             new_email(i, subject=f"s{root}", references=refs),
+                             delivery_id=f"d{i}")
+        ids.append(got.email_id)
+    await twice(engine, copy_messages, ACCOUNT, "inbox", [1, 2, 3], "archive")
+    keys = account_keys(ACCOUNT)
+
+    async def entries(tr: Transaction) -> list[tuple[bytes, int, str | None]]:
+        rows = await tr.get_range(*keys.received.range())
+        return [(r.key, *decode_received(r.value)) for r in rows]
+
+    stored = await transact(engine, entries)
+    assert len(stored) == 9
+    for uid in (0, 1, 300, 2**40):  # the packed thread id, compared undecoded
+        assert received_thread_key(pack((uid, "T\x00é"))) == pack(("T\x00é",))
+        assert received_thread_key(pack_int(uid)) is None
+    for key, uid, thread_id in stored:
+        email = await transact(engine, get_email, ACCOUNT, str(keys.received.unpack(key)[2]))
+        assert email is not None and thread_id == email.thread_id and uid in \
+            email.mailboxes.values()
+
+    async def page(**kw: object) -> list[str]:
+        return await transact(engine, query_mailbox_threads, ACCOUNT, "inbox", chunk=2,
+                              **kw)  # type: ignore[arg-type]
+    expected = [ids[5], ids[4], ids[3]]
+    assert await page() == expected
+    assert await page(newest_first=False) == [ids[0], ids[1], ids[4]]
+
+    async def downgrade(tr: Transaction) -> None:  # every other entry as layout 1.3 wrote it
+        for key, uid, _ in stored[::2]:
+            tr.set(key, pack_int(uid))
+    await transact(engine, downgrade)
+    assert [t for _, _, t in await transact(engine, entries)][:2] == [
+        None, stored[1][2]]
+    assert await page() == expected
+    assert await page(newest_first=False) == [ids[0], ids[1], ids[4]]
+    assert await page(position=1, limit=1) == [ids[4]]
+    assert await transact(engine, query_mailbox, ACCOUNT, "inbox", limit=2) == [
+        (ids[5], 6), (ids[4], 5)]
 
 
 async def test_quota(engine: Engine) -> None:

@@ -82,6 +82,26 @@ async def test_the_wrapped_node_directory_forwards_password_versions(tmp_path: P
         await directory.close()
 
 
+async def test_a_password_version_by_name_or_address_is_one_and_changes_with_the_password(
+        tmp_path: Path) -> None:
+    """The version is read by the 'name' query alone (no emails, no memberships): a login
+    by name and by the account's address give the same one, a changed password another,
+    an unknown login none."""
+    directory, config_path = _setup(tmp_path)
+    try:
+        version = await directory.password_version("alice")
+        assert version is not None
+        assert await directory.password_version("alice@example.test") == version
+        assert await directory.password_version("nobody") is None
+        assert await directory.password_version("nobody@example.test") is None
+        _passwd(config_path, "alice", "new battery")
+        changed = await directory.password_version("alice@example.test")
+        assert changed is not None and changed != version
+        assert await directory.password_version("alice") == changed
+    finally:
+        await directory.close()
+
+
 def test_entries_expire_are_bounded_and_keyed_without_the_secret() -> None:
     now = [0.0]
     cache = CredentialCache(ttl=10, size=2, clock=lambda: now[0])
