@@ -275,6 +275,10 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
             request = await loop.run_in_executor(None, conn.recv)
             if request[0] == "stop":
                 break
+            if request[0] == "retries":   # the node's /metrics: its workers' counters too
+                assert node.http is not None
+                conn.send(await loop.run_in_executor(None, store_retries, node.http.port))
+                continue
             _, user, n = request     # ("fill", user, n): index-only, after one LOGIN
             principal = await node.directory.get_principal(user)
             assert principal is not None
@@ -285,6 +289,19 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
             profiler.disable()
             profiler.dump_stats(profile)
         await node.stop()
+
+
+def store_retries(http_port: int) -> float:
+    """Transaction attempts the node retried so far (fdbmail_store_retries_total, every
+    reason: conflicts of optimistic transactions above all)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text)
+               if f.name == "fdbmail_store_retries" for s in f.samples
+               if s.name == "fdbmail_store_retries_total")
 
 
 async def fill(engine: Engine, account: str, mailbox_id: str, n: int) -> float:
@@ -684,8 +701,15 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
               "messages, all clients on one account; commands/s = all commands / run time; "
               "CPU: the server's processes' and the load client's, per command")
         for k in ks:
+            control.send(("retries",))
+            retries = control.recv()
             loads = {s.name: asyncio.run(workload(s, k, args.seconds, k)) for s in servers}
+            control.send(("retries",))
+            retries = control.recv() - retries
             print_load(k, loads)
+            stores = len(loads["fdbmail"].times["UID STORE +FLAGS"])
+            print(f"fdbmail store transactions retried (conflicts): {retries:.0f} in the run "
+                  f"({stores} UID STORE, {loads['fdbmail'].commands} commands)")
             sys.stdout.flush()
     if "select" in parts and sizes:
         results = {}
