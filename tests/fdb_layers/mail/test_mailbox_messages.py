@@ -12,7 +12,7 @@ from fdb_layers.mail import accounts, mailboxes, quota
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail.keywords import keyword_from_imap, keyword_to_imap, normalise_keywords
-from fdb_layers.mail.errors import BatchTooLarge, EmailExists, QuotaExceeded
+from fdb_layers.mail.errors import BatchTooLarge, EmailExists, MailboxNotFound, QuotaExceeded
 from fdb_layers.mail.layout import SUMMARY_CHUNK
 from fdb_layers.mail.queries import (
     get_email,
@@ -248,6 +248,21 @@ async def test_store_in_one_mailbox_keeps_the_others_deleted_flag(engine: Engine
         assert (await transact(engine, mailboxes.get_status, ACCOUNT, box)).unseen == unseen
     email = await transact(engine, get_email, ACCOUNT, ids[1])
     assert email is not None and email.keywords == ()
+
+
+async def test_highest_modseq_alone_is_the_status_figure(engine: Engine) -> None:
+    """get_highest_modseq is get_status's HIGHESTMODSEQ (RFC 7162 section 3.1.2.1) with
+    one counter read; a missing mailbox is MailboxNotFound, as for get_status."""
+    await setup(engine, 2)
+    for keyword in ("$seen", "work"):
+        st = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
+        assert await transact(engine, mailboxes.get_highest_modseq, ACCOUNT, "inbox") \
+            == st.highestmodseq > 0
+        await transact(engine, store_keywords, ACCOUNT, "inbox", [2], add=[keyword])
+    assert await transact(engine, mailboxes.get_highest_modseq, ACCOUNT, "inbox") \
+        > st.highestmodseq
+    with pytest.raises(MailboxNotFound):
+        await transact(engine, mailboxes.get_highest_modseq, ACCOUNT, "nosuch")
 
 
 async def test_copy_and_move(engine: Engine) -> None:
