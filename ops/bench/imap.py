@@ -7,7 +7,8 @@
    LOGIN, SELECT INBOX, UID FETCH 1:* (FLAGS ENVELOPE), UID SEARCH ALL, UID STORE of 50
    random UIDs +FLAGS (\\Flagged), 50 x UID FETCH <random uid> BODY[], LOGOUT; all on the
    same account.  Printed: commands/s, sessions/s, p50/p99 per command, the servers' CPU per
-   command, and the ratios fdbmail/Dovecot.
+   command, the ratios fdbmail/Dovecot, and the store transactions fdbmail retried in the
+   run (fdbmail_store_retries_total: conflicts between the sessions' writes to the account).
 3. SELECT / EXAMINE / STATUS p50 and p99 on mailboxes of --sizes messages (default 1,000 /
    100,000 / 1,000,000; fdbmail only).  These mailboxes are filled index-only: appends
    through the mail layer, 500 per transaction, no blobs (SELECT and STATUS read no blob).
@@ -26,9 +27,13 @@ once; later LOGINs hit the credential cache (an HMAC of login, secret and the di
 password version, plus the read of that version): as cheap as Dovecot's.  fdbmail runs on
 its embedded defaults (sqlite store, blobs in a local folder) in one process, or on
 FoundationDB with --foundationdb CLUSTER_FILE (the cluster's WHOLE KEY SPACE IS CLEARED
-first: a test cluster only).  IMAPBENCH_PROFILE=FILE: a cProfile of the fdbmail
-process, written to FILE at the end.  Both make an APPEND durable (fsync) before OK; Dovecot with
-its default mail_fsync=optimized.
+first: a test cluster only).  One process is the default, though Dovecot runs several:
+--workers 2 (a node with [server] workers = 2, as on a 2-core machine; IMAP served by the
+worker processes) measured slower here, 0.27-0.29x Dovecot against 0.42x for one process
+(2026-12-06, README): the workers' commits go through the main process's commit server and
+their writes to the one account conflict across processes.  IMAPBENCH_PROFILE=FILE: a
+cProfile of the fdbmail process, written to FILE at the end.  Both make an APPEND durable
+(fsync) before OK; Dovecot with its default mail_fsync=optimized.
 
     .venv/bin/python ops/bench/imap.py [--clients 1,4,16] [--seconds 20] [--messages 2000]
         [--size 10240] [--sizes 1000,100000,1000000] [--repeat 50] [--idle 1000,10000]
