@@ -75,6 +75,7 @@ from .mailboxes import (
     delete_mailbox,
     find_mailbox,
     find_role,
+    get_highest_modseq,
     get_mailbox,
     get_status,
     list_mailboxes,
@@ -149,8 +150,8 @@ __all__ = [
     # mailboxes
     "DELIMITER", "INBOX", "MAX_DEPTH", "MAX_NAME_BYTES", "MAX_UIDVALIDITY", "ROLES", "Mailbox",
     "MailboxStatus", "create_mailbox", "create_mailbox_path", "delete_mailbox", "find_mailbox",
-    "find_role", "get_mailbox", "get_status", "list_mailboxes", "rename_mailbox",
-    "rename_mailbox_path", "set_subscribed", "split_path",
+    "find_role", "get_mailbox", "get_highest_modseq", "get_status", "list_mailboxes",
+    "rename_mailbox", "rename_mailbox_path", "set_subscribed", "split_path",
     # messages: UIDs, modseqs, flags (keywords), expunge -- writes
     "MAX_BATCH", "MAX_DELIVERY_ID", "Appended", "ExpungeResult", "NewEmail", "Placement",
     "RoleMailbox", "StoreResult", "append_email", "copy_messages", "deliver_email",

@@ -246,16 +246,22 @@ async def set_keywords(
     keywords: tuple[str, ...],
     *,
     storage: int | None = None,
+    known: tuple[int, int, MembershipRecord] | None = None,
 ) -> EmailRecord:
     """Give the email new keywords, in every mailbox it is in; the new record.
 
     ``$deleted`` is each membership's own: with ``storage`` (an IMAP STORE in that
     mailbox) it is set or cleared there only; without (JMAP), ``$deleted`` in
-    ``keywords`` marks every membership and its absence leaves each as it was."""
+    ``keywords`` marks every membership and its absence leaves each as it was.
+    ``known``: (storage, uid, record) of a membership the caller read in this
+    transaction, not read again."""
     shared = tuple(k for k in keywords if k != DELETED)
     planned: list[tuple[int, int, int, tuple[str, ...], tuple[str, ...]]] = []
     for member_storage, uid, old_modseq in rec.members:
-        member = await read_membership(tr, keys, member_storage, uid)
+        if known is not None and known[0] == member_storage and known[1] == uid:
+            member: MembershipRecord | None = known[2]
+        else:
+            member = await read_membership(tr, keys, member_storage, uid)
         old = rec.keywords if member is None else member.keywords
         if storage is None:
             deleted = DELETED in keywords or DELETED in old

@@ -300,8 +300,23 @@ class MembershipRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> MembershipRecord:
-        e, m, kw = unpack(raw)
-        return cls(str(e), int(m), tuple(kw))
+        # a record is immutable and its bytes are its whole value: one decoded already
+        # is reused (a FETCH 1:* of a large mailbox decodes every membership each time)
+        if type(raw) is not bytes:
+            raw = bytes(raw)   # a bytearray or memoryview: no hash
+        rec = _MEMBERSHIPS.get(raw)
+        if rec is None:
+            e, m, kw = unpack(raw)
+            rec = cls(str(e), int(m), tuple(kw))
+            if len(_MEMBERSHIPS) >= MEMBERSHIPS_KEPT:
+                _MEMBERSHIPS.clear()
+            _MEMBERSHIPS[raw] = rec
+        return rec
+
+
+# encoded membership -> its record, at most MEMBERSHIPS_KEPT (~0.3 KB each) per process
+MEMBERSHIPS_KEPT = 20_000
+_MEMBERSHIPS: dict[bytes, MembershipRecord] = {}
 
 
 @dataclass(frozen=True, slots=True)

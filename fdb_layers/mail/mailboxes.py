@@ -304,6 +304,14 @@ async def get_status(tr: Transaction, account_id: str, mailbox_id: str) -> Mailb
     )
 
 
+async def get_highest_modseq(tr: Transaction, account_id: str, mailbox_id: str) -> int:
+    """The mailbox's HIGHESTMODSEQ alone (as in :func:`get_status`, one counter read
+    instead of five): what an IMAP session checks after each command for others' changes."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    return decode_int(await tr.get(keys.storage_key(storage, S_HIGHEST_MODSEQ)))
+
+
 # --- writes ---------------------------------------------------------------------------
 
 

@@ -381,7 +381,8 @@ async def store_keywords(
                 rec = await emails.read_email(tr, keys, member.email_id)
                 if rec is not None:
                     new = await emails.set_keywords(
-                        tr, keys, changes, member.email_id, rec, wanted, storage=storage
+                        tr, keys, changes, member.email_id, rec, wanted, storage=storage,
+                        known=(storage, uid, member),
                     )
                     out.append((uid, new.modseq,
                                 emails.member_keywords(new.keywords, DELETED in wanted)))

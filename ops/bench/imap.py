@@ -7,7 +7,8 @@
    LOGIN, SELECT INBOX, UID FETCH 1:* (FLAGS ENVELOPE), UID SEARCH ALL, UID STORE of 50
    random UIDs +FLAGS (\\Flagged), 50 x UID FETCH <random uid> BODY[], LOGOUT; all on the
    same account.  Printed: commands/s, sessions/s, p50/p99 per command, the servers' CPU per
-   command, and the ratios fdbmail/Dovecot.
+   command, the ratios fdbmail/Dovecot, and the store transactions fdbmail retried in the
+   run (fdbmail_store_retries_total: conflicts between the sessions' writes to the account).
 3. SELECT / EXAMINE / STATUS p50 and p99 on mailboxes of --sizes messages (default 1,000 /
    100,000 / 1,000,000; fdbmail only).  These mailboxes are filled index-only: appends
    through the mail layer, 500 per transaction, no blobs (SELECT and STATUS read no blob).
@@ -26,9 +27,13 @@ once; later LOGINs hit the credential cache (an HMAC of login, secret and the di
 password version, plus the read of that version): as cheap as Dovecot's.  fdbmail runs on
 its embedded defaults (sqlite store, blobs in a local folder) in one process, or on
 FoundationDB with --foundationdb CLUSTER_FILE (the cluster's WHOLE KEY SPACE IS CLEARED
-first: a test cluster only).  IMAPBENCH_PROFILE=FILE: a cProfile of the fdbmail
-process, written to FILE at the end.  Both make an APPEND durable (fsync) before OK; Dovecot with
-its default mail_fsync=optimized.
+first: a test cluster only).  One process is the default, though Dovecot runs several:
+--workers 2 (a node with [server] workers = 2, as on a 2-core machine; IMAP served by the
+worker processes) measured slower here, 0.27-0.29x Dovecot against 0.42x for one process
+(2026-12-06, README): the workers' commits go through the main process's commit server and
+their writes to the one account conflict across processes.  IMAPBENCH_PROFILE=FILE: a
+cProfile of the fdbmail process, written to FILE at the end.  Both make an APPEND durable
+(fsync) before OK; Dovecot with its default mail_fsync=optimized.
 
     .venv/bin/python ops/bench/imap.py [--clients 1,4,16] [--seconds 20] [--messages 2000]
         [--size 10240] [--sizes 1000,100000,1000000] [--repeat 50] [--idle 1000,10000]
@@ -275,6 +280,10 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
             request = await loop.run_in_executor(None, conn.recv)
             if request[0] == "stop":
                 break
+            if request[0] == "retries":   # the node's /metrics: its workers' counters too
+                assert node.http is not None
+                conn.send(await loop.run_in_executor(None, store_retries, node.http.port))
+                continue
             _, user, n = request     # ("fill", user, n): index-only, after one LOGIN
             principal = await node.directory.get_principal(user)
             assert principal is not None
@@ -285,6 +294,19 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
             profiler.disable()
             profiler.dump_stats(profile)
         await node.stop()
+
+
+def store_retries(http_port: int) -> float:
+    """Transaction attempts the node retried so far (fdbmail_store_retries_total, every
+    reason: conflicts of optimistic transactions above all)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return sum(s.value for f in text_string_to_metric_families(text)
+               if f.name == "fdbmail_store_retries" for s in f.samples
+               if s.name == "fdbmail_store_retries_total")
 
 
 async def fill(engine: Engine, account: str, mailbox_id: str, n: int) -> float:
@@ -684,8 +706,15 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
               "messages, all clients on one account; commands/s = all commands / run time; "
               "CPU: the server's processes' and the load client's, per command")
         for k in ks:
+            control.send(("retries",))
+            retries = control.recv()
             loads = {s.name: asyncio.run(workload(s, k, args.seconds, k)) for s in servers}
+            control.send(("retries",))
+            retries = control.recv() - retries
             print_load(k, loads)
+            stores = len(loads["fdbmail"].times["UID STORE +FLAGS"])
+            print(f"fdbmail store transactions retried (conflicts): {retries:.0f} in the run "
+                  f"({stores} UID STORE, {loads['fdbmail'].commands} commands)")
             sys.stdout.flush()
     if "select" in parts and sizes:
         results = {}

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("jmap.py", ["--quick"], ["query+get", "Email/changes after", "download of a"]),
         ("imap.py", ["--quick", "--no-dovecot"],
          ["appends/s", "UID FETCH 1:* (FLAGS ENVELOPE)", "UID FETCH BODY[]", "commands/s",
-          "SELECT p50 1,000", "IDLE:    100 connections"]),
+          "SELECT p50 1,000", "IDLE:    100 connections", "store transactions retried"]),
         ("mailqueue.py", ["--quick", "--no-postfix"], ["msg/s", "fdbmail ", "p99 ms"]),
     ],
 )

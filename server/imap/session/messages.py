@@ -63,6 +63,7 @@ from server.imap.wire.fetch_data import (
 )
 from server.imap.wire.responses import Code, Tagged, Untagged
 from server.imap.wire.sequence import SequenceSet, compress_numbers
+from server.imap.wire.values import Raw, render
 from server.mime.model import MessageSummary
 from server.mime.serialize import envelope_from_bytes
 
@@ -151,6 +152,26 @@ def flags_of(keywords: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(keyword_to_imap(k) for k in keywords)
 
 
+# stored keywords -> their FLAGS item in wire form: a mailbox has few distinct sets of
+# keywords, and a FETCH 1:* (FLAGS ...) renders one per message (flags are atoms, the same
+# in either UTF-8 mode)
+_FLAGS: dict[tuple[str, ...], FetchPair] = {}
+FLAGS_KEPT = 4096
+
+
+def flags_item(keywords: tuple[str, ...]) -> FetchPair:
+    """``FLAGS (...)`` of stored keywords, rendered once (as :func:`item_flags`)."""
+    pair = _FLAGS.get(keywords)
+    if pair is None:
+        name, value = item_flags(flags_of(keywords))
+        assert isinstance(value, tuple)
+        pair = (name, Raw(render(value)))
+        if len(_FLAGS) >= FLAGS_KEPT:
+            _FLAGS.clear()
+        _FLAGS[keywords] = pair
+    return pair
+
+
 @dataclass(frozen=True, slots=True)
 class _Record:
     message: Message
@@ -183,11 +204,11 @@ async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list
                    want_email: bool, want_summary: bool,
                    want_saved: bool = False, envelope_only: bool = False) -> list[_Record]:
     """The messages of ``uids`` (ascending) that still exist: one range read when they are
-    dense, point reads when sparse.  ``envelope_only``: of the summary only the envelope is
+    dense, point reads when sparse (or one).  ``envelope_only``: of the summary only the envelope is
     wanted, not read for a message whose envelope is kept in memory."""
     if not uids:
         return []
-    if uids[-1] - uids[0] < 4 * len(uids):
+    if len(uids) > 1 and uids[-1] - uids[0] < 4 * len(uids):
         wanted = set(uids)
         found = [m for m in await list_messages(tr, account_id, mailbox_id,
                                                 first_uid=uids[0], last_uid=uids[-1])
@@ -201,8 +222,10 @@ async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list
     saved = (await get_save_dates(tr, account_id, mailbox_id, [m.uid for m in found])
              if want_saved else {})
     out = []
+    storages: dict[int, str | None] = {}   # read once per batch, not once per message
     for m in found:
-        email = await get_email(tr, account_id, m.email_id) if want_email else None
+        email = (await get_email(tr, account_id, m.email_id, storages=storages)
+                 if want_email else None)
         if want_email and email is None:
             continue   # destroyed between the two reads: as good as expunged
         summary = None
@@ -288,7 +311,7 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
             pairs.append(item_preview(summary.preview if summary is not None else None))
         elif item.name == "FLAGS":
             has_flags = True
-            pairs.append(item_flags(flags_of(keywords)))
+            pairs.append(flags_item(keywords))
         elif item.name == "UID":
             if not plan.uid:
                 pairs.append(item_uid(m.uid))
@@ -322,7 +345,7 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
         elif summary is not None and item.name == "BODY":
             pairs.append(item_body(summary))
     if seen_now is not None and not has_flags:
-        pairs.append(item_flags(flags_of(keywords)))   # RFC 9051 section 6.4.5
+        pairs.append(flags_item(keywords))   # RFC 9051 section 6.4.5
     if plan.modseq or (seen_now is not None and s.condstore):
         pairs.append(item_modseq(modseq))
     return FetchData(number, tuple(pairs))
@@ -430,7 +453,7 @@ async def store(s: Session, cmd: c.Command) -> None:
                 sel.reported[uid] = modseq
             pairs: list[FetchPair] = [item_uid(uid)] if cmd.uid else []
             if not cmd.silent:
-                pairs.append(item_flags(flags_of(kws)))
+                pairs.append(flags_item(kws))
             elif not (s.condstore and changed):
                 continue
             if s.condstore:

@@ -16,6 +16,7 @@ from fdb_layers.mail import (
     Message,
     Transaction,
     find_mailbox,
+    get_highest_modseq,
     get_status,
     keyword_to_imap,
     list_changed_since,
@@ -250,15 +251,15 @@ class _Look:
 
 
 async def _look(tr: Transaction, account_id: str, mailbox_id: str, since: int) -> _Look:
-    st = await get_status(tr, account_id, mailbox_id)
-    if st.highestmodseq <= since:
-        return _Look(st.highestmodseq, [], [], None)
+    highest = await get_highest_modseq(tr, account_id, mailbox_id)
+    if highest <= since:
+        return _Look(highest, [], [], None)
     changed = await list_changed_since(tr, account_id, mailbox_id, since)
     try:
-        return _Look(st.highestmodseq, changed,
+        return _Look(highest, changed,
                      await list_vanished(tr, account_id, mailbox_id, since), None)
     except CannotCalculateChanges:
-        return _Look(st.highestmodseq, changed, None,
+        return _Look(highest, changed, None,
                      await list_uids(tr, account_id, mailbox_id))
 
 

@@ -48,3 +48,25 @@ def test_account_keys_are_cached_and_ordered() -> None:
     assert account_keys("a") is k
     assert k.uid.pack((1, 2)) < k.uid.pack((1, 10)) < k.uid.pack((2, 0))
     assert k.uid.unpack(k.uid.pack((1, 2))) == (1, 2)
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=20), st.integers(0, 2**63 - 1),
+                          st.lists(st.text(min_size=1, max_size=10), max_size=4)),
+                min_size=1, max_size=30))
+def test_membership_decode_is_exact_whatever_was_decoded_before(
+        records: list[tuple[str, int, list[str]]]) -> None:
+    """Decoded memberships are kept by their bytes: every decode gives back exactly the
+    record encoded, also after others, also past the bound (the kept ones are dropped)."""
+    from fdb_layers.mail import layout
+
+    old = layout.MEMBERSHIPS_KEPT
+    layout.MEMBERSHIPS_KEPT = 7
+    try:
+        for _ in range(2):
+            for e, m, kw in records:
+                rec = MembershipRecord(e, m, tuple(kw))
+                assert MembershipRecord.decode(rec.encode()) == rec
+                assert MembershipRecord.decode(bytearray(rec.encode())) == rec
+        assert len(layout._MEMBERSHIPS) <= 7
+    finally:
+        layout.MEMBERSHIPS_KEPT = old

@@ -12,7 +12,7 @@ from fdb_layers.mail import accounts, mailboxes, quota
 from fdb_layers.engine.base import Engine, Transaction
 from fdb_layers.engine.run import transact
 from fdb_layers.mail.keywords import keyword_from_imap, keyword_to_imap, normalise_keywords
-from fdb_layers.mail.errors import BatchTooLarge, EmailExists, QuotaExceeded
+from fdb_layers.mail.errors import BatchTooLarge, EmailExists, MailboxNotFound, QuotaExceeded
 from fdb_layers.mail.layout import (
     SUMMARY_CHUNK,
     account_keys,
@@ -277,6 +277,49 @@ async def test_keywords_are_per_email_across_mailboxes(engine: Engine) -> None:
         assert (await transact(engine, mailboxes.get_status, ACCOUNT, box)).unseen == 0
         msgs = await transact(engine, list_messages, ACCOUNT, box)
         assert msgs[0].keywords == ("$seen",)
+
+
+async def test_store_in_one_mailbox_keeps_the_others_deleted_flag(engine: Engine) -> None:
+    """IMAP STORE (RFC 9051 section 6.4.6) in one mailbox: the keywords are the email's, in
+    every mailbox; \\Deleted is each membership's own (the membership the STORE read is used
+    as it was read, the other mailbox's is read for its own \\Deleted)."""
+    ids = await setup(engine, 2)
+    await transact(engine, copy_messages, ACCOUNT, "inbox", [1, 2], "archive")
+    await twice(engine, store_keywords, ACCOUNT, "archive", [1], add=["$deleted"])
+    res = await twice(engine, store_keywords, ACCOUNT, "inbox", [1, 2],
+                      add=["$flagged", "$seen"])
+    assert [(u, k) for u, _, k in res.messages] == [(1, ("$flagged", "$seen")),
+                                                   (2, ("$flagged", "$seen"))]
+    archive = {m.uid: m.keywords for m in await transact(engine, list_messages, ACCOUNT,
+                                                         "archive")}
+    assert archive == {1: ("$deleted", "$flagged", "$seen"), 2: ("$flagged", "$seen")}
+    res = await twice(engine, store_keywords, ACCOUNT, "inbox", [2], replace=["$deleted"])
+    assert [(u, k) for u, _, k in res.messages] == [(2, ("$deleted",))]
+    inbox = {m.uid: m.keywords for m in await transact(engine, list_messages, ACCOUNT,
+                                                       "inbox")}
+    archive = {m.uid: m.keywords for m in await transact(engine, list_messages, ACCOUNT,
+                                                         "archive")}
+    assert inbox == {1: ("$flagged", "$seen"), 2: ("$deleted",)}
+    assert archive == {1: ("$deleted", "$flagged", "$seen"), 2: ()}
+    for box, unseen in (("inbox", 1), ("archive", 1)):
+        assert (await transact(engine, mailboxes.get_status, ACCOUNT, box)).unseen == unseen
+    email = await transact(engine, get_email, ACCOUNT, ids[1])
+    assert email is not None and email.keywords == ()
+
+
+async def test_highest_modseq_alone_is_the_status_figure(engine: Engine) -> None:
+    """get_highest_modseq is get_status's HIGHESTMODSEQ (RFC 7162 section 3.1.2.1) with
+    one counter read; a missing mailbox is MailboxNotFound, as for get_status."""
+    await setup(engine, 2)
+    for keyword in ("$seen", "work"):
+        st = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
+        assert await transact(engine, mailboxes.get_highest_modseq, ACCOUNT, "inbox") \
+            == st.highestmodseq > 0
+        await transact(engine, store_keywords, ACCOUNT, "inbox", [2], add=[keyword])
+    assert await transact(engine, mailboxes.get_highest_modseq, ACCOUNT, "inbox") \
+        > st.highestmodseq
+    with pytest.raises(MailboxNotFound):
+        await transact(engine, mailboxes.get_highest_modseq, ACCOUNT, "nosuch")
 
 
 async def test_copy_and_move(engine: Engine) -> None:

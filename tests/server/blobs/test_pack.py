@@ -235,3 +235,33 @@ async def test_a_folder_of_layout_2_is_upgraded(tmp_path: Path) -> None:
 async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
     for i in range(0, len(data), size):
         yield data[i:i + size]
+
+
+async def test_a_small_range_of_a_packed_blob_is_read_without_a_thread(
+        store: FsBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small read of a packed blob is answered on the event loop (no thread hand-off);
+    a file's, a missing blob's and a large range still go through a thread, with the same
+    answers as before."""
+    from server.blobs import fs
+
+    small = await store.put(b"0123456789" * 100)
+    large = await store.put(b"L" * (LIMIT + 1))
+    handed_off: list[str] = []
+    real = asyncio.to_thread
+
+    async def counting(fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        handed_off.append(getattr(fn, "__name__", "?"))
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(fs.asyncio, "to_thread", counting)
+    assert await store.read_range(small.id, 0, 1000) == b"0123456789" * 100
+    assert await store.read_range(small.id, 995, 2000) == b"56789"
+    assert await store.read_range(small.id, 2000, 3000) == b""
+    assert handed_off == []
+    assert await store.read_range(large.id, 1, 4) == b"LLL"
+    with pytest.raises(BlobNotFound):
+        await store.read_range("ab" * 32, 0, 10)
+    assert len(handed_off) == 2
+    monkeypatch.setattr(fs, "INLINE_READ_MAX", 10)
+    assert await store.read_range(small.id, 0, 20) == b"01234567890123456789"
+    assert len(handed_off) == 3
