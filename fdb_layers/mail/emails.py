@@ -20,7 +20,7 @@ import time
 from dataclasses import replace
 
 from ..blobs import refs as blobrefs
-from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, UPDATED, ChangeSet
+from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, THREAD, UPDATED, ChangeSet
 from ..engine.base import Transaction
 from ..keys import decode_int, encode_int
 from .keywords import DELETED, SEEN
@@ -260,6 +260,7 @@ async def set_keywords(
         return rec
     modseq = await changes.modseq()
     members = []
+    hidden_changed = False
     for member_storage, uid, old_modseq, old, new_keywords in planned:
         if old == new_keywords:
             members.append((member_storage, uid, old_modseq))
@@ -282,7 +283,13 @@ async def set_keywords(
                 tr.set(keys.deleted.pack((member_storage, uid)), b"")
             else:
                 tr.clear(keys.deleted.pack((member_storage, uid)))
+            # JMAP does not show a message with $deleted (RFC 8621 section 4.1.1): the
+            # mailbox's counts and the thread's emails as JMAP sees them change
+            await _note_mailbox(tr, keys, changes, member_storage)
+            hidden_changed = True
     new = replace(rec, keywords=shared, modseq=modseq, members=tuple(members))
+    if hidden_changed:
+        await changes.record(THREAD, rec.thread_id, UPDATED)
     tr.set(keys.email.pack((email_id,)), new.encode())
     await changes.record(EMAIL, email_id, UPDATED)
     return new

@@ -18,13 +18,14 @@ from dataclasses import dataclass, replace
 from fdb_layers.mail import (
     EMAIL,
     THREAD,
+    Changes,
     Email,
     MailboxNotFound,
     Transaction,
-    get_email,
+    get_changes,
     get_state,
-    get_status,
     get_summary,
+    get_visible_email,
     list_mailboxes,
     list_messages,
     list_thread,
@@ -60,7 +61,7 @@ from .email_sort import (
     sort_emails,
     thread_keywords,
 )
-from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date
+from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date, visible_counts
 from .methods import CallContext
 from .query import (
     evaluate,
@@ -108,7 +109,27 @@ class EmailChanges:
         self.store = store
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        return (await changes_call(self.store, ctx, args, EMAIL))[0]
+        return (await changes_call(self.store, ctx, args, EMAIL, _visible_changes))[0]
+
+
+async def _visible_changes(tr: Transaction, account_id: str, kind: str, since: str, *,
+                           max_changes: int | None) -> Changes:
+    """The change log's Email changes as JMAP sees them: an email that now has
+    ``$deleted`` in every mailbox it is in is not visible (RFC 8621 section 4.1.1), so an
+    update that hid it is reported destroyed, and one created and hidden since is left
+    out (RFC 8620 section 5.2).  An email shown again (its ``$deleted`` cleared) is
+    reported updated: the log does not say whether it was hidden at ``since``.  One
+    record read per created or updated id."""
+    changes = await get_changes(tr, account_id, kind, since, max_changes=max_changes)
+    deleted: dict[int, frozenset[int] | None] = {}
+    hidden = {i for i in (*changes.created, *changes.updated)
+              if await get_visible_email(tr, account_id, i, deleted=deleted) is None}
+    if not hidden:
+        return changes
+    return replace(changes, created=tuple(i for i in changes.created if i not in hidden),
+                   updated=tuple(i for i in changes.updated if i not in hidden),
+                   destroyed=(*changes.destroyed,
+                              *(i for i in changes.updated if i in hidden)))
 
 
 # -- Email/query ----------------------------------------------------------------------
@@ -268,6 +289,8 @@ async def _scan(tr: Transaction, account_id: str, with_summary: bool
     """Every email of the account (each once, whatever its mailboxes)."""
     seen: set[str] = set()
     out: list[_Candidate] = []
+    storages: dict[int, str | None] = {}
+    deleted: dict[int, frozenset[int] | None] = {}
     for box in await list_mailboxes(tr, account_id):
         if not box.uidvalidity:
             continue
@@ -279,7 +302,8 @@ async def _scan(tr: Transaction, account_id: str, with_summary: bool
             if message.email_id in seen:
                 continue
             seen.add(message.email_id)
-            email = await get_email(tr, account_id, message.email_id)
+            email = await get_visible_email(tr, account_id, message.email_id,
+                                            storages=storages, deleted=deleted)
             if email is not None:
                 summary = await _summary(tr, account_id, email.id) if with_summary else None
                 out.append(_Candidate(email, summary))
@@ -317,7 +341,7 @@ async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_fir
             rows = [email_id for email_id, _ in await query_mailbox(
                 tr, account_id, mailbox_id, newest_first=newest_first, position=position,
                 limit=limit)]
-        total = (await get_status(tr, account_id, mailbox_id)).messages
+        total = (await visible_counts(tr, account_id, mailbox_id))[0]
     except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
         return state, [], 0
     return state, rows, total
@@ -464,8 +488,11 @@ class EmailQuery:
 async def _threads(tr: Transaction, account_id: str, ids: Sequence[str]
                    ) -> tuple[str, dict[str, list[str]]]:
     found: dict[str, list[str]] = {}
+    deleted: dict[int, frozenset[int] | None] = {}
     for thread_id in ids:
-        emails = await list_thread(tr, account_id, thread_id)
+        # section 4.1.1: an email with $deleted in every mailbox is in no thread
+        emails = [e for e in await list_thread(tr, account_id, thread_id)
+                  if await get_visible_email(tr, account_id, e, deleted=deleted) is not None]
         if emails:
             found[thread_id] = emails
     return await get_state(tr, account_id), found
