@@ -499,7 +499,7 @@ async def set_email_mailboxes(
     for storage, mailbox_id in wanted.items():
         if storage not in current:
             _, rec = await emails.add_membership(
-                tr, keys, changes, storage, mailbox_id, email_id, rec
+                tr, keys, changes, storage, mailbox_id, email_id, rec, deleted=False
             )
             await changes.record(EMAIL, email_id, UPDATED)
     members = {s: await emails.read_membership(tr, keys, s, uid) for s, uid in current.items()}
