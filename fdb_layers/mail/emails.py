@@ -288,8 +288,14 @@ async def set_keywords(
             await _note_mailbox(tr, keys, changes, member_storage)
             hidden_changed = True
     new = replace(rec, keywords=shared, modseq=modseq, members=tuple(members))
+    tr.set(keys.email.pack((email_id,)), new.encode())
     if hidden_changed:
         await changes.record(THREAD, rec.thread_id, UPDATED)
-    tr.set(keys.email.pack((email_id,)), new.encode())
-    await changes.record(EMAIL, email_id, UPDATED)
+    # for JMAP, an email with $deleted in every mailbox is not there: one that this hides
+    # is destroyed, one it shows again created, one hidden before and after unchanged
+    shown_before = any(DELETED not in old for *_, old, _ in planned)
+    shown = any(DELETED not in new_keywords for *_, new_keywords in planned)
+    if shown_before or shown:
+        await changes.record(EMAIL, email_id, UPDATED if shown_before == shown
+                             else CREATED if shown else DESTROYED)
     return new

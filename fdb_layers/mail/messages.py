@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import emails
-from .changes import EMAIL, UPDATED, ChangeSet
+from .changes import CREATED, EMAIL, UPDATED, ChangeSet
 from ..engine.base import Transaction
 from .keywords import DELETED, normalise_keywords
 from .errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
@@ -495,14 +495,16 @@ async def set_email_mailboxes(
         raise EmailNotFound(email_id)
     wanted = {await storage_of(tr, keys, m): m for m in mailbox_ids}
     current = emails.memberships(rec)
+    members = {s: await emails.read_membership(tr, keys, s, uid) for s, uid in current.items()}
+    shown = any(m is not None and DELETED not in m.keywords for m in members.values())
     changes = ChangeSet(tr, keys)
     for storage, mailbox_id in wanted.items():
         if storage not in current:
             _, rec = await emails.add_membership(
                 tr, keys, changes, storage, mailbox_id, email_id, rec, deleted=False
             )
-            await changes.record(EMAIL, email_id, UPDATED)
-    members = {s: await emails.read_membership(tr, keys, s, uid) for s, uid in current.items()}
+            # an email JMAP did not see (all \Deleted) is there again
+            await changes.record(EMAIL, email_id, UPDATED if shown else CREATED)
     for storage, member in members.items():
         if storage in wanted and member is not None and DELETED in member.keywords:
             shared = tuple(k for k in rec.keywords if k != DELETED)

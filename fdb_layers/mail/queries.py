@@ -10,10 +10,10 @@ these return is what an IMAP session keeps to map sequence numbers to UIDs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..blobs import refs as blobrefs
-from .changes import get_change_floor
+from .changes import EMAIL, THREAD, Changes, get_change_floor, get_changes
 from .emails import (
     list_emails_of_blob,
     memberships,
@@ -27,6 +27,7 @@ from .errors import CannotCalculateChanges
 from .keywords import DELETED, SEEN
 from .layout import AccountKeys, EmailRecord, MembershipRecord, unpack_int, account_keys
 from .mailboxes import mailbox_of_storage, storage_of
+from .threads import list_thread
 
 MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
 
@@ -241,6 +242,34 @@ async def get_visible_email(
     if hidden and not boxes:
         return None
     return _email(email_id, rec, boxes, tuple(k for k in rec.keywords if k != DELETED))
+
+
+async def get_visible_changes(
+    tr: Transaction, account_id: str, kind: str, since_state: str, *,
+    max_changes: int | None = None,
+) -> Changes:
+    """:func:`get_changes` as JMAP sees them (RFC 8621 section 4.1.1): an email with
+    ``$deleted`` in every mailbox it is in, or a thread whose every email is such, is not
+    visible, so one updated since ``since_state`` is reported destroyed and one created
+    since is left out (RFC 8620 section 5.2).  (A STORE that hides or shows an email logs
+    it destroyed or created: :func:`fdb_layers.mail.emails.set_keywords`.)  One record
+    read per created or updated email, the emails of each created or updated thread."""
+    changes = await get_changes(tr, account_id, kind, since_state, max_changes=max_changes)
+    if kind not in (EMAIL, THREAD):
+        return changes
+    deleted: DeletedUids = {}
+    hidden: set[str] = set()
+    for oid in (*changes.created, *changes.updated):
+        ids = [oid] if kind == EMAIL else await list_thread(tr, account_id, oid)
+        if not [e for e in ids
+                if await get_visible_email(tr, account_id, e, deleted=deleted) is not None]:
+            hidden.add(oid)
+    if not hidden:
+        return changes
+    return replace(changes, created=tuple(i for i in changes.created if i not in hidden),
+                   updated=tuple(i for i in changes.updated if i not in hidden),
+                   destroyed=(*changes.destroyed,
+                              *(i for i in changes.updated if i in hidden)))
 
 
 async def count_deleted(tr: Transaction, account_id: str, mailbox_id: str) -> tuple[int, int]:

@@ -18,13 +18,12 @@ from dataclasses import dataclass, replace
 from fdb_layers.mail import (
     EMAIL,
     THREAD,
-    Changes,
     Email,
     MailboxNotFound,
     Transaction,
-    get_changes,
     get_state,
     get_summary,
+    get_visible_changes,
     get_visible_email,
     list_mailboxes,
     list_messages,
@@ -109,22 +108,9 @@ class EmailChanges:
         self.store = store
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        return (await changes_call(self.store, ctx, args, EMAIL, _visible_changes))[0]
+        return (await changes_call(self.store, ctx, args, EMAIL, get_visible_changes))[0]
 
 
-async def _visible_changes(tr: Transaction, account_id: str, kind: str, since: str, *,
-                           max_changes: int | None) -> Changes:
-    """The change log's Email changes as JMAP sees them: an email that now has
-    ``$deleted`` in every mailbox it is in is not visible (RFC 8621 section 4.1.1), so an
-    update that hid it is reported destroyed, and one created and hidden since is left
-    out (RFC 8620 section 5.2).  An email shown again (its ``$deleted`` cleared) is
-    reported updated: the log does not say whether it was hidden at ``since``.  One
-    record read per created or updated id."""
-    changes = await get_changes(tr, account_id, kind, since, max_changes=max_changes)
-    deleted: dict[int, frozenset[int] | None] = {}
-    return _hide(changes, {i for i in (*changes.created, *changes.updated)
-                           if await get_visible_email(tr, account_id, i, deleted=deleted)
-                           is None})
 
 
 # -- Email/query ----------------------------------------------------------------------
@@ -522,31 +508,4 @@ class ThreadChanges:
         self.store = store
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        return (await changes_call(self.store, ctx, args, THREAD, _visible_thread_changes))[0]
-
-
-async def _visible_thread_changes(tr: Transaction, account_id: str, kind: str, since: str,
-                                  *, max_changes: int | None) -> Changes:
-    """Thread changes as JMAP sees them: a thread whose every email has ``$deleted`` is not
-    visible (RFC 8621 section 4.1.1; Thread/get answers notFound), so it is reported
-    destroyed, as :func:`_visible_changes` does for emails."""
-    changes = await get_changes(tr, account_id, kind, since, max_changes=max_changes)
-    deleted: dict[int, frozenset[int] | None] = {}
-    hidden: set[str] = set()
-    for thread_id in (*changes.created, *changes.updated):
-        emails = await list_thread(tr, account_id, thread_id)
-        if not any([await get_visible_email(tr, account_id, e, deleted=deleted)
-                    for e in emails]):
-            hidden.add(thread_id)
-    return _hide(changes, hidden)
-
-
-def _hide(changes: Changes, hidden: set[str]) -> Changes:
-    """``changes`` with the ids in ``hidden`` (now not visible) reported destroyed, or
-    left out if created since (RFC 8620 section 5.2)."""
-    if not hidden:
-        return changes
-    return replace(changes, created=tuple(i for i in changes.created if i not in hidden),
-                   updated=tuple(i for i in changes.updated if i not in hidden),
-                   destroyed=(*changes.destroyed,
-                              *(i for i in changes.updated if i in hidden)))
+        return (await changes_call(self.store, ctx, args, THREAD, get_visible_changes))[0]

@@ -110,7 +110,7 @@ async def test_imap_deleted_hides_a_message_from_jmap_and_undeleting_shows_it(
     an email only there is gone (Email/get notFound, no query, thread or count has it,
     Email/changes and Thread/changes say destroyed); one also in Archive stays, with
     Archive alone in its mailboxIds.  -FLAGS \\Deleted brings it back (RFC 8620 section
-    5.2: reported updated, with the mailbox's counts)."""
+    5.2: created since the state in which it was destroyed, with the mailbox's counts)."""
     alice = mail.ids["alice"]
     port = mail.node.ports["imap"]
     async with mail.client() as c:
@@ -155,7 +155,7 @@ async def test_imap_deleted_hides_a_message_from_jmap_and_undeleting_shows_it(
     assert _counts(view) == {inbox: (1, 1, 1, 1), archive: (1, 1, 1, 1)}
     assert view["thread"]["list"] == [{"id": thread[only], "emailIds": [only]}]
     assert (view["ec"]["created"], view["ec"]["updated"], view["ec"]["destroyed"]) \
-        == ([], [only], [])
+        == ([only], [], [])
     assert view["mc"]["updated"] == [inbox]
     assert view["tc"]["updated"] == [thread[only]]
 
