@@ -21,7 +21,7 @@ from dataclasses import replace
 from functools import lru_cache
 
 from ..blobs import refs as blobrefs
-from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, UPDATED, ChangeSet
+from .changes import COUNTS, CREATED, DESTROYED, EMAIL, MAILBOX, THREAD, UPDATED, ChangeSet
 from ..engine.base import Transaction
 from ..keys import decode_int, encode_int
 from .keywords import DELETED, SEEN
@@ -274,6 +274,7 @@ async def set_keywords(
         return rec
     modseq = await changes.modseq()
     members = []
+    hidden_changed = False
     for member_storage, uid, old_modseq, old, new_keywords in planned:
         if old == new_keywords:
             members.append((member_storage, uid, old_modseq))
@@ -296,7 +297,19 @@ async def set_keywords(
                 tr.set(keys.deleted.pack((member_storage, uid)), b"")
             else:
                 tr.clear(keys.deleted.pack((member_storage, uid)))
+            # JMAP does not show a message with $deleted (RFC 8621 section 4.1.1): the
+            # mailbox's counts and the thread's emails as JMAP sees them change
+            await _note_mailbox(tr, keys, changes, member_storage)
+            hidden_changed = True
     new = replace(rec, keywords=shared, modseq=modseq, members=tuple(members))
     tr.set(keys.email.pack((email_id,)), new.encode())
-    await changes.record(EMAIL, email_id, UPDATED)
+    if hidden_changed:
+        await changes.record(THREAD, rec.thread_id, UPDATED)
+    # for JMAP, an email with $deleted in every mailbox is not there: one that this hides
+    # is destroyed, one it shows again created, one hidden before and after unchanged
+    shown_before = any(DELETED not in old for *_, old, _ in planned)
+    shown = any(DELETED not in new_keywords for *_, new_keywords in planned)
+    if shown_before or shown:
+        await changes.record(EMAIL, email_id, UPDATED if shown_before == shown
+                             else CREATED if shown else DESTROYED)
     return new

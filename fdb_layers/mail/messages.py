@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import emails
-from .changes import EMAIL, UPDATED, ChangeSet
+from .changes import CREATED, EMAIL, UPDATED, ChangeSet
 from ..engine.base import Transaction
 from .keywords import DELETED, normalise_keywords
 from .errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
@@ -482,7 +482,12 @@ async def set_email_keywords(
 async def set_email_mailboxes(
     tr: Transaction, account_id: str, email_id: str, mailbox_ids: Collection[str]
 ) -> None:
-    """JMAP Email/set mailboxIds: join and leave mailboxes (at least one remains)."""
+    """JMAP Email/set mailboxIds: join and leave mailboxes (at least one remains).
+
+    A membership with ``$deleted`` (IMAP's \\Deleted) is one JMAP does not show (RFC
+    8621 section 4.1.1): left as it is when ``mailbox_ids`` does not name its mailbox
+    (the client did not see it there), made visible again when it does (its
+    ``$deleted`` taken away, its UID kept)."""
     if not mailbox_ids:
         raise MailError("an email must be in at least one mailbox")
     keys = account_keys(account_id)
@@ -491,18 +496,25 @@ async def set_email_mailboxes(
         raise EmailNotFound(email_id)
     wanted = {await storage_of(tr, keys, m): m for m in mailbox_ids}
     current = emails.memberships(rec)
+    members = {s: await emails.read_membership(tr, keys, s, uid) for s, uid in current.items()}
+    shown = any(m is not None and DELETED not in m.keywords for m in members.values())
     changes = ChangeSet(tr, keys)
     for storage, mailbox_id in wanted.items():
         if storage not in current:
             _, rec = await emails.add_membership(
-                tr, keys, changes, storage, mailbox_id, email_id, rec
+                tr, keys, changes, storage, mailbox_id, email_id, rec, deleted=False
             )
-            await changes.record(EMAIL, email_id, UPDATED)
-    for storage, uid in current.items():
-        if storage not in wanted:
-            member = await emails.read_membership(tr, keys, storage, uid)
-            if member is not None:
-                await emails.remove_membership(tr, keys, changes, storage, uid, member)
+            # an email JMAP did not see (all \Deleted) is there again
+            await changes.record(EMAIL, email_id, UPDATED if shown else CREATED)
+    for storage, member in members.items():
+        if storage in wanted and member is not None and DELETED in member.keywords:
+            shared = tuple(k for k in rec.keywords if k != DELETED)
+            rec = await emails.set_keywords(tr, keys, changes, email_id, rec, shared,
+                                            storage=storage)
+    for storage, member in members.items():  # last: each reads the record it changes
+        if storage not in wanted and member is not None and DELETED not in member.keywords:
+            await emails.remove_membership(tr, keys, changes, storage, current[storage],
+                                           member)
 
 
 async def destroy_email(

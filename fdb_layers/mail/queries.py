@@ -10,10 +10,10 @@ these return is what an IMAP session keeps to map sequence numbers to UIDs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..blobs import refs as blobrefs
-from .changes import get_change_floor
+from .changes import EMAIL, THREAD, Changes, get_change_floor, get_changes
 from .emails import (
     list_emails_of_blob,
     memberships,
@@ -24,8 +24,18 @@ from .emails import (
 )
 from ..engine.base import Transaction
 from .errors import CannotCalculateChanges
-from .layout import MembershipRecord, account_keys, pack, received_thread_key, unpack_int
+from .keywords import DELETED, SEEN
+from .layout import (
+    AccountKeys,
+    EmailRecord,
+    MembershipRecord,
+    account_keys,
+    pack,
+    received_thread_key,
+    unpack_int,
+)
 from .mailboxes import mailbox_of_storage, storage_of
+from .threads import list_thread
 
 MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
 
@@ -164,24 +174,126 @@ async def get_email(
         return None
     boxes: dict[str, int] = {}
     for storage, uid in memberships(rec).items():
-        if storages is None:
-            mailbox_id = await mailbox_of_storage(tr, keys, storage)
-        elif storage in storages:
-            mailbox_id = storages[storage]
-        else:
-            mailbox_id = storages[storage] = await mailbox_of_storage(tr, keys, storage)
+        mailbox_id = await _mailbox_of(tr, keys, storage, storages)
         if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
             boxes[mailbox_id] = uid
+    return _email(email_id, rec, boxes, rec.keywords)
+
+
+async def _mailbox_of(tr: Transaction, keys: AccountKeys, storage: int,
+                      storages: dict[int, str | None] | None) -> str | None:
+    if storages is None:
+        return await mailbox_of_storage(tr, keys, storage)
+    if storage not in storages:
+        storages[storage] = await mailbox_of_storage(tr, keys, storage)
+    return storages[storage]
+
+
+def _email(email_id: str, rec: EmailRecord, boxes: dict[str, int],
+           keywords: tuple[str, ...]) -> Email:
     return Email(
         id=email_id,
         blob_id=rec.blob_id,
         size=rec.size,
         received_at=rec.received_us / 1_000_000,
         thread_id=rec.thread_id,
-        keywords=rec.keywords,
+        keywords=keywords,
         mailboxes=boxes,
         modseq=rec.modseq,
     )
+
+
+# The \\Deleted UIDs of one storage read in one range when there are at most this many
+# (a client's STORE before its EXPUNGE: usually none or a few); past it, a point read each.
+_DELETED_RANGE = 1000
+# storage -> its \\Deleted UIDs (None: too many, read each): a cache for one transaction
+DeletedUids = dict[int, frozenset[int] | None]
+
+
+async def _is_deleted(tr: Transaction, keys: AccountKeys, storage: int, uid: int,
+                      cache: DeletedUids | None) -> bool:
+    if cache is not None:
+        if storage not in cache:
+            rows = await tr.get_range(*keys.deleted.range((storage,)), limit=_DELETED_RANGE + 1)
+            cache[storage] = None if len(rows) > _DELETED_RANGE else frozenset(
+                int(keys.deleted.unpack(r.key)[1]) for r in rows)
+        known = cache[storage]
+        if known is not None:
+            return uid in known
+    return await tr.get(keys.deleted.pack((storage, uid))) is not None
+
+
+async def get_visible_email(
+    tr: Transaction, account_id: str, email_id: str, *,
+    storages: dict[int, str | None] | None = None,
+    deleted: DeletedUids | None = None,
+) -> Email | None:
+    """The email as JMAP shows it (RFC 8621 section 4.1.1: a message with IMAP's
+    \\Deleted is not visible): its mailboxes without those where it has ``$deleted``,
+    its keywords without ``$deleted``; None if there is no email or it has ``$deleted``
+    in every mailbox it is in.  ``storages`` as for :func:`get_email`; ``deleted``, a
+    dict kept likewise, holds each storage's \\Deleted UIDs, one range read per mailbox
+    (without it: one point read per membership)."""
+    keys = account_keys(account_id)
+    rec = await read_email(tr, keys, email_id)
+    if rec is None:
+        return None
+    boxes: dict[str, int] = {}
+    hidden = False
+    for storage, uid in memberships(rec).items():
+        if await _is_deleted(tr, keys, storage, uid, deleted):
+            hidden = True
+            continue
+        mailbox_id = await _mailbox_of(tr, keys, storage, storages)
+        if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
+            boxes[mailbox_id] = uid
+    if hidden and not boxes:
+        return None
+    return _email(email_id, rec, boxes, tuple(k for k in rec.keywords if k != DELETED))
+
+
+async def get_visible_changes(
+    tr: Transaction, account_id: str, kind: str, since_state: str, *,
+    max_changes: int | None = None,
+) -> Changes:
+    """:func:`get_changes` as JMAP sees them (RFC 8621 section 4.1.1): an email with
+    ``$deleted`` in every mailbox it is in, or a thread whose every email is such, is not
+    visible, so one updated since ``since_state`` is reported destroyed and one created
+    since is left out (RFC 8620 section 5.2).  (A STORE that hides or shows an email logs
+    it destroyed or created: :func:`fdb_layers.mail.emails.set_keywords`.)  One record
+    read per created or updated email, the emails of each created or updated thread."""
+    changes = await get_changes(tr, account_id, kind, since_state, max_changes=max_changes)
+    if kind not in (EMAIL, THREAD):
+        return changes
+    deleted: DeletedUids = {}
+    hidden: set[str] = set()
+    for oid in (*changes.created, *changes.updated):
+        ids = [oid] if kind == EMAIL else await list_thread(tr, account_id, oid)
+        if not [e for e in ids
+                if await get_visible_email(tr, account_id, e, deleted=deleted) is not None]:
+            hidden.add(oid)
+    if not hidden:
+        return changes
+    return replace(changes, created=tuple(i for i in changes.created if i not in hidden),
+                   updated=tuple(i for i in changes.updated if i not in hidden),
+                   destroyed=(*changes.destroyed,
+                              *(i for i in changes.updated if i in hidden)))
+
+
+async def count_deleted(tr: Transaction, account_id: str, mailbox_id: str) -> tuple[int, int]:
+    """(messages, unseen messages) of a mailbox that have ``$deleted``: what JMAP's
+    totalEmails and unreadEmails leave out (RFC 8621 section 4.1.1).  One range read of
+    the \\Deleted index (usually empty) and one point read per message in it."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    rows = await tr.get_range(*keys.deleted.range((storage,)))
+    total = unseen = 0
+    for r in rows:
+        member = await read_membership(tr, keys, storage, int(keys.deleted.unpack(r.key)[1]))
+        if member is not None:
+            total += 1
+            unseen += SEEN not in member.keywords
+    return total, unseen
 
 
 async def find_email_of_blob(tr: Transaction, account_id: str, blob_id: str) -> Email | None:
@@ -219,15 +331,38 @@ async def query_mailbox(
     limit: int = 50,
 ) -> list[tuple[str, int]]:
     """(email id, uid) of a mailbox's emails sorted by received-at (JMAP
-    Email/query with inMailbox); reads ``position + limit`` index keys."""
+    Email/query with inMailbox), without those with ``$deleted`` (RFC 8621 section
+    4.1.1); reads ``position + limit`` index keys and the mailbox's \\Deleted index
+    (one range, usually empty; past ``_DELETED_RANGE`` keys, a point read per row)."""
     keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
-    rows = await tr.get_range(
-        *keys.received.range((storage,)), limit=position + limit, reverse=newest_first
-    )
-    return [
-        (str(keys.received.unpack(r.key)[2]), unpack_int(r.value)) for r in rows[position:]
-    ]
+    cache: DeletedUids = {}
+    await _is_deleted(tr, keys, storage, 0, cache)
+    known = cache[storage]
+    if known is not None and not known:
+        rows = await tr.get_range(
+            *keys.received.range((storage,)), limit=position + limit, reverse=newest_first
+        )
+        return [
+            (str(keys.received.unpack(r.key)[2]), unpack_int(r.value)) for r in rows[position:]
+        ]
+    begin, end = keys.received.range((storage,))
+    want = position + limit
+    chunk = want + (_DELETED_RANGE if known is None else len(known))
+    out: list[tuple[str, int]] = []
+    while len(out) < want:
+        rows = await tr.get_range(begin, end, limit=chunk, reverse=newest_first)
+        for r in rows:
+            uid = unpack_int(r.value)
+            if not await _is_deleted(tr, keys, storage, uid, cache):
+                out.append((str(keys.received.unpack(r.key)[2]), uid))
+        if len(rows) < chunk:
+            break
+        if newest_first:
+            end = rows[-1].key
+        else:
+            begin = rows[-1].key + b"\x00"
+    return out[position:want]
 
 
 async def query_mailbox_threads(
@@ -244,9 +379,14 @@ async def query_mailbox_threads(
     (JMAP Email/query with inMailbox and collapseThreads, RFC 8621 section 4.4.3):
     reads the received-at index in chunks (whose values name each email's thread; an
     entry of a layout before 1.4 has its email's record read) until ``position + limit``
-    threads are found, so the cost follows the page, not the mailbox."""
+    threads are found, so the cost follows the page, not the mailbox.  Emails with
+    ``$deleted`` there are left out (RFC 8621 section 4.1.1; one range read of the
+    mailbox's \\Deleted index, as :func:`query_mailbox`)."""
     keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
+    cache: DeletedUids = {}
+    await _is_deleted(tr, keys, storage, 0, cache)
+    any_deleted = cache[storage] != frozenset()    # usually none: no uid decoded then
     begin, end = keys.received.range((storage,))
     want = position + limit
     seen: set[bytes] = set()  # the threads met, packed
@@ -257,6 +397,9 @@ async def query_mailbox_threads(
             thread = received_thread_key(row.value)
             if thread is not None and thread in seen:
                 continue  # most rows: decoded no further
+            if any_deleted and await _is_deleted(tr, keys, storage, unpack_int(row.value),
+                                                 cache):
+                continue
             email_id = str(keys.received.unpack(row.key)[2])
             if thread is None:  # written before layout 1.4
                 thread_id = await read_thread_id(tr, keys, email_id)

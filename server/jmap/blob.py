@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from fdb_layers.blobs.refs import is_blob_id
 from fdb_layers.blobs.uploads import get_upload
-from fdb_layers.mail import StoreUnavailable, Transaction, get_email, list_blob_emails
+from fdb_layers.mail import (StoreUnavailable, Transaction, get_visible_email,
+                              list_blob_emails)
 from server.blobs import BlobStore
 from server.blobs.base import BlobError, BlobNotFound
 
@@ -223,13 +224,15 @@ async def _lookup(tr: Transaction, account_id: str, ids: list[str],
         emails = await list_blob_emails(tr, account_id, found.blob_id)
         threads: dict[str, None] = {}
         mailboxes: dict[str, None] = {}
+        visible: list[JsonValue] = []
         for email_id in emails:
-            email = await get_email(tr, account_id, email_id)
-            if email is not None:
+            email = await get_visible_email(tr, account_id, email_id)
+            if email is not None:  # RFC 8621 section 4.1.1: not one with $deleted
+                visible.append(email_id)
                 threads[email.thread_id] = None
                 mailboxes.update(dict.fromkeys(email.mailboxes))
         matched: dict[str, list[JsonValue]] = {
-            "Email": list(emails), "Thread": list(threads), "Mailbox": list(mailboxes)}
+            "Email": visible, "Thread": list(threads), "Mailbox": list(mailboxes)}
         out[blob_id] = {t: matched[t] for t in types}
     return out
 

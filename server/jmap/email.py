@@ -21,10 +21,10 @@ from fdb_layers.mail import (
     Email,
     MailboxNotFound,
     Transaction,
-    get_email,
     get_state,
-    get_status,
     get_summary,
+    get_visible_changes,
+    get_visible_email,
     list_mailboxes,
     list_messages,
     list_thread,
@@ -60,7 +60,7 @@ from .email_sort import (
     sort_emails,
     thread_keywords,
 )
-from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date
+from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date, visible_counts
 from .methods import CallContext
 from .query import (
     evaluate,
@@ -108,7 +108,9 @@ class EmailChanges:
         self.store = store
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        return (await changes_call(self.store, ctx, args, EMAIL))[0]
+        return (await changes_call(self.store, ctx, args, EMAIL, get_visible_changes))[0]
+
+
 
 
 # -- Email/query ----------------------------------------------------------------------
@@ -268,6 +270,8 @@ async def _scan(tr: Transaction, account_id: str, with_summary: bool
     """Every email of the account (each once, whatever its mailboxes)."""
     seen: set[str] = set()
     out: list[_Candidate] = []
+    storages: dict[int, str | None] = {}
+    deleted: dict[int, frozenset[int] | None] = {}
     for box in await list_mailboxes(tr, account_id):
         if not box.uidvalidity:
             continue
@@ -279,7 +283,8 @@ async def _scan(tr: Transaction, account_id: str, with_summary: bool
             if message.email_id in seen:
                 continue
             seen.add(message.email_id)
-            email = await get_email(tr, account_id, message.email_id)
+            email = await get_visible_email(tr, account_id, message.email_id,
+                                            storages=storages, deleted=deleted)
             if email is not None:
                 summary = await _summary(tr, account_id, email.id) if with_summary else None
                 out.append(_Candidate(email, summary))
@@ -317,7 +322,7 @@ async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_fir
             rows = [email_id for email_id, _ in await query_mailbox(
                 tr, account_id, mailbox_id, newest_first=newest_first, position=position,
                 limit=limit)]
-        total = (await get_status(tr, account_id, mailbox_id)).messages
+        total = (await visible_counts(tr, account_id, mailbox_id))[0]
     except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
         return state, [], 0
     return state, rows, total
@@ -464,8 +469,11 @@ class EmailQuery:
 async def _threads(tr: Transaction, account_id: str, ids: Sequence[str]
                    ) -> tuple[str, dict[str, list[str]]]:
     found: dict[str, list[str]] = {}
+    deleted: dict[int, frozenset[int] | None] = {}
     for thread_id in ids:
-        emails = await list_thread(tr, account_id, thread_id)
+        # section 4.1.1: an email with $deleted in every mailbox is in no thread
+        emails = [e for e in await list_thread(tr, account_id, thread_id)
+                  if await get_visible_email(tr, account_id, e, deleted=deleted) is not None]
         if emails:
             found[thread_id] = emails
     return await get_state(tr, account_id), found
@@ -500,4 +508,4 @@ class ThreadChanges:
         self.store = store
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
-        return (await changes_call(self.store, ctx, args, THREAD))[0]
+        return (await changes_call(self.store, ctx, args, THREAD, get_visible_changes))[0]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 
-from fdb_layers.mail import Transaction, destroy_email, get_email
+from fdb_layers.mail import Transaction, destroy_email, get_visible_email
 from server.blobs.base import BlobRef
 from server.delivery import Delivery
 
@@ -106,7 +106,7 @@ class EmailCopy:
             raise SetError("invalidProperties", "only id, mailboxIds, keywords and "
                            "receivedAt may be given", properties=tuple(unknown))
         email_id = resolve_creation_id(ctx, str(spec["id"]))
-        original = await self.store.run(source_id, get_email, email_id)
+        original = await self.store.run(source_id, get_visible_email, email_id)
         if original is None:
             raise SetError("notFound", f"no email {email_id}")
         mailbox_ids = mailbox_ids_value(ctx, spec.get("mailboxIds"))

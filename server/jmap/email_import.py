@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from fdb_layers.mail import (
+    DELETED,
     MailboxNotFound,
     MailboxNotSelectable,
     QuotaExceeded,
@@ -57,7 +58,12 @@ def keywords_value(value: JsonValue, prop: str = "keywords") -> tuple[str, ...]:
             raise _invalid(prop, f"{keyword!r} is not a keyword")
     if len(value) > MAX_KEYWORDS:
         raise SetError("tooManyKeywords", f"at most {MAX_KEYWORDS} keywords per email")
-    return tuple(sorted({k.lower() for k in value}))
+    lowered = tuple(sorted({k.lower() for k in value}))
+    if DELETED in lowered:
+        # RFC 8621 section 4.1.1: IMAP's \Deleted is not present in JMAP, and a message
+        # with it is not visible; setting it is an invalid value (RFC 8620 section 5.3)
+        raise _invalid(prop, f"{DELETED!r} is IMAP's \\Deleted, which JMAP does not set")
+    return lowered
 
 
 def is_keyword(keyword: str) -> bool:

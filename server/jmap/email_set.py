@@ -23,7 +23,7 @@ from fdb_layers.mail import (
     MailError,
     Transaction,
     destroy_email,
-    get_email,
+    get_visible_email,
     set_email_keywords,
     set_email_mailboxes,
 )
@@ -161,7 +161,7 @@ def _resolve_blob_ids(ctx: CallContext, values: JsonObject) -> JsonObject:
 
 async def _update(tr: Transaction, account_id: str, ctx: CallContext, email_id: str,
                   patch: JsonObject) -> None:
-    email = await get_email(tr, account_id, email_id)
+    email = await get_visible_email(tr, account_id, email_id)
     if email is None:
         raise SetError("notFound")
     bad = sorted({key.partition("/")[0] for key in patch} - set(MUTABLE))

@@ -18,12 +18,15 @@ from fdb_layers.mail import (
     MAX_DEPTH,
     MAX_NAME_BYTES,
     CannotCalculateChanges,
+    Changes,
     Engine,
     StoreUnavailable,
     Transaction,
     account_exists,
+    count_deleted,
     ensure_account,
     get_changes,
+    get_status,
     transact,
 )
 
@@ -83,17 +86,18 @@ class MailStore:
 
 
 async def changes_call(store: MailStore, ctx: CallContext, args: JsonObject,
-                       kind: str) -> tuple[JsonObject, bool]:
+                       kind: str, fn: Callable[..., Awaitable[Changes]] = get_changes
+                       ) -> tuple[JsonObject, bool]:
     """``Foo/changes`` (RFC 8620 section 5.2) of one kind of the change log: the response,
-    and whether every update changed only a mailbox's counts."""
+    and whether every update changed only a mailbox's counts.  ``fn``: the layer's
+    ``get_changes`` or a function that takes its arguments and adjusts its answer."""
     check_known(args, ("accountId", "sinceState", "maxChanges"))
     account = account_arg(ctx, args)
     since = string_arg(args, "sinceState", required=True)
     assert since is not None
     max_changes = max_changes_arg(args)
     try:
-        changes = await store.run(account.id, get_changes, kind, since,
-                                  max_changes=max_changes)
+        changes = await store.run(account.id, fn, kind, since, max_changes=max_changes)
     except CannotCalculateChanges:
         raise cannot_calculate(since) from None
     out: JsonObject = {
@@ -136,6 +140,14 @@ async def counted_changes_call(store: MailStore, ctx: CallContext, args: JsonObj
             "newState": str(changes.new_state), "hasMoreChanges": changes.has_more,
             "created": list(changes.created), "updated": list(changes.updated),
             "destroyed": list(changes.destroyed)}
+
+
+async def visible_counts(tr: Transaction, account_id: str, mailbox_id: str) -> tuple[int, int]:
+    """(totalEmails, unreadEmails) of a mailbox: its counters less the messages with IMAP's
+    \\Deleted, which JMAP does not show (RFC 8621 section 4.1.1)."""
+    status = await get_status(tr, account_id, mailbox_id)
+    deleted, deleted_unseen = await count_deleted(tr, account_id, mailbox_id)
+    return status.messages - deleted, status.unseen - deleted_unseen
 
 
 def utc_date(seconds: float) -> str:

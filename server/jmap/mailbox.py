@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fdb_layers.mail import (
+    DELETED,
     MAILBOX,
     SEEN,
     Mailbox,
     Transaction,
     get_email,
     get_state,
-    get_status,
     list_mailboxes,
     list_messages,
 )
@@ -29,7 +29,7 @@ from .args import (
 )
 from .errors import invalid_arguments
 from .json import JsonObject, JsonValue
-from .mail import MAIL, MailStore, changes_call
+from .mail import MAIL, MailStore, changes_call, visible_counts
 from .methods import CallContext
 from .query import (
     evaluate,
@@ -58,10 +58,13 @@ MAX_QUERY = 10_000
 async def _thread_counts(tr: Transaction, account_id: str, mailbox_id: str
                          ) -> tuple[int, int]:
     """(totalThreads, unreadThreads): threads with an email in the mailbox, and those
-    with an unread one (section 2).  The layer keeps no thread counters: a scan."""
+    with an unread one (section 2), without the messages with $deleted (section 4.1.1).
+    The layer keeps no thread counters: a scan."""
     threads: set[str] = set()
     unread: set[str] = set()
     for message in await list_messages(tr, account_id, mailbox_id):
+        if DELETED in message.keywords:
+            continue
         email = await get_email(tr, account_id, message.email_id)
         if email is None:
             continue
@@ -85,8 +88,8 @@ async def _records(tr: Transaction, account_id: str, properties: Sequence[str],
         if wanted is not None and box.id not in wanted:
             pass  # not asked for: its id is enough
         elif box.uidvalidity:  # a \Noselect placeholder holds no email
-            status = await get_status(tr, account_id, box.id)
-            record["totalEmails"], record["unreadEmails"] = status.messages, status.unseen
+            record["totalEmails"], record["unreadEmails"] = await visible_counts(
+                tr, account_id, box.id)
             if any(p in properties for p in THREAD_COUNTS):
                 total, unread = await _thread_counts(tr, account_id, box.id)
                 record["totalThreads"], record["unreadThreads"] = total, unread

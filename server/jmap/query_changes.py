@@ -31,7 +31,7 @@ from fdb_layers.mail import (
     CannotCalculateChanges,
     Changes,
     Transaction,
-    get_changes,
+    get_visible_changes,
 )
 
 from .args import (
@@ -55,7 +55,7 @@ QUERY_CHANGES_ARGS = ("accountId", "filter", "sort", "sinceQueryState", "maxChan
 
 async def _changes(tr: Transaction, account_id: str, since: str, kinds: Sequence[str]
                    ) -> list[Changes]:
-    return [await get_changes(tr, account_id, kind, since) for kind in kinds]
+    return [await get_visible_changes(tr, account_id, kind, since) for kind in kinds]
 
 
 async def changes_since(store: MailStore, account_id: str, since: str,

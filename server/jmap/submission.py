@@ -33,7 +33,7 @@ from email.utils import getaddresses
 
 from prometheus_client import Counter
 
-from fdb_layers.mail import Transaction, get_email
+from fdb_layers.mail import Transaction, get_visible_email
 from fdb_layers.queue import DELIVERED, FAILED, get_message
 from fdb_layers.submissions import (
     MAX_RECIPIENTS,
@@ -462,7 +462,7 @@ class EmailSubmissionSet(_Submissions):
         identity_address = await identity_email(self.store, ctx, account_id, identity_id)
         if identity_address is None:
             raise _invalid("identityId", f"no identity {identity_id!r}")
-        email = await self.store.run(account_id, get_email, email_id)
+        email = await self.store.run(account_id, get_visible_email, email_id)
         if email is None:
             raise _invalid("emailId", f"no email {email_id!r}")
         if self.max_size and email.size > self.max_size:

@@ -4,8 +4,8 @@ against a small in-memory model, on sqlite and on sqlite under fault injection.
 Checked after every step: UIDs strictly increase and are never reused within a
 UIDVALIDITY; counters (messages, unseen, size, quota usage) equal a recount;
 the account modseq never goes back and moves on every change; replaying the
-change log (JMAP /changes, in small pages) gives the current emails and
-mailboxes.
+change log (JMAP /changes, in small pages) gives the current emails (those JMAP
+sees) and mailboxes; JMAP's view leaves out messages with \\Deleted.
 """
 
 from __future__ import annotations
@@ -31,12 +31,19 @@ from fdb_layers.mail.errors import (
     MailboxHasChildren,
     MailboxNotDeletable,
 )
-from fdb_layers.mail.queries import list_messages
+from fdb_layers.mail.queries import (
+    count_deleted,
+    get_visible_changes,
+    get_visible_email,
+    list_messages,
+    query_mailbox,
+)
 from fdb_layers.mail.messages import (
     append_email,
     copy_messages,
     expunge_messages,
     move_messages,
+    set_email_mailboxes,
     store_keywords,
 )
 
@@ -274,6 +281,32 @@ class MailModel(RuleBasedStateMachine):
     def move(self, src: int, dst: int, picks: list[int]) -> None:
         self._copy(src, dst, picks, move=True)
 
+    @rule(email=st.integers(0, 50), names=st.lists(st.integers(0, 20), min_size=1,
+                                                      max_size=3))
+    def set_mailboxes(self, email: int, names: list[int]) -> None:
+        """JMAP mailboxIds: a membership with $deleted (hidden from JMAP, RFC 8621 section
+        4.1.1) stays when not named and is shown again when named."""
+        if not self.emails:
+            return
+        email_id = sorted(self.emails)[email % len(self.emails)]
+        em = self.emails[email_id]
+        wanted = sorted({self.pick(t) for t in names})
+        self.tx(set_email_mailboxes, ACCOUNT, email_id, wanted)
+        for box_id in wanted:
+            if box_id not in em.boxes:
+                b = self.boxes[box_id]
+                em.boxes[box_id] = b.next_uid
+                b.uids[b.next_uid] = email_id
+                b.next_uid += 1
+                self.changed = True
+            elif box_id in em.deleted:
+                em.deleted.discard(box_id)
+                self.changed = True
+        for box_id, uid in list(em.boxes.items()):
+            if box_id not in wanted and box_id not in em.deleted:
+                self.drop_membership(box_id, uid)
+                self.changed = True
+
     @rule(box=st.integers(0, 20), picks=st.lists(st.integers(0, 50), max_size=4),
           add=st.sets(st.sampled_from(KEYWORDS)), remove=st.sets(st.sampled_from(KEYWORDS)))
     def store(self, box: int, picks: list[int], add: set[str], remove: set[str]) -> None:
@@ -348,12 +381,46 @@ class MailModel(RuleBasedStateMachine):
         assert usage.bytes == sum(e.size for e in self.emails.values())
 
     @invariant()
+    def jmap_view_leaves_deleted_out(self) -> None:
+        """RFC 8621 section 4.1.1: a message with IMAP's \\Deleted is not visible through
+        JMAP, nor counted: the email's mailboxes leave out those where it has $deleted, an
+        email with it everywhere is not there at all, a mailbox's query and counts skip
+        it (layer reads read-only: one transaction for them all)."""
+        async def view(tr: Any, account: str) -> tuple[dict[str, Any], dict[str, Any]]:
+            emails = {e: await get_visible_email(tr, account, e) for e in self.emails}
+            boxes = {b: (await count_deleted(tr, account, b),
+                         await query_mailbox(tr, account, b, limit=1000),
+                         await query_mailbox(tr, account, b, limit=2, position=1))
+                     for b, box in self.boxes.items() if box.uidvalidity}
+            return emails, boxes
+        emails, boxes = self.tx(view, ACCOUNT)
+        for email_id, em in self.emails.items():
+            got = emails[email_id]
+            shown = {b: u for b, u in em.boxes.items() if b not in em.deleted}
+            if not shown:
+                assert got is None
+                continue
+            assert got is not None and got.mailboxes == shown
+            assert set(got.keywords) == em.keywords - {"$deleted"}
+        for box_id, (counted, listed, page) in boxes.items():
+            uids = self.boxes[box_id].uids
+            hidden = [e for e in uids.values() if box_id in self.emails[e].deleted]
+            assert counted == (len(hidden), sum(
+                1 for e in hidden if "$seen" not in self.emails[e].keywords))
+            newest = sorted(((-self.emails[e].size, -u, e) for u, e in uids.items()
+                             if box_id not in self.emails[e].deleted))
+            assert [e for e, _ in listed] == [e for *_, e in newest]
+            assert page == listed[1:3]
+
+    @invariant()
     def change_log_replays_to_current(self) -> None:
-        for kind, current in ((changes.EMAIL, set(self.emails)),
-                              (changes.MAILBOX, set(self.boxes))):
+        """JMAP's Email/changes (RFC 8621 section 4.1.1: without the emails that have
+        $deleted everywhere) replays to the emails JMAP sees."""
+        shown = {e for e, em in self.emails.items() if set(em.boxes) - em.deleted}
+        for kind, current in ((changes.EMAIL, shown), (changes.MAILBOX, set(self.boxes))):
             state, replica = self.replicas[kind]
             while True:
-                c = self.tx(changes.get_changes, ACCOUNT, kind, state, max_changes=3)
+                c = self.tx(get_visible_changes, ACCOUNT, kind, state, max_changes=3)
                 assert len(c.created) + len(c.updated) + len(c.destroyed) <= 3
                 replica |= set(c.created)
                 replica -= set(c.destroyed)
