@@ -289,11 +289,8 @@ async def _transaction(conn: SmtpConnection, hop: Hop, sender: str, recipients: 
             params.append(f"RET={dsn.ret}")
         if dsn.envid:
             params.append(f"ENVID={xtext_encode(dsn.envid)}")
-    reply = await conn.cmd(" ".join([f"MAIL FROM:<{sender}>", *params]))
-    if not reply.positive:
-        raise HopFailed(str(reply), permanent=reply.permanent)
-    results: dict[str, str] = {}
-    accepted = []
+    mail = " ".join([f"MAIL FROM:<{sender}>", *params])
+    rcpts = []
     for r in recipients:
         rcpt_params = ""
         if offers_dsn and dsn.notify.get(r):
@@ -301,7 +298,16 @@ async def _transaction(conn: SmtpConnection, hop: Hop, sender: str, recipients: 
         if offers_dsn and dsn.orcpt.get(r):
             kind, _, address = dsn.orcpt[r].partition(";")
             rcpt_params += f" ORCPT={kind};{xtext_encode(address)}"
-        reply = await conn.cmd(f"RCPT TO:<{r}>{rcpt_params}")
+        rcpts.append(f"RCPT TO:<{r}>{rcpt_params}")
+    if "PIPELINING" in ext and not binary:
+        return await _pipelined(conn, mail, recipients, rcpts, body, dsn, offers_dsn)
+    reply = await conn.cmd(mail)
+    if not reply.positive:
+        raise HopFailed(str(reply), permanent=reply.permanent)
+    results: dict[str, str] = {}
+    accepted = []
+    for r, line in zip(recipients, rcpts, strict=True):
+        reply = await conn.cmd(line)
         results[r] = str(reply)
         if reply.positive:
             accepted.append(r)
@@ -318,6 +324,37 @@ async def _transaction(conn: SmtpConnection, hop: Hop, sender: str, recipients: 
     for r in accepted:
         results[r] = str(reply)
         if reply.positive and not offers_dsn:
+            dsn.relayed.add(r)
+    return results
+
+
+async def _pipelined(conn: SmtpConnection, mail: str, recipients: Sequence[str],
+                     rcpts: list[str], body: bytes, dsn: DsnOptions,
+                     offers_dsn: bool) -> dict[str, str]:
+    """MAIL, every RCPT and DATA sent at once to a host that offers PIPELINING (RFC 2920
+    section 3.1: DATA ends a group), their replies read in order; the content only after
+    354, and only when a recipient was accepted (else a lone "." ends a DATA the server
+    took anyway, section 3.1).  Two round trips instead of two plus one per recipient."""
+    conn.writer.write("".join(f"{c}\r\n" for c in (mail, *rcpts, "DATA")).encode("utf-8"))
+    await asyncio.wait_for(conn.writer.drain(), conn.timeout)
+    mail_reply = await conn.reply()
+    results: dict[str, str] = {}
+    accepted = []
+    for r in recipients:
+        reply = await conn.reply()
+        results[r] = str(reply)
+        if reply.positive and mail_reply.positive:
+            accepted.append(r)
+    data_reply = await conn.reply()
+    if data_reply.code == 354:
+        conn.writer.write(dot_stuff(body) if accepted else b".\r\n")
+        await asyncio.wait_for(conn.writer.drain(), conn.timeout)
+        data_reply = await conn.reply()
+    if not mail_reply.positive:
+        raise HopFailed(str(mail_reply), permanent=mail_reply.permanent)
+    for r in accepted:
+        results[r] = str(data_reply)
+        if data_reply.positive and not offers_dsn:
             dsn.relayed.add(r)
     return results
 
