@@ -14,12 +14,25 @@ class NoAuthorDomain(ValueError):
 
 def header_fields(message: bytes) -> list[tuple[bytes, bytes]]:
     """(name, raw value with its folding) of every field, in order; none for a
-    header section dkimpy cannot read (then nothing in it can be authenticated)."""
+    header section dkimpy cannot read (then nothing in it can be authenticated).  Only
+    the header section is given to dkimpy, which splits all it gets into lines: a
+    message's body is most of its size (a third of the cost of queueing a 10 KB
+    submission went to splitting bodies)."""
     try:
-        headers, _ = rfc822_parse(message)
+        headers, _ = rfc822_parse(_header_section(message))
     except (MessageFormatError, IndexError):  # dkimpy 1.1: IndexError on a leading " "
         return []
     return [(bytes(n), bytes(v)) for n, v in headers]
+
+
+def _header_section(message: bytes) -> bytes:
+    """``message`` up to and with the line end before its first empty line (dkimpy's
+    end of the header section: a line empty once split on CRLF or LF); all of it when it
+    has no empty line."""
+    if message.startswith((b"\r\n", b"\n")):
+        return b""
+    ends = [i for i in (message.find(b"\n\r\n"), message.find(b"\n\n")) if i >= 0]
+    return message[:min(ends) + 1] if ends else message
 
 
 def from_domains(message: bytes) -> list[str]:

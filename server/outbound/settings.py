@@ -40,6 +40,11 @@ class OutboundSettings:
         "Refuse to send AUTH to the relay unless the connection is encrypted.")
     connect_timeout: float = setting(30.0, "Seconds to connect to a host.")
     timeout: float = setting(300.0, "Seconds to wait for any reply (RFC 5321 4.5.3.2).")
+    rset_timeout: float = setting(10.0,
+        "Seconds to wait for the reply to RSET on a reused connection; on expiry the "
+        "connection is dropped and the message goes on a new one (RFC 5321 4.5.3.2 gives "
+        "RSET no timeout of its own: a short one does not leave a message waiting for "
+        "``timeout`` on a connection the host has silently forgotten).", minimum=0.1)
     batch: int = setting(20, "Messages a worker leases at once.", minimum=1)
     concurrency_per_domain: int = setting(4,
         "Most deliveries at once to one destination domain from one worker.", minimum=1)

@@ -116,7 +116,8 @@ class DeliveryWorker:
         self.options = ClientOptions(settings.helo or hostname, settings.connect_timeout,
                                      settings.timeout, settings.tls_verify,
                                      settings.relay_username, settings.relay_password,
-                                     settings.require_tls_for_relay)
+                                     settings.require_tls_for_relay,
+                                     rset_timeout=settings.rset_timeout)
         self._domains: dict[str, _DomainLimit] = {}
         self.policies = PolicySource(engine, settings, self.router.resolver, clock) \
             if settings.mta_sts else None

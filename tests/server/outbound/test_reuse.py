@@ -6,6 +6,8 @@ counts the connections, RSETs and QUITs it sees."""
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,3 +190,40 @@ async def test_idle_connections_per_hop_are_bounded(site: Site, dns_server: Dns,
     assert worker.pool.idle() == 1
     await worker.pool.close()
     await until(lambda: sink.handler.quits == opened, what="QUIT of the kept one")
+
+
+@dataclass
+class SilentRsetHandler(CountingHandler):
+    """Answers the first transaction, then never answers RSET (a host that forgot the
+    connection without closing it)."""
+
+    def __post_init__(self) -> None:
+        self.released = asyncio.Event()
+
+    async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.rsets += 1
+        await self.released.wait()
+        return "250 2.0.0 OK"
+
+
+async def test_reused_connection_silent_on_rset_is_dropped(site: Site, dns_server: Dns,
+                                                           sink: CountingSink) -> None:
+    """RFC 5321 section 4.5.3.2 gives RSET no timeout of its own: a kept connection whose
+    RSET gets no reply within ``rset_timeout`` (not the 300 s ``timeout``) is dropped and
+    the message goes at once on a new connection, nothing deferred."""
+    handler = SilentRsetHandler()
+    sink.handler = handler
+    worker = make_worker(site, dns_server, Clock(), routes=routed(sink), idle_seconds=3600.0,
+                         timeout=3600.0, rset_timeout=0.2)
+    try:
+        await submit_each(site, 1)
+        assert await worker.run_once() == 1
+        await submit_each(site, 1, start=1)
+        assert await worker.run_once() == 1
+        assert [r.recipients for r in sink.received] == [["r0@remote.test"],
+                                                         ["r1@remote.test"]]
+        assert handler.rsets == 1 and sink.connections == 2
+        assert await site.queued() == []
+    finally:
+        handler.released.set()
+        await worker.pool.close()
