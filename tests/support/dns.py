@@ -174,7 +174,7 @@ class UnboundServer:
             try:
                 dns.query.udp(probe, "127.0.0.1", port=self.port, timeout=0.2)
                 return
-            except (dns.exception.Timeout, OSError):
+            except (dns.exception.DNSException, OSError):  # a timeout, or no answer yet
                 if time.monotonic() > deadline:
                     raise RuntimeError("unbound did not answer within 20 s") from None
 

@@ -135,19 +135,23 @@ class _Connection:
         types = None if types_value is None else frozenset(
             t for t in types_value if isinstance(t, str) and t in TYPES)
         self.stop_push()
-        self.pusher = asyncio.create_task(self.push(types, decode_token(push_state)))
+        known = decode_token(push_state)
+        if known is None:
+            # The states before the next message is read (RFC 8887 section 4.3.5: changes
+            # from now on are pushed): a change the client makes or sees after this enable
+            # is pushed, even when the push task starts after it.
+            known = await self.watcher.current()
+        self.pusher = asyncio.create_task(self.push(types, known))
 
     def stop_push(self) -> None:
         if self.pusher is not None:
             self.pusher.cancel()
             self.pusher = None
 
-    async def push(self, types: frozenset[str] | None, known: dict[str, str] | None) -> None:
-        """StateChanges until cancelled (section 4.3.5): from ``known`` (a pushState the
-        client gave) or from the states now."""
+    async def push(self, types: frozenset[str] | None, known: dict[str, str]) -> None:
+        """StateChanges until cancelled (section 4.3.5), from ``known``: a pushState the
+        client gave, or the states when push was enabled."""
         try:
-            if known is None:
-                known = await self.watcher.current()
             while True:
                 now = await self.watcher.next_change(known, types)
                 assert now is not None
