@@ -42,7 +42,9 @@ LAYOUT_VERSION = 1  # major version of everything below
 # 1.4: the received-at index's values carry the email's thread id, ``(uid, thread_id)``, so
 #      that a collapsed listing (JMAP collapseThreads) reads no email record; entries of
 #      earlier layouts, ``(uid,)``, are still read (the record gives their thread id)
-LAYOUT = (LAYOUT_VERSION, 4)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.5: annotations of mailboxes and of the account's server (IMAP METADATA, RFC 5464)
+#      ``annot`` and their count per mailbox ``annotn`` (see .metadata)
+LAYOUT = (LAYOUT_VERSION, 5)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -156,6 +158,8 @@ class AccountKeys:
         "op_modseq",
         "log",
         "cleanup",
+        "annotation",
+        "annotation_count",
     )
 
     def __init__(self, account_id: str) -> None:
@@ -196,6 +200,9 @@ class AccountKeys:
         self.op_modseq = a("opms")  # [modseq, op_id, step] -> b"" (to expire markers)
         self.log = a("log")  # [kind, modseq, index] -> (object_id, op)
         self.cleanup = a("gc")  # [storage] -> b"" (detached, to be emptied)
+        # [mailbox_id ("" for the server), *entry components] -> value (RFC 5464)
+        self.annotation = a("annot")
+        self.annotation_count = a("annotn")  # [mailbox_id] -> int64 entries it has
 
     def count_key(self, name: str) -> bytes:
         return self.counter.pack((name,))

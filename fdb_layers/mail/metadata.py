@@ -1,0 +1,111 @@
+"""Annotations of mailboxes and of the server (IMAP METADATA, RFC 5464).
+
+An annotation is an entry name -- a ``/``-separated path that starts with ``/private``
+or ``/shared`` (RFC 5464 section 3.2), given here already checked and lower-cased by
+the protocol edge -- and a value of octets.  They are kept per account and per
+mailbox *id* (``""`` is the server, section 3.1), so a RENAME keeps them without a
+write and :func:`fdb_layers.mail.mailboxes.delete_mailbox` drops them with the
+mailbox (section 3.2).  Server annotations are per account too: one account never
+reads another's.
+
+Keys: ``annotation[mailbox_id, *components] -> value`` (the components of
+``/private/comment`` are ``("private", "comment")``, so an entry's descendants are one
+range) and ``annotation_count[mailbox_id] -> int64``, whose sum over the account is
+held under :data:`MAX_ANNOTATIONS`.  Writes read what they replace, so running one
+again after ``commit_unknown_result`` writes the same keys and counts nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..engine.base import Transaction
+from ..keys import decode_int, encode_int
+from .errors import AnnotationTooLarge, MailboxNotFound, TooManyAnnotations
+from .layout import AccountKeys, MailboxRecord, account_keys
+
+MAX_VALUE = 16 * 1024  # octets of one value (FoundationDB: values under 10 KB kept small)
+MAX_ANNOTATIONS = 256  # entries of one account, server and mailboxes together
+SERVER = ""  # the mailbox id of server annotations
+
+
+def _components(entry: str) -> tuple[str, ...]:
+    parts = entry.split("/")
+    if len(parts) < 2 or parts[0] or not all(parts[1:]):
+        raise ValueError(f"not an entry name: {entry[:80]!r}")
+    return tuple(parts[1:])
+
+
+def _name(components: Sequence[object]) -> str:
+    return "/" + "/".join(str(c) for c in components)
+
+
+async def get_annotations(
+    tr: Transaction, account_id: str, mailbox_id: str, entry: str, depth: int | None = 0
+) -> list[tuple[str, bytes]]:
+    """``entry``'s value if it has one, then its descendants down to ``depth`` levels
+    below it (None: all of them, RFC 5464 section 4.2.2 ``infinity``), in key order."""
+    keys = account_keys(account_id)
+    parts = _components(entry)
+    out: list[tuple[str, bytes]] = []
+    value = await tr.get(keys.annotation.pack((mailbox_id, *parts)))
+    if value is not None:
+        out.append((entry, value))
+    if depth == 0:
+        return out
+    for kv in await tr.get_range(*keys.annotation.range((mailbox_id, *parts))):
+        below = keys.annotation.unpack(kv.key)[1:]
+        if depth is None or len(below) - len(parts) <= depth:
+            out.append((_name(below), kv.value))
+    return out
+
+
+async def count_annotations(tr: Transaction, account_id: str) -> int:
+    """The account's entries, server and mailboxes together."""
+    keys = account_keys(account_id)
+    return sum(decode_int(kv.value)
+               for kv in await tr.get_range(*keys.annotation_count.range()))
+
+
+async def set_annotations(
+    tr: Transaction,
+    account_id: str,
+    mailbox_id: str,
+    entries: Sequence[tuple[str, bytes | None]],
+) -> None:
+    """Set (or, for None, remove) each entry of one mailbox (``SERVER``: the server's),
+    all or none (RFC 5464 section 4.3): AnnotationTooLarge, TooManyAnnotations or
+    MailboxNotFound before anything is written.  A later duplicate wins."""
+    keys = account_keys(account_id)
+    if mailbox_id != SERVER:
+        raw = await tr.get(keys.mailbox.pack((mailbox_id,)))
+        if raw is None or MailboxRecord.decode(raw).deleted:
+            raise MailboxNotFound(mailbox_id)
+    wanted = {_components(entry): value for entry, value in entries}
+    if any(v is not None and len(v) > MAX_VALUE for v in wanted.values()):
+        raise AnnotationTooLarge(MAX_VALUE)
+    delta = 0
+    for parts, value in wanted.items():
+        exists = await tr.get(keys.annotation.pack((mailbox_id, *parts))) is not None
+        delta += (value is not None) - exists
+    count_key = keys.annotation_count.pack((mailbox_id,))
+    if delta > 0 and await count_annotations(tr, account_id) + delta > MAX_ANNOTATIONS:
+        raise TooManyAnnotations(account_id)
+    for parts, value in wanted.items():
+        key = keys.annotation.pack((mailbox_id, *parts))
+        if value is None:
+            tr.clear(key)
+        else:
+            tr.set(key, value)
+    if delta:
+        count = decode_int(await tr.get(count_key)) + delta
+        if count:
+            tr.set(count_key, encode_int(count))
+        else:
+            tr.clear(count_key)
+
+
+def clear_annotations(tr: Transaction, keys: AccountKeys, mailbox_id: str) -> None:
+    """Drop every annotation of a mailbox being deleted (RFC 5464 section 3.2)."""
+    tr.clear_range(*keys.annotation.range((mailbox_id,)))
+    tr.clear(keys.annotation_count.pack((mailbox_id,)))
