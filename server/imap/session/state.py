@@ -206,6 +206,7 @@ class Session:
         caps += ["UTF8=ACCEPT"]   # RFC 6855: auth.enable, mutate.append, wire.downgrade
         caps += ["SAVEDATE"]   # RFC 8514: the layer's save dates (messages.py, search.py)
         caps += ["BINARY"]   # RFC 3516: FETCH BINARY/BINARY.SIZE (sections.py), APPEND literal8
+        caps += ["METADATA"]   # RFC 5464: server and mailbox annotations (metadata.py)
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
