@@ -31,7 +31,7 @@ from .errors import (
     RoleExists,
 )
 from .markers import read_marker, write_marker
-from .metadata import clear_annotations
+from .metadata import clear_annotations, copy_annotations
 from .layout import (
     MAILBOX_SEQ,
     PENDING_CLEANUP,
@@ -444,7 +444,8 @@ async def rename_mailbox_path(
 ) -> Mailbox:
     """IMAP RENAME (RFC 9051 section 6.3.6).  Superiors of the new name are
     created; renaming INBOX moves its messages to a new mailbox (``new_mailbox_id``)
-    and leaves INBOX empty with a new UIDVALIDITY.
+    and leaves INBOX empty with a new UIDVALIDITY; the new mailbox gets a copy of
+    INBOX's annotations (RFC 5464 section 4.1).
 
     ``source_id``, the id the caller found at ``old_path``, makes a repeated call
     (after an unknown commit result) a no-op instead of MailboxExists."""
@@ -471,6 +472,7 @@ async def rename_mailbox_path(
             pack((new_mailbox_id,)),
         )
         tr.set(keys.storage.pack((rec.storage,)), pack((new_mailbox_id,)))
+        await copy_annotations(tr, keys, source, new_mailbox_id)
         fresh = await _new_storage(tr, keys, source, modseq)
         tr.set(keys.mailbox.pack((source,)), replace(rec, storage=fresh).encode())
         await changes.record(MAILBOX, new_mailbox_id, CREATED)
@@ -499,7 +501,7 @@ async def delete_mailbox(
     and keeps its name as \\Noselect, and refuses if it is \\Noselect already.
     ``allow_nonempty=False`` is JMAP's onDestroyRemoveEmails=false.
     Deleting a deleted mailbox is a no-op.  Either way its annotations go (RFC 5464
-    section 3.2: they belong to the mailbox that was deleted).
+    section 4.1: they belong to the mailbox that was deleted).
 
     ``op_id`` (required with ``keep_if_children``) names this DELETE: a retry
     after an unknown commit result finds its marker (:mod:`fdb_layers.mail.markers`)

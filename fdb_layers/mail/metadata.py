@@ -4,8 +4,9 @@ An annotation is an entry name -- a ``/``-separated path that starts with ``/pri
 or ``/shared`` (RFC 5464 section 3.2), given here already checked and lower-cased by
 the protocol edge -- and a value of octets.  They are kept per account and per
 mailbox *id* (``""`` is the server, section 3.1), so a RENAME keeps them without a
-write and :func:`fdb_layers.mail.mailboxes.delete_mailbox` drops them with the
-mailbox (section 3.2).  Server annotations are per account too: one account never
+write (RENAME of INBOX copies INBOX's to the new mailbox, section 4.1) and
+:func:`fdb_layers.mail.mailboxes.delete_mailbox` drops them with the mailbox (section
+4.1).  Server annotations are per account too: one account never
 reads another's.
 
 Keys: ``annotation[mailbox_id, *components] -> value`` (the components of
@@ -25,7 +26,8 @@ from .errors import AnnotationTooLarge, MailboxNotFound, TooManyAnnotations
 from .layout import AccountKeys, MailboxRecord, account_keys
 
 MAX_VALUE = 16 * 1024  # octets of one value (FoundationDB: values under 10 KB kept small)
-MAX_ANNOTATIONS = 256  # entries of one account, server and mailboxes together
+MAX_ANNOTATIONS = 256  # entries of one account, server and mailboxes together (RFC 5464
+# section 4.1: at least 1024 octets a value and 10 entries a mailbox or server)
 SERVER = ""  # the mailbox id of server annotations
 
 
@@ -105,7 +107,23 @@ async def set_annotations(
             tr.clear(count_key)
 
 
+async def copy_annotations(
+    tr: Transaction, keys: AccountKeys, source_id: str, target_id: str
+) -> None:
+    """Give a new mailbox (``target_id``, which has none) the annotations of
+    ``source_id``: RENAME of INBOX (RFC 5464 section 4.1: "copied from the original
+    INBOX to the renamed mailbox").  TooManyAnnotations past the account's cap."""
+    found = await tr.get_range(*keys.annotation.range((source_id,)))
+    if not found:
+        return
+    if await count_annotations(tr, keys.account_id) + len(found) > MAX_ANNOTATIONS:
+        raise TooManyAnnotations(keys.account_id)
+    for kv in found:
+        tr.set(keys.annotation.pack((target_id, *keys.annotation.unpack(kv.key)[1:])), kv.value)
+    tr.set(keys.annotation_count.pack((target_id,)), encode_int(len(found)))
+
+
 def clear_annotations(tr: Transaction, keys: AccountKeys, mailbox_id: str) -> None:
-    """Drop every annotation of a mailbox being deleted (RFC 5464 section 3.2)."""
+    """Drop every annotation of a mailbox being deleted (RFC 5464 section 4.1)."""
     tr.clear_range(*keys.annotation.range((mailbox_id,)))
     tr.clear(keys.annotation_count.pack((mailbox_id,)))

@@ -6,17 +6,14 @@ Both ``/private`` and ``/shared`` entries are kept; nobody but the account reach
 either, so NOPRIVATE is never needed.  Limits: values of at most ``MAX_VALUE`` octets
 (NO [METADATA MAXSIZE n]), ``MAX_ANNOTATIONS`` entries per account (NO [METADATA
 TOOMANY]).  ``/private/specialuse`` of a special-use mailbox (RFC 6154 section 4) is
-its attribute, read-only.  METADATA unsolicited responses are not sent (section 4.4.2
+its attribute, read-only, as the server's ``/shared/admin`` is (section 3.2.1.1; we have
+no value for it).  METADATA unsolicited responses are not sent (section 4.4.2
 makes them optional)."""
 
 from __future__ import annotations
 
 from fdb_layers.mail import (
-    MAX_ANNOTATIONS,
-    MAX_VALUE,
     SERVER,
-    AnnotationTooLarge,
-    TooManyAnnotations,
     Transaction,
     find_mailbox,
     get_annotations,
@@ -25,7 +22,7 @@ from fdb_layers.mail import (
 )
 from server.imap.wire import commands as c
 from server.imap.wire.errors import ParseError
-from server.imap.wire.metadata import ROOTS, entry_name
+from server.imap.wire.metadata import entry_name
 from server.imap.wire.responses import Code, MetadataData
 from server.imap.wire.values import Atom
 
@@ -34,14 +31,16 @@ from .mailboxes import SPECIAL_USE, mailbox_path
 from .state import Session
 
 SPECIALUSE = "/private/specialuse"  # RFC 6154 section 4
+ADMIN = "/shared/admin"  # RFC 5464 section 3.2.1.1: a server entry, always read-only
 _DEPTHS: dict[str, int | None] = {"0": 0, "1": 1, "infinity": None}
 
 Entries = list[tuple[str, bytes | None]]
 
 
-def _entries(names: tuple[str, ...]) -> list[str]:
+def _entry(raw: str) -> str:
+    """RFC 5464 section 3.2: an invalid entry name is a BAD."""
     try:
-        return list(dict.fromkeys(entry_name(n) for n in names))
+        return entry_name(raw)
     except ParseError as e:
         raise bad(e.text) from None
 
@@ -82,7 +81,7 @@ async def getmetadata(s: Session, cmd: c.Command) -> None:
     exist), below them to DEPTH (4.2.2), leaving out values longer than MAXSIZE
     (4.2.1) with [METADATA LONGENTRIES n], n the longest left out."""
     assert isinstance(cmd, c.GetMetadata)
-    entries = _entries(cmd.entries)
+    entries = list(dict.fromkeys(_entry(n) for n in cmd.entries))
     found = await transact(s.ctx.engine, _get, s.account_id, cmd.mailbox, entries,
                            _DEPTHS[cmd.depth])
     limit = cmd.max_size
@@ -97,24 +96,17 @@ async def getmetadata(s: Session, cmd: c.Command) -> None:
 
 async def _set(tr: Transaction, account_id: str, name: str, entries: Entries) -> None:
     mailbox_id, _ = await _mailbox(tr, account_id, name)
-    if mailbox_id != SERVER and any(e == SPECIALUSE for e, _ in entries):
-        raise no(f"{SPECIALUSE} is the mailbox's special use, read-only here", "CANNOT")
+    read_only = ADMIN if mailbox_id == SERVER else SPECIALUSE
+    if any(e == read_only for e, _ in entries):
+        raise no(f"{read_only} is read-only", "CANNOT")
     await set_annotations(tr, account_id, mailbox_id, entries)
 
 
 async def setmetadata(s: Session, cmd: c.Command) -> None:
-    """RFC 5464 section 4.3: every entry set (NIL: removed), or none of them."""
+    """RFC 5464 section 4.3: every entry set (NIL: removed), or none of them; a value
+    too long is NO [METADATA MAXSIZE n], one entry too many NO [METADATA TOOMANY]
+    (the refusal table, :mod:`.errors`)."""
     assert isinstance(cmd, c.SetMetadata)
-    names = _entries(tuple(e for e, _ in cmd.entries))
-    if any(n in ROOTS for n in names):
-        raise bad("an entry is below /private or /shared (RFC 5464 section 3.2)")
-    entries = [(entry_name(e), v) for e, v in cmd.entries]
-    try:
-        await transact(s.ctx.engine, _set, s.account_id, cmd.mailbox, entries)
-    except AnnotationTooLarge:
-        raise no(f"Values are limited to {MAX_VALUE} octets",
-                 f"METADATA MAXSIZE {MAX_VALUE}") from None
-    except TooManyAnnotations:
-        raise no(f"At most {MAX_ANNOTATIONS} entries per account",
-                 "METADATA TOOMANY") from None
+    entries = [(_entry(e), v) for e, v in cmd.entries]
+    await transact(s.ctx.engine, _set, s.account_id, cmd.mailbox, entries)
     s.ok(cmd.tag, "SETMETADATA completed")

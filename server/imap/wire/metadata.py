@@ -3,7 +3,8 @@
 GETMETADATA and SETMETADATA parse their entries as ``astring`` (``entry = astring``,
 section 5, in :mod:`.parse_mailbox`); what makes one a valid entry name is prose in
 section 3.2, checked here: a name that breaks it is a syntax error (BAD, "Invalid entry
-names result in a BAD response").  Names are case-insensitive (section 3.2): the
+names result in a BAD response"): below /private or /shared, at least two components
+(four under ``vendor``).  Names are case-insensitive (section 3.2): the
 checked form is lower-case, which is how the store keys them and how responses carry
 them.
 """
@@ -14,7 +15,7 @@ import re
 
 from server.imap.wire.errors import ParseError
 
-__all__ = ["MAX_ENTRY", "ROOTS", "entry_name"]
+__all__ = ["MAX_ENTRY", "entry_name"]
 
 MAX_ENTRY = 512  # octets of an entry name (a limit of ours, keeping store keys small)
 ROOTS = ("/private", "/shared")  # section 3.2: every entry is below one of these
@@ -30,6 +31,9 @@ def entry_name(raw: str) -> str:
     if _ENTRY.fullmatch(raw) is None:
         raise ParseError("invalid entry name (RFC 5464 section 3.2)")
     name = raw.lower()
-    if not any(name == root or name.startswith(root + "/") for root in ROOTS):
-        raise ParseError("entry names start with /private or /shared (RFC 5464 section 3.2)")
+    parts = name.split("/")[1:]
+    if "/" + parts[0] not in ROOTS or len(parts) < 2:
+        raise ParseError("entry names are below /private or /shared (RFC 5464 section 3.2)")
+    if parts[1] == "vendor" and len(parts) < 4:
+        raise ParseError("vendor entry names have at least 4 components (RFC 5464 section 3.2)")
     return name

@@ -1,5 +1,5 @@
 """Annotations (RFC 5464): per account and mailbox id, all-or-nothing writes, the
-per-account cap, kept by RENAME and dropped by DELETE (section 3.2).
+per-account cap, kept by RENAME and dropped by DELETE (section 4.1).
 
 Contract tests: each runs on every engine kind (FoundationDB too where a test
 cluster is configured, and under fault injection), every write run twice."""
@@ -103,7 +103,7 @@ async def test_accounts_are_apart(engine: Engine) -> None:
 
 
 async def test_rename_keeps_delete_drops(engine: Engine) -> None:
-    """RFC 5464 section 3.2: annotations follow a renamed mailbox and go with a deleted
+    """RFC 5464 section 4.1: annotations follow a renamed mailbox and go with a deleted
     one (a \\Noselect one kept for its children too)."""
     await transact(engine, accounts.ensure_account, ACCOUNT)
     await transact(engine, mailboxes.create_mailbox_path, ACCOUNT, "a/b", mailbox_id="b")
@@ -122,3 +122,21 @@ async def test_rename_keeps_delete_drops(engine: Engine) -> None:
     assert await transact(engine, count_annotations, ACCOUNT) == 0
     with pytest.raises(MailboxNotFound):
         await transact(engine, set_annotations, ACCOUNT, "b", [("/private/comment", b"x")])
+
+
+async def test_rename_of_inbox_copies(engine: Engine) -> None:
+    """RFC 5464 section 4.1: renaming INBOX copies its annotations to the new mailbox
+    and INBOX keeps them; past the account's cap the RENAME is refused."""
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    await twice(engine, set_annotations, ACCOUNT, "inbox",
+                [("/private/comment", b"in"), ("/shared/vendor/x/y", b"v")])
+    await twice(engine, mailboxes.rename_mailbox_path, ACCOUNT, "INBOX", "Old",
+                new_mailbox_id="old", source_id="inbox")
+    assert await _get(engine, "old", "/private", None) == {"/private/comment": b"in"}
+    assert await _get(engine, "inbox", "/shared", None) == {"/shared/vendor/x/y": b"v"}
+    assert await transact(engine, count_annotations, ACCOUNT) == 4
+    many = [(f"/shared/n{i}", b"v") for i in range(MAX_ANNOTATIONS - 5)]
+    await twice(engine, set_annotations, ACCOUNT, SERVER, many)
+    with pytest.raises(TooManyAnnotations):
+        await transact(engine, mailboxes.rename_mailbox_path, ACCOUNT, "INBOX", "Older",
+                       new_mailbox_id="older", source_id="inbox")

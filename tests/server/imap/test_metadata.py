@@ -1,7 +1,7 @@
 """METADATA (RFC 5464) through a real node, raw bytes and imaplib: server and mailbox
 annotations, /private and /shared, GETMETADATA's MAXSIZE and DEPTH, SETMETADATA's NIL,
 the METADATA response codes, entry name checks, literals and literal8, and what RENAME,
-DELETE and another account see (section 3.2)."""
+DELETE and another account see (sections 4.1, 3.3)."""
 
 from __future__ import annotations
 
@@ -115,14 +115,14 @@ async def test_depth(node: Node) -> None:
         assert out == [b'* METADATA INBOX (/private/filters/values/boss "By boss" '
                        b'/private/filters/values/small "By size")\r\n',
                        b"b OK GETMETADATA completed\r\n"]
-        out = c.command(b"c GETMETADATA (DEPTH infinity) INBOX /private\r\n")
+        out = c.command(b"c GETMETADATA (DEPTH infinity) INBOX /private/filters\r\n")
         assert out[0] == (b'* METADATA INBOX (/private/filters/values/boss "By boss" '
                           b'/private/filters/values/boss/deep "deeper" '
                           b'/private/filters/values/small "By size")\r\n')
         out = c.command(b"d GETMETADATA (DEPTH 0) INBOX /private/filters/values\r\n")
         assert out[0] == b"* METADATA INBOX (/private/filters/values NIL)\r\n"
         # nothing to give: no METADATA response at all
-        out = c.command(b"e GETMETADATA (DEPTH infinity) INBOX /shared\r\n")
+        out = c.command(b"e GETMETADATA (DEPTH infinity) INBOX /shared/comment\r\n")
         assert out == [b"e OK GETMETADATA completed\r\n"]
         c.close()
     await run(node, body)
@@ -136,7 +136,8 @@ async def test_maxsize_and_longentries(node: Node) -> None:
         assert c.command(b'a SETMETADATA INBOX (/private/short "12345" /private/long '
                          b'"1234567890" /private/longer "123456789012")\r\n')[-1] \
             .startswith(b"a OK")
-        out = c.command(b"b GETMETADATA (MAXSIZE 8 DEPTH 1) INBOX /private\r\n")
+        out = c.command(b"b GETMETADATA (MAXSIZE 8) INBOX (/private/short /private/long "
+                        b"/private/longer)\r\n")
         assert out == [b'* METADATA INBOX (/private/short "12345")\r\n',
                        b"b OK [METADATA LONGENTRIES 12] GETMETADATA completed\r\n"]
         out = c.command(b"c GETMETADATA (MAXSIZE 12) INBOX (/private/longer /private/none)\r\n")
@@ -193,10 +194,12 @@ async def test_invalid_entry_names_are_bad(node: Node) -> None:
             out = c.command(b"s%d SETMETADATA INBOX (/shared/ok NIL %s NIL)\r\n" % (i, name)
                             if not name.startswith(b"{") else b"s%d NOOP\r\n" % i)
             assert name.startswith(b"{") or out[-1].startswith(b"s%d BAD" % i), (name, out)
-        # the roots themselves are read with DEPTH but never set
-        out = c.command(b'x SETMETADATA INBOX (/shared "v")\r\n')
-        assert out[-1].startswith(b"x BAD")
-        out = c.command(b'y GETMETADATA "" (/private/ok)\r\n')
+        # at least two components, four under vendor (section 3.2)
+        for tag, name in ((b"r1", b"/shared"), (b"r2", b"/private"),
+                          (b"r3", b"/shared/vendor/example.com")):
+            out = c.command(tag + b" GETMETADATA (DEPTH infinity) INBOX " + name + b"\r\n")
+            assert out[-1].startswith(tag + b" BAD"), (name, out)
+        out = c.command(b'y GETMETADATA "" (/private/vendor/example.com/ok)\r\n')
         assert out[-1].startswith(b"y OK")
         c.close()
     await run(node, body)
@@ -223,7 +226,7 @@ async def test_missing_mailbox_and_state(node: Node) -> None:
 
 
 async def test_rename_keeps_delete_drops_accounts_apart(node: Node) -> None:
-    """RFC 5464 section 3.2: a renamed mailbox keeps its annotations, a deleted one loses
+    """RFC 5464 section 4.1: a renamed mailbox keeps its annotations, a deleted one loses
     them (a new mailbox of the same name starts empty); another account sees neither
     alice's server annotations nor her mailboxes'."""
     def body() -> None:
@@ -254,16 +257,34 @@ async def test_rename_keeps_delete_drops_accounts_apart(node: Node) -> None:
 
 async def test_specialuse_is_read_only(node: Node) -> None:
     """RFC 6154 section 4: /private/specialuse gives a special-use mailbox's attribute;
-    it is read-only here."""
+    it is read-only here, as the server's /shared/admin is."""
     def body() -> None:
         c = login(node)
         out = c.command(b"a GETMETADATA Sent /private/specialuse\r\n")
         assert out[0] == b'* METADATA Sent (/private/specialuse "\\\\Sent")\r\n'
-        out = c.command(b"b GETMETADATA (DEPTH infinity) Sent /private\r\n")
+        out = c.command(b"b GETMETADATA (DEPTH 1) Sent /private/specialuse\r\n")
         assert out[0] == b'* METADATA Sent (/private/specialuse "\\\\Sent")\r\n'
         out = c.command(b"c GETMETADATA INBOX /private/specialuse\r\n")
         assert out[0] == b"* METADATA INBOX (/private/specialuse NIL)\r\n"
         out = c.command(b'd SETMETADATA Sent (/private/specialuse "\\\\Junk")\r\n')
         assert out[-1].startswith(b"d NO [CANNOT]")
+        # RFC 5464 section 3.2.1.1: the server's /shared/admin is always read-only
+        out = c.command(b'e SETMETADATA "" (/shared/admin "mailto:me@example.test")\r\n')
+        assert out[-1].startswith(b"e NO")
+        c.close()
+    await run(node, body)
+
+
+async def test_rename_of_inbox_copies(node: Node) -> None:
+    """RFC 5464 section 4.1: RENAME INBOX copies INBOX's annotations to the new mailbox;
+    INBOX keeps them."""
+    def body() -> None:
+        c = login(node)
+        assert c.command(b'a SETMETADATA INBOX (/shared/comment "in")\r\n')[-1] \
+            .startswith(b"a OK")
+        assert c.command(b"b RENAME INBOX Old\r\n")[-1].startswith(b"b OK")
+        for tag, box in ((b"c", b"INBOX"), (b"d", b"Old")):
+            out = c.command(tag + b" GETMETADATA " + box + b" /shared/comment\r\n")
+            assert out[0] == b'* METADATA ' + box + b' (/shared/comment "in")\r\n'
         c.close()
     await run(node, body)

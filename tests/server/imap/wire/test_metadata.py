@@ -19,8 +19,9 @@ VALID = [
     ("RFC 5464 §3.2.1", "/shared/admin", "/shared/admin"),
     ("RFC 5464 §3.2.2", "/private/comment", "/private/comment"),
     ("RFC 5464 §3.2 vendor", "/shared/vendor/example.com/x y", "/shared/vendor/example.com/x y"),
+    ("RFC 5464 §3.2 vendor", "/private/vendor/vendor.dovecot/a",
+     "/private/vendor/vendor.dovecot/a"),
     ("RFC 5464 §3.2 case-insensitive", "/Private/Comment", "/private/comment"),
-    ("RFC 5464 §4.2.2 a root, for DEPTH", "/shared", "/shared"),
     ("RFC 6154 §4", "/private/specialuse", "/private/specialuse"),
 ]
 
@@ -36,6 +37,10 @@ INVALID = [
     ("RFC 5464 §3.2 no NUL", "/shared/a\x00"),
     ("RFC 5464 §3.2 US-ASCII", "/shared/\u00e9t\u00e9"),
     ("RFC 5464 §3.2 empty", ""),
+    ("RFC 5464 §3.2 at least two components", "/shared"),
+    ("RFC 5464 §3.2 at least two components", "/private"),
+    ("RFC 5464 §3.2 vendor: at least four", "/shared/vendor"),
+    ("RFC 5464 §3.2 vendor: at least four", "/private/vendor/vendor.dovecot"),
     ("our limit", "/shared/" + "x" * MAX_ENTRY),
 ]
 
@@ -82,7 +87,7 @@ def test_any_octets_give_a_command_or_a_bad(head: bytes, tail: bytes) -> None:
             checked = entry_name(name)
         except ParseError:
             continue
-        assert checked == name.lower() and checked.startswith(("/private", "/shared"))
+        assert checked == name.lower() and checked.startswith(("/private/", "/shared/"))
 
 
 @given(st.text(max_size=60))
