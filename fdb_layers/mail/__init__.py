@@ -144,6 +144,7 @@ from .metadata import (
     count_annotations,
     get_annotations,
     set_annotations,
+    watch_annotations,
 )
 from .uidmap import list_keywords_in_use, list_uid_runs
 from .store import PartFailed, run_part, transact
@@ -186,7 +187,7 @@ __all__ = [
     "get_state",
     # annotations (IMAP METADATA)
     "MAX_ANNOTATIONS", "MAX_VALUE", "SERVER", "count_annotations", "get_annotations",
-    "set_annotations",
+    "set_annotations", "watch_annotations",
     # the periodic maintenance
     "MaintenanceResult", "MaintenanceState", "Retention", "get_maintenance_state",
     "run_maintenance", "take_maintenance_lease",

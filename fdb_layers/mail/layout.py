@@ -43,7 +43,8 @@ LAYOUT_VERSION = 1  # major version of everything below
 #      that a collapsed listing (JMAP collapseThreads) reads no email record; entries of
 #      earlier layouts, ``(uid,)``, are still read (the record gives their thread id)
 # 1.5: annotations of mailboxes and of the account's server (IMAP METADATA, RFC 5464)
-#      ``annot`` and their count per mailbox ``annotn`` (see .metadata)
+#      ``annot``, their count per mailbox ``annotn`` and the change counter ``annot``
+#      (see .metadata)
 LAYOUT = (LAYOUT_VERSION, 5)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
@@ -57,6 +58,7 @@ MAILBOX_SEQ = "mailbox"  # last generated mailbox id number
 USAGE_BYTES = "bytes"  # atomic: sum of email sizes (quota)
 USAGE_MESSAGES = "messages"  # atomic: number of emails
 BARRIER = "barrier"  # modseq before which JMAP changes cannot be calculated
+ANNOTATIONS = "annot"  # atomic: moved by every change of annotations; watched (IMAP NOTIFY)
 
 # Storage counters (ACCOUNT.storage_counter[storage, name]).
 S_MESSAGES = "messages"  # atomic

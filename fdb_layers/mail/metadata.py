@@ -12,18 +12,20 @@ reads another's.
 Keys: ``annotation[mailbox_id, *components] -> value`` (the components of
 ``/private/comment`` are ``("private", "comment")``, so an entry's descendants are one
 range) and ``annotation_count[mailbox_id] -> int64``, whose sum over the account is
-held under :data:`MAX_ANNOTATIONS`.  Writes read what they replace, so running one
-again after ``commit_unknown_result`` writes the same keys and counts nothing twice.
+held under :data:`MAX_ANNOTATIONS`; the account counter ``annot`` moves at every change,
+for :func:`watch_annotations` (IMAP NOTIFY's metadata events).  Writes read what they
+replace, so running one again after ``commit_unknown_result`` writes the same keys and
+counts nothing twice.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..engine.base import Transaction
+from ..engine.base import Engine, Transaction, Watch
 from ..keys import decode_int, encode_int
 from .errors import AnnotationTooLarge, MailboxNotFound, TooManyAnnotations
-from .layout import AccountKeys, MailboxRecord, account_keys
+from .layout import ANNOTATIONS, AccountKeys, MailboxRecord, account_keys
 
 MAX_VALUE = 16 * 1024  # octets of one value (FoundationDB: values under 10 KB kept small)
 MAX_ANNOTATIONS = 256  # entries of one account, server and mailboxes together (RFC 5464
@@ -87,12 +89,16 @@ async def set_annotations(
     if any(v is not None and len(v) > MAX_VALUE for v in wanted.values()):
         raise AnnotationTooLarge(MAX_VALUE)
     delta = 0
+    changed = False
     for parts, value in wanted.items():
-        exists = await tr.get(keys.annotation.pack((mailbox_id, *parts))) is not None
-        delta += (value is not None) - exists
+        old = await tr.get(keys.annotation.pack((mailbox_id, *parts)))
+        delta += (value is not None) - (old is not None)
+        changed = changed or old != value
     count_key = keys.annotation_count.pack((mailbox_id,))
     if delta > 0 and await count_annotations(tr, account_id) + delta > MAX_ANNOTATIONS:
         raise TooManyAnnotations(account_id)
+    if changed:
+        tr.add(keys.count_key(ANNOTATIONS), 1)
     for parts, value in wanted.items():
         key = keys.annotation.pack((mailbox_id, *parts))
         if value is None:
@@ -121,9 +127,16 @@ async def copy_annotations(
     for kv in found:
         tr.set(keys.annotation.pack((target_id, *keys.annotation.unpack(kv.key)[1:])), kv.value)
     tr.set(keys.annotation_count.pack((target_id,)), encode_int(len(found)))
+    tr.add(keys.count_key(ANNOTATIONS), 1)
 
 
 def clear_annotations(tr: Transaction, keys: AccountKeys, mailbox_id: str) -> None:
     """Drop every annotation of a mailbox being deleted (RFC 5464 section 4.1)."""
     tr.clear_range(*keys.annotation.range((mailbox_id,)))
     tr.clear(keys.annotation_count.pack((mailbox_id,)))
+    tr.add(keys.count_key(ANNOTATIONS), 1)
+
+
+async def watch_annotations(engine: Engine, account_id: str) -> Watch:
+    """A watch that fires at the account's next change of annotations (IMAP NOTIFY)."""
+    return await engine.watch(account_keys(account_id).count_key(ANNOTATIONS))

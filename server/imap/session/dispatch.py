@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, idle, mailboxes, messages, metadata, mutate, quota, search, selected, sort
-from . import thread
+from . import auth, idle, mailboxes, messages, metadata, mutate, notify, quota, search
+from . import selected, sort, thread
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -54,6 +54,7 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.SetQuota: (quota.setquota, AUTH),
     c.GetMetadata: (metadata.getmetadata, AUTH),
     c.SetMetadata: (metadata.setmetadata, AUTH),
+    c.Notify: (notify.notify, AUTH),
     c.Idle: (idle.idle, AUTH),
 }
 

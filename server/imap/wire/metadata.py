@@ -12,10 +12,13 @@ them.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from server.imap.wire.errors import ParseError
+from server.imap.wire.responses import mailbox_name
+from server.imap.wire.values import render_astring
 
-__all__ = ["MAX_ENTRY", "entry_name"]
+__all__ = ["MAX_ENTRY", "MetadataChanged", "entry_name"]
 
 MAX_ENTRY = 512  # octets of an entry name (a limit of ours, keeping store keys small)
 ROOTS = ("/private", "/shared")  # section 3.2: every entry is below one of these
@@ -37,3 +40,16 @@ def entry_name(raw: str) -> str:
     if parts[1] == "vendor" and len(parts) < 4:
         raise ParseError("vendor entry names have at least 4 components (RFC 5464 section 3.2)")
     return name
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataChanged:
+    """``* METADATA mailbox entry *(SP entry)``: entries that changed, without values
+    (RFC 5464 section 4.4.2; sent for NOTIFY's metadata events, RFC 5465 section 5.6)."""
+
+    mailbox: str
+    entries: tuple[str, ...]
+
+    def render(self, utf8: bool = False) -> bytes:
+        names = b" ".join(render_astring(e.encode("ascii"), utf8) for e in self.entries)
+        return b"* METADATA %s %s\r\n" % (mailbox_name(self.mailbox, utf8), names)
