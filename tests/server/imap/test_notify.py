@@ -49,6 +49,26 @@ async def test_capability_and_status_of_other_mailboxes(node: Node) -> None:
     await run(node, body)
 
 
+async def test_flag_change_in_other_mailbox(node: Node) -> None:
+    """Section 5.1: a flag change in another mailbox is a STATUS with UIDVALIDITY and
+    HIGHESTMODSEQ (and UNSEEN, which it changed)."""
+    def body() -> None:
+        a, b = login(node), login(node)
+        ok(a, b"n NOTIFY SET (mailboxes Drafts (MessageNew MessageExpunge FlagChange))\r\n")
+        append(b, b"b1", b"Drafts")
+        line = a.line()
+        assert re.fullmatch(rb"\* STATUS Drafts \(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ "
+                            rb"HIGHESTMODSEQ (\d+) UNSEEN 1\)\r\n", line), line
+        ok(b, b"b2 SELECT Drafts\r\n")
+        ok(b, b"b3 STORE 1 +FLAGS (\\Seen)\r\n")
+        line = a.line()
+        assert re.fullmatch(rb"\* STATUS Drafts \(UIDVALIDITY \d+ HIGHESTMODSEQ \d+ "
+                            rb"UNSEEN 0\)\r\n", line), line
+        a.close()
+        b.close()
+    await run(node, body)
+
+
 async def test_selected_mailbox_events(node: Node) -> None:
     """Sections 5.1-5.3 for the selected mailbox: EXISTS then a FETCH of MessageNew's
     attributes, FETCH with FLAGS and UID for a flag change, EXPUNGE."""
