@@ -29,6 +29,8 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 
+from prometheus_client import Counter
+
 from fdb_layers.mail import (
     DELIMITER,
     SERVER,
@@ -53,6 +55,11 @@ from .selected import announce_changes
 from .state import Session
 
 log = logging.getLogger(__name__)
+
+PUSHED = Counter("fdbmail_imap_notify_responses_total",
+                 "Responses IMAP NOTIFY pushed between commands.")
+OVERFLOWS = Counter("fdbmail_imap_notify_overflows_total",
+                    "IMAP NOTIFY sessions stopped with NOTIFICATIONOVERFLOW.")
 
 NEW, EXPUNGE, FLAGS = "MESSAGENEW", "MESSAGEEXPUNGE", "FLAGCHANGE"
 NAMES, SUBSCRIPTIONS = "MAILBOXNAME", "SUBSCRIPTIONCHANGE"
@@ -239,6 +246,7 @@ async def notify_changes(s: Session) -> None:
     n = s.notifying
     if n is None:
         return
+    written = len(s.out)
     sel = s.selected
     if sel is not None and n.selected & {NEW, EXPUNGE, FLAGS}:
         before = sel.last_uid
@@ -250,9 +258,11 @@ async def notify_changes(s: Session) -> None:
         s.notifying = None
         s.write(Untagged("OK", "Too many mailboxes to watch; NOTIFY NONE",
                          Code("NOTIFICATIONOVERFLOW")))
+        OVERFLOWS.inc()
         return
     _report(s, n, seen, server)
     n.seen, n.server = seen, server
+    PUSHED.inc(max(0, len(s.out) - written))   # (a long FETCH may have sent some)
 
 
 async def wait_for_event(s: Session) -> None:

@@ -92,6 +92,45 @@ async def test_selected_mailbox_events(node: Node) -> None:
     await run(node, body)
 
 
+async def test_selected_is_left_to_selected_filters(node: Node) -> None:
+    """Section 3.1: without SELECTED the selected mailbox has no message events, even
+    when PERSONAL names it: the first push is the other mailbox's STATUS."""
+    def body() -> None:
+        a, b = login(node), login(node)
+        ok(a, b"s SELECT INBOX\r\n")
+        ok(a, b"n NOTIFY SET (personal (MessageNew MessageExpunge))\r\n")
+        append(b, b"b1", b"INBOX")
+        append(b, b"b2", b"Drafts")
+        assert a.line() == b"* STATUS Drafts (MESSAGES 1 UIDNEXT 2)\r\n"
+        a.close()
+        b.close()
+    await run(node, body)
+
+
+async def test_selected_delayed_keeps_expunges(node: Node) -> None:
+    """Section 6.1.2: SELECTED-DELAYED pushes new messages but keeps expunges for a
+    command that may announce them."""
+    def body() -> None:
+        a, b = login(node), login(node)
+        ok(a, b"s SELECT INBOX\r\n")
+        ok(a, b"n NOTIFY SET (selected-delayed (MessageNew MessageExpunge))\r\n")
+        append(b, b"b1", b"INBOX")
+        assert a.line() == b"* 1 EXISTS\r\n"
+        ok(b, b"b2 SELECT INBOX\r\n")
+        ok(b, b"b3 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")
+        ok(b, b"b4 EXPUNGE\r\n")
+        append(b, b"b5", b"INBOX")
+        line = a.line()
+        while b" FETCH " in line:    # the flag change before the expunge (not asked for)
+            line = a.line()
+        assert line == b"* 2 EXISTS\r\n"   # message 1 is still there for this session
+        out = ok(a, b"o NOOP\r\n")
+        assert b"* 1 EXPUNGE\r\n" in out
+        a.close()
+        b.close()
+    await run(node, body)
+
+
 async def test_mailbox_names_and_subscriptions(node: Node) -> None:
     """Sections 5.4 and 5.5: LIST for a created mailbox, OLDNAME for a renamed one,
     \\NonExistent for a deleted one, \\Subscribed when subscribed."""
