@@ -7,8 +7,9 @@ subscriptions, and its annotation counter (:func:`fdb_layers.mail.watch_annotati
 -- and :func:`notify_changes` turns what changed into responses:
 
 * the selected mailbox (SELECTED / SELECTED-DELAYED, section 6.1): EXISTS, EXPUNGE (not
-  while delayed), FETCH of flags, as after a command (:mod:`.selected`), then a FETCH of
-  MessageNew's attributes for the new messages (section 5.2);
+  while delayed), FETCH of flags (with FlagChange; else they wait for the next command),
+  as after a command (:mod:`.selected`), then a FETCH of MessageNew's attributes for the
+  new messages (section 5.2);
 * other mailboxes: a look at the account (mailboxes, their status and annotations where
   asked) compared with the last one gives STATUS (MessageNew / MessageExpunge, section
   5.2-5.3; FlagChange, 5.1), LIST (MailboxName with \\NonExistent and OLDNAME, 5.4;
@@ -250,7 +251,7 @@ async def notify_changes(s: Session) -> None:
     sel = s.selected
     if sel is not None and n.selected & {NEW, EXPUNGE, FLAGS}:
         before = sel.last_uid
-        await announce_changes(s, expunges=not n.delayed)
+        await announce_changes(s, expunges=not n.delayed, flags=FLAGS in n.selected)
         if NEW in n.selected and s.selected is sel and sel.last_uid > before:
             await _fetch_new(s, n, before)
     seen, server = await transact(s.ctx.engine, _look, s.account_id, n)
