@@ -6,6 +6,8 @@ cluster is configured, and under fault injection), every write run twice."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from fdb_layers.engine.base import Engine
@@ -19,6 +21,7 @@ from fdb_layers.mail.metadata import (
     count_annotations,
     get_annotations,
     set_annotations,
+    watch_annotations,
 )
 
 from .fixtures import ACCOUNT, twice
@@ -140,3 +143,20 @@ async def test_rename_of_inbox_copies(engine: Engine) -> None:
     with pytest.raises(TooManyAnnotations):
         await transact(engine, mailboxes.rename_mailbox_path, ACCOUNT, "INBOX", "Older",
                        new_mailbox_id="older", source_id="inbox")
+
+
+async def test_changes_fire_the_watch(engine: Engine) -> None:
+    """IMAP NOTIFY (RFC 5465 sections 5.6, 5.7) waits on this watch: a set and a removal
+    fire it, and so does deleting a mailbox with annotations."""
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    await transact(engine, mailboxes.create_mailbox_path, ACCOUNT, "w", mailbox_id="w")
+    writes = [
+        (set_annotations, (ACCOUNT, SERVER, [("/shared/comment", b"x")]), {}),
+        (set_annotations, (ACCOUNT, "w", [("/private/comment", b"y")]), {}),
+        (set_annotations, (ACCOUNT, SERVER, [("/shared/comment", None)]), {}),
+        (mailboxes.delete_mailbox, (ACCOUNT, "w"), {}),
+    ]
+    for fn, args, kwargs in writes:
+        watch = await watch_annotations(engine, ACCOUNT)
+        await transact(engine, fn, *args, **kwargs)
+        await asyncio.wait_for(watch.wait(), 30)   # a bound for a failure, not a timing
