@@ -15,7 +15,8 @@ Where things are:
   Email/set) is in :mod:`.messages`; every read of them (UID ranges, a FETCH's
   records, CONDSTORE/QRESYNC changed and vanished UIDs, Email/get) in
   :mod:`.queries`; keywords and IMAP flags in :mod:`.keywords`;
-* threads: :mod:`.threads`; quota: :mod:`.quota`;
+* threads: :mod:`.threads`; quota: :mod:`.quota`; annotations (IMAP METADATA):
+  :mod:`.metadata`;
 * the change log behind modseqs and JMAP states: :mod:`.changes`;
 * the periodic maintenance (change-log compaction, expiry): :mod:`.maintenance`;
 * the keys of it all, in one block: :mod:`.layout`; the domain errors: :mod:`.errors`.
@@ -35,6 +36,7 @@ from .changes import EMAIL, MAILBOX, THREAD, Changes, get_change_floor, get_chan
 from .changes import get_state
 from .errors import (
     AccountNotFound,
+    AnnotationTooLarge,
     BatchTooLarge,
     CannotCalculateChanges,
     EmailExists,
@@ -51,6 +53,7 @@ from .errors import (
     RoleExists,
     StorageFull,
     StoreUnavailable,
+    TooManyAnnotations,
 )
 from .keywords import (
     DELETED,
@@ -134,6 +137,15 @@ from .queries import (
     query_mailbox_threads,
 )
 from .quota import Usage, get_usage
+from .metadata import (
+    MAX_ANNOTATIONS,
+    MAX_VALUE,
+    SERVER,
+    count_annotations,
+    get_annotations,
+    set_annotations,
+    watch_annotations,
+)
 from .uidmap import list_keywords_in_use, list_uid_runs
 from .store import PartFailed, run_part, transact
 from .threads import ThreadHeaders, list_thread, normalise_message_id
@@ -146,7 +158,7 @@ __all__ = [
     "MailError", "AccountNotFound", "MailboxNotFound", "MailboxExists", "InvalidMailboxName",
     "MailboxHasChildren", "MailboxNotEmpty", "MailboxNotDeletable", "MailboxNotSelectable",
     "RoleExists", "EmailNotFound", "EmailExists", "QuotaExceeded", "BatchTooLarge",
-    "CannotCalculateChanges", "BlobBeingDeleted",
+    "CannotCalculateChanges", "BlobBeingDeleted", "AnnotationTooLarge", "TooManyAnnotations",
     # accounts
     "ROLE_NAMES", "account_exists", "ensure_account", "ensure_role_mailbox", "require_account",
     "watch_account",
@@ -173,6 +185,9 @@ __all__ = [
     "ThreadHeaders", "list_thread", "normalise_message_id", "Usage", "get_usage",
     "EMAIL", "MAILBOX", "THREAD", "Changes", "get_change_floor", "get_changes", "get_modseq",
     "get_state",
+    # annotations (IMAP METADATA)
+    "MAX_ANNOTATIONS", "MAX_VALUE", "SERVER", "count_annotations", "get_annotations",
+    "set_annotations", "watch_annotations",
     # the periodic maintenance
     "MaintenanceResult", "MaintenanceState", "Retention", "get_maintenance_state",
     "run_maintenance", "take_maintenance_lease",

@@ -71,6 +71,18 @@ class CannotCalculateChanges(MailError):
     """The state is unknown or too old (JMAP cannotCalculateChanges)."""
 
 
+class AnnotationTooLarge(MailError):
+    """An annotation's value is over :data:`fdb_layers.mail.metadata.MAX_VALUE` octets."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"annotation values are limited to {limit} octets")
+        self.limit = limit
+
+
+class TooManyAnnotations(MailError):
+    """The account has :data:`fdb_layers.mail.metadata.MAX_ANNOTATIONS` entries already."""
+
+
 class StoreUnavailable(Exception):
     """The store could not run the transaction (conflicts retried too long, the
     cluster unreachable, a layout this node cannot use...): nothing was written by

@@ -42,7 +42,10 @@ LAYOUT_VERSION = 1  # major version of everything below
 # 1.4: the received-at index's values carry the email's thread id, ``(uid, thread_id)``, so
 #      that a collapsed listing (JMAP collapseThreads) reads no email record; entries of
 #      earlier layouts, ``(uid,)``, are still read (the record gives their thread id)
-LAYOUT = (LAYOUT_VERSION, 4)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.5: annotations of mailboxes and of the account's server (IMAP METADATA, RFC 5464)
+#      ``annot``, their count per mailbox ``annotn`` and the change counter ``annot``
+#      (see .metadata)
+LAYOUT = (LAYOUT_VERSION, 5)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -55,6 +58,7 @@ MAILBOX_SEQ = "mailbox"  # last generated mailbox id number
 USAGE_BYTES = "bytes"  # atomic: sum of email sizes (quota)
 USAGE_MESSAGES = "messages"  # atomic: number of emails
 BARRIER = "barrier"  # modseq before which JMAP changes cannot be calculated
+ANNOTATIONS = "annot"  # atomic: moved by every change of annotations; watched (IMAP NOTIFY)
 
 # Storage counters (ACCOUNT.storage_counter[storage, name]).
 S_MESSAGES = "messages"  # atomic
@@ -156,6 +160,8 @@ class AccountKeys:
         "op_modseq",
         "log",
         "cleanup",
+        "annotation",
+        "annotation_count",
     )
 
     def __init__(self, account_id: str) -> None:
@@ -196,6 +202,9 @@ class AccountKeys:
         self.op_modseq = a("opms")  # [modseq, op_id, step] -> b"" (to expire markers)
         self.log = a("log")  # [kind, modseq, index] -> (object_id, op)
         self.cleanup = a("gc")  # [storage] -> b"" (detached, to be emptied)
+        # [mailbox_id ("" for the server), *entry components] -> value (RFC 5464)
+        self.annotation = a("annot")
+        self.annotation_count = a("annotn")  # [mailbox_id] -> int64 entries it has
 
     def count_key(self, name: str) -> bytes:
         return self.counter.pack((name,))

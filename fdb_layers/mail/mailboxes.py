@@ -31,6 +31,7 @@ from .errors import (
     RoleExists,
 )
 from .markers import read_marker, write_marker
+from .metadata import clear_annotations, copy_annotations
 from .layout import (
     MAILBOX_SEQ,
     PENDING_CLEANUP,
@@ -443,7 +444,8 @@ async def rename_mailbox_path(
 ) -> Mailbox:
     """IMAP RENAME (RFC 9051 section 6.3.6).  Superiors of the new name are
     created; renaming INBOX moves its messages to a new mailbox (``new_mailbox_id``)
-    and leaves INBOX empty with a new UIDVALIDITY.
+    and leaves INBOX empty with a new UIDVALIDITY; the new mailbox gets a copy of
+    INBOX's annotations (RFC 5464 section 4.1).
 
     ``source_id``, the id the caller found at ``old_path``, makes a repeated call
     (after an unknown commit result) a no-op instead of MailboxExists."""
@@ -470,6 +472,7 @@ async def rename_mailbox_path(
             pack((new_mailbox_id,)),
         )
         tr.set(keys.storage.pack((rec.storage,)), pack((new_mailbox_id,)))
+        await copy_annotations(tr, keys, source, new_mailbox_id)
         fresh = await _new_storage(tr, keys, source, modseq)
         tr.set(keys.mailbox.pack((source,)), replace(rec, storage=fresh).encode())
         await changes.record(MAILBOX, new_mailbox_id, CREATED)
@@ -497,7 +500,8 @@ async def delete_mailbox(
     IMAP (``keep_if_children=True``, RFC 9051 section 6.3.5) empties the mailbox
     and keeps its name as \\Noselect, and refuses if it is \\Noselect already.
     ``allow_nonempty=False`` is JMAP's onDestroyRemoveEmails=false.
-    Deleting a deleted mailbox is a no-op.
+    Deleting a deleted mailbox is a no-op.  Either way its annotations go (RFC 5464
+    section 4.1: they belong to the mailbox that was deleted).
 
     ``op_id`` (required with ``keep_if_children``) names this DELETE: a retry
     after an unknown commit result finds its marker (:mod:`fdb_layers.mail.markers`)
@@ -526,6 +530,7 @@ async def delete_mailbox(
         if not keep_if_children or rec.storage == 0:
             raise MailboxHasChildren(mailbox_id)
         _detach_storage(tr, keys, rec.storage)
+        clear_annotations(tr, keys, mailbox_id)
         tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, storage=0).encode())
         await changes.record(MAILBOX, mailbox_id, UPDATED)
         if op_id is not None:
@@ -533,6 +538,7 @@ async def delete_mailbox(
         return
     if rec.storage:
         _detach_storage(tr, keys, rec.storage)
+    clear_annotations(tr, keys, mailbox_id)
     tr.clear(keys.mailbox_name.pack((rec.parent_id, _index_name(rec.parent_id, rec.name))))
     if rec.role:
         tr.clear(keys.role.pack((rec.role,)))

@@ -206,7 +206,8 @@ class ImapConnection(asyncio.Protocol):
         return self._deflate is not None and self._deflate.pending
 
     async def _wait_input(self) -> None:
-        if self.session.idling is not None:
+        # IDLE, or NOTIFY's events between commands (RFC 5465 section 3)
+        if self.session.idling is not None or self.session.notifying is not None:
             await self._wait_idle()
             return
         authenticated = self.session.state is not State.NOT_AUTHENTICATED

@@ -205,6 +205,7 @@ async def unauthenticate(s: Session, cmd: c.Command) -> None:
     """UNAUTHENTICATE (RFC 8437 section 3): back to the not-authenticated state with no
     mailbox selected (nothing expunged) and nothing enabled; TLS and COMPRESS stay."""
     s.selected = None
+    s.notifying = None   # RFC 5465: events are for the account that asked
     s.account_id = s.login = s.principal_name = ""
     s.rev2 = s.utf8 = s.utf8_accept = False
     s.reader.set_utf8(False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from server.imap.wire import commands as c
 
-from . import auth, idle, mailboxes, messages, mutate, quota, search, selected, sort, thread
+from . import auth, idle, mailboxes, messages, metadata, mutate, notify, quota, search
+from . import selected, sort, thread
 from .state import Handler, State
 
 ANY = frozenset(State) - {State.LOGOUT}
@@ -51,6 +52,9 @@ _TABLE: dict[type, tuple[Handler, frozenset[State]]] = {
     c.GetQuota: (quota.getquota, AUTH),
     c.GetQuotaRoot: (quota.getquotaroot, AUTH),
     c.SetQuota: (quota.setquota, AUTH),
+    c.GetMetadata: (metadata.getmetadata, AUTH),
+    c.SetMetadata: (metadata.setmetadata, AUTH),
+    c.Notify: (notify.notify, AUTH),
     c.Idle: (idle.idle, AUTH),
 }
 

@@ -5,7 +5,10 @@ answers the command with the tagged response this table gives."""
 from __future__ import annotations
 
 from fdb_layers.mail import (
+    MAX_ANNOTATIONS,
+    MAX_VALUE,
     AccountNotFound,
+    AnnotationTooLarge,
     InvalidMailboxName,
     MailboxExists,
     MailboxHasChildren,
@@ -17,6 +20,7 @@ from fdb_layers.mail import (
     RoleExists,
     StorageFull,
     StoreUnavailable,
+    TooManyAnnotations,
 )
 from server.delivery import InvalidRequest, MessageTooLarge, TemporaryFailure
 from server.directory.base import DirectoryError
@@ -58,6 +62,10 @@ TABLE: dict[type[Exception], tuple[str, str | None, str]] = {
     TemporaryFailure: ("NO", "UNAVAILABLE", "Message not stored, try again later"),
     InvalidRequest: ("NO", "CANNOT", "Message cannot be stored as asked"),
     DirectoryError: ("NO", "UNAVAILABLE", "Directory unavailable, try again later"),
+    # RFC 5464 section 4.3 (SETMETADATA; RENAME of INBOX copies INBOX's, section 4.1)
+    AnnotationTooLarge: ("NO", f"METADATA MAXSIZE {MAX_VALUE}",
+                         f"Values are limited to {MAX_VALUE} octets"),
+    TooManyAnnotations: ("NO", "METADATA TOOMANY", f"At most {MAX_ANNOTATIONS} entries"),
 }
 
 

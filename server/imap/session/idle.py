@@ -57,6 +57,10 @@ async def done(s: Session) -> None:
 async def wait_for_change(s: Session) -> None:
     """Return once something was announced (left in ``s.out``).  Cancelled by the
     connection when the client sends something (DONE)."""
+    if s.notifying is not None:
+        from .notify import wait_for_event
+        await wait_for_event(s)
+        return
     if s.selected is None:
         await asyncio.Event().wait()   # nothing to announce in the authenticated state
     while not s.out:

@@ -263,12 +263,14 @@ async def _look(tr: Transaction, account_id: str, mailbox_id: str, since: int) -
                      await list_uids(tr, account_id, mailbox_id))
 
 
-async def announce_changes(s: Session, *, expunges: bool = True) -> None:
+async def announce_changes(s: Session, *, expunges: bool = True, flags: bool = True) -> None:
     """What others changed in the selected mailbox since this session last looked
     (RFC 9051 sections 5.2, 7.4.1, 7.5.1): expunges (``* n EXPUNGE`` or ``* VANISHED``,
     only when ``expunges``; until then the UIDs stay in the map), ``* n EXISTS`` for new
-    messages and ``* n FETCH (FLAGS .. UID .. [MODSEQ ..])`` for flag changes.  Driven by
-    the mailbox's modseq: one read of its status when nothing changed."""
+    messages and ``* n FETCH (FLAGS .. UID .. [MODSEQ ..])`` for flag changes (only when
+    ``flags``; until then the changes stay to announce: NOTIFY without FlagChange, RFC 5465
+    section 5.1).  Driven by the mailbox's modseq: one read of its status when nothing
+    changed."""
     sel = s.selected
     if sel is None:
         return
@@ -289,6 +291,8 @@ async def announce_changes(s: Session, *, expunges: bool = True) -> None:
         sel.uids.extend(new)
         sel.last_uid = new[-1]
         s.write(ExistsData(len(sel.uids)))
+    if not flags:
+        return
     for m in look.changed:
         if m.uid <= old_last and m.uid not in sel.pending_expunge \
                 and sel.reported.get(m.uid) != m.modseq:

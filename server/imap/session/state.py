@@ -36,6 +36,7 @@ from server.sasl.limits import AuthFailures
 from .errors import ImapError, lookup
 if TYPE_CHECKING:
     from .idle import Idling
+    from .notify import Notifying
 from .uidmap import UidMap
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class Session:
         self.drain: Callable[[], Awaitable[None]] | None = None
         self.compressed = False      # COMPRESS DEFLATE is active (RFC 4978)
         self.idling: Idling | None = None                # IDLE in progress (its tag)
+        self.notifying: Notifying | None = None          # NOTIFY SET in force (RFC 5465)
 
     # -- what the connection calls ----------------------------------------------------
 
@@ -206,6 +208,8 @@ class Session:
         caps += ["UTF8=ACCEPT"]   # RFC 6855: auth.enable, mutate.append, wire.downgrade
         caps += ["SAVEDATE"]   # RFC 8514: the layer's save dates (messages.py, search.py)
         caps += ["BINARY"]   # RFC 3516: FETCH BINARY/BINARY.SIZE (sections.py), APPEND literal8
+        caps += ["METADATA"]   # RFC 5464: server and mailbox annotations (metadata.py)
+        caps += ["NOTIFY"]   # RFC 5465: events between commands (notify.py)
         return tuple(caps)
 
     # -- dispatch ---------------------------------------------------------------------
