@@ -6,15 +6,22 @@ load to the same sink.
 
 Both accept each message durably before 250: fdbmail's submission listener queues the message
 (blob synced, queue entry committed in the embedded sqlite store) before answering; Postfix's
-cleanup fsyncs the queue file first.  fdbmail runs as a node with its embedded defaults, an
-outbound ``routes`` entry sending the sink's domain to the sink, and its delivery worker on
-(``[outbound] workers = true``); with --workers N (default 2) its SMTP sessions run in N worker
-processes, each also running a delivery worker.  The client submits over C concurrent
-connections (pipelined MAIL/RCPT/DATA, RFC 2920): to fdbmail on the submission port after
-STARTTLS and AUTH PLAIN (as submission requires), to Postfix on its plain smtpd (it permits
-relay from loopback).  The sink writes each message to its own file in a tmpfs folder: a
-message's latency is from the 250 that accepted it to its file's modification time; the rate
-is messages over the time from the first submission to the last delivery.
+cleanup fsyncs the queue file first.  Both take the same submission: the client submits over C
+concurrent connections (pipelined MAIL/RCPT/DATA, RFC 2920), each after STARTTLS and AUTH PLAIN
+(RFC 6409 section 4.3; RFC 4954), to fdbmail's submission port and to Postfix's smtpd
+(``smtpd_tls_auth_only``, relay only for authenticated clients, SASL through a private Dovecot
+auth service: :class:`DovecotAuth`).  Neither signs DKIM: fdbmail's signer finds no key for the
+bench domain (none is made), Postfix has no milter.  The sink offers no STARTTLS, so both relay
+to it in clear.  fdbmail runs as a node with its embedded defaults, an outbound ``routes``
+entry sending the sink's domain to the sink, and its delivery worker on (``[outbound] workers =
+true``); with --workers N (default 2) its SMTP sessions run in N worker processes, each also
+running a delivery worker.  The sink writes each message to its own file in a tmpfs folder: a
+message's latency is from the 250 that accepted it to its file's modification time; the rate is
+messages over the time from the first submission to the last delivery.
+
+The Postfix run needs root (a private instance), Postfix (ops/lib.sh: install_postfix) and
+Dovecot's ``/usr/sbin/dovecot`` (Debian dovecot-core), which the script installs when
+missing (ops/lib.sh: install_without_starting, so no system Dovecot starts).
 
     .venv/bin/python ops/bench/mailqueue.py [--messages 10000] [--size 10240] [--connections 20]
                                         [--recipients 100] [--workers 2] [--quick]
@@ -208,12 +215,25 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
 
 
 def postfix_unavailable() -> str | None:
+    """Why the Postfix run cannot happen, or None; installs Dovecot (its SASL) if missing."""
     if not os.path.exists(POSTFIX):
         return "postfix is not installed (ops/lib.sh: install_postfix)"
-    if not os.path.exists(DOVECOT):
-        return "dovecot is not installed (Postfix's SASL here: apt-get install dovecot-core)"
     if os.geteuid() != 0:
         return "a private Postfix instance needs root"
+    if not os.path.exists(DOVECOT):
+        return install_dovecot()
+    return None
+
+
+def install_dovecot() -> str | None:
+    """Debian's dovecot-core (Postfix's SASL here), through ops/lib.sh's
+    install_without_starting: invoke-rc.d refused, so no system Dovecot starts."""
+    print("installing dovecot-core (apt-get)", flush=True)
+    lib = Path(__file__).resolve().parents[1] / "lib.sh"
+    done = subprocess.run(["bash", "-c", f'. "{lib}" && install_without_starting dovecot-core'],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0 or not os.path.exists(DOVECOT):
+        return f"installing dovecot-core failed: {done.stderr.strip()[-300:]}"
     return None
 
 
