@@ -17,7 +17,11 @@ entry sending the sink's domain to the sink, and its delivery worker on (``[outb
 true``); with --workers N (default 2) its SMTP sessions run in N worker processes, each also
 running a delivery worker.  The sink writes each message to its own file in a tmpfs folder: a
 message's latency is from the 250 that accepted it to its file's modification time; the rate is
-messages over the time from the first submission to the last delivery.
+messages over the time from the first submission to the last delivery.  cpu ms/msg: the CPU
+time (user + system, from ``/proc``) of the server's processes over the run, per message:
+fdbmail's node (its worker processes included), Postfix's master and daemons with Dovecot's
+auth; not the sink's or the load generator's.  Unlike the rates, it depends little on
+what else loads the machine.
 
 The Postfix run needs root (a private instance), Postfix (ops/lib.sh: install_postfix) and
 Dovecot's ``/usr/sbin/dovecot`` (Debian dovecot-core), which the script installs when
@@ -47,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -313,11 +318,18 @@ delay_warning_time = 0
         self.dovecot.start()        # its socket in the queue's private/, made by the start
         wait_listening(self.port)
 
-    def close(self) -> None:
+    def master(self) -> int | None:
         try:
-            pid = int((self.root / "queue" / "pid" / "master.pid").read_text().split()[0])
+            return int((self.root / "queue" / "pid" / "master.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            pid = None
+            return None
+
+    def pids(self) -> list[int]:
+        """The master (its daemons below it) and Dovecot's, for their CPU time."""
+        return [p for p in (self.master(), self.dovecot.master()) if p is not None]
+
+    def close(self) -> None:
+        pid = self.master()
         self.run("stop")
         deadline = time.monotonic() + 15
         while pid is not None and time.monotonic() < deadline:
@@ -389,6 +401,12 @@ service auth {{
                 raise RuntimeError(f"dovecot made no socket at {self.socket}")
             time.sleep(0.05)
 
+    def master(self) -> int | None:
+        try:
+            return int((self.root / "run" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def close(self) -> None:
         if self.started:
             subprocess.run([DOVECOT, "-c", str(self.root / "dovecot.conf"), "stop"],
@@ -453,8 +471,39 @@ async def connection(port: int, jobs: list[int], args: argparse.Namespace, tls: 
     writer.close()
 
 
-def load(port: int, args: argparse.Namespace, tls: bool, sink: Sink) -> dict[str, float]:
-    """Submit the load, wait for the sink to hold every message, and measure."""
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the processes ``roots`` and all their
+    descendants, those that ended and were waited for included (Linux ``/proc``; 0
+    elsewhere).  The difference over a run is the server's CPU, whoever else loads the
+    machine."""
+    parents: dict[int, list[int]] = {}
+    times: dict[int, int] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    total, todo, seen = 0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += times.get(pid, 0)
+        todo += parents.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+
+
+def load(port: int, args: argparse.Namespace, tls: bool, sink: Sink,
+         servers: Callable[[], list[int]] = list) -> dict[str, float]:
+    """Submit the load, wait for the sink to hold every message, and measure; ``servers``
+    gives the server's root processes, whose CPU time over the run is reported."""
+    cpu = cpu_seconds(servers())
     accepted: dict[int, float] = {}
     jobs = [list(range(c, args.messages, args.connections)) for c in range(args.connections)]
 
@@ -487,7 +536,9 @@ def load(port: int, args: argparse.Namespace, tls: bool, sink: Sink) -> dict[str
         latencies.append(at - accepted[i])
     if len(seen) != args.messages or len(files) != args.messages:
         raise RuntimeError(f"{len(files)} deliveries of {len(seen)} distinct messages")
+    used = cpu_seconds(servers()) - cpu
     return {"rate": args.messages / (last - started),
+            "cpu_ms": used * 1000 / args.messages,
             "accept_rate": args.messages / (submitted - started),
             "p50": percentile(latencies, 50) * 1000, "p90": percentile(latencies, 90) * 1000,
             "p99": percentile(latencies, 99) * 1000, "max": max(latencies) * 1000}
@@ -503,7 +554,9 @@ def run_fdbmail(tmp: Path, args: argparse.Namespace, sink: Sink) -> dict[str, fl
     child.close()       # the child's end: a child that dies makes recv() raise, not hang
     try:
         port = parent.recv()
-        return load(port, args, True, sink)
+        assert proc.pid is not None
+        pid = proc.pid
+        return load(port, args, True, sink, lambda: [pid])
     finally:
         parent.send("stop")
         with contextlib.suppress(EOFError):
@@ -517,7 +570,7 @@ def run_postfix(args: argparse.Namespace, sink: Sink) -> dict[str, float]:
     postfix = Postfix(sink.port)
     try:
         postfix.start()
-        return load(postfix.port, args, True, sink)
+        return load(postfix.port, args, True, sink, postfix.pids)
     finally:
         postfix.close()
         sink.stop()
@@ -556,11 +609,11 @@ def main() -> None:
             print(f"postfix: not run ({why})")
     finally:
         sink.close()
-    print(f"{'':10}{'msg/s':>8}{'accept/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
-          f"{'max ms':>9}")
+    print(f"{'':10}{'msg/s':>8}{'accept/s':>10}{'cpu ms/msg':>11}{'p50 ms':>9}{'p90 ms':>9}"
+          f"{'p99 ms':>9}{'max ms':>9}")
     for name, r in results.items():
-        print(f"{name:10}{r['rate']:8.0f}{r['accept_rate']:10.0f}{r['p50']:9.0f}"
-              f"{r['p90']:9.0f}{r['p99']:9.0f}{r['max']:9.0f}")
+        print(f"{name:10}{r['rate']:8.0f}{r['accept_rate']:10.0f}{r['cpu_ms']:11.2f}"
+              f"{r['p50']:9.0f}{r['p90']:9.0f}{r['p99']:9.0f}{r['max']:9.0f}")
     if "postfix" in results:
         print(f"ratio fdbmail/postfix (msg/s, acceptance to last delivery): "
               f"{results['fdbmail']['rate'] / results['postfix']['rate']:.2f}")
