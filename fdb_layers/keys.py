@@ -10,6 +10,7 @@ keys pack the same bytes on every engine.
 from __future__ import annotations
 
 import importlib
+import struct
 import types
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +39,68 @@ TupleElement = Any  # str | bytes | int | float | bool | None | uuid | Versionst
 
 
 def pack(t: Sequence[TupleElement]) -> bytes:
+    """The tuple layer's encoding, with a fast path for what the layers store most
+    (NUL-free or not strings and bytes, integers within 64 bits, floats, booleans, None,
+    nested tuples of those); a tuple holding anything else (UUIDs, versionstamps, wider
+    integers) goes through the binding whole, so the bytes are always the binding's
+    (tests/fdb_layers/test_keys.py checks it on random tuples)."""
+    out = bytearray()
+    if _encode_into(out, t, False):
+        return bytes(out)
     return bytes(_tuple.pack(tuple(t)))
+
+
+_INT_MAX = (1 << 64) - 1      # the binding's 1-8 byte codes stop below it (0x1D, 0x0B past)
+_DOUBLE = struct.Struct(">d")
+
+
+def _encode_into(out: bytearray, items: Sequence[TupleElement], nested: bool) -> bool:
+    """Append the encoding of ``items``; False (``out`` then unusable) at an element the
+    fast path leaves to the binding."""
+    for x in items:
+        kind = type(x)
+        if kind is str:
+            raw = x.encode("utf-8")
+            out += b"\x02"
+            out += raw.replace(b"\x00", b"\x00\xff") if b"\x00" in raw else raw
+            out += b"\x00"
+        elif kind is int:
+            if x == 0:
+                out += b"\x14"
+            elif 0 < x < _INT_MAX:
+                n = (x.bit_length() + 7) // 8
+                out.append(0x14 + n)
+                out += x.to_bytes(n, "big")
+            elif -_INT_MAX < x < 0:
+                n = ((-x).bit_length() + 7) // 8
+                out.append(0x14 - n)
+                out += (x + (1 << (8 * n)) - 1).to_bytes(n, "big")
+            else:
+                return False
+        elif kind is bytes:
+            out += b"\x01"
+            out += x.replace(b"\x00", b"\x00\xff") if b"\x00" in x else x
+            out += b"\x00"
+        elif kind is float:
+            raw = bytearray(_DOUBLE.pack(x))
+            if raw[0] & 0x80:               # negative: every bit flipped
+                raw = bytearray(b ^ 0xFF for b in raw)
+            else:                           # positive: the sign bit set
+                raw[0] ^= 0x80
+            out += b"\x21"
+            out += raw
+        elif kind is tuple:
+            out += b"\x05"
+            if not _encode_into(out, x, True):
+                return False
+            out += b"\x00"
+        elif x is None:
+            out += b"\x00\xff" if nested else b"\x00"
+        elif kind is bool:
+            out += b"\x27" if x else b"\x26"
+        else:
+            return False
+    return True
 
 
 def unpack(key: bytes) -> tuple[TupleElement, ...]:

@@ -49,8 +49,13 @@ MAX_REPLY = 1000  # a remote reply is kept up to this many characters
 MAX_HOLDER = 200
 
 
+_COUNT_KEYS = {name: COUNT.pack((name,)) for name in (MESSAGES, *STATES)}
+
+
 def count_key(name: str) -> bytes:
-    return COUNT.pack((name,))
+    """The counter's key (those of the known names packed once: every enqueue and
+    attempt adds to several)."""
+    return _COUNT_KEYS.get(name) or COUNT.pack((name,))
 
 
 # --- values the callers pass ---------------------------------------------------------

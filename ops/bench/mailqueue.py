@@ -6,15 +6,26 @@ load to the same sink.
 
 Both accept each message durably before 250: fdbmail's submission listener queues the message
 (blob synced, queue entry committed in the embedded sqlite store) before answering; Postfix's
-cleanup fsyncs the queue file first.  fdbmail runs as a node with its embedded defaults, an
-outbound ``routes`` entry sending the sink's domain to the sink, and its delivery worker on
-(``[outbound] workers = true``); with --workers N (default 2) its SMTP sessions run in N worker
-processes, each also running a delivery worker.  The client submits over C concurrent
-connections (pipelined MAIL/RCPT/DATA, RFC 2920): to fdbmail on the submission port after
-STARTTLS and AUTH PLAIN (as submission requires), to Postfix on its plain smtpd (it permits
-relay from loopback).  The sink writes each message to its own file in a tmpfs folder: a
-message's latency is from the 250 that accepted it to its file's modification time; the rate
-is messages over the time from the first submission to the last delivery.
+cleanup fsyncs the queue file first.  Both take the same submission: the client submits over C
+concurrent connections (pipelined MAIL/RCPT/DATA, RFC 2920), each after STARTTLS and AUTH PLAIN
+(RFC 6409 section 4.3; RFC 4954), to fdbmail's submission port and to Postfix's smtpd
+(``smtpd_tls_auth_only``, relay only for authenticated clients, SASL through a private Dovecot
+auth service: :class:`DovecotAuth`).  Neither signs DKIM: fdbmail's signer finds no key for the
+bench domain (none is made), Postfix has no milter.  The sink offers no STARTTLS, so both relay
+to it in clear.  fdbmail runs as a node with its embedded defaults, an outbound ``routes``
+entry sending the sink's domain to the sink, and its delivery worker on (``[outbound] workers =
+true``); with --workers N (default 2) its SMTP sessions run in N worker processes, each also
+running a delivery worker.  The sink writes each message to its own file in a tmpfs folder: a
+message's latency is from the 250 that accepted it to its file's modification time; the rate is
+messages over the time from the first submission to the last delivery.  cpu ms/msg: the CPU
+time (user + system, from ``/proc``) of the server's processes over the run, per message:
+fdbmail's node (its worker processes included), Postfix's master and daemons with Dovecot's
+auth; not the sink's or the load generator's.  Unlike the rates, it depends little on
+what else loads the machine.
+
+The Postfix run needs root (a private instance), Postfix (ops/lib.sh: install_postfix) and
+Dovecot's ``/usr/sbin/dovecot`` (Debian dovecot-core), which the script installs when
+missing (ops/lib.sh: install_without_starting, so no system Dovecot starts).
 
     .venv/bin/python ops/bench/mailqueue.py [--messages 10000] [--size 10240] [--connections 20]
                                         [--recipients 100] [--workers 2] [--quick]
@@ -40,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -208,12 +220,25 @@ tlsmgr    unix  - - n 1000? 1 tlsmgr
 
 
 def postfix_unavailable() -> str | None:
+    """Why the Postfix run cannot happen, or None; installs Dovecot (its SASL) if missing."""
     if not os.path.exists(POSTFIX):
         return "postfix is not installed (ops/lib.sh: install_postfix)"
-    if not os.path.exists(DOVECOT):
-        return "dovecot is not installed (Postfix's SASL here: apt-get install dovecot-core)"
     if os.geteuid() != 0:
         return "a private Postfix instance needs root"
+    if not os.path.exists(DOVECOT):
+        return install_dovecot()
+    return None
+
+
+def install_dovecot() -> str | None:
+    """Debian's dovecot-core (Postfix's SASL here), through ops/lib.sh's
+    install_without_starting: invoke-rc.d refused, so no system Dovecot starts."""
+    print("installing dovecot-core (apt-get)", flush=True)
+    lib = Path(__file__).resolve().parents[1] / "lib.sh"
+    done = subprocess.run(["bash", "-c", f'. "{lib}" && install_without_starting dovecot-core'],
+                          capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0 or not os.path.exists(DOVECOT):
+        return f"installing dovecot-core failed: {done.stderr.strip()[-300:]}"
     return None
 
 
@@ -293,11 +318,18 @@ delay_warning_time = 0
         self.dovecot.start()        # its socket in the queue's private/, made by the start
         wait_listening(self.port)
 
-    def close(self) -> None:
+    def master(self) -> int | None:
         try:
-            pid = int((self.root / "queue" / "pid" / "master.pid").read_text().split()[0])
+            return int((self.root / "queue" / "pid" / "master.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
-            pid = None
+            return None
+
+    def pids(self) -> list[int]:
+        """The master (its daemons below it) and Dovecot's, for their CPU time."""
+        return [p for p in (self.master(), self.dovecot.master()) if p is not None]
+
+    def close(self) -> None:
+        pid = self.master()
         self.run("stop")
         deadline = time.monotonic() + 15
         while pid is not None and time.monotonic() < deadline:
@@ -369,6 +401,12 @@ service auth {{
                 raise RuntimeError(f"dovecot made no socket at {self.socket}")
             time.sleep(0.05)
 
+    def master(self) -> int | None:
+        try:
+            return int((self.root / "run" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     def close(self) -> None:
         if self.started:
             subprocess.run([DOVECOT, "-c", str(self.root / "dovecot.conf"), "stop"],
@@ -433,8 +471,39 @@ async def connection(port: int, jobs: list[int], args: argparse.Namespace, tls: 
     writer.close()
 
 
-def load(port: int, args: argparse.Namespace, tls: bool, sink: Sink) -> dict[str, float]:
-    """Submit the load, wait for the sink to hold every message, and measure."""
+def cpu_seconds(roots: list[int]) -> float:
+    """CPU seconds (user + system) used so far by the processes ``roots`` and all their
+    descendants, those that ended and were waited for included (Linux ``/proc``; 0
+    elsewhere).  The difference over a run is the server's CPU, whoever else loads the
+    machine."""
+    parents: dict[int, list[int]] = {}
+    times: dict[int, int] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        parents.setdefault(int(fields[1]), []).append(int(entry))
+        times[int(entry)] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    total, todo, seen = 0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        total += times.get(pid, 0)
+        todo += parents.get(pid, [])
+    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
+
+
+def load(port: int, args: argparse.Namespace, tls: bool, sink: Sink,
+         servers: Callable[[], list[int]] = list) -> dict[str, float]:
+    """Submit the load, wait for the sink to hold every message, and measure; ``servers``
+    gives the server's root processes, whose CPU time over the run is reported."""
+    cpu = cpu_seconds(servers())
     accepted: dict[int, float] = {}
     jobs = [list(range(c, args.messages, args.connections)) for c in range(args.connections)]
 
@@ -467,7 +536,9 @@ def load(port: int, args: argparse.Namespace, tls: bool, sink: Sink) -> dict[str
         latencies.append(at - accepted[i])
     if len(seen) != args.messages or len(files) != args.messages:
         raise RuntimeError(f"{len(files)} deliveries of {len(seen)} distinct messages")
+    used = cpu_seconds(servers()) - cpu
     return {"rate": args.messages / (last - started),
+            "cpu_ms": used * 1000 / args.messages,
             "accept_rate": args.messages / (submitted - started),
             "p50": percentile(latencies, 50) * 1000, "p90": percentile(latencies, 90) * 1000,
             "p99": percentile(latencies, 99) * 1000, "max": max(latencies) * 1000}
@@ -483,7 +554,9 @@ def run_fdbmail(tmp: Path, args: argparse.Namespace, sink: Sink) -> dict[str, fl
     child.close()       # the child's end: a child that dies makes recv() raise, not hang
     try:
         port = parent.recv()
-        return load(port, args, True, sink)
+        assert proc.pid is not None
+        pid = proc.pid
+        return load(port, args, True, sink, lambda: [pid])
     finally:
         parent.send("stop")
         with contextlib.suppress(EOFError):
@@ -497,7 +570,7 @@ def run_postfix(args: argparse.Namespace, sink: Sink) -> dict[str, float]:
     postfix = Postfix(sink.port)
     try:
         postfix.start()
-        return load(postfix.port, args, True, sink)
+        return load(postfix.port, args, True, sink, postfix.pids)
     finally:
         postfix.close()
         sink.stop()
@@ -536,11 +609,11 @@ def main() -> None:
             print(f"postfix: not run ({why})")
     finally:
         sink.close()
-    print(f"{'':10}{'msg/s':>8}{'accept/s':>10}{'p50 ms':>9}{'p90 ms':>9}{'p99 ms':>9}"
-          f"{'max ms':>9}")
+    print(f"{'':10}{'msg/s':>8}{'accept/s':>10}{'cpu ms/msg':>11}{'p50 ms':>9}{'p90 ms':>9}"
+          f"{'p99 ms':>9}{'max ms':>9}")
     for name, r in results.items():
-        print(f"{name:10}{r['rate']:8.0f}{r['accept_rate']:10.0f}{r['p50']:9.0f}"
-              f"{r['p90']:9.0f}{r['p99']:9.0f}{r['max']:9.0f}")
+        print(f"{name:10}{r['rate']:8.0f}{r['accept_rate']:10.0f}{r['cpu_ms']:11.2f}"
+              f"{r['p50']:9.0f}{r['p90']:9.0f}{r['p99']:9.0f}{r['max']:9.0f}")
     if "postfix" in results:
         print(f"ratio fdbmail/postfix (msg/s, acceptance to last delivery): "
               f"{results['fdbmail']['rate'] / results['postfix']['rate']:.2f}")

@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 _MAX_REPLY_LINES = 100
 
 
+class _Stale(Exception):
+    """A kept connection that no longer takes a transaction: RSET went unanswered (the
+    server closed it, or forgot it) or got no 250.  Nothing of the message was sent."""
+
+
 class HopFailed(Exception):
     """This host cannot take the message now (connection, greeting, TLS, a reply
     to the whole transaction): try the next one; ``reply`` says why."""
@@ -188,16 +193,10 @@ async def _reuse(pool: ConnectionPool, key: PoolKey, hop: Hop, sender: str,
         kept = False
         try:
             try:
-                # RFC 5321 section 4.1.1.5.  Section 4.5.3.2 gives RSET no timeout of its
-                # own: a short one, as the message can go at once on a new connection.
-                reply = await conn.cmd("RSET", rset_timeout)
-            except (HopFailed, OSError, TimeoutError, ssl.SSLError):
+                results = await _transaction(conn, hop, sender, recipients, body, dsn,
+                                             rset=rset_timeout)
+            except _Stale:
                 continue
-            if reply.code != 250:
-                continue
-            CONNECTIONS.labels("reused").inc()
-            try:
-                results = await _transaction(conn, hop, sender, recipients, body, dsn)
             except (OSError, TimeoutError, ssl.SSLError) as e:
                 raise HopFailed(f"451 4.4.2 connection to {hop.name}[{key[1]}] failed: "
                                 f"{type(e).__name__}") from None
@@ -254,9 +253,26 @@ async def _open(conn: SmtpConnection, hop: Hop, options: ClientOptions,
     return ext
 
 
+async def _rset(conn: SmtpConnection, within: float, *, sent: bool = False) -> None:
+    """RSET on a kept connection (RFC 5321 section 4.1.1.5) answered with 250 within
+    ``within`` seconds (``sent``: it went ahead in a pipelined group), else :class:`_Stale`.
+    Section 4.5.3.2 gives RSET no timeout of its own: a short one, as the message can go
+    at once on a new connection."""
+    try:
+        reply = await (conn.reply(within) if sent else conn.cmd("RSET", within))
+    except (HopFailed, OSError, TimeoutError, ssl.SSLError):
+        raise _Stale from None
+    if reply.code != 250:
+        raise _Stale
+    CONNECTIONS.labels("reused").inc()
+
+
 async def _transaction(conn: SmtpConnection, hop: Hop, sender: str, recipients: Sequence[str],
-                       body: bytes, dsn: DsnOptions) -> dict[str, str]:
-    """MAIL, RCPT, DATA (or BDAT) on an open connection whose extensions are ``conn.ext``."""
+                       body: bytes, dsn: DsnOptions, *, rset: float | None = None
+                       ) -> dict[str, str]:
+    """MAIL, RCPT, DATA (or BDAT) on an open connection whose extensions are ``conn.ext``;
+    ``rset``: a kept connection, RSET first, its reply due within that many seconds
+    (:class:`_Stale` without a 250)."""
     ext = conn.ext
     binary = not is_text(body)
     eight_bit = not body.isascii()
@@ -300,7 +316,9 @@ async def _transaction(conn: SmtpConnection, hop: Hop, sender: str, recipients: 
             rcpt_params += f" ORCPT={kind};{xtext_encode(address)}"
         rcpts.append(f"RCPT TO:<{r}>{rcpt_params}")
     if "PIPELINING" in ext and not binary:
-        return await _pipelined(conn, mail, recipients, rcpts, body, dsn, offers_dsn)
+        return await _pipelined(conn, mail, recipients, rcpts, body, dsn, offers_dsn, rset)
+    if rset is not None:
+        await _rset(conn, rset)
     reply = await conn.cmd(mail)
     if not reply.positive:
         raise HopFailed(str(reply), permanent=reply.permanent)
@@ -330,13 +348,25 @@ async def _transaction(conn: SmtpConnection, hop: Hop, sender: str, recipients: 
 
 async def _pipelined(conn: SmtpConnection, mail: str, recipients: Sequence[str],
                      rcpts: list[str], body: bytes, dsn: DsnOptions,
-                     offers_dsn: bool) -> dict[str, str]:
+                     offers_dsn: bool, rset: float | None = None) -> dict[str, str]:
     """MAIL, every RCPT and DATA sent at once to a host that offers PIPELINING (RFC 2920
     section 3.1: DATA ends a group), their replies read in order; the content only after
     354, and only when a recipient was accepted (else a lone "." ends a DATA the server
-    took anyway, section 3.1).  Two round trips instead of two plus one per recipient."""
-    conn.writer.write("".join(f"{c}\r\n" for c in (mail, *rcpts, "DATA")).encode("utf-8"))
-    await asyncio.wait_for(conn.writer.drain(), conn.timeout)
+    took anyway, section 3.1).  Two round trips instead of two plus one per recipient.
+    On a kept connection the RSET opens the group (section 3.1: RSET may appear anywhere
+    in one) rather than taking a round trip of its own; without its 250 the connection is
+    :class:`_Stale` and closed before any content went, so the server delivers nothing."""
+    head = ("RSET",) if rset is not None else ()
+    try:
+        conn.writer.write("".join(f"{c}\r\n" for c in (*head, mail, *rcpts, "DATA"))
+                          .encode("utf-8"))
+        await asyncio.wait_for(conn.writer.drain(), conn.timeout)
+    except (OSError, TimeoutError, ssl.SSLError):
+        if rset is None:
+            raise
+        raise _Stale from None
+    if rset is not None:
+        await _rset(conn, rset, sent=True)
     mail_reply = await conn.reply()
     results: dict[str, str] = {}
     accepted = []

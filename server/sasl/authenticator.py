@@ -12,6 +12,7 @@ and nowhere else.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from server.directory.apppasswords import is_app_password
@@ -36,13 +37,17 @@ def same_principal(principal: Principal, authcid: str, authzid: str) -> bool:
 class Authenticator:
     """Checks credentials against the directory; shared by every protocol of a node.
     With a :class:`CredentialCache` (and a directory that has password versions), a
-    login verified a moment ago is not hashed again.  App passwords
+    login verified a moment ago is not hashed again, and logins with the same credentials
+    that arrive together (a client opening its connections at once) share one check
+    rather than each paying a full password hash.  App passwords
     (:mod:`server.directory.apppasswords`) are checked by the directory given here
     when it is the node's :class:`AppPasswords`, and never cached."""
 
     def __init__(self, directory: Directory, cache: CredentialCache | None = None) -> None:
         self.directory = directory
         self.cache = cache
+        # checks under way, by cache key: a login that finds one waits for its result
+        self._checking: dict[bytes, asyncio.Future[Principal | None]] = {}
 
     async def verify(self, credentials: Credentials) -> Outcome:
         try:
@@ -66,10 +71,21 @@ class Authenticator:
             return await self.directory.authenticate(login, secret)
         key = self.cache.key(login, secret, version)
         principal = self.cache.get(key)
-        if principal is None:
-            principal = await self.directory.authenticate(login, secret)
-            if principal is not None:
-                self.cache.put(key, principal)
+        if principal is not None:
+            return principal
+        check = self._checking.get(key)
+        if check is None:
+            check = asyncio.ensure_future(self._check(key, login, secret))
+            self._checking[key] = check
+            check.add_done_callback(lambda _: self._checking.pop(key, None))
+        # shielded: a waiter that goes away (its client hung up) leaves the check to the others
+        return await asyncio.shield(check)
+
+    async def _check(self, key: bytes, login: str, secret: str) -> Principal | None:
+        assert self.cache is not None
+        principal = await self.directory.authenticate(login, secret)
+        if principal is not None:
+            self.cache.put(key, principal)
         return principal
 
 

@@ -272,9 +272,10 @@ class SmtpHandler:
             role = "junk" if checked.action == QUARANTINE else "inbox"
         remote = [r.address for r in tx.recipients if r.remote]
         if remote:
-            reply = await self._enqueue(who, tx, content, remote)
+            did = self._did(tx, content)        # a hash of the whole message: once
+            reply = await self._enqueue(who, tx, content, remote, did)
             if reply is not None or len(remote) == len(tx.recipients):
-                return reply or f"250 2.0.0 OK queued as {self._did(tx, content)[:16]}"
+                return reply or f"250 2.0.0 OK queued as {did[:16]}"
             tx = replace(tx, recipients=[r for r in tx.recipients if not r.remote])
         request = self._request(who, tx, content, Source.SMTP, results_header, role)
         results = await self._run(who, request)
@@ -322,12 +323,11 @@ class SmtpHandler:
         return delivery_id(tx.reverse_path, [r.address for r in tx.recipients], content)
 
     async def _enqueue(self, who: SenderInfo, tx: Transaction, content: bytes,
-                       remote: list[str]) -> str | None:
-        """Queue the message for the remote recipients (the whole envelope's delivery
-        id names it, so a retried submission is queued once); None once durable, else
+                       remote: list[str], did: str) -> str | None:
+        """Queue the message for the remote recipients (``did``, the whole envelope's
+        delivery id, names it, so a retried submission is queued once); None once durable, else
         the 451 to answer."""
         assert self.outbox is not None      # remote recipients are accepted only then
-        did = self._did(tx, content)
         try:
             dsn = {r.address: (r.notify, r.orcpt) for r in tx.recipients
                    if r.remote and (r.notify or r.orcpt)}

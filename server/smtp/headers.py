@@ -7,9 +7,15 @@ field whose addresses cannot be parsed is reported as such rather than skipped.
 
 from __future__ import annotations
 
+import re
 from email.utils import getaddresses
 
 AUTHOR_FIELDS = (b"from", b"sender")
+
+# A field that is one bare addr-spec of dot-atoms (RFC 5322 section 3.4.1), what most
+# clients write: that address is what getaddresses would return, without its parser.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 class UnparsableAuthor(ValueError):
@@ -39,6 +45,9 @@ def author_addresses(message: bytes) -> list[str]:
     out: list[str] = []
     for field in fields:
         text = bytes(field).decode("utf-8", "replace")
+        if _PLAIN_ADDRESS.fullmatch(text):
+            out.append(text)
+            continue
         pairs = getaddresses([text])
         addresses = [addr for _, addr in pairs if addr]
         if not addresses or any("@" not in a for a in addresses):

@@ -43,9 +43,11 @@ class PipeliningSink(Sink):
         super().__init__(tmp)
         self.handler: PipeliningHandler = PipeliningHandler()
         self.reads: list[bytes] = []        # each read of a connection, in order
+        self.sessions: list[SMTP] = []
 
     def _protocol(self) -> SMTP:
         protocol = super()._protocol()
+        self.sessions.append(protocol)
         received = protocol.data_received
         reads = self.reads
 
@@ -86,6 +88,51 @@ async def test_envelope_goes_in_one_group(site: Site, dns_server: Dns,
     assert len(group) == 1
     assert group[0].endswith(b"RCPT TO:<carol@remote.test>\r\nRCPT TO:<dave@remote.test>\r\n"
                              b"DATA\r\n")
+    assert await site.queued() == []
+    await worker.pool.close()
+
+
+def _message(i: int) -> bytes:
+    return MESSAGE.replace(b"<p1@", f"<reuse{i}@".encode())
+
+
+async def test_rset_on_a_kept_connection_opens_the_group(site: Site, dns_server: Dns,
+                                                        sink: PipeliningSink) -> None:
+    """The next message on a kept connection: RSET (RFC 5321 4.1.1.5) goes first in the
+    group with MAIL, RCPT and DATA (RFC 2920 section 3.1: RSET may appear anywhere in
+    one), not in a round trip of its own; both messages delivered on one connection."""
+    worker = make_worker(site, dns_server, Clock(), routes=routed(sink),
+                         idle_seconds=3600.0)
+    for i in range(2):
+        await submit(site, "alice@example.com", ["carol@remote.test"], _message(i))
+        assert await worker.run_once() == 1
+    assert len(sink.received) == 2 and len(sink.sessions) == 1
+    groups = [r for r in sink.reads if b"MAIL FROM:" in r]
+    assert groups[0].startswith(b"MAIL FROM:")
+    assert groups[1] == (b"RSET\r\nMAIL FROM:<alice@example.com> SIZE=%d\r\n"
+                         b"RCPT TO:<carol@remote.test>\r\nDATA\r\n"
+                         % len(sink.received[1].content))
+    assert not any(r == b"RSET\r\n" for r in sink.reads)
+    assert await site.queued() == []
+    await worker.pool.close()
+
+
+async def test_kept_connection_closed_by_the_server_is_replaced(
+        site: Site, dns_server: Dns, sink: PipeliningSink) -> None:
+    """A kept connection the server closed meanwhile: the pipelined RSET gets no reply, no
+    content was sent, the message goes at once on a new connection, delivered once."""
+    worker = make_worker(site, dns_server, Clock(), routes=routed(sink),
+                         idle_seconds=3600.0)
+    await submit(site, "alice@example.com", ["carol@remote.test"], _message(0))
+    assert await worker.run_once() == 1
+    for session in sink.sessions:
+        assert session.transport is not None
+        session.transport.close()
+    await submit(site, "alice@example.com", ["dave@remote.test"], _message(1))
+    assert await worker.run_once() == 1
+    assert [r.recipients for r in sink.received] == [["carol@remote.test"],
+                                                     ["dave@remote.test"]]
+    assert len(sink.sessions) == 2
     assert await site.queued() == []
     await worker.pool.close()
 

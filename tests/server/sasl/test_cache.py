@@ -4,6 +4,7 @@ cached; entries expire and the cache is bounded; the secret is never a key."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from server.config import load_config
@@ -66,6 +67,28 @@ async def test_second_login_is_not_hashed_and_a_password_change_is_seen_at_once(
         assert isinstance(await auth.verify(good), Failed)      # at once, within the TTL
         assert isinstance(await auth.verify(Credentials("alice", "new battery")),
                           Authenticated)
+    finally:
+        await directory.close()
+
+
+async def test_logins_that_arrive_together_share_one_password_check(tmp_path: Path) -> None:
+    """A client opening 20 connections at once with the same password (the queue bench's
+    submission load) costs one hash, not 20; a wrong password at the same time is checked
+    on its own and fails, and a waiter that goes away leaves the others their answer."""
+    directory, _ = _setup(tmp_path)
+    auth = Authenticator(directory, CredentialCache())
+    try:
+        good = Credentials("alice", "correct horse")
+        quitter = asyncio.ensure_future(auth.verify(good))
+        await asyncio.sleep(0)          # under way: it started the check
+        quitter.cancel()
+        outcomes = await asyncio.gather(*(auth.verify(good) for _ in range(20)),
+                                        auth.verify(Credentials("alice", "wrong")))
+        assert all(isinstance(o, Authenticated) for o in outcomes[:20])
+        assert isinstance(outcomes[20], Failed)
+        assert directory.hashes == 2
+        assert isinstance(await auth.verify(good), Authenticated)   # then from the cache
+        assert directory.hashes == 2
     finally:
         await directory.close()
 
