@@ -47,15 +47,28 @@ def canonical(name: str) -> str:
     return "INBOX" + sep + rest if head.upper() == "INBOX" else name
 
 
-def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
-    """RFC 9051 section 6.3.9: ``*`` matches anything, ``%`` anything but the delimiter;
-    the reference is prepended to the pattern."""
-    full = canonical(reference + pattern)
+def _glob(pattern: str) -> str:
+    """RFC 9051 section 6.3.9: ``*`` matches anything, ``%`` anything but the delimiter."""
     parts = []
-    for ch in full:
+    for ch in pattern:
         parts.append(".*" if ch == "*" else f"[^{re.escape(DELIMITER)}]*" if ch == "%"
                      else re.escape(ch))
-    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+    return "".join(parts)
+
+
+def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
+    """The names a LIST pattern matches, the reference prepended (RFC 9051 section 6.3.9).
+    INBOX is case-insensitive (section 5.1): a pattern whose first level spells INBOX in
+    any case, up to a delimiter, a wildcard or its end, also matches INBOX and the names
+    below it (``inbox*``, ``Inbox/%``); other names keep their case."""
+    full = reference + pattern
+    regex = _glob(full)
+    head, rest = full[:5], full[5:]
+    if head.upper() == "INBOX" and head != "INBOX" \
+            and (not rest or rest[0] in (DELIMITER, "*", "%")):
+        inbox = f"(?=INBOX(?:{re.escape(DELIMITER)}|\\Z))" + _glob("INBOX" + rest)
+        regex = f"(?:{regex}|{inbox})"
+    return re.compile(regex + r"\Z", re.DOTALL)
 
 
 SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})

@@ -91,11 +91,16 @@ def positions(sel: Selected, messages: SequenceSet, uid: bool) -> list[range]:
     (RFC 9051 section 9: ``*`` is the largest number in use; a UID set may name UIDs that
     do not exist, a sequence set may not: BAD).  Ranges, not a list of numbers, so that
     ``1:*`` of a million messages costs nothing until it is read."""
-    if messages.saved:
-        raise bad("$ (SEARCHRES) is not supported")
     uids = sel.uids
     spans: list[tuple[int, int]] = []
-    if uid:
+    if messages.saved:
+        # RFC 5182 section 2.1: ``$`` is the saved result, less what was expunged since
+        # (the same messages with or without UID; never BAD, even when empty)
+        for u in sel.saved:
+            n = uids.seq(u)
+            if n:
+                spans.append((n - 1, n))
+    elif uid:
         for lo, hi in messages.resolve(uids[-1] if uids else 0):
             spans.append((bisect_left(uids, lo), bisect_right(uids, hi)))
     else:

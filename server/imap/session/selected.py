@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fdb_layers.mail import (
+    DELIMITER,
     SEEN,
     CannotCalculateChanges,
     Mailbox,
@@ -34,6 +35,7 @@ from server.imap.wire.responses import (
     ExistsData,
     ExpungeData,
     FlagsData,
+    ListData,
     RecentData,
     Untagged,
     VanishedData,
@@ -125,7 +127,11 @@ async def select(s: Session, cmd: c.Command) -> None:
         keyword_to_imap(k) for k in keywords if keyword_to_imap(k) not in SYSTEM_FLAGS))
     s.write(FlagsData(flags))
     s.write(ExistsData(len(uids)))  # RFC 9051 section 7.4.1
-    if not s.rev2:
+    if s.rev2:
+        # RFC 9051 section 6.3.2: LIST is a required untagged response of an IMAP4rev2
+        # SELECT / EXAMINE (the attributes MAY be accurate: none given)
+        s.write(ListData((), DELIMITER, name))
+    else:
         s.write(RecentData(0))
         if opened.first_unseen:
             s.write(Untagged("OK", "First unseen", Code.number("UNSEEN", opened.first_unseen)))
