@@ -161,10 +161,21 @@ async def lsub(s: Session, cmd: c.Command) -> None:
         raise bad("LSUB is not an IMAP4rev2 command; use LIST (SUBSCRIBED)")
     boxes = await transact(s.ctx.engine, list_mailboxes, s.account_id)
     regex = pattern_regex(cmd.reference, cmd.pattern)
-    for box in boxes:
-        if box.subscribed and regex.match(box.path):
-            attrs = () if box.selectable else ("\\Noselect",)
-            s.write(ListData(attrs, DELIMITER, box.path, lsub=True))
+    subscribed = [box for box in boxes if box.subscribed]
+    found: dict[str, tuple[str, ...]] = {
+        box.path: () if box.selectable else ("\\Noselect",)
+        for box in subscribed if regex.match(box.path)}
+    for box in subscribed:
+        # RFC 3501 section 6.3.9: with "%", a superior of a subscribed name that matches
+        # the pattern is listed, flagged \Noselect, when it is not subscribed itself
+        path = box.path
+        while DELIMITER in path and box.path not in found:
+            path = path.rpartition(DELIMITER)[0]
+            if regex.match(path):
+                found.setdefault(path, ("\\Noselect",))
+                break
+    for path in sorted(found):
+        s.write(ListData(found[path], DELIMITER, path, lsub=True))
     s.ok(cmd.tag, "LSUB completed")
 
 
