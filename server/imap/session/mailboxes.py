@@ -254,6 +254,10 @@ async def rename(s: Session, cmd: c.Command) -> None:
     source = await transact(s.ctx.engine, find_mailbox, s.account_id, old)
     await transact(s.ctx.engine, rename_mailbox_path, s.account_id, old, new,
                    new_mailbox_id=new_mailbox_id(), source_id=source.id)
+    if old == "INBOX":
+        from .selected import follow_renamed_inbox
+
+        await follow_renamed_inbox(s)
     s.ok(cmd.tag, "RENAME completed")
 
 

@@ -115,3 +115,50 @@ async def test_names_are_modified_utf7_for_rev1_and_utf8_after_enable(node: Node
         new.close()
         old.close()
     await asyncio.to_thread(run)
+
+
+async def test_a_session_whose_selected_inbox_is_renamed_is_ended(node: Node) -> None:
+    """RFC 9051 section 2.3.1.1: UIDs are never reused under one UIDVALIDITY.  When
+    another session renames INBOX (its messages move away, INBOX starts again with a new
+    UIDVALIDITY, section 6.3.6), a session that has INBOX selected cannot go on with the
+    UIDs it announced: it gets an untagged BYE and the connection closes (RFC 9051
+    section 7.1.5; RFC 2180 section 3.3), instead of new messages under the old UIDs."""
+    await fill(node, 3)
+
+    def run() -> None:
+        a, b = login(node), login(node)
+        assert a.command(b"s1 SELECT INBOX\r\n")[-1].startswith(b"s1 OK")
+        assert b.command(b"r1 RENAME INBOX old\r\n")[-1].startswith(b"r1 OK")
+        assert b.command(b"p1 APPEND INBOX {3+}\r\nabc\r\n")[-1].startswith(b"p1 OK")
+        out = a.command(b"n1 NOOP\r\n")
+        assert out[0].startswith(b"* BYE "), out
+        assert not any(b"FETCH" in line or b"EXISTS" in line for line in out), out
+        assert a.line() == b""                      # closed
+        # the others go on; the renamed messages are where RENAME put them
+        assert b.command(b"t1 STATUS old (MESSAGES)\r\n")[0] == b"* STATUS old (MESSAGES 3)\r\n"
+        b.close()
+    await asyncio.to_thread(run)
+
+
+async def test_renaming_the_selected_inbox_expunges_and_announces_the_new_uidvalidity(
+        node: Node) -> None:
+    """RFC 9051 section 6.3.6: the session that renames INBOX while INBOX is selected
+    sees its messages expunged (section 7.5.1 allows it during RENAME) and the new
+    UIDVALIDITY (section 7.1; 2.3.1.1: no UID reused under the old one); new mail then
+    arrives under the new one."""
+    await fill(node, 2)
+
+    def run() -> None:
+        a = login(node)
+        out = a.command(b"s1 SELECT INBOX\r\n")
+        old = next(line for line in out if line.startswith(b"* OK [UIDVALIDITY "))
+        out = a.command(b"r1 RENAME INBOX old\r\n")
+        assert out[:2] == [b"* 1 EXPUNGE\r\n", b"* 1 EXPUNGE\r\n"], out
+        assert out[2].startswith(b"* OK [UIDVALIDITY ") and out[2].split()[3] != old.split()[3]
+        assert out[3] == b"r1 OK RENAME completed\r\n"
+        new = out[2].split()[3].rstrip(b"]")
+        out = a.command(b"p1 APPEND INBOX {3+}\r\nabc\r\n")
+        assert out == [b"* 1 EXISTS\r\n", b"p1 OK [APPENDUID %s 1] APPEND completed\r\n" % new]
+        assert a.command(b"f1 UID FETCH 1:* (UID)\r\n")[:-1] == [b"* 1 FETCH (UID 1)\r\n"]
+        a.close()
+    await asyncio.to_thread(run)
