@@ -179,3 +179,26 @@ async def test_delete_keeps_a_parent_with_children_as_noselect(node: Node) -> No
         assert _listed(c.command(b'l3 LIST "" "top*"\r\n')) == {}
         c.close()
     await asyncio.to_thread(run)
+
+
+async def test_sequence_sets_past_the_end(node: Node) -> None:
+    """RFC 9051 section 6.4.9: a UID range n:* always includes the last message's UID,
+    even when n is above it; section 9 (seq-number): a sequence number above the number of
+    messages, ``*`` in an empty mailbox included, is BAD; 0 is never valid."""
+    await fill(node, 3)
+
+    def run() -> None:
+        c = login(node)
+        _select(c, b"s1")
+        assert c.command(b"u1 UID FETCH 99:* (UID)\r\n") == [
+            b"* 3 FETCH (UID 3)\r\n", b"u1 OK UID FETCH completed\r\n"]
+        assert c.command(b"u2 UID SEARCH UID 99:*\r\n")[0] == b"* SEARCH 3\r\n"
+        assert c.command(b"u3 UID FETCH 98:99 (UID)\r\n") == [b"u3 OK UID FETCH completed\r\n"]
+        for tag, command in ((b"b1", b"FETCH 4 (UID)"), (b"b2", b"FETCH 0 (UID)"),
+                             (b"b3", b"STORE 2:4 +FLAGS (\\Seen)"), (b"b4", b"COPY 9 Trash")):
+            assert _tagged(c.command(tag + b" " + command + b"\r\n")).startswith(tag + b" BAD")
+        _select(c, b"s2", b"Drafts")                    # empty
+        assert _tagged(c.command(b"b5 FETCH 1:* (UID)\r\n")).startswith(b"b5 BAD")
+        assert c.command(b"u4 UID FETCH 1:* (UID)\r\n") == [b"u4 OK UID FETCH completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
