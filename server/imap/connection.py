@@ -155,6 +155,8 @@ class ImapConnection(asyncio.Protocol):
             while not self._eof or self._pending or self._inflating:
                 if not self._pending and not self._inflating:
                     await self._wait_input()
+                    if self.session.action is Action.CLOSE:   # a BYE pushed during IDLE
+                        return
                     continue
                 data = bytes(self._pending)
                 self._pending.clear()

@@ -47,15 +47,28 @@ def canonical(name: str) -> str:
     return "INBOX" + sep + rest if head.upper() == "INBOX" else name
 
 
-def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
-    """RFC 9051 section 6.3.9: ``*`` matches anything, ``%`` anything but the delimiter;
-    the reference is prepended to the pattern."""
-    full = canonical(reference + pattern)
+def _glob(pattern: str) -> str:
+    """RFC 9051 section 6.3.9: ``*`` matches anything, ``%`` anything but the delimiter."""
     parts = []
-    for ch in full:
+    for ch in pattern:
         parts.append(".*" if ch == "*" else f"[^{re.escape(DELIMITER)}]*" if ch == "%"
                      else re.escape(ch))
-    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+    return "".join(parts)
+
+
+def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
+    """The names a LIST pattern matches, the reference prepended (RFC 9051 section 6.3.9).
+    INBOX is case-insensitive (section 5.1): a pattern whose first level spells INBOX in
+    any case, up to a delimiter, a wildcard or its end, also matches INBOX and the names
+    below it (``inbox*``, ``Inbox/%``); other names keep their case."""
+    full = reference + pattern
+    regex = _glob(full)
+    head, rest = full[:5], full[5:]
+    if head.upper() == "INBOX" and head != "INBOX" \
+            and (not rest or rest[0] in (DELIMITER, "*", "%")):
+        inbox = f"(?=INBOX(?:{re.escape(DELIMITER)}|\\Z))" + _glob("INBOX" + rest)
+        regex = f"(?:{regex}|{inbox})"
+    return re.compile(regex + r"\Z", re.DOTALL)
 
 
 SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
@@ -148,10 +161,21 @@ async def lsub(s: Session, cmd: c.Command) -> None:
         raise bad("LSUB is not an IMAP4rev2 command; use LIST (SUBSCRIBED)")
     boxes = await transact(s.ctx.engine, list_mailboxes, s.account_id)
     regex = pattern_regex(cmd.reference, cmd.pattern)
-    for box in boxes:
-        if box.subscribed and regex.match(box.path):
-            attrs = () if box.selectable else ("\\Noselect",)
-            s.write(ListData(attrs, DELIMITER, box.path, lsub=True))
+    subscribed = [box for box in boxes if box.subscribed]
+    found: dict[str, tuple[str, ...]] = {
+        box.path: () if box.selectable else ("\\Noselect",)
+        for box in subscribed if regex.match(box.path)}
+    for box in subscribed:
+        # RFC 3501 section 6.3.9: with "%", a superior of a subscribed name that matches
+        # the pattern is listed, flagged \Noselect, when it is not subscribed itself
+        path = box.path
+        while DELIMITER in path and box.path not in found:
+            path = path.rpartition(DELIMITER)[0]
+            if regex.match(path):
+                found.setdefault(path, ("\\Noselect",))
+                break
+    for path in sorted(found):
+        s.write(ListData(found[path], DELIMITER, path, lsub=True))
     s.ok(cmd.tag, "LSUB completed")
 
 
@@ -230,6 +254,10 @@ async def rename(s: Session, cmd: c.Command) -> None:
     source = await transact(s.ctx.engine, find_mailbox, s.account_id, old)
     await transact(s.ctx.engine, rename_mailbox_path, s.account_id, old, new,
                    new_mailbox_id=new_mailbox_id(), source_id=source.id)
+    if old == "INBOX":
+        from .selected import follow_renamed_inbox
+
+        await follow_renamed_inbox(s)
     s.ok(cmd.tag, "RENAME completed")
 
 

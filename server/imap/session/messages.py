@@ -91,11 +91,16 @@ def positions(sel: Selected, messages: SequenceSet, uid: bool) -> list[range]:
     (RFC 9051 section 9: ``*`` is the largest number in use; a UID set may name UIDs that
     do not exist, a sequence set may not: BAD).  Ranges, not a list of numbers, so that
     ``1:*`` of a million messages costs nothing until it is read."""
-    if messages.saved:
-        raise bad("$ (SEARCHRES) is not supported")
     uids = sel.uids
     spans: list[tuple[int, int]] = []
-    if uid:
+    if messages.saved:
+        # RFC 5182 section 2.1: ``$`` is the saved result, less what was expunged since
+        # (the same messages with or without UID; never BAD, even when empty)
+        for u in sel.saved:
+            n = uids.seq(u)
+            if n:
+                spans.append((n - 1, n))
+    elif uid:
         for lo, hi in messages.resolve(uids[-1] if uids else 0):
             spans.append((bisect_left(uids, lo), bisect_right(uids, hi)))
     else:
@@ -297,7 +302,7 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
                if rec.summary and not plan.envelope_only else None)
     src = Source(s.ctx.blobs, email, summary) if email is not None else None
     pairs: list[FetchPair] = [item_uid(m.uid)] if plan.uid else []
-    has_flags = False
+    has_flags, has_uid = False, plan.uid
     for item in plan.items:
         if isinstance(item, FetchBody):
             assert src is not None
@@ -313,8 +318,9 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
             has_flags = True
             pairs.append(flags_item(keywords))
         elif item.name == "UID":
-            if not plan.uid:
+            if not has_uid:
                 pairs.append(item_uid(m.uid))
+                has_uid = True
         elif item.name in _RFC822:
             assert src is not None
             data = await section_data(src, _RFC822[item.name])
@@ -346,6 +352,10 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
             pairs.append(item_body(summary))
     if seen_now is not None and not has_flags:
         pairs.append(flags_item(keywords))   # RFC 9051 section 6.4.5
+    if seen_now is not None and s.condstore and not has_uid:
+        # RFC 7162 section 3.2.4: once CONDSTORE is enabled, a FETCH response that reports
+        # an implicit \Seen carries UID and MODSEQ
+        pairs.append(item_uid(m.uid))
     if plan.modseq or (seen_now is not None and s.condstore):
         pairs.append(item_modseq(modseq))
     return FetchData(number, tuple(pairs))
@@ -418,7 +428,7 @@ async def _store_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: 
 async def store(s: Session, cmd: c.Command) -> None:
     """RFC 9051 section 6.4.6: FLAGS, +FLAGS, -FLAGS (.SILENT); each message's new flags in
     an untagged FETCH unless silent (with its UID for UID STORE, RFC 9051 section 6.4.9;
-    with MODSEQ once CONDSTORE is enabled).  UNCHANGEDSINCE (RFC 7162 section 3.1.3):
+    with UID and MODSEQ once CONDSTORE is enabled).  UNCHANGEDSINCE (RFC 7162 section 3.1.3):
     messages changed after it are left alone and listed in ``OK [MODIFIED set]``."""
     assert isinstance(cmd, c.Store) and s.selected is not None
     sel = s.selected
@@ -451,7 +461,9 @@ async def store(s: Session, cmd: c.Command) -> None:
             changed = modseq > before
             if changed:
                 sel.reported[uid] = modseq
-            pairs: list[FetchPair] = [item_uid(uid)] if cmd.uid else []
+            # RFC 7162 section 3.2.4: once CONDSTORE is enabled, every untagged FETCH a
+            # STORE causes carries UID and MODSEQ, also for STORE by sequence number
+            pairs: list[FetchPair] = [item_uid(uid)] if cmd.uid or s.condstore else []
             if not cmd.silent:
                 pairs.append(flags_item(kws))
             elif not (s.condstore and changed):

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from fdb_layers.mail import (
+    DELIMITER,
     SEEN,
     CannotCalculateChanges,
     Mailbox,
@@ -17,6 +18,7 @@ from fdb_layers.mail import (
     Transaction,
     find_mailbox,
     get_highest_modseq,
+    get_mailbox,
     get_status,
     keyword_to_imap,
     list_changed_since,
@@ -34,6 +36,7 @@ from server.imap.wire.responses import (
     ExistsData,
     ExpungeData,
     FlagsData,
+    ListData,
     RecentData,
     Untagged,
     VanishedData,
@@ -42,7 +45,7 @@ from server.imap.wire.sequence import SequenceSet, compress_numbers
 
 from .errors import bad, no
 from .mailboxes import mailbox_path
-from .state import Selected, Session, State
+from .state import Action, Selected, Session, State
 from .uidmap import UidMap
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
@@ -125,7 +128,11 @@ async def select(s: Session, cmd: c.Command) -> None:
         keyword_to_imap(k) for k in keywords if keyword_to_imap(k) not in SYSTEM_FLAGS))
     s.write(FlagsData(flags))
     s.write(ExistsData(len(uids)))  # RFC 9051 section 7.4.1
-    if not s.rev2:
+    if s.rev2:
+        # RFC 9051 section 6.3.2: LIST is a required untagged response of an IMAP4rev2
+        # SELECT / EXAMINE (the attributes MAY be accurate: none given)
+        s.write(ListData((), DELIMITER, name))
+    else:
         s.write(RecentData(0))
         if opened.first_unseen:
             s.write(Untagged("OK", "First unseen", Code.number("UNSEEN", opened.first_unseen)))
@@ -248,19 +255,60 @@ class _Look:
     changed: list[Message]
     vanished: list[int] | None     # None: not known (tombstones compacted): see current
     current: list[int] | None
+    uidvalidity: int               # the mailbox's now (read when something changed)
 
 
-async def _look(tr: Transaction, account_id: str, mailbox_id: str, since: int) -> _Look:
+async def _look(tr: Transaction, account_id: str, mailbox_id: str, since: int,
+                uidvalidity: int) -> _Look:
     highest = await get_highest_modseq(tr, account_id, mailbox_id)
     if highest <= since:
-        return _Look(highest, [], [], None)
+        return _Look(highest, [], [], None, uidvalidity)
+    box = await get_mailbox(tr, account_id, mailbox_id)
+    if box.uidvalidity != uidvalidity:   # new storage (RENAME INBOX): nothing else holds
+        return _Look(highest, [], [], None, box.uidvalidity)
     changed = await list_changed_since(tr, account_id, mailbox_id, since)
     try:
         return _Look(highest, changed,
-                     await list_vanished(tr, account_id, mailbox_id, since), None)
+                     await list_vanished(tr, account_id, mailbox_id, since), None,
+                     uidvalidity)
     except CannotCalculateChanges:
         return _Look(highest, changed, None,
-                     await list_uids(tr, account_id, mailbox_id))
+                     await list_uids(tr, account_id, mailbox_id), uidvalidity)
+
+
+async def follow_renamed_inbox(s: Session) -> None:
+    """This session renamed INBOX while it had INBOX selected (RFC 9051 section 6.3.6):
+    the messages moved away and INBOX goes on with new storage and a new UIDVALIDITY.
+    Every message the session announced is expunged (RENAME may announce expunges,
+    section 7.5.1), the new UIDVALIDITY is announced (section 7.1), and what the new
+    INBOX holds comes as new messages; no UID is reused under the old UIDVALIDITY
+    (section 2.3.1.1)."""
+    sel = s.selected
+    if sel is None or sel.name != "INBOX":
+        return
+    st = await transact(s.ctx.engine, get_status, s.account_id, sel.mailbox_id)
+    if st.uidvalidity == sel.uidvalidity:
+        return
+    expunged(s, list(sel.uids))
+    sel.uidvalidity, sel.uids, sel.last_uid, sel.modseq = st.uidvalidity, UidMap(), 0, 0
+    sel.pending_expunge.clear()
+    sel.reported.clear()
+    sel.saved = ()
+    s.write(Untagged("OK", "INBOX has a new UIDVALIDITY",
+                     Code.number("UIDVALIDITY", st.uidvalidity)))
+
+
+def _lost(s: Session, text: str) -> None:
+    """The selected mailbox's UIDs are void (INBOX renamed, given new storage and a new
+    UIDVALIDITY, RFC 9051 section 6.3.6): the session cannot go on with the UIDs it
+    announced, which may not be reused under their UIDVALIDITY (section 2.3.1.1), so it
+    ends with an untagged BYE (section 7.1.5; RFC 2180 section 3.3 describes this
+    practice).  A mailbox deleted meanwhile is left to each command's NO instead."""
+    s.selected = None
+    s.idling = None
+    s.write(Untagged("BYE", text))
+    s.state = State.LOGOUT
+    s.action = Action.CLOSE
 
 
 async def announce_changes(s: Session, *, expunges: bool = True, flags: bool = True) -> None:
@@ -274,8 +322,12 @@ async def announce_changes(s: Session, *, expunges: bool = True, flags: bool = T
     sel = s.selected
     if sel is None:
         return
-    look = await transact(s.ctx.engine, _look, s.account_id, sel.mailbox_id, sel.modseq)
+    look = await transact(s.ctx.engine, _look, s.account_id, sel.mailbox_id, sel.modseq,
+                          sel.uidvalidity)
     if sel is not s.selected:
+        return
+    if look.uidvalidity != sel.uidvalidity:
+        _lost(s, "The selected mailbox was renamed; its UIDVALIDITY changed")
         return
     if look.vanished is not None:
         sel.pending_expunge.update(u for u in look.vanished if u <= sel.last_uid and u in sel.uids)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from server.imap.session.errors import ImapError
 from server.imap.session.messages import _changed, batches, positions, resolve
 from server.imap.session.state import Selected
+from server.imap.session.uidmap import UidMap
 from server.imap.wire.sequence import STAR, SeqNumber, SequenceSet
 
 UIDS = st.lists(st.integers(1, 60), unique=True, max_size=25).map(sorted)
@@ -62,6 +63,12 @@ def test_positions_match_the_rfc(uids: list[int], messages: SequenceSet, uid: bo
     assert _changed(sel, spans, changed) == [p for p in expected if p[1] in changed]
 
 
-def test_saved_result_is_bad_until_searchres_exists() -> None:
-    with pytest.raises(ImapError):
-        positions(_selected([1]), SequenceSet(saved=True), uid=False)
+@given(UIDS, st.lists(st.integers(1, 70), unique=True, max_size=25))
+def test_saved_result_names_the_saved_messages_still_there(uids: list[int], saved: list[int]
+                                                           ) -> None:
+    """RFC 5182 section 2.1: ``$`` is the result SEARCH RETURN (SAVE) kept, less what
+    was expunged since, for FETCH and UID FETCH alike; an empty one names nothing."""
+    sel = Selected("m", "INBOX", 1, False, UidMap(uids), saved=tuple(saved))
+    for uid in (False, True):
+        assert resolve(sel, SequenceSet(saved=True), uid) == [
+            (n, u) for n, u in enumerate(uids, 1) if u in saved]

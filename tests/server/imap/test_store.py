@@ -80,7 +80,8 @@ async def test_unchangedsince_with_a_conflicting_change(node: Node) -> None:
         got = r.command(b"d STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS.SILENT (\\Flagged)\r\n"
                         % before)
         assert got[-1] == b"d OK [MODIFIED 2] Conditional STORE failed for some messages\r\n"
-        assert len(got) == 3 and got[0].startswith(b"* 1 FETCH (MODSEQ (")
+        # RFC 7162 section 3.2.4: with UID, also for STORE by sequence number
+        assert len(got) == 3 and got[0].startswith(b"* 1 FETCH (UID 1 MODSEQ (")
         # the other session's change to 2 is announced (RFC 9051 section 7.5.2), this
         # session's own change to 1 is not repeated
         assert got[1].startswith(b"* 2 FETCH (FLAGS (\\Answered) UID 2 MODSEQ (")
@@ -110,7 +111,7 @@ async def test_fetch_changedsince(node: Node) -> None:
         assert all(b"MODSEQ (" in line for line in got[1:4])
         highest = max(_modseq(line) for line in got[1:4])
         assert r.command(b"d STORE 2 +FLAGS.SILENT (\\Flagged)\r\n")[0].startswith(
-            b"* 2 FETCH (MODSEQ (")                     # CONDSTORE is on: .SILENT still says
+            b"* 2 FETCH (UID 2 MODSEQ (")   # CONDSTORE is on: .SILENT still says (3.2.4)
         got = r.command(b"e FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)\r\n" % highest)
         assert len(got) == 2 and got[0].startswith(b"* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (")
         r.close()
