@@ -24,7 +24,7 @@ from server.net.listen import bind, parse_listen
 from server.jmap.args import account_arg, ids_arg
 from server.jmap.methods import Capability, Registry
 from server.jmap.query import apply_window, window_arg
-from tests.server.jmap.conftest import PASSWORDS, Fixed, Jmap
+from tests.server.jmap.conftest import JSON, PASSWORDS, Fixed, Jmap
 
 MAIL = "urn:ietf:params:jmap:mail"
 MAILBOXES = {"mb1": "Inbox", "mb2": "Sent", "mb3": "Trash"}
@@ -69,7 +69,7 @@ async def test_over_a_real_uvicorn_with_httpx(jmap: Jmap) -> None:
                 "using": ["urn:ietf:params:jmap:core"],
                 "methodCalls": [["Core/echo", {"hi": "there"}, "0"]]})
             assert r.json()["methodResponses"] == [["Core/echo", {"hi": "there"}, "0"]]
-            r = await c.post("/jmap/api", content=b"\x00garbage")
+            r = await c.post("/jmap/api", content=b"\x00garbage", headers=JSON)
             assert r.status_code == 400 and r.json()["type"].endswith(":notJSON")
         async with httpx.AsyncClient(base_url=base) as anonymous:
             r = await anonymous.get("/jmap/session")
