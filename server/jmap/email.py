@@ -48,7 +48,8 @@ from .args import (
 from .email_get import READS_AT_ONCE, BlobReader, load_summary
 from .email_get import EmailGet as EmailGet
 from .email_text import MessageText, contains, read_message_text
-from .errors import MethodError, invalid_arguments
+from .errors import invalid_arguments
+from .get_all import all_thread_ids
 from .headers import addresses
 from .json import JsonObject, JsonValue
 from .email_sort import (
@@ -491,7 +492,7 @@ class ThreadGet:
         account = account_arg(ctx, args)
         ids = ids_arg(ctx, args)
         if ids is None:
-            raise MethodError("requestTooLarge", "give the ids of the threads to get")
+            ids = await all_thread_ids(self.store, ctx, account.id)
         properties = properties_arg(args, ("id", "emailIds"), ("id", "emailIds"))
         state, found = await self.store.run(account.id, _threads, ids)
         records: list[JsonValue] = [pick({"id": i, "emailIds": list(found[i])}, properties)

@@ -24,6 +24,7 @@ from .args import account_arg, bool_arg, check_known, ids_arg, int_arg
 from .email_body import BodyView, RangeReader, body_properties_arg
 from .email_heads import Head, HeadCache
 from .errors import MethodError, invalid_arguments
+from .get_all import all_email_ids
 from .headers import (
     HeaderProperty,
     addresses,
@@ -251,8 +252,8 @@ class EmailGet:
         check_known(args, GET_ARGUMENTS)
         account = account_arg(ctx, args)
         ids = ids_arg(ctx, args)
-        if ids is None:  # section 4.2: a server MAY refuse ids null for Email
-            raise MethodError("requestTooLarge", "give the ids of the emails to get")
+        if ids is None:
+            ids = await all_email_ids(self.store, ctx, account.id)
         view = view_arg(args, DEFAULT_PROPERTIES)
         # a list view: from the records, and the summaries of the emails whose
         # properties this process has not cached (they never change: .email_heads)

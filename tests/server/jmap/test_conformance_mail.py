@@ -337,3 +337,32 @@ async def test_import_thread_get_and_search_snippets(mail: Mail) -> None:
         assert snippet["emailId"] == p["id"]
         assert "<mark>chocolate</mark>" in (snippet["preview"] or "")
         assert refs["s"]["notFound"] == ["nope"]
+
+
+async def test_email_and_thread_get_with_ids_null(tmp_path: Path) -> None:
+    """RFC 8620 section 5.1: "If null, then all records of the data type are returned,
+    if ... the number of records does not exceed the maxObjectsInGet limit" - RFC 8621
+    lets neither Email/get nor Thread/get refuse it; past the limit it is
+    requestTooLarge."""
+    async with mail_node(tmp_path, "max_objects_in_get = 3\n") as m:
+        alice = m.ids["alice"]
+        ids = await _deliver(m, "n1", "n2", "n3")
+        async with m.client() as c:
+            await one(c, "Email/set", {"accountId": alice,
+                                       "update": {ids[0]: {"mailboxIds/archive": True}}})
+            got = await _by_tag(
+                c, ["Email/get", {"accountId": alice, "ids": None,
+                                  "properties": ["threadId"]}, "e"],
+                ["Thread/get", {"accountId": alice, "ids": None}, "t"])
+            assert sorted(e["id"] for e in got["e"]["list"]) == sorted(ids)
+            assert got["e"]["notFound"] == []
+            threads = {e["threadId"]: [e["id"]] for e in got["e"]["list"]}
+            assert sorted(got["t"]["list"], key=lambda t: t["id"]) == sorted(
+                ({"id": t, "emailIds": e} for t, e in threads.items()), key=lambda t: t["id"])
+        await _deliver(m, "n4")
+        async with m.client() as c:
+            got = await _by_tag(
+                c, ["Email/get", {"accountId": alice, "ids": None}, "e"],
+                ["Thread/get", {"accountId": alice, "ids": None}, "t"])
+            assert got["e"][1]["type"] == "requestTooLarge"
+            assert got["t"][1]["type"] == "requestTooLarge"
