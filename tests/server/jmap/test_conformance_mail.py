@@ -167,6 +167,12 @@ async def test_set_errors_name_their_type(mail: Mail) -> None:
         assert m["notDestroyed"][full]["type"] == "mailboxHasEmail"
         assert m["notDestroyed"]["nope"]["type"] == "notFound"
         assert m["created"] is None and m["destroyed"] is None
+        email_create = await one(c, "Email/set", {"accountId": alice, "create": {
+            "odd": {"mailboxIds": {"drafts": True}, "subject": "x", "bogus": 1},
+            "set": {"mailboxIds": {"drafts": True}, "threadId": "T1"}}})
+        assert email_create["notCreated"]["odd"]["type"] == "invalidProperties"
+        assert email_create["notCreated"]["odd"]["properties"] == ["bogus"]
+        assert email_create["notCreated"]["set"]["properties"] == ["threadId"]
         assert got["v"]["notCreated"]["v"]["type"] == "singleton"
         assert got["v"]["notDestroyed"]["singleton"]["type"] == "singleton"
     async with mail.client("bob") as c:
