@@ -372,3 +372,27 @@ async def test_email_and_thread_get_with_ids_null(tmp_path: Path) -> None:
                 ["Thread/get", {"accountId": alice, "ids": None}, "t"])
             assert got["e"][1]["type"] == "requestTooLarge"
             assert got["t"][1]["type"] == "requestTooLarge"
+
+
+async def test_email_set_attachments_past_the_limit_are_too_large(tmp_path: Path) -> None:
+    """RFC 8620 section 5.3 (tooLarge) with RFC 8621 section 1.3.1: attachments whose
+    total is over maxSizeAttachmentsPerEmail make the create tooLarge; under it, it
+    is created."""
+    async with mail_node(tmp_path, "max_size_upload = 1000\n") as m:
+        alice = m.ids["alice"]
+        async with m.client() as c:
+            session = (await c.get("/jmap/session")).json()
+            cap = session["accounts"][alice]["accountCapabilities"][
+                "urn:ietf:params:jmap:mail"]["maxSizeAttachmentsPerEmail"]
+            assert cap == 1000
+            blobs = [(await upload(c, alice, bytes([65 + i]) * 600,
+                                   "application/octet-stream"))["blobId"] for i in range(2)]
+
+            def email(*blob_ids: str) -> dict[str, Any]:
+                return {"mailboxIds": {"drafts": True}, "subject": "files",
+                        "attachments": [{"blobId": b, "type": "application/octet-stream",
+                                         "name": f"{n}.bin"} for n, b in enumerate(blob_ids)]}
+            got = await one(c, "Email/set", {"accountId": alice, "create": {
+                "two": email(*blobs), "one": email(blobs[0])}})
+            assert got["notCreated"]["two"]["type"] == "tooLarge"
+            assert set(got["created"]) == {"one"}
