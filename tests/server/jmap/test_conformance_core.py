@@ -194,3 +194,36 @@ async def test_creation_ids_are_usable_later_in_the_request_and_given_back(
         plain = await c.post("/jmap/api", json={"using": USING, "methodCalls": [
             ["Core/echo", {}, "0"]]})
         assert "createdIds" not in plain.json()  # section 3.4: only when it was given
+
+
+async def test_creation_ids_reach_other_types_and_patch_paths(mail: Mail) -> None:
+    """RFC 8620 section 5.3: a Mailbox's creation id is an id wherever one is taken
+    later in the request: Email/import's and Email/set's mailboxIds keys, a patch path
+    (``mailboxIds/#k``), Email/get's ids.  Section 3.4: every response carries the
+    Session's state as ``sessionState``."""
+    alice = mail.ids["alice"]
+    await mail.send("alice@example.com", "kept")
+    async with mail.client() as c:
+        session = (await c.get("/jmap/session")).json()
+        [email] = (await _responses(c, ["Email/query", {"accountId": alice}, "q"]))[0][1][
+            "ids"]
+        up = await c.post(f"/upload/{alice}/", content=b"Subject: up\r\n\r\nhi\r\n",
+                          headers={"Content-Type": "message/rfc822"})
+        assert up.status_code == 201
+        r = await c.post("/jmap/api", json={"using": USING, "methodCalls": [
+            ["Mailbox/set", {"accountId": alice, "create": {"k": {"name": "K"}}}, "m"],
+            ["Email/import", {"accountId": alice, "emails": {"i": {
+                "blobId": up.json()["blobId"], "mailboxIds": {"#k": True}}}}, "i"],
+            ["Email/set", {"accountId": alice,
+                           "create": {"d": {"mailboxIds": {"#k": True}, "subject": "d"}},
+                           "update": {email: {"mailboxIds/#k": True}}}, "s"],
+            ["Email/get", {"accountId": alice, "ids": ["#i", "#d", email],
+                           "properties": ["mailboxIds"]}, "g"]]})
+        body = r.json()
+        assert body["sessionState"] == session["state"]
+        m, i, s, g = (x[1] for x in body["methodResponses"])
+        box = m["created"]["k"]["id"]
+        assert i["created"]["i"]["id"] and s["created"]["d"]["id"]
+        assert s["updated"] == {email: None}
+        assert [e["mailboxIds"] for e in g["list"]] == [
+            {box: True}, {box: True}, {"inbox": True, box: True}]
