@@ -396,3 +396,32 @@ async def test_email_set_attachments_past_the_limit_are_too_large(tmp_path: Path
                 "two": email(*blobs), "one": email(blobs[0])}})
             assert got["notCreated"]["two"]["type"] == "tooLarge"
             assert set(got["created"]) == {"one"}
+
+
+async def test_mailbox_changes_and_updated_properties(mail: Mail) -> None:
+    """RFC 8620 section 5.2 and RFC 8621 section 2.2: a mailbox created and destroyed
+    since sinceState is in no list; a renamed mailbox is updated with
+    updatedProperties null (not only counts changed); a delivery changes only counts,
+    so updatedProperties names them."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        since = await _state(c, alice, "Mailbox")
+        got = await _by_tag(
+            c, ["Mailbox/set", {"accountId": alice, "create": {"k": {"name": "K"}}}, "c"],
+            ["Mailbox/set", {"accountId": alice, "destroy": ["#k"]}, "d"],
+            ["Mailbox/changes", {"accountId": alice, "sinceState": since}, "gone"],
+            ["Mailbox/set", {"accountId": alice, "update": {"archive": {"name": "Old"}}},
+             "u"],
+            ["Mailbox/changes", {"accountId": alice, "sinceState": since}, "renamed"])
+        assert got["d"]["destroyed"] == [got["c"]["created"]["k"]["id"]]
+        gone = got["gone"]
+        assert (gone["created"], gone["updated"], gone["destroyed"]) == ([], [], [])
+        assert got["renamed"]["updated"] == ["archive"]
+        assert got["renamed"]["updatedProperties"] is None
+        counted = got["renamed"]["newState"]
+    await mail.send("alice@example.com", "counts")
+    async with mail.client() as c:
+        after = await one(c, "Mailbox/changes", {"accountId": alice, "sinceState": counted})
+        assert after["updated"] == ["inbox"]
+        assert set(after["updatedProperties"]) == {"totalEmails", "unreadEmails",
+                                                   "totalThreads", "unreadThreads"}
