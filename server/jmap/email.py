@@ -491,13 +491,14 @@ class ThreadGet:
         check_known(args, ("accountId", "ids", "properties"))
         account = account_arg(ctx, args)
         ids = ids_arg(ctx, args)
+        listed: str | None = None  # the state of the listing for ids null
         if ids is None:
-            ids = await all_thread_ids(self.store, ctx, account.id)
+            listed, ids = await all_thread_ids(self.store, ctx, account.id)
         properties = properties_arg(args, ("id", "emailIds"), ("id", "emailIds"))
         state, found = await self.store.run(account.id, _threads, ids)
         records: list[JsonValue] = [pick({"id": i, "emailIds": list(found[i])}, properties)
                    for i in ids if i in found]
-        return {"accountId": account.id, "state": state, "list": records,
+        return {"accountId": account.id, "state": listed or state, "list": records,
                 "notFound": [i for i in ids if i not in found]}
 
 

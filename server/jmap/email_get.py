@@ -252,8 +252,9 @@ class EmailGet:
         check_known(args, GET_ARGUMENTS)
         account = account_arg(ctx, args)
         ids = ids_arg(ctx, args)
+        listed: str | None = None  # the state of the listing for ids null
         if ids is None:
-            ids = await all_email_ids(self.store, ctx, account.id)
+            listed, ids = await all_email_ids(self.store, ctx, account.id)
         view = view_arg(args, DEFAULT_PROPERTIES)
         # a list view: from the records, and the summaries of the emails whose
         # properties this process has not cached (they never change: .email_heads)
@@ -289,7 +290,7 @@ class EmailGet:
         heads.update(zip(rest, await asyncio.gather(
             *(self._record(*found[i], view, gate) for i in rest)), strict=True))
         records: list[JsonValue] = [heads[i] for i in wanted]
-        return {"accountId": account.id, "state": state, "list": records,
+        return {"accountId": account.id, "state": listed or state, "list": records,
                 "notFound": [i for i in dict.fromkeys(ids) if i not in found]}
 
     @staticmethod

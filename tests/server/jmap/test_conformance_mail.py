@@ -362,6 +362,7 @@ async def test_email_and_thread_get_with_ids_null(tmp_path: Path) -> None:
                 ["Thread/get", {"accountId": alice, "ids": None}, "t"])
             assert sorted(e["id"] for e in got["e"]["list"]) == sorted(ids)
             assert got["e"]["notFound"] == []
+            assert got["e"]["state"] == got["t"]["state"] == await _state(c, alice, "Email")
             threads = {e["threadId"]: [e["id"]] for e in got["e"]["list"]}
             assert sorted(got["t"]["list"], key=lambda t: t["id"]) == sorted(
                 ({"id": t, "emailIds": e} for t, e in threads.items()), key=lambda t: t["id"])
