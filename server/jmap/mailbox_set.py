@@ -71,7 +71,9 @@ def _check(ctx: CallContext, values: JsonObject) -> tuple[str, str | None, str |
         raise _invalid("role", f"role must be one of {', '.join(ROLES)} or null")
     if values.get("sortOrder", 0) != 0:
         raise _invalid("sortOrder", "sortOrder is not stored: it is always 0")
-    subscribed = values.get("isSubscribed", False)
+    # RFC 8621 section 2: isSubscribed "SHOULD default ... true for any new Mailboxes
+    # created by the user themself" (an update always has the current value here)
+    subscribed = values.get("isSubscribed", True)
     if not isinstance(subscribed, bool):
         raise _invalid("isSubscribed", "isSubscribed must be true or false")
     parent_id = resolve_creation_id(ctx, parent) if parent is not None else None

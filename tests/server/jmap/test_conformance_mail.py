@@ -206,8 +206,11 @@ async def test_mailbox_roles_and_parent_cycles(mail: Mail) -> None:
             assert got["notUpdated"][key]["type"] == "invalidProperties"
             assert got["notUpdated"][key]["properties"] == ["parentId"]
         tree = await one(c, "Mailbox/get", {"accountId": alice, "ids": [a, b],
-                                            "properties": ["parentId"]})
+                                            "properties": ["parentId", "isSubscribed"]})
         assert [m["parentId"] for m in tree["list"]] == [None, a]
+        # section 2: isSubscribed SHOULD default to true for the user's new mailboxes
+        assert made["created"]["a"]["isSubscribed"] is True
+        assert [m["isSubscribed"] for m in tree["list"]] == [True, True]
 
 
 async def test_email_keyword_and_mailbox_patches(mail: Mail) -> None:

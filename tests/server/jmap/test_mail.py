@@ -480,7 +480,7 @@ async def test_mailbox_set_creates_updates_and_destroys(mail: Mail) -> None:
         assert changed["notUpdated"]["nowhere"]["type"] == "notFound"
         got = await one(c, "Mailbox/get", {"accountId": account, "ids": [parent, child]})
         assert [(m["name"], m["parentId"], m["isSubscribed"]) for m in got["list"]] == [
-            ("Work", None, False), ("Child", None, False)]
+            ("Work", None, False), ("Child", None, True)]  # RFC 8621 2: default true
 
         # a parent cycle is refused: the parent cannot move below its child
         await one(c, "Mailbox/set", {"accountId": account,
