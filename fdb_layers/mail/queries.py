@@ -297,12 +297,14 @@ async def count_deleted(tr: Transaction, account_id: str, mailbox_id: str) -> tu
 
 
 async def find_email_of_blob(tr: Transaction, account_id: str, blob_id: str) -> Email | None:
-    """An email of the account (in a mailbox) whose message is the blob ``blob_id``; None
-    if there is none: what says that the account may read that blob."""
+    """An email of the account visible to JMAP (in a mailbox, without ``$deleted`` there)
+    whose message is the blob ``blob_id``; None if there is none: what says that the
+    account may read that blob.  A message with IMAP's \\Deleted in every mailbox is not
+    visible (RFC 8621 section 4.1.1), so neither is its blob."""
     if not blobrefs.is_blob_id(blob_id):
         return None
     for email_id in await list_emails_of_blob(tr, account_keys(account_id), blob_id, limit=16):
-        email = await get_email(tr, account_id, email_id)
+        email = await get_visible_email(tr, account_id, email_id)
         if email is not None and email.mailboxes:
             return email
     return None

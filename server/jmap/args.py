@@ -229,18 +229,21 @@ async def apply_updates(ctx: CallContext, update: JsonObject,
                         ) -> tuple[JsonObject, JsonObject]:
     """The ``update`` part of a /set (RFC 8620 section 5.3): ``apply(id, patch)`` for each
     entry (``#creation`` ids resolved), its SetError recorded per id.  Returns
-    ``(updated, notUpdated)``."""
+    ``(updated, notUpdated)``: ``updated`` maps the record's id (the one created for a
+    ``#creation`` key: "a map of the id to ..."), ``notUpdated`` the key as given (an
+    unknown creation id has no other)."""
     updated: JsonObject = {}
     not_updated: JsonObject = {}
     for raw_id, patch in update.items():
+        object_id = resolve_creation_id(ctx, raw_id)
         try:
             if not isinstance(patch, dict):
                 raise SetError("invalidPatch", "a patch must be an object")
-            await apply(resolve_creation_id(ctx, raw_id), patch)
+            await apply(object_id, patch)
         except SetError as e:
             not_updated[raw_id] = e.to_json()
             continue
-        updated[raw_id] = None
+        updated[object_id] = None
     return updated, not_updated
 
 

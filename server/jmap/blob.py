@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from fdb_layers.blobs.refs import is_blob_id
 from fdb_layers.blobs.uploads import get_upload
-from fdb_layers.mail import (StoreUnavailable, Transaction, get_visible_email,
-                              list_blob_emails)
+from fdb_layers.mail import (StoreUnavailable, Transaction, find_email_of_blob,
+                              get_visible_email, list_blob_emails)
 from server.blobs import BlobStore
 from server.blobs.base import BlobError, BlobNotFound
 
@@ -60,12 +60,13 @@ def blob_capability(max_size_upload: int) -> Capability:
 
 
 async def blob_readable(tr: Transaction, account_id: str, blob_id: str) -> bool:
-    """Whether ``account_id`` may use ``blob_id``: it uploaded it, or has an email of it."""
+    """Whether ``account_id`` may use ``blob_id``: it uploaded it, or has an email of it
+    that JMAP shows (not one with ``$deleted`` everywhere, RFC 8621 section 4.1.1)."""
     if not is_blob_id(blob_id):
         return False
     if await get_upload(tr, account_id, blob_id) is not None:
         return True
-    return bool(await list_blob_emails(tr, account_id, blob_id, limit=1))
+    return await find_email_of_blob(tr, account_id, blob_id) is not None
 
 
 async def _readable(tr: Transaction, account_id: str, ids: list[str]) -> list[str]:

@@ -48,7 +48,8 @@ from .args import (
 from .email_get import READS_AT_ONCE, BlobReader, load_summary
 from .email_get import EmailGet as EmailGet
 from .email_text import MessageText, contains, read_message_text
-from .errors import MethodError, invalid_arguments
+from .errors import invalid_arguments
+from .get_all import all_thread_ids
 from .headers import addresses
 from .json import JsonObject, JsonValue
 from .email_sort import (
@@ -490,13 +491,14 @@ class ThreadGet:
         check_known(args, ("accountId", "ids", "properties"))
         account = account_arg(ctx, args)
         ids = ids_arg(ctx, args)
+        listed: str | None = None  # the state of the listing for ids null
         if ids is None:
-            raise MethodError("requestTooLarge", "give the ids of the threads to get")
+            listed, ids = await all_thread_ids(self.store, ctx, account.id)
         properties = properties_arg(args, ("id", "emailIds"), ("id", "emailIds"))
         state, found = await self.store.run(account.id, _threads, ids)
         records: list[JsonValue] = [pick({"id": i, "emailIds": list(found[i])}, properties)
                    for i in ids if i in found]
-        return {"accountId": account.id, "state": state, "list": records,
+        return {"accountId": account.id, "state": listed or state, "list": records,
                 "notFound": [i for i in ids if i not in found]}
 
 

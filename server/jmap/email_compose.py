@@ -32,6 +32,9 @@ ID_HEADERS = {"messageId": "Message-ID", "inReplyTo": "In-Reply-To",
 ENVELOPE = ("mailboxIds", "keywords", "receivedAt")
 BODY = ("bodyStructure", "textBody", "htmlBody", "attachments", "bodyValues")
 SERVER_SET = ("id", "blobId", "threadId", "size", "hasAttachment", "preview", "headers")
+# what a create may give besides header:* (RFC 8621 section 4.6)
+CREATE_PROPERTIES = frozenset({*ENVELOPE, *BODY, *ADDRESS_HEADERS, *ID_HEADERS, "subject",
+                               "sentAt"})
 PART_PROPERTIES = ("partId", "blobId", "type", "charset", "disposition", "cid",
                    "language", "location", "name", "subParts", "size")
 
@@ -73,6 +76,10 @@ def compose(values: JsonObject, blobs: Mapping[str, bytes], *, now: float,
     if given:
         raise SetError("invalidProperties", "these properties are set by the server",
                        properties=tuple(given))
+    unknown = sorted(p for p in values if p not in CREATE_PROPERTIES
+                     and not p.startswith("header:"))
+    if unknown:  # RFC 8620 section 5.3: a property the type does not have is invalid
+        raise SetError("invalidProperties", "unknown properties", properties=tuple(unknown))
     builder = _Builder(values.get("bodyValues"), blobs)
     if "bodyStructure" in values:
         mixed = [p for p in ("textBody", "htmlBody", "attachments") if p in values]

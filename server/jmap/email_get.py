@@ -24,6 +24,7 @@ from .args import account_arg, bool_arg, check_known, ids_arg, int_arg
 from .email_body import BodyView, RangeReader, body_properties_arg
 from .email_heads import Head, HeadCache
 from .errors import MethodError, invalid_arguments
+from .get_all import all_email_ids
 from .headers import (
     HeaderProperty,
     addresses,
@@ -251,8 +252,9 @@ class EmailGet:
         check_known(args, GET_ARGUMENTS)
         account = account_arg(ctx, args)
         ids = ids_arg(ctx, args)
-        if ids is None:  # section 4.2: a server MAY refuse ids null for Email
-            raise MethodError("requestTooLarge", "give the ids of the emails to get")
+        listed: str | None = None  # the state of the listing for ids null
+        if ids is None:
+            listed, ids = await all_email_ids(self.store, ctx, account.id)
         view = view_arg(args, DEFAULT_PROPERTIES)
         # a list view: from the records, and the summaries of the emails whose
         # properties this process has not cached (they never change: .email_heads)
@@ -288,7 +290,7 @@ class EmailGet:
         heads.update(zip(rest, await asyncio.gather(
             *(self._record(*found[i], view, gate) for i in rest)), strict=True))
         records: list[JsonValue] = [heads[i] for i in wanted]
-        return {"accountId": account.id, "state": state, "list": records,
+        return {"accountId": account.id, "state": listed or state, "list": records,
                 "notFound": [i for i in dict.fromkeys(ids) if i not in found]}
 
     @staticmethod

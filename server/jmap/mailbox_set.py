@@ -71,11 +71,33 @@ def _check(ctx: CallContext, values: JsonObject) -> tuple[str, str | None, str |
         raise _invalid("role", f"role must be one of {', '.join(ROLES)} or null")
     if values.get("sortOrder", 0) != 0:
         raise _invalid("sortOrder", "sortOrder is not stored: it is always 0")
-    subscribed = values.get("isSubscribed", False)
+    # RFC 8621 section 2: isSubscribed "SHOULD default ... true for any new Mailboxes
+    # created by the user themself" (an update always has the current value here)
+    subscribed = values.get("isSubscribed", True)
     if not isinstance(subscribed, bool):
         raise _invalid("isSubscribed", "isSubscribed must be true or false")
     parent_id = resolve_creation_id(ctx, parent) if parent is not None else None
     return name, parent_id, role if isinstance(role, str) else None, subscribed
+
+
+def _parents_first(create: JsonObject) -> list[str]:
+    """The creation ids of ``create`` in the order to create them: a parent given as
+    ``#creationId`` of the same call before its children (RFC 8620 section 5.3: "the
+    server MUST order the creates ... so that creates happen before their creation ids
+    are referenced"), otherwise as given.  Creates whose parents form a cycle keep
+    their order; they fail, as their parent does not exist yet."""
+    order: dict[str, None] = {}
+    for creation_id in create:
+        chain: list[str] = []
+        current: str | None = creation_id
+        while current is not None and current not in order and current not in chain:
+            chain.append(current)
+            values = create[current]
+            parent = values.get("parentId") if isinstance(values, dict) else None
+            current = parent[1:] if isinstance(parent, str) and parent.startswith("#") \
+                and parent[1:] in create else None
+        order.update(dict.fromkeys(reversed(chain)))
+    return list(order)
 
 
 def _record(box: Mailbox) -> JsonObject:
@@ -167,7 +189,8 @@ class MailboxSet:
         out: JsonObject = {"accountId": account.id, "oldState": old_state}
         created: JsonObject = {}
         not_created: JsonObject = {}
-        for creation_id, values in create.items():
+        for creation_id in _parents_first(create):
+            values = create[creation_id]
             try:
                 if not isinstance(values, dict):
                     raise SetError("invalidProperties", "a mailbox must be an object")
@@ -185,8 +208,11 @@ class MailboxSet:
                 not_created[creation_id] = e.to_json()
                 continue
             ctx.record_created(creation_id, box.id)
+            # RFC 8620 section 5.3: the id, and every property the server set or
+            # defaulted (parentId and role null, sortOrder 0 when not given)
             created[creation_id] = {
-                "id": box.id, "role": box.role or None, "sortOrder": 0,
+                "id": box.id, "parentId": box.parent_id or None, "role": box.role or None,
+                "sortOrder": 0,
                 "isSubscribed": box.subscribed, "totalEmails": 0, "unreadEmails": 0,
                 "totalThreads": 0, "unreadThreads": 0, "myRights": dict(ALL_RIGHTS)}
 

@@ -225,6 +225,7 @@ class _Endpoints:
             raise RequestError("limit", "too many requests in progress for this account",
                                limit="maxConcurrentRequests")
         try:
+            _check_json_type(request.headers.get("content-type"))
             raw = await self._body(request)
             response = await self._execute(raw, principal, self._base_url(request))
         finally:
@@ -248,6 +249,15 @@ class _Endpoints:
                 raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _check_json_type(content_type: str | None) -> None:
+    """RFC 8620 section 3.6.1: a request whose content type is not application/json
+    (parameters such as charset aside) is ``notJSON``."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise RequestError("notJSON", "the request's content type must be application/json,"
+                           f" not {media_type[:100]!r}")
 
 
 async def _preflight(request: HttpRequest) -> Response:

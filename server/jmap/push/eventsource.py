@@ -88,6 +88,20 @@ def parse_closeafter(value: str | None) -> bool:
     raise BadPushRequest(f"closeafter must be 'state' or 'no', not {value[:100]!r}")
 
 
+class Slot:
+    """One open push connection's place in :class:`Connections`, given back once
+    however often :meth:`release` is called."""
+
+    def __init__(self, places: InFlight, account_id: str) -> None:
+        self._places: InFlight | None = places
+        self.account_id = account_id
+
+    def release(self) -> None:
+        if self._places is not None:
+            self._places.release(self.account_id)
+            self._places = None
+
+
 class Connections:
     """Push connections open per account on this process (EventSource and WebSocket),
     at most ``push_max_connections`` each."""
@@ -95,13 +109,11 @@ class Connections:
     def __init__(self, limit: int) -> None:
         self._open = InFlight(limit)
 
-    def acquire(self, account_id: str) -> None:
+    def acquire(self, account_id: str) -> Slot:
         if not self._open.acquire(account_id):
             raise Refused("tooManyConnections", "too many push connections are open for "
                           "this account", {"Retry-After": "30"})
-
-    def release(self, account_id: str) -> None:
-        self._open.release(account_id)
+        return Slot(self._open, account_id)
 
 
 def _event(kind: str, data: Mapping[str, object], event_id: str | None = None) -> bytes:
@@ -126,19 +138,20 @@ class EventSource:
         except BadPushRequest as e:
             raise Refused("badRequest", str(e)) from None
         last = decode_token(request.headers.get("last-event-id"))
-        self.connections.acquire(principal.id)
+        slot = self.connections.acquire(principal.id)
         stream = self._stream(StateWatcher(self.store, principal), types, close_after_state,
-                              ping, last, _stopping(request))
-        # Released when the response ends, however it ends (even unstarted).
+                              ping, last, _stopping(request), slot)
+        # The stream gives its place back as it ends: before the response's last chunk
+        # when the server ends it, while it is cancelled when the client goes away.  The
+        # background task covers a response that never started its stream.
         return StreamingResponse(stream, media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache, no-store",
                                           "X-Accel-Buffering": "no"},
-                                 background=BackgroundTask(self.connections.release,
-                                                           principal.id))
+                                 background=BackgroundTask(slot.release))
 
     async def _stream(self, watcher: StateWatcher, types: frozenset[str] | None,
                       close_after_state: bool, ping: int, last: dict[str, str] | None,
-                      stopping: asyncio.Event | None) -> AsyncIterator[bytes]:
+                      stopping: asyncio.Event | None, slot: Slot) -> AsyncIterator[bytes]:
         account_id = watcher.principal.id
         OPEN.labels("eventsource").inc()
         try:
@@ -170,6 +183,7 @@ class EventSource:
                 if close_after_state:
                     return
         finally:
+            slot.release()
             OPEN.labels("eventsource").dec()
 
     @staticmethod

@@ -181,7 +181,7 @@ class WebSocketEndpoint:
             await ws.close(code=POLICY_VIOLATION, reason="the jmap subprotocol is required")
             return
         try:
-            self.connections.acquire(principal.id)
+            slot = self.connections.acquire(principal.id)
         except Refused as e:  # 429 when the server can answer the upgrade so
             if "websocket.http.response" in ws.scope.get("extensions", {}):
                 await ws.send_denial_response(JSONResponse(
@@ -199,4 +199,4 @@ class WebSocketEndpoint:
                 await connection.serve()
         finally:
             OPEN.labels("websocket").dec()
-            self.connections.release(principal.id)
+            slot.release()

@@ -24,6 +24,8 @@ from tests.server.directory.conftest import run_cli
 USING = [CORE]
 PASSWORDS = {"alice": "wonderland", "bob": "builder"}
 TEST_CAPABILITY = "urn:fdbmail:test"
+# what a raw POST to the API URL declares (RFC 8620 section 3.6.1: else notJSON)
+JSON = {"Content-Type": "application/json"}
 
 
 class SwitchableDirectory:

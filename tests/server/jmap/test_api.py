@@ -12,7 +12,7 @@ from server.directory.base import DirectoryError
 from server.jmap.errors import MethodError
 from server.jmap.methods import CORE
 from tests.support.metrics import assert_promtool_accepts
-from tests.server.jmap.conftest import TEST_CAPABILITY, Fixed, Jmap, call, error_type
+from tests.server.jmap.conftest import JSON, TEST_CAPABILITY, Fixed, Jmap, call, error_type
 
 USING = [CORE, TEST_CAPABILITY]
 
@@ -274,7 +274,7 @@ async def test_metrics_count_requests_and_calls(jmap: Jmap) -> None:
     echo = metric("fdbmail_jmap_method_calls_total", method="Core/echo", result="ok")
     async with jmap.client() as c:
         await call(c, ["Core/echo", {}, "a"], ["Core/echo", {}, "b"])
-        await c.post("/jmap/api", content=b"nope")
+        await c.post("/jmap/api", content=b"nope", headers=JSON)
     assert metric("fdbmail_jmap_requests_total", endpoint="api", result="ok") == ok + 1
     assert metric("fdbmail_jmap_method_calls_total", method="Core/echo",
                   result="ok") == echo + 2

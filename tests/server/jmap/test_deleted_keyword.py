@@ -228,3 +228,59 @@ async def test_jmap_neither_sets_deleted_nor_drops_a_hidden_membership(mail: Mai
                                          "properties": ["mailboxIds"]})
     assert _flags(flags) == {int(uid): ""}
     assert got["list"][0]["mailboxIds"] == {inbox: True, drafts: True}
+
+
+async def test_imap_deleted_hides_the_blob_of_a_message_and_undeleting_shows_it(
+        mail: Mail) -> None:
+    """RFC 8621 section 4.1.1: a message with \\Deleted is not visible via JMAP, and so
+    neither is its blob: the download is 404 (RFC 8620 section 6.2), Blob/get (RFC 9404
+    section 4.2) and Blob/copy (RFC 8620 section 6.3) say notFound / notCopied,
+    Email/parse (RFC 8621 section 4.9) notFound, as for a blob that does not exist;
+    -FLAGS \\Deleted makes it readable again.  The message comes in over SMTP, so no
+    upload of the account makes its blob readable otherwise."""
+    alice = mail.ids["alice"]
+    port = mail.node.ports["imap"]
+    await mail.send("alice@example.com", "secret")
+    async with mail.client() as c:
+        found = await one(c, "Email/query", {"accountId": alice})
+        [email_id] = found["ids"]
+        got = await one(c, "Email/get", {"accountId": alice, "ids": [email_id],
+                                         "properties": ["blobId"]})
+        blob_id = got["list"][0]["blobId"]
+
+        async def seen() -> dict[str, Any]:
+            r = await c.get(f"/download/{alice}/{blob_id}/m.eml")
+            responses = await calls(
+                c,
+                ["Blob/get", {"accountId": alice, "ids": [blob_id],
+                              "properties": ["size"]}, "get"],
+                ["Blob/copy", {"fromAccountId": alice, "accountId": alice,
+                               "blobIds": [blob_id]}, "copy"],
+                ["Email/parse", {"accountId": alice, "blobIds": [blob_id],
+                                 "properties": ["subject"]}, "parse"])
+            out = {tag: result for _, result, tag in responses}
+            out["status"] = r.status_code
+            return out
+
+        shown = await seen()
+        assert shown["status"] == 200
+        assert shown["get"]["notFound"] == []
+        assert shown["copy"]["copied"] == {blob_id: blob_id}
+        assert shown["parse"]["parsed"][blob_id]["subject"] == "secret"
+
+        [uids] = await asyncio.to_thread(_imap, port, ("SEARCH", "ALL"))
+        uid = uids[0].decode()
+        await asyncio.to_thread(_imap, port, ("STORE", uid, "+FLAGS", "(\\Deleted)"))
+        hidden = await seen()
+        assert hidden["status"] == 404
+        assert (hidden["get"]["list"], hidden["get"]["notFound"]) == ([], [blob_id])
+        assert hidden["copy"]["copied"] is None
+        assert hidden["copy"]["notCopied"][blob_id]["type"] == "notFound"
+        assert hidden["parse"]["parsed"] is None
+        assert hidden["parse"]["notFound"] == [blob_id]
+
+        await asyncio.to_thread(_imap, port, ("STORE", uid, "-FLAGS", "(\\Deleted)"))
+        again = await seen()
+        assert again["status"] == 200
+        assert again["get"]["notFound"] == []
+        assert again["parse"]["parsed"][blob_id]["subject"] == "secret"

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from server.jmap.args import check_set_size, ids_arg
 from server.jmap.methods import CORE
-from tests.server.jmap.conftest import TEST_CAPABILITY, Fixed, Jmap, call, error_type
+from tests.server.jmap.conftest import JSON, TEST_CAPABILITY, Fixed, Jmap, call, error_type
 
 USING = [CORE, TEST_CAPABILITY]
 
@@ -41,7 +41,7 @@ async def test_a_declared_oversize_body_is_refused_before_it_is_read(jmap: Jmap)
     sent: list[int] = []
     async with small.client() as c:
         r = await c.post("/jmap/api", content=_kilobytes(100, sent),
-                         headers={"Content-Length": str(100 * 1024)})
+                         headers={**JSON, "Content-Length": str(100 * 1024)})
     _limit(r, "maxSizeRequest")
     assert len(sent) <= 1  # nothing past the first chunk was asked for
 
@@ -51,7 +51,7 @@ async def test_an_undeclared_oversize_body_is_cut_while_streaming(jmap: Jmap) ->
     sent: list[int] = []
     async with small.client() as c:
         # chunked: no Content-Length
-        r = await c.post("/jmap/api", content=_kilobytes(100, sent))
+        r = await c.post("/jmap/api", content=_kilobytes(100, sent), headers=JSON)
     _limit(r, "maxSizeRequest")
     assert len(sent) < 10
     # a request just under the limit is fine
@@ -102,7 +102,7 @@ async def test_a_refused_request_releases_its_slot(jmap: Jmap) -> None:
     one = jmap.with_settings(limits={"max_concurrent_requests": 1})
     async with one.client() as c:
         for _ in range(3):
-            assert (await c.post("/jmap/api", content=b"not json")).status_code == 400
+            assert (await c.post("/jmap/api", content=b"not json", headers=JSON)).status_code == 400
         assert (await call(c, ["Core/echo", {}, "a"]))["methodResponses"]
 
 
@@ -146,7 +146,7 @@ async def test_hostile_bodies_get_their_error_not_a_500(jmap: Jmap) -> None:
     }
     async with jmap.client() as c:
         for raw, kind in bodies.items():
-            r = await c.post("/jmap/api", content=raw)
+            r = await c.post("/jmap/api", content=raw, headers=JSON)
             assert r.status_code == 400, (raw[:50], r.text)
             assert r.json()["type"] == f"urn:ietf:params:jmap:error:{kind}"
 
@@ -192,7 +192,7 @@ requests = st.fixed_dictionaries({}, optional={
 def test_random_requests_get_a_jmap_answer_never_a_500(jmap: Jmap, raw: bytes) -> None:
     async def post() -> httpx.Response:
         async with jmap.client() as c:
-            return await c.post("/jmap/api", content=raw)
+            return await c.post("/jmap/api", content=raw, headers=JSON)
     r = asyncio.run(post())
     assert r.status_code in (200, 400), r.text
     body = r.json()

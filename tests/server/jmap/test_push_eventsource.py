@@ -24,6 +24,7 @@ from tests.server.jmap.test_mail import PASSWORDS, Mail
 from tests.server.jmap.writes import CORE, SUBMISSION, USING, calls, mail_node, one
 
 ALL = "/eventsource/?types=*&closeafter=no&ping=0"
+ONE_STATE = "/eventsource/?types=*&closeafter=state&ping=0"
 VACATION = "urn:ietf:params:jmap:vacationresponse"
 
 
@@ -180,17 +181,23 @@ async def test_credentials_are_required(tmp_path: Path) -> None:
 
 async def test_connections_per_account_are_limited(tmp_path: Path) -> None:
     """``push_max_connections``: one more connection of the account gets 429; another
-    account is not affected, and closing one frees its place."""
+    account is not affected, and a stream's end frees its place.  The end is the server's
+    (``closeafter=state`` after a delivery), so that the last byte of the stream is the
+    signal the test waits on: the server gives the place back before it sends it."""
     # the second connection from a client of its own: httpx may end a pooled client's
     # open stream when the same client sends another request (seen with httpx 0.29)
     async with mail_node(tmp_path, "push_max_connections = 1\n") as mail, \
             _client(mail) as c, _client(mail) as again, _client(mail, "bob") as bob:
-        async with c.stream("GET", ALL) as r:
-            await EventReader(r).next()
+        async with c.stream("GET", ONE_STATE) as r:
+            assert r.status_code == 200
             refused = await again.get(ALL)
             assert refused.status_code == 429
             async with bob.stream("GET", ALL) as other:
                 assert other.status_code == 200
+            await mail.send("alice@example.com", "ends the stream")
+            events = EventReader(r)
+            assert (await events.next()).kind == "state"
+            assert await events.ended()
         async with c.stream("GET", ALL) as r:
             assert r.status_code == 200
             await EventReader(r).next()

@@ -28,6 +28,7 @@ from server.directory.apppasswords import AppPasswords
 from server.jmap.errors import METHOD_ERRORS
 from server.node.node import Node
 from tests.server.directory.conftest import run_cli
+from tests.server.jmap.conftest import JSON
 from tests.server.jmap.test_download import deliver
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.messages import ALTERNATIVE
@@ -150,7 +151,7 @@ def test_any_arguments_to_any_method_get_a_method_answer(node: NodeThread,
     args = data.draw(_arguments(node.ids["alice"]))
     raw = json.dumps({"using": USING, "methodCalls": [[method, args, "c0"]]})
     with _client(node) as c:
-        r = c.post("/jmap/api", content=raw.encode("utf-8", "surrogatepass"))
+        r = c.post("/jmap/api", content=raw.encode("utf-8", "surrogatepass"), headers=JSON)
     _check(r, method)
 
 
@@ -198,12 +199,12 @@ def test_lone_surrogates_in_any_string_are_not_json(node: NodeThread) -> None:
     with _client(node) as c:
         for call in calls:
             raw = f'{{"using": {json.dumps(USING)}, "methodCalls": [{call}]}}'
-            r = c.post("/jmap/api", content=raw.encode())
+            r = c.post("/jmap/api", content=raw.encode(), headers=JSON)
             assert r.status_code == 400, (call, r.text)
             assert r.json()["type"] == "urn:ietf:params:jmap:error:notJSON"
         # the same calls with the string made valid run
         raw = f'{{"using": {json.dumps(USING)}, "methodCalls": [{", ".join(calls)}]}}'
-        r = c.post("/jmap/api", content=raw.replace(bad, "ok").encode())
+        r = c.post("/jmap/api", content=raw.replace(bad, "ok").encode(), headers=JSON)
         _check(r, "several")
         assert r.status_code == 200 and len(r.json()["methodResponses"]) == len(calls)
 
@@ -215,7 +216,7 @@ def test_invalid_utf8_anywhere_in_a_request_is_not_json(node: NodeThread) -> Non
         for raw in (b'{"using": ["\xff"], "methodCalls": []}',
                     b'\xef\xbb\xbf{"using": [], "methodCalls": []}\xc3',
                     b'{"using": [], "methodCalls": [["Core/echo", {"a": "\xed\xa0\x80"}, "0"]]}'):
-            r = c.post("/jmap/api", content=raw)
+            r = c.post("/jmap/api", content=raw, headers=JSON)
             assert r.status_code == 400, r.text
             assert r.json()["type"] == "urn:ietf:params:jmap:error:notJSON"
 
