@@ -22,7 +22,7 @@ from server.mime.charsets import surrogate_text
 
 from .args import account_arg, bool_arg, check_known, ids_arg, int_arg
 from .email_body import BodyView, RangeReader, body_properties_arg
-from .email_heads import Head, HeadCache
+from .email_heads import Head, HeadCache, copy_value
 from .errors import MethodError, invalid_arguments
 from .headers import (
     HeaderProperty,
@@ -165,11 +165,17 @@ def summary_properties(summary: MessageSummary,
     return head_properties(summary.envelope, summary.preview, summary.has_attachment, wanted)
 
 
+RECORD_VALUES: dict[str, Callable[[Email], JsonValue]] = {
+    "id": lambda email: email.id, "blobId": lambda email: email.blob_id,
+    "threadId": lambda email: email.thread_id,
+    "mailboxIds": lambda email: {m: True for m in email.mailboxes},
+    "keywords": lambda email: {k: True for k in email.keywords},
+    "size": lambda email: email.size,
+    "receivedAt": lambda email: utc_date(email.received_at)}
+
+
 def record_properties(email: Email) -> JsonObject:
-    return {"id": email.id, "blobId": email.blob_id, "threadId": email.thread_id,
-            "mailboxIds": {m: True for m in email.mailboxes},
-            "keywords": {k: True for k in email.keywords}, "size": email.size,
-            "receivedAt": utc_date(email.received_at)}
+    return {name: value(email) for name, value in RECORD_VALUES.items()}
 
 
 async def render_email(summary: MessageSummary, blob_id: str, reader: RangeReader,
@@ -310,9 +316,15 @@ class EmailGet:
     def _from_head(email: Email, head: Head, view: EmailView) -> JsonObject:
         """:meth:`_record` of a :attr:`EmailView.head_only` view from the email's record
         and the properties of its summary."""
-        record = record_properties(email)
-        record.update(head.values(view.properties))
-        return {p: record.get(p) for p in view.properties}
+        held = head.properties
+        out: JsonObject = {}
+        for p in view.properties:  # only the wanted ones are computed (50 per list view)
+            if p in held:
+                out[p] = copy_value(held[p])
+            else:
+                value = RECORD_VALUES.get(p)
+                out[p] = None if value is None else value(email)
+        return out
 
     async def _record(self, email: Email, raw: bytes | None, view: EmailView,
                       gate: asyncio.Semaphore) -> JsonObject:

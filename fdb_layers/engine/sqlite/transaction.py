@@ -185,10 +185,15 @@ class SqliteTransaction:
                 readable = (gaps[-1][0] if gaps and gaps[-1][1] == end else end, end)
             else:
                 readable = (begin, gaps[0][1] if gaps and gaps[0][0] == begin else begin)
-        for key, value in self._merged(*readable, reverse):
-            out.append(KeyValue(key, value))
-            if limit and len(out) >= limit:
-                break
+        if not self._cleared and not self._local_between(*readable):
+            # nothing of this transaction's own in the range (most reads): the snapshot's
+            # rows, the limit applied by SQLite, without merging row by row
+            out = [KeyValue(k, v) for k, v in self._db_range(*readable, reverse, limit)]
+        else:
+            for key, value in self._merged(*readable, reverse):
+                out.append(KeyValue(key, value))
+                if limit and len(out) >= limit:
+                    break
         if readable != (begin, end) and not (limit and len(out) >= limit):
             raise AccessedUnreadable("range read reaches keys this transaction wrote "
                                      "with a versionstamp")
@@ -204,6 +209,20 @@ class SqliteTransaction:
             for b, e in self._cleared.gaps(begin, end) if self._cleared else [(begin, end)]:
                 self._reads.add(b, e)
         return out
+
+    def _db_range(self, begin: bytes, end: bytes, reverse: bool, limit: int
+                  ) -> list[tuple[bytes, bytes]]:
+        """The snapshot's rows in [begin, end), at most ``limit`` (0: all)."""
+        if begin >= end:
+            return []
+        order = "DESC" if reverse else "ASC"
+        if limit:
+            return self._snapshot().execute(
+                f"SELECT key, value FROM kv WHERE key>=? AND key<? ORDER BY key {order} "
+                "LIMIT ?", (begin, end, limit)).fetchall()
+        return self._snapshot().execute(
+            f"SELECT key, value FROM kv WHERE key>=? AND key<? ORDER BY key {order}",
+            (begin, end)).fetchall()
 
     def _merged(self, begin: bytes, end: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         """The database's rows (minus locally cleared ranges) merged with local writes."""
