@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from fdb_layers.mail import Email, Transaction, get_state, get_summary, get_visible_email
+from fdb_layers.mail import Email, Transaction, get_state, get_summary, get_visible_emails
 from server.blobs import BlobStore
 from server.blobs.base import BlobError
 from server.mime import MessageSummary
@@ -224,9 +224,9 @@ async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with
     found: dict[str, tuple[Email, bytes | None]] = {}
     storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
     deleted: dict[int, frozenset[int] | None] = {}  # and storage -> its \Deleted UIDs
-    for email_id in ids:
-        email = await get_visible_email(tr, account_id, email_id, storages=storages,
-                                        deleted=deleted)
+    emails = await get_visible_emails(tr, account_id, ids, storages=storages,
+                                      deleted=deleted)
+    for email_id, email in zip(ids, emails, strict=True):
         if email is None or not email.mailboxes:
             continue
         read = with_summary and (known is None or not known(email))

@@ -15,7 +15,7 @@ import bisect
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from ..base import (
@@ -47,6 +47,9 @@ from .mutations import (
     split_versionstamp,
 )
 from .storage import read_version
+
+
+_KEYS_PER_QUERY = 500  # get_many's keys per SQL query (SQLite allows 32,766 parameters)
 
 
 class TransactionHost(Protocol):
@@ -157,6 +160,28 @@ class SqliteTransaction:
         if not snapshot:
             self._reads.add_key(key)
         return value
+
+    async def get_many(self, keys: Sequence[bytes], *, snapshot: bool = False
+                       ) -> list[bytes | None]:
+        if self._local or self._cleared or self._unreadable or any(
+                len(k) > MAX_KEY_SIZE for k in keys):
+            return [await self.get(k, snapshot=snapshot) for k in keys]  # the general path
+        self._raise_deferred()
+        for key in keys:
+            check_key(key)
+        self._check_age()
+        found: dict[bytes, bytes] = {}
+        conn = self._snapshot()
+        distinct = list(dict.fromkeys(keys))
+        for at in range(0, len(distinct), _KEYS_PER_QUERY):
+            chunk = distinct[at:at + _KEYS_PER_QUERY]
+            found.update(conn.execute(
+                f"SELECT key, value FROM kv WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        if not snapshot:
+            for key in distinct:
+                self._reads.add_key(key)
+        return [found.get(k) for k in keys]
 
     async def get_range(
         self,
