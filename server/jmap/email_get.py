@@ -168,8 +168,8 @@ def summary_properties(summary: MessageSummary,
 RECORD_VALUES: dict[str, Callable[[Email], JsonValue]] = {
     "id": lambda email: email.id, "blobId": lambda email: email.blob_id,
     "threadId": lambda email: email.thread_id,
-    "mailboxIds": lambda email: {m: True for m in email.mailboxes},
-    "keywords": lambda email: {k: True for k in email.keywords},
+    "mailboxIds": lambda email: dict.fromkeys(email.mailboxes, True),
+    "keywords": lambda email: dict.fromkeys(email.keywords, True),
     "size": lambda email: email.size,
     "receivedAt": lambda email: utc_date(email.received_at)}
 
@@ -319,11 +319,12 @@ class EmailGet:
         held = head.properties
         out: JsonObject = {}
         for p in view.properties:  # only the wanted ones are computed (50 per list view)
-            if p in held:
-                out[p] = copy_value(held[p])
-            else:
-                value = RECORD_VALUES.get(p)
-                out[p] = None if value is None else value(email)
+            record = RECORD_VALUES.get(p)
+            if record is not None:
+                out[p] = record(email)
+            else:  # a summary property: held (null if the email has no summary)
+                value = held.get(p)
+                out[p] = copy_value(value) if type(value) is list else value
         return out
 
     async def _record(self, email: Email, raw: bytes | None, view: EmailView,

@@ -214,7 +214,7 @@ class _Endpoints:
         client = request.client.host if request.client is not None else ""
         return await self.auth.authenticate(request.headers.get("authorization"),
                                             client=client,
-                                            secure=request.url.scheme == "https",
+                                            secure=request.scope.get("scheme") == "https",
                                             password_only=password_only)
 
     async def session(self, request: HttpRequest, principal: Principal) -> Response:
