@@ -15,7 +15,7 @@ Every layer in ``fdb_layers`` talks to a :class:`Transaction` and is run by
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -202,6 +202,13 @@ class Transaction(Protocol):
     transaction see those writes (read-your-writes), as on FoundationDB."""
 
     async def get(self, key: bytes, *, snapshot: bool = False) -> bytes | None: ...
+
+    async def get_many(self, keys: Sequence[bytes], *, snapshot: bool = False
+                       ) -> list[bytes | None]:
+        """The value of each key, in order, as :meth:`get` of each would give: read at
+        once (FoundationDB: every read issued before the first is awaited; SQLite: one
+        query), for a layer that knows all the keys it needs before the first answer."""
+        ...
 
     async def get_range(
         self,

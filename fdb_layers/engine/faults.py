@@ -9,7 +9,7 @@ that every write is idempotent.
 from __future__ import annotations
 
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 
 from .base import (
     CommitUnknownResult,
@@ -58,6 +58,10 @@ class FaultyTransaction:
 
     async def get(self, key: bytes, *, snapshot: bool = False) -> bytes | None:
         return await self._inner.get(key, snapshot=snapshot)
+
+    async def get_many(self, keys: Sequence[bytes], *, snapshot: bool = False
+                       ) -> list[bytes | None]:
+        return await self._inner.get_many(keys, snapshot=snapshot)
 
     async def get_range(
         self,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .base import InvalidOperation, KeyValue, StoreError, error_for_code
@@ -208,6 +208,21 @@ class FdbTransaction:
         source = self._tr.snapshot if snapshot else self._tr
         value = await _await(source.get(key), lambda f: f.value)  # a ready Value: no block
         return None if value is None else bytes(value)
+
+    async def get_many(self, keys: Sequence[bytes], *, snapshot: bool = False
+                       ) -> list[bytes | None]:
+        source = self._tr.snapshot if snapshot else self._tr
+        futures = [source.get(key) for key in keys]  # all in flight before the first wait
+        out: list[bytes | None] = []
+        try:
+            for fut in futures:
+                value = await _await(fut, lambda f: f.value)
+                out.append(None if value is None else bytes(value))
+        except BaseException:
+            for fut in futures[len(out) + 1:]:
+                fut.cancel()
+            raise
+        return out
 
     async def get_range(
         self,

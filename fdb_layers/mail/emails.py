@@ -17,6 +17,7 @@ the public operations (:mod:`fdb_layers.mail.messages`) check first.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
 
@@ -68,6 +69,13 @@ _decode_email = lru_cache(maxsize=16_384)(EmailRecord.decode)
 async def read_email(tr: Transaction, keys: AccountKeys, email_id: str) -> EmailRecord | None:
     raw = await tr.get(keys.email.pack((email_id,)))
     return None if raw is None else _decode_email(raw)
+
+
+async def read_emails(tr: Transaction, keys: AccountKeys, email_ids: Sequence[str]
+                      ) -> list[EmailRecord | None]:
+    """:func:`read_email` of each id, in order, the records read at once."""
+    raws = await tr.get_many([keys.email.pack((i,)) for i in email_ids])
+    return [None if raw is None else _decode_email(raw) for raw in raws]
 
 
 async def read_thread_id(tr: Transaction, keys: AccountKeys, email_id: str) -> str | None:

@@ -10,6 +10,7 @@ these return is what an IMAP session keeps to map sequence numbers to UIDs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..blobs import refs as blobrefs
@@ -18,6 +19,7 @@ from .emails import (
     list_emails_of_blob,
     memberships,
     read_email,
+    read_emails,
     read_membership,
     read_summary,
     read_thread_id,
@@ -238,6 +240,25 @@ async def get_visible_email(
     rec = await read_email(tr, keys, email_id)
     if rec is None:
         return None
+    return await _visible(tr, keys, email_id, rec, storages, deleted)
+
+
+async def get_visible_emails(
+    tr: Transaction, account_id: str, email_ids: Sequence[str], *,
+    storages: dict[int, str | None] | None = None,
+    deleted: DeletedUids | None = None,
+) -> list[Email | None]:
+    """:func:`get_visible_email` of each id, in order, the email records read at once
+    (one batch of point reads: a page of a mail list view)."""
+    keys = account_keys(account_id)
+    records = await read_emails(tr, keys, email_ids)
+    return [None if rec is None else await _visible(tr, keys, email_id, rec, storages, deleted)
+            for email_id, rec in zip(email_ids, records, strict=True)]
+
+
+async def _visible(tr: Transaction, keys: AccountKeys, email_id: str, rec: EmailRecord,
+                   storages: dict[int, str | None] | None, deleted: DeletedUids | None
+                   ) -> Email | None:
     boxes: dict[str, int] = {}
     hidden = False
     for storage, uid in memberships(rec).items():

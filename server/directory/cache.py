@@ -1,7 +1,8 @@
 """A short-lived cache in front of any directory: answers are reused for ``ttl`` seconds at
 most, so a change in LDAP/SQL shows within the TTL (DESIGN.md: "short TTL caches at most").
 Concurrent misses for the same key share one look-up.  Errors are not cached.  Passwords are
-never cached: :meth:`authenticate` always asks the directory."""
+never cached: :meth:`authenticate` always asks the directory, and so does
+:meth:`password_version` (concurrent asks for one login share the look-up under way)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,12 @@ class CachedDirectory:
         if hit:
             CACHE_REQUESTS.labels(op, "hit").inc()
             return value  # type: ignore[return-value]
+        return await self._shared(op, key, fetch, keep=True)
+
+    async def _shared(self, op: str, key: str, fetch: Callable[[], Awaitable[T]], *,
+                      keep: bool) -> T:
+        """``fetch``'s answer, shared with the callers that ask for the same while it is
+        under way; kept in the cache if ``keep``."""
         pending = self._inflight.get((op, key))
         if pending is not None:
             CACHE_REQUESTS.labels(op, "shared").inc()
@@ -92,7 +99,8 @@ class CachedDirectory:
             raise
         finally:
             del self._inflight[(op, key)]
-        self.cache.put((op, key), fresh)
+        if keep:
+            self.cache.put((op, key), fresh)
         future.set_result(fresh)
         return fresh
 
@@ -100,10 +108,15 @@ class CachedDirectory:
         return await self.inner.authenticate(login, secret)
 
     async def password_version(self, login: str) -> str | None:
-        """Never cached: the credential cache relies on it being current."""
-        if not isinstance(self.inner, PasswordVersions):
+        """Never cached: the credential cache relies on it being current.  Callers that
+        ask while a look-up of the same login is under way share its answer (read after
+        the first of them asked): a client's concurrent requests, each checking its
+        Basic credentials (JMAP), make one look-up, not one each."""
+        inner = self.inner
+        if not isinstance(inner, PasswordVersions):
             return None
-        return await self.inner.password_version(login)
+        return await self._shared("password_version", login,
+                                  lambda: inner.password_version(login), keep=False)
 
     async def get_principal(self, name: str) -> Principal | None:
         return await self._cached("get_principal", name,

@@ -309,8 +309,10 @@ def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bo
 
 
 async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_first: bool,
-                   collapse: bool, position: int, limit: int) -> tuple[str, list[str], int]:
-    """The page of one mailbox's emails by received date, and the mailbox's total."""
+                   collapse: bool, position: int, limit: int, count: bool
+                   ) -> tuple[str, list[str], int]:
+    """The page of one mailbox's emails by received date, and the mailbox's total if
+    ``count`` (else 0: calculateTotal is false, and reading it costs two reads)."""
     state = await get_state(tr, account_id)
     try:
         if not limit:
@@ -323,7 +325,7 @@ async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_fir
             rows = [email_id for email_id, _ in await query_mailbox(
                 tr, account_id, mailbox_id, newest_first=newest_first, position=position,
                 limit=limit)]
-        total = (await visible_counts(tr, account_id, mailbox_id))[0]
+        total = (await visible_counts(tr, account_id, mailbox_id))[0] if count else 0
     except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
         return state, [], 0
     return state, rows, total
@@ -453,7 +455,7 @@ class EmailQuery:
         limit = MAX_QUERY if window.limit is None else min(window.limit, MAX_QUERY)
         state, page, total = await self.store.run(account_id, _listing, mailbox_id,
                                                   newest_first, collapse, window.position,
-                                                  limit)
+                                                  limit, window.calculate_total)
         out: JsonObject = {"accountId": account_id, "queryState": state,
                            "canCalculateChanges": True, "position": window.position,
                            "collapseThreads": collapse, "ids": list[JsonValue](page)}

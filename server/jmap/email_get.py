@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from fdb_layers.mail import Email, Transaction, get_state, get_summary, get_visible_email
+from fdb_layers.mail import Email, Transaction, get_state, get_summary, get_visible_emails
 from server.blobs import BlobStore
 from server.blobs.base import BlobError
 from server.mime import MessageSummary
@@ -22,7 +22,7 @@ from server.mime.charsets import surrogate_text
 
 from .args import account_arg, bool_arg, check_known, ids_arg, int_arg
 from .email_body import BodyView, RangeReader, body_properties_arg
-from .email_heads import Head, HeadCache
+from .email_heads import Head, HeadCache, copy_value
 from .errors import MethodError, invalid_arguments
 from .get_all import all_email_ids
 from .headers import (
@@ -166,11 +166,17 @@ def summary_properties(summary: MessageSummary,
     return head_properties(summary.envelope, summary.preview, summary.has_attachment, wanted)
 
 
+RECORD_VALUES: dict[str, Callable[[Email], JsonValue]] = {
+    "id": lambda email: email.id, "blobId": lambda email: email.blob_id,
+    "threadId": lambda email: email.thread_id,
+    "mailboxIds": lambda email: dict.fromkeys(email.mailboxes, True),
+    "keywords": lambda email: dict.fromkeys(email.keywords, True),
+    "size": lambda email: email.size,
+    "receivedAt": lambda email: utc_date(email.received_at)}
+
+
 def record_properties(email: Email) -> JsonObject:
-    return {"id": email.id, "blobId": email.blob_id, "threadId": email.thread_id,
-            "mailboxIds": {m: True for m in email.mailboxes},
-            "keywords": {k: True for k in email.keywords}, "size": email.size,
-            "receivedAt": utc_date(email.received_at)}
+    return {name: value(email) for name, value in RECORD_VALUES.items()}
 
 
 async def render_email(summary: MessageSummary, blob_id: str, reader: RangeReader,
@@ -219,9 +225,9 @@ async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with
     found: dict[str, tuple[Email, bytes | None]] = {}
     storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
     deleted: dict[int, frozenset[int] | None] = {}  # and storage -> its \Deleted UIDs
-    for email_id in ids:
-        email = await get_visible_email(tr, account_id, email_id, storages=storages,
-                                        deleted=deleted)
+    emails = await get_visible_emails(tr, account_id, ids, storages=storages,
+                                      deleted=deleted)
+    for email_id, email in zip(ids, emails, strict=True):
         if email is None or not email.mailboxes:
             continue
         read = with_summary and (known is None or not known(email))
@@ -312,9 +318,16 @@ class EmailGet:
     def _from_head(email: Email, head: Head, view: EmailView) -> JsonObject:
         """:meth:`_record` of a :attr:`EmailView.head_only` view from the email's record
         and the properties of its summary."""
-        record = record_properties(email)
-        record.update(head.values(view.properties))
-        return {p: record.get(p) for p in view.properties}
+        held = head.properties
+        out: JsonObject = {}
+        for p in view.properties:  # only the wanted ones are computed (50 per list view)
+            record = RECORD_VALUES.get(p)
+            if record is not None:
+                out[p] = record(email)
+            else:  # a summary property: held (null if the email has no summary)
+                value = held.get(p)
+                out[p] = copy_value(value) if type(value) is list else value
+        return out
 
     async def _record(self, email: Email, raw: bytes | None, view: EmailView,
                       gate: asyncio.Semaphore) -> JsonObject:

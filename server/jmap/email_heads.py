@@ -41,20 +41,15 @@ class Head:
     repeated: frozenset[str]
 
     def usable(self, wanted: tuple[str, ...]) -> bool:
-        return not any(p in self.repeated for p in wanted)
-
-    def values(self, wanted: tuple[str, ...]) -> JsonObject:
-        """Those of ``wanted`` it holds, as values of the caller's own."""
-        held = self.properties
-        return {p: (_copy(held[p]) if type(held[p]) is list else held[p])
-                for p in wanted if p in held}
+        return not self.repeated or not any(p in self.repeated for p in wanted)
 
 
-def _copy(value: JsonValue) -> JsonValue:
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+def copy_value(value: JsonValue) -> JsonValue:
+    """A held value as the caller's own: the values a :class:`Head` holds are JSON
+    scalars, arrays of strings (message ids) or arrays of EmailAddress objects (flat
+    objects of strings and nulls), so a copy one level deep is a whole copy."""
+    if type(value) is list:
+        return [dict(v) if type(v) is dict else v for v in value]
     return value
 
 

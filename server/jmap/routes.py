@@ -31,7 +31,7 @@ from .methods import CORE, Limits, Registry
 from .request import Response as ApiResponse
 from .request import parse_request
 from .settings import JmapSettings
-from .session import API_PATH, SESSION_PATHS, accounts_of, session_resource, session_state
+from .session import API_PATH, SESSION_PATHS, SessionStates, session_resource
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,7 @@ class _Endpoints:
             require_tls=settings.auth_require_tls, tokens=tokens)
         self.in_flight = InFlight(settings.limits.max_concurrent_requests)
         self.capabilities = frozenset(registry.capabilities)
+        self.sessions = SessionStates(registry)
 
     def routes(self, extra: Sequence[HttpRoute | WsRoute] = ()) -> list[BaseRoute]:
         session = self._endpoint("session", self.session)
@@ -175,15 +176,16 @@ class _Endpoints:
     async def _execute(self, raw: bytes, principal: Principal, base_url: str) -> ApiResponse:
         parsed = parse_request(raw, capabilities=self.capabilities,
                                max_calls=self.settings.limits.max_calls_in_request)
-        session = session_resource(principal, self.registry, base_url)
-        return await execute(parsed, self.registry, principal=principal,
-                             accounts=accounts_of(principal, self.registry),
-                             limits=self.settings.limits, session_state=session_state(session))
+        accounts, state = self.sessions.get(principal, base_url)
+        return await execute(parsed, self.registry, principal=principal, accounts=accounts,
+                             limits=self.settings.limits, session_state=state)
 
     def _endpoint(self, name: str, handler: Handler, password_only: bool = False
                   ) -> Callable[[HttpRequest], Awaitable[Response]]:
         """``handler`` behind authentication, with its refusals and request-level
         errors answered as problem+json, counted and timed."""
+        ok, duration = REQUESTS.labels(name, "ok"), REQUEST_DURATION.labels(name)
+
         async def endpoint(request: HttpRequest) -> Response:
             started = time.perf_counter()
             request_id = connection_id.set("jmap-" + secrets.token_hex(6))  # on every line
@@ -199,8 +201,8 @@ class _Endpoints:
             finally:
                 connection_id.reset(request_id)
             response.headers.update(CORS)
-            REQUESTS.labels(name, result).inc()
-            REQUEST_DURATION.labels(name).observe(time.perf_counter() - started)
+            (ok if result == "ok" else REQUESTS.labels(name, result)).inc()
+            duration.observe(time.perf_counter() - started)
             return response
         return endpoint
 
@@ -212,7 +214,7 @@ class _Endpoints:
         client = request.client.host if request.client is not None else ""
         return await self.auth.authenticate(request.headers.get("authorization"),
                                             client=client,
-                                            secure=request.url.scheme == "https",
+                                            secure=request.scope.get("scheme") == "https",
                                             password_only=password_only)
 
     async def session(self, request: HttpRequest, principal: Principal) -> Response:

@@ -8,6 +8,8 @@ session does (another account, a capability, a limit, a URL), and every API resp
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from server.directory.base import Principal
 
@@ -67,3 +69,29 @@ def session_state(session: JsonObject) -> str:
     state = session["state"]
     assert isinstance(state, str)
     return state
+
+
+
+class SessionStates:
+    """The accounts and the session ``state`` of each (principal, base URL), kept per
+    process: every API request needs both (RFC 8620 section 3.4: ``sessionState``), and
+    building the Session object to digest it is a noticeable part of a small request.
+    Both are functions of the principal (a changed one, another name or address, is
+    another key), the registry's capabilities (fixed once the routes are built) and the
+    base URL, so an entry never goes stale; at most ``entries`` are kept (the oldest
+    dropped first)."""
+
+    def __init__(self, registry: Registry, entries: int = 4096) -> None:
+        self.registry, self.entries = registry, entries
+        self._states: dict[tuple[Principal, str], tuple[Mapping[str, Account], str]] = {}
+
+    def get(self, principal: Principal, base_url: str) -> tuple[Mapping[str, Account], str]:
+        key = (principal, base_url)
+        found = self._states.get(key)
+        if found is None:
+            state = session_state(session_resource(principal, self.registry, base_url))
+            found = MappingProxyType(accounts_of(principal, self.registry)), state
+            if len(self._states) >= self.entries:
+                del self._states[next(iter(self._states))]
+            self._states[key] = found
+        return found

@@ -15,7 +15,7 @@ import bisect
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from ..base import (
@@ -47,6 +47,9 @@ from .mutations import (
     split_versionstamp,
 )
 from .storage import read_version
+
+
+_KEYS_PER_QUERY = 500  # get_many's keys per SQL query (SQLite allows 32,766 parameters)
 
 
 class TransactionHost(Protocol):
@@ -158,6 +161,28 @@ class SqliteTransaction:
             self._reads.add_key(key)
         return value
 
+    async def get_many(self, keys: Sequence[bytes], *, snapshot: bool = False
+                       ) -> list[bytes | None]:
+        if self._local or self._cleared or self._unreadable or any(
+                len(k) > MAX_KEY_SIZE for k in keys):
+            return [await self.get(k, snapshot=snapshot) for k in keys]  # the general path
+        self._raise_deferred()
+        for key in keys:
+            check_key(key)
+        self._check_age()
+        found: dict[bytes, bytes] = {}
+        conn = self._snapshot()
+        distinct = list(dict.fromkeys(keys))
+        for at in range(0, len(distinct), _KEYS_PER_QUERY):
+            chunk = distinct[at:at + _KEYS_PER_QUERY]
+            found.update(conn.execute(
+                f"SELECT key, value FROM kv WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        if not snapshot:
+            for key in distinct:
+                self._reads.add_key(key)
+        return [found.get(k) for k in keys]
+
     async def get_range(
         self,
         begin: bytes,
@@ -185,10 +210,15 @@ class SqliteTransaction:
                 readable = (gaps[-1][0] if gaps and gaps[-1][1] == end else end, end)
             else:
                 readable = (begin, gaps[0][1] if gaps and gaps[0][0] == begin else begin)
-        for key, value in self._merged(*readable, reverse):
-            out.append(KeyValue(key, value))
-            if limit and len(out) >= limit:
-                break
+        if not self._cleared and not self._local_between(*readable):
+            # nothing of this transaction's own in the range (most reads): the snapshot's
+            # rows, the limit applied by SQLite, without merging row by row
+            out = [KeyValue(k, v) for k, v in self._db_range(*readable, reverse, limit)]
+        else:
+            for key, value in self._merged(*readable, reverse):
+                out.append(KeyValue(key, value))
+                if limit and len(out) >= limit:
+                    break
         if readable != (begin, end) and not (limit and len(out) >= limit):
             raise AccessedUnreadable("range read reaches keys this transaction wrote "
                                      "with a versionstamp")
@@ -204,6 +234,20 @@ class SqliteTransaction:
             for b, e in self._cleared.gaps(begin, end) if self._cleared else [(begin, end)]:
                 self._reads.add(b, e)
         return out
+
+    def _db_range(self, begin: bytes, end: bytes, reverse: bool, limit: int
+                  ) -> list[tuple[bytes, bytes]]:
+        """The snapshot's rows in [begin, end), at most ``limit`` (0: all)."""
+        if begin >= end:
+            return []
+        order = "DESC" if reverse else "ASC"
+        if limit:
+            return self._snapshot().execute(
+                f"SELECT key, value FROM kv WHERE key>=? AND key<? ORDER BY key {order} "
+                "LIMIT ?", (begin, end, limit)).fetchall()
+        return self._snapshot().execute(
+            f"SELECT key, value FROM kv WHERE key>=? AND key<? ORDER BY key {order}",
+            (begin, end)).fetchall()
 
     def _merged(self, begin: bytes, end: bytes, reverse: bool) -> Iterator[tuple[bytes, bytes]]:
         """The database's rows (minus locally cleared ranges) merged with local writes."""

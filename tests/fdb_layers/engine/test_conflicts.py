@@ -51,6 +51,27 @@ async def test_conflicting_transaction_fails_then_retry_sees_other_write(
     assert await read_key(plain_engine, key) == b"fast+slow"
 
 
+@pytest.mark.parametrize("snapshot", [False, True])
+async def test_get_many_conflicts_as_get(plain_engine: Engine, snapshot: bool) -> None:
+    """Each key get_many reads is in the read conflict set, as get's (not when
+    ``snapshot``): another transaction's write to one of them fails the commit."""
+    keys = [S.pack(("many", i)) for i in range(3)]
+    for key in keys:
+        await write_key(plain_engine, key, b"0")
+    t1 = plain_engine.create_transaction()
+    try:
+        assert await t1.get_many(keys, snapshot=snapshot) == [b"0"] * 3
+        await write_key(plain_engine, keys[1], b"1")
+        t1.set(S.pack(("many-out",)), b"x")
+        if snapshot:
+            await t1.commit()
+        else:
+            with pytest.raises(base.NotCommitted):
+                await t1.commit()
+    finally:
+        t1.cancel()
+
+
 async def test_snapshot_reads_do_not_conflict(plain_engine: Engine) -> None:
     key = S.pack(("snap",))
     await write_key(plain_engine, key, b"0")

@@ -26,6 +26,27 @@ async def test_set_get_clear_and_read_your_writes(engine: Engine) -> None:
     assert await read_key(engine, S.pack(("missing",))) is None
 
 
+async def test_get_many_reads_as_get_of_each(engine: Engine) -> None:
+    """get_many gives what get of each key gives, in order, missing and repeated keys
+    included, the transaction's own writes and clears seen (read-your-writes)."""
+    await write_key(engine, S.pack(("m", 1)), b"one")
+    await write_key(engine, S.pack(("m", 2)), b"two")
+    keys = [S.pack(("m", 2)), S.pack(("m", 9)), S.pack(("m", 1)), S.pack(("m", 2))]
+
+    tr = engine.create_transaction()  # never committed: its writes are its own
+    try:
+        assert await tr.get_many(keys) == [b"two", None, b"one", b"two"]
+        assert await tr.get_many([]) == []
+        tr.set(S.pack(("m", 9)), b"nine")
+        tr.clear(S.pack(("m", 1)))
+        assert await tr.get_many(keys) == [b"two", b"nine", None, b"two"]
+        assert await tr.get_many(keys, snapshot=True) == [b"two", b"nine", None, b"two"]
+        with pytest.raises(base.KeyOutsideLegalRange):
+            await tr.get_many([S.pack(("m", 1)), b"\xff/system"])
+    finally:
+        tr.cancel()
+
+
 async def test_get_range_limit_reverse_and_local_writes(engine: Engine) -> None:
     async def fill(tr: Transaction) -> None:
         for i in range(10):

@@ -35,6 +35,7 @@ from fdb_layers.mail.queries import (
     count_deleted,
     get_visible_changes,
     get_visible_email,
+    get_visible_emails,
     list_messages,
     query_mailbox,
 )
@@ -388,6 +389,8 @@ class MailModel(RuleBasedStateMachine):
         it (layer reads read-only: one transaction for them all)."""
         async def view(tr: Any, account: str) -> tuple[dict[str, Any], dict[str, Any]]:
             emails = {e: await get_visible_email(tr, account, e) for e in self.emails}
+            at_once = await get_visible_emails(tr, account, [*self.emails, "nosuch"])
+            assert at_once == [*emails.values(), None]  # the batch reads as each alone
             boxes = {b: (await count_deleted(tr, account, b),
                          await query_mailbox(tr, account, b, limit=1000),
                          await query_mailbox(tr, account, b, limit=2, position=1))

@@ -136,6 +136,30 @@ async def test_concurrent_misses_share_one_lookup() -> None:
     assert inner.calls["resolve_recipient"] == 1
 
 
+async def test_concurrent_password_versions_share_one_lookup_and_are_never_kept() -> None:
+    """The credential cache needs the current password version: concurrent asks for
+    one login share the look-up under way, and the next ask makes a new one."""
+    class Versions(Slow):
+        version = "v1"
+
+        async def password_version(self, login: str) -> str | None:
+            self._count("password_version")
+            await self.gate.wait()
+            return f"{login}:{self.version}"
+
+    inner = Versions()
+    d = CachedDirectory(inner, 2.0)
+    tasks = [asyncio.create_task(d.password_version("u")) for _ in range(5)]
+    other = asyncio.create_task(d.password_version("w"))
+    await asyncio.sleep(0)
+    inner.gate.set()
+    assert await asyncio.gather(*tasks) == ["u:v1"] * 5 and await other == "w:v1"
+    assert inner.calls["password_version"] == 2
+    inner.version = "v2"  # the password changed: the next ask sees it
+    assert await d.password_version("u") == "u:v2"
+    assert inner.calls["password_version"] == 3
+
+
 async def test_errors_are_shared_but_not_cached() -> None:
     inner = Slow()
     inner.fail = True

@@ -11,6 +11,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
+from server.jmap.email_heads import copy_value
 from tests.server.jmap.test_mail import Mail, mail, one
 
 __all__ = ["mail"]
@@ -81,3 +82,19 @@ async def test_cached_list_view_properties_follow_the_store(mail: Mail) -> None:
         assert destroyed["destroyed"] == [ids[0]]
         gone = await _list(c, alice, ids)
         assert [e["id"] for e in gone["list"]] == ids[1:] and gone["notFound"] == [ids[0]]
+
+
+def test_held_values_are_given_as_copies() -> None:
+    """The cache's values leave it as the caller's own: a response being built (or a
+    result reference, RFC 8620 section 3.7) cannot change what the next request gets."""
+    held = [{"name": "A", "email": "a@remote.test"}]
+    ids = ["m1@remote.test"]
+    got, got_ids = copy_value(held), copy_value(ids)
+    assert got == held and got_ids == ids
+    assert isinstance(got, list) and isinstance(got[0], dict)
+    assert isinstance(got_ids, list)
+    got[0]["name"] = "B"
+    got.append({})
+    got_ids.append("m2@remote.test")
+    assert held == [{"name": "A", "email": "a@remote.test"}] and ids == ["m1@remote.test"]
+    assert copy_value("subject") == "subject" and copy_value(None) is None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
+from server.directory.base import Principal
 from server.jmap.methods import CORE
+from server.jmap.session import SessionStates, accounts_of, session_resource
 from tests.server.jmap.conftest import TEST_CAPABILITY, Jmap, call
 
 
@@ -84,6 +87,24 @@ async def test_session_state_of_api_responses_is_the_sessions(jmap: Jmap) -> Non
         session = (await c.get("/.well-known/jmap")).json()
         response = await call(c, ["Core/echo", {}, "a"])
     assert response["sessionState"] == session["state"]
+
+
+def test_kept_session_states_are_the_sessions_and_follow_the_principal(jmap: Jmap) -> None:
+    """What every API request reports (RFC 8620 section 3.4, ``sessionState``) is kept
+    per process: it is the Session's state, and a principal whose address changed has
+    another Session, hence another state, never the one kept for its former self."""
+    registry = jmap.registry()
+    states = SessionStates(registry, entries=1)
+    alice = Principal("a1", "alice", "individual", ("alice@example.com",))
+    moved = replace(alice, emails=("alice@example.org",))
+    seen = []
+    for who, base in ((alice, "http://h"), (moved, "http://h"), (alice, "http://h"),
+                      (alice, "https://other")):
+        accounts, state = states.get(who, base)
+        assert state == session_resource(who, registry, base)["state"]
+        assert accounts == accounts_of(who, registry)
+        seen.append(state)
+    assert seen[0] == seen[2] and len(set(seen)) == 3
 
 
 async def test_session_is_not_cached_and_needs_get(jmap: Jmap) -> None:
