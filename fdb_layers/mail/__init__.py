@@ -86,6 +86,7 @@ from .mailboxes import (
     list_orphan_subscriptions,
     rename_mailbox,
     rename_mailbox_path,
+    set_role,
     set_subscribed,
     split_path,
     subscribe_name,
@@ -171,7 +172,7 @@ __all__ = [
     "MailboxStatus", "create_mailbox", "create_mailbox_path", "delete_mailbox", "find_mailbox",
     "find_role", "get_mailbox", "get_highest_modseq", "get_status", "list_mailboxes",
     "rename_mailbox", "rename_mailbox_path", "set_subscribed", "split_path",
-    "subscribe_name", "list_orphan_subscriptions",
+    "subscribe_name", "list_orphan_subscriptions", "set_role",
     # messages: UIDs, modseqs, flags (keywords), expunge -- writes
     "MAX_BATCH", "MAX_DELIVERY_ID", "Appended", "ExpungeResult", "NewEmail", "Placement",
     "RoleMailbox", "StoreResult", "append_email", "copy_messages", "deliver_email",

@@ -618,6 +618,33 @@ async def set_subscribed(
         await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
 
 
+async def set_role(
+    tr: Transaction, account_id: str, mailbox_id: str, role: str | None
+) -> Mailbox:
+    """Give a mailbox a role, or take it away (JMAP Mailbox/set update; RFC 8621 section
+    2 only asks that a role be held by one mailbox of the account: RoleExists).  The
+    inbox role stays with INBOX, which IMAP names by it (RFC 9051 section 5.1):
+    ValueError, as for an unknown role."""
+    keys = account_keys(account_id)
+    rec = await load_mailbox(tr, keys, mailbox_id)
+    new = role or ""
+    if rec.role != new:
+        if new not in ROLES + ("",):
+            raise ValueError(f"unknown role {role!r}")
+        if "inbox" in (rec.role, new):
+            raise ValueError("the inbox role stays with INBOX")
+        if new:
+            if await tr.get(keys.role.pack((new,))) is not None:
+                raise RoleExists(new)
+            tr.set(keys.role.pack((new,)), pack((mailbox_id,)))
+        if rec.role:
+            tr.clear(keys.role.pack((rec.role,)))
+        rec = replace(rec, role=new)
+        tr.set(keys.mailbox.pack((mailbox_id,)), rec.encode())
+        await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
+    return _public(mailbox_id, rec, await _path_of(tr, keys, rec))
+
+
 async def subscribe_name(tr: Transaction, account_id: str, path: str, subscribed: bool) -> None:
     """IMAP SUBSCRIBE / UNSUBSCRIBE (RFC 9051 sections 6.3.7 and 6.3.8): of an existing
     mailbox, its flag; else of the name alone.  A server MAY refuse a name that does not
