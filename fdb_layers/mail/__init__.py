@@ -54,6 +54,7 @@ from .errors import (
     StorageFull,
     StoreUnavailable,
     TooManyAnnotations,
+    TooManySubscriptions,
 )
 from .keywords import (
     DELETED,
@@ -82,10 +83,13 @@ from .mailboxes import (
     get_mailbox,
     get_status,
     list_mailboxes,
+    list_orphan_subscriptions,
     rename_mailbox,
     rename_mailbox_path,
+    set_role,
     set_subscribed,
     split_path,
+    subscribe_name,
 )
 from .maintenance import (
     MaintenanceResult,
@@ -160,6 +164,7 @@ __all__ = [
     "MailboxHasChildren", "MailboxNotEmpty", "MailboxNotDeletable", "MailboxNotSelectable",
     "RoleExists", "EmailNotFound", "EmailExists", "QuotaExceeded", "BatchTooLarge",
     "CannotCalculateChanges", "BlobBeingDeleted", "AnnotationTooLarge", "TooManyAnnotations",
+    "TooManySubscriptions",
     # accounts
     "ROLE_NAMES", "account_exists", "ensure_account", "ensure_role_mailbox", "require_account",
     "watch_account",
@@ -168,6 +173,7 @@ __all__ = [
     "MailboxStatus", "create_mailbox", "create_mailbox_path", "delete_mailbox", "find_mailbox",
     "find_role", "get_mailbox", "get_highest_modseq", "get_status", "list_mailboxes",
     "rename_mailbox", "rename_mailbox_path", "set_subscribed", "split_path",
+    "subscribe_name", "list_orphan_subscriptions", "set_role",
     # messages: UIDs, modseqs, flags (keywords), expunge -- writes
     "MAX_BATCH", "MAX_DELIVERY_ID", "Appended", "ExpungeResult", "NewEmail", "Placement",
     "RoleMailbox", "StoreResult", "append_email", "copy_messages", "deliver_email",

@@ -83,6 +83,11 @@ class TooManyAnnotations(MailError):
     """The account has :data:`fdb_layers.mail.metadata.MAX_ANNOTATIONS` entries already."""
 
 
+class TooManySubscriptions(MailError):
+    """The account has :data:`fdb_layers.mail.subscriptions.MAX_NAMES` subscribed names
+    without a mailbox already."""
+
+
 class StoreUnavailable(Exception):
     """The store could not run the transaction (conflicts retried too long, the
     cluster unreachable, a layout this node cannot use...): nothing was written by

@@ -45,7 +45,9 @@ LAYOUT_VERSION = 1  # major version of everything below
 # 1.5: annotations of mailboxes and of the account's server (IMAP METADATA, RFC 5464)
 #      ``annot``, their count per mailbox ``annotn`` and the change counter ``annot``
 #      (see .metadata)
-LAYOUT = (LAYOUT_VERSION, 5)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.6: subscribed names that have no mailbox ``subs`` (see .subscriptions); a mailbox's
+#      own subscription stays the flag of its record, so earlier data reads unchanged
+LAYOUT = (LAYOUT_VERSION, 6)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -162,6 +164,7 @@ class AccountKeys:
         "cleanup",
         "annotation",
         "annotation_count",
+        "subscription",
     )
 
     def __init__(self, account_id: str) -> None:
@@ -205,6 +208,7 @@ class AccountKeys:
         # [mailbox_id ("" for the server), *entry components] -> value (RFC 5464)
         self.annotation = a("annot")
         self.annotation_count = a("annotn")  # [mailbox_id] -> int64 entries it has
+        self.subscription = a("subs")  # [path] -> b"": subscribed names without a mailbox
 
     def count_key(self, name: str) -> bytes:
         return self.counter.pack((name,))

@@ -8,6 +8,10 @@ mailbox of any size rewrites one record and moving a parent moves its children
 for free.  Deleting detaches the storage in one small transaction;
 :mod:`fdb_layers.mail.cleanup` empties it later in batches.
 
+A name stays subscribed when its mailbox is deleted or renamed away and can be
+subscribed before it exists (RFC 3501 section 6.3.6): such names are kept apart, see
+:mod:`fdb_layers.mail.subscriptions`.
+
 Status (messages, unseen, size, UIDNEXT, HIGHESTMODSEQ) comes from counters kept
 with atomic adds, so SELECT, STATUS and Mailbox/get never scan.  Every write is
 idempotent for a caller-given mailbox id: running it twice changes nothing more.
@@ -32,6 +36,7 @@ from .errors import (
 )
 from .markers import read_marker, write_marker
 from .metadata import clear_annotations, copy_annotations
+from .subscriptions import add_name, keep_name, list_names, take_name
 from .layout import (
     MAILBOX_SEQ,
     PENDING_CLEANUP,
@@ -215,12 +220,17 @@ async def insert_mailbox(
     name: str,
     *,
     role: str = "",
-    subscribed: bool = False,
+    subscribed: bool | None = None,
 ) -> MailboxRecord:
-    """Write a new mailbox (checks done by the caller)."""
+    """Write a new mailbox (checks done by the caller).  ``subscribed=None``: subscribed
+    if its name is (RFC 3501 section 6.3.6: the name outlived an earlier mailbox, or was
+    subscribed before it existed); either way the mailbox now carries the name's
+    subscription."""
     modseq = await changes.modseq()
     storage = await _new_storage(tr, keys, mailbox_id, modseq)
-    rec = MailboxRecord(parent_id, name, role, storage, subscribed, False)
+    rec = MailboxRecord(parent_id, name, role, storage, False, False)
+    kept = await take_name(tr, keys, await _path_of(tr, keys, rec))
+    rec = replace(rec, subscribed=kept if subscribed is None else subscribed)
     tr.set(keys.mailbox.pack((mailbox_id,)), rec.encode())
     tr.set(keys.mailbox_name.pack((parent_id, _index_name(parent_id, name))), pack((mailbox_id,)))
     if role:
@@ -324,9 +334,10 @@ async def create_mailbox(
     mailbox_id: str,
     parent_id: str | None = None,
     role: str | None = None,
-    subscribed: bool = False,
+    subscribed: bool | None = None,
 ) -> Mailbox:
-    """Create one mailbox under ``parent_id`` (JMAP Mailbox/set create)."""
+    """Create one mailbox under ``parent_id`` (JMAP Mailbox/set create; IMAP CREATE with
+    a special use).  ``subscribed=None``: as its name is (see :func:`insert_mailbox`)."""
     keys = account_keys(account_id)
     parent = parent_id or ""
     existing = await _check_new_id(tr, keys, mailbox_id)
@@ -366,7 +377,12 @@ async def _create_parents(
 
 
 async def create_mailbox_path(
-    tr: Transaction, account_id: str, path: str, *, mailbox_id: str, subscribed: bool = False
+    tr: Transaction,
+    account_id: str,
+    path: str,
+    *,
+    mailbox_id: str,
+    subscribed: bool | None = None,
 ) -> Mailbox:
     """IMAP CREATE (RFC 9051 section 6.3.4): creates missing superiors too."""
     keys = account_keys(account_id)
@@ -395,6 +411,41 @@ async def _is_self_or_descendant(
     return False
 
 
+async def _subtree(
+    tr: Transaction, keys: AccountKeys, mailbox_id: str, path: str
+) -> list[tuple[str, str, MailboxRecord]]:
+    """``(id, path, record)`` of the mailbox and of every mailbox below it."""
+    out = [(mailbox_id, path, await load_mailbox(tr, keys, mailbox_id))]
+    for row in await tr.get_range(*keys.mailbox_name.range((mailbox_id,))):
+        child = unpack_str(row.value)
+        rec = await load_mailbox(tr, keys, child)
+        out += await _subtree(tr, keys, child, path + DELIMITER + rec.name)
+    return out
+
+
+async def _move_subscriptions(
+    tr: Transaction,
+    keys: AccountKeys,
+    changes: ChangeSet,
+    moved: list[tuple[str, str, MailboxRecord]],
+    old_path: str,
+    new_path: str,
+) -> None:
+    """After a rename: the old names stay subscribed (RFC 3501 section 6.3.6: the server
+    does not drop a name because its mailbox went), each mailbox keeps its own flag
+    (JMAP isSubscribed follows the mailbox), and a mailbox landing on a subscribed name
+    without a mailbox takes that subscription over."""
+    for _, path, rec in moved:
+        if rec.subscribed:
+            keep_name(tr, keys, path)
+    for mailbox_id, path, _ in moved:
+        if await take_name(tr, keys, new_path + path[len(old_path):]):
+            rec = await load_mailbox(tr, keys, mailbox_id)
+            if not rec.subscribed:
+                tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, subscribed=True).encode())
+                await changes.record(MAILBOX, mailbox_id, UPDATED)
+
+
 async def _move(
     tr: Transaction,
     keys: AccountKeys,
@@ -408,12 +459,15 @@ async def _move(
         raise InvalidMailboxName("a mailbox cannot move below itself")
     if await find_child(tr, keys, parent, name) is not None:
         raise MailboxExists(name)
+    old_path = await _path_of(tr, keys, rec)
+    moved = await _subtree(tr, keys, mailbox_id, old_path)
     tr.clear(keys.mailbox_name.pack((rec.parent_id, _index_name(rec.parent_id, rec.name))))
     tr.set(keys.mailbox_name.pack((parent, _index_name(parent, name))), pack((mailbox_id,)))
     new = replace(rec, parent_id=parent, name=name)
     tr.set(keys.mailbox.pack((mailbox_id,)), new.encode())
     await changes.record(MAILBOX, mailbox_id, UPDATED)
-    return new
+    await _move_subscriptions(tr, keys, changes, moved, old_path, await _path_of(tr, keys, new))
+    return await load_mailbox(tr, keys, mailbox_id)
 
 
 async def rename_mailbox(
@@ -465,7 +519,10 @@ async def rename_mailbox_path(
         await _check_new_id(tr, keys, new_mailbox_id)
         parent = await _create_parents(tr, keys, changes, new_parts[:-1])
         modseq = await changes.modseq()
-        moved = MailboxRecord(parent, new_parts[-1], "", rec.storage, rec.subscribed, False)
+        kept = await take_name(tr, keys, DELIMITER.join(new_parts))
+        moved = MailboxRecord(
+            parent, new_parts[-1], "", rec.storage, rec.subscribed or kept, False
+        )
         tr.set(keys.mailbox.pack((new_mailbox_id,)), moved.encode())
         tr.set(
             keys.mailbox_name.pack((parent, _index_name(parent, new_parts[-1]))),
@@ -536,6 +593,9 @@ async def delete_mailbox(
         if op_id is not None:
             await write_marker(tr, keys, changes, op_id, ())
         return
+    if rec.subscribed:
+        # RFC 3501 section 6.3.6 (RFC 9051 section 6.3.7): the name stays subscribed
+        keep_name(tr, keys, await _path_of(tr, keys, rec))
     if rec.storage:
         _detach_storage(tr, keys, rec.storage)
     clear_annotations(tr, keys, mailbox_id)
@@ -556,3 +616,54 @@ async def set_subscribed(
     if rec.subscribed != subscribed:
         tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, subscribed=subscribed).encode())
         await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
+
+
+async def set_role(
+    tr: Transaction, account_id: str, mailbox_id: str, role: str | None
+) -> Mailbox:
+    """Give a mailbox a role, or take it away (JMAP Mailbox/set update; RFC 8621 section
+    2 only asks that a role be held by one mailbox of the account: RoleExists).  The
+    inbox role stays with INBOX, which IMAP names by it (RFC 9051 section 5.1):
+    ValueError, as for an unknown role."""
+    keys = account_keys(account_id)
+    rec = await load_mailbox(tr, keys, mailbox_id)
+    new = role or ""
+    if rec.role != new:
+        if new not in ROLES + ("",):
+            raise ValueError(f"unknown role {role!r}")
+        if "inbox" in (rec.role, new):
+            raise ValueError("the inbox role stays with INBOX")
+        if new:
+            if await tr.get(keys.role.pack((new,))) is not None:
+                raise RoleExists(new)
+            tr.set(keys.role.pack((new,)), pack((mailbox_id,)))
+        if rec.role:
+            tr.clear(keys.role.pack((rec.role,)))
+        rec = replace(rec, role=new)
+        tr.set(keys.mailbox.pack((mailbox_id,)), rec.encode())
+        await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
+    return _public(mailbox_id, rec, await _path_of(tr, keys, rec))
+
+
+async def subscribe_name(tr: Transaction, account_id: str, path: str, subscribed: bool) -> None:
+    """IMAP SUBSCRIBE / UNSUBSCRIBE (RFC 9051 sections 6.3.7 and 6.3.8): of an existing
+    mailbox, its flag; else of the name alone.  A server MAY refuse a name that does not
+    exist (section 6.3.7); this one accepts it (up to :data:`.subscriptions.MAX_NAMES`:
+    TooManySubscriptions).  Unsubscribing a name that is not subscribed changes nothing,
+    as for a mailbox that is not (so a retry after an unknown result is no error)."""
+    keys = account_keys(account_id)
+    parts = split_path(path)
+    mailbox_id = await _find_path(tr, keys, parts)
+    if mailbox_id is not None:
+        await set_subscribed(tr, account_id, mailbox_id, subscribed)
+        return
+    name = DELIMITER.join(parts)
+    if subscribed:
+        await add_name(tr, keys, name)
+    else:
+        await take_name(tr, keys, name)
+
+
+async def list_orphan_subscriptions(tr: Transaction, account_id: str) -> list[str]:
+    """The subscribed names that have no mailbox (IMAP shows them \\NonExistent)."""
+    return await list_names(tr, account_keys(account_id))

@@ -2,8 +2,9 @@
 transaction of the mail layer (so one failure leaves the others done), the layer's
 refusals reported as the SetErrors the RFC names.
 
-What the layer does not keep is refused rather than dropped: a role cannot be changed
-after creation, and sortOrder is always 0."""
+What the layer does not keep is refused rather than dropped: sortOrder is always 0.  A role
+can be set or cleared by update as long as each role stays with one mailbox (RFC 8621
+section 2); the inbox role stays with INBOX."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from fdb_layers.mail import (
     get_mailbox,
     get_state,
     rename_mailbox,
+    set_role,
     set_subscribed,
 )
 
@@ -133,7 +135,12 @@ async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id
                        properties=tuple(p for p in SERVER_SET if p in patched))
     name, parent_id, role, subscribed = _check(ctx, patched)
     if role != current["role"]:
-        raise _invalid("role", "the role of a mailbox cannot be changed")
+        try:
+            await set_role(tr, account_id, mailbox_id, role)
+        except RoleExists:
+            raise _invalid("role", "another mailbox has this role") from None
+        except ValueError as e:  # the inbox role, given or taken
+            raise _invalid("role", str(e)) from None
     if (name, parent_id) != (current["name"], current["parentId"]):
         try:
             await rename_mailbox(tr, account_id, mailbox_id, name=name, parent_id=parent_id)

@@ -21,6 +21,7 @@ from fdb_layers.mail import (
     StorageFull,
     StoreUnavailable,
     TooManyAnnotations,
+    TooManySubscriptions,
 )
 from server.delivery import InvalidRequest, MessageTooLarge, TemporaryFailure
 from server.directory.base import DirectoryError
@@ -55,6 +56,7 @@ TABLE: dict[type[Exception], tuple[str, str | None, str]] = {
     MailboxNotSelectable: ("NO", "CANNOT", "Mailbox cannot be selected"),
     RoleExists: ("NO", "ALREADYEXISTS", "Special-use mailbox already exists"),
     QuotaExceeded: ("NO", "OVERQUOTA", "Over quota"),
+    TooManySubscriptions: ("NO", "LIMIT", "Too many subscribed names without a mailbox"),
     AccountNotFound: ("NO", "UNAVAILABLE", "Account not available"),
     StorageFull: ("NO", "UNAVAILABLE", "Storage full, try again later"),
     StoreUnavailable: ("NO", "UNAVAILABLE", "Store unavailable, try again later"),

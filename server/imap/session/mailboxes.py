@@ -22,8 +22,9 @@ from fdb_layers.mail import (
     get_status,
     list_mailboxes,
     list_messages,
+    list_orphan_subscriptions,
     rename_mailbox_path,
-    set_subscribed,
+    subscribe_name,
     transact,
 )
 from server.imap.wire import commands as c
@@ -75,11 +76,10 @@ SELECTION_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIA
 RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
 
 
-def _ancestors(boxes: list[Mailbox]) -> set[str]:
-    """The paths that have at least one of ``boxes`` below them."""
+def _ancestors(paths: list[str]) -> set[str]:
+    """The paths that have at least one of ``paths`` below them."""
     out: set[str] = set()
-    for box in boxes:
-        path = box.path
+    for path in paths:
         while DELIMITER in path:
             path = path.rpartition(DELIMITER)[0]
             if path in out:
@@ -126,22 +126,37 @@ async def list_(s: Session, cmd: c.Command) -> None:
         s.write(ListData(("\\Noselect",), DELIMITER, ""))
         s.ok(cmd.tag, "LIST completed")
         return
-    boxes = await transact(s.ctx.engine, list_mailboxes, s.account_id)
+    boxes, orphans = await transact(s.ctx.engine, _listing, s.account_id)
     regexes = [pattern_regex(cmd.reference, p) for p in cmd.patterns]
     criteria = selection - {"RECURSIVEMATCH", "REMOTE"}
+    if criteria != {"SUBSCRIBED"}:
+        # RFC 5258 section 3.1: names without a mailbox are listed by (SUBSCRIBED) only
+        orphans = []
     show_subscribed = "SUBSCRIBED" in selection | returns
-    parents = _ancestors(boxes)
-    # mailboxes with a descendant meeting the criteria (RECURSIVEMATCH)
-    wanted_below = _ancestors([b for b in boxes if _selected(b, criteria)]) if recursive \
-        else set()
-    for box in boxes:
-        if not any(r.match(box.path) for r in regexes):
+    parents = _ancestors([b.path for b in boxes])
+    # names with a descendant meeting the criteria (RECURSIVEMATCH)
+    wanted_below = _ancestors([b.path for b in boxes if _selected(b, criteria)] + orphans) \
+        if recursive else set()
+    entries: dict[str, Mailbox | None] = dict.fromkeys(wanted_below)
+    entries.update(dict.fromkeys(orphans))
+    entries.update((b.path, b) for b in boxes)
+    kept = set(orphans)
+    for path in sorted(entries):
+        if not any(r.match(path) for r in regexes):
             continue
         # RFC 5258 section 3.5: with RECURSIVEMATCH a mailbox whose descendants meet the
         # criteria is listed, with CHILDINFO naming the criteria they meet
         childinfo: tuple[str, ...] = ()
-        if box.path in wanted_below:
+        if path in wanted_below:
             childinfo = tuple(sorted(criteria & {"SUBSCRIBED"}))
+        box = entries[path]
+        if box is None:
+            # RFC 5258 sections 3 and 3.1: a subscribed name without a mailbox, or the
+            # superior of one, is \NonExistent (which implies \Noselect)
+            attrs = ("\\NonExistent", "\\Subscribed") if path in kept \
+                else ("\\NonExistent",)
+            s.write(ListData(attrs, DELIMITER, path, childinfo=childinfo))
+            continue
         if not _selected(box, criteria) and not childinfo:
             continue
         s.write(ListData(_attributes(box, parents, show_subscribed), DELIMITER, box.path,
@@ -154,22 +169,30 @@ async def list_(s: Session, cmd: c.Command) -> None:
     s.ok(cmd.tag, "LIST completed")
 
 
+async def _listing(tr: Transaction, account_id: str) -> tuple[list[Mailbox], list[str]]:
+    """The mailboxes and the subscribed names without one, as of one moment."""
+    return await list_mailboxes(tr, account_id), await list_orphan_subscriptions(tr, account_id)
+
+
 async def lsub(s: Session, cmd: c.Command) -> None:
     """RFC 3501 section 6.3.9 (IMAP4rev1 only; RFC 9051 dropped it)."""
     assert isinstance(cmd, c.Lsub)
     if s.rev2:
         raise bad("LSUB is not an IMAP4rev2 command; use LIST (SUBSCRIBED)")
-    boxes = await transact(s.ctx.engine, list_mailboxes, s.account_id)
+    boxes, orphans = await transact(s.ctx.engine, _listing, s.account_id)
     regex = pattern_regex(cmd.reference, cmd.pattern)
-    subscribed = [box for box in boxes if box.subscribed]
+    # RFC 3501 section 6.3.6: a subscribed name whose mailbox does not exist is still
+    # listed; it cannot be selected (\Noselect)
+    subscribed = {box.path: box.selectable for box in boxes if box.subscribed}
+    subscribed.update(dict.fromkeys(orphans, False))
     found: dict[str, tuple[str, ...]] = {
-        box.path: () if box.selectable else ("\\Noselect",)
-        for box in subscribed if regex.match(box.path)}
-    for box in subscribed:
+        name: () if selectable else ("\\Noselect",)
+        for name, selectable in subscribed.items() if regex.match(name)}
+    for name in subscribed:
         # RFC 3501 section 6.3.9: with "%", a superior of a subscribed name that matches
         # the pattern is listed, flagged \Noselect, when it is not subscribed itself
-        path = box.path
-        while DELIMITER in path and box.path not in found:
+        path = name
+        while DELIMITER in path and name not in found:
             path = path.rpartition(DELIMITER)[0]
             if regex.match(path):
                 found.setdefault(path, ("\\Noselect",))
@@ -262,8 +285,10 @@ async def rename(s: Session, cmd: c.Command) -> None:
 
 
 async def _subscribe(s: Session, tag: str, mailbox: str, on: bool) -> None:
-    box = await transact(s.ctx.engine, find_mailbox, s.account_id, mailbox_path(mailbox))
-    await transact(s.ctx.engine, set_subscribed, s.account_id, box.id, on)
+    """RFC 9051 sections 6.3.7 and 6.3.8: a name can be subscribed whether or not a
+    mailbox has it (the server MAY refuse, this one does not); unsubscribing a name that
+    is neither subscribed nor a mailbox is NO [NONEXISTENT]."""
+    await transact(s.ctx.engine, subscribe_name, s.account_id, mailbox_path(mailbox), on)
     s.ok(tag, ("SUBSCRIBE" if on else "UNSUBSCRIBE") + " completed")
 
 

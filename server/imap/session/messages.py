@@ -433,7 +433,9 @@ async def store(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Store) and s.selected is not None
     sel = s.selected
     if sel.readonly:
-        raise no("Mailbox is read-only", "CANNOT")
+        # RFC 9051 section 7.1: READ-ONLY says the mailbox is selected read-only, as
+        # EXPUNGE and MOVE answer; CANNOT ("can never succeed", RFC 5530) would be wrong
+        raise no("Mailbox is read-only", "READ-ONLY")
     wanted = positions(sel, cmd.messages, cmd.uid)
     keywords = []
     for flag in cmd.flags:

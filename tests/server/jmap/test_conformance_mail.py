@@ -429,3 +429,39 @@ async def test_mailbox_changes_and_updated_properties(mail: Mail) -> None:
         assert after["updated"] == ["inbox"]
         assert set(after["updatedProperties"]) == {"totalEmails", "unreadEmails",
                                                    "totalThreads", "unreadThreads"}
+
+
+async def test_mailbox_role_set_and_cleared_by_update(mail: Mail) -> None:
+    """RFC 8621 section 2: a role is not immutable, only held by one mailbox of the account
+    at most; an update that would give a second mailbox a role is invalidProperties
+    naming ``role``.  The inbox role stays with INBOX (IMAP's INBOX)."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        start = (await one(c, "Mailbox/get", {"accountId": alice, "ids": []}))["state"]
+        made = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "o": {"name": "Old stuff"}}})
+        mine = made["created"]["o"]["id"]
+        roles = await one(c, "Mailbox/get", {"accountId": alice, "ids": None,
+                                             "properties": ["role"]})
+        by_role = {m["role"]: m["id"] for m in roles["list"] if m["role"]}
+        taken = await one(c, "Mailbox/set", {"accountId": alice, "update": {
+            mine: {"role": "archive"}, by_role["inbox"]: {"role": "trash"}}})
+        assert taken["notUpdated"][mine]["type"] == "invalidProperties"
+        assert taken["notUpdated"][mine]["properties"] == ["role"]
+        assert taken["notUpdated"][by_role["inbox"]]["properties"] == ["role"]
+        # the role moves: cleared on one mailbox, then given to the other
+        moved = await one(c, "Mailbox/set", {"accountId": alice, "update": {
+            by_role["archive"]: {"role": None}}})
+        assert set(moved["updated"]) == {by_role["archive"]}
+        moved = await one(c, "Mailbox/set", {"accountId": alice, "update": {
+            mine: {"role": "archive"}}})
+        assert set(moved["updated"]) == {mine}
+        got = await one(c, "Mailbox/get", {"accountId": alice,
+                                           "ids": [mine, by_role["archive"]],
+                                           "properties": ["role"]})
+        assert [m["role"] for m in got["list"]] == ["archive", None]
+        query = await one(c, "Mailbox/query", {"accountId": alice,
+                                               "filter": {"role": "archive"}})
+        assert query["ids"] == [mine]
+        changes = await one(c, "Mailbox/changes", {"accountId": alice, "sinceState": start})
+        assert {mine, by_role["archive"]} <= set(changes["created"]) | set(changes["updated"])
