@@ -6,8 +6,9 @@ outbound worker (queued mail for a local domain: a DSN to a local sender) and
 * :func:`route` sends an address to the local accounts it resolves to, to the outbound
   queue (not a local domain), or nowhere (a local domain without that user);
   :func:`route_recipients` does it for an envelope;
-* :func:`accounts` is the pipeline's recipient list for local addresses (an account
-  reached by two addresses, e.g. a group and its member, gets the message once);
+* :func:`local_request` is the pipeline's request for local addresses: each account
+  once (an account reached by two addresses, e.g. a group and its member, gets the
+  message once; :func:`accounts`), the message with Return-Path first;
 * :func:`verdict` (:func:`verdicts`) folds the pipeline's results back per address.
   What each caller answers from a verdict (an SMTP reply, a queue state, a JMAP
   delivery status) is its own; the folding is not.
@@ -19,7 +20,14 @@ import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from server.delivery.request import DeliveryResult, Recipient, Refused, Stored
+from server.delivery.request import (
+    DeliveryRequest,
+    DeliveryResult,
+    Recipient,
+    Refused,
+    Source,
+    Stored,
+)
 from server.directory.base import Directory, Principal
 
 
@@ -75,6 +83,17 @@ def accounts(principals: Iterable[Sequence[Principal]]) -> tuple[Recipient, ...]
         for p in group:
             seen.setdefault(p.id, p)
     return tuple(Recipient(a, max(0, p.quota)) for a, p in seen.items())
+
+
+def local_request(reverse_path: str, header: bytes, content: bytes,
+                  principals: Iterable[Sequence[Principal]], idempotency_id: str, *,
+                  source: Source = Source.SMTP, role: str = "inbox") -> DeliveryRequest:
+    """The delivery of ``header + content`` to local accounts.  Final delivery adds
+    ``Return-Path`` with the reverse-path, ``<>`` for a null one (RFC 5321 section
+    4.4), before ``header`` (the caller's trace fields); the outbound queue gets no
+    Return-Path (the next hop's final delivery adds it)."""
+    return DeliveryRequest(source, f"Return-Path: <{reverse_path}>\r\n".encode() + header
+                           + content, accounts(principals), idempotency_id, role=role)
 
 
 class Outcome(enum.Enum):

@@ -21,8 +21,8 @@ from email.utils import format_datetime
 from typing import Protocol
 
 from fdb_layers.mail import MAX_DELIVERY_ID
-from server.delivery.request import DeliveryRequest, DeliveryResult, Source
-from server.delivery.routing import Outcome, Routes, accounts, verdicts
+from server.delivery.request import DeliveryRequest, DeliveryResult
+from server.delivery.routing import Outcome, Routes, local_request, verdicts
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,7 @@ async def send(delivery: DeliveryPipeline, outbox: Outbox | None, *, send_id: st
         raise SendFailed("no outbound queue on this node")
     replies: dict[str, str] = {}
     if routes.local:
-        request = DeliveryRequest(
-            Source.SMTP, f"Return-Path: <{sender}>\r\n".encode() + trace + content,
-            accounts(routes.local.values()), send_id)
+        request = local_request(sender, trace, content, routes.local.values(), send_id)
         outcomes = verdicts(routes.local, await delivery.deliver(request))
         if any(v.outcome is Outcome.TEMPORARY for v in outcomes.values()):
             raise SendFailed("local delivery failed for now")

@@ -44,8 +44,8 @@ from fdb_layers.queue import (
 from fdb_layers.queue.schedule import is_expired, needs_delay_notice
 from server.blobs import BlobStore
 from server.blobs.base import BlobRef
-from server.delivery import Delivery, DeliveryRequest, Source
-from server.delivery.routing import Kind, Outcome, accounts, route, verdicts
+from server.delivery import Delivery
+from server.delivery.routing import Kind, Outcome, local_request, route, verdicts
 from server.directory.base import Directory
 from server.outbound import dsn
 from server.outbound.client import ClientOptions, DsnOptions, HopFailed, send
@@ -423,9 +423,8 @@ class DeliveryWorker:
                 out[address] = "451 4.3.0 domain no longer local"  # routes it out
                 continue
             principals = where.principals
-            request = DeliveryRequest(
-                Source.SMTP, f"Return-Path: <{message.sender}>\r\n".encode() + body,
-                accounts([principals]), f"q-{message.queue_id}-{address}"[:MAX_DELIVERY_ID])
+            request = local_request(message.sender, b"", body, [principals],
+                                    f"q-{message.queue_id}-{address}"[:MAX_DELIVERY_ID])
             try:
                 results = await self.delivery.deliver(request)
             except Exception:

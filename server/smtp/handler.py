@@ -36,7 +36,7 @@ from typing import Protocol
 from prometheus_client import Counter, Histogram
 
 from server.delivery import DeliveryRequest, DeliveryResult, Refused, Source
-from server.delivery.routing import Kind, Outcome, accounts, route, verdict
+from server.delivery.routing import Kind, Outcome, local_request, route, verdict
 from fdb_layers.queue import QueuedMessage, RecipientState
 from server.directory.base import Directory, Principal
 from server.mailauth.checks import QUARANTINE, REJECT
@@ -327,7 +327,7 @@ class SmtpHandler:
             dsn = {r.address: (r.notify, r.orcpt) for r in tx.recipients
                    if r.remote and (r.notify or r.orcpt)}
             await self.outbox.enqueue(did, tx.reverse_path, remote,
-                                      self._trace(who, tx, did, Source.SMTP) + content,
+                                      self._received(who, tx, did, Source.SMTP) + content,
                                       envid=tx.envid, ret=tx.ret, dsn=dsn)
         except Exception:
             log.exception("queueing %s failed", did, extra={"conn": who.conn_id})
@@ -379,23 +379,22 @@ class SmtpHandler:
         """``results_header``: our Authentication-Results, after the trace fields and,
         like them, outside the delivery id (a retry may find other DNS answers)."""
         did = delivery_id(tx.reverse_path, [r.address for r in tx.recipients], content)
-        header = self._trace(who, tx, did, source) + results_header
-        return DeliveryRequest(source, header + content,
-                               accounts(r.principals for r in tx.recipients), did, role=role)
+        return local_request(tx.reverse_path, self._received(who, tx, did, source)
+                             + results_header, content,
+                             (r.principals for r in tx.recipients), did, source=source,
+                             role=role)
 
-    def _trace(self, who: SenderInfo, tx: Transaction, did: str, source: Source) -> bytes:
-        """Return-Path and Received (RFC 5321 4.4); the queue gets no Return-Path (the
-        next hop's final delivery adds it)."""
+    def _received(self, who: SenderInfo, tx: Transaction, did: str,
+                  source: Source) -> bytes:
+        """Our Received field (RFC 5321 section 4.4); Return-Path is added by
+        final delivery only (:func:`~server.delivery.routing.local_request`)."""
         single = tx.recipients[0].address if len(tx.recipients) == 1 else None
         protocol = "LMTP" if source is Source.LMTP else trace.with_protocol(
             esmtp=who.esmtp, tls=who.tls is not None, authenticated=who.principal is not None,
             utf8=tx.utf8)
-        received = trace.received(
+        return trace.received(
             helo=who.helo, peer_ip=who.peer_ip, by=self.hostname, protocol=protocol,
             id=did[:16], recipient=single, when=datetime.now(UTC), tls=who.tls)
-        if any(r.remote for r in tx.recipients):
-            return received
-        return trace.return_path(tx.reverse_path) + received
 
     async def _run(self, who: SenderInfo,
                    request: DeliveryRequest) -> Sequence[DeliveryResult] | None:

@@ -11,6 +11,7 @@ from server.delivery import (
     Discarded,
     Recipient,
     Refused,
+    Source,
     Stored,
     TemporaryFailure,
     Unavailable,
@@ -21,6 +22,7 @@ from server.delivery.routing import (
     Route,
     Routes,
     accounts,
+    local_request,
     route,
     route_recipients,
     verdict,
@@ -124,3 +126,16 @@ def test_verdict_temporary_first_and_missing_results() -> None:
 def test_verdict_discarded_is_accepted_not_stored() -> None:
     v = verdict([ALICE], {"a1": Discarded("a1")})
     assert v.outcome is Outcome.ACCEPTED and not v.stored
+
+
+def test_local_request_adds_return_path_first() -> None:
+    """RFC 5321 section 4.4: final delivery adds Return-Path, <> for a null sender,
+    before the caller's trace fields; each account once."""
+    request = local_request("zoe@other.test", b"Received: x\r\n", b"body\r\n",
+                            [[ALICE], [ALICE, BOB]], "id-1", source=Source.LMTP, role="junk")
+    assert request.body == b"Return-Path: <zoe@other.test>\r\nReceived: x\r\nbody\r\n"
+    assert request.recipients == (Recipient("a1", 1000), Recipient("b1", 0))
+    assert (request.source, request.idempotency_id, request.role) == \
+        (Source.LMTP, "id-1", "junk")
+    null = local_request("", b"", b"b", [[BOB]], "id-2").body
+    assert isinstance(null, bytes) and null.startswith(b"Return-Path: <>\r\n")
