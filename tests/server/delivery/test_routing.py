@@ -8,6 +8,7 @@ import pytest
 
 from fdb_layers.mail import QuotaExceeded
 from server.delivery import (
+    DeliveryResult,
     Discarded,
     Recipient,
     Refused,
@@ -51,6 +52,18 @@ class Directory:
         self.lookups.append(address)
         return {"alice@example.com": [ALICE], "bob@example.com": [BOB],
                 "team@example.com": [ALICE, BOB]}.get(address.lower(), [])
+
+    async def authenticate(self, login: str, secret: str) -> Principal | None:
+        return None
+
+    async def get_principal(self, name: str) -> Principal | None:
+        return None
+
+    async def list_domains(self) -> list[str]:
+        return ["example.com", "example.net"]
+
+    async def close(self) -> None:
+        return None
 
 
 async def test_route_local_remote_unknown() -> None:
@@ -101,7 +114,7 @@ def _stored(account: str) -> Stored:
 
 def test_verdicts_per_address() -> None:
     full = Refused("b1", QuotaExceeded(10, 10, 5))
-    results = [_stored("a1"), full]
+    results: list[DeliveryResult] = [_stored("a1"), full]
     v = verdicts({"alice@example.com": [ALICE], "bob@example.com": [BOB],
                   "team@example.com": [ALICE, BOB]}, results)
     assert v["alice@example.com"].outcome is Outcome.ACCEPTED
