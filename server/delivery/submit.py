@@ -1,8 +1,9 @@
 """Sending a message the server was handed or composed itself (JMAP EmailSubmission,
 vacation replies): the path SMTP submission takes, as one function.
 
-* :func:`route_recipients` asks the directory where each address goes: local accounts,
-  remote hosts (the outbound queue), or nowhere (a local domain without that user);
+* :func:`~server.delivery.routing.route_recipients` (the decision SMTP and the outbound
+  worker share) says where each address goes: local accounts, remote hosts (the outbound
+  queue), or nowhere (a local domain without that user);
 * :func:`send` delivers to the local accounts at once through the delivery pipeline
   (with Return-Path and Received, as SMTP adds them) and queues the message for the
   remote addresses (Received only: the last hop adds Return-Path).  Both are durable
@@ -14,15 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Protocol
 
 from fdb_layers.mail import MAX_DELIVERY_ID
-from server.delivery import DeliveryRequest, Recipient, Refused, Source, Stored
-from server.delivery.request import DeliveryResult
-from server.directory.base import Directory, Principal
+from server.delivery.request import DeliveryRequest, DeliveryResult
+from server.delivery.routing import Outcome, Routes, local_request, verdicts
 
 log = logging.getLogger(__name__)
 
@@ -42,31 +42,6 @@ class DeliveryPipeline(Protocol):
 
 class SendFailed(Exception):
     """Nothing could be made durable for some recipients: try again later."""
-
-
-@dataclass(frozen=True, slots=True)
-class Routes:
-    local: dict[str, list[Principal]] = field(default_factory=dict)  # address -> accounts
-    remote: tuple[str, ...] = ()
-    unknown: tuple[str, ...] = ()  # a local domain has no such recipient
-
-
-async def route_recipients(directory: Directory, addresses: Sequence[str]) -> Routes:
-    """Where each address goes (raises what the directory raises when it is down)."""
-    local: dict[str, list[Principal]] = {}
-    remote: list[str] = []
-    unknown: list[str] = []
-    for address in dict.fromkeys(addresses):
-        domain = address.rpartition("@")[2]
-        if not await directory.is_local_domain(domain):
-            remote.append(address)
-            continue
-        principals = await directory.resolve_recipient(address)
-        if principals:
-            local[address] = principals
-        else:
-            unknown.append(address)
-    return Routes(local, tuple(remote), tuple(unknown))
 
 
 def received(*, by: str, source: str, id: str, when: datetime | None = None) -> bytes:
@@ -97,24 +72,15 @@ async def send(delivery: DeliveryPipeline, outbox: Outbox | None, *, send_id: st
         raise SendFailed("no outbound queue on this node")
     replies: dict[str, str] = {}
     if routes.local:
-        accounts: dict[str, Principal] = {}
-        for principals in routes.local.values():
-            for p in principals:
-                accounts.setdefault(p.id, p)
-        request = DeliveryRequest(
-            Source.SMTP, f"Return-Path: <{sender}>\r\n".encode() + trace + content,
-            tuple(Recipient(a, max(0, p.quota)) for a, p in accounts.items()), send_id)
-        results = {r.account_id: r for r in await delivery.deliver(request)}
-        if any(isinstance(r, Refused) and r.temporary for r in results.values()):
+        request = local_request(sender, trace, content, routes.local.values(), send_id)
+        outcomes = verdicts(routes.local, await delivery.deliver(request))
+        if any(v.outcome is Outcome.TEMPORARY for v in outcomes.values()):
             raise SendFailed("local delivery failed for now")
-        for address, principals in routes.local.items():
-            mine = [results[p.id] for p in principals]
-            refused = [r for r in mine if isinstance(r, Refused)]
-            if refused and len(refused) == len(mine):
-                replies[address] = f"550 5.0.0 {type(refused[0].error).__name__}"
+        for address, v in outcomes.items():
+            if v.outcome is Outcome.REFUSED:
+                replies[address] = f"550 5.0.0 {type(v.refused[0].error).__name__}"
             else:
-                stored = any(isinstance(r, Stored) for r in mine)
-                replies[address] = "250 2.0.0 delivered" if stored else \
+                replies[address] = "250 2.0.0 delivered" if v.stored else \
                     "250 2.0.0 accepted"
     queue_id = None
     if routes.remote:

@@ -55,9 +55,9 @@ from server.delivery.submit import (
     Outbox,
     SendFailed,
     received,
-    route_recipients,
     send,
 )
+from server.delivery.routing import route_recipients
 
 from .args import (
     account_arg,

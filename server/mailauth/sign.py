@@ -12,25 +12,33 @@ so no transfer-encoding change breaks the body hash (RFC 6376 section 5.3).
 Signatures: ``relaxed/relaxed`` canonicalization (survives header re-folding by
 relays), d= the From: domain so DMARC aligns (RFC 7489 section 3.1.1), dkimpy's header
 list (From oversigned), no l= (RFC 6376 section 8.2).  A domain with an RSA and an
-Ed25519 key gets both signatures."""
+Ed25519 key gets both signatures.
+
+A store without any key (no ``fdbmail dkim generate`` yet) is remembered for the key
+cache's ``ttl``, as each domain's keys are: the From: field is not parsed then, and a
+new key is used within the same ``ttl`` as before (nodes see settings only by
+re-reading them)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 import dkim
 from prometheus_client import Counter
 
-from server.mailauth.dkim_keys import ED25519, DkimKey, KeyCache
+from fdb_layers.engine.run import transact
+from server.mailauth.dkim_keys import ED25519, DkimKey, KeyCache, list_keys
 from server.mailauth.message import NoAuthorDomain, author_domain
 
 log = logging.getLogger(__name__)
 
 SIGNED = Counter(
     "fdbmail_mailauth_dkim_sign_total",
-    "Messages submitted for remote recipients, by DKIM signing result (signed, no_key, "
-    "no_domain, error).",
+    "Messages submitted for remote recipients, by DKIM signing result (signed, no_key: "
+    "none for the From: domain or none at all, no_domain, error).",
     ("result",),
 )
 
@@ -49,12 +57,33 @@ def sign_with(message: bytes, keys: list[DkimKey]) -> bytes:
 class Signer:
     """Signs a submission with its From: domain's keys (the outbox's ``signer``)."""
 
-    def __init__(self, keys: KeyCache) -> None:
+    def __init__(self, keys: KeyCache,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.keys = keys
+        self.clock = clock
+        self._any: tuple[float, bool] = (0.0, False)   # (until, whether any key exists)
+
+    async def _any_key(self) -> bool:
+        """Whether the store holds a DKIM key at all, re-read after ``keys.ttl``."""
+        now = self.clock()
+        until, found = self._any
+        if now < until:
+            return found
+        found = bool(await transact(self.keys.engine, list_keys))
+        self._any = (now + self.keys.ttl, found)
+        return found
 
     async def sign(self, message: bytes) -> bytes:
         """The message to queue: signed when its From: domain has keys; else (and if
         signing fails: logged, counted) unchanged, never refused for it."""
+        try:
+            if not await self._any_key():
+                SIGNED.labels("no_key").inc()
+                return message
+        except Exception:
+            log.exception("DKIM keys unreadable: the message goes out unsigned")
+            SIGNED.labels("error").inc()
+            return message
         try:
             domain = author_domain(message)
         except NoAuthorDomain:

@@ -45,9 +45,9 @@ from server.delivery.submit import (
     Outbox,
     SendFailed,
     received,
-    route_recipients,
     send,
 )
+from server.delivery.routing import route_recipients
 from server.directory.base import Directory
 
 log = logging.getLogger(__name__)

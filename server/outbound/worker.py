@@ -44,13 +44,8 @@ from fdb_layers.queue import (
 from fdb_layers.queue.schedule import is_expired, needs_delay_notice
 from server.blobs import BlobStore
 from server.blobs.base import BlobRef
-from server.delivery import (
-    Delivery,
-    DeliveryRequest,
-    Recipient as DeliveryRecipient,
-    Refused,
-    Source,
-)
+from server.delivery import Delivery
+from server.delivery.routing import Kind, Outcome, local_request, route, verdicts
 from server.directory.base import Directory
 from server.outbound import dsn
 from server.outbound.client import ClientOptions, DsnOptions, HopFailed, send
@@ -82,6 +77,12 @@ ATTEMPT_SECONDS = Histogram(
 )
 NOTICES = Counter("fdbmail_outbound_dsn_total", "DSNs sent, by kind (failed, delayed).",
                   ("kind",))
+# a local recipient's reply (see DeliveryWorker._local), as SMTP would give it
+_LOCAL_REPLIES = {
+    Outcome.ACCEPTED: "250 2.0.0 delivered locally",
+    Outcome.TEMPORARY: "451 4.3.0 local delivery failed for now",
+    Outcome.REFUSED: "550 5.0.0 local delivery refused",
+}
 
 
 class _Wakeup(Protocol):
@@ -396,6 +397,8 @@ class DeliveryWorker:
 
     # --- local recipients (DSNs to local senders) -------------------------------------
     async def _is_local(self, domain: str) -> bool:
+        """Whether the domain's recipients are ours (:meth:`_local`); a failed lookup
+        says no, so a directory outage never holds up remote mail."""
         try:
             return await self.directory.is_local_domain(domain)
         except Exception:
@@ -409,30 +412,27 @@ class DeliveryWorker:
         out: dict[str, str] = {}
         for address in recipients:
             try:
-                principals = await self.directory.resolve_recipient(address)
+                where = await route(self.directory, address)
             except Exception:
                 out[address] = "451 4.4.3 directory unavailable"
                 continue
-            if not principals:
+            if where.kind is Kind.UNKNOWN:
                 out[address] = "550 5.1.1 no such user here"
                 continue
-            request = DeliveryRequest(
-                Source.SMTP, f"Return-Path: <{message.sender}>\r\n".encode() + body,
-                tuple(DeliveryRecipient(p.id, max(0, p.quota)) for p in principals),
-                f"q-{message.queue_id}-{address}"[:MAX_DELIVERY_ID])
+            if where.kind is Kind.REMOTE:   # no longer a local domain: the next attempt
+                out[address] = "451 4.3.0 domain no longer local"  # routes it out
+                continue
+            principals = where.principals
+            request = local_request(message.sender, b"", body, [principals],
+                                    f"q-{message.queue_id}-{address}"[:MAX_DELIVERY_ID])
             try:
                 results = await self.delivery.deliver(request)
             except Exception:
                 log.exception("queued %s: local delivery failed", message.queue_id)
                 out[address] = "451 4.3.0 local delivery failed"
                 continue
-            refused = [r for r in results if isinstance(r, Refused)]
-            if any(r.temporary for r in refused):
-                out[address] = "451 4.3.0 local delivery failed for now"
-            elif refused and len(refused) == len(results):
-                out[address] = "550 5.0.0 local delivery refused"
-            else:
-                out[address] = "250 2.0.0 delivered locally"
+            outcome = verdicts({address: principals}, results)[address].outcome
+            out[address] = _LOCAL_REPLIES[outcome]
         return out
 
 

@@ -35,13 +35,8 @@ from typing import Protocol
 
 from prometheus_client import Counter, Histogram
 
-from server.delivery import (
-    DeliveryRequest,
-    DeliveryResult,
-    Recipient as DeliveryRecipient,
-    Refused,
-    Source,
-)
+from server.delivery import DeliveryRequest, DeliveryResult, Refused, Source
+from server.delivery.routing import Kind, Outcome, local_request, route, verdict
 from fdb_layers.queue import QueuedMessage, RecipientState
 from server.directory.base import Directory, Principal
 from server.mailauth.checks import QUARANTINE, REJECT
@@ -207,26 +202,26 @@ class SmtpHandler:
 
     async def _decide_recipient(self, who: SenderInfo, path: PathArgument) -> RcptDecision:
         address = path.address
-        local, _, domain = address.rpartition("@")
+        local = address.rpartition("@")[0]
         try:
             if address.lower() == "postmaster":       # <Postmaster>, RFC 5321 section 4.5.1
                 return await self._postmaster(who, None)
-            if not await self.directory.is_local_domain(domain):
+            where = await route(self.directory, address)
+            if where.kind is Kind.REMOTE:
                 if who.principal is None:
                     return RcptDecision("554 5.7.1 Relay access denied")
                 if self.outbox is not None:     # queued for delivery (no principals)
                     return RcptDecision("250 2.1.5 Recipient OK (remote)")
                 return RcptDecision("451 4.3.2 Outbound delivery not available yet; "
                                     "only local recipients are accepted")
-            principals = await self.directory.resolve_recipient(address)
-            if not principals and local.lower() == "postmaster":
+            if where.kind is Kind.UNKNOWN and local.lower() == "postmaster":
                 return await self._postmaster(who, address)
         except Exception:
             log.exception("directory lookup failed", extra={"conn": who.conn_id})
             return RcptDecision("451 4.4.3 Directory unavailable, try again later")
-        if not principals:
+        if where.kind is Kind.UNKNOWN:
             return RcptDecision("550 5.1.1 No such user here")
-        return RcptDecision("250 2.1.5 Recipient OK", principals)
+        return RcptDecision("250 2.1.5 Recipient OK", where.principals)
 
     async def _postmaster(self, who: SenderInfo, address: str | None) -> RcptDecision:
         """<Postmaster>, or postmaster@ a local domain that has no such address: always
@@ -332,7 +327,7 @@ class SmtpHandler:
             dsn = {r.address: (r.notify, r.orcpt) for r in tx.recipients
                    if r.remote and (r.notify or r.orcpt)}
             await self.outbox.enqueue(did, tx.reverse_path, remote,
-                                      self._trace(who, tx, did, Source.SMTP) + content,
+                                      self._received(who, tx, did, Source.SMTP) + content,
                                       envid=tx.envid, ret=tx.ret, dsn=dsn)
         except Exception:
             log.exception("queueing %s failed", did, extra={"conn": who.conn_id})
@@ -357,18 +352,17 @@ class SmtpHandler:
         by_account = {r.account_id: r for r in results}
         replies = []
         for rcpt in tx.recipients:
-            mine = [by_account.get(p.id) for p in rcpt.principals]
-            refused = [r for r in mine if isinstance(r, Refused)]
-            temporary = [r for r in refused if r.temporary]
-            if temporary or None in mine:
-                reply = str(reply_for(temporary[0].error)) if temporary else \
-                    "451 4.3.0 Temporary delivery failure, try again later"
+            mine = verdict(rcpt.principals, by_account)
+            refused = mine.refused
+            if mine.outcome is Outcome.TEMPORARY:
+                reply = str(reply_for(refused[0].error)) if refused and refused[0].temporary \
+                    else "451 4.3.0 Temporary delivery failure, try again later"
                 result = "tempfail"
-            elif refused and len(refused) == len(mine):
+            elif mine.outcome is Outcome.REFUSED:
                 reply, result = str(reply_for(refused[0].error)), "rejected"
             else:
                 reply, result = f"250 2.1.5 <{rcpt.address}> OK id={did[:16]}", \
-                    "partial" if refused else "accepted"
+                    "partial" if mine.partial else "accepted"
             for r in refused:
                 if not r.temporary:
                     log.warning("delivery %s to account %s failed (permanent): %s", did,
@@ -385,29 +379,22 @@ class SmtpHandler:
         """``results_header``: our Authentication-Results, after the trace fields and,
         like them, outside the delivery id (a retry may find other DNS answers)."""
         did = delivery_id(tx.reverse_path, [r.address for r in tx.recipients], content)
-        accounts: dict[str, Principal] = {}
-        for rcpt in tx.recipients:
-            for p in rcpt.principals:
-                accounts.setdefault(p.id, p)
-        header = self._trace(who, tx, did, source) + results_header
-        return DeliveryRequest(
-            source, header + content,
-            tuple(DeliveryRecipient(a, max(0, p.quota)) for a, p in accounts.items()), did,
-            role=role)
+        return local_request(tx.reverse_path, self._received(who, tx, did, source)
+                             + results_header, content,
+                             (r.principals for r in tx.recipients), did, source=source,
+                             role=role)
 
-    def _trace(self, who: SenderInfo, tx: Transaction, did: str, source: Source) -> bytes:
-        """Return-Path and Received (RFC 5321 4.4); the queue gets no Return-Path (the
-        next hop's final delivery adds it)."""
+    def _received(self, who: SenderInfo, tx: Transaction, did: str,
+                  source: Source) -> bytes:
+        """Our Received field (RFC 5321 section 4.4); Return-Path is added by
+        final delivery only (:func:`~server.delivery.routing.local_request`)."""
         single = tx.recipients[0].address if len(tx.recipients) == 1 else None
         protocol = "LMTP" if source is Source.LMTP else trace.with_protocol(
             esmtp=who.esmtp, tls=who.tls is not None, authenticated=who.principal is not None,
             utf8=tx.utf8)
-        received = trace.received(
+        return trace.received(
             helo=who.helo, peer_ip=who.peer_ip, by=self.hostname, protocol=protocol,
             id=did[:16], recipient=single, when=datetime.now(UTC), tls=who.tls)
-        if any(r.remote for r in tx.recipients):
-            return received
-        return trace.return_path(tx.reverse_path) + received
 
     async def _run(self, who: SenderInfo,
                    request: DeliveryRequest) -> Sequence[DeliveryResult] | None:

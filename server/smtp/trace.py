@@ -1,4 +1,5 @@
-"""Trace header fields added on receipt (RFC 5321 section 4.4): Return-Path and Received."""
+"""The Received trace field added on receipt (RFC 5321 section 4.4); final delivery adds
+Return-Path (:func:`server.delivery.routing.local_request`)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,3 @@ def received(
         f"\t{format_datetime(when)}",
     ]
     return ("\r\n".join(lines) + "\r\n").encode("utf-8")
-
-
-def return_path(reverse_path: str) -> bytes:
-    """``Return-Path: <address>``, ``<>`` for a null reverse-path (section 4.4)."""
-    return f"Return-Path: <{reverse_path}>\r\n".encode()

@@ -23,7 +23,8 @@ def test_aiosmtpd_names_we_override_or_read() -> None:
         assert callable(getattr(smtp, method, None)), method
     source = inspect.getsource(smtp)
     for attribute in ("self._reader", "self._writer", "self._tls_protocol",
-                      "self._original_transport"):
+                      "self._original_transport", "self._timeout_handle",
+                      "self._timeout_duration"):
         assert attribute in source, attribute
     # STARTTLS builds the TLS layer as aiosmtpd does (asyncio's own SSLProtocol)
     assert "self._app_transport" in inspect.getsource(sslproto.SSLProtocol)

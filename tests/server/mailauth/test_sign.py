@@ -13,8 +13,10 @@ import dns.resolver
 import pytest
 from prometheus_client import REGISTRY
 
+from fdb_layers.engine.base import Engine
 from fdb_layers.engine.run import transact
-from server.mailauth.dkim_keys import DkimKey, generate, store_key
+from server.mailauth.dkim_keys import DkimKey, KeyCache, generate, store_key
+from server.mailauth.sign import Signer
 from tests.server.outbound.conftest import Clock, Site, make_worker, submit
 from tests.server.outbound.sinks import Sink
 from tests.support.dns import Dns, Records, a_records, txt
@@ -135,3 +137,38 @@ async def test_a_repeated_submission_is_queued_once_though_signed_anew(
     [got] = mx.received
     assert got.content.count(b"DKIM-Signature:") == 1
     assert dkim.DKIM(got.content).verify(idx=0, dnsfunc=dnsfunc(dns_server))
+
+
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_no_key_at_all_skips_the_author_parse_for_the_cache_ttl(
+        engine: Engine) -> None:
+    """With no DKIM key in the store the From: field is not even parsed (a message
+    without one counts as no_key, not no_domain); a key added later is used once the
+    key cache's ttl has passed, never later (the bound every node already had)."""
+    ticks = Ticks()
+    signer = Signer(KeyCache(engine, ttl=60.0), clock=ticks)
+    no_key, no_domain = signed_count("no_key"), signed_count("no_domain")
+    fromless = MESSAGE.replace(b"From: Alice <alice@example.test>\r\n", b"")
+    assert await signer.sign(fromless) == fromless
+    assert await signer.sign(MESSAGE) == MESSAGE
+    assert (signed_count("no_key"), signed_count("no_domain")) == (no_key + 2, no_domain)
+
+    key = generate("example.test", "ed25519", selector="e1")
+    await transact(engine, store_key, key)
+    ticks.now += 59.0                       # within the ttl: still "no keys"
+    assert await signer.sign(MESSAGE) == MESSAGE
+    ticks.now += 2.0                        # past it: the new key signs
+    signed = await signer.sign(MESSAGE)
+    assert signed.startswith(b"DKIM-Signature:") and signed.endswith(MESSAGE)
+    # keys exist now: the From: field is parsed again
+    assert await signer.sign(fromless) == fromless
+    assert signed_count("no_domain") == no_domain + 1

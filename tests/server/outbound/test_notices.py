@@ -109,3 +109,30 @@ async def test_a_dead_workers_lease_expires_and_another_delivers_once(
         await transact(site.engine, record_attempt, held.queue_id, "a/1", {},
                        now=clock())
     assert await site.queued() == [] and len(mx.received) == 1
+
+
+async def test_queued_mail_routed_local_unknown_and_remote(
+        site: Site, dns_server: Dns, mx: Sink) -> None:
+    """A queued message with a local recipient, an unknown one in a local domain and a
+    remote one (server.delivery.routing): the local one is stored with Return-Path
+    (RFC 5321 section 4.4), the remote one sent to its MX, the unknown one bounced to
+    the sender (RFC 3464) with the reply SMTP gives at RCPT, 550 5.1.1."""
+    worker = make_worker(site, dns_server, Clock(), {"mx1.remote.test": mx.port})
+    await Outbox(site.engine, site.blobs).enqueue(
+        "q-mixed", "zoe@other.test",
+        ["alice@example.com", "nobody@example.com", "carol@remote.test"], MESSAGE)
+    assert await worker.run_once() == 1
+    [stored] = await inbox_messages(site.engine, site.blobs, "alice")
+    assert stored.startswith(b"Return-Path: <zoe@other.test>\r\n") and \
+        stored.endswith(MESSAGE)
+    assert await inbox_messages(site.engine, site.blobs, "bob") == []
+    [sent] = mx.received
+    assert sent.recipients == ["carol@remote.test"]
+    [bounce] = await site.queued()
+    assert [r.address for r in bounce.recipients] == ["zoe@other.test"]
+    await worker.run_once()
+    [_, got] = mx.received
+    assert got.sender == "" and got.recipients == ["zoe@other.test"]
+    assert b"Final-Recipient: rfc822; nobody@example.com" in got.content
+    assert b"550 5.1.1" in got.content
+    assert got.content.count(b"Final-Recipient:") == 1     # the delivered ones: no DSN

@@ -215,6 +215,31 @@ async def test_idle_timeout_closes(start: StartHarness) -> None:
     assert await c.closed()
 
 
+async def test_commands_move_the_idle_deadline_without_new_timers(
+        start: StartHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiosmtpd resets the idle timer on every command (RFC 5321 section 4.5.3.2.7:
+    the server timeout is per command); the session moves a deadline instead of
+    scheduling a timer per command (that idle connections still time out, in DATA
+    too, is tested above and below)."""
+    from server.smtp.session import SmtpSession
+
+    h = await start(timeout=600.0)     # the first timer cannot fire during the test
+    c = await h.ehlo()
+    loop = asyncio.get_running_loop()
+    scheduled: list[object] = []
+    call_later = loop.call_later
+
+    def counting(delay: float, callback, *args):  # type: ignore[no-untyped-def]
+        if isinstance(getattr(callback, "__self__", None), SmtpSession):
+            scheduled.append(callback)
+        return call_later(delay, callback, *args)
+
+    monkeypatch.setattr(loop, "call_later", counting)
+    for _ in range(20):
+        assert (await c.cmd("NOOP")).startswith("250")
+    assert scheduled == []
+
+
 async def test_data_timeout_closes_without_storing(start: StartHarness) -> None:
     h = await start(timeout=0.3, data_timeout=0.5)
     c = await h.ehlo()
