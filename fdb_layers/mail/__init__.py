@@ -129,6 +129,7 @@ from .queries import (
     get_visible_changes,
     get_visible_email,
     get_visible_emails,
+    iter_visible_emails,
     get_message,
     get_save_dates,
     get_summary,
@@ -181,7 +182,8 @@ __all__ = [
     "set_email_mailboxes", "store_keywords",
     # ... and reads
     "MAX_UID", "Email", "Message", "find_email_of_blob", "get_email",
-    "get_visible_email", "get_visible_emails", "get_visible_changes", "count_deleted",
+    "get_visible_email", "get_visible_emails", "iter_visible_emails", "get_visible_changes",
+    "count_deleted",
     "get_message", "get_summary",
     "list_blob_emails", "list_changed_since", "list_messages", "list_uids", "list_vanished",
     "query_mailbox", "query_mailbox_threads", "list_uid_runs", "list_keywords_in_use",

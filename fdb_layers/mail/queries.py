@@ -10,7 +10,7 @@ these return is what an IMAP session keeps to map sequence numbers to UIDs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 
 from ..blobs import refs as blobrefs
@@ -25,7 +25,7 @@ from .emails import (
     read_thread_id,
 )
 from ..engine.base import Transaction
-from .errors import CannotCalculateChanges
+from .errors import CannotCalculateChanges, MailboxNotFound
 from .keywords import DELETED, SEEN
 from .layout import (
     AccountKeys,
@@ -36,7 +36,7 @@ from .layout import (
     received_thread_key,
     unpack_int,
 )
-from .mailboxes import mailbox_of_storage, storage_of
+from .mailboxes import list_mailboxes, mailbox_of_storage, storage_of
 from .threads import list_thread
 
 MAX_UID = 2**32 - 1  # IMAP UIDs are 32-bit (RFC 9051 section 2.3.1.1)
@@ -254,6 +254,37 @@ async def get_visible_emails(
     records = await read_emails(tr, keys, email_ids)
     return [None if rec is None else await _visible(tr, keys, email_id, rec, storages, deleted)
             for email_id, rec in zip(email_ids, records, strict=True)]
+
+
+async def iter_visible_emails(tr: Transaction, account_id: str, *, page: int = 1024
+                              ) -> AsyncIterator[Email]:
+    """Every email of the account that JMAP shows (:func:`get_visible_email`), each once
+    whatever its mailboxes, mailbox by mailbox; each mailbox is read ``page`` messages at
+    a time, so a caller that stops early has read little more than it took."""
+    seen: set[str] = set()
+    storages: dict[int, str | None] = {}
+    deleted: DeletedUids = {}
+    for box in await list_mailboxes(tr, account_id):
+        if not box.uidvalidity:
+            continue
+        first = 1
+        while True:
+            try:
+                batch = await list_messages(tr, account_id, box.id, first_uid=first,
+                                            limit=page)
+            except MailboxNotFound:     # deleted meanwhile
+                break
+            for message in batch:
+                if message.email_id in seen:
+                    continue
+                seen.add(message.email_id)
+                email = await get_visible_email(tr, account_id, message.email_id,
+                                                storages=storages, deleted=deleted)
+                if email is not None:
+                    yield email
+            if len(batch) < page:
+                break
+            first = batch[-1].uid + 1
 
 
 async def _visible(tr: Transaction, keys: AccountKeys, email_id: str, rec: EmailRecord,

@@ -25,8 +25,7 @@ from fdb_layers.mail import (
     get_summary,
     get_visible_changes,
     get_visible_email,
-    list_mailboxes,
-    list_messages,
+    iter_visible_emails,
     list_thread,
     normalise_keyword,
     query_mailbox,
@@ -269,26 +268,10 @@ def cheap_filter(tree: Filter | None) -> Filter | None:
 async def _scan(tr: Transaction, account_id: str, with_summary: bool
                 ) -> tuple[str, list[_Candidate]]:
     """Every email of the account (each once, whatever its mailboxes)."""
-    seen: set[str] = set()
     out: list[_Candidate] = []
-    storages: dict[int, str | None] = {}
-    deleted: dict[int, frozenset[int] | None] = {}
-    for box in await list_mailboxes(tr, account_id):
-        if not box.uidvalidity:
-            continue
-        try:
-            messages = await list_messages(tr, account_id, box.id)
-        except MailboxNotFound:
-            continue
-        for message in messages:
-            if message.email_id in seen:
-                continue
-            seen.add(message.email_id)
-            email = await get_visible_email(tr, account_id, message.email_id,
-                                            storages=storages, deleted=deleted)
-            if email is not None:
-                summary = await _summary(tr, account_id, email.id) if with_summary else None
-                out.append(_Candidate(email, summary))
+    async for email in iter_visible_emails(tr, account_id):
+        summary = await _summary(tr, account_id, email.id) if with_summary else None
+        out.append(_Candidate(email, summary))
     return await get_state(tr, account_id), out
 
 

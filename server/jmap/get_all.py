@@ -5,8 +5,7 @@ emails gets them all; past the limit the call is ``requestTooLarge``."""
 
 from __future__ import annotations
 
-from fdb_layers.mail import (Email, MailboxNotFound, Transaction, get_state,
-                             get_visible_email, list_mailboxes, list_messages)
+from fdb_layers.mail import Email, Transaction, get_state, iter_visible_emails
 
 from .errors import MethodError
 from .mail import MailStore
@@ -20,34 +19,12 @@ async def list_visible_emails(tr: Transaction, account_id: str, cap: int
     mailboxes are read ``cap + 1`` messages at a time, so a large account costs no more
     than the limit."""
     state = await get_state(tr, account_id)
-    found: dict[str, Email] = {}
-    seen: set[str] = set()
-    storages: dict[int, str | None] = {}
-    deleted: dict[int, frozenset[int] | None] = {}
-    for box in await list_mailboxes(tr, account_id):
-        if not box.uidvalidity:
-            continue
-        first = 1
-        while True:
-            try:
-                page = await list_messages(tr, account_id, box.id, first_uid=first,
-                                           limit=cap + 1)
-            except MailboxNotFound:
-                break
-            for message in page:
-                if message.email_id in seen:
-                    continue
-                seen.add(message.email_id)
-                email = await get_visible_email(tr, account_id, message.email_id,
-                                                storages=storages, deleted=deleted)
-                if email is not None:
-                    found[email.id] = email
-                    if len(found) > cap:
-                        return state, None
-            if len(page) <= cap:
-                break
-            first = page[-1].uid + 1
-    return state, list(found.values())
+    found: list[Email] = []
+    async for email in iter_visible_emails(tr, account_id, page=cap + 1):
+        found.append(email)
+        if len(found) > cap:
+            return state, None
+    return state, found
 
 
 async def all_email_ids(store: MailStore, ctx: CallContext, account_id: str
