@@ -94,6 +94,11 @@ class Selected:
     # UID -> modseq of changes this session made and reported itself (STORE, FETCH setting
     # \\Seen): not announced again as untagged FETCH (cleared at each announcement)
     reported: dict[int, int] = field(default_factory=dict)
+    # (before, after): the mailbox's HIGHESTMODSEQ read by the last command in the
+    # transaction of its own work, before and after its own writes; when ``before`` is
+    # not above ``modseq`` nobody else changed the mailbox up to that point, and the
+    # check after the command takes ``after`` instead of reading (announce_changes)
+    looked: tuple[int, int] | None = None
 
 
 # Commands that announce changes themselves (or change the selected mailbox).
