@@ -369,16 +369,18 @@ class _Batch:
     records: list[_Record]
     found: int                    # messages of the batch that still exist
     seen: StoreResult | None      # the implicit \\Seen store, if any message lacked it
+    unseen: bool                  # a message lacks \\Seen that this FETCH sets, not set yet
     looked: tuple[int, int] | None  # see Selected.looked (only for the last batch)
 
 
 async def _fetch_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
-                       plan: _Plan, last: bool) -> _Batch:
+                       plan: _Plan, last: bool, write: bool) -> _Batch:
     """The records of ``uids``, and \\Seen set on those that lack it when the FETCH sets
     it (RFC 9051 section 6.4.5), in one transaction.  For the last batch also the
     mailbox's HIGHESTMODSEQ before and after that write, so the check for others' changes
     after the command needs no transaction of its own when nobody else wrote
-    (:func:`.selected.announce_changes`)."""
+    (:func:`.selected.announce_changes`).  Without ``write`` a batch with \\Seen to set
+    writes nothing and comes back with ``unseen``."""
     before = await get_highest_modseq(tr, account_id, mailbox_id) if last else 0
     records = await _records(tr, account_id, mailbox_id, uids, plan.want_email,
                              plan.want_summary, plan.want_saved, plan.envelope_only)
@@ -387,12 +389,14 @@ async def _fetch_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: 
         records = [r for r in records if r.message.modseq > plan.changed_since]
     unseen = [r.message.uid for r in records
               if plan.sets_seen and SEEN not in r.message.keywords]
+    if unseen and not write:
+        return _Batch(records, found, None, True, None)
     seen = (await store_keywords(tr, account_id, mailbox_id, unseen, add=(SEEN,))
             if unseen else None)
     if not last:
-        return _Batch(records, found, seen, None)
+        return _Batch(records, found, seen, False, None)
     after = await get_highest_modseq(tr, account_id, mailbox_id) if seen else before
-    return _Batch(records, found, seen, (before, after))
+    return _Batch(records, found, seen, False, (before, after))
 
 
 async def fetch(s: Session, cmd: c.Command) -> None:
@@ -420,8 +424,15 @@ async def fetch(s: Session, cmd: c.Command) -> None:
     missing = 0
     for at, batch in enumerate(todo):
         number_of = {u: n for n, u in batch}
+        uids, last = [u for _, u in batch], at == len(todo) - 1
         got = await transact(s.ctx.engine, _fetch_batch, s.account_id, sel.mailbox_id,
-                             [u for _, u in batch], plan, at == len(todo) - 1)
+                             uids, plan, last, False)
+        if got.unseen:
+            # \\Seen to set: read again and write in one transaction, queued behind this
+            # process's other writes to the account (.writers); reads never wait there
+            async with s.ctx.writers.lock(s.account_id):
+                got = await transact(s.ctx.engine, _fetch_batch, s.account_id,
+                                     sel.mailbox_id, uids, plan, last, True)
         missing += len(batch) - got.found
         seen_now: dict[int, tuple[int, tuple[str, ...]]] = {}
         if got.seen is not None:

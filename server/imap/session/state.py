@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .idle import Idling
     from .notify import Notifying
 from .uidmap import UidMap
+from .writers import AccountWriters
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class SessionContext:
     max_literal: int = 65536
     delivery: Delivery | None = None   # APPEND's way in (server.delivery); None: no APPEND
     auth_failures: AuthFailures | None = None   # failed logins per client and per login
+    writers: AccountWriters = field(default_factory=AccountWriters)   # see .writers
 
 
 @dataclass
