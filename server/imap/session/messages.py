@@ -15,7 +15,7 @@ responses it could give.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,6 +27,7 @@ from fdb_layers.mail import (
     StoreResult,
     Transaction,
     get_email,
+    get_highest_modseq,
     get_message,
     get_modseq,
     get_save_dates,
@@ -361,6 +362,43 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
     return FetchData(number, tuple(pairs))
 
 
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One batch of a FETCH, read (and its \\Seen set) in one transaction."""
+
+    records: list[_Record]
+    found: int                    # messages of the batch that still exist
+    seen: StoreResult | None      # the implicit \\Seen store, if any message lacked it
+    unseen: bool                  # a message lacks \\Seen that this FETCH sets, not set yet
+    looked: tuple[int, int] | None  # see Selected.looked (only for the last batch)
+
+
+async def _fetch_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
+                       plan: _Plan, last: bool, write: bool) -> _Batch:
+    """The records of ``uids``, and \\Seen set on those that lack it when the FETCH sets
+    it (RFC 9051 section 6.4.5), in one transaction.  For the last batch also the
+    mailbox's HIGHESTMODSEQ before and after that write, so the check for others' changes
+    after the command needs no transaction of its own when nobody else wrote
+    (:func:`.selected.announce_changes`).  Without ``write`` a batch with \\Seen to set
+    writes nothing and comes back with ``unseen``."""
+    before = await get_highest_modseq(tr, account_id, mailbox_id) if last else 0
+    records = await _records(tr, account_id, mailbox_id, uids, plan.want_email,
+                             plan.want_summary, plan.want_saved, plan.envelope_only)
+    found = len(records)
+    if plan.changed_since is not None:
+        records = [r for r in records if r.message.modseq > plan.changed_since]
+    unseen = [r.message.uid for r in records
+              if plan.sets_seen and SEEN not in r.message.keywords]
+    if unseen and not write:
+        return _Batch(records, found, None, True, None)
+    seen = (await store_keywords(tr, account_id, mailbox_id, unseen, add=(SEEN,))
+            if unseen else None)
+    if not last:
+        return _Batch(records, found, seen, False, None)
+    after = await get_highest_modseq(tr, account_id, mailbox_id) if seen else before
+    return _Batch(records, found, seen, False, (before, after))
+
+
 async def fetch(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Fetch) and s.selected is not None
     sel = s.selected
@@ -375,32 +413,34 @@ async def fetch(s: Session, cmd: c.Command) -> None:
     if cmd.changed_since is not None or FetchAttr("MODSEQ") in cmd.items:
         await _enable_condstore(s, sel)
     plan = _plan(s, cmd)
-    todo: Iterable[list[tuple[int, int]]] = batches(sel, wanted, BATCH)
+    todo: list[list[tuple[int, int]]] = list(batches(sel, wanted, BATCH))
     if plan.changed_since is not None:
         # RFC 7162 section 3.1.4.1: read the modseq index from CHANGEDSINCE on rather than
         # every message the set names (a resync of a large mailbox changes few)
         changed = await transact(s.ctx.engine, list_changed_since, s.account_id,
                                  sel.mailbox_id, plan.changed_since)
         pairs = _changed(sel, wanted, [m.uid for m in changed])
-        todo = (pairs[at:at + BATCH] for at in range(0, len(pairs), BATCH))
+        todo = [pairs[at:at + BATCH] for at in range(0, len(pairs), BATCH)]
     missing = 0
-    for batch in todo:
+    for at, batch in enumerate(todo):
         number_of = {u: n for n, u in batch}
-        records = await transact(s.ctx.engine, _records, s.account_id, sel.mailbox_id,
-                                 [u for _, u in batch], plan.want_email, plan.want_summary,
-                                 plan.want_saved, plan.envelope_only)
-        missing += len(batch) - len(records)
-        if plan.changed_since is not None:
-            records = [r for r in records if r.message.modseq > plan.changed_since]
+        uids, last = [u for _, u in batch], at == len(todo) - 1
+        got = await transact(s.ctx.engine, _fetch_batch, s.account_id, sel.mailbox_id,
+                             uids, plan, last, False)
+        if got.unseen:
+            # \\Seen to set: read again and write in one transaction, queued behind this
+            # process's other writes to the account (.writers); reads never wait there
+            async with s.ctx.writers.lock(s.account_id):
+                got = await transact(s.ctx.engine, _fetch_batch, s.account_id,
+                                     sel.mailbox_id, uids, plan, last, True)
+        missing += len(batch) - got.found
         seen_now: dict[int, tuple[int, tuple[str, ...]]] = {}
-        unseen = [r.message.uid for r in records
-                  if plan.sets_seen and SEEN not in r.message.keywords]
-        if unseen:
-            result = await transact(s.ctx.engine, store_keywords, s.account_id,
-                                    sel.mailbox_id, unseen, add=(SEEN,))
-            seen_now = {uid: (modseq, kws) for uid, modseq, kws in result.messages}
-            sel.reported.update((uid, modseq) for uid, modseq, _ in result.messages)
-        for rec in records:
+        if got.seen is not None:
+            seen_now = {uid: (modseq, kws) for uid, modseq, kws in got.seen.messages}
+            sel.reported.update((uid, modseq) for uid, modseq, _ in got.seen.messages)
+        if got.looked is not None:
+            sel.looked = got.looked
+        for rec in got.records:
             s.write(await _respond(s, plan, number_of[rec.message.uid], rec,
                                    seen_now.get(rec.message.uid)))
         await s.flush()

@@ -322,6 +322,14 @@ async def announce_changes(s: Session, *, expunges: bool = True, flags: bool = T
     sel = s.selected
     if sel is None:
         return
+    looked, sel.looked = sel.looked, None
+    if looked is not None and looked[0] <= sel.modseq and flags \
+            and not (expunges and sel.pending_expunge):
+        # the command's own transaction saw no change by others (what _look would find
+        # at that point); its own changes are in sel.reported, not announced again
+        sel.modseq = max(sel.modseq, looked[1])
+        sel.reported.clear()
+        return
     look = await transact(s.ctx.engine, _look, s.account_id, sel.mailbox_id, sel.modseq,
                           sel.uidvalidity)
     if sel is not s.selected:

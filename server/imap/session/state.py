@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .idle import Idling
     from .notify import Notifying
 from .uidmap import UidMap
+from .writers import AccountWriters
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class SessionContext:
     max_literal: int = 65536
     delivery: Delivery | None = None   # APPEND's way in (server.delivery); None: no APPEND
     auth_failures: AuthFailures | None = None   # failed logins per client and per login
+    writers: AccountWriters = field(default_factory=AccountWriters)   # see .writers
 
 
 @dataclass
@@ -94,6 +96,11 @@ class Selected:
     # UID -> modseq of changes this session made and reported itself (STORE, FETCH setting
     # \\Seen): not announced again as untagged FETCH (cleared at each announcement)
     reported: dict[int, int] = field(default_factory=dict)
+    # (before, after): the mailbox's HIGHESTMODSEQ read by the last command in the
+    # transaction of its own work, before and after its own writes; when ``before`` is
+    # not above ``modseq`` nobody else changed the mailbox up to that point, and the
+    # check after the command takes ``after`` instead of reading (announce_changes)
+    looked: tuple[int, int] | None = None
 
 
 # Commands that announce changes themselves (or change the selected mailbox).
