@@ -6,13 +6,14 @@ never cached: :meth:`authenticate` always asks the directory, and so does
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from prometheus_client import Counter
+
+from server.singleflight import SingleFlight
 
 from .base import Directory, PasswordVersions, Principal
 
@@ -62,7 +63,7 @@ class CachedDirectory:
                  clock: Callable[[], float] = time.monotonic):
         self.inner = inner
         self.cache = TtlCache(ttl, size, clock)
-        self._inflight: dict[tuple[str, str], asyncio.Future[object]] = {}
+        self._inflight: SingleFlight[tuple[str, str], object] = SingleFlight()
 
     async def _cached(self, op: str, key: str, fetch: Callable[[], Awaitable[T]]) -> T:
         hit, value = self.cache.get((op, key))
@@ -74,35 +75,17 @@ class CachedDirectory:
     async def _shared(self, op: str, key: str, fetch: Callable[[], Awaitable[T]], *,
                       keep: bool) -> T:
         """``fetch``'s answer, shared with the callers that ask for the same while it is
-        under way; kept in the cache if ``keep``."""
-        pending = self._inflight.get((op, key))
-        if pending is not None:
-            CACHE_REQUESTS.labels(op, "shared").inc()
-            try:
-                shared = await asyncio.shield(pending)
-                return shared  # type: ignore[return-value]
-            except asyncio.CancelledError:
-                if not pending.cancelled():
-                    raise               # this caller was cancelled
-                return await fetch()    # the caller doing the look-up was cancelled
-        CACHE_REQUESTS.labels(op, "miss").inc()
-        future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        self._inflight[(op, key)] = future
-        try:
+        under way (:class:`server.singleflight.SingleFlight`); kept in the cache if
+        ``keep``."""
+        CACHE_REQUESTS.labels(op, "shared" if (op, key) in self._inflight else "miss").inc()
+
+        async def look_up() -> object:
             fresh = await fetch()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as e:
-            future.set_exception(e)
-            future.exception()      # retrieved: no "never retrieved" warning without waiters
-            raise
-        finally:
-            del self._inflight[(op, key)]
-        if keep:
-            self.cache.put((op, key), fresh)
-        future.set_result(fresh)
-        return fresh
+            if keep:
+                self.cache.put((op, key), fresh)
+            return fresh
+
+        return await self._inflight.run((op, key), look_up)  # type: ignore[return-value]
 
     async def authenticate(self, login: str, secret: str) -> Principal | None:
         return await self.inner.authenticate(login, secret)

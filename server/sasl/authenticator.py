@@ -12,11 +12,11 @@ and nowhere else.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from server.directory.apppasswords import is_app_password
 from server.directory.base import Directory, PasswordVersions, Principal
+from server.singleflight import SingleFlight
 
 from .cache import CredentialCache
 from .mechanism import Authenticated, Credentials, Failed, FailReason, Outcome, Unavailable
@@ -47,7 +47,7 @@ class Authenticator:
         self.directory = directory
         self.cache = cache
         # checks under way, by cache key: a login that finds one waits for its result
-        self._checking: dict[bytes, asyncio.Future[Principal | None]] = {}
+        self._checking: SingleFlight[bytes, Principal | None] = SingleFlight()
 
     async def verify(self, credentials: Credentials) -> Outcome:
         try:
@@ -73,13 +73,7 @@ class Authenticator:
         principal = self.cache.get(key)
         if principal is not None:
             return principal
-        check = self._checking.get(key)
-        if check is None:
-            check = asyncio.ensure_future(self._check(key, login, secret))
-            self._checking[key] = check
-            check.add_done_callback(lambda _: self._checking.pop(key, None))
-        # shielded: a waiter that goes away (its client hung up) leaves the check to the others
-        return await asyncio.shield(check)
+        return await self._checking.run(key, lambda: self._check(key, login, secret))
 
     async def _check(self, key: bytes, login: str, secret: str) -> Principal | None:
         assert self.cache is not None

@@ -11,10 +11,24 @@ outcome only.
 
 from __future__ import annotations
 
+import logging
+
 from server.net.ids import ConnectionLog, connection_context
 from server.net.ids import new_connection_id as _new_id
 
 __all__ = ["ConnectionLog", "connection_context", "new_connection_id"]
+
+
+class _NoLoginDataWarning(logging.Filter):
+    """aiosmtpd sets its own deprecated ``Session.login_data`` on every successful AUTH and
+    warns about it each time (we use ``auth_data``): a warning line per login that says
+    nothing about the server.  Every other aiosmtpd line passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "login_data is deprecated" not in record.getMessage()
+
+
+logging.getLogger("mail.log").addFilter(_NoLoginDataWarning())
 
 
 def new_connection_id() -> str:

@@ -39,18 +39,6 @@ from server.smtp.wire.path import PathArgument, PathError, parse_mail, parse_rcp
 
 log = logging.getLogger(__name__)
 
-
-class _NoLoginDataWarning(logging.Filter):
-    """aiosmtpd sets its own deprecated ``Session.login_data`` on every successful AUTH and
-    warns about it each time (we use ``auth_data``): a warning line per login that says
-    nothing about the server.  Every other aiosmtpd line passes."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "login_data is deprecated" not in record.getMessage()
-
-
-logging.getLogger("mail.log").addFilter(_NoLoginDataWarning())
-
 CONNECTIONS = Counter(
     "fdbmail_smtp_connections_total",
     "Connections by listener and result (accepted, or the limit that refused them).",
