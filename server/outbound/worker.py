@@ -83,6 +83,8 @@ _LOCAL_REPLIES = {
     Outcome.TEMPORARY: "451 4.3.0 local delivery failed for now",
     Outcome.REFUSED: "550 5.0.0 local delivery refused",
 }
+# a directory lookup failed: where the recipient's mail goes is unknown for now
+DIRECTORY_DOWN = "451 4.4.3 directory unavailable"
 
 
 class _Wakeup(Protocol):
@@ -310,7 +312,9 @@ class DeliveryWorker:
         try:
             async with limit.semaphore:
                 local = await self._is_local(domain)
-                if local:
+                if local is None:       # the directory is down: no route is known
+                    replies = dict.fromkeys(recipients, DIRECTORY_DOWN)
+                elif local:
                     replies = await self._local(message, recipients, body)
                 else:
                     replies = await self._send(domain, message.sender, recipients, body,
@@ -396,14 +400,17 @@ class DeliveryWorker:
             return dict.fromkeys(recipients, e.reply)
 
     # --- local recipients (DSNs to local senders) -------------------------------------
-    async def _is_local(self, domain: str) -> bool:
-        """Whether the domain's recipients are ours (:meth:`_local`); a failed lookup
-        says no, so a directory outage never holds up remote mail."""
+    async def _is_local(self, domain: str) -> bool | None:
+        """Whether the domain's recipients are ours (:meth:`_local`); None when the
+        directory cannot say.  A failed lookup defers the attempt (a temporary lookup
+        failure, as Postfix's): guessing "remote" would send mail for one of our own
+        domains to its MX or the relay host while the directory is down, and a
+        permanent failure there would lose it."""
         try:
             return await self.directory.is_local_domain(domain)
         except Exception:
             log.exception("directory lookup of %s failed", domain)
-            return False
+            return None
 
     async def _local(self, message: QueuedMessage, recipients: list[str],
                      body: bytes) -> dict[str, str]:
@@ -414,7 +421,7 @@ class DeliveryWorker:
             try:
                 where = await route(self.directory, address)
             except Exception:
-                out[address] = "451 4.4.3 directory unavailable"
+                out[address] = DIRECTORY_DOWN
                 continue
             if where.kind is Kind.UNKNOWN:
                 out[address] = "550 5.1.1 no such user here"

@@ -141,3 +141,27 @@ async def test_relay_refuses_bad_credentials_and_the_message_waits(
         assert queued.state == DELAYED and "AUTH" in queued.recipients[0].reply
     finally:
         await relay.close()
+
+
+async def test_directory_outage_defers_instead_of_routing_out(site: Site, dns_server: Dns,
+                                                              mx: Sink) -> None:
+    """Queued mail whose domain the directory cannot place while it is down waits (a
+    temporary failure) and never leaves through the relay host: here the bounce to a
+    local sender, with every outgoing message relayed to a sink that must not get it."""
+    clock = Clock()
+    worker = make_worker(site, dns_server, clock, relay=f"127.0.0.1:{mx.port}")
+    mx.handler.rcpt_replies["nobody@remote.test"] = ["550 5.1.1 no such user"]
+    await submit(site, "alice@example.com", ["nobody@remote.test"], MESSAGE)
+    await worker.run_once()                  # refused: a DSN to alice@example.com queued
+    site.directory.fail = True
+    await worker.run_once()
+    assert mx.received == []                 # the local sender's bounce did not leave
+    [queued_dsn] = await site.queued()
+    assert queued_dsn.state == DELAYED
+    assert queued_dsn.recipients[0].reply == "451 4.4.3 directory unavailable"
+    site.directory.fail = False
+    clock.offset = 61.0
+    assert await worker.run_once() == 1      # delivered locally once the directory answers
+    [bounce] = await inbox_messages(site.engine, site.blobs, "alice")
+    assert b"Status: 5.1.1" in bounce
+    assert mx.received == [] and await site.queued() == []
