@@ -10,8 +10,10 @@ process; a connection of its IMAP listener is made on a transport that keeps wha
 sent in memory (``_Sink``); the account's INBOX is filled with ``messages`` messages by
 APPEND on that connection, as the bench fills it (the same messages); the session then
 SELECTs INBOX and sends the command ``commands`` times per round (each answered whole
-before the next).  The best round's CPU per command is printed beside every round's.
-``--profile FILE`` writes cProfile's stats of the rounds.
+before the next).  The first answer's size and digest are printed: a change that should
+not alter the wire form must leave them as they were.  The best round's CPU per command
+is printed beside every round's.  ``--profile FILE`` writes cProfile's stats of the
+rounds.
 
     .venv/bin/python ops/bench/imap_cpu.py [--messages 2000] [--commands 20]
         [--rounds 7] [--command "UID FETCH 1:* (FLAGS ENVELOPE)"] [--profile FILE]
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import hashlib
 import sys
 import tempfile
 import time
@@ -113,7 +116,9 @@ async def run(messages: int, commands: int, rounds: int, command: bytes,
             await client.command(b"SELECT INBOX")
             first = await client.command(command)
             print(f"{command.decode()}: {len(first):,} octets, "
-                  f"{first.count(b' FETCH ('):,} FETCH responses")
+                  f"{first.count(b' FETCH ('):,} FETCH responses, sha256 "
+                  f"{hashlib.sha256(first).hexdigest()[:16]} (the same messages each run: "
+                  "a step that changes no octet keeps it)")
             for _ in range(3):   # the caches warm, as after the bench's first session
                 await client.command(command)
             profiler = cProfile.Profile() if profile else None

@@ -132,8 +132,11 @@ def batches(sel: Selected, positions: list[range], size: int
     """(sequence number, UID) of the positions, ``size`` at a time."""
     batch: list[tuple[int, int]] = []
     for span in positions:
-        for i in span:
-            batch.append((i + 1, sel.uids[i]))
+        at = span.start
+        while at < span.stop:
+            stop = min(span.stop, at + size - len(batch))
+            batch += zip(range(at + 1, stop + 1), sel.uids[at:stop], strict=True)
+            at = stop
             if len(batch) == size:
                 yield batch
                 batch = []
@@ -190,7 +193,7 @@ def flags_wire(keywords: tuple[str, ...]) -> bytes:
     return _flags(keywords)[1]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)   # not frozen: made per message of a FETCH, and never changed
 class _Record:
     message: Message
     email: Email | None
@@ -227,10 +230,11 @@ async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list
     if not uids:
         return []
     if len(uids) > 1 and uids[-1] - uids[0] < 4 * len(uids):
-        wanted = set(uids)
-        found = [m for m in await list_messages(tr, account_id, mailbox_id,
-                                                first_uid=uids[0], last_uid=uids[-1])
-                 if m.uid in wanted]
+        found = await list_messages(tr, account_id, mailbox_id, first_uid=uids[0],
+                                    last_uid=uids[-1])
+        if uids[-1] - uids[0] + 1 != len(uids):   # not every UID of the range is wanted
+            wanted = set(uids)
+            found = [m for m in found if m.uid in wanted]
     else:
         found = []
         for u in uids:
