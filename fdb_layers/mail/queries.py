@@ -93,7 +93,29 @@ async def list_messages(
         reverse=reverse,
     )
     prefix = keys.uid.pack((storage,))
-    return [_message(_uid_after(prefix, r.key), MembershipRecord.decode(r.value)) for r in rows]
+    out = []
+    for r in rows:
+        key, value = r.key, r.value
+        if type(key) is not bytes or type(value) is not bytes:
+            key, value = bytes(key), bytes(value)   # a bytearray or memoryview: no hash
+        kept = _MESSAGES.get(key)
+        if kept is not None and kept[0] == value:
+            out.append(kept[1])
+            continue
+        message = _message(_uid_after(prefix, key), MembershipRecord.decode(value))
+        if len(_MESSAGES) >= MESSAGES_KEPT:
+            _MESSAGES.clear()
+        _MESSAGES[key] = (value, message)
+        out.append(message)
+    return out
+
+
+# membership key -> (its value, the Message of both): the key names the account, mailbox
+# and UID and the value is the whole record, so a Message made once is reused while the
+# value read is the same (a FETCH 1:* of a large mailbox lists every message each time);
+# at most MESSAGES_KEPT (~0.4 KB each) per process
+MESSAGES_KEPT = 20_000
+_MESSAGES: dict[bytes, tuple[bytes, Message]] = {}
 
 
 def _uid_after(prefix: bytes, key: bytes) -> int:

@@ -13,8 +13,8 @@
    100,000 / 1,000,000; fdbmail only).  These mailboxes are filled index-only: appends
    through the mail layer, 500 per transaction, no blobs (SELECT and STATUS read no blob).
 4. Memory per authenticated connection in IDLE with INBOX selected, at --idle connections
-   (default 1,000 and 10,000; fdbmail only): the growth of the server process's RSS / N.
-   The clients run in this process, the server in its own.
+   (default 1,000 and 10,000; fdbmail only): the growth of the server processes' RSS / N.
+   The clients run in this process, the server in its own processes.
 
 Each server runs in its own processes; the client load runs in this one (asyncio, a small
 raw IMAP client), which also uses CPU on the same machine: its CPU is printed.
@@ -25,15 +25,17 @@ in Maildir there, passdb passwd-file with the PLAIN scheme (cheap: a string comp
 fdbmail: the account's password is a bcrypt hash in the embedded SQL directory, checked
 once; later LOGINs hit the credential cache (an HMAC of login, secret and the directory's
 password version, plus the read of that version): as cheap as Dovecot's.  fdbmail runs on
-its embedded defaults (sqlite store, blobs in a local folder) in one process, or on
-FoundationDB with --foundationdb CLUSTER_FILE (the cluster's WHOLE KEY SPACE IS CLEARED
-first: a test cluster only).  One process is the default, though Dovecot runs several:
---workers 2 (a node with [server] workers = 2, as on a 2-core machine; IMAP served by the
-worker processes) measured slower here, 0.27-0.29x Dovecot against 0.42x for one process
-(2026-12-06, README): the workers' commits go through the main process's commit server and
-their writes to the one account conflict across processes.  IMAPBENCH_PROFILE=FILE: a
-cProfile of the fdbmail process, written to FILE at the end.  Both make an APPEND durable
-(fsync) before OK; Dovecot with its default mail_fsync=optimized.
+its embedded defaults (sqlite store, blobs in a local folder), or on FoundationDB with
+--foundationdb CLUSTER_FILE (the cluster's WHOLE KEY SPACE IS CLEARED first: a test
+cluster only).  It runs as a user would run it on this machine, as Dovecot runs several
+processes: ``[server] workers`` = the number of CPUs (the setting's advice, about one per
+core; IMAP is served by the worker processes, the main process keeps the embedded store's
+writer), its CPU summed over all its processes and the IDLE RSS too.  ``--workers 0``
+runs it in one process (the default with IMAPBENCH_PROFILE=FILE: a cProfile of that
+process, written to FILE at the end; with workers it would see none of the IMAP work).
+On a quiet machine (2026-12-06, main 04fde42, 2 CPUs) 2 workers gave 0.77x / 0.85x
+Dovecot's commands/s at K = 4 / 16 where one process gave 0.48x / 0.56x (README).  Both
+make an APPEND durable (fsync) before OK; Dovecot with its default mail_fsync=optimized.
 
     .venv/bin/python ops/bench/imap.py [--clients 1,4,16] [--seconds 20] [--messages 2000]
         [--size 10240] [--sizes 1000,100000,1000000] [--repeat 50] [--idle 1000,10000]
@@ -133,11 +135,25 @@ def self_cpu() -> float:
 
 
 def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """KB of RSS of ``pid`` and its live descendants (a node's workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                children.setdefault(proc_stat(int(entry))[0], []).append(int(entry))
+            except (OSError, IndexError):
+                continue
+    total, todo = 0, [pid]
+    while todo:
+        one = todo.pop()
+        todo += children.get(one, [])
+        try:
+            with open(f"/proc/{one}/status") as f:
+                total += next((int(line.split()[1]) for line in f
+                               if line.startswith("VmRSS:")), 0)
+        except OSError:
+            continue
+    return total
 
 
 # -- the messages ------------------------------------------------------------------------
@@ -644,13 +660,16 @@ def main() -> None:
                     "connection) instead of its performance mode (service_count = 0)")
     ap.add_argument("--foundationdb", metavar="CLUSTER_FILE",
                     help="fdbmail on FoundationDB (a test cluster: its key space is cleared)")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="fdbmail as a node with N worker processes ([server] workers; CPU: "
-                    "all its processes; IDLE RSS: the main process's only, so use 0 for it)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="the node's [server] workers (default: the number of CPUs; 0: one "
+                    "process, the default with IMAPBENCH_PROFILE); CPU and IDLE RSS are of "
+                    "all its processes")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 200 messages, K = 1,4 for 2 s, 1,000-message SELECT, "
                     "100 IDLE connections")
     args = ap.parse_args()
+    if args.workers is None:
+        args.workers = 0 if os.environ.get("IMAPBENCH_PROFILE") else os.cpu_count() or 1
     if args.quick:
         args.messages, args.clients, args.seconds = 200, "1,4", 2.0
         args.sizes, args.repeat, args.idle = "1000", 10, "100"
@@ -740,7 +759,7 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
         if "append" not in parts:
             asyncio.run(_login(ours.port, USER))
         print(f"\n== IDLE: authenticated connections with INBOX selected, in IDLE; the "
-              f"server process's RSS growth / N (RSS now {rss_kb(ours.pid) / 1024:.0f} MiB)")
+              f"server processes' RSS growth / N (RSS now {rss_kb(ours.pid) / 1024:.0f} MiB)")
         for n in idles:
             got, per = asyncio.run(idle_memory(ours, n))
             print(f"IDLE: {got:>6,} connections, {per:6.1f} KB RSS each (goal < 100 KB)",

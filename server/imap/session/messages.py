@@ -47,6 +47,7 @@ from server.imap.wire.fetch_data import (
     EnvelopeCell,
     FetchData,
     FetchPair,
+    fetch_line,
     item_binary_size,
     item_body,
     item_bodystructure,
@@ -61,6 +62,7 @@ from server.imap.wire.fetch_data import (
     item_size,
     item_threadid,
     item_uid,
+    render_item,
 )
 from server.imap.wire.responses import Code, Tagged, Untagged
 from server.imap.wire.sequence import SequenceSet, compress_numbers
@@ -130,8 +132,11 @@ def batches(sel: Selected, positions: list[range], size: int
     """(sequence number, UID) of the positions, ``size`` at a time."""
     batch: list[tuple[int, int]] = []
     for span in positions:
-        for i in span:
-            batch.append((i + 1, sel.uids[i]))
+        at = span.start
+        while at < span.stop:
+            stop = min(span.stop, at + size - len(batch))
+            batch += zip(range(at + 1, stop + 1), sel.uids[at:stop], strict=True)
+            at = stop
             if len(batch) == size:
                 yield batch
                 batch = []
@@ -158,27 +163,37 @@ def flags_of(keywords: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(keyword_to_imap(k) for k in keywords)
 
 
-# stored keywords -> their FLAGS item in wire form: a mailbox has few distinct sets of
-# keywords, and a FETCH 1:* (FLAGS ...) renders one per message (flags are atoms, the same
-# in either UTF-8 mode)
-_FLAGS: dict[tuple[str, ...], FetchPair] = {}
+# stored keywords -> their FLAGS item, as a pair and in wire form: a mailbox has few
+# distinct sets of keywords, and a FETCH 1:* (FLAGS ...) renders one per message (flags
+# are atoms, the same in either UTF-8 mode)
+_FLAGS: dict[tuple[str, ...], tuple[FetchPair, bytes]] = {}
 FLAGS_KEPT = 4096
+
+
+def _flags(keywords: tuple[str, ...]) -> tuple[FetchPair, bytes]:
+    got = _FLAGS.get(keywords)
+    if got is None:
+        name, value = item_flags(flags_of(keywords))
+        assert isinstance(value, tuple)
+        wire = render(value)
+        got = ((name, Raw(wire)), name + b" " + wire)
+        if len(_FLAGS) >= FLAGS_KEPT:
+            _FLAGS.clear()
+        _FLAGS[keywords] = got
+    return got
 
 
 def flags_item(keywords: tuple[str, ...]) -> FetchPair:
     """``FLAGS (...)`` of stored keywords, rendered once (as :func:`item_flags`)."""
-    pair = _FLAGS.get(keywords)
-    if pair is None:
-        name, value = item_flags(flags_of(keywords))
-        assert isinstance(value, tuple)
-        pair = (name, Raw(render(value)))
-        if len(_FLAGS) >= FLAGS_KEPT:
-            _FLAGS.clear()
-        _FLAGS[keywords] = pair
-    return pair
+    return _flags(keywords)[0]
 
 
-@dataclass(frozen=True, slots=True)
+def flags_wire(keywords: tuple[str, ...]) -> bytes:
+    """The same item in wire form, ``FLAGS (...)``."""
+    return _flags(keywords)[1]
+
+
+@dataclass(slots=True)   # not frozen: made per message of a FETCH, and never changed
 class _Record:
     message: Message
     email: Email | None
@@ -215,10 +230,11 @@ async def _records(tr: Transaction, account_id: str, mailbox_id: str, uids: list
     if not uids:
         return []
     if len(uids) > 1 and uids[-1] - uids[0] < 4 * len(uids):
-        wanted = set(uids)
-        found = [m for m in await list_messages(tr, account_id, mailbox_id,
-                                                first_uid=uids[0], last_uid=uids[-1])
-                 if m.uid in wanted]
+        found = await list_messages(tr, account_id, mailbox_id, first_uid=uids[0],
+                                    last_uid=uids[-1])
+        if uids[-1] - uids[0] + 1 != len(uids):   # not every UID of the range is wanted
+            wanted = set(uids)
+            found = [m for m in found if m.uid in wanted]
     else:
         found = []
         for u in uids:
@@ -255,6 +271,23 @@ class _Plan:
     envelope_only: bool   # of the summary, only ENVELOPE: decode that alone
     modseq: bool          # every response carries MODSEQ (RFC 7162 section 3.1.4.1)
     changed_since: int | None
+    # each item with what renders it: its name, or _SECTION for what reads the blob
+    # (:func:`_sections`, awaited before the message's line is rendered) and _PREVIEW
+    steps: tuple[tuple[str, FetchItem], ...]
+    sections: bool        # some item reads the blob
+
+
+_SECTION, _PREVIEW = "BODY[]", "PREVIEW"
+
+
+def _step(item: FetchItem) -> tuple[str, FetchItem]:
+    if isinstance(item, FetchBody | FetchBinarySize) or (
+            isinstance(item, FetchAttr) and item.name in _RFC822):
+        return (_SECTION, item)
+    if isinstance(item, FetchPreview):
+        return (_PREVIEW, item)
+    assert isinstance(item, FetchAttr)
+    return (item.name, item)
 
 
 def _plan(s: Session, cmd: c.Fetch) -> _Plan:
@@ -267,6 +300,7 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
         or bool(names & {"RFC822.HEADER", "RFC822.TEXT"})
     preview = any(isinstance(i, FetchPreview) for i in cmd.items)
     reads = any(not b.peek for b in bodies) or bool(names & {"RFC822", "RFC822.TEXT"})
+    steps = tuple(_step(i) for i in cmd.items)
     return _Plan(
         items=cmd.items,
         uid=cmd.uid,
@@ -279,6 +313,8 @@ def _plan(s: Session, cmd: c.Fetch) -> _Plan:
         modseq=s.condstore and ("FLAGS" in names or "MODSEQ" in names
                                 or cmd.changed_since is not None),
         changed_since=cmd.changed_since,
+        steps=steps,
+        sections=any(kind == _SECTION for kind, _ in steps),
     )
 
 
@@ -293,73 +329,95 @@ async def _enable_condstore(s: Session, sel: Selected) -> None:
     s.write(Untagged("OK", "Highest", Code.number("HIGHESTMODSEQ", st.highestmodseq)))
 
 
-async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
-                   seen_now: tuple[int, tuple[str, ...]] | None) -> FetchData:
-    """One ``* n FETCH`` for a record; ``seen_now`` is (modseq, keywords) when this FETCH
-    just set \\Seen on it."""
-    m, email = rec.message, rec.email
-    modseq, keywords = seen_now if seen_now is not None else (m.modseq, m.keywords)
-    summary = (MessageSummary.from_bytes(rec.summary)
-               if rec.summary and not plan.envelope_only else None)
-    src = Source(s.ctx.blobs, email, summary) if email is not None else None
-    pairs: list[FetchPair] = [item_uid(m.uid)] if plan.uid else []
-    has_flags, has_uid = False, plan.uid
-    for item in plan.items:
+async def _sections(s: Session, plan: _Plan, rec: _Record,
+                    summary: MessageSummary | None) -> list[bytes]:
+    """The items of a record that read its blob, in wire form, in the plan's order."""
+    assert rec.email is not None   # the plan read it: sections want the email
+    src = Source(s.ctx.blobs, rec.email, summary)
+    out = []
+    for kind, item in plan.steps:
+        if kind != _SECTION:
+            continue
         if isinstance(item, FetchBody):
-            assert src is not None
-            pairs.append(item_section(item, await section_data(src, item)))
+            pair = item_section(item, await section_data(src, item))
         elif isinstance(item, FetchBinarySize):
-            assert src is not None
             size = await binary_size(src, item)
-            pairs.append(item_binary_size(item, size) if size is not None
-                         else (item_binary_size(item, 0)[0], None))
-        elif isinstance(item, FetchPreview):
-            pairs.append(item_preview(summary.preview if summary is not None else None))
-        elif item.name == "FLAGS":
+            pair = (item_binary_size(item, size) if size is not None
+                    else (item_binary_size(item, 0)[0], None))
+        else:
+            assert isinstance(item, FetchAttr)
+            pair = (item.name.encode("ascii"), await section_data(src, _RFC822[item.name]))
+        out.append(render_item(*pair, s.utf8))
+    return out
+
+
+def _line(s: Session, plan: _Plan, number: int, rec: _Record,
+          summary: MessageSummary | None, sections: list[bytes],
+          seen_now: tuple[int, tuple[str, ...]] | None) -> bytes:
+    """One ``* n FETCH`` for a record, in wire form; ``sections`` are its items that read
+    the blob (:func:`_sections`), ``seen_now`` is (modseq, keywords) when this FETCH just
+    set \\Seen on it."""
+    m, utf8 = rec.message, s.utf8
+    modseq, keywords = seen_now if seen_now is not None else (m.modseq, m.keywords)
+    parts: list[bytes] = [b"UID %d" % m.uid] if plan.uid else []
+    has_flags, has_uid, at = False, plan.uid, 0
+    for kind, _ in plan.steps:
+        if kind == "FLAGS":
             has_flags = True
-            pairs.append(flags_item(keywords))
-        elif item.name == "UID":
+            parts.append(flags_wire(keywords))
+        elif kind == "ENVELOPE":
+            if plan.envelope_only:
+                cell = rec.envelope or _envelope_cell(s.account_id, m.email_id, rec.summary)
+                if cell is not None:
+                    parts.append(cell.item(utf8))
+            elif summary is not None:
+                parts.append(render_item(*item_envelope(summary), utf8))
+        elif kind == "UID":
             if not has_uid:
-                pairs.append(item_uid(m.uid))
+                parts.append(b"UID %d" % m.uid)
                 has_uid = True
-        elif item.name in _RFC822:
-            assert src is not None
-            data = await section_data(src, _RFC822[item.name])
-            pairs.append((item.name.encode("ascii"), data))
-        elif item.name == "MODSEQ":
+        elif kind == _SECTION:
+            parts.append(sections[at])
+            at += 1
+        elif kind == "MODSEQ":
             pass          # added once below
-        elif item.name == "EMAILID":
-            pairs.append(item_emailid(m.email_id))
-        elif item.name == "SAVEDATE":
-            # RFC 8514 section 4: NIL for a message stored before save dates were kept
-            pairs.append(item_savedate(None if rec.saved is None
-                                       else datetime.fromtimestamp(rec.saved, UTC)))
-        elif email is not None and item.name == "THREADID":
-            pairs.append(item_threadid(email.thread_id))
-        elif email is not None and item.name == "INTERNALDATE":
-            pairs.append(item_internaldate(datetime.fromtimestamp(email.received_at,
-                                                                  UTC)))
-        elif email is not None and item.name == "RFC822.SIZE":
-            pairs.append(item_size(email.size))
-        elif summary is not None and item.name == "ENVELOPE":
-            pairs.append(item_envelope(summary))
-        elif plan.envelope_only and item.name == "ENVELOPE":
-            cell = rec.envelope or _envelope_cell(s.account_id, m.email_id, rec.summary)
-            if cell is not None:
-                pairs.append((b"ENVELOPE", cell))
-        elif summary is not None and item.name == "BODYSTRUCTURE":
-            pairs.append(item_bodystructure(summary))
-        elif summary is not None and item.name == "BODY":
-            pairs.append(item_body(summary))
+        else:
+            pair = _other(kind, rec, summary)
+            if pair is not None:
+                parts.append(render_item(*pair, utf8))
     if seen_now is not None and not has_flags:
-        pairs.append(flags_item(keywords))   # RFC 9051 section 6.4.5
+        parts.append(flags_wire(keywords))   # RFC 9051 section 6.4.5
     if seen_now is not None and s.condstore and not has_uid:
         # RFC 7162 section 3.2.4: once CONDSTORE is enabled, a FETCH response that reports
         # an implicit \Seen carries UID and MODSEQ
-        pairs.append(item_uid(m.uid))
+        parts.append(b"UID %d" % m.uid)
     if plan.modseq or (seen_now is not None and s.condstore):
-        pairs.append(item_modseq(modseq))
-    return FetchData(number, tuple(pairs))
+        parts.append(b"MODSEQ (%d)" % modseq)   # RFC 7162 section 3.1.4.1 (item_modseq)
+    return fetch_line(number, parts)
+
+
+def _other(kind: str, rec: _Record, summary: MessageSummary | None) -> FetchPair | None:
+    """The items :func:`_line` does not render itself (None: nothing to say)."""
+    email = rec.email
+    if kind == _PREVIEW:
+        return item_preview(summary.preview if summary is not None else None)
+    if kind == "EMAILID":
+        return item_emailid(rec.message.email_id)
+    if kind == "SAVEDATE":
+        # RFC 8514 section 4: NIL for a message stored before save dates were kept
+        return item_savedate(None if rec.saved is None
+                             else datetime.fromtimestamp(rec.saved, UTC))
+    if email is not None and kind == "THREADID":
+        return item_threadid(email.thread_id)
+    if email is not None and kind == "INTERNALDATE":
+        return item_internaldate(datetime.fromtimestamp(email.received_at, UTC))
+    if email is not None and kind == "RFC822.SIZE":
+        return item_size(email.size)
+    if summary is not None and kind == "BODYSTRUCTURE":
+        return item_bodystructure(summary)
+    if summary is not None and kind == "BODY":
+        return item_body(summary)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -440,9 +498,14 @@ async def fetch(s: Session, cmd: c.Command) -> None:
             sel.reported.update((uid, modseq) for uid, modseq, _ in got.seen.messages)
         if got.looked is not None:
             sel.looked = got.looked
+        lines = []
         for rec in got.records:
-            s.write(await _respond(s, plan, number_of[rec.message.uid], rec,
-                                   seen_now.get(rec.message.uid)))
+            summary = (MessageSummary.from_bytes(rec.summary)
+                       if rec.summary and not plan.envelope_only else None)
+            sections = await _sections(s, plan, rec, summary) if plan.sections else []
+            lines.append(_line(s, plan, number_of[rec.message.uid], rec, summary, sections,
+                               seen_now.get(rec.message.uid)))
+        s.out += lines    # in wire form already (Session.write renders a Response)
         await s.flush()
     name = ("UID " if cmd.uid else "") + "FETCH"
     if missing and not cmd.uid:

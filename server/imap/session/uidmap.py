@@ -50,7 +50,10 @@ class UidMap(Sequence[int]):
 
     def __getitem__(self, i: int | slice) -> int | list[int]:
         if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+            start, stop, step = i.indices(len(self))
+            if step == 1:
+                return self.between(start, stop)
+            return [self[j] for j in range(start, stop, step)]
         n = len(self)
         if i < 0:
             i += n
@@ -58,6 +61,22 @@ class UidMap(Sequence[int]):
             raise IndexError("sequence number out of range")
         r = bisect_right(self._before, i) - 1
         return self._firsts[r] + i - self._before[r]
+
+    def between(self, start: int, stop: int) -> list[int]:
+        """The UIDs at 0-based positions ``start`` to ``stop - 1`` (``self[start:stop]``),
+        run by run rather than a search per position: a FETCH reads its set this way."""
+        start, stop = max(start, 0), min(stop, len(self))
+        out: list[int] = []
+        if start >= stop:
+            return out
+        r = bisect_right(self._before, start) - 1
+        while start < stop:
+            first = self._firsts[r] + start - self._before[r]
+            take = min(stop - start, self._lasts[r] - first + 1)
+            out += range(first, first + take)
+            start += take
+            r += 1
+        return out
 
     def __iter__(self) -> Iterator[int]:
         for first, last in zip(self._firsts, self._lasts, strict=True):

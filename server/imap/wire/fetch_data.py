@@ -16,7 +16,7 @@ from server.mime.model import Envelope, MessageSummary
 
 __all__ = [
     "FetchData", "EnvelopeOf", "EnvelopeCell", "BodyStructureOf", "FetchValue", "FetchPair",
-    "item_flags",
+    "fetch_line", "render_item", "item_flags",
     "item_uid", "item_internaldate", "item_savedate", "item_size", "item_modseq",
     "item_emailid", "item_threadid", "item_preview", "item_envelope", "item_bodystructure",
     "item_body", "item_section", "item_binary_size",
@@ -34,17 +34,19 @@ class EnvelopeOf:
 @dataclass(slots=True, eq=False)
 class EnvelopeCell:
     """FETCH ENVELOPE of a message whose envelope is kept in memory: a stored message never
-    changes, so its envelope's wire form, once rendered for a mode (UTF-8 or not), is kept
-    here and reused (issue 12: a FETCH 1:* (FLAGS ENVELOPE) renders each envelope once)."""
+    changes, so its item's wire form (``ENVELOPE (...)``), once rendered for a mode (UTF-8
+    or not), is kept here and reused (issue 12: a FETCH 1:* (FLAGS ENVELOPE) renders each
+    envelope once)."""
 
     envelope: Envelope
     wire: dict[bool, bytes] = field(default_factory=dict)
 
-    def render(self, utf8: bool) -> bytes:
+    def item(self, utf8: bool) -> bytes:
+        """``ENVELOPE (...)`` in the session's mode."""
         shown = self.wire.get(utf8)
         if shown is None:
             env = self.envelope
-            shown = self.wire[utf8] = render_envelope_of(
+            shown = self.wire[utf8] = b"ENVELOPE " + render_envelope_of(
                 env if utf8 else downgrade_envelope(env), utf8)
         return shown
 
@@ -72,25 +74,31 @@ class FetchData:
     items: tuple[FetchPair, ...] = field(default=())
 
     def render(self, utf8: bool = False) -> bytes:
-        parts = []
-        for name, value in self.items:
-            if isinstance(value, EnvelopeCell):
-                shown = value.render(utf8)
-            elif isinstance(value, EnvelopeOf):
-                # RFC 6855 sections 7-8: no UTF-8 header text to a client that did not
-                # enable it (encoded words, A-labels; see .downgrade)
-                env = (value.summary if isinstance(value.summary, Envelope)
-                       else value.summary.envelope)
-                shown = render_envelope_of(env if utf8 else downgrade_envelope(env), utf8)
-            elif isinstance(value, BodyStructureOf):
-                shown = render_bodystructure(value.summary, value.extensible, utf8,
-                                             None if utf8 else downgrade_envelope)
-            else:
-                shown = render(value, utf8)
-            parts.append(name + b" " + shown)
-        return b"* %d FETCH (%s)\r\n" % (self.number, b" ".join(parts))
+        return fetch_line(self.number, [render_item(name, value, utf8)
+                                        for name, value in self.items])
 
 
+def fetch_line(number: int, items: list[bytes]) -> bytes:
+    """``* n FETCH (...)`` of items already in wire form (:func:`render_item`)."""
+    return b"* %d FETCH (%s)\r\n" % (number, b" ".join(items))
+
+
+def render_item(name: bytes, value: FetchValue, utf8: bool) -> bytes:
+    """One item of a FETCH response, ``name value``, in the session's mode."""
+    if isinstance(value, EnvelopeCell):
+        return value.item(utf8)
+    if isinstance(value, EnvelopeOf):
+        # RFC 6855 sections 7-8: no UTF-8 header text to a client that did not enable
+        # it (encoded words, A-labels; see .downgrade)
+        env = (value.summary if isinstance(value.summary, Envelope)
+               else value.summary.envelope)
+        shown = render_envelope_of(env if utf8 else downgrade_envelope(env), utf8)
+    elif isinstance(value, BodyStructureOf):
+        shown = render_bodystructure(value.summary, value.extensible, utf8,
+                                     None if utf8 else downgrade_envelope)
+    else:
+        shown = render(value, utf8)
+    return name + b" " + shown
 
 
 def item_flags(flags: tuple[str, ...]) -> FetchPair:

@@ -116,6 +116,31 @@ async def test_uids_increase_and_list(engine: Engine) -> None:
                           newest_first=False) == [(ids[3], 4), (ids[4], 5)]
 
 
+async def test_listed_messages_follow_every_change(engine: Engine,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """list_messages reuses the Message it made from a record while the record's bytes
+    are the same: a keyword change, an expunge and a message past the bound (3 kept
+    here) are each seen at once."""
+    from fdb_layers.mail import queries
+
+    monkeypatch.setattr(queries, "MESSAGES_KEPT", 3)
+    monkeypatch.setattr(queries, "_MESSAGES", {})
+    ids = await setup(engine, 5)
+    first = await transact(engine, list_messages, ACCOUNT, "inbox")
+    assert [(m.uid, m.email_id, m.keywords) for m in first] == \
+        [(u, ids[u - 1], ()) for u in range(1, 6)]
+    await transact(engine, store_keywords, ACCOUNT, "inbox", [2, 4], add=["$seen"])
+    await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[3], only_deleted=False,
+                   op_id=None)
+    for _ in range(2):
+        again = await transact(engine, list_messages, ACCOUNT, "inbox")
+        assert [(m.uid, m.keywords) for m in again] == \
+            [(1, ()), (2, ("$seen",)), (4, ("$seen",)), (5, ())]
+        before = {m.uid: m.modseq for m in first}
+        assert [m.modseq > before[m.uid] for m in again] == [False, True, True, False]
+        assert len(queries._MESSAGES) <= 3
+
+
 async def test_query_mailbox_threads_keeps_the_first_email_of_each_thread(
         engine: Engine) -> None:
     """JMAP collapseThreads on the received-at index, read in chunks smaller than the

@@ -42,3 +42,13 @@ def test_behaves_like_the_sorted_list(uids: set[int], removals: list[int]) -> No
         assert bisect_left(m, u) == bisect_left(ref, u)
     assert m[1:4] == ref[1:4]
     assert UidMap.from_runs(m.runs()) == m
+
+
+@given(st.sets(st.integers(1, 300)), st.integers(-5, 310), st.integers(-5, 310),
+       st.sampled_from([None, 1, 2, 3, -1]))
+def test_slices_are_the_sorted_lists(uids: set[int], start: int, stop: int,
+                                     step: int | None) -> None:
+    """A slice (what FETCH's batches read, run by run) is the sorted list's slice."""
+    m, ref = UidMap(sorted(uids)), sorted(uids)
+    assert m[start:stop:step] == ref[start:stop:step]
+    assert m.between(start, stop) == ref[max(start, 0):max(stop, 0)]
