@@ -315,15 +315,28 @@ async def _visible(tr: Transaction, keys: AccountKeys, email_id: str, rec: Email
     boxes: dict[str, int] = {}
     hidden = False
     for storage, uid in memberships(rec).items():
-        if await _is_deleted(tr, keys, storage, uid, deleted):
+        # what this transaction read already is looked up here, without a coroutine
+        # each: a page of 50 emails asks the same one or two storages 50 times
+        known = deleted.get(storage) if deleted is not None else None
+        if known is not None:
+            gone = uid in known
+        else:
+            gone = await _is_deleted(tr, keys, storage, uid, deleted)
+        if gone:
             hidden = True
             continue
-        mailbox_id = await _mailbox_of(tr, keys, storage, storages)
+        if storages is not None and storage in storages:
+            mailbox_id = storages[storage]
+        else:
+            mailbox_id = await _mailbox_of(tr, keys, storage, storages)
         if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
             boxes[mailbox_id] = uid
     if hidden and not boxes:
         return None
-    return _email(email_id, rec, boxes, tuple(k for k in rec.keywords if k != DELETED))
+    keywords = rec.keywords
+    if DELETED in keywords:
+        keywords = tuple(k for k in keywords if k != DELETED)
+    return _email(email_id, rec, boxes, keywords)
 
 
 async def get_visible_changes(

@@ -5,17 +5,19 @@ JMAP with one line (``routes=[*jmap_routes(...)]`` in :func:`server.node.http.bu
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.requests import Request as HttpRequest
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from server.directory.base import Directory, Principal
@@ -122,7 +124,7 @@ class _Endpoints:
         session = self._endpoint("session", self.session)
         http = [r for r in extra if isinstance(r, HttpRoute)]
         return [*(Route(p, session, methods=["GET"]) for p in SESSION_PATHS),
-                Route(API_PATH, self._endpoint("api", self.api), methods=["POST"]),
+                Route(API_PATH, _ApiApp(self), methods=["POST"]),
                 *(Route(r.path, self._endpoint(r.name, r.handler, r.password_only),
                         methods=list(r.methods))
                   for r in http),
@@ -221,38 +223,6 @@ class _Endpoints:
         body = session_resource(principal, self.registry, self._base_url(request))
         return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store"})
 
-    async def api(self, request: HttpRequest, principal: Principal) -> Response:
-        account = principal.id
-        if not self.in_flight.acquire(account):
-            raise RequestError("limit", "too many requests in progress for this account",
-                               limit="maxConcurrentRequests")
-        try:
-            _check_json_type(request.headers.get("content-type"))
-            raw = await self._body(request)
-            response = await self._execute(raw, principal, self._base_url(request))
-        finally:
-            self.in_flight.release(account)
-        return Response(response.to_bytes(), media_type="application/json")
-
-    async def _body(self, request: HttpRequest) -> bytes:
-        """The body, refused (``limit`` maxSizeRequest) as soon as it is known to be too
-        large: from Content-Length before reading, else while streaming."""
-        cap = self.settings.limits.max_size_request
-        too_large = RequestError("limit", f"the request is larger than {cap} octets",
-                                 limit="maxSizeRequest")
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise too_large
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > cap:
-                raise too_large
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-
 def _check_json_type(content_type: str | None) -> None:
     """RFC 8620 section 3.6.1: a request whose content type is not application/json
     (parameters such as charset aside) is ``notJSON``."""
@@ -260,6 +230,134 @@ def _check_json_type(content_type: str | None) -> None:
     if media_type != "application/json":
         raise RequestError("notJSON", "the request's content type must be application/json,"
                            f" not {media_type[:100]!r}")
+
+
+class _Disconnected(Exception):
+    """The client left while sending its request's body."""
+
+
+class _ApiApp:
+    """The API endpoint (RFC 8620 section 3.1, POST to the apiUrl) as a raw ASGI app:
+    every request of a JMAP client comes here, so it skips what Starlette's
+    Request/Response objects cost and does what :meth:`_Endpoints._endpoint` does for
+    the other endpoints: authentication, problem+json refusals and request-level errors
+    (section 3.6.1), CORS, the request metrics; then maxConcurrentRequests, the content
+    type and maxSizeRequest (from Content-Length before reading, else while streaming)."""
+
+    def __init__(self, endpoints: _Endpoints) -> None:
+        self.endpoints = endpoints
+        self.ok, self.duration = REQUESTS.labels("api", "ok"), REQUEST_DURATION.labels("api")
+        self._bases: dict[tuple[object, ...], str] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = connection_id.set("jmap-" + secrets.token_hex(6))  # on every line
+        headers = _first_headers(scope["headers"])
+        extra: Mapping[str, str] = {}
+        try:
+            client = scope.get("client")
+            principal = await self.endpoints.auth.authenticate(
+                headers.get("authorization"), client=client[0] if client else "",
+                secure=scope.get("scheme") == "https")
+            status, media_type = 200, b"application/json"
+            body, result = await self._answer(scope, receive, headers, principal), "ok"
+        except Refused as e:
+            status, media_type, extra = e.status, PROBLEM_JSON.encode(), e.headers
+            body, result = _problem_bytes(e.problem()), e.reason
+        except RequestError as e:
+            status, media_type = e.status, PROBLEM_JSON.encode()
+            body, result = _problem_bytes(e.problem()), e.type
+        except _Disconnected:  # gone while sending its body: nobody to answer
+            status, media_type, body, result = 400, b"", b"", "disconnected"
+        finally:
+            connection_id.reset(request_id)
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+        raw.append((b"content-length", str(len(body)).encode()))
+        if media_type:
+            raw.append((b"content-type", media_type))
+        raw.extend(_RAW_CORS)
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
+        (self.ok if result == "ok" else REQUESTS.labels("api", result)).inc()
+        self.duration.observe(time.perf_counter() - started)
+
+    async def _answer(self, scope: Scope, receive: Receive, headers: dict[str, str],
+                      principal: Principal) -> bytes:
+        endpoints = self.endpoints
+        account = principal.id
+        if not endpoints.in_flight.acquire(account):
+            raise RequestError("limit", "too many requests in progress for this account",
+                               limit="maxConcurrentRequests")
+        try:
+            _check_json_type(headers.get("content-type"))
+            raw = await self._body(receive, headers.get("content-length", ""))
+            base = endpoints.settings.public_url or self._base_url(scope)
+            response = await endpoints._execute(raw, principal, base)
+        finally:
+            endpoints.in_flight.release(account)
+        return response.to_bytes()
+
+    def _base_url(self, scope: Scope) -> str:
+        """Starlette's base URL of the request (as the session resource computes it:
+        the URLs and sessionState must agree), kept for the few (scheme, Host, server,
+        root path) a node sees; the Host field is the client's, so at most 64 kept."""
+        key = (scope.get("scheme"), _host(scope["headers"]), scope.get("server"),
+               scope.get("root_path", ""), scope.get("app_root_path"))
+        base = self._bases.get(key)
+        if base is None:
+            if len(self._bases) >= 64:
+                self._bases.clear()
+            base = self._bases[key] = str(HTTPConnection(scope).base_url).rstrip("/")
+        return base
+
+    async def _body(self, receive: Receive, declared: str) -> bytes:
+        """The body, refused (``limit`` maxSizeRequest) as soon as it is known to be too
+        large: from Content-Length before reading, else while streaming."""
+        cap = self.endpoints.settings.limits.max_size_request
+        too_large = RequestError("limit", f"the request is larger than {cap} octets",
+                                 limit="maxSizeRequest")
+        if declared.isdigit() and int(declared) > cap:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _Disconnected
+            if message["type"] != "http.request":
+                continue
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                raise too_large
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _first_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's header fields by lower-case name, the first of each name (what
+    Starlette's ``Headers.get`` answers), decoded as Latin-1."""
+    out: dict[str, str] = {}
+    for name, value in raw:
+        out.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+    return out
+
+
+def _host(raw: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in raw:
+        if name == b"host":  # what Starlette's URL takes (ASGI names are lower-case)
+            return value
+    return None
+
+
+def _problem_bytes(body: JsonObject) -> bytes:
+    """A problem details object (RFC 7807) as Starlette's JSONResponse writes it."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode("utf-8")
+
+
+_RAW_CORS = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in CORS.items()]
 
 
 async def _preflight(request: HttpRequest) -> Response:

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from server.net.listen import bind, parse_listen
+from server.net.listen import bind, bind_shared, parse_listen
 from server.node.service import STOP_GRACE
 
 log = logging.getLogger(__name__)
@@ -92,15 +92,21 @@ class _Server(uvicorn.Server):
 
 class HttpListener:
     """uvicorn (its public ``Server.serve``) on a socket bound by the node's main process,
-    so that port 0 works and every process of the node can serve the same socket (the
-    kernel spreads the connections); the node owns signal handling."""
+    so that port 0 works; the node owns signal handling.  With ``processes`` > 1 the main
+    process binds one socket per process of the node on the same port (SO_REUSEPORT: the
+    kernel spreads the connections, :func:`server.net.listen.bind_shared`), serves the
+    first and keeps the others (:attr:`shared`) open for the workers, so that a worker's
+    queue outlives the worker and its replacement serves it."""
 
-    def __init__(self, listen: str = "", *, sock: socket.socket | None = None) -> None:
+    def __init__(self, listen: str = "", *, sock: socket.socket | None = None,
+                 processes: int = 1) -> None:
+        self.shared: list[socket.socket] = []
         if sock is None:
             where = parse_listen(listen, default_host="127.0.0.1")
             if where is None:
                 raise ValueError("[server] http_listen is empty")
-            sock = bind(where)
+            sock, *self.shared = (bind_shared(where, processes) if processes > 1
+                                  else [bind(where)])
         self.socket = sock
         self._server: _Server | None = None
         self._app: Starlette | None = None
@@ -134,3 +140,5 @@ class HttpListener:
         if self._task is not None:
             await self._task
         self.socket.close()
+        for sock in self.shared:
+            sock.close()

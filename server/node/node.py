@@ -102,12 +102,13 @@ class Node:
                             for listener in service.listeners()])
         metrics_text: MetricsText = this_process_metrics
         checks: dict[str, HealthCheck] = {"store": self._check_store}
-        self.http = HttpListener(self.config.get(ServerSettings).http_listen)
-        if self.config.get(ServerSettings).workers:
-            pool = WorkerPool(self.config, self.config.get(ServerSettings).workers,
-                              await self._serve_commits(), self.acceptor, self.service_names,
-                              self.services, http_socket=self.http.socket,
-                              routes=self.route_names)
+        workers = self.config.get(ServerSettings).workers
+        self.http = HttpListener(self.config.get(ServerSettings).http_listen,
+                                 processes=1 + workers)
+        if workers:
+            pool = WorkerPool(self.config, workers, await self._serve_commits(),
+                              self.acceptor, self.service_names, self.services,
+                              http_sockets=self.http.shared, routes=self.route_names)
 
             async def merged_metrics() -> bytes:
                 return generate_latest(MergedMetrics(await pool.metrics_texts()))

@@ -154,7 +154,7 @@ class WorkerPool:
     def __init__(self, config: Config, count: int, commit_socket: str | None,
                  acceptor: Acceptor, services: tuple[str, ...],
                  local: Sequence[Service] = (), *,
-                 http_socket: socket.socket | None = None,
+                 http_sockets: Sequence[socket.socket] = (),
                  routes: tuple[str, ...] = ()) -> None:
         self.config = config
         self.count = count
@@ -163,7 +163,7 @@ class WorkerPool:
         self.services = services      # the registered names each worker builds
         # this process's instances: told the workers' events too (node-wide state here)
         self.local = {s.name: s for s in local}
-        self.http_socket = http_socket  # every worker serves it too
+        self.http_sockets = http_sockets  # worker i serves the i-th (the node's HTTP port)
         self.routes = routes              # with these registered routes
         # the answers to a worker's /healthz and /metrics (the node's, not the worker's)
         self.http_answers: tuple[Health, MetricsText] | None = None
@@ -217,7 +217,7 @@ class WorkerPool:
         self._workers[index] = worker
         send(mine, b"I" + pickle.dumps((self.config, self.commit_socket, index,
                                         self.services, self.routes)),
-             [] if self.http_socket is None else [self.http_socket.fileno()])
+             [self.http_sockets[index].fileno()] if self.http_sockets else [])
         worker.reader = asyncio.create_task(self._listen(worker), name=f"worker-{index}")
         self._readers.add(worker.reader)
         worker.reader.add_done_callback(self._readers.discard)

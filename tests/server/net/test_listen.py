@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.net.listen import ListenAddress, bind, bound_address, parse_listen
+from server.net.listen import ListenAddress, bind, bind_shared, bound_address, parse_listen
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -81,3 +81,35 @@ def test_accepted_tcp_connections_send_without_delay() -> None:
                 assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         listener.close()
+
+
+def test_shared_sockets_listen_on_one_port_and_each_gets_connections() -> None:
+    """One socket per serving process on one port (SO_REUSEPORT): the kernel puts each
+    connection in one socket's queue, so every process gets its share of the clients
+    (30 connections over 3 sockets: all missing one socket has a chance of 3 x (2/3)^30,
+    about 1 in 60,000)."""
+    sockets = bind_shared(ListenAddress("127.0.0.1", 0), 3)
+    try:
+        port = bound_address(sockets[0]).port
+        assert port > 0 and all(bound_address(s).port == port for s in sockets)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(30)]
+        got = []
+        for sock in sockets:
+            sock.setblocking(False)
+            count = 0
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                count += 1
+            got.append(count)
+        for client in clients:
+            client.close()
+        assert sum(got) == 30 and all(got), got
+    finally:
+        for sock in sockets:
+            sock.close()
+    with pytest.raises(ValueError):
+        bind_shared(ListenAddress(path="/tmp/x.sock"), 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import smtplib
@@ -114,6 +115,45 @@ async def test_connections_are_spread_over_workers_and_mail_lands(node: Node) ->
     assert set(workers) == {"worker-0", "worker-1"} and sum(workers.values()) == 20
     assert 'fdbmail_store_transactions_total{engine="sqlite",process="main",' in text
     assert_promtool_accepts(text)
+
+
+def _owners(port: int, pids: list[int]) -> dict[int, int]:
+    """How many established TCP connections to local ``port`` each of ``pids`` holds
+    (/proc/net/tcp's socket inodes, matched against each process's open files)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+            inodes.add(f"socket:[{fields[9]}]")
+    out = {}
+    for pid in pids:
+        out[pid] = 0
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # closed meanwhile
+                out[pid] += os.readlink(fd) in inodes
+    return out
+
+
+async def test_http_connections_are_spread_over_every_process(node: Node) -> None:
+    """Every process serves HTTP on a socket of its own on the node's port (SO_REUSEPORT),
+    so that a burst of clients does not land in the first process woken: 30 connections
+    opened at once are each answered, and each process holds some (the chance that one
+    holds none is about 1 in 60,000)."""
+    assert node.http is not None
+    port = node.http.port
+    streams = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port)
+                                     for _ in range(30)))
+    try:
+        for _, writer in streams:
+            writer.write(b"GET /healthz HTTP/1.1\r\nHost: node\r\n\r\n")
+        for reader, _ in streams:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+            assert head.startswith(b"HTTP/1.1 200 ")
+        owners = _owners(port, [os.getpid(), *_pool(node).pids()])
+        assert sum(owners.values()) == 30 and all(owners.values()), owners
+    finally:
+        for _, writer in streams:
+            writer.close()
 
 
 async def test_implicit_tls_is_served_by_a_worker(node: Node) -> None:
