@@ -104,6 +104,12 @@ def bind_shared(address: ListenAddress, count: int, backlog: int = BACKLOG
     on one core while the other processes idled)."""
     if address.is_unix or count < 1:
         raise ValueError("bind_shared: one or more sockets on a TCP address")
+    if address.port:
+        # SO_REUSEPORT would let these sockets join another process's group on the port
+        # (any process of the same user: a second node started by mistake would quietly
+        # take a share of the clients).  A plain bind fails on a port anyone listens on,
+        # so a busy port is refused here as it is for a listener without the option.
+        bind(address, backlog).close()
     first = bind(address, backlog, reuse_port=True)
     out = [first]
     try:

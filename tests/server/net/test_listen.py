@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 from pathlib import Path
 
@@ -113,3 +114,24 @@ def test_shared_sockets_listen_on_one_port_and_each_gets_connections() -> None:
             sock.close()
     with pytest.raises(ValueError):
         bind_shared(ListenAddress(path="/tmp/x.sock"), 2)
+
+
+def test_shared_sockets_refuse_a_port_another_node_shares() -> None:
+    """A second node started on a port the first serves with SO_REUSEPORT is refused
+    (EADDRINUSE) instead of joining the first's group and taking a share of its clients;
+    a fixed free port still gives every socket."""
+    first = bind_shared(ListenAddress("127.0.0.1", 0), 2)
+    try:
+        port = bound_address(first[0]).port
+        with pytest.raises(OSError) as refused:
+            bind_shared(ListenAddress("127.0.0.1", port), 2)
+        assert refused.value.errno == errno.EADDRINUSE
+    finally:
+        for sock in first:
+            sock.close()
+    again = bind_shared(ListenAddress("127.0.0.1", port), 2)
+    try:
+        assert [bound_address(s).port for s in again] == [port, port]
+    finally:
+        for sock in again:
+            sock.close()
