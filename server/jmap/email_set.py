@@ -40,6 +40,7 @@ from .args import (
     object_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_list_arg,
 )
 from .blob import readable_blobs
@@ -87,6 +88,7 @@ class EmailSet:
 
         async def update_one(email_id: str, patch: JsonObject) -> None:
             await self.store.run(account.id, _update, ctx, email_id, patch)
+        update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
@@ -97,6 +99,10 @@ class EmailSet:
                 destroyed.append(email_id)
             else:
                 not_destroyed[raw_id] = SetError("notFound").to_json()
+        # RFC 8620 section 5.3: an update of an object destroyed above is willDestroy
+        settled = await apply_updates(ctx, doomed, update_one, destroyed=destroyed)
+        updated.update(settled[0])
+        not_updated.update(settled[1])
         out: JsonObject = {"accountId": account.id, "oldState": old_state,
                            "newState": await self.store.run(account.id, current_state)}
         return set_response(out, created, updated, destroyed, not_created, not_updated,

@@ -40,6 +40,7 @@ from .args import (
     object_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_list_arg,
 )
 from .errors import SetError
@@ -225,6 +226,7 @@ class MailboxSet:
 
         async def update_one(mailbox_id: str, patch: JsonObject) -> None:
             await self.store.run(account.id, _update, ctx, mailbox_id, patch)
+        update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
@@ -236,6 +238,10 @@ class MailboxSet:
                 not_destroyed[raw_id] = e.to_json()
                 continue
             destroyed.append(mailbox_id)
+        # RFC 8620 section 5.3: an update of an object destroyed above is willDestroy
+        settled = await apply_updates(ctx, doomed, update_one, destroyed=destroyed)
+        updated.update(settled[0])
+        not_updated.update(settled[1])
         out["newState"] = await self.store.run(account.id, _state)
         return set_response(out, created, updated, destroyed, not_created, not_updated,
                             not_destroyed)

@@ -70,8 +70,10 @@ from .args import (
     properties_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_arg,
     string_list_arg,
+    will_destroy_error,
 )
 from .email_set import EmailSet
 from .errors import MethodError, SetError
@@ -402,20 +404,27 @@ class EmailSubmissionSet(_Submissions):
                                     "undoStatus": new.undo_status}
         updated: JsonObject = {}
         not_updated: JsonObject = {}
-        for raw_id, patch in update.items():
-            submission_id = resolve_creation_id(ctx, raw_id)
-            s = await self.store.run(account.id, _find, submission_id)
-            if s is None or s.destroyed:
-                not_updated[raw_id] = SetError("notFound").to_json()
-            elif not isinstance(patch, dict) or set(patch) - {"undoStatus"}:
-                not_updated[raw_id] = _invalid("undoStatus", "only undoStatus may be "
-                                               "changed").to_json()
-            elif patch.get("undoStatus") == s.undo_status:
-                updated[raw_id] = None
-                email_of[raw_id] = email_of[submission_id] = s.email_id
-            else:  # section 7.5: sent at once, so never canceled
-                not_updated[raw_id] = SetError(
-                    "cannotUnsend", "the email was sent already").to_json()
+
+        async def update_all(items: JsonObject, destroyed: list[JsonValue]) -> None:
+            for raw_id, patch in items.items():
+                submission_id = resolve_creation_id(ctx, raw_id)
+                if submission_id in destroyed:  # RFC 8620 section 5.3
+                    not_updated[raw_id] = will_destroy_error().to_json()
+                    continue
+                s = await self.store.run(account.id, _find, submission_id)
+                if s is None or s.destroyed:
+                    not_updated[raw_id] = SetError("notFound").to_json()
+                elif not isinstance(patch, dict) or set(patch) - {"undoStatus"}:
+                    not_updated[raw_id] = _invalid("undoStatus", "only undoStatus may be "
+                                                   "changed").to_json()
+                elif patch.get("undoStatus") == s.undo_status:
+                    updated[raw_id] = None
+                    email_of[raw_id] = email_of[submission_id] = s.email_id
+                else:  # section 7.5: sent at once, so never canceled
+                    not_updated[raw_id] = SetError(
+                        "cannotUnsend", "the email was sent already").to_json()
+        update, doomed = split_updates(ctx, update, destroy)
+        await update_all(update, [])
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
         for raw_id in destroy:
@@ -428,6 +437,7 @@ class EmailSubmissionSet(_Submissions):
                 continue
             email_of[raw_id] = email_of[submission_id] = s.email_id
             destroyed.append(submission_id)
+        await update_all(doomed, destroyed)
         out: JsonObject = {"accountId": account.id, "oldState": old_state,
                            "newState": str(await self.store.run(account.id,
                                                                 get_submission_state))}

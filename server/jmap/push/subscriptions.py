@@ -38,6 +38,7 @@ from ..args import (
     properties_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_list_arg,
 )
 from ..errors import MethodError, SetError
@@ -203,6 +204,7 @@ class PushSubscriptionSet(_Subscriptions):
             newly = changed.verified and not current.verified
             if not await self.store.run(owner, _update, changed, newly, ctx.principal.quota):
                 raise SetError("notFound", f"no push subscription {subscription_id!r}")
+        update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
@@ -214,6 +216,10 @@ class PushSubscriptionSet(_Subscriptions):
             else:
                 not_destroyed[raw_id] = SetError(
                     "notFound", f"no push subscription {subscription_id!r}").to_json()
+        # RFC 8620 section 5.3: an update of an object destroyed above is willDestroy
+        settled = await apply_updates(ctx, doomed, update_one, destroyed=destroyed)
+        updated.update(settled[0])
+        not_updated.update(settled[1])
         return set_response({}, created, updated, destroyed, not_created, not_updated,
                             not_destroyed)
 
