@@ -4,7 +4,8 @@ refusals reported as the SetErrors the RFC names.
 
 What the layer does not keep is refused rather than dropped: sortOrder is always 0.  A role
 can be set or cleared by update as long as each role stays with one mailbox (RFC 8621
-section 2); the inbox role stays with INBOX."""
+section 2); the inbox role stays with INBOX, which cannot be renamed, moved or
+destroyed either (``forbidden``, as its myRights say)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from fdb_layers.mail import (
     Transaction,
     create_mailbox,
     delete_mailbox,
+    find_role,
     get_mailbox,
     get_state,
     rename_mailbox,
@@ -46,7 +48,7 @@ from .args import (
 from .errors import SetError
 from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore
-from .mailbox import ALL_RIGHTS
+from .mailbox import rights
 from .methods import CallContext
 from .patch import apply_patch
 
@@ -123,6 +125,27 @@ async def _create(tr: Transaction, account_id: str, mailbox_id: str, name: str,
         raise _invalid("name", str(e)) from None
 
 
+async def _set_role(tr: Transaction, account_id: str, mailbox_id: str,
+                    old: JsonValue, new: str | None) -> None:
+    """RFC 8621 section 2: "there MUST NOT be two Mailboxes in the same account with the
+    same role" (invalidProperties naming role), and "An account is not required to have
+    Mailboxes with any particular roles", which allows clearing a role but does not
+    oblige the server to: the inbox role stays with INBOX, where delivery and IMAP put
+    new mail, so taking it away is this server's policy refusal, ``forbidden`` (RFC 8620
+    section 5.3), unless the new role is taken anyway."""
+    holder = None if new is None else await find_role(tr, account_id, new)
+    if holder is not None and holder != mailbox_id:
+        raise _invalid("role", "another mailbox has this role")
+    if old == "inbox":
+        raise SetError("forbidden", "the inbox role stays with the inbox (INBOX)")
+    try:
+        await set_role(tr, account_id, mailbox_id, new)
+    except RoleExists:
+        raise _invalid("role", "another mailbox has this role") from None
+    except ValueError as e:  # the inbox role given, with no mailbox holding it
+        raise _invalid("role", str(e)) from None
+
+
 async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id: str,
                   patch: JsonObject) -> None:
     try:
@@ -136,13 +159,10 @@ async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id
                        properties=tuple(p for p in SERVER_SET if p in patched))
     name, parent_id, role, subscribed = _check(ctx, patched)
     if role != current["role"]:
-        try:
-            await set_role(tr, account_id, mailbox_id, role)
-        except RoleExists:
-            raise _invalid("role", "another mailbox has this role") from None
-        except ValueError as e:  # the inbox role, given or taken
-            raise _invalid("role", str(e)) from None
+        await _set_role(tr, account_id, mailbox_id, current["role"], role)
     if (name, parent_id) != (current["name"], current["parentId"]):
+        if box.role == "inbox":  # myRights.mayRename is false (see mailbox.INBOX_RIGHTS)
+            raise SetError("forbidden", "the inbox cannot be renamed or moved")
         try:
             await rename_mailbox(tr, account_id, mailbox_id, name=name, parent_id=parent_id)
         except MailboxNotFound:
@@ -222,7 +242,7 @@ class MailboxSet:
                 "id": box.id, "parentId": box.parent_id or None, "role": box.role or None,
                 "sortOrder": 0,
                 "isSubscribed": box.subscribed, "totalEmails": 0, "unreadEmails": 0,
-                "totalThreads": 0, "unreadThreads": 0, "myRights": dict(ALL_RIGHTS)}
+                "totalThreads": 0, "unreadThreads": 0, "myRights": rights(box.role)}
 
         async def update_one(mailbox_id: str, patch: JsonObject) -> None:
             await self.store.run(account.id, _update, ctx, mailbox_id, patch)
