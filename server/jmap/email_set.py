@@ -18,11 +18,13 @@ import time
 from collections.abc import Callable
 
 from fdb_layers.mail import (
+    Email,
     EmailNotFound,
     MailboxNotFound,
     MailError,
     Transaction,
     destroy_email,
+    get_summary,
     get_visible_email,
     set_email_keywords,
     set_email_mailboxes,
@@ -45,6 +47,8 @@ from .args import (
 )
 from .blob import readable_blobs
 from .email_compose import ENVELOPE, blob_ids_of, compose
+from .email_get import SUMMARY_PROPERTIES, load_summary, record_properties, \
+    summary_properties
 from .email_import import current_state, deliver, keywords_value, mailbox_ids_value
 from .errors import MethodError, SetError
 from .json import JsonObject, JsonValue
@@ -165,15 +169,36 @@ def _resolve_blob_ids(ctx: CallContext, values: JsonObject) -> JsonObject:
     return out
 
 
+async def _without_unchanged(tr: Transaction, account_id: str, email: Email,
+                             patch: JsonObject) -> JsonObject:
+    """``patch`` without the immutable properties it gives their current values of: RFC
+    8620 section 5.3 refuses those "immutable and different to the current server
+    value" (invalidProperties), so a client may send back what it got.  The record's
+    properties and the summary's (section 4.1.3's convenience headers, preview,
+    hasAttachment) are compared; any other immutable one (headers, header:*, body
+    parts) is refused as changed, as is a patch path into an immutable property."""
+    immutable = {key for key in patch if key.partition("/")[0] not in MUTABLE}
+    if not immutable:
+        return patch
+    current = record_properties(email)
+    if immutable & set(SUMMARY_PROPERTIES):
+        summary = load_summary(await get_summary(tr, account_id, email.id))
+        if summary is not None:
+            current.update(summary_properties(summary))
+    changed = sorted(key.partition("/")[0] for key in immutable
+                     if key not in current or patch[key] != current[key])
+    if changed:
+        raise SetError("invalidProperties", "only keywords and mailboxIds can change",
+                       properties=tuple(dict.fromkeys(changed)))
+    return {k: v for k, v in patch.items() if k not in immutable}
+
+
 async def _update(tr: Transaction, account_id: str, ctx: CallContext, email_id: str,
                   patch: JsonObject) -> None:
     email = await get_visible_email(tr, account_id, email_id)
     if email is None:
         raise SetError("notFound")
-    bad = sorted({key.partition("/")[0] for key in patch} - set(MUTABLE))
-    if bad:
-        raise SetError("invalidProperties", "only keywords and mailboxIds can change",
-                       properties=tuple(bad))
+    patch = await _without_unchanged(tr, account_id, email, patch)
     current: JsonObject = {"keywords": dict.fromkeys(email.keywords, True),
                            "mailboxIds": dict.fromkeys(email.mailboxes, True)}
     # keywords compare case-insensitively: a patch path names the stored (lowercase) one

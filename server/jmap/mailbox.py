@@ -83,7 +83,7 @@ async def _thread_counts(tr: Transaction, account_id: str, mailbox_id: str
     return len(threads), len(unread)
 
 
-async def _records(tr: Transaction, account_id: str, properties: Sequence[str],
+async def mailbox_records(tr: Transaction, account_id: str, properties: Sequence[str],
                    wanted: frozenset[str] | None = None) -> tuple[str, dict[str, JsonObject]]:
     """Every mailbox's record; the counts (the thread counts scan the mailbox) only of
     those ``wanted`` (None: all)."""
@@ -121,7 +121,7 @@ class MailboxGet:
         ids = ids_arg(ctx, args)
         properties = properties_arg(args, PROPERTIES, PROPERTIES)
         state, records = await self.store.run(
-            account.id, _records, properties, None if ids is None else frozenset(ids))
+            account.id, mailbox_records, properties, None if ids is None else frozenset(ids))
         if ids is None:
             check_get_all(ctx, len(records))
             ids = list(records)

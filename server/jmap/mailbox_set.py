@@ -48,7 +48,7 @@ from .args import (
 from .errors import SetError
 from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore
-from .mailbox import rights
+from .mailbox import PROPERTIES, mailbox_records, rights
 from .methods import CallContext
 from .patch import apply_patch
 
@@ -146,6 +146,25 @@ async def _set_role(tr: Transaction, account_id: str, mailbox_id: str,
         raise _invalid("role", str(e)) from None
 
 
+async def _without_unchanged(tr: Transaction, account_id: str, mailbox_id: str,
+                             patch: JsonObject) -> JsonObject:
+    """``patch`` without its server-set properties, which it may name only with their
+    current values: RFC 8620 section 5.3 refuses an update's properties that are
+    "immutable and different to the current server value" (invalidProperties), so a
+    client may send back the whole object it got."""
+    touched = {key.partition("/")[0] for key in patch} & set(SERVER_SET)
+    if not touched:
+        return patch
+    _, records = await mailbox_records(tr, account_id, PROPERTIES, frozenset([mailbox_id]))
+    full = records[mailbox_id]
+    patched = apply_patch(full, patch)
+    changed = sorted(p for p in touched if patched.get(p) != full.get(p))
+    if changed:
+        raise SetError("invalidProperties", "server-set properties cannot be changed",
+                       properties=tuple(changed))
+    return {k: v for k, v in patch.items() if k.partition("/")[0] not in touched}
+
+
 async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id: str,
                   patch: JsonObject) -> None:
     try:
@@ -153,10 +172,8 @@ async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id
     except MailboxNotFound:
         raise SetError("notFound") from None
     current = _record(box)
+    patch = await _without_unchanged(tr, account_id, mailbox_id, patch)
     patched = apply_patch(current, patch)
-    if any(p in patched for p in SERVER_SET):
-        raise SetError("invalidProperties", "server-set properties cannot be changed",
-                       properties=tuple(p for p in SERVER_SET if p in patched))
     name, parent_id, role, subscribed = _check(ctx, patched)
     if role != current["role"]:
         await _set_role(tr, account_id, mailbox_id, current["role"], role)

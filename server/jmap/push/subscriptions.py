@@ -265,7 +265,13 @@ class PushSubscriptionSet(_Subscriptions):
             elif prop == "types":
                 out = replace(out, types=_types(value))
             elif prop in PROPERTIES:
-                raise _invalid(prop, f"{prop} cannot be changed")
+                # RFC 8620 section 5.3: only "immutable and different to the current
+                # server value" is invalid
+                same = {"id": current.id, "deviceClientId": current.device_client_id,
+                        "url": current.url, "keys": None if current.keys is None else
+                        {"p256dh": current.keys[0], "auth": current.keys[1]}}
+                if value != same[prop]:
+                    raise _invalid(prop, f"{prop} cannot be changed")
             else:
                 raise _invalid(prop, f"unknown property {prop!r}")
         return out

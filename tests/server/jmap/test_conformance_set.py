@@ -160,3 +160,63 @@ async def test_update_and_destroy_of_a_missing_object_is_not_found(mail: Mail) -
             assert got["notUpdated"]["nope"]["type"] == "notFound", got
             assert got["notDestroyed"]["nope"]["type"] == "notFound", got
 
+
+async def test_an_update_may_repeat_immutable_values(mail: Mail) -> None:
+    """RFC 8620 section 5.3: an update's property is invalid when "immutable and
+    different to the current server value", so a client may send back what /get gave
+    (server-set properties included); a different value is invalidProperties naming
+    the property."""
+    alice = mail.ids["alice"]
+    await mail.send("alice@example.com", "same again")
+    async with mail.client() as c:
+        [email] = (await one(c, "Email/query", {"accountId": alice}))["ids"]
+        box = (await one(c, "Mailbox/get", {"accountId": alice, "ids": ["archive"]}))[
+            "list"][0]
+        record = (await one(c, "Email/get", {"accountId": alice, "ids": [email],
+                                             "properties": [
+            "id", "blobId", "threadId", "size", "receivedAt", "subject", "from",
+            "keywords"]}))["list"][0]
+        same_box = await one(c, "Mailbox/set", {"accountId": alice, "update": {
+            "archive": {**box, "name": "Old mail"}}})
+        same_email = await one(c, "Email/set", {"accountId": alice, "update": {
+            email: {**record, "keywords": {"$seen": True}}}})
+        after = await calls(
+            c, ["Mailbox/get", {"accountId": alice, "ids": ["archive"],
+                                "properties": ["name"]}, "m"],
+            ["Email/get", {"accountId": alice, "ids": [email],
+                           "properties": ["keywords"]}, "e"],
+            ["Mailbox/set", {"accountId": alice, "update": {"archive": {
+                "totalEmails": box["totalEmails"] + 1, "myRights/mayDelete": False}}},
+             "mx"],
+            ["Email/set", {"accountId": alice, "update": {email: {
+                "size": record["size"] + 1, "subject": record["subject"],
+                "keywords/$flagged": True}}}, "ex"])
+        assert same_box["updated"] == {"archive": None}, same_box
+        assert same_email["updated"] == {email: None}, same_email
+        assert after[0][1]["list"] == [{"id": "archive", "name": "Old mail"}]
+        assert after[1][1]["list"] == [{"id": email, "keywords": {"$seen": True}}]
+        refused = after[2][1]["notUpdated"]["archive"]
+        assert refused["type"] == "invalidProperties"
+        assert refused["properties"] == ["myRights", "totalEmails"]
+        refused = after[3][1]["notUpdated"][email]
+        assert refused["type"] == "invalidProperties" and refused["properties"] == ["size"]
+
+
+async def test_a_push_subscription_update_may_repeat_immutable_values(
+        tmp_path: Path) -> None:
+    """As above for PushSubscription (RFC 8620 section 7.2: deviceClientId and url are
+    immutable)."""
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, \
+            mail.client() as c:
+        made = await one(c, "PushSubscription/set", {"create": {"s": {
+            "deviceClientId": "phone", "url": rx.url("i")}}})
+        sub = made["created"]["s"]["id"]
+        got = await one(c, "PushSubscription/set", {"update": {
+            sub: {"id": sub, "deviceClientId": "phone", "url": rx.url("i"),
+                  "types": ["Email"]}}})
+        assert got["updated"] == {sub: None}, got
+        got = await one(c, "PushSubscription/set", {"update": {
+            sub: {"deviceClientId": "tablet"}}})
+        assert got["notUpdated"][sub]["properties"] == ["deviceClientId"]
+        [listed] = (await one(c, "PushSubscription/get", {}))["list"]
+        assert (listed["deviceClientId"], listed["types"]) == ("phone", ["Email"])
