@@ -236,7 +236,10 @@ class IdentitySet(_Identities):
                 not_created[creation_id] = e.to_json()
                 continue
             ctx.record_created(creation_id, identity.id)
-            created[creation_id] = {"id": identity.id, "mayDelete": True}
+            # RFC 8620 section 5.3: the server-set properties and every one the client
+            # left to its default
+            created[creation_id] = {k: v for k, v in _to_json(identity, may_delete=True)
+                                    .items() if k not in values or k == "id"}
 
         async def update_one(identity_id: str, patch: JsonObject) -> None:
             await self.store.run(account.id, _update, identity_id, patch, owned, _display(ctx))

@@ -117,6 +117,10 @@ def _owns(owned: set[str], address: str) -> bool:
     return bool(sep) and f"{user}@{domain}" in owned
 
 
+SERVER_SET = frozenset({"id", "threadId", "sendAt", "undoStatus", "deliveryStatus",
+                        "dsnBlobIds", "mdnBlobIds"})
+
+
 def _address_json(a: Address) -> JsonObject:
     return {"email": a.email, "parameters": dict(a.parameters) if a.parameters else None}
 
@@ -399,9 +403,11 @@ class EmailSubmissionSet(_Submissions):
             SUBMISSIONS.labels("sent").inc()
             ctx.record_created(creation_id, new.id)
             email_of["#" + creation_id] = email_of[new.id] = new.email_id
-            created[creation_id] = {"id": new.id, "threadId": new.thread_id,
-                                    "sendAt": utc_date(new.send_at),
-                                    "undoStatus": new.undo_status}
+            # RFC 8620 section 5.3: the server-set properties (id, threadId, sendAt,
+            # undoStatus, deliveryStatus, dsnBlobIds, mdnBlobIds) and those the client
+            # left to the server (envelope)
+            created[creation_id] = {k: v for k, v in _to_json(new).items()
+                                    if k not in values or k in SERVER_SET}
         updated: JsonObject = {}
         not_updated: JsonObject = {}
 

@@ -191,9 +191,10 @@ class PushSubscriptionSet(_Subscriptions):
                 not_created[creation_id] = e.to_json()
                 continue
             ctx.record_created(creation_id, subscription.id)
-            created[creation_id] = {"id": subscription.id,
-                                    "expires": utc_date(subscription.expires or 0),
-                                    "verificationCode": None}
+            # RFC 8620 section 5.3: id, the expires chosen (section 7.2: it may differ
+            # from the one asked for), and each property left to its default
+            created[creation_id] = {k: v for k, v in _to_json(subscription).items()
+                                    if k not in values or k in ("id", "expires")}
             self._verify(subscription)
 
         async def update_one(subscription_id: str, patch: JsonObject) -> None:

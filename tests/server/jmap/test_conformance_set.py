@@ -220,3 +220,46 @@ async def test_a_push_subscription_update_may_repeat_immutable_values(
         assert got["notUpdated"][sub]["properties"] == ["deviceClientId"]
         [listed] = (await one(c, "PushSubscription/get", {}))["list"]
         assert (listed["deviceClientId"], listed["types"]) == ("phone", ["Email"])
+
+
+async def test_created_holds_server_set_and_defaulted_properties(mail: Mail) -> None:
+    """RFC 8620 section 5.3: ``created`` maps each creation id to "an object containing
+    any properties of the created Foo object that were not sent by the client. This
+    includes all server-set properties ... and any properties that were omitted by the
+    client and thus set to a default by the server" - Identity (RFC 8621 6: name and the
+    signatures default to "", replyTo and bcc to null) and EmailSubmission (7: the
+    envelope derived from the email when not given, deliveryStatus, dsnBlobIds,
+    mdnBlobIds)."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        identity_made = await one(c, "Identity/set", {"accountId": alice, "create": {
+            "i": {"email": "alice@example.com", "textSignature": "-- A"}}})
+        created = identity_made["created"]["i"]
+        assert created == {"id": created["id"], "name": "", "replyTo": None, "bcc": None,
+                           "htmlSignature": "", "mayDelete": True}
+        boxes = await roles(c, alice)
+        email_id = await draft(c, alice, boxes["drafts"])
+        sent = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
+            "s": {"identityId": created["id"], "emailId": email_id}}})
+        submission = sent["created"]["s"]
+        assert set(submission) == {"id", "threadId", "envelope", "sendAt", "undoStatus",
+                                   "deliveryStatus", "dsnBlobIds", "mdnBlobIds"}
+        assert submission["envelope"] == {
+            "mailFrom": {"email": "alice@example.com", "parameters": None},
+            "rcptTo": [{"email": "bob@example.com", "parameters": None}]}
+        got = await one(c, "EmailSubmission/get", {"accountId": alice,
+                                                   "ids": [submission["id"]]})
+        assert {k: v for k, v in got["list"][0].items() if k in submission} == submission
+
+
+async def test_created_push_subscription_holds_its_defaults(tmp_path: Path) -> None:
+    """The same for PushSubscription (RFC 8620 section 7.2): id, the expires the server
+    chose, verificationCode null, types null when not given; url and keys (given)
+    are not echoed."""
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, \
+            mail.client() as c:
+        made = await one(c, "PushSubscription/set", {"create": {"s": {
+            "deviceClientId": "phone", "url": rx.url("c")}}})
+        created = made["created"]["s"]
+        assert set(created) == {"id", "expires", "verificationCode", "types"}
+        assert created["verificationCode"] is None and created["types"] is None
