@@ -52,7 +52,7 @@ from .email_get import SUMMARY_PROPERTIES, load_summary, record_properties, \
 from .email_import import current_state, deliver, keywords_value, mailbox_ids_value
 from .errors import MethodError, SetError
 from .json import JsonObject, JsonValue
-from .mail import MAIL, MailStore, parse_utc_date
+from .mail import MAIL, MailStore, parse_utc_date, utc_date
 from .methods import CallContext
 from .patch import apply_patch
 
@@ -118,7 +118,10 @@ class EmailSet:
         keywords = keywords_value(values.get("keywords", {}))
         received = values.get("receivedAt")
         try:
-            received_at = None if received is None else parse_utc_date(received, "receivedAt")
+            # section 4.1.1: "default: time of creation on server", chosen here so that
+            # created can say it
+            received_at = self.clock() if received is None else \
+                parse_utc_date(received, "receivedAt")
         except MethodError:
             raise SetError("invalidProperties", "receivedAt must be a UTCDate",
                            properties=("receivedAt",)) from None
@@ -147,8 +150,15 @@ class EmailSet:
                            now=self.clock(), domain=domain)
         stored = await deliver(self.delivery, ctx, account_id, composed.raw, mailbox_ids,
                                keywords, received_at)
-        return {"id": stored.email_id, "blobId": stored.blob_id,
-                "threadId": stored.thread_id, "size": len(composed.raw)}
+        # RFC 8620 section 5.3: the server-set properties, and those the client left to
+        # their section 4.1.1 defaults (keywords {}, receivedAt the time of creation)
+        out: JsonObject = {"id": stored.email_id, "blobId": stored.blob_id,
+                           "threadId": stored.thread_id, "size": len(composed.raw)}
+        if "keywords" not in values:
+            out["keywords"] = {}
+        if received is None:
+            out["receivedAt"] = utc_date(received_at)
+        return out
 
 
 def _domain(ctx: CallContext) -> str:

@@ -263,3 +263,25 @@ async def test_created_push_subscription_holds_its_defaults(tmp_path: Path) -> N
         created = made["created"]["s"]
         assert set(created) == {"id", "expires", "verificationCode", "types"}
         assert created["verificationCode"] is None and created["types"] is None
+
+
+async def test_created_email_holds_its_defaulted_keywords_and_received_at(
+        mail: Mail) -> None:
+    """RFC 8620 section 5.3 with RFC 8621 section 4.1.1 (keywords "default: {}",
+    receivedAt "default: time of creation on server"): an Email/set create that leaves
+    them out gets them back in created, as Email/get then shows them; given, they are
+    not echoed."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        got = await one(c, "Email/set", {"accountId": alice, "create": {
+            "bare": {"mailboxIds": {"drafts": True}, "subject": "bare"},
+            "full": {"mailboxIds": {"drafts": True}, "subject": "full",
+                     "keywords": {"$draft": True},
+                     "receivedAt": "2026-01-02T03:04:05Z"}}})
+        bare, full = got["created"]["bare"], got["created"]["full"]
+        assert set(bare) == {"id", "blobId", "threadId", "size", "keywords", "receivedAt"}
+        assert set(full) == {"id", "blobId", "threadId", "size"}
+        stored = await one(c, "Email/get", {"accountId": alice, "ids": [bare["id"]],
+                                            "properties": ["keywords", "receivedAt"]})
+        assert stored["list"] == [{"id": bare["id"], "keywords": {},
+                                   "receivedAt": bare["receivedAt"]}]
