@@ -405,9 +405,10 @@ class EmailSubmissionSet(_Submissions):
             email_of["#" + creation_id] = email_of[new.id] = new.email_id
             # RFC 8620 section 5.3: the server-set properties (id, threadId, sendAt,
             # undoStatus, deliveryStatus, dsnBlobIds, mdnBlobIds) and those the client
-            # left to the server (envelope)
+            # left to the server (envelope, "If null or omitted on creation, the server
+            # MUST generate this", section 7)
             created[creation_id] = {k: v for k, v in _to_json(new).items()
-                                    if k not in values or k in SERVER_SET}
+                                    if values.get(k) is None or k in SERVER_SET}
         updated: JsonObject = {}
         not_updated: JsonObject = {}
 

@@ -193,8 +193,9 @@ class PushSubscriptionSet(_Subscriptions):
             ctx.record_created(creation_id, subscription.id)
             # RFC 8620 section 5.3: id, the expires chosen (section 7.2: it may differ
             # from the one asked for), and each property left to its default
+            given = values if isinstance(values, dict) else {}  # _new checked it is
             created[creation_id] = {k: v for k, v in _to_json(subscription).items()
-                                    if k not in values or k in ("id", "expires")}
+                                    if k not in given or k in ("id", "expires")}
             self._verify(subscription)
 
         async def update_one(subscription_id: str, patch: JsonObject) -> None:

@@ -250,6 +250,10 @@ async def test_created_holds_server_set_and_defaulted_properties(mail: Mail) -> 
         got = await one(c, "EmailSubmission/get", {"accountId": alice,
                                                    "ids": [submission["id"]]})
         assert {k: v for k, v in got["list"][0].items() if k in submission} == submission
+        # section 7: "If null or omitted on creation, the server MUST generate this"
+        again = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
+            "n": {"identityId": created["id"], "emailId": email_id, "envelope": None}}})
+        assert again["created"]["n"]["envelope"] == submission["envelope"]
 
 
 async def test_created_push_subscription_holds_its_defaults(tmp_path: Path) -> None:
