@@ -224,19 +224,46 @@ def check_set_size(ctx: CallContext, args: JsonObject) -> None:
         raise MethodError("requestTooLarge", f"{total} objects; at most {cap} per call")
 
 
+def split_updates(ctx: CallContext, update: JsonObject,
+                  destroy: Iterable[str]) -> tuple[JsonObject, JsonObject]:
+    """``update`` in two: the entries to apply now, and those of objects the same /set
+    also destroys (``#creation`` ids resolved), to settle after the destroys with
+    :func:`apply_updates`'s ``destroyed`` (RFC 8620 section 5.3, ``willDestroy``)."""
+    doomed = frozenset(resolve_creation_id(ctx, i) for i in destroy)
+    now: JsonObject = {}
+    later: JsonObject = {}
+    for raw_id, patch in update.items():
+        (later if resolve_creation_id(ctx, raw_id) in doomed else now)[raw_id] = patch
+    return now, later
+
+
+def will_destroy_error() -> SetError:
+    """RFC 8620 section 5.3: "willDestroy: The client requested an object be both
+    updated and destroyed in the same /set request, and the server has decided to
+    therefore ignore the update." """
+    return SetError("willDestroy", "the object was destroyed by the same call: the "
+                    "update is ignored")
+
+
 async def apply_updates(ctx: CallContext, update: JsonObject,
-                        apply: Callable[[str, JsonObject], Awaitable[None]]
+                        apply: Callable[[str, JsonObject], Awaitable[None]], *,
+                        destroyed: Collection[JsonValue] = ()
                         ) -> tuple[JsonObject, JsonObject]:
     """The ``update`` part of a /set (RFC 8620 section 5.3): ``apply(id, patch)`` for each
-    entry (``#creation`` ids resolved), its SetError recorded per id.  Returns
-    ``(updated, notUpdated)``: ``updated`` maps the record's id (the one created for a
-    ``#creation`` key: "a map of the id to ..."), ``notUpdated`` the key as given (an
-    unknown creation id has no other)."""
+    entry (``#creation`` ids resolved), its SetError recorded per id.  An id in
+    ``destroyed`` (the later half of :func:`split_updates`, after the destroys) is
+    ``willDestroy`` and not applied; one whose destroy failed is applied, as if the
+    destroy had not been asked for (so notFound stays notFound, and a refused destroy
+    loses the client nothing).  Returns ``(updated, notUpdated)``: ``updated`` maps the
+    record's id (the one created for a ``#creation`` key: "a map of the id to ..."),
+    ``notUpdated`` the key as given (an unknown creation id has no other)."""
     updated: JsonObject = {}
     not_updated: JsonObject = {}
     for raw_id, patch in update.items():
         object_id = resolve_creation_id(ctx, raw_id)
         try:
+            if object_id in destroyed:
+                raise will_destroy_error()
             if not isinstance(patch, dict):
                 raise SetError("invalidPatch", "a patch must be an object")
             await apply(object_id, patch)

@@ -18,11 +18,13 @@ import time
 from collections.abc import Callable
 
 from fdb_layers.mail import (
+    Email,
     EmailNotFound,
     MailboxNotFound,
     MailError,
     Transaction,
     destroy_email,
+    get_summary,
     get_visible_email,
     set_email_keywords,
     set_email_mailboxes,
@@ -40,14 +42,17 @@ from .args import (
     object_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_list_arg,
 )
 from .blob import readable_blobs
 from .email_compose import ENVELOPE, blob_ids_of, compose
+from .email_get import SUMMARY_PROPERTIES, load_summary, record_properties, \
+    summary_properties
 from .email_import import current_state, deliver, keywords_value, mailbox_ids_value
 from .errors import MethodError, SetError
 from .json import JsonObject, JsonValue
-from .mail import MAIL, MailStore, parse_utc_date
+from .mail import MAIL, MailStore, parse_utc_date, utc_date
 from .methods import CallContext
 from .patch import apply_patch
 
@@ -87,6 +92,7 @@ class EmailSet:
 
         async def update_one(email_id: str, patch: JsonObject) -> None:
             await self.store.run(account.id, _update, ctx, email_id, patch)
+        update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
@@ -97,6 +103,10 @@ class EmailSet:
                 destroyed.append(email_id)
             else:
                 not_destroyed[raw_id] = SetError("notFound").to_json()
+        # RFC 8620 section 5.3: an update of an object destroyed above is willDestroy
+        settled = await apply_updates(ctx, doomed, update_one, destroyed=destroyed)
+        updated.update(settled[0])
+        not_updated.update(settled[1])
         out: JsonObject = {"accountId": account.id, "oldState": old_state,
                            "newState": await self.store.run(account.id, current_state)}
         return set_response(out, created, updated, destroyed, not_created, not_updated,
@@ -108,7 +118,10 @@ class EmailSet:
         keywords = keywords_value(values.get("keywords", {}))
         received = values.get("receivedAt")
         try:
-            received_at = None if received is None else parse_utc_date(received, "receivedAt")
+            # section 4.1.1: "default: time of creation on server", chosen here so that
+            # created can say it
+            received_at = self.clock() if received is None else \
+                parse_utc_date(received, "receivedAt")
         except MethodError:
             raise SetError("invalidProperties", "receivedAt must be a UTCDate",
                            properties=("receivedAt",)) from None
@@ -137,8 +150,15 @@ class EmailSet:
                            now=self.clock(), domain=domain)
         stored = await deliver(self.delivery, ctx, account_id, composed.raw, mailbox_ids,
                                keywords, received_at)
-        return {"id": stored.email_id, "blobId": stored.blob_id,
-                "threadId": stored.thread_id, "size": len(composed.raw)}
+        # RFC 8620 section 5.3: the server-set properties, and those the client left to
+        # their section 4.1.1 defaults (keywords {}, receivedAt the time of creation)
+        out: JsonObject = {"id": stored.email_id, "blobId": stored.blob_id,
+                           "threadId": stored.thread_id, "size": len(composed.raw)}
+        if "keywords" not in values:
+            out["keywords"] = {}
+        if received is None:
+            out["receivedAt"] = utc_date(received_at)
+        return out
 
 
 def _domain(ctx: CallContext) -> str:
@@ -159,15 +179,36 @@ def _resolve_blob_ids(ctx: CallContext, values: JsonObject) -> JsonObject:
     return out
 
 
+async def _without_unchanged(tr: Transaction, account_id: str, email: Email,
+                             patch: JsonObject) -> JsonObject:
+    """``patch`` without the immutable properties it gives their current values of: RFC
+    8620 section 5.3 refuses those "immutable and different to the current server
+    value" (invalidProperties), so a client may send back what it got.  The record's
+    properties and the summary's (section 4.1.3's convenience headers, preview,
+    hasAttachment) are compared; any other immutable one (headers, header:*, body
+    parts) is refused as changed, as is a patch path into an immutable property."""
+    immutable = {key for key in patch if key.partition("/")[0] not in MUTABLE}
+    if not immutable:
+        return patch
+    current = record_properties(email)
+    if immutable & set(SUMMARY_PROPERTIES):
+        summary = load_summary(await get_summary(tr, account_id, email.id))
+        if summary is not None:
+            current.update(summary_properties(summary))
+    changed = sorted(key.partition("/")[0] for key in immutable
+                     if key not in current or patch[key] != current[key])
+    if changed:
+        raise SetError("invalidProperties", "only keywords and mailboxIds can change",
+                       properties=tuple(dict.fromkeys(changed)))
+    return {k: v for k, v in patch.items() if k not in immutable}
+
+
 async def _update(tr: Transaction, account_id: str, ctx: CallContext, email_id: str,
                   patch: JsonObject) -> None:
     email = await get_visible_email(tr, account_id, email_id)
     if email is None:
         raise SetError("notFound")
-    bad = sorted({key.partition("/")[0] for key in patch} - set(MUTABLE))
-    if bad:
-        raise SetError("invalidProperties", "only keywords and mailboxIds can change",
-                       properties=tuple(bad))
+    patch = await _without_unchanged(tr, account_id, email, patch)
     current: JsonObject = {"keywords": dict.fromkeys(email.keywords, True),
                            "mailboxIds": dict.fromkeys(email.mailboxes, True)}
     # keywords compare case-insensitively: a patch path names the stored (lowercase) one

@@ -36,6 +36,7 @@ from .args import (
     properties_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_list_arg,
 )
 from .errors import SetError
@@ -235,10 +236,14 @@ class IdentitySet(_Identities):
                 not_created[creation_id] = e.to_json()
                 continue
             ctx.record_created(creation_id, identity.id)
-            created[creation_id] = {"id": identity.id, "mayDelete": True}
+            # RFC 8620 section 5.3: the server-set properties and every one the client
+            # left to its default
+            created[creation_id] = {k: v for k, v in _to_json(identity, may_delete=True)
+                                    .items() if k not in values or k == "id"}
 
         async def update_one(identity_id: str, patch: JsonObject) -> None:
             await self.store.run(account.id, _update, identity_id, patch, owned, _display(ctx))
+        update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
@@ -251,6 +256,10 @@ class IdentitySet(_Identities):
                 not_destroyed[raw_id] = e.to_json()
                 continue
             destroyed.append(identity_id)
+        # RFC 8620 section 5.3: an update of an object destroyed above is willDestroy
+        settled = await apply_updates(ctx, doomed, update_one, destroyed=destroyed)
+        updated.update(settled[0])
+        not_updated.update(settled[1])
         out: JsonObject = {"accountId": account.id, "oldState": old_state,
                            "newState": str(await self.store.run(account.id, get_identity_state))}
         return set_response(out, created, updated, destroyed, not_created, not_updated,

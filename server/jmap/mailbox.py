@@ -50,9 +50,18 @@ THREAD_COUNTS = ("totalThreads", "unreadThreads")
 ALL_RIGHTS: JsonObject = {r: True for r in (
     "mayReadItems", "mayAddItems", "mayRemoveItems", "maySetSeen", "maySetKeywords",
     "mayCreateChild", "mayRename", "mayDelete", "maySubmit")}
+# The inbox stays where IMAP names it INBOX (RFC 9051 section 5.1): Mailbox/set refuses
+# to rename, move or destroy it (forbidden), and its rights say so (RFC 8621 section 2:
+# mayRename "rename the Mailbox or make it a child of another", mayDelete).
+INBOX_RIGHTS: JsonObject = {**ALL_RIGHTS, "mayRename": False, "mayDelete": False}
 CONDITIONS = {"parentId", "name", "role", "hasAnyRole", "isSubscribed"}
 SORTS = ("name", "sortOrder")
 MAX_QUERY = 10_000
+
+
+def rights(role: str | None) -> JsonObject:
+    """The caller's MailboxRights on a mailbox of the given role (section 2)."""
+    return dict(INBOX_RIGHTS if role == "inbox" else ALL_RIGHTS)
 
 
 async def _thread_counts(tr: Transaction, account_id: str, mailbox_id: str
@@ -74,7 +83,7 @@ async def _thread_counts(tr: Transaction, account_id: str, mailbox_id: str
     return len(threads), len(unread)
 
 
-async def _records(tr: Transaction, account_id: str, properties: Sequence[str],
+async def mailbox_records(tr: Transaction, account_id: str, properties: Sequence[str],
                    wanted: frozenset[str] | None = None) -> tuple[str, dict[str, JsonObject]]:
     """Every mailbox's record; the counts (the thread counts scan the mailbox) only of
     those ``wanted`` (None: all)."""
@@ -83,7 +92,7 @@ async def _records(tr: Transaction, account_id: str, properties: Sequence[str],
     for box in await list_mailboxes(tr, account_id):
         record: JsonObject = {
             "id": box.id, "name": box.name, "parentId": box.parent_id or None,
-            "role": box.role or None, "sortOrder": 0, "myRights": dict(ALL_RIGHTS),
+            "role": box.role or None, "sortOrder": 0, "myRights": rights(box.role),
             "isSubscribed": box.subscribed}
         if wanted is not None and box.id not in wanted:
             pass  # not asked for: its id is enough
@@ -112,7 +121,7 @@ class MailboxGet:
         ids = ids_arg(ctx, args)
         properties = properties_arg(args, PROPERTIES, PROPERTIES)
         state, records = await self.store.run(
-            account.id, _records, properties, None if ids is None else frozenset(ids))
+            account.id, mailbox_records, properties, None if ids is None else frozenset(ids))
         if ids is None:
             check_get_all(ctx, len(records))
             ids = list(records)

@@ -4,7 +4,8 @@ refusals reported as the SetErrors the RFC names.
 
 What the layer does not keep is refused rather than dropped: sortOrder is always 0.  A role
 can be set or cleared by update as long as each role stays with one mailbox (RFC 8621
-section 2); the inbox role stays with INBOX."""
+section 2); the inbox role stays with INBOX, which cannot be renamed, moved or
+destroyed either (``forbidden``, as its myRights say)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from fdb_layers.mail import (
     Transaction,
     create_mailbox,
     delete_mailbox,
+    find_role,
     get_mailbox,
     get_state,
     rename_mailbox,
@@ -40,12 +42,13 @@ from .args import (
     object_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_list_arg,
 )
 from .errors import SetError
 from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore
-from .mailbox import ALL_RIGHTS
+from .mailbox import PROPERTIES, mailbox_records, rights
 from .methods import CallContext
 from .patch import apply_patch
 
@@ -122,6 +125,46 @@ async def _create(tr: Transaction, account_id: str, mailbox_id: str, name: str,
         raise _invalid("name", str(e)) from None
 
 
+async def _set_role(tr: Transaction, account_id: str, mailbox_id: str,
+                    old: JsonValue, new: str | None) -> None:
+    """RFC 8621 section 2: "there MUST NOT be two Mailboxes in the same account with the
+    same role" (invalidProperties naming role), and "An account is not required to have
+    Mailboxes with any particular roles", which allows clearing a role but does not
+    oblige the server to: the inbox role stays with INBOX, where delivery and IMAP put
+    new mail, so taking it away is this server's policy refusal, ``forbidden`` (RFC 8620
+    section 5.3), unless the new role is taken anyway."""
+    holder = None if new is None else await find_role(tr, account_id, new)
+    if holder is not None and holder != mailbox_id:
+        raise _invalid("role", "another mailbox has this role")
+    if old == "inbox":
+        raise SetError("forbidden", "the inbox role stays with the inbox (INBOX)")
+    try:
+        await set_role(tr, account_id, mailbox_id, new)
+    except RoleExists:
+        raise _invalid("role", "another mailbox has this role") from None
+    except ValueError as e:  # the inbox role given, with no mailbox holding it
+        raise _invalid("role", str(e)) from None
+
+
+async def _without_unchanged(tr: Transaction, account_id: str, mailbox_id: str,
+                             patch: JsonObject) -> JsonObject:
+    """``patch`` without its server-set properties, which it may name only with their
+    current values: RFC 8620 section 5.3 refuses an update's properties that are
+    "immutable and different to the current server value" (invalidProperties), so a
+    client may send back the whole object it got."""
+    touched = {key.partition("/")[0] for key in patch} & set(SERVER_SET)
+    if not touched:
+        return patch
+    _, records = await mailbox_records(tr, account_id, PROPERTIES, frozenset([mailbox_id]))
+    full = records[mailbox_id]
+    patched = apply_patch(full, patch)
+    changed = sorted(p for p in touched if patched.get(p) != full.get(p))
+    if changed:
+        raise SetError("invalidProperties", "server-set properties cannot be changed",
+                       properties=tuple(changed))
+    return {k: v for k, v in patch.items() if k.partition("/")[0] not in touched}
+
+
 async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id: str,
                   patch: JsonObject) -> None:
     try:
@@ -129,19 +172,14 @@ async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id
     except MailboxNotFound:
         raise SetError("notFound") from None
     current = _record(box)
+    patch = await _without_unchanged(tr, account_id, mailbox_id, patch)
     patched = apply_patch(current, patch)
-    if any(p in patched for p in SERVER_SET):
-        raise SetError("invalidProperties", "server-set properties cannot be changed",
-                       properties=tuple(p for p in SERVER_SET if p in patched))
     name, parent_id, role, subscribed = _check(ctx, patched)
     if role != current["role"]:
-        try:
-            await set_role(tr, account_id, mailbox_id, role)
-        except RoleExists:
-            raise _invalid("role", "another mailbox has this role") from None
-        except ValueError as e:  # the inbox role, given or taken
-            raise _invalid("role", str(e)) from None
+        await _set_role(tr, account_id, mailbox_id, current["role"], role)
     if (name, parent_id) != (current["name"], current["parentId"]):
+        if box.role == "inbox":  # myRights.mayRename is false (see mailbox.INBOX_RIGHTS)
+            raise SetError("forbidden", "the inbox cannot be renamed or moved")
         try:
             await rename_mailbox(tr, account_id, mailbox_id, name=name, parent_id=parent_id)
         except MailboxNotFound:
@@ -221,10 +259,11 @@ class MailboxSet:
                 "id": box.id, "parentId": box.parent_id or None, "role": box.role or None,
                 "sortOrder": 0,
                 "isSubscribed": box.subscribed, "totalEmails": 0, "unreadEmails": 0,
-                "totalThreads": 0, "unreadThreads": 0, "myRights": dict(ALL_RIGHTS)}
+                "totalThreads": 0, "unreadThreads": 0, "myRights": rights(box.role)}
 
         async def update_one(mailbox_id: str, patch: JsonObject) -> None:
             await self.store.run(account.id, _update, ctx, mailbox_id, patch)
+        update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
@@ -236,6 +275,10 @@ class MailboxSet:
                 not_destroyed[raw_id] = e.to_json()
                 continue
             destroyed.append(mailbox_id)
+        # RFC 8620 section 5.3: an update of an object destroyed above is willDestroy
+        settled = await apply_updates(ctx, doomed, update_one, destroyed=destroyed)
+        updated.update(settled[0])
+        not_updated.update(settled[1])
         out["newState"] = await self.store.run(account.id, _state)
         return set_response(out, created, updated, destroyed, not_created, not_updated,
                             not_destroyed)

@@ -70,8 +70,10 @@ from .args import (
     properties_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_arg,
     string_list_arg,
+    will_destroy_error,
 )
 from .email_set import EmailSet
 from .errors import MethodError, SetError
@@ -113,6 +115,10 @@ def _owns(owned: set[str], address: str) -> bool:
     local, _, domain = addr.rpartition("@")
     user, sep, _tag = local.partition("+")
     return bool(sep) and f"{user}@{domain}" in owned
+
+
+SERVER_SET = frozenset({"id", "threadId", "sendAt", "undoStatus", "deliveryStatus",
+                        "dsnBlobIds", "mdnBlobIds"})
 
 
 def _address_json(a: Address) -> JsonObject:
@@ -397,25 +403,35 @@ class EmailSubmissionSet(_Submissions):
             SUBMISSIONS.labels("sent").inc()
             ctx.record_created(creation_id, new.id)
             email_of["#" + creation_id] = email_of[new.id] = new.email_id
-            created[creation_id] = {"id": new.id, "threadId": new.thread_id,
-                                    "sendAt": utc_date(new.send_at),
-                                    "undoStatus": new.undo_status}
+            # RFC 8620 section 5.3: the server-set properties (id, threadId, sendAt,
+            # undoStatus, deliveryStatus, dsnBlobIds, mdnBlobIds) and those the client
+            # left to the server (envelope, "If null or omitted on creation, the server
+            # MUST generate this", section 7)
+            created[creation_id] = {k: v for k, v in _to_json(new).items()
+                                    if values.get(k) is None or k in SERVER_SET}
         updated: JsonObject = {}
         not_updated: JsonObject = {}
-        for raw_id, patch in update.items():
-            submission_id = resolve_creation_id(ctx, raw_id)
-            s = await self.store.run(account.id, _find, submission_id)
-            if s is None or s.destroyed:
-                not_updated[raw_id] = SetError("notFound").to_json()
-            elif not isinstance(patch, dict) or set(patch) - {"undoStatus"}:
-                not_updated[raw_id] = _invalid("undoStatus", "only undoStatus may be "
-                                               "changed").to_json()
-            elif patch.get("undoStatus") == s.undo_status:
-                updated[raw_id] = None
-                email_of[raw_id] = email_of[submission_id] = s.email_id
-            else:  # section 7.5: sent at once, so never canceled
-                not_updated[raw_id] = SetError(
-                    "cannotUnsend", "the email was sent already").to_json()
+
+        async def update_all(items: JsonObject, destroyed: list[JsonValue]) -> None:
+            for raw_id, patch in items.items():
+                submission_id = resolve_creation_id(ctx, raw_id)
+                if submission_id in destroyed:  # RFC 8620 section 5.3
+                    not_updated[raw_id] = will_destroy_error().to_json()
+                    continue
+                s = await self.store.run(account.id, _find, submission_id)
+                if s is None or s.destroyed:
+                    not_updated[raw_id] = SetError("notFound").to_json()
+                elif not isinstance(patch, dict) or set(patch) - {"undoStatus"}:
+                    not_updated[raw_id] = _invalid("undoStatus", "only undoStatus may be "
+                                                   "changed").to_json()
+                elif patch.get("undoStatus") == s.undo_status:
+                    updated[raw_id] = None
+                    email_of[raw_id] = email_of[submission_id] = s.email_id
+                else:  # section 7.5: sent at once, so never canceled
+                    not_updated[raw_id] = SetError(
+                        "cannotUnsend", "the email was sent already").to_json()
+        update, doomed = split_updates(ctx, update, destroy)
+        await update_all(update, [])
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
         for raw_id in destroy:
@@ -428,6 +444,7 @@ class EmailSubmissionSet(_Submissions):
                 continue
             email_of[raw_id] = email_of[submission_id] = s.email_id
             destroyed.append(submission_id)
+        await update_all(doomed, destroyed)
         out: JsonObject = {"accountId": account.id, "oldState": old_state,
                            "newState": str(await self.store.run(account.id,
                                                                 get_submission_state))}

@@ -112,6 +112,8 @@ class VacationResponseSet(_Vacation):
         not_destroyed: JsonObject = {k: SetError("singleton").to_json() for k in destroy}
         updated: JsonObject = {}
         not_updated: JsonObject = {}
+        # an update of the singleton named in destroy too is applied: its destroy is
+        # refused, so there is nothing to be willDestroy about (RFC 8620 section 5.3)
         for raw_id, patch in update.items():
             if resolve_creation_id(ctx, raw_id) != SINGLETON:
                 not_updated[raw_id] = SetError("notFound").to_json()

@@ -38,6 +38,7 @@ from ..args import (
     properties_arg,
     resolve_creation_id,
     set_response,
+    split_updates,
     string_list_arg,
 )
 from ..errors import MethodError, SetError
@@ -190,9 +191,11 @@ class PushSubscriptionSet(_Subscriptions):
                 not_created[creation_id] = e.to_json()
                 continue
             ctx.record_created(creation_id, subscription.id)
-            created[creation_id] = {"id": subscription.id,
-                                    "expires": utc_date(subscription.expires or 0),
-                                    "verificationCode": None}
+            # RFC 8620 section 5.3: id, the expires chosen (section 7.2: it may differ
+            # from the one asked for), and each property left to its default
+            given = values if isinstance(values, dict) else {}  # _new checked it is
+            created[creation_id] = {k: v for k, v in _to_json(subscription).items()
+                                    if k not in given or k in ("id", "expires")}
             self._verify(subscription)
 
         async def update_one(subscription_id: str, patch: JsonObject) -> None:
@@ -203,6 +206,7 @@ class PushSubscriptionSet(_Subscriptions):
             newly = changed.verified and not current.verified
             if not await self.store.run(owner, _update, changed, newly, ctx.principal.quota):
                 raise SetError("notFound", f"no push subscription {subscription_id!r}")
+        update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
         not_destroyed: JsonObject = {}
@@ -214,6 +218,10 @@ class PushSubscriptionSet(_Subscriptions):
             else:
                 not_destroyed[raw_id] = SetError(
                     "notFound", f"no push subscription {subscription_id!r}").to_json()
+        # RFC 8620 section 5.3: an update of an object destroyed above is willDestroy
+        settled = await apply_updates(ctx, doomed, update_one, destroyed=destroyed)
+        updated.update(settled[0])
+        not_updated.update(settled[1])
         return set_response({}, created, updated, destroyed, not_created, not_updated,
                             not_destroyed)
 
@@ -259,7 +267,13 @@ class PushSubscriptionSet(_Subscriptions):
             elif prop == "types":
                 out = replace(out, types=_types(value))
             elif prop in PROPERTIES:
-                raise _invalid(prop, f"{prop} cannot be changed")
+                # RFC 8620 section 5.3: only "immutable and different to the current
+                # server value" is invalid
+                same = {"id": current.id, "deviceClientId": current.device_client_id,
+                        "url": current.url, "keys": None if current.keys is None else
+                        {"p256dh": current.keys[0], "auth": current.keys[1]}}
+                if value != same[prop]:
+                    raise _invalid(prop, f"{prop} cannot be changed")
             else:
                 raise _invalid(prop, f"unknown property {prop!r}")
         return out

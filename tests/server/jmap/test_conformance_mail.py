@@ -465,3 +465,58 @@ async def test_mailbox_role_set_and_cleared_by_update(mail: Mail) -> None:
         assert query["ids"] == [mine]
         changes = await one(c, "Mailbox/changes", {"accountId": alice, "sinceState": start})
         assert {mine, by_role["archive"]} <= set(changes["created"]) | set(changes["updated"])
+
+
+async def test_the_inbox_keeps_its_role_name_and_place(mail: Mail) -> None:
+    """RFC 8621 section 2 makes no role mandatory ("An account is not required to have
+    Mailboxes with any particular roles") but does not oblige a server to let the inbox
+    role go either: this server keeps it with INBOX, where delivery and IMAP put new
+    mail (RFC 9051 section 5.1), as its policy.  The RFC allows that; what it asks is
+    that the refusal be the policy SetError ``forbidden`` (RFC 8620 section 5.3) and
+    that myRights tell the truth beforehand: mayRename and mayDelete are false on the
+    inbox only.  Giving its role to a second mailbox breaks "there MUST NOT be two
+    Mailboxes in the same account with the same role": invalidProperties (role)."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        made = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "o": {"name": "Other"}}})
+        other = made["created"]["o"]["id"]
+        assert made["created"]["o"]["myRights"]["mayDelete"] is True
+        listed = await one(c, "Mailbox/get", {"accountId": alice, "ids": None,
+                                              "properties": ["role", "myRights", "name"]})
+        [inbox] = [m for m in listed["list"] if m["role"] == "inbox"]
+        for box in listed["list"]:
+            rights = box["myRights"]
+            own = box["role"] != "inbox"
+            assert (rights["mayRename"], rights["mayDelete"]) == (own, own), box
+            assert rights["mayReadItems"] and rights["mayAddItems"]
+        [archive] = [m["id"] for m in listed["list"] if m["role"] == "archive"]
+        got = await _by_tag(
+            c, ["Mailbox/set", {"accountId": alice, "update": {
+                inbox["id"]: {"role": None}}}, "clear"],
+            ["Mailbox/set", {"accountId": alice, "update": {
+                inbox["id"]: {"role": "archive"}}}, "taken"],
+            ["Mailbox/set", {"accountId": alice, "update": {
+                archive: {"role": None}}}, "free"],
+            ["Mailbox/set", {"accountId": alice, "update": {
+                inbox["id"]: {"role": "archive"}}}, "swap"],
+            ["Mailbox/set", {"accountId": alice, "update": {
+                inbox["id"]: {"name": "Post"}}}, "rename"],
+            ["Mailbox/set", {"accountId": alice, "update": {
+                inbox["id"]: {"parentId": other}}}, "move"],
+            ["Mailbox/set", {"accountId": alice, "update": {
+                other: {"role": "inbox"}}}, "give"],
+            ["Mailbox/set", {"accountId": alice, "destroy": [inbox["id"]]}, "destroy"],
+            ["Mailbox/get", {"accountId": alice, "ids": [inbox["id"], other],
+                             "properties": ["role", "name", "parentId"]}, "after"])
+        for tag in ("clear", "swap", "rename", "move"):
+            assert got[tag]["updated"] is None, got[tag]
+            assert got[tag]["notUpdated"][inbox["id"]]["type"] == "forbidden", got[tag]
+        assert got["free"]["updated"] == {archive: None}
+        for tag, key in (("give", other), ("taken", inbox["id"])):
+            assert got[tag]["notUpdated"][key]["type"] == "invalidProperties", got[tag]
+            assert got[tag]["notUpdated"][key]["properties"] == ["role"]
+        assert got["destroy"]["notDestroyed"][inbox["id"]]["type"] == "forbidden"
+        assert got["after"]["list"] == [
+            {"id": inbox["id"], "role": "inbox", "name": inbox["name"], "parentId": None},
+            {"id": other, "role": None, "name": "Other", "parentId": None}]

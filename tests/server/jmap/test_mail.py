@@ -476,7 +476,9 @@ async def test_mailbox_set_creates_updates_and_destroys(mail: Mail) -> None:
             inbox: {"role": None},
             "nowhere": {"name": "N"}}})
         assert set(changed["updated"]) == {parent, child}
-        assert changed["notUpdated"][inbox]["type"] == "invalidProperties"
+        # the inbox role stays with INBOX: this server's policy, so forbidden (RFC 8620
+        # section 5.3), not invalidProperties - a mailbox without a role is valid
+        assert changed["notUpdated"][inbox]["type"] == "forbidden"
         assert changed["notUpdated"]["nowhere"]["type"] == "notFound"
         got = await one(c, "Mailbox/get", {"accountId": account, "ids": [parent, child]})
         assert [(m["name"], m["parentId"], m["isSubscribed"]) for m in got["list"]] == [
