@@ -24,6 +24,25 @@ from fdb_layers.engine.sqlite import CommitServer
 os.environ.setdefault("FDB_NETWORK_OPTION_KNOB", "default_backoff=0.001")
 
 
+def _cluster_of_this_worker() -> None:
+    """Under pytest-xdist, worker gwN uses the N-th test cluster of ops/test (which starts
+    one per worker): the tests clear the whole key space, so two workers never share one.
+    Set in the environment before the client starts, so node processes a test starts
+    inherit it."""
+    clusters = os.environ.get("FDBMAIL_TEST_CLUSTER_FILES", "").split()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not clusters or not worker:
+        return
+    number = int(worker.removeprefix("gw"))
+    if number >= len(clusters):
+        raise RuntimeError(f"pytest worker {worker} has no FoundationDB test cluster of its "
+                           f"own ({len(clusters)} for the run): run as many workers")
+    os.environ["FDB_CLUSTER_FILE"] = clusters[number]
+
+
+_cluster_of_this_worker()
+
+
 def _fdb_skip_reason() -> str | None:
     if not os.environ.get("FDB_CLUSTER_FILE"):
         return "FoundationDB engine not exercised: FDB_CLUSTER_FILE is not set"
