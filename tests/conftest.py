@@ -6,6 +6,7 @@ FoundationDB plain and under faults where a test cluster is configured).  A
 module restricts it to some kinds with ``ENGINE_KINDS = [...]``.
 ``plain_engine``: the same without injected faults, for raw (non-idempotent)
 behaviour.
+``cheap_bcrypt`` (every test): new bcrypt hashes at the lowest cost.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from collections.abc import AsyncIterator
 import pytest
 
 from fdb_layers.engine.base import Engine
+from server.directory import passwords
 from tests.support.engines import ENGINE_PARAMS, make_engine
+
+
+@pytest.fixture(autouse=True)
+def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """New bcrypt hashes (``fdbmail directory add`` run in the test process, the dummy check
+    of an unknown login) at the lowest cost, 4 instead of 12: the tests check behaviour, not
+    hashing time, and at cost 12 each hash, and each login checking one, took 0.3-0.5 s here.
+    A check reads the cost from the stored hash, so the logins of these accounts are cheap
+    too."""
+    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

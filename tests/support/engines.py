@@ -15,6 +15,33 @@ from fdb_layers.engine.faults import FaultyEngine
 from fdb_layers.engine.sqlite import SqliteEngine
 from fdb_layers.engine.sqlite import CommitServer
 
+# The FoundationDB client of the tests (and of the node processes they start, which
+# inherit the environment) backs off 1 ms before the first retry of a transaction
+# instead of 10 ms, still doubling up to its 1 s cap.  Under fault injection a third
+# of the commits are retried, and the default first backoff made the FoundationDB
+# runs of the model tests mostly waiting: what is retried, and how often, is the same.
+# The client reads FDB_NETWORK_OPTION_* when its network starts (here, before any).
+os.environ.setdefault("FDB_NETWORK_OPTION_KNOB", "default_backoff=0.001")
+
+
+def _cluster_of_this_worker() -> None:
+    """Under pytest-xdist, worker gwN uses the N-th test cluster of ops/test (which starts
+    one per worker): the tests clear the whole key space, so two workers never share one.
+    Set in the environment before the client starts, so node processes a test starts
+    inherit it."""
+    clusters = os.environ.get("FDBMAIL_TEST_CLUSTER_FILES", "").split()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not clusters or not worker:
+        return
+    number = int(worker.removeprefix("gw"))
+    if number >= len(clusters):
+        raise RuntimeError(f"pytest worker {worker} has no FoundationDB test cluster of its "
+                           f"own ({len(clusters)} for the run): run as many workers")
+    os.environ["FDB_CLUSTER_FILE"] = clusters[number]
+
+
+_cluster_of_this_worker()
+
 
 def _fdb_skip_reason() -> str | None:
     if not os.environ.get("FDB_CLUSTER_FILE"):

@@ -18,7 +18,7 @@ from passlib.hash import sha256_crypt
 
 from server.cli import main
 from server.config import Config, SettingValue, load_config
-from server.directory import Directory, open_directory, passwords
+from server.directory import Directory, open_directory
 from tests.support import slapd as slapd_support
 
 SUFFIX = "dc=example,dc=test"
@@ -67,12 +67,6 @@ def write_config(path: Path, data_dir: Path, directory: dict[str, SettingValue])
 
 def _toml_str(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-@pytest.fixture(autouse=True)
-def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """New bcrypt hashes at the lowest cost: the tests check behaviour, not hashing time."""
-    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -12,11 +13,11 @@ import pytest
 from prometheus_client import REGISTRY
 
 from server.config import Config
-from server.directory import Directory, DirectoryError, Principal, open_directory
+from server.directory import Directory, DirectoryError, Principal, open_directory, passwords
 from server.directory.cache import CachedDirectory
 from server.directory.sql import SqlDirectory, prepare_query
 
-from .conftest import run_cli
+from .conftest import run_cli, write_config
 from .hashes import all_hashes
 
 PASSWORDS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw", "dave": "dave-pw"}
@@ -50,11 +51,22 @@ def populate(cfg: Path) -> None:
     ok("add-domain", "NoMail.Example")
 
 
+@pytest.fixture(scope="session")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data folder :func:`populate` makes (through ``fdbmail directory``, 17 commands),
+    made once: each test of the ``directory`` fixture gets a copy of its own."""
+    root = tmp_path_factory.mktemp("sql-directory")
+    with pytest.MonkeyPatch.context() as patch:   # as the tests' cheap_bcrypt does
+        patch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+        populate(write_config(root / "fdbmail.toml", root / "data", {"cache_ttl": 0.0}))
+    return root / "data"
+
+
 @pytest.fixture
-async def directory(sql_env: Callable[..., tuple[Path, Config]]
+async def directory(sql_env: Callable[..., tuple[Path, Config]], populated: Path
                     ) -> AsyncIterator[tuple[Path, Config, Directory]]:
     cfg, config = sql_env()
-    populate(cfg)
+    shutil.copytree(populated, config.data_dir)
     d = await open_directory(config)
     yield cfg, config, d
     await d.close()

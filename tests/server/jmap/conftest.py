@@ -4,6 +4,7 @@ transport; ``tests/server/jmap/test_jmapc.py`` runs them under a real uvicorn to
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,27 +65,39 @@ class SwitchableDirectory:
         await self.inner.close()
 
 
-@pytest.fixture(autouse=True)
-def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """New bcrypt hashes at the lowest cost: the tests check behaviour, not hashing time."""
-    monkeypatch.setattr(passwords, "BCRYPT_ROUNDS", 4)
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> Config:
-    cfg = tmp_path / "fdbmail.toml"
+def _write_config(folder: Path) -> Path:
+    cfg = folder / "fdbmail.toml"
     cfg.write_text(f"""
 [server]
-data_dir = "{tmp_path / 'data'}"
+data_dir = "{folder / 'data'}"
 [directory]
 cache_ttl = 0.0
 [jmap]
 auth_require_tls = false
 """)
-    assert run_cli(cfg, "add-domain", "example.com") == 0
-    for name, password in PASSWORDS.items():
-        assert run_cli(cfg, "add", name, "--email", f"{name}@example.com",
-                       "--password-stdin", stdin=password + "\n") == 0
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def accounts_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder with the domain and the accounts of :data:`PASSWORDS`, made once
+    through ``fdbmail directory`` (at the tests' bcrypt cost, tests/conftest.py)."""
+    folder = tmp_path_factory.mktemp("jmap-accounts")
+    cfg = _write_config(folder)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "BCRYPT_ROUNDS", 4)
+        assert run_cli(cfg, "add-domain", "example.com") == 0
+        for name, password in PASSWORDS.items():
+            assert run_cli(cfg, "add", name, "--email", f"{name}@example.com",
+                           "--password-stdin", stdin=password + "\n") == 0
+    return folder / "data"
+
+
+@pytest.fixture
+def config(tmp_path: Path, accounts_data: Path) -> Config:
+    """A config whose data folder is a copy of :func:`accounts_data`, the test's own."""
+    cfg = _write_config(tmp_path)
+    shutil.copytree(accounts_data, tmp_path / "data")
     return load_config(cfg, env={})
 
 
