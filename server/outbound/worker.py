@@ -308,7 +308,7 @@ class DeliveryWorker:
             message.envid, message.ret,
             {r.address: r.notify for r in message.recipients if r.notify},
             {r.address: r.orcpt for r in message.recipients if r.orcpt})
-        local = False
+        local: bool | None = False
         try:
             async with limit.semaphore:
                 local = await self._is_local(domain)
