@@ -48,6 +48,7 @@ from server.imap.wire.fetch_data import (
     EnvelopeCell,
     FetchData,
     FetchPair,
+    body_octets,
     item_binary_size,
     item_body,
     item_bodystructure,
@@ -326,7 +327,7 @@ async def _respond(s: Session, plan: _Plan, number: int, rec: _Record,
         elif item.name in _RFC822:
             assert src is not None
             data = await section_data(src, _RFC822[item.name])
-            pairs.append((item.name.encode("ascii"), data))
+            pairs.append((item.name.encode("ascii"), body_octets(data)))
         elif item.name == "MODSEQ":
             pass          # added once below
         elif item.name == "EMAILID":
