@@ -105,8 +105,15 @@ def resolve_set(sel: Selected, messages: SequenceSet, uid: bool) -> list[int]:
     return sorted(out)
 
 
-def check_charset(charset: str | None) -> None:
-    """CHARSET UTF-8 and US-ASCII; anything else: NO [BADCHARSET (...)] (RFC 9051 §6.4.4)."""
+def check_charset(charset: str | None, *, utf8_accept: bool = False,
+                  required: bool = False) -> None:
+    """CHARSET UTF-8 and US-ASCII; anything else: NO [BADCHARSET (...)] (RFC 9051 §6.4.4).
+
+    After ENABLE UTF8=ACCEPT a charset label conflicts (RFC 6855 section 3 with its
+    verified erratum 4029): one given where it is optional (SEARCH) SHOULD be BAD, and
+    where it is ``required`` (SORT, THREAD) any value but UTF-8 SHOULD be BAD."""
+    if utf8_accept and charset is not None and (not required or charset.upper() != "UTF-8"):
+        raise bad(f"CHARSET {charset[:40]} is not allowed after ENABLE UTF8=ACCEPT")
     if charset is not None and charset.upper() not in CHARSETS:
         raise ImapError("NO", "Unsupported charset", "BADCHARSET (" + " ".join(CHARSETS) + ")")
 
@@ -549,10 +556,7 @@ async def search(s: Session, cmd: c.Command) -> None:
     assert sel is not None
     returns = cmd.returns
     try:
-        if s.utf8_accept and cmd.charset is not None:
-            # RFC 6855 section 3: after ENABLE UTF8=ACCEPT a charset conflicts: BAD
-            raise bad("SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT")
-        check_charset(cmd.charset)
+        check_charset(cmd.charset, utf8_accept=s.utf8_accept)
         if _by_place(cmd.key):
             placed = await search_by_place(s, cmd.key)
             found = None
