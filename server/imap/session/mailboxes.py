@@ -175,10 +175,11 @@ async def _listing(tr: Transaction, account_id: str) -> tuple[list[Mailbox], lis
 
 
 async def lsub(s: Session, cmd: c.Command) -> None:
-    """RFC 3501 section 6.3.9 (IMAP4rev1 only; RFC 9051 dropped it)."""
+    """RFC 3501 section 6.3.9.  RFC 9051 deprecates LSUB (appendix E item 19: "Clients
+    should use LIST (SUBSCRIBED) instead"), it does not remove it, and a server offering
+    both revisions returns IMAP4rev1's responses when a client asks for them (appendix
+    A): LSUB answers after ENABLE IMAP4rev2 too, names in UTF-8 then."""
     assert isinstance(cmd, c.Lsub)
-    if s.rev2:
-        raise bad("LSUB is not an IMAP4rev2 command; use LIST (SUBSCRIBED)")
     boxes, orphans = await transact(s.ctx.engine, _listing, s.account_id)
     regex = pattern_regex(cmd.reference, cmd.pattern)
     # RFC 3501 section 6.3.6: a subscribed name whose mailbox does not exist is still

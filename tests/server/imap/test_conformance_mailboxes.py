@@ -162,3 +162,19 @@ async def test_renaming_the_selected_inbox_expunges_and_announces_the_new_uidval
         assert a.command(b"f1 UID FETCH 1:* (UID)\r\n")[:-1] == [b"* 1 FETCH (UID 1)\r\n"]
         a.close()
     await asyncio.to_thread(run)
+
+
+async def test_lsub_still_answers_after_enable_imap4rev2(node: Node) -> None:
+    """RFC 9051 appendix E item 19: LSUB is deprecated ("Clients should use LIST
+    (SUBSCRIBED) instead"), not removed, and appendix A: a server that advertises both
+    IMAP4rev1 and IMAP4rev2 returns the IMAP4rev1 responses a client asks for.  So LSUB
+    lists the subscriptions after ENABLE IMAP4rev2 too, names in UTF-8 (section 5.1)."""
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"e1 ENABLE IMAP4rev2\r\n")[0] == b"* ENABLED IMAP4rev2\r\n"
+        assert c.command('c1 CREATE "Grüße"\r\n'.encode())[-1].startswith(b"c1 OK")
+        assert c.command('u1 SUBSCRIBE "Grüße"\r\n'.encode())[-1].startswith(b"u1 OK")
+        assert c.command(b'l1 LSUB "" "Gr*"\r\n') == [
+            '* LSUB () "/" "Grüße"\r\n'.encode(), b"l1 OK LSUB completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
