@@ -152,10 +152,15 @@ async def list_(s: Session, cmd: c.Command) -> None:
         box = entries[path]
         if box is None:
             # RFC 5258 sections 3 and 3.1: a subscribed name without a mailbox, or the
-            # superior of one, is \NonExistent (which implies \Noselect)
-            attrs = ("\\NonExistent", "\\Subscribed") if path in kept \
-                else ("\\NonExistent",)
-            s.write(ListData(attrs, DELIMITER, path, childinfo=childinfo))
+            # superior of one, is \NonExistent (which implies \Noselect); RFC 9051
+            # section 6.3.9.5: RETURN (CHILDREN)'s attributes "MUST be returned within a
+            # LIST response", this one too (example 10's "\NonExistent \HasChildren")
+            attrs = ["\\NonExistent"]
+            if "CHILDREN" in returns:
+                attrs.append("\\HasChildren" if path in parents else "\\HasNoChildren")
+            if path in kept:
+                attrs.append("\\Subscribed")
+            s.write(ListData(tuple(attrs), DELIMITER, path, childinfo=childinfo))
             continue
         if not _selected(box, criteria) and not childinfo:
             continue

@@ -178,3 +178,26 @@ async def test_lsub_still_answers_after_enable_imap4rev2(node: Node) -> None:
             '* LSUB () "/" "Grüße"\r\n'.encode(), b"l1 OK LSUB completed\r\n"]
         c.close()
     await asyncio.to_thread(run)
+
+
+async def test_children_attributes_on_nonexistent_entries(node: Node) -> None:
+    """RFC 9051 section 6.3.9.5 (RFC 3348, RFC 5258 section 4): RETURN (CHILDREN)'s
+    \\HasChildren / \\HasNoChildren "MUST be returned within a LIST response", the
+    \\NonExistent entries of LIST (SUBSCRIBED) too (section 6.3.9.8 example 10:
+    "\\NonExistent \\HasChildren").  A subscribed name below is no child mailbox
+    (example 9: \\HasNoChildren with CHILDINFO); without CHILDREN nothing is added."""
+    def run() -> None:
+        c = login(node)
+        for tag, name in ((b"u1", b"Ghost"), (b"u2", b"Attic/Trunk")):
+            assert c.command(tag + b" SUBSCRIBE " + name + b"\r\n")[-1].startswith(tag + b" OK")
+        assert c.command(b'l1 LIST (SUBSCRIBED) "" "Ghost" RETURN (CHILDREN)\r\n') == [
+            b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" Ghost\r\n',
+            b"l1 OK LIST completed\r\n"]
+        assert c.command(b'l2 LIST (SUBSCRIBED RECURSIVEMATCH) "" "Attic" '
+                         b'RETURN (CHILDREN)\r\n') == [
+            b'* LIST (\\NonExistent \\HasNoChildren) "/" Attic ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+            b"l2 OK LIST completed\r\n"]
+        assert c.command(b'l3 LIST (SUBSCRIBED) "" "Ghost"\r\n') == [
+            b'* LIST (\\NonExistent \\Subscribed) "/" Ghost\r\n', b"l3 OK LIST completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
