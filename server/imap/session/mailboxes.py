@@ -292,8 +292,9 @@ async def rename(s: Session, cmd: c.Command) -> None:
 
 async def _subscribe(s: Session, tag: str, mailbox: str, on: bool) -> None:
     """RFC 9051 sections 6.3.7 and 6.3.8: a name can be subscribed whether or not a
-    mailbox has it (the server MAY refuse, this one does not); unsubscribing a name that
-    is neither subscribed nor a mailbox is NO [NONEXISTENT]."""
+    mailbox has it (the server MAY refuse, this one does not); UNSUBSCRIBE "returns a
+    tagged OK response if the unsubscription is successful or if the mailbox is not
+    subscribed" (section 6.3.8)."""
     await transact(s.ctx.engine, subscribe_name, s.account_id, mailbox_path(mailbox), on)
     s.ok(tag, ("SUBSCRIBE" if on else "UNSUBSCRIBE") + " completed")
 

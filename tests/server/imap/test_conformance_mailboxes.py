@@ -201,3 +201,38 @@ async def test_children_attributes_on_nonexistent_entries(node: Node) -> None:
             b'* LIST (\\NonExistent \\Subscribed) "/" Ghost\r\n', b"l3 OK LIST completed\r\n"]
         c.close()
     await asyncio.to_thread(run)
+
+
+async def test_delete_of_a_noselect_name_with_children_is_haschildren(node: Node) -> None:
+    """RFC 9051 section 6.3.5: deleting a mailbox with inferiors removes its messages and
+    leaves the name \\Noselect; deleting it again "is an error", and section 7.1 names
+    that error: NO [HASCHILDREN] ("the mailbox has one or more children")."""
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"c1 CREATE Shelf/Book\r\n")[-1].startswith(b"c1 OK")
+        assert c.command(b"d1 DELETE Shelf\r\n") == [b"d1 OK DELETE completed\r\n"]
+        assert c.command(b'l1 LIST "" "Shelf"\r\n')[0] == \
+            b'* LIST (\\Noselect \\HasChildren) "/" Shelf\r\n'
+        out = c.command(b"d2 DELETE Shelf\r\n")
+        assert out[-1].startswith(b"d2 NO [HASCHILDREN] "), out
+        assert c.command(b"d3 DELETE Shelf/Book\r\n")[-1].startswith(b"d3 OK")
+        assert c.command(b"d4 DELETE Shelf\r\n")[-1].startswith(b"d4 OK")
+        c.close()
+    await asyncio.to_thread(run)
+
+
+async def test_unsubscribe_of_a_name_not_subscribed_is_ok(node: Node) -> None:
+    """RFC 9051 section 6.3.8: UNSUBSCRIBE "returns a tagged OK response if the
+    unsubscription is successful or if the mailbox is not subscribed", whether or not a
+    mailbox has the name; section 6.3.7: SUBSCRIBE twice is OK too."""
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"u1 UNSUBSCRIBE NeverThere\r\n") == [
+            b"u1 OK UNSUBSCRIBE completed\r\n"]
+        assert c.command(b"c1 CREATE Plain\r\n")[-1].startswith(b"c1 OK")
+        assert c.command(b"u2 UNSUBSCRIBE Plain\r\n") == [b"u2 OK UNSUBSCRIBE completed\r\n"]
+        for tag in (b"s1", b"s2"):
+            assert c.command(tag + b" SUBSCRIBE Plain\r\n") == [
+                tag + b" OK SUBSCRIBE completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
