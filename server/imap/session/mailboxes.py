@@ -169,7 +169,7 @@ async def list_(s: Session, cmd: c.Command) -> None:
         if status_items is not None and box.selectable:
             # RFC 5819 section 2: STATUS right after the mailbox's LIST, for selectable ones
             values = await transact(s.ctx.engine, _status, s.account_id, box.path,
-                                  status_items)
+                                  status_items, s.ctx.append_limit)
             s.write(StatusData(box.path, tuple(values)))
     s.ok(cmd.tag, "LIST completed")
 
@@ -311,18 +311,22 @@ async def unsubscribe(s: Session, cmd: c.Command) -> None:
 
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
                 "DELETED-STORAGE", "HIGHESTMODSEQ",  # RFC 7162 section 3.1.10
-                "MAILBOXID")  # RFC 8474 section 4.2: the JMAP Mailbox id
+                "MAILBOXID",  # RFC 8474 section 4.2: the JMAP Mailbox id
+                "APPENDLIMIT")  # RFC 7889 section 5: status-att =/ "APPENDLIMIT"
 
 
-async def _status(tr: Transaction, account_id: str, name: str,
-                  items: tuple[str, ...]) -> list[tuple[str, int | str]]:
+async def _status(tr: Transaction, account_id: str, name: str, items: tuple[str, ...],
+                  append_limit: int) -> list[tuple[str, int | str]]:
+    """The STATUS values of ``items``; APPENDLIMIT is the one limit of every mailbox,
+    the one the APPENDLIMIT=<n> capability gives (RFC 7889 sections 3 and 4)."""
     box = await find_mailbox(tr, account_id, name)
     if not box.selectable:
         raise MailboxNotFound(name)
     st = await get_status(tr, account_id, box.id)
     values: dict[str, int] = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext,
                               "UIDVALIDITY": st.uidvalidity, "UNSEEN": st.unseen,
-                              "SIZE": st.size, "RECENT": 0, "HIGHESTMODSEQ": st.highestmodseq}
+                              "SIZE": st.size, "RECENT": 0, "HIGHESTMODSEQ": st.highestmodseq,
+                              "APPENDLIMIT": append_limit}
     if "DELETED" in items or "DELETED-STORAGE" in items:
         messages = await list_messages(tr, account_id, box.id)
         deleted = [m for m in messages if DELETED in m.keywords]
@@ -350,7 +354,8 @@ async def status(s: Session, cmd: c.Command) -> None:
     if "HIGHESTMODSEQ" in items:
         s.condstore = True   # a CONDSTORE enabling command (RFC 7162 section 3.1)
     name = mailbox_path(cmd.mailbox)
-    values = await transact(s.ctx.engine, _status, s.account_id, name, items)
+    values = await transact(s.ctx.engine, _status, s.account_id, name, items,
+                            s.ctx.append_limit)
     s.write(StatusData(name, tuple(values)))
     s.ok(cmd.tag, "STATUS completed")
 
