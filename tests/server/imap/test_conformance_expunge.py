@@ -106,3 +106,34 @@ async def test_flag_changes_of_another_session_come_with_the_next_command(node: 
         a.close()
         b.close()
     await asyncio.to_thread(run)
+
+
+async def test_copy_or_move_of_messages_expunged_elsewhere_is_expungeissued(
+        node: Node) -> None:
+    """RFC 9051 section 7.1 EXPUNGEISSUED ("Someone else has issued an EXPUNGE for the
+    same mailbox"), RFC 2180 section 4: COPY / MOVE by sequence number of a message that
+    the other session expunged copies nothing, so it is NO [EXPUNGEISSUED], not an OK
+    that tells the client it was copied; the destination is unchanged (section 6.4.7).
+    By UID, a UID that is gone is no error (section 6.4.9)."""
+    await fill(node, 3)
+
+    def run() -> None:
+        a, b = _two(node)
+        assert a.command(b"x1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")[-1].startswith(b"x1 OK")
+        assert a.command(b"x2 EXPUNGE\r\n")[-1].startswith(b"x2 OK")
+        out = b.command(b"c1 COPY 1 Sent\r\n")
+        assert out[-1].startswith(b"c1 NO [EXPUNGEISSUED] "), out
+        assert b.command(b"t1 STATUS Sent (MESSAGES)\r\n")[0] == b"* STATUS Sent (MESSAGES 0)\r\n"
+        b.command(b"n1 NOOP\r\n")                       # hears of the expunge, if not yet
+        assert a.command(b"x3 UID STORE 2 +FLAGS.SILENT (\\Deleted)\r\n")[-1].startswith(b"x3")
+        assert a.command(b"x4 EXPUNGE\r\n")[-1].startswith(b"x4 OK")
+        out = b.command(b"m1 MOVE 1 Trash\r\n")          # message 1 is now UID 2: gone
+        assert out[-1].startswith(b"m1 NO [EXPUNGEISSUED] "), out
+        assert b.command(b"t2 STATUS Trash (MESSAGES)\r\n")[0] == \
+            b"* STATUS Trash (MESSAGES 0)\r\n"
+        assert b.command(b"c2 UID COPY 2 Sent\r\n") == [b"c2 OK COPY completed\r\n"]
+        out = b.command(b"c3 UID COPY 3 Sent\r\n")
+        assert out[-1].startswith(b"c3 OK [COPYUID "), out
+        a.close()
+        b.close()
+    await asyncio.to_thread(run)
