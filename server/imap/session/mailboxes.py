@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 
 from fdb_layers.mail import (
     DELETED,
@@ -217,6 +218,17 @@ def mailbox_path(name: str) -> str:
     return name.rstrip(DELIMITER) or name
 
 
+def new_mailbox_path(name: str) -> str:
+    """The path of a mailbox CREATE or RENAME makes: RFC 9051 section 5.1, servers "MUST
+    prohibit the creation of 8-bit mailbox names that do not comply with Net-Unicode",
+    so in NFC (RFC 5198).  A UTF-8 name came normalized from the parser; a modified UTF-7
+    one, kept as sent (appendix A.1), is refused when it is not in NFC."""
+    path = mailbox_path(name)
+    if not unicodedata.is_normalized("NFC", path):
+        raise no("Mailbox names must be in Unicode Normalization Form C", "CANNOT")
+    return path
+
+
 ROLE_OF = {attr.upper(): role for role, attr in SPECIAL_USE.items()}
 
 
@@ -239,7 +251,7 @@ async def create(s: Session, cmd: c.Command) -> None:
     """CREATE (RFC 9051 section 6.3.4) with CREATE-SPECIAL-USE's USE (RFC 6154 section 3):
     one special use per mailbox, each role once per account, else NO [USEATTR]."""
     assert isinstance(cmd, c.Create)
-    name = mailbox_path(cmd.mailbox)
+    name = new_mailbox_path(cmd.mailbox)
     if name.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
     if not cmd.special_use:
@@ -277,7 +289,7 @@ async def delete(s: Session, cmd: c.Command) -> None:
 
 async def rename(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Rename)
-    old, new = mailbox_path(cmd.mailbox), mailbox_path(cmd.new_name)
+    old, new = mailbox_path(cmd.mailbox), new_mailbox_path(cmd.new_name)
     if new.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
     source = await transact(s.ctx.engine, find_mailbox, s.account_id, old)

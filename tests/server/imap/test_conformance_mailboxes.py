@@ -236,3 +236,48 @@ async def test_unsubscribe_of_a_name_not_subscribed_is_ok(node: Node) -> None:
                 tag + b" OK SUBSCRIBE completed\r\n"]
         c.close()
     await asyncio.to_thread(run)
+
+
+async def test_a_denormalized_utf8_name_is_its_nfc_form_in_every_command(node: Node) -> None:
+    """RFC 9051 section 5.1: servers "MUST prohibit the creation of 8-bit mailbox names
+    that do not comply with Net-Unicode" (RFC 5198: NFC) or MAY convert a denormalized
+    name to NFC, and then "MUST accept them in all IMAP commands ... SELECT <name> must
+    open the same mailbox that was successfully created with CREATE <name>"."""
+    decomposed, composed = "Cafe\u0301".encode(), "Caf\u00e9".encode()
+
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"e1 ENABLE IMAP4rev2\r\n")[0] == b"* ENABLED IMAP4rev2\r\n"
+        assert c.command(b'c1 CREATE "' + decomposed + b'"\r\n')[-1].startswith(b"c1 OK")
+        assert c.command(b'l1 LIST "" "Caf*"\r\n') == [
+            b'* LIST (\\HasNoChildren) "/" "' + composed + b'"\r\n', b"l1 OK LIST completed\r\n"]
+        assert c.command(b'c2 CREATE "' + composed + b'"\r\n')[-1].startswith(
+            b"c2 NO [ALREADYEXISTS]")
+        for tag, name in ((b"s1", decomposed), (b"s2", composed)):
+            out = c.command(tag + b' SELECT "' + name + b'"\r\n')
+            assert out[-1].startswith(tag + b" OK"), out
+        assert c.command(b'a1 APPEND "' + decomposed + b'" {3+}\r\nx\r\n\r\n')[-1].startswith(
+            b"a1 OK")
+        assert c.command(b'q1 STATUS "' + composed + b'" (MESSAGES)\r\n')[0] == \
+            b'* STATUS "' + composed + b'" (MESSAGES 1)\r\n'
+        c.close()
+    await asyncio.to_thread(run)
+
+
+async def test_a_modified_utf7_name_not_in_nfc_cannot_be_created(node: Node) -> None:
+    """RFC 9051 section 5.1: servers "MUST prohibit the creation of 8-bit mailbox names
+    that do not comply with Net-Unicode" (NFC); a modified UTF-7 name is kept exactly as
+    sent (appendix A.1), so a decomposed one is refused by CREATE and RENAME."""
+    decomposed = b"Cafe&AwE-"         # "Cafe" + U+0301 COMBINING ACUTE ACCENT
+
+    def run() -> None:
+        c = login(node)
+        out = c.command(b"c1 CREATE " + decomposed + b"\r\n")
+        assert out[-1].startswith(b"c1 NO [CANNOT]"), out
+        assert c.command(b"c2 CREATE Caf&AOk-\r\n")[-1].startswith(b"c2 OK")
+        out = c.command(b"r1 RENAME Caf&AOk- " + decomposed + b"\r\n")
+        assert out[-1].startswith(b"r1 NO [CANNOT]"), out
+        assert c.command(b'l1 LIST "" "Caf*"\r\n') == [
+            b'* LIST (\\HasNoChildren) "/" Caf&AOk-\r\n', b"l1 OK LIST completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
