@@ -241,13 +241,13 @@ def _report(s: Session, n: Notifying, seen: dict[str, _Box],
             if items:
                 s.write(StatusData(box.path, tuple(items)))
         if old.notes is not None and box.notes is not None:
-            names = _changed_notes(old.notes, box.notes)
-            if names:
-                s.write(MetadataChanged(box.path, names))    # section 5.6
+            entries = _changed_notes(old.notes, box.notes)
+            if entries:
+                s.write(MetadataChanged(box.path, entries))  # section 5.6
     if n.server is not None and server is not None:
-        names = _changed_notes(n.server, server)
-        if names:
-            s.write(MetadataChanged("", names))              # section 5.7
+        entries = _changed_notes(n.server, server)
+        if entries:
+            s.write(MetadataChanged("", entries))            # section 5.7
 
 
 async def _fetch_new(s: Session, n: Notifying, before: int) -> None:
