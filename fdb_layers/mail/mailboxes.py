@@ -649,8 +649,9 @@ async def subscribe_name(tr: Transaction, account_id: str, path: str, subscribed
     """IMAP SUBSCRIBE / UNSUBSCRIBE (RFC 9051 sections 6.3.7 and 6.3.8): of an existing
     mailbox, its flag; else of the name alone.  A server MAY refuse a name that does not
     exist (section 6.3.7); this one accepts it (up to :data:`.subscriptions.MAX_NAMES`:
-    TooManySubscriptions).  Unsubscribing a name that is not subscribed changes nothing,
-    as for a mailbox that is not (so a retry after an unknown result is no error)."""
+    TooManySubscriptions), and a change of such a name moves the account's modseq.
+    Unsubscribing a name that is not subscribed changes nothing, as for a mailbox that
+    is not (so a retry after an unknown result is no error)."""
     keys = account_keys(account_id)
     parts = split_path(path)
     mailbox_id = await _find_path(tr, keys, parts)
@@ -658,10 +659,11 @@ async def subscribe_name(tr: Transaction, account_id: str, path: str, subscribed
         await set_subscribed(tr, account_id, mailbox_id, subscribed)
         return
     name = DELIMITER.join(parts)
-    if subscribed:
-        await add_name(tr, keys, name)
-    else:
-        await take_name(tr, keys, name)
+    changed = await add_name(tr, keys, name) if subscribed else await take_name(tr, keys, name)
+    if changed:
+        # no object of the change log changed, but the account did: its modseq moves so
+        # that watchers wake (IMAP NOTIFY's SubscriptionChange, RFC 5465 section 5.5)
+        await ChangeSet(tr, keys).modseq()
 
 
 async def list_orphan_subscriptions(tr: Transaction, account_id: str) -> list[str]:

@@ -351,43 +351,59 @@ async def store_keywords(
     remove: Iterable[str] = (),
     replace: Iterable[str] | None = None,
     unchanged_since: int | None = None,
+    op_id: str | None = None,
 ) -> StoreResult:
     """IMAP STORE on UIDs: set (``replace``), add or remove keywords.
 
-    With ``unchanged_since`` (CONDSTORE), a message whose modseq is higher fails
-    and is listed in ``modified`` -- unless it already has the keywords the
-    store asks for, which makes a repeated STORE succeed without a change."""
+    With ``unchanged_since`` (CONDSTORE, RFC 7162 section 3.1.3), a message whose
+    modseq is higher fails and is listed in ``modified``, also when the store would
+    change nothing (example 10 there: message 7 already has \\Deleted and still
+    fails); ``unchanged_since=0`` fails for every message.  A conditional store
+    needs an ``op_id``: it keeps that list across a retry after an unknown commit
+    result (the first run's own change raised the modseq of the messages it stored,
+    which must not then fail), recorded under its marker (:mod:`.markers`)."""
     _check_batch(uids)
+    if unchanged_since is not None and op_id is None:
+        raise ValueError("a conditional STORE (unchanged_since) needs an op_id")
     keys = account_keys(account_id)
     storage = await storage_of(tr, keys, mailbox_id)
     to_add = set(normalise_keywords(add))
     to_remove = set(normalise_keywords(remove))
     replacement = None if replace is None else normalise_keywords(replace)
     changes = ChangeSet(tr, keys)
+    failed: set[int] | None = None
+    if op_id is not None:
+        done = await read_marker(tr, keys, op_id)
+        if done is not None:
+            failed = {int(u) for u in done}
     out: list[tuple[int, int, tuple[str, ...]]] = []
     modified: list[int] = []
     for uid in sorted(set(uids)):
         member = await emails.read_membership(tr, keys, storage, uid)
         if member is None:
             continue
+        if unchanged_since is not None and (
+                uid in failed if failed is not None else member.modseq > unchanged_since):
+            modified.append(uid)
+            out.append((uid, member.modseq, member.keywords))
+            continue
         if replacement is not None:
             wanted = replacement
         else:
             wanted = tuple(sorted((set(member.keywords) | to_add) - to_remove))
         if wanted != member.keywords:
-            if unchanged_since is not None and member.modseq > unchanged_since:
-                modified.append(uid)
-            else:
-                rec = await emails.read_email(tr, keys, member.email_id)
-                if rec is not None:
-                    new = await emails.set_keywords(
-                        tr, keys, changes, member.email_id, rec, wanted, storage=storage,
-                        known=(storage, uid, member),
-                    )
-                    out.append((uid, new.modseq,
-                                emails.member_keywords(new.keywords, DELETED in wanted)))
-                    continue
+            rec = await emails.read_email(tr, keys, member.email_id)
+            if rec is not None:
+                new = await emails.set_keywords(
+                    tr, keys, changes, member.email_id, rec, wanted, storage=storage,
+                    known=(storage, uid, member),
+                )
+                out.append((uid, new.modseq,
+                            emails.member_keywords(new.keywords, DELETED in wanted)))
+                continue
         out.append((uid, member.modseq, member.keywords))
+    if op_id is not None and failed is None:
+        await write_marker(tr, keys, changes, op_id, tuple(modified))
     return StoreResult(tuple(out), tuple(modified))
 
 

@@ -39,12 +39,14 @@ def keep_name(tr: Transaction, keys: AccountKeys, path: str) -> None:
     tr.set(keys.subscription.pack((path,)), b"")
 
 
-async def add_name(tr: Transaction, keys: AccountKeys, path: str) -> None:
-    """SUBSCRIBE to a name without a mailbox, within :data:`MAX_NAMES`."""
+async def add_name(tr: Transaction, keys: AccountKeys, path: str) -> bool:
+    """SUBSCRIBE to a name without a mailbox, within :data:`MAX_NAMES`; whether it was
+    not subscribed yet."""
     key = keys.subscription.pack((path,))
     if await tr.get(key) is not None:
-        return
+        return False
     rows = await tr.get_range(*keys.subscription.range(), limit=MAX_NAMES)
     if len(rows) >= MAX_NAMES:
         raise TooManySubscriptions(f"at most {MAX_NAMES} subscribed names without a mailbox")
     tr.set(key, b"")
+    return True

@@ -50,7 +50,9 @@ TABLE: dict[type[Exception], tuple[str, str | None, str]] = {
     MailboxNotFound: ("NO", "NONEXISTENT", "No such mailbox"),
     MailboxExists: ("NO", "ALREADYEXISTS", "Mailbox already exists"),
     InvalidMailboxName: ("NO", "CANNOT", "Invalid mailbox name"),
-    MailboxHasChildren: ("NO", "INUSE", "Mailbox has children"),
+    # RFC 9051 section 7.1: "The mailbox delete operation failed because the mailbox has
+    # one or more children" (DELETE of a \Noselect name with inferiors, section 6.3.5)
+    MailboxHasChildren: ("NO", "HASCHILDREN", "Mailbox has children; delete them first"),
     MailboxNotDeletable: ("NO", "CANNOT", "Mailbox cannot be deleted"),
     MailboxNotEmpty: ("NO", "INUSE", "Mailbox is not empty"),
     MailboxNotSelectable: ("NO", "CANNOT", "Mailbox cannot be selected"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 
 from fdb_layers.mail import (
     DELETED,
@@ -152,10 +153,15 @@ async def list_(s: Session, cmd: c.Command) -> None:
         box = entries[path]
         if box is None:
             # RFC 5258 sections 3 and 3.1: a subscribed name without a mailbox, or the
-            # superior of one, is \NonExistent (which implies \Noselect)
-            attrs = ("\\NonExistent", "\\Subscribed") if path in kept \
-                else ("\\NonExistent",)
-            s.write(ListData(attrs, DELIMITER, path, childinfo=childinfo))
+            # superior of one, is \NonExistent (which implies \Noselect); RFC 9051
+            # section 6.3.9.5: RETURN (CHILDREN)'s attributes "MUST be returned within a
+            # LIST response", this one too (example 10's "\NonExistent \HasChildren")
+            attrs = ["\\NonExistent"]
+            if "CHILDREN" in returns:
+                attrs.append("\\HasChildren" if path in parents else "\\HasNoChildren")
+            if path in kept:
+                attrs.append("\\Subscribed")
+            s.write(ListData(tuple(attrs), DELIMITER, path, childinfo=childinfo))
             continue
         if not _selected(box, criteria) and not childinfo:
             continue
@@ -164,7 +170,7 @@ async def list_(s: Session, cmd: c.Command) -> None:
         if status_items is not None and box.selectable:
             # RFC 5819 section 2: STATUS right after the mailbox's LIST, for selectable ones
             values = await transact(s.ctx.engine, _status, s.account_id, box.path,
-                                  status_items)
+                                  status_items, s.ctx.append_limit)
             s.write(StatusData(box.path, tuple(values)))
     s.ok(cmd.tag, "LIST completed")
 
@@ -175,10 +181,11 @@ async def _listing(tr: Transaction, account_id: str) -> tuple[list[Mailbox], lis
 
 
 async def lsub(s: Session, cmd: c.Command) -> None:
-    """RFC 3501 section 6.3.9 (IMAP4rev1 only; RFC 9051 dropped it)."""
+    """RFC 3501 section 6.3.9.  RFC 9051 deprecates LSUB (appendix E item 19: "Clients
+    should use LIST (SUBSCRIBED) instead"), it does not remove it, and a server offering
+    both revisions returns IMAP4rev1's responses when a client asks for them (appendix
+    A): LSUB answers after ENABLE IMAP4rev2 too, names in UTF-8 then."""
     assert isinstance(cmd, c.Lsub)
-    if s.rev2:
-        raise bad("LSUB is not an IMAP4rev2 command; use LIST (SUBSCRIBED)")
     boxes, orphans = await transact(s.ctx.engine, _listing, s.account_id)
     regex = pattern_regex(cmd.reference, cmd.pattern)
     # RFC 3501 section 6.3.6: a subscribed name whose mailbox does not exist is still
@@ -211,6 +218,17 @@ def mailbox_path(name: str) -> str:
     return name.rstrip(DELIMITER) or name
 
 
+def new_mailbox_path(name: str) -> str:
+    """The path of a mailbox CREATE or RENAME makes: RFC 9051 section 5.1, servers "MUST
+    prohibit the creation of 8-bit mailbox names that do not comply with Net-Unicode",
+    so in NFC (RFC 5198).  A UTF-8 name came normalized from the parser; a modified UTF-7
+    one, kept as sent (appendix A.1), is refused when it is not in NFC."""
+    path = mailbox_path(name)
+    if not unicodedata.is_normalized("NFC", path):
+        raise no("Mailbox names must be in Unicode Normalization Form C", "CANNOT")
+    return path
+
+
 ROLE_OF = {attr.upper(): role for role, attr in SPECIAL_USE.items()}
 
 
@@ -233,7 +251,7 @@ async def create(s: Session, cmd: c.Command) -> None:
     """CREATE (RFC 9051 section 6.3.4) with CREATE-SPECIAL-USE's USE (RFC 6154 section 3):
     one special use per mailbox, each role once per account, else NO [USEATTR]."""
     assert isinstance(cmd, c.Create)
-    name = mailbox_path(cmd.mailbox)
+    name = new_mailbox_path(cmd.mailbox)
     if name.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
     if not cmd.special_use:
@@ -271,7 +289,7 @@ async def delete(s: Session, cmd: c.Command) -> None:
 
 async def rename(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Rename)
-    old, new = mailbox_path(cmd.mailbox), mailbox_path(cmd.new_name)
+    old, new = mailbox_path(cmd.mailbox), new_mailbox_path(cmd.new_name)
     if new.upper() == "INBOX":
         raise no("INBOX exists", "ALREADYEXISTS")
     source = await transact(s.ctx.engine, find_mailbox, s.account_id, old)
@@ -286,8 +304,9 @@ async def rename(s: Session, cmd: c.Command) -> None:
 
 async def _subscribe(s: Session, tag: str, mailbox: str, on: bool) -> None:
     """RFC 9051 sections 6.3.7 and 6.3.8: a name can be subscribed whether or not a
-    mailbox has it (the server MAY refuse, this one does not); unsubscribing a name that
-    is neither subscribed nor a mailbox is NO [NONEXISTENT]."""
+    mailbox has it (the server MAY refuse, this one does not); UNSUBSCRIBE "returns a
+    tagged OK response if the unsubscription is successful or if the mailbox is not
+    subscribed" (section 6.3.8)."""
     await transact(s.ctx.engine, subscribe_name, s.account_id, mailbox_path(mailbox), on)
     s.ok(tag, ("SUBSCRIBE" if on else "UNSUBSCRIBE") + " completed")
 
@@ -304,18 +323,22 @@ async def unsubscribe(s: Session, cmd: c.Command) -> None:
 
 STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT",
                 "DELETED-STORAGE", "HIGHESTMODSEQ",  # RFC 7162 section 3.1.10
-                "MAILBOXID")  # RFC 8474 section 4.2: the JMAP Mailbox id
+                "MAILBOXID",  # RFC 8474 section 4.2: the JMAP Mailbox id
+                "APPENDLIMIT")  # RFC 7889 section 5: status-att =/ "APPENDLIMIT"
 
 
-async def _status(tr: Transaction, account_id: str, name: str,
-                  items: tuple[str, ...]) -> list[tuple[str, int | str]]:
+async def _status(tr: Transaction, account_id: str, name: str, items: tuple[str, ...],
+                  append_limit: int) -> list[tuple[str, int | str]]:
+    """The STATUS values of ``items``; APPENDLIMIT is the one limit of every mailbox,
+    the one the APPENDLIMIT=<n> capability gives (RFC 7889 sections 3 and 4)."""
     box = await find_mailbox(tr, account_id, name)
     if not box.selectable:
         raise MailboxNotFound(name)
     st = await get_status(tr, account_id, box.id)
     values: dict[str, int] = {"MESSAGES": st.messages, "UIDNEXT": st.uidnext,
                               "UIDVALIDITY": st.uidvalidity, "UNSEEN": st.unseen,
-                              "SIZE": st.size, "RECENT": 0, "HIGHESTMODSEQ": st.highestmodseq}
+                              "SIZE": st.size, "RECENT": 0, "HIGHESTMODSEQ": st.highestmodseq,
+                              "APPENDLIMIT": append_limit}
     if "DELETED" in items or "DELETED-STORAGE" in items:
         messages = await list_messages(tr, account_id, box.id)
         deleted = [m for m in messages if DELETED in m.keywords]
@@ -343,7 +366,8 @@ async def status(s: Session, cmd: c.Command) -> None:
     if "HIGHESTMODSEQ" in items:
         s.condstore = True   # a CONDSTORE enabling command (RFC 7162 section 3.1)
     name = mailbox_path(cmd.mailbox)
-    values = await transact(s.ctx.engine, _status, s.account_id, name, items)
+    values = await transact(s.ctx.engine, _status, s.account_id, name, items,
+                            s.ctx.append_limit)
     s.write(StatusData(name, tuple(values)))
     s.ok(cmd.tag, "STATUS completed")
 

@@ -14,6 +14,7 @@ responses it could give.
 
 from __future__ import annotations
 
+import secrets
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from server.imap.wire.fetch_data import (
     EnvelopeCell,
     FetchData,
     FetchPair,
+    body_octets,
     fetch_line,
     item_binary_size,
     item_body,
@@ -346,7 +348,8 @@ async def _sections(s: Session, plan: _Plan, rec: _Record,
                     else (item_binary_size(item, 0)[0], None))
         else:
             assert isinstance(item, FetchAttr)
-            pair = (item.name.encode("ascii"), await section_data(src, _RFC822[item.name]))
+            pair = (item.name.encode("ascii"),
+                    body_octets(await section_data(src, _RFC822[item.name])))
         out.append(render_item(*pair, s.utf8))
     return out
 
@@ -518,13 +521,13 @@ async def fetch(s: Session, cmd: c.Command) -> None:
 
 
 async def _store_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
-                       kwargs: dict[str, list[str]], unchanged_since: int | None
-                       ) -> tuple[int, StoreResult]:
+                       kwargs: dict[str, list[str]], unchanged_since: int | None,
+                       op_id: str | None) -> tuple[int, StoreResult]:
     """The account's modseq before the store (to tell changed messages from others) and the
     store's result."""
     before = await get_modseq(tr, account_id)
     result = await store_keywords(tr, account_id, mailbox_id, uids,
-                                  unchanged_since=unchanged_since, **kwargs)
+                                  unchanged_since=unchanged_since, op_id=op_id, **kwargs)
     return before, result
 
 
@@ -553,11 +556,14 @@ async def store(s: Session, cmd: c.Command) -> None:
     mode = {"+": "add", "-": "remove"}.get(cmd.mode, "replace")
     kwargs = {mode: keywords}
     modified: list[int] = []
-    for batch in batches(sel, wanted, MAX_BATCH):
+    # names each conditional batch, so that a retry keeps its MODIFIED list
+    op_id = secrets.token_hex(8) if cmd.unchanged_since is not None else None
+    for step, batch in enumerate(batches(sel, wanted, MAX_BATCH)):
         number_of = {u: n for n, u in batch}
         before, result = await transact(s.ctx.engine, _store_batch, s.account_id,
                                         sel.mailbox_id, list(number_of), kwargs,
-                                        cmd.unchanged_since)
+                                        cmd.unchanged_since,
+                                        None if op_id is None else f"{op_id}.{step}")
         failed = set(result.modified)
         modified += [u if cmd.uid else number_of[u] for u in result.modified]
         for uid, modseq, kws in result.messages:

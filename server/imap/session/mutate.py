@@ -338,10 +338,21 @@ async def copy(s: Session, cmd: c.Command) -> None:
         await asyncio.shield(_undo(s, box, joined, created))
         raise
     pairs.sort()
+    _check_expunge_issued(cmd.uid, uids, pairs)
     code = _copyuid(box, pairs)
     if box.id == sel.mailbox_id:
         await announce_changes(s)
     s.ok(cmd.tag, "COPY completed", code)
+
+
+def _check_expunge_issued(uid: bool, uids: Sequence[int], pairs: list[tuple[int, int]]) -> None:
+    """COPY / MOVE by sequence number of messages that another session expunged since
+    this one last heard: when none of them is left, nothing was done, and an OK would
+    tell the client they were copied: NO [EXPUNGEISSUED] (RFC 9051 section 7.1,
+    "Someone else has issued an EXPUNGE for the same mailbox"; RFC 2180 section 4).  By
+    UID, a UID that does not exist is no error (RFC 9051 section 6.4.9)."""
+    if not uid and uids and not pairs:
+        raise no("The messages were expunged by another session", "EXPUNGEISSUED")
 
 
 def _copyuid(box: Mailbox, pairs: list[tuple[int, int]]) -> Code | None:
@@ -375,6 +386,8 @@ async def move(s: Session, cmd: c.Command) -> None:
             s.write(Untagged("OK", "Moved", code))
         if box.id != sel.mailbox_id:
             expunged(s, [a for a, _ in pairs])
+    if box.id != sel.mailbox_id:
+        _check_expunge_issued(cmd.uid, uids, pairs)
     s.ok(cmd.tag, "MOVE completed")
 
 

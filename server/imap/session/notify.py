@@ -35,11 +35,11 @@ from prometheus_client import Counter
 from fdb_layers.mail import (
     DELIMITER,
     SERVER,
-    Mailbox,
     Transaction,
     get_annotations,
     get_status,
     list_mailboxes,
+    list_orphan_subscriptions,
     transact,
     watch_account,
     watch_annotations,
@@ -99,6 +99,7 @@ class Notifying:
     groups: tuple[c.NotifyEventGroup, ...]   # the other specifiers, in order
     server_metadata: bool
     seen: dict[str, _Box] = field(default_factory=dict)
+    names: dict[str, frozenset[str]] = field(default_factory=dict)  # subscribed, no mailbox
     server: dict[str, bytes] | None = None
 
 
@@ -122,21 +123,21 @@ def _check(groups: tuple[c.NotifyEventGroup, ...]) -> None:
                  "BADEVENT (" + " ".join(SUPPORTED.values()) + ")")
 
 
-def _matches(group: c.NotifyEventGroup, box: Mailbox) -> bool:
-    """RFC 5465 section 6: does the specifier name ``box``?"""
+def _matches(group: c.NotifyEventGroup, path: str, subscribed: bool) -> bool:
+    """RFC 5465 section 6: does the specifier name the mailbox (or name) ``path``?"""
     if group.filter in ("PERSONAL", "INBOXES"):   # section 6.3: INBOXES is PERSONAL here
         return True
     if group.filter == "SUBSCRIBED":
-        return box.subscribed
+        return subscribed
     names = {canonical(n).rstrip(DELIMITER) for n in group.mailboxes}
     if group.filter == "MAILBOXES":                # section 6.6: no wildcards
-        return box.path in names
-    return any(box.path == n or box.path.startswith(n + DELIMITER) for n in names)
+        return path in names
+    return any(path == n or path.startswith(n + DELIMITER) for n in names)
 
 
-def _events(n: Notifying, box: Mailbox) -> frozenset[str]:
+def _events(n: Notifying, path: str, subscribed: bool) -> frozenset[str]:
     for group in n.groups:
-        if _matches(group, box):
+        if _matches(group, path, subscribed):
             return frozenset(group.events) - {"NONE"}
     return frozenset()
 
@@ -150,12 +151,16 @@ async def _digests(tr: Transaction, account_id: str, mailbox_id: str) -> dict[st
 
 
 async def _look(tr: Transaction, account_id: str, n: Notifying
-                ) -> tuple[dict[str, _Box], dict[str, bytes] | None]:
+                ) -> tuple[dict[str, _Box], dict[str, frozenset[str]], dict[str, bytes] | None]:
+    """The account as the events asked see it: its mailboxes by id, the subscribed names
+    without a mailbox (each with its events), the server annotations' digests."""
     boxes = await list_mailboxes(tr, account_id)
     parents = {b.path.rpartition(DELIMITER)[0] for b in boxes if DELIMITER in b.path}
+    names = {name: _events(n, name, True)
+             for name in await list_orphan_subscriptions(tr, account_id)}
     seen: dict[str, _Box] = {}
     for box in boxes:
-        events = _events(n, box)
+        events = _events(n, box.path, box.subscribed)
         status: Status | None = None
         if events & {NEW, FLAGS} and box.selectable:
             st = await get_status(tr, account_id, box.id)
@@ -166,7 +171,7 @@ async def _look(tr: Transaction, account_id: str, n: Notifying
             ["\\HasChildren" if box.path in parents else "\\HasNoChildren"]
         seen[box.id] = _Box(box.path, box.subscribed, tuple(attrs), events, status, notes)
     server = await _digests(tr, account_id, SERVER) if n.server_metadata else None
-    return seen, server
+    return seen, names, server
 
 
 def _watched(seen: dict[str, _Box]) -> int:
@@ -194,9 +199,28 @@ def _changed_notes(old: dict[str, bytes], new: dict[str, bytes]) -> tuple[str, .
     return tuple(sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)))
 
 
+def _report_names(s: Session, n: Notifying, seen: dict[str, _Box],
+                  names: dict[str, frozenset[str]]) -> None:
+    """RFC 5465 section 5.5: SubscriptionChange of a name that has no mailbox (the list
+    of subscriptions is one of names, RFC 9051 section 6.3.7): LIST (\\NonExistent
+    \\Subscribed) when it is subscribed, LIST (\\NonExistent) when unsubscribed.  A name
+    that only passed between a mailbox and the list of names (its mailbox deleted or
+    created) kept its subscription: MailboxName tells of that."""
+    before = set(n.names) | {b.path for b in n.seen.values() if b.subscribed}
+    now = set(names) | {b.path for b in seen.values() if b.subscribed}
+    for name, events in names.items():
+        if name not in before and SUBSCRIPTIONS in events:
+            s.write(ListData(("\\NonExistent", "\\Subscribed"), DELIMITER, name))
+    paths = {b.path for b in seen.values()}
+    for name, events in n.names.items():
+        if name not in now and name not in paths and SUBSCRIPTIONS in events:
+            s.write(ListData(("\\NonExistent",), DELIMITER, name))
+
+
 def _report(s: Session, n: Notifying, seen: dict[str, _Box],
-            server: dict[str, bytes] | None) -> None:
+            names: dict[str, frozenset[str]], server: dict[str, bytes] | None) -> None:
     """What changed since the last look, as responses (RFC 5465 section 5)."""
+    _report_names(s, n, seen, names)
     selected = s.selected.mailbox_id if s.selected is not None else None
     for mid, gone in n.seen.items():
         if mid not in seen and NAMES in gone.events:     # section 5.4: deleted
@@ -217,13 +241,13 @@ def _report(s: Session, n: Notifying, seen: dict[str, _Box],
             if items:
                 s.write(StatusData(box.path, tuple(items)))
         if old.notes is not None and box.notes is not None:
-            names = _changed_notes(old.notes, box.notes)
-            if names:
-                s.write(MetadataChanged(box.path, names))    # section 5.6
+            entries = _changed_notes(old.notes, box.notes)
+            if entries:
+                s.write(MetadataChanged(box.path, entries))  # section 5.6
     if n.server is not None and server is not None:
-        names = _changed_notes(n.server, server)
-        if names:
-            s.write(MetadataChanged("", names))              # section 5.7
+        entries = _changed_notes(n.server, server)
+        if entries:
+            s.write(MetadataChanged("", entries))            # section 5.7
 
 
 async def _fetch_new(s: Session, n: Notifying, before: int) -> None:
@@ -254,15 +278,15 @@ async def notify_changes(s: Session) -> None:
         await announce_changes(s, expunges=not n.delayed, flags=FLAGS in n.selected)
         if NEW in n.selected and s.selected is sel and sel.last_uid > before:
             await _fetch_new(s, n, before)
-    seen, server = await transact(s.ctx.engine, _look, s.account_id, n)
+    seen, names, server = await transact(s.ctx.engine, _look, s.account_id, n)
     if _watched(seen) > MAX_WATCHED:
         s.notifying = None
         s.write(Untagged("OK", "Too many mailboxes to watch; NOTIFY NONE",
                          Code("NOTIFICATIONOVERFLOW")))
         OVERFLOWS.inc()
         return
-    _report(s, n, seen, server)
-    n.seen, n.server = seen, server
+    _report(s, n, seen, names, server)
+    n.seen, n.names, n.server = seen, names, server
     PUSHED.inc(max(0, len(s.out) - written))   # (a long FETCH may have sent some)
 
 
@@ -306,7 +330,7 @@ async def notify(s: Session, cmd: c.Command) -> None:
         fetch=chosen.fetch if chosen is not None else (),
         groups=tuple(g for g in cmd.groups if g.filter not in SELECTED_FILTERS),
         server_metadata=any(SERVER_METADATA in g.events for g in cmd.groups))
-    n.seen, n.server = await transact(s.ctx.engine, _look, s.account_id, n)
+    n.seen, n.names, n.server = await transact(s.ctx.engine, _look, s.account_id, n)
     if _watched(n.seen) > MAX_WATCHED:
         # section 3.1: the server MAY refuse what would be prohibitively expensive
         raise no(f"At most {MAX_WATCHED} mailboxes with message events",

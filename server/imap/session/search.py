@@ -33,7 +33,7 @@ from fdb_layers.mail import (
     transact,
 )
 from server.imap.wire import commands as c
-from server.imap.wire.responses import ESearchData, SearchData
+from server.imap.wire.responses import Code, ESearchData, SearchData
 from server.imap.wire.search import (
     SearchAge, SearchAnd, SearchDate, SearchFlag, SearchHeader, SearchKey, SearchKeyword,
     SearchModSeq, SearchNot, SearchObjectId, SearchOr, SearchSet, SearchSize, SearchText,
@@ -105,8 +105,15 @@ def resolve_set(sel: Selected, messages: SequenceSet, uid: bool) -> list[int]:
     return sorted(out)
 
 
-def check_charset(charset: str | None) -> None:
-    """CHARSET UTF-8 and US-ASCII; anything else: NO [BADCHARSET (...)] (RFC 9051 §6.4.4)."""
+def check_charset(charset: str | None, *, utf8_accept: bool = False,
+                  required: bool = False) -> None:
+    """CHARSET UTF-8 and US-ASCII; anything else: NO [BADCHARSET (...)] (RFC 9051 §6.4.4).
+
+    After ENABLE UTF8=ACCEPT a charset label conflicts (RFC 6855 section 3 with its
+    verified erratum 4029): one given where it is optional (SEARCH) SHOULD be BAD, and
+    where it is ``required`` (SORT, THREAD) any value but UTF-8 SHOULD be BAD."""
+    if utf8_accept and charset is not None and (not required or charset.upper() != "UTF-8"):
+        raise bad(f"CHARSET {charset[:40]} is not allowed after ENABLE UTF8=ACCEPT")
     if charset is not None and charset.upper() not in CHARSETS:
         raise ImapError("NO", "Unsupported charset", "BADCHARSET (" + " ".join(CHARSETS) + ")")
 
@@ -495,22 +502,35 @@ async def _present(tr: Transaction, account_id: str, mailbox_id: str) -> UidMap:
                                                 expected=st.messages))
 
 
-async def search_by_place(s: Session, key: SearchKey) -> list[tuple[int, int]]:
+async def search_by_place(s: Session, key: SearchKey) -> tuple[list[tuple[int, int]], bool]:
     """(sequence number, UID) of the messages matching a key that :func:`_by_place`
     accepts: the session's view against the mailbox's compact UID map (a few keys), no
     message record read.  A message another session expunged is left out, as the full
-    scan leaves it out (it has no record any more)."""
+    scan leaves it out (it has no record any more); the second value tells whether the
+    view had any such message."""
     sel = s.selected
     assert sel is not None
     ctx = _Context(sel, time.time(), frozenset(resolve_saved(sel)))
     _prepare(key, ctx)
     present = await transact(s.ctx.engine, _present, s.account_id, sel.mailbox_id)
-    return [(n, u) for n, u in enumerate(sel.uids, 1)
-            if u in present and _place_match(key, n, u, ctx)]
+    placed: list[tuple[int, int]] = []
+    gone = False
+    for n, u in enumerate(sel.uids, 1):
+        if u not in present:
+            gone = True
+        elif _place_match(key, n, u, ctx):
+            placed.append((n, u))
+    return placed, gone
 
 
 async def run_search(s: Session, key: SearchKey, *, need: int = FLAGS) -> list[Candidate]:
     """The messages matching ``key``, by sequence number, with at least ``need`` loaded."""
+    return (await _scan(s, key, need))[0]
+
+
+async def _scan(s: Session, key: SearchKey, need: int) -> tuple[list[Candidate], bool]:
+    """:func:`run_search`'s matches, and whether the session's view held messages that
+    another session expunged since (they have no record any more: left out)."""
     sel = s.selected
     assert sel is not None
     ctx = _Context(sel, time.time(), frozenset(resolve_saved(sel)))
@@ -518,6 +538,7 @@ async def run_search(s: Session, key: SearchKey, *, need: int = FLAGS) -> list[C
     if _uses_save_dates(key):
         ctx.save_dates = await _save_dates(s, sel)
     undecided = await _messages(s, sel)
+    gone = len(undecided) < len(sel.uids)
     matched: list[Candidate] = []
     top = _cost(key)
     present = set(_leaves_costs(key))
@@ -537,7 +558,7 @@ async def run_search(s: Session, key: SearchKey, *, need: int = FLAGS) -> list[C
     for level in range(EMAIL, need + 1):  # what the caller (SORT, THREAD) reads of the matches
         await _load(s, matched, level)
     matched.sort(key=lambda x: x.seq)
-    return matched
+    return matched, gone
 
 
 # -- the command ----------------------------------------------------------------------
@@ -549,15 +570,12 @@ async def search(s: Session, cmd: c.Command) -> None:
     assert sel is not None
     returns = cmd.returns
     try:
-        if s.utf8_accept and cmd.charset is not None:
-            # RFC 6855 section 3: after ENABLE UTF8=ACCEPT a charset conflicts: BAD
-            raise bad("SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT")
-        check_charset(cmd.charset)
+        check_charset(cmd.charset, utf8_accept=s.utf8_accept)
         if _by_place(cmd.key):
-            placed = await search_by_place(s, cmd.key)
+            placed, gone = await search_by_place(s, cmd.key)
             found = None
         else:
-            found = await run_search(s, cmd.key)
+            found, gone = await _scan(s, cmd.key, FLAGS)
     except BaseException:
         if returns is not None and "SAVE" in returns:
             sel.saved = ()  # a failed SEARCH (SAVE) empties the saved result (RFC 5182 §2.1)
@@ -574,7 +592,11 @@ async def search(s: Session, cmd: c.Command) -> None:
     if returns is not None and "SAVE" in returns:
         save_result(sel, returns, uids)
     write_result(s, cmd.tag, cmd.uid, returns, numbers, modseq, sorted_=False)
-    s.ok(cmd.tag, ("UID SEARCH" if cmd.uid else "SEARCH") + " completed")
+    # RFC 9051 section 7.1 (EXPUNGEISSUED's example is this SEARCH): messages another
+    # session expunged are left out, and a SEARCH by sequence numbers cannot announce
+    # them (section 7.5.1); UID SEARCH may, and does
+    code = Code("EXPUNGEISSUED") if gone and not cmd.uid else None
+    s.ok(cmd.tag, ("UID SEARCH" if cmd.uid else "SEARCH") + " completed", code)
 
 
 def save_result(sel: Selected, returns: Sequence[str], uids: list[int]) -> None:

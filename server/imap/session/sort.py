@@ -107,7 +107,7 @@ def sort_candidates(found: list[Candidate], criteria: tuple[tuple[bool, str], ..
 
 async def sort(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Sort)
-    check_charset(cmd.charset)
+    check_charset(cmd.charset, utf8_accept=s.utf8_accept, required=True)
     found = await run_search(s, cmd.key, need=SUMMARY)
     ordered = sort_candidates(found, cmd.criteria)
     numbers = [x.uid if cmd.uid else x.seq for x in ordered]

@@ -234,7 +234,7 @@ def _numbers(node: ThreadNode, uids: dict[int, int]) -> ThreadNode:
 
 async def thread(s: Session, cmd: c.Command) -> None:
     assert isinstance(cmd, c.Thread)
-    check_charset(cmd.charset)
+    check_charset(cmd.charset, utf8_accept=s.utf8_accept, required=True)
     found = await run_search(s, cmd.key, need=SUMMARY)
     trees = ordered_subject(found) if cmd.algorithm == "ORDEREDSUBJECT" else references(found)
     if cmd.uid:

@@ -19,7 +19,7 @@ __all__ = [
     "fetch_line", "render_item", "item_flags",
     "item_uid", "item_internaldate", "item_savedate", "item_size", "item_modseq",
     "item_emailid", "item_threadid", "item_preview", "item_envelope", "item_bodystructure",
-    "item_body", "item_section", "item_binary_size",
+    "item_body", "item_section", "item_binary_size", "body_octets",
 ]
 
 
@@ -155,11 +155,27 @@ def item_body(summary: MessageSummary) -> FetchPair:
     return (b"BODY", BodyStructureOf(summary, extensible=False))
 
 
+def body_octets(data: bytes | None) -> bytes | None:
+    """The octets of a BODY[...] (or RFC822...) answer, which is an nstring (RFC 9051 §9:
+    ``"BODY" section ["<" number ">"] SP nstring``) and so can hold no NUL: a literal is
+    ``*CHAR8`` (%x01-ff), and §4.3.1 allows "unencoded binary strings" only "in a
+    <literal8> in response to a BINARY.PEEK[...] or BINARY[...] FETCH data item".  A
+    stored message with NUL octets (a binary APPEND, RFC 3516 §4.4) therefore has each
+    NUL sent as 0x80: the size, RFC822.SIZE and partial offsets stay true, and the
+    client that wants the octets as stored asks for BINARY[]."""
+    if data is not None and b"\x00" in data:
+        return data.replace(b"\x00", b"\x80")
+    return data
+
+
 def item_section(request: FetchBody, data: bytes | None) -> FetchPair:
-    """BODY[...]<n> as a string or NIL.  BINARY[...] is literal8 only when the decoded octets
-    hold NUL; otherwise a string (RFC 3516 §4.2: "the server SHOULD return the data in a
-    <string> instead of a <literal8>", so the client learns there is no NUL without a scan)."""
-    if request.binary and data is not None and b"\x00" in data:
+    """BODY[...]<n> as a string or NIL (no NUL: :func:`body_octets`).  BINARY[...] is
+    literal8 only when the decoded octets hold NUL; otherwise a string (RFC 3516 §4.2: "the
+    server SHOULD return the data in a <string> instead of a <literal8>", so the client
+    learns there is no NUL without a scan)."""
+    if not request.binary:
+        return (request.response_name(), body_octets(data))
+    if data is not None and b"\x00" in data:
         return (request.response_name(), Binary(data))
     return (request.response_name(), data)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import unicodedata
 
 __all__ = ["MailboxNameError", "encode_mutf7", "decode_mutf7", "decode_mailbox", "encode_mailbox"]
 
@@ -104,7 +105,12 @@ def decode_mutf7(data: bytes) -> str:
 
 def decode_mailbox(data: bytes, utf8: bool) -> str:
     """A mailbox name as the client sent it: UTF-8 when ``utf8`` (IMAP4rev2, UTF8=ACCEPT), else
-    modified UTF-7. ``INBOX`` in any case is ``INBOX`` (RFC 9051 §5.1)."""
+    modified UTF-7. ``INBOX`` in any case is ``INBOX`` (RFC 9051 §5.1).
+
+    A UTF-8 name is Net-Unicode (RFC 9051 §5.1, RFC 5198), so in Normalization Form C: a
+    denormalized one is taken as its NFC form, in every command (CREATE then SELECT of the
+    same denormalized name open one mailbox), as §5.1 lets a server do.  A modified UTF-7
+    name is kept exactly as sent (appendix A.1)."""
     if utf8:
         try:
             name = data.decode("utf-8")
@@ -112,6 +118,7 @@ def decode_mailbox(data: bytes, utf8: bool) -> str:
             raise MailboxNameError("mailbox name is not valid UTF-8") from exc
         if any(ch < "\x20" or ch == "\x7f" for ch in name):
             raise MailboxNameError("control character in mailbox name")
+        name = unicodedata.normalize("NFC", name)
     else:
         name = decode_mutf7(data)
     if name.upper() == "INBOX":

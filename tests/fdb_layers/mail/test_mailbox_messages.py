@@ -276,13 +276,17 @@ async def test_store_keywords_and_unchangedsince(engine: Engine) -> None:
     assert changed[0].keywords == ("$seen", "work")
     # UNCHANGEDSINCE (RFC 7162 section 3.1.3): uid 1 changed after status.highestmodseq
     res = await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 3], add=["$flagged"],
-                         unchanged_since=status.highestmodseq)
+                         unchanged_since=status.highestmodseq, op_id="c1")
     assert res.modified == (1,)
     assert [(u, k) for u, _, k in res.messages] == [(1, ("$seen", "work")), (3, ("$flagged",))]
-    # a store that is already in place succeeds whatever the modseq (a repeat is a no-op)
-    again = await transact(engine, store_keywords, ACCOUNT, "inbox", [3], add=["$flagged"],
-                           unchanged_since=0)
-    assert again.modified == () and again.messages == res.messages[1:]
+    # RFC 7162 section 3.1.3 (example 10): a message changed after UNCHANGEDSINCE fails
+    # also when the store would change nothing, and UNCHANGEDSINCE 0 always fails
+    again = await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 3], add=["$flagged"],
+                           unchanged_since=0, op_id="c2")
+    assert again.modified == (1, 3) and again.messages[1] == res.messages[1]
+    noop = await transact(engine, store_keywords, ACCOUNT, "inbox", [1], add=["work"],
+                          unchanged_since=status.highestmodseq, op_id="c3")
+    assert noop.modified == (1,)
     await twice(engine, store_keywords, ACCOUNT, "inbox", [1], replace=["$answered"])
     m1 = await transact(engine, get_message, ACCOUNT, "inbox", 1)
     assert m1 is not None and m1.keywords == ("$answered",)
@@ -292,6 +296,30 @@ async def test_store_keywords_and_unchangedsince(engine: Engine) -> None:
     with pytest.raises(BatchTooLarge):
         await transact(engine, store_keywords, ACCOUNT, "inbox", list(range(MAX_BATCH + 1)),
                        add=["x"])
+
+
+async def test_conditional_store_keeps_its_modified_list_on_a_retry(engine: Engine) -> None:
+    """A retry after an unknown commit result of a conditional store (the same op id)
+    reports what the first run reported: the messages it stored do not then fail
+    UNCHANGEDSINCE on their own new modseq, and it changes nothing more."""
+    await setup(engine, 3)
+    status = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
+    await transact(engine, store_keywords, ACCOUNT, "inbox", [2], add=["$seen"])
+    first = await twice(engine, store_keywords, ACCOUNT, "inbox", [1, 2, 3], add=["$flagged"],
+                        unchanged_since=status.highestmodseq, op_id="op1.0")
+    assert first.modified == (2,)
+    again = await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2, 3],
+                           add=["$flagged"], unchanged_since=status.highestmodseq,
+                           op_id="op1.0")
+    assert again == first
+    # another store (another op id) fails for every message the first one changed
+    other = await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2, 3],
+                           add=["$flagged"], unchanged_since=status.highestmodseq,
+                           op_id="op2.0")
+    assert other.modified == (1, 2, 3)
+    with pytest.raises(ValueError):
+        await transact(engine, store_keywords, ACCOUNT, "inbox", [1], add=["x"],
+                       unchanged_since=status.highestmodseq)
 
 
 async def test_keywords_are_per_email_across_mailboxes(engine: Engine) -> None:

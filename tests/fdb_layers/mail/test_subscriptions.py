@@ -64,12 +64,20 @@ async def test_subscribe_before_the_mailbox_exists(engine: Engine) -> None:
 
 
 async def test_unsubscribe_a_kept_name(engine: Engine) -> None:
+    """Each change of a name without a mailbox moves the account's modseq (what wakes
+    an IMAP NOTIFY watcher, RFC 5465 section 5.5); doing nothing moves nothing."""
     await transact(engine, accounts.ensure_account, ACCOUNT)
+    start = await transact(engine, changes.get_modseq, ACCOUNT)
     await twice(engine, mailboxes.subscribe_name, ACCOUNT, "Gone", True)
+    subscribed_at = await transact(engine, changes.get_modseq, ACCOUNT)
+    assert subscribed_at > start
     await twice(engine, mailboxes.subscribe_name, ACCOUNT, "Gone", False)
     assert (await subscribed(engine))[1] == set()
+    unsubscribed_at = await transact(engine, changes.get_modseq, ACCOUNT)
+    assert unsubscribed_at > subscribed_at
     await twice(engine, mailboxes.subscribe_name, ACCOUNT, "Never", False)  # nothing to do
     assert (await subscribed(engine))[1] == set()
+    assert await transact(engine, changes.get_modseq, ACCOUNT) == unsubscribed_at
     with pytest.raises(InvalidMailboxName):
         await transact(engine, mailboxes.subscribe_name, ACCOUNT, "a//b", True)
 

@@ -84,3 +84,21 @@ async def test_replace_announces_the_new_message_then_the_expunge(node: Node) ->
     assert second[1:] == [b"* 4 EXISTS\r\n", b"* VANISHED 1\r\n",
                           b"r2 OK REPLACE completed\r\n"], second
     assert await uids(node) == [3, 4, 5]
+
+
+async def test_status_appendlimit_gives_the_advertised_limit(small_node: Node) -> None:  # noqa: F811
+    """RFC 7889 section 5 (status-att =/ "APPENDLIMIT"): STATUS and LIST-STATUS (RFC 5819)
+    answer the APPENDLIMIT item with the limit of the mailbox, here the one limit the
+    APPENDLIMIT=<n> capability advertises for every mailbox."""
+    node = small_node
+
+    def run() -> None:
+        c = login(node)
+        caps = c.command(b"c1 CAPABILITY\r\n")[0]
+        assert b" APPENDLIMIT=2048" in caps
+        assert c.command(b"s1 STATUS INBOX (APPENDLIMIT MESSAGES)\r\n") == [
+            b"* STATUS INBOX (APPENDLIMIT 2048 MESSAGES 0)\r\n", b"s1 OK STATUS completed\r\n"]
+        assert c.command(b'l1 LIST "" "Sent" RETURN (STATUS (APPENDLIMIT))\r\n')[-2:] == [
+            b"* STATUS Sent (APPENDLIMIT 2048)\r\n", b"l1 OK LIST completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)

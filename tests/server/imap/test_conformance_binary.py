@@ -110,3 +110,34 @@ async def test_literal8_append_keeps_nul_and_binary_serves_it_as_literal8(node: 
     await asyncio.to_thread(run)
     data, _, _ = await stored(node, 1)
     assert data == WITH_NUL
+
+
+async def test_body_of_content_with_nul_is_never_literal8(node: Node) -> None:
+    """RFC 9051 section 9: BODY[...] answers an nstring, whose literal is ``*CHAR8``
+    (no NUL), and section 4.3.1 allows unencoded binary strings only "in a <literal8> in
+    response to a BINARY.PEEK[...] or BINARY[...] FETCH data item": BODY[], BODY[TEXT],
+    a partial BODY[] and RFC822 of a message stored with NUL come as plain literals of
+    the same size, with no NUL octet (each sent as 0x80); BINARY[] keeps the octets in
+    a literal8, and a partial one names its origin octet, ``BINARY[]<39>`` (section
+    7.5.2: ``BINARY[<section-binary>]<<number>>``, the offset in the decoded data)."""
+    def run() -> None:
+        c = login(node)
+        out = c.command(b"a1 APPEND INBOX ~{%d+}\r\n" % len(WITH_NUL) + WITH_NUL + b"\r\n")
+        assert out[-1].startswith(b"a1 OK [APPENDUID "), out
+        assert c.command(b"s1 SELECT INBOX\r\n")[-1].startswith(b"s1 OK")
+        shown = WITH_NUL.replace(b"\x00", b"\x80")
+        c.send(b"f1 FETCH 1 (BODY.PEEK[] BODY.PEEK[TEXT] BODY.PEEK[]<39.3>)\r\n")
+        assert _read_all(c, b"f1") == (
+            b"* 1 FETCH (BODY[] {%d}\r\n%s BODY[TEXT] {7}\r\nab\x80cd\r\n"
+            b" BODY[]<39> {3}\r\nb\x80c)\r\nf1 OK FETCH completed\r\n" % (len(shown), shown))
+        c.send(b"f2 FETCH 1 (RFC822.SIZE RFC822)\r\n")
+        got = _read_all(c, b"f2")
+        assert got.startswith(b"* 1 FETCH (RFC822.SIZE %d RFC822 {%d}\r\n%s"
+                              % (len(WITH_NUL), len(shown), shown)), got
+        assert b"~{" not in got and b"\x00" not in got
+        c.send(b"f3 FETCH 1 (BINARY.PEEK[] BINARY.PEEK[]<39.3>)\r\n")
+        assert _read_all(c, b"f3") == (
+            b"* 1 FETCH (BINARY[] ~{%d}\r\n%s BINARY[]<39> ~{3}\r\nb\x00c)\r\n"
+            b"f3 OK FETCH completed\r\n" % (len(WITH_NUL), WITH_NUL))
+        c.close()
+    await asyncio.to_thread(run)

@@ -182,3 +182,36 @@ async def test_qresync_select_vanished_earlier_and_vanished_for_expunges(node: N
         other.close()
         plain.close()
     await asyncio.to_thread(run)
+
+
+async def test_store_unchangedsince_fails_for_a_changed_message_even_as_a_no_op(
+        node: Node) -> None:
+    """RFC 7162 section 3.1.3: "if the mod-sequence of any metadata item of the message
+    is greater than the specified UNCHANGEDSINCE value, then the requested operation MUST
+    NOT be performed" and the message is listed in MODIFIED -- also when the store would
+    change nothing (example 10 there: message 7 already has \\Deleted, yet fails).  The
+    message keeps its mod-sequence; a message not changed since is stored."""
+    await fill(node, 2)
+
+    def run() -> None:
+        a = login(node)
+        b = login(node)
+        base = _code_number(a.command(b"s1 SELECT INBOX (CONDSTORE)\r\n"), b"HIGHESTMODSEQ")
+        assert b.command(b"s1 SELECT INBOX\r\n")[-1].startswith(b"s1 OK")
+        changed = b.command(b"b1 STORE 1 +FLAGS (\\Flagged)\r\n")
+        assert changed[-1].startswith(b"b1 OK")
+        out = a.command(b"a1 STORE 1:2 (UNCHANGEDSINCE %d) +FLAGS (\\Flagged)\r\n" % base)
+        assert out[-1] == b"a1 OK [MODIFIED 1] Conditional STORE failed for some messages\r\n"
+        assert any(line.startswith(b"* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (")
+                   for line in out), out
+        after = a.command(b"a2 FETCH 1 (MODSEQ)\r\n")
+        [flagged] = [_modseq(line) for line in b.command(b"b2 FETCH 1 (MODSEQ)\r\n")
+                     if line.startswith(b"* 1 FETCH (MODSEQ")]
+        assert after[-2:] == [b"* 1 FETCH (MODSEQ (%d))\r\n" % flagged,
+                              b"a2 OK FETCH completed\r\n"], after
+        out = a.command(b"a3 UID STORE 1 (UNCHANGEDSINCE %d) FLAGS (\\Flagged)\r\n" % base)
+        assert out[-1] == \
+            b"a3 OK [MODIFIED 1] Conditional UID STORE failed for some messages\r\n", out
+        a.close()
+        b.close()
+    await asyncio.to_thread(run)

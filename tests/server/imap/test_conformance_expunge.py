@@ -45,7 +45,7 @@ async def test_no_expunge_during_fetch_store_search_then_at_noop(node: Node) -> 
         assert b"* 1 FETCH (FLAGS (\\Flagged))\r\n" in out
         assert b"* 3 FETCH (FLAGS (\\Flagged))\r\n" in out
         out = b.command(b"h1 SEARCH ALL\r\n")
-        assert not any(b"EXPUNGE" in line for line in out), out
+        assert not any(line.endswith(b" EXPUNGE\r\n") for line in out), out   # no "* n EXPUNGE"
         assert out[-1].startswith(b"h1 OK")
         out = b.command(b"n1 NOOP\r\n")
         assert out == [b"* 2 EXPUNGE\r\n", b"n1 OK NOOP completed\r\n"], out
@@ -103,6 +103,62 @@ async def test_flag_changes_of_another_session_come_with_the_next_command(node: 
         assert a.command(b"x2 APPEND INBOX {3+}\r\nabc\r\n")[-1].startswith(b"x2 OK")
         out = b.command(b"n1 NOOP\r\n")
         assert out == [b"* 3 EXISTS\r\n", b"n1 OK NOOP completed\r\n"], out
+        a.close()
+        b.close()
+    await asyncio.to_thread(run)
+
+
+async def test_copy_or_move_of_messages_expunged_elsewhere_is_expungeissued(
+        node: Node) -> None:
+    """RFC 9051 section 7.1 EXPUNGEISSUED ("Someone else has issued an EXPUNGE for the
+    same mailbox"), RFC 2180 section 4: COPY / MOVE by sequence number of a message that
+    the other session expunged copies nothing, so it is NO [EXPUNGEISSUED], not an OK
+    that tells the client it was copied; the destination is unchanged (section 6.4.7).
+    By UID, a UID that is gone is no error (section 6.4.9)."""
+    await fill(node, 3)
+
+    def run() -> None:
+        a, b = _two(node)
+        assert a.command(b"x1 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n")[-1].startswith(b"x1 OK")
+        assert a.command(b"x2 EXPUNGE\r\n")[-1].startswith(b"x2 OK")
+        out = b.command(b"c1 COPY 1 Sent\r\n")
+        assert out[-1].startswith(b"c1 NO [EXPUNGEISSUED] "), out
+        assert b.command(b"t1 STATUS Sent (MESSAGES)\r\n")[0] == b"* STATUS Sent (MESSAGES 0)\r\n"
+        b.command(b"n1 NOOP\r\n")                       # hears of the expunge, if not yet
+        assert a.command(b"x3 UID STORE 2 +FLAGS.SILENT (\\Deleted)\r\n")[-1].startswith(b"x3")
+        assert a.command(b"x4 EXPUNGE\r\n")[-1].startswith(b"x4 OK")
+        out = b.command(b"m1 MOVE 1 Trash\r\n")          # message 1 is now UID 2: gone
+        assert out[-1].startswith(b"m1 NO [EXPUNGEISSUED] "), out
+        assert b.command(b"t2 STATUS Trash (MESSAGES)\r\n")[0] == \
+            b"* STATUS Trash (MESSAGES 0)\r\n"
+        assert b.command(b"c2 UID COPY 2 Sent\r\n") == [b"c2 OK COPY completed\r\n"]
+        out = b.command(b"c3 UID COPY 3 Sent\r\n")
+        assert out[-1].startswith(b"c3 OK [COPYUID "), out
+        a.close()
+        b.close()
+    await asyncio.to_thread(run)
+
+
+async def test_search_that_leaves_out_messages_expunged_elsewhere_is_expungeissued(
+        node: Node) -> None:
+    """RFC 9051 section 7.1, EXPUNGEISSUED, whose example is this: a SEARCH while another
+    session has expunged messages this one still numbers answers what exists, with
+    ``OK [EXPUNGEISSUED]`` (it may not send the EXPUNGE, section 7.5.1); ESEARCH too.  Once
+    the expunge is announced (NOOP), SEARCH is a plain OK again."""
+    await fill(node, 3)
+
+    def run() -> None:
+        a, b = _two(node)
+        _expunge_second(a)
+        for tag, command, answer in (
+                (b"h1", b"SEARCH ALL", b"* SEARCH 1 3\r\n"),
+                (b"h2", b"SEARCH UNDELETED", b"* SEARCH 1 3\r\n"),
+                (b"h3", b"SEARCH RETURN (ALL) 1:3", b'* ESEARCH (TAG "h3") ALL 1,3\r\n')):
+            out = b.command(tag + b" " + command + b"\r\n")
+            assert out == [answer, tag + b" OK [EXPUNGEISSUED] SEARCH completed\r\n"], out
+        assert b.command(b"n1 NOOP\r\n") == [b"* 2 EXPUNGE\r\n", b"n1 OK NOOP completed\r\n"]
+        assert b.command(b"h4 SEARCH ALL\r\n") == [b"* SEARCH 1 2\r\n",
+                                                   b"h4 OK SEARCH completed\r\n"]
         a.close()
         b.close()
     await asyncio.to_thread(run)

@@ -162,3 +162,122 @@ async def test_renaming_the_selected_inbox_expunges_and_announces_the_new_uidval
         assert a.command(b"f1 UID FETCH 1:* (UID)\r\n")[:-1] == [b"* 1 FETCH (UID 1)\r\n"]
         a.close()
     await asyncio.to_thread(run)
+
+
+async def test_lsub_still_answers_after_enable_imap4rev2(node: Node) -> None:
+    """RFC 9051 appendix E item 19: LSUB is deprecated ("Clients should use LIST
+    (SUBSCRIBED) instead"), not removed, and appendix A: a server that advertises both
+    IMAP4rev1 and IMAP4rev2 returns the IMAP4rev1 responses a client asks for.  So LSUB
+    lists the subscriptions after ENABLE IMAP4rev2 too, names in UTF-8 (section 5.1)."""
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"e1 ENABLE IMAP4rev2\r\n")[0] == b"* ENABLED IMAP4rev2\r\n"
+        assert c.command('c1 CREATE "Grüße"\r\n'.encode())[-1].startswith(b"c1 OK")
+        assert c.command('u1 SUBSCRIBE "Grüße"\r\n'.encode())[-1].startswith(b"u1 OK")
+        assert c.command(b'l1 LSUB "" "Gr*"\r\n') == [
+            '* LSUB () "/" "Grüße"\r\n'.encode(), b"l1 OK LSUB completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
+
+
+async def test_children_attributes_on_nonexistent_entries(node: Node) -> None:
+    """RFC 9051 section 6.3.9.5 (RFC 3348, RFC 5258 section 4): RETURN (CHILDREN)'s
+    \\HasChildren / \\HasNoChildren "MUST be returned within a LIST response", the
+    \\NonExistent entries of LIST (SUBSCRIBED) too (section 6.3.9.8 example 10:
+    "\\NonExistent \\HasChildren").  A subscribed name below is no child mailbox
+    (example 9: \\HasNoChildren with CHILDINFO); without CHILDREN nothing is added."""
+    def run() -> None:
+        c = login(node)
+        for tag, name in ((b"u1", b"Ghost"), (b"u2", b"Attic/Trunk")):
+            assert c.command(tag + b" SUBSCRIBE " + name + b"\r\n")[-1].startswith(tag + b" OK")
+        assert c.command(b'l1 LIST (SUBSCRIBED) "" "Ghost" RETURN (CHILDREN)\r\n') == [
+            b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" Ghost\r\n',
+            b"l1 OK LIST completed\r\n"]
+        assert c.command(b'l2 LIST (SUBSCRIBED RECURSIVEMATCH) "" "Attic" '
+                         b'RETURN (CHILDREN)\r\n') == [
+            b'* LIST (\\NonExistent \\HasNoChildren) "/" Attic ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+            b"l2 OK LIST completed\r\n"]
+        assert c.command(b'l3 LIST (SUBSCRIBED) "" "Ghost"\r\n') == [
+            b'* LIST (\\NonExistent \\Subscribed) "/" Ghost\r\n', b"l3 OK LIST completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
+
+
+async def test_delete_of_a_noselect_name_with_children_is_haschildren(node: Node) -> None:
+    """RFC 9051 section 6.3.5: deleting a mailbox with inferiors removes its messages and
+    leaves the name \\Noselect; deleting it again "is an error", and section 7.1 names
+    that error: NO [HASCHILDREN] ("the mailbox has one or more children")."""
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"c1 CREATE Shelf/Book\r\n")[-1].startswith(b"c1 OK")
+        assert c.command(b"d1 DELETE Shelf\r\n") == [b"d1 OK DELETE completed\r\n"]
+        assert c.command(b'l1 LIST "" "Shelf"\r\n')[0] == \
+            b'* LIST (\\Noselect \\HasChildren) "/" Shelf\r\n'
+        out = c.command(b"d2 DELETE Shelf\r\n")
+        assert out[-1].startswith(b"d2 NO [HASCHILDREN] "), out
+        assert c.command(b"d3 DELETE Shelf/Book\r\n")[-1].startswith(b"d3 OK")
+        assert c.command(b"d4 DELETE Shelf\r\n")[-1].startswith(b"d4 OK")
+        c.close()
+    await asyncio.to_thread(run)
+
+
+async def test_unsubscribe_of_a_name_not_subscribed_is_ok(node: Node) -> None:
+    """RFC 9051 section 6.3.8: UNSUBSCRIBE "returns a tagged OK response if the
+    unsubscription is successful or if the mailbox is not subscribed", whether or not a
+    mailbox has the name; section 6.3.7: SUBSCRIBE twice is OK too."""
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"u1 UNSUBSCRIBE NeverThere\r\n") == [
+            b"u1 OK UNSUBSCRIBE completed\r\n"]
+        assert c.command(b"c1 CREATE Plain\r\n")[-1].startswith(b"c1 OK")
+        assert c.command(b"u2 UNSUBSCRIBE Plain\r\n") == [b"u2 OK UNSUBSCRIBE completed\r\n"]
+        for tag in (b"s1", b"s2"):
+            assert c.command(tag + b" SUBSCRIBE Plain\r\n") == [
+                tag + b" OK SUBSCRIBE completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)
+
+
+async def test_a_denormalized_utf8_name_is_its_nfc_form_in_every_command(node: Node) -> None:
+    """RFC 9051 section 5.1: servers "MUST prohibit the creation of 8-bit mailbox names
+    that do not comply with Net-Unicode" (RFC 5198: NFC) or MAY convert a denormalized
+    name to NFC, and then "MUST accept them in all IMAP commands ... SELECT <name> must
+    open the same mailbox that was successfully created with CREATE <name>"."""
+    decomposed, composed = "Cafe\u0301".encode(), "Caf\u00e9".encode()
+
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"e1 ENABLE IMAP4rev2\r\n")[0] == b"* ENABLED IMAP4rev2\r\n"
+        assert c.command(b'c1 CREATE "' + decomposed + b'"\r\n')[-1].startswith(b"c1 OK")
+        assert c.command(b'l1 LIST "" "Caf*"\r\n') == [
+            b'* LIST (\\HasNoChildren) "/" "' + composed + b'"\r\n', b"l1 OK LIST completed\r\n"]
+        assert c.command(b'c2 CREATE "' + composed + b'"\r\n')[-1].startswith(
+            b"c2 NO [ALREADYEXISTS]")
+        for tag, name in ((b"s1", decomposed), (b"s2", composed)):
+            out = c.command(tag + b' SELECT "' + name + b'"\r\n')
+            assert out[-1].startswith(tag + b" OK"), out
+        assert c.command(b'a1 APPEND "' + decomposed + b'" {3+}\r\nx\r\n\r\n')[-1].startswith(
+            b"a1 OK")
+        assert c.command(b'q1 STATUS "' + composed + b'" (MESSAGES)\r\n')[0] == \
+            b'* STATUS "' + composed + b'" (MESSAGES 1)\r\n'
+        c.close()
+    await asyncio.to_thread(run)
+
+
+async def test_a_modified_utf7_name_not_in_nfc_cannot_be_created(node: Node) -> None:
+    """RFC 9051 section 5.1: servers "MUST prohibit the creation of 8-bit mailbox names
+    that do not comply with Net-Unicode" (NFC); a modified UTF-7 name is kept exactly as
+    sent (appendix A.1), so a decomposed one is refused by CREATE and RENAME."""
+    decomposed = b"Cafe&AwE-"         # "Cafe" + U+0301 COMBINING ACUTE ACCENT
+
+    def run() -> None:
+        c = login(node)
+        out = c.command(b"c1 CREATE " + decomposed + b"\r\n")
+        assert out[-1].startswith(b"c1 NO [CANNOT]"), out
+        assert c.command(b"c2 CREATE Caf&AOk-\r\n")[-1].startswith(b"c2 OK")
+        out = c.command(b"r1 RENAME Caf&AOk- " + decomposed + b"\r\n")
+        assert out[-1].startswith(b"r1 NO [CANNOT]"), out
+        assert c.command(b'l1 LIST "" "Caf*"\r\n') == [
+            b'* LIST (\\HasNoChildren) "/" Caf&AOk-\r\n', b"l1 OK LIST completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)

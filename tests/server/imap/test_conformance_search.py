@@ -127,3 +127,36 @@ async def test_utf8_search_strings_match_decoded_headers_and_bodies(node: Node) 
         assert c.command(cmd)[0] == b"* SEARCH\r\n"
         c.close()
     await asyncio.to_thread(run)
+
+
+async def test_charset_labels_conflict_after_enable_utf8_accept(node: Node) -> None:
+    """RFC 6855 section 3 with its verified erratum 4029: once UTF8=ACCEPT is enabled, a
+    SEARCH with a charset SHOULD be BAD, and for SORT and THREAD, whose charset is
+    mandatory, any value but UTF-8 SHOULD be BAD; before ENABLE, US-ASCII is fine (RFC
+    5256 section 3 requires US-ASCII and UTF-8)."""
+    await fill(node, 2)
+
+    def run() -> None:
+        c = login(node)
+        assert c.command(b"s0 SELECT INBOX\r\n")[-1].startswith(b"s0 OK")
+        assert c.command(b"o1 SORT (DATE) US-ASCII ALL\r\n")[-2:] == [
+            b"* SORT 1 2\r\n", b"o1 OK SORT completed\r\n"]
+        assert c.command(b"t1 THREAD REFERENCES US-ASCII ALL\r\n")[-1].startswith(b"t1 OK")
+        assert c.command(b"u0 UNSELECT\r\n")[-1].startswith(b"u0 OK")
+        assert c.command(b"e1 ENABLE UTF8=ACCEPT\r\n")[0] == b"* ENABLED UTF8=ACCEPT\r\n"
+        assert c.command(b"s1 SELECT INBOX\r\n")[-1].startswith(b"s1 OK")
+        for tag, command in ((b"q1", b"SEARCH CHARSET US-ASCII ALL"),
+                             (b"q2", b"SEARCH RETURN (COUNT) CHARSET UTF-8 ALL"),
+                             (b"o2", b"SORT (DATE) US-ASCII ALL"),
+                             (b"o3", b"UID SORT (ARRIVAL) us-ascii ALL"),
+                             (b"t2", b"THREAD REFERENCES US-ASCII ALL"),
+                             (b"t3", b"UID THREAD ORDEREDSUBJECT US-ASCII ALL")):
+            out = c.command(tag + b" " + command + b"\r\n")
+            assert out[-1].startswith(tag + b" BAD"), (command, out)
+        assert c.command(b"o4 SORT (DATE) UTF-8 ALL\r\n")[-2:] == [
+            b"* SORT 1 2\r\n", b"o4 OK SORT completed\r\n"]
+        assert c.command(b"t4 THREAD REFERENCES utf-8 ALL\r\n")[-1].startswith(b"t4 OK")
+        assert c.command(b"q3 SEARCH ALL\r\n")[-2:] == [b"* SEARCH 1 2\r\n",
+                                                          b"q3 OK SEARCH completed\r\n"]
+        c.close()
+    await asyncio.to_thread(run)

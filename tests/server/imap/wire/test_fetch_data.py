@@ -57,3 +57,12 @@ def test_utf8_mode_quotes_8bit_text() -> None:
     item = item_preview("Grüße")
     assert FetchData(1, (item,)).render(utf8=True) == '* 1 FETCH (PREVIEW "Grüße")\r\n'.encode()
     assert FetchData(1, (item,)).render() == b"* 1 FETCH (PREVIEW {7}\r\nGr\xc3\xbc\xc3\x9fe)\r\n"
+
+
+def test_body_section_never_carries_nul() -> None:
+    """RFC 9051 §9 / §4.3.1: BODY[] is an nstring (a literal is *CHAR8, no NUL); only
+    BINARY[] may use literal8.  A NUL goes out as 0x80, the size unchanged."""
+    body = item_section(FetchBody(Section(), partial=(2, 3)), b"b\x00c")
+    binary = item_section(FetchBody(Section(), binary=True, partial=(2, 3)), b"b\x00c")
+    assert FetchData(1, (body, binary)).render() == (
+        b"* 1 FETCH (BODY[]<2> {3}\r\nb\x80c BINARY[]<2> ~{3}\r\nb\x00c)\r\n")

@@ -82,3 +82,12 @@ def test_decoding_is_canonical(data: bytes) -> None:
     except MailboxNameError:
         return
     assert encode_mutf7(name) == data
+
+
+def test_utf8_names_are_taken_in_nfc_and_mutf7_names_as_sent() -> None:
+    """RFC 9051 §5.1: UTF-8 names are Net-Unicode (NFC); a server MAY accept a denormalized
+    one and convert it to NFC.  Appendix A.1: a modified UTF-7 name is preserved exactly."""
+    decomposed = "Cafe\u0301"
+    assert decode_mailbox(decomposed.encode(), utf8=True) == "Caf\u00e9"
+    assert decode_mailbox("Caf\u00e9".encode(), utf8=True) == "Caf\u00e9"
+    assert decode_mailbox(encode_mutf7(decomposed), utf8=False) == decomposed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -255,7 +256,10 @@ def test_deep_thread_trees_render() -> None:
     st.booleans(),
 )
 def test_mailbox_names_read_back(name: str, utf8: bool) -> None:
-    """What LIST / STATUS send is what a client sends back in SELECT (RFC 9051 §5.1)."""
+    """What LIST / STATUS send is what a client sends back in SELECT (RFC 9051 §5.1); a
+    UTF-8 name is read in NFC (Net-Unicode, which every name CREATE makes is)."""
     wire = mailbox_name(name, utf8) + b"\r\n"
     expected = "INBOX" if name.upper() == "INBOX" else name
+    if utf8:
+        expected = unicodedata.normalize("NFC", expected)
     assert Cursor(wire, utf8=utf8).mailbox() == expected
