@@ -653,7 +653,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000,100000,1000000")
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--idle", default="1000,10000")
-    ap.add_argument("--parts", default="append,workload,select,idle")
+    ap.add_argument("--parts", default="append,workload,select,idle",
+                    help="append, workload, select, idle; expunge (not by default): "
+                    "--expunge messages marked \\Deleted by one STORE, removed by one EXPUNGE")
+    ap.add_argument("--expunge", type=int, default=100_000)
     ap.add_argument("--no-dovecot", action="store_true", help="fdbmail only")
     ap.add_argument("--dovecot-login-per-connection", action="store_true",
                     help="Dovecot's default high-security login mode (a login process per "
@@ -686,6 +689,8 @@ def main() -> None:
           f"load average at start {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="fdbmail-imapbench-") as tmp:
         size_users = [f"m{n}" for n in sizes] if "select" in parts else []
+        if "expunge" in parts:
+            size_users.append(f"x{args.expunge}")
         ours, control = start_ours(Path(tmp) / "ours", [USER, *size_users], args.foundationdb,
                                    args.workers)
         servers = [ours]
@@ -755,6 +760,15 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
             ratio = pct(large[cmd], 50) / max(1e-9, pct(small[cmd], 50))
             print(f"{cmd} p50 {sizes[-1]:,} / {sizes[0]:,}: {ratio:.2f}x (goal <= 2, "
                   "and under 20 ms)")
+    if "expunge" in parts:
+        n, user = args.expunge, f"x{args.expunge}"
+        asyncio.run(_login(ours.port, user))
+        control.send(("fill", user, n))
+        took = control.recv()
+        print(f"\n== EXPUNGE: filled {n:,} messages (index only) in {took:.1f} s; server "
+              f"quiet after {settle(ours.pid):.0f} s", flush=True)
+        for step, seconds, lines in asyncio.run(expunge_all(ours.port, user, n)):
+            print(f"{step:<45} {seconds:8.1f} s   {lines:>9,} untagged responses", flush=True)
     if "idle" in parts:
         if "append" not in parts:
             asyncio.run(_login(ours.port, USER))
@@ -764,6 +778,27 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
             got, per = asyncio.run(idle_memory(ours, n))
             print(f"IDLE: {got:>6,} connections, {per:6.1f} KB RSS each (goal < 100 KB)",
                   flush=True)
+
+
+async def expunge_all(port: int, user: str, n: int) -> list[tuple[str, float, int]]:
+    """One STORE marks every message \\Deleted, one EXPUNGE removes them (the session
+    works through them in batches, each transaction within FoundationDB's limits): each
+    step's time and untagged responses; the mailbox must then be empty."""
+    c = await Client.connect(port)
+    out = []
+    await c.command(f'LOGIN {user} "{PASSWORD}"'.encode())
+    for step in (b"SELECT INBOX", b"UID STORE 1:* +FLAGS.SILENT (\\Deleted)", b"EXPUNGE"):
+        started = time.perf_counter()
+        lines = await c.command(step)
+        out.append((step.decode(), time.perf_counter() - started, len(lines)))
+        if step == b"SELECT INBOX":
+            assert b"* %d EXISTS\r\n" % n in lines, lines[:5]
+    expunged = out[-1][2]
+    status = await c.command(b"STATUS INBOX (MESSAGES)")
+    assert expunged == n and status == [b"* STATUS INBOX (MESSAGES 0)\r\n"], (expunged, status)
+    await c.command(b"LOGOUT")
+    await c.close()
+    return out
 
 
 async def _login(port: int, user: str) -> None:

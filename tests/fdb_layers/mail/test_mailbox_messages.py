@@ -475,3 +475,22 @@ async def test_threads(engine: Engine) -> None:
     assert got[5].thread_id == got[4].thread_id
     assert await transact(engine, list_thread, ACCOUNT, got[0].thread_id) == [
         email_id_for("delivery-1"), email_id_for("delivery-2")]
+
+
+async def test_changed_since_reads_records_in_batches(engine: Engine,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """list_changed_since and count_deleted read the membership records a batch at a time
+    (every read of a batch issued at once, so a check after a STORE of 100,000 messages
+    fits FoundationDB's 5-second limit); batches of 2 over 7 messages: each changed message
+    once, by UID, none lost at a batch's edge."""
+    from fdb_layers.mail import queries
+    monkeypatch.setattr(queries, "_MEMBERSHIP_BATCH", 2)
+    await setup(engine, 7)
+    status = await transact(engine, mailboxes.get_status, ACCOUNT, "inbox")
+    await transact(engine, store_keywords, ACCOUNT, "inbox", [6, 1, 3, 7, 5],
+                   add=["$deleted"])
+    changed = await transact(engine, list_changed_since, ACCOUNT, "inbox",
+                             status.highestmodseq)
+    assert [(m.uid, "$deleted" in m.keywords) for m in changed] == [
+        (1, True), (3, True), (5, True), (6, True), (7, True)]
+    assert await transact(engine, queries.count_deleted, ACCOUNT, "inbox") == (5, 5)
