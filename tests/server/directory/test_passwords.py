@@ -83,3 +83,13 @@ def test_scheme_of_names_the_format_without_the_secret() -> None:
     assert scheme_of("$6$rounds=5000$salt$hash") == "6"
     assert scheme_of("$argon2id$v=19$...") == "argon2id"
     assert scheme_of("hunter2") == "plain"
+
+
+def test_new_bcrypt_hashes_are_cost_12_outside_the_tests(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """Every test makes hashes at cost 4 (tests/conftest.py's cheap_bcrypt); the product's
+    own cost stays 12, so a weaker default cannot slip in unseen."""
+    monkeypatch.undo()              # the autouse cheap_bcrypt patch of this test
+    from server.directory import passwords
+    assert passwords.BCRYPT_ROUNDS == 12
+    assert hash_password("correct horse").startswith("$2b$12$")
