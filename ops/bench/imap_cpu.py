@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import hashlib
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import imap as bench
+from cpu_rounds import cpu_per_call, report
 
 from server.config import load_config
 from server.imap.connection import ImapConnection, ListenerContext
@@ -121,21 +120,10 @@ async def run(messages: int, commands: int, rounds: int, command: bytes,
                   "a step that changes no octet keeps it)")
             for _ in range(3):   # the caches warm, as after the bench's first session
                 await client.command(command)
-            profiler = cProfile.Profile() if profile else None
-            if profiler is not None:
-                profiler.enable()
-            per_round = []
-            for _ in range(rounds):
-                started = time.process_time()
-                for _ in range(commands):
-                    await client.command(command)
-                per_round.append((time.process_time() - started) / commands)
-            if profiler is not None and profile:
-                profiler.disable()
-                profiler.dump_stats(profile)
+            per_round = await cpu_per_call(lambda: client.command(command), commands,
+                                           rounds, profile)
             print(f"{messages:,} messages, {commands} commands x {rounds} rounds: CPU per "
-                  f"command {min(per_round) * 1000:.2f} ms at best (rounds: "
-                  f"{', '.join(f'{r * 1000:.2f}' for r in per_round)} ms)")
+                  f"command {report(per_round, 2)}")
             await client.command(b"LOGOUT")
         finally:
             await node.stop()

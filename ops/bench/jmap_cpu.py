@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import cProfile
 import json
 import sys
 import tempfile
-import time
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import httpx
 import jmap as bench
+from cpu_rounds import cpu_per_call, report
 
 from fdb_layers.mail import find_mailbox, transact
 from server.config import load_config
@@ -104,21 +103,9 @@ async def run(messages: int, requests: int, rounds: int, profile: str | None,
                 bench.check_query_and_get(first)
             for _ in range(50):  # the caches warm, as after a list view's first refresh
                 await one()
-            profiler = cProfile.Profile() if profile else None
-            if profiler is not None:
-                profiler.enable()
-            per_round = []
-            for _ in range(rounds):
-                started = time.process_time()
-                for _ in range(requests):
-                    await one()
-                per_round.append((time.process_time() - started) / requests)
-            if profiler is not None and profile:
-                profiler.disable()
-                profiler.dump_stats(profile)
+            per_round = await cpu_per_call(one, requests, rounds, profile)
             print(f"{messages:,} messages, {requests} requests x {rounds} rounds: CPU per "
-                  f"request {min(per_round) * 1000:.3f} ms at best (rounds: "
-                  f"{', '.join(f'{r * 1000:.3f}' for r in per_round)} ms)")
+                  f"request {report(per_round, 3)}")
         finally:
             await node.stop()
 
