@@ -149,8 +149,7 @@ class ServerSettings:
         "The node's mail host name: EHLO/greeting name, Received headers, generated "
         "certificate subject.")
     http_listen: str = setting("127.0.0.1:8080",
-        "host:port of the HTTP listener that serves /healthz and /metrics (and JMAP once it "
-        "exists).")
+        "host:port of the HTTP listener that serves JMAP, /crypto, /healthz and /metrics.")
     log_level: str = setting("INFO", "Lowest level logged.",
                              choices=("TRACE", "DEBUG", "INFO", "WARNING", "ERROR"))
     log_format: str = setting("json",
@@ -160,10 +159,10 @@ class ServerSettings:
     workers: int = setting(0,
         "Worker processes that serve the connections of every service (SMTP, LMTP, IMAP: "
         "the main process accepts them and hands each to a worker; HTTP for "
-        "JMAP: every process serves the shared listening socket) and run a delivery worker "
-        "each, so that a node uses more than one core (0: all in one process). The main "
-        "process keeps the embedded store's writer, blob GC and maintenance. About one per "
-        "core.",
+        "JMAP: each worker serves a listening socket of its own on the port) and run a "
+        "delivery worker each, so that a node uses more than one core (0: all in one "
+        "process). The main process keeps the embedded store's writer, blob GC and "
+        "maintenance, and serves no connection itself. About one per core.",
         minimum=0)
 
 

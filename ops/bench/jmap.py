@@ -13,8 +13,8 @@ The accounts are filled through the mail layer (index and the summary that deliv
 computes, in batches of 500 per transaction, no blob per message: Email/get of the
 list-view properties reads only the summary), 4 messages per thread.  The node runs in
 its own processes as a user would run it on this machine: ``[server] workers`` = the
-number of CPUs (the settings' advice, one per core), so the main process and every worker
-serve HTTP (README, "HTTP with worker processes"); sqlite engine, local blob folder.
+number of CPUs (the settings' advice, one per core), so every worker serves HTTP (the
+main process none: README, "HTTP with worker processes"); sqlite engine, local blob folder.
 ``--workers 0`` runs it in one process (``--profile`` does: cProfile sees one process).
 Node CPU per request is summed over the main process and its workers.  The load's clients
 run in this process, a lean raw HTTP/1.1 client each (one kept-alive connection, the

@@ -1,8 +1,7 @@
-"""The node's HTTP listener: /healthz and /metrics now, JMAP and /crypto later.
-
-Routes of later packages are registered in :data:`server.node.services.HTTP_ROUTES`.
-With worker processes, every process of the node serves the one listening socket
-(README, "HTTP with worker processes")."""
+"""The node's HTTP listener: /healthz, /metrics and the routes of the node's packages
+(JMAP, /crypto), registered in :data:`server.node.services.HTTP_ROUTES`.  With worker
+processes, each worker serves a listening socket of its own on the node's port and the
+main process serves none (README, "HTTP with worker processes")."""
 
 from __future__ import annotations
 
@@ -92,21 +91,26 @@ class _Server(uvicorn.Server):
 
 class HttpListener:
     """uvicorn (its public ``Server.serve``) on a socket bound by the node's main process,
-    so that port 0 works; the node owns signal handling.  With ``processes`` > 1 the main
-    process binds one socket per process of the node on the same port (SO_REUSEPORT: the
-    kernel spreads the connections, :func:`server.net.listen.bind_shared`), serves the
-    first and keeps the others (:attr:`shared`) open for the workers, so that a worker's
-    queue outlives the worker and its replacement serves it."""
+    so that port 0 works; the node owns signal handling.  With ``workers`` the main
+    process binds one socket per worker on the same port (SO_REUSEPORT with more than one:
+    the kernel spreads the connections, :func:`server.net.listen.bind_shared`), serves
+    none and keeps them all (:attr:`shared`) open for the workers, so that a worker's
+    queue outlives the worker and its replacement serves it.  (The main process keeps the
+    embedded store's writer and accepts the other services' connections; serving HTTP
+    beside them made one process more than there are cores: README, "HTTP with worker
+    processes".)"""
 
     def __init__(self, listen: str = "", *, sock: socket.socket | None = None,
-                 processes: int = 1) -> None:
+                 workers: int = 0) -> None:
         self.shared: list[socket.socket] = []
         if sock is None:
             where = parse_listen(listen, default_host="127.0.0.1")
             if where is None:
                 raise ValueError("[server] http_listen is empty")
-            sock, *self.shared = (bind_shared(where, processes) if processes > 1
-                                  else [bind(where)])
+            socks = bind_shared(where, workers) if workers > 1 else [bind(where)]
+            sock = socks[0]
+            if workers:
+                self.shared = socks
         self.socket = sock
         self._server: _Server | None = None
         self._app: Starlette | None = None

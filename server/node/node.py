@@ -33,8 +33,7 @@ from server.net.limits import ConnectionLimits
 from server.net.settings import connection_limit_settings
 from server.node.accept import Acceptor, LocalServer
 from server.node.jobs import LeasedJob
-from server.node.http import (HealthCheck, HttpListener, MetricsText, build_app,
-                              health_of, this_process_metrics)
+from server.node.http import HealthCheck, HttpListener, build_app, health_of
 from server.node.parts import NodeParts, StartupError
 from server.node.pool import MergedMetrics, WorkerPool
 from server.node.service import STOP_GRACE, Service
@@ -100,11 +99,10 @@ class Node:
         self.acceptor = Acceptor(ConnectionLimits(connection_limit_settings(self.config)))
         self.acceptor.bind([listener for service in self.services
                             for listener in service.listeners()])
-        metrics_text: MetricsText = this_process_metrics
         checks: dict[str, HealthCheck] = {"store": self._check_store}
         workers = self.config.get(ServerSettings).workers
         self.http = HttpListener(self.config.get(ServerSettings).http_listen,
-                                 processes=1 + workers)
+                                 workers=workers)
         if workers:
             pool = WorkerPool(self.config, workers, await self._serve_commits(),
                               self.acceptor, self.service_names, self.services,
@@ -112,16 +110,15 @@ class Node:
 
             async def merged_metrics() -> bytes:
                 return generate_latest(MergedMetrics(await pool.metrics_texts()))
-            metrics_text = merged_metrics
             checks["workers"] = pool.check
-            # the workers' /healthz and /metrics are answered here
-            pool.http_answers = (health_of(checks), metrics_text)
+            # the workers serve HTTP; their /healthz and /metrics are answered here
+            pool.http_answers = (health_of(checks), merged_metrics)
             self.pool = pool
             await pool.start()
         else:
             LocalServer(self.acceptor).start()
-        await self.http.start(build_app(health_of(checks),
-                                        http_routes(parts, self.route_names), metrics_text))
+            await self.http.start(build_app(health_of(checks),
+                                            http_routes(parts, self.route_names)))
         log.info("node started", extra={"version": __version__, "http_port": self.http.port,
                                         "ports": str(self.ports),
                                         "store": parts.engine.name,
