@@ -37,6 +37,7 @@ from .headers import (
 from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore, utc_date
 from .methods import CallContext
+from .state_cache import StateCache
 
 RECORD_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
                      "receivedAt")
@@ -233,23 +234,47 @@ class BlobReader:
         return await self.blobs.read_range(self.blob_id, start, end)
 
 
+EmailKey = tuple[str, str]  # (account id, email id)
+EMAILS = 20_000
+"""Visible emails (:class:`Email`) one process keeps for Email/get: .state_cache."""
+
+
 async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool,
-                      known: Callable[[Email], bool] | None = None
+                      known: Callable[[Email], bool] | None = None,
+                      cache: StateCache[EmailKey, Email | None] | None = None
                       ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
     """The state and each email found (in a mailbox) with its summary if ``with_summary``,
-    but for those ``known`` says the caller has what it needs of already."""
+    but for those ``known`` says the caller has what it needs of already.  ``cache``
+    holds emails as read at a state: those kept at the state read here are not read
+    again (the account's state changes with every change of any email: .state_cache)."""
+    state = await get_state(tr, account_id)
+    emails: dict[str, Email | None] = {}
+    missing: list[str] = []
+    for email_id in ids:
+        hit, email = (False, None) if cache is None else cache.get((account_id, email_id),
+                                                                   state)
+        if hit:
+            emails[email_id] = email
+        else:
+            missing.append(email_id)
+    if missing:
+        storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
+        deleted: dict[int, frozenset[int] | None] = {}  # and storage -> its \Deleted UIDs
+        read = await get_visible_emails(tr, account_id, missing, storages=storages,
+                                        deleted=deleted)
+        for email_id, email in zip(missing, read, strict=True):
+            emails[email_id] = email
+            if cache is not None:
+                cache.put((account_id, email_id), state, email)
     found: dict[str, tuple[Email, bytes | None]] = {}
-    storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
-    deleted: dict[int, frozenset[int] | None] = {}  # and storage -> its \Deleted UIDs
-    emails = await get_visible_emails(tr, account_id, ids, storages=storages,
-                                      deleted=deleted)
-    for email_id, email in zip(ids, emails, strict=True):
+    for email_id in ids:
+        email = emails[email_id]
         if email is None or not email.mailboxes:
             continue
-        read = with_summary and (known is None or not known(email))
+        wanted = with_summary and (known is None or not known(email))
         found[email_id] = (email, await get_summary(tr, account_id, email_id)
-                           if read else None)
-    return await get_state(tr, account_id), found
+                           if wanted else None)
+    return state, found
 
 
 def load_summary(raw: bytes | None) -> MessageSummary | None:
@@ -269,6 +294,7 @@ class EmailGet:
                  heads: HeadCache | None = None) -> None:
         self.store, self.blobs = store, blobs
         self.heads = HeadCache() if heads is None else heads
+        self.emails: StateCache[EmailKey, Email | None] = StateCache("email", EMAILS)
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, GET_ARGUMENTS)
@@ -289,7 +315,7 @@ class EmailGet:
             held[email.id] = (email, head)
             return True
         state, found = await self.store.run(account.id, get_records, ids, view.needs_summary,
-                                            known if view.head_only else None)
+                                            known if view.head_only else None, self.emails)
         wanted = [i for i in dict.fromkeys(ids) if i in found]
         heads: dict[str, JsonObject] = {}
         if view.head_only:
