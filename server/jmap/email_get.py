@@ -277,6 +277,32 @@ async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with
     return state, found
 
 
+AnswerKey = tuple[str, tuple[str, ...], tuple[str, ...]]  # account, ids, properties
+Answer = tuple[list[JsonValue], list[JsonValue]]  # list, notFound
+ANSWERS = 256
+"""Email/get answers of a list view one process keeps (.state_cache).  Their objects are
+shared by every response that gives them: nothing changes a response once made (the
+values a result reference takes from one are copied: .references)."""
+ANSWER_IDS = 500
+"""Email/get answers of at most this many ids are kept (a page of a list view)."""
+
+
+async def _kept_or_records(tr: Transaction, account_id: str, ids: Sequence[str],
+                           with_summary: bool, known: Callable[[Email], bool] | None,
+                           emails: StateCache[EmailKey, Email | None],
+                           key: AnswerKey | None, answers: StateCache[AnswerKey, Answer]
+                           ) -> tuple[str, dict[str, tuple[Email, bytes | None]],
+                                      Answer | None]:
+    """The answer kept for ``key`` at the state read here, or :func:`get_records`."""
+    if key is not None:
+        state = await get_state(tr, account_id)
+        _, kept = answers.get(key, state)
+        if kept is not None:
+            return state, {}, kept
+    state, found = await get_records(tr, account_id, ids, with_summary, known, emails)
+    return state, found, None
+
+
 def load_summary(raw: bytes | None) -> MessageSummary | None:
     if raw is None:
         return None
@@ -295,6 +321,7 @@ class EmailGet:
         self.store, self.blobs = store, blobs
         self.heads = HeadCache() if heads is None else heads
         self.emails: StateCache[EmailKey, Email | None] = StateCache("email", EMAILS)
+        self.answers: StateCache[AnswerKey, Answer] = StateCache("answer", ANSWERS)
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, GET_ARGUMENTS)
@@ -314,8 +341,15 @@ class EmailGet:
                 return False
             held[email.id] = (email, head)
             return True
-        state, found = await self.store.run(account.id, get_records, ids, view.needs_summary,
-                                            known if view.head_only else None, self.emails)
+        # a list view of given ids: the whole answer, kept at the state it was made at
+        key = (account.id, tuple(ids), view.properties) \
+            if view.head_only and listed is None and len(ids) <= ANSWER_IDS else None
+        state, found, kept = await self.store.run(
+            account.id, _kept_or_records, ids, view.needs_summary,
+            known if view.head_only else None, self.emails, key, self.answers)
+        if kept is not None:
+            return {"accountId": account.id, "state": state, "list": kept[0],
+                    "notFound": kept[1]}
         wanted = [i for i in dict.fromkeys(ids) if i in found]
         heads: dict[str, JsonObject] = {}
         if view.head_only:
@@ -339,8 +373,11 @@ class EmailGet:
         heads.update(zip(rest, await asyncio.gather(
             *(self._record(*found[i], view, gate) for i in rest)), strict=True))
         records: list[JsonValue] = [heads[i] for i in wanted]
+        not_found: list[JsonValue] = [i for i in dict.fromkeys(ids) if i not in found]
+        if key is not None:
+            self.answers.put(key, state, (records, not_found))
         return {"accountId": account.id, "state": listed or state, "list": records,
-                "notFound": [i for i in dict.fromkeys(ids) if i not in found]}
+                "notFound": not_found}
 
     @staticmethod
     def _head(raw: bytes | None) -> Head | None:

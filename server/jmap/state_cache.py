@@ -24,8 +24,8 @@ from prometheus_client import Counter
 STATE_CACHE = Counter(
     "fdbmail_jmap_state_cache_total",
     "Look-ups of the per-process caches of results at one account state, by cache "
-    "(query: Email/query's ids of a mailbox listing; email: Email/get's records) and "
-    "result (hit, miss).",
+    "(query: Email/query's ids of a mailbox listing; email: Email/get's records; answer: "
+    "Email/get's answer of a list view) and result (hit, miss).",
     ["cache", "result"])
 
 K = TypeVar("K", bound=Hashable)

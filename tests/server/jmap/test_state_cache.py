@@ -18,6 +18,8 @@ from fdb_layers.mail import (
     set_email_mailboxes,
     transact,
 )
+from server.jmap.references import resolve_references
+from server.jmap.request import Invocation
 from server.jmap.state_cache import StateCache
 from tests.server.jmap.test_mail import Mail, mail, one
 
@@ -133,11 +135,16 @@ async def test_email_records_are_fresh_after_changes_made_elsewhere(mail: Mail) 
         ids, _ = await _listing(c, alice, roles["inbox"])
         first = await one(c, "Email/get", {"accountId": alice, "ids": ids,
                                            "properties": LIST_VIEW})
-        hits = _hits("email")
+        answers, records = _hits("answer"), _hits("email")
         again = await one(c, "Email/get", {"accountId": alice, "ids": ids,
                                            "properties": LIST_VIEW})
-        assert _hits("email") - hits == 2
+        assert (_hits("answer") - answers, _hits("email") - records) == (1, 0)
         assert again == first
+        # other ids: another answer, from the records kept
+        backwards = await one(c, "Email/get", {"accountId": alice, "ids": ids[::-1],
+                                               "properties": LIST_VIEW})
+        assert (_hits("answer") - answers, _hits("email") - records) == (1, 2)
+        assert backwards["list"] == first["list"][::-1]
 
         engine = mail.node.engine
         assert engine is not None
@@ -194,3 +201,23 @@ def test_an_entry_answers_only_at_its_state() -> None:
     assert len(cache) == 2
     assert cache.get(("a", "x"), "5") == (False, None)
     assert cache.get(("a", "z"), "6") == (True, "six")
+
+
+def test_a_referenced_value_is_the_methods_own() -> None:
+    """RFC 8620 section 3.7: a result reference gives the value of an earlier response;
+    the method it is given to gets a copy, so a response -- whose objects Email/get may
+    share with later responses -- stays as it was made."""
+    kept = {"list": [{"id": "M1", "keywords": {"$seen": True}}], "notFound": []}
+    responses = [Invocation("Email/get", kept, "g")]
+    args = resolve_references({"#ids": {"resultOf": "g", "name": "Email/get",
+                                        "path": "/list/*/keywords"},
+                               "#all": {"resultOf": "g", "name": "Email/get",
+                                        "path": "/list"}}, responses)
+    assert args == {"ids": [{"$seen": True}], "all": [{"id": "M1", "keywords": {"$seen": True}}]}
+    ids, every = args["ids"], args["all"]
+    assert isinstance(ids, list) and isinstance(ids[0], dict)
+    assert isinstance(every, list) and isinstance(every[0], dict)
+    ids[0]["$flagged"] = True
+    every[0]["id"] = "changed"
+    every.append({})
+    assert kept == {"list": [{"id": "M1", "keywords": {"$seen": True}}], "notFound": []}
