@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from server.config import Config
+from server.directory.settings import DirectorySettings
 from server.directory.sql import SqlDirectory
 from server.directory.sqlite_memo import PasswordVersionMemo
 
@@ -28,7 +29,7 @@ async def counted(sql_env: Callable[..., tuple[Path, Config]]
     cfg, config = sql_env()
     for name in ("alice", "bob"):
         assert run_cli(cfg, "add", name, "--password-stdin", stdin=f"{name}-pw\n") == 0
-    d = SqlDirectory(config.directory, config.data_dir)
+    d = SqlDirectory(config.get(DirectorySettings), config.data_dir)
     looked: Looked = []
     ask = d._login_version
 

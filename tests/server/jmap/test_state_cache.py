@@ -18,6 +18,7 @@ from fdb_layers.mail import (
     set_email_mailboxes,
     transact,
 )
+from server.jmap.json import JsonObject
 from server.jmap.references import resolve_references
 from server.jmap.request import Invocation
 from server.jmap.state_cache import StateCache
@@ -207,7 +208,7 @@ def test_a_referenced_value_is_the_methods_own() -> None:
     """RFC 8620 section 3.7: a result reference gives the value of an earlier response;
     the method it is given to gets a copy, so a response -- whose objects Email/get may
     share with later responses -- stays as it was made."""
-    kept = {"list": [{"id": "M1", "keywords": {"$seen": True}}], "notFound": []}
+    kept: JsonObject = {"list": [{"id": "M1", "keywords": {"$seen": True}}], "notFound": []}
     responses = [Invocation("Email/get", kept, "g")]
     args = resolve_references({"#ids": {"resultOf": "g", "name": "Email/get",
                                         "path": "/list/*/keywords"},
