@@ -44,7 +44,7 @@ from fdb_layers.tokens import (
     touch_token,
 )
 
-from .base import Directory, PasswordVersions, Principal
+from .base import Directory, Principal, password_versions
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ class AppPasswords:
     def __init__(self, inner: Directory, engine: Engine, *,
                  clock: Callable[[], float] = time.time) -> None:
         self.inner, self.engine, self.clock = inner, engine, clock
+        self._versions = password_versions(inner)
 
     # --- managing tokens --------------------------------------------------------------
     async def create(self, principal: Principal, name: str) -> tuple[AppToken, str]:
@@ -142,8 +143,8 @@ class AppPasswords:
         return await self.inner.authenticate(login, secret)
 
     async def password_version(self, login: str) -> str | None:
-        if isinstance(self.inner, PasswordVersions):
-            return await self.inner.password_version(login)
+        if self._versions is not None:
+            return await self._versions.password_version(login)
         return None
 
     async def get_principal(self, name: str) -> Principal | None:

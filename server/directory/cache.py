@@ -15,7 +15,7 @@ from prometheus_client import Counter
 
 from server.singleflight import SingleFlight
 
-from .base import Directory, PasswordVersions, Principal
+from .base import Directory, Principal, password_versions
 
 CACHE_REQUESTS = Counter(
     "fdbmail_directory_cache_requests_total",
@@ -62,6 +62,7 @@ class CachedDirectory:
     def __init__(self, inner: Directory, ttl: float, size: int = 10000,
                  clock: Callable[[], float] = time.monotonic):
         self.inner = inner
+        self._versions = password_versions(inner)
         self.cache = TtlCache(ttl, size, clock)
         self._inflight: SingleFlight[tuple[str, str], object] = SingleFlight()
 
@@ -95,8 +96,8 @@ class CachedDirectory:
         ask while a look-up of the same login is under way share its answer (read after
         the first of them asked): a client's concurrent requests, each checking its
         Basic credentials (JMAP), make one look-up, not one each."""
-        inner = self.inner
-        if not isinstance(inner, PasswordVersions):
+        inner = self._versions
+        if inner is None:
             return None
         return await self._shared("password_version", login,
                                   lambda: inner.password_version(login), keep=False)

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from .base import Directory, DirectoryError, PasswordVersions, Principal
+from .base import Directory, DirectoryError, Principal, password_versions
 
 LOOKUPS = Counter(
     "fdbmail_directory_lookups_total",
@@ -38,6 +38,7 @@ class InstrumentedDirectory:
     def __init__(self, inner: Directory, backend: str):
         self.inner = inner
         self.backend = backend
+        self._versions = password_versions(inner)
 
     async def _observe(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
         start = time.perf_counter()
@@ -62,9 +63,9 @@ class InstrumentedDirectory:
         return found
 
     async def password_version(self, login: str) -> str | None:
-        if not isinstance(self.inner, PasswordVersions):
+        inner = self._versions
+        if inner is None:
             return None
-        inner = self.inner
         return await self._observe("password_version", lambda: inner.password_version(login))
 
     async def get_principal(self, name: str) -> Principal | None:

@@ -30,6 +30,7 @@ from .base import DirectoryError, Principal, PrincipalType
 from .passwords import dummy_verify, verify_password
 from .resolve import expand, resolve_recipient
 from .schema import create_sqlite_schema
+from .sqlite_memo import PasswordVersionMemo
 from .threadconns import ThreadConnections
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ class SqlDirectory:
         self._conns: ThreadConnections[Any] = ThreadConnections(lambda conn: conn.close())
         self._errors = _driver_errors()
         self._closed = False
+        # SQLite: password versions reused while nothing was committed to the file
+        # (.sqlite_memo); PostgreSQL is asked every time
+        self._memo = PasswordVersionMemo(sqlite_path(settings, data_dir)) \
+            if self.driver != "postgresql" else None
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -262,10 +267,22 @@ class SqlDirectory:
 
     async def password_version(self, login: str) -> str | None:
         """A digest of the stored password hash (:class:`PasswordVersions`); one look-up,
-        no hashing of a secret."""
+        no hashing of a secret.  SQLite: the one looked up last while nothing was
+        committed to the file since (:mod:`.sqlite_memo`), without the worker thread."""
         if not login or not _storable(login):
             return None
-        return await self._run(lambda: self._login_version(login))
+        memo = self._memo
+        stamp = None if memo is None or self._closed else memo.look()
+        if stamp is not None:
+            assert memo is not None
+            hit, version = memo.get(login, stamp)
+            if hit:
+                return version
+        version = await self._run(lambda: self._login_version(login))
+        if stamp is not None:
+            assert memo is not None
+            memo.put(login, stamp, version)
+        return version
 
     async def get_principal(self, name: str) -> Principal | None:
         if not _storable(name):
@@ -308,6 +325,8 @@ class SqlDirectory:
         self._closed = True
         self._executor.shutdown(wait=True)
         self._conns.close_all()
+        if self._memo is not None:
+            self._memo.close()
 
     # -- SMTP VRFY / EXPN (outside the Directory protocol) -------------------------------
 

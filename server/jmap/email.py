@@ -62,6 +62,7 @@ from .email_sort import (
 )
 from .mail import EMAIL_SORTS, MAIL, MailStore, changes_call, parse_utc_date, visible_counts
 from .methods import CallContext
+from .state_cache import StateCache
 from .query import (
     evaluate,
     Comparator,
@@ -291,12 +292,24 @@ def _inbox_listing(tree: Filter | None, sort: Sequence[Comparator], collapse: bo
     return mailbox_id, not (sort and sort[0].is_ascending)
 
 
+ListingKey = tuple[str, str, bool, bool, int, int, bool]
+Listing = tuple[tuple[str, ...], int]
+LISTINGS = 4_096
+"""Mailbox listings (a page of ids each) one process keeps: .state_cache."""
+
+
 async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_first: bool,
-                   collapse: bool, position: int, limit: int, count: bool
-                   ) -> tuple[str, list[str], int]:
+                   collapse: bool, position: int, limit: int, count: bool,
+                   cache: StateCache[ListingKey, Listing]) -> tuple[str, Listing]:
     """The page of one mailbox's emails by received date, and the mailbox's total if
-    ``count`` (else 0: calculateTotal is false, and reading it costs two reads)."""
+    ``count`` (else 0: calculateTotal is false, and reading it costs two reads); from
+    ``cache`` if it has them at the account's state read here (then the received-at index
+    is not read: .state_cache)."""
     state = await get_state(tr, account_id)
+    key = (account_id, mailbox_id, newest_first, collapse, position, limit, count)
+    _, kept = cache.get(key, state)
+    if kept is not None:
+        return state, kept
     try:
         if not limit:
             rows: list[str] = []
@@ -310,8 +323,10 @@ async def _listing(tr: Transaction, account_id: str, mailbox_id: str, newest_fir
                 limit=limit)]
         total = (await visible_counts(tr, account_id, mailbox_id))[0] if count else 0
     except MailboxNotFound:  # section 4.4.1: no such mailbox matches nothing
-        return state, [], 0
-    return state, rows, total
+        rows, total = [], 0
+    found = (tuple(rows), total)
+    cache.put(key, state, found)
+    return state, found
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +378,7 @@ class EmailQuery:
 
     def __init__(self, store: MailStore, blobs: BlobStore) -> None:
         self.store, self.blobs = store, blobs
+        self.listings: StateCache[ListingKey, Listing] = StateCache("query", LISTINGS)
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, ("accountId", "filter", "sort", "position", "anchor",
@@ -436,9 +452,9 @@ class EmailQuery:
     async def _listing(self, account_id: str, window: Window, collapse: bool,
                        mailbox_id: str, newest_first: bool) -> JsonObject:
         limit = MAX_QUERY if window.limit is None else min(window.limit, MAX_QUERY)
-        state, page, total = await self.store.run(account_id, _listing, mailbox_id,
-                                                  newest_first, collapse, window.position,
-                                                  limit, window.calculate_total)
+        state, (page, total) = await self.store.run(
+            account_id, _listing, mailbox_id, newest_first, collapse, window.position,
+            limit, window.calculate_total, self.listings)
         out: JsonObject = {"accountId": account_id, "queryState": state,
                            "canCalculateChanges": True, "position": window.position,
                            "collapseThreads": collapse, "ids": list[JsonValue](page)}

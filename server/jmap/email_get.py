@@ -37,6 +37,7 @@ from .headers import (
 from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore, utc_date
 from .methods import CallContext
+from .state_cache import StateCache
 
 RECORD_PROPERTIES = ("id", "blobId", "threadId", "mailboxIds", "keywords", "size",
                      "receivedAt")
@@ -233,23 +234,73 @@ class BlobReader:
         return await self.blobs.read_range(self.blob_id, start, end)
 
 
+EmailKey = tuple[str, str]  # (account id, email id)
+EMAILS = 20_000
+"""Visible emails (:class:`Email`) one process keeps for Email/get: .state_cache."""
+
+
 async def get_records(tr: Transaction, account_id: str, ids: Sequence[str], with_summary: bool,
-                      known: Callable[[Email], bool] | None = None
+                      known: Callable[[Email], bool] | None = None,
+                      cache: StateCache[EmailKey, Email | None] | None = None
                       ) -> tuple[str, dict[str, tuple[Email, bytes | None]]]:
     """The state and each email found (in a mailbox) with its summary if ``with_summary``,
-    but for those ``known`` says the caller has what it needs of already."""
+    but for those ``known`` says the caller has what it needs of already.  ``cache``
+    holds emails as read at a state: those kept at the state read here are not read
+    again (the account's state changes with every change of any email: .state_cache)."""
+    state = await get_state(tr, account_id)
+    emails: dict[str, Email | None] = {}
+    missing: list[str] = []
+    for email_id in ids:
+        hit, email = (False, None) if cache is None else cache.get((account_id, email_id),
+                                                                   state)
+        if hit:
+            emails[email_id] = email
+        else:
+            missing.append(email_id)
+    if missing:
+        storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
+        deleted: dict[int, frozenset[int] | None] = {}  # and storage -> its \Deleted UIDs
+        read = await get_visible_emails(tr, account_id, missing, storages=storages,
+                                        deleted=deleted)
+        for email_id, email in zip(missing, read, strict=True):
+            emails[email_id] = email
+            if cache is not None:
+                cache.put((account_id, email_id), state, email)
     found: dict[str, tuple[Email, bytes | None]] = {}
-    storages: dict[int, str | None] = {}  # this transaction's storage -> mailbox reads
-    deleted: dict[int, frozenset[int] | None] = {}  # and storage -> its \Deleted UIDs
-    emails = await get_visible_emails(tr, account_id, ids, storages=storages,
-                                      deleted=deleted)
-    for email_id, email in zip(ids, emails, strict=True):
+    for email_id in ids:
+        email = emails[email_id]
         if email is None or not email.mailboxes:
             continue
-        read = with_summary and (known is None or not known(email))
+        wanted = with_summary and (known is None or not known(email))
         found[email_id] = (email, await get_summary(tr, account_id, email_id)
-                           if read else None)
-    return await get_state(tr, account_id), found
+                           if wanted else None)
+    return state, found
+
+
+AnswerKey = tuple[str, tuple[str, ...], tuple[str, ...]]  # account, ids, properties
+Answer = tuple[list[JsonValue], list[JsonValue]]  # list, notFound
+ANSWERS = 256
+"""Email/get answers of a list view one process keeps (.state_cache).  Their objects are
+shared by every response that gives them: nothing changes a response once made (the
+values a result reference takes from one are copied: .references)."""
+ANSWER_IDS = 500
+"""Email/get answers of at most this many ids are kept (a page of a list view)."""
+
+
+async def _kept_or_records(tr: Transaction, account_id: str, ids: Sequence[str],
+                           with_summary: bool, known: Callable[[Email], bool] | None,
+                           emails: StateCache[EmailKey, Email | None],
+                           key: AnswerKey | None, answers: StateCache[AnswerKey, Answer]
+                           ) -> tuple[str, dict[str, tuple[Email, bytes | None]],
+                                      Answer | None]:
+    """The answer kept for ``key`` at the state read here, or :func:`get_records`."""
+    if key is not None:
+        state = await get_state(tr, account_id)
+        _, kept = answers.get(key, state)
+        if kept is not None:
+            return state, {}, kept
+    state, found = await get_records(tr, account_id, ids, with_summary, known, emails)
+    return state, found, None
 
 
 def load_summary(raw: bytes | None) -> MessageSummary | None:
@@ -269,6 +320,8 @@ class EmailGet:
                  heads: HeadCache | None = None) -> None:
         self.store, self.blobs = store, blobs
         self.heads = HeadCache() if heads is None else heads
+        self.emails: StateCache[EmailKey, Email | None] = StateCache("email", EMAILS)
+        self.answers: StateCache[AnswerKey, Answer] = StateCache("answer", ANSWERS)
 
     async def call(self, ctx: CallContext, args: JsonObject) -> JsonObject:
         check_known(args, GET_ARGUMENTS)
@@ -288,8 +341,15 @@ class EmailGet:
                 return False
             held[email.id] = (email, head)
             return True
-        state, found = await self.store.run(account.id, get_records, ids, view.needs_summary,
-                                            known if view.head_only else None)
+        # a list view of given ids: the whole answer, kept at the state it was made at
+        key = (account.id, tuple(ids), view.properties) \
+            if view.head_only and listed is None and len(ids) <= ANSWER_IDS else None
+        state, found, kept = await self.store.run(
+            account.id, _kept_or_records, ids, view.needs_summary,
+            known if view.head_only else None, self.emails, key, self.answers)
+        if kept is not None:
+            return {"accountId": account.id, "state": state, "list": kept[0],
+                    "notFound": kept[1]}
         wanted = [i for i in dict.fromkeys(ids) if i in found]
         heads: dict[str, JsonObject] = {}
         if view.head_only:
@@ -313,8 +373,11 @@ class EmailGet:
         heads.update(zip(rest, await asyncio.gather(
             *(self._record(*found[i], view, gate) for i in rest)), strict=True))
         records: list[JsonValue] = [heads[i] for i in wanted]
+        not_found: list[JsonValue] = [i for i in dict.fromkeys(ids) if i not in found]
+        if key is not None:
+            self.answers.put(key, state, (records, not_found))
         return {"accountId": account.id, "state": listed or state, "list": records,
-                "notFound": [i for i in dict.fromkeys(ids) if i not in found]}
+                "notFound": not_found}
 
     @staticmethod
     def _head(raw: bytes | None) -> Head | None:

@@ -51,7 +51,18 @@ def _resolve(key: str, ref: JsonValue, responses: Sequence[Invocation]) -> JsonV
                           f"{key!r}: the response {result_of!r} is {response.name!r}, "
                           f"not {name!r}")
     try:
-        return resolve_pointer(dict(response.arguments), path)
+        return _own(resolve_pointer(dict(response.arguments), path))
     except PointerError as e:
         raise MethodError("invalidResultReference", f"{key!r}: path {path!r}: {e}") \
             from None
+
+
+def _own(value: JsonValue) -> JsonValue:
+    """A copy of a value taken from an earlier response, the calling method's own: a
+    response may hold objects that a process keeps for later requests (Email/get's list
+    view, .state_cache), which no method's arguments may change."""
+    if type(value) is list:
+        return [_own(v) for v in value]
+    if type(value) is dict:
+        return {k: _own(v) for k, v in value.items()}
+    return value

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from server.directory.apppasswords import is_app_password
-from server.directory.base import Directory, PasswordVersions, Principal
+from server.directory.base import Directory, Principal, password_versions
 from server.singleflight import SingleFlight
 
 from .cache import CredentialCache
@@ -46,6 +46,7 @@ class Authenticator:
     def __init__(self, directory: Directory, cache: CredentialCache | None = None) -> None:
         self.directory = directory
         self.cache = cache
+        self._versions = password_versions(directory)
         # checks under way, by cache key: a login that finds one waits for its result
         self._checking: SingleFlight[bytes, Principal | None] = SingleFlight()
 
@@ -64,8 +65,8 @@ class Authenticator:
     async def _principal(self, credentials: Credentials) -> Principal | None:
         login, secret = credentials.authcid, credentials.secret
         version = None
-        if self.cache is not None and isinstance(self.directory, PasswordVersions):
-            version = await self.directory.password_version(login)
+        if self.cache is not None and self._versions is not None:
+            version = await self._versions.password_version(login)
         if version is None or self.cache is None or is_app_password(secret):
             # an app password is never cached: its revocation takes effect at once
             return await self.directory.authenticate(login, secret)

@@ -45,9 +45,12 @@ async def test_cached_list_view_properties_follow_the_store(mail: Mail) -> None:
         assert len(ids) == 3
         first = await _list(c, alice, ids)
         hits = _hits()
-        again = await _list(c, alice, ids)
+        # (the same ids again would be the answer kept whole: tests/server/jmap/
+        # test_state_cache.py; in another order, each email's properties are built again)
+        again = await _list(c, alice, ids[::-1])
         assert _hits() - hits == 2  # the one with two From fields reads its message
-        assert again == first
+        assert again["list"] == first["list"][::-1]
+        assert await _list(c, alice, ids) == first
         by_id = {e["id"]: e for e in first["list"]}
         assert by_id[ids[0]]["preview"].startswith("The first body.")
         assert by_id[ids[0]]["from"] == [{"name": "Some One",

@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server.jmap.json import decode, encode
+from server.jmap.json import NotJson, decode, encode
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70)
@@ -41,3 +42,15 @@ def test_a_lone_surrogate_becomes_a_question_mark() -> None:
 def test_the_text_is_compact_utf8() -> None:
     assert encode({"name": "Réunion", "list": [1, None, True]}) == \
         '{"name":"Réunion","list":[1,null,true]}'.encode()
+
+
+def test_decode_refuses_lone_surrogates_and_deep_nesting_wherever_they_are() -> None:
+    """RFC 7493 section 2.1: no unpaired surrogate, in a string or a member name (only a
+    \\u escape can make one); nesting up to MAX_DEPTH (256) levels and no deeper."""
+    for raw in (b'{"a": "\\ud800"}', b'{"\\udfff": 1}', b'[["x", {"k": ["\\uDBFF"]}]]',
+                b"[" * 257 + b"]" * 257, b'{"a": ' * 257 + b"1" + b"}" * 257):
+        with pytest.raises(NotJson):
+            decode(raw)
+    assert decode(b"[" * 256 + b"]" * 256) is not None
+    assert decode(b'{"a": "\\u00e9\\ud83d\\ude00", "b": "[{"}') == {"a": "\u00e9\U0001f600",
+                                                                   "b": "[{"}
