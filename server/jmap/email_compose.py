@@ -47,6 +47,7 @@ def _invalid(prop: str, description: str) -> SetError:
 class Composed:
     raw: bytes
     attachment_bytes: int  # the bytes of the parts taken from blobs
+    generated: tuple[str, ...]  # "messageId", "sentAt": their header made by the server
 
 
 def blob_ids_of(values: JsonObject) -> list[str]:
@@ -90,9 +91,9 @@ def compose(values: JsonObject, blobs: Mapping[str, bytes], *, now: float,
     else:
         message = builder.simple(values)
     top = _as_message(message)
-    _headers(top, values, now=now, domain=domain)
+    generated = _headers(top, values, now=now, domain=domain)
     builder.check_all_values_used()
-    return Composed(top.as_bytes(policy=policy.SMTP), builder.attachment_bytes)
+    return Composed(top.as_bytes(policy=policy.SMTP), builder.attachment_bytes, generated)
 
 
 def _as_message(part: MIMEPart) -> EmailMessage:
@@ -413,7 +414,11 @@ _FORMS: dict[str, Callable[[JsonValue, str], str]] = {
 }
 
 
-def _headers(message: EmailMessage, values: JsonObject, *, now: float, domain: str) -> None:
+def _headers(message: EmailMessage, values: JsonObject, *, now: float,
+             domain: str) -> tuple[str, ...]:
+    """Sets the message's header fields; returns the properties whose header the server
+    generated (a Date, a Message-ID)."""
+    generated: list[str] = []
     header_keys = {k for k in values if k.startswith("header:")}
     for key in header_keys:
         name = key[len("header:"):].partition(":")[0].lower()
@@ -443,7 +448,10 @@ def _headers(message: EmailMessage, values: JsonObject, *, now: float, domain: s
     elif "Date" not in message:
         message["Date"] = format_datetime(datetime.datetime.fromtimestamp(
             now, datetime.UTC))
+        generated.append("sentAt")
     if "Message-ID" not in message:
         message["Message-ID"] = f"<{secrets.token_hex(16)}@{domain}>"
+        generated.append("messageId")
     if "MIME-Version" not in message:
         message["MIME-Version"] = "1.0"
+    return tuple(generated)

@@ -32,6 +32,7 @@ from fdb_layers.mail import (
 from server.blobs import BlobStore
 from server.blobs.base import BlobError, BlobNotFound
 from server.delivery import Delivery
+from server.mime import parse_message
 
 from .args import (
     account_arg,
@@ -150,10 +151,15 @@ class EmailSet:
                            now=self.clock(), domain=domain)
         stored = await deliver(self.delivery, ctx, account_id, composed.raw, mailbox_ids,
                                keywords, received_at)
-        # RFC 8620 section 5.3: the server-set properties, and those the client left to
-        # their section 4.1.1 defaults (keywords {}, receivedAt the time of creation)
+        # RFC 8620 section 5.3: the server-set properties (RFC 8621 section 4.1: id,
+        # blobId, threadId, size, hasAttachment, preview), those whose header the server
+        # made (section 4.6: messageId, sentAt) and those the client left to their
+        # section 4.1.1 defaults (keywords {}, receivedAt the time of creation), each as
+        # Email/get shows it
         out: JsonObject = {"id": stored.email_id, "blobId": stored.blob_id,
                            "threadId": stored.thread_id, "size": len(composed.raw)}
+        out.update(summary_properties(parse_message(composed.raw),
+                                      ("hasAttachment", "preview", *composed.generated)))
         if "keywords" not in values:
             out["keywords"] = {}
         if received is None:

@@ -283,9 +283,52 @@ async def test_created_email_holds_its_defaulted_keywords_and_received_at(
                      "keywords": {"$draft": True},
                      "receivedAt": "2026-01-02T03:04:05Z"}}})
         bare, full = got["created"]["bare"], got["created"]["full"]
-        assert set(bare) == {"id", "blobId", "threadId", "size", "keywords", "receivedAt"}
-        assert set(full) == {"id", "blobId", "threadId", "size"}
+        server_set = {"id", "blobId", "threadId", "size", "hasAttachment", "preview",
+                      "messageId", "sentAt"}  # the last two: see the test below
+        assert set(bare) == server_set | {"keywords", "receivedAt"}
+        assert set(full) == server_set
         stored = await one(c, "Email/get", {"accountId": alice, "ids": [bare["id"]],
                                             "properties": ["keywords", "receivedAt"]})
         assert stored["list"] == [{"id": bare["id"], "keywords": {},
                                    "receivedAt": bare["receivedAt"]}]
+
+
+async def test_created_email_holds_what_the_server_generated(mail: Mail) -> None:
+    """RFC 8620 section 5.3 (created holds "all server-set properties" and those "set to
+    a default by the server") with RFC 8621 section 4.1: hasAttachment and preview are
+    "(immutable; server-set)", and the Message-ID and Date header fields the server
+    adds to a create that lacks them (section 4.6) are messageId and sentAt.  Each is
+    as Email/get shows it; a messageId, sentAt or header:Message-ID given is not
+    echoed."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        got = await one(c, "Email/set", {"accountId": alice, "create": {
+            "bare": {"mailboxIds": {"drafts": True}, "keywords": {},
+                     "receivedAt": "2026-01-02T03:04:05Z",
+                     "bodyValues": {"1": {"value": "Hello there"}},
+                     "textBody": [{"partId": "1", "type": "text/plain"}]},
+            "given": {"mailboxIds": {"drafts": True}, "keywords": {},
+                      "receivedAt": "2026-01-02T03:04:05Z",
+                      "messageId": ["given@example.com"],
+                      "sentAt": "2026-01-02T04:05:06+01:00"},
+            "raw": {"mailboxIds": {"drafts": True}, "keywords": {},
+                    "receivedAt": "2026-01-02T03:04:05Z",
+                    "header:Message-ID": " <raw@example.com>"}}})
+        assert got["notCreated"] is None, got
+        bare, given, raw = (got["created"][k] for k in ("bare", "given", "raw"))
+        assert set(bare) == {"id", "blobId", "threadId", "size", "hasAttachment",
+                             "preview", "messageId", "sentAt"}
+        assert bare["preview"] == "Hello there" and bare["hasAttachment"] is False
+        assert isinstance(bare["messageId"], list) and len(bare["messageId"]) == 1
+        assert isinstance(bare["sentAt"], str)
+        assert set(given) == {"id", "blobId", "threadId", "size", "hasAttachment",
+                              "preview"}
+        assert set(raw) == {"id", "blobId", "threadId", "size", "hasAttachment",
+                            "preview", "sentAt"}
+        shown = await one(c, "Email/get", {"accountId": alice,
+                                           "ids": [bare["id"], raw["id"]],
+                                           "properties": [
+            "blobId", "threadId", "size", "hasAttachment", "preview", "messageId",
+            "sentAt"]})
+        assert shown["list"] == [bare, {**raw, "messageId": ["raw@example.com"]}]
+
