@@ -51,6 +51,7 @@ from .email_compose import ENVELOPE, blob_ids_of, compose
 from .email_get import SUMMARY_PROPERTIES, load_summary, record_properties, \
     summary_properties
 from .email_import import current_state, deliver, keywords_value, mailbox_ids_value
+from .email_unchanged import without_unchanged_body
 from .errors import MethodError, SetError
 from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore, parse_utc_date, utc_date
@@ -92,6 +93,8 @@ class EmailSet:
             ctx.record_created(creation_id, str(record["id"]))
 
         async def update_one(email_id: str, patch: JsonObject) -> None:
+            patch = await without_unchanged_body(self.store, self.blobs, account.id,
+                                                 email_id, patch)
             await self.store.run(account.id, _update, ctx, email_id, patch)
         update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
@@ -191,8 +194,8 @@ async def _without_unchanged(tr: Transaction, account_id: str, email: Email,
     8620 section 5.3 refuses those "immutable and different to the current server
     value" (invalidProperties), so a client may send back what it got.  The record's
     properties and the summary's (section 4.1.3's convenience headers, preview,
-    hasAttachment) are compared; any other immutable one (headers, header:*, body
-    parts) is refused as changed, as is a patch path into an immutable property."""
+    hasAttachment) are compared (those of the blob went before the transaction:
+    :mod:`.email_unchanged`); a patch path into an immutable property is refused."""
     immutable = {key for key in patch if key.partition("/")[0] not in MUTABLE}
     if not immutable:
         return patch

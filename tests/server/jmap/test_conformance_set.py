@@ -13,7 +13,7 @@ import pytest
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.test_push_subscription import PUSH, receiver
 from tests.server.jmap.test_submission import NO_WORKERS, draft, identity, roles
-from tests.server.jmap.writes import USING, calls, mail_node, one
+from tests.server.jmap.writes import USING, calls, mail_node, one, upload
 
 VACATION = "urn:ietf:params:jmap:vacationresponse"
 
@@ -331,4 +331,69 @@ async def test_created_email_holds_what_the_server_generated(mail: Mail) -> None
             "blobId", "threadId", "size", "hasAttachment", "preview", "messageId",
             "sentAt"]})
         assert shown["list"] == [bare, {**raw, "messageId": ["raw@example.com"]}]
+
+
+async def test_an_email_update_may_repeat_its_header_and_body_properties(
+        mail: Mail) -> None:
+    """RFC 8620 section 5.3 (invalid when "immutable and different to the current server
+    value") for the Email properties read from the message (RFC 8621 section 4.1):
+    headers, header:*, bodyStructure, textBody, htmlBody, attachments and bodyValues as
+    Email/get gave them - also with other bodyProperties or truncated bodyValues - are
+    accepted beside a keywords change; each one changed is invalidProperties naming it,
+    and nothing of the update is applied."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        blob = await upload(c, alice, b"PDF-ish bytes", "application/pdf")
+        made = await one(c, "Email/set", {"accountId": alice, "create": {"m": {
+            "mailboxIds": {"drafts": True}, "subject": "Parts",
+            "header:X-Tag:asText": "one",
+            "bodyValues": {"t": {"value": "Plain words here"},
+                           "h": {"value": "<p>HTML words</p>"}},
+            "textBody": [{"partId": "t", "type": "text/plain"}],
+            "htmlBody": [{"partId": "h", "type": "text/html"}],
+            "attachments": [{"blobId": blob["blobId"], "type": "application/pdf",
+                             "name": "a.pdf"}]}}})
+        email = made["created"]["m"]["id"]
+        wanted = ["headers", "header:X-Tag:asText", "header:Subject:all", "bodyStructure",
+                  "textBody", "htmlBody", "attachments", "bodyValues"]
+        full = (await one(c, "Email/get", {"accountId": alice, "ids": [email],
+                                           "properties": wanted,
+                                           "fetchAllBodyValues": True}))["list"][0]
+        slim = (await one(c, "Email/get", {"accountId": alice, "ids": [email],
+                                           "properties": wanted,
+                                           "bodyProperties": ["partId", "type"],
+                                           "fetchTextBodyValues": True,
+                                           "maxBodyValueBytes": 5}))["list"][0]
+        assert slim["bodyValues"][slim["textBody"][0]["partId"]]["isTruncated"] is True
+        del full["id"], slim["id"]
+        got = await one(c, "Email/set", {"accountId": alice, "update": {
+            email: {**full, "keywords/$seen": True}}})
+        assert got["updated"] == {email: None}, got
+        got = await one(c, "Email/set", {"accountId": alice, "update": {
+            email: {**slim, "keywords/$flagged": True}}})
+        assert got["updated"] == {email: None}, got
+        text_part = full["textBody"][0]["partId"]
+        changes: dict[str, Any] = {
+            "headers": full["headers"][:-1],
+            "header:X-Tag:asText": "two",
+            "header:Subject:all": ["Parts", "Again"],
+            "bodyStructure": {**full["bodyStructure"], "type": "multipart/alternative"},
+            "textBody": [{**full["textBody"][0], "charset": "latin1"}],
+            "htmlBody": [],
+            "attachments": [{"partId": full["attachments"][0]["partId"], "name": "b.pdf"}],
+            "bodyValues": {text_part: {"value": "Other words", "isTruncated": False}}}
+        for key, value in changes.items():
+            got = await one(c, "Email/set", {"accountId": alice, "update": {
+                email: {key: value, "keywords/$answered": True}}})
+            refused = got["notUpdated"][email]
+            assert refused["type"] == "invalidProperties", (key, got)
+            assert refused["properties"] == [key], (key, got)
+        # a patch path into one, and a truncated value that is not a beginning
+        got = await one(c, "Email/set", {"accountId": alice, "update": {email: {
+            "bodyStructure/type": full["bodyStructure"]["type"],
+            "bodyValues": {text_part: {"value": "Words", "isTruncated": True}}}}})
+        assert got["notUpdated"][email]["properties"] == ["bodyStructure", "bodyValues"]
+        after = await one(c, "Email/get", {"accountId": alice, "ids": [email],
+                                           "properties": ["keywords"]})
+        assert after["list"][0]["keywords"] == {"$seen": True, "$flagged": True}
 
