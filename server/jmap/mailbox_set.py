@@ -85,6 +85,20 @@ def _check(ctx: CallContext, values: JsonObject) -> tuple[str, str | None, str |
     return name, parent_id, role if isinstance(role, str) else None, subscribed
 
 
+def _check_server_set(values: JsonObject, role: str | None) -> None:
+    """RFC 8620 section 5.3: "The client MUST omit any properties that may only be set
+    by the server"; as for an update, those given with the value the server gives a new
+    mailbox (no emails, the rights of its role) are let through, and the others (the id
+    always: it is not chosen yet) are invalidProperties naming them."""
+    new: JsonObject = {"totalEmails": 0, "unreadEmails": 0, "totalThreads": 0,
+                       "unreadThreads": 0, "myRights": rights(role)}
+    different = sorted(p for p in SERVER_SET
+                       if p in values and (p not in new or values[p] != new[p]))
+    if different:
+        raise SetError("invalidProperties", "server-set properties",
+                       properties=tuple(different))
+
+
 def _parents_first(create: JsonObject) -> list[str]:
     """The creation ids of ``create`` in the order to create them: a parent given as
     ``#creationId`` of the same call before its children (RFC 8620 section 5.3: "the
@@ -239,11 +253,8 @@ class MailboxSet:
             try:
                 if not isinstance(values, dict):
                     raise SetError("invalidProperties", "a mailbox must be an object")
-                given = sorted(p for p in SERVER_SET if p in values)
-                if given:
-                    raise SetError("invalidProperties", "server-set properties",
-                                   properties=tuple(given))
                 name, parent_id, role, subscribed = _check(ctx, values)
+                _check_server_set(values, role)
                 # chosen before the transaction: a retry after an unknown commit result
                 # finds the mailbox it made (create_mailbox is idempotent per id)
                 new_id = "j" + secrets.token_hex(8)

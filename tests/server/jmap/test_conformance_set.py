@@ -397,3 +397,33 @@ async def test_an_email_update_may_repeat_its_header_and_body_properties(
                                            "properties": ["keywords"]})
         assert after["list"][0]["keywords"] == {"$seen": True, "$flagged": True}
 
+
+async def test_a_mailbox_create_may_give_the_server_set_values_it_will_get(
+        mail: Mail) -> None:
+    """RFC 8620 section 5.3: "The client MUST omit any properties that may only be set
+    by the server"; a Mailbox/get record sent back as a create (a copy) carries them.
+    With the values a new mailbox gets (no emails, the rights of its role) it is
+    created; with others, or with an id, it is invalidProperties naming each."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        made = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "a": {"name": "Original"}}})
+        box = made["created"]["a"]["id"]
+        record = (await one(c, "Mailbox/get", {"accountId": alice, "ids": [box]}))[
+            "list"][0]
+        copy = {k: v for k, v in record.items() if k != "id"}
+        rights = {k: not v for k, v in record["myRights"].items()}
+        got = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "same": {**copy, "name": "Copy"},
+            "counts": {**copy, "name": "Counts", "totalEmails": 52, "unreadThreads": 1},
+            "rights": {**copy, "name": "Rights", "myRights": rights},
+            "id": {**record, "name": "With id"}}})
+        assert set(got["created"]) == {"same"}, got
+        refused = {k: (v["type"], v["properties"]) for k, v in got["notCreated"].items()}
+        assert refused == {
+            "counts": ("invalidProperties", ["totalEmails", "unreadThreads"]),
+            "rights": ("invalidProperties", ["myRights"]),
+            "id": ("invalidProperties", ["id"])}
+        names = await one(c, "Mailbox/query", {"accountId": alice,
+                                               "filter": {"name": "Copy"}})
+        assert names["ids"] == [got["created"]["same"]["id"]]
