@@ -87,6 +87,7 @@ from .mailboxes import (
     rename_mailbox,
     rename_mailbox_path,
     set_role,
+    set_sort_order,
     set_subscribed,
     split_path,
     subscribe_name,
@@ -173,7 +174,7 @@ __all__ = [
     "DELIMITER", "INBOX", "MAX_DEPTH", "MAX_NAME_BYTES", "MAX_UIDVALIDITY", "ROLES", "Mailbox",
     "MailboxStatus", "create_mailbox", "create_mailbox_path", "delete_mailbox", "find_mailbox",
     "find_role", "get_mailbox", "get_highest_modseq", "get_status", "list_mailboxes",
-    "rename_mailbox", "rename_mailbox_path", "set_subscribed", "split_path",
+    "rename_mailbox", "rename_mailbox_path", "set_sort_order", "set_subscribed", "split_path",
     "subscribe_name", "list_orphan_subscriptions", "set_role",
     # messages: UIDs, modseqs, flags (keywords), expunge -- writes
     "MAX_BATCH", "MAX_DELIVERY_ID", "Appended", "ExpungeResult", "NewEmail", "Placement",

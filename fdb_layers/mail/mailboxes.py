@@ -70,6 +70,7 @@ class Mailbox:
     role: str | None
     subscribed: bool
     uidvalidity: int  # 0: \Noselect
+    sort_order: int = 0  # JMAP's sortOrder (RFC 8621 section 2)
 
     @property
     def selectable(self) -> bool:
@@ -180,6 +181,7 @@ def _public(mailbox_id: str, rec: MailboxRecord, path: str) -> Mailbox:
         role=rec.role or None,
         subscribed=rec.subscribed,
         uidvalidity=rec.storage,
+        sort_order=rec.sort_order,
     )
 
 
@@ -221,6 +223,7 @@ async def insert_mailbox(
     *,
     role: str = "",
     subscribed: bool | None = None,
+    sort_order: int = 0,
 ) -> MailboxRecord:
     """Write a new mailbox (checks done by the caller).  ``subscribed=None``: subscribed
     if its name is (RFC 3501 section 6.3.6: the name outlived an earlier mailbox, or was
@@ -228,7 +231,7 @@ async def insert_mailbox(
     subscription."""
     modseq = await changes.modseq()
     storage = await _new_storage(tr, keys, mailbox_id, modseq)
-    rec = MailboxRecord(parent_id, name, role, storage, False, False)
+    rec = MailboxRecord(parent_id, name, role, storage, False, False, sort_order)
     kept = await take_name(tr, keys, await _path_of(tr, keys, rec))
     rec = replace(rec, subscribed=kept if subscribed is None else subscribed)
     tr.set(keys.mailbox.pack((mailbox_id,)), rec.encode())
@@ -335,6 +338,7 @@ async def create_mailbox(
     parent_id: str | None = None,
     role: str | None = None,
     subscribed: bool | None = None,
+    sort_order: int = 0,
 ) -> Mailbox:
     """Create one mailbox under ``parent_id`` (JMAP Mailbox/set create; IMAP CREATE with
     a special use).  ``subscribed=None``: as its name is (see :func:`insert_mailbox`)."""
@@ -346,6 +350,8 @@ async def create_mailbox(
             return _public(mailbox_id, existing, await _path_of(tr, keys, existing))
         raise MailboxExists(f"mailbox id {mailbox_id!r} is taken")
     _check_name(name)
+    if not 0 <= sort_order < 2**31:
+        raise ValueError("a sort order is in [0, 2^31)")
     if parent:
         await load_mailbox(tr, keys, parent)
     if await find_child(tr, keys, parent, name) is not None:
@@ -357,7 +363,8 @@ async def create_mailbox(
             raise RoleExists(role)
     changes = ChangeSet(tr, keys)
     rec = await insert_mailbox(
-        tr, keys, changes, mailbox_id, parent, name, role=role or "", subscribed=subscribed
+        tr, keys, changes, mailbox_id, parent, name, role=role or "", subscribed=subscribed,
+        sort_order=sort_order,
     )
     return _public(mailbox_id, rec, await _path_of(tr, keys, rec))
 
@@ -615,6 +622,20 @@ async def set_subscribed(
     rec = await load_mailbox(tr, keys, mailbox_id)
     if rec.subscribed != subscribed:
         tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, subscribed=subscribed).encode())
+        await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
+
+
+async def set_sort_order(
+    tr: Transaction, account_id: str, mailbox_id: str, sort_order: int
+) -> None:
+    """JMAP's sortOrder of a mailbox (RFC 8621 section 2: 0 <= sortOrder < 2^31,
+    ValueError otherwise)."""
+    if not 0 <= sort_order < 2**31:
+        raise ValueError("a sort order is in [0, 2^31)")
+    keys = account_keys(account_id)
+    rec = await load_mailbox(tr, keys, mailbox_id)
+    if rec.sort_order != sort_order:
+        tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, sort_order=sort_order).encode())
         await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
 
 
