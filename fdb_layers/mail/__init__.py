@@ -71,6 +71,7 @@ from .mailboxes import (
     MAX_DEPTH,
     MAX_NAME_BYTES,
     MAX_UIDVALIDITY,
+    OPTIONAL_ROLES,
     ROLES,
     Mailbox,
     MailboxStatus,
@@ -171,7 +172,8 @@ __all__ = [
     "ROLE_NAMES", "account_exists", "ensure_account", "ensure_role_mailbox", "require_account",
     "watch_account",
     # mailboxes
-    "DELIMITER", "INBOX", "MAX_DEPTH", "MAX_NAME_BYTES", "MAX_UIDVALIDITY", "ROLES", "Mailbox",
+    "DELIMITER", "INBOX", "MAX_DEPTH", "MAX_NAME_BYTES", "MAX_UIDVALIDITY", "OPTIONAL_ROLES",
+    "ROLES", "Mailbox",
     "MailboxStatus", "create_mailbox", "create_mailbox_path", "delete_mailbox", "find_mailbox",
     "find_role", "get_mailbox", "get_highest_modseq", "get_status", "list_mailboxes",
     "rename_mailbox", "rename_mailbox_path", "set_sort_order", "set_subscribed", "split_path",

@@ -55,7 +55,10 @@ from .layout import (
 
 DELIMITER = "/"
 INBOX = "INBOX"
-ROLES = ("inbox", "drafts", "sent", "junk", "trash", "archive")
+ROLES = ("inbox", "drafts", "sent", "junk", "trash", "archive")  # every account has each
+# a role a mailbox may be given, of which no account gets a mailbox made: \Important
+# (RFC 8457 section 3; JMAP's "important", RFC 8621 section 2)
+OPTIONAL_ROLES = ("important",)
 MAX_NAME_BYTES = 255
 MAX_DEPTH = 32
 MAX_UIDVALIDITY = 2**32 - 1
@@ -357,7 +360,7 @@ async def create_mailbox(
     if await find_child(tr, keys, parent, name) is not None:
         raise MailboxExists(name)
     if role:
-        if role not in ROLES:
+        if role not in ROLES + OPTIONAL_ROLES:
             raise ValueError(f"unknown role {role!r}")
         if await tr.get(keys.role.pack((role,))) is not None:
             raise RoleExists(role)
@@ -650,7 +653,7 @@ async def set_role(
     rec = await load_mailbox(tr, keys, mailbox_id)
     new = role or ""
     if rec.role != new:
-        if new not in ROLES + ("",):
+        if new not in ROLES + OPTIONAL_ROLES + ("",):
             raise ValueError(f"unknown role {role!r}")
         if "inbox" in (rec.role, new):
             raise ValueError("the inbox role stays with INBOX")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from fdb_layers.mail import (
+    OPTIONAL_ROLES,
     ROLES,
     InvalidMailboxName,
     Mailbox,
@@ -74,8 +75,14 @@ def _check(ctx: CallContext, values: JsonObject
         raise _invalid("name", "name must be a non-empty string")
     if parent is not None and not isinstance(parent, str):
         raise _invalid("parentId", "parentId must be an id or null")
-    if role is not None and role not in ROLES:
-        raise _invalid("role", f"role must be one of {', '.join(ROLES)} or null")
+    # section 2: a role "MUST be one of the Mailbox attribute names listed in the IANA
+    # 'IMAP Mailbox Name Attributes' registry ..., converted to lowercase"; of those,
+    # the special uses this server keeps: not all and flagged (views of other
+    # mailboxes, which a mailbox of ours cannot be) nor the attributes that say how a
+    # mailbox stands (haschildren, noselect, subscribed, ...), which are no purpose
+    if role is not None and role not in ROLES + OPTIONAL_ROLES:
+        raise _invalid("role", "role must be one of "
+                       f"{', '.join(ROLES + OPTIONAL_ROLES)} or null")
     # section 2: "The number MUST be an integer in the range 0 <= sortOrder < 2^31"
     sort_order = values.get("sortOrder", 0)
     if not isinstance(sort_order, int) or isinstance(sort_order, bool) \

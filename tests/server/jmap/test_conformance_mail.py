@@ -559,3 +559,28 @@ async def test_mailbox_sort_order_is_kept_and_sorts(mail: Mail) -> None:
         changed = await one(c, "Mailbox/changes", {"accountId": alice,
                                                    "sinceState": state})
         assert changed["updated"] == [z]
+
+
+async def test_mailbox_roles_of_the_registry(mail: Mail) -> None:
+    """RFC 8621 section 2: a role is a name of the IANA "IMAP Mailbox Name Attributes"
+    registry in lowercase.  "important" (RFC 8457) may be given, once per account; the
+    registry's names that no mailbox of ours can honour - views of other mailboxes
+    (all, flagged) and attributes that are no purpose (subscribed, haschildren,
+    noselect) - a name not in lowercase and one not in the registry are
+    invalidProperties naming role."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        refused = ("all", "flagged", "subscribed", "haschildren", "noselect", "Important",
+                   "inbox2")
+        made = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "key": {"name": "Key", "role": "important"},
+            "twin": {"name": "Twin", "role": "important"},
+            **{role: {"name": f"R {role}", "role": role} for role in refused}}})
+        assert set(made["created"]) == {"key"}, made
+        assert made["created"]["key"]["role"] == "important"
+        for key in ("twin", *refused):
+            assert made["notCreated"][key]["type"] == "invalidProperties", key
+            assert made["notCreated"][key]["properties"] == ["role"], key
+        query = await one(c, "Mailbox/query", {"accountId": alice,
+                                               "filter": {"role": "important"}})
+        assert query["ids"] == [made["created"]["key"]["id"]]
