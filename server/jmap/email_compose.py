@@ -21,7 +21,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
-from .errors import SetError
+from .errors import MethodError, SetError
+from .headers import parse_header_property
 from .json import JsonObject, JsonValue
 from .mail import parse_utc_date
 
@@ -29,6 +30,8 @@ ADDRESS_HEADERS = {"from": "From", "to": "To", "cc": "Cc", "bcc": "Bcc",
                    "replyTo": "Reply-To", "sender": "Sender"}
 ID_HEADERS = {"messageId": "Message-ID", "inReplyTo": "In-Reply-To",
               "references": "References"}
+# every property that stands for a header field of the message
+TOP_FIELDS = {**ADDRESS_HEADERS, **ID_HEADERS, "subject": "Subject", "sentAt": "Date"}
 ENVELOPE = ("mailboxIds", "keywords", "receivedAt")
 BODY = ("bodyStructure", "textBody", "htmlBody", "attachments", "bodyValues")
 SERVER_SET = ("id", "blobId", "threadId", "size", "hasAttachment", "preview", "headers")
@@ -87,6 +90,7 @@ def compose(values: JsonObject, blobs: Mapping[str, bytes], *, now: float,
         if mixed:
             raise SetError("invalidProperties", "bodyStructure excludes textBody, htmlBody "
                            "and attachments", properties=("bodyStructure", *mixed))
+        _no_field_twice(values)
         message = builder.part(values["bodyStructure"], "bodyStructure", top=True)
     else:
         message = builder.simple(values)
@@ -94,6 +98,20 @@ def compose(values: JsonObject, blobs: Mapping[str, bytes], *, now: float,
     generated = _headers(top, values, now=now, domain=domain)
     builder.check_all_values_used()
     return Composed(top.as_bytes(policy=policy.SMTP), builder.attachment_bytes, generated)
+
+
+def _no_field_twice(values: JsonObject) -> None:
+    """Section 4.6: "the bodyStructure EmailBodyPart MUST NOT contain a property
+    representing a header field that is already defined on the top-level Email
+    object"."""
+    top = {_field_of(k) for k in values if k.startswith("header:")}
+    top.update(field.lower() for prop, field in TOP_FIELDS.items()
+               if values.get(prop) is not None)
+    structure = values["bodyStructure"]
+    if isinstance(structure, dict):
+        both = sorted(k for k in structure if k.startswith("header:") and _field_of(k) in top)
+        if both:
+            raise _invalid("bodyStructure", f"{both[0]}: the Email itself has this field")
 
 
 def _as_message(part: MIMEPart) -> EmailMessage:
@@ -187,8 +205,10 @@ class _Builder:
             part = self._multipart(subtype, [self.part(s, prop) for s in subparts])
         elif isinstance(spec.get("partId"), str):
             part_id = str(spec["partId"])
-            if "blobId" in spec or "charset" in spec:
-                raise _invalid(prop, "a part with partId has no blobId and no charset")
+            # section 4.6: partId and blobId "MUST NOT both be given"; charset and size
+            # "MUST be omitted if a partId is given"
+            if "blobId" in spec or "charset" in spec or "size" in spec:
+                raise _invalid(prop, "a part with partId has no blobId, charset or size")
             if part_id not in self.values:
                 raise _invalid(prop, f"no bodyValues for partId {part_id!r}")
             self.used.add(part_id)
@@ -240,6 +260,7 @@ class _Builder:
             if not isinstance(language, list) or not all(isinstance(x, str) for x in language):
                 raise _invalid(prop, "language must be a list of strings")
             part["Content-Language"] = ", ".join(str(x) for x in language)
+        _one_property_per_field(spec, prop)
         for key, value in spec.items():
             if key.startswith("header:"):
                 _raw_header(part, key, value, prop)
@@ -280,15 +301,40 @@ def _raw_header(part: MIMEPart, key: str, value: JsonValue, prop: str) -> None:
     if not name or any(not "\x21" <= c <= "\x7e" or c == ":" for c in name) or \
             form not in _FORMS or tail not in ("", "all"):
         raise _invalid(where, f"{key}: not a header property we can set")
+    try:  # section 4.6: "MUST NOT be specified in parsed forms that are forbidden"
+        parse_header_property(key)
+    except MethodError as e:
+        raise _invalid(where, e.description or key) from None
     values = value if tail == "all" else [value]
     if not isinstance(values, list):
         raise _invalid(where, f"{key}: :all takes a list of values")
     del part[name]
-    for one in values:
-        if form == "asAddresses":
-            _set_addresses(part, name, one, where)
-        else:
-            part[name] = _FORMS[form](one, where)
+    try:
+        for one in values:
+            if form == "asAddresses":
+                _set_addresses(part, name, one, where)
+            else:
+                part[name] = _FORMS[form](one, where)
+    except ValueError as e:  # a field RFC 5322 allows once (Subject, Date...) given twice
+        raise _invalid(where, f"{key}: {e}") from None
+
+
+def _field_of(key: str) -> str:
+    return key[len("header:"):].partition(":")[0].lower()
+
+
+def _one_property_per_field(values: JsonObject, where: str) -> None:
+    """Section 4.6: "There MUST NOT be two properties that represent the same header
+    field (e.g., "header:from" and "from") within the Email or particular
+    EmailBodyPart" - here two ``header:`` properties of one field, in any case or form
+    (the convenience properties are checked by the caller)."""
+    seen: dict[str, str] = {}
+    for key in values:
+        if key.startswith("header:"):
+            other = seen.setdefault(_field_of(key), key)
+            if other != key:
+                raise SetError("invalidProperties", f"{other} and {key} name one header",
+                               properties=(where,) if where else (other, key))
 
 
 def _text_value(value: JsonValue, where: str) -> str:
@@ -420,16 +466,19 @@ def _headers(message: EmailMessage, values: JsonObject, *, now: float,
     generated (a Date, a Message-ID)."""
     generated: list[str] = []
     header_keys = {k for k in values if k.startswith("header:")}
+    _one_property_per_field(values, "")
     for key in header_keys:
-        name = key[len("header:"):].partition(":")[0].lower()
+        name = _field_of(key)
         clash = [p for p, h in (*ADDRESS_HEADERS.items(), *ID_HEADERS.items(),
                                 ("subject", "Subject"), ("sentAt", "Date"))
                  if h.lower() == name and p in values]
         if clash:
             raise SetError("invalidProperties", f"{key} and {clash[0]} name one header",
                            properties=(key, clash[0]))
-        if name in ("content-type", "content-transfer-encoding", "mime-version"):
-            raise _invalid(key, f"{key} is set by the server")
+        # section 4.6: "Header fields beginning with "Content-" MUST NOT be specified on
+        # the Email object, only on EmailBodyPart objects"
+        if name.startswith("content-") or name == "mime-version":
+            raise _invalid(key, f"{key} is not a header of the Email object")
         _raw_header(message, key, values[key], "")
     for prop, header in ADDRESS_HEADERS.items():
         if values.get(prop) is not None:

@@ -90,6 +90,57 @@ def test_bad_values_name_their_property(values: dict[str, Any], prop: str) -> No
     assert e.value.type == "invalidProperties" and e.value.properties[0] == prop
 
 
+_TEXT = {"textBody": [{"partId": "1", "type": "text/plain"}],
+         "bodyValues": {"1": {"value": "x"}}}
+
+
+@pytest.mark.parametrize("values, props", [
+    # "Header fields beginning with "Content-" MUST NOT be specified on the Email object"
+    ({**_TEXT, "header:Content-Language": "en"}, ("header:Content-Language",)),
+    ({**_TEXT, "header:content-x": "y"}, ("header:content-x",)),
+    # "There MUST NOT be two properties that represent the same header field"
+    ({**_TEXT, "header:from:asAddresses": [{"email": "a@example.com"}],
+      "header:FROM": " a@example.com"}, ("header:from:asAddresses", "header:FROM")),
+    ({"textBody": [{"partId": "1", "type": "text/plain", "header:X-A": " a",
+                    "header:x-a:asText": "b"}], "bodyValues": {"1": {"value": "x"}}},
+     ("textBody",)),
+    # "MUST NOT be specified in parsed forms that are forbidden for that particular field"
+    ({**_TEXT, "header:Subject:asAddresses": [{"email": "a@example.com"}]},
+     ("header:Subject:asAddresses",)),
+    ({**_TEXT, "header:Date:asMessageIds": ["a@example.com"]}, ("header:Date:asMessageIds",)),
+    # "the bodyStructure EmailBodyPart MUST NOT contain a property representing a header
+    # field that is already defined on the top-level Email object"
+    ({"subject": "top", "bodyStructure": {"partId": "1", "type": "text/plain",
+                                          "header:Subject": "part"},
+      "bodyValues": {"1": {"value": "x"}}}, ("bodyStructure",)),
+    ({"header:X-A": " top", "bodyStructure": {"partId": "1", "type": "text/plain",
+                                              "header:x-a": " part"},
+      "bodyValues": {"1": {"value": "x"}}}, ("bodyStructure",)),
+    # "The size property MUST be omitted if a partId is given"
+    ({"bodyStructure": {"partId": "1", "type": "text/plain", "size": 2},
+      "bodyValues": {"1": {"value": "ok"}}}, ("bodyStructure",)),
+    # RFC 5322 section 3.6: Subject and Date occur at most once
+    ({**_TEXT, "header:Subject:all": ["a", "b"]}, ("header:Subject:all",)),
+])
+def test_rfc_8621_section_4_6_creation_rules(values: dict[str, Any],
+                                             props: tuple[str, ...]) -> None:
+    """RFC 8621 section 4.6's rules on the create object: each broken one is
+    invalidProperties naming the properties, never another exception."""
+    with pytest.raises(SetError) as e:
+        compose(values, {}, now=0, domain="example.com")
+    assert e.value.type == "invalidProperties" and e.value.properties == props
+
+
+def test_a_body_structure_may_carry_fields_the_email_does_not() -> None:
+    raw = compose({"bodyStructure": {"partId": "1", "type": "text/plain",
+                                     "header:Subject": "from the part",
+                                     "header:X-A:all": ["a", "b"]},
+                   "bodyValues": {"1": {"value": "x"}}}, {}, now=0,
+                  domain="example.com").raw
+    assert b"\r\nSubject: from the part\r\n" in raw
+    assert b"X-A: a\r\nX-A: b\r\n" in raw
+
+
 def test_blob_ids_of_every_part() -> None:
     assert blob_ids_of({"bodyStructure": {"subParts": [{"blobId": "a"}, {"subParts": [
         {"blobId": "b"}, {"blobId": "a"}]}]}, "attachments": [{"blobId": "c"}]}) == [
