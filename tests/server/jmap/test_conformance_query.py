@@ -115,6 +115,14 @@ async def test_thread_conditions_and_collapse_threads(mail: Mail) -> None:
         # the filter first: the thread's email that passes it stands for the thread
         assert await a.ids(filter={"hasKeyword": "tag"}, sort=newest,
                            collapseThreads=True) == [alone["id"], root["id"]]
+        # RFC 8621 section 3: a Thread's emailIds are "sorted by the receivedAt date of
+        # the Email, oldest first", whatever order they arrived in
+        early = await a.add("early", "2023-12-31T00:00:00Z", reply_to="root",
+                            subject="Re: about root")
+        threads = await one(c, "Thread/get", {"accountId": a.account,
+                                              "ids": [root["threadId"]]})
+        assert threads["list"] == [{"id": root["threadId"], "emailIds": [
+            early["id"], root["id"], reply["id"]]}]
 
 
 async def test_comparator_defaults_and_refusals(mail: Mail) -> None:
