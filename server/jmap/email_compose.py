@@ -90,28 +90,30 @@ def compose(values: JsonObject, blobs: Mapping[str, bytes], *, now: float,
         if mixed:
             raise SetError("invalidProperties", "bodyStructure excludes textBody, htmlBody "
                            "and attachments", properties=("bodyStructure", *mixed))
-        _no_field_twice(values)
         message = builder.part(values["bodyStructure"], "bodyStructure", top=True)
     else:
         message = builder.simple(values)
     top = _as_message(message)
+    _no_field_twice(values, top)
     generated = _headers(top, values, now=now, domain=domain)
     builder.check_all_values_used()
     return Composed(top.as_bytes(policy=policy.SMTP), builder.attachment_bytes, generated)
 
 
-def _no_field_twice(values: JsonObject) -> None:
+def _no_field_twice(values: JsonObject, top: EmailMessage) -> None:
     """Section 4.6: "the bodyStructure EmailBodyPart MUST NOT contain a property
     representing a header field that is already defined on the top-level Email
-    object"."""
-    top = {_field_of(k) for k in values if k.startswith("header:")}
-    top.update(field.lower() for prop, field in TOP_FIELDS.items()
-               if values.get(prop) is not None)
-    structure = values["bodyStructure"]
-    if isinstance(structure, dict):
-        both = sorted(k for k in structure if k.startswith("header:") and _field_of(k) in top)
-        if both:
-            raise _invalid("bodyStructure", f"{both[0]}: the Email itself has this field")
+    object"; the same holds for the one textBody or htmlBody part that is the whole
+    message (its fields and the Email's are one header)."""
+    defined = {_field_of(k) for k in values if k.startswith("header:")
+               if not _field_of(k).startswith("content-")}  # refused anyway (_headers)
+    defined.update(field.lower() for prop, field in TOP_FIELDS.items()
+                   if values.get(prop) is not None)
+    both = sorted(defined & {name.lower() for name in top.keys()})
+    if both:
+        given = tuple(p for p in BODY[:4] if p in values)
+        raise SetError("invalidProperties", f"the Email and its body part both give "
+                       f"{both[0]}", properties=given or ("bodyStructure",))
 
 
 def _as_message(part: MIMEPart) -> EmailMessage:

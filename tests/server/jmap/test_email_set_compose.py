@@ -119,6 +119,13 @@ _TEXT = {"textBody": [{"partId": "1", "type": "text/plain"}],
     # "The size property MUST be omitted if a partId is given"
     ({"bodyStructure": {"partId": "1", "type": "text/plain", "size": 2},
       "bodyValues": {"1": {"value": "ok"}}}, ("bodyStructure",)),
+    # the one textBody part is the message: its fields and the Email's are one header
+    ({"subject": "top", "textBody": [{"partId": "1", "type": "text/plain",
+                                      "header:Subject": "part"}],
+      "bodyValues": {"1": {"value": "x"}}}, ("textBody",)),
+    ({"sentAt": "2020-01-01T00:00:00Z", "htmlBody": [
+        {"partId": "1", "type": "text/html", "header:Date": " Mon, 1 Jan 2024 10:00 +0000"}],
+      "bodyValues": {"1": {"value": "x"}}}, ("htmlBody",)),
     # RFC 5322 section 3.6: Subject and Date occur at most once
     ({**_TEXT, "header:Subject:all": ["a", "b"]}, ("header:Subject:all",)),
 ])
@@ -214,3 +221,40 @@ def test_an_internationalised_domain_goes_out_as_its_a_label() -> None:
                    "textBody": [{"partId": "1", "type": "text/plain"}],
                    "bodyValues": {"1": {"value": "x"}}}, {}, now=0, domain="example.com").raw
     assert b"From: A <a@xn--exmple-cua.com>\r\n" in raw
+
+
+_FIELDS = st.sampled_from(["Subject", "subject", "Date", "Message-ID", "From", "X-A",
+                           "Content-Language", "Content-Type", "MIME-Version"])
+_TOP = st.dictionaries(st.sampled_from(["subject", "sentAt", "messageId", "from"]),
+                       st.sampled_from(["s", "2020-01-01T00:00:00Z", ["a@example.com"],
+                                        [{"email": "a@example.com"}]]), max_size=3)
+
+
+@given(top=_TOP, top_headers=st.lists(_FIELDS, max_size=3),
+       part_headers=st.lists(_FIELDS, max_size=3),
+       shape=st.sampled_from(["bodyStructure", "textBody", "htmlBody"]),
+       all_form=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_header_fields_anywhere_give_a_message_or_invalid_properties(
+        top: dict[str, Any], top_headers: list[str], part_headers: list[str], shape: str,
+        all_form: bool) -> None:
+    """Whatever header fields the Email and its body part give (each other's, twice,
+    Content-*), compose makes a message or refuses with invalidProperties (RFC 8621
+    section 4.6) - nothing else escapes (the email package's ValueError did)."""
+    kind = "text/html" if shape == "htmlBody" else "text/plain"
+    part: dict[str, Any] = {"partId": "1", "type": kind}
+    for n, field in enumerate(part_headers):
+        part[f"header:{field}" + (":all" if all_form else "")] = \
+            [f" v{n}", " w"] if all_form else f" v{n}"
+    values: dict[str, Any] = {**top, "bodyValues": {"1": {"value": "x"}},
+                              shape: part if shape == "bodyStructure" else [part]}
+    for n, field in enumerate(top_headers):
+        values[f"header:{field}"] = f" t{n}"
+    try:
+        raw = compose(values, {}, now=0, domain="example.com").raw
+    except SetError as e:
+        assert e.type == "invalidProperties" and e.properties
+        return
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    for once in ("Subject", "Date", "Message-ID", "From"):
+        assert len(parsed.get_all(once) or []) <= 1, raw
