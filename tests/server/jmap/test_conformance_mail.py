@@ -559,6 +559,7 @@ async def test_mailbox_sort_order_is_kept_and_sorts(mail: Mail) -> None:
         changed = await one(c, "Mailbox/changes", {"accountId": alice,
                                                    "sinceState": state})
         assert changed["updated"] == [z]
+        assert changed["updatedProperties"] is None  # section 2.2: not the counts only
 
 
 async def test_mailbox_roles_of_the_registry(mail: Mail) -> None:
