@@ -108,8 +108,10 @@ async def _render(store: MailStore, blobs: BlobStore, account_id: str, email_id:
     summary = load_summary(raw)
     if summary is None:  # stored without one: Email/get shows no blob property
         return {}
-    view = view_arg({"properties": properties, "bodyProperties": part_keys or None,
-                     "fetchAllBodyValues": True}, DEFAULT_PROPERTIES, with_id=False)
+    args: JsonObject = {"properties": list[JsonValue](properties),
+                        "bodyProperties": list[JsonValue](part_keys) or None,
+                        "fetchAllBodyValues": True}
+    view = view_arg(args, DEFAULT_PROPERTIES, with_id=False)
     try:
         return await render_email(summary, blob_id, BlobReader(blobs, blob_id), view)
     except BlobError as e:
