@@ -47,7 +47,9 @@ LAYOUT_VERSION = 1  # major version of everything below
 #      (see .metadata)
 # 1.6: subscribed names that have no mailbox ``subs`` (see .subscriptions); a mailbox's
 #      own subscription stays the flag of its record, so earlier data reads unchanged
-LAYOUT = (LAYOUT_VERSION, 6)  # (major, minor): layout["mail"] (see fdb_layers.layout)
+# 1.7: a mailbox record may end with its sort order (JMAP sortOrder); a record without
+#      one (every record of 1.6, and any of sort order 0) has sort order 0
+LAYOUT = (LAYOUT_VERSION, 7)  # (major, minor): layout["mail"] (see fdb_layers.layout)
 
 ROOT = Subspace(("mail",))
 # [account_id, storage] -> b"": detached storages of every account, for the cleaner
@@ -234,16 +236,20 @@ class MailboxRecord:
     storage: int  # 0: \Noselect (no messages); else the storage number = UIDVALIDITY
     subscribed: bool
     deleted: bool  # kept as a tombstone so that a repeated delete is a no-op
+    sort_order: int = 0  # JMAP's sortOrder (RFC 8621 section 2); layout 1.7
 
     def encode(self) -> bytes:
-        return pack(
-            (self.parent_id, self.name, self.role, self.storage, self.subscribed, self.deleted)
+        fields: tuple[TupleElement, ...] = (
+            self.parent_id, self.name, self.role, self.storage, self.subscribed, self.deleted
         )
+        # written only when set: a record of sort order 0 is the one of layout < 1.7
+        return pack(fields + (self.sort_order,) if self.sort_order else fields)
 
     @classmethod
     def decode(cls, raw: bytes) -> MailboxRecord:
-        p, n, r, s, sub, d = unpack(raw)
-        return cls(str(p), str(n), str(r), int(s), bool(sub), bool(d))
+        p, n, r, s, sub, d, *rest = unpack(raw)
+        return cls(str(p), str(n), str(r), int(s), bool(sub), bool(d),
+                   int(rest[0]) if rest else 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,7 +55,10 @@ from .layout import (
 
 DELIMITER = "/"
 INBOX = "INBOX"
-ROLES = ("inbox", "drafts", "sent", "junk", "trash", "archive")
+ROLES = ("inbox", "drafts", "sent", "junk", "trash", "archive")  # every account has each
+# a role a mailbox may be given, of which no account gets a mailbox made: \Important
+# (RFC 8457 section 3; JMAP's "important", RFC 8621 section 2)
+OPTIONAL_ROLES = ("important",)
 MAX_NAME_BYTES = 255
 MAX_DEPTH = 32
 MAX_UIDVALIDITY = 2**32 - 1
@@ -70,6 +73,7 @@ class Mailbox:
     role: str | None
     subscribed: bool
     uidvalidity: int  # 0: \Noselect
+    sort_order: int = 0  # JMAP's sortOrder (RFC 8621 section 2)
 
     @property
     def selectable(self) -> bool:
@@ -180,6 +184,7 @@ def _public(mailbox_id: str, rec: MailboxRecord, path: str) -> Mailbox:
         role=rec.role or None,
         subscribed=rec.subscribed,
         uidvalidity=rec.storage,
+        sort_order=rec.sort_order,
     )
 
 
@@ -221,6 +226,7 @@ async def insert_mailbox(
     *,
     role: str = "",
     subscribed: bool | None = None,
+    sort_order: int = 0,
 ) -> MailboxRecord:
     """Write a new mailbox (checks done by the caller).  ``subscribed=None``: subscribed
     if its name is (RFC 3501 section 6.3.6: the name outlived an earlier mailbox, or was
@@ -228,7 +234,7 @@ async def insert_mailbox(
     subscription."""
     modseq = await changes.modseq()
     storage = await _new_storage(tr, keys, mailbox_id, modseq)
-    rec = MailboxRecord(parent_id, name, role, storage, False, False)
+    rec = MailboxRecord(parent_id, name, role, storage, False, False, sort_order)
     kept = await take_name(tr, keys, await _path_of(tr, keys, rec))
     rec = replace(rec, subscribed=kept if subscribed is None else subscribed)
     tr.set(keys.mailbox.pack((mailbox_id,)), rec.encode())
@@ -335,6 +341,7 @@ async def create_mailbox(
     parent_id: str | None = None,
     role: str | None = None,
     subscribed: bool | None = None,
+    sort_order: int = 0,
 ) -> Mailbox:
     """Create one mailbox under ``parent_id`` (JMAP Mailbox/set create; IMAP CREATE with
     a special use).  ``subscribed=None``: as its name is (see :func:`insert_mailbox`)."""
@@ -346,18 +353,21 @@ async def create_mailbox(
             return _public(mailbox_id, existing, await _path_of(tr, keys, existing))
         raise MailboxExists(f"mailbox id {mailbox_id!r} is taken")
     _check_name(name)
+    if not 0 <= sort_order < 2**31:
+        raise ValueError("a sort order is in [0, 2^31)")
     if parent:
         await load_mailbox(tr, keys, parent)
     if await find_child(tr, keys, parent, name) is not None:
         raise MailboxExists(name)
     if role:
-        if role not in ROLES:
+        if role not in ROLES + OPTIONAL_ROLES:
             raise ValueError(f"unknown role {role!r}")
         if await tr.get(keys.role.pack((role,))) is not None:
             raise RoleExists(role)
     changes = ChangeSet(tr, keys)
     rec = await insert_mailbox(
-        tr, keys, changes, mailbox_id, parent, name, role=role or "", subscribed=subscribed
+        tr, keys, changes, mailbox_id, parent, name, role=role or "", subscribed=subscribed,
+        sort_order=sort_order,
     )
     return _public(mailbox_id, rec, await _path_of(tr, keys, rec))
 
@@ -618,6 +628,20 @@ async def set_subscribed(
         await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
 
 
+async def set_sort_order(
+    tr: Transaction, account_id: str, mailbox_id: str, sort_order: int
+) -> None:
+    """JMAP's sortOrder of a mailbox (RFC 8621 section 2: 0 <= sortOrder < 2^31,
+    ValueError otherwise)."""
+    if not 0 <= sort_order < 2**31:
+        raise ValueError("a sort order is in [0, 2^31)")
+    keys = account_keys(account_id)
+    rec = await load_mailbox(tr, keys, mailbox_id)
+    if rec.sort_order != sort_order:
+        tr.set(keys.mailbox.pack((mailbox_id,)), replace(rec, sort_order=sort_order).encode())
+        await ChangeSet(tr, keys).record(MAILBOX, mailbox_id, UPDATED)
+
+
 async def set_role(
     tr: Transaction, account_id: str, mailbox_id: str, role: str | None
 ) -> Mailbox:
@@ -629,7 +653,7 @@ async def set_role(
     rec = await load_mailbox(tr, keys, mailbox_id)
     new = role or ""
     if rec.role != new:
-        if new not in ROLES + ("",):
+        if new not in ROLES + OPTIONAL_ROLES + ("",):
             raise ValueError(f"unknown role {role!r}")
         if "inbox" in (rec.role, new):
             raise ValueError("the inbox role stays with INBOX")

@@ -144,21 +144,28 @@ class Downloads:
         if found is None:
             return _not_found()
         accept = request.query_params.get("accept", "")
-        media = accept if _MEDIA_TYPE.fullmatch(accept) else found.type
+        # RFC 8620 section 6.2: type is "The type for the server to set in the
+        # Content-Type header of the response": the client's, as it gave it
+        given = _MEDIA_TYPE.fullmatch(accept) is not None
+        media = accept if given else found.type
         charset = found.part.charset if found.part is not None else None
-        if media.lower().startswith("text/") and "charset" not in media.lower():
-            # the octets are served as they are: say their charset (Starlette would
-            # otherwise claim UTF-8 for any text/*)
+        if not given and media.lower().startswith("text/") and "charset" not in media.lower():
+            # no usable type given: the octets are served as they are, with their charset
             media = f"{media}; charset={charset or 'us-ascii'}"
-        headers = {"Content-Disposition": content_disposition(request.path_params["name"]),
+        # set as a header, not Starlette's media_type (which adds "; charset=utf-8" to
+        # any text/* type without one)
+        headers = {"Content-Type": media,
+                   "Content-Disposition": content_disposition(request.path_params["name"]),
                    "Cache-Control": CACHE, "Accept-Ranges": "bytes",
                    "ETag": f'"{blob_id}"', "X-Content-Type-Options": "nosniff"}
         if request.headers.get("if-none-match", "").strip() in (headers["ETag"], "*"):
-            return Response(status_code=304, headers=headers)  # blobs never change
+            # blobs never change; no representation metadata (RFC 9110 section 15.4.5)
+            return Response(status_code=304, headers={
+                k: v for k, v in headers.items() if k != "Content-Type"})
         try:
             if found.part is not None and found.part.encoding not in _IDENTITY:
                 data = await self._decoded(found.part, found.blob_id)
-                return _bytes_response(data, request, media, headers)
+                return _bytes_response(data, request, headers)
             start, size = await self._extent(found)
         except BlobError:
             return _not_found()
@@ -172,7 +179,7 @@ class Downloads:
         headers["Content-Length"] = str(end - first)
         body = self._stream(found.blob_id, start + first, start + end)
         return StreamingResponse(body, status_code=206 if isinstance(wanted, tuple) else 200,
-                                 media_type=media, headers=headers)
+                                 headers=headers)
 
     async def _extent(self, found: Found) -> tuple[int, int]:
         """(offset in the stored blob, size) of what is downloaded."""
@@ -190,17 +197,17 @@ class Downloads:
                 yield chunk
 
 
-def _bytes_response(data: bytes, request: HttpRequest, media: str,
+def _bytes_response(data: bytes, request: HttpRequest,
                     headers: dict[str, str]) -> Response:
     wanted = parse_range(request.headers.get("range"), len(data))
     if wanted is False:
         return Response(status_code=416,
                         headers={**headers, "Content-Range": f"bytes */{len(data)}"})
     if wanted is None:
-        return Response(data, media_type=media, headers=headers)
+        return Response(data, headers=headers)
     start, end = wanted
     headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(data)}"
-    return Response(data[start:end], status_code=206, media_type=media, headers=headers)
+    return Response(data[start:end], status_code=206, headers=headers)
 
 
 def _not_found() -> Response:

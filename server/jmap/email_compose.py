@@ -21,7 +21,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 
-from .errors import SetError
+from .errors import MethodError, SetError
+from .headers import parse_header_property
 from .json import JsonObject, JsonValue
 from .mail import parse_utc_date
 
@@ -29,6 +30,8 @@ ADDRESS_HEADERS = {"from": "From", "to": "To", "cc": "Cc", "bcc": "Bcc",
                    "replyTo": "Reply-To", "sender": "Sender"}
 ID_HEADERS = {"messageId": "Message-ID", "inReplyTo": "In-Reply-To",
               "references": "References"}
+# every property that stands for a header field of the message
+TOP_FIELDS = {**ADDRESS_HEADERS, **ID_HEADERS, "subject": "Subject", "sentAt": "Date"}
 ENVELOPE = ("mailboxIds", "keywords", "receivedAt")
 BODY = ("bodyStructure", "textBody", "htmlBody", "attachments", "bodyValues")
 SERVER_SET = ("id", "blobId", "threadId", "size", "hasAttachment", "preview", "headers")
@@ -47,6 +50,7 @@ def _invalid(prop: str, description: str) -> SetError:
 class Composed:
     raw: bytes
     attachment_bytes: int  # the bytes of the parts taken from blobs
+    generated: tuple[str, ...]  # "messageId", "sentAt": their header made by the server
 
 
 def blob_ids_of(values: JsonObject) -> list[str]:
@@ -90,9 +94,26 @@ def compose(values: JsonObject, blobs: Mapping[str, bytes], *, now: float,
     else:
         message = builder.simple(values)
     top = _as_message(message)
-    _headers(top, values, now=now, domain=domain)
+    _no_field_twice(values, top)
+    generated = _headers(top, values, now=now, domain=domain)
     builder.check_all_values_used()
-    return Composed(top.as_bytes(policy=policy.SMTP), builder.attachment_bytes)
+    return Composed(top.as_bytes(policy=policy.SMTP), builder.attachment_bytes, generated)
+
+
+def _no_field_twice(values: JsonObject, top: EmailMessage) -> None:
+    """Section 4.6: "the bodyStructure EmailBodyPart MUST NOT contain a property
+    representing a header field that is already defined on the top-level Email
+    object"; the same holds for the one textBody or htmlBody part that is the whole
+    message (its fields and the Email's are one header)."""
+    defined = {_field_of(k) for k in values if k.startswith("header:")
+               if not _field_of(k).startswith("content-")}  # refused anyway (_headers)
+    defined.update(field.lower() for prop, field in TOP_FIELDS.items()
+                   if values.get(prop) is not None)
+    both = sorted(defined & {name.lower() for name in top.keys()})
+    if both:
+        given = tuple(p for p in BODY[:4] if p in values)
+        raise SetError("invalidProperties", f"the Email and its body part both give "
+                       f"{both[0]}", properties=given or ("bodyStructure",))
 
 
 def _as_message(part: MIMEPart) -> EmailMessage:
@@ -186,8 +207,10 @@ class _Builder:
             part = self._multipart(subtype, [self.part(s, prop) for s in subparts])
         elif isinstance(spec.get("partId"), str):
             part_id = str(spec["partId"])
-            if "blobId" in spec or "charset" in spec:
-                raise _invalid(prop, "a part with partId has no blobId and no charset")
+            # section 4.6: partId and blobId "MUST NOT both be given"; charset and size
+            # "MUST be omitted if a partId is given"
+            if "blobId" in spec or "charset" in spec or "size" in spec:
+                raise _invalid(prop, "a part with partId has no blobId, charset or size")
             if part_id not in self.values:
                 raise _invalid(prop, f"no bodyValues for partId {part_id!r}")
             self.used.add(part_id)
@@ -239,6 +262,7 @@ class _Builder:
             if not isinstance(language, list) or not all(isinstance(x, str) for x in language):
                 raise _invalid(prop, "language must be a list of strings")
             part["Content-Language"] = ", ".join(str(x) for x in language)
+        _one_property_per_field(spec, prop)
         for key, value in spec.items():
             if key.startswith("header:"):
                 _raw_header(part, key, value, prop)
@@ -279,15 +303,40 @@ def _raw_header(part: MIMEPart, key: str, value: JsonValue, prop: str) -> None:
     if not name or any(not "\x21" <= c <= "\x7e" or c == ":" for c in name) or \
             form not in _FORMS or tail not in ("", "all"):
         raise _invalid(where, f"{key}: not a header property we can set")
+    try:  # section 4.6: "MUST NOT be specified in parsed forms that are forbidden"
+        parse_header_property(key)
+    except MethodError as e:
+        raise _invalid(where, e.description or key) from None
     values = value if tail == "all" else [value]
     if not isinstance(values, list):
         raise _invalid(where, f"{key}: :all takes a list of values")
     del part[name]
-    for one in values:
-        if form == "asAddresses":
-            _set_addresses(part, name, one, where)
-        else:
-            part[name] = _FORMS[form](one, where)
+    try:
+        for one in values:
+            if form == "asAddresses":
+                _set_addresses(part, name, one, where)
+            else:
+                part[name] = _FORMS[form](one, where)
+    except ValueError as e:  # a field RFC 5322 allows once (Subject, Date...) given twice
+        raise _invalid(where, f"{key}: {e}") from None
+
+
+def _field_of(key: str) -> str:
+    return key[len("header:"):].partition(":")[0].lower()
+
+
+def _one_property_per_field(values: JsonObject, where: str) -> None:
+    """Section 4.6: "There MUST NOT be two properties that represent the same header
+    field (e.g., "header:from" and "from") within the Email or particular
+    EmailBodyPart" - here two ``header:`` properties of one field, in any case or form
+    (the convenience properties are checked by the caller)."""
+    seen: dict[str, str] = {}
+    for key in values:
+        if key.startswith("header:"):
+            other = seen.setdefault(_field_of(key), key)
+            if other != key:
+                raise SetError("invalidProperties", f"{other} and {key} name one header",
+                               properties=(where,) if where else (other, key))
 
 
 def _text_value(value: JsonValue, where: str) -> str:
@@ -413,18 +462,25 @@ _FORMS: dict[str, Callable[[JsonValue, str], str]] = {
 }
 
 
-def _headers(message: EmailMessage, values: JsonObject, *, now: float, domain: str) -> None:
+def _headers(message: EmailMessage, values: JsonObject, *, now: float,
+             domain: str) -> tuple[str, ...]:
+    """Sets the message's header fields; returns the properties whose header the server
+    generated (a Date, a Message-ID)."""
+    generated: list[str] = []
     header_keys = {k for k in values if k.startswith("header:")}
+    _one_property_per_field(values, "")
     for key in header_keys:
-        name = key[len("header:"):].partition(":")[0].lower()
+        name = _field_of(key)
         clash = [p for p, h in (*ADDRESS_HEADERS.items(), *ID_HEADERS.items(),
                                 ("subject", "Subject"), ("sentAt", "Date"))
                  if h.lower() == name and p in values]
         if clash:
             raise SetError("invalidProperties", f"{key} and {clash[0]} name one header",
                            properties=(key, clash[0]))
-        if name in ("content-type", "content-transfer-encoding", "mime-version"):
-            raise _invalid(key, f"{key} is set by the server")
+        # section 4.6: "Header fields beginning with "Content-" MUST NOT be specified on
+        # the Email object, only on EmailBodyPart objects"
+        if name.startswith("content-") or name == "mime-version":
+            raise _invalid(key, f"{key} is not a header of the Email object")
         _raw_header(message, key, values[key], "")
     for prop, header in ADDRESS_HEADERS.items():
         if values.get(prop) is not None:
@@ -443,7 +499,10 @@ def _headers(message: EmailMessage, values: JsonObject, *, now: float, domain: s
     elif "Date" not in message:
         message["Date"] = format_datetime(datetime.datetime.fromtimestamp(
             now, datetime.UTC))
+        generated.append("sentAt")
     if "Message-ID" not in message:
         message["Message-ID"] = f"<{secrets.token_hex(16)}@{domain}>"
+        generated.append("messageId")
     if "MIME-Version" not in message:
         message["MIME-Version"] = "1.0"
+    return tuple(generated)

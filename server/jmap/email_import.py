@@ -47,6 +47,16 @@ def _invalid(prop: str, description: str) -> SetError:
     return SetError("invalidProperties", description, properties=(prop,))
 
 
+def _all_invalid(errors: list[SetError]) -> SetError:
+    """One SetError for several: invalidProperties naming each invalid property, or the
+    first error of another type (tooManyKeywords)."""
+    other = [e for e in errors if e.type != "invalidProperties"]
+    if other:
+        return other[0]
+    return SetError("invalidProperties", "; ".join(e.description or "" for e in errors),
+                    properties=tuple(p for e in errors for p in e.properties))
+
+
 def keywords_value(value: JsonValue, prop: str = "keywords") -> tuple[str, ...]:
     """``keywords: String[Boolean]`` (every value true), lowercase."""
     if not isinstance(value, dict):
@@ -161,17 +171,32 @@ class EmailImport:
         unknown = sorted(set(spec) - {"blobId", "mailboxIds", "keywords", "receivedAt"})
         if unknown:
             raise SetError("invalidProperties", "unknown properties", properties=tuple(unknown))
+        # RFC 8620 section 5.3: invalidProperties lists every invalid property, so
+        # each is checked before one SetError names them all
+        invalid: list[SetError] = []
         raw_blob = spec.get("blobId")
         if not isinstance(raw_blob, str):
-            raise _invalid("blobId", "blobId must be an id")
-        blob_id = resolve_creation_id(ctx, raw_blob)
-        mailbox_ids = mailbox_ids_value(ctx, spec.get("mailboxIds"))
-        keywords = keywords_value(spec.get("keywords", {}))
+            invalid.append(_invalid("blobId", "blobId must be an id"))
+        mailbox_ids: tuple[str, ...] = ()
+        keywords: tuple[str, ...] = ()
+        received_at: float | None = None
+        try:
+            mailbox_ids = mailbox_ids_value(ctx, spec.get("mailboxIds"))
+        except SetError as e:
+            invalid.append(e)
+        try:
+            keywords = keywords_value(spec.get("keywords", {}))
+        except SetError as e:
+            invalid.append(e)
         received = spec.get("receivedAt")
         try:
             received_at = None if received is None else parse_utc_date(received, "receivedAt")
         except MethodError:
-            raise _invalid("receivedAt", "receivedAt must be a UTCDate") from None
+            invalid.append(_invalid("receivedAt", "receivedAt must be a UTCDate"))
+        if invalid:
+            raise _all_invalid(invalid)
+        assert isinstance(raw_blob, str)
+        blob_id = resolve_creation_id(ctx, raw_blob)
         if blob_id not in usable:
             raise SetError("blobNotFound", notFound=[raw_blob])
         stored = await deliver(self.delivery, ctx, account_id, BlobRef(blob_id, 0),

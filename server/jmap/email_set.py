@@ -32,6 +32,7 @@ from fdb_layers.mail import (
 from server.blobs import BlobStore
 from server.blobs.base import BlobError, BlobNotFound
 from server.delivery import Delivery
+from server.mime import parse_message
 
 from .args import (
     account_arg,
@@ -50,6 +51,7 @@ from .email_compose import ENVELOPE, blob_ids_of, compose
 from .email_get import SUMMARY_PROPERTIES, load_summary, record_properties, \
     summary_properties
 from .email_import import current_state, deliver, keywords_value, mailbox_ids_value
+from .email_unchanged import without_unchanged_body
 from .errors import MethodError, SetError
 from .json import JsonObject, JsonValue
 from .mail import MAIL, MailStore, parse_utc_date, utc_date
@@ -91,6 +93,8 @@ class EmailSet:
             ctx.record_created(creation_id, str(record["id"]))
 
         async def update_one(email_id: str, patch: JsonObject) -> None:
+            patch = await without_unchanged_body(self.store, self.blobs, account.id,
+                                                 email_id, patch)
             await self.store.run(account.id, _update, ctx, email_id, patch)
         update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
@@ -150,10 +154,15 @@ class EmailSet:
                            now=self.clock(), domain=domain)
         stored = await deliver(self.delivery, ctx, account_id, composed.raw, mailbox_ids,
                                keywords, received_at)
-        # RFC 8620 section 5.3: the server-set properties, and those the client left to
-        # their section 4.1.1 defaults (keywords {}, receivedAt the time of creation)
+        # RFC 8620 section 5.3: the server-set properties (RFC 8621 section 4.1: id,
+        # blobId, threadId, size, hasAttachment, preview), those whose header the server
+        # made (section 4.6: messageId, sentAt) and those the client left to their
+        # section 4.1.1 defaults (keywords {}, receivedAt the time of creation), each as
+        # Email/get shows it
         out: JsonObject = {"id": stored.email_id, "blobId": stored.blob_id,
                            "threadId": stored.thread_id, "size": len(composed.raw)}
+        out.update(summary_properties(parse_message(composed.raw),
+                                      ("hasAttachment", "preview", *composed.generated)))
         if "keywords" not in values:
             out["keywords"] = {}
         if received is None:
@@ -185,8 +194,8 @@ async def _without_unchanged(tr: Transaction, account_id: str, email: Email,
     8620 section 5.3 refuses those "immutable and different to the current server
     value" (invalidProperties), so a client may send back what it got.  The record's
     properties and the summary's (section 4.1.3's convenience headers, preview,
-    hasAttachment) are compared; any other immutable one (headers, header:*, body
-    parts) is refused as changed, as is a patch path into an immutable property."""
+    hasAttachment) are compared (those of the blob went before the transaction:
+    :mod:`.email_unchanged`); a patch path into an immutable property is refused."""
     immutable = {key for key in patch if key.partition("/")[0] not in MUTABLE}
     if not immutable:
         return patch

@@ -92,7 +92,8 @@ async def mailbox_records(tr: Transaction, account_id: str, properties: Sequence
     for box in await list_mailboxes(tr, account_id):
         record: JsonObject = {
             "id": box.id, "name": box.name, "parentId": box.parent_id or None,
-            "role": box.role or None, "sortOrder": 0, "myRights": rights(box.role),
+            "role": box.role or None, "sortOrder": box.sort_order,
+            "myRights": rights(box.role),
             "isSubscribed": box.subscribed}
         if wanted is not None and box.id not in wanted:
             pass  # not asked for: its id is enough
@@ -185,7 +186,8 @@ def _sorted(boxes: list[Mailbox], sort: Sequence[Comparator]) -> list[Mailbox]:
     for comparator in reversed(sort):
         if comparator.property == "name":
             out.sort(key=lambda b: b.name.casefold(), reverse=not comparator.is_ascending)
-        # sortOrder is 0 for every mailbox: the order stays as it is
+        elif comparator.property == "sortOrder":
+            out.sort(key=lambda b: b.sort_order, reverse=not comparator.is_ascending)
     return out
 
 

@@ -2,8 +2,7 @@
 transaction of the mail layer (so one failure leaves the others done), the layer's
 refusals reported as the SetErrors the RFC names.
 
-What the layer does not keep is refused rather than dropped: sortOrder is always 0.  A role
-can be set or cleared by update as long as each role stays with one mailbox (RFC 8621
+A role can be set or cleared by update as long as each role stays with one mailbox (RFC 8621
 section 2); the inbox role stays with INBOX, which cannot be renamed, moved or
 destroyed either (``forbidden``, as its myRights say)."""
 
@@ -12,6 +11,7 @@ from __future__ import annotations
 import secrets
 
 from fdb_layers.mail import (
+    OPTIONAL_ROLES,
     ROLES,
     InvalidMailboxName,
     Mailbox,
@@ -29,6 +29,7 @@ from fdb_layers.mail import (
     get_state,
     rename_mailbox,
     set_role,
+    set_sort_order,
     set_subscribed,
 )
 
@@ -61,8 +62,10 @@ def _invalid(prop: str, description: str) -> SetError:
     return SetError("invalidProperties", description, properties=(prop,))
 
 
-def _check(ctx: CallContext, values: JsonObject) -> tuple[str, str | None, str | None, bool]:
-    """(name, parentId, role, isSubscribed) of a create or a patched mailbox."""
+def _check(ctx: CallContext, values: JsonObject
+           ) -> tuple[str, str | None, str | None, bool, int]:
+    """(name, parentId, role, isSubscribed, sortOrder) of a create or a patched
+    mailbox."""
     unknown = sorted(set(values) - set(SETTABLE) - set(SERVER_SET))
     if unknown:
         raise SetError("invalidProperties", "unknown properties",
@@ -72,17 +75,40 @@ def _check(ctx: CallContext, values: JsonObject) -> tuple[str, str | None, str |
         raise _invalid("name", "name must be a non-empty string")
     if parent is not None and not isinstance(parent, str):
         raise _invalid("parentId", "parentId must be an id or null")
-    if role is not None and role not in ROLES:
-        raise _invalid("role", f"role must be one of {', '.join(ROLES)} or null")
-    if values.get("sortOrder", 0) != 0:
-        raise _invalid("sortOrder", "sortOrder is not stored: it is always 0")
+    # section 2: a role "MUST be one of the Mailbox attribute names listed in the IANA
+    # 'IMAP Mailbox Name Attributes' registry ..., converted to lowercase"; of those,
+    # the special uses this server keeps: not all and flagged (views of other
+    # mailboxes, which a mailbox of ours cannot be) nor the attributes that say how a
+    # mailbox stands (haschildren, noselect, subscribed, ...), which are no purpose
+    if role is not None and role not in ROLES + OPTIONAL_ROLES:
+        raise _invalid("role", "role must be one of "
+                       f"{', '.join(ROLES + OPTIONAL_ROLES)} or null")
+    # section 2: "The number MUST be an integer in the range 0 <= sortOrder < 2^31"
+    sort_order = values.get("sortOrder", 0)
+    if not isinstance(sort_order, int) or isinstance(sort_order, bool) \
+            or not 0 <= sort_order < 2**31:
+        raise _invalid("sortOrder", "sortOrder must be an integer in [0, 2^31)")
     # RFC 8621 section 2: isSubscribed "SHOULD default ... true for any new Mailboxes
     # created by the user themself" (an update always has the current value here)
     subscribed = values.get("isSubscribed", True)
     if not isinstance(subscribed, bool):
         raise _invalid("isSubscribed", "isSubscribed must be true or false")
     parent_id = resolve_creation_id(ctx, parent) if parent is not None else None
-    return name, parent_id, role if isinstance(role, str) else None, subscribed
+    return name, parent_id, role if isinstance(role, str) else None, subscribed, sort_order
+
+
+def _check_server_set(values: JsonObject, role: str | None) -> None:
+    """RFC 8620 section 5.3: "The client MUST omit any properties that may only be set
+    by the server"; as for an update, those given with the value the server gives a new
+    mailbox (no emails, the rights of its role) are let through, and the others (the id
+    always: it is not chosen yet) are invalidProperties naming them."""
+    new: JsonObject = {"totalEmails": 0, "unreadEmails": 0, "totalThreads": 0,
+                       "unreadThreads": 0, "myRights": rights(role)}
+    different = sorted(p for p in SERVER_SET
+                       if p in values and (p not in new or values[p] != new[p]))
+    if different:
+        raise SetError("invalidProperties", "server-set properties",
+                       properties=tuple(different))
 
 
 def _parents_first(create: JsonObject) -> list[str]:
@@ -107,14 +133,16 @@ def _parents_first(create: JsonObject) -> list[str]:
 
 def _record(box: Mailbox) -> JsonObject:
     return {"name": box.name, "parentId": box.parent_id or None, "role": box.role or None,
-            "sortOrder": 0, "isSubscribed": box.subscribed}
+            "sortOrder": box.sort_order, "isSubscribed": box.subscribed}
 
 
 async def _create(tr: Transaction, account_id: str, mailbox_id: str, name: str,
-                  parent_id: str | None, role: str | None, subscribed: bool) -> Mailbox:
+                  parent_id: str | None, role: str | None, subscribed: bool,
+                  sort_order: int) -> Mailbox:
     try:
         return await create_mailbox(tr, account_id, name, mailbox_id=mailbox_id,
-                                    parent_id=parent_id, role=role, subscribed=subscribed)
+                                    parent_id=parent_id, role=role, subscribed=subscribed,
+                                    sort_order=sort_order)
     except MailboxNotFound:
         raise _invalid("parentId", "no such parent mailbox") from None
     except RoleExists:
@@ -174,7 +202,7 @@ async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id
     current = _record(box)
     patch = await _without_unchanged(tr, account_id, mailbox_id, patch)
     patched = apply_patch(current, patch)
-    name, parent_id, role, subscribed = _check(ctx, patched)
+    name, parent_id, role, subscribed, sort_order = _check(ctx, patched)
     if role != current["role"]:
         await _set_role(tr, account_id, mailbox_id, current["role"], role)
     if (name, parent_id) != (current["name"], current["parentId"]):
@@ -191,6 +219,8 @@ async def _update(tr: Transaction, account_id: str, ctx: CallContext, mailbox_id
             raise _invalid("parentId" if moved else "name", str(e)) from None
     if subscribed != current["isSubscribed"]:
         await set_subscribed(tr, account_id, mailbox_id, subscribed)
+    if sort_order != current["sortOrder"]:
+        await set_sort_order(tr, account_id, mailbox_id, sort_order)
 
 
 async def _destroy(tr: Transaction, account_id: str, mailbox_id: str,
@@ -239,16 +269,13 @@ class MailboxSet:
             try:
                 if not isinstance(values, dict):
                     raise SetError("invalidProperties", "a mailbox must be an object")
-                given = sorted(p for p in SERVER_SET if p in values)
-                if given:
-                    raise SetError("invalidProperties", "server-set properties",
-                                   properties=tuple(given))
-                name, parent_id, role, subscribed = _check(ctx, values)
+                name, parent_id, role, subscribed, sort_order = _check(ctx, values)
+                _check_server_set(values, role)
                 # chosen before the transaction: a retry after an unknown commit result
                 # finds the mailbox it made (create_mailbox is idempotent per id)
                 new_id = "j" + secrets.token_hex(8)
                 box = await self.store.run(account.id, _create, new_id, name, parent_id,
-                                           role, subscribed)
+                                           role, subscribed, sort_order)
             except SetError as e:
                 not_created[creation_id] = e.to_json()
                 continue
@@ -257,7 +284,7 @@ class MailboxSet:
             # defaulted (parentId and role null, sortOrder 0 when not given)
             created[creation_id] = {
                 "id": box.id, "parentId": box.parent_id or None, "role": box.role or None,
-                "sortOrder": 0,
+                "sortOrder": box.sort_order,
                 "isSubscribed": box.subscribed, "totalEmails": 0, "unreadEmails": 0,
                 "totalThreads": 0, "unreadThreads": 0, "myRights": rights(box.role)}
 

@@ -35,7 +35,7 @@ from .errors import bad, no
 from .state import Session
 
 SPECIAL_USE = {"drafts": "\\Drafts", "sent": "\\Sent", "junk": "\\Junk", "trash": "\\Trash",
-               "archive": "\\Archive"}
+               "archive": "\\Archive", "important": "\\Important"}  # RFC 6154, RFC 8457
 
 
 def new_mailbox_id() -> str:
@@ -262,8 +262,8 @@ async def create(s: Session, cmd: c.Command) -> None:
         return
     roles = {ROLE_OF.get(attr.upper()) for attr in cmd.special_use}
     if None in roles or len(roles) != 1:
-        raise no("Only one of \\Archive \\Drafts \\Junk \\Sent \\Trash can be given",
-                 "USEATTR")
+        raise no("Only one of \\Archive \\Drafts \\Important \\Junk \\Sent \\Trash can be "
+                 "given", "USEATTR")
     (role,) = roles
     assert role is not None
     try:

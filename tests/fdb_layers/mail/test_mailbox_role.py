@@ -40,3 +40,20 @@ async def test_inbox_role_stays_and_unknown_roles_are_refused(engine: Engine) ->
         with pytest.raises(ValueError):
             await transact(engine, mailboxes.set_role, ACCOUNT, mailbox_id, role)
     assert await transact(engine, mailboxes.find_role, ACCOUNT, "inbox") == "inbox"
+
+
+async def test_the_important_role_is_optional(engine: Engine) -> None:
+    """RFC 8457's \\Important (JMAP "important"): no account gets a mailbox made with it,
+    a mailbox may be given it (at creation or later), one mailbox at most."""
+    await transact(engine, accounts.ensure_account, ACCOUNT)
+    assert await transact(engine, mailboxes.find_role, ACCOUNT, "important") is None
+    box = await twice(engine, mailboxes.create_mailbox, ACCOUNT, "Key", mailbox_id="k1",
+                      role="important")
+    assert box.role == "important"
+    other = await transact(engine, mailboxes.create_mailbox, ACCOUNT, "Other",
+                           mailbox_id="k2")
+    with pytest.raises(RoleExists):
+        await transact(engine, mailboxes.set_role, ACCOUNT, other.id, "important")
+    await twice(engine, mailboxes.set_role, ACCOUNT, box.id, None)
+    moved = await twice(engine, mailboxes.set_role, ACCOUNT, other.id, "important")
+    assert moved.role == "important"

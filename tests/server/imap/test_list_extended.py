@@ -125,6 +125,10 @@ async def test_special_use_selection_and_create_special_use(node: Node) -> None:
         out = c.command(b'a LIST "" "Old*"\r\n')
         assert out[:-1] == [b'* LIST (\\HasChildren) "/" Old\r\n',
                             b'* LIST (\\HasNoChildren \\Archive) "/" Old/Archived\r\n']
+        # RFC 8457 section 3: \Important, a special use no account is made with
+        assert c.command(b"c CREATE Keep (USE (\\Important))\r\n")[-1].startswith(b"c OK")
+        out = c.command(b'a LIST "" "Keep"\r\n')
+        assert out[:-1] == [b'* LIST (\\HasNoChildren \\Important) "/" Keep\r\n'], out
         c.close()
     await asyncio.to_thread(run)
 

@@ -520,3 +520,68 @@ async def test_the_inbox_keeps_its_role_name_and_place(mail: Mail) -> None:
         assert got["after"]["list"] == [
             {"id": inbox["id"], "role": "inbox", "name": inbox["name"], "parentId": None},
             {"id": other, "role": None, "name": "Other", "parentId": None}]
+
+
+async def test_mailbox_sort_order_is_kept_and_sorts(mail: Mail) -> None:
+    """RFC 8621 section 2: sortOrder "UnsignedInt (default: 0)" is the client's to set,
+    "an integer in the range 0 <= sortOrder < 2^31" (other values invalidProperties);
+    section 2.3: Mailbox/query sorts by it, ascending unless told; an update of it is
+    a Mailbox/changes update."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        made = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "z": {"name": "zzz", "sortOrder": 1}, "x": {"name": "xxx", "sortOrder": 2},
+            "y": {"name": "yyy", "sortOrder": 3},
+            "big": {"name": "big", "sortOrder": 2**31},
+            "neg": {"name": "neg", "sortOrder": -1},
+            "odd": {"name": "odd", "sortOrder": "1"}}})
+        for key in ("big", "neg", "odd"):
+            assert made["notCreated"][key]["type"] == "invalidProperties", key
+            assert made["notCreated"][key]["properties"] == ["sortOrder"], key
+        z, x, y = (made["created"][k]["id"] for k in ("z", "x", "y"))
+        got = await one(c, "Mailbox/get", {"accountId": alice, "ids": [z, x, y],
+                                           "properties": ["sortOrder"]})
+        assert [m["sortOrder"] for m in got["list"]] == [1, 2, 3]
+        ours = {"operator": "OR", "conditions": [{"name": n} for n in ("zzz", "xxx",
+                                                                       "yyy")]}
+        query = await one(c, "Mailbox/query", {"accountId": alice, "filter": ours,
+                                               "sort": [{"property": "sortOrder"}]})
+        assert query["ids"] == [z, x, y]
+        state = (await one(c, "Mailbox/get", {"accountId": alice, "ids": []}))["state"]
+        moved = await one(c, "Mailbox/set", {"accountId": alice, "update": {
+            z: {"sortOrder": 9}, x: {"sortOrder": 2**31}}})
+        assert set(moved["updated"]) == {z}
+        assert moved["notUpdated"][x]["properties"] == ["sortOrder"]
+        query = await one(c, "Mailbox/query", {"accountId": alice, "filter": ours,
+                                               "sort": [{"property": "sortOrder",
+                                                         "isAscending": False}]})
+        assert query["ids"] == [z, y, x]
+        changed = await one(c, "Mailbox/changes", {"accountId": alice,
+                                                   "sinceState": state})
+        assert changed["updated"] == [z]
+        assert changed["updatedProperties"] is None  # section 2.2: not the counts only
+
+
+async def test_mailbox_roles_of_the_registry(mail: Mail) -> None:
+    """RFC 8621 section 2: a role is a name of the IANA "IMAP Mailbox Name Attributes"
+    registry in lowercase.  "important" (RFC 8457) may be given, once per account; the
+    registry's names that no mailbox of ours can honour - views of other mailboxes
+    (all, flagged) and attributes that are no purpose (subscribed, haschildren,
+    noselect) - a name not in lowercase and one not in the registry are
+    invalidProperties naming role."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        refused = ("all", "flagged", "subscribed", "haschildren", "noselect", "Important",
+                   "inbox2")
+        made = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "key": {"name": "Key", "role": "important"},
+            "twin": {"name": "Twin", "role": "important"},
+            **{role: {"name": f"R {role}", "role": role} for role in refused}}})
+        assert set(made["created"]) == {"key"}, made
+        assert made["created"]["key"]["role"] == "important"
+        for key in ("twin", *refused):
+            assert made["notCreated"][key]["type"] == "invalidProperties", key
+            assert made["notCreated"][key]["properties"] == ["role"], key
+        query = await one(c, "Mailbox/query", {"accountId": alice,
+                                               "filter": {"role": "important"}})
+        assert query["ids"] == [made["created"]["key"]["id"]]

@@ -13,7 +13,7 @@ import pytest
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.test_push_subscription import PUSH, receiver
 from tests.server.jmap.test_submission import NO_WORKERS, draft, identity, roles
-from tests.server.jmap.writes import USING, calls, mail_node, one
+from tests.server.jmap.writes import USING, calls, mail_node, one, upload
 
 VACATION = "urn:ietf:params:jmap:vacationresponse"
 
@@ -283,9 +283,147 @@ async def test_created_email_holds_its_defaulted_keywords_and_received_at(
                      "keywords": {"$draft": True},
                      "receivedAt": "2026-01-02T03:04:05Z"}}})
         bare, full = got["created"]["bare"], got["created"]["full"]
-        assert set(bare) == {"id", "blobId", "threadId", "size", "keywords", "receivedAt"}
-        assert set(full) == {"id", "blobId", "threadId", "size"}
+        server_set = {"id", "blobId", "threadId", "size", "hasAttachment", "preview",
+                      "messageId", "sentAt"}  # the last two: see the test below
+        assert set(bare) == server_set | {"keywords", "receivedAt"}
+        assert set(full) == server_set
         stored = await one(c, "Email/get", {"accountId": alice, "ids": [bare["id"]],
                                             "properties": ["keywords", "receivedAt"]})
         assert stored["list"] == [{"id": bare["id"], "keywords": {},
                                    "receivedAt": bare["receivedAt"]}]
+
+
+async def test_created_email_holds_what_the_server_generated(mail: Mail) -> None:
+    """RFC 8620 section 5.3 (created holds "all server-set properties" and those "set to
+    a default by the server") with RFC 8621 section 4.1: hasAttachment and preview are
+    "(immutable; server-set)", and the Message-ID and Date header fields the server
+    adds to a create that lacks them (section 4.6) are messageId and sentAt.  Each is
+    as Email/get shows it; a messageId, sentAt or header:Message-ID given is not
+    echoed."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        got = await one(c, "Email/set", {"accountId": alice, "create": {
+            "bare": {"mailboxIds": {"drafts": True}, "keywords": {},
+                     "receivedAt": "2026-01-02T03:04:05Z",
+                     "bodyValues": {"1": {"value": "Hello there"}},
+                     "textBody": [{"partId": "1", "type": "text/plain"}]},
+            "given": {"mailboxIds": {"drafts": True}, "keywords": {},
+                      "receivedAt": "2026-01-02T03:04:05Z",
+                      "messageId": ["given@example.com"],
+                      "sentAt": "2026-01-02T04:05:06+01:00"},
+            "raw": {"mailboxIds": {"drafts": True}, "keywords": {},
+                    "receivedAt": "2026-01-02T03:04:05Z",
+                    "header:Message-ID": " <raw@example.com>"}}})
+        assert got["notCreated"] is None, got
+        bare, given, raw = (got["created"][k] for k in ("bare", "given", "raw"))
+        assert set(bare) == {"id", "blobId", "threadId", "size", "hasAttachment",
+                             "preview", "messageId", "sentAt"}
+        assert bare["preview"] == "Hello there" and bare["hasAttachment"] is False
+        assert isinstance(bare["messageId"], list) and len(bare["messageId"]) == 1
+        assert isinstance(bare["sentAt"], str)
+        assert set(given) == {"id", "blobId", "threadId", "size", "hasAttachment",
+                              "preview"}
+        assert set(raw) == {"id", "blobId", "threadId", "size", "hasAttachment",
+                            "preview", "sentAt"}
+        shown = await one(c, "Email/get", {"accountId": alice,
+                                           "ids": [bare["id"], raw["id"]],
+                                           "properties": [
+            "blobId", "threadId", "size", "hasAttachment", "preview", "messageId",
+            "sentAt"]})
+        assert shown["list"] == [bare, {**raw, "messageId": ["raw@example.com"]}]
+
+
+async def test_an_email_update_may_repeat_its_header_and_body_properties(
+        mail: Mail) -> None:
+    """RFC 8620 section 5.3 (invalid when "immutable and different to the current server
+    value") for the Email properties read from the message (RFC 8621 section 4.1):
+    headers, header:*, bodyStructure, textBody, htmlBody, attachments and bodyValues as
+    Email/get gave them - also with other bodyProperties or truncated bodyValues - are
+    accepted beside a keywords change; each one changed is invalidProperties naming it,
+    and nothing of the update is applied."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        blob = await upload(c, alice, b"PDF-ish bytes", "application/pdf")
+        made = await one(c, "Email/set", {"accountId": alice, "create": {"m": {
+            "mailboxIds": {"drafts": True}, "subject": "Parts",
+            "header:X-Tag:asText": "one",
+            "bodyValues": {"t": {"value": "Plain words here"},
+                           "h": {"value": "<p>HTML words</p>"}},
+            "textBody": [{"partId": "t", "type": "text/plain"}],
+            "htmlBody": [{"partId": "h", "type": "text/html"}],
+            "attachments": [{"blobId": blob["blobId"], "type": "application/pdf",
+                             "name": "a.pdf"}]}}})
+        email = made["created"]["m"]["id"]
+        wanted = ["headers", "header:X-Tag:asText", "header:Subject:all", "bodyStructure",
+                  "textBody", "htmlBody", "attachments", "bodyValues"]
+        full = (await one(c, "Email/get", {"accountId": alice, "ids": [email],
+                                           "properties": wanted,
+                                           "fetchAllBodyValues": True}))["list"][0]
+        slim = (await one(c, "Email/get", {"accountId": alice, "ids": [email],
+                                           "properties": wanted,
+                                           "bodyProperties": ["partId", "type"],
+                                           "fetchTextBodyValues": True,
+                                           "maxBodyValueBytes": 5}))["list"][0]
+        assert slim["bodyValues"][slim["textBody"][0]["partId"]]["isTruncated"] is True
+        del full["id"], slim["id"]
+        got = await one(c, "Email/set", {"accountId": alice, "update": {
+            email: {**full, "keywords/$seen": True}}})
+        assert got["updated"] == {email: None}, got
+        got = await one(c, "Email/set", {"accountId": alice, "update": {
+            email: {**slim, "keywords/$flagged": True}}})
+        assert got["updated"] == {email: None}, got
+        text_part = full["textBody"][0]["partId"]
+        changes: dict[str, Any] = {
+            "headers": full["headers"][:-1],
+            "header:X-Tag:asText": "two",
+            "header:Subject:all": ["Parts", "Again"],
+            "bodyStructure": {**full["bodyStructure"], "type": "multipart/alternative"},
+            "textBody": [{**full["textBody"][0], "charset": "latin1"}],
+            "htmlBody": [],
+            "attachments": [{"partId": full["attachments"][0]["partId"], "name": "b.pdf"}],
+            "bodyValues": {text_part: {"value": "Other words", "isTruncated": False}}}
+        for key, value in changes.items():
+            got = await one(c, "Email/set", {"accountId": alice, "update": {
+                email: {key: value, "keywords/$answered": True}}})
+            refused = got["notUpdated"][email]
+            assert refused["type"] == "invalidProperties", (key, got)
+            assert refused["properties"] == [key], (key, got)
+        # a patch path into one, and a truncated value that is not a beginning
+        got = await one(c, "Email/set", {"accountId": alice, "update": {email: {
+            "bodyStructure/type": full["bodyStructure"]["type"],
+            "bodyValues": {text_part: {"value": "Words", "isTruncated": True}}}}})
+        assert got["notUpdated"][email]["properties"] == ["bodyStructure", "bodyValues"]
+        after = await one(c, "Email/get", {"accountId": alice, "ids": [email],
+                                           "properties": ["keywords"]})
+        assert after["list"][0]["keywords"] == {"$seen": True, "$flagged": True}
+
+
+async def test_a_mailbox_create_may_give_the_server_set_values_it_will_get(
+        mail: Mail) -> None:
+    """RFC 8620 section 5.3: "The client MUST omit any properties that may only be set
+    by the server"; a Mailbox/get record sent back as a create (a copy) carries them.
+    With the values a new mailbox gets (no emails, the rights of its role) it is
+    created; with others, or with an id, it is invalidProperties naming each."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        made = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "a": {"name": "Original"}}})
+        box = made["created"]["a"]["id"]
+        record = (await one(c, "Mailbox/get", {"accountId": alice, "ids": [box]}))[
+            "list"][0]
+        copy = {k: v for k, v in record.items() if k != "id"}
+        rights = {k: not v for k, v in record["myRights"].items()}
+        got = await one(c, "Mailbox/set", {"accountId": alice, "create": {
+            "same": {**copy, "name": "Copy"},
+            "counts": {**copy, "name": "Counts", "totalEmails": 52, "unreadThreads": 1},
+            "rights": {**copy, "name": "Rights", "myRights": rights},
+            "id": {**record, "name": "With id"}}})
+        assert set(got["created"]) == {"same"}, got
+        refused = {k: (v["type"], v["properties"]) for k, v in got["notCreated"].items()}
+        assert refused == {
+            "counts": ("invalidProperties", ["totalEmails", "unreadThreads"]),
+            "rights": ("invalidProperties", ["myRights"]),
+            "id": ("invalidProperties", ["id"])}
+        names = await one(c, "Mailbox/query", {"accountId": alice,
+                                               "filter": {"name": "Copy"}})
+        assert names["ids"] == [got["created"]["same"]["id"]]

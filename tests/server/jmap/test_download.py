@@ -68,7 +68,8 @@ async def test_download_of_the_message_and_its_parts(mail: Mail) -> None:
         assert plain.content.decode() == "Réunion lundi — agenda attached."
         assert plain.headers["content-type"] == "text/plain; charset=utf-8"
         typed = await c.get(url(mail, text["blobId"], accept="text/x-note;%20format=flowed"))
-        assert typed.headers["content-type"] == "text/x-note; format=flowed; charset=utf-8"
+        # RFC 8620 section 6.2: the type given is the Content-Type, as given
+        assert typed.headers["content-type"] == "text/x-note; format=flowed"
         for bad in ("text/plain%0d%0aX-Injected:%201", "nonsense", "a/b;%20c=%22d%22"):
             odd = await c.get(url(mail, text["blobId"], accept=bad))
             assert odd.headers["content-type"] == "text/plain; charset=utf-8", bad
@@ -160,3 +161,23 @@ def test_content_disposition_rfc_6266() -> None:
     assert content_disposition('€ rates "q".png') == (
         "attachment; filename=\"_ rates _q_.png\"; "
         "filename*=UTF-8''%E2%82%AC%20rates%20%22q%22.png")
+
+
+async def test_an_uploaded_text_blob_downloads_with_the_type_given(mail: Mail) -> None:
+    """RFC 8620 section 6.2: ``type`` is "The type for the server to set in the
+    Content-Type header of the response": a text type without a charset comes back as
+    it was given (no charset added), and so does one with parameters."""
+    account = mail.ids["alice"]
+    async with mail.client() as c:
+        r = await c.post(f"/upload/{account}/", content=b"foo",
+                         headers={"Content-Type": "text/plain"})
+        blob = r.json()["blobId"]
+        got = await c.get(url(mail, blob, "myfile.txt", accept="text/plain"))
+        assert got.status_code == 200 and got.content == b"foo"
+        assert got.headers["content-type"] == "text/plain"
+        assert 'filename="myfile.txt"' in got.headers["content-disposition"]
+        other = await c.get(url(mail, blob, accept="text/csv;%20header=present"))
+        assert other.headers["content-type"] == "text/csv; header=present"
+        cached = await c.get(url(mail, blob, accept="text/plain"),
+                             headers={"If-None-Match": got.headers["etag"]})
+        assert cached.status_code == 304 and "content-type" not in cached.headers

@@ -90,6 +90,64 @@ def test_bad_values_name_their_property(values: dict[str, Any], prop: str) -> No
     assert e.value.type == "invalidProperties" and e.value.properties[0] == prop
 
 
+_TEXT = {"textBody": [{"partId": "1", "type": "text/plain"}],
+         "bodyValues": {"1": {"value": "x"}}}
+
+
+@pytest.mark.parametrize("values, props", [
+    # "Header fields beginning with "Content-" MUST NOT be specified on the Email object"
+    ({**_TEXT, "header:Content-Language": "en"}, ("header:Content-Language",)),
+    ({**_TEXT, "header:content-x": "y"}, ("header:content-x",)),
+    # "There MUST NOT be two properties that represent the same header field"
+    ({**_TEXT, "header:from:asAddresses": [{"email": "a@example.com"}],
+      "header:FROM": " a@example.com"}, ("header:from:asAddresses", "header:FROM")),
+    ({"textBody": [{"partId": "1", "type": "text/plain", "header:X-A": " a",
+                    "header:x-a:asText": "b"}], "bodyValues": {"1": {"value": "x"}}},
+     ("textBody",)),
+    # "MUST NOT be specified in parsed forms that are forbidden for that particular field"
+    ({**_TEXT, "header:Subject:asAddresses": [{"email": "a@example.com"}]},
+     ("header:Subject:asAddresses",)),
+    ({**_TEXT, "header:Date:asMessageIds": ["a@example.com"]}, ("header:Date:asMessageIds",)),
+    # "the bodyStructure EmailBodyPart MUST NOT contain a property representing a header
+    # field that is already defined on the top-level Email object"
+    ({"subject": "top", "bodyStructure": {"partId": "1", "type": "text/plain",
+                                          "header:Subject": "part"},
+      "bodyValues": {"1": {"value": "x"}}}, ("bodyStructure",)),
+    ({"header:X-A": " top", "bodyStructure": {"partId": "1", "type": "text/plain",
+                                              "header:x-a": " part"},
+      "bodyValues": {"1": {"value": "x"}}}, ("bodyStructure",)),
+    # "The size property MUST be omitted if a partId is given"
+    ({"bodyStructure": {"partId": "1", "type": "text/plain", "size": 2},
+      "bodyValues": {"1": {"value": "ok"}}}, ("bodyStructure",)),
+    # the one textBody part is the message: its fields and the Email's are one header
+    ({"subject": "top", "textBody": [{"partId": "1", "type": "text/plain",
+                                      "header:Subject": "part"}],
+      "bodyValues": {"1": {"value": "x"}}}, ("textBody",)),
+    ({"sentAt": "2020-01-01T00:00:00Z", "htmlBody": [
+        {"partId": "1", "type": "text/html", "header:Date": " Mon, 1 Jan 2024 10:00 +0000"}],
+      "bodyValues": {"1": {"value": "x"}}}, ("htmlBody",)),
+    # RFC 5322 section 3.6: Subject and Date occur at most once
+    ({**_TEXT, "header:Subject:all": ["a", "b"]}, ("header:Subject:all",)),
+])
+def test_rfc_8621_section_4_6_creation_rules(values: dict[str, Any],
+                                             props: tuple[str, ...]) -> None:
+    """RFC 8621 section 4.6's rules on the create object: each broken one is
+    invalidProperties naming the properties, never another exception."""
+    with pytest.raises(SetError) as e:
+        compose(values, {}, now=0, domain="example.com")
+    assert e.value.type == "invalidProperties" and e.value.properties == props
+
+
+def test_a_body_structure_may_carry_fields_the_email_does_not() -> None:
+    raw = compose({"bodyStructure": {"partId": "1", "type": "text/plain",
+                                     "header:Subject": "from the part",
+                                     "header:X-A:all": ["a", "b"]},
+                   "bodyValues": {"1": {"value": "x"}}}, {}, now=0,
+                  domain="example.com").raw
+    assert b"\r\nSubject: from the part\r\n" in raw
+    assert b"X-A: a\r\nX-A: b\r\n" in raw
+
+
 def test_blob_ids_of_every_part() -> None:
     assert blob_ids_of({"bodyStructure": {"subParts": [{"blobId": "a"}, {"subParts": [
         {"blobId": "b"}, {"blobId": "a"}]}]}, "attachments": [{"blobId": "c"}]}) == [
@@ -163,3 +221,40 @@ def test_an_internationalised_domain_goes_out_as_its_a_label() -> None:
                    "textBody": [{"partId": "1", "type": "text/plain"}],
                    "bodyValues": {"1": {"value": "x"}}}, {}, now=0, domain="example.com").raw
     assert b"From: A <a@xn--exmple-cua.com>\r\n" in raw
+
+
+_FIELDS = st.sampled_from(["Subject", "subject", "Date", "Message-ID", "From", "X-A",
+                           "Content-Language", "Content-Type", "MIME-Version"])
+_TOP = st.dictionaries(st.sampled_from(["subject", "sentAt", "messageId", "from"]),
+                       st.sampled_from(["s", "2020-01-01T00:00:00Z", ["a@example.com"],
+                                        [{"email": "a@example.com"}]]), max_size=3)
+
+
+@given(top=_TOP, top_headers=st.lists(_FIELDS, max_size=3),
+       part_headers=st.lists(_FIELDS, max_size=3),
+       shape=st.sampled_from(["bodyStructure", "textBody", "htmlBody"]),
+       all_form=st.booleans())
+@settings(max_examples=300, deadline=None)
+def test_header_fields_anywhere_give_a_message_or_invalid_properties(
+        top: dict[str, Any], top_headers: list[str], part_headers: list[str], shape: str,
+        all_form: bool) -> None:
+    """Whatever header fields the Email and its body part give (each other's, twice,
+    Content-*), compose makes a message or refuses with invalidProperties (RFC 8621
+    section 4.6) - nothing else escapes (the email package's ValueError did)."""
+    kind = "text/html" if shape == "htmlBody" else "text/plain"
+    part: dict[str, Any] = {"partId": "1", "type": kind}
+    for n, field in enumerate(part_headers):
+        part[f"header:{field}" + (":all" if all_form else "")] = \
+            [f" v{n}", " w"] if all_form else f" v{n}"
+    values: dict[str, Any] = {**top, "bodyValues": {"1": {"value": "x"}},
+                              shape: part if shape == "bodyStructure" else [part]}
+    for n, field in enumerate(top_headers):
+        values[f"header:{field}"] = f" t{n}"
+    try:
+        raw = compose(values, {}, now=0, domain="example.com").raw
+    except SetError as e:
+        assert e.type == "invalidProperties" and e.properties
+        return
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    for once in ("Subject", "Date", "Message-ID", "From"):
+        assert len(parsed.get_all(once) or []) <= 1, raw

@@ -86,6 +86,28 @@ async def test_import_refusals(mail: Mail) -> None:
     assert stale[0][1]["type"] == "stateMismatch"  # RFC 8620 5.3 ifInState
 
 
+async def test_import_names_every_invalid_property(mail: Mail) -> None:
+    """RFC 8620 section 5.3: invalidProperties' ``properties`` lists "all the properties
+    that were invalid" - an EmailImport missing both required properties (RFC 8621
+    section 4.8: blobId and mailboxIds) names both, one with every value of the wrong
+    type names each; ``emails`` not an object, or missing, is invalidArguments."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        got = await one(c, "Email/import", {"accountId": alice, "emails": {
+            "bare": {},
+            "typed": {"blobId": ["foo"], "mailboxIds": ["foo"], "keywords": "foo",
+                      "receivedAt": ["foo"]}}})
+        refused = {k: (v["type"], v["properties"]) for k, v in got["notCreated"].items()}
+        assert refused == {
+            "bare": ("invalidProperties", ["blobId", "mailboxIds"]),
+            "typed": ("invalidProperties", ["blobId", "mailboxIds", "keywords",
+                                            "receivedAt"])}
+        for bad in ({}, {"emails": None}, {"emails": "none"}, {"emails": ["foo"]}):
+            [[name, args, _]] = await calls(c, ["Email/import", {"accountId": alice, **bad},
+                                                "i"])
+            assert (name, args["type"]) == ("error", "invalidArguments"), bad
+
+
 async def test_import_over_quota(mail: Mail) -> None:
     bob = mail.ids["bob"]
     big = MESSAGE + b"x" * 700 + b"\r\n"
