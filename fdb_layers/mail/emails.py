@@ -17,6 +17,7 @@ the public operations (:mod:`fdb_layers.mail.messages`) check first.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import lru_cache
@@ -41,7 +42,7 @@ from .layout import (
 )
 from .mailboxes import mailbox_of_storage
 from .quota import add_usage
-from .threads import ThreadHeaders, join_thread, leave_thread
+from .threads import ThreadHeaders, join_thread, leave_threads
 from . import uidmap
 
 
@@ -91,6 +92,14 @@ async def read_membership(
     return None if raw is None else MembershipRecord.decode(raw)
 
 
+async def read_memberships(
+    tr: Transaction, keys: AccountKeys, storage: int, uids: Sequence[int]
+) -> list[MembershipRecord | None]:
+    """:func:`read_membership` of each UID, in order, the records read at once."""
+    raws = await tr.get_many([keys.uid.pack((storage, uid)) for uid in uids])
+    return [None if raw is None else MembershipRecord.decode(raw) for raw in raws]
+
+
 def memberships(rec: EmailRecord) -> dict[int, int]:
     """storage -> uid for every storage the email is in."""
     return {storage: uid for storage, uid, _ in rec.members}
@@ -130,15 +139,24 @@ async def create_email(
     return rec
 
 
-async def _destroy_email(
-    tr: Transaction, keys: AccountKeys, changes: ChangeSet, email_id: str, rec: EmailRecord
+async def _destroy_emails(
+    tr: Transaction, keys: AccountKeys, changes: ChangeSet,
+    doomed: Sequence[tuple[str, EmailRecord]],
 ) -> None:
-    tr.clear(keys.email.pack((email_id,)))
-    tr.clear_range(*keys.summary.range((email_id,)))
-    await leave_thread(tr, keys, changes, rec.thread_id, email_id, rec.received_us)
-    add_usage(tr, keys, -rec.size, -1)
-    await blobrefs.remove_blob_ref(tr, rec.blob_id, ref_id=blob_ref_id(keys, email_id))
-    await changes.record(EMAIL, email_id, DESTROYED)
+    """Everything of emails whose last membership went: record, summary, thread
+    entries, quota usage, blob references (their reads batched)."""
+    if not doomed:
+        return
+    for email_id, _ in doomed:
+        tr.clear(keys.email.pack((email_id,)))
+        tr.clear_range(*keys.summary.range((email_id,)))
+    await leave_threads(tr, keys, changes,
+                        [(rec.thread_id, email_id, rec.received_us) for email_id, rec in doomed])
+    add_usage(tr, keys, -sum(rec.size for _, rec in doomed), -len(doomed))
+    await blobrefs.remove_blob_refs(
+        tr, [(rec.blob_id, blob_ref_id(keys, email_id)) for email_id, rec in doomed])
+    for email_id, _ in doomed:
+        await changes.record(EMAIL, email_id, DESTROYED)
 
 
 def member_keywords(keywords: tuple[str, ...], deleted: bool) -> tuple[str, ...]:
@@ -154,6 +172,23 @@ def _count(tr: Transaction, keys: AccountKeys, storage: int, size: int,
     if SEEN not in keywords:
         tr.add(keys.storage_key(storage, S_UNSEEN), sign)
     uidmap.count_keywords(tr, keys, storage, keywords, sign)
+
+
+def _uncount(tr: Transaction, keys: AccountKeys, storage: int,
+             messages: Sequence[tuple[int, tuple[str, ...]]]) -> None:
+    """:func:`_count` with sign -1 of each (size, keywords), as one add per counter."""
+    if not messages:
+        return
+    keywords: Counter[str] = Counter()
+    for _, kw in messages:
+        keywords.update(kw)
+    tr.add(keys.storage_key(storage, S_MESSAGES), -len(messages))
+    tr.add(keys.storage_key(storage, S_SIZE), -sum(size for size, _ in messages))
+    unseen = sum(1 for _, kw in messages if SEEN not in kw)
+    if unseen:
+        tr.add(keys.storage_key(storage, S_UNSEEN), -unseen)
+    for keyword, n in keywords.items():
+        tr.add(keys.keyword_count.pack((storage, keyword)), -n)
 
 
 async def _note_mailbox(
@@ -220,29 +255,57 @@ async def remove_membership(
 
     ``tombstone`` keeps the UID with its modseq for QRESYNC VANISHED (not
     needed when the whole storage is being removed)."""
-    email_id = member.email_id
-    rec = await read_email(tr, keys, email_id)
-    modseq = await changes.modseq()
-    tr.clear(keys.uid.pack((storage, uid)))
-    tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
-    tr.clear(keys.deleted.pack((storage, uid)))
-    tr.clear(keys.saved.pack((storage, uid)))
-    await uidmap.remove_uid(tr, keys, storage, uid)
-    if tombstone:
-        tr.set(keys.vanished.pack((storage, modseq, uid)), b"")
-        tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
-    if rec is None:  # cannot happen while the indexes agree; stay safe
+    await remove_memberships(tr, keys, changes, storage, [(uid, member)], tombstone=tombstone)
+
+
+async def remove_memberships(
+    tr: Transaction,
+    keys: AccountKeys,
+    changes: ChangeSet,
+    storage: int,
+    victims: Sequence[tuple[int, MembershipRecord]],
+    *,
+    tombstone: bool = True,
+) -> None:
+    """:func:`remove_membership` of each ``(uid, record)`` of one storage (distinct
+    UIDs, so distinct emails), with the same writes, but every read done for all of
+    them at once and the counters moved once: on FoundationDB each awaited read is a
+    round trip, and an expunge of 1,000 messages one after another waited for seven
+    of them per message (320 expunges a second at 100,000)."""
+    if not victims:
         return
-    tr.clear(keys.received.pack((storage, rec.received_us, email_id)))
-    _count(tr, keys, storage, rec.size, member.keywords, -1)
+    recs = await read_emails(tr, keys, [member.email_id for _, member in victims])
+    modseq = await changes.modseq()
+    counted: list[tuple[int, tuple[str, ...]]] = []  # (size, keywords) of each message
+    updated: list[str] = []
+    doomed: list[tuple[str, EmailRecord]] = []
+    for (uid, member), rec in zip(victims, recs, strict=True):
+        email_id = member.email_id
+        tr.clear(keys.uid.pack((storage, uid)))
+        tr.clear(keys.uid_modseq.pack((storage, member.modseq, uid)))
+        tr.clear(keys.deleted.pack((storage, uid)))
+        tr.clear(keys.saved.pack((storage, uid)))
+        if tombstone:
+            tr.set(keys.vanished.pack((storage, modseq, uid)), b"")
+        if rec is None:  # cannot happen while the indexes agree; stay safe
+            continue
+        tr.clear(keys.received.pack((storage, rec.received_us, email_id)))
+        counted.append((rec.size, member.keywords))
+        rest = tuple(m for m in rec.members if m[0] != storage)
+        if rest:
+            tr.set(keys.email.pack((email_id,)), replace(rec, members=rest).encode())
+            updated.append(email_id)
+        else:
+            doomed.append((email_id, rec))
+    await uidmap.remove_uids(tr, keys, storage, [uid for uid, _ in victims])
     if tombstone:
+        tr.max(keys.storage_key(storage, S_HIGHEST_MODSEQ), modseq)
+    _uncount(tr, keys, storage, counted)
+    if tombstone and counted:
         await _note_mailbox(tr, keys, changes, storage)
-    rest = tuple(m for m in rec.members if m[0] != storage)
-    if rest:
-        tr.set(keys.email.pack((email_id,)), replace(rec, members=rest).encode())
+    for email_id in updated:
         await changes.record(EMAIL, email_id, UPDATED)
-    else:
-        await _destroy_email(tr, keys, changes, email_id, rec)
+    await _destroy_emails(tr, keys, changes, doomed)
 
 
 async def set_keywords(

@@ -21,7 +21,7 @@ from ..engine.base import Transaction
 from .keywords import DELETED, normalise_keywords
 from .errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
 from .accounts import ensure_account, ensure_role_mailbox
-from .layout import AccountKeys, DeliveryRecord, MembershipRecord, account_keys
+from .layout import AccountKeys, DeliveryRecord, account_keys
 from .mailboxes import find_mailbox_record, storage_of
 from .markers import read_marker, write_marker
 from .quota import check_quota
@@ -442,7 +442,7 @@ async def expunge_messages(
     if uids is not None and not isinstance(uids, range | set | frozenset):
         uids = set(uids)  # tested for membership below
     resume: int | None = None
-    victims: list[tuple[int, MembershipRecord]] = []
+    picked: list[int]
     if only_deleted or isinstance(uids, range):
         index = keys.deleted if only_deleted else keys.uid
         lo, hi = after_uid + 1, 2**63 - 1
@@ -454,27 +454,21 @@ async def expunge_messages(
         )
         if len(scanned) == limit:
             resume = int(index.unpack(scanned[-1].key)[1])
-        for row in scanned:
-            uid = int(index.unpack(row.key)[1])
-            if uids is not None and uid not in uids:
-                continue
-            member = await emails.read_membership(tr, keys, storage, uid)
-            if member is not None:
-                victims.append((uid, member))
+        picked = [uid for uid in (int(index.unpack(row.key)[1]) for row in scanned)
+                  if uids is None or uid in uids]
     else:
         if uids is None:
             raise MailError("uids are required with only_deleted=False")
-        todo = sorted(u for u in uids if u > after_uid)
-        if len(todo) > limit:
-            todo = todo[:limit]
-            resume = todo[-1]
-        for uid in todo:
-            member = await emails.read_membership(tr, keys, storage, uid)
-            if member is not None:
-                victims.append((uid, member))
+        picked = sorted(u for u in uids if u > after_uid)
+        if len(picked) > limit:
+            picked = picked[:limit]
+            resume = picked[-1]
+    # the memberships read at once, not one awaited read per message (on FoundationDB
+    # a round trip each: see emails.remove_memberships)
+    members = await emails.read_memberships(tr, keys, storage, picked)
+    victims = [(uid, m) for uid, m in zip(picked, members, strict=True) if m is not None]
     changes = ChangeSet(tr, keys)
-    for uid, member in victims:
-        await emails.remove_membership(tr, keys, changes, storage, uid, member)
+    await emails.remove_memberships(tr, keys, changes, storage, victims)
     result = ExpungeResult(tuple(u for u, _ in victims), changes.allocated, resume)
     if op_id is not None:
         await write_marker(tr, keys, changes, op_id,
