@@ -217,19 +217,25 @@ async def add_membership(
     rec: EmailRecord,
     *,
     deleted: bool | None = None,
+    uid: int | None = None,
 ) -> tuple[int, EmailRecord]:
     """Put the email in a storage under the next UID, saved now (its RFC 8514 save date);
     that UID and the new record.  ``deleted``: whether this membership has ``$deleted``
-    (a COPY carries the source message's); None takes the email's keywords as they are."""
-    last_key = keys.storage_key(storage, S_LAST_UID)
-    uid = decode_int(await tr.get(last_key)) + 1
-    tr.set(last_key, encode_int(uid))
+    (a COPY carries the source message's); None takes the email's keywords as they are.
+    ``uid``: the UID the caller took for it, the caller then moving the storage's last
+    UID and putting the UIDs of its batch in the UID map (:func:`uidmap.add_uids`) once."""
+    take = uid is None
+    if uid is None:
+        last_key = keys.storage_key(storage, S_LAST_UID)
+        uid = decode_int(await tr.get(last_key)) + 1
+        tr.set(last_key, encode_int(uid))
     modseq = await changes.modseq()
     keywords = rec.keywords if deleted is None else member_keywords(rec.keywords, deleted)
     tr.set(keys.uid.pack((storage, uid)), MembershipRecord(email_id, modseq, keywords).encode())
     tr.set(keys.uid_modseq.pack((storage, modseq, uid)), b"")
     tr.set(keys.saved.pack((storage, uid)), pack_int(time.time_ns() // 1000))
-    await uidmap.add_uid(tr, keys, storage, uid)
+    if take:
+        await uidmap.add_uids(tr, keys, storage, [uid])
     tr.set(keys.received.pack((storage, rec.received_us, email_id)), pack((uid, rec.thread_id)))
     new = replace(rec, members=(*rec.members, (storage, uid, modseq)))
     tr.set(keys.email.pack((email_id,)), new.encode())

@@ -8,7 +8,7 @@ runs whose UIDs are all >= its key and below the next chunk's key; at most
 A mailbox filled by delivery is one run; every expunge in the middle adds at most one.
 
 It is written in the same transaction as the per-message index (``[storage, uid]``):
-:func:`add_uid` by every append/copy/move, :func:`remove_uids` by every expunge, through
+:func:`add_uids` by every append/copy/move, :func:`remove_uids` by every expunge, through
 :mod:`.emails`.  A reader checks it against the mailbox's message counter and falls back
 to the index when they differ (a mailbox written before this map existed).
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 from ..engine.base import Transaction
 from ..keys import decode_int, unpack
@@ -38,21 +38,26 @@ def _encode(runs: Runs) -> bytes:
     return pack(tuple(x for run in runs for x in run))
 
 
-async def add_uid(tr: Transaction, keys: AccountKeys, storage: int, uid: int) -> None:
-    """A new UID (always above every UID the storage had: UIDs only grow)."""
+async def add_uids(tr: Transaction, keys: AccountKeys, storage: int,
+                   uids: Sequence[int]) -> None:
+    """New UIDs, ascending and above every UID the storage had (UIDs only grow): the
+    last chunk read once and each chunk written once, whatever their number (a COPY
+    of 1,000 messages)."""
+    if not uids:
+        return
     rows = await tr.get_range(*keys.uid_runs.range((storage,)), limit=1, reverse=True)
-    if rows:
-        key = rows[0].key
-        runs = _decode(rows[0].value)
+    key, runs = (rows[0].key, _decode(rows[0].value)) if rows else (None, [])
+    for uid in uids:
         if runs and runs[-1][1] + 1 == uid:
             runs[-1] = (runs[-1][0], uid)
-            tr.set(key, _encode(runs))
-            return
-        if len(runs) < RUNS_PER_CHUNK:
+        elif key is not None and len(runs) < RUNS_PER_CHUNK:
             runs.append((uid, uid))
-            tr.set(key, _encode(runs))
-            return
-    tr.set(keys.uid_runs.pack((storage, uid)), _encode([(uid, uid)]))
+        else:
+            if key is not None:
+                tr.set(key, _encode(runs))
+            key, runs = keys.uid_runs.pack((storage, uid)), [(uid, uid)]
+    assert key is not None
+    tr.set(key, _encode(runs))
 
 
 async def remove_uids(tr: Transaction, keys: AccountKeys, storage: int,
