@@ -291,6 +291,7 @@ async def _copy(
     last = decode_int(await tr.get(last_key))   # the UIDs of the batch taken here
     added: list[int] = []
     moved: list[tuple[int, MembershipRecord]] = []
+    counters = emails.Counters()
     for (uid, member), rec in zip(found, recs, strict=True):
         if rec is None:
             continue
@@ -299,6 +300,7 @@ async def _copy(
             new_uid, _ = await emails.add_membership(
                 tr, keys, changes, target, target_id, member.email_id, rec,
                 deleted=DELETED in member.keywords, uid=last + len(added) + 1,
+                counters=counters,
             )
             added.append(new_uid)
             await changes.record(EMAIL, member.email_id, UPDATED)
@@ -306,6 +308,7 @@ async def _copy(
             new_uid = existing[0]
         moved.append((uid, member))
         out.append((uid, new_uid))
+    counters.apply(tr)
     if added:
         tr.set(last_key, encode_int(added[-1]))
         await uidmap.add_uids(tr, keys, target, added)
@@ -409,17 +412,19 @@ async def store_keywords(
     recs = dict(zip((uid for uid, _, _ in changing),
                     await emails.read_emails(tr, keys, [m.email_id for _, m, _ in changing]),
                     strict=True))
-    for uid, member, wanted in planned:
+    counters = emails.Counters()
+    for uid, member, change in planned:
         rec = recs.get(uid)
-        if wanted is not None and rec is not None:
+        if change is not None and rec is not None:
             new = await emails.set_keywords(
-                tr, keys, changes, member.email_id, rec, wanted, storage=storage,
-                known=(storage, uid, member),
+                tr, keys, changes, member.email_id, rec, change, storage=storage,
+                known=(storage, uid, member), counters=counters,
             )
             out.append((uid, new.modseq,
-                        emails.member_keywords(new.keywords, DELETED in wanted)))
+                        emails.member_keywords(new.keywords, DELETED in change)))
             continue
         out.append((uid, member.modseq, member.keywords))
+    counters.apply(tr)
     if op_id is not None and failed is None:
         await write_marker(tr, keys, changes, op_id, tuple(modified))
     return StoreResult(tuple(out), tuple(modified))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Sequence
+from typing import Protocol
 
 from ..engine.base import Transaction
 from ..keys import decode_int, unpack
@@ -25,6 +26,12 @@ from .layout import AccountKeys, account_keys, pack
 from .mailboxes import storage_of
 
 RUNS_PER_CHUNK = 512
+
+
+class Counting(Protocol):
+    """Where counters move: a transaction, or a batch's sum of moves (emails.Counters)."""
+
+    def add(self, key: bytes, delta: int) -> None: ...
 
 Runs = list[tuple[int, int]]
 
@@ -132,7 +139,7 @@ async def list_uid_runs(tr: Transaction, account_id: str, mailbox_id: str,
     return out
 
 
-def count_keywords(tr: Transaction, keys: AccountKeys, storage: int, keywords: Iterable[str],
+def count_keywords(tr: Counting, keys: AccountKeys, storage: int, keywords: Iterable[str],
                    sign: int) -> None:
     """Messages of ``storage`` with each keyword, +1 / -1 (atomic adds: no conflicts)."""
     for k in keywords:

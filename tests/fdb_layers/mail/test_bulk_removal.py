@@ -223,3 +223,8 @@ async def test_expunge_of_scattered_uids_splits_the_uid_map(
     await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=range(10, 21),
                    only_deleted=False, op_id="mid")
     assert (await transact(engine, _check))[storage] == {2, 4, 6, 8, 22, 24, 26, 28, 30, 31}
+    # two UIDs far apart (read by point reads, not a range) and one that is gone
+    res = await transact(engine, expunge_messages, ACCOUNT, "inbox", uids=[2, 3, 31],
+                         only_deleted=False, op_id="far")
+    assert res.uids == (2, 31)
+    assert (await transact(engine, _check))[storage] == {4, 6, 8, 22, 24, 26, 28, 30}
