@@ -310,7 +310,7 @@ async def remove_memberships(
     tombstone: bool = True,
 ) -> None:
     """:func:`remove_membership` of each ``(uid, record)`` of one storage (distinct
-    UIDs, so distinct emails), with the same writes, but every read done for all of
+    UIDs, so distinct emails), to the same effect, but every read done for all of
     them at once and the counters moved once: on FoundationDB each awaited read is a
     round trip, and an expunge of 1,000 messages one after another waited for seven
     of them per message (320 expunges a second at 100,000)."""
