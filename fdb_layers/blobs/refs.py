@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 
 from ..engine.base import Transaction
 from ..keys import Subspace, decode_int, encode_int, pack, strinc, unpack
@@ -138,6 +139,37 @@ async def remove_blob_ref(
         tr.set(UNREF_SINCE.pack((blob_id,)), pack((when,)))
         tr.set(UNREFERENCED.pack((when, blob_id)), b"")
     return count - 1
+
+
+async def remove_blob_refs(
+    tr: Transaction, refs: Sequence[tuple[str, str]], *, now: float | None = None
+) -> None:
+    """:func:`remove_blob_ref` of each named ``(blob_id, ref_id)``, as many calls one
+    after another would do it, with every reference and count read at once (an
+    expunge of a thousand messages: two reads, not two thousand).  Absent names
+    are no-ops; a name given twice counts once."""
+    unique = list(dict.fromkeys(refs))
+    for blob_id, _ in unique:
+        check_blob_id(blob_id)
+    ref_keys = [REF.pack(ref) for ref in unique]
+    dropping: dict[str, int] = {}
+    for (blob_id, _), key, raw in zip(unique, ref_keys, await tr.get_many(ref_keys),
+                                      strict=True):
+        if raw is not None:
+            tr.clear(key)
+            dropping[blob_id] = dropping.get(blob_id, 0) + 1
+    blobs = list(dropping)
+    counts = await tr.get_many([COUNT.pack((b,)) for b in blobs])
+    when = time.time() if now is None else now
+    for blob_id, raw in zip(blobs, counts, strict=True):
+        count = decode_int(raw)
+        if count <= 0:
+            continue
+        drop = min(count, dropping[blob_id])
+        tr.add(COUNT.pack((blob_id,)), -drop)
+        if drop == count:
+            tr.set(UNREF_SINCE.pack((blob_id,)), pack((when,)))
+            tr.set(UNREFERENCED.pack((when, blob_id)), b"")
 
 
 async def get_blob_refcount(tr: Transaction, blob_id: str) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .changes import ChangeSet
-from .emails import remove_membership
+from .emails import remove_memberships
 from ..engine.base import Engine, Transaction
 from ..engine.run import transact
 from .layout import PENDING_CLEANUP, MembershipRecord, account_keys
@@ -48,11 +48,8 @@ async def clean_storage(
     if await tr.get(keys.cleanup.pack((storage,))) is None:
         return True
     rows = await tr.get_range(*keys.uid.range((storage,)), limit=batch)
-    changes = ChangeSet(tr, keys)
-    for r in rows:
-        uid = int(keys.uid.unpack(r.key)[1])
-        member = MembershipRecord.decode(r.value)
-        await remove_membership(tr, keys, changes, storage, uid, member, tombstone=False)
+    victims = [(int(keys.uid.unpack(r.key)[1]), MembershipRecord.decode(r.value)) for r in rows]
+    await remove_memberships(tr, keys, ChangeSet(tr, keys), storage, victims, tombstone=False)
     if len(rows) == batch:
         return False
     for space in (keys.uid, keys.uid_runs, keys.keyword_count, keys.uid_modseq, keys.vanished,

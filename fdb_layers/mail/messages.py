@@ -15,13 +15,14 @@ import hashlib
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from . import emails
+from . import emails, uidmap
 from .changes import CREATED, EMAIL, UPDATED, ChangeSet
 from ..engine.base import Transaction
+from ..keys import decode_int, encode_int
 from .keywords import DELETED, normalise_keywords
 from .errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
 from .accounts import ensure_account, ensure_role_mailbox
-from .layout import AccountKeys, DeliveryRecord, MembershipRecord, account_keys
+from .layout import S_LAST_UID, AccountKeys, DeliveryRecord, MembershipRecord, account_keys
 from .mailboxes import find_mailbox_record, storage_of
 from .markers import read_marker, write_marker
 from .quota import check_quota
@@ -279,29 +280,40 @@ async def _copy(
     target = await storage_of(tr, keys, target_id)
     changes = changes or ChangeSet(tr, keys)
     out: list[tuple[int, int]] = []
+    asked = sorted(set(uids))
+    # the memberships and email records read at once, not one awaited read each
+    members = await emails.read_memberships(tr, keys, source, asked)
     if source == target:  # every message is there already, under its own UID
-        present = [u for u in sorted(set(uids))
-                   if await emails.read_membership(tr, keys, source, u) is not None]
-        return [(u, u) for u in present]
-    for uid in sorted(set(uids)):
-        member = await emails.read_membership(tr, keys, source, uid)
-        if member is None:
-            continue
-        rec = await emails.read_email(tr, keys, member.email_id)
+        return [(u, u) for u, m in zip(asked, members, strict=True) if m is not None]
+    found = [(uid, m) for uid, m in zip(asked, members, strict=True) if m is not None]
+    recs = await emails.read_emails(tr, keys, [m.email_id for _, m in found])
+    last_key = keys.storage_key(target, S_LAST_UID)
+    last = decode_int(await tr.get(last_key))   # the UIDs of the batch taken here
+    added: list[int] = []
+    moved: list[tuple[int, MembershipRecord]] = []
+    counters = emails.Counters()
+    for (uid, member), rec in zip(found, recs, strict=True):
         if rec is None:
             continue
         existing = rec.member(target)
         if existing is None:
             new_uid, _ = await emails.add_membership(
                 tr, keys, changes, target, target_id, member.email_id, rec,
-                deleted=DELETED in member.keywords,
+                deleted=DELETED in member.keywords, uid=last + len(added) + 1,
+                counters=counters,
             )
+            added.append(new_uid)
             await changes.record(EMAIL, member.email_id, UPDATED)
         else:
             new_uid = existing[0]
-        if move:
-            await emails.remove_membership(tr, keys, changes, source, uid, member)
+        moved.append((uid, member))
         out.append((uid, new_uid))
+    counters.apply(tr)
+    if added:
+        tr.set(last_key, encode_int(added[-1]))
+        await uidmap.add_uids(tr, keys, target, added)
+    if move:  # after the copies: each email record read again holds its new membership
+        await emails.remove_memberships(tr, keys, changes, source, moved)
     return out
 
 
@@ -378,30 +390,41 @@ async def store_keywords(
             failed = {int(u) for u in done}
     out: list[tuple[int, int, tuple[str, ...]]] = []
     modified: list[int] = []
-    for uid in sorted(set(uids)):
-        member = await emails.read_membership(tr, keys, storage, uid)
+    # every membership read at once, then every email record that changes (on
+    # FoundationDB an awaited read per message was a round trip each)
+    asked = sorted(set(uids))
+    planned: list[tuple[int, MembershipRecord, tuple[str, ...] | None]] = []
+    for uid, member in zip(asked, await emails.read_memberships(tr, keys, storage, asked),
+                           strict=True):
         if member is None:
             continue
         if unchanged_since is not None and (
                 uid in failed if failed is not None else member.modseq > unchanged_since):
             modified.append(uid)
-            out.append((uid, member.modseq, member.keywords))
+            planned.append((uid, member, None))
             continue
         if replacement is not None:
             wanted = replacement
         else:
             wanted = tuple(sorted((set(member.keywords) | to_add) - to_remove))
-        if wanted != member.keywords:
-            rec = await emails.read_email(tr, keys, member.email_id)
-            if rec is not None:
-                new = await emails.set_keywords(
-                    tr, keys, changes, member.email_id, rec, wanted, storage=storage,
-                    known=(storage, uid, member),
-                )
-                out.append((uid, new.modseq,
-                            emails.member_keywords(new.keywords, DELETED in wanted)))
-                continue
+        planned.append((uid, member, None if wanted == member.keywords else wanted))
+    changing = [(uid, member, wanted) for uid, member, wanted in planned if wanted is not None]
+    recs = dict(zip((uid for uid, _, _ in changing),
+                    await emails.read_emails(tr, keys, [m.email_id for _, m, _ in changing]),
+                    strict=True))
+    counters = emails.Counters()
+    for uid, member, change in planned:
+        rec = recs.get(uid)
+        if change is not None and rec is not None:
+            new = await emails.set_keywords(
+                tr, keys, changes, member.email_id, rec, change, storage=storage,
+                known=(storage, uid, member), counters=counters,
+            )
+            out.append((uid, new.modseq,
+                        emails.member_keywords(new.keywords, DELETED in change)))
+            continue
         out.append((uid, member.modseq, member.keywords))
+    counters.apply(tr)
     if op_id is not None and failed is None:
         await write_marker(tr, keys, changes, op_id, tuple(modified))
     return StoreResult(tuple(out), tuple(modified))
@@ -442,7 +465,7 @@ async def expunge_messages(
     if uids is not None and not isinstance(uids, range | set | frozenset):
         uids = set(uids)  # tested for membership below
     resume: int | None = None
-    victims: list[tuple[int, MembershipRecord]] = []
+    picked: list[int]
     if only_deleted or isinstance(uids, range):
         index = keys.deleted if only_deleted else keys.uid
         lo, hi = after_uid + 1, 2**63 - 1
@@ -454,27 +477,21 @@ async def expunge_messages(
         )
         if len(scanned) == limit:
             resume = int(index.unpack(scanned[-1].key)[1])
-        for row in scanned:
-            uid = int(index.unpack(row.key)[1])
-            if uids is not None and uid not in uids:
-                continue
-            member = await emails.read_membership(tr, keys, storage, uid)
-            if member is not None:
-                victims.append((uid, member))
+        picked = [uid for uid in (int(index.unpack(row.key)[1]) for row in scanned)
+                  if uids is None or uid in uids]
     else:
         if uids is None:
             raise MailError("uids are required with only_deleted=False")
-        todo = sorted(u for u in uids if u > after_uid)
-        if len(todo) > limit:
-            todo = todo[:limit]
-            resume = todo[-1]
-        for uid in todo:
-            member = await emails.read_membership(tr, keys, storage, uid)
-            if member is not None:
-                victims.append((uid, member))
+        picked = sorted(u for u in uids if u > after_uid)
+        if len(picked) > limit:
+            picked = picked[:limit]
+            resume = picked[-1]
+    # the memberships read at once, not one awaited read per message (on FoundationDB
+    # a round trip each: see emails.remove_memberships)
+    members = await emails.read_memberships(tr, keys, storage, picked)
+    victims = [(uid, m) for uid, m in zip(picked, members, strict=True) if m is not None]
     changes = ChangeSet(tr, keys)
-    for uid, member in victims:
-        await emails.remove_membership(tr, keys, changes, storage, uid, member)
+    await emails.remove_memberships(tr, keys, changes, storage, victims)
     result = ExpungeResult(tuple(u for u, _ in victims), changes.allocated, resume)
     if op_id is not None:
         await write_marker(tr, keys, changes, op_id,

@@ -21,6 +21,7 @@ from .emails import (
     read_email,
     read_emails,
     read_membership,
+    read_memberships,
     read_summary,
     read_thread_id,
 )
@@ -148,6 +149,16 @@ async def get_message(
     return None if member is None else _message(uid, member)
 
 
+async def get_messages(
+    tr: Transaction, account_id: str, mailbox_id: str, uids: Sequence[int]
+) -> list[Message]:
+    """:func:`get_message` of each UID (at most a few thousand) that exists, in the
+    order given, read at once."""
+    keys = account_keys(account_id)
+    storage = await storage_of(tr, keys, mailbox_id)
+    return [_message(uid, m) for uid, m in await _read_memberships(tr, keys, storage, uids)]
+
+
 async def list_changed_since(
     tr: Transaction, account_id: str, mailbox_id: str, modseq: int, *, limit: int = 0
 ) -> list[Message]:
@@ -174,9 +185,8 @@ async def _read_memberships(tr: Transaction, keys: AccountKeys, storage: int,
     out: list[tuple[int, MembershipRecord]] = []
     for first in range(0, len(uids), _MEMBERSHIP_BATCH):
         batch = uids[first:first + _MEMBERSHIP_BATCH]
-        raws = await tr.get_many([keys.uid.pack((storage, uid)) for uid in batch])
-        out.extend((uid, MembershipRecord.decode(raw))
-                   for uid, raw in zip(batch, raws, strict=True) if raw is not None)
+        members = await read_memberships(tr, keys, storage, batch)
+        out.extend((uid, m) for uid, m in zip(batch, members, strict=True) if m is not None)
     return out
 
 
@@ -217,6 +227,27 @@ async def get_email(
         if mailbox_id is not None:  # a deleted mailbox's storage is being emptied
             boxes[mailbox_id] = uid
     return _email(email_id, rec, boxes, rec.keywords)
+
+
+async def get_emails(
+    tr: Transaction, account_id: str, email_ids: Sequence[str]
+) -> list[Email | None]:
+    """:func:`get_email` of each id, in order: the records read at once, the mailbox of
+    each storage once."""
+    keys = account_keys(account_id)
+    storages: dict[int, str | None] = {}
+    out: list[Email | None] = []
+    for email_id, rec in zip(email_ids, await read_emails(tr, keys, email_ids), strict=True):
+        if rec is None:
+            out.append(None)
+            continue
+        boxes: dict[str, int] = {}
+        for storage, uid in memberships(rec).items():
+            mailbox_id = await _mailbox_of(tr, keys, storage, storages)
+            if mailbox_id is not None:
+                boxes[mailbox_id] = uid
+        out.append(_email(email_id, rec, boxes, rec.keywords))
+    return out
 
 
 async def _mailbox_of(tr: Transaction, keys: AccountKeys, storage: int,

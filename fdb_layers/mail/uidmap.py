@@ -8,14 +8,17 @@ runs whose UIDs are all >= its key and below the next chunk's key; at most
 A mailbox filled by delivery is one run; every expunge in the middle adds at most one.
 
 It is written in the same transaction as the per-message index (``[storage, uid]``):
-:func:`add_uid` by every append/copy/move, :func:`remove_uid` by every expunge, through
+:func:`add_uids` by every append/copy/move, :func:`remove_uids` by every expunge, through
 :mod:`.emails`.  A reader checks it against the mailbox's message counter and falls back
 to the index when they differ (a mailbox written before this map existed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection, Iterable, Sequence
+from typing import Protocol
 
 from ..engine.base import Transaction
 from ..keys import decode_int, unpack
@@ -23,6 +26,12 @@ from .layout import AccountKeys, account_keys, pack
 from .mailboxes import storage_of
 
 RUNS_PER_CHUNK = 512
+
+
+class Counting(Protocol):
+    """Where counters move: a transaction, or a batch's sum of moves (emails.Counters)."""
+
+    def add(self, key: bytes, delta: int) -> None: ...
 
 Runs = list[tuple[int, int]]
 
@@ -36,46 +45,70 @@ def _encode(runs: Runs) -> bytes:
     return pack(tuple(x for run in runs for x in run))
 
 
-async def add_uid(tr: Transaction, keys: AccountKeys, storage: int, uid: int) -> None:
-    """A new UID (always above every UID the storage had: UIDs only grow)."""
+async def add_uids(tr: Transaction, keys: AccountKeys, storage: int,
+                   uids: Sequence[int]) -> None:
+    """New UIDs, ascending and above every UID the storage had (UIDs only grow): the
+    last chunk read once and each chunk written once, whatever their number (a COPY
+    of 1,000 messages)."""
+    if not uids:
+        return
     rows = await tr.get_range(*keys.uid_runs.range((storage,)), limit=1, reverse=True)
-    if rows:
-        key = rows[0].key
-        runs = _decode(rows[0].value)
+    key, runs = (rows[0].key, _decode(rows[0].value)) if rows else (None, [])
+    for uid in uids:
         if runs and runs[-1][1] + 1 == uid:
             runs[-1] = (runs[-1][0], uid)
-            tr.set(key, _encode(runs))
-            return
-        if len(runs) < RUNS_PER_CHUNK:
+        elif key is not None and len(runs) < RUNS_PER_CHUNK:
             runs.append((uid, uid))
-            tr.set(key, _encode(runs))
-            return
-    tr.set(keys.uid_runs.pack((storage, uid)), _encode([(uid, uid)]))
+        else:
+            if key is not None:
+                tr.set(key, _encode(runs))
+            key, runs = keys.uid_runs.pack((storage, uid)), [(uid, uid)]
+    assert key is not None
+    tr.set(key, _encode(runs))
 
 
-async def remove_uid(tr: Transaction, keys: AccountKeys, storage: int, uid: int) -> None:
-    """Take ``uid`` out of its run (a run may split in two; a chunk that grows past
-    :data:`RUNS_PER_CHUNK` splits in two as well)."""
-    rows = await tr.get_range(keys.uid_runs.pack((storage,)),
-                              keys.uid_runs.pack((storage, uid + 1)), limit=1, reverse=True)
-    if not rows:
+async def remove_uids(tr: Transaction, keys: AccountKeys, storage: int,
+                      uids: Collection[int]) -> None:
+    """Take ``uids`` out of their runs (UIDs not in the map are ignored): the chunks
+    that hold them are read in two range reads and each written once, whatever the
+    number of UIDs.  A run may split; a chunk that grows past :data:`RUNS_PER_CHUNK`
+    runs is cut into chunks of at most that many, each keyed by its first UID (which
+    lies between the chunk's key and the next chunk's)."""
+    if not uids:
         return
-    key = rows[0].key
-    runs = _decode(rows[0].value)
-    i = next((j for j, (a, b) in enumerate(runs) if a <= uid <= b), -1)
-    if i < 0:
-        return
-    first, last = runs[i]
-    pieces = [(a, b) for a, b in ((first, uid - 1), (uid + 1, last)) if a <= b]
-    runs[i:i + 1] = pieces
-    if not runs:
-        tr.clear(key)
-    elif len(runs) > RUNS_PER_CHUNK:
-        half = len(runs) // 2
-        tr.set(key, _encode(runs[:half]))
-        tr.set(keys.uid_runs.pack((storage, runs[half][0])), _encode(runs[half:]))
-    else:
-        tr.set(key, _encode(runs))
+    gone = sorted(set(uids))
+    lo, hi = gone[0], gone[-1]
+    head, rest = await asyncio.gather(
+        tr.get_range(keys.uid_runs.pack((storage,)), keys.uid_runs.pack((storage, lo + 1)),
+                     limit=1, reverse=True),
+        tr.get_range(keys.uid_runs.pack((storage, lo + 1)),
+                     keys.uid_runs.pack((storage, hi + 1))))
+    for row in (*head, *rest):
+        runs = _decode(row.value)
+        kept = _without(runs, gone)
+        if kept == runs:
+            continue
+        if not kept:
+            tr.clear(row.key)
+            continue
+        for i in range(0, len(kept), RUNS_PER_CHUNK):
+            piece = kept[i:i + RUNS_PER_CHUNK]
+            key = row.key if i == 0 else keys.uid_runs.pack((storage, piece[0][0]))
+            tr.set(key, _encode(piece))
+
+
+def _without(runs: Runs, gone: list[int]) -> Runs:
+    """``runs`` less the UIDs of ``gone`` (ascending)."""
+    out: Runs = []
+    for first, last in runs:
+        start = first
+        for j in range(bisect_left(gone, first), bisect_right(gone, last)):
+            if gone[j] > start:
+                out.append((start, gone[j] - 1))
+            start = gone[j] + 1
+        if start <= last:
+            out.append((start, last))
+    return out
 
 
 async def read_uid_runs(tr: Transaction, keys: AccountKeys, storage: int) -> Runs:
@@ -106,7 +139,7 @@ async def list_uid_runs(tr: Transaction, account_id: str, mailbox_id: str,
     return out
 
 
-def count_keywords(tr: Transaction, keys: AccountKeys, storage: int, keywords: Iterable[str],
+def count_keywords(tr: Counting, keys: AccountKeys, storage: int, keywords: Iterable[str],
                    sign: int) -> None:
     """Messages of ``storage`` with each keyword, +1 / -1 (atomic adds: no conflicts)."""
     for k in keywords:

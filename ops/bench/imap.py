@@ -70,7 +70,7 @@ from typing import TYPE_CHECKING
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 if TYPE_CHECKING:
-    from fdb_layers.engine.base import Engine
+    from fdb_layers.engine.base import Engine, Transaction
 
 PASSWORD = "bench password"
 USER = "bench"
@@ -243,6 +243,7 @@ def write_config(root: Path, cluster_file: str | None, workers: int = 0) -> Path
         'log_level = "WARNING"\nhostname = "imap.bench"\n'
         '[smtp]\nmx_listen = ""\nsubmission_listen = ""\nsubmissions_listen = ""\n'
         '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = ""\nauth_require_tls = false\n'
+        '[jmap]\nauth_require_tls = false\n'
         '[limits]\nmax_connections = 19000\nmax_connections_per_ip = 0\n'
         'connection_rate_per_ip = 0\n' + store)
     return path
@@ -271,7 +272,6 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
     from server.node.tuning import tune_gc
 
     if cluster_file:
-        from fdb_layers.engine.base import Transaction
         from fdb_layers.engine.foundationdb import FoundationDbEngine
 
         async def clear(tr: Transaction) -> None:
@@ -296,6 +296,18 @@ async def _serve(cfg: Path, cluster_file: str | None, conn: Connection) -> None:
             request = await loop.run_in_executor(None, conn.recv)
             if request[0] == "stop":
                 break
+            if request[0] == "http":
+                assert node.http is not None
+                conn.send(node.http.port)
+                continue
+            if request[0] == "cleanup":   # empty the deleted mailboxes now (maintenance's job)
+                conn.send(await cleanup_now(node.engine))
+                continue
+            if request[0] == "usage":     # ("usage", user): quota usage, storages pending
+                principal = await node.directory.get_principal(request[1])
+                assert principal is not None
+                conn.send(await transact(node.engine, usage_of, principal.id))
+                continue
             if request[0] == "retries":   # the node's /metrics: its workers' counters too
                 assert node.http is not None
                 conn.send(await loop.run_in_executor(None, store_retries, node.http.port))
@@ -327,7 +339,6 @@ def store_retries(http_port: int) -> float:
 
 async def fill(engine: Engine, account: str, mailbox_id: str, n: int) -> float:
     """Index-only appends through the mail layer, 500 per transaction; seconds taken."""
-    from fdb_layers.engine.base import Transaction
     from fdb_layers.mail import transact
     from fdb_layers.mail.messages import NewEmail, append_email
     from fdb_layers.mail.threads import ThreadHeaders
@@ -344,6 +355,31 @@ async def fill(engine: Engine, account: str, mailbox_id: str, n: int) -> float:
     for first in range(0, n, 500):
         await transact(engine, batch, first, min(500, n - first))
     return time.perf_counter() - started
+
+
+async def cleanup_now(engine: Engine) -> tuple[float, int]:
+    """The layer's cleanup of deleted mailboxes' messages, as the maintenance pass runs
+    it (batches of cleanup.DEFAULT_BATCH, each its own transaction): (seconds, batches)."""
+    from fdb_layers.mail.cleanup import run_cleanup
+
+    batches = 0
+
+    def count(_account: str, _storage: int) -> None:
+        nonlocal batches
+        batches += 1
+
+    started = time.perf_counter()
+    await run_cleanup(engine, on_batch=count)
+    return time.perf_counter() - started, batches + 1
+
+
+async def usage_of(tr: Transaction, account: str) -> tuple[int, int, int]:
+    """(emails, bytes, deleted mailboxes not emptied yet) of the account."""
+    from fdb_layers.mail import quota
+    from fdb_layers.mail.cleanup import list_pending
+
+    usage = await quota.get_usage(tr, account)
+    return usage.messages, usage.bytes, len(await list_pending(tr, account_id=account))
 
 
 @dataclass
@@ -655,8 +691,12 @@ def main() -> None:
     ap.add_argument("--idle", default="1000,10000")
     ap.add_argument("--parts", default="append,workload,select,idle",
                     help="append, workload, select, idle; expunge (not by default): "
-                    "--expunge messages marked \\Deleted by one STORE, removed by one EXPUNGE")
+                    "--expunge messages marked \\Deleted by one STORE, removed by one "
+                    "EXPUNGE; bulk (not by default): see --bulk")
     ap.add_argument("--expunge", type=int, default=100_000)
+    ap.add_argument("--bulk", type=int, default=100_000,
+                    help="messages of the bulk part (COPY, MOVE, RENAME, DELETE, JMAP "
+                    "destroy, STORE + EXPUNGE of one whole mailbox)")
     ap.add_argument("--no-dovecot", action="store_true", help="fdbmail only")
     ap.add_argument("--dovecot-login-per-connection", action="store_true",
                     help="Dovecot's default high-security login mode (a login process per "
@@ -691,6 +731,8 @@ def main() -> None:
         size_users = [f"m{n}" for n in sizes] if "select" in parts else []
         if "expunge" in parts:
             size_users.append(f"x{args.expunge}")
+        if "bulk" in parts:
+            size_users.append(f"b{args.bulk}")
         ours, control = start_ours(Path(tmp) / "ours", [USER, *size_users], args.foundationdb,
                                    args.workers)
         servers = [ours]
@@ -769,6 +811,15 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
               f"quiet after {settle(ours.pid):.0f} s", flush=True)
         for step, seconds, lines in asyncio.run(expunge_all(ours.port, user, n)):
             print(f"{step:<45} {seconds:8.1f} s   {lines:>9,} untagged responses", flush=True)
+    if "bulk" in parts:
+        n, user = args.bulk, f"b{args.bulk}"
+        asyncio.run(_login(ours.port, user))
+        control.send(("fill", user, n))
+        took = control.recv()
+        print(f"\n== bulk operations on one mailbox of {n:,} messages (filled index-only "
+              f"in {took:.1f} s; server quiet after {settle(ours.pid):.0f} s); each step "
+              "one command, the session working through it in batches", flush=True)
+        asyncio.run(bulk_all(ours.port, user, n, control))
     if "idle" in parts:
         if "append" not in parts:
             asyncio.run(_login(ours.port, USER))
@@ -799,6 +850,90 @@ async def expunge_all(port: int, user: str, n: int) -> list[tuple[str, float, in
     await c.command(b"LOGOUT")
     await c.close()
     return out
+
+
+async def bulk_all(port: int, user: str, n: int, control: Connection) -> None:
+    """COPY, MOVE, RENAME, DELETE, JMAP Mailbox/set destroy and STORE + EXPUNGE of the
+    whole mailbox, one after another on the same emails: INBOX is copied to A and J, A
+    moved to B, B renamed C, C deleted (IMAP), J destroyed (JMAP, onDestroyRemoveEmails:
+    the emails stay, in INBOX), then INBOX expunged (the emails destroyed, with their
+    threads and blob references).  The deleted mailboxes are emptied by the layer's
+    cleanup, timed on its own.  Each step's time and what it answered is printed as it
+    ends; at the end every mailbox is empty, the account holds no email and no deleted
+    mailbox is left."""
+    import httpx
+
+    c = await Client.connect(port)
+
+    def report(step: str, seconds: float, detail: str) -> None:
+        print(f"{step:<52} {seconds:8.1f} s   {detail}", flush=True)
+
+    async def timed(step: bytes, expect: int | None = None) -> list[bytes]:
+        started = time.perf_counter()
+        lines = await c.command(step)
+        report(step.decode(), time.perf_counter() - started,
+               f"{len(lines):>9,} untagged responses")
+        if expect is not None:
+            assert f"* {expect} EXISTS\r\n".encode() in lines, lines[:5]
+        return lines
+
+    def cleanup(what: str) -> None:
+        control.send(("cleanup",))
+        seconds, batches = control.recv()
+        report(f"  cleanup of {what} (maintenance's)", seconds, f"{batches:>9,} transactions")
+
+    await c.command(f'LOGIN {user} "{PASSWORD}"'.encode())
+    for box in (b"A", b"J", b"B"):
+        await c.command(b"CREATE " + box)
+    await timed(b"SELECT INBOX", n)
+    await timed(b"UID COPY 1:* A")
+    await timed(b"UID COPY 1:* J")
+    await timed(b"SELECT A", n)
+    lines = await timed(b"UID MOVE 1:* B")
+    assert sum(line.endswith(b" EXPUNGE\r\n") for line in lines) == n, lines[-3:]
+    await c.command(b"UNSELECT")
+    await timed(b"RENAME B C")
+    await timed(b"DELETE C")
+    cleanup("C")
+    control.send(("http",))
+    http_port = control.recv()
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}",
+                                 auth=(user, PASSWORD), timeout=3600) as web:
+        session = (await web.get("/jmap/session")).json()
+        account = session["primaryAccounts"]["urn:ietf:params:jmap:mail"]
+        using = ["urn:ietf:params:jmap:core", "urn:ietf:params:jmap:mail"]
+
+        async def call(method: str, args: dict[str, object]) -> dict[str, object]:
+            r = await web.post(session["apiUrl"], json={"using": using, "methodCalls": [
+                [method, {"accountId": account, **args}, "0"]]})
+            r.raise_for_status()
+            name, result, _ = r.json()["methodResponses"][0]
+            assert name == method, result
+            got: dict[str, object] = result
+            return got
+
+        boxes = await call("Mailbox/get", {"properties": ["name", "totalEmails"]})
+        j = next(b for b in boxes["list"] if b["name"] == "J")  # type: ignore[attr-defined]
+        assert j["totalEmails"] == n, j
+        started = time.perf_counter()
+        result = await call("Mailbox/set", {"destroy": [j["id"]],
+                                            "onDestroyRemoveEmails": True})
+        assert result.get("destroyed") == [j["id"]], result
+        report("JMAP Mailbox/set destroy J (onDestroyRemoveEmails)",
+               time.perf_counter() - started, "destroyed")
+    cleanup("J")
+    await timed(b"SELECT INBOX", n)
+    await timed(b"UID STORE 1:* +FLAGS.SILENT (\\Deleted)")
+    lines = await timed(b"EXPUNGE")
+    assert len(lines) == n, len(lines)
+    for box in (b"INBOX", b"A"):
+        status = await c.command(b"STATUS " + box + b" (MESSAGES)")
+        assert status == [b"* STATUS " + box + b" (MESSAGES 0)\r\n"], status
+    control.send(("usage", user))
+    assert control.recv() == (0, 0, 0)   # no email, no byte, no deleted mailbox left
+    print("then: every mailbox empty, no email, no deleted mailbox left (checked)")
+    await c.command(b"LOGOUT")
+    await c.close()
 
 
 async def _login(port: int, user: str) -> None:

@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
         ("imap.py", ["--quick", "--no-dovecot"],
          ["appends/s", "UID FETCH 1:* (FLAGS ENVELOPE)", "UID FETCH BODY[]", "commands/s",
           "SELECT p50 1,000", "IDLE:    100 connections", "store transactions retried"]),
+        ("imap.py", ["--parts", "bulk", "--bulk", "300", "--no-dovecot", "--workers", "0"],
+         ["UID COPY 1:* A", "UID MOVE 1:* B", "RENAME B C", "DELETE C", "cleanup of C",
+          "JMAP Mailbox/set destroy J", "EXPUNGE "]),
         ("mailqueue.py", ["--quick", "--no-postfix"], ["msg/s", "fdbmail ", "p99 ms"]),
     ],
 )

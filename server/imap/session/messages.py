@@ -520,15 +520,28 @@ async def fetch(s: Session, cmd: c.Command) -> None:
     s.ok(cmd.tag, f"{name} completed")
 
 
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """One batch of a STORE, in one transaction."""
+
+    before: int                   # the account's modseq before it (changed: above this)
+    result: StoreResult
+    looked: tuple[int, int]       # the mailbox's HIGHESTMODSEQ before and after it
+
+
 async def _store_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
                        kwargs: dict[str, list[str]], unchanged_since: int | None,
-                       op_id: str | None) -> tuple[int, StoreResult]:
-    """The account's modseq before the store (to tell changed messages from others) and the
-    store's result."""
+                       op_id: str | None) -> _Stored:
+    """The store of one batch, with the account's modseq before it (to tell changed
+    messages from others) and the mailbox's HIGHESTMODSEQ before and after it (so that
+    the check after the command needs no reading when nobody else wrote meanwhile:
+    :data:`Selected.looked`)."""
     before = await get_modseq(tr, account_id)
+    highest = await get_highest_modseq(tr, account_id, mailbox_id)
     result = await store_keywords(tr, account_id, mailbox_id, uids,
                                   unchanged_since=unchanged_since, op_id=op_id, **kwargs)
-    return before, result
+    return _Stored(before, result, (highest, await get_highest_modseq(tr, account_id,
+                                                                        mailbox_id)))
 
 
 async def store(s: Session, cmd: c.Command) -> None:
@@ -558,12 +571,21 @@ async def store(s: Session, cmd: c.Command) -> None:
     modified: list[int] = []
     # names each conditional batch, so that a retry keeps its MODIFIED list
     op_id = secrets.token_hex(8) if cmd.unchanged_since is not None else None
+    # (before, after) of the batches while each began where the previous one ended: the
+    # mailbox changed by this STORE alone (a STORE of 100,000 messages then needs no
+    # check that reads them all back, past FoundationDB's 5-second limit at scale)
+    looked: tuple[int, int] | None = None
     for step, batch in enumerate(batches(sel, wanted, MAX_BATCH)):
         number_of = {u: n for n, u in batch}
-        before, result = await transact(s.ctx.engine, _store_batch, s.account_id,
-                                        sel.mailbox_id, list(number_of), kwargs,
-                                        cmd.unchanged_since,
-                                        None if op_id is None else f"{op_id}.{step}")
+        stored = await transact(s.ctx.engine, _store_batch, s.account_id, sel.mailbox_id,
+                                list(number_of), kwargs, cmd.unchanged_since,
+                                None if op_id is None else f"{op_id}.{step}")
+        before, result = stored.before, stored.result
+        if step == 0:
+            looked = stored.looked
+        elif looked is not None:
+            looked = ((looked[0], stored.looked[1]) if stored.looked[0] == looked[1]
+                      else None)
         failed = set(result.modified)
         modified += [u if cmd.uid else number_of[u] for u in result.modified]
         for uid, modseq, kws in result.messages:
@@ -583,6 +605,7 @@ async def store(s: Session, cmd: c.Command) -> None:
                 pairs.append(item_modseq(modseq))
             s.write(FetchData(number_of[uid], tuple(pairs)))
         await s.flush()
+    sel.looked = looked
     name = ("UID " if cmd.uid else "") + "STORE"
     if modified:
         s.ok(cmd.tag, f"Conditional {name} failed for some messages",

@@ -28,8 +28,8 @@ from fdb_layers.mail import (
     destroy_email,
     expunge_messages,
     find_mailbox,
-    get_email,
-    get_message,
+    get_emails,
+    get_messages,
     keyword_from_imap,
     move_messages,
     transact,
@@ -259,15 +259,15 @@ async def _classify(tr: Transaction, account_id: str, source_id: str, uids: Sequ
     mailbox, or a second copy): those are stored again as new messages."""
     join: list[int] = []
     again: list[tuple[int, Email, Message]] = []
-    for uid in uids:
-        m = await get_message(tr, account_id, source_id, uid)
-        email = None if m is None else await get_email(tr, account_id, m.email_id)
-        if m is None or email is None:
+    found = await get_messages(tr, account_id, source_id, uids)   # read at once, not
+    emails = await get_emails(tr, account_id, [m.email_id for m in found])  # one by one
+    for m, email in zip(found, emails, strict=True):
+        if email is None:
             continue
         if target_id in email.mailboxes:
-            again.append((uid, email, m))
+            again.append((m.uid, email, m))
         else:
-            join.append(uid)
+            join.append(m.uid)
     return join, again
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pytest
+
+from server.imap.session import messages
 from server.node.node import Node
 from tests.server.imap.test_fetch import _copy, _deliver, _login
 
@@ -115,4 +118,30 @@ async def test_fetch_changedsince(node: Node) -> None:
         got = r.command(b"e FETCH 1:* (UID FLAGS) (CHANGEDSINCE %d)\r\n" % highest)
         assert len(got) == 2 and got[0].startswith(b"* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (")
         r.close()
+    await asyncio.to_thread(run)
+
+
+async def test_store_in_batches_still_announces_others_changes(
+        node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A STORE done in several transactions (batches of 2 here) skips the read-back of
+    what it changed itself, but not what another session changed before it (RFC 9051
+    section 7.5.1: flag changes by others are announced after the command)."""
+    monkeypatch.setattr(messages, "MAX_BATCH", 2)
+    await asyncio.to_thread(_deliver, node, *(_copy(i) for i in range(1, 6)))
+
+    def run() -> None:
+        a, b = _login(node), _login(node)
+        assert b.command(b"b1 STORE 5 +FLAGS.SILENT (\\Flagged)\r\n") == [
+            b"b1 OK STORE completed\r\n"]
+        assert a.command(b"a1 STORE 1:4 +FLAGS.SILENT (\\Seen)\r\n") == [
+            b"* 5 FETCH (FLAGS (\\Flagged) UID 5)\r\n", b"a1 OK STORE completed\r\n"]
+        # its own changes, in three batches, are not announced back to it
+        assert a.command(b"a2 STORE 1:5 +FLAGS.SILENT (\\Answered)\r\n") == [
+            b"a2 OK STORE completed\r\n"]
+        assert a.command(b"a3 NOOP\r\n") == [b"a3 OK NOOP completed\r\n"]
+        seen_by_b = b.command(b"b2 NOOP\r\n")
+        assert seen_by_b[0] == b"* 1 FETCH (FLAGS (\\Answered \\Seen) UID 1)\r\n", seen_by_b
+        assert len(seen_by_b) == 6   # all five, then the tagged OK
+        a.close()
+        b.close()
     await asyncio.to_thread(run)
