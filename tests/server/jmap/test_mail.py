@@ -18,6 +18,7 @@ from server.config import load_config
 from server.jmap.session import API_PATH
 from server.node.node import Node
 from tests.server.directory.conftest import run_cli
+from tests.support.nodes import store_section
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -33,7 +34,7 @@ def _config(tmp_path: Path) -> Path:
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\n'
         'submissions_listen = ""\n'
         '[directory]\ncache_ttl = 0.0\n'
-        '[jmap]\nauth_require_tls = false\n')
+        '[jmap]\nauth_require_tls = false\n' + store_section())
     return path
 
 
