@@ -27,9 +27,10 @@ def write_config(tmp_path: Path, *, workers: int = 0, require_tls: bool = True) 
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
         f'workers = {workers}\nlog_level = "WARNING"\nhostname = "imap.test"\n'
+        + store_section() +
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\nsubmissions_listen = ""\n'
         '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
-        f'auth_require_tls = {"true" if require_tls else "false"}\n' + store_section())
+        f'auth_require_tls = {"true" if require_tls else "false"}\n')
     for user in ("alice", "bob"):
         old = sys.stdin
         sys.stdin = io.StringIO(PASSWORD + "\n")

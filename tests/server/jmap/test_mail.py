@@ -30,11 +30,12 @@ def _config(tmp_path: Path) -> Path:
     path = tmp_path / "fdbmail.toml"
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        + store_section() +
         '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\n'
         'submissions_listen = ""\n'
         '[directory]\ncache_ttl = 0.0\n'
-        '[jmap]\nauth_require_tls = false\n' + store_section())
+        '[jmap]\nauth_require_tls = false\n')
     return path
 
 
