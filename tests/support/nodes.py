@@ -83,9 +83,10 @@ async def _cluster_is_empty() -> bool:
 
 def parametrize(metafunc: pytest.Metafunc) -> None:
     """From tests/conftest.py's ``pytest_generate_tests``: the tests of a module with
-    ``NODE_ENGINES`` run once per engine named there."""
+    ``NODE_ENGINES`` run once per engine named there; not those that take no ``tmp_path``
+    (every node's config and data live there), which start no node."""
     kinds = getattr(metafunc.module, "NODE_ENGINES", None)
-    if kinds is None or "node_engine" not in metafunc.fixturenames:
+    if kinds is None or not {"node_engine", "tmp_path"} <= set(metafunc.fixturenames):
         return
     metafunc.parametrize("node_engine", [p for p in NODE_ENGINE_PARAMS if p.id in kinds],
                          indirect=True)
