@@ -7,6 +7,8 @@ module restricts it to some kinds with ``ENGINE_KINDS = [...]``.
 ``plain_engine``: the same without injected faults, for raw (non-idempotent)
 behaviour.
 ``cheap_bcrypt`` (every test): new bcrypt hashes at the lowest cost.
+``node_engine`` (every test of the IMAP and JMAP suites, tests/support/nodes.py): the
+engine of the nodes a test starts, sqlite or FoundationDB.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 
 from fdb_layers.engine.base import Engine
 from server.directory import passwords
+from tests.support import nodes
 from tests.support.engines import ENGINE_PARAMS, make_engine
 
 
@@ -32,7 +35,10 @@ def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that asks for ``engine`` (or ``plain_engine``) runs once per engine
-    kind; a module may name the kinds it runs on in ``ENGINE_KINDS``."""
+    kind; a module may name the kinds it runs on in ``ENGINE_KINDS``.  The tests of a
+    module with ``NODE_ENGINES`` run their nodes once per engine named there
+    (tests/support/nodes.py)."""
+    nodes.parametrize(metafunc)
     kinds = getattr(metafunc.module, "ENGINE_KINDS", None)
     params = [p for p in ENGINE_PARAMS if kinds is None or p.id in kinds]
     if "engine" in metafunc.fixturenames:

@@ -1,5 +1,7 @@
-"""A real node on port 0 (sqlite engine, the SQL directory, the delivery pipeline) serving
-IMAP with STARTTLS and implicit TLS; accounts made with ``fdbmail directory add``."""
+"""A real node on port 0 (the SQL directory, the delivery pipeline) serving IMAP with
+STARTTLS and implicit TLS; accounts made with ``fdbmail directory add``.  Its store is
+sqlite or this worker's FoundationDB test cluster: ``node_engine``
+(tests/support/nodes.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from server.cli import main as cli
 from server.config import load_config
 from server.node.node import Node
+from tests.support.nodes import node_engine, store_section  # noqa: F401 (a fixture)
 
 PASSWORD = "correct horse"
 
@@ -24,6 +27,7 @@ def write_config(tmp_path: Path, *, workers: int = 0, require_tls: bool = True) 
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
         f'workers = {workers}\nlog_level = "WARNING"\nhostname = "imap.test"\n'
+        + store_section() +
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\nsubmissions_listen = ""\n'
         '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
         f'auth_require_tls = {"true" if require_tls else "false"}\n')

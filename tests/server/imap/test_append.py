@@ -15,6 +15,8 @@ from server.node.node import Node
 from tests.server.imap.conftest import start_node, write_config
 from tests.server.imap.mutating import add_user, client, login, message, stored, uids
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 def _appenduid(text: bytes) -> tuple[int, str]:
     m = re.search(rb"\[APPENDUID (\d+) ([0-9:,]+)\]", text)

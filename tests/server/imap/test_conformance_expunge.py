@@ -13,6 +13,8 @@ from server.node.node import Node
 from tests.server.imap.mutating import fill, login
 from tests.server.imap.test_session import Raw
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 def _two(node: Node) -> tuple[Raw, Raw]:
     a, b = login(node), login(node)

@@ -19,6 +19,8 @@ from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, start_node, tls_client_context, write_config
 from tests.server.imap.mutating import add_user, fill, login, stored, uids
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 def _copyuid(line: bytes) -> tuple[int, bytes, bytes]:
     m = re.search(rb"\[COPYUID (\d+) ([0-9:,]+) ([0-9:,]+)\]", line)

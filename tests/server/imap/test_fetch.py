@@ -18,6 +18,8 @@ from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, tls_client_context
 from tests.server.imap.test_session import Raw, raw_tls
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 MIXED = (
     b"From: Someone <someone@remote.test>\r\n"
     b"To: alice@example.test\r\n"

@@ -13,6 +13,8 @@ from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, start_node, tls_client_context, write_config
 from tests.server.imap.sync_helpers import Raw, deliver, other_expunges, other_stores
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 async def test_raw_idle_pushes_flags_expunge_and_new_mail_then_done(node: Node) -> None:
     await asyncio.to_thread(deliver, node, 1, 2)

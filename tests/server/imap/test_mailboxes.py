@@ -14,6 +14,8 @@ from imapclient import IMAPClient
 from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, tls_client_context
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 MESSAGE = (b"From: someone@remote.test\r\nTo: alice@example.test\r\nSubject: hello %d\r\n"
            b"Message-ID: <m%d@remote.test>\r\n\r\nHi!\r\n")
 

@@ -13,6 +13,8 @@ from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, tls_client_context
 from tests.server.imap.test_session import Raw, raw_tls
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 # imaplib sends only the commands it knows; RFC 5464 section 4: both states after login
 imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
 

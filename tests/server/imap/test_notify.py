@@ -15,6 +15,8 @@ from server.node.node import Node
 from tests.server.imap.test_metadata import finish, login, run
 from tests.server.imap.test_session import Raw, raw_tls
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 MESSAGE = b"From: a@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
 
 

@@ -22,6 +22,8 @@ from tests.server.imap.sync_helpers import (
     untagged,
 )
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 def _code(lines: list[bytes], name: bytes) -> int:
     for line in lines:

@@ -17,6 +17,8 @@ from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, tls_client_context
 from tests.server.imap.test_session import raw_tls
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 LIMIT = 5 * 1024 * 1024
 
 

@@ -9,6 +9,8 @@ import asyncio
 from server.node.node import Node
 from tests.server.imap.mutating import fill, login, stored, uids
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 async def test_changes_in_an_examined_mailbox_answer_read_only(node: Node) -> None:
     await fill(node, 2)

@@ -22,6 +22,8 @@ from server.node.node import Node
 from tests.server.imap.conftest import PASSWORD, tls_client_context
 from tests.server.imap.test_session import Raw, raw_tls
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 def _at(text: str) -> float:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()

@@ -10,6 +10,8 @@ from imapclient import IMAPClient
 from tests.server.imap.conftest import PASSWORD, tls_client_context
 from tests.server.imap.test_search import MESSAGES, Box, answer, box, login
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 __all__ = ["box"]  # the fixture
 
 # M1 was sent Jan 2 04:30 UTC, M2 Jan 1 23:30 UTC, M3 has no Date (its internal date, Jan 3,

@@ -13,6 +13,8 @@ from server.imap.session import messages
 from server.node.node import Node
 from tests.server.imap.test_fetch import _copy, _deliver, _login
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 def _modseq(line: bytes) -> int:
     m = re.search(rb"MODSEQ \((\d+)\)", line)

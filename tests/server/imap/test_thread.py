@@ -16,6 +16,8 @@ from server.mime import parse_message
 from tests.server.imap.conftest import PASSWORD, tls_client_context
 from tests.server.imap.test_search import Box, answer, box, login
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 __all__ = ["box"]  # the fixture
 
 

@@ -21,6 +21,7 @@ from server.jmap import JmapSettings, Method, Registry, core_registry, jmap_rout
 from server.jmap.methods import CORE, Capability
 from server.jmap.session import API_PATH
 from tests.server.directory.conftest import run_cli
+from tests.support.nodes import node_engine  # noqa: F401 (a fixture)
 
 USING = [CORE]
 PASSWORDS = {"alice": "wonderland", "bob": "builder"}

@@ -14,6 +14,8 @@ import pytest
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import USING, calls, mail_node, one, upload
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 VACATION = "urn:ietf:params:jmap:vacationresponse"
 
 

@@ -15,6 +15,8 @@ from tests.server.jmap.test_push_subscription import PUSH, receiver
 from tests.server.jmap.test_submission import NO_WORKERS, draft, identity, roles
 from tests.server.jmap.writes import USING, calls, mail_node, one, upload
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 VACATION = "urn:ietf:params:jmap:vacationresponse"
 
 

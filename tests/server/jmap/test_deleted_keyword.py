@@ -18,23 +18,16 @@ import pytest
 from tests.server.imap.conftest import tls_client_context
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import calls, mail_node, one, upload
-from tests.support.engines import FDB_SKIP_REASON, make_engine
 
 COUNTS = ["id", "totalEmails", "unreadEmails", "totalThreads", "unreadThreads"]
 
 
-@pytest.fixture(params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("foundationdb", id="foundationdb", marks=pytest.mark.skipif(
-        FDB_SKIP_REASON is not None, reason=FDB_SKIP_REASON or "")),
-])
-async def mail(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Mail]:
-    store = ""
-    if request.param == "foundationdb":
-        engine = await make_engine("foundationdb", tmp_path)  # clears the test cluster
-        await engine.close()
-        store = '\n[store]\nengine = "foundationdb"\n'
-    async with mail_node(tmp_path, store) as m:
+NODE_ENGINES = ("sqlite", "foundationdb")  # tests/support/nodes.py
+
+
+@pytest.fixture
+async def mail(tmp_path: Path) -> AsyncIterator[Mail]:
+    async with mail_node(tmp_path) as m:
         yield m
 
 

@@ -14,6 +14,8 @@ from server.jmap.download import content_disposition, parse_range
 from tests.server.jmap.messages import AGENDA_PDF, ALTERNATIVE, INNER, LATIN1, NESTED
 from tests.server.jmap.test_mail import Mail, mail, one
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 __all__ = ["mail"]
 
 

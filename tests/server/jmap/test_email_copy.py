@@ -18,6 +18,8 @@ from server.jmap.settings import JmapSettings
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import calls, mail_node, one, upload
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 MESSAGE = b"Subject: copy me\r\nFrom: x@remote.test\r\n\r\nbody\r\n"
 
 

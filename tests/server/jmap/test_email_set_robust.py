@@ -13,6 +13,8 @@ import pytest
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import calls, mail_node
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 GARBAGE: list[Any] = [None, True, 0, -1, 1.5, "", "x", [], [None], {}, {"": None},
                       {"a": [1, {"b": None}]}, "f" * 64, ["#nope"]]
 

@@ -13,6 +13,8 @@ from tests.server.directory.conftest import run_cli
 from tests.server.jmap.test_mail import Mail, _config
 from tests.server.jmap.writes import SUBMISSION, calls, mail_node, one
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 
 @pytest.fixture
 async def mail(tmp_path: Path) -> AsyncIterator[Mail]:

@@ -13,6 +13,8 @@ import pytest
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import calls, mail_node, one, upload
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 MESSAGE = (b"From: Carol <carol@remote.test>\r\nTo: alice@example.com\r\n"
            b"Subject: imported\r\nDate: Sat, 05 Dec 2026 09:00:00 +0000\r\n"
            b"Message-ID: <imp1@remote.test>\r\n\r\nImported body.\r\n")

@@ -18,6 +18,7 @@ from server.config import load_config
 from server.jmap.session import API_PATH
 from server.node.node import Node
 from tests.server.directory.conftest import run_cli
+from tests.support.nodes import store_section
 
 CORE = "urn:ietf:params:jmap:core"
 MAIL = "urn:ietf:params:jmap:mail"
@@ -29,6 +30,7 @@ def _config(tmp_path: Path) -> Path:
     path = tmp_path / "fdbmail.toml"
     path.write_text(
         f'[server]\ndata_dir = "{tmp_path / "data"}"\nhttp_listen = "127.0.0.1:0"\n'
+        + store_section() +
         '[imap]\nlisten = "127.0.0.1:0"\ntls_listen = "127.0.0.1:0"\n'
         '[smtp]\nmx_listen = "127.0.0.1:0"\nsubmission_listen = ""\n'
         'submissions_listen = ""\n'

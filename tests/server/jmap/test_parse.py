@@ -8,6 +8,8 @@ from tests.server.jmap.messages import ALTERNATIVE, NESTED
 from tests.server.jmap.test_download import deliver, only_email, url
 from tests.server.jmap.test_mail import Mail, error, mail, one
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 __all__ = ["mail"]
 
 

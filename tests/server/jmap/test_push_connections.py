@@ -25,8 +25,8 @@ ALICE = Principal("a1", "alice", "individual", ("alice@example.com",))
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[MailStore]:
-    engine = await make_engine("sqlite", tmp_path)
+async def store(tmp_path: Path, node_engine: str) -> AsyncIterator[MailStore]:
+    engine = await make_engine(node_engine, tmp_path)
     try:
         yield MailStore(engine)
     finally:

@@ -17,6 +17,8 @@ from tests.server.jmap.push import PATIENCE
 from tests.server.jmap.test_mail import PASSWORDS
 from tests.server.jmap.writes import CORE, calls, mail_node
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 ERROR = "urn:ietf:params:jmap:error:"
 
 

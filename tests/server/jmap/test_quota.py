@@ -11,6 +11,8 @@ import pytest
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import QUOTA, calls, mail_node, one, upload
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 MESSAGE = b"Subject: q\r\nFrom: x@remote.test\r\n\r\nbody\r\n"
 
 

@@ -14,6 +14,8 @@ from tests.server.jmap.messages import ALTERNATIVE, LATIN1
 from tests.server.jmap.test_download import deliver
 from tests.server.jmap.test_mail import Mail, error, mail, one
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 __all__ = ["mail"]
 
 

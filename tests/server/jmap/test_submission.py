@@ -29,6 +29,8 @@ from tests.server.outbound.sinks import Sink
 from tests.support.dns import Dns, a_records, dns_server as make_dns_server
 from tests.support.mailbox import inbox_messages
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 NO_WORKERS = "\n[outbound]\nworkers = false\n"
 
 

@@ -207,13 +207,13 @@ async def test_cors_preflight_allows_the_authorization_header(mail: Mail) -> Non
         assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
 
 
-async def test_jmapc_with_a_token_over_https(jmap: Jmap, tmp_path: Path,
+async def test_jmapc_with_a_token_over_https(jmap: Jmap, tmp_path: Path, node_engine: str,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """jmapc's bearer-token client (RFC 6750) against the routes under a real uvicorn
     over TLS, tokens made by the HTTP endpoint with the password."""
     cert, key = tls.ensure_self_signed(tmp_path / "tls", "localhost")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
-    engine = await make_engine("sqlite", tmp_path)
+    engine = await make_engine(node_engine, tmp_path)
     try:
         passwords = AppPasswords(jmap.directory, engine)
         strict = jmap.with_settings(auth_require_tls=True)

@@ -19,6 +19,8 @@ from fdb_layers.mail import transact
 from tests.server.jmap.test_mail import Mail
 from tests.server.jmap.writes import mail_node, upload
 
+NODE_ENGINES = ("sqlite", "foundationdb")  # the node's store: tests/support/nodes.py
+
 CAP = 4096
 
 
