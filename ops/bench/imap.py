@@ -752,6 +752,15 @@ def main() -> None:
                 server.stop()
 
 
+def filled(ours: Server, control: Connection, user: str, n: int) -> tuple[float, float]:
+    """``user``'s INBOX (made by a first login) filled with ``n`` messages, index only, in
+    the node's process: (seconds the fill took, seconds until the node went quiet)."""
+    asyncio.run(_login(ours.port, user))
+    control.send(("fill", user, n))
+    took: float = control.recv()
+    return took, settle(ours.pid)
+
+
 def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[int],
         idles: list[int], servers: list[Server], control: Connection) -> None:
     ours = servers[0]
@@ -786,11 +795,9 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
         results = {}
         for n in sizes:
             user = f"m{n}"
-            asyncio.run(_login(ours.port, user))       # creates the account and its INBOX
-            control.send(("fill", user, n))
-            took = control.recv()
+            took, quiet = filled(ours, control, user, n)
             print(f"\nfilled {n:>9,} messages (index only, through the mail layer) in "
-                  f"{took:7.1f} s; server quiet after {settle(ours.pid):.0f} s", flush=True)
+                  f"{took:7.1f} s; server quiet after {quiet:.0f} s", flush=True)
             results[n] = r = time_commands(ours.port, user, args.repeat)
             print(f"{'messages':>10} {'SELECT p50':>12} {'p99':>11} {'EXAMINE p50':>12} "
                   f"{'STATUS p50':>12} {'p99':>11}   ({args.repeat} times each)\n"
@@ -804,20 +811,16 @@ def run(args: argparse.Namespace, parts: set[str], ks: list[int], sizes: list[in
                   "and under 20 ms)")
     if "expunge" in parts:
         n, user = args.expunge, f"x{args.expunge}"
-        asyncio.run(_login(ours.port, user))
-        control.send(("fill", user, n))
-        took = control.recv()
+        took, quiet = filled(ours, control, user, n)
         print(f"\n== EXPUNGE: filled {n:,} messages (index only) in {took:.1f} s; server "
-              f"quiet after {settle(ours.pid):.0f} s", flush=True)
+              f"quiet after {quiet:.0f} s", flush=True)
         for step, seconds, lines in asyncio.run(expunge_all(ours.port, user, n)):
             print(f"{step:<45} {seconds:8.1f} s   {lines:>9,} untagged responses", flush=True)
     if "bulk" in parts:
         n, user = args.bulk, f"b{args.bulk}"
-        asyncio.run(_login(ours.port, user))
-        control.send(("fill", user, n))
-        took = control.recv()
+        took, quiet = filled(ours, control, user, n)
         print(f"\n== bulk operations on one mailbox of {n:,} messages (filled index-only "
-              f"in {took:.1f} s; server quiet after {settle(ours.pid):.0f} s); each step "
+              f"in {took:.1f} s; server quiet after {quiet:.0f} s); each step "
               "one command, the session working through it in batches", flush=True)
         asyncio.run(bulk_all(ours.port, user, n, control))
     if "idle" in parts:
