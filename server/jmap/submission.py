@@ -79,7 +79,8 @@ from .email_set import EmailSet
 from .errors import MethodError, SetError
 from .identity import SUBMISSION, identity_email
 from .json import JsonObject, JsonValue
-from .mail import MAIL, MailStore, counted_changes_call, parse_utc_date, utc_date
+from .mail import (MAIL, MailStore, counted_changes_call, parse_exact_utc_date,
+                   parse_utc_date, utc_date)
 from .methods import CallContext, Replies
 from .query import Comparator, apply_window, evaluate, filter_arg, sort_arg, window_arg
 
@@ -225,7 +226,7 @@ def check_condition(condition: JsonObject) -> None:
         string_arg(condition, "undoStatus")
     for name in ("before", "after"):
         if name in condition:
-            parse_utc_date(condition[name], name)
+            parse_exact_utc_date(condition[name], name)
 
 
 def _matches(s: Submission, condition: JsonObject) -> bool:

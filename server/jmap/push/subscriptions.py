@@ -43,7 +43,7 @@ from ..args import (
 )
 from ..errors import MethodError, SetError
 from ..json import JsonObject, JsonValue
-from ..mail import MailStore, parse_utc_date, utc_date
+from ..mail import MailStore, parse_exact_utc_date, utc_date
 from ..methods import CORE, CallContext
 from .delivery import Pusher, check_url
 from .encryption import BadKeys, PushKeys
@@ -72,7 +72,7 @@ def _expires(value: JsonValue, now: float) -> float:
     if value is None:
         return now + MAX_LIFETIME
     try:
-        when = parse_utc_date(value, "expires")
+        when = parse_exact_utc_date(value, "expires")
     except MethodError as e:
         raise _invalid("expires", str(e)) from None
     if when <= now:

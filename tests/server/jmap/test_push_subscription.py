@@ -225,6 +225,8 @@ async def test_bad_calls_and_properties_are_refused(tmp_path: Path) -> None:
             "code": ({**good, "verificationCode": "mine"}, "verificationCode"),
             "past": ({**good, "expires": "2001-01-01T00:00:00Z"}, "expires"),
             "date": ({**good, "expires": "tomorrow"}, "expires"),
+            # RFC 8620 section 1.4: a UTCDate's time-offset is "Z"
+            "offset": ({**good, "expires": "2999-01-01T00:00:00+00:00"}, "expires"),
             "types": ({**good, "types": "Email"}, "types"),
             "device": ({"url": rx.url("r")}, "deviceClientId"),
             "id": ({**good, "id": "mine"}, "id"),

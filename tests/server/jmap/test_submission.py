@@ -332,3 +332,28 @@ async def test_a_size_parameter_that_is_no_number_is_invalid(mail: Mail) -> None
     assert got["notCreated"]["huge"]["type"] == "tooLarge"
     assert isinstance(got["notCreated"]["huge"]["maxSize"], int)
     assert await inbox_messages(mail.node.engine, mail.node.blobs, mail.ids["bob"]) == []
+
+
+async def test_query_before_and_after_are_utc_dates(mail: Mail) -> None:
+    """Section 7.3: before is sendAt strictly before, after is sendAt the same or after,
+    both UTCDate (RFC 8620 section 1.4: time-offset "Z"); another form is
+    invalidArguments (RFC 8620 section 3.6.2)."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        boxes = await roles(c, alice)
+        email_id = await draft(c, alice, boxes["drafts"],
+                               to=[{"name": None, "email": "alice@example.com"}])
+        made = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
+            "s": {"identityId": await identity(c, alice), "emailId": email_id}}})
+        sid, sent_at = made["created"]["s"]["id"], made["created"]["s"]["sendAt"]
+
+        async def query(condition: dict[str, Any]) -> list[Any]:
+            return await calls(c, ["EmailSubmission/query", {"accountId": alice,
+                                                             "filter": condition}, "0"])
+        at_after = await query({"after": sent_at})
+        at_before = await query({"before": sent_at})
+        later = await query({"before": "2999-01-01T00:00:00Z"})
+        offset = await query({"before": "2999-01-01T00:00:00+00:00"})
+    assert at_after[0][1]["ids"] == [sid] and at_before[0][1]["ids"] == []
+    assert later[0][1]["ids"] == [sid]
+    assert offset[0][0] == "error" and offset[0][1]["type"] == "invalidArguments"
