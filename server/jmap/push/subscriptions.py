@@ -198,7 +198,7 @@ class PushSubscriptionSet(_Subscriptions):
                                     if k not in given or k in ("id", "expires")}
             self._verify(subscription)
 
-        async def update_one(subscription_id: str, patch: JsonObject) -> None:
+        async def update_one(subscription_id: str, patch: JsonObject) -> JsonObject | None:
             current = await self.store.run(owner, _get, subscription_id)
             if current is None:
                 raise SetError("notFound", f"no push subscription {subscription_id!r}")
@@ -206,6 +206,12 @@ class PushSubscriptionSet(_Subscriptions):
             newly = changed.verified and not current.verified
             if not await self.store.run(owner, _update, changed, newly, ctx.principal.quota):
                 raise SetError("notFound", f"no push subscription {subscription_id!r}")
+            # section 7.2.2: the server may cut the expiry asked for; RFC 8620 section
+            # 5.3: a property set otherwise than the client sent is in "updated"
+            expires = _to_json(changed)["expires"]
+            if "expires" in patch and patch["expires"] != expires:
+                return {"expires": expires}
+            return None
         update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []
