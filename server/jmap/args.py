@@ -246,7 +246,8 @@ def will_destroy_error() -> SetError:
 
 
 async def apply_updates(ctx: CallContext, update: JsonObject,
-                        apply: Callable[[str, JsonObject], Awaitable[None]], *,
+                        apply: Callable[[str, JsonObject], Awaitable[JsonObject | None]],
+                        *,
                         destroyed: Collection[JsonValue] = ()
                         ) -> tuple[JsonObject, JsonObject]:
     """The ``update`` part of a /set (RFC 8620 section 5.3): ``apply(id, patch)`` for each
@@ -255,8 +256,9 @@ async def apply_updates(ctx: CallContext, update: JsonObject,
     ``willDestroy`` and not applied; one whose destroy failed is applied, as if the
     destroy had not been asked for (so notFound stays notFound, and a refused destroy
     loses the client nothing).  Returns ``(updated, notUpdated)``: ``updated`` maps the
-    record's id (the one created for a ``#creation`` key: "a map of the id to ..."),
-    ``notUpdated`` the key as given (an unknown creation id has no other)."""
+    record's id (the one created for a ``#creation`` key: "a map of the id to ...") to
+    what ``apply`` returned (the properties the server set otherwise than asked, or
+    None), ``notUpdated`` the key as given (an unknown creation id has no other)."""
     updated: JsonObject = {}
     not_updated: JsonObject = {}
     for raw_id, patch in update.items():
@@ -266,11 +268,11 @@ async def apply_updates(ctx: CallContext, update: JsonObject,
                 raise will_destroy_error()
             if not isinstance(patch, dict):
                 raise SetError("invalidPatch", "a patch must be an object")
-            await apply(object_id, patch)
+            changed = await apply(object_id, patch)
         except SetError as e:
             not_updated[raw_id] = e.to_json()
             continue
-        updated[object_id] = None
+        updated[object_id] = changed
     return updated, not_updated
 
 

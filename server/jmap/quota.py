@@ -95,9 +95,11 @@ class QuotaChanges(_Quotas):
         quotas, state = await self.quotas(ctx, account.id)
         old = _parse_state(since)
         limit = ctx.principal.quota
+        # RFC 9425 section 4.2: updatedProperties is ["used"] when only used changed,
+        # null when something else may have
         out: JsonObject = {"accountId": account.id, "oldState": since, "newState": state,
                            "hasMoreChanges": False, "created": [], "updated": [],
-                           "destroyed": []}
+                           "destroyed": [], "updatedProperties": None}
         if since == state:
             return out
         had, has = old[1] > 0, limit > 0
@@ -105,6 +107,8 @@ class QuotaChanges(_Quotas):
             if had else None
         if key is not None:
             out[key] = [OCTETS_ID]
+        if key == "updated" and old[1] == limit:
+            out["updatedProperties"] = ["used"]
         return out
 
 

@@ -79,7 +79,8 @@ from .email_set import EmailSet
 from .errors import MethodError, SetError
 from .identity import SUBMISSION, identity_email
 from .json import JsonObject, JsonValue
-from .mail import MAIL, MailStore, counted_changes_call, parse_utc_date, utc_date
+from .mail import (MAIL, MailStore, counted_changes_call, parse_exact_utc_date,
+                   parse_utc_date, utc_date)
 from .methods import CallContext, Replies
 from .query import Comparator, apply_window, evaluate, filter_arg, sort_arg, window_arg
 
@@ -225,7 +226,7 @@ def check_condition(condition: JsonObject) -> None:
         string_arg(condition, "undoStatus")
     for name in ("before", "after"):
         if name in condition:
-            parse_utc_date(condition[name], name)
+            parse_exact_utc_date(condition[name], name)
 
 
 def _matches(s: Submission, condition: JsonObject) -> bool:
@@ -421,10 +422,18 @@ class EmailSubmissionSet(_Submissions):
                 s = await self.store.run(account.id, _find, submission_id)
                 if s is None or s.destroyed:
                     not_updated[raw_id] = SetError("notFound").to_json()
-                elif not isinstance(patch, dict) or set(patch) - {"undoStatus"}:
-                    not_updated[raw_id] = _invalid("undoStatus", "only undoStatus may be "
-                                                   "changed").to_json()
-                elif patch.get("undoStatus") == s.undo_status:
+                elif not isinstance(patch, dict):
+                    not_updated[raw_id] = SetError("invalidPatch").to_json()
+                elif set(patch) - {"undoStatus"}:  # section 7: the others are immutable
+                    not_updated[raw_id] = SetError(
+                        "invalidProperties", "only undoStatus may be changed",
+                        properties=tuple(sorted(set(patch) - {"undoStatus"}))).to_json()
+                elif patch.get("undoStatus", s.undo_status) not in ("canceled",
+                                                                    s.undo_status):
+                    # section 7: undoStatus "may only be set to canceled"
+                    not_updated[raw_id] = _invalid("undoStatus", "undoStatus may only be "
+                                                   "set to canceled").to_json()
+                elif patch.get("undoStatus", s.undo_status) == s.undo_status:
                     updated[raw_id] = None
                     email_of[raw_id] = email_of[submission_id] = s.email_id
                 else:  # section 7.5: sent at once, so never canceled
@@ -513,10 +522,11 @@ class EmailSubmissionSet(_Submissions):
         if not _owns(owned, mail_from.email):
             raise SetError("forbiddenMailFrom",
                            f"this account may not send from {mail_from.email}")
-        size_param = (mail_from.parameters or {}).get("SIZE") or \
-            (mail_from.parameters or {}).get("size")
-        if size_param is not None and (not size_param.isdigit() or
-                                       (self.max_size and int(size_param) > self.max_size)):
+        size_param = {k.upper(): v for k, v in (mail_from.parameters or {}).items()
+                      }.get("SIZE")
+        if size_param is not None and not size_param.isdigit():  # RFC 1870 section 3
+            raise _invalid("envelope", f"SIZE {size_param!r} is not a number of octets")
+        if size_param is not None and self.max_size and int(size_param) > self.max_size:
             raise SetError("tooLarge", f"SIZE {size_param} is over the limit",
                            maxSize=self.max_size)
         if not rcpt_to:

@@ -11,7 +11,7 @@ from .args import account_arg, check_known, check_state, ids_arg, object_arg, \
     properties_arg, resolve_creation_id, set_response, string_list_arg
 from .errors import SetError
 from .json import JsonObject, JsonValue
-from .mail import MailStore, parse_utc_date, utc_date
+from .mail import MailStore, parse_exact_utc_date, utc_date
 from .methods import CallContext, Capability
 from .patch import apply_patch
 
@@ -44,7 +44,7 @@ def _from_json(values: JsonObject) -> Vacation:
     for name in ("fromDate", "toDate"):
         value = values.get(name)
         try:
-            dates[name] = None if value is None else parse_utc_date(value, name)
+            dates[name] = None if value is None else parse_exact_utc_date(value, name)
         except Exception:
             raise SetError("invalidProperties", f"{name} is a UTCDate or null",
                            properties=(name,)) from None

@@ -43,7 +43,7 @@ from ..args import (
 )
 from ..errors import MethodError, SetError
 from ..json import JsonObject, JsonValue
-from ..mail import MailStore, parse_utc_date, utc_date
+from ..mail import MailStore, parse_exact_utc_date, utc_date
 from ..methods import CORE, CallContext
 from .delivery import Pusher, check_url
 from .encryption import BadKeys, PushKeys
@@ -72,7 +72,7 @@ def _expires(value: JsonValue, now: float) -> float:
     if value is None:
         return now + MAX_LIFETIME
     try:
-        when = parse_utc_date(value, "expires")
+        when = parse_exact_utc_date(value, "expires")
     except MethodError as e:
         raise _invalid("expires", str(e)) from None
     if when <= now:
@@ -198,7 +198,7 @@ class PushSubscriptionSet(_Subscriptions):
                                     if k not in given or k in ("id", "expires")}
             self._verify(subscription)
 
-        async def update_one(subscription_id: str, patch: JsonObject) -> None:
+        async def update_one(subscription_id: str, patch: JsonObject) -> JsonObject | None:
             current = await self.store.run(owner, _get, subscription_id)
             if current is None:
                 raise SetError("notFound", f"no push subscription {subscription_id!r}")
@@ -206,6 +206,12 @@ class PushSubscriptionSet(_Subscriptions):
             newly = changed.verified and not current.verified
             if not await self.store.run(owner, _update, changed, newly, ctx.principal.quota):
                 raise SetError("notFound", f"no push subscription {subscription_id!r}")
+            # section 7.2.2: the server may cut the expiry asked for; RFC 8620 section
+            # 5.3: a property set otherwise than the client sent is in "updated"
+            expires = _to_json(changed)["expires"]
+            if "expires" in patch and patch["expires"] != expires:
+                return {"expires": expires}
+            return None
         update, doomed = split_updates(ctx, update, destroy)
         updated, not_updated = await apply_updates(ctx, update, update_one)
         destroyed: list[JsonValue] = []

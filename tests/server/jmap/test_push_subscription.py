@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.jmap.mail import parse_utc_date
+from server.jmap.mail import parse_utc_date, utc_date
 from server.jmap.push import PushSettings
 from tests.server.jmap.push import PATIENCE
 from tests.server.jmap.test_jmapc import serve
@@ -225,6 +225,8 @@ async def test_bad_calls_and_properties_are_refused(tmp_path: Path) -> None:
             "code": ({**good, "verificationCode": "mine"}, "verificationCode"),
             "past": ({**good, "expires": "2001-01-01T00:00:00Z"}, "expires"),
             "date": ({**good, "expires": "tomorrow"}, "expires"),
+            # RFC 8620 section 1.4: a UTCDate's time-offset is "Z"
+            "offset": ({**good, "expires": "2999-01-01T00:00:00+00:00"}, "expires"),
             "types": ({**good, "types": "Email"}, "types"),
             "device": ({"url": rx.url("r")}, "deviceClientId"),
             "id": ({**good, "id": "mine"}, "id"),
@@ -272,3 +274,25 @@ async def test_pushes_are_encrypted_for_subscriptions_with_keys(tmp_path: Path) 
         [[name, args, _]] = await calls(c, ["PushSubscription/get", {
             "properties": ["keys"]}, "0"])
         assert (name, args["type"]) == ("error", "forbidden")
+
+
+async def test_an_update_of_expires_reports_the_expiry_the_server_chose(
+        tmp_path: Path) -> None:
+    """Section 7.2.2: the server may cut the expiry asked for on update; RFC 8620
+    section 5.3: a property the server set otherwise than the client sent is in
+    ``updated``, which is null when all is as sent."""
+    async with receiver() as rx, mail_node(tmp_path, PUSH) as mail, _client(mail) as c:
+        sub_id, _ = await _subscribe(c, rx.url("e"))
+        tomorrow = utc_date(time.time() + 86400)
+        kept = await one(c, "PushSubscription/set", {"update": {sub_id: {
+            "expires": tomorrow}}})
+        far = await one(c, "PushSubscription/set", {"update": {sub_id: {
+            "expires": "2999-01-01T00:00:00Z"}}})
+        got = await one(c, "PushSubscription/get", {"ids": [sub_id]})
+        unset = await one(c, "PushSubscription/set", {"update": {sub_id: {
+            "expires": None}}})
+    assert kept["updated"] == {sub_id: None}
+    chosen = far["updated"][sub_id]["expires"]
+    assert chosen == got["list"][0]["expires"]
+    assert time.time() < parse_utc_date(chosen, "expires") <= time.time() + 7 * 86400 + 1
+    assert parse_utc_date(unset["updated"][sub_id]["expires"], "expires") > time.time()

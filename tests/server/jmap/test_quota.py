@@ -61,6 +61,8 @@ async def test_quota_get_changes_query_follow_usage(mail: Mail) -> None:
     assert after["notFound"] == ["nope"] and after["state"] != before["state"]
     assert changes["updated"] == [quota["id"]] and changes["newState"] == after["state"]
     assert none["updated"] == none["created"] == none["destroyed"] == []
+    # RFC 9425 section 4.2: only "used" changed, and the server can tell
+    assert changes["updatedProperties"] == ["used"] and none["updatedProperties"] is None
     assert bad[0][1]["type"] == "cannotCalculateChanges"
     assert query["ids"] == [quota["id"]] and query["total"] == 1
     assert empty["ids"] == []

@@ -279,3 +279,81 @@ async def test_remote_recipient_goes_through_the_queue(mail: Mail, dns: Dns,
     message = email.message_from_bytes(got.content, policy=email.policy.default)
     assert message["Subject"] == "Lunch?" and message["Bcc"] is None
     assert b"dave" not in got.content
+
+
+async def test_update_is_only_of_undo_status_to_canceled(mail: Mail) -> None:
+    """Section 7: undoStatus "may only be set to canceled" (another value is
+    invalidProperties, canceling a final one cannotUnsend); every other property is
+    immutable (invalidProperties naming it); an empty patch or the same value changes
+    nothing and succeeds (RFC 8620 section 5.3)."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        boxes = await roles(c, alice)
+        email_id = await draft(c, alice, boxes["drafts"],
+                               to=[{"name": None, "email": "alice@example.com"}])
+        made = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
+            "s": {"identityId": await identity(c, alice), "emailId": email_id}}})
+        sid = made["created"]["s"]["id"]
+        got = await one(c, "EmailSubmission/set", {"accountId": alice, "update": {
+            sid: {"undoStatus": "pending"}}})
+        got2 = await one(c, "EmailSubmission/set", {"accountId": alice, "update": {
+            sid: {"emailId": email_id}}})
+        got3 = await one(c, "EmailSubmission/set", {"accountId": alice, "update": {
+            sid: {"undoStatus": "canceled"}}})
+        same = await one(c, "EmailSubmission/set", {"accountId": alice, "update": {
+            sid: {"undoStatus": "final"}}})
+        empty = await one(c, "EmailSubmission/set", {"accountId": alice, "update": {
+            sid: {}}})
+        after = await one(c, "EmailSubmission/get", {"accountId": alice, "ids": [sid]})
+    assert got["notUpdated"][sid]["type"] == "invalidProperties"
+    assert got["notUpdated"][sid]["properties"] == ["undoStatus"]
+    assert got2["notUpdated"][sid]["properties"] == ["emailId"]
+    assert got3["notUpdated"][sid]["type"] == "cannotUnsend"
+    assert same["updated"] == {sid: None} and empty["updated"] == {sid: None}
+    assert after["list"][0]["undoStatus"] == "final"
+
+
+async def test_a_size_parameter_that_is_no_number_is_invalid(mail: Mail) -> None:
+    """Section 7.5: tooLarge is for an email larger than the server sends, with maxSize;
+    a SIZE parameter that is not a number (RFC 1870 section 3, size-value) is an invalid
+    envelope, not a size."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        boxes = await roles(c, alice)
+        email_id = await draft(c, alice, boxes["drafts"])
+        got = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
+            k: {"identityId": await identity(c, alice), "emailId": email_id,
+                "envelope": {"mailFrom": {"email": "alice@example.com",
+                                          "parameters": {"size": size}},
+                             "rcptTo": [{"email": "bob@example.com", "parameters": None}]}}
+            for k, size in (("word", "big"), ("huge", "999999999999"))}})
+    assert got["notCreated"]["word"]["type"] == "invalidProperties"
+    assert got["notCreated"]["word"]["properties"] == ["envelope"]
+    assert got["notCreated"]["huge"]["type"] == "tooLarge"
+    assert isinstance(got["notCreated"]["huge"]["maxSize"], int)
+    assert await inbox_messages(mail.node.engine, mail.node.blobs, mail.ids["bob"]) == []
+
+
+async def test_query_before_and_after_are_utc_dates(mail: Mail) -> None:
+    """Section 7.3: before is sendAt strictly before, after is sendAt the same or after,
+    both UTCDate (RFC 8620 section 1.4: time-offset "Z"); another form is
+    invalidArguments (RFC 8620 section 3.6.2)."""
+    alice = mail.ids["alice"]
+    async with mail.client() as c:
+        boxes = await roles(c, alice)
+        email_id = await draft(c, alice, boxes["drafts"],
+                               to=[{"name": None, "email": "alice@example.com"}])
+        made = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
+            "s": {"identityId": await identity(c, alice), "emailId": email_id}}})
+        sid, sent_at = made["created"]["s"]["id"], made["created"]["s"]["sendAt"]
+
+        async def query(condition: dict[str, Any]) -> list[Any]:
+            return await calls(c, ["EmailSubmission/query", {"accountId": alice,
+                                                             "filter": condition}, "0"])
+        at_after = await query({"after": sent_at})
+        at_before = await query({"before": sent_at})
+        later = await query({"before": "2999-01-01T00:00:00Z"})
+        offset = await query({"before": "2999-01-01T00:00:00+00:00"})
+    assert at_after[0][1]["ids"] == [sid] and at_before[0][1]["ids"] == []
+    assert later[0][1]["ids"] == [sid]
+    assert offset[0][0] == "error" and offset[0][1]["type"] == "invalidArguments"

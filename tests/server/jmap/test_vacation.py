@@ -199,3 +199,29 @@ async def test_a_local_sender_gets_the_reply_in_the_inbox(mail: Mail) -> None:
     assert len(await inbox_messages(mail.node.engine, mail.node.blobs,
                                     mail.ids["bob"])) == 1
     assert await replies(mail) == []
+
+
+async def test_dates_are_utc_dates(mail: Mail) -> None:
+    """Section 8: fromDate and toDate are UTCDate|null; RFC 8620 section 1.4: a UTCDate's
+    time-offset is "Z", its letters uppercase, its time-secfrac omitted if zero.  Any
+    other form is invalidProperties and changes nothing."""
+    bob = mail.ids["bob"]
+    async with mail.client("bob") as c:
+        refused = {}
+        for value in ("2026-01-01T00:00:00+00:00", "2026-01-01T01:00:00+01:00",
+                      "2026-01-01t00:00:00z", "2026-01-01T00:00:00.000Z",
+                      "2026-01-01", "2026-01-01 00:00:00Z"):
+            refused[value] = await vacation(c, bob, fromDate=value)
+        ok = await vacation(c, bob, fromDate="2026-01-01T00:00:00Z",
+                            toDate="2026-02-01T12:30:00Z")
+        r = await c.post("/jmap/api", json={
+            "using": ["urn:ietf:params:jmap:core", VACATION], "methodCalls": [
+                ["VacationResponse/get", {"accountId": bob, "ids": ["singleton"]}, "0"]]})
+        [[_, got, _]] = r.json()["methodResponses"]
+    for value, answer in refused.items():
+        error = answer["notUpdated"]["singleton"]
+        assert error["type"] == "invalidProperties" and error["properties"] == [
+            "fromDate"], value
+    assert ok["updated"] == {"singleton": None}
+    assert (got["list"][0]["fromDate"], got["list"][0]["toDate"]) == (
+        "2026-01-01T00:00:00Z", "2026-02-01T12:30:00Z")
