@@ -30,7 +30,6 @@ from fdb_layers.mail import (
     get_email,
     get_highest_modseq,
     get_message,
-    get_modseq,
     get_save_dates,
     get_status,
     get_summary,
@@ -524,7 +523,6 @@ async def fetch(s: Session, cmd: c.Command) -> None:
 class _Stored:
     """One batch of a STORE, in one transaction."""
 
-    before: int                   # the account's modseq before it (changed: above this)
     result: StoreResult
     looked: tuple[int, int]       # the mailbox's HIGHESTMODSEQ before and after it
 
@@ -532,16 +530,13 @@ class _Stored:
 async def _store_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
                        kwargs: dict[str, list[str]], unchanged_since: int | None,
                        op_id: str | None) -> _Stored:
-    """The store of one batch, with the account's modseq before it (to tell changed
-    messages from others) and the mailbox's HIGHESTMODSEQ before and after it (so that
-    the check after the command needs no reading when nobody else wrote meanwhile:
+    """The store of one batch, and the mailbox's HIGHESTMODSEQ before and after it (so
+    that the check after the command needs no reading when nobody else wrote meanwhile:
     :data:`Selected.looked`)."""
-    before = await get_modseq(tr, account_id)
     highest = await get_highest_modseq(tr, account_id, mailbox_id)
     result = await store_keywords(tr, account_id, mailbox_id, uids,
                                   unchanged_since=unchanged_since, op_id=op_id, **kwargs)
-    return _Stored(before, result, (highest, await get_highest_modseq(tr, account_id,
-                                                                        mailbox_id)))
+    return _Stored(result, (highest, await get_highest_modseq(tr, account_id, mailbox_id)))
 
 
 async def store(s: Session, cmd: c.Command) -> None:
@@ -569,8 +564,10 @@ async def store(s: Session, cmd: c.Command) -> None:
     mode = {"+": "add", "-": "remove"}.get(cmd.mode, "replace")
     kwargs = {mode: keywords}
     modified: list[int] = []
-    # names each conditional batch, so that a retry keeps its MODIFIED list
-    op_id = secrets.token_hex(8) if cmd.unchanged_since is not None else None
+    # names each batch, so that a retry after an unknown commit result keeps its MODIFIED
+    # list and still knows the change it finds done as its own (StoreResult.written): a
+    # .SILENT store must not come back as an untagged FETCH (RFC 9051 section 6.4.6)
+    op_id = secrets.token_hex(8)
     # (before, after) of the batches while each began where the previous one ended: the
     # mailbox changed by this STORE alone (a STORE of 100,000 messages then needs no
     # check that reads them all back, past FoundationDB's 5-second limit at scale)
@@ -579,8 +576,9 @@ async def store(s: Session, cmd: c.Command) -> None:
         number_of = {u: n for n, u in batch}
         stored = await transact(s.ctx.engine, _store_batch, s.account_id, sel.mailbox_id,
                                 list(number_of), kwargs, cmd.unchanged_since,
-                                None if op_id is None else f"{op_id}.{step}")
-        before, result = stored.before, stored.result
+                                f"{op_id}.{step}")
+        result = stored.result
+        own = set(result.written)
         if step == 0:
             looked = stored.looked
         elif looked is not None:
@@ -591,7 +589,7 @@ async def store(s: Session, cmd: c.Command) -> None:
         for uid, modseq, kws in result.messages:
             if uid in failed:
                 continue
-            changed = modseq > before
+            changed = modseq in own
             if changed:
                 sel.reported[uid] = modseq
             # RFC 7162 section 3.2.4: once CONDSTORE is enabled, every untagged FETCH a
