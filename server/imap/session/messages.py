@@ -429,18 +429,21 @@ class _Batch:
     records: list[_Record]
     found: int                    # messages of the batch that still exist
     seen: StoreResult | None      # the implicit \\Seen store, if any message lacked it
-    unseen: bool                  # a message lacks \\Seen that this FETCH sets, not set yet
+    unseen: list[int]             # UIDs lacking \\Seen that this FETCH sets, not set yet
     looked: tuple[int, int] | None  # see Selected.looked (only for the last batch)
 
 
 async def _fetch_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
-                       plan: _Plan, last: bool, write: bool) -> _Batch:
+                       plan: _Plan, last: bool, write: tuple[str, list[int]] | None
+                       ) -> _Batch:
     """The records of ``uids``, and \\Seen set on those that lack it when the FETCH sets
     it (RFC 9051 section 6.4.5), in one transaction.  For the last batch also the
     mailbox's HIGHESTMODSEQ before and after that write, so the check for others' changes
     after the command needs no transaction of its own when nobody else wrote
     (:func:`.selected.announce_changes`).  Without ``write`` a batch with \\Seen to set
-    writes nothing and comes back with ``unseen``."""
+    writes nothing and comes back with ``unseen``; ``write`` is (op id, those UIDs): set
+    on them under that op id, so that a retry after an unknown commit result, finding
+    \\Seen set, still knows it set it (``StoreResult.written``)."""
     before = await get_highest_modseq(tr, account_id, mailbox_id) if last else 0
     records = await _records(tr, account_id, mailbox_id, uids, plan.want_email,
                              plan.want_summary, plan.want_saved, plan.envelope_only)
@@ -449,14 +452,17 @@ async def _fetch_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: 
         records = [r for r in records if r.message.modseq > plan.changed_since]
     unseen = [r.message.uid for r in records
               if plan.sets_seen and SEEN not in r.message.keywords]
-    if unseen and not write:
-        return _Batch(records, found, None, True, None)
-    seen = (await store_keywords(tr, account_id, mailbox_id, unseen, add=(SEEN,))
-            if unseen else None)
+    if unseen and write is None:
+        return _Batch(records, found, None, unseen, None)
+    seen = None
+    if write is not None:
+        op_id, unseen = write
+        seen = await store_keywords(tr, account_id, mailbox_id, unseen, add=(SEEN,),
+                                    op_id=op_id)
     if not last:
-        return _Batch(records, found, seen, False, None)
+        return _Batch(records, found, seen, [], None)
     after = await get_highest_modseq(tr, account_id, mailbox_id) if seen else before
-    return _Batch(records, found, seen, False, (before, after))
+    return _Batch(records, found, seen, [], (before, after))
 
 
 async def fetch(s: Session, cmd: c.Command) -> None:
@@ -486,18 +492,23 @@ async def fetch(s: Session, cmd: c.Command) -> None:
         number_of = {u: n for n, u in batch}
         uids, last = [u for _, u in batch], at == len(todo) - 1
         got = await transact(s.ctx.engine, _fetch_batch, s.account_id, sel.mailbox_id,
-                             uids, plan, last, False)
+                             uids, plan, last, None)
         if got.unseen:
             # \\Seen to set: read again and write in one transaction, queued behind this
             # process's other writes to the account (.writers); reads never wait there
+            write = (f"{secrets.token_hex(8)}.{at}", got.unseen)
             async with s.ctx.writers.lock(s.account_id):
                 got = await transact(s.ctx.engine, _fetch_batch, s.account_id,
-                                     sel.mailbox_id, uids, plan, last, True)
+                                     sel.mailbox_id, uids, plan, last, write)
         missing += len(batch) - got.found
         seen_now: dict[int, tuple[int, tuple[str, ...]]] = {}
         if got.seen is not None:
-            seen_now = {uid: (modseq, kws) for uid, modseq, kws in got.seen.messages}
-            sel.reported.update((uid, modseq) for uid, modseq, _ in got.seen.messages)
+            # only what this FETCH set: a message another session gave \\Seen meanwhile
+            # keeps that session's modseq and is announced as its change
+            own = set(got.seen.written)
+            seen_now = {uid: (modseq, kws) for uid, modseq, kws in got.seen.messages
+                        if modseq in own}
+            sel.reported.update((uid, modseq) for uid, (modseq, _) in seen_now.items())
         if got.looked is not None:
             sel.looked = got.looked
         lines = []

@@ -1,9 +1,9 @@
-"""STORE whose commit is retried after an unknown result (``commit_unknown_result``: the
-first attempt was applied, the client could not know), at the session level on an engine
-that forces that outcome on exactly the STORE's commit.  The retry finds its change done;
-the session must still take it for its own: with .SILENT no untagged FETCH for the flags
-it set (RFC 9051 section 6.4.6), while another session's change made in between is
-announced (section 7.4.1, RFC 7162 section 3.2)."""
+"""STORE (and FETCH's implicit \\Seen) whose commit is retried after an unknown result
+(``commit_unknown_result``: the first attempt was applied, the client could not know), at
+the session level on an engine that forces that outcome on exactly the command's commit.
+The retry finds its change done; the session must still take it for its own: with .SILENT
+no untagged FETCH for the flags it set (RFC 9051 section 6.4.6), while another session's
+change made in between is announced (section 7.4.1, RFC 7162 section 3.2)."""
 
 from __future__ import annotations
 
@@ -84,8 +84,25 @@ async def scripted(request: pytest.FixtureRequest, tmp_path: Path
         await engine.close()
 
 
+_BODY = b"Subject: x\r\n\r\n" + b"y" * 986   # new_email's size: 1000 bytes
+
+
+class _Blobs:
+    """Every blob holds ``_BODY`` (FETCH BODY[] reads the whole blob)."""
+
+    async def get(self, blob_id: str) -> bytes:
+        return _BODY
+
+    async def read_range(self, blob_id: str, start: int, end: int) -> bytes:
+        return _BODY[start:end]
+
+    async def open(self, blob_id: str, start: int = 0, end: int | None = None
+                   ) -> AsyncIterator[bytes]:
+        yield _BODY[start:end]
+
+
 async def _session(engine: Engine, *, condstore: bool = False) -> Session:
-    ctx = SessionContext(engine=engine, blobs=cast(BlobStore, None),
+    ctx = SessionContext(engine=engine, blobs=cast(BlobStore, _Blobs()),
                          authenticator=cast(Authenticator, None),
                          mechanisms=Registry(), hostname="test")
     s = Session(ctx, tls=True)
@@ -160,3 +177,16 @@ async def test_another_sessions_change_before_the_retry_is_announced(
     assert re.search(rb"FLAGS \(\\Deleted \\Seen\)", announced[2][0]), announced
     assert re.search(rb"FLAGS \(\\Seen\)", announced[3][0]), announced
     assert await _command(s, b"m NOOP") == [b"m OK NOOP completed\r\n"]
+
+
+async def test_a_retried_fetch_reports_the_seen_it_set_once(scripted: _Scripted) -> None:
+    """RFC 9051 section 6.4.5: FETCH BODY[] sets \\Seen, and the flags it changed SHOULD
+    come in its FETCH response: also when that write's commit came back unknown and the
+    retry found \\Seen set; then not again as an untagged FETCH with the next NOOP."""
+    s = await _session(scripted)
+    scripted.arm(_nothing)
+    out = await _command(s, b"a FETCH 2 (BODY[])")
+    assert scripted.injected_unknown_result == 1
+    assert b"".join(out) == (b"* 2 FETCH (BODY[] {1000}\r\n" + _BODY + b" FLAGS (\\Seen))\r\n"
+                             b"a OK FETCH completed\r\n")
+    assert await _command(s, b"n NOOP") == [b"n OK NOOP completed\r\n"]
