@@ -34,12 +34,21 @@ async def read_marker(
     tr: Transaction, keys: AccountKeys, op_id: str, step: int = 0
 ) -> tuple[TupleElement, ...] | None:
     """The result recorded by an earlier run of this call, or None."""
+    found = await read_marker_modseq(tr, keys, op_id, step)
+    return None if found is None else found[1]
+
+
+async def read_marker_modseq(
+    tr: Transaction, keys: AccountKeys, op_id: str, step: int = 0
+) -> tuple[int, tuple[TupleElement, ...]] | None:
+    """The modseq an earlier run of this call changed things at, and its recorded
+    result, or None: what that run wrote carries this modseq unless changed since."""
     _check(op_id)
     raw = await tr.get(keys.op.pack((op_id, step)))
     if raw is None:
         return None
-    _, result = unpack(raw)
-    return tuple(result)
+    modseq, result = unpack(raw)
+    return int(modseq), tuple(result)
 
 
 async def write_marker(

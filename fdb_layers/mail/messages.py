@@ -24,7 +24,7 @@ from .errors import BatchTooLarge, EmailExists, EmailNotFound, MailError
 from .accounts import ensure_account, ensure_role_mailbox
 from .layout import S_LAST_UID, AccountKeys, DeliveryRecord, MembershipRecord, account_keys
 from .mailboxes import find_mailbox_record, storage_of
-from .markers import read_marker, write_marker
+from .markers import read_marker, read_marker_modseq, write_marker
 from .quota import check_quota
 from .threads import ThreadHeaders
 
@@ -90,6 +90,11 @@ class StoreResult:
     # exists (what the untagged FETCH responses report; the same on a re-run)
     messages: tuple[tuple[int, int, tuple[str, ...]], ...]
     modified: tuple[int, ...]  # UIDs that failed UNCHANGEDSINCE (RFC 7162 section 3.1.3)
+    # the modseqs this store changed messages at: this run's and, with an op_id, that of
+    # an earlier run that committed (a retry after commit_unknown_result finds its own
+    # change done and writes nothing); a message at one of them holds this store's own
+    # change, any other modseq is a change by someone else
+    written: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +378,9 @@ async def store_keywords(
     fails); ``unchanged_since=0`` fails for every message.  A conditional store
     needs an ``op_id``: it keeps that list across a retry after an unknown commit
     result (the first run's own change raised the modseq of the messages it stored,
-    which must not then fail), recorded under its marker (:mod:`.markers`)."""
+    which must not then fail), recorded under its marker (:mod:`.markers`).  Any store
+    may have an ``op_id``: its result's ``written`` then holds the modseq of an earlier
+    run that committed too, so that a retry still tells its own change from others'."""
     _check_batch(uids)
     if unchanged_since is not None and op_id is None:
         raise ValueError("a conditional STORE (unchanged_since) needs an op_id")
@@ -384,10 +391,12 @@ async def store_keywords(
     replacement = None if replace is None else normalise_keywords(replace)
     changes = ChangeSet(tr, keys)
     failed: set[int] | None = None
+    written: list[int] = []
     if op_id is not None:
-        done = await read_marker(tr, keys, op_id)
+        done = await read_marker_modseq(tr, keys, op_id)
         if done is not None:
-            failed = {int(u) for u in done}
+            written.append(done[0])
+            failed = {int(u) for u in done[1]}
     out: list[tuple[int, int, tuple[str, ...]]] = []
     modified: list[int] = []
     # every membership read at once, then every email record that changes (on
@@ -427,7 +436,9 @@ async def store_keywords(
     counters.apply(tr)
     if op_id is not None and failed is None:
         await write_marker(tr, keys, changes, op_id, tuple(modified))
-    return StoreResult(tuple(out), tuple(modified))
+    if changes.allocated is not None:
+        written.append(changes.allocated)
+    return StoreResult(tuple(out), tuple(modified), tuple(written))
 
 
 async def expunge_messages(

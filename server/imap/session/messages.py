@@ -30,7 +30,6 @@ from fdb_layers.mail import (
     get_email,
     get_highest_modseq,
     get_message,
-    get_modseq,
     get_save_dates,
     get_status,
     get_summary,
@@ -430,18 +429,21 @@ class _Batch:
     records: list[_Record]
     found: int                    # messages of the batch that still exist
     seen: StoreResult | None      # the implicit \\Seen store, if any message lacked it
-    unseen: bool                  # a message lacks \\Seen that this FETCH sets, not set yet
+    unseen: list[int]             # UIDs lacking \\Seen that this FETCH sets, not set yet
     looked: tuple[int, int] | None  # see Selected.looked (only for the last batch)
 
 
 async def _fetch_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
-                       plan: _Plan, last: bool, write: bool) -> _Batch:
+                       plan: _Plan, last: bool, write: tuple[str, list[int]] | None
+                       ) -> _Batch:
     """The records of ``uids``, and \\Seen set on those that lack it when the FETCH sets
     it (RFC 9051 section 6.4.5), in one transaction.  For the last batch also the
     mailbox's HIGHESTMODSEQ before and after that write, so the check for others' changes
     after the command needs no transaction of its own when nobody else wrote
     (:func:`.selected.announce_changes`).  Without ``write`` a batch with \\Seen to set
-    writes nothing and comes back with ``unseen``."""
+    writes nothing and comes back with ``unseen``; ``write`` is (op id, those UIDs): set
+    on them under that op id, so that a retry after an unknown commit result, finding
+    \\Seen set, still knows it set it (``StoreResult.written``)."""
     before = await get_highest_modseq(tr, account_id, mailbox_id) if last else 0
     records = await _records(tr, account_id, mailbox_id, uids, plan.want_email,
                              plan.want_summary, plan.want_saved, plan.envelope_only)
@@ -450,14 +452,17 @@ async def _fetch_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: 
         records = [r for r in records if r.message.modseq > plan.changed_since]
     unseen = [r.message.uid for r in records
               if plan.sets_seen and SEEN not in r.message.keywords]
-    if unseen and not write:
-        return _Batch(records, found, None, True, None)
-    seen = (await store_keywords(tr, account_id, mailbox_id, unseen, add=(SEEN,))
-            if unseen else None)
+    if unseen and write is None:
+        return _Batch(records, found, None, unseen, None)
+    seen = None
+    if write is not None:
+        op_id, unseen = write
+        seen = await store_keywords(tr, account_id, mailbox_id, unseen, add=(SEEN,),
+                                    op_id=op_id)
     if not last:
-        return _Batch(records, found, seen, False, None)
+        return _Batch(records, found, seen, [], None)
     after = await get_highest_modseq(tr, account_id, mailbox_id) if seen else before
-    return _Batch(records, found, seen, False, (before, after))
+    return _Batch(records, found, seen, [], (before, after))
 
 
 async def fetch(s: Session, cmd: c.Command) -> None:
@@ -487,18 +492,23 @@ async def fetch(s: Session, cmd: c.Command) -> None:
         number_of = {u: n for n, u in batch}
         uids, last = [u for _, u in batch], at == len(todo) - 1
         got = await transact(s.ctx.engine, _fetch_batch, s.account_id, sel.mailbox_id,
-                             uids, plan, last, False)
+                             uids, plan, last, None)
         if got.unseen:
             # \\Seen to set: read again and write in one transaction, queued behind this
             # process's other writes to the account (.writers); reads never wait there
+            write = (f"{secrets.token_hex(8)}.{at}", got.unseen)
             async with s.ctx.writers.lock(s.account_id):
                 got = await transact(s.ctx.engine, _fetch_batch, s.account_id,
-                                     sel.mailbox_id, uids, plan, last, True)
+                                     sel.mailbox_id, uids, plan, last, write)
         missing += len(batch) - got.found
         seen_now: dict[int, tuple[int, tuple[str, ...]]] = {}
         if got.seen is not None:
-            seen_now = {uid: (modseq, kws) for uid, modseq, kws in got.seen.messages}
-            sel.reported.update((uid, modseq) for uid, modseq, _ in got.seen.messages)
+            # only what this FETCH set: a message another session gave \\Seen meanwhile
+            # keeps that session's modseq and is announced as its change
+            own = set(got.seen.written)
+            seen_now = {uid: (modseq, kws) for uid, modseq, kws in got.seen.messages
+                        if modseq in own}
+            sel.reported.update((uid, modseq) for uid, (modseq, _) in seen_now.items())
         if got.looked is not None:
             sel.looked = got.looked
         lines = []
@@ -524,7 +534,6 @@ async def fetch(s: Session, cmd: c.Command) -> None:
 class _Stored:
     """One batch of a STORE, in one transaction."""
 
-    before: int                   # the account's modseq before it (changed: above this)
     result: StoreResult
     looked: tuple[int, int]       # the mailbox's HIGHESTMODSEQ before and after it
 
@@ -532,16 +541,13 @@ class _Stored:
 async def _store_batch(tr: Transaction, account_id: str, mailbox_id: str, uids: list[int],
                        kwargs: dict[str, list[str]], unchanged_since: int | None,
                        op_id: str | None) -> _Stored:
-    """The store of one batch, with the account's modseq before it (to tell changed
-    messages from others) and the mailbox's HIGHESTMODSEQ before and after it (so that
-    the check after the command needs no reading when nobody else wrote meanwhile:
+    """The store of one batch, and the mailbox's HIGHESTMODSEQ before and after it (so
+    that the check after the command needs no reading when nobody else wrote meanwhile:
     :data:`Selected.looked`)."""
-    before = await get_modseq(tr, account_id)
     highest = await get_highest_modseq(tr, account_id, mailbox_id)
     result = await store_keywords(tr, account_id, mailbox_id, uids,
                                   unchanged_since=unchanged_since, op_id=op_id, **kwargs)
-    return _Stored(before, result, (highest, await get_highest_modseq(tr, account_id,
-                                                                        mailbox_id)))
+    return _Stored(result, (highest, await get_highest_modseq(tr, account_id, mailbox_id)))
 
 
 async def store(s: Session, cmd: c.Command) -> None:
@@ -569,8 +575,10 @@ async def store(s: Session, cmd: c.Command) -> None:
     mode = {"+": "add", "-": "remove"}.get(cmd.mode, "replace")
     kwargs = {mode: keywords}
     modified: list[int] = []
-    # names each conditional batch, so that a retry keeps its MODIFIED list
-    op_id = secrets.token_hex(8) if cmd.unchanged_since is not None else None
+    # names each batch, so that a retry after an unknown commit result keeps its MODIFIED
+    # list and still knows the change it finds done as its own (StoreResult.written): a
+    # .SILENT store must not come back as an untagged FETCH (RFC 9051 section 6.4.6)
+    op_id = secrets.token_hex(8)
     # (before, after) of the batches while each began where the previous one ended: the
     # mailbox changed by this STORE alone (a STORE of 100,000 messages then needs no
     # check that reads them all back, past FoundationDB's 5-second limit at scale)
@@ -579,8 +587,9 @@ async def store(s: Session, cmd: c.Command) -> None:
         number_of = {u: n for n, u in batch}
         stored = await transact(s.ctx.engine, _store_batch, s.account_id, sel.mailbox_id,
                                 list(number_of), kwargs, cmd.unchanged_since,
-                                None if op_id is None else f"{op_id}.{step}")
-        before, result = stored.before, stored.result
+                                f"{op_id}.{step}")
+        result = stored.result
+        own = set(result.written)
         if step == 0:
             looked = stored.looked
         elif looked is not None:
@@ -591,7 +600,7 @@ async def store(s: Session, cmd: c.Command) -> None:
         for uid, modseq, kws in result.messages:
             if uid in failed:
                 continue
-            changed = modseq > before
+            changed = modseq in own
             if changed:
                 sel.reported[uid] = modseq
             # RFC 7162 section 3.2.4: once CONDSTORE is enabled, every untagged FETCH a

@@ -322,6 +322,34 @@ async def test_conditional_store_keeps_its_modified_list_on_a_retry(engine: Engi
                        unchanged_since=status.highestmodseq)
 
 
+async def test_a_retried_store_still_knows_its_own_change(engine: Engine) -> None:
+    """A store run again under its op id (the retry after an unknown commit result whose
+    first run committed) finds its change done, writes nothing, and still names the first
+    run's modseq in ``written``, so that IMAP STORE .SILENT announces nothing for it (RFC
+    9051 section 6.4.6); a message another store changed in between is not its own."""
+    await setup(engine, 3)
+    first = await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2],
+                           add=["$deleted"], op_id="s1.0")
+    (mine,) = first.written
+    assert [(u, m) for u, m, _ in first.messages] == [(1, mine), (2, mine)]
+    other = await transact(engine, store_keywords, ACCOUNT, "inbox", [2], add=["$seen"])
+    theirs = other.messages[0][1]
+    assert theirs > mine
+    again = await twice(engine, store_keywords, ACCOUNT, "inbox", [1, 2], add=["$deleted"],
+                        op_id="s1.0")
+    assert again.written == (mine,)
+    assert [(u, m) for u, m, _ in again.messages] == [(1, mine), (2, theirs)]
+    # without an op id, or under another one, a store that changes nothing owns nothing
+    for op_id in (None, "s2.0"):
+        plain = await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2],
+                               add=["$deleted"], op_id=op_id)
+        assert plain.written == () and plain.messages == again.messages
+    # a store that changes a message owns the modseq it wrote at
+    third = await transact(engine, store_keywords, ACCOUNT, "inbox", [1, 2], add=["$flagged"],
+                           op_id="s3.0")
+    assert len(third.written) == 1 and {m for _, m, _ in third.messages} == set(third.written)
+
+
 async def test_keywords_are_per_email_across_mailboxes(engine: Engine) -> None:
     ids = await setup(engine, 1)
     await transact(engine, copy_messages, ACCOUNT, "inbox", [1], "archive")
