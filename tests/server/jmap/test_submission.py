@@ -281,6 +281,18 @@ async def test_remote_recipient_goes_through_the_queue(mail: Mail, dns: Dns,
     assert b"dave" not in got.content
 
 
+async def _alice_to_herself(c: httpx.AsyncClient, account: str) -> tuple[str, dict[str, Any]]:
+    """A draft of alice's to her own address, submitted: (its email id, the created
+    EmailSubmission as /set's `created` gives it)."""
+    boxes = await roles(c, account)
+    email_id = await draft(c, account, boxes["drafts"],
+                           to=[{"name": None, "email": "alice@example.com"}])
+    made = await one(c, "EmailSubmission/set", {"accountId": account, "create": {
+        "s": {"identityId": await identity(c, account), "emailId": email_id}}})
+    created: dict[str, Any] = made["created"]["s"]
+    return email_id, created
+
+
 async def test_update_is_only_of_undo_status_to_canceled(mail: Mail) -> None:
     """Section 7: undoStatus "may only be set to canceled" (another value is
     invalidProperties, canceling a final one cannotUnsend); every other property is
@@ -288,12 +300,8 @@ async def test_update_is_only_of_undo_status_to_canceled(mail: Mail) -> None:
     nothing and succeeds (RFC 8620 section 5.3)."""
     alice = mail.ids["alice"]
     async with mail.client() as c:
-        boxes = await roles(c, alice)
-        email_id = await draft(c, alice, boxes["drafts"],
-                               to=[{"name": None, "email": "alice@example.com"}])
-        made = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
-            "s": {"identityId": await identity(c, alice), "emailId": email_id}}})
-        sid = made["created"]["s"]["id"]
+        email_id, made = await _alice_to_herself(c, alice)
+        sid = made["id"]
         got = await one(c, "EmailSubmission/set", {"accountId": alice, "update": {
             sid: {"undoStatus": "pending"}}})
         got2 = await one(c, "EmailSubmission/set", {"accountId": alice, "update": {
@@ -340,12 +348,8 @@ async def test_query_before_and_after_are_utc_dates(mail: Mail) -> None:
     invalidArguments (RFC 8620 section 3.6.2)."""
     alice = mail.ids["alice"]
     async with mail.client() as c:
-        boxes = await roles(c, alice)
-        email_id = await draft(c, alice, boxes["drafts"],
-                               to=[{"name": None, "email": "alice@example.com"}])
-        made = await one(c, "EmailSubmission/set", {"accountId": alice, "create": {
-            "s": {"identityId": await identity(c, alice), "emailId": email_id}}})
-        sid, sent_at = made["created"]["s"]["id"], made["created"]["s"]["sendAt"]
+        _, made = await _alice_to_herself(c, alice)
+        sid, sent_at = made["id"], made["sendAt"]
 
         async def query(condition: dict[str, Any]) -> list[Any]:
             return await calls(c, ["EmailSubmission/query", {"accountId": alice,
